@@ -1,0 +1,164 @@
+package db
+
+import (
+	"context"
+
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// CreateMedication adds a medication to the catalogue. It returns ErrConflict when the code is
+// taken and ErrInvalid when the code or name is empty.
+func (s *Store) CreateMedication(ctx context.Context, m NewMedication) (Medication, error) {
+	row, err := s.q.CreateMedication(ctx, gen.CreateMedicationParams{
+		Code:       m.Code,
+		Name:       m.Name,
+		Strength:   m.Strength,
+		Form:       m.Form,
+		Unit:       m.Unit,
+		Controlled: m.Controlled,
+	})
+	if err != nil {
+		return Medication{}, wrap("create medication", err)
+	}
+	return medicationFromGen(row), nil
+}
+
+// ListMedications returns the whole catalogue ordered by code.
+func (s *Store) ListMedications(ctx context.Context) ([]Medication, error) {
+	rows, err := s.q.ListMedications(ctx)
+	if err != nil {
+		return nil, wrap("list medications", err)
+	}
+	out := make([]Medication, len(rows))
+	for i, r := range rows {
+		out[i] = medicationFromGen(r)
+	}
+	return out, nil
+}
+
+// MissingMedications returns, sorted and without duplicates, those of ids that name no
+// medication. It returns an empty slice when all exist.
+func (s *Store) MissingMedications(ctx context.Context, ids []int64) ([]int64, error) {
+	if len(ids) == 0 {
+		return []int64{}, nil
+	}
+	missing, err := s.q.MissingMedications(ctx, ids)
+	if err != nil {
+		return nil, wrap("missing medications", err)
+	}
+	return missing, nil
+}
+
+// CreateCabinet registers a cabinet; an empty Status means online. It returns ErrConflict when
+// the code is taken and ErrInvalid for an unknown status or an empty code or name.
+func (s *Store) CreateCabinet(ctx context.Context, c NewCabinet) (Cabinet, error) {
+	status := gen.CabinetStatusOnline
+	if c.Status != "" {
+		status = gen.CabinetStatus(c.Status)
+	}
+	if !status.Valid() {
+		return Cabinet{}, wrap("create cabinet", invalidf("unknown cabinet status %q", c.Status))
+	}
+	row, err := s.q.CreateCabinet(ctx, gen.CreateCabinetParams{
+		Code:   c.Code,
+		Name:   c.Name,
+		Unit:   c.Unit,
+		Status: status,
+	})
+	if err != nil {
+		return Cabinet{}, wrap("create cabinet", err)
+	}
+	return cabinetFromGen(row), nil
+}
+
+// ListCabinets returns every cabinet ordered by code.
+func (s *Store) ListCabinets(ctx context.Context) ([]Cabinet, error) {
+	rows, err := s.q.ListCabinets(ctx)
+	if err != nil {
+		return nil, wrap("list cabinets", err)
+	}
+	out := make([]Cabinet, len(rows))
+	for i, r := range rows {
+		out[i] = cabinetFromGen(r)
+	}
+	return out, nil
+}
+
+// GetCabinet returns the cabinet with the given id, or ErrNotFound.
+func (s *Store) GetCabinet(ctx context.Context, id int64) (Cabinet, error) {
+	row, err := s.q.GetCabinet(ctx, id)
+	if err != nil {
+		return Cabinet{}, wrap("get cabinet", err)
+	}
+	return cabinetFromGen(row), nil
+}
+
+// GetCabinetByCode returns the cabinet with the given code, or ErrNotFound.
+func (s *Store) GetCabinetByCode(ctx context.Context, code string) (Cabinet, error) {
+	row, err := s.q.GetCabinetByCode(ctx, code)
+	if err != nil {
+		return Cabinet{}, wrap("get cabinet by code", err)
+	}
+	return cabinetFromGen(row), nil
+}
+
+// UpsertUser creates a user, or replaces the name, role, registration and active flag of the
+// user with the same ID. It returns ErrInvalid for an unknown role.
+func (s *Store) UpsertUser(ctx context.Context, u User) error {
+	role := gen.UserRole(u.Role)
+	if !role.Valid() {
+		return wrap("upsert user", invalidf("unknown role %q", u.Role))
+	}
+	return wrap("upsert user", s.q.UpsertUser(ctx, gen.UpsertUserParams{
+		ID:           u.ID,
+		Name:         u.Name,
+		Role:         role,
+		Registration: u.Registration,
+		Active:       u.Active,
+	}))
+}
+
+// ListUsers returns every user ordered by id.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	rows, err := s.q.ListUsers(ctx)
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	out := make([]User, len(rows))
+	for i, r := range rows {
+		out[i] = User{
+			ID:           r.ID,
+			Name:         r.Name,
+			Role:         string(r.Role),
+			Registration: r.Registration,
+			Active:       r.Active,
+		}
+	}
+	return out, nil
+}
+
+// medicationFromGen converts a generated row to the domain type.
+func medicationFromGen(r gen.Medication) Medication {
+	return Medication{
+		ID:         r.ID,
+		Code:       r.Code,
+		Name:       r.Name,
+		Strength:   r.Strength,
+		Form:       r.Form,
+		Unit:       r.Unit,
+		Controlled: r.Controlled,
+		CreatedAt:  r.CreatedAt,
+	}
+}
+
+// cabinetFromGen converts a generated row to the domain type.
+func cabinetFromGen(r gen.Cabinet) Cabinet {
+	return Cabinet{
+		ID:        r.ID,
+		Code:      r.Code,
+		Name:      r.Name,
+		Unit:      r.Unit,
+		Status:    string(r.Status),
+		CreatedAt: r.CreatedAt,
+	}
+}

@@ -1,0 +1,105 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Sentinel errors returned by the Store. Callers test for them with errors.Is; the API maps
+// each to an HTTP status in one place.
+var (
+	// ErrNotFound means the row asked for, or a row it refers to, does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a row with the same unique key already exists.
+	ErrConflict = errors.New("already exists")
+	// ErrStockBelowReserved means a stock count would fall below what is reserved.
+	ErrStockBelowReserved = errors.New("on hand would fall below reserved")
+	// ErrIdempotencyMismatch means an Idempotency-Key was reused for a different request body.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrInvalidCursor means a pagination cursor was not one this package issued.
+	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrInvalid means an argument was rejected: an unknown enum value, a non-positive quantity,
+	// or any other value the schema's checks refuse.
+	ErrInvalid = errors.New("invalid value")
+)
+
+// PostgreSQL error codes mapped by mapError.
+const (
+	codeUniqueViolation     = "23505"
+	codeForeignKeyViolation = "23503"
+	codeCheckViolation      = "23514"
+	codeNotNullViolation    = "23502"
+	codeInvalidText         = "22P02"
+	codeNumericOutOfRange   = "22003"
+)
+
+// stockWithinOnHand is the cabinet_stock check that keeps reserved within on_hand.
+const stockWithinOnHand = "stock_reserved_within_on_hand"
+
+// InsufficientStockError is returned by Store.Reserve when one line of a request cannot be
+// reserved; nothing of the request is reserved then.
+type InsufficientStockError struct {
+	// MedicationID is the medication that is short.
+	MedicationID int64
+	// Requested is the quantity the line asked for.
+	Requested int32
+	// Available is on_hand - reserved at the time of the attempt; 0 when the cabinet does not
+	// stock the medication at all.
+	Available int32
+}
+
+// Error describes the shortage.
+func (e *InsufficientStockError) Error() string {
+	return fmt.Sprintf("insufficient stock of medication %d: requested %d, available %d",
+		e.MedicationID, e.Requested, e.Available)
+}
+
+// mapError translates pgx and PostgreSQL errors into the package's sentinels, keeping the
+// original error in the chain. It is the only place that looks at SQLSTATE codes.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case codeUniqueViolation:
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	case codeForeignKeyViolation:
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case codeCheckViolation:
+		if pgErr.TableName == "cabinet_stock" && pgErr.ConstraintName == stockWithinOnHand {
+			return fmt.Errorf("%w: %w", ErrStockBelowReserved, err)
+		}
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	case codeNotNullViolation, codeInvalidText, codeNumericOutOfRange:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return err
+}
+
+// wrap prefixes err with the operation that failed, after mapping it with mapError.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("db: %s: %w", op, mapError(err))
+}
+
+// invalidf returns an ErrInvalid with a formatted explanation.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// notFoundf returns an ErrNotFound naming what was missing.
+func notFoundf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotFound, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,68 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/db/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// testActor is who the tests' stock counts are audited as.
+var testActor = db.Actor{ID: "tech-test", Role: "technician"}
+
+// newStore returns a store on a fresh database.
+func newStore(t testing.TB) *db.Store {
+	t.Helper()
+	return db.NewStore(dbtest.NewPool(t))
+}
+
+// testCtx returns a context that ends with the test or after a minute.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// fixture is a cabinet with two medications, stocked by the test that uses it.
+type fixture struct {
+	cabinet db.Cabinet
+	medA    db.Medication
+	medB    db.Medication
+}
+
+// seed creates a cabinet and two medications and stocks them with onHand units each.
+func seed(t testing.TB, s *db.Store, onHand int32) fixture {
+	t.Helper()
+	ctx := testCtx(t)
+	cab, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "CAB-1", Name: "Ward 1 cabinet", Unit: "W1"})
+	require.NoError(t, err)
+	a, err := s.CreateMedication(ctx, db.NewMedication{Code: "AMOX500", Name: "Amoxicillin", Strength: "500 mg", Form: "capsule", Unit: "cap"})
+	require.NoError(t, err)
+	b, err := s.CreateMedication(ctx, db.NewMedication{Code: "MORPH10", Name: "Morphine", Strength: "10 mg/ml", Form: "ampoule", Unit: "amp", Controlled: true})
+	require.NoError(t, err)
+	for _, m := range []db.Medication{a, b} {
+		_, err := s.SetStock(ctx, cab.ID, m.ID, onHand, 5, testActor)
+		require.NoError(t, err)
+	}
+	return fixture{cabinet: cab, medA: a, medB: b}
+}
+
+// stockOf returns the stock row of one medication in a cabinet.
+func stockOf(t testing.TB, s *db.Store, cabinetID, medicationID int64) db.StockRow {
+	t.Helper()
+	rows, err := s.ListStock(testCtx(t), cabinetID)
+	require.NoError(t, err)
+	for _, r := range rows {
+		if r.MedicationID == medicationID {
+			return r
+		}
+	}
+	t.Fatalf("no stock row for medication %d in cabinet %d", medicationID, cabinetID)
+	return db.StockRow{}
+}

@@ -1,0 +1,148 @@
+package db
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// Page sizes of ListRequests.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+// GetRequest returns one request of the projection with its lines, or ErrNotFound.
+func (s *Store) GetRequest(ctx context.Context, id string) (RequestSummary, error) {
+	row, err := s.q.GetRequest(ctx, id)
+	if err != nil {
+		return RequestSummary{}, wrap("get request", err)
+	}
+	out := []RequestSummary{summaryFromGen(gen.ListRequestsRow(row))}
+	if err := s.attachLines(ctx, out); err != nil {
+		return RequestSummary{}, wrap("get request", err)
+	}
+	return out[0], nil
+}
+
+// ListRequests returns requests newest first (by created_at, then id, descending) that match
+// every non-zero field of f, with their lines and cabinet code. It also returns the cursor of
+// the next page, or "" when this page is the last. A cursor it did not issue gives
+// ErrInvalidCursor; an unknown status gives ErrInvalid.
+func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestSummary, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	limit = min(limit, maxPageSize)
+	params := gen.ListRequestsParams{MaxRows: int32(limit + 1)}
+	if f.Status != "" {
+		status := gen.RequestStatus(f.Status)
+		if !status.Valid() {
+			return nil, "", wrap("list requests", invalidf("unknown request status %q", f.Status))
+		}
+		params.Status = gen.NullRequestStatus{RequestStatus: status, Valid: true}
+	}
+	if f.CabinetID != 0 {
+		params.CabinetID = pgtype.Int8{Int64: f.CabinetID, Valid: true}
+	}
+	if f.RequesterID != "" {
+		params.RequesterID = pgtype.Text{String: f.RequesterID, Valid: true}
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", wrap("list requests", err)
+		}
+		params.AfterCreatedAt = &at
+		params.AfterID = pgtype.Text{String: id, Valid: true}
+	}
+	rows, err := s.q.ListRequests(ctx, params)
+	if err != nil {
+		return nil, "", wrap("list requests", err)
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	out := make([]RequestSummary, len(rows))
+	for i, r := range rows {
+		out[i] = summaryFromGen(r)
+	}
+	if err := s.attachLines(ctx, out); err != nil {
+		return nil, "", wrap("list requests", err)
+	}
+	return out, next, nil
+}
+
+// attachLines loads the lines of all the given requests with one query.
+func (s *Store) attachLines(ctx context.Context, reqs []RequestSummary) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(reqs))
+	index := make(map[string]int, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.ID
+		index[r.ID] = i
+	}
+	lines, err := s.q.ListRequestLines(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		i := index[l.RequestID]
+		reqs[i].Lines = append(reqs[i].Lines, Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
+	}
+	return nil
+}
+
+// summaryFromGen converts a generated row to the domain type, with an empty, non-nil Lines.
+func summaryFromGen(r gen.ListRequestsRow) RequestSummary {
+	return RequestSummary{
+		ID:            r.ID,
+		RequesterID:   r.RequesterID,
+		RequesterName: r.RequesterName,
+		PatientMRN:    r.PatientMrn,
+		PatientBed:    r.PatientBed,
+		CabinetID:     r.CabinetID,
+		CabinetCode:   r.CabinetCode,
+		Priority:      string(r.Priority),
+		Status:        string(r.Status),
+		Reason:        r.Reason,
+		Lines:         []Line{},
+		CreatedAt:     r.CreatedAt,
+		UpdatedAt:     r.UpdatedAt,
+	}
+}
+
+// encodeCursor makes the opaque cursor that resumes a listing after (createdAt, id).
+func encodeCursor(createdAt time.Time, id string) string {
+	raw := strconv.FormatInt(createdAt.UnixNano(), 10) + "," + id
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeCursor reverses encodeCursor, returning ErrInvalidCursor for anything else.
+func decodeCursor(cursor string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return time.Time{}, "", ErrInvalidCursor
+	}
+	nanos, id, ok := strings.Cut(string(raw), ",")
+	if !ok || id == "" {
+		return time.Time{}, "", ErrInvalidCursor
+	}
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, "", ErrInvalidCursor
+	}
+	return time.Unix(0, n), id, nil
+}

@@ -1,0 +1,172 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// RecordTransition applies one transition of a request to the projection and appends its
+// audit entry, in one transaction. When t.Header is set the request row and its lines are
+// created first (created_at = t.At, seq = t.Seq) unless they exist. The row then moves to
+// t.Status only if t.Seq is newer than the last transition applied, and the audit entry is
+// keyed requestID/seq, so repeating a transition, or delivering an old one late, changes
+// nothing. Without a Header, a request missing from the projection gives ErrNotFound. A zero
+// t.At means now; workflows should pass workflow.Now so that retries write the same time.
+func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
+	if t.At.IsZero() {
+		t.At = time.Now()
+	}
+	status := gen.RequestStatus(t.Status)
+	if !status.Valid() {
+		return wrap("record transition", invalidf("unknown request status %q", t.Status))
+	}
+	details, err := marshalDetails(t.Details)
+	if err != nil {
+		return wrap("record transition", err)
+	}
+	err = s.inTx(ctx, func(q *gen.Queries) error {
+		if t.Header != nil {
+			if err := insertRequest(ctx, q, t, status); err != nil {
+				return err
+			}
+		}
+		n, err := q.AdvanceRequest(ctx, gen.AdvanceRequestParams{
+			ID:     t.RequestID,
+			Status: status,
+			Reason: t.Reason,
+			Seq:    t.Seq,
+			At:     t.At,
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 && t.Header == nil {
+			exists, err := q.RequestExists(ctx, t.RequestID)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				return notFoundf("request %q", t.RequestID)
+			}
+		}
+		action := t.Action
+		if action == "" {
+			action = t.Status
+		}
+		return q.InsertAudit(ctx, gen.InsertAuditParams{
+			At:        t.At,
+			ActorID:   t.Actor.ID,
+			ActorRole: t.Actor.Role,
+			Action:    action,
+			RequestID: pgtype.Text{String: t.RequestID, Valid: true},
+			Details:   details,
+			IdemKey:   pgtype.Text{String: t.RequestID + "/" + strconv.Itoa(int(t.Seq)), Valid: true},
+		})
+	})
+	return wrap("record transition", err)
+}
+
+// insertRequest creates the projection row and lines of a request from its first transition.
+func insertRequest(ctx context.Context, q *gen.Queries, t Transition, status gen.RequestStatus) error {
+	h := t.Header
+	priority := gen.RequestPriority(h.Priority)
+	if !priority.Valid() {
+		return invalidf("unknown request priority %q", h.Priority)
+	}
+	n, err := q.InsertRequest(ctx, gen.InsertRequestParams{
+		ID:            t.RequestID,
+		RequesterID:   h.RequesterID,
+		RequesterName: h.RequesterName,
+		PatientMrn:    h.PatientMRN,
+		PatientBed:    h.PatientBed,
+		CabinetID:     h.CabinetID,
+		Priority:      priority,
+		Status:        status,
+		Reason:        t.Reason,
+		Seq:           t.Seq,
+		At:            t.At,
+	})
+	if err != nil || n == 0 || len(h.Lines) == 0 {
+		return err
+	}
+	lines, err := mergeLines(h.Lines)
+	if err != nil {
+		return err
+	}
+	params := gen.InsertRequestLinesParams{
+		RequestID:     t.RequestID,
+		MedicationIds: make([]int64, len(lines)),
+		Quantities:    make([]int32, len(lines)),
+	}
+	for i, l := range lines {
+		params.MedicationIds[i] = l.MedicationID
+		params.Quantities[i] = l.Quantity
+	}
+	return q.InsertRequestLines(ctx, params)
+}
+
+// AppendAudit appends an audit entry not tied to a transition: an escalation, a stock count,
+// a catalogue change. A zero At means now, an empty RequestID is stored as NULL, and a
+// non-empty idemKey makes a repeated call write the entry once; "" means no key. The entry's
+// ID is ignored.
+func (s *Store) AppendAudit(ctx context.Context, e AuditEntry, idemKey string) error {
+	details, err := marshalDetails(e.Details)
+	if err != nil {
+		return wrap("append audit", err)
+	}
+	at := e.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return wrap("append audit", s.q.InsertAudit(ctx, gen.InsertAuditParams{
+		At:        at,
+		ActorID:   e.Actor.ID,
+		ActorRole: e.Actor.Role,
+		Action:    e.Action,
+		RequestID: pgtype.Text{String: e.RequestID, Valid: e.RequestID != ""},
+		Details:   details,
+		IdemKey:   pgtype.Text{String: idemKey, Valid: idemKey != ""},
+	}))
+}
+
+// ListAudit returns the audit entries of a request in the order they were written.
+func (s *Store) ListAudit(ctx context.Context, requestID string) ([]AuditEntry, error) {
+	rows, err := s.q.ListAudit(ctx, pgtype.Text{String: requestID, Valid: true})
+	if err != nil {
+		return nil, wrap("list audit", err)
+	}
+	out := make([]AuditEntry, len(rows))
+	for i, r := range rows {
+		details := map[string]any{}
+		if err := json.Unmarshal(r.Details, &details); err != nil {
+			return nil, wrap("list audit", err)
+		}
+		out[i] = AuditEntry{
+			ID:        r.ID,
+			At:        r.At,
+			Actor:     Actor{ID: r.ActorID, Role: r.ActorRole},
+			Action:    r.Action,
+			RequestID: r.RequestID.String,
+			Details:   details,
+		}
+	}
+	return out, nil
+}
+
+// marshalDetails encodes audit details as a JSON object; nil becomes {}.
+func marshalDetails(d map[string]any) ([]byte, error) {
+	if d == nil {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, invalidf("audit details: %v", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,149 @@
+package db
+
+import "time"
+
+// Medication is an entry of the medication catalogue.
+type Medication struct {
+	ID         int64
+	Code       string
+	Name       string
+	Strength   string
+	Form       string
+	Unit       string
+	Controlled bool
+	CreatedAt  time.Time
+}
+
+// NewMedication holds the fields of a medication to be added to the catalogue.
+type NewMedication struct {
+	Code       string
+	Name       string
+	Strength   string
+	Form       string
+	Unit       string
+	Controlled bool
+}
+
+// Cabinet is an automated dispensing cabinet on a hospital unit.
+type Cabinet struct {
+	ID        int64
+	Code      string
+	Name      string
+	Unit      string
+	Status    string
+	CreatedAt time.Time
+}
+
+// NewCabinet holds the fields of a cabinet to be registered. An empty Status means online.
+type NewCabinet struct {
+	Code   string
+	Name   string
+	Unit   string
+	Status string
+}
+
+// StockRow is the stock of one medication in one cabinet.
+type StockRow struct {
+	CabinetID      int64
+	MedicationID   int64
+	MedicationCode string
+	MedicationName string
+	OnHand         int32
+	Reserved       int32
+	ParLevel       int32
+	UpdatedAt      time.Time
+}
+
+// Line is one medication and quantity of a request, or of what was reserved or released for it.
+type Line struct {
+	MedicationID int64
+	Quantity     int32
+}
+
+// ConsumedLine is a line taken out of a cabinet, with the stock left after it.
+type ConsumedLine struct {
+	MedicationID int64
+	Quantity     int32
+	OnHand       int32
+	ParLevel     int32
+}
+
+// User is a person who uses the system: a nurse, a pharmacist, a technician or an admin.
+type User struct {
+	ID           string
+	Name         string
+	Role         string
+	Registration string
+	Active       bool
+}
+
+// Actor is who performed an action: a user, or the system itself.
+type Actor struct {
+	ID   string
+	Role string
+}
+
+// RequestHeader is what a medication request was created with. It comes with the first
+// transition of a request so the projection row can be created.
+type RequestHeader struct {
+	RequesterID   string
+	RequesterName string
+	PatientMRN    string
+	PatientBed    string
+	CabinetID     int64
+	Priority      string
+	Lines         []Line
+}
+
+// Transition is one step of a request's lifecycle, as recorded by the workflow. Seq numbers
+// the transitions of a request from 1, so a retried or late write never moves it backwards.
+type Transition struct {
+	RequestID string
+	Seq       int32
+	Status    string
+	Reason    string
+	At        time.Time
+	Actor     Actor
+	// Action names the audit entry; empty means the Status.
+	Action  string
+	Details map[string]any
+	// Header is set on the transition that creates the request.
+	Header *RequestHeader
+}
+
+// RequestSummary is a medication request as projected into Postgres.
+type RequestSummary struct {
+	ID            string
+	RequesterID   string
+	RequesterName string
+	PatientMRN    string
+	PatientBed    string
+	CabinetID     int64
+	CabinetCode   string
+	Priority      string
+	Status        string
+	Reason        string
+	Lines         []Line
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// RequestFilter selects and pages requests. Zero values mean no filter; Limit 0 means 50 and
+// is capped at 200; Cursor is the next cursor returned by the previous page.
+type RequestFilter struct {
+	Status      string
+	CabinetID   int64
+	RequesterID string
+	Limit       int
+	Cursor      string
+}
+
+// AuditEntry is one row of the append-only audit log.
+type AuditEntry struct {
+	ID        int64
+	At        time.Time
+	Actor     Actor
+	Action    string
+	RequestID string
+	Details   map[string]any
+}
