@@ -1,0 +1,116 @@
+// Package activities holds the side effects of the medication request workflow: the stock
+// ledger and audit trail in Postgres, and commands to the Pyxis cabinets. Every activity is
+// idempotent, because Temporal retries them.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/db"
+)
+
+// Activities holds the dependencies of the activities; the worker registers its methods.
+type Activities struct {
+	Store    *db.Store
+	Cabinets cabinet.Driver
+}
+
+// RecordTransition writes one transition: the projection row and its audit entry, together.
+func (a *Activities) RecordTransition(ctx context.Context, in RecordInput) error {
+	t := db.Transition{
+		RequestID: in.RequestID,
+		Seq:       in.Seq,
+		Status:    in.Status,
+		Reason:    in.Reason,
+		At:        in.At,
+		Actor:     db.Actor{ID: in.Actor.ID, Role: in.Actor.Role},
+		Action:    in.Action,
+		Details:   in.Details,
+	}
+	if in.Reason != "" {
+		t.Details = withReason(in.Details, in.Reason)
+	}
+	if h := in.Header; h != nil {
+		t.Header = &db.RequestHeader{
+			RequesterID:   h.RequesterID,
+			RequesterName: h.RequesterName,
+			PatientMRN:    h.PatientMRN,
+			PatientBed:    h.PatientBed,
+			CabinetID:     h.CabinetID,
+			Priority:      h.Priority,
+			Lines:         toDBLines(h.Lines),
+		}
+	}
+	if err := a.Store.RecordTransition(ctx, t); err != nil {
+		return fmt.Errorf("record transition %s/%d: %w", in.RequestID, in.Seq, err)
+	}
+	return nil
+}
+
+// ReserveStock reserves every line at the cabinet, or none. Too little stock is a business
+// outcome, not a fault: it fails without retry and names the medication.
+func (a *Activities) ReserveStock(ctx context.Context, in ReserveInput) error {
+	err := a.Store.Reserve(ctx, in.RequestID, in.CabinetID, toDBLines(in.Lines))
+	var short *db.InsufficientStockError
+	if errors.As(err, &short) {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("insufficient stock of medication %d: requested %d, available %d", short.MedicationID, short.Requested, short.Available),
+			ErrInsufficientStock, err, short.MedicationID, short.Requested, short.Available)
+	}
+	if err != nil {
+		return fmt.Errorf("reserve stock for %s: %w", in.RequestID, err)
+	}
+	return nil
+}
+
+// ReleaseStock gives back what the request holds.
+func (a *Activities) ReleaseStock(ctx context.Context, in StockInput) (*StockResult, error) {
+	lines, err := a.Store.Release(ctx, in.RequestID)
+	if err != nil {
+		return nil, fmt.Errorf("release stock of %s: %w", in.RequestID, err)
+	}
+	return &StockResult{Lines: fromDBLines(lines)}, nil
+}
+
+// ConsumeStock turns the request's reservations into withdrawn stock.
+func (a *Activities) ConsumeStock(ctx context.Context, in StockInput) (*StockResult, error) {
+	consumed, err := a.Store.Consume(ctx, in.RequestID)
+	if err != nil {
+		return nil, fmt.Errorf("consume stock of %s: %w", in.RequestID, err)
+	}
+	res := &StockResult{Lines: make([]Line, len(consumed))}
+	for i, c := range consumed {
+		res.Lines[i] = Line{MedicationID: c.MedicationID, Quantity: c.Quantity}
+	}
+	return res, nil
+}
+
+func withReason(details map[string]any, reason string) map[string]any {
+	out := make(map[string]any, len(details)+1)
+	for k, v := range details {
+		out[k] = v
+	}
+	out["reason"] = reason
+	return out
+}
+
+func toDBLines(lines []Line) []db.Line {
+	out := make([]db.Line, len(lines))
+	for i, l := range lines {
+		out[i] = db.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+	}
+	return out
+}
+
+func fromDBLines(lines []db.Line) []Line {
+	out := make([]Line, len(lines))
+	for i, l := range lines {
+		out[i] = Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+	}
+	return out
+}

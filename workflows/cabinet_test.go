@@ -1,0 +1,279 @@
+package workflows_test
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/workflows"
+)
+
+const unreachableMsg = "command cabinet ICU-A3: cabinet unreachable"
+
+var (
+	approvedAt     = t0.Add(10 * time.Minute)
+	errUnreachable = errors.New(unreachableMsg)
+)
+
+// approveAt10 approves the request ten minutes after it starts.
+func (s *MedicationRequestTestSuite) approveAt10() *update {
+	return s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+}
+
+// firstThree are the transitions every request that reaches the cabinet starts with.
+func firstThree() []workflows.Transition {
+	return []workflows.Transition{
+		tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
+		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""),
+		tr(3, workflows.StatusAwaitingApproval, workflows.StatusApproved, "approved", pharmacist, approvedAt, ""),
+	}
+}
+
+// A cabinet that refuses fails the request at once: stock released, nothing to revoke.
+func (s *MedicationRequestTestSuite) TestCabinetRefuses() {
+	const reason = "cabinet ICU-A3 refused: drawer 4 jammed"
+	s.fake.authorizeErr = always(temporal.NewNonRetryableApplicationError(reason, activities.ErrCabinetRefused, nil))
+	in := validInput()
+	s.approveAt10()
+
+	s.execute(in)
+
+	want := append(firstThree(),
+		tr(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, approvedAt, reason))
+	st := s.finalState()
+	s.Equal(workflows.StatusFailed, st.Status)
+	s.Equal(reason, st.Reason)
+	s.Equal(want, st.Transitions)
+	s.Nil(st.WithdrawalDeadline)
+	s.Equal([]string{
+		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
+		"AuthorizeDispense", "ReleaseStock", "RecordTransition#4",
+	}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"RecordTransition": 4, "ReserveStock": 1, "AuthorizeDispense": 1, "ReleaseStock": 1})
+	s.assertRecorded(in, want)
+}
+
+// An unreachable cabinet is tried Policy.CabinetAttempts times with the policy's back-off;
+// then the authorization is revoked in case a command got through, the stock released, and
+// the request failed.
+func (s *MedicationRequestTestSuite) TestCabinetUnreachable() {
+	cases := []struct {
+		attempts int32
+		failedAt time.Time
+	}{
+		{1, approvedAt},
+		{3, approvedAt.Add(2*time.Second + 4*time.Second)},
+	}
+	for _, tc := range cases {
+		s.Run(fmt.Sprintf("%d attempts", tc.attempts), func() {
+			s.fake.authorizeErr = always(errUnreachable)
+			in := validInput()
+			in.Policy.CabinetAttempts = tc.attempts
+			s.approveAt10()
+
+			s.execute(in)
+
+			want := append(firstThree(),
+				tr(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, tc.failedAt, unreachableMsg))
+			st := s.finalState()
+			s.Equal(workflows.StatusFailed, st.Status)
+			s.Equal(unreachableMsg, st.Reason)
+			s.Equal(want, st.Transitions)
+			s.Nil(st.WithdrawalDeadline)
+			s.assertActivityCalls(map[string]int{
+				"RecordTransition": 4, "ReserveStock": 1, "AuthorizeDispense": int(tc.attempts), "RevokeAuthorization": 1, "ReleaseStock": 1,
+			})
+			calls := s.fake.calls()
+			s.Equal([]string{"RevokeAuthorization", "ReleaseStock", "RecordTransition#4"}, calls[len(calls)-3:])
+			s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("RevokeAuthorization"))
+			s.assertRecorded(in, want)
+		})
+	}
+}
+
+// Revoking is best effort: a cabinet that stays unreachable gets three revoke attempts,
+// whatever the policy says, the failure is audited, and the stock is released all the same.
+func (s *MedicationRequestTestSuite) TestCabinetUnreachableRevokeFails() {
+	s.fake.authorizeErr = always(errUnreachable)
+	s.fake.revokeErr = always(errUnreachable)
+	in := validInput()
+	in.Policy.CabinetAttempts = 2
+	s.approveAt10()
+
+	s.execute(in)
+
+	// Authorize at +0s and +2s; revoke at +2s, +4s and +8s.
+	end := approvedAt.Add(8 * time.Second)
+	want := append(firstThree(),
+		tr(4, workflows.StatusApproved, workflows.StatusApproved, "revoke_failed", workflows.System, end, unreachableMsg),
+		tr(5, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, end, unreachableMsg))
+	st := s.finalState()
+	s.Equal(workflows.StatusFailed, st.Status)
+	s.Equal(want, st.Transitions)
+	s.assertActivityCalls(map[string]int{
+		"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 2, "RevokeAuthorization": 3, "ReleaseStock": 1,
+	})
+	s.assertRecorded(in, want)
+}
+
+// A cabinet that answers within the attempts makes the request ready; meanwhile the request
+// cannot be cancelled (it is approved, not yet at the cabinet).
+func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
+	s.fake.authorizeErr = failFirst(2, errUnreachable)
+	s.approveAt10()
+	cancel := s.sendUpdate(10*time.Minute+3*time.Second, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse})
+	withdrawn := s.sendUpdate(20*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+
+	s.execute(validInput())
+
+	s.requireRejected(cancel, workflows.ErrInvalidState, "cannot cancel a request that is approved")
+	s.requireCompleted(withdrawn)
+	ready := approvedAt.Add(6 * time.Second)
+	st := s.finalState()
+	s.Equal(workflows.StatusDispensed, st.Status)
+	s.Equal(tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, ready, ""), st.Transitions[3])
+	s.Equal(at(ready.Add(15*time.Minute)), st.WithdrawalDeadline)
+	s.Empty(st.Reason)
+	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 3, "ConsumeStock": 1})
+}
+
+// An authorization nobody uses expires with the withdrawal window: it is revoked first, then
+// the stock released; nothing is consumed.
+func (s *MedicationRequestTestSuite) TestWithdrawalWindowPasses() {
+	in := validInput()
+	s.approveAt10()
+	ready := s.queryAt(24 * time.Minute)
+
+	s.execute(in)
+
+	s.Equal(workflows.StatusReadyAtCabinet, s.requireSnapshot(ready).Status)
+	deadline := approvedAt.Add(15 * time.Minute)
+	want := append(firstThree(),
+		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, approvedAt, ""),
+		tr(5, workflows.StatusReadyAtCabinet, workflows.StatusExpired, "withdrawal_window_passed", workflows.System, deadline, "not withdrawn within 15m0s"))
+	st := s.finalState()
+	s.Equal(workflows.StatusExpired, st.Status)
+	s.Equal("not withdrawn within 15m0s", st.Reason)
+	s.Equal(want, st.Transitions)
+	s.Equal(at(deadline), st.WithdrawalDeadline)
+	s.Equal(deadline, s.env.Now().UTC())
+	s.Equal([]string{
+		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
+		"AuthorizeDispense", "RecordTransition#4", "RevokeAuthorization", "ReleaseStock", "RecordTransition#5",
+	}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{
+		"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "RevokeAuthorization": 1, "ReleaseStock": 1,
+	})
+	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("RevokeAuthorization"))
+	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs("ReleaseStock"))
+	s.assertRecorded(in, want)
+}
+
+// When the window passes and the revoke fails, the expiry stands, the failure is audited
+// and the stock is still released.
+func (s *MedicationRequestTestSuite) TestWithdrawalWindowPassesRevokeFails() {
+	s.fake.revokeErr = always(errUnreachable)
+	s.approveAt10()
+
+	s.execute(validInput())
+
+	deadline := approvedAt.Add(15 * time.Minute)
+	st := s.finalState()
+	s.Equal(workflows.StatusExpired, st.Status)
+	s.Equal("not withdrawn within 15m0s", st.Reason)
+	s.Require().Len(st.Transitions, 6)
+	s.Equal(tr(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", workflows.System, deadline.Add(6*time.Second), unreachableMsg), st.Transitions[5])
+	s.assertActivityCalls(map[string]int{
+		"RecordTransition": 6, "ReserveStock": 1, "AuthorizeDispense": 1, "RevokeAuthorization": 3, "ReleaseStock": 1,
+	})
+}
+
+// Cancelling a request that is ready at the cabinet revokes the authorization, then releases.
+func (s *MedicationRequestTestSuite) TestCancelWhileReadyAtCabinet() {
+	in := validInput()
+	s.approveAt10()
+	cancel := s.sendUpdate(15*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse, Reason: "patient refused"})
+
+	s.execute(in)
+
+	s.Equal(workflows.StatusCancelled, s.requireCompleted(cancel).Status)
+	want := append(firstThree(),
+		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, approvedAt, ""),
+		tr(5, workflows.StatusReadyAtCabinet, workflows.StatusCancelled, "cancelled", nurse, t0.Add(15*time.Minute), "patient refused"))
+	st := s.finalState()
+	s.Equal(workflows.StatusCancelled, st.Status)
+	s.Equal("patient refused", st.Reason)
+	s.Equal(want, st.Transitions)
+	s.Equal(t0.Add(15*time.Minute), s.env.Now().UTC())
+	s.Equal([]string{
+		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
+		"AuthorizeDispense", "RecordTransition#4", "RevokeAuthorization", "ReleaseStock", "RecordTransition#5",
+	}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{
+		"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "RevokeAuthorization": 1, "ReleaseStock": 1,
+	})
+	s.assertRecorded(in, want)
+}
+
+// A withdrawal reported by another cabinet is refused and the request stays ready.
+func (s *MedicationRequestTestSuite) TestWithdrawnFromWrongCabinet() {
+	s.approveAt10()
+	wrong := s.sendUpdate(12*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID + 1})
+	ready := s.queryAt(13 * time.Minute)
+	right := s.sendUpdate(14*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+
+	s.execute(validInput())
+
+	s.requireRejected(wrong, workflows.ErrInvalidInput, "the request is not authorized at this cabinet")
+	st := s.requireSnapshot(ready)
+	s.Equal(workflows.StatusReadyAtCabinet, st.Status)
+	s.Len(st.Transitions, 4)
+	s.Equal(workflows.StatusDispensed, s.requireCompleted(right).Status)
+	s.Equal(workflows.StatusDispensed, s.finalState().Status)
+	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+}
+
+// A withdrawal cannot be reported for a request that is not ready at the cabinet.
+func (s *MedicationRequestTestSuite) TestWithdrawnWhileAwaitingApproval() {
+	withdrawn := s.sendUpdate(5*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+	waiting := s.queryAt(6 * time.Minute)
+	s.sendUpdate(7*time.Minute, workflows.RejectUpdate, workflows.RejectInput{Actor: pharmacist, Reason: "wrong strength"})
+
+	s.execute(validInput())
+
+	s.requireRejected(withdrawn, workflows.ErrInvalidState, "cannot report a withdrawal for a request that is awaiting_approval")
+	s.Equal(workflows.StatusAwaitingApproval, s.requireSnapshot(waiting).Status)
+	s.Len(waiting.state.Transitions, 2)
+	s.Equal(workflows.StatusRejected, s.finalState().Status)
+	s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 1, "ReleaseStock": 1})
+}
+
+// The request expires at the WithdrawalDeadline it advertises, even when recording the
+// authorization is slow (here a database that takes 5 minutes). The workflow starts its
+// window only after that record, so the authorization outlives the advertised deadline; this
+// test is skipped unless PYXIS_KNOWN_BUGS is set.
+func (s *MedicationRequestTestSuite) TestWithdrawalExpiresAtAdvertisedDeadline() {
+	records := 0
+	s.recordCall.AfterFn(func() time.Duration {
+		records++
+		if records == 4 { // authorized_at_cabinet
+			return 5 * time.Minute
+		}
+		return 0
+	})
+	s.approveAt10()
+	late := s.sendUpdate(27*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+
+	s.execute(validInput())
+
+	st := s.finalState()
+	s.Require().NotNil(st.WithdrawalDeadline)
+	s.Equal(approvedAt.Add(15*time.Minute), *st.WithdrawalDeadline)
+	s.Equal(workflows.StatusExpired, st.Status)
+	s.Equal(*st.WithdrawalDeadline, st.Transitions[4].At)
+	s.Equal(*st.WithdrawalDeadline, s.env.Now().UTC())
+	s.False(late.accepted, "a withdrawal after the advertised deadline was accepted")
+}

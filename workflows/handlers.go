@@ -1,0 +1,120 @@
+package workflows
+
+import (
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// registerUpdates installs the update handlers. Validators only read state: a rejection leaves
+// no trace in history. Handlers change state synchronously and return it; the main coroutine
+// notices the new status and does the I/O (audit, cabinet, stock).
+func (r *request) registerUpdates(ctx workflow.Context) error {
+	handlers := []struct {
+		name string
+		fn   any
+		val  any
+	}{
+		{ApproveUpdate, r.approve, r.validateApprove},
+		{RejectUpdate, r.reject, r.validateReject},
+		{CancelUpdate, r.cancel, r.validateCancel},
+		{WithdrawnUpdate, r.withdrawn, r.validateWithdrawn},
+	}
+	for _, h := range handlers {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.fn, workflow.UpdateHandlerOptions{Validator: h.val}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
+	if err := r.requireStatus("approve", StatusAwaitingApproval); err != nil {
+		return err
+	}
+	if in.Actor.Role != RolePharmacist {
+		return rejection(ErrForbidden, "only a pharmacist may approve")
+	}
+	if in.Actor.ID == r.in.Requester.ID {
+		return rejection(ErrForbidden, "the requester may not approve their own request")
+	}
+	return nil
+}
+
+func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) {
+	r.state.Approvals = append(r.state.Approvals, Approval{Actor: in.Actor, At: workflow.Now(ctx), Note: in.Note})
+	r.move(ctx, StatusApproved, "approved", in.Actor, "")
+	return r.state, nil
+}
+
+func (r *request) validateReject(_ workflow.Context, in RejectInput) error {
+	if err := r.requireStatus("reject", StatusAwaitingApproval); err != nil {
+		return err
+	}
+	if in.Actor.Role != RolePharmacist {
+		return rejection(ErrForbidden, "only a pharmacist may reject")
+	}
+	if strings.TrimSpace(in.Reason) == "" {
+		return rejection(ErrInvalidInput, "a rejection needs a reason")
+	}
+	return nil
+}
+
+func (r *request) reject(ctx workflow.Context, in RejectInput) (State, error) {
+	r.move(ctx, StatusRejected, "rejected", in.Actor, in.Reason)
+	return r.state, nil
+}
+
+func (r *request) validateCancel(_ workflow.Context, in CancelInput) error {
+	if err := r.requireStatus("cancel", StatusAwaitingApproval, StatusReadyAtCabinet); err != nil {
+		return err
+	}
+	switch in.Actor.Role {
+	case RolePharmacist:
+		return nil
+	case RoleNurse:
+		if in.Actor.ID == r.in.Requester.ID {
+			return nil
+		}
+		return rejection(ErrForbidden, "a nurse may cancel only their own requests")
+	}
+	return rejection(ErrForbidden, "only the requesting nurse or a pharmacist may cancel")
+}
+
+func (r *request) cancel(ctx workflow.Context, in CancelInput) (State, error) {
+	reason := in.Reason
+	if reason == "" {
+		reason = "cancelled by " + in.Actor.Role
+	}
+	r.move(ctx, StatusCancelled, "cancelled", in.Actor, reason)
+	return r.state, nil
+}
+
+func (r *request) validateWithdrawn(_ workflow.Context, in WithdrawnInput) error {
+	if err := r.requireStatus("report a withdrawal for", StatusReadyAtCabinet); err != nil {
+		return err
+	}
+	if in.CabinetID != r.in.CabinetID {
+		return rejection(ErrInvalidInput, "the request is not authorized at this cabinet")
+	}
+	return nil
+}
+
+func (r *request) withdrawn(ctx workflow.Context, in WithdrawnInput) (State, error) {
+	r.move(ctx, StatusDispensed, "withdrawn", in.Actor, "")
+	return r.state, nil
+}
+
+func (r *request) requireStatus(action string, allowed ...Status) error {
+	for _, s := range allowed {
+		if r.state.Status == s {
+			return nil
+		}
+	}
+	return rejection(ErrInvalidState, "cannot "+action+" a request that is "+string(r.state.Status))
+}
+
+func rejection(errType, msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, errType, nil)
+}

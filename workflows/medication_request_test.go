@@ -1,0 +1,219 @@
+package workflows_test
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// The whole lifecycle: submitted → awaiting_approval → approved → ready_at_cabinet → dispensed.
+func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
+	in := validInput()
+	approve := s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist, Note: "allergies checked"})
+	withdrawn := s.sendUpdate(20*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+
+	s.execute(in)
+
+	s.Equal(workflows.StatusApproved, s.requireCompleted(approve).Status)
+	s.Equal(workflows.StatusDispensed, s.requireCompleted(withdrawn).Status)
+
+	wantTransitions := []workflows.Transition{
+		tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
+		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""),
+		tr(3, workflows.StatusAwaitingApproval, workflows.StatusApproved, "approved", pharmacist, t0.Add(10*time.Minute), ""),
+		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, t0.Add(10*time.Minute), ""),
+		tr(5, workflows.StatusReadyAtCabinet, workflows.StatusDispensed, "withdrawn", cabinetBot, t0.Add(20*time.Minute), ""),
+	}
+	s.Equal(workflows.State{
+		ID:                 requestID,
+		Status:             workflows.StatusDispensed,
+		Priority:           workflows.PriorityUrgent,
+		CabinetID:          cabinetID,
+		CabinetCode:        "ICU-A3",
+		Patient:            in.Patient,
+		Requester:          nurse,
+		Lines:              in.Lines,
+		Approvals:          []workflows.Approval{{Actor: pharmacist, At: t0.Add(10 * time.Minute), Note: "allergies checked"}},
+		Transitions:        wantTransitions,
+		CreatedAt:          t0,
+		UpdatedAt:          t0.Add(20 * time.Minute),
+		ApprovalDeadline:   at(t0.Add(time.Hour)),
+		WithdrawalDeadline: at(t0.Add(25 * time.Minute)),
+	}, s.finalState())
+	s.Equal(t0.Add(20*time.Minute), s.env.Now().UTC())
+
+	s.Equal([]string{
+		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
+		"AuthorizeDispense", "RecordTransition#4", "RecordTransition#5", "ConsumeStock",
+	}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+	s.assertRecorded(in, wantTransitions)
+	s.Equal([]activities.ReserveInput{{RequestID: requestID, CabinetID: cabinetID, Lines: activityLines(in.Lines)}}, s.fake.reserve)
+	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("AuthorizeDispense"))
+	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs("ConsumeStock"))
+}
+
+// The state query answers at any point with the current status and deadlines.
+func (s *MedicationRequestTestSuite) TestStateQueryMidFlight() {
+	waiting := s.queryAt(time.Minute)
+	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	ready := s.queryAt(12 * time.Minute)
+	s.sendUpdate(20*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+
+	s.execute(validInput())
+
+	st := s.requireSnapshot(waiting)
+	s.Equal(t0.Add(time.Minute), waiting.at)
+	s.Equal(requestID, st.ID)
+	s.Equal(workflows.StatusAwaitingApproval, st.Status)
+	s.False(st.Escalated)
+	s.Equal(at(t0.Add(time.Hour)), st.ApprovalDeadline)
+	s.Nil(st.WithdrawalDeadline)
+	s.Empty(st.Approvals)
+	s.Len(st.Transitions, 2)
+
+	st = s.requireSnapshot(ready)
+	s.Equal(workflows.StatusReadyAtCabinet, st.Status)
+	s.Equal(at(t0.Add(25*time.Minute)), st.WithdrawalDeadline)
+	s.Equal([]workflows.Approval{{Actor: pharmacist, At: t0.Add(10 * time.Minute)}}, st.Approvals)
+	s.Len(st.Transitions, 4)
+	s.Equal(t0.Add(10*time.Minute), st.UpdatedAt)
+
+	s.Equal(workflows.StatusDispensed, s.finalState().Status)
+}
+
+// A request the workflow cannot run fails at once, without retry, before any activity.
+func (s *MedicationRequestTestSuite) TestInvalidInputFailsWithoutActivities() {
+	cases := []struct {
+		name   string
+		change func(*workflows.Input)
+		msg    string
+	}{
+		{"no lines", func(in *workflows.Input) { in.Lines = nil }, "at least one line is required"},
+		{"bad priority", func(in *workflows.Input) { in.Priority = "asap" }, `unknown priority "asap"`},
+		{"zero quantity", func(in *workflows.Input) { in.Lines[1].Quantity = 0 }, "medication 12: quantity must be positive"},
+		{"no requester", func(in *workflows.Input) { in.Requester = workflows.Actor{} }, "requester is required"},
+		{"no patient", func(in *workflows.Input) { in.Patient.MRN = "" }, "patient MRN is required"},
+		{"no cabinet", func(in *workflows.Input) { in.CabinetID = 0 }, "cabinet is required"},
+		{"no cabinet attempts", func(in *workflows.Input) { in.Policy.CabinetAttempts = 0 }, "policy timeouts and cabinet attempts must be positive"},
+		{"several at once", func(in *workflows.Input) { in.Priority = ""; in.Lines = []workflows.Line{} },
+			strings.Join([]string{`unknown priority ""`, "at least one line is required"}, "\n")},
+	}
+	for _, tc := range cases {
+		s.Run(tc.name, func() {
+			in := validInput()
+			tc.change(&in)
+
+			s.execute(in)
+
+			err := s.env.GetWorkflowError()
+			s.Require().Error(err)
+			var appErr *temporal.ApplicationError
+			s.Require().True(errors.As(err, &appErr), "error is %T: %v", err, err)
+			s.Equal(workflows.ErrInvalidInput, appErr.Type())
+			s.True(appErr.NonRetryable())
+			s.Equal(tc.msg, appErr.Message())
+			s.Empty(s.fake.calls())
+			s.assertActivityCalls(nil)
+		})
+	}
+}
+
+// Too little stock fails the request with the activity's reason; nothing was reserved, so
+// nothing is released, and no cabinet is involved.
+func (s *MedicationRequestTestSuite) TestInsufficientStockFails() {
+	const reason = "insufficient stock of medication 11: requested 2, available 1"
+	s.fake.reserveErr = always(temporal.NewNonRetryableApplicationError(reason, activities.ErrInsufficientStock, nil))
+	in := validInput()
+
+	s.execute(in)
+
+	wantTransitions := []workflows.Transition{
+		tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
+		tr(2, workflows.StatusSubmitted, workflows.StatusFailed, "reserve_failed", workflows.System, t0, reason),
+	}
+	st := s.finalState()
+	s.Equal(workflows.StatusFailed, st.Status)
+	s.Equal(reason, st.Reason)
+	s.Equal(wantTransitions, st.Transitions)
+	s.Nil(st.ApprovalDeadline)
+	s.Empty(st.Approvals)
+	s.Equal([]string{"RecordTransition#1", "ReserveStock", "RecordTransition#2"}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"RecordTransition": 2, "ReserveStock": 1})
+	s.assertRecorded(in, wantTransitions)
+}
+
+// A database outage delays a request but does not fail it: ReserveStock is retried with the
+// database back-off (500ms, then 1s) until it succeeds.
+func (s *MedicationRequestTestSuite) TestReserveStockRetriedThroughOutage() {
+	s.fake.reserveErr = failFirst(2, errors.New("connect: connection refused"))
+	reserved := t0.Add(1500 * time.Millisecond)
+	cancel := s.sendUpdate(10*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse})
+
+	s.execute(validInput())
+
+	s.requireCompleted(cancel)
+	st := s.finalState()
+	s.Equal(workflows.StatusCancelled, st.Status)
+	s.Equal(tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, reserved, ""), st.Transitions[1])
+	s.Equal(at(reserved.Add(time.Hour)), st.ApprovalDeadline)
+	s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 3, "ReleaseStock": 1})
+}
+
+// Updates are refused while the stock is still being reserved: the request is not yet
+// awaiting approval.
+func (s *MedicationRequestTestSuite) TestUpdatesRefusedWhileSubmitted() {
+	s.reserveCall.After(2 * time.Minute)
+	approve := s.sendUpdate(time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	cancel := s.sendUpdate(time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse})
+	submitted := s.queryAt(90 * time.Second)
+	reject := s.sendUpdate(5*time.Minute, workflows.RejectUpdate, workflows.RejectInput{Actor: pharmacist, Reason: "wrong patient"})
+
+	s.execute(validInput())
+
+	s.requireRejected(approve, workflows.ErrInvalidState, "cannot approve a request that is submitted")
+	s.requireRejected(cancel, workflows.ErrInvalidState, "cannot cancel a request that is submitted")
+	s.Equal(workflows.StatusSubmitted, s.requireSnapshot(submitted).Status)
+	s.requireCompleted(reject)
+
+	st := s.finalState()
+	s.Equal(workflows.StatusRejected, st.Status)
+	s.Equal(t0.Add(2*time.Minute), st.Transitions[1].At)
+	s.Equal(at(t0.Add(2*time.Minute+time.Hour)), st.ApprovalDeadline)
+	s.Empty(st.Approvals)
+}
+
+// A Temporal cancellation (an operator's Cancel in the Web UI or CLI) must still compensate:
+// no reservation is leaked and no authorization outlives it. The workflow does not handle it
+// yet (awaitApproval and the withdrawal wait return ErrCanceled straight out of run), so this
+// test is skipped unless PYXIS_KNOWN_BUGS is set.
+func (s *MedicationRequestTestSuite) TestTemporalCancellationCompensates() {
+	cases := []struct {
+		name     string
+		approve  bool
+		revokes  int
+		cancelAt time.Duration
+	}{
+		{"awaiting approval", false, 0, 10 * time.Minute},
+		{"ready at cabinet", true, 1, 12 * time.Minute},
+	}
+	for _, tc := range cases {
+		s.Run(tc.name, func() {
+			if tc.approve {
+				s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+			}
+			s.env.RegisterDelayedCallback(s.env.CancelWorkflow, tc.cancelAt)
+
+			s.execute(validInput())
+
+			s.env.AssertActivityNumberOfCalls(s.T(), "ReleaseStock", 1)
+			s.env.AssertActivityNumberOfCalls(s.T(), "RevokeAuthorization", tc.revokes)
+			s.env.AssertActivityNumberOfCalls(s.T(), "ConsumeStock", 0)
+		})
+	}
+}

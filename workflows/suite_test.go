@@ -1,0 +1,384 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/suite"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// a is a typed nil handle for activity method references, as in the workflow itself.
+var a *activities.Activities
+
+const requestID = "medreq-01JQ7ZK3V8XG4N2P5R6S7T8W9Y"
+
+// t0 is the workflow clock when every test run starts.
+var t0 = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+
+var (
+	nurse      = workflows.Actor{ID: "u-nurse-ana", Name: "Ana Lima", Role: workflows.RoleNurse}
+	otherNurse = workflows.Actor{ID: "u-nurse-cai", Name: "Cai Moreno", Role: workflows.RoleNurse}
+	pharmacist = workflows.Actor{ID: "u-pharm-ben", Name: "Ben Ito", Role: workflows.RolePharmacist}
+	technician = workflows.Actor{ID: "u-tech-dee", Name: "Dee Park", Role: workflows.RoleTechnician}
+	cabinetBot = workflows.Actor{ID: "cabinet-ICU-A3", Role: workflows.RoleCabinet}
+)
+
+const cabinetID = 3
+
+// validInput is a well-formed urgent request; tests change copies of it.
+func validInput() workflows.Input {
+	return workflows.Input{
+		Requester:   nurse,
+		Patient:     workflows.Patient{MRN: "MRN-000042", Bed: "ICU-7"},
+		CabinetID:   cabinetID,
+		CabinetCode: "ICU-A3",
+		Priority:    workflows.PriorityUrgent,
+		Lines:       []workflows.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
+		Policy: workflows.Policy{
+			ApprovalTimeout:      time.Hour,
+			WithdrawalTimeout:    15 * time.Minute,
+			CabinetAttempts:      3,
+			CabinetRetryInterval: 2 * time.Second,
+		},
+	}
+}
+
+// MedicationRequestTestSuite runs the MedicationRequest workflow in the SDK's in-memory
+// environment, with every activity replaced by a recording fake.
+type MedicationRequestTestSuite struct {
+	suite.Suite
+	testsuite.WorkflowTestSuite
+
+	env      *testsuite.TestWorkflowEnvironment
+	fake     *fakeActivities
+	updateNo int
+	// reserveCall and recordCall are the ReserveStock and RecordTransition mocks, kept so a
+	// test can make those activities take time.
+	reserveCall, recordCall *testsuite.MockCallWrapper
+}
+
+func TestMedicationRequest(t *testing.T) {
+	suite.Run(t, new(MedicationRequestTestSuite))
+}
+
+func (s *MedicationRequestTestSuite) SetupTest()    { s.reset() }
+func (s *MedicationRequestTestSuite) SetupSubTest() { s.reset() }
+
+// reset builds a fresh environment whose activities all succeed unless a test says otherwise.
+func (s *MedicationRequestTestSuite) reset() {
+	s.env = s.NewTestWorkflowEnvironment()
+	s.env.SetStartTime(t0)
+	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: requestID, TaskQueue: "medication-requests"})
+	s.fake = &fakeActivities{}
+	s.updateNo = 0
+
+	s.env.RegisterActivity(&activities.Activities{})
+	s.recordCall = s.env.OnActivity(a.RecordTransition, mock.Anything, mock.Anything).Return(s.fake.recordTransition)
+	s.reserveCall = s.env.OnActivity(a.ReserveStock, mock.Anything, mock.Anything).Return(s.fake.reserveStock)
+	s.env.OnActivity(a.ReleaseStock, mock.Anything, mock.Anything).Return(s.fake.releaseStock)
+	s.env.OnActivity(a.ConsumeStock, mock.Anything, mock.Anything).Return(s.fake.consumeStock)
+	s.env.OnActivity(a.AuthorizeDispense, mock.Anything, mock.Anything).Return(s.fake.authorizeDispense)
+	s.env.OnActivity(a.RevokeAuthorization, mock.Anything, mock.Anything).Return(s.fake.revokeAuthorization)
+}
+
+// execute runs the workflow to completion.
+func (s *MedicationRequestTestSuite) execute(in workflows.Input) {
+	s.env.ExecuteWorkflow(workflows.MedicationRequest, in)
+	s.Require().True(s.env.IsWorkflowCompleted(), "workflow did not complete")
+}
+
+// finalState returns the State the workflow completed with; it must have succeeded.
+func (s *MedicationRequestTestSuite) finalState() workflows.State {
+	s.T().Helper()
+	s.Require().NoError(s.env.GetWorkflowError())
+	var st workflows.State
+	s.Require().NoError(s.env.GetWorkflowResult(&st))
+	return st
+}
+
+// assertActivityCalls checks how often each activity ran.
+func (s *MedicationRequestTestSuite) assertActivityCalls(want map[string]int) {
+	s.T().Helper()
+	for _, name := range []string{"RecordTransition", "ReserveStock", "ReleaseStock", "ConsumeStock", "AuthorizeDispense", "RevokeAuthorization"} {
+		// AssertActivityNumberOfCalls, not AssertNumberOfCalls: the latter also passes when
+		// the workflow mock (never used here) has the expected count, so 0 always passes.
+		s.env.AssertActivityNumberOfCalls(s.T(), name, want[name])
+	}
+}
+
+// update is what became of one Workflow Update sent by sendUpdate.
+type update struct {
+	sent     bool
+	accepted bool
+	rejected error
+	done     bool
+	state    workflows.State
+	err      error
+	at       time.Time
+}
+
+// sendUpdate schedules an update at the given offset from the workflow start.
+func (s *MedicationRequestTestSuite) sendUpdate(after time.Duration, name string, in any) *update {
+	s.updateNo++
+	id := fmt.Sprintf("%s-%d", name, s.updateNo)
+	u := &update{}
+	s.env.RegisterDelayedCallback(func() {
+		u.sent, u.at = true, s.env.Now().UTC()
+		s.env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+			OnAccept: func() { u.accepted = true },
+			OnReject: func(err error) { u.rejected = err },
+			OnComplete: func(v any, err error) {
+				u.done, u.err = true, err
+				if st, ok := v.(workflows.State); ok {
+					u.state = st
+				} else if err == nil {
+					u.err = fmt.Errorf("update result is %T, not workflows.State", v)
+				}
+			},
+		}, in)
+	}, after)
+	return u
+}
+
+// requireCompleted asserts an update was accepted and completed, and returns its State.
+func (s *MedicationRequestTestSuite) requireCompleted(u *update) workflows.State {
+	s.T().Helper()
+	s.Require().True(u.sent, "update never sent")
+	s.Require().NoError(u.rejected)
+	s.Require().True(u.accepted, "update not accepted")
+	s.Require().True(u.done, "update not completed")
+	s.Require().NoError(u.err)
+	return u.state
+}
+
+// requireRejected asserts an update was refused by its validator with the given error type
+// and message.
+func (s *MedicationRequestTestSuite) requireRejected(u *update, errType, msg string) {
+	s.T().Helper()
+	s.Require().True(u.sent, "update never sent")
+	s.Require().False(u.accepted, "update was accepted")
+	s.Require().Error(u.rejected)
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(u.rejected, &appErr), "rejection is %T: %v", u.rejected, u.rejected)
+	s.Equal(errType, appErr.Type())
+	s.Equal(msg, appErr.Message())
+}
+
+// snapshot is one StateQuery answer taken mid-flight.
+type snapshot struct {
+	taken bool
+	at    time.Time
+	state workflows.State
+	err   error
+}
+
+// queryAt schedules a StateQuery at the given offset from the workflow start.
+func (s *MedicationRequestTestSuite) queryAt(after time.Duration) *snapshot {
+	q := &snapshot{}
+	s.env.RegisterDelayedCallback(func() {
+		q.taken, q.at = true, s.env.Now().UTC()
+		v, err := s.env.QueryWorkflow(workflows.StateQuery)
+		if err == nil {
+			err = v.Get(&q.state)
+		}
+		q.err = err
+	}, after)
+	return q
+}
+
+func (s *MedicationRequestTestSuite) requireSnapshot(q *snapshot) workflows.State {
+	s.T().Helper()
+	s.Require().True(q.taken, "query never ran")
+	s.Require().NoError(q.err)
+	return q.state
+}
+
+// tr builds an expected transition.
+func tr(seq int32, from, to workflows.Status, action string, by workflows.Actor, at time.Time, reason string) workflows.Transition {
+	return workflows.Transition{Seq: seq, From: from, To: to, Action: action, Actor: by, At: at, Reason: reason}
+}
+
+// assertRecorded checks that exactly the given transitions were written, in order, once
+// each, and that only the first carries the projection header.
+func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []workflows.Transition) {
+	s.T().Helper()
+	expected := make([]activities.RecordInput, len(want))
+	for i, t := range want {
+		expected[i] = activities.RecordInput{
+			RequestID: requestID,
+			Seq:       t.Seq,
+			Status:    string(t.To),
+			Action:    t.Action,
+			Reason:    t.Reason,
+			Actor:     activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role},
+			At:        t.At,
+			Details:   map[string]any{"from": string(t.From)},
+		}
+	}
+	if len(expected) > 0 {
+		expected[0].Header = &activities.RequestHeader{
+			RequesterID:   in.Requester.ID,
+			RequesterName: in.Requester.Name,
+			PatientMRN:    in.Patient.MRN,
+			PatientBed:    in.Patient.Bed,
+			CabinetID:     in.CabinetID,
+			Priority:      string(in.Priority),
+			Lines:         activityLines(in.Lines),
+		}
+	}
+	s.Equal(expected, s.fake.recorded())
+}
+
+func activityLines(lines []workflows.Line) []activities.Line {
+	out := make([]activities.Line, len(lines))
+	for i, l := range lines {
+		out[i] = activities.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+	}
+	return out
+}
+
+// expectedCabinetInput is the command every cabinet activity must receive for validInput.
+func expectedCabinetInput(in workflows.Input) activities.CabinetInput {
+	return activities.CabinetInput{
+		RequestID:  requestID,
+		CabinetID:  in.CabinetID,
+		PatientMRN: in.Patient.MRN,
+		PatientBed: in.Patient.Bed,
+		Lines:      activityLines(in.Lines),
+	}
+}
+
+// fakeActivities stands in for activities.Activities. Every call is logged in order (record
+// calls with their sequence number) with its input; the error fields choose each call's
+// outcome by its 1-based attempt number, nil meaning success.
+type fakeActivities struct {
+	mu      sync.Mutex
+	log     []string
+	records []activities.RecordInput
+	reserve []activities.ReserveInput
+	cabinet map[string][]activities.CabinetInput
+	stock   map[string][]activities.StockInput
+	counts  map[string]int
+
+	reserveErr, authorizeErr, revokeErr func(attempt int) error
+}
+
+func (f *fakeActivities) enter(entry, name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.counts == nil {
+		f.counts = map[string]int{}
+		f.cabinet = map[string][]activities.CabinetInput{}
+		f.stock = map[string][]activities.StockInput{}
+	}
+	f.log = append(f.log, entry)
+	f.counts[name]++
+	return f.counts[name]
+}
+
+func outcome(fn func(int) error, attempt int) error {
+	if fn == nil {
+		return nil
+	}
+	return fn(attempt)
+}
+
+func (f *fakeActivities) recordTransition(_ context.Context, in activities.RecordInput) error {
+	f.enter(fmt.Sprintf("RecordTransition#%d", in.Seq), "RecordTransition")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.records = append(f.records, in)
+	return nil
+}
+
+func (f *fakeActivities) reserveStock(_ context.Context, in activities.ReserveInput) error {
+	n := f.enter("ReserveStock", "ReserveStock")
+	f.mu.Lock()
+	f.reserve = append(f.reserve, in)
+	f.mu.Unlock()
+	return outcome(f.reserveErr, n)
+}
+
+func (f *fakeActivities) releaseStock(_ context.Context, in activities.StockInput) (*activities.StockResult, error) {
+	f.enter("ReleaseStock", "ReleaseStock")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stock["ReleaseStock"] = append(f.stock["ReleaseStock"], in)
+	return &activities.StockResult{}, nil
+}
+
+func (f *fakeActivities) consumeStock(_ context.Context, in activities.StockInput) (*activities.StockResult, error) {
+	f.enter("ConsumeStock", "ConsumeStock")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stock["ConsumeStock"] = append(f.stock["ConsumeStock"], in)
+	return &activities.StockResult{}, nil
+}
+
+func (f *fakeActivities) authorizeDispense(_ context.Context, in activities.CabinetInput) error {
+	n := f.enter("AuthorizeDispense", "AuthorizeDispense")
+	f.mu.Lock()
+	f.cabinet["AuthorizeDispense"] = append(f.cabinet["AuthorizeDispense"], in)
+	f.mu.Unlock()
+	return outcome(f.authorizeErr, n)
+}
+
+func (f *fakeActivities) revokeAuthorization(_ context.Context, in activities.CabinetInput) error {
+	n := f.enter("RevokeAuthorization", "RevokeAuthorization")
+	f.mu.Lock()
+	f.cabinet["RevokeAuthorization"] = append(f.cabinet["RevokeAuthorization"], in)
+	f.mu.Unlock()
+	return outcome(f.revokeErr, n)
+}
+
+// calls is the order in which activities ran.
+func (f *fakeActivities) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func (f *fakeActivities) recorded() []activities.RecordInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.RecordInput(nil), f.records...)
+}
+
+func (f *fakeActivities) cabinetInputs(name string) []activities.CabinetInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.CabinetInput(nil), f.cabinet[name]...)
+}
+
+func (f *fakeActivities) stockInputs(name string) []activities.StockInput {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.StockInput(nil), f.stock[name]...)
+}
+
+// always fails every attempt with err.
+func always(err error) func(int) error { return func(int) error { return err } }
+
+// failFirst fails the first n attempts with err, then succeeds.
+func failFirst(n int, err error) func(int) error {
+	return func(attempt int) error {
+		if attempt <= n {
+			return err
+		}
+		return nil
+	}
+}
+
+// at returns a pointer to t, for expected deadlines.
+func at(t time.Time) *time.Time { return &t }

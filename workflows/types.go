@@ -1,0 +1,155 @@
+// Package workflows defines the MedicationRequest workflow: the durable lifecycle of one
+// medication request, from the nurse's submission to the cabinet's withdrawal report. Its
+// state, message names and payload types live here too, because the API shares them.
+package workflows
+
+import (
+	"slices"
+	"time"
+)
+
+// Status is where a medication request stands in its lifecycle.
+type Status string
+
+// The lifecycle of DESIGN.md. The last five are terminal.
+const (
+	StatusSubmitted        Status = "submitted"
+	StatusAwaitingApproval Status = "awaiting_approval"
+	StatusApproved         Status = "approved"
+	StatusReadyAtCabinet   Status = "ready_at_cabinet"
+	StatusDispensed        Status = "dispensed"
+	StatusRejected         Status = "rejected"
+	StatusCancelled        Status = "cancelled"
+	StatusExpired          Status = "expired"
+	StatusFailed           Status = "failed"
+)
+
+// Statuses lists every status, in lifecycle order; the API validates filters against it.
+var Statuses = []Status{
+	StatusSubmitted, StatusAwaitingApproval, StatusApproved, StatusReadyAtCabinet,
+	StatusDispensed, StatusRejected, StatusCancelled, StatusExpired, StatusFailed,
+}
+
+// Valid reports whether s is one of the lifecycle's statuses.
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
+
+// Terminal reports whether no transition leaves s.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusDispensed, StatusRejected, StatusCancelled, StatusExpired, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// Priority decides how long a request may wait for a pharmacist.
+type Priority string
+
+// The three clinical priorities.
+const (
+	PriorityStat    Priority = "stat"
+	PriorityUrgent  Priority = "urgent"
+	PriorityRoutine Priority = "routine"
+)
+
+// Valid reports whether p is a known priority.
+func (p Priority) Valid() bool {
+	return p == PriorityStat || p == PriorityUrgent || p == PriorityRoutine
+}
+
+// Roles a token may carry. RoleSystem and RoleCabinet are never users: the first marks what the
+// workflow does on its own (timers, stock), the second what a cabinet reports.
+const (
+	RoleNurse      = "nurse"
+	RolePharmacist = "pharmacist"
+	RoleTechnician = "technician"
+	RoleAdmin      = "admin"
+	RoleCabinet    = "cabinet"
+	RoleSystem     = "system"
+)
+
+// Actor is who caused a transition. It always comes from a verified token or from the system,
+// never from a request body.
+type Actor struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	Role string `json:"role"`
+}
+
+// System is the actor of transitions the workflow makes by itself.
+var System = Actor{ID: "system", Role: RoleSystem}
+
+// Patient identifies whom the medication is for. It stays out of workflow ids, search
+// attributes and memos: the visibility store is not encrypted.
+type Patient struct {
+	MRN string `json:"mrn"`
+	Bed string `json:"bed"`
+}
+
+// Line is one medication and how many units of it.
+type Line struct {
+	MedicationID int64 `json:"medication_id"`
+	Quantity     int32 `json:"quantity"`
+}
+
+// Policy holds the tunables a request is started with. The API resolves them from its
+// configuration, so a running workflow keeps the deadlines it was created under.
+type Policy struct {
+	ApprovalTimeout   time.Duration `json:"approval_timeout"`
+	WithdrawalTimeout time.Duration `json:"withdrawal_timeout"`
+	// CabinetAttempts bounds how often a cabinet command is tried before the request fails.
+	CabinetAttempts int32 `json:"cabinet_attempts"`
+	// CabinetRetryInterval is the first back-off between cabinet attempts; it doubles.
+	CabinetRetryInterval time.Duration `json:"cabinet_retry_interval"`
+}
+
+// Input starts a MedicationRequest.
+type Input struct {
+	Requester   Actor    `json:"requester"`
+	Patient     Patient  `json:"patient"`
+	CabinetID   int64    `json:"cabinet_id"`
+	CabinetCode string   `json:"cabinet_code"`
+	Priority    Priority `json:"priority"`
+	Lines       []Line   `json:"lines"`
+	Policy      Policy   `json:"policy"`
+}
+
+// Transition is one audited step: a status change, or an event such as an escalation that
+// leaves the status where it was (From == To).
+type Transition struct {
+	Seq    int32     `json:"seq"`
+	From   Status    `json:"from,omitempty"`
+	To     Status    `json:"to"`
+	Action string    `json:"action"`
+	Actor  Actor     `json:"actor"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Approval records a pharmacist's approval.
+type Approval struct {
+	Actor Actor     `json:"actor"`
+	At    time.Time `json:"at"`
+	Note  string    `json:"note,omitempty"`
+}
+
+// State is the whole current state of a request, as the StateQuery returns it and as the
+// workflow returns it when it completes.
+type State struct {
+	ID                 string       `json:"id"`
+	Status             Status       `json:"status"`
+	Priority           Priority     `json:"priority"`
+	CabinetID          int64        `json:"cabinet_id"`
+	CabinetCode        string       `json:"cabinet_code"`
+	Patient            Patient      `json:"patient"`
+	Requester          Actor        `json:"requester"`
+	Lines              []Line       `json:"lines"`
+	Approvals          []Approval   `json:"approvals"`
+	Transitions        []Transition `json:"transitions"`
+	Reason             string       `json:"reason,omitempty"`
+	Escalated          bool         `json:"escalated"`
+	CreatedAt          time.Time    `json:"created_at"`
+	UpdatedAt          time.Time    `json:"updated_at"`
+	ApprovalDeadline   *time.Time   `json:"approval_deadline,omitempty"`
+	WithdrawalDeadline *time.Time   `json:"withdrawal_deadline,omitempty"`
+}
