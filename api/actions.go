@@ -1,0 +1,143 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/medreq/pyxis/workflows"
+)
+
+// errWorkflowTimeout marks an update the workflow did not take in time (no worker running).
+var errWorkflowTimeout = errors.New("workflow did not answer in time")
+
+func (s *Server) approve(c *gin.Context) {
+	var body NoteBody
+	if err := bindOptionalJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	fe.checkString("note", body.Note, false, 1000)
+	s.act(c, fe, workflows.ApproveUpdate, workflows.ApproveInput{Actor: actor(c), Note: body.Note})
+}
+
+func (s *Server) reject(c *gin.Context) {
+	var body ReasonBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	fe.checkString("reason", body.Reason, true, 1000)
+	s.act(c, fe, workflows.RejectUpdate, workflows.RejectInput{Actor: actor(c), Reason: body.Reason})
+}
+
+func (s *Server) cancel(c *gin.Context) {
+	var body ReasonBody
+	if err := bindOptionalJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	fe.checkString("reason", body.Reason, false, 1000)
+	s.act(c, fe, workflows.CancelUpdate, workflows.CancelInput{Actor: actor(c), Reason: body.Reason})
+}
+
+// act validates, then asks the workflow to take the action and answers 202 with its state.
+func (s *Server) act(c *gin.Context, fe fields, update string, arg any) {
+	id, err := requestPathID(c)
+	if err == nil {
+		err = fe.err()
+	}
+	if err == nil {
+		var state workflows.State
+		if state, err = s.update(c.Request.Context(), id, update, arg); err == nil {
+			c.JSON(http.StatusAccepted, requestView(state))
+			return
+		}
+	}
+	abort(c, err)
+}
+
+func (s *Server) cabinetEvent(c *gin.Context) {
+	cabinetID, err := pathID(c, "id", "cabinet")
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	var body CabinetEventBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	if body.Type != "withdrawn" {
+		fe.add("type", `must be "withdrawn"`)
+	}
+	if !requestIDPattern.MatchString(body.RequestID) {
+		fe.add("request_id", "is not a request id")
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	if _, err := s.store.GetCabinet(ctx, cabinetID); err != nil {
+		abort(c, err)
+		return
+	}
+	state, err := s.update(ctx, body.RequestID, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: actor(c), CabinetID: cabinetID})
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, requestView(state))
+}
+
+// update sends a Workflow Update and waits for its result. The validator in the workflow
+// decides whether the action is allowed now; a closed workflow allows nothing.
+func (s *Server) update(ctx context.Context, id, name string, arg any) (workflows.State, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
+	defer cancel()
+	var state workflows.State
+	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   id,
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = handle.Get(ctx, &state)
+	}
+	var nf *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return state, nil
+	case errors.As(err, &nf):
+		return state, s.closedOrMissing(ctx, id)
+	case ctx.Err() != nil:
+		return state, fmt.Errorf("%s %s: %w", name, id, errWorkflowTimeout)
+	}
+	return state, err
+}
+
+// closedOrMissing tells a finished request (409: nothing can be done to it any more) from one
+// that never existed (404).
+func (s *Server) closedOrMissing(ctx context.Context, id string) error {
+	desc, err := s.temporal.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return notFound("request")
+	}
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", id, err)
+	}
+	status := desc.GetWorkflowExecutionInfo().GetStatus().String()
+	return newError(http.StatusConflict, CodeInvalidState, "the request is finished ("+status+"); nothing can change it", nil)
+}

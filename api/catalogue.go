@@ -1,0 +1,221 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/medreq/pyxis/db"
+)
+
+// MedicationBody is the body of POST /v1/medications and the shape of a medication.
+type MedicationBody struct {
+	ID         int64      `json:"id,omitempty"`
+	Code       string     `json:"code"`
+	Name       string     `json:"name"`
+	Strength   string     `json:"strength"`
+	Form       string     `json:"form"`
+	Unit       string     `json:"unit"`
+	Controlled bool       `json:"controlled"`
+	CreatedAt  *time.Time `json:"created_at,omitempty"`
+}
+
+// CabinetBody is the body of POST /v1/cabinets and the shape of a cabinet.
+type CabinetBody struct {
+	ID        int64      `json:"id,omitempty"`
+	Code      string     `json:"code"`
+	Name      string     `json:"name"`
+	Unit      string     `json:"unit"`
+	Status    string     `json:"status"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+}
+
+// StockBody is the body of PUT /v1/cabinets/{id}/stock/{medication_id}. Both fields are
+// required: a missing one must not silently zero a pocket.
+type StockBody struct {
+	OnHand   *int32 `json:"on_hand"`
+	ParLevel *int32 `json:"par_level"`
+}
+
+// StockView is one pocket of a cabinet.
+type StockView struct {
+	CabinetID      int64     `json:"cabinet_id"`
+	MedicationID   int64     `json:"medication_id"`
+	MedicationCode string    `json:"medication_code"`
+	MedicationName string    `json:"medication_name"`
+	OnHand         int32     `json:"on_hand"`
+	Reserved       int32     `json:"reserved"`
+	Available      int32     `json:"available"`
+	ParLevel       int32     `json:"par_level"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+func (s *Server) listMedications(c *gin.Context) {
+	meds, err := s.store.ListMedications(c.Request.Context())
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	out := make([]MedicationBody, len(meds))
+	for i, m := range meds {
+		out[i] = medicationView(m)
+	}
+	c.JSON(http.StatusOK, ListView[MedicationBody]{Data: out})
+}
+
+func (s *Server) createMedication(c *gin.Context) {
+	var body MedicationBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	fe.checkString("code", body.Code, true, 64)
+	fe.checkString("name", body.Name, true, 200)
+	fe.checkString("strength", body.Strength, false, 64)
+	fe.checkString("form", body.Form, false, 64)
+	fe.checkString("unit", body.Unit, false, 32)
+	if body.ID != 0 || body.CreatedAt != nil {
+		fe.add("id", "is assigned by the server")
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	m, err := s.store.CreateMedication(c.Request.Context(), db.NewMedication{
+		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, Controlled: body.Controlled,
+	})
+	if errors.Is(err, db.ErrConflict) {
+		err = newError(http.StatusConflict, CodeConflict, "a medication with code "+body.Code+" exists", nil)
+	}
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, medicationView(m))
+}
+
+func medicationView(m db.Medication) MedicationBody {
+	return MedicationBody{ID: m.ID, Code: m.Code, Name: m.Name, Strength: m.Strength, Form: m.Form,
+		Unit: m.Unit, Controlled: m.Controlled, CreatedAt: timePtr(m.CreatedAt)}
+}
+
+func (s *Server) listCabinets(c *gin.Context) {
+	cabs, err := s.store.ListCabinets(c.Request.Context())
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	out := make([]CabinetBody, len(cabs))
+	for i, cb := range cabs {
+		out[i] = cabinetView(cb)
+	}
+	c.JSON(http.StatusOK, ListView[CabinetBody]{Data: out})
+}
+
+func (s *Server) createCabinet(c *gin.Context) {
+	var body CabinetBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	fe.checkString("code", body.Code, true, 64)
+	fe.checkString("name", body.Name, true, 200)
+	fe.checkString("unit", body.Unit, false, 200)
+	switch body.Status {
+	case "", "online", "offline", "maintenance":
+	default:
+		fe.add("status", "must be one of online, offline, maintenance")
+	}
+	if body.ID != 0 || body.CreatedAt != nil {
+		fe.add("id", "is assigned by the server")
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status})
+	if errors.Is(err, db.ErrConflict) {
+		err = newError(http.StatusConflict, CodeConflict, "a cabinet with code "+body.Code+" exists", nil)
+	}
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, cabinetView(cb))
+}
+
+func cabinetView(cb db.Cabinet) CabinetBody {
+	return CabinetBody{ID: cb.ID, Code: cb.Code, Name: cb.Name, Unit: cb.Unit, Status: cb.Status, CreatedAt: timePtr(cb.CreatedAt)}
+}
+
+func (s *Server) listStock(c *gin.Context) {
+	id, err := pathID(c, "id", "cabinet")
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	if _, err := s.store.GetCabinet(ctx, id); err != nil {
+		abort(c, err)
+		return
+	}
+	rows, err := s.store.ListStock(ctx, id)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	out := make([]StockView, len(rows))
+	for i, r := range rows {
+		out[i] = stockView(r)
+	}
+	c.JSON(http.StatusOK, ListView[StockView]{Data: out})
+}
+
+func (s *Server) setStock(c *gin.Context) {
+	cabinetID, err := pathID(c, "id", "cabinet")
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	medicationID, err := pathID(c, "medication_id", "medication")
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	var body StockBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	if body.OnHand == nil || *body.OnHand < 0 {
+		fe.add("on_hand", "is required and must not be negative")
+	}
+	if body.ParLevel == nil || *body.ParLevel < 0 {
+		fe.add("par_level", "is required and must not be negative")
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	me := actor(c)
+	row, err := s.store.SetStock(c.Request.Context(), cabinetID, medicationID, *body.OnHand, *body.ParLevel, db.Actor{ID: me.ID, Role: me.Role})
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("cabinet or medication")
+	}
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, stockView(row))
+}
+
+func stockView(r db.StockRow) StockView {
+	return StockView{CabinetID: r.CabinetID, MedicationID: r.MedicationID, MedicationCode: r.MedicationCode,
+		MedicationName: r.MedicationName, OnHand: r.OnHand, Reserved: r.Reserved, Available: r.OnHand - r.Reserved,
+		ParLevel: r.ParLevel, UpdatedAt: r.UpdatedAt}
+}

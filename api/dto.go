@@ -1,0 +1,177 @@
+package api
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// CreateRequestBody is the body of POST /v1/requests.
+type CreateRequestBody struct {
+	CabinetID int64       `json:"cabinet_id"`
+	Patient   PatientBody `json:"patient"`
+	Priority  string      `json:"priority"`
+	Items     []ItemBody  `json:"items"`
+}
+
+// PatientBody identifies the patient by medical record number and bed.
+type PatientBody struct {
+	MRN string `json:"mrn"`
+	Bed string `json:"bed"`
+}
+
+// ItemBody is one requested medication.
+type ItemBody struct {
+	MedicationID int64 `json:"medication_id"`
+	Quantity     int32 `json:"quantity"`
+}
+
+func (b CreateRequestBody) validate() error {
+	var fe fields
+	if b.CabinetID <= 0 {
+		fe.add("cabinet_id", "is required")
+	}
+	fe.checkString("patient.mrn", b.Patient.MRN, true, 64)
+	fe.checkString("patient.bed", b.Patient.Bed, false, 32)
+	if !workflows.Priority(b.Priority).Valid() {
+		fe.add("priority", "must be one of stat, urgent, routine")
+	}
+	switch {
+	case len(b.Items) == 0:
+		fe.add("items", "at least one item is required")
+	case len(b.Items) > MaxLines:
+		fe.add("items", "at most %d items per request", MaxLines)
+	}
+	seen := make(map[int64]bool, len(b.Items))
+	for i, it := range b.Items {
+		f := fmt.Sprintf("items[%d]", i)
+		if it.MedicationID <= 0 {
+			fe.add(f+".medication_id", "is required")
+		} else if seen[it.MedicationID] {
+			fe.add(f+".medication_id", "medication %d appears twice; put the total on one line", it.MedicationID)
+		}
+		seen[it.MedicationID] = true
+		if it.Quantity <= 0 || it.Quantity > MaxQuantity {
+			fe.add(f+".quantity", "must be between 1 and %d", MaxQuantity)
+		}
+	}
+	return fe.err()
+}
+
+func (b CreateRequestBody) lines() []workflows.Line {
+	out := make([]workflows.Line, len(b.Items))
+	for i, it := range b.Items {
+		out[i] = workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity}
+	}
+	return out
+}
+
+// NoteBody is the optional body of an approval.
+type NoteBody struct {
+	Note string `json:"note"`
+}
+
+// ReasonBody is the body of a rejection (reason required) or cancellation (optional).
+type ReasonBody struct {
+	Reason string `json:"reason"`
+}
+
+// CabinetEventBody is a cabinet's report.
+type CabinetEventBody struct {
+	Type      string `json:"type"`
+	RequestID string `json:"request_id"`
+}
+
+// ListView wraps a page of results.
+type ListView[T any] struct {
+	Data       []T    `json:"data"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// RequestView is a request's live state, as the workflow reports it.
+type RequestView struct {
+	ID                 string                 `json:"id"`
+	Status             workflows.Status       `json:"status"`
+	Priority           workflows.Priority     `json:"priority"`
+	CabinetID          int64                  `json:"cabinet_id"`
+	CabinetCode        string                 `json:"cabinet_code"`
+	Patient            PatientBody            `json:"patient"`
+	Requester          workflows.Actor        `json:"requester"`
+	Items              []ItemBody             `json:"items"`
+	Approvals          []workflows.Approval   `json:"approvals"`
+	Transitions        []workflows.Transition `json:"transitions"`
+	Reason             string                 `json:"reason,omitempty"`
+	Escalated          bool                   `json:"escalated"`
+	CreatedAt          *time.Time             `json:"created_at,omitempty"`
+	UpdatedAt          *time.Time             `json:"updated_at,omitempty"`
+	ApprovalDeadline   *time.Time             `json:"approval_deadline,omitempty"`
+	WithdrawalDeadline *time.Time             `json:"withdrawal_deadline,omitempty"`
+}
+
+func requestView(s workflows.State) RequestView {
+	items := make([]ItemBody, len(s.Lines))
+	for i, l := range s.Lines {
+		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
+	}
+	return RequestView{
+		ID: s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
+		Patient: PatientBody{MRN: s.Patient.MRN, Bed: s.Patient.Bed}, Requester: s.Requester, Items: items,
+		Approvals: s.Approvals, Transitions: s.Transitions, Reason: s.Reason, Escalated: s.Escalated,
+		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt),
+		ApprovalDeadline: s.ApprovalDeadline, WithdrawalDeadline: s.WithdrawalDeadline,
+	}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// RequestSummaryView is a request as the projection lists it.
+type RequestSummaryView struct {
+	ID          string      `json:"id"`
+	Status      string      `json:"status"`
+	Priority    string      `json:"priority"`
+	CabinetID   int64       `json:"cabinet_id"`
+	CabinetCode string      `json:"cabinet_code"`
+	Patient     PatientBody `json:"patient"`
+	RequesterID string      `json:"requester_id"`
+	Requester   string      `json:"requester_name"`
+	Items       []ItemBody  `json:"items"`
+	Reason      string      `json:"reason,omitempty"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+}
+
+func summaryView(r db.RequestSummary) RequestSummaryView {
+	items := make([]ItemBody, len(r.Lines))
+	for i, l := range r.Lines {
+		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
+	}
+	return RequestSummaryView{
+		ID: r.ID, Status: r.Status, Priority: r.Priority, CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
+		Patient: PatientBody{MRN: r.PatientMRN, Bed: r.PatientBed}, RequesterID: r.RequesterID,
+		Requester: r.RequesterName, Items: items, Reason: r.Reason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// AuditView is one audit entry.
+type AuditView struct {
+	ID        int64           `json:"id"`
+	At        time.Time       `json:"at"`
+	Actor     workflows.Actor `json:"actor"`
+	Action    string          `json:"action"`
+	RequestID string          `json:"request_id,omitempty"`
+	Details   map[string]any  `json:"details"`
+}
+
+func auditView(e db.AuditEntry) AuditView {
+	return AuditView{
+		ID: e.ID, At: e.At, Actor: workflows.Actor{ID: e.Actor.ID, Role: e.Actor.Role},
+		Action: e.Action, RequestID: e.RequestID, Details: e.Details,
+	}
+}

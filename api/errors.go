@@ -1,0 +1,117 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// Error codes of the JSON error body. Clients switch on these, never on messages.
+const (
+	CodeInvalidJSON      = "invalid_json"
+	CodeValidation       = "validation_failed"
+	CodeNotFound         = "not_found"
+	CodeConflict         = "conflict"
+	CodeInvalidState     = "invalid_state"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
+	CodeTooLarge         = "payload_too_large"
+	CodeIdempotencyReuse = "idempotency_key_reused"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+)
+
+// ErrorBody is the envelope of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a stable code, a sentence for people, and optional
+// structured details (for validation, one entry per bad field).
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details any    `json:"details,omitempty"`
+}
+
+// FieldError names one invalid field of a request body.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// apiError is an error that already knows its HTTP response.
+type apiError struct {
+	status int
+	detail ErrorDetail
+}
+
+func (e *apiError) Error() string { return e.detail.Message }
+
+func newError(status int, code, msg string, details any) *apiError {
+	return &apiError{status: status, detail: ErrorDetail{Code: code, Message: msg, Details: details}}
+}
+
+func notFound(what string) *apiError {
+	return newError(http.StatusNotFound, CodeNotFound, what+" not found", nil)
+}
+
+func validation(fields []FieldError) *apiError {
+	return newError(http.StatusUnprocessableEntity, CodeValidation, "the request is invalid", fields)
+}
+
+// abort writes err as the response. It is the one place where errors become HTTP statuses:
+// store sentinels, Temporal errors and update rejections are mapped here, and anything
+// unexpected is logged and answered 500 without its text, which may hold SQL or internals.
+func abort(c *gin.Context, err error) {
+	status, detail := classify(err)
+	if status >= 500 {
+		slog.ErrorContext(c.Request.Context(), "request failed", "error", err, "path", c.FullPath(), "request_id", c.GetString(requestIDKey))
+	}
+	c.AbortWithStatusJSON(status, ErrorBody{Error: detail})
+}
+
+func classify(err error) (int, ErrorDetail) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.detail
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		switch appErr.Type() {
+		case workflows.ErrInvalidState:
+			return http.StatusConflict, ErrorDetail{Code: CodeInvalidState, Message: appErr.Message()}
+		case workflows.ErrForbidden:
+			return http.StatusForbidden, ErrorDetail{Code: CodeForbidden, Message: appErr.Message()}
+		case workflows.ErrInvalidInput:
+			return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeValidation, Message: appErr.Message()}
+		}
+	}
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return http.StatusNotFound, ErrorDetail{Code: CodeNotFound, Message: "not found"}
+	case errors.Is(err, db.ErrConflict):
+		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "already exists"}
+	case errors.Is(err, db.ErrStockBelowReserved):
+		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "on_hand cannot go below what is reserved for pending requests"}
+	case errors.Is(err, db.ErrIdempotencyMismatch):
+		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeIdempotencyReuse, Message: "this Idempotency-Key was used for a different request"}
+	case errors.Is(err, db.ErrInvalid):
+		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeValidation, Message: "a value is out of range"}
+	case errors.Is(err, db.ErrInvalidCursor):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeValidation, Message: "invalid cursor"}
+	}
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.Is(err, errWorkflowTimeout) {
+		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeUnavailable, Message: "the request service is not answering; try again shortly"}
+	}
+	return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error"}
+}

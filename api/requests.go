@@ -1,0 +1,263 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"github.com/oklog/ulid/v2"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/worker"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// Limits of a request body.
+const (
+	MaxLines       = 50
+	MaxQuantity    = 1000
+	maxIdemKeyLen  = 255
+	requestIDRegex = `^medreq-[0-9A-HJKMNP-TV-Z]{26}$`
+)
+
+var requestIDPattern = regexp.MustCompile(requestIDRegex)
+
+// newRequestID returns a readable, time-ordered workflow id that carries no patient data.
+func newRequestID() string { return "medreq-" + ulid.Make().String() }
+
+func (s *Server) createRequest(c *gin.Context) {
+	var body CreateRequestBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	if err := body.validate(); err != nil {
+		abort(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	cab, err := s.store.GetCabinet(ctx, body.CabinetID)
+	if errors.Is(err, db.ErrNotFound) {
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "cabinet not found",
+			[]FieldError{{Field: "cabinet_id", Message: fmt.Sprintf("no cabinet %d", body.CabinetID)}}))
+		return
+	} else if err != nil {
+		abort(c, err)
+		return
+	}
+	ids := make([]int64, len(body.Items))
+	for i, it := range body.Items {
+		ids[i] = it.MedicationID
+	}
+	missing, err := s.store.MissingMedications(ctx, ids)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	if len(missing) > 0 {
+		var fe fields
+		for i, it := range body.Items {
+			if slices.Contains(missing, it.MedicationID) {
+				fe.add(fmt.Sprintf("items[%d].medication_id", i), "no medication %d", it.MedicationID)
+			}
+		}
+		abort(c, newError(http.StatusNotFound, CodeNotFound, "medication not found", []FieldError(fe)))
+		return
+	}
+
+	me := actor(c)
+	id := newRequestID()
+	replay := false
+	if key := c.GetHeader("Idempotency-Key"); key != "" {
+		if len(key) > maxIdemKeyLen {
+			abort(c, validation([]FieldError{{Field: "Idempotency-Key", Message: fmt.Sprintf("is longer than %d characters", maxIdemKeyLen)}}))
+			return
+		}
+		owner, err := s.store.ClaimIdempotencyKey(ctx, me.ID, key, id, body.hash())
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		replay, id = owner != id, owner
+	}
+
+	in := workflows.Input{
+		Requester:   me,
+		Patient:     workflows.Patient{MRN: body.Patient.MRN, Bed: body.Patient.Bed},
+		CabinetID:   cab.ID,
+		CabinetCode: cab.Code,
+		Priority:    workflows.Priority(body.Priority),
+		Lines:       body.lines(),
+		Policy: workflows.Policy{
+			ApprovalTimeout:      s.cfg.ApprovalTimeouts[workflows.Priority(body.Priority)],
+			WithdrawalTimeout:    s.cfg.WithdrawalTimeout,
+			CabinetAttempts:      s.cfg.CabinetAttempts,
+			CabinetRetryInterval: s.cfg.CabinetRetryInterval,
+		},
+	}
+	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: worker.TaskQueue,
+		// One request id, one run, ever: a retry can find the request but never start a second.
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.RequestStatusKey.ValueSet(string(workflows.StatusSubmitted)),
+			workflows.CabinetCodeKey.ValueSet(cab.Code),
+			workflows.PriorityKey.ValueSet(body.Priority),
+			workflows.RequestedByKey.ValueSet(me.ID),
+		),
+	}, workflows.MedicationRequest, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &started) && replay:
+		// The first attempt started it; answer with what it is now.
+		state, qerr := s.queryState(ctx, id)
+		if qerr != nil {
+			abort(c, qerr)
+			return
+		}
+		c.Header("Idempotent-Replayed", "true")
+		c.Header("Location", "/v1/requests/"+id)
+		c.JSON(http.StatusCreated, requestView(state))
+		return
+	case err != nil:
+		abort(c, fmt.Errorf("start workflow %s: %w", id, err))
+		return
+	}
+	if replay {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.Header("Location", "/v1/requests/"+id)
+	c.JSON(http.StatusCreated, requestView(initialState(id, in)))
+}
+
+// initialState is what a request looks like the moment its workflow starts.
+func initialState(id string, in workflows.Input) workflows.State {
+	return workflows.State{
+		ID: id, Status: workflows.StatusSubmitted, Priority: in.Priority,
+		CabinetID: in.CabinetID, CabinetCode: in.CabinetCode, Patient: in.Patient,
+		Requester: in.Requester, Lines: in.Lines,
+		Approvals: []workflows.Approval{}, Transitions: []workflows.Transition{},
+	}
+}
+
+func (s *Server) getRequest(c *gin.Context) {
+	id, err := requestPathID(c)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	state, err := s.queryState(c.Request.Context(), id)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, requestView(state))
+}
+
+// queryState reads the live state from the workflow.
+func (s *Server) queryState(ctx context.Context, id string) (workflows.State, error) {
+	var state workflows.State
+	resp, err := s.temporal.QueryWorkflow(ctx, id, "", workflows.StateQuery)
+	if err == nil {
+		err = resp.Get(&state)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return state, notFound("request")
+	}
+	if err != nil {
+		return state, fmt.Errorf("query %s: %w", id, err)
+	}
+	return state, nil
+}
+
+func (s *Server) listRequests(c *gin.Context) {
+	f := db.RequestFilter{Status: c.Query("status"), Cursor: c.Query("cursor")}
+	var fe fields
+	if f.Status != "" && !workflows.Status(f.Status).Valid() {
+		fe.add("status", "unknown status %q", f.Status)
+	}
+	if v := c.Query("cabinet_id"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			fe.add("cabinet_id", "must be a positive integer")
+		}
+		f.CabinetID = id
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			fe.add("limit", "must be between 1 and 200")
+		}
+		f.Limit = n
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	rows, next, err := s.store.ListRequests(c.Request.Context(), f)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	out := make([]RequestSummaryView, len(rows))
+	for i, r := range rows {
+		out[i] = summaryView(r)
+	}
+	c.JSON(http.StatusOK, ListView[RequestSummaryView]{Data: out, NextCursor: next})
+}
+
+func (s *Server) listAudit(c *gin.Context) {
+	id, err := requestPathID(c)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	entries, err := s.store.ListAudit(ctx, id)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	if len(entries) == 0 {
+		if _, err := s.store.GetRequest(ctx, id); err != nil {
+			abort(c, err)
+			return
+		}
+	}
+	out := make([]AuditView, len(entries))
+	for i, e := range entries {
+		out[i] = auditView(e)
+	}
+	c.JSON(http.StatusOK, ListView[AuditView]{Data: out})
+}
+
+func requestPathID(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if !requestIDPattern.MatchString(id) {
+		return "", notFound("request")
+	}
+	return id, nil
+}
+
+// hash fingerprints a create body so a reused Idempotency-Key with a different body is caught.
+func (b CreateRequestBody) hash() string {
+	raw, _ := json.Marshal(b)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}

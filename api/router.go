@@ -1,0 +1,157 @@
+// Package api is the REST API: gin handlers that validate input, read the Postgres projection,
+// and start, update and query the medication request workflows.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 1 << 20
+
+// Config is what the API needs to know beyond its dependencies.
+type Config struct {
+	// JWTSecret verifies HS256 bearer tokens.
+	JWTSecret []byte
+	// ApprovalTimeouts is the approval deadline per priority.
+	ApprovalTimeouts map[workflows.Priority]time.Duration
+	// WithdrawalTimeout is how long an authorization waits at the cabinet.
+	WithdrawalTimeout time.Duration
+	// CabinetAttempts and CabinetRetryInterval bound cabinet commands.
+	CabinetAttempts      int32
+	CabinetRetryInterval time.Duration
+	// UpdateTimeout bounds how long a call waits for the workflow to take an action.
+	UpdateTimeout time.Duration
+}
+
+// DefaultConfig returns the documented defaults; the secret is left empty.
+func DefaultConfig() Config {
+	return Config{
+		ApprovalTimeouts: map[workflows.Priority]time.Duration{
+			workflows.PriorityStat:    15 * time.Minute,
+			workflows.PriorityUrgent:  time.Hour,
+			workflows.PriorityRoutine: 4 * time.Hour,
+		},
+		WithdrawalTimeout:    2 * time.Hour,
+		CabinetAttempts:      5,
+		CabinetRetryInterval: time.Second,
+		UpdateTimeout:        10 * time.Second,
+	}
+}
+
+// Server holds the API's dependencies.
+type Server struct {
+	store    *db.Store
+	temporal client.Client
+	cfg      Config
+}
+
+// NewServer returns the API server.
+func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
+	return &Server{store: store, temporal: tc, cfg: cfg}
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	r := gin.New()
+	r.Use(requestID(), logRequests(), gin.CustomRecovery(func(c *gin.Context, v any) {
+		slog.ErrorContext(c.Request.Context(), "panic in handler", "panic", v, "request_id", c.GetString(requestIDKey))
+		c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: CodeInternal, Message: "internal error"}})
+	}), limitBody())
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) { abort(c, notFound("route")) })
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, newError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed", nil))
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+
+	const (
+		nurse      = workflows.RoleNurse
+		pharmacist = workflows.RolePharmacist
+		technician = workflows.RoleTechnician
+		admin      = workflows.RoleAdmin
+		cab        = workflows.RoleCabinet
+	)
+	v1 := r.Group("/v1", authenticate(s.cfg.JWTSecret))
+	clinical := allow(nurse, pharmacist, admin)
+
+	v1.POST("/requests", allow(nurse), s.createRequest)
+	v1.GET("/requests", clinical, s.listRequests)
+	v1.GET("/requests/:id", clinical, s.getRequest)
+	v1.GET("/requests/:id/audit", clinical, s.listAudit)
+	v1.POST("/requests/:id/approve", allow(pharmacist), s.approve)
+	v1.POST("/requests/:id/reject", allow(pharmacist), s.reject)
+	v1.POST("/requests/:id/cancel", allow(nurse, pharmacist), s.cancel)
+
+	v1.GET("/medications", s.listMedications)
+	v1.POST("/medications", allow(admin), s.createMedication)
+	v1.GET("/cabinets", s.listCabinets)
+	v1.POST("/cabinets", allow(admin), s.createCabinet)
+	v1.GET("/cabinets/:id/stock", s.listStock)
+	v1.PUT("/cabinets/:id/stock/:medication_id", allow(technician, admin), s.setStock)
+	v1.POST("/cabinets/:id/events", allow(nurse, technician, admin, cab), s.cabinetEvent)
+	return r
+}
+
+// ready answers 200 only when Postgres and Temporal both answer.
+func (s *Server) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	checks := gin.H{"postgres": "ok", "temporal": "ok"}
+	status := http.StatusOK
+	if err := s.store.Ping(ctx); err != nil {
+		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	c.JSON(status, gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[status == http.StatusOK], "checks": checks})
+}
+
+const requestIDKey = "pyxis.request_id"
+
+// requestID gives every request an id, echoed in X-Request-ID and in its log lines. A caller's
+// own id is kept when it is reasonable.
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-ID")
+		if id == "" || len(id) > 64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Set(requestIDKey, id)
+		c.Header("X-Request-ID", id)
+		c.Next()
+	}
+}
+
+func logRequests() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		slog.InfoContext(c.Request.Context(), "http request",
+			"method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
+			"duration_ms", time.Since(start).Milliseconds(), "request_id", c.GetString(requestIDKey))
+	}
+}
+
+func limitBody() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+		c.Next()
+	}
+}
