@@ -1,0 +1,119 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// config is every setting of every subcommand, read from the environment (README lists them).
+type config struct {
+	DatabaseURL       string
+	TemporalAddress   string
+	TemporalNamespace string
+	HTTPAddr          string
+	JWTSecret         string
+	API               api.Config
+	// SimWithdrawAfter is how long after an authorization the simulator reports the
+	// withdrawal; 0 means never (withdrawals then come only through the API).
+	SimWithdrawAfter time.Duration
+}
+
+// String masks the secret, so a config can be logged.
+func (c config) String() string {
+	secret := "(unset)"
+	if c.JWTSecret != "" {
+		secret = "(set)"
+	}
+	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s",
+		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
+		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter)
+}
+
+// loadConfig reads the environment. Every problem is reported at once.
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		DatabaseURL:       envOr(getenv, "DATABASE_URL", ""),
+		TemporalAddress:   envOr(getenv, "TEMPORAL_ADDRESS", ""),
+		TemporalNamespace: envOr(getenv, "TEMPORAL_NAMESPACE", "default"),
+		HTTPAddr:          envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
+		JWTSecret:         getenv("PYXIS_JWT_SECRET"),
+		API:               api.DefaultConfig(),
+		SimWithdrawAfter:  3 * time.Second,
+	}
+	var errs []error
+	dur := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 15m", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	timeouts := c.API.ApprovalTimeouts
+	for _, p := range []workflows.Priority{workflows.PriorityStat, workflows.PriorityUrgent, workflows.PriorityRoutine} {
+		d := timeouts[p]
+		dur("PYXIS_APPROVAL_TIMEOUT_"+strings.ToUpper(string(p)), &d)
+		timeouts[p] = d
+	}
+	dur("PYXIS_WITHDRAWAL_TIMEOUT", &c.API.WithdrawalTimeout)
+	dur("PYXIS_CABINET_RETRY_INTERVAL", &c.API.CabinetRetryInterval)
+	if v := getenv("PYXIS_CABINET_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, fmt.Errorf("PYXIS_CABINET_ATTEMPTS=%q: want a number from 1 to 100", v))
+		}
+		c.API.CabinetAttempts = int32(n)
+	}
+	switch v := getenv("PYXIS_SIM_WITHDRAW_AFTER"); v {
+	case "":
+	case "off":
+		c.SimWithdrawAfter = 0
+	default:
+		dur("PYXIS_SIM_WITHDRAW_AFTER", &c.SimWithdrawAfter)
+	}
+	return c, errors.Join(errs...)
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// requireServices checks what the api and worker subcommands cannot default.
+func (c config) requireServices(needSecret bool) error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is not set"))
+	}
+	if c.TemporalAddress == "" {
+		errs = append(errs, errors.New("TEMPORAL_ADDRESS is not set"))
+	}
+	if needSecret && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("PYXIS_JWT_SECRET must be set, at least 32 characters"))
+	}
+	return errors.Join(errs...)
+}
+
+// maskURL hides a password in a connection string.
+func maskURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 {
+		return u
+	}
+	creds := u[scheme+3 : at]
+	if user, _, ok := strings.Cut(creds, ":"); ok {
+		return u[:scheme+3] + user + ":***" + u[at:]
+	}
+	return u
+}

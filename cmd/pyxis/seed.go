@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// demoData is what the first start of dev mode creates, and what its banner shows.
+type demoData struct {
+	Users    []db.User
+	Cabinets []db.Cabinet
+	// Meds holds the first two medications, for the sample request.
+	Meds []db.Medication
+}
+
+var demoUsers = []db.User{
+	{ID: "nurse-ana", Name: "Ana Souza", Role: workflows.RoleNurse, Registration: "COREN-SP 123456", Active: true},
+	{ID: "nurse-caio", Name: "Caio Lima", Role: workflows.RoleNurse, Registration: "COREN-SP 654321", Active: true},
+	{ID: "pharm-bruno", Name: "Bruno Alves", Role: workflows.RolePharmacist, Registration: "CRF-SP 12345", Active: true},
+	{ID: "pharm-dora", Name: "Dora Reis", Role: workflows.RolePharmacist, Registration: "CRF-SP 54321", Active: true},
+	{ID: "tech-edu", Name: "Eduardo Melo", Role: workflows.RoleTechnician, Active: true},
+	{ID: "admin-fe", Name: "Fernanda Dias", Role: workflows.RoleAdmin, Active: true},
+}
+
+var demoCabinets = []db.NewCabinet{
+	{Code: "PYX-ICU-01", Name: "ICU Pyxis MedStation", Unit: "Intensive Care Unit"},
+	{Code: "PYX-3B-01", Name: "Ward 3B Pyxis MedStation", Unit: "Ward 3B (Medical)"},
+}
+
+var demoMedications = []db.NewMedication{
+	{Code: "PARA500", Name: "Paracetamol", Strength: "500 mg", Form: "tablet", Unit: "tablet"},
+	{Code: "DIPI1G", Name: "Dipyrone", Strength: "500 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule"},
+	{Code: "ONDA4", Name: "Ondansetron", Strength: "2 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule"},
+	{Code: "OMEP40", Name: "Omeprazole", Strength: "40 mg", Form: "vial", Unit: "vial"},
+	{Code: "CEFT1G", Name: "Ceftriaxone", Strength: "1 g", Form: "vial", Unit: "vial"},
+	{Code: "ENOX40", Name: "Enoxaparin", Strength: "40 mg/0.4 mL", Form: "prefilled syringe", Unit: "syringe"},
+	{Code: "INSR100", Name: "Regular insulin", Strength: "100 IU/mL, 10 mL", Form: "vial", Unit: "vial"},
+	{Code: "FURO20", Name: "Furosemide", Strength: "10 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule"},
+	{Code: "MORF10", Name: "Morphine sulfate", Strength: "10 mg/mL, 1 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
+	{Code: "FENT50", Name: "Fentanyl citrate", Strength: "50 mcg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
+	{Code: "MIDA15", Name: "Midazolam", Strength: "5 mg/mL, 3 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
+	{Code: "DIAZ10", Name: "Diazepam", Strength: "5 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
+	{Code: "TRAM50", Name: "Tramadol", Strength: "50 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
+}
+
+const demoParLevel = 20
+
+// seedDemo fills an empty database with the demo catalogue, cabinets at par and users, and
+// returns what is there. A database that already has cabinets is left as it is.
+func seedDemo(ctx context.Context, store *db.Store) (demoData, error) {
+	cabs, err := store.ListCabinets(ctx)
+	if err != nil {
+		return demoData{}, err
+	}
+	if len(cabs) == 0 {
+		if err := createDemo(ctx, store); err != nil {
+			return demoData{}, err
+		}
+	}
+	var d demoData
+	if d.Cabinets, err = store.ListCabinets(ctx); err != nil {
+		return d, err
+	}
+	if d.Users, err = store.ListUsers(ctx); err != nil {
+		return d, err
+	}
+	meds, err := store.ListMedications(ctx)
+	if err != nil {
+		return d, err
+	}
+	d.Meds = meds[:min(2, len(meds))]
+	return d, nil
+}
+
+func createDemo(ctx context.Context, store *db.Store) error {
+	for _, u := range demoUsers {
+		if err := store.UpsertUser(ctx, u); err != nil {
+			return err
+		}
+	}
+	var meds []db.Medication
+	for _, m := range demoMedications {
+		created, err := store.CreateMedication(ctx, m)
+		if err != nil {
+			return fmt.Errorf("medication %s: %w", m.Code, err)
+		}
+		meds = append(meds, created)
+	}
+	seeder := db.Actor{ID: "dev-seed", Role: workflows.RoleSystem}
+	for _, c := range demoCabinets {
+		cab, err := store.CreateCabinet(ctx, c)
+		if err != nil {
+			return fmt.Errorf("cabinet %s: %w", c.Code, err)
+		}
+		for _, m := range meds {
+			if _, err := store.SetStock(ctx, cab.ID, m.ID, demoParLevel, demoParLevel, seeder); err != nil {
+				return fmt.Errorf("stock %s/%s: %w", c.Code, m.Code, err)
+			}
+		}
+	}
+	return nil
+}
+
+// banner is what dev mode prints once it is ready.
+type banner struct {
+	api, ui, temporal, database, dir string
+	ephemeral                        bool
+	secret                           string
+	demo                             demoData
+}
+
+func printBanner(w io.Writer, b banner) error {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\nPyxis medication requests: dev mode is ready.\n\n")
+	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  API\t%s\n", b.api)
+	if b.ui != "" {
+		fmt.Fprintf(tw, "  Temporal Web UI\t%s/namespaces/default/workflows\n", b.ui)
+	}
+	fmt.Fprintf(tw, "  Temporal frontend\t%s\n", b.temporal)
+	fmt.Fprintf(tw, "  PostgreSQL\t%s\n", b.database)
+	if b.ephemeral {
+		fmt.Fprintf(tw, "  Data\tephemeral: nothing is kept after exit\n")
+	} else {
+		fmt.Fprintf(tw, "  Data\t%s\n", b.dir)
+	}
+	_ = tw.Flush()
+
+	fmt.Fprintf(&sb, "\nDemo users (tokens valid 24h; paste the export lines into your shell):\n")
+	now := time.Now()
+	var nurse, pharmacist string
+	for _, u := range b.demo.Users {
+		tok, err := api.IssueToken([]byte(b.secret), u.ID, u.Name, u.Role, 24*time.Hour, now)
+		if err != nil {
+			return err
+		}
+		v := strings.ToUpper(strings.ReplaceAll(u.ID, "-", "_")) + "_TOKEN"
+		fmt.Fprintf(&sb, "  # %s, %s\n  export %s=%s\n", u.Name, u.Role, v, tok)
+		if u.Role == workflows.RoleNurse && nurse == "" {
+			nurse = v
+		}
+		if u.Role == workflows.RolePharmacist && pharmacist == "" {
+			pharmacist = v
+		}
+	}
+	if nurse != "" && pharmacist != "" && len(b.demo.Cabinets) > 0 && len(b.demo.Meds) > 0 {
+		fmt.Fprintf(&sb, "\nCreate a request as the nurse, then approve it as the pharmacist:\n")
+		fmt.Fprintf(&sb, `  REQ=$(curl -s -X POST %s/v1/requests -H "Authorization: Bearer $%s" -H 'Content-Type: application/json' -d '{"cabinet_id": %d, "patient": {"mrn": "MRN-0001", "bed": "12A"}, "priority": "stat", "items": [{"medication_id": %d, "quantity": 2}]}' | grep -o 'medreq-[0-9A-Z]*' | head -1); echo $REQ`+"\n",
+			b.api, nurse, b.demo.Cabinets[0].ID, b.demo.Meds[0].ID)
+		fmt.Fprintf(&sb, `  curl -s -X POST %s/v1/requests/$REQ/approve -H "Authorization: Bearer $%s" -H 'Content-Type: application/json' -d '{"note": "ok"}'`+"\n",
+			b.api, pharmacist)
+		fmt.Fprintf(&sb, "Then follow it: curl -s %s/v1/requests/$REQ -H \"Authorization: Bearer $%s\"\n", b.api, nurse)
+	}
+	fmt.Fprintf(&sb, "\nPress Ctrl-C to stop.\n")
+	_, err := io.WriteString(w, sb.String())
+	return err
+}

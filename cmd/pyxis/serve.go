@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/worker"
+	"github.com/medreq/pyxis/workflows"
+)
+
+func runAPI(ctx context.Context, cfg config) error {
+	if err := cfg.requireServices(true); err != nil {
+		return err
+	}
+	slog.Info("starting api", "config", cfg.String())
+	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	tc, err := dialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	ln, err := listen(cfg.HTTPAddr, "PYXIS_HTTP_ADDR")
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, ln, newAPIHandler(db.NewStore(pool), tc, cfg))
+}
+
+func newAPIHandler(store *db.Store, tc client.Client, cfg config) http.Handler {
+	apiCfg := cfg.API
+	apiCfg.JWTSecret = []byte(cfg.JWTSecret)
+	return api.NewServer(store, tc, apiCfg).Handler()
+}
+
+func runWorker(ctx context.Context, cfg config) error {
+	if err := cfg.requireServices(false); err != nil {
+		return err
+	}
+	slog.Info("starting worker", "config", cfg.String())
+	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	tc, err := dialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return serveWorker(ctx, tc, db.NewStore(pool), cfg)
+}
+
+// serveWorker prepares the namespace, runs the worker with the in-process cabinet simulator
+// until ctx is done, then stops both.
+func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg config) error {
+	saCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := worker.EnsureSearchAttributes(saCtx, tc, cfg.TemporalNamespace); err != nil {
+		return err
+	}
+	sim := cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(tc, store), slog.Default())
+	defer sim.Close()
+	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: sim})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	slog.Info("worker started", "task_queue", worker.TaskQueue)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// withdrawalReporter delivers the simulator's withdrawals the way the cabinet-events endpoint
+// does: as a withdrawn update, on behalf of the cabinet.
+func withdrawalReporter(tc client.Client, store *db.Store) cabinet.Reporter {
+	return func(ctx context.Context, cabinetCode, requestID string) error {
+		cab, err := store.GetCabinetByCode(ctx, cabinetCode)
+		if err != nil {
+			return fmt.Errorf("cabinet %s: %w", cabinetCode, err)
+		}
+		handle, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID:   requestID,
+			UpdateName:   workflows.WithdrawnUpdate,
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+			Args: []any{workflows.WithdrawnInput{
+				Actor:     workflows.Actor{ID: "cabinet:" + cabinetCode, Role: workflows.RoleCabinet},
+				CabinetID: cab.ID,
+			}},
+		})
+		if err != nil {
+			return err
+		}
+		return handle.Get(ctx, nil)
+	}
+}
+
+// dialTemporal connects to the Temporal frontend, logging through slog.
+func dialTemporal(ctx context.Context, addr, namespace string) (client.Client, error) {
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort:  addr,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(slog.Default()),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
+	}
+	return tc, nil
+}
+
+// listen binds addr now, so a taken port is reported by name before anything else starts.
+func listen(addr, setting string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (set %s to another address): %w", addr, setting, err)
+	}
+	return ln, nil
+}
+
+// serveHTTP serves h until ctx is done, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	slog.Info("api listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}
