@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+#
+# The pyxis binary (api, worker, migrate, token, healthcheck subcommands) in a distroless,
+# non-root image. docker-compose.yaml builds it once and runs it as migrate, worker and api.
+#
+#   docker build -t medreq/pyxis:local .
+
+# Build stage. The Go minor version must match the `go` line of go.mod (deploy/compose_test.go
+# checks it); the golang image sets GOTOOLCHAIN=local, so an image older than go.mod's patch
+# release fails here instead of downloading another toolchain.
+FROM golang:1.26 AS build
+WORKDIR /src
+
+# Dependencies first, in their own layer: it is rebuilt only when go.mod or go.sum change.
+COPY go.mod go.sum ./
+RUN go mod download
+
+COPY . .
+# The build cache mount speeds up rebuilds with BuildKit; the module cache is the layer above.
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/pyxis ./cmd/pyxis
+
+# Runtime stage: no shell, no package manager; CA certificates, tzdata and a nonroot user
+# (uid 65532) only. Container health checks use `pyxis healthcheck URL`, since there is no curl.
+FROM gcr.io/distroless/static-debian12:nonroot
+LABEL org.opencontainers.image.title="pyxis" \
+      org.opencontainers.image.description="Medication requests for BD Pyxis cabinets, on Temporal" \
+      org.opencontainers.image.source="https://github.com/medreq/pyxis"
+COPY --from=build /out/pyxis /pyxis
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/pyxis"]
+CMD ["help"]
