@@ -37,7 +37,7 @@ type Simulator struct {
 }
 
 type simOrder struct {
-	order   Order
+	order    Order
 	revoked  bool
 	reported bool
 	timer    *time.Timer
