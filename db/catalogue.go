@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -10,12 +12,12 @@ import (
 // taken and ErrInvalid when the code or name is empty.
 func (s *Store) CreateMedication(ctx context.Context, m NewMedication) (Medication, error) {
 	row, err := s.q.CreateMedication(ctx, gen.CreateMedicationParams{
-		Code:       m.Code,
-		Name:       m.Name,
-		Strength:   m.Strength,
-		Form:       m.Form,
-		Unit:       m.Unit,
-		Controlled: m.Controlled,
+		Code:           m.Code,
+		Name:           m.Name,
+		Strength:       m.Strength,
+		Form:           m.Form,
+		Unit:           m.Unit,
+		ControlledList: pgtype.Text{String: m.ControlledList, Valid: m.ControlledList != ""},
 	})
 	if err != nil {
 		return Medication{}, wrap("create medication", err)
@@ -36,17 +38,18 @@ func (s *Store) ListMedications(ctx context.Context) ([]Medication, error) {
 	return out, nil
 }
 
-// MissingMedications returns, sorted and without duplicates, those of ids that name no
-// medication. It returns an empty slice when all exist.
-func (s *Store) MissingMedications(ctx context.Context, ids []int64) ([]int64, error) {
-	if len(ids) == 0 {
-		return []int64{}, nil
-	}
-	missing, err := s.q.MissingMedications(ctx, ids)
+// GetMedications returns the medications with the given ids, ordered by id; unknown ids are
+// left out.
+func (s *Store) GetMedications(ctx context.Context, ids []int64) ([]Medication, error) {
+	rows, err := s.q.GetMedications(ctx, ids)
 	if err != nil {
-		return nil, wrap("missing medications", err)
+		return nil, wrap("get medications", err)
 	}
-	return missing, nil
+	out := make([]Medication, len(rows))
+	for i, r := range rows {
+		out[i] = medicationFromGen(r)
+	}
+	return out, nil
 }
 
 // CreateCabinet registers a cabinet; an empty Status means online. It returns ErrConflict when
@@ -59,11 +62,17 @@ func (s *Store) CreateCabinet(ctx context.Context, c NewCabinet) (Cabinet, error
 	if !status.Valid() {
 		return Cabinet{}, wrap("create cabinet", invalidf("unknown cabinet status %q", c.Status))
 	}
+	driver := c.Driver
+	if driver == "" {
+		driver = "sim"
+	}
 	row, err := s.q.CreateCabinet(ctx, gen.CreateCabinetParams{
-		Code:   c.Code,
-		Name:   c.Name,
-		Unit:   c.Unit,
-		Status: status,
+		Code:    c.Code,
+		Name:    c.Name,
+		Unit:    c.Unit,
+		Status:  status,
+		Driver:  driver,
+		Address: c.Address,
 	})
 	if err != nil {
 		return Cabinet{}, wrap("create cabinet", err)
@@ -140,14 +149,14 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 // medicationFromGen converts a generated row to the domain type.
 func medicationFromGen(r gen.Medication) Medication {
 	return Medication{
-		ID:         r.ID,
-		Code:       r.Code,
-		Name:       r.Name,
-		Strength:   r.Strength,
-		Form:       r.Form,
-		Unit:       r.Unit,
-		Controlled: r.Controlled,
-		CreatedAt:  r.CreatedAt,
+		ID:             r.ID,
+		Code:           r.Code,
+		Name:           r.Name,
+		Strength:       r.Strength,
+		Form:           r.Form,
+		Unit:           r.Unit,
+		ControlledList: r.ControlledList.String,
+		CreatedAt:      r.CreatedAt,
 	}
 }
 
@@ -159,6 +168,19 @@ func cabinetFromGen(r gen.Cabinet) Cabinet {
 		Name:      r.Name,
 		Unit:      r.Unit,
 		Status:    string(r.Status),
+		Driver:    r.Driver,
+		Address:   r.Address,
 		CreatedAt: r.CreatedAt,
 	}
+}
+
+// SetCabinetDriver points the cabinet with the given code at a driver ("sim" or "hl7") and
+// address. It returns ErrNotFound for an unknown code and ErrInvalid for a bad driver or an
+// hl7 driver without an address.
+func (s *Store) SetCabinetDriver(ctx context.Context, code, driver, address string) (Cabinet, error) {
+	row, err := s.q.SetCabinetDriver(ctx, gen.SetCabinetDriverParams{Code: code, Driver: driver, Address: address})
+	if err != nil {
+		return Cabinet{}, wrap("set cabinet driver", err)
+	}
+	return cabinetFromGen(row), nil
 }

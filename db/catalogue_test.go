@@ -14,14 +14,14 @@ func TestMedications(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 
-	b, err := s.CreateMedication(ctx, db.NewMedication{Code: "B", Name: "Bee", Controlled: true})
+	b, err := s.CreateMedication(ctx, db.NewMedication{Code: "B", Name: "Bee", ControlledList: "A1"})
 	require.NoError(t, err)
 	a, err := s.CreateMedication(ctx, db.NewMedication{Code: "A", Name: "Ay", Strength: "1 mg", Form: "tablet", Unit: "tab"})
 	require.NoError(t, err)
 	assert.NotZero(t, a.ID)
 	assert.False(t, a.CreatedAt.IsZero())
 	assert.Equal(t, "1 mg", a.Strength)
-	assert.True(t, b.Controlled)
+	assert.True(t, b.Controlled())
 
 	_, err = s.CreateMedication(ctx, db.NewMedication{Code: "A", Name: "Again"})
 	assert.ErrorIs(t, err, db.ErrConflict)
@@ -34,13 +34,12 @@ func TestMedications(t *testing.T) {
 	assert.Equal(t, []string{"A", "B"}, []string{list[0].Code, list[1].Code})
 	assert.Equal(t, a, list[0])
 
-	missing, err := s.MissingMedications(ctx, []int64{b.ID, 999_999, a.ID, 888_888, 999_999})
+	got, err := s.GetMedications(ctx, []int64{b.ID, 999_999, a.ID, 888_888})
 	require.NoError(t, err)
-	assert.Equal(t, []int64{888_888, 999_999}, missing)
-	missing, err = s.MissingMedications(ctx, nil)
+	assert.Equal(t, []db.Medication{b, a}, got, "known ids only, ordered by id (b was created first)")
+	got, err = s.GetMedications(ctx, nil)
 	require.NoError(t, err)
-	assert.Empty(t, missing)
-	assert.NotNil(t, missing)
+	assert.Empty(t, got)
 }
 
 func TestCabinets(t *testing.T) {

@@ -21,6 +21,9 @@ var (
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
 	// ErrInvalidCursor means a pagination cursor was not one this package issued.
 	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrNotOpen means a refill task or discrepancy is no longer open: it was completed,
+	// cancelled or resolved already.
+	ErrNotOpen = errors.New("not open")
 	// ErrInvalid means an argument was rejected: an unknown enum value, a non-positive quantity,
 	// or any other value the schema's checks refuse.
 	ErrInvalid = errors.New("invalid value")

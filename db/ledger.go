@@ -118,8 +118,9 @@ func (s *Store) Release(ctx context.Context, requestID string) ([]Line, error) {
 }
 
 // Consume takes the held reservations of a request out of the cabinet, lowering both on_hand
-// and reserved, and returns for each line the on_hand and par_level left. A repeat finds
-// nothing held and returns an empty slice.
+// and reserved, and returns for each line the on_hand and par_level left. Each line is written
+// to the stock ledger as a dispensed movement of the request, in the same transaction. A repeat
+// finds nothing held and returns an empty slice.
 func (s *Store) Consume(ctx context.Context, requestID string) ([]ConsumedLine, error) {
 	consumed := []ConsumedLine{}
 	err := s.inTx(ctx, func(q *gen.Queries) error {
@@ -132,6 +133,14 @@ func (s *Store) Consume(ctx context.Context, requestID string) ([]ConsumedLine, 
 				CabinetID:    r.CabinetID,
 				MedicationID: r.MedicationID,
 				Quantity:     r.Quantity,
+			})
+			if err != nil {
+				return err
+			}
+			_, err = insertMovement(ctx, q, movement{
+				cabinetID: r.CabinetID, medicationID: r.MedicationID, kind: MovementDispensed,
+				delta: -r.Quantity, onHandAfter: left.OnHand, requestID: requestID,
+				actor: systemActor, source: SourceWorkflow,
 			})
 			if err != nil {
 				return err

@@ -44,7 +44,7 @@ func seed(t testing.TB, s *db.Store, onHand int32) fixture {
 	require.NoError(t, err)
 	a, err := s.CreateMedication(ctx, db.NewMedication{Code: "AMOX500", Name: "Amoxicillin", Strength: "500 mg", Form: "capsule", Unit: "cap"})
 	require.NoError(t, err)
-	b, err := s.CreateMedication(ctx, db.NewMedication{Code: "MORPH10", Name: "Morphine", Strength: "10 mg/ml", Form: "ampoule", Unit: "amp", Controlled: true})
+	b, err := s.CreateMedication(ctx, db.NewMedication{Code: "MORPH10", Name: "Morphine", Strength: "10 mg/ml", Form: "ampoule", Unit: "amp", ControlledList: "A1"})
 	require.NoError(t, err)
 	for _, m := range []db.Medication{a, b} {
 		_, err := s.SetStock(ctx, cab.ID, m.ID, onHand, 5, testActor)

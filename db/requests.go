@@ -26,11 +26,10 @@ func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 	if !status.Valid() {
 		return wrap("record transition", invalidf("unknown request status %q", t.Status))
 	}
-	details, err := marshalDetails(t.Details)
-	if err != nil {
+	if _, err := marshalDetails(t.Details); err != nil {
 		return wrap("record transition", err)
 	}
-	err = s.inTx(ctx, func(q *gen.Queries) error {
+	err := s.inTx(ctx, func(q *gen.Queries) error {
 		if t.Header != nil {
 			if err := insertRequest(ctx, q, t, status); err != nil {
 				return err
@@ -59,14 +58,13 @@ func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 		if action == "" {
 			action = t.Status
 		}
-		return q.InsertAudit(ctx, gen.InsertAuditParams{
-			At:        t.At,
-			ActorID:   t.Actor.ID,
-			ActorRole: t.Actor.Role,
-			Action:    action,
-			RequestID: pgtype.Text{String: t.RequestID, Valid: true},
-			Details:   details,
-			IdemKey:   pgtype.Text{String: t.RequestID + "/" + strconv.Itoa(int(t.Seq)), Valid: true},
+		return appendAudit(ctx, q, auditRecord{
+			at:        t.At,
+			actor:     t.Actor,
+			action:    action,
+			requestID: t.RequestID,
+			idemKey:   t.RequestID + "/" + strconv.Itoa(int(t.Seq)),
+			details:   t.Details,
 		})
 	})
 	return wrap("record transition", err)
@@ -116,22 +114,10 @@ func insertRequest(ctx context.Context, q *gen.Queries, t Transition, status gen
 // non-empty idemKey makes a repeated call write the entry once; "" means no key. The entry's
 // ID is ignored.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEntry, idemKey string) error {
-	details, err := marshalDetails(e.Details)
-	if err != nil {
-		return wrap("append audit", err)
-	}
-	at := e.At
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return wrap("append audit", s.q.InsertAudit(ctx, gen.InsertAuditParams{
-		At:        at,
-		ActorID:   e.Actor.ID,
-		ActorRole: e.Actor.Role,
-		Action:    e.Action,
-		RequestID: pgtype.Text{String: e.RequestID, Valid: e.RequestID != ""},
-		Details:   details,
-		IdemKey:   pgtype.Text{String: idemKey, Valid: idemKey != ""},
+	return wrap("append audit", s.inTx(ctx, func(q *gen.Queries) error {
+		return appendAudit(ctx, q, auditRecord{
+			at: e.At, actor: e.Actor, action: e.Action, requestID: e.RequestID, idemKey: idemKey, details: e.Details,
+		})
 	}))
 }
 

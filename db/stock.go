@@ -31,7 +31,9 @@ func (s *Store) ListStock(ctx context.Context, cabinetID int64) ([]StockRow, err
 
 // SetStock records a count of a medication in a cabinet: it sets on_hand and par_level,
 // creating the row if needed, and leaves reserved as it is. The change and who made it are
-// audited in the same transaction, so a stock level never changes without its audit entry.
+// audited, and written to the stock ledger (an adjusted movement of the difference, or a
+// counted one when on_hand stays), in the same transaction, so a stock level never changes
+// without its audit entry and its movement.
 // It returns ErrNotFound when the cabinet or the medication does not exist,
 // ErrStockBelowReserved when onHand is less than what is reserved, and ErrInvalid for
 // negative numbers.
@@ -42,6 +44,14 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 	}
 	var out StockRow
 	err := s.inTx(ctx, func(q *gen.Queries) error {
+		key := gen.EnsureStockRowParams{CabinetID: cabinetID, MedicationID: medicationID}
+		if err := q.EnsureStockRow(ctx, key); err != nil {
+			return err
+		}
+		before, err := q.LockStock(ctx, gen.LockStockParams(key))
+		if err != nil {
+			return err
+		}
 		r, err := q.UpsertStock(ctx, gen.UpsertStockParams{
 			CabinetID:    cabinetID,
 			MedicationID: medicationID,
@@ -61,18 +71,23 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 			ParLevel:       r.ParLevel,
 			UpdatedAt:      r.UpdatedAt,
 		}
-		details, err := marshalDetails(map[string]any{
-			"cabinet_id": cabinetID, "medication_id": medicationID, "on_hand": onHand, "par_level": parLevel,
+		kind := MovementAdjusted
+		if onHand == before.OnHand {
+			kind = MovementCounted
+		}
+		_, err = insertMovement(ctx, q, movement{
+			cabinetID: cabinetID, medicationID: medicationID, kind: kind,
+			delta: onHand - before.OnHand, onHandAfter: onHand, actor: by, source: SourceAPI,
+			at: out.UpdatedAt, details: map[string]any{"par_level": parLevel},
 		})
 		if err != nil {
 			return err
 		}
-		return q.InsertAudit(ctx, gen.InsertAuditParams{
-			At:        out.UpdatedAt,
-			ActorID:   by.ID,
-			ActorRole: by.Role,
-			Action:    "stock_set",
-			Details:   details,
+		return appendAudit(ctx, q, auditRecord{
+			at: out.UpdatedAt, actor: by, action: "stock_set",
+			details: map[string]any{
+				"cabinet_id": cabinetID, "medication_id": medicationID, "on_hand": onHand, "par_level": parLevel,
+			},
 		})
 	})
 	if err != nil {

@@ -4,42 +4,56 @@ import "time"
 
 // Medication is an entry of the medication catalogue.
 type Medication struct {
-	ID         int64
-	Code       string
-	Name       string
-	Strength   string
-	Form       string
-	Unit       string
-	Controlled bool
-	CreatedAt  time.Time
+	ID       int64
+	Code     string
+	Name     string
+	Strength string
+	Form     string
+	Unit     string
+	// ControlledList is the medication's list of Portaria SVS/MS 344/98 (A1 ... C5), or ""
+	// for a medication that is not controlled.
+	ControlledList string
+	CreatedAt      time.Time
 }
+
+// Controlled reports whether the medication is on any controlled list.
+func (m Medication) Controlled() bool { return m.ControlledList != "" }
+
+// ControlledLists are the lists of Portaria SVS/MS 344/98 a medication may be on.
+var ControlledLists = []string{"A1", "A2", "A3", "B1", "B2", "C1", "C2", "C3", "C5"}
 
 // NewMedication holds the fields of a medication to be added to the catalogue.
 type NewMedication struct {
-	Code       string
-	Name       string
-	Strength   string
-	Form       string
-	Unit       string
-	Controlled bool
+	Code           string
+	Name           string
+	Strength       string
+	Form           string
+	Unit           string
+	ControlledList string
 }
 
 // Cabinet is an automated dispensing cabinet on a hospital unit.
 type Cabinet struct {
-	ID        int64
-	Code      string
-	Name      string
-	Unit      string
-	Status    string
-	CreatedAt time.Time
-}
-
-// NewCabinet holds the fields of a cabinet to be registered. An empty Status means online.
-type NewCabinet struct {
+	ID     int64
 	Code   string
 	Name   string
 	Unit   string
 	Status string
+	// Driver is "sim" (the in-process simulator) or "hl7" (HL7 v2 over MLLP to Address).
+	Driver    string
+	Address   string
+	CreatedAt time.Time
+}
+
+// NewCabinet holds the fields of a cabinet to be registered. An empty Status means online,
+// an empty Driver the simulator.
+type NewCabinet struct {
+	Code    string
+	Name    string
+	Unit    string
+	Status  string
+	Driver  string
+	Address string
 }
 
 // StockRow is the stock of one medication in one cabinet.

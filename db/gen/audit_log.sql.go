@@ -12,9 +12,51 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const insertAudit = `-- name: InsertAudit :exec
-INSERT INTO audit_log (at, actor_id, actor_role, action, request_id, details, idem_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+const advanceAuditHead = `-- name: AdvanceAuditHead :exec
+UPDATE audit_chain_head SET seq = $1, hash = $2
+`
+
+type AdvanceAuditHeadParams struct {
+	Seq  int64
+	Hash []byte
+}
+
+// AdvanceAuditHead moves the chain head to the entry just inserted.
+func (q *Queries) AdvanceAuditHead(ctx context.Context, arg AdvanceAuditHeadParams) error {
+	_, err := q.db.Exec(ctx, advanceAuditHead, arg.Seq, arg.Hash)
+	return err
+}
+
+const getAuditChainInfo = `-- name: GetAuditChainInfo :one
+SELECT seq, hash, legacy_through_id, audit_legacy_seal(legacy_through_id)::bytea AS legacy_seal
+FROM audit_chain_head
+`
+
+type GetAuditChainInfoRow struct {
+	Seq             int64
+	Hash            []byte
+	LegacyThroughID int64
+	LegacySeal      []byte
+}
+
+// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, and the seal
+// of the legacy entries recomputed now (it must equal the chain's genesis hash).
+func (q *Queries) GetAuditChainInfo(ctx context.Context) (GetAuditChainInfoRow, error) {
+	row := q.db.QueryRow(ctx, getAuditChainInfo)
+	var i GetAuditChainInfoRow
+	err := row.Scan(
+		&i.Seq,
+		&i.Hash,
+		&i.LegacyThroughID,
+		&i.LegacySeal,
+	)
+	return i, err
+}
+
+const insertAudit = `-- name: InsertAudit :execrows
+INSERT INTO audit_log (at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7,
+        $8, $9, $10)
 ON CONFLICT (idem_key) DO NOTHING
 `
 
@@ -26,11 +68,15 @@ type InsertAuditParams struct {
 	RequestID pgtype.Text
 	Details   []byte
 	IdemKey   pgtype.Text
+	Seq       pgtype.Int8
+	PrevHash  []byte
+	Hash      []byte
 }
 
-// InsertAudit appends an audit entry; an entry whose idem_key was already written is skipped.
-func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) error {
-	_, err := q.db.Exec(ctx, insertAudit,
+// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is
+// skipped (0 rows), and the head must then stay where it is.
+func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertAudit,
 		arg.At,
 		arg.ActorID,
 		arg.ActorRole,
@@ -38,12 +84,18 @@ func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) error 
 		arg.RequestID,
 		arg.Details,
 		arg.IdemKey,
+		arg.Seq,
+		arg.PrevHash,
+		arg.Hash,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const listAudit = `-- name: ListAudit :many
-SELECT id, at, actor_id, actor_role, action, request_id, details, idem_key FROM audit_log
+SELECT id, at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash FROM audit_log
 WHERE request_id = $1
 ORDER BY id
 `
@@ -67,6 +119,9 @@ func (q *Queries) ListAudit(ctx context.Context, requestID pgtype.Text) ([]Audit
 			&i.RequestID,
 			&i.Details,
 			&i.IdemKey,
+			&i.Seq,
+			&i.PrevHash,
+			&i.Hash,
 		); err != nil {
 			return nil, err
 		}
@@ -76,4 +131,81 @@ func (q *Queries) ListAudit(ctx context.Context, requestID pgtype.Text) ([]Audit
 		return nil, err
 	}
 	return items, nil
+}
+
+const listAuditChain = `-- name: ListAuditChain :many
+SELECT id, at, actor_id, actor_role, action, request_id, details, seq, prev_hash, hash
+FROM audit_log
+WHERE id > $1
+ORDER BY id
+LIMIT $2
+`
+
+type ListAuditChainParams struct {
+	AfterID int64
+	MaxRows int32
+}
+
+type ListAuditChainRow struct {
+	ID        int64
+	At        time.Time
+	ActorID   string
+	ActorRole string
+	Action    string
+	RequestID pgtype.Text
+	Details   []byte
+	Seq       pgtype.Int8
+	PrevHash  []byte
+	Hash      []byte
+}
+
+// ListAuditChain pages through the whole audit log in id order, for verification.
+func (q *Queries) ListAuditChain(ctx context.Context, arg ListAuditChainParams) ([]ListAuditChainRow, error) {
+	rows, err := q.db.Query(ctx, listAuditChain, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListAuditChainRow{}
+	for rows.Next() {
+		var i ListAuditChainRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.At,
+			&i.ActorID,
+			&i.ActorRole,
+			&i.Action,
+			&i.RequestID,
+			&i.Details,
+			&i.Seq,
+			&i.PrevHash,
+			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockAuditHead = `-- name: LockAuditHead :one
+SELECT seq, hash FROM audit_chain_head FOR UPDATE
+`
+
+type LockAuditHeadRow struct {
+	Seq  int64
+	Hash []byte
+}
+
+// LockAuditHead reads the head of the audit chain and locks it until the transaction ends.
+// Every audit write takes this lock, last in its transaction, so entries are chained one at a
+// time and the chain never forks.
+func (q *Queries) LockAuditHead(ctx context.Context) (LockAuditHeadRow, error) {
+	row := q.db.QueryRow(ctx, lockAuditHead)
+	var i LockAuditHeadRow
+	err := row.Scan(&i.Seq, &i.Hash)
+	return i, err
 }

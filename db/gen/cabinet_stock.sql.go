@@ -59,6 +59,23 @@ func (q *Queries) ConsumeStock(ctx context.Context, arg ConsumeStockParams) (Con
 	return i, err
 }
 
+const ensureStockRow = `-- name: EnsureStockRow :exec
+INSERT INTO cabinet_stock (cabinet_id, medication_id)
+VALUES ($1, $2)
+ON CONFLICT (cabinet_id, medication_id) DO NOTHING
+`
+
+type EnsureStockRowParams struct {
+	CabinetID    int64
+	MedicationID int64
+}
+
+// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
+func (q *Queries) EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) error {
+	_, err := q.db.Exec(ctx, ensureStockRow, arg.CabinetID, arg.MedicationID)
+	return err
+}
+
 const listStock = `-- name: ListStock :many
 SELECT s.cabinet_id, s.medication_id, m.code AS medication_code, m.name AS medication_name,
        s.on_hand, s.reserved, s.par_level, s.updated_at
@@ -109,6 +126,33 @@ func (q *Queries) ListStock(ctx context.Context, cabinetID int64) ([]ListStockRo
 	return items, nil
 }
 
+const lockStock = `-- name: LockStock :one
+SELECT on_hand, reserved, par_level
+FROM cabinet_stock
+WHERE cabinet_id = $1
+  AND medication_id = $2
+FOR UPDATE
+`
+
+type LockStockParams struct {
+	CabinetID    int64
+	MedicationID int64
+}
+
+type LockStockRow struct {
+	OnHand   int32
+	Reserved int32
+	ParLevel int32
+}
+
+// LockStock locks the stock row of a pocket until the end of the transaction and returns its levels.
+func (q *Queries) LockStock(ctx context.Context, arg LockStockParams) (LockStockRow, error) {
+	row := q.db.QueryRow(ctx, lockStock, arg.CabinetID, arg.MedicationID)
+	var i LockStockRow
+	err := row.Scan(&i.OnHand, &i.Reserved, &i.ParLevel)
+	return i, err
+}
+
 const releaseStock = `-- name: ReleaseStock :execrows
 UPDATE cabinet_stock
 SET reserved = reserved - $1,
@@ -154,6 +198,26 @@ func (q *Queries) ReserveStock(ctx context.Context, arg ReserveStockParams) (int
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const setOnHand = `-- name: SetOnHand :exec
+UPDATE cabinet_stock
+SET on_hand = $1,
+    updated_at = now()
+WHERE cabinet_id = $2
+  AND medication_id = $3
+`
+
+type SetOnHandParams struct {
+	OnHand       int32
+	CabinetID    int64
+	MedicationID int64
+}
+
+// SetOnHand sets the on_hand of a pocket locked with LockStock.
+func (q *Queries) SetOnHand(ctx context.Context, arg SetOnHandParams) error {
+	_, err := q.db.Exec(ctx, setOnHand, arg.OnHand, arg.CabinetID, arg.MedicationID)
+	return err
 }
 
 const upsertStock = `-- name: UpsertStock :one

@@ -10,16 +10,18 @@ import (
 )
 
 const createCabinet = `-- name: CreateCabinet :one
-INSERT INTO cabinets (code, name, unit, status)
-VALUES ($1, $2, $3, $4)
-RETURNING id, code, name, unit, status, created_at
+INSERT INTO cabinets (code, name, unit, status, driver, address)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, code, name, unit, status, created_at, driver, address
 `
 
 type CreateCabinetParams struct {
-	Code   string
-	Name   string
-	Unit   string
-	Status CabinetStatus
+	Code    string
+	Name    string
+	Unit    string
+	Status  CabinetStatus
+	Driver  string
+	Address string
 }
 
 // CreateCabinet registers a dispensing cabinet and returns it.
@@ -29,6 +31,8 @@ func (q *Queries) CreateCabinet(ctx context.Context, arg CreateCabinetParams) (C
 		arg.Name,
 		arg.Unit,
 		arg.Status,
+		arg.Driver,
+		arg.Address,
 	)
 	var i Cabinet
 	err := row.Scan(
@@ -38,12 +42,14 @@ func (q *Queries) CreateCabinet(ctx context.Context, arg CreateCabinetParams) (C
 		&i.Unit,
 		&i.Status,
 		&i.CreatedAt,
+		&i.Driver,
+		&i.Address,
 	)
 	return i, err
 }
 
 const getCabinet = `-- name: GetCabinet :one
-SELECT id, code, name, unit, status, created_at FROM cabinets
+SELECT id, code, name, unit, status, created_at, driver, address FROM cabinets
 WHERE id = $1
 `
 
@@ -58,12 +64,14 @@ func (q *Queries) GetCabinet(ctx context.Context, id int64) (Cabinet, error) {
 		&i.Unit,
 		&i.Status,
 		&i.CreatedAt,
+		&i.Driver,
+		&i.Address,
 	)
 	return i, err
 }
 
 const getCabinetByCode = `-- name: GetCabinetByCode :one
-SELECT id, code, name, unit, status, created_at FROM cabinets
+SELECT id, code, name, unit, status, created_at, driver, address FROM cabinets
 WHERE code = $1
 `
 
@@ -78,12 +86,14 @@ func (q *Queries) GetCabinetByCode(ctx context.Context, code string) (Cabinet, e
 		&i.Unit,
 		&i.Status,
 		&i.CreatedAt,
+		&i.Driver,
+		&i.Address,
 	)
 	return i, err
 }
 
 const listCabinets = `-- name: ListCabinets :many
-SELECT id, code, name, unit, status, created_at FROM cabinets
+SELECT id, code, name, unit, status, created_at, driver, address FROM cabinets
 ORDER BY code
 `
 
@@ -104,6 +114,8 @@ func (q *Queries) ListCabinets(ctx context.Context) ([]Cabinet, error) {
 			&i.Unit,
 			&i.Status,
 			&i.CreatedAt,
+			&i.Driver,
+			&i.Address,
 		); err != nil {
 			return nil, err
 		}
@@ -113,4 +125,33 @@ func (q *Queries) ListCabinets(ctx context.Context) ([]Cabinet, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const setCabinetDriver = `-- name: SetCabinetDriver :one
+UPDATE cabinets SET driver = $1, address = $2
+WHERE code = $3
+RETURNING id, code, name, unit, status, created_at, driver, address
+`
+
+type SetCabinetDriverParams struct {
+	Driver  string
+	Address string
+	Code    string
+}
+
+// SetCabinetDriver points a cabinet at a driver and address and returns it.
+func (q *Queries) SetCabinetDriver(ctx context.Context, arg SetCabinetDriverParams) (Cabinet, error) {
+	row := q.db.QueryRow(ctx, setCabinetDriver, arg.Driver, arg.Address, arg.Code)
+	var i Cabinet
+	err := row.Scan(
+		&i.ID,
+		&i.Code,
+		&i.Name,
+		&i.Unit,
+		&i.Status,
+		&i.CreatedAt,
+		&i.Driver,
+		&i.Address,
+	)
+	return i, err
 }

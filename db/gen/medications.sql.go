@@ -7,21 +7,23 @@ package gen
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const createMedication = `-- name: CreateMedication :one
-INSERT INTO medications (code, name, strength, form, unit, controlled)
+INSERT INTO medications (code, name, strength, form, unit, controlled_list)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, code, name, strength, form, unit, controlled, created_at
+RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled
 `
 
 type CreateMedicationParams struct {
-	Code       string
-	Name       string
-	Strength   string
-	Form       string
-	Unit       string
-	Controlled bool
+	Code           string
+	Name           string
+	Strength       string
+	Form           string
+	Unit           string
+	ControlledList pgtype.Text
 }
 
 // CreateMedication adds a medication to the catalogue and returns it.
@@ -32,7 +34,7 @@ func (q *Queries) CreateMedication(ctx context.Context, arg CreateMedicationPara
 		arg.Strength,
 		arg.Form,
 		arg.Unit,
-		arg.Controlled,
+		arg.ControlledList,
 	)
 	var i Medication
 	err := row.Scan(
@@ -42,14 +44,98 @@ func (q *Queries) CreateMedication(ctx context.Context, arg CreateMedicationPara
 		&i.Strength,
 		&i.Form,
 		&i.Unit,
-		&i.Controlled,
 		&i.CreatedAt,
+		&i.ControlledList,
+		&i.Controlled,
 	)
 	return i, err
 }
 
+const getMedication = `-- name: GetMedication :one
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
+WHERE id = $1
+`
+
+// GetMedication returns the medication with the given id.
+func (q *Queries) GetMedication(ctx context.Context, id int64) (Medication, error) {
+	row := q.db.QueryRow(ctx, getMedication, id)
+	var i Medication
+	err := row.Scan(
+		&i.ID,
+		&i.Code,
+		&i.Name,
+		&i.Strength,
+		&i.Form,
+		&i.Unit,
+		&i.CreatedAt,
+		&i.ControlledList,
+		&i.Controlled,
+	)
+	return i, err
+}
+
+const getMedicationByCode = `-- name: GetMedicationByCode :one
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
+WHERE code = $1
+`
+
+// GetMedicationByCode returns the medication with the given code.
+func (q *Queries) GetMedicationByCode(ctx context.Context, code string) (Medication, error) {
+	row := q.db.QueryRow(ctx, getMedicationByCode, code)
+	var i Medication
+	err := row.Scan(
+		&i.ID,
+		&i.Code,
+		&i.Name,
+		&i.Strength,
+		&i.Form,
+		&i.Unit,
+		&i.CreatedAt,
+		&i.ControlledList,
+		&i.Controlled,
+	)
+	return i, err
+}
+
+const getMedications = `-- name: GetMedications :many
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
+WHERE id = ANY($1::bigint[])
+ORDER BY id
+`
+
+// GetMedications returns the medications with the given ids, ordered by id.
+func (q *Queries) GetMedications(ctx context.Context, ids []int64) ([]Medication, error) {
+	rows, err := q.db.Query(ctx, getMedications, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Medication{}
+	for rows.Next() {
+		var i Medication
+		if err := rows.Scan(
+			&i.ID,
+			&i.Code,
+			&i.Name,
+			&i.Strength,
+			&i.Form,
+			&i.Unit,
+			&i.CreatedAt,
+			&i.ControlledList,
+			&i.Controlled,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listMedications = `-- name: ListMedications :many
-SELECT id, code, name, strength, form, unit, controlled, created_at FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
 ORDER BY code
 `
 
@@ -70,40 +156,13 @@ func (q *Queries) ListMedications(ctx context.Context) ([]Medication, error) {
 			&i.Strength,
 			&i.Form,
 			&i.Unit,
-			&i.Controlled,
 			&i.CreatedAt,
+			&i.ControlledList,
+			&i.Controlled,
 		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const missingMedications = `-- name: MissingMedications :many
-SELECT DISTINCT wanted.id::bigint AS id
-FROM unnest($1::bigint[]) AS wanted (id)
-WHERE NOT EXISTS (SELECT 1 FROM medications m WHERE m.id = wanted.id)
-ORDER BY 1
-`
-
-// MissingMedications returns, sorted and without duplicates, those of the given ids that name no medication.
-func (q *Queries) MissingMedications(ctx context.Context, ids []int64) ([]int64, error) {
-	rows, err := q.db.Query(ctx, missingMedications, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

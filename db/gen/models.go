@@ -73,6 +73,183 @@ func AllCabinetStatusValues() []CabinetStatus {
 	}
 }
 
+type DiscrepancyKind string
+
+const (
+	DiscrepancyKindCountMismatch              DiscrepancyKind = "count_mismatch"
+	DiscrepancyKindUnwitnessedControlledWaste DiscrepancyKind = "unwitnessed_controlled_waste"
+)
+
+func (e *DiscrepancyKind) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = DiscrepancyKind(s)
+	case string:
+		*e = DiscrepancyKind(s)
+	default:
+		return fmt.Errorf("unsupported scan type for DiscrepancyKind: %T", src)
+	}
+	return nil
+}
+
+type NullDiscrepancyKind struct {
+	DiscrepancyKind DiscrepancyKind
+	Valid           bool // Valid is true if DiscrepancyKind is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullDiscrepancyKind) Scan(value interface{}) error {
+	if value == nil {
+		ns.DiscrepancyKind, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.DiscrepancyKind.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullDiscrepancyKind) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.DiscrepancyKind), nil
+}
+
+func (e DiscrepancyKind) Valid() bool {
+	switch e {
+	case DiscrepancyKindCountMismatch,
+		DiscrepancyKindUnwitnessedControlledWaste:
+		return true
+	}
+	return false
+}
+
+func AllDiscrepancyKindValues() []DiscrepancyKind {
+	return []DiscrepancyKind{
+		DiscrepancyKindCountMismatch,
+		DiscrepancyKindUnwitnessedControlledWaste,
+	}
+}
+
+type DiscrepancyStatus string
+
+const (
+	DiscrepancyStatusOpen     DiscrepancyStatus = "open"
+	DiscrepancyStatusResolved DiscrepancyStatus = "resolved"
+)
+
+func (e *DiscrepancyStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = DiscrepancyStatus(s)
+	case string:
+		*e = DiscrepancyStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for DiscrepancyStatus: %T", src)
+	}
+	return nil
+}
+
+type NullDiscrepancyStatus struct {
+	DiscrepancyStatus DiscrepancyStatus
+	Valid             bool // Valid is true if DiscrepancyStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullDiscrepancyStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.DiscrepancyStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.DiscrepancyStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullDiscrepancyStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.DiscrepancyStatus), nil
+}
+
+func (e DiscrepancyStatus) Valid() bool {
+	switch e {
+	case DiscrepancyStatusOpen,
+		DiscrepancyStatusResolved:
+		return true
+	}
+	return false
+}
+
+func AllDiscrepancyStatusValues() []DiscrepancyStatus {
+	return []DiscrepancyStatus{
+		DiscrepancyStatusOpen,
+		DiscrepancyStatusResolved,
+	}
+}
+
+type RefillStatus string
+
+const (
+	RefillStatusOpen      RefillStatus = "open"
+	RefillStatusDone      RefillStatus = "done"
+	RefillStatusCancelled RefillStatus = "cancelled"
+)
+
+func (e *RefillStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = RefillStatus(s)
+	case string:
+		*e = RefillStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for RefillStatus: %T", src)
+	}
+	return nil
+}
+
+type NullRefillStatus struct {
+	RefillStatus RefillStatus
+	Valid        bool // Valid is true if RefillStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullRefillStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.RefillStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.RefillStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullRefillStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.RefillStatus), nil
+}
+
+func (e RefillStatus) Valid() bool {
+	switch e {
+	case RefillStatusOpen,
+		RefillStatusDone,
+		RefillStatusCancelled:
+		return true
+	}
+	return false
+}
+
+func AllRefillStatusValues() []RefillStatus {
+	return []RefillStatus{
+		RefillStatusOpen,
+		RefillStatusDone,
+		RefillStatusCancelled,
+	}
+}
+
 type RequestPriority string
 
 const (
@@ -274,6 +451,140 @@ func AllReservationStateValues() []ReservationState {
 	}
 }
 
+type StockMovementKind string
+
+const (
+	StockMovementKindLoaded    StockMovementKind = "loaded"
+	StockMovementKindCounted   StockMovementKind = "counted"
+	StockMovementKindDispensed StockMovementKind = "dispensed"
+	StockMovementKindReturned  StockMovementKind = "returned"
+	StockMovementKindWasted    StockMovementKind = "wasted"
+	StockMovementKindUnloaded  StockMovementKind = "unloaded"
+	StockMovementKindAdjusted  StockMovementKind = "adjusted"
+)
+
+func (e *StockMovementKind) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = StockMovementKind(s)
+	case string:
+		*e = StockMovementKind(s)
+	default:
+		return fmt.Errorf("unsupported scan type for StockMovementKind: %T", src)
+	}
+	return nil
+}
+
+type NullStockMovementKind struct {
+	StockMovementKind StockMovementKind
+	Valid             bool // Valid is true if StockMovementKind is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullStockMovementKind) Scan(value interface{}) error {
+	if value == nil {
+		ns.StockMovementKind, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.StockMovementKind.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullStockMovementKind) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.StockMovementKind), nil
+}
+
+func (e StockMovementKind) Valid() bool {
+	switch e {
+	case StockMovementKindLoaded,
+		StockMovementKindCounted,
+		StockMovementKindDispensed,
+		StockMovementKindReturned,
+		StockMovementKindWasted,
+		StockMovementKindUnloaded,
+		StockMovementKindAdjusted:
+		return true
+	}
+	return false
+}
+
+func AllStockMovementKindValues() []StockMovementKind {
+	return []StockMovementKind{
+		StockMovementKindLoaded,
+		StockMovementKindCounted,
+		StockMovementKindDispensed,
+		StockMovementKindReturned,
+		StockMovementKindWasted,
+		StockMovementKindUnloaded,
+		StockMovementKindAdjusted,
+	}
+}
+
+type StockMovementSource string
+
+const (
+	StockMovementSourceApi      StockMovementSource = "api"
+	StockMovementSourceCabinet  StockMovementSource = "cabinet"
+	StockMovementSourceWorkflow StockMovementSource = "workflow"
+)
+
+func (e *StockMovementSource) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = StockMovementSource(s)
+	case string:
+		*e = StockMovementSource(s)
+	default:
+		return fmt.Errorf("unsupported scan type for StockMovementSource: %T", src)
+	}
+	return nil
+}
+
+type NullStockMovementSource struct {
+	StockMovementSource StockMovementSource
+	Valid               bool // Valid is true if StockMovementSource is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullStockMovementSource) Scan(value interface{}) error {
+	if value == nil {
+		ns.StockMovementSource, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.StockMovementSource.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullStockMovementSource) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.StockMovementSource), nil
+}
+
+func (e StockMovementSource) Valid() bool {
+	switch e {
+	case StockMovementSourceApi,
+		StockMovementSourceCabinet,
+		StockMovementSourceWorkflow:
+		return true
+	}
+	return false
+}
+
+func AllStockMovementSourceValues() []StockMovementSource {
+	return []StockMovementSource{
+		StockMovementSourceApi,
+		StockMovementSourceCabinet,
+		StockMovementSourceWorkflow,
+	}
+}
+
 type UserRole string
 
 const (
@@ -338,6 +649,13 @@ func AllUserRoleValues() []UserRole {
 	}
 }
 
+type AuditChainHead struct {
+	Singleton       bool
+	Seq             int64
+	Hash            []byte
+	LegacyThroughID int64
+}
+
 type AuditLog struct {
 	ID        int64
 	At        time.Time
@@ -347,6 +665,9 @@ type AuditLog struct {
 	RequestID pgtype.Text
 	Details   []byte
 	IdemKey   pgtype.Text
+	Seq       pgtype.Int8
+	PrevHash  []byte
+	Hash      []byte
 }
 
 type Cabinet struct {
@@ -356,6 +677,15 @@ type Cabinet struct {
 	Unit      string
 	Status    CabinetStatus
 	CreatedAt time.Time
+	Driver    string
+	Address   string
+}
+
+type CabinetMessage struct {
+	CabinetID        int64
+	MessageControlID string
+	Kind             string
+	ReceivedAt       time.Time
 }
 
 type CabinetStock struct {
@@ -367,6 +697,21 @@ type CabinetStock struct {
 	UpdatedAt    time.Time
 }
 
+type Discrepancy struct {
+	ID           int64
+	CabinetID    int64
+	MedicationID int64
+	Kind         DiscrepancyKind
+	Expected     pgtype.Int4
+	Actual       pgtype.Int4
+	Details      []byte
+	Status       DiscrepancyStatus
+	CreatedAt    time.Time
+	ResolvedAt   *time.Time
+	ResolvedBy   pgtype.Text
+	Resolution   pgtype.Text
+}
+
 type IdempotencyKey struct {
 	RequesterID string
 	Key         string
@@ -376,14 +721,15 @@ type IdempotencyKey struct {
 }
 
 type Medication struct {
-	ID         int64
-	Code       string
-	Name       string
-	Strength   string
-	Form       string
-	Unit       string
-	Controlled bool
-	CreatedAt  time.Time
+	ID             int64
+	Code           string
+	Name           string
+	Strength       string
+	Form           string
+	Unit           string
+	CreatedAt      time.Time
+	ControlledList pgtype.Text
+	Controlled     pgtype.Bool
 }
 
 type MedicationRequest struct {
@@ -407,6 +753,19 @@ type MedicationRequestLine struct {
 	Quantity     int32
 }
 
+type RefillTask struct {
+	ID           int64
+	CabinetID    int64
+	MedicationID int64
+	Status       RefillStatus
+	RequestedQty int32
+	LoadedQty    pgtype.Int4
+	WorkflowID   string
+	CreatedAt    time.Time
+	CompletedAt  *time.Time
+	CompletedBy  pgtype.Text
+}
+
 type Reservation struct {
 	RequestID    string
 	MedicationID int64
@@ -415,6 +774,24 @@ type Reservation struct {
 	State        ReservationState
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+type StockMovement struct {
+	ID               int64
+	At               time.Time
+	CabinetID        int64
+	MedicationID     int64
+	Kind             StockMovementKind
+	Quantity         int32
+	OnHandAfter      int32
+	RequestID        pgtype.Text
+	ActorID          string
+	ActorRole        string
+	WitnessID        pgtype.Text
+	Source           StockMovementSource
+	CabinetMessageID pgtype.Text
+	RefillTaskID     pgtype.Int8
+	Details          []byte
 }
 
 type User struct {

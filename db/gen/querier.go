@@ -11,30 +11,60 @@ import (
 )
 
 type Querier interface {
+	// AdvanceAuditHead moves the chain head to the entry just inserted.
+	AdvanceAuditHead(ctx context.Context, arg AdvanceAuditHeadParams) error
 	// AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
 	AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) (int64, error)
 	// AvailableStock returns what can still be reserved of a medication in a cabinet.
 	AvailableStock(ctx context.Context, arg AvailableStockParams) (int32, error)
+	// CabinetMessageApplied reports whether a cabinet report has been applied.
+	CabinetMessageApplied(ctx context.Context, arg CabinetMessageAppliedParams) (bool, error)
+	// ClaimCabinetMessage records a cabinet report as applied; it affects no row when the report was applied before.
+	ClaimCabinetMessage(ctx context.Context, arg ClaimCabinetMessageParams) (int64, error)
+	// CloseRefillTask moves an open refill task to done or cancelled; it returns no row when the task is not open.
+	CloseRefillTask(ctx context.Context, arg CloseRefillTaskParams) (CloseRefillTaskRow, error)
 	// ConsumeStock takes a consumed reservation out of both on_hand and reserved and returns the new levels.
 	ConsumeStock(ctx context.Context, arg ConsumeStockParams) (ConsumeStockRow, error)
 	// CreateCabinet registers a dispensing cabinet and returns it.
 	CreateCabinet(ctx context.Context, arg CreateCabinetParams) (Cabinet, error)
 	// CreateMedication adds a medication to the catalogue and returns it.
 	CreateMedication(ctx context.Context, arg CreateMedicationParams) (Medication, error)
+	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
+	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) error
+	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, and the seal
+	// of the legacy entries recomputed now (it must equal the chain's genesis hash).
+	GetAuditChainInfo(ctx context.Context) (GetAuditChainInfoRow, error)
 	// GetCabinet returns the cabinet with the given id.
 	GetCabinet(ctx context.Context, id int64) (Cabinet, error)
 	// GetCabinetByCode returns the cabinet with the given code.
 	GetCabinetByCode(ctx context.Context, code string) (Cabinet, error)
+	// GetDiscrepancy returns one discrepancy with its cabinet's and medication's codes.
+	GetDiscrepancy(ctx context.Context, id int64) (GetDiscrepancyRow, error)
 	// GetIdempotencyKey returns the request and body hash that own a requester's Idempotency-Key.
 	GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyParams) (GetIdempotencyKeyRow, error)
+	// GetMedication returns the medication with the given id.
+	GetMedication(ctx context.Context, id int64) (Medication, error)
+	// GetMedicationByCode returns the medication with the given code.
+	GetMedicationByCode(ctx context.Context, code string) (Medication, error)
+	// GetMedications returns the medications with the given ids, ordered by id.
+	GetMedications(ctx context.Context, ids []int64) ([]Medication, error)
+	// GetRefillTask returns one refill task with its cabinet's and medication's codes.
+	GetRefillTask(ctx context.Context, id int64) (GetRefillTaskRow, error)
 	// GetRequest returns one request of the projection with its cabinet's code.
 	GetRequest(ctx context.Context, id string) (GetRequestRow, error)
 	// HeldReservations sums the held reservations of a medication in a cabinet.
 	HeldReservations(ctx context.Context, arg HeldReservationsParams) (int32, error)
-	// InsertAudit appends an audit entry; an entry whose idem_key was already written is skipped.
-	InsertAudit(ctx context.Context, arg InsertAuditParams) error
+	// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is
+	// skipped (0 rows), and the head must then stay where it is.
+	InsertAudit(ctx context.Context, arg InsertAuditParams) (int64, error)
+	// InsertDiscrepancy records an open discrepancy and returns its id.
+	InsertDiscrepancy(ctx context.Context, arg InsertDiscrepancyParams) (int64, error)
 	// InsertIdempotencyKey claims an Idempotency-Key for a request unless the requester already used it.
 	InsertIdempotencyKey(ctx context.Context, arg InsertIdempotencyKeyParams) error
+	// InsertMovement appends one change of a pocket's on_hand (or a count) to the stock ledger. A NULL at means now.
+	InsertMovement(ctx context.Context, arg InsertMovementParams) (StockMovement, error)
+	// InsertRefillTask opens a refill task for a pocket unless one is open; then it returns no row.
+	InsertRefillTask(ctx context.Context, arg InsertRefillTaskParams) (int64, error)
 	// InsertRequest creates the projection row of a request unless it exists already.
 	InsertRequest(ctx context.Context, arg InsertRequestParams) (int64, error)
 	// InsertRequestLines stores the lines of a request from two parallel arrays of equal length.
@@ -43,10 +73,18 @@ type Querier interface {
 	InsertReservation(ctx context.Context, arg InsertReservationParams) error
 	// ListAudit returns the audit entries of one request in the order they were written.
 	ListAudit(ctx context.Context, requestID pgtype.Text) ([]AuditLog, error)
+	// ListAuditChain pages through the whole audit log in id order, for verification.
+	ListAuditChain(ctx context.Context, arg ListAuditChainParams) ([]ListAuditChainRow, error)
 	// ListCabinets returns every cabinet ordered by code.
 	ListCabinets(ctx context.Context) ([]Cabinet, error)
+	// ListDiscrepancies returns discrepancies newest first, optionally only those of one status or cabinet.
+	ListDiscrepancies(ctx context.Context, arg ListDiscrepanciesParams) ([]ListDiscrepanciesRow, error)
 	// ListMedications returns the whole catalogue ordered by code.
 	ListMedications(ctx context.Context) ([]Medication, error)
+	// ListMovements returns the ledger of one pocket in the order it was written.
+	ListMovements(ctx context.Context, arg ListMovementsParams) ([]StockMovement, error)
+	// ListRefillTasks returns refill tasks newest first, optionally only those of one status or cabinet.
+	ListRefillTasks(ctx context.Context, arg ListRefillTasksParams) ([]ListRefillTasksRow, error)
 	// ListRequestLines returns the lines of the given requests ordered by request and medication.
 	ListRequestLines(ctx context.Context, requestIds []string) ([]MedicationRequestLine, error)
 	// ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.
@@ -55,10 +93,24 @@ type Querier interface {
 	ListStock(ctx context.Context, cabinetID int64) ([]ListStockRow, error)
 	// ListUsers returns every user ordered by id.
 	ListUsers(ctx context.Context) ([]User, error)
+	// LockAuditHead reads the head of the audit chain and locks it until the transaction ends.
+	// Every audit write takes this lock, last in its transaction, so entries are chained one at a
+	// time and the chain never forks.
+	LockAuditHead(ctx context.Context) (LockAuditHeadRow, error)
 	// LockReservationRequest serializes, until the end of the transaction, reserve attempts for one request.
 	LockReservationRequest(ctx context.Context, arg LockReservationRequestParams) error
-	// MissingMedications returns, sorted and without duplicates, those of the given ids that name no medication.
-	MissingMedications(ctx context.Context, ids []int64) ([]int64, error)
+	// LockStock locks the stock row of a pocket until the end of the transaction and returns its levels.
+	LockStock(ctx context.Context, arg LockStockParams) (LockStockRow, error)
+	// MovementBalance sums the ledger of one pocket; it equals the pocket's on_hand.
+	MovementBalance(ctx context.Context, arg MovementBalanceParams) (int32, error)
+	// OpenRefillTaskID returns the id of the open refill task of a pocket.
+	OpenRefillTaskID(ctx context.Context, arg OpenRefillTaskIDParams) (int64, error)
+	// RegisterMovements returns the ledger entries of controlled medications within the period,
+	// in the order they happened.
+	RegisterMovements(ctx context.Context, arg RegisterMovementsParams) ([]RegisterMovementsRow, error)
+	// RegisterOpenings returns every controlled medication (of one list, or all when list is NULL)
+	// with its balance across all cabinets before the period starts, from the stock ledger.
+	RegisterOpenings(ctx context.Context, arg RegisterOpeningsParams) ([]RegisterOpeningsRow, error)
 	// ReleaseStock lowers reserved by the quantity of a released reservation.
 	ReleaseStock(ctx context.Context, arg ReleaseStockParams) (int64, error)
 	// RequestExists reports whether the projection has a row for the request.
@@ -67,6 +119,12 @@ type Querier interface {
 	ReservationsExist(ctx context.Context, requestID string) (bool, error)
 	// ReserveStock raises reserved by quantity only where that much is still available; it affects no row otherwise.
 	ReserveStock(ctx context.Context, arg ReserveStockParams) (int64, error)
+	// ResolveDiscrepancy closes an open discrepancy with a resolution; it returns no row when it is not open.
+	ResolveDiscrepancy(ctx context.Context, arg ResolveDiscrepancyParams) (ResolveDiscrepancyRow, error)
+	// SetCabinetDriver points a cabinet at a driver and address and returns it.
+	SetCabinetDriver(ctx context.Context, arg SetCabinetDriverParams) (Cabinet, error)
+	// SetOnHand sets the on_hand of a pocket locked with LockStock.
+	SetOnHand(ctx context.Context, arg SetOnHandParams) error
 	// SettleReservations moves the held reservations of a request to a final state and returns them.
 	SettleReservations(ctx context.Context, arg SettleReservationsParams) ([]SettleReservationsRow, error)
 	// UpsertStock sets the counted quantity and par level of a medication in a cabinet, keeping what is reserved.

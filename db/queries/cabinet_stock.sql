@@ -56,3 +56,25 @@ SET on_hand = on_hand - @quantity,
 WHERE cabinet_id = @cabinet_id
   AND medication_id = @medication_id
 RETURNING on_hand, par_level;
+
+-- name: EnsureStockRow :exec
+-- EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
+INSERT INTO cabinet_stock (cabinet_id, medication_id)
+VALUES (@cabinet_id, @medication_id)
+ON CONFLICT (cabinet_id, medication_id) DO NOTHING;
+
+-- name: LockStock :one
+-- LockStock locks the stock row of a pocket until the end of the transaction and returns its levels.
+SELECT on_hand, reserved, par_level
+FROM cabinet_stock
+WHERE cabinet_id = @cabinet_id
+  AND medication_id = @medication_id
+FOR UPDATE;
+
+-- name: SetOnHand :exec
+-- SetOnHand sets the on_hand of a pocket locked with LockStock.
+UPDATE cabinet_stock
+SET on_hand = @on_hand,
+    updated_at = now()
+WHERE cabinet_id = @cabinet_id
+  AND medication_id = @medication_id;

@@ -1,7 +1,7 @@
 -- name: CreateCabinet :one
 -- CreateCabinet registers a dispensing cabinet and returns it.
-INSERT INTO cabinets (code, name, unit, status)
-VALUES (@code, @name, @unit, @status)
+INSERT INTO cabinets (code, name, unit, status, driver, address)
+VALUES (@code, @name, @unit, @status, @driver, @address)
 RETURNING *;
 
 -- name: ListCabinets :many
@@ -18,3 +18,9 @@ WHERE id = @id;
 -- GetCabinetByCode returns the cabinet with the given code.
 SELECT * FROM cabinets
 WHERE code = @code;
+
+-- name: SetCabinetDriver :one
+-- SetCabinetDriver points a cabinet at a driver and address and returns it.
+UPDATE cabinets SET driver = @driver, address = @address
+WHERE code = @code
+RETURNING *;

@@ -1,7 +1,7 @@
 -- name: CreateMedication :one
 -- CreateMedication adds a medication to the catalogue and returns it.
-INSERT INTO medications (code, name, strength, form, unit, controlled)
-VALUES (@code, @name, @strength, @form, @unit, @controlled)
+INSERT INTO medications (code, name, strength, form, unit, controlled_list)
+VALUES (@code, @name, @strength, @form, @unit, sqlc.narg(controlled_list))
 RETURNING *;
 
 -- name: ListMedications :many
@@ -9,9 +9,18 @@ RETURNING *;
 SELECT * FROM medications
 ORDER BY code;
 
--- name: MissingMedications :many
--- MissingMedications returns, sorted and without duplicates, those of the given ids that name no medication.
-SELECT DISTINCT wanted.id::bigint AS id
-FROM unnest(@ids::bigint[]) AS wanted (id)
-WHERE NOT EXISTS (SELECT 1 FROM medications m WHERE m.id = wanted.id)
-ORDER BY 1;
+-- name: GetMedications :many
+-- GetMedications returns the medications with the given ids, ordered by id.
+SELECT * FROM medications
+WHERE id = ANY(@ids::bigint[])
+ORDER BY id;
+
+-- name: GetMedication :one
+-- GetMedication returns the medication with the given id.
+SELECT * FROM medications
+WHERE id = @id;
+
+-- name: GetMedicationByCode :one
+-- GetMedicationByCode returns the medication with the given code.
+SELECT * FROM medications
+WHERE code = @code;

@@ -1,0 +1,293 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// auditHashVersion opens every canonical encoding, so a future encoding can be told apart.
+const auditHashVersion = "pyxis-audit-v1"
+
+// auditRecord is one audit entry to append to the chain.
+type auditRecord struct {
+	at        time.Time
+	actor     Actor
+	action    string
+	requestID string // "" is stored as NULL
+	idemKey   string // "" means no key
+	details   map[string]any
+}
+
+// appendAudit appends rec to the audit chain in the caller's transaction. It is the only way
+// audit entries are written: it locks the chain head, links the entry to the head's hash,
+// stores the entry's own hash and moves the head, so concurrent writers are chained one after
+// another. Call it last in a transaction, after any row locks the transaction takes, so that
+// lock order is the same everywhere. An entry whose idemKey was already written is skipped
+// and the head stays where it is. A zero at means now; at is stored to the microsecond.
+func appendAudit(ctx context.Context, q *gen.Queries, rec auditRecord) error {
+	details, err := marshalDetails(rec.details)
+	if err != nil {
+		return err
+	}
+	if rec.at.IsZero() {
+		rec.at = time.Now()
+	}
+	// Postgres keeps microseconds; hash exactly what is stored.
+	at := rec.at.UTC().Truncate(time.Microsecond)
+	head, err := q.LockAuditHead(ctx)
+	if err != nil {
+		return fmt.Errorf("lock audit chain head: %w", err)
+	}
+	seq := head.Seq + 1
+	hash, err := auditHash(head.Hash, seq, at, rec.actor.ID, rec.actor.Role, rec.action, rec.requestID, details)
+	if err != nil {
+		return err
+	}
+	n, err := q.InsertAudit(ctx, gen.InsertAuditParams{
+		At:        at,
+		ActorID:   rec.actor.ID,
+		ActorRole: rec.actor.Role,
+		Action:    rec.action,
+		RequestID: pgtype.Text{String: rec.requestID, Valid: rec.requestID != ""},
+		Details:   details,
+		IdemKey:   pgtype.Text{String: rec.idemKey, Valid: rec.idemKey != ""},
+		Seq:       pgtype.Int8{Int64: seq, Valid: true},
+		PrevHash:  head.Hash,
+		Hash:      hash,
+	})
+	if err != nil || n == 0 {
+		return err
+	}
+	return q.AdvanceAuditHead(ctx, gen.AdvanceAuditHeadParams{Seq: seq, Hash: hash})
+}
+
+// auditHash is SHA-256 over the canonical encoding of an entry: the JSON array
+//
+//	["pyxis-audit-v1", seq, hex(prev_hash), at, actor_id, actor_role, action, request_id|null, details]
+//
+// with at in UTC as 2006-01-02T15:04:05.000000Z, and details as canonical JSON: object keys
+// sorted bytewise, no insignificant whitespace, no HTML escaping, integers as written and
+// other numbers in Go's shortest float64 form (so the encoding survives a jsonb round trip).
+func auditHash(prev []byte, seq int64, at time.Time, actorID, actorRole, action, requestID string, details []byte) ([]byte, error) {
+	var d any
+	dec := json.NewDecoder(bytes.NewReader(details))
+	dec.UseNumber()
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("audit details: %w", err)
+	}
+	var reqID any
+	if requestID != "" {
+		reqID = requestID
+	}
+	var buf bytes.Buffer
+	err := writeCanonical(&buf, []any{
+		auditHashVersion, json.Number(strconv.FormatInt(seq, 10)), hex.EncodeToString(prev),
+		at.UTC().Format("2006-01-02T15:04:05.000000Z"), actorID, actorRole, action, reqID, d,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return sum[:], nil
+}
+
+// writeCanonical writes v, a value decoded from JSON with UseNumber, as canonical JSON.
+func writeCanonical(buf *bytes.Buffer, v any) error {
+	switch v := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		buf.WriteString(strconv.FormatBool(v))
+	case json.Number:
+		buf.WriteString(canonicalNumber(string(v)))
+	case string:
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeCanonical(buf, e); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeCanonical(buf, k); err != nil {
+				return err
+			}
+			buf.WriteByte(':')
+			if err := writeCanonical(buf, v[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	default:
+		return fmt.Errorf("audit details: unexpected %T", v)
+	}
+	return nil
+}
+
+// canonicalNumber gives one spelling to every way of writing a number that Go's encoder and
+// Postgres' jsonb output may produce ("1e+21" and "1000000000000000000000", "1500" and
+// "1.5e3", "-0" and "0"): integers within int64 in decimal, other numbers in Go's shortest
+// float64 form.
+func canonicalNumber(s string) string {
+	if !strings.ContainsAny(s, ".eE") {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return strconv.FormatInt(n, 10)
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return s
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 9e18 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// AuditVerification is the result of walking the audit chain.
+type AuditVerification struct {
+	// Entries is how many audit entries were checked, legacy ones included.
+	Entries int
+	// Legacy is how many of them predate the chain (migration 0003); they are checked as a
+	// whole against the seal the migration made of them.
+	Legacy int
+	// OK is true when every link holds.
+	OK bool
+	// FirstBrokenID is the id of the first entry found altered, missing its predecessor or
+	// out of place; 0 when OK.
+	FirstBrokenID int64
+	// Reason says what is wrong with it; "" when OK.
+	Reason string
+	// HeadSeq and HeadHash (hex) are the chain head. Writing them down elsewhere now and then
+	// (a ticket, a log shipped off the host) lets a later check prove that nobody rewrote
+	// the chain from some entry on, which a hash chain alone cannot.
+	HeadSeq  int64
+	HeadHash string
+}
+
+// verifyBatch is how many entries VerifyAudit reads per query.
+const verifyBatch = 1000
+
+// VerifyAudit walks the whole audit log in one consistent snapshot and checks every link:
+// each chained entry's hash matches its content, its prev_hash is the hash of the entry before
+// it, seq numbers follow one another, the legacy entries still match their seal, and the chain
+// ends at the head. It reports the first entry where that fails. An error means the check
+// could not be made, not that the chain is broken.
+func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	var v AuditVerification
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		v, err = verifyChain(ctx, s.q.WithTx(tx))
+		return err
+	})
+	if err != nil {
+		return AuditVerification{}, wrap("verify audit", err)
+	}
+	return v, nil
+}
+
+func verifyChain(ctx context.Context, q *gen.Queries) (AuditVerification, error) {
+	info, err := q.GetAuditChainInfo(ctx)
+	if err != nil {
+		return AuditVerification{}, err
+	}
+	v := AuditVerification{HeadSeq: info.Seq, HeadHash: hex.EncodeToString(info.Hash)}
+	broken := func(id int64, format string, args ...any) (AuditVerification, error) {
+		v.FirstBrokenID, v.Reason = id, fmt.Sprintf(format, args...)
+		return v, nil
+	}
+	var (
+		prevHash     = info.LegacySeal // the genesis: the seal of the legacy entries as they are now
+		prevSeq      int64
+		prevID       int64
+		firstLegacy  int64
+		afterID      int64
+		sealedLegacy = true
+	)
+	for {
+		rows, err := q.ListAuditChain(ctx, gen.ListAuditChainParams{AfterID: afterID, MaxRows: verifyBatch})
+		if err != nil {
+			return AuditVerification{}, err
+		}
+		for _, r := range rows {
+			v.Entries++
+			afterID = r.ID
+			if r.ID <= info.LegacyThroughID && r.Hash == nil {
+				v.Legacy++
+				if firstLegacy == 0 {
+					firstLegacy = r.ID
+				}
+				continue
+			}
+			if !r.Seq.Valid || r.Hash == nil || r.PrevHash == nil {
+				return broken(r.ID, "entry %d is not chained", r.ID)
+			}
+			if r.Seq.Int64 != prevSeq+1 {
+				return broken(r.ID, "entry %d has chain position %d where %d was expected: entries before it are missing or it was moved", r.ID, r.Seq.Int64, prevSeq+1)
+			}
+			if !bytes.Equal(r.PrevHash, prevHash) {
+				if prevSeq == 0 && sealedLegacy {
+					id := firstLegacy
+					if id == 0 {
+						id = r.ID
+					}
+					return broken(id, "the entries written before the chain began (ids up to %d) changed after migration 0003 sealed them", info.LegacyThroughID)
+				}
+				return broken(r.ID, "entry %d does not link to entry %d before it", r.ID, prevID)
+			}
+			want, err := auditHash(r.PrevHash, r.Seq.Int64, r.At, r.ActorID, r.ActorRole, r.Action, r.RequestID.String, r.Details)
+			if err != nil {
+				return broken(r.ID, "entry %d cannot be encoded: %v", r.ID, err)
+			}
+			if !bytes.Equal(want, r.Hash) {
+				return broken(r.ID, "entry %d was altered: its content does not match its hash", r.ID)
+			}
+			prevHash, prevSeq, prevID, sealedLegacy = r.Hash, r.Seq.Int64, r.ID, false
+		}
+		if len(rows) < verifyBatch {
+			break
+		}
+	}
+	if prevSeq == 0 && !bytes.Equal(prevHash, info.Hash) {
+		return broken(max(firstLegacy, 1), "the entries written before the chain began (ids up to %d) changed after migration 0003 sealed them", info.LegacyThroughID)
+	}
+	if prevSeq != info.Seq || !bytes.Equal(prevHash, info.Hash) {
+		return broken(prevID+1, "the chain ends at position %d (entry %d) but its head is at %d: the last entries were removed or the head was moved", prevSeq, prevID, info.Seq)
+	}
+	v.OK = true
+	return v, nil
+}
