@@ -14,15 +14,23 @@ import (
 type Order struct {
 	RequestID   string
 	CabinetCode string
-	PatientMRN  string
-	PatientBed  string
-	Lines       []Line
+	// CabinetUnit is the nursing unit (HL7 PV1-3 point of care).
+	CabinetUnit string
+	// Driver names the driver that commands this cabinet ("sim" or "hl7"), Address where
+	// it listens (host:port for hl7).
+	Driver     string
+	Address    string
+	PatientMRN string
+	PatientBed string
+	Lines      []Line
 }
 
 // Line is one medication of an order.
 type Line struct {
 	MedicationID   int64
 	MedicationCode string
+	MedicationName string
+	Unit           string
 	Quantity       int32
 }
 

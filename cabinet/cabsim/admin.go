@@ -1,0 +1,133 @@
+package cabsim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// startAdminLocked binds and serves the admin HTTP endpoint.
+func (s *Sim) startAdminLocked() error {
+	ln, err := net.Listen("tcp", s.cfg.Admin)
+	if err != nil {
+		return fmt.Errorf("cabsim: admin listen on %s: %w", s.cfg.Admin, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
+	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string][]string{"faults": s.Faults().List()})
+	})
+	mux.HandleFunc("POST /faults", s.postFaults)
+	mux.HandleFunc("POST /withdraw", s.postWithdraw)
+	mux.HandleFunc("POST /event", s.postEvent)
+	s.admin = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      time.Minute,
+	}
+	s.adminL = ln
+	srv := s.admin
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("cabsim admin endpoint stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+func (s *Sim) postFaults(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Faults []string `json:"faults"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	f, err := ParseFaults(body.Faults)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := s.SetFaults(f); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	s.logger.Info("faults set", "faults", f.List())
+	writeJSON(w, http.StatusOK, map[string][]string{"faults": f.List()})
+}
+
+func (s *Sim) postWithdraw(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Order string `json:"order"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if body.Order == "" {
+		writeError(w, http.StatusBadRequest, errors.New("order is required"))
+		return
+	}
+	ids, err := s.Withdraw(r.Context(), body.Order)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"reports": ids})
+}
+
+func (s *Sim) postEvent(w http.ResponseWriter, r *http.Request) {
+	var pe PocketEvent
+	if !readJSON(w, r, &pe) {
+		return
+	}
+	id, err := s.SendEvent(r.Context(), pe)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"control_id": id})
+}
+
+// statusOf maps the simulator's errors to HTTP statuses; a report the system did not take
+// is a bad gateway.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrUnknownOrder):
+		return http.StatusNotFound
+	case errors.Is(err, ErrNotPending):
+		return http.StatusConflict
+	case errors.Is(err, ErrBadEvent):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNoReportTo):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusBadGateway
+	}
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("bad JSON body: %w", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}

@@ -1,0 +1,183 @@
+package cabsim
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/hl7"
+	"github.com/medreq/pyxis/cabinet/mllp"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startSim starts a simulator on free loopback ports until the test ends.
+func startSim(t *testing.T, cfg Config) *Sim {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	s, err := New(cfg)
+	require.NoError(t, err)
+	s.logger = quiet
+	s.backoff = 10 * time.Millisecond
+	require.NoError(t, s.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+// sendOrder sends an RDE for requestID to the simulator and returns its acknowledgment.
+func sendOrder(t *testing.T, s *Sim, requestID string, oc hl7.OrderControl) (hl7.Ack, error) {
+	t.Helper()
+	o := cabinet.Order{RequestID: requestID, CabinetCode: "PYX-ICU-01",
+		Lines: []cabinet.Line{{MedicationCode: "MORF10", Quantity: 1}}}
+	m, err := hl7.BuildRDE(o, oc, time.Now())
+	require.NoError(t, err)
+	raw, err := m.Encode()
+	require.NoError(t, err)
+	c := mllp.NewClient(s.Addr(), mllp.ClientOptions{DialAttempts: 1, AckTimeout: 2 * time.Second})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	answer, err := c.Send(ctx, raw)
+	if err != nil {
+		return hl7.Ack{}, err
+	}
+	return hl7.ParseACK(answer)
+}
+
+func TestRunStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, Config{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"}, quiet) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
+
+func TestOfflineFromTheStart(t *testing.T) {
+	s := startSim(t, Config{Faults: []string{"offline"}})
+	_, err := sendOrder(t, s, "r1", hl7.OrderNew)
+	require.Error(t, err, "connections are refused")
+	require.NoError(t, s.SetFaults(Faults{}))
+	ack, err := sendOrder(t, s, "r1", hl7.OrderNew)
+	require.NoError(t, err)
+	assert.Equal(t, hl7.AckAccept, ack.Code)
+	assert.Equal(t, "", s.AdminAddr(), "no admin endpoint configured")
+}
+
+func TestMalformedOrdersAnsweredAR(t *testing.T) {
+	s := startSim(t, Config{})
+	c := mllp.NewClient(s.Addr(), mllp.ClientOptions{AckTimeout: 300 * time.Millisecond})
+	defer c.Close()
+	tests := []struct {
+		name, msg string
+		want      hl7.AckCode // "" when no answer is expected
+	}{
+		{"not an RDE", "MSH|^~\\&|A||PYX||20260314||ADT^A01|a1|P|2.5\r", hl7.AckReject},
+		{"RDE without ORC", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a2|P|2.5\rRXE||M|1\r", hl7.AckReject},
+		{"bad escape after a readable MSH", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a3|P|2.5\rORC|NW|r\\X\r", hl7.AckReject},
+		{"no MSH at all", "hello", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer, err := c.Send(context.Background(), []byte(tt.msg))
+			if tt.want == "" {
+				assert.ErrorIs(t, err, mllp.ErrNoAck)
+				return
+			}
+			require.NoError(t, err)
+			ack, err := hl7.ParseACK(answer)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, ack.Code)
+		})
+	}
+	assert.Equal(t, Stats{}, s.Stats())
+}
+
+// fakeListener answers each report with the code answer returns for the attempt number.
+func fakeListener(t *testing.T, answer func(n int32) hl7.AckCode) (string, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := mllp.NewServer(func(_ context.Context, raw []byte) []byte {
+		code := answer(n.Add(1))
+		h, err := hl7.ParseHeader(raw)
+		require.NoError(t, err)
+		ack, err := hl7.Reply(h, hl7.Ack{Code: code, Text: "test"}, time.Now())
+		require.NoError(t, err)
+		return ack
+	}, mllp.ServerOptions{Logger: quiet})
+	require.NoError(t, srv.Listen("127.0.0.1:0"))
+	go func() { _ = srv.Serve(context.Background()) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.Addr().String(), &n
+}
+
+func TestReportDelivery(t *testing.T) {
+	unused, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	nobody := unused.Addr().String()
+	require.NoError(t, unused.Close())
+	tests := []struct {
+		name      string
+		answer    func(n int32) hl7.AckCode // nil: nothing listens
+		wantErr   bool
+		wantSends int32
+		want      Stats
+	}{
+		{"AA at once", func(int32) hl7.AckCode { return hl7.AckAccept }, false, 1, Stats{OrdersAccepted: 1, ReportsSent: 1}},
+		{"AE twice, then AA", func(n int32) hl7.AckCode {
+			if n < 3 {
+				return hl7.AckError
+			}
+			return hl7.AckAccept
+		}, false, 3, Stats{OrdersAccepted: 1, ReportsSent: 1}},
+		{"AE every time: given up", func(int32) hl7.AckCode { return hl7.AckError }, true, reportAttempts, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
+		{"AR is final", func(int32) hl7.AckCode { return hl7.AckReject }, true, 1, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
+		{"nobody listening: given up", nil, true, 0, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, sends := nobody, &atomic.Int32{}
+			if tt.answer != nil {
+				addr, sends = fakeListener(t, tt.answer)
+			}
+			s := startSim(t, Config{ReportTo: addr})
+			ack, err := sendOrder(t, s, "r1", hl7.OrderNew)
+			require.NoError(t, err)
+			require.Equal(t, hl7.AckAccept, ack.Code)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ids, err := s.Withdraw(ctx, "r1")
+			if tt.wantErr {
+				assert.Error(t, err)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, []string{"r1-V1"}, ids)
+			}
+			assert.Equal(t, tt.wantSends, sends.Load())
+			assert.Equal(t, tt.want, s.Stats())
+			_, err = s.Withdraw(ctx, "r1")
+			assert.ErrorIs(t, err, ErrNotPending, "a withdrawal happens once")
+		})
+	}
+}
+
+func TestWithdrawNeedsSomewhereToReport(t *testing.T) {
+	s := startSim(t, Config{})
+	_, err := s.Withdraw(context.Background(), "r1")
+	assert.ErrorIs(t, err, ErrNoReportTo)
+	_, err = s.SendEvent(context.Background(), PocketEvent{Kind: "L"})
+	assert.ErrorIs(t, err, ErrNoReportTo)
+}

@@ -1,0 +1,73 @@
+// Package drivers chooses, per cabinet, the driver that commands it: each cabinet row names
+// its driver ("sim" for the in-process simulator, "hl7" for HL7 v2 over MLLP), and Mux sends
+// each order to that driver.
+package drivers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/medreq/pyxis/cabinet"
+)
+
+// Driver names, as cabinet rows and cabinet.Order.Driver spell them.
+const (
+	Sim = "sim"
+	HL7 = "hl7"
+)
+
+// Mux is a cabinet.Driver that dispatches each order on its Driver field.
+type Mux struct {
+	// Drivers maps a driver name to its implementation, e.g. {"sim": sim, "hl7": hl7d}.
+	Drivers map[string]cabinet.Driver
+	// Default names the driver of orders whose Driver is empty; when it is empty too, such
+	// orders are refused.
+	Default string
+}
+
+var _ cabinet.Driver = (*Mux)(nil)
+
+// New returns a Mux over the simulator and the HL7 driver, with "sim" as the default; a nil
+// argument leaves that driver out, so its cabinets are refused.
+func New(sim, hl7 cabinet.Driver) *Mux {
+	m := &Mux{Drivers: make(map[string]cabinet.Driver), Default: Sim}
+	if sim != nil {
+		m.Drivers[Sim] = sim
+	}
+	if hl7 != nil {
+		m.Drivers[HL7] = hl7
+	}
+	return m
+}
+
+// Authorize sends the order to its cabinet's driver.
+func (m *Mux) Authorize(ctx context.Context, o cabinet.Order) error {
+	d, err := m.pick(o)
+	if err != nil {
+		return err
+	}
+	return d.Authorize(ctx, o)
+}
+
+// Revoke sends the revocation to its cabinet's driver.
+func (m *Mux) Revoke(ctx context.Context, o cabinet.Order) error {
+	d, err := m.pick(o)
+	if err != nil {
+		return err
+	}
+	return d.Revoke(ctx, o)
+}
+
+// pick returns the order's driver, or a *cabinet.RefusedError when there is none: retrying
+// will not make an unknown driver known.
+func (m *Mux) pick(o cabinet.Order) (cabinet.Driver, error) {
+	name := o.Driver
+	if name == "" {
+		name = m.Default
+	}
+	d, ok := m.Drivers[name]
+	if !ok || d == nil {
+		return nil, &cabinet.RefusedError{Cabinet: o.CabinetCode, Reason: fmt.Sprintf("unknown driver %q", name)}
+	}
+	return d, nil
+}

@@ -1,0 +1,79 @@
+package drivers_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/drivers"
+)
+
+// fake records which calls reached it.
+type fake struct{ calls []string }
+
+func (f *fake) Authorize(_ context.Context, o cabinet.Order) error {
+	f.calls = append(f.calls, "authorize "+o.RequestID)
+	return nil
+}
+
+func (f *fake) Revoke(_ context.Context, o cabinet.Order) error {
+	f.calls = append(f.calls, "revoke "+o.RequestID)
+	return nil
+}
+
+func TestMuxDispatchesOnTheOrdersDriver(t *testing.T) {
+	tests := []struct {
+		name    string
+		driver  string
+		noSim   bool
+		wantSim []string
+		wantHL7 []string
+		refusal string
+	}{
+		{name: "sim", driver: "sim", wantSim: []string{"authorize r", "revoke r"}},
+		{name: "hl7", driver: "hl7", wantHL7: []string{"authorize r", "revoke r"}},
+		{name: "empty means the default, sim", driver: "", wantSim: []string{"authorize r", "revoke r"}},
+		{name: "unknown", driver: "fax", refusal: `unknown driver "fax"`},
+		{name: "sim not configured", driver: "sim", noSim: true, refusal: `unknown driver "sim"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sim, hl7 := &fake{}, &fake{}
+			var simDriver cabinet.Driver = sim
+			if tt.noSim {
+				simDriver = nil
+			}
+			m := drivers.New(simDriver, hl7)
+			o := cabinet.Order{RequestID: "r", CabinetCode: "PYX-1", Driver: tt.driver}
+			errA, errR := m.Authorize(context.Background(), o), m.Revoke(context.Background(), o)
+			if tt.refusal != "" {
+				for _, err := range []error{errA, errR} {
+					var refused *cabinet.RefusedError
+					require.ErrorAs(t, err, &refused)
+					assert.Equal(t, "PYX-1", refused.Cabinet)
+					assert.Equal(t, tt.refusal, refused.Reason)
+				}
+				return
+			}
+			require.NoError(t, errA)
+			require.NoError(t, errR)
+			assert.Equal(t, tt.wantSim, sim.calls)
+			assert.Equal(t, tt.wantHL7, hl7.calls)
+		})
+	}
+}
+
+func TestMuxWithTheInProcessSimulator(t *testing.T) {
+	sim := cabinet.NewSimulator(0, nil, nil)
+	defer sim.Close()
+	m := drivers.New(sim, nil)
+	o := cabinet.Order{RequestID: "r", CabinetCode: "PYX-1", Driver: drivers.Sim}
+	require.NoError(t, m.Authorize(context.Background(), o))
+	assert.True(t, sim.Authorized("r"))
+	o.Driver = drivers.HL7
+	var refused *cabinet.RefusedError
+	assert.ErrorAs(t, m.Authorize(context.Background(), o), &refused)
+}

@@ -1,0 +1,107 @@
+package hl7
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestACKRoundTrips(t *testing.T) {
+	req, err := BuildRDE(testOrder(), OrderNew, fixedNow)
+	require.NoError(t, err)
+	h := req.Header()
+	tests := []struct {
+		name     string
+		ack      Ack
+		wantErr  bool
+		wantCond string
+	}{
+		{name: "accepted", ack: Ack{Code: AckAccept}},
+		{name: "accepted with a note", ack: Ack{Code: AckAccept, Text: "duplicate"}},
+		{name: "refused", ack: Ack{Code: AckError, Text: "insufficient stock of MORF10", Condition: ConditionInternal}, wantErr: true, wantCond: ConditionInternal},
+		{name: "refused, condition defaulted", ack: Ack{Code: AckError, Text: "no"}, wantErr: true, wantCond: ConditionInternal},
+		{name: "rejected", ack: Ack{Code: AckReject, Text: "bad | text ^ escaped", Condition: ConditionUnsupportedType}, wantErr: true, wantCond: ConditionUnsupportedType},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := Reply(h, tt.ack, fixedNow)
+			require.NoError(t, err)
+			m, err := Parse(raw)
+			require.NoError(t, err)
+			mh := m.Header()
+			assert.Equal(t, "PYX-ICU-01", mh.SendingApp, "the answer comes from the receiver")
+			assert.Equal(t, Application, mh.ReceivingApp)
+			assert.Equal(t, "ACK", mh.MessageCode)
+			assert.Equal(t, "O11", mh.TriggerEvent)
+			assert.Equal(t, h.ControlID+"-ACK", mh.ControlID)
+			got, err := ParseACK(raw)
+			require.NoError(t, err)
+			assert.Equal(t, tt.ack.Code, got.Code)
+			assert.Equal(t, h.ControlID, got.ControlID)
+			assert.Equal(t, tt.ack.Text, got.Text)
+			assert.Equal(t, tt.wantCond, got.Condition)
+			assert.Equal(t, tt.wantErr, m.Segment("ERR") != nil)
+			if tt.wantErr {
+				assert.Equal(t, tt.ack.Text, m.Segment("ERR").Value(8))
+				assert.Equal(t, "E", m.Segment("ERR").Value(4))
+			}
+		})
+	}
+}
+
+func TestDecodeACK(t *testing.T) {
+	msh := `MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||ACK|a1|P|2.5`
+	tests := []struct {
+		name    string
+		raw     []byte
+		want    Ack
+		wantErr error
+	}{
+		{"text from ERR-8", seg(msh, `MSA|AE|c1`, `ERR|||207^x^HL70357|E||||out of stock`), Ack{Code: AckError, ControlID: "c1", Text: "out of stock", Condition: "207"}, nil},
+		{"text from ERR-3", seg(msh, `MSA|AR|c1`, `ERR|||200^Unsupported message type^HL70357|E`), Ack{Code: AckReject, ControlID: "c1", Text: "Unsupported message type", Condition: "200"}, nil},
+		{"MSA-3 first", seg(msh, `MSA|AE|c1|from MSA`, `ERR||||E||||from ERR`), Ack{Code: AckError, ControlID: "c1", Text: "from MSA"}, nil},
+		{"no MSA", seg(msh), Ack{}, ErrInvalid},
+		{"enhanced mode code", seg(msh, `MSA|CA|c1`), Ack{}, ErrInvalid},
+		{"no MSA-2", seg(msh, `MSA|AA`), Ack{}, ErrInvalid},
+		{"not HL7", []byte("hello"), Ack{}, ErrNoMSH},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseACK(tt.raw)
+			if tt.wantErr != nil {
+				assert.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRejectAnswersWhatHasAReadableMSH(t *testing.T) {
+	tests := []struct {
+		name   string
+		raw    []byte
+		answer bool
+	}{
+		{"bad segment after a good MSH", seg(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|r1|P|2.5`, `bad segment`), true},
+		{"oversize message's head", []byte(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|r1|P|2.5` + "\rNTE|" + strings.Repeat("x", 100)), true},
+		{"no control id", seg(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13||P|2.5`), false},
+		{"no MSH", seg(`PID|1`), false},
+		{"garbage", []byte{0, 1, 2, 3}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ans := Reject(tt.raw, "cannot read it", ConditionSegmentSequence, fixedNow)
+			if !tt.answer {
+				assert.Nil(t, ans)
+				return
+			}
+			a, err := ParseACK(ans)
+			require.NoError(t, err)
+			assert.Equal(t, Ack{Code: AckReject, ControlID: "r1", Text: "cannot read it", Condition: ConditionSegmentSequence}, a)
+		})
+	}
+}

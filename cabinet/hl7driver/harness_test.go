@@ -1,0 +1,146 @@
+package hl7driver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/cabsim"
+	"github.com/medreq/pyxis/cabinet/hl7driver"
+	"github.com/medreq/pyxis/cabinet/mllp"
+)
+
+// recorder is an EventHandler standing in for the system: it keeps what it is given and
+// answers with fail's error when set.
+type recorder struct {
+	mu     sync.Mutex
+	events []cabinet.Event
+	fail   func(cabinet.Event) error
+}
+
+func (r *recorder) HandleEvent(_ context.Context, e cabinet.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(e); err != nil {
+			return err
+		}
+	}
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) got() []cabinet.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]cabinet.Event(nil), r.events...)
+}
+
+// waitEvents waits until the recorder holds n events and returns them.
+func (r *recorder) waitEvents(t *testing.T, n int) []cabinet.Event {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(r.got()) >= n }, 5*time.Second, 10*time.Millisecond,
+		"waiting for %d events", n)
+	return r.got()
+}
+
+// startListener runs the system's report listener on a free port with rec as its handler.
+func startListener(t *testing.T, rec *recorder) string {
+	t.Helper()
+	srv := hl7driver.NewEventServer(rec, hl7driver.ListenerOptions{}, mllp.ServerOptions{})
+	require.NoError(t, srv.Listen("127.0.0.1:0"))
+	go func() { _ = srv.Serve(context.Background()) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv.Addr().String()
+}
+
+// env is a simulated cabinet wired to a listener, and a driver that talks to it.
+type env struct {
+	sim    *cabsim.Sim
+	rec    *recorder
+	driver *hl7driver.Driver
+	admin  string
+}
+
+func newEnv(t *testing.T, cfg cabsim.Config, opts hl7driver.Options) *env {
+	t.Helper()
+	rec := &recorder{}
+	cfg.Listen, cfg.Admin, cfg.ReportTo = "127.0.0.1:0", "127.0.0.1:0", startListener(t, rec)
+	sim, err := cabsim.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, sim.Start(context.Background()))
+	t.Cleanup(func() { require.NoError(t, sim.Close()) })
+	if opts.AckTimeout == 0 {
+		opts.AckTimeout = time.Second
+	}
+	opts.ConnectTimeout = 500 * time.Millisecond
+	opts.Client.InitialBackoff = 20 * time.Millisecond
+	opts.Client.DialAttempts = 2
+	d := hl7driver.New(opts)
+	t.Cleanup(func() { _ = d.Close() })
+	return &env{sim: sim, rec: rec, driver: d, admin: "http://" + sim.AdminAddr()}
+}
+
+// order returns a one-line order for the simulated cabinet.
+func (e *env) order(requestID string, qty int32) cabinet.Order {
+	return cabinet.Order{
+		RequestID: requestID, CabinetCode: "PYX-ICU-01", CabinetUnit: "ICU", Driver: "hl7",
+		Address: e.sim.Addr(), PatientMRN: "MRN0042", PatientBed: "12B",
+		Lines: []cabinet.Line{{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg", Unit: "mg", Quantity: qty}},
+	}
+}
+
+// post sends a JSON body to the admin endpoint and decodes the answer into out (if not nil).
+func (e *env) post(t *testing.T, path string, body any, out any) int {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	require.NoError(t, err)
+	resp, err := http.Post(e.admin+path, "application/json", bytes.NewReader(raw))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if out != nil {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
+	}
+	return resp.StatusCode
+}
+
+func (e *env) faults(t *testing.T, faults ...string) {
+	t.Helper()
+	require.Equal(t, http.StatusOK, e.post(t, "/faults", map[string][]string{"faults": faults}, nil))
+}
+
+func (e *env) stats(t *testing.T) cabsim.Stats {
+	t.Helper()
+	resp, err := http.Get(e.admin + "/stats")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var st cabsim.Stats
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	return st
+}
+
+// writeStock writes a stock file for PYX-ICU-01 and returns its path.
+func writeStock(t *testing.T, pockets ...cabsim.StockPocket) string {
+	t.Helper()
+	raw, err := json.Marshal(cabsim.StockFile{Cabinet: "PYX-ICU-01", Pockets: pockets})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "stock.json")
+	require.NoError(t, os.WriteFile(path, raw, 0o600))
+	return path
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

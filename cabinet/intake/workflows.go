@@ -1,0 +1,134 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// updateID names the workflow update a report becomes: a resent report reaches a running
+// workflow as the same update, which Temporal applies once.
+func updateID(cab db.Cabinet, e cabinet.Event) string {
+	return fmt.Sprintf("cabinet-%d-%s", cab.ID, e.MessageControlID)
+}
+
+// update sends a workflow update and waits until its handler returned.
+func (in *Intake) update(ctx context.Context, workflowID, name, id string, arg any, result any) error {
+	ctx, cancel := context.WithTimeout(ctx, in.timeout())
+	defer cancel()
+	handle, err := in.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     id,
+		WorkflowID:   workflowID,
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return err
+	}
+	return handle.Get(ctx, result)
+}
+
+// vend completes the withdrawal of the request the vend names. A vend for a request that is
+// already dispensed at this cabinet is a duplicate report: nil, nothing changes (the stock of
+// a request is consumed once, by its workflow).
+func (in *Intake) vend(ctx context.Context, cab db.Cabinet, e cabinet.Event) error {
+	if !requestIDPattern.MatchString(e.RequestID) {
+		return fmt.Errorf("%w %q", cabinet.ErrUnknownOrder, e.RequestID)
+	}
+	err := in.update(ctx, e.RequestID, workflows.WithdrawnUpdate, updateID(cab, e),
+		workflows.WithdrawnInput{Actor: actor(cab, e), CabinetID: cab.ID}, nil)
+	switch {
+	case err == nil:
+		return nil
+	case isNotFound(err):
+		// No such workflow, or it has completed: the projection knows how it ended.
+		return in.endedRequest(ctx, cab, e.RequestID)
+	case isRejection(err, workflows.ErrInvalidState):
+		return in.runningRequest(ctx, cab, e.RequestID, err)
+	case isRejection(err, workflows.ErrInvalidInput):
+		return fmt.Errorf("%w: vend of %s at cabinet %s: %w", ErrRefused, e.RequestID, cab.Code, err)
+	}
+	return fmt.Errorf("vend of %s at cabinet %s: %w", e.RequestID, cab.Code, err)
+}
+
+// endedRequest answers a vend for a request whose workflow is not running.
+func (in *Intake) endedRequest(ctx context.Context, cab db.Cabinet, requestID string) error {
+	req, err := in.Store.GetRequest(ctx, requestID)
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("%w %q", cabinet.ErrUnknownOrder, requestID)
+	}
+	if err != nil {
+		return fmt.Errorf("look up request %s: %w", requestID, err)
+	}
+	return dispensedHere(cab, requestID, req.CabinetID, req.Status)
+}
+
+// runningRequest answers a vend the running workflow refused: a duplicate of the vend that
+// dispensed it is fine, anything else is refused.
+func (in *Intake) runningRequest(ctx context.Context, cab db.Cabinet, requestID string, refusal error) error {
+	resp, err := in.Temporal.QueryWorkflow(ctx, requestID, "", workflows.StateQuery)
+	var st workflows.State
+	if err == nil {
+		err = resp.Get(&st)
+	}
+	if err != nil {
+		return fmt.Errorf("vend of %s refused (%w); state not read: %w", requestID, refusal, err)
+	}
+	return dispensedHere(cab, requestID, st.CabinetID, string(st.Status))
+}
+
+func dispensedHere(cab db.Cabinet, requestID string, cabinetID int64, status string) error {
+	if status == string(workflows.StatusDispensed) && cabinetID == cab.ID {
+		return nil
+	}
+	return fmt.Errorf("%w: vend of request %s at cabinet %s: the request is %s", ErrRefused, requestID, cab.Code, status)
+}
+
+// load confirms the open refill task of the pocket with the amount loaded, through its
+// Restock workflow. With no open task, or when another confirmation of the task got there
+// first, the load is a load of its own. A task whose workflow no longer runs is completed
+// here.
+func (in *Intake) load(ctx context.Context, cab db.Cabinet, med db.Medication, e cabinet.Event) error {
+	if e.Amount <= 0 {
+		return fmt.Errorf("%w: load of %s needs a positive amount, got %d", ErrInvalidReport, med.Code, e.Amount)
+	}
+	task, err := in.Store.OpenRefillTaskOf(ctx, cab.ID, med.ID)
+	if errors.Is(err, db.ErrNotFound) {
+		return in.move(ctx, cab, med, e, db.MovementLoaded)
+	}
+	if err != nil {
+		return fmt.Errorf("refill task of %s at cabinet %s: %w", med.Code, cab.Code, err)
+	}
+	by := actor(cab, e)
+	err = in.update(ctx, task.WorkflowID, workflows.ConfirmRefillUpdate, updateID(cab, e), workflows.ConfirmRefillInput{
+		Actor: by, Quantity: e.Amount, Source: workflows.RefillSourceCabinet,
+		MessageControlID: e.MessageControlID, TaskID: task.ID,
+	}, nil)
+	switch {
+	case err == nil:
+		in.logger().InfoContext(ctx, "refill confirmed by the cabinet", "cabinet", cab.Code,
+			"medication", med.Code, "refill_task_id", task.ID, "quantity", e.Amount)
+		return nil
+	case isRejection(err, workflows.ErrInvalidState):
+		return in.move(ctx, cab, med, e, db.MovementLoaded)
+	case isNotFound(err):
+		_, err = in.Store.CompleteRefill(ctx, db.RefillCompletion{
+			TaskID: task.ID, Quantity: e.Amount, Actor: dbActor(by), Source: db.SourceCabinet,
+			CabinetMessageID: e.MessageControlID, At: e.At,
+		})
+		if err != nil {
+			return fmt.Errorf("complete refill task %d: %w", task.ID, err)
+		}
+		return nil
+	case isRejection(err, workflows.ErrInvalidInput):
+		return fmt.Errorf("%w: load of %d %s: %w", ErrInvalidReport, e.Amount, med.Code, err)
+	}
+	return fmt.Errorf("confirm refill task %d: %w", task.ID, err)
+}

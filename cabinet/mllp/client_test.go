@@ -1,0 +1,180 @@
+package mllp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startServer runs a server on a free loopback port until the test ends.
+func startServer(t *testing.T, h Handler, opts ServerOptions) (*Server, string) {
+	t.Helper()
+	s := NewServer(h, opts)
+	require.NoError(t, s.Listen("127.0.0.1:0"))
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		require.NoError(t, s.Close())
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Error("Serve did not return after Close")
+		}
+	})
+	return s, s.Addr().String()
+}
+
+func echo(_ context.Context, msg []byte) []byte { return append([]byte("ACK:"), msg...) }
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func TestClientPoolIsBoundedAndAnswersMatch(t *testing.T) {
+	var mu sync.Mutex
+	remotes := map[string]bool{}
+	h := func(ctx context.Context, msg []byte) []byte {
+		nc, ok := ConnFromContext(ctx)
+		require.True(t, ok)
+		mu.Lock()
+		remotes[nc.RemoteAddr().String()] = true
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		return echo(ctx, msg)
+	}
+	_, addr := startServer(t, h, ServerOptions{})
+	c := NewClient(addr, ClientOptions{MaxConns: 2})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 5 {
+				msg := fmt.Sprintf("MSH|%d-%d", g, i)
+				ack, err := c.Send(ctx, []byte(msg))
+				if assert.NoError(t, err) {
+					assert.Equal(t, "ACK:"+msg, string(ack))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.LessOrEqual(t, len(remotes), 2, "connections opened: %v", remotes)
+}
+
+func TestClientReplacesAnIdleConnectionThePeerClosed(t *testing.T) {
+	_, addr := startServer(t, echo, ServerOptions{ReadTimeout: 100 * time.Millisecond})
+	c := NewClient(addr, ClientOptions{MaxConns: 1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Send(ctx, []byte("one"))
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond) // the server drops the idle connection
+	ack, err := c.Send(ctx, []byte("two"))
+	require.NoError(t, err)
+	assert.Equal(t, "ACK:two", string(ack))
+}
+
+func TestClientFailures(t *testing.T) {
+	slow := func(ctx context.Context, msg []byte) []byte {
+		select {
+		case <-time.After(400 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return echo(ctx, msg)
+	}
+	silent := func(context.Context, []byte) []byte { return nil }
+	tests := []struct {
+		name    string
+		handler Handler // nil: nothing listens
+		opts    ClientOptions
+		ctxWait time.Duration
+		want    error
+	}{
+		{"no answer within the ACK timeout", slow, ClientOptions{AckTimeout: 100 * time.Millisecond}, 5 * time.Second, ErrNoAck},
+		{"peer answers nothing", silent, ClientOptions{AckTimeout: 100 * time.Millisecond}, 5 * time.Second, ErrNoAck},
+		{"caller's deadline first", slow, ClientOptions{}, 100 * time.Millisecond, context.DeadlineExceeded},
+		{"connection refused", nil, ClientOptions{InitialBackoff: 20 * time.Millisecond}, 5 * time.Second, errConnRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			if tt.handler != nil {
+				_, addr = startServer(t, tt.handler, ServerOptions{})
+			}
+			c := NewClient(addr, tt.opts)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxWait)
+			defer cancel()
+			start := time.Now()
+			_, err := c.Send(ctx, []byte("MSH|x"))
+			require.Error(t, err)
+			if tt.want == errConnRefused {
+				var op *net.OpError
+				assert.ErrorAs(t, err, &op)
+			} else {
+				assert.ErrorIs(t, err, tt.want)
+			}
+			assert.Less(t, time.Since(start), 2*time.Second)
+		})
+	}
+}
+
+// errConnRefused stands for "a dial error" in the table above.
+var errConnRefused = errors.New("connection refused")
+
+func TestClientBacksOffBetweenFailedConnects(t *testing.T) {
+	addr := freeAddr(t)
+	c := NewClient(addr, ClientOptions{DialAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second})
+	defer c.Close()
+	start := time.Now()
+	_, err := c.Send(context.Background(), []byte("x"))
+	require.Error(t, err)
+	// Waits of ~50ms and ~100ms (±20%) separate the three attempts.
+	assert.GreaterOrEqual(t, time.Since(start), 110*time.Millisecond)
+
+	// The next attempt is due ~200ms later: a caller with less time fails at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = c.Send(ctx, []byte("x"))
+	assert.ErrorIs(t, err, ErrBackoff)
+
+	// Once the address answers, the client connects again.
+	time.Sleep(300 * time.Millisecond)
+	s := NewServer(echo, ServerOptions{})
+	require.NoError(t, s.Listen(addr))
+	go func() { _ = s.Serve(context.Background()) }()
+	defer s.Close()
+	ack, err := c.Send(context.Background(), []byte("back"))
+	require.NoError(t, err)
+	assert.Equal(t, "ACK:back", string(ack))
+}
+
+func TestClientClosed(t *testing.T) {
+	_, addr := startServer(t, echo, ServerOptions{})
+	c := NewClient(addr, ClientOptions{})
+	_, err := c.Send(context.Background(), []byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	_, err = c.Send(context.Background(), []byte("x"))
+	assert.ErrorIs(t, err, ErrClientClosed)
+	assert.Equal(t, addr, c.Addr())
+}

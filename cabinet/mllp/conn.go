@@ -1,0 +1,93 @@
+package mllp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+)
+
+// serveConn reads frames from one connection and answers each until the peer leaves, the
+// connection fails or the server closes.
+func (s *Server) serveConn(sc *serverConn) {
+	log := s.opts.Logger.With("remote", sc.nc.RemoteAddr().String())
+	defer func() {
+		sc.nc.Close()
+		s.mu.Lock()
+		delete(s.conns, sc)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	r := NewReader(sc.nc, s.opts.MaxFrameSize)
+	ctx := context.WithValue(s.ctx, connKey{}, sc.nc)
+	for {
+		if !s.setIdle(sc, true) {
+			return
+		}
+		if err := sc.nc.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout)); err != nil {
+			return
+		}
+		msg, err := r.ReadFrame()
+		if !s.setIdle(sc, false) && err != nil {
+			return
+		}
+		if err != nil {
+			var fe *FrameError
+			if !errors.As(err, &fe) {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+					log.Info("mllp connection ends", "error", err)
+				}
+				return
+			}
+			log.Warn("mllp bad frame", "error", fe, "resynced", fe.Resynced)
+			if s.opts.OnFrameError != nil {
+				if reply := s.safely(ctx, log, func() []byte { return s.opts.OnFrameError(ctx, fe) }); reply != nil {
+					if !s.write(sc, reply) {
+						return
+					}
+				}
+			}
+			if !fe.Resynced {
+				return
+			}
+			continue
+		}
+		reply := s.safely(ctx, log, func() []byte { return s.handler(ctx, msg) })
+		if reply == nil {
+			continue
+		}
+		if !s.write(sc, reply) {
+			return
+		}
+	}
+}
+
+// safely runs a handler, turning a panic into no answer: one bad message must not take the
+// process down.
+func (s *Server) safely(ctx context.Context, log *slog.Logger, f func() []byte) (reply []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("mllp handler panicked", "panic", p, "stack", string(debug.Stack()))
+			reply = nil
+		}
+	}()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return f()
+}
+
+// write sends one answer; it reports false when the connection is unusable.
+func (s *Server) write(sc *serverConn, reply []byte) bool {
+	if err := sc.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)); err != nil {
+		return false
+	}
+	if err := WriteFrame(sc.nc, reply); err != nil {
+		s.opts.Logger.Info("mllp answer not sent", "remote", sc.nc.RemoteAddr().String(), "error", err)
+		return false
+	}
+	return true
+}
