@@ -83,9 +83,10 @@ func (a *Activities) ConsumeStock(ctx context.Context, in StockInput) (*StockRes
 	if err != nil {
 		return nil, fmt.Errorf("consume stock of %s: %w", in.RequestID, err)
 	}
-	res := &StockResult{Lines: make([]Line, len(consumed))}
+	res := &StockResult{Lines: make([]Line, len(consumed)), Levels: make([]StockLevel, len(consumed))}
 	for i, c := range consumed {
 		res.Lines[i] = Line{MedicationID: c.MedicationID, Quantity: c.Quantity}
+		res.Levels[i] = StockLevel{MedicationID: c.MedicationID, OnHand: c.OnHand, ParLevel: c.ParLevel}
 	}
 	return res, nil
 }

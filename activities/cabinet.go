@@ -47,15 +47,31 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 		// Retryable: a cabinet back from maintenance within the retry window still serves.
 		return cabinet.Order{}, fmt.Errorf("cabinet %s is %s: %w", cab.Code, cab.Status, cabinet.ErrUnreachable)
 	}
+	ids := make([]int64, len(in.Lines))
+	for i, l := range in.Lines {
+		ids[i] = l.MedicationID
+	}
+	meds, err := a.Store.GetMedications(ctx, ids)
+	if err != nil {
+		return cabinet.Order{}, fmt.Errorf("look up medications of %s: %w", in.RequestID, err)
+	}
+	byID := make(map[int64]db.Medication, len(meds))
+	for _, m := range meds {
+		byID[m.ID] = m
+	}
 	o := cabinet.Order{
 		RequestID:   in.RequestID,
 		CabinetCode: cab.Code,
+		CabinetUnit: cab.Unit,
+		Driver:      cab.Driver,
+		Address:     cab.Address,
 		PatientMRN:  in.PatientMRN,
 		PatientBed:  in.PatientBed,
 		Lines:       make([]cabinet.Line, len(in.Lines)),
 	}
 	for i, l := range in.Lines {
-		o.Lines[i] = cabinet.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+		m := byID[l.MedicationID]
+		o.Lines[i] = cabinet.Line{MedicationID: l.MedicationID, MedicationCode: m.Code, MedicationName: m.Name, Unit: m.Unit, Quantity: l.Quantity}
 	}
 	return o, nil
 }

@@ -57,7 +57,21 @@ type StockInput struct {
 // work already done.
 type StockResult struct {
 	Lines []Line `json:"lines"`
+	// Levels is, for a consume, the stock each line left in the cabinet; the workflow starts a
+	// restock for a pocket left below its par level. Results recorded before the field existed
+	// have none.
+	Levels []StockLevel `json:"levels,omitempty"`
 }
+
+// StockLevel is what a pocket holds after a change, and its par level.
+type StockLevel struct {
+	MedicationID int64 `json:"medication_id"`
+	OnHand       int32 `json:"on_hand"`
+	ParLevel     int32 `json:"par_level"`
+}
+
+// BelowPar reports whether the pocket needs a refill.
+func (l StockLevel) BelowPar() bool { return l.OnHand < l.ParLevel }
 
 // CabinetInput is a command to the request's cabinet.
 type CabinetInput struct {

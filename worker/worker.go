@@ -37,6 +37,7 @@ func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
 // Register registers the workflows and activities on any registry (a worker, a replayer).
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: "MedicationRequest"})
+	r.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
 	r.RegisterActivity(acts)
 }
 

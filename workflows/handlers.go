@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -39,11 +40,23 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 	if in.Actor.ID == r.in.Requester.ID {
 		return rejection(ErrForbidden, "the requester may not approve their own request")
 	}
+	for _, ap := range r.state.Approvals {
+		if ap.Actor.ID == in.Actor.ID {
+			return rejection(ErrDuplicateApproval, "this pharmacist has already approved; the second approval must come from a different pharmacist")
+		}
+	}
 	return nil
 }
 
+// approve records an approval. A request that needs two stays awaiting approval after the
+// first, with the approval audited; the last one moves it to approved.
 func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) {
 	r.state.Approvals = append(r.state.Approvals, Approval{Actor: in.Actor, At: workflow.Now(ctx), Note: in.Note})
+	if int32(len(r.state.Approvals)) < r.state.RequiredApprovals {
+		r.move(ctx, StatusAwaitingApproval, "approval_recorded", in.Actor,
+			fmt.Sprintf("approval %d of %d", len(r.state.Approvals), r.state.RequiredApprovals))
+		return r.state, nil
+	}
 	r.move(ctx, StatusApproved, "approved", in.Actor, "")
 	return r.state, nil
 }

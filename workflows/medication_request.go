@@ -65,6 +65,8 @@ func (r *request) setup(ctx workflow.Context) error {
 		Transitions: []Transition{},
 		CreatedAt:   now,
 		UpdatedAt:   now,
+		// Requests started before dual approval existed carry no count: one approval.
+		RequiredApprovals: max(r.in.RequiredApprovals, 1),
 	}
 	r.logger = log.With(workflow.GetLogger(ctx), "RequestID", r.state.ID)
 
@@ -183,10 +185,12 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 }
 
 func (r *request) consume(ctx workflow.Context) error {
-	if err := workflow.ExecuteActivity(dbCtx(ctx), a.ConsumeStock, activities.StockInput{RequestID: r.state.ID}).Get(ctx, nil); err != nil {
+	var res activities.StockResult
+	if err := workflow.ExecuteActivity(dbCtx(ctx), a.ConsumeStock, activities.StockInput{RequestID: r.state.ID}).Get(ctx, &res); err != nil {
 		return err
 	}
 	r.consumed = true
+	r.restockAfterConsume(ctx, res.Levels)
 	return nil
 }
 
@@ -220,32 +224,43 @@ func (r *request) compensateCancellation(ctx workflow.Context, cause error) erro
 }
 
 // awaitApproval waits for a pharmacist's decision or a cancellation. Halfway through the
-// deadline the request is escalated (audited); at the deadline it expires.
+// deadline the request is escalated (audited); at the deadline it expires. An approval that
+// is not yet the last one needed is recorded as soon as it arrives, and the wait goes on.
 func (r *request) awaitApproval(ctx workflow.Context) error {
 	total := r.in.Policy.ApprovalTimeout
-	deadline := workflow.Now(ctx).Add(total)
+	start := workflow.Now(ctx)
+	deadline, escalateAt := start.Add(total), start.Add(total/2)
 	r.state.ApprovalDeadline = &deadline
 	decided := func() bool { return r.state.Status != StatusAwaitingApproval }
+	pending := func() bool { return decided() || r.recorded < len(r.state.Transitions) }
 
-	if _, err := workflow.AwaitWithTimeout(ctx, total/2, decided); err != nil {
-		return err
-	}
-	if !decided() {
-		r.state.Escalated = true
-		r.move(ctx, StatusAwaitingApproval, "escalated", System, "no decision after "+(total/2).String())
+	for {
+		// The status decides, not a timer's result: an update handled in the same workflow
+		// task as a timer firing wins.
+		if decided() {
+			return nil
+		}
 		if err := r.flush(ctx); err != nil {
 			return err
 		}
-		if _, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), decided); err != nil {
+		now := workflow.Now(ctx)
+		switch {
+		case !now.Before(deadline):
+			r.move(ctx, StatusExpired, "approval_deadline_passed", System, "no pharmacist decision within "+total.String())
+			return nil
+		case !r.state.Escalated && !now.Before(escalateAt):
+			r.state.Escalated = true
+			r.move(ctx, StatusAwaitingApproval, "escalated", System, "no decision after "+(total/2).String())
+			continue
+		}
+		next := deadline
+		if !r.state.Escalated {
+			next = escalateAt
+		}
+		if _, err := workflow.AwaitWithTimeout(ctx, next.Sub(now), pending); err != nil {
 			return err
 		}
 	}
-	// The status decides, not the timer's result: an update handled in the same workflow task
-	// as the timer firing wins.
-	if !decided() {
-		r.move(ctx, StatusExpired, "approval_deadline_passed", System, "no pharmacist decision within "+total.String())
-	}
-	return nil
 }
 
 // finish completes the workflow: it releases held stock when asked (every terminal status but

@@ -32,6 +32,7 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 	s.Equal(workflows.State{
 		ID:                 requestID,
 		Status:             workflows.StatusDispensed,
+		RequiredApprovals:  1,
 		Priority:           workflows.PriorityUrgent,
 		CabinetID:          cabinetID,
 		CabinetCode:        "ICU-A3",

@@ -49,6 +49,9 @@ const (
 	ErrForbidden = "Forbidden"
 	// ErrInvalidInput: the update's payload is unusable (HTTP 422).
 	ErrInvalidInput = "InvalidInput"
+	// ErrDuplicateApproval: this pharmacist has already approved the request (HTTP 409); a
+	// second approval must come from a different pharmacist.
+	ErrDuplicateApproval = "DuplicateApproval"
 )
 
 // Search attributes the workflow keeps current so operators can list requests in the Web UI,

@@ -112,6 +112,10 @@ type Input struct {
 	Priority    Priority `json:"priority"`
 	Lines       []Line   `json:"lines"`
 	Policy      Policy   `json:"policy"`
+	// RequiredApprovals is how many different pharmacists must approve: 2 when the request
+	// holds a medication of a list that needs dual approval, else 1 (0 also means 1, as in
+	// runs started before the field existed).
+	RequiredApprovals int32 `json:"required_approvals,omitempty"`
 }
 
 // Transition is one audited step: a status change, or an event such as an escalation that
@@ -147,6 +151,7 @@ type State struct {
 	Approvals          []Approval   `json:"approvals"`
 	Transitions        []Transition `json:"transitions"`
 	Reason             string       `json:"reason,omitempty"`
+	RequiredApprovals  int32        `json:"required_approvals"`
 	Escalated          bool         `json:"escalated"`
 	CreatedAt          time.Time    `json:"created_at"`
 	UpdatedAt          time.Time    `json:"updated_at"`

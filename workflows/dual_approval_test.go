@@ -1,0 +1,86 @@
+package workflows_test
+
+import (
+	"time"
+
+	"github.com/medreq/pyxis/workflows"
+)
+
+var secondPharmacist = workflows.Actor{ID: "u-pharm-eve", Name: "Eve Sato", Role: workflows.RolePharmacist}
+
+func dualInput() workflows.Input {
+	in := validInput()
+	in.RequiredApprovals = 2
+	return in
+}
+
+// A request with a controlled medication of a dual-approval list waits for two different
+// pharmacists; the first approval is audited at once and changes no status.
+func (s *MedicationRequestTestSuite) TestDualApprovalNeedsTwoPharmacists() {
+	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist, Note: "dose checked"})
+	mid := s.queryAt(6 * time.Minute)
+	second := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: secondPharmacist})
+	s.sendUpdate(9*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+
+	s.execute(dualInput())
+
+	afterFirst := s.requireCompleted(first)
+	s.Equal(workflows.StatusAwaitingApproval, afterFirst.Status)
+	s.Len(afterFirst.Approvals, 1)
+	midState := s.requireSnapshot(mid)
+	s.Equal(workflows.StatusAwaitingApproval, midState.Status)
+	s.EqualValues(2, midState.RequiredApprovals)
+	s.Equal(workflows.StatusApproved, s.requireCompleted(second).Status)
+
+	st := s.finalState()
+	s.Equal(workflows.StatusDispensed, st.Status)
+	s.Equal([]workflows.Approval{
+		{Actor: pharmacist, At: t0.Add(5 * time.Minute), Note: "dose checked"},
+		{Actor: secondPharmacist, At: t0.Add(7 * time.Minute)},
+	}, st.Approvals)
+	var actions []string
+	for _, tr := range st.Transitions {
+		actions = append(actions, tr.Action)
+	}
+	s.Equal([]string{"submitted", "stock_reserved", "approval_recorded", "approved", "authorized_at_cabinet", "withdrawn"}, actions)
+	s.Equal("approval 1 of 2", st.Transitions[2].Reason)
+	s.Equal(workflows.StatusAwaitingApproval, st.Transitions[2].To)
+	// The first approval was written when it arrived, not with the second.
+	s.Equal(t0.Add(5*time.Minute), st.Transitions[2].At)
+	s.assertActivityCalls(map[string]int{"RecordTransition": 6, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+}
+
+// The same pharmacist approving twice is refused as a duplicate and changes nothing.
+func (s *MedicationRequestTestSuite) TestDualApprovalRefusesSamePharmacistTwice() {
+	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	before := s.queryAt(5*time.Minute + 30*time.Second)
+	again := s.sendUpdate(6*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	after := s.queryAt(6*time.Minute + 30*time.Second)
+
+	s.execute(dualInput())
+
+	s.Equal(workflows.StatusAwaitingApproval, s.requireCompleted(first).Status)
+	s.requireRejected(again, workflows.ErrDuplicateApproval, "this pharmacist has already approved; the second approval must come from a different pharmacist")
+	s.Equal(s.requireSnapshot(before), s.requireSnapshot(after))
+	// Nobody else approves: the deadline passes with one approval of two.
+	st := s.finalState()
+	s.Equal(workflows.StatusExpired, st.Status)
+	s.Len(st.Approvals, 1)
+	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "ReleaseStock": 1})
+}
+
+// Escalation and expiry still happen on time when an approval arrives in between.
+func (s *MedicationRequestTestSuite) TestDualApprovalDeadlineAfterFirstApproval() {
+	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+
+	s.execute(dualInput())
+
+	st := s.finalState()
+	s.Equal(workflows.StatusExpired, st.Status)
+	s.True(st.Escalated)
+	var at []time.Duration
+	for _, tr := range st.Transitions[2:] {
+		at = append(at, tr.At.Sub(t0))
+	}
+	s.Equal([]time.Duration{10 * time.Minute, 30 * time.Minute, time.Hour}, at, "approval, escalation at half, expiry at the deadline")
+}
