@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/medreq/pyxis/db"
 
 	"github.com/medreq/pyxis/workflows"
 )
@@ -25,6 +29,27 @@ func (s *Server) approve(c *gin.Context) {
 	var fe fields
 	fe.checkString("note", body.Note, false, 1000)
 	s.act(c, fe, workflows.ApproveUpdate, workflows.ApproveInput{Actor: actor(c), Note: body.Note})
+	s.auditDuplicateApproval(c)
+}
+
+// auditDuplicateApproval records a pharmacist's refused second approval of the same request.
+// The workflow's validator refuses it without a trace in history, but the controlled-drug
+// rules want every attempt on record.
+func (s *Server) auditDuplicateApproval(c *gin.Context) {
+	var appErr *temporal.ApplicationError
+	for _, e := range c.Errors {
+		if errors.As(e.Err, &appErr) && appErr.Type() == workflows.ErrDuplicateApproval {
+			me := actor(c)
+			err := s.store.AppendAudit(c.Request.Context(), db.AuditEntry{
+				Actor: db.Actor{ID: me.ID, Role: me.Role}, Action: "approval_refused", RequestID: c.Param("id"),
+				Details: map[string]any{"reason": appErr.Message()},
+			}, "")
+			if err != nil {
+				slog.ErrorContext(c.Request.Context(), "audit refused approval", "error", err, "request_id", c.GetString(requestIDKey))
+			}
+			return
+		}
+	}
 }
 
 func (s *Server) reject(c *gin.Context) {

@@ -2,7 +2,10 @@ package api
 
 import (
 	"errors"
+	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -12,23 +15,30 @@ import (
 
 // MedicationBody is the body of POST /v1/medications and the shape of a medication.
 type MedicationBody struct {
-	ID         int64      `json:"id,omitempty"`
-	Code       string     `json:"code"`
-	Name       string     `json:"name"`
-	Strength   string     `json:"strength"`
-	Form       string     `json:"form"`
-	Unit       string     `json:"unit"`
-	Controlled bool       `json:"controlled"`
-	CreatedAt  *time.Time `json:"created_at,omitempty"`
+	ID       int64  `json:"id,omitempty"`
+	Code     string `json:"code"`
+	Name     string `json:"name"`
+	Strength string `json:"strength"`
+	Form     string `json:"form"`
+	Unit     string `json:"unit"`
+	// ControlledList is the list of Portaria SVS/MS 344/98 (A1 ... C5), empty if none;
+	// Controlled is derived from it.
+	ControlledList string     `json:"controlled_list"`
+	Controlled     bool       `json:"controlled"`
+	CreatedAt      *time.Time `json:"created_at,omitempty"`
 }
 
 // CabinetBody is the body of POST /v1/cabinets and the shape of a cabinet.
 type CabinetBody struct {
-	ID        int64      `json:"id,omitempty"`
-	Code      string     `json:"code"`
-	Name      string     `json:"name"`
-	Unit      string     `json:"unit"`
-	Status    string     `json:"status"`
+	ID     int64  `json:"id,omitempty"`
+	Code   string `json:"code"`
+	Name   string `json:"name"`
+	Unit   string `json:"unit"`
+	Status string `json:"status"`
+	// Driver is "sim" (default) or "hl7"; an hl7 cabinet needs Address (host:port of its
+	// MLLP interface).
+	Driver    string     `json:"driver"`
+	Address   string     `json:"address"`
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 }
 
@@ -80,12 +90,18 @@ func (s *Server) createMedication(c *gin.Context) {
 	if body.ID != 0 || body.CreatedAt != nil {
 		fe.add("id", "is assigned by the server")
 	}
+	switch {
+	case body.ControlledList != "" && !slices.Contains(db.ControlledLists, body.ControlledList):
+		fe.add("controlled_list", "must be one of %s, or empty", strings.Join(db.ControlledLists, ", "))
+	case body.Controlled && body.ControlledList == "":
+		fe.add("controlled_list", "a controlled medication needs its list (%s)", strings.Join(db.ControlledLists, ", "))
+	}
 	if err := fe.err(); err != nil {
 		abort(c, err)
 		return
 	}
 	m, err := s.store.CreateMedication(c.Request.Context(), db.NewMedication{
-		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, Controlled: body.Controlled,
+		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, ControlledList: body.ControlledList,
 	})
 	if errors.Is(err, db.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a medication with code "+body.Code+" exists", nil)
@@ -99,7 +115,7 @@ func (s *Server) createMedication(c *gin.Context) {
 
 func medicationView(m db.Medication) MedicationBody {
 	return MedicationBody{ID: m.ID, Code: m.Code, Name: m.Name, Strength: m.Strength, Form: m.Form,
-		Unit: m.Unit, Controlled: m.Controlled, CreatedAt: timePtr(m.CreatedAt)}
+		Unit: m.Unit, ControlledList: m.ControlledList, Controlled: m.Controlled(), CreatedAt: timePtr(m.CreatedAt)}
 }
 
 func (s *Server) listCabinets(c *gin.Context) {
@@ -130,6 +146,16 @@ func (s *Server) createCabinet(c *gin.Context) {
 	default:
 		fe.add("status", "must be one of online, offline, maintenance")
 	}
+	switch body.Driver {
+	case "", "sim":
+	case "hl7":
+		if _, _, err := net.SplitHostPort(body.Address); err != nil || body.Address == "" {
+			fe.add("address", "an hl7 cabinet needs its interface address as host:port")
+		}
+	default:
+		fe.add("driver", "must be sim or hl7")
+	}
+	fe.checkString("address", body.Address, false, 255)
 	if body.ID != 0 || body.CreatedAt != nil {
 		fe.add("id", "is assigned by the server")
 	}
@@ -137,7 +163,9 @@ func (s *Server) createCabinet(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status})
+	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{
+		Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status, Driver: body.Driver, Address: body.Address,
+	})
 	if errors.Is(err, db.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a cabinet with code "+body.Code+" exists", nil)
 	}
@@ -149,7 +177,8 @@ func (s *Server) createCabinet(c *gin.Context) {
 }
 
 func cabinetView(cb db.Cabinet) CabinetBody {
-	return CabinetBody{ID: cb.ID, Code: cb.Code, Name: cb.Name, Unit: cb.Unit, Status: cb.Status, CreatedAt: timePtr(cb.CreatedAt)}
+	return CabinetBody{ID: cb.ID, Code: cb.Code, Name: cb.Name, Unit: cb.Unit, Status: cb.Status,
+		Driver: cb.Driver, Address: cb.Address, CreatedAt: timePtr(cb.CreatedAt)}
 }
 
 func (s *Server) listStock(c *gin.Context) {

@@ -103,6 +103,7 @@ type RequestView struct {
 	Approvals          []workflows.Approval   `json:"approvals"`
 	Transitions        []workflows.Transition `json:"transitions"`
 	Reason             string                 `json:"reason,omitempty"`
+	RequiredApprovals  int32                  `json:"required_approvals"`
 	Escalated          bool                   `json:"escalated"`
 	CreatedAt          *time.Time             `json:"created_at,omitempty"`
 	UpdatedAt          *time.Time             `json:"updated_at,omitempty"`
@@ -118,7 +119,8 @@ func requestView(s workflows.State) RequestView {
 	return RequestView{
 		ID: s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
 		Patient: PatientBody{MRN: s.Patient.MRN, Bed: s.Patient.Bed}, Requester: s.Requester, Items: items,
-		Approvals: s.Approvals, Transitions: s.Transitions, Reason: s.Reason, Escalated: s.Escalated,
+		Approvals: s.Approvals, Transitions: s.Transitions, Reason: s.Reason,
+		RequiredApprovals: s.RequiredApprovals, Escalated: s.Escalated,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt),
 		ApprovalDeadline: s.ApprovalDeadline, WithdrawalDeadline: s.WithdrawalDeadline,
 	}

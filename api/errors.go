@@ -15,17 +15,18 @@ import (
 
 // Error codes of the JSON error body. Clients switch on these, never on messages.
 const (
-	CodeInvalidJSON      = "invalid_json"
-	CodeValidation       = "validation_failed"
-	CodeNotFound         = "not_found"
-	CodeConflict         = "conflict"
-	CodeInvalidState     = "invalid_state"
-	CodeUnauthorized     = "unauthorized"
-	CodeForbidden        = "forbidden"
-	CodeTooLarge         = "payload_too_large"
-	CodeIdempotencyReuse = "idempotency_key_reused"
-	CodeUnavailable      = "unavailable"
-	CodeInternal         = "internal"
+	CodeInvalidJSON       = "invalid_json"
+	CodeValidation        = "validation_failed"
+	CodeNotFound          = "not_found"
+	CodeConflict          = "conflict"
+	CodeInvalidState      = "invalid_state"
+	CodeDuplicateApproval = "duplicate_approval"
+	CodeUnauthorized      = "unauthorized"
+	CodeForbidden         = "forbidden"
+	CodeTooLarge          = "payload_too_large"
+	CodeIdempotencyReuse  = "idempotency_key_reused"
+	CodeUnavailable       = "unavailable"
+	CodeInternal          = "internal"
 )
 
 // ErrorBody is the envelope of every error response.
@@ -75,6 +76,7 @@ func abort(c *gin.Context, err error) {
 	if status >= 500 {
 		slog.ErrorContext(c.Request.Context(), "request failed", "error", err, "path", c.FullPath(), "request_id", c.GetString(requestIDKey))
 	}
+	_ = c.Error(err) // kept on the context for middleware that acts on what failed
 	c.AbortWithStatusJSON(status, ErrorBody{Error: detail})
 }
 
@@ -88,6 +90,8 @@ func classify(err error) (int, ErrorDetail) {
 		switch appErr.Type() {
 		case workflows.ErrInvalidState:
 			return http.StatusConflict, ErrorDetail{Code: CodeInvalidState, Message: appErr.Message()}
+		case workflows.ErrDuplicateApproval:
+			return http.StatusConflict, ErrorDetail{Code: CodeDuplicateApproval, Message: appErr.Message()}
 		case workflows.ErrForbidden:
 			return http.StatusForbidden, ErrorDetail{Code: CodeForbidden, Message: appErr.Message()}
 		case workflows.ErrInvalidInput:
@@ -99,6 +103,8 @@ func classify(err error) (int, ErrorDetail) {
 		return http.StatusNotFound, ErrorDetail{Code: CodeNotFound, Message: "not found"}
 	case errors.Is(err, db.ErrConflict):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "already exists"}
+	case errors.Is(err, db.ErrNotOpen):
+		return http.StatusConflict, ErrorDetail{Code: CodeInvalidState, Message: "it is no longer open: resolved or completed already"}
 	case errors.Is(err, db.ErrStockBelowReserved):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "on_hand cannot go below what is reserved for pending requests"}
 	case errors.Is(err, db.ErrIdempotencyMismatch):

@@ -61,15 +61,19 @@ func (s *Server) createRequest(c *gin.Context) {
 	for i, it := range body.Items {
 		ids[i] = it.MedicationID
 	}
-	missing, err := s.store.MissingMedications(ctx, ids)
+	meds, err := s.store.GetMedications(ctx, ids)
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	if len(missing) > 0 {
+	if len(meds) < len(ids) {
+		known := make(map[int64]bool, len(meds))
+		for _, m := range meds {
+			known[m.ID] = true
+		}
 		var fe fields
 		for i, it := range body.Items {
-			if slices.Contains(missing, it.MedicationID) {
+			if !known[it.MedicationID] {
 				fe.add(fmt.Sprintf("items[%d].medication_id", i), "no medication %d", it.MedicationID)
 			}
 		}
@@ -106,6 +110,7 @@ func (s *Server) createRequest(c *gin.Context) {
 			CabinetAttempts:      s.cfg.CabinetAttempts,
 			CabinetRetryInterval: s.cfg.CabinetRetryInterval,
 		},
+		RequiredApprovals: s.requiredApprovals(meds),
 	}
 	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
@@ -145,12 +150,23 @@ func (s *Server) createRequest(c *gin.Context) {
 	c.JSON(http.StatusCreated, requestView(initialState(id, in)))
 }
 
+// requiredApprovals is 2 when any medication is on a list that needs two pharmacists
+// (Config.DualApprovalLists), else 1.
+func (s *Server) requiredApprovals(meds []db.Medication) int32 {
+	for _, m := range meds {
+		if m.Controlled() && slices.Contains(s.cfg.DualApprovalLists, m.ControlledList) {
+			return 2
+		}
+	}
+	return 1
+}
+
 // initialState is what a request looks like the moment its workflow starts.
 func initialState(id string, in workflows.Input) workflows.State {
 	return workflows.State{
 		ID: id, Status: workflows.StatusSubmitted, Priority: in.Priority,
 		CabinetID: in.CabinetID, CabinetCode: in.CabinetCode, Patient: in.Patient,
-		Requester: in.Requester, Lines: in.Lines,
+		Requester: in.Requester, Lines: in.Lines, RequiredApprovals: max(in.RequiredApprovals, 1),
 		Approvals: []workflows.Approval{}, Transitions: []workflows.Transition{},
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
@@ -22,8 +23,32 @@ const MaxBodyBytes = 1 << 20
 
 // Config is what the API needs to know beyond its dependencies.
 type Config struct {
-	// JWTSecret verifies HS256 bearer tokens.
+	// JWTSecret verifies HS256 bearer tokens; empty refuses them.
 	JWTSecret []byte
+	// JWKSURL, when set, also admits RS256 and ES256 tokens of an identity provider, verified
+	// with the public keys it publishes there, and checked for JWTIssuer and JWTAudience.
+	JWKSURL     string
+	JWTIssuer   string
+	JWTAudience string
+	// JWTLeeway is the clock skew allowed when checking exp, nbf and iat.
+	JWTLeeway time.Duration
+	// JWTRoleClaim names the claim of a JWKS token that holds the role: a claim name or a
+	// dotted path ("realm_access.roles"); a string or an array (the first known role wins).
+	JWTRoleClaim string
+	// JWKSRefreshInterval is the least time between two fetches of the JWKS forced by tokens
+	// naming an unknown key id.
+	JWKSRefreshInterval time.Duration
+	// Codec, when set, is served at POST /codec/encode and /codec/decode for pharmacists and
+	// admins, so the Temporal Web UI can show encrypted payloads.
+	Codec converter.PayloadCodec
+	// CodecCORSOrigins are the browser origins (the Web UI's) allowed to call the codec
+	// endpoints.
+	CodecCORSOrigins []string
+	// RateLimit (requests per second) and RateBurst bound each user's requests; 0 disables.
+	RateLimit float64
+	RateBurst int
+	// HSTS adds Strict-Transport-Security to every response (when TLS terminates in front).
+	HSTS bool
 	// ApprovalTimeouts is the approval deadline per priority.
 	ApprovalTimeouts map[workflows.Priority]time.Duration
 	// WithdrawalTimeout is how long an authorization waits at the cabinet.
@@ -33,6 +58,9 @@ type Config struct {
 	CabinetRetryInterval time.Duration
 	// UpdateTimeout bounds how long a call waits for the workflow to take an action.
 	UpdateTimeout time.Duration
+	// DualApprovalLists are the controlled lists (Portaria SVS/MS 344/98) whose medications
+	// need two different pharmacists to approve.
+	DualApprovalLists []string
 }
 
 // DefaultConfig returns the documented defaults; the secret is left empty.
@@ -47,6 +75,12 @@ func DefaultConfig() Config {
 		CabinetAttempts:      5,
 		CabinetRetryInterval: time.Second,
 		UpdateTimeout:        10 * time.Second,
+		JWTLeeway:            30 * time.Second,
+		JWTRoleClaim:         "role",
+		JWKSRefreshInterval:  time.Minute,
+		RateLimit:            20,
+		RateBurst:            40,
+		DualApprovalLists:    []string{"A1", "A2", "A3", "B1", "B2"},
 	}
 }
 
@@ -55,11 +89,34 @@ type Server struct {
 	store    *db.Store
 	temporal client.Client
 	cfg      Config
+	auth     *authenticator
+	keys     *jwksKeys // nil without Config.JWKSURL
+	limiter  *userLimiter
 }
 
-// NewServer returns the API server.
+// NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
+// Close stops that.
 func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
-	return &Server{store: store, temporal: tc, cfg: cfg}
+	s := &Server{store: store, temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst)}
+	if cfg.JWKSURL != "" {
+		keys, err := newJWKSKeys(cfg.JWKSURL, cfg.JWKSRefreshInterval)
+		if err != nil {
+			// Only a malformed URL gets here, and the config check catches those first:
+			// without keys, every identity-provider token is refused.
+			slog.Error("jwks unavailable; identity-provider tokens will be refused", "error", err)
+		} else {
+			s.keys = keys
+		}
+	}
+	s.auth = newAuthenticator(cfg, s.keys)
+	return s
+}
+
+// Close releases what NewServer started.
+func (s *Server) Close() {
+	if s.keys != nil {
+		s.keys.close()
+	}
 }
 
 // Handler returns the HTTP handler with every route.
@@ -68,7 +125,7 @@ func (s *Server) Handler() http.Handler {
 	r.Use(requestID(), logRequests(), gin.CustomRecovery(func(c *gin.Context, v any) {
 		slog.ErrorContext(c.Request.Context(), "panic in handler", "panic", v, "request_id", c.GetString(requestIDKey))
 		c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: CodeInternal, Message: "internal error"}})
-	}), limitBody())
+	}), securityHeaders(s.cfg.HSTS), limitBody())
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) { abort(c, notFound("route")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -85,7 +142,7 @@ func (s *Server) Handler() http.Handler {
 		admin      = workflows.RoleAdmin
 		cab        = workflows.RoleCabinet
 	)
-	v1 := r.Group("/v1", authenticate(s.cfg.JWTSecret))
+	v1 := r.Group("/v1", s.auth.authenticate(), s.limiter.middleware())
 	clinical := allow(nurse, pharmacist, admin)
 
 	v1.POST("/requests", allow(nurse), s.createRequest)
@@ -103,6 +160,10 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/cabinets/:id/stock", s.listStock)
 	v1.PUT("/cabinets/:id/stock/:medication_id", allow(technician, admin), s.setStock)
 	v1.POST("/cabinets/:id/events", allow(nurse, technician, admin, cab), s.cabinetEvent)
+	s.stockKeepingRoutes(v1)
+	v1.GET("/audit/verify", allow(admin), s.verifyAudit)
+	s.codecRoutes(r, allow(pharmacist, admin))
+	v1.GET("/controlled/register", allow(pharmacist, admin), s.controlledRegister)
 	return r
 }
 

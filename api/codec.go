@@ -1,0 +1,79 @@
+package api
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/converter"
+)
+
+// codecCORSHeaders are the request headers the Temporal Web UI sends to a codec server.
+var codecCORSHeaders = strings.Join([]string{"Authorization", "Authorization-Extras", "Content-Type", "X-Namespace"}, ", ")
+
+// codecRoutes serves Temporal's codec-server protocol (POST /codec/encode and /codec/decode,
+// a JSON {"payloads": [...]} in and out) with Config.Codec, so the Web UI can show the
+// payloads that history keeps encrypted. Decoding reveals patient data: it takes a bearer
+// token like /v1, and only the roles in mayDecode. Browsers calling from
+// Config.CodecCORSOrigins get CORS headers; their preflight OPTIONS needs no token.
+func (s *Server) codecRoutes(r *gin.Engine, mayDecode gin.HandlerFunc) {
+	if s.cfg.Codec == nil {
+		return
+	}
+	h := converter.NewPayloadCodecHTTPHandler(s.cfg.Codec)
+	g := r.Group("/codec", s.codecCORS())
+	for _, op := range []string{"/encode", "/decode"} {
+		g.OPTIONS(op, func(c *gin.Context) { c.Status(http.StatusNoContent) })
+		g.POST(op, s.auth.authenticate(), s.limiter.middleware(), mayDecode, serveCodec(h))
+	}
+}
+
+// codecCORS answers CORS for the allowed origins, credentials included. Other origins get no
+// CORS headers, so browsers keep the answer from them.
+func (s *Server) codecCORS() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		origin := c.GetHeader("Origin")
+		c.Writer.Header().Add("Vary", "Origin")
+		if origin != "" && slices.Contains(s.cfg.CodecCORSOrigins, origin) {
+			h := c.Writer.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			if c.Request.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", codecCORSHeaders)
+				h.Set("Access-Control-Max-Age", "600")
+			}
+		}
+		c.Next()
+	}
+}
+
+// serveCodec runs the SDK's codec handler, but answers its failures with the error envelope
+// instead of the handler's plain-text error (which would echo parser internals).
+func serveCodec(h http.Handler) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		rec := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
+		h.ServeHTTP(rec, c.Request)
+		if rec.status != http.StatusOK {
+			slog.WarnContext(c.Request.Context(), "codec request refused", "path", c.Request.URL.Path,
+				"status", rec.status, "error", strings.TrimSpace(rec.body.String()), "request_id", c.GetString(requestIDKey))
+			abort(c, newError(http.StatusBadRequest, CodeInvalidJSON, "the payloads could not be encoded or decoded", nil))
+			return
+		}
+		c.Data(http.StatusOK, "application/json", rec.body.Bytes())
+	}
+}
+
+// bufferedWriter keeps a handler's response until it is known to have succeeded.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *bufferedWriter) Header() http.Header         { return w.header }
+func (w *bufferedWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *bufferedWriter) WriteHeader(status int)      { w.status = status }
