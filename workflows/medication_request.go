@@ -51,7 +51,9 @@ func (r *request) setup(ctx workflow.Context) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, err)
 	}
 	info := workflow.GetInfo(ctx)
-	now := workflow.Now(ctx)
+	// A request is as old as its workflow: the server's start time orders requests as they
+	// were submitted, where the first workflow task's clock may not.
+	now := info.WorkflowStartTime
 	r.state = State{
 		ID:          info.WorkflowExecution.ID,
 		Status:      StatusSubmitted,
@@ -305,6 +307,9 @@ func (r *request) cabinetInput() activities.CabinetInput {
 // handlers change state synchronously while the main coroutine does the I/O.
 func (r *request) move(ctx workflow.Context, to Status, action string, by Actor, reason string) {
 	now := workflow.Now(ctx)
+	if len(r.state.Transitions) == 0 {
+		now = r.state.CreatedAt // submitted when the workflow started
+	}
 	r.state.Transitions = append(r.state.Transitions, Transition{
 		Seq:    int32(len(r.state.Transitions) + 1),
 		From:   r.state.Status,
