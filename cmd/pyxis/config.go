@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -17,8 +19,14 @@ type config struct {
 	TemporalAddress   string
 	TemporalNamespace string
 	HTTPAddr          string
+	// MLLPAddr is where the api listens for cabinet reports (HL7 v2 over MLLP).
+	MLLPAddr string
+	// CabinetAckTimeout bounds the wait for a cabinet's HL7 acknowledgment.
+	CabinetAckTimeout time.Duration
 	JWTSecret         string
 	API               api.Config
+	// Codec encrypts workflow payloads (security.go).
+	Codec codecConfig
 	// SimWithdrawAfter is how long after an authorization the simulator reports the
 	// withdrawal; 0 means never (withdrawals then come only through the API).
 	SimWithdrawAfter time.Duration
@@ -32,7 +40,7 @@ func (c config) String() string {
 	}
 	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s",
 		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
-		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter)
+		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter) + " " + c.securityString()
 }
 
 // loadConfig reads the environment. Every problem is reported at once.
@@ -42,9 +50,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TemporalAddress:   envOr(getenv, "TEMPORAL_ADDRESS", ""),
 		TemporalNamespace: envOr(getenv, "TEMPORAL_NAMESPACE", "default"),
 		HTTPAddr:          envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
+		MLLPAddr:          envOr(getenv, "PYXIS_MLLP_ADDR", ":2575"),
 		JWTSecret:         getenv("PYXIS_JWT_SECRET"),
 		API:               api.DefaultConfig(),
 		SimWithdrawAfter:  3 * time.Second,
+		CabinetAckTimeout: 10 * time.Second,
 	}
 	var errs []error
 	dur := func(name string, dst *time.Duration) {
@@ -65,12 +75,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	dur("PYXIS_WITHDRAWAL_TIMEOUT", &c.API.WithdrawalTimeout)
 	dur("PYXIS_CABINET_RETRY_INTERVAL", &c.API.CabinetRetryInterval)
+	dur("PYXIS_CABINET_ACK_TIMEOUT", &c.CabinetAckTimeout)
+	if c.CabinetAckTimeout > 20*time.Second {
+		errs = append(errs, fmt.Errorf("PYXIS_CABINET_ACK_TIMEOUT=%s: at most 20s, inside the cabinet command's 30s timeout", c.CabinetAckTimeout))
+	}
 	if v := getenv("PYXIS_CABINET_ATTEMPTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
 			errs = append(errs, fmt.Errorf("PYXIS_CABINET_ATTEMPTS=%q: want a number from 1 to 100", v))
 		}
 		c.API.CabinetAttempts = int32(n)
+	}
+	if v := getenv("PYXIS_DUAL_APPROVAL_LISTS"); v != "" {
+		lists, err := parseLists(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_DUAL_APPROVAL_LISTS=%q: %w", v, err))
+		}
+		c.API.DualApprovalLists = lists
 	}
 	switch v := getenv("PYXIS_SIM_WITHDRAW_AFTER"); v {
 	case "":
@@ -79,7 +100,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 	default:
 		dur("PYXIS_SIM_WITHDRAW_AFTER", &c.SimWithdrawAfter)
 	}
+	errs = append(errs, loadSecurity(getenv, &c)...)
 	return c, errors.Join(errs...)
+}
+
+// parseLists reads a comma-separated set of controlled lists; "none" is the empty set.
+func parseLists(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "none" {
+		return []string{}, nil
+	}
+	var lists []string
+	for _, l := range strings.Split(v, ",") {
+		l = strings.ToUpper(strings.TrimSpace(l))
+		if !slices.Contains(db.ControlledLists, l) {
+			return nil, fmt.Errorf("%q is not a controlled list (%s), and \"none\" stands alone", l, strings.Join(db.ControlledLists, ", "))
+		}
+		lists = append(lists, l)
+	}
+	return lists, nil
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -98,9 +136,10 @@ func (c config) requireServices(needSecret bool) error {
 	if c.TemporalAddress == "" {
 		errs = append(errs, errors.New("TEMPORAL_ADDRESS is not set"))
 	}
-	if needSecret && len(c.JWTSecret) < 32 {
-		errs = append(errs, errors.New("PYXIS_JWT_SECRET must be set, at least 32 characters"))
+	if needSecret {
+		errs = append(errs, c.requireAuth())
 	}
+	errs = append(errs, c.requireCodec())
 	return errors.Join(errs...)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/medreq/pyxis/cabinet/intake"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -26,6 +27,10 @@ type devOptions struct {
 	HTTPAddr     string
 	TemporalAddr string
 	UIAddr       string
+	// CabinetSimAddr and CabinetSimAdmin are where the simulated cabinet takes orders and
+	// admin requests.
+	CabinetSimAddr  string
+	CabinetSimAdmin string
 }
 
 func parseDevFlags(args []string, getenv func(string) string, cfg config) (devOptions, error) {
@@ -36,6 +41,8 @@ func parseDevFlags(args []string, getenv func(string) string, cfg config) (devOp
 	fs.StringVar(&o.HTTPAddr, "http-addr", cfg.HTTPAddr, "API address (PYXIS_HTTP_ADDR)")
 	fs.StringVar(&o.TemporalAddr, "temporal-addr", envOr(getenv, "PYXIS_DEV_TEMPORAL_ADDR", "127.0.0.1:7233"), "in-process Temporal frontend address (PYXIS_DEV_TEMPORAL_ADDR)")
 	fs.StringVar(&o.UIAddr, "ui-addr", envOr(getenv, "PYXIS_DEV_UI_ADDR", "127.0.0.1:8233"), "Temporal Web UI address (PYXIS_DEV_UI_ADDR)")
+	fs.StringVar(&o.CabinetSimAddr, "cabinet-sim-addr", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADDR", "127.0.0.1:2576"), "simulated cabinet's MLLP address for orders (PYXIS_DEV_CABINET_SIM_ADDR)")
+	fs.StringVar(&o.CabinetSimAdmin, "cabinet-sim-admin", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADMIN", "127.0.0.1:2577"), "simulated cabinet's admin HTTP address (PYXIS_DEV_CABINET_SIM_ADMIN)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -76,6 +83,11 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 	}
 	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
 		return err
+	}
+	if len(cfg.Codec.Keys) == 0 && !cfg.Codec.Disabled {
+		if cfg.Codec.Keys, err = devCodecKeys(o.Dir); err != nil {
+			return err
+		}
 	}
 
 	// Bind the API first: a taken port should stop us before anything is started.
@@ -125,14 +137,19 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 			}
 		})
 		cfg.TemporalAddress = srv.hostPort
-		ui, err := startDevUI(o.UIAddr, srv.hostPort, cfg.TemporalNamespace)
+		codecEndpoint := ""
+		if !cfg.Codec.Disabled {
+			codecEndpoint = devCodecEndpoint(o.UIAddr, apiLn.Addr().String())
+		}
+		ui, err := startDevUI(o.UIAddr, srv.hostPort, cfg.TemporalNamespace, codecEndpoint)
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, ui.Stop)
 		uiURL = ui.url
+		cfg.API.CodecCORSOrigins = append(cfg.API.CodecCORSOrigins, browserOrigins(ui.url)...)
 	}
-	tc, err := dialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace)
+	tc, err := dialTemporal(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -144,9 +161,26 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 		}
 	}
 
+	mllpSrv, err := listenMLLP(cfg.MLLPAddr, &intake.Intake{Store: store, Temporal: tc})
+	if err != nil {
+		return err
+	}
+	cabSim, err := startDevCabinetSim(ctx, store, o, displayAddr(mllpSrv.Addr().String()), cfg.SimWithdrawAfter)
+	if err != nil {
+		_ = mllpSrv.Close()
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = cabSim.Close() })
+
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mllpSrv.Serve(gctx) })
 	g.Go(func() error { return serveWorker(gctx, tc, store, cfg) })
-	g.Go(func() error { return serveHTTP(gctx, apiLn, newAPIHandler(store, tc, cfg)) })
+	apiSrv, err := newAPIServer(store, tc, cfg)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, apiSrv.Close)
+	g.Go(func() error { return serveHTTP(gctx, apiLn, apiSrv.Handler()) })
 	g.Go(func() error {
 		if err := waitReady(gctx, apiLn.Addr().String()); err != nil {
 			return nil // shutting down before ready: nothing to announce
@@ -154,6 +188,7 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 		return printBanner(stdout, banner{
 			api: "http://" + displayAddr(apiLn.Addr().String()), ui: uiURL, temporal: cfg.TemporalAddress,
 			database: maskURL(pg.url), dir: o.Dir, ephemeral: o.Ephemeral, secret: cfg.JWTSecret, demo: demo,
+			mllp: mllpSrv.Addr().String(), cabinetSim: cabSim.Addr(), cabinetSimAdmin: "http://" + cabSim.AdminAddr(),
 		})
 	})
 	err = g.Wait()

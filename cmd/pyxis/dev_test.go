@@ -50,6 +50,7 @@ func startDev(t *testing.T, env []string, args ...string) *devProcess {
 	p.cmd = exec.Command(os.Args[0], append([]string{"dev"}, args...)...)
 	p.cmd.Env = append(os.Environ(), execMainEnv+"=1",
 		"PYXIS_HTTP_ADDR="+p.api, "PYXIS_DEV_UI_ADDR="+p.ui, "PYXIS_DEV_TEMPORAL_ADDR="+p.temporal,
+		"PYXIS_MLLP_ADDR="+freeAddr(t), "PYXIS_DEV_CABINET_SIM_ADDR="+freeAddr(t), "PYXIS_DEV_CABINET_SIM_ADMIN="+freeAddr(t),
 		"PYXIS_SIM_WITHDRAW_AFTER=1s", "TEMPORAL_ADDRESS=")
 	p.cmd.Env = append(p.cmd.Env, env...)
 	stdout, err := p.cmd.StdoutPipe()
@@ -171,6 +172,22 @@ func TestDevModeRunsTheWholeSystem(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, strings.ToLower(string(page)), "<html")
+
+	// The UI decodes payloads through the API's codec endpoint, which answers its preflight.
+	resp, err = http.Get("http://" + p.ui + "/api/v1/settings")
+	require.NoError(t, err)
+	settings, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(settings), `"Endpoint":"http://`+p.api+`/codec"`)
+	preflight, err := http.NewRequest(http.MethodOptions, "http://"+p.api+"/codec/decode", nil)
+	require.NoError(t, err)
+	preflight.Header.Set("Origin", "http://"+p.ui)
+	preflight.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err = http.DefaultClient.Do(preflight)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	assert.Equal(t, "http://"+p.ui, resp.Header.Get("Access-Control-Allow-Origin"))
 
 	tc, err := client.Dial(client.Options{HostPort: p.temporal, Namespace: "default", Logger: quietLogger{}})
 	require.NoError(t, err)

@@ -127,7 +127,9 @@ type staticUIConfig struct{ cfg *uiconfig.Config }
 
 func (s staticUIConfig) GetConfig() (*uiconfig.Config, error) { return s.cfg, nil }
 
-func startDevUI(addr, temporalAddr, namespace string) (*devUI, error) {
+// startDevUI serves the Web UI on addr. A non-empty codecEndpoint is the codec server the UI
+// decodes payloads with (the API's /codec).
+func startDevUI(addr, temporalAddr, namespace, codecEndpoint string) (*devUI, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("PYXIS_DEV_UI_ADDR=%q: %w", addr, err)
@@ -151,6 +153,9 @@ func startDevUI(addr, temporalAddr, namespace string) (*devUI, error) {
 		HideLogs:            true,
 		DisableNewsFetch:    true,
 		CORS:                uiconfig.CORS{CookieInsecure: true},
+		// Dev mode serves plain HTTP, and the UI passes its access token only to an https
+		// codec endpoint; it has no sign-in here anyway (README, Security).
+		Codec: uiconfig.Codec{Endpoint: codecEndpoint, PassAccessToken: false},
 	}}))
 	go func() {
 		if err := srv.Start(); err != nil {

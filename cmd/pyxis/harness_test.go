@@ -24,6 +24,7 @@ import (
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 	"github.com/medreq/pyxis/worker"
@@ -42,7 +43,11 @@ const execMainEnv = "PYXIS_TEST_EXEC_MAIN"
 var e2e *stack
 
 type stack struct {
+	// tc encrypts payloads with codec, as every client of the system does; raw is a client of
+	// the same server without the codec, to look at what Temporal stores.
 	tc     client.Client
+	raw    client.Client
+	codec  *codec.Codec
 	store  *db.Store
 	sim    *cabinet.Simulator
 	secret []byte
@@ -82,18 +87,30 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	if err := db.Migrate(ctx, pool); err != nil {
 		return nil, nil, err
 	}
-	tc := ts.GetDefaultClient()
+	key, err := codec.GenerateKey("e2e")
+	if err != nil {
+		return nil, nil, err
+	}
+	cd, err := codec.New([]codec.Key{key})
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(cd)})
 	if err := worker.EnsureSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		return nil, nil, err
 	}
-	s := &stack{tc: tc, store: db.NewStore(pool), secret: []byte("e2e-secret-e2e-secret-e2e-secret!")}
+	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: db.NewStore(pool), secret: []byte("e2e-secret-e2e-secret-e2e-secret!")}
 	s.sim = cabinet.NewSimulator(0, nil, nil)
-	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: s.sim})
+	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
+	// see a cabinet that answers too late without waiting long.
+	cabinets, closeDrivers := newCabinetDrivers(s.sim, time.Second)
+	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets})
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}
 	return s, func() {
 		w.Stop()
+		closeDrivers()
 		s.sim.Close()
 		pool.Close()
 	}, nil
@@ -104,6 +121,9 @@ func testConfig() api.Config {
 	cfg := api.DefaultConfig()
 	cfg.CabinetAttempts = 2
 	cfg.CabinetRetryInterval = 100 * time.Millisecond
+	// Tests send bursts from one user (a hundred requests at once); the limiter has tests of
+	// its own in api.
+	cfg.RateLimit = 0
 	return cfg
 }
 
@@ -117,8 +137,13 @@ type apiClient struct {
 func newAPI(t *testing.T, cfg api.Config) *apiClient {
 	t.Helper()
 	cfg.JWTSecret = e2e.secret
-	srv := httptest.NewServer(api.NewServer(e2e.store, e2e.tc, cfg).Handler())
+	if cfg.Codec == nil {
+		cfg.Codec = e2e.codec
+	}
+	as := api.NewServer(e2e.store, e2e.tc, cfg)
+	srv := httptest.NewServer(as.Handler())
 	t.Cleanup(srv.Close)
+	t.Cleanup(as.Close)
 	return &apiClient{t: t, url: srv.URL, s: e2e}
 }
 

@@ -29,6 +29,7 @@ commands:
   worker   run the Temporal worker with the in-process cabinet simulator
   migrate  apply database migrations to DATABASE_URL
   token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE
+  cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
 
 Configuration is read from the environment; README lists every variable.
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runMigrate(ctx, cfg)
 	case "token":
 		return runToken(cfg, rest, stdout)
+	case "cabinet-sim":
+		return runCabinetSim(ctx, rest)
 	case "healthcheck":
 		if len(rest) != 1 {
 			return errors.New("usage: pyxis healthcheck URL")

@@ -44,11 +44,11 @@ var demoMedications = []db.NewMedication{
 	{Code: "ENOX40", Name: "Enoxaparin", Strength: "40 mg/0.4 mL", Form: "prefilled syringe", Unit: "syringe"},
 	{Code: "INSR100", Name: "Regular insulin", Strength: "100 IU/mL, 10 mL", Form: "vial", Unit: "vial"},
 	{Code: "FURO20", Name: "Furosemide", Strength: "10 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule"},
-	{Code: "MORF10", Name: "Morphine sulfate", Strength: "10 mg/mL, 1 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
-	{Code: "FENT50", Name: "Fentanyl citrate", Strength: "50 mcg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
-	{Code: "MIDA15", Name: "Midazolam", Strength: "5 mg/mL, 3 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
-	{Code: "DIAZ10", Name: "Diazepam", Strength: "5 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
-	{Code: "TRAM50", Name: "Tramadol", Strength: "50 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", Controlled: true},
+	{Code: "MORF10", Name: "Morphine sulfate", Strength: "10 mg/mL, 1 mL", Form: "ampoule", Unit: "ampoule", ControlledList: "A1"},
+	{Code: "FENT50", Name: "Fentanyl citrate", Strength: "50 mcg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", ControlledList: "A1"},
+	{Code: "MIDA15", Name: "Midazolam", Strength: "5 mg/mL, 3 mL", Form: "ampoule", Unit: "ampoule", ControlledList: "B1"},
+	{Code: "DIAZ10", Name: "Diazepam", Strength: "5 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", ControlledList: "B1"},
+	{Code: "TRAM50", Name: "Tramadol", Strength: "50 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", ControlledList: "A2"},
 }
 
 const demoParLevel = 20
@@ -111,10 +111,11 @@ func createDemo(ctx context.Context, store *db.Store) error {
 
 // banner is what dev mode prints once it is ready.
 type banner struct {
-	api, ui, temporal, database, dir string
-	ephemeral                        bool
-	secret                           string
-	demo                             demoData
+	api, ui, temporal, database, dir  string
+	mllp, cabinetSim, cabinetSimAdmin string
+	ephemeral                         bool
+	secret                            string
+	demo                              demoData
 }
 
 func printBanner(w io.Writer, b banner) error {
@@ -127,6 +128,8 @@ func printBanner(w io.Writer, b banner) error {
 	}
 	fmt.Fprintf(tw, "  Temporal frontend\t%s\n", b.temporal)
 	fmt.Fprintf(tw, "  PostgreSQL\t%s\n", b.database)
+	fmt.Fprintf(tw, "  Cabinet reports (MLLP)\t%s\n", b.mllp)
+	fmt.Fprintf(tw, "  Simulated cabinet\tMLLP %s, admin %s (demo cabinets point here)\n", b.cabinetSim, b.cabinetSimAdmin)
 	if b.ephemeral {
 		fmt.Fprintf(tw, "  Data\tephemeral: nothing is kept after exit\n")
 	} else {

@@ -11,10 +11,12 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/intake"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
@@ -30,7 +32,7 @@ func runAPI(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer pool.Close()
-	tc, err := dialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace)
+	tc, err := dialTemporal(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -39,13 +41,35 @@ func runAPI(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, ln, newAPIHandler(db.NewStore(pool), tc, cfg))
+	store := db.NewStore(pool)
+	mllpSrv, err := listenMLLP(cfg.MLLPAddr, &intake.Intake{Store: store, Temporal: tc})
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	srv, err := newAPIServer(store, tc, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mllpSrv.Serve(gctx) })
+	g.Go(func() error { return serveHTTP(gctx, ln, srv.Handler()) })
+	return g.Wait()
 }
 
-func newAPIHandler(store *db.Store, tc client.Client, cfg config) http.Handler {
+// newAPIServer builds the API; Close it when done.
+func newAPIServer(store *db.Store, tc client.Client, cfg config) (*api.Server, error) {
 	apiCfg := cfg.API
 	apiCfg.JWTSecret = []byte(cfg.JWTSecret)
-	return api.NewServer(store, tc, apiCfg).Handler()
+	cd, err := cfg.payloadCodec()
+	if err != nil {
+		return nil, err
+	}
+	if cd != nil {
+		apiCfg.Codec = cd
+	}
+	return api.NewServer(store, tc, apiCfg), nil
 }
 
 func runWorker(ctx context.Context, cfg config) error {
@@ -58,7 +82,7 @@ func runWorker(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer pool.Close()
-	tc, err := dialTemporal(ctx, cfg.TemporalAddress, cfg.TemporalNamespace)
+	tc, err := dialTemporal(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -66,8 +90,8 @@ func runWorker(ctx context.Context, cfg config) error {
 	return serveWorker(ctx, tc, db.NewStore(pool), cfg)
 }
 
-// serveWorker prepares the namespace, runs the worker with the in-process cabinet simulator
-// until ctx is done, then stops both.
+// serveWorker prepares the namespace and runs the worker until ctx is done. Cabinets are
+// commanded by their row's driver: HL7 over MLLP, or the in-process simulator.
 func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg config) error {
 	saCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -76,7 +100,9 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	}
 	sim := cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(tc, store), slog.Default())
 	defer sim.Close()
-	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: sim})
+	cabinets, closeDrivers := newCabinetDrivers(sim, cfg.CabinetAckTimeout)
+	defer closeDrivers()
+	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: cabinets})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -110,15 +136,21 @@ func withdrawalReporter(tc client.Client, store *db.Store) cabinet.Reporter {
 	}
 }
 
-// dialTemporal connects to the Temporal frontend, logging through slog.
-func dialTemporal(ctx context.Context, addr, namespace string) (client.Client, error) {
+// dialTemporal connects to the Temporal frontend, logging through slog. Every client of the
+// process is made here, with the payload codec: workers use their client's data converter.
+func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
+	dc, err := cfg.dataConverter()
+	if err != nil {
+		return nil, err
+	}
 	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:  addr,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(slog.Default()),
+		HostPort:      cfg.TemporalAddress,
+		Namespace:     cfg.TemporalNamespace,
+		Logger:        sdklog.NewStructuredLogger(slog.Default()),
+		DataConverter: dc,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
 	}
 	return tc, nil
 }

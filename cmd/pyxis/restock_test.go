@@ -1,0 +1,495 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/intake"
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// These end-to-end tests drive stock keeping through the cabinet intake (as the HL7 listener
+// does) and the API, against the shared Temporal server, worker and database.
+
+func newIntake() *intake.Intake {
+	return &intake.Intake{Store: e2e.store, Temporal: e2e.tc}
+}
+
+// event builds a cabinet report of the fixture's cabinet with a fresh message control id.
+func (c *apiClient) event(f fixture, kind cabinet.EventKind, med int64, amount int32) cabinet.Event {
+	c.t.Helper()
+	return cabinet.Event{
+		MessageControlID: fmt.Sprintf("MSG-%d-%d", c.s.seq.Add(1), time.Now().UnixNano()%1e6),
+		Kind:             kind,
+		CabinetCode:      f.cabinetCode,
+		MedicationCode:   c.medicationCode(f, med),
+		Drawer:           "2",
+		Pocket:           "B",
+		Amount:           amount,
+		User:             "cab-user-7",
+		At:               time.Now().UTC().Truncate(time.Second),
+	}
+}
+
+func (c *apiClient) medicationCode(f fixture, med int64) string {
+	c.t.Helper()
+	rows, err := e2e.store.ListStock(context.Background(), f.cabinetID)
+	require.NoError(c.t, err)
+	for _, r := range rows {
+		if r.MedicationID == med {
+			return r.MedicationCode
+		}
+	}
+	c.t.Fatalf("medication %d not stocked in cabinet %d", med, f.cabinetID)
+	return ""
+}
+
+// requireLedger checks 0 <= reserved <= on_hand, reserved == the held reservations, and that
+// the stock ledger sums to on_hand; it returns on_hand.
+func requireLedger(t require.TestingT, f fixture, med int64) int32 {
+	ctx := context.Background()
+	rows, err := e2e.store.ListStock(ctx, f.cabinetID)
+	require.NoError(t, err)
+	for _, r := range rows {
+		if r.MedicationID != med {
+			continue
+		}
+		held, err := e2e.store.HeldReservations(ctx, f.cabinetID, med)
+		require.NoError(t, err)
+		balance, err := e2e.store.MovementBalance(ctx, f.cabinetID, med)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, r.Reserved, int32(0))
+		require.LessOrEqual(t, r.Reserved, r.OnHand)
+		require.Equal(t, held, r.Reserved, "reserved equals the held reservations")
+		require.Equal(t, r.OnHand, balance, "the stock ledger sums to on_hand")
+		return r.OnHand
+	}
+	require.Fail(t, "pocket not stocked")
+	return 0
+}
+
+// readyRequest creates a request for qty of the fixture's first medication and brings it to
+// ready_at_cabinet.
+func (c *apiClient) readyRequest(f fixture, qty int) string {
+	c.t.Helper()
+	nurse := c.token("nurse-rs", workflows.RoleNurse)
+	id := c.create(f, nurse, qty)
+	c.waitStatus(id, nurse, "awaiting_approval")
+	status, body := c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-rs", workflows.RolePharmacist), nil)
+	require.Equal(c.t, http.StatusAccepted, status, body)
+	c.waitStatus(id, nurse, "ready_at_cabinet")
+	return id
+}
+
+// refills lists the refill tasks of the fixture's cabinet.
+func (c *apiClient) refills(f fixture, status string) []map[string]any {
+	c.t.Helper()
+	code, body := c.do("GET", fmt.Sprintf("/v1/refills?status=%s&cabinet_id=%d", status, f.cabinetID), c.token("tech-rs", workflows.RoleTechnician), nil)
+	require.Equal(c.t, http.StatusOK, code, body)
+	var out []map[string]any
+	for _, r := range body["data"].([]any) {
+		out = append(out, r.(map[string]any))
+	}
+	return out
+}
+
+// openRefill waits for the one open refill task of the fixture's cabinet and returns it.
+func (c *apiClient) openRefill(f fixture) map[string]any {
+	c.t.Helper()
+	var task map[string]any
+	require.EventuallyWithT(c.t, func(ct *assert.CollectT) {
+		open := c.refills(f, "open")
+		if assert.Len(ct, open, 1) {
+			task = open[0]
+		}
+	}, 30*time.Second, 100*time.Millisecond, "no open refill task")
+	return task
+}
+
+// discrepancies lists the fixture cabinet's discrepancies of a status.
+func (c *apiClient) discrepancies(f fixture, status string) []map[string]any {
+	c.t.Helper()
+	code, body := c.do("GET", fmt.Sprintf("/v1/discrepancies?status=%s&cabinet_id=%d", status, f.cabinetID), c.token("pharm-rs", workflows.RolePharmacist), nil)
+	require.Equal(c.t, http.StatusOK, code, body)
+	var out []map[string]any
+	for _, r := range body["data"].([]any) {
+		out = append(out, r.(map[string]any))
+	}
+	return out
+}
+
+func (c *apiClient) movementKinds(f fixture, med int64) []string {
+	c.t.Helper()
+	ms, err := e2e.store.ListMovements(context.Background(), f.cabinetID, med)
+	require.NoError(c.t, err)
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Kind)
+	}
+	return out
+}
+
+func num(v any) int { return int(v.(float64)) }
+
+func TestRestockBelowParCompletedByCabinetLoad(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(10) // par level 10
+	in := newIntake()
+	ctx := context.Background()
+
+	id := c.readyRequest(f, 4)
+	require.NoError(t, in.HandleEvent(ctx, cabinet.Event{
+		MessageControlID: "RDS-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: 4,
+	}))
+	c.waitStatus(id, c.token("nurse-rs", workflows.RoleNurse), "dispensed")
+
+	task := c.openRefill(f)
+	assert.Equal(t, 4, num(task["requested_quantity"]), "par 10 - on_hand 6")
+	assert.Equal(t, f.meds[0], int64(num(task["medication_id"])))
+	assert.Equal(t, f.cabinetCode, task["cabinet_code"])
+	assert.NotEmpty(t, task["since"])
+	assert.EqualValues(t, 6, requireLedger(t, f, f.meds[0]))
+
+	load := c.event(f, cabinet.EventLoad, f.meds[0], 4)
+	require.NoError(t, in.HandleEvent(ctx, load))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		done := c.refills(f, "done")
+		if assert.Len(ct, done, 1) {
+			assert.Equal(ct, 4, num(done[0]["loaded_quantity"]))
+			assert.Equal(ct, "cab-user-7", done[0]["completed_by"])
+		}
+	}, 30*time.Second, 100*time.Millisecond)
+	assert.EqualValues(t, 10, requireLedger(t, f, f.meds[0]))
+	assert.Empty(t, c.refills(f, "open"))
+
+	require.NoError(t, in.HandleEvent(ctx, load), "a resent load report is acknowledged")
+	assert.EqualValues(t, 10, requireLedger(t, f, f.meds[0]), "and counted once")
+	assert.Equal(t, []string{"adjusted", "dispensed", "loaded"}, c.movementKinds(f, f.meds[0]))
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		desc, err := e2e.tc.DescribeWorkflowExecution(ctx, workflows.RestockWorkflowID(f.cabinetID, f.meds[0]), "")
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.GetWorkflowExecutionInfo().GetStatus())
+		}
+	}, 10*time.Second, 100*time.Millisecond)
+
+	// With no refill open, a load is a load of its own.
+	require.NoError(t, in.HandleEvent(ctx, c.event(f, cabinet.EventLoad, f.meds[0], 2)))
+	assert.EqualValues(t, 12, requireLedger(t, f, f.meds[0]))
+}
+
+func TestRefillConfirmedThroughAPI(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(5) // par level 5
+	nurse := c.token("nurse-rs", workflows.RoleNurse)
+	tech := c.token("tech-rs", workflows.RoleTechnician)
+
+	first := c.readyRequest(f, 2)
+	status, body := c.do("POST", fmt.Sprintf("/v1/cabinets/%d/events", f.cabinetID), nurse, map[string]any{"type": "withdrawn", "request_id": first})
+	require.Equal(t, http.StatusAccepted, status, body)
+	task := c.openRefill(f)
+	assert.Equal(t, 2, num(task["requested_quantity"]))
+
+	// A second dispense while the restock is open joins it: one restock per pocket.
+	second := c.readyRequest(f, 1)
+	require.NoError(t, newIntake().HandleEvent(context.Background(), cabinet.Event{
+		MessageControlID: "RDS-" + second, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: second, Amount: 1,
+	}))
+	c.waitStatus(second, nurse, "dispensed")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		onHand, reserved := c.stock(f, f.meds[0])
+		assert.Equal(ct, []int{2, 0}, []int{onHand, reserved})
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.Equal(t, task["id"], c.openRefill(f)["id"])
+
+	path := fmt.Sprintf("/v1/refills/%d/confirm", num(task["id"]))
+	for _, tc := range []struct {
+		token string
+		body  any
+		want  int
+	}{
+		{tech, map[string]any{"quantity": 0}, http.StatusUnprocessableEntity},
+		{tech, map[string]any{}, http.StatusUnprocessableEntity},
+		{tech, map[string]any{"quantity": workflows.MaxRefillQuantity + 1}, http.StatusUnprocessableEntity},
+		{tech, map[string]any{"quantity": 3, "extra": 1}, http.StatusBadRequest},
+		{nurse, map[string]any{"quantity": 3}, http.StatusForbidden},
+		{c.token("pharm-rs", workflows.RolePharmacist), map[string]any{"quantity": 3}, http.StatusForbidden},
+	} {
+		status, body := c.do("POST", path, tc.token, tc.body)
+		assert.Equal(t, tc.want, status, body)
+	}
+	status, body = c.do("POST", "/v1/refills/999999999/confirm", tech, map[string]any{"quantity": 3})
+	assert.Equal(t, http.StatusNotFound, status, body)
+
+	status, body = c.do("POST", path, tech, map[string]any{"quantity": 3})
+	require.Equal(t, http.StatusAccepted, status, body)
+	assert.Equal(t, "confirmed", body["status"])
+	assert.Equal(t, 3, num(body["loaded_quantity"]))
+	status, body = c.do("POST", path, tech, map[string]any{"quantity": 3})
+	assert.Equal(t, http.StatusConflict, status, "a second confirmation is refused: %v", body)
+	assert.Equal(t, "invalid_state", body["error"].(map[string]any)["code"])
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		done := c.refills(f, "done")
+		if assert.Len(ct, done, 1) {
+			assert.Equal(ct, 3, num(done[0]["loaded_quantity"]))
+			assert.Equal(ct, "tech-rs", done[0]["completed_by"])
+		}
+	}, 30*time.Second, 100*time.Millisecond)
+	assert.EqualValues(t, 5, requireLedger(t, f, f.meds[0]))
+	status, body = c.do("POST", path, tech, map[string]any{"quantity": 3})
+	assert.Equal(t, http.StatusConflict, status, "a done task cannot be confirmed: %v", body)
+
+	status, body = c.do("GET", "/v1/refills?status=pending", tech, nil)
+	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
+}
+
+func TestCountMismatchRecordedAndResolved(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(10)
+	in := newIntake()
+	tech := c.token("tech-rs", workflows.RoleTechnician)
+	pharmacist := c.token("pharm-rs", workflows.RolePharmacist)
+	counts := fmt.Sprintf("/v1/cabinets/%d/counts", f.cabinetID)
+
+	status, body := c.do("POST", counts, tech, map[string]any{"medication_id": f.meds[0], "count": 10})
+	require.Equal(t, http.StatusCreated, status, body)
+	assert.Nil(t, body["discrepancy"], "a matching count records nothing to resolve")
+	assert.Equal(t, 10, num(body["on_hand"]))
+
+	status, body = c.do("POST", counts, tech, map[string]any{"medication_id": f.meds[0], "count": 8})
+	require.Equal(t, http.StatusCreated, status, body)
+	d := body["discrepancy"].(map[string]any)
+	assert.Equal(t, "count_mismatch", d["kind"])
+	assert.Equal(t, []int{10, 8}, []int{num(d["expected"]), num(d["actual"])})
+	assert.Equal(t, "open", d["status"])
+	assert.EqualValues(t, 10, requireLedger(t, f, f.meds[0]), "a count never overwrites on_hand")
+
+	for _, tc := range []struct {
+		path  string
+		token string
+		body  any
+		want  int
+	}{
+		{counts, c.token("nurse-rs", workflows.RoleNurse), map[string]any{"medication_id": f.meds[0], "count": 8}, http.StatusForbidden},
+		{counts, tech, map[string]any{"medication_id": f.meds[0], "count": -1}, http.StatusUnprocessableEntity},
+		{counts, tech, map[string]any{"medication_id": f.meds[0]}, http.StatusUnprocessableEntity},
+		{counts, tech, map[string]any{"medication_id": 999999999, "count": 1}, http.StatusNotFound},
+		{"/v1/cabinets/999999999/counts", tech, map[string]any{"medication_id": f.meds[0], "count": 1}, http.StatusNotFound},
+	} {
+		status, body := c.do("POST", tc.path, tc.token, tc.body)
+		assert.Equal(t, tc.want, status, body)
+	}
+
+	// The cabinet's own count, reported twice, records one discrepancy.
+	count := c.event(f, cabinet.EventCount, f.meds[0], 0)
+	count.Expected, count.Actual = 10, 9
+	require.NoError(t, in.HandleEvent(context.Background(), count))
+	require.NoError(t, in.HandleEvent(context.Background(), count))
+	open := c.discrepancies(f, "open")
+	require.Len(t, open, 2)
+	assert.Equal(t, []int{10, 9}, []int{num(open[0]["expected"]), num(open[0]["actual"])})
+	assert.Equal(t, "B", open[0]["details"].(map[string]any)["pocket"])
+
+	status, _ = c.do("GET", "/v1/discrepancies", tech, nil)
+	assert.Equal(t, http.StatusForbidden, status, "technicians count; pharmacists resolve")
+	status, _ = c.do("GET", "/v1/discrepancies?status=closed", pharmacist, nil)
+	assert.Equal(t, http.StatusUnprocessableEntity, status)
+
+	resolve := fmt.Sprintf("/v1/discrepancies/%d/resolve", num(d["id"]))
+	status, body = c.do("POST", resolve, pharmacist, map[string]any{"set_on_hand": 8})
+	assert.Equal(t, http.StatusUnprocessableEntity, status, "a reason is required: %v", body)
+	status, _ = c.do("POST", resolve, tech, map[string]any{"reason": "recounted"})
+	assert.Equal(t, http.StatusForbidden, status)
+	status, body = c.do("POST", resolve, pharmacist, map[string]any{"reason": "recounted with the technician: 2 ampoules broken", "set_on_hand": 8})
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, "resolved", body["status"])
+	assert.Equal(t, "pharm-rs", body["resolved_by"])
+	assert.EqualValues(t, 8, requireLedger(t, f, f.meds[0]))
+	status, body = c.do("POST", resolve, pharmacist, map[string]any{"reason": "again"})
+	assert.Equal(t, http.StatusConflict, status, body)
+	status, _ = c.do("POST", "/v1/discrepancies/999999999/resolve", pharmacist, map[string]any{"reason": "x"})
+	assert.Equal(t, http.StatusNotFound, status)
+
+	status, body = c.do("POST", fmt.Sprintf("/v1/discrepancies/%d/resolve", num(open[0]["id"])), pharmacist, map[string]any{"reason": "cabinet miscounted; confirmed 8 by hand"})
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Empty(t, c.discrepancies(f, "open"))
+	assert.Len(t, c.discrepancies(f, "resolved"), 2)
+	assert.EqualValues(t, 8, requireLedger(t, f, f.meds[0]))
+	assert.Equal(t, []string{"adjusted", "counted", "counted", "counted", "adjusted"}, c.movementKinds(f, f.meds[0]))
+}
+
+func TestUnwitnessedControlledWasteRecordedAndResolved(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(5)
+	in := newIntake()
+	ctx := context.Background()
+	admin := c.token("admin-1", workflows.RoleAdmin)
+	status, med := c.do("POST", "/v1/medications", admin, map[string]any{
+		"code": f.cabinetCode + "-FENT", "name": "Fentanyl 50 mcg/ml", "unit": "ampoule", "controlled_list": "A1",
+	})
+	require.Equal(t, http.StatusCreated, status, med)
+	fentanyl := int64(num(med["id"]))
+	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, fentanyl), c.token("tech-1", workflows.RoleTechnician),
+		map[string]any{"on_hand": 5, "par_level": 2})
+	require.Equal(t, http.StatusOK, status, row)
+
+	unwitnessed := c.event(f, cabinet.EventWaste, fentanyl, 1)
+	require.NoError(t, in.HandleEvent(ctx, unwitnessed))
+	require.NoError(t, in.HandleEvent(ctx, unwitnessed), "a resent report is acknowledged")
+	assert.EqualValues(t, 4, requireLedger(t, f, fentanyl), "and wasted once")
+
+	witnessed := c.event(f, cabinet.EventWaste, fentanyl, 1)
+	witnessed.Witness = "cab-user-8"
+	require.NoError(t, in.HandleEvent(ctx, witnessed))
+	// The cabinet's controlled class counts even for a medication the catalogue does not control.
+	classed := c.event(f, cabinet.EventWaste, f.meds[0], 1)
+	classed.ControlledClass = "II"
+	require.NoError(t, in.HandleEvent(ctx, classed))
+
+	open := c.discrepancies(f, "open")
+	require.Len(t, open, 2)
+	byMed := map[int64]map[string]any{}
+	for _, d := range open {
+		assert.Equal(t, "unwitnessed_controlled_waste", d["kind"])
+		assert.Nil(t, d["expected"])
+		byMed[int64(num(d["medication_id"]))] = d
+	}
+	require.Contains(t, byMed, fentanyl)
+	assert.Equal(t, "cab-user-7", byMed[fentanyl]["details"].(map[string]any)["wasted_by"])
+	require.Contains(t, byMed, f.meds[0])
+
+	ms, err := e2e.store.ListMovements(ctx, f.cabinetID, fentanyl)
+	require.NoError(t, err)
+	require.Len(t, ms, 3)
+	assert.Empty(t, ms[1].WitnessID)
+	assert.Equal(t, "cab-user-8", ms[2].WitnessID)
+	assert.Equal(t, db.SourceCabinet, ms[2].Source)
+	assert.Equal(t, int32(-1), ms[2].Quantity)
+
+	// Never below zero or what is reserved: the report is refused with a clear error.
+	err = in.HandleEvent(ctx, c.event(f, cabinet.EventWaste, fentanyl, 50))
+	require.ErrorIs(t, err, db.ErrStockBelowReserved)
+	assert.Contains(t, err.Error(), "would leave -47 on hand")
+	assert.EqualValues(t, 3, requireLedger(t, f, fentanyl))
+
+	pharmacist := c.token("pharm-rs", workflows.RolePharmacist)
+	for _, d := range open {
+		status, body := c.do("POST", fmt.Sprintf("/v1/discrepancies/%d/resolve", num(d["id"])), pharmacist,
+			map[string]any{"reason": "witness signed the paper log; waste confirmed"})
+		require.Equal(t, http.StatusOK, status, body)
+		assert.Equal(t, "resolved", body["status"])
+	}
+	assert.Empty(t, c.discrepancies(f, "open"))
+	assert.EqualValues(t, 3, requireLedger(t, f, fentanyl))
+	assert.EqualValues(t, 4, requireLedger(t, f, f.meds[0]))
+}
+
+func TestIntakeDuplicateReportsCountedOnce(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(6)
+	in := newIntake()
+	ctx := context.Background()
+	id := c.readyRequest(f, 2) // holds 2 of the 6
+
+	ret := c.event(f, cabinet.EventReturn, f.meds[0], 3)
+	ret.RequestID = id
+	unload := c.event(f, cabinet.EventUnload, f.meds[0], 4)
+	for range 3 {
+		require.NoError(t, in.HandleEvent(ctx, ret))
+		require.NoError(t, in.HandleEvent(ctx, unload))
+	}
+	assert.EqualValues(t, 5, requireLedger(t, f, f.meds[0]), "6 + 3 - 4")
+
+	// An unload that would dig into the reservation is refused, and may be sent again later.
+	tooMuch := c.event(f, cabinet.EventUnload, f.meds[0], 4)
+	err := in.HandleEvent(ctx, tooMuch)
+	require.ErrorIs(t, err, db.ErrStockBelowReserved)
+	assert.Contains(t, err.Error(), "2 are reserved")
+	onHand, reserved := c.stock(f, f.meds[0])
+	assert.Equal(t, []int{5, 2}, []int{onHand, reserved})
+	tooMuch.Amount = 3
+	require.NoError(t, in.HandleEvent(ctx, tooMuch))
+	assert.EqualValues(t, 2, requireLedger(t, f, f.meds[0]))
+
+	ms, err := e2e.store.ListMovements(ctx, f.cabinetID, f.meds[0])
+	require.NoError(t, err)
+	require.Len(t, ms, 4)
+	assert.Equal(t, id, ms[1].RequestID)
+	assert.Equal(t, ret.MessageControlID, ms[1].CabinetMessageID)
+	assert.Equal(t, "cab-user-7", ms[1].Actor.ID)
+	assert.Equal(t, "cabinet", ms[1].Actor.Role)
+	assert.Equal(t, ret.At, ms[1].At.UTC())
+}
+
+func TestIntakeVendCompletesRequestOnce(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(10)
+	other := c.fixture(1)
+	in := newIntake()
+	ctx := context.Background()
+	nurse := c.token("nurse-rs", workflows.RoleNurse)
+
+	id := c.readyRequest(f, 3)
+	vend := cabinet.Event{MessageControlID: "RDS-1-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: 3, User: "nurse-rs"}
+	require.NoError(t, in.HandleEvent(ctx, vend))
+	state := c.waitStatus(id, nurse, "dispensed")
+	last := state["transitions"].([]any)
+	assert.Equal(t, "nurse-rs", last[len(last)-1].(map[string]any)["actor"].(map[string]any)["id"], "the cabinet user withdrew it")
+
+	require.NoError(t, in.HandleEvent(ctx, vend), "a resent vend is acknowledged")
+	again := vend
+	again.MessageControlID = "RDS-2-" + id
+	require.NoError(t, in.HandleEvent(ctx, again), "a second report of the same withdrawal is acknowledged")
+	elsewhere := again
+	elsewhere.MessageControlID, elsewhere.CabinetCode = "RDS-3-"+id, other.cabinetCode
+	assert.ErrorIs(t, in.HandleEvent(ctx, elsewhere), intake.ErrRefused, "not a withdrawal of this cabinet")
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		onHand, reserved := c.stock(f, f.meds[0])
+		assert.Equal(ct, []int{7, 0}, []int{onHand, reserved}, "consumed once")
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.EqualValues(t, 7, requireLedger(t, f, f.meds[0]))
+	assert.Equal(t, []string{"adjusted", "dispensed"}, c.movementKinds(f, f.meds[0]))
+
+	// A vend for a request still awaiting approval is refused.
+	waiting := c.create(f, nurse, 1)
+	c.waitStatus(waiting, nurse, "awaiting_approval")
+	err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + waiting, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: waiting, Amount: 1})
+	assert.ErrorIs(t, err, intake.ErrRefused)
+	assert.Contains(t, err.Error(), "awaiting_approval")
+}
+
+func TestIntakeUnknownOrderAndBadReports(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(3)
+	in := newIntake()
+	ctx := context.Background()
+
+	for _, order := range []string{"medreq-01J00000000000000000000000", "not-a-request", workflows.RestockWorkflowID(f.cabinetID, f.meds[0])} {
+		err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + order, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: order, Amount: 1})
+		assert.ErrorIs(t, err, cabinet.ErrUnknownOrder, order)
+	}
+
+	e := c.event(f, cabinet.EventReturn, f.meds[0], 1)
+	e.CabinetCode = "NO-SUCH-CABINET"
+	assert.ErrorIs(t, in.HandleEvent(ctx, e), intake.ErrUnknownCabinet)
+	e = c.event(f, cabinet.EventReturn, f.meds[0], 1)
+	e.MedicationCode = "NO-SUCH-DRUG"
+	assert.ErrorIs(t, in.HandleEvent(ctx, e), intake.ErrUnknownMedication)
+	e = c.event(f, cabinet.EventReturn, f.meds[0], 1)
+	e.MessageControlID = ""
+	assert.ErrorIs(t, in.HandleEvent(ctx, e), intake.ErrInvalidReport)
+	assert.ErrorIs(t, in.HandleEvent(ctx, c.event(f, cabinet.EventReturn, f.meds[0], 0)), intake.ErrInvalidReport)
+	assert.ErrorIs(t, in.HandleEvent(ctx, c.event(f, cabinet.EventKind("X"), f.meds[0], 1)), intake.ErrInvalidReport)
+	assert.EqualValues(t, 3, requireLedger(t, f, f.meds[0]), "nothing changed")
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/converter"
+
+	"github.com/medreq/pyxis/codec"
+)
+
+// codecConfig is how workflow payloads are encrypted (package codec).
+type codecConfig struct {
+	// Keys come from PYXIS_CODEC_KEYS; the last one encrypts.
+	Keys []codec.Key
+	// Disabled (PYXIS_CODEC_DISABLED=true) runs without encryption, deliberately.
+	Disabled bool
+}
+
+// loadSecurity reads the identity, payload-encryption, rate-limit and header settings.
+func loadSecurity(getenv func(string) string, c *config) []error {
+	var errs []error
+	a := &c.API
+	a.JWKSURL = getenv("PYXIS_JWKS_URL")
+	a.JWTIssuer = getenv("PYXIS_JWT_ISSUER")
+	a.JWTAudience = getenv("PYXIS_JWT_AUDIENCE")
+	a.JWTRoleClaim = envOr(getenv, "PYXIS_JWT_ROLE_CLAIM", a.JWTRoleClaim)
+	if a.JWKSURL != "" {
+		if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("PYXIS_JWKS_URL=%q: want an http(s) URL", a.JWKSURL))
+		}
+		if a.JWTIssuer == "" || a.JWTAudience == "" {
+			errs = append(errs, errors.New("PYXIS_JWKS_URL needs PYXIS_JWT_ISSUER and PYXIS_JWT_AUDIENCE: without them any token of the provider would do"))
+		}
+	}
+	durationAtLeast := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a duration such as 30s", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	durationAtLeast("PYXIS_JWT_LEEWAY", &a.JWTLeeway)
+	durationAtLeast("PYXIS_JWKS_REFRESH_INTERVAL", &a.JWKSRefreshInterval)
+
+	keys, err := codec.ParseKeys(getenv("PYXIS_CODEC_KEYS"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("PYXIS_CODEC_KEYS: %w", err))
+	}
+	c.Codec.Keys = keys
+	if v := getenv("PYXIS_CODEC_DISABLED"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_CODEC_DISABLED=%q: want true or false", v))
+		}
+		c.Codec.Disabled = b
+	}
+	for o := range strings.SplitSeq(getenv("PYXIS_CODEC_CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+			errs = append(errs, fmt.Errorf("PYXIS_CODEC_CORS_ORIGINS: %q is not an origin such as https://temporal-ui.example", o))
+			continue
+		}
+		a.CodecCORSOrigins = append(a.CodecCORSOrigins, o)
+	}
+
+	if v := getenv("PYXIS_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			errs = append(errs, fmt.Errorf("PYXIS_RATE_LIMIT=%q: want requests per second, 0 for no limit", v))
+		}
+		a.RateLimit = f
+	}
+	if v := getenv("PYXIS_RATE_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("PYXIS_RATE_BURST=%q: want a positive number", v))
+		}
+		a.RateBurst = n
+	}
+	if v := getenv("PYXIS_HSTS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_HSTS=%q: want true or false", v))
+		}
+		a.HSTS = b
+	}
+	return errs
+}
+
+// requireAuth checks that the API can verify tokens: an HS256 secret of 32 characters or
+// more, a JWKS URL, or both.
+func (c config) requireAuth() error {
+	switch {
+	case c.JWTSecret != "" && len(c.JWTSecret) < 32:
+		return errors.New("PYXIS_JWT_SECRET must be at least 32 characters")
+	case c.JWTSecret == "" && c.API.JWKSURL == "":
+		return errors.New("set PYXIS_JWT_SECRET (at least 32 characters), PYXIS_JWKS_URL, or both: tokens cannot be verified otherwise")
+	}
+	return nil
+}
+
+// requireCodec refuses to run without payload encryption unless that was asked for.
+func (c config) requireCodec() error {
+	if len(c.Codec.Keys) == 0 && !c.Codec.Disabled {
+		return errors.New("PYXIS_CODEC_KEYS is not set: workflow payloads (patient data) would reach Temporal unencrypted; " +
+			"set it (README, Security), or set PYXIS_CODEC_DISABLED=true to run without encryption deliberately")
+	}
+	return nil
+}
+
+// payloadCodec returns the codec of the configured keys; nil when encryption is off.
+func (c config) payloadCodec() (*codec.Codec, error) {
+	if c.Codec.Disabled || len(c.Codec.Keys) == 0 {
+		return nil, nil
+	}
+	return codec.New(c.Codec.Keys)
+}
+
+// dataConverter returns what every Temporal client of the process uses: the default data
+// converter, wrapped with the codec unless encryption is off (nil: the SDK's default).
+func (c config) dataConverter() (converter.DataConverter, error) {
+	cd, err := c.payloadCodec()
+	if err != nil || cd == nil {
+		return nil, err
+	}
+	return codec.NewDataConverter(cd), nil
+}
+
+// securityString describes the security settings without their secrets.
+func (c config) securityString() string {
+	enc := "off"
+	if !c.Codec.Disabled && len(c.Codec.Keys) > 0 {
+		ids := make([]string, len(c.Codec.Keys))
+		for i, k := range c.Codec.Keys {
+			ids[i] = k.ID
+		}
+		enc = "keys " + strings.Join(ids, ",") + " (encrypting with " + ids[len(ids)-1] + ")"
+	}
+	jwks := "(unset)"
+	if c.API.JWKSURL != "" {
+		jwks = fmt.Sprintf("%s issuer=%s audience=%s role_claim=%s", c.API.JWKSURL, c.API.JWTIssuer, c.API.JWTAudience, c.API.JWTRoleClaim)
+	}
+	return fmt.Sprintf("jwks=%s payload_encryption=%s codec_cors=%v rate_limit=%g/s burst %d hsts=%t",
+		jwks, enc, c.API.CodecCORSOrigins, c.API.RateLimit, c.API.RateBurst, c.API.HSTS)
+}
+
+// devCodecKeys returns the key dev mode encrypts payloads with: kept in the data folder
+// beside the dev secret, so workflows survive a restart, and made on first use.
+func devCodecKeys(dir string) ([]codec.Key, error) {
+	path := filepath.Join(dir, "codec-keys")
+	if b, err := os.ReadFile(path); err == nil {
+		keys, err := codec.ParseKeys(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if len(keys) > 0 {
+			return keys, nil
+		}
+	}
+	key, err := codec.GenerateKey("dev-" + time.Now().UTC().Format("20060102"))
+	if err != nil {
+		return nil, err
+	}
+	keys := []codec.Key{key}
+	if err := os.WriteFile(path, []byte(codec.FormatKeys(keys)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("save dev codec key: %w", err)
+	}
+	return keys, nil
+}
+
+// devCodecEndpoint is the API's codec endpoint as the dev UI's pages reach it: on the host the
+// UI is opened at, so the two are the same site, and on the API's port.
+func devCodecEndpoint(uiAddr, apiAddr string) string {
+	host, _, err := net.SplitHostPort(uiAddr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	_, port, err := net.SplitHostPort(apiAddr)
+	if err != nil {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/codec"
+}
+
+// browserOrigins is the origin of a local URL as a browser may name it: by the address it was
+// given and by its other loopback name.
+func browserOrigins(rawURL string) []string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	origins := []string{u.Scheme + "://" + u.Host}
+	switch u.Hostname() {
+	case "127.0.0.1":
+		origins = append(origins, u.Scheme+"://"+net.JoinHostPort("localhost", u.Port()))
+	case "localhost":
+		origins = append(origins, u.Scheme+"://"+net.JoinHostPort("127.0.0.1", u.Port()))
+	}
+	return origins
+}
