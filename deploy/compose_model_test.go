@@ -241,7 +241,7 @@ func repoRoot(t *testing.T) string {
 }
 
 // testEnv is the environment the compose file is interpolated with: only what it requires.
-var testEnv = map[string]string{"PYXIS_JWT_SECRET": strings.Repeat("s", 32)}
+var testEnv = map[string]string{"PYXIS_JWT_SECRET": strings.Repeat("s", 32), "PYXIS_CODEC_KEYS": "k1:" + strings.Repeat("A", 43) + "="}
 
 // loadCompose reads docker-compose.yaml, interpolated with env.
 func loadCompose(t *testing.T, env map[string]string) composeFile {

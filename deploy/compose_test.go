@@ -21,9 +21,10 @@ var pyxisServices = map[string]struct {
 	subcommand string
 	required   []string
 }{
-	"migrate": {"migrate", []string{"DATABASE_URL"}},
-	"worker":  {"worker", []string{"DATABASE_URL", "TEMPORAL_ADDRESS"}},
-	"api":     {"api", []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "PYXIS_JWT_SECRET"}},
+	"migrate":     {"migrate", []string{"DATABASE_URL"}},
+	"worker":      {"worker", []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "PYXIS_CODEC_KEYS"}},
+	"api":         {"api", []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "PYXIS_JWT_SECRET", "PYXIS_CODEC_KEYS", "PYXIS_MLLP_ADDR"}},
+	"cabinet-sim": {"cabinet-sim", nil},
 }
 
 // oneShots are the services that run to completion: each must exit 0 before its dependents
@@ -32,7 +33,7 @@ var oneShots = []string{"migrate", "temporal-namespace", "temporal-schema"}
 
 func TestComposeServiceSet(t *testing.T) {
 	cf := loadCompose(t, testEnv)
-	want := []string{"api", "migrate", "postgres", "temporal", "temporal-namespace", "temporal-schema", "temporal-ui", "worker"}
+	want := []string{"api", "cabinet-sim", "migrate", "postgres", "temporal", "temporal-namespace", "temporal-schema", "temporal-ui", "worker"}
 	got := slices.Sorted(maps.Keys(cf.Services))
 	assert.Equal(t, want, got)
 }
@@ -75,6 +76,7 @@ var wantDependencies = []struct{ from, to, condition string }{
 	{"api", "temporal", "service_healthy"},
 	{"api", "temporal-namespace", "service_completed_successfully"},
 	{"api", "migrate", "service_completed_successfully"},
+	{"cabinet-sim", "api", "service_healthy"},
 }
 
 func TestComposeDependsOn(t *testing.T) {
@@ -190,7 +192,8 @@ func TestComposePyxisServices(t *testing.T) {
 			}
 			assert.Equal(t, filepath.Join(root, "Dockerfile"), filepath.Join(root, svc.Build.Context, dockerfile))
 			assert.Equal(t, image, svc.Image, "every pyxis service tags and runs the same image")
-			assert.Equal(t, []string{want.subcommand}, svc.Command.Items, "command, in exec form")
+			require.NotEmpty(t, svc.Command.Items)
+			assert.Equal(t, want.subcommand, svc.Command.Items[0], "command, in exec form")
 			assert.False(t, svc.Command.FromString, "command in exec (list) form")
 			assert.Empty(t, svc.Entrypoint.Items, "the image's ENTRYPOINT /pyxis must stay")
 			assert.True(t, svc.ReadOnly, "read_only root filesystem")
@@ -198,7 +201,9 @@ func TestComposePyxisServices(t *testing.T) {
 			for _, env := range want.required {
 				assert.NotEmptyf(t, svc.Environment[env], "%s is required by `pyxis %s`", env, want.subcommand)
 			}
-			checkDatabaseURL(t, cf, svc.Environment["DATABASE_URL"])
+			if name != "cabinet-sim" { // a cabinet on the wire: no database of its own
+				checkDatabaseURL(t, cf, svc.Environment["DATABASE_URL"])
+			}
 			if addr, ok := svc.Environment["TEMPORAL_ADDRESS"]; ok {
 				host, port, err := net.SplitHostPort(addr)
 				require.NoError(t, err, "TEMPORAL_ADDRESS")
@@ -229,12 +234,15 @@ func checkDatabaseURL(t *testing.T, cf composeFile, raw string) {
 func TestComposeRequiresJWTSecret(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yaml"))
 	require.NoError(t, err)
-	_, err = parseCompose(data, map[string]string{})
+	_, err = parseCompose(data, map[string]string{"PYXIS_CODEC_KEYS": testEnv["PYXIS_CODEC_KEYS"]})
 	require.Error(t, err, "compose must refuse to start without PYXIS_JWT_SECRET")
 	assert.Contains(t, err.Error(), "PYXIS_JWT_SECRET")
+	_, err = parseCompose(data, map[string]string{"PYXIS_JWT_SECRET": strings.Repeat("k", 40)})
+	require.Error(t, err, "compose must refuse to start without PYXIS_CODEC_KEYS: patient data would reach Temporal in plain text")
+	assert.Contains(t, err.Error(), "PYXIS_CODEC_KEYS")
 
 	secret := strings.Repeat("k", 40)
-	cf, err := parseCompose(data, map[string]string{"PYXIS_JWT_SECRET": secret})
+	cf, err := parseCompose(data, map[string]string{"PYXIS_JWT_SECRET": secret, "PYXIS_CODEC_KEYS": testEnv["PYXIS_CODEC_KEYS"]})
 	require.NoError(t, err)
 	assert.Equal(t, secret, cf.Services["api"].Environment["PYXIS_JWT_SECRET"])
 	for name, svc := range cf.Services {
@@ -304,7 +312,7 @@ func TestComposePublishedPorts(t *testing.T) {
 	for _, b := range all {
 		published[b.service] = append(published[b.service], b.port)
 	}
-	assert.Equal(t, map[string][]int{"api": {8080}, "temporal": {7233}, "temporal-ui": {8233}}, published)
+	assert.Equal(t, map[string][]int{"api": {8080, 2575}, "cabinet-sim": {2577}, "temporal": {7233}, "temporal-ui": {8233}}, published)
 }
 
 func TestComposeImagesPinned(t *testing.T) {
