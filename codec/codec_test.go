@@ -164,6 +164,7 @@ func TestReplayCommittedHistoriesWithCodec(t *testing.T) {
 			replayer, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
 			require.NoError(t, err)
 			replayer.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: "MedicationRequest"})
+			replayer.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, file))
 		})
 	}

@@ -33,6 +33,7 @@ func TestReplayHistories(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			// The name worker.Register gives the workflow; histories record it as the type.
 			replayer.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: "MedicationRequest"})
+			replayer.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, file))
 		})
 	}
