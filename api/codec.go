@@ -27,8 +27,48 @@ func (s *Server) codecRoutes(r *gin.Engine, mayDecode gin.HandlerFunc) {
 	g := r.Group("/codec", s.codecCORS())
 	for _, op := range []string{"/encode", "/decode"} {
 		g.OPTIONS(op, func(c *gin.Context) { c.Status(http.StatusNoContent) })
-		g.POST(op, s.auth.authenticate(), s.limiter.middleware(), mayDecode, serveCodec(h))
+		g.POST(op, s.codecSessionToken(), s.auth.authenticate(), s.limiter.middleware(), mayDecode, serveCodec(h))
 	}
+	if s.cfg.CodecSession != "" {
+		g.GET("/session", s.codecSessionToken(), s.auth.authenticate(), mayDecode, s.startCodecSession)
+	}
+}
+
+// codecSessionCookie holds a dev Web UI user's token for /codec (Config.CodecSession).
+const codecSessionCookie = "pyxis_codec_token"
+
+// codecSessionToken, when dev sessions are on, takes the bearer token from the ?token= of
+// GET /codec/session or from the session cookie, for requests that carry no Authorization
+// header. The token is then checked like any other.
+func (s *Server) codecSessionToken() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.cfg.CodecSession == "" || c.GetHeader("Authorization") != "" {
+			c.Next()
+			return
+		}
+		tok := ""
+		if c.Request.Method == http.MethodGet {
+			tok = c.Query("token")
+		} else if ck, err := c.Cookie(codecSessionCookie); err == nil {
+			tok = ck
+		}
+		if tok != "" {
+			c.Request.Header.Set("Authorization", "Bearer "+tok)
+		}
+		c.Next()
+	}
+}
+
+// startCodecSession stores the (already verified) token in an HttpOnly cookie scoped to
+// /codec and sends the browser on to the Web UI, which can then decode payloads.
+func (s *Server) startCodecSession(c *gin.Context) {
+	tok := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: codecSessionCookie, Value: tok, Path: "/codec", HttpOnly: true,
+		// Lax is sent by the UI's fetches: the dev UI and API share a host, so a site.
+		SameSite: http.SameSiteLaxMode, MaxAge: 12 * 60 * 60,
+	})
+	c.Redirect(http.StatusSeeOther, s.cfg.CodecSession)
 }
 
 // codecCORS answers CORS for the allowed origins, credentials included. Other origins get no

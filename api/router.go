@@ -44,6 +44,11 @@ type Config struct {
 	// CodecCORSOrigins are the browser origins (the Web UI's) allowed to call the codec
 	// endpoints.
 	CodecCORSOrigins []string
+	// CodecSession (dev mode only) lets a browser hold its token in an HttpOnly cookie for
+	// /codec: the dev Web UI has no sign-in and cannot send one. GET /codec/session?token=
+	// sets the cookie (pharmacist or admin tokens only) and redirects to CodecSession; the
+	// codec endpoints then take the cookie when no Authorization header comes. Empty: off.
+	CodecSession string
 	// RateLimit (requests per second) and RateBurst bound each user's requests; 0 disables.
 	RateLimit float64
 	RateBurst int

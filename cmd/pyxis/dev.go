@@ -117,7 +117,7 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 		return fmt.Errorf("demo data: %w", err)
 	}
 
-	uiURL := ""
+	uiURL, codecSessionURL := "", ""
 	if cfg.TemporalAddress == "" {
 		tOpts := devTemporalOptions{
 			FrontendAddr: o.TemporalAddr, Namespace: cfg.TemporalNamespace,
@@ -148,6 +148,12 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 		cleanups = append(cleanups, ui.Stop)
 		uiURL = ui.url
 		cfg.API.CodecCORSOrigins = append(cfg.API.CodecCORSOrigins, browserOrigins(ui.url)...)
+		if codecEndpoint != "" {
+			// The dev UI has no sign-in: a pharmacist opens /codec/session once with their
+			// token (the banner prints the link) and the UI's decode calls carry it.
+			cfg.API.CodecSession = ui.url + "/namespaces/" + cfg.TemporalNamespace + "/workflows"
+			codecSessionURL = codecEndpoint + "/session"
+		}
 	}
 	tc, err := dialTemporal(ctx, cfg)
 	if err != nil {
@@ -188,7 +194,7 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 		return printBanner(stdout, banner{
 			api: "http://" + displayAddr(apiLn.Addr().String()), ui: uiURL, temporal: cfg.TemporalAddress,
 			database: maskURL(pg.url), dir: o.Dir, ephemeral: o.Ephemeral, secret: cfg.JWTSecret, demo: demo,
-			mllp: mllpSrv.Addr().String(), cabinetSim: cabSim.Addr(), cabinetSimAdmin: "http://" + cabSim.AdminAddr(),
+			mllp: mllpSrv.Addr().String(), codecSession: codecSessionURL, cabinetSim: cabSim.Addr(), cabinetSimAdmin: "http://" + cabSim.AdminAddr(),
 		})
 	})
 	err = g.Wait()

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +19,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -199,7 +203,77 @@ func TestDevModeRunsTheWholeSystem(t *testing.T) {
 		}
 	}, 15*time.Second, 250*time.Millisecond)
 
+	p.checkUICodecSession(tc, id)
 	p.stop()
+}
+
+var sessionLine = regexp.MustCompile(`(http://\S+/codec/session)\?token=(\S+)`)
+
+// checkUICodecSession follows the banner's codec-session link as a browser would, then
+// decodes the request's encrypted input as the dev Web UI does: with the session cookie, no
+// Authorization header.
+func (p *devProcess) checkUICodecSession(tc client.Client, id string) {
+	t := p.t
+	m := sessionLine.FindStringSubmatch(p.output())
+	require.NotNil(t, m, "the banner prints the link that lets the dev UI decode payloads")
+
+	it := tc.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	first, err := it.Next()
+	require.NoError(t, err)
+	payloads := first.GetWorkflowExecutionStartedEventAttributes().GetInput()
+	require.NotNil(t, payloads)
+	assert.NotContains(t, string(payloads.GetPayloads()[0].GetData()), "MRN-DEV-1", "history holds ciphertext")
+	body, err := protojson.Marshal(payloads)
+	require.NoError(t, err)
+	decode := func(cookie *http.Cookie) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, "http://"+p.api+"/codec/decode", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "http://"+p.ui)
+		req.Header.Set("X-Namespace", "default")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	status, _ := decode(nil)
+	assert.Equal(t, http.StatusUnauthorized, status, "no session, no token: no patient data")
+
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(m[1] + "?token=" + m[2])
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Location"), p.ui, "back to the Web UI")
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "pyxis_codec_token" {
+			session = ck
+		}
+	}
+	require.NotNil(t, session, "the session cookie is set")
+	assert.True(t, session.HttpOnly)
+	assert.Equal(t, "/codec", session.Path)
+
+	status, decoded := decode(session)
+	require.Equal(t, http.StatusOK, status, decoded)
+	var out struct {
+		Payloads []struct {
+			Data []byte `json:"data"`
+		} `json:"payloads"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(decoded), &out))
+	require.NotEmpty(t, out.Payloads)
+	assert.Contains(t, string(out.Payloads[0].Data), "MRN-DEV-1", "the session decodes the patient's data")
+
+	resp, err = noRedirect.Get(m[1] + "?token=" + p.token("NURSE_ANA_TOKEN"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "a nurse's token opens no codec session")
 }
 
 func TestDevModeResumesWorkflowsAfterRestart(t *testing.T) {

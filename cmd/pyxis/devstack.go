@@ -155,7 +155,8 @@ func startDevUI(addr, temporalAddr, namespace, codecEndpoint string) (*devUI, er
 		CORS:                uiconfig.CORS{CookieInsecure: true},
 		// Dev mode serves plain HTTP, and the UI passes its access token only to an https
 		// codec endpoint; it has no sign-in here anyway (README, Security).
-		Codec: uiconfig.Codec{Endpoint: codecEndpoint, PassAccessToken: false},
+		// The UI sends the codec-session cookie (api Config.CodecSession) with its calls.
+		Codec: uiconfig.Codec{Endpoint: codecEndpoint, PassAccessToken: false, IncludeCredentials: codecEndpoint != ""},
 	}}))
 	go func() {
 		if err := srv.Start(); err != nil {

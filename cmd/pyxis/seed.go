@@ -113,6 +113,7 @@ func createDemo(ctx context.Context, store *db.Store) error {
 type banner struct {
 	api, ui, temporal, database, dir  string
 	mllp, cabinetSim, cabinetSimAdmin string
+	codecSession                      string
 	ephemeral                         bool
 	secret                            string
 	demo                              demoData
@@ -139,7 +140,7 @@ func printBanner(w io.Writer, b banner) error {
 
 	fmt.Fprintf(&sb, "\nDemo users (tokens valid 24h; paste the export lines into your shell):\n")
 	now := time.Now()
-	var nurse, pharmacist string
+	var nurse, pharmacist, pharmacistToken, pharmacistName string
 	for _, u := range b.demo.Users {
 		tok, err := api.IssueToken([]byte(b.secret), u.ID, u.Name, u.Role, 24*time.Hour, now)
 		if err != nil {
@@ -151,8 +152,12 @@ func printBanner(w io.Writer, b banner) error {
 			nurse = v
 		}
 		if u.Role == workflows.RolePharmacist && pharmacist == "" {
-			pharmacist = v
+			pharmacist, pharmacistToken, pharmacistName = v, tok, u.Name
 		}
+	}
+	if b.codecSession != "" && pharmacistToken != "" {
+		fmt.Fprintf(&sb, "\nPayloads are encrypted in Temporal. To read them in the Web UI, open once (as %s):\n  %s?token=%s\n",
+			pharmacistName, b.codecSession, pharmacistToken)
 	}
 	if nurse != "" && pharmacist != "" && len(b.demo.Cabinets) > 0 && len(b.demo.Meds) > 0 {
 		fmt.Fprintf(&sb, "\nCreate a request as the nurse, then approve it as the pharmacist:\n")
