@@ -22,26 +22,34 @@ import (
 	"github.com/medreq/pyxis/workflows"
 )
 
-func runAPI(ctx context.Context, cfg config) error {
-	if err := cfg.requireServices(true); err != nil {
-		return err
+// connect checks what the api and worker cannot default, then opens Postgres and Temporal;
+// close releases both.
+func connect(ctx context.Context, cfg config, name string, needAuth bool) (store *db.Store, tc client.Client, closeFn func(), err error) {
+	if err := cfg.requireServices(needAuth); err != nil {
+		return nil, nil, nil, err
 	}
-	slog.Info("starting api", "config", cfg.String())
+	slog.Info("starting "+name, "config", cfg.String())
 	pool, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer pool.Close()
-	tc, err := dialTemporal(ctx, cfg)
+	if tc, err = dialTemporal(ctx, cfg); err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	return db.NewStore(pool), tc, func() { tc.Close(); pool.Close() }, nil
+}
+
+func runAPI(ctx context.Context, cfg config) error {
+	store, tc, closeServices, err := connect(ctx, cfg, "api", true)
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
+	defer closeServices()
 	ln, err := listen(cfg.HTTPAddr, "PYXIS_HTTP_ADDR")
 	if err != nil {
 		return err
 	}
-	store := db.NewStore(pool)
 	mllpSrv, err := listenMLLP(cfg.MLLPAddr, &intake.Intake{Store: store, Temporal: tc})
 	if err != nil {
 		_ = ln.Close()
@@ -73,21 +81,12 @@ func newAPIServer(store *db.Store, tc client.Client, cfg config) (*api.Server, e
 }
 
 func runWorker(ctx context.Context, cfg config) error {
-	if err := cfg.requireServices(false); err != nil {
-		return err
-	}
-	slog.Info("starting worker", "config", cfg.String())
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	store, tc, closeServices, err := connect(ctx, cfg, "worker", false)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	tc, err := dialTemporal(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	return serveWorker(ctx, tc, db.NewStore(pool), cfg)
+	defer closeServices()
+	return serveWorker(ctx, tc, store, cfg)
 }
 
 // serveWorker prepares the namespace and runs the worker until ctx is done. Cabinets are
