@@ -68,11 +68,7 @@ func (s *Server) listMedications(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	out := make([]MedicationBody, len(meds))
-	for i, m := range meds {
-		out[i] = medicationView(m)
-	}
-	c.JSON(http.StatusOK, ListView[MedicationBody]{Data: out})
+	writeList(c, meds, medicationView, "")
 }
 
 func (s *Server) createMedication(c *gin.Context) {
@@ -124,11 +120,7 @@ func (s *Server) listCabinets(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	out := make([]CabinetBody, len(cabs))
-	for i, cb := range cabs {
-		out[i] = cabinetView(cb)
-	}
-	c.JSON(http.StatusOK, ListView[CabinetBody]{Data: out})
+	writeList(c, cabs, cabinetView, "")
 }
 
 func (s *Server) createCabinet(c *gin.Context) {
@@ -197,11 +189,7 @@ func (s *Server) listStock(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	out := make([]StockView, len(rows))
-	for i, r := range rows {
-		out[i] = stockView(r)
-	}
-	c.JSON(http.StatusOK, ListView[StockView]{Data: out})
+	writeList(c, rows, stockView, "")
 }
 
 func (s *Server) setStock(c *gin.Context) {

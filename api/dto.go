@@ -2,7 +2,10 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
@@ -88,6 +91,15 @@ type CabinetEventBody struct {
 type ListView[T any] struct {
 	Data       []T    `json:"data"`
 	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// writeList answers 200 with a page of rows, each converted to its view.
+func writeList[T, V any](c *gin.Context, rows []T, view func(T) V, nextCursor string) {
+	out := make([]V, len(rows))
+	for i, r := range rows {
+		out[i] = view(r)
+	}
+	c.JSON(http.StatusOK, ListView[V]{Data: out, NextCursor: nextCursor})
 }
 
 // RequestView is a request's live state, as the workflow reports it.

@@ -231,11 +231,7 @@ func (s *Server) listRequests(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	out := make([]RequestSummaryView, len(rows))
-	for i, r := range rows {
-		out[i] = summaryView(r)
-	}
-	c.JSON(http.StatusOK, ListView[RequestSummaryView]{Data: out, NextCursor: next})
+	writeList(c, rows, summaryView, next)
 }
 
 func (s *Server) listAudit(c *gin.Context) {
@@ -256,11 +252,7 @@ func (s *Server) listAudit(c *gin.Context) {
 			return
 		}
 	}
-	out := make([]AuditView, len(entries))
-	for i, e := range entries {
-		out[i] = auditView(e)
-	}
-	c.JSON(http.StatusOK, ListView[AuditView]{Data: out})
+	writeList(c, entries, auditView, "")
 }
 
 func requestPathID(c *gin.Context) (string, error) {

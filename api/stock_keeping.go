@@ -108,11 +108,7 @@ func (s *Server) listRefills(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	out := make([]RefillView, len(tasks))
-	for i, t := range tasks {
-		out[i] = refillView(t)
-	}
-	c.JSON(http.StatusOK, ListView[RefillView]{Data: out})
+	writeList(c, tasks, refillView, "")
 }
 
 // confirmRefill asks the task's Restock workflow to load the quantity; its validator decides
@@ -256,11 +252,7 @@ func (s *Server) listDiscrepancies(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	out := make([]DiscrepancyView, len(ds))
-	for i, d := range ds {
-		out[i] = discrepancyView(d)
-	}
-	c.JSON(http.StatusOK, ListView[DiscrepancyView]{Data: out})
+	writeList(c, ds, discrepancyView, "")
 }
 
 func (s *Server) resolveDiscrepancy(c *gin.Context) {
