@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -364,63 +363,4 @@ func (r *request) flush(ctx workflow.Context) error {
 		r.recorded++
 	}
 	return nil
-}
-
-// dbCtx is for activities that only touch Postgres. They retry without a cap: an outage must
-// delay a request, never lose or half-apply it, and every write is idempotent.
-func dbCtx(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 15 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        500 * time.Millisecond,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrInsufficientStock},
-		},
-	})
-}
-
-// cabinetCtx is for commands to a physical cabinet: attempts are capped, because a nurse is
-// waiting and a cabinet that does not answer must fail the request visibly.
-func cabinetCtx(ctx workflow.Context, p Policy, attempts int32) workflow.Context {
-	interval := p.CabinetRetryInterval
-	if interval <= 0 {
-		interval = time.Second
-	}
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        interval,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        attempts,
-			NonRetryableErrorTypes: []string{activities.ErrCabinetRefused, activities.ErrUnknownCabinet},
-		},
-	})
-}
-
-func toActivityLines(lines []Line) []activities.Line {
-	out := make([]activities.Line, len(lines))
-	for i, l := range lines {
-		out[i] = activities.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
-	}
-	return out
-}
-
-// failureReason extracts the message a person should read from an activity failure.
-func failureReason(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Message()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "timed out: " + timeoutErr.Error()
-	}
-	return err.Error()
-}
-
-func isApplicationError(err error, errType string) bool {
-	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && appErr.Type() == errType
 }
