@@ -77,6 +77,19 @@ func (f *fields) checkString(field, v string, required bool, max int) {
 	}
 }
 
+// queryID reads an optional positive integer query parameter (0 when absent), noting a bad one.
+func (f *fields) queryID(c *gin.Context, name string) int64 {
+	v := c.Query(name)
+	if v == "" {
+		return 0
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		f.add(name, "must be a positive integer")
+	}
+	return id
+}
+
 func (f fields) err() error {
 	if len(f) == 0 {
 		return nil

@@ -208,13 +208,7 @@ func (s *Server) listRequests(c *gin.Context) {
 	if f.Status != "" && !workflows.Status(f.Status).Valid() {
 		fe.add("status", "unknown status %q", f.Status)
 	}
-	if v := c.Query("cabinet_id"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id <= 0 {
-			fe.add("cabinet_id", "must be a positive integer")
-		}
-		f.CabinetID = id
-	}
+	f.CabinetID = fe.queryID(c, "cabinet_id")
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 200 {

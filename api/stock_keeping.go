@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -296,13 +295,7 @@ func stockFilter(c *gin.Context, statuses []string) (db.StockFilter, error) {
 	if f.Status != "" && !slices.Contains(statuses, f.Status) {
 		fe.add("status", "must be one of %s", strings.Join(statuses, ", "))
 	}
-	if v := c.Query("cabinet_id"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id <= 0 {
-			fe.add("cabinet_id", "must be a positive integer")
-		}
-		f.CabinetID = id
-	}
+	f.CabinetID = fe.queryID(c, "cabinet_id")
 	return f, fe.err()
 }
 
