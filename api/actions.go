@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/medreq/pyxis/db"
@@ -131,15 +130,7 @@ func (s *Server) update(ctx context.Context, id, name string, arg any) (workflow
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
 	defer cancel()
 	var state workflows.State
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   id,
-		UpdateName:   name,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = handle.Get(ctx, &state)
-	}
+	err := workflows.Update(ctx, s.temporal, id, "", name, arg, &state)
 	var nf *serviceerror.NotFound
 	switch {
 	case err == nil:

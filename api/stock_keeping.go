@@ -11,7 +11,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
@@ -174,15 +173,7 @@ func (s *Server) confirmRefill(c *gin.Context) {
 func (s *Server) updateRestock(ctx context.Context, workflowID string, in workflows.ConfirmRefillInput) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
 	defer cancel()
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID:   workflowID,
-		UpdateName:   workflows.ConfirmRefillUpdate,
-		Args:         []any{in},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = handle.Get(ctx, nil)
-	}
+	err := workflows.Update(ctx, s.temporal, workflowID, "", workflows.ConfirmRefillUpdate, in, nil)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("confirm refill on %s: %w", workflowID, errWorkflowTimeout)
 	}

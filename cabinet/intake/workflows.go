@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
@@ -22,17 +20,7 @@ func updateID(cab db.Cabinet, e cabinet.Event) string {
 func (in *Intake) update(ctx context.Context, workflowID, name, id string, arg any, result any) error {
 	ctx, cancel := context.WithTimeout(ctx, in.timeout())
 	defer cancel()
-	handle, err := in.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		UpdateID:     id,
-		WorkflowID:   workflowID,
-		UpdateName:   name,
-		Args:         []any{arg},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err != nil {
-		return err
-	}
-	return handle.Get(ctx, result)
+	return workflows.Update(ctx, in.Temporal, workflowID, id, name, arg, result)
 }
 
 // vend completes the withdrawal of the request the vend names. A vend for a request that is

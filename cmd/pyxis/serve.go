@@ -119,19 +119,10 @@ func withdrawalReporter(tc client.Client, store *db.Store) cabinet.Reporter {
 		if err != nil {
 			return fmt.Errorf("cabinet %s: %w", cabinetCode, err)
 		}
-		handle, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-			WorkflowID:   requestID,
-			UpdateName:   workflows.WithdrawnUpdate,
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-			Args: []any{workflows.WithdrawnInput{
-				Actor:     workflows.Actor{ID: "cabinet:" + cabinetCode, Role: workflows.RoleCabinet},
-				CabinetID: cab.ID,
-			}},
-		})
-		if err != nil {
-			return err
-		}
-		return handle.Get(ctx, nil)
+		return workflows.Update(ctx, tc, requestID, "", workflows.WithdrawnUpdate, workflows.WithdrawnInput{
+			Actor:     workflows.Actor{ID: "cabinet:" + cabinetCode, Role: workflows.RoleCabinet},
+			CabinetID: cab.ID,
+		}, nil)
 	}
 }
 
