@@ -37,17 +37,9 @@ type Simulator struct {
 }
 
 type simOrder struct {
-	order    Order
-	revoked  bool
-	reported bool
-	timer    *time.Timer
-}
-
-// SimStats counts what the simulator saw, for tests and the dev console.
-type SimStats struct {
-	Authorized int
-	Revoked    int
-	Reported   int
+	order   Order
+	revoked bool
+	timer   *time.Timer
 }
 
 // NewSimulator returns a simulator. withdrawAfter <= 0 or a nil report disables automatic
@@ -158,9 +150,6 @@ func (s *Simulator) withdraw(o Order) {
 		}
 		err := s.report(ctx, o.CabinetCode, o.RequestID)
 		if err == nil {
-			s.mu.Lock()
-			s.orders[o.RequestID].reported = true
-			s.mu.Unlock()
 			s.logger.Info("simulated withdrawal reported", "request_id", o.RequestID, "cabinet", o.CabinetCode)
 			return
 		}
@@ -175,24 +164,6 @@ func (s *Simulator) withdraw(o Order) {
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
-}
-
-// Stats returns counts of what the simulator holds.
-func (s *Simulator) Stats() SimStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var st SimStats
-	for _, so := range s.orders {
-		if so.revoked {
-			st.Revoked++
-		} else {
-			st.Authorized++
-		}
-		if so.reported {
-			st.Reported++
-		}
-	}
-	return st
 }
 
 // Authorized reports whether the simulator holds a live (not revoked) authorization for the
