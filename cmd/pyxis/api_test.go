@@ -150,6 +150,13 @@ func TestListFiltersAndPaginates(t *testing.T) {
 	for _, id := range ids {
 		c.waitStatus(id, nurse, "awaiting_approval")
 	}
+	// The list reads the projection, which follows the workflow's state a moment later.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		status, body := c.do("GET", fmt.Sprintf("/v1/requests?cabinet_id=%d&status=awaiting_approval", f.cabinetID), nurse, nil)
+		if assert.Equal(ct, http.StatusOK, status) {
+			assert.Len(ct, body["data"], len(ids))
+		}
+	}, 10*time.Second, 100*time.Millisecond)
 	var seen []string
 	cursor := ""
 	for page := 0; page < 5; page++ {
