@@ -24,6 +24,9 @@ var (
 	// ErrNotOpen means a refill task or discrepancy is no longer open: it was completed,
 	// cancelled or resolved already.
 	ErrNotOpen = errors.New("not open")
+	// ErrSettled means a request's stock was released or consumed already, so nothing more
+	// may be reserved for it.
+	ErrSettled = errors.New("stock of the request is settled")
 	// ErrInvalid means an argument was rejected: an unknown enum value, a non-positive quantity,
 	// or any other value the schema's checks refuse.
 	ErrInvalid = errors.New("invalid value")

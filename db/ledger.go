@@ -30,48 +30,68 @@ func (s *Store) Reserve(ctx context.Context, requestID string, cabinetID int64, 
 		return wrap("reserve", err)
 	}
 	err = s.inTx(ctx, func(q *gen.Queries) error {
-		// Attempts for the same request wait for each other, so a retry that overlaps a
-		// slow first attempt sees its reservations instead of reserving twice.
-		err := q.LockReservationRequest(ctx, gen.LockReservationRequestParams{
-			LockClass: reserveLockClass,
-			RequestID: requestID,
-		})
-		if err != nil {
-			return err
-		}
-		done, err := q.ReservationsExist(ctx, requestID)
-		if err != nil || done {
-			return err
-		}
-		for _, l := range merged {
-			n, err := q.ReserveStock(ctx, gen.ReserveStockParams{
-				CabinetID:    cabinetID,
-				MedicationID: l.MedicationID,
-				Quantity:     l.Quantity,
-			})
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return insufficient(ctx, q, cabinetID, l)
-			}
-			err = q.InsertReservation(ctx, gen.InsertReservationParams{
-				RequestID:    requestID,
-				MedicationID: l.MedicationID,
-				CabinetID:    cabinetID,
-				Quantity:     l.Quantity,
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return reserve(ctx, q, requestID, cabinetID, merged)
 	})
 	var short *InsufficientStockError
 	if errors.As(err, &short) {
 		return short
 	}
 	return wrap("reserve", err)
+}
+
+// reserve holds merged lines of a request in the caller's transaction (see Reserve). A request
+// whose stock is settled already (released or consumed) gets ErrSettled: its workflow has
+// moved on, and a reservation now would have nobody to release it.
+func reserve(ctx context.Context, q *gen.Queries, requestID string, cabinetID int64, merged []Line) error {
+	// Attempts for the same request wait for each other, and for its release or consume, so
+	// a retry that overlaps a slow first attempt sees its reservations instead of reserving
+	// twice, and a late attempt sees the settlement.
+	if err := lockRequestStock(ctx, q, requestID); err != nil {
+		return err
+	}
+	settled, err := q.StockSettled(ctx, requestID)
+	if err != nil {
+		return err
+	}
+	if settled {
+		return fmt.Errorf("%w: request %s", ErrSettled, requestID)
+	}
+	done, err := q.ReservationsExist(ctx, requestID)
+	if err != nil || done {
+		return err
+	}
+	for _, l := range merged {
+		n, err := q.ReserveStock(ctx, gen.ReserveStockParams{
+			CabinetID:    cabinetID,
+			MedicationID: l.MedicationID,
+			Quantity:     l.Quantity,
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return insufficient(ctx, q, cabinetID, l)
+		}
+		err = q.InsertReservation(ctx, gen.InsertReservationParams{
+			RequestID:    requestID,
+			MedicationID: l.MedicationID,
+			CabinetID:    cabinetID,
+			Quantity:     l.Quantity,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockRequestStock serializes, until the end of the transaction, every change of one
+// request's hold on stock: reserve, release and consume.
+func lockRequestStock(ctx context.Context, q *gen.Queries, requestID string) error {
+	return q.LockReservationRequest(ctx, gen.LockReservationRequestParams{
+		LockClass: reserveLockClass,
+		RequestID: requestID,
+	})
 }
 
 // insufficient builds the error for a line that could not be reserved.
@@ -89,30 +109,41 @@ func insufficient(ctx context.Context, q *gen.Queries, cabinetID int64, l Line) 
 // Release gives back the held reservations of a request, lowering reserved, and returns
 // what it released. A repeat finds nothing held and returns an empty slice.
 func (s *Store) Release(ctx context.Context, requestID string) ([]Line, error) {
-	released := []Line{}
-	err := s.inTx(ctx, func(q *gen.Queries) error {
-		rows, err := settle(ctx, q, requestID, gen.ReservationStateReleased)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			n, err := q.ReleaseStock(ctx, gen.ReleaseStockParams{
-				CabinetID:    r.CabinetID,
-				MedicationID: r.MedicationID,
-				Quantity:     r.Quantity,
-			})
-			if err != nil {
-				return err
-			}
-			if n != 1 {
-				return fmt.Errorf("no stock row for cabinet %d medication %d", r.CabinetID, r.MedicationID)
-			}
-			released = append(released, Line{MedicationID: r.MedicationID, Quantity: r.Quantity})
-		}
-		return nil
+	var released []Line
+	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
+		released, err = release(ctx, q, requestID)
+		return err
 	})
 	if err != nil {
 		return nil, wrap("release", err)
+	}
+	return released, nil
+}
+
+// release gives back a request's held reservations in the caller's transaction and settles
+// its stock, so no reserve attempt still under way can hold anything for it afterwards.
+func release(ctx context.Context, q *gen.Queries, requestID string) ([]Line, error) {
+	if err := lockRequestStock(ctx, q, requestID); err != nil {
+		return nil, err
+	}
+	rows, err := settle(ctx, q, requestID, gen.ReservationStateReleased)
+	if err != nil {
+		return nil, err
+	}
+	released := []Line{}
+	for _, r := range rows {
+		n, err := q.ReleaseStock(ctx, gen.ReleaseStockParams{
+			CabinetID:    r.CabinetID,
+			MedicationID: r.MedicationID,
+			Quantity:     r.Quantity,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n != 1 {
+			return nil, fmt.Errorf("no stock row for cabinet %d medication %d", r.CabinetID, r.MedicationID)
+		}
+		released = append(released, Line{MedicationID: r.MedicationID, Quantity: r.Quantity})
 	}
 	return released, nil
 }
@@ -122,37 +153,10 @@ func (s *Store) Release(ctx context.Context, requestID string) ([]Line, error) {
 // to the stock ledger as a dispensed movement of the request, in the same transaction. A repeat
 // finds nothing held and returns an empty slice.
 func (s *Store) Consume(ctx context.Context, requestID string) ([]ConsumedLine, error) {
-	consumed := []ConsumedLine{}
-	err := s.inTx(ctx, func(q *gen.Queries) error {
-		rows, err := settle(ctx, q, requestID, gen.ReservationStateConsumed)
-		if err != nil {
-			return err
-		}
-		for _, r := range rows {
-			left, err := q.ConsumeStock(ctx, gen.ConsumeStockParams{
-				CabinetID:    r.CabinetID,
-				MedicationID: r.MedicationID,
-				Quantity:     r.Quantity,
-			})
-			if err != nil {
-				return err
-			}
-			_, err = insertMovement(ctx, q, movement{
-				cabinetID: r.CabinetID, medicationID: r.MedicationID, kind: MovementDispensed,
-				delta: -r.Quantity, onHandAfter: left.OnHand, requestID: requestID,
-				actor: systemActor, source: SourceWorkflow,
-			})
-			if err != nil {
-				return err
-			}
-			consumed = append(consumed, ConsumedLine{
-				MedicationID: r.MedicationID,
-				Quantity:     r.Quantity,
-				OnHand:       left.OnHand,
-				ParLevel:     left.ParLevel,
-			})
-		}
-		return nil
+	var consumed []ConsumedLine
+	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
+		consumed, err = consume(ctx, q, requestID)
+		return err
 	})
 	if err != nil {
 		return nil, wrap("consume", err)
@@ -160,9 +164,51 @@ func (s *Store) Consume(ctx context.Context, requestID string) ([]ConsumedLine, 
 	return consumed, nil
 }
 
-// settle moves the held reservations of a request to state and returns them in ascending
+// consume takes a request's held reservations out of the cabinet in the caller's transaction,
+// writes the dispensed movements and settles the request's stock.
+func consume(ctx context.Context, q *gen.Queries, requestID string) ([]ConsumedLine, error) {
+	if err := lockRequestStock(ctx, q, requestID); err != nil {
+		return nil, err
+	}
+	rows, err := settle(ctx, q, requestID, gen.ReservationStateConsumed)
+	if err != nil {
+		return nil, err
+	}
+	consumed := []ConsumedLine{}
+	for _, r := range rows {
+		left, err := q.ConsumeStock(ctx, gen.ConsumeStockParams{
+			CabinetID:    r.CabinetID,
+			MedicationID: r.MedicationID,
+			Quantity:     r.Quantity,
+		})
+		if err != nil {
+			return nil, err
+		}
+		_, err = insertMovement(ctx, q, movement{
+			cabinetID: r.CabinetID, medicationID: r.MedicationID, kind: MovementDispensed,
+			delta: -r.Quantity, onHandAfter: left.OnHand, requestID: requestID,
+			actor: systemActor, source: SourceWorkflow,
+		})
+		if err != nil {
+			return nil, err
+		}
+		consumed = append(consumed, ConsumedLine{
+			MedicationID: r.MedicationID,
+			Quantity:     r.Quantity,
+			OnHand:       left.OnHand,
+			ParLevel:     left.ParLevel,
+		})
+	}
+	return consumed, nil
+}
+
+// settle records the request's stock as settled with state (the first outcome stays), moves
+// its held reservations to state and returns them in ascending
 // medication order, the order in which their stock rows must then be locked.
 func settle(ctx context.Context, q *gen.Queries, requestID string, state gen.ReservationState) ([]gen.SettleReservationsRow, error) {
+	if err := q.SettleStock(ctx, gen.SettleStockParams{RequestID: requestID, Outcome: state}); err != nil {
+		return nil, err
+	}
 	rows, err := q.SettleReservations(ctx, gen.SettleReservationsParams{RequestID: requestID, State: state})
 	if err != nil {
 		return nil, err

@@ -107,7 +107,9 @@ func TestLedgerIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, released)
 	assert.NotNil(t, released)
-	require.NoError(t, s.Reserve(ctx, "req-rel", f.cabinet.ID, lines), "a late reserve retry must not re-reserve")
+	// A reserve attempt that outlived its workflow's release (say, a cancellation while it ran)
+	// is refused: the request's stock is settled.
+	require.ErrorIs(t, s.Reserve(ctx, "req-rel", f.cabinet.ID, lines), db.ErrSettled, "a late reserve retry must not re-reserve")
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 
 	require.NoError(t, s.Reserve(ctx, "req-use", f.cabinet.ID, lines))

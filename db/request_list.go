@@ -146,3 +146,43 @@ func decodeCursor(cursor string) (time.Time, string, error) {
 	}
 	return time.Unix(0, n), id, nil
 }
+
+// GetRequestDetail returns one request with its lines and transitions, or ErrNotFound.
+func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail, error) {
+	row, err := s.q.GetRequestDetail(ctx, id)
+	if err != nil {
+		return RequestDetail{}, wrap("get request detail", err)
+	}
+	d := RequestDetail{
+		RequestSummary: summaryFromGen(gen.ListRequestsRow{
+			ID: row.ID, RequesterID: row.RequesterID, RequesterName: row.RequesterName,
+			PatientMrn: row.PatientMrn, PatientBed: row.PatientBed, CabinetID: row.CabinetID,
+			CabinetCode: row.CabinetCode, Priority: row.Priority, Status: row.Status, Reason: row.Reason,
+			CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
+		}),
+		Seq:                row.Seq,
+		RequiredApprovals:  row.RequiredApprovals,
+		ApprovalDeadline:   row.ApprovalDeadline,
+		WithdrawalDeadline: row.WithdrawalDeadline,
+		Transitions:        []Transition{},
+	}
+	reqs := []RequestSummary{d.RequestSummary}
+	if err := s.attachLines(ctx, reqs); err != nil {
+		return RequestDetail{}, wrap("get request detail", err)
+	}
+	d.RequestSummary = reqs[0]
+	rows, err := s.q.ListTransitions(ctx, id)
+	if err != nil {
+		return RequestDetail{}, wrap("get request detail", err)
+	}
+	for _, r := range rows {
+		d.Transitions = append(d.Transitions, Transition{
+			RequestID: id, Seq: r.Seq, From: string(r.FromStatus.RequestStatus), Status: string(r.ToStatus),
+			Action: r.Action, Actor: Actor{ID: r.ActorID, Name: r.ActorName, Role: r.ActorRole},
+			At: r.At, Reason: r.Reason, Note: r.Note,
+		})
+	}
+	// Transitions are numbered from 1 without gaps: all are here when the last one is.
+	d.Complete = row.HasTransitions && int32(len(d.Transitions)) == row.Seq
+	return d, nil
+}

@@ -22,52 +22,96 @@ func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 	if t.At.IsZero() {
 		t.At = time.Now()
 	}
-	status := gen.RequestStatus(t.Status)
-	if !status.Valid() {
-		return wrap("record transition", invalidf("unknown request status %q", t.Status))
-	}
-	if _, err := marshalDetails(t.Details); err != nil {
+	if err := checkTransitions([]Transition{t}); err != nil {
 		return wrap("record transition", err)
 	}
 	err := s.inTx(ctx, func(q *gen.Queries) error {
-		if t.Header != nil {
-			if err := insertRequest(ctx, q, t, status); err != nil {
-				return err
-			}
+		if err := project(ctx, q, t); err != nil {
+			return err
 		}
-		n, err := q.AdvanceRequest(ctx, gen.AdvanceRequestParams{
-			ID:     t.RequestID,
-			Status: status,
-			Reason: t.Reason,
-			Seq:    t.Seq,
-			At:     t.At,
-		})
+		return auditTransition(ctx, q, t)
+	})
+	return wrap("record transition", err)
+}
+
+// checkTransitions refuses what the schema would refuse, before a transaction starts.
+func checkTransitions(ts []Transition) error {
+	for _, t := range ts {
+		if !gen.RequestStatus(t.Status).Valid() {
+			return invalidf("unknown request status %q", t.Status)
+		}
+		if t.From != "" && !gen.RequestStatus(t.From).Valid() {
+			return invalidf("unknown request status %q", t.From)
+		}
+		if _, err := marshalDetails(t.Details); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// project applies t to the projection in the caller's transaction: it creates the request
+// from its header, moves the row forward (never back) and keeps the transition itself.
+func project(ctx context.Context, q *gen.Queries, t Transition) error {
+	status := gen.RequestStatus(t.Status)
+	if t.Header != nil {
+		if err := insertRequest(ctx, q, t, status); err != nil {
+			return err
+		}
+	}
+	n, err := q.AdvanceRequest(ctx, gen.AdvanceRequestParams{
+		ID:                 t.RequestID,
+		Status:             status,
+		Reason:             t.Reason,
+		Seq:                t.Seq,
+		At:                 t.At,
+		ApprovalDeadline:   t.ApprovalDeadline,
+		WithdrawalDeadline: t.WithdrawalDeadline,
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 && t.Header == nil {
+		exists, err := q.RequestExists(ctx, t.RequestID)
 		if err != nil {
 			return err
 		}
-		if n == 0 && t.Header == nil {
-			exists, err := q.RequestExists(ctx, t.RequestID)
-			if err != nil {
-				return err
-			}
-			if !exists {
-				return notFoundf("request %q", t.RequestID)
-			}
+		if !exists {
+			return notFoundf("request %q", t.RequestID)
 		}
-		action := t.Action
-		if action == "" {
-			action = t.Status
-		}
-		return appendAudit(ctx, q, auditRecord{
-			at:        t.At,
-			actor:     t.Actor,
-			action:    action,
-			requestID: t.RequestID,
-			idemKey:   t.RequestID + "/" + strconv.Itoa(int(t.Seq)),
-			details:   t.Details,
-		})
+	}
+	return q.InsertTransition(ctx, gen.InsertTransitionParams{
+		RequestID:  t.RequestID,
+		Seq:        t.Seq,
+		FromStatus: gen.NullRequestStatus{RequestStatus: gen.RequestStatus(t.From), Valid: t.From != ""},
+		ToStatus:   status,
+		Action:     t.action(),
+		ActorID:    t.Actor.ID,
+		ActorName:  t.Actor.Name,
+		ActorRole:  t.Actor.Role,
+		At:         t.At,
+		Reason:     t.Reason,
+		Note:       t.Note,
 	})
-	return wrap("record transition", err)
+}
+
+// auditTransition appends t's audit entry, keyed requestID/seq, in the caller's transaction.
+func auditTransition(ctx context.Context, q *gen.Queries, t Transition) error {
+	return appendAudit(ctx, q, auditRecord{
+		at:        t.At,
+		actor:     t.Actor,
+		action:    t.action(),
+		requestID: t.RequestID,
+		idemKey:   t.RequestID + "/" + strconv.Itoa(int(t.Seq)),
+		details:   t.Details,
+	})
+}
+
+func (t Transition) action() string {
+	if t.Action == "" {
+		return t.Status
+	}
+	return t.Action
 }
 
 // insertRequest creates the projection row and lines of a request from its first transition.
@@ -78,17 +122,18 @@ func insertRequest(ctx context.Context, q *gen.Queries, t Transition, status gen
 		return invalidf("unknown request priority %q", h.Priority)
 	}
 	n, err := q.InsertRequest(ctx, gen.InsertRequestParams{
-		ID:            t.RequestID,
-		RequesterID:   h.RequesterID,
-		RequesterName: h.RequesterName,
-		PatientMrn:    h.PatientMRN,
-		PatientBed:    h.PatientBed,
-		CabinetID:     h.CabinetID,
-		Priority:      priority,
-		Status:        status,
-		Reason:        t.Reason,
-		Seq:           t.Seq,
-		At:            t.At,
+		ID:                t.RequestID,
+		RequesterID:       h.RequesterID,
+		RequesterName:     h.RequesterName,
+		PatientMrn:        h.PatientMRN,
+		PatientBed:        h.PatientBed,
+		CabinetID:         h.CabinetID,
+		Priority:          priority,
+		Status:            status,
+		Reason:            t.Reason,
+		Seq:               t.Seq,
+		At:                t.At,
+		RequiredApprovals: max(h.RequiredApprovals, 1),
 	})
 	if err != nil || n == 0 || len(h.Lines) == 0 {
 		return err

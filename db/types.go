@@ -95,6 +95,8 @@ type User struct {
 type Actor struct {
 	ID   string
 	Role string
+	// Name is shown with a request's transitions; the audit trail records ID and Role.
+	Name string
 }
 
 // RequestHeader is what a medication request was created with. It comes with the first
@@ -107,6 +109,8 @@ type RequestHeader struct {
 	CabinetID     int64
 	Priority      string
 	Lines         []Line
+	// RequiredApprovals is 2 for a request that needs two pharmacists, else 1 (0 means 1).
+	RequiredApprovals int32
 }
 
 // Transition is one step of a request's lifecycle, as recorded by the workflow. Seq numbers
@@ -114,15 +118,35 @@ type RequestHeader struct {
 type Transition struct {
 	RequestID string
 	Seq       int32
-	Status    string
-	Reason    string
-	At        time.Time
-	Actor     Actor
+	// From is the status before the transition ("" for the first); Status the one after.
+	From   string
+	Status string
+	Reason string
+	At     time.Time
+	Actor  Actor
 	// Action names the audit entry; empty means the Status.
-	Action  string
+	Action string
+	// Note is a pharmacist's note on an approval.
+	Note    string
 	Details map[string]any
 	// Header is set on the transition that creates the request.
 	Header *RequestHeader
+	// ApprovalDeadline and WithdrawalDeadline, when set, are the deadlines the request has
+	// from this transition on.
+	ApprovalDeadline, WithdrawalDeadline *time.Time
+}
+
+// RequestDetail is one request as the projection shows it: the row, its lines and every
+// transition, enough to answer a read without asking the workflow. Complete is false for a
+// request recorded before the projection kept transitions: its Transitions are missing some.
+type RequestDetail struct {
+	RequestSummary
+	Seq                int32
+	RequiredApprovals  int32
+	ApprovalDeadline   *time.Time
+	WithdrawalDeadline *time.Time
+	Transitions        []Transition
+	Complete           bool
 }
 
 // RequestSummary is a medication request as projected into Postgres.

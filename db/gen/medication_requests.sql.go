@@ -17,26 +17,33 @@ UPDATE medication_requests
 SET status = $1,
     reason = $2,
     seq = $3,
-    updated_at = $4
-WHERE id = $5
+    updated_at = $4,
+    approval_deadline = COALESCE($5::timestamptz, approval_deadline),
+    withdrawal_deadline = COALESCE($6::timestamptz, withdrawal_deadline)
+WHERE id = $7
   AND seq < $3
 `
 
 type AdvanceRequestParams struct {
-	Status RequestStatus
-	Reason string
-	Seq    int32
-	At     time.Time
-	ID     string
+	Status             RequestStatus
+	Reason             string
+	Seq                int32
+	At                 time.Time
+	ApprovalDeadline   *time.Time
+	WithdrawalDeadline *time.Time
+	ID                 string
 }
 
 // AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
+// A deadline left NULL keeps the one the row has.
 func (q *Queries) AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) (int64, error) {
 	result, err := q.db.Exec(ctx, advanceRequest,
 		arg.Status,
 		arg.Reason,
 		arg.Seq,
 		arg.At,
+		arg.ApprovalDeadline,
+		arg.WithdrawalDeadline,
 		arg.ID,
 	)
 	if err != nil {
@@ -89,32 +96,89 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 	return i, err
 }
 
+const getRequestDetail = `-- name: GetRequestDetail :one
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.seq, r.created_at, r.updated_at,
+       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
+FROM medication_requests r
+JOIN cabinets c ON c.id = r.cabinet_id
+WHERE r.id = $1
+`
+
+type GetRequestDetailRow struct {
+	ID                 string
+	RequesterID        string
+	RequesterName      string
+	PatientMrn         string
+	PatientBed         string
+	CabinetID          int64
+	CabinetCode        string
+	Priority           RequestPriority
+	Status             RequestStatus
+	Reason             string
+	Seq                int32
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	RequiredApprovals  int32
+	ApprovalDeadline   *time.Time
+	WithdrawalDeadline *time.Time
+	HasTransitions     bool
+}
+
+// GetRequestDetail returns what a read of one request shows besides its lines and transitions.
+func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error) {
+	row := q.db.QueryRow(ctx, getRequestDetail, id)
+	var i GetRequestDetailRow
+	err := row.Scan(
+		&i.ID,
+		&i.RequesterID,
+		&i.RequesterName,
+		&i.PatientMrn,
+		&i.PatientBed,
+		&i.CabinetID,
+		&i.CabinetCode,
+		&i.Priority,
+		&i.Status,
+		&i.Reason,
+		&i.Seq,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.RequiredApprovals,
+		&i.ApprovalDeadline,
+		&i.WithdrawalDeadline,
+		&i.HasTransitions,
+	)
+	return i, err
+}
+
 const insertRequest = `-- name: InsertRequest :execrows
 INSERT INTO medication_requests (
     id, requester_id, requester_name, patient_mrn, patient_bed, cabinet_id,
-    priority, status, reason, seq, created_at, updated_at
+    priority, status, reason, seq, created_at, updated_at, required_approvals, has_transitions
 ) VALUES (
     $1, $2, $3, $4, $5, $6,
-    $7, $8, $9, $10, $11, $11
+    $7, $8, $9, $10, $11, $11, $12, true
 )
 ON CONFLICT (id) DO NOTHING
 `
 
 type InsertRequestParams struct {
-	ID            string
-	RequesterID   string
-	RequesterName string
-	PatientMrn    string
-	PatientBed    string
-	CabinetID     int64
-	Priority      RequestPriority
-	Status        RequestStatus
-	Reason        string
-	Seq           int32
-	At            time.Time
+	ID                string
+	RequesterID       string
+	RequesterName     string
+	PatientMrn        string
+	PatientBed        string
+	CabinetID         int64
+	Priority          RequestPriority
+	Status            RequestStatus
+	Reason            string
+	Seq               int32
+	At                time.Time
+	RequiredApprovals int32
 }
 
-// InsertRequest creates the projection row of a request unless it exists already.
+// InsertRequest creates the projection row of a request unless it exists already. Rows made
+// here keep every transition in request_transitions (has_transitions).
 func (q *Queries) InsertRequest(ctx context.Context, arg InsertRequestParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertRequest,
 		arg.ID,
@@ -128,6 +192,7 @@ func (q *Queries) InsertRequest(ctx context.Context, arg InsertRequestParams) (i
 		arg.Reason,
 		arg.Seq,
 		arg.At,
+		arg.RequiredApprovals,
 	)
 	if err != nil {
 		return 0, err
@@ -150,6 +215,48 @@ type InsertRequestLinesParams struct {
 // InsertRequestLines stores the lines of a request from two parallel arrays of equal length.
 func (q *Queries) InsertRequestLines(ctx context.Context, arg InsertRequestLinesParams) error {
 	_, err := q.db.Exec(ctx, insertRequestLines, arg.RequestID, arg.MedicationIds, arg.Quantities)
+	return err
+}
+
+const insertTransition = `-- name: InsertTransition :exec
+INSERT INTO request_transitions (
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+) VALUES (
+    $1, $2, $3::request_status, $4, $5,
+    $6, $7, $8, $9, $10, $11
+)
+ON CONFLICT (request_id, seq) DO NOTHING
+`
+
+type InsertTransitionParams struct {
+	RequestID  string
+	Seq        int32
+	FromStatus NullRequestStatus
+	ToStatus   RequestStatus
+	Action     string
+	ActorID    string
+	ActorName  string
+	ActorRole  string
+	At         time.Time
+	Reason     string
+	Note       string
+}
+
+// InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
+func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionParams) error {
+	_, err := q.db.Exec(ctx, insertTransition,
+		arg.RequestID,
+		arg.Seq,
+		arg.FromStatus,
+		arg.ToStatus,
+		arg.Action,
+		arg.ActorID,
+		arg.ActorName,
+		arg.ActorRole,
+		arg.At,
+		arg.Reason,
+		arg.Note,
+	)
 	return err
 }
 
@@ -249,6 +356,58 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 			&i.Reason,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listTransitions = `-- name: ListTransitions :many
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+FROM request_transitions
+WHERE request_id = $1
+ORDER BY seq
+`
+
+type ListTransitionsRow struct {
+	Seq        int32
+	FromStatus NullRequestStatus
+	ToStatus   RequestStatus
+	Action     string
+	ActorID    string
+	ActorName  string
+	ActorRole  string
+	At         time.Time
+	Reason     string
+	Note       string
+}
+
+// ListTransitions returns the transitions of a request in order.
+func (q *Queries) ListTransitions(ctx context.Context, requestID string) ([]ListTransitionsRow, error) {
+	rows, err := q.db.Query(ctx, listTransitions, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListTransitionsRow{}
+	for rows.Next() {
+		var i ListTransitionsRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.FromStatus,
+			&i.ToStatus,
+			&i.Action,
+			&i.ActorID,
+			&i.ActorName,
+			&i.ActorRole,
+			&i.At,
+			&i.Reason,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}

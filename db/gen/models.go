@@ -733,18 +733,22 @@ type Medication struct {
 }
 
 type MedicationRequest struct {
-	ID            string
-	RequesterID   string
-	RequesterName string
-	PatientMrn    string
-	PatientBed    string
-	CabinetID     int64
-	Priority      RequestPriority
-	Status        RequestStatus
-	Reason        string
-	Seq           int32
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID                 string
+	RequesterID        string
+	RequesterName      string
+	PatientMrn         string
+	PatientBed         string
+	CabinetID          int64
+	Priority           RequestPriority
+	Status             RequestStatus
+	Reason             string
+	Seq                int32
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	RequiredApprovals  int32
+	ApprovalDeadline   *time.Time
+	WithdrawalDeadline *time.Time
+	HasTransitions     bool
 }
 
 type MedicationRequestLine struct {
@@ -764,6 +768,20 @@ type RefillTask struct {
 	CreatedAt    time.Time
 	CompletedAt  *time.Time
 	CompletedBy  pgtype.Text
+}
+
+type RequestTransition struct {
+	RequestID  string
+	Seq        int32
+	FromStatus NullRequestStatus
+	ToStatus   RequestStatus
+	Action     string
+	ActorID    string
+	ActorName  string
+	ActorRole  string
+	At         time.Time
+	Reason     string
+	Note       string
 }
 
 type Reservation struct {
@@ -792,6 +810,12 @@ type StockMovement struct {
 	CabinetMessageID pgtype.Text
 	RefillTaskID     pgtype.Int8
 	Details          []byte
+}
+
+type StockSettlement struct {
+	RequestID string
+	Outcome   ReservationState
+	At        time.Time
 }
 
 type User struct {

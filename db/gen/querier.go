@@ -14,6 +14,7 @@ type Querier interface {
 	// AdvanceAuditHead moves the chain head to the entry just inserted.
 	AdvanceAuditHead(ctx context.Context, arg AdvanceAuditHeadParams) error
 	// AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
+	// A deadline left NULL keeps the one the row has.
 	AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) (int64, error)
 	// AvailableStock returns what can still be reserved of a medication in a cabinet.
 	AvailableStock(ctx context.Context, arg AvailableStockParams) (int32, error)
@@ -52,6 +53,8 @@ type Querier interface {
 	GetRefillTask(ctx context.Context, id int64) (GetRefillTaskRow, error)
 	// GetRequest returns one request of the projection with its cabinet's code.
 	GetRequest(ctx context.Context, id string) (GetRequestRow, error)
+	// GetRequestDetail returns what a read of one request shows besides its lines and transitions.
+	GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error)
 	// HeldReservations sums the held reservations of a medication in a cabinet.
 	HeldReservations(ctx context.Context, arg HeldReservationsParams) (int32, error)
 	// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is
@@ -65,12 +68,15 @@ type Querier interface {
 	InsertMovement(ctx context.Context, arg InsertMovementParams) (StockMovement, error)
 	// InsertRefillTask opens a refill task for a pocket unless one is open; then it returns no row.
 	InsertRefillTask(ctx context.Context, arg InsertRefillTaskParams) (int64, error)
-	// InsertRequest creates the projection row of a request unless it exists already.
+	// InsertRequest creates the projection row of a request unless it exists already. Rows made
+	// here keep every transition in request_transitions (has_transitions).
 	InsertRequest(ctx context.Context, arg InsertRequestParams) (int64, error)
 	// InsertRequestLines stores the lines of a request from two parallel arrays of equal length.
 	InsertRequestLines(ctx context.Context, arg InsertRequestLinesParams) error
 	// InsertReservation records a held reservation of one line of a request.
 	InsertReservation(ctx context.Context, arg InsertReservationParams) error
+	// InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
+	InsertTransition(ctx context.Context, arg InsertTransitionParams) error
 	// ListAudit returns the audit entries of one request in the order they were written.
 	ListAudit(ctx context.Context, requestID pgtype.Text) ([]AuditLog, error)
 	// ListAuditChain pages through the whole audit log in id order, for verification.
@@ -91,6 +97,8 @@ type Querier interface {
 	ListRequests(ctx context.Context, arg ListRequestsParams) ([]ListRequestsRow, error)
 	// ListStock returns the stock of one cabinet with each medication's code and name, ordered by code.
 	ListStock(ctx context.Context, cabinetID int64) ([]ListStockRow, error)
+	// ListTransitions returns the transitions of a request in order.
+	ListTransitions(ctx context.Context, requestID string) ([]ListTransitionsRow, error)
 	// ListUsers returns every user ordered by id.
 	ListUsers(ctx context.Context) ([]User, error)
 	// LockAuditHead reads the head of the audit chain and locks it until the transaction ends.
@@ -127,6 +135,10 @@ type Querier interface {
 	SetOnHand(ctx context.Context, arg SetOnHandParams) error
 	// SettleReservations moves the held reservations of a request to a final state and returns them.
 	SettleReservations(ctx context.Context, arg SettleReservationsParams) ([]SettleReservationsRow, error)
+	// SettleStock records that the request's hold on stock has ended; the first outcome stays.
+	SettleStock(ctx context.Context, arg SettleStockParams) error
+	// StockSettled reports whether the request's stock was released or consumed already.
+	StockSettled(ctx context.Context, requestID string) (bool, error)
 	// UpsertStock sets the counted quantity and par level of a medication in a cabinet, keeping what is reserved.
 	UpsertStock(ctx context.Context, arg UpsertStockParams) (UpsertStockRow, error)
 	// UpsertUser creates a user or replaces the name, role, registration and active flag of an existing one.

@@ -120,3 +120,32 @@ func (q *Queries) SettleReservations(ctx context.Context, arg SettleReservations
 	}
 	return items, nil
 }
+
+const settleStock = `-- name: SettleStock :exec
+INSERT INTO stock_settlements (request_id, outcome)
+VALUES ($1, $2)
+ON CONFLICT (request_id) DO NOTHING
+`
+
+type SettleStockParams struct {
+	RequestID string
+	Outcome   ReservationState
+}
+
+// SettleStock records that the request's hold on stock has ended; the first outcome stays.
+func (q *Queries) SettleStock(ctx context.Context, arg SettleStockParams) error {
+	_, err := q.db.Exec(ctx, settleStock, arg.RequestID, arg.Outcome)
+	return err
+}
+
+const stockSettled = `-- name: StockSettled :one
+SELECT EXISTS (SELECT 1 FROM stock_settlements WHERE request_id = $1) AS settled
+`
+
+// StockSettled reports whether the request's stock was released or consumed already.
+func (q *Queries) StockSettled(ctx context.Context, requestID string) (bool, error) {
+	row := q.db.QueryRow(ctx, stockSettled, requestID)
+	var settled bool
+	err := row.Scan(&settled)
+	return settled, err
+}

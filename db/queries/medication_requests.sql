@@ -1,11 +1,12 @@
 -- name: InsertRequest :execrows
--- InsertRequest creates the projection row of a request unless it exists already.
+-- InsertRequest creates the projection row of a request unless it exists already. Rows made
+-- here keep every transition in request_transitions (has_transitions).
 INSERT INTO medication_requests (
     id, requester_id, requester_name, patient_mrn, patient_bed, cabinet_id,
-    priority, status, reason, seq, created_at, updated_at
+    priority, status, reason, seq, created_at, updated_at, required_approvals, has_transitions
 ) VALUES (
     @id, @requester_id, @requester_name, @patient_mrn, @patient_bed, @cabinet_id,
-    @priority, @status, @reason, @seq, @at, @at
+    @priority, @status, @reason, @seq, @at, @at, @required_approvals, true
 )
 ON CONFLICT (id) DO NOTHING;
 
@@ -17,11 +18,14 @@ ON CONFLICT (request_id, medication_id) DO NOTHING;
 
 -- name: AdvanceRequest :execrows
 -- AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
+-- A deadline left NULL keeps the one the row has.
 UPDATE medication_requests
 SET status = @status,
     reason = @reason,
     seq = @seq,
-    updated_at = @at
+    updated_at = @at,
+    approval_deadline = COALESCE(sqlc.narg('approval_deadline')::timestamptz, approval_deadline),
+    withdrawal_deadline = COALESCE(sqlc.narg('withdrawal_deadline')::timestamptz, withdrawal_deadline)
 WHERE id = @id
   AND seq < @seq;
 
@@ -36,6 +40,32 @@ SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.c
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE r.id = @id;
+
+-- name: GetRequestDetail :one
+-- GetRequestDetail returns what a read of one request shows besides its lines and transitions.
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.seq, r.created_at, r.updated_at,
+       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
+FROM medication_requests r
+JOIN cabinets c ON c.id = r.cabinet_id
+WHERE r.id = @id;
+
+-- name: InsertTransition :exec
+-- InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
+INSERT INTO request_transitions (
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+) VALUES (
+    @request_id, @seq, sqlc.narg('from_status')::request_status, @to_status, @action,
+    @actor_id, @actor_name, @actor_role, @at, @reason, @note
+)
+ON CONFLICT (request_id, seq) DO NOTHING;
+
+-- name: ListTransitions :many
+-- ListTransitions returns the transitions of a request in order.
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+FROM request_transitions
+WHERE request_id = @request_id
+ORDER BY seq;
 
 -- name: ListRequests :many
 -- ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.

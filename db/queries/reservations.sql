@@ -27,3 +27,13 @@ FROM reservations
 WHERE cabinet_id = @cabinet_id
   AND medication_id = @medication_id
   AND state = 'held';
+
+-- name: StockSettled :one
+-- StockSettled reports whether the request's stock was released or consumed already.
+SELECT EXISTS (SELECT 1 FROM stock_settlements WHERE request_id = @request_id) AS settled;
+
+-- name: SettleStock :exec
+-- SettleStock records that the request's hold on stock has ended; the first outcome stays.
+INSERT INTO stock_settlements (request_id, outcome)
+VALUES (@request_id, @outcome)
+ON CONFLICT (request_id) DO NOTHING;

@@ -1,0 +1,207 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// A request's workflow records its transitions together with the stock change each goes
+// with, one transaction per step: what used to be a transition activity plus a stock activity
+// (two server round trips and two transactions) is one. The lock order inside every step is
+// the one the rest of the package keeps: the request's stock lock and stock rows first, then
+// the request row, then the audit chain head last.
+
+// StockChange is what a step does to the request's hold on stock.
+type StockChange string
+
+// Stock changes a step may carry.
+const (
+	// StockNone records transitions only.
+	StockNone StockChange = ""
+	// StockRelease gives back what the request holds (every terminal status but dispensed).
+	StockRelease StockChange = "release"
+	// StockConsume takes what the request holds out of the cabinet (dispensed).
+	StockConsume StockChange = "consume"
+)
+
+// Step is one durable step of a request: transitions to record, in seq order, and the stock
+// change that goes with them.
+type Step struct {
+	RequestID   string
+	Transitions []Transition
+	Stock       StockChange
+}
+
+// StepResult is what a step's stock change did now; empty when a retry finds it done.
+type StepResult struct {
+	Released []Line
+	Consumed []ConsumedLine
+}
+
+// RecordStep applies a step in one transaction: the stock change, then each transition's
+// projection and audit entry. Like RecordTransition and the stock operations it is
+// idempotent: a repeat records nothing twice and finds the stock already settled.
+func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
+	if err := checkStep(st.RequestID, st.Transitions); err != nil {
+		return StepResult{}, wrap("record step", err)
+	}
+	for i := 1; i < len(st.Transitions); i++ {
+		if st.Transitions[i].Seq <= st.Transitions[i-1].Seq {
+			return StepResult{}, wrap("record step", invalidf("transitions of %s out of order: %d after %d",
+				st.RequestID, st.Transitions[i].Seq, st.Transitions[i-1].Seq))
+		}
+	}
+	var res StepResult
+	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
+		switch st.Stock {
+		case StockNone:
+		case StockRelease:
+			if res.Released, err = release(ctx, q, st.RequestID); err != nil {
+				return err
+			}
+		case StockConsume:
+			if res.Consumed, err = consume(ctx, q, st.RequestID); err != nil {
+				return err
+			}
+		default:
+			return invalidf("unknown stock change %q", st.Stock)
+		}
+		return recordAll(ctx, q, st.Transitions)
+	})
+	if err != nil {
+		return StepResult{}, wrap("record step", err)
+	}
+	return res, nil
+}
+
+// Admission is the first step of a request: it is submitted, and its lines are reserved at
+// its cabinet or it fails for want of stock. Submitted carries the request's header;
+// Reserved is recorded when every line is held, Refused (with RefusedReason's text as its
+// reason) when one is short.
+type Admission struct {
+	RequestID string
+	CabinetID int64
+	Lines     []Line
+	Submitted Transition
+	Reserved  Transition
+	Refused   Transition
+	// RefusedReason words the refusal for people; nil uses the shortage's own text.
+	RefusedReason func(*InsufficientStockError) string
+}
+
+// AdmissionResult says how the admission went. Short is nil when the lines are reserved.
+type AdmissionResult struct {
+	Short *InsufficientStockError
+	// Reason is the reason Refused was recorded with.
+	Reason string
+}
+
+// Admit applies an admission in one transaction: the reservation (all lines or none) and the
+// two transitions it ends with. A retry after a commit finds the transitions recorded and the
+// reservations held, and answers as the first attempt did. A request whose stock is settled
+// already gets ErrSettled.
+func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error) {
+	merged, err := mergeLines(a.Lines)
+	if err == nil {
+		err = checkStep(a.RequestID, []Transition{a.Submitted, a.Reserved, a.Refused})
+	}
+	switch {
+	case err != nil:
+	case a.Submitted.Header == nil:
+		err = invalidf("the submitted transition of %s carries no header", a.RequestID)
+	case a.Reserved.Seq != a.Submitted.Seq+1 || a.Refused.Seq != a.Reserved.Seq:
+		err = invalidf("the outcomes of admitting %s must both follow its submission", a.RequestID)
+	}
+	if err != nil {
+		return AdmissionResult{}, wrap("admit", err)
+	}
+	var res AdmissionResult
+	err = s.inTx(ctx, func(q *gen.Queries) error {
+		// The outcome is recorded in the same transaction as the reservation, so a retry
+		// reads it back instead of reserving again: a retry whose first attempt was short
+		// must not reserve now that stock may have come back.
+		decided, err := recordedOutcome(ctx, q, a)
+		if err != nil || decided != nil {
+			if decided != nil {
+				res = *decided
+			}
+			return err
+		}
+		next := a.Reserved
+		err = reserve(ctx, q, a.RequestID, a.CabinetID, merged)
+		var short *InsufficientStockError
+		switch {
+		case errors.As(err, &short):
+			res.Short = short
+			res.Reason = short.Error()
+			if a.RefusedReason != nil {
+				res.Reason = a.RefusedReason(short)
+			}
+			next = a.Refused
+			next.Reason = res.Reason
+		case err != nil:
+			return err
+		}
+		return recordAll(ctx, q, []Transition{a.Submitted, next})
+	})
+	if err != nil {
+		return AdmissionResult{}, wrap("admit", err)
+	}
+	return res, nil
+}
+
+// recordedOutcome returns the outcome an earlier attempt of the admission committed, or nil
+// when none did.
+func recordedOutcome(ctx context.Context, q *gen.Queries, a Admission) (*AdmissionResult, error) {
+	rows, err := q.ListTransitions(ctx, a.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if r.Seq != a.Reserved.Seq {
+			continue
+		}
+		if string(r.ToStatus) == a.Reserved.Status && r.Action == a.Reserved.action() {
+			return &AdmissionResult{}, nil
+		}
+		// Refused: the shortage itself is not kept, only its words.
+		return &AdmissionResult{Short: &InsufficientStockError{}, Reason: r.Reason}, nil
+	}
+	return nil, nil
+}
+
+// checkStep refuses, before anything is written, transitions of another request and
+// transitions without a time: a step is retried, and every attempt must write the same.
+func checkStep(requestID string, ts []Transition) error {
+	if requestID == "" {
+		return invalidf("a step needs a request id")
+	}
+	for _, t := range ts {
+		if t.RequestID != requestID {
+			return invalidf("transition %d belongs to %q, not %q", t.Seq, t.RequestID, requestID)
+		}
+		if t.At.IsZero() {
+			return invalidf("transition %d of %s has no time", t.Seq, requestID)
+		}
+	}
+	return checkTransitions(ts)
+}
+
+// recordAll applies transitions to the projection, then appends their audit entries: the
+// audit chain head is locked last, and held as briefly as possible.
+func recordAll(ctx context.Context, q *gen.Queries, ts []Transition) error {
+	for _, t := range ts {
+		if err := project(ctx, q, t); err != nil {
+			return fmt.Errorf("transition %d: %w", t.Seq, err)
+		}
+	}
+	for _, t := range ts {
+		if err := auditTransition(ctx, q, t); err != nil {
+			return fmt.Errorf("audit transition %d: %w", t.Seq, err)
+		}
+	}
+	return nil
+}
