@@ -21,35 +21,85 @@ type Activities struct {
 }
 
 // RecordTransition writes one transition: the projection row and its audit entry, together.
+// Runs started before steps existed (Admit, RecordStep) record each transition with it.
 func (a *Activities) RecordTransition(ctx context.Context, in RecordInput) error {
+	if err := a.Store.RecordTransition(ctx, in.transition()); err != nil {
+		return fmt.Errorf("record transition %s/%d: %w", in.RequestID, in.Seq, err)
+	}
+	return nil
+}
+
+// Admit records a request's submission and reserves its lines, in one transaction. Too little
+// stock is a business outcome, not a fault: the request is recorded failed with the shortage
+// as its reason, and the result says so.
+func (a *Activities) Admit(ctx context.Context, in AdmitInput) (*AdmitResult, error) {
+	res, err := a.Store.Admit(ctx, db.Admission{
+		RequestID: in.RequestID, CabinetID: in.CabinetID, Lines: toDBLines(in.Lines),
+		Submitted: in.Submitted.transition(), Reserved: in.Reserved.transition(), Refused: in.Refused.transition(),
+		RefusedReason: shortageReason,
+	})
+	if err != nil {
+		return nil, settledOr(fmt.Errorf("admit %s: %w", in.RequestID, err))
+	}
+	return &AdmitResult{Reserved: res.Short == nil, Reason: res.Reason}, nil
+}
+
+// RecordStep records a request's pending transitions together with the stock change they go
+// with (release at a terminal status, consume at dispensed), in one transaction.
+func (a *Activities) RecordStep(ctx context.Context, in StepInput) (*StockResult, error) {
+	st := db.Step{RequestID: in.RequestID, Stock: db.StockChange(in.Stock), Transitions: make([]db.Transition, len(in.Transitions))}
+	for i, t := range in.Transitions {
+		st.Transitions[i] = t.transition()
+	}
+	res, err := a.Store.RecordStep(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("record step of %s: %w", in.RequestID, err)
+	}
+	out := &StockResult{Lines: fromDBLines(res.Released)}
+	for _, c := range res.Consumed {
+		out.Lines = append(out.Lines, Line{MedicationID: c.MedicationID, Quantity: c.Quantity})
+		out.Levels = append(out.Levels, StockLevel{MedicationID: c.MedicationID, OnHand: c.OnHand, ParLevel: c.ParLevel})
+	}
+	return out, nil
+}
+
+// transition is the store's form of a transition to record.
+func (in RecordInput) transition() db.Transition {
 	t := db.Transition{
-		RequestID: in.RequestID,
-		Seq:       in.Seq,
-		Status:    in.Status,
-		Reason:    in.Reason,
-		At:        in.At,
-		Actor:     db.Actor{ID: in.Actor.ID, Role: in.Actor.Role},
-		Action:    in.Action,
-		Details:   in.Details,
+		RequestID:          in.RequestID,
+		Seq:                in.Seq,
+		From:               in.From,
+		Status:             in.Status,
+		Reason:             in.Reason,
+		At:                 in.At,
+		Actor:              db.Actor{ID: in.Actor.ID, Role: in.Actor.Role, Name: in.Actor.Name},
+		Action:             in.Action,
+		Note:               in.Note,
+		Details:            in.Details,
+		ApprovalDeadline:   in.ApprovalDeadline,
+		WithdrawalDeadline: in.WithdrawalDeadline,
 	}
 	if in.Reason != "" {
 		t.Details = withReason(in.Details, in.Reason)
 	}
 	if h := in.Header; h != nil {
 		t.Header = &db.RequestHeader{
-			RequesterID:   h.RequesterID,
-			RequesterName: h.RequesterName,
-			PatientMRN:    h.PatientMRN,
-			PatientBed:    h.PatientBed,
-			CabinetID:     h.CabinetID,
-			Priority:      h.Priority,
-			Lines:         toDBLines(h.Lines),
+			RequesterID:       h.RequesterID,
+			RequesterName:     h.RequesterName,
+			PatientMRN:        h.PatientMRN,
+			PatientBed:        h.PatientBed,
+			CabinetID:         h.CabinetID,
+			Priority:          h.Priority,
+			Lines:             toDBLines(h.Lines),
+			RequiredApprovals: h.RequiredApprovals,
 		}
 	}
-	if err := a.Store.RecordTransition(ctx, t); err != nil {
-		return fmt.Errorf("record transition %s/%d: %w", in.RequestID, in.Seq, err)
-	}
-	return nil
+	return t
+}
+
+// shortageReason words a shortage for the nurse and the audit trail.
+func shortageReason(short *db.InsufficientStockError) string {
+	return fmt.Sprintf("insufficient stock of medication %d: requested %d, available %d", short.MedicationID, short.Requested, short.Available)
 }
 
 // ReserveStock reserves every line at the cabinet, or none. Too little stock is a business
@@ -58,14 +108,22 @@ func (a *Activities) ReserveStock(ctx context.Context, in ReserveInput) error {
 	err := a.Store.Reserve(ctx, in.RequestID, in.CabinetID, toDBLines(in.Lines))
 	var short *db.InsufficientStockError
 	if errors.As(err, &short) {
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("insufficient stock of medication %d: requested %d, available %d", short.MedicationID, short.Requested, short.Available),
+		return temporal.NewNonRetryableApplicationError(shortageReason(short),
 			ErrInsufficientStock, err, short.MedicationID, short.Requested, short.Available)
 	}
 	if err != nil {
-		return fmt.Errorf("reserve stock for %s: %w", in.RequestID, err)
+		return settledOr(fmt.Errorf("reserve stock for %s: %w", in.RequestID, err))
 	}
 	return nil
+}
+
+// settledOr turns a reserve for a request whose stock is already settled into a
+// non-retryable failure: the workflow that wanted it has moved on, and retrying cannot help.
+func settledOr(err error) error {
+	if errors.Is(err, db.ErrSettled) {
+		return temporal.NewNonRetryableApplicationError("the request's stock is already settled", ErrSettled, err)
+	}
+	return err
 }
 
 // ReleaseStock gives back what the request holds.

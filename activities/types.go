@@ -6,6 +6,7 @@ import "time"
 type Actor struct {
 	ID   string `json:"id"`
 	Role string `json:"role"`
+	Name string `json:"name,omitempty"`
 }
 
 // Line is one medication and its quantity.
@@ -24,6 +25,8 @@ type RequestHeader struct {
 	CabinetID     int64  `json:"cabinet_id"`
 	Priority      string `json:"priority"`
 	Lines         []Line `json:"lines"`
+	// RequiredApprovals is how many pharmacists must approve (0 means 1).
+	RequiredApprovals int32 `json:"required_approvals,omitempty"`
 }
 
 // RecordInput is one transition of a request: it updates the projection and appends an audit
@@ -39,6 +42,44 @@ type RecordInput struct {
 	Details   map[string]any `json:"details,omitempty"`
 	// Header is set on the first transition only, which creates the projection row.
 	Header *RequestHeader `json:"header,omitempty"`
+	// From is the status before the transition; Note a pharmacist's note on an approval.
+	From string `json:"from,omitempty"`
+	Note string `json:"note,omitempty"`
+	// ApprovalDeadline and WithdrawalDeadline are set on the transition that starts the wait.
+	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
+	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
+}
+
+// AdmitInput is the first step of a request: record its submission and reserve its lines in
+// one transaction, ending with Reserved when every line is held or with Refused (its reason
+// filled in) when one is short.
+type AdmitInput struct {
+	RequestID string      `json:"request_id"`
+	CabinetID int64       `json:"cabinet_id"`
+	Lines     []Line      `json:"lines"`
+	Submitted RecordInput `json:"submitted"`
+	Reserved  RecordInput `json:"reserved"`
+	Refused   RecordInput `json:"refused"`
+}
+
+// AdmitResult says how the admission went: Reserved, or refused for Reason.
+type AdmitResult struct {
+	Reserved bool   `json:"reserved"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Stock changes a step may carry (StepInput.Stock).
+const (
+	StockRelease = "release"
+	StockConsume = "consume"
+)
+
+// StepInput is one durable step of a request: its pending transitions, recorded in order, and
+// the stock change that goes with them ("", StockRelease or StockConsume), in one transaction.
+type StepInput struct {
+	RequestID   string        `json:"request_id"`
+	Transitions []RecordInput `json:"transitions"`
+	Stock       string        `json:"stock,omitempty"`
 }
 
 // ReserveInput reserves every line of a request at its cabinet, or none.
@@ -86,6 +127,8 @@ type CabinetInput struct {
 // failed request with a reason, instead of retrying what cannot succeed.
 const (
 	ErrInsufficientStock = "InsufficientStock"
-	ErrCabinetRefused    = "CabinetRefused"
-	ErrUnknownCabinet    = "UnknownCabinet"
+	// ErrSettled: a reserve for a request whose stock was already released or consumed.
+	ErrSettled        = "StockSettled"
+	ErrCabinetRefused = "CabinetRefused"
+	ErrUnknownCabinet = "UnknownCabinet"
 )
