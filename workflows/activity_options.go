@@ -24,6 +24,23 @@ func dbCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
+// localCtx is for the steps that record a request (Admit, RecordStep): short, idempotent
+// database transactions run as local activities, in the workflow task that decides them, so
+// they cost no server round trip. Like dbCtx they retry without a cap: the schedule-to-close
+// bound is only there because a local activity's defaults to its start-to-close timeout,
+// which would end the retries of an outage after 15 seconds.
+func localCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    15 * time.Second,
+		ScheduleToCloseTimeout: 10 * 365 * 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    500 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+		},
+	})
+}
+
 // cabinetCtx is for commands to a physical cabinet: attempts are capped, because a nurse is
 // waiting and a cabinet that does not answer must fail the request visibly.
 func cabinetCtx(ctx workflow.Context, p Policy, attempts int32) workflow.Context {

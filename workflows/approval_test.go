@@ -23,7 +23,7 @@ func (s *MedicationRequestTestSuite) TestApproveTwice() {
 	st := s.finalState()
 	s.Equal(workflows.StatusDispensed, st.Status)
 	s.Equal([]workflows.Approval{{Actor: pharmacist, At: t0.Add(5 * time.Minute)}}, st.Approvals)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
 }
 
 // Two approvals delivered in the same instant: the first wins, the second sees it.
@@ -40,7 +40,7 @@ func (s *MedicationRequestTestSuite) TestApproveTwiceSameInstant() {
 	s.Equal(workflows.StatusDispensed, st.Status)
 	s.Len(st.Approvals, 1)
 	s.Len(st.Transitions, 5)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
 }
 
 // Only a pharmacist other than the requester may approve; a refused approval leaves the
@@ -72,7 +72,7 @@ func (s *MedicationRequestTestSuite) TestApproveForbidden() {
 			final := s.finalState()
 			s.Equal(workflows.StatusRejected, final.Status)
 			s.Empty(final.Approvals)
-			s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 1, "ReleaseStock": 1})
+			s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 		})
 	}
 }
@@ -96,10 +96,10 @@ func (s *MedicationRequestTestSuite) TestRejectWithReason() {
 	s.Equal(reason, st.Reason)
 	s.Equal(wantTransitions, st.Transitions)
 	s.Equal(t0.Add(10*time.Minute), st.UpdatedAt)
-	s.Equal([]string{"RecordTransition#1", "ReserveStock", "RecordTransition#2", "ReleaseStock", "RecordTransition#3"}, s.fake.calls())
-	s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 1, "ReleaseStock": 1})
+	s.Equal([]string{"Admit", "RecordStep#3/release"}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 	s.assertRecorded(in, wantTransitions)
-	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs("ReleaseStock"))
+	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
 }
 
 // A rejection without a reason, or by someone not a pharmacist, is refused and changes nothing.
@@ -130,7 +130,7 @@ func (s *MedicationRequestTestSuite) TestRejectRefused() {
 			s.Equal(workflows.StatusRejected, st.Status)
 			s.Equal("dose too high", st.Reason)
 			s.Len(st.Transitions, 3)
-			s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 1, "ReleaseStock": 1})
+			s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 		})
 	}
 }
@@ -164,8 +164,8 @@ func (s *MedicationRequestTestSuite) TestCancelWhileAwaitingApproval() {
 			s.Equal(workflows.StatusCancelled, st.Status)
 			s.Equal(tc.reason, st.Reason)
 			s.Equal(wantTransitions, st.Transitions)
-			s.Equal([]string{"RecordTransition#1", "ReserveStock", "RecordTransition#2", "ReleaseStock", "RecordTransition#3"}, s.fake.calls())
-			s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 1, "ReleaseStock": 1})
+			s.Equal([]string{"Admit", "RecordStep#3/release"}, s.fake.calls())
+			s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 			s.assertRecorded(in, wantTransitions)
 		})
 	}
@@ -196,7 +196,7 @@ func (s *MedicationRequestTestSuite) TestCancelForbidden() {
 			st := s.finalState()
 			s.Equal(workflows.StatusCancelled, st.Status)
 			s.Equal(nurse, st.Transitions[2].Actor)
-			s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 1, "ReleaseStock": 1})
+			s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 		})
 	}
 }
@@ -236,10 +236,9 @@ func (s *MedicationRequestTestSuite) TestApprovalDeadlineEscalatesThenExpires() 
 			s.Equal(at(t0.Add(timeout)), final.ApprovalDeadline)
 			s.Equal(t0.Add(timeout), s.env.Now().UTC())
 			s.Equal([]string{
-				"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
-				"ReleaseStock", "RecordTransition#4",
+				"Admit", "RecordStep#3", "RecordStep#4/release",
 			}, s.fake.calls())
-			s.assertActivityCalls(map[string]int{"RecordTransition": 4, "ReserveStock": 1, "ReleaseStock": 1})
+			s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 2})
 			s.assertRecorded(in, wantTransitions)
 		})
 	}
@@ -264,5 +263,5 @@ func (s *MedicationRequestTestSuite) TestApprovalAfterEscalation() {
 	s.Equal([]string{"submitted", "stock_reserved", "escalated", "approved", "authorized_at_cabinet", "withdrawn"}, actions)
 	s.Equal(t0.Add(30*time.Minute), st.Transitions[2].At)
 	s.Equal(t0.Add(50*time.Minute), s.env.Now().UTC())
-	s.assertActivityCalls(map[string]int{"RecordTransition": 6, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 4, "AuthorizeDispense": 1})
 }

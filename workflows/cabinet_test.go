@@ -49,10 +49,9 @@ func (s *MedicationRequestTestSuite) TestCabinetRefuses() {
 	s.Equal(want, st.Transitions)
 	s.Nil(st.WithdrawalDeadline)
 	s.Equal([]string{
-		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
-		"AuthorizeDispense", "ReleaseStock", "RecordTransition#4",
+		"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4/release",
 	}, s.fake.calls())
-	s.assertActivityCalls(map[string]int{"RecordTransition": 4, "ReserveStock": 1, "AuthorizeDispense": 1, "ReleaseStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 2, "AuthorizeDispense": 1})
 	s.assertRecorded(in, want)
 }
 
@@ -84,10 +83,10 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachable() {
 			s.Equal(want, st.Transitions)
 			s.Nil(st.WithdrawalDeadline)
 			s.assertActivityCalls(map[string]int{
-				"RecordTransition": 4, "ReserveStock": 1, "AuthorizeDispense": int(tc.attempts), "RevokeAuthorization": 1, "ReleaseStock": 1,
+				"Admit": 1, "RecordStep": 2, "AuthorizeDispense": int(tc.attempts), "RevokeAuthorization": 1,
 			})
 			calls := s.fake.calls()
-			s.Equal([]string{"RevokeAuthorization", "ReleaseStock", "RecordTransition#4"}, calls[len(calls)-3:])
+			s.Equal([]string{"RevokeAuthorization", "RecordStep#4/release"}, calls[len(calls)-2:])
 			s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("RevokeAuthorization"))
 			s.assertRecorded(in, want)
 		})
@@ -114,7 +113,7 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachableRevokeFails() {
 	s.Equal(workflows.StatusFailed, st.Status)
 	s.Equal(want, st.Transitions)
 	s.assertActivityCalls(map[string]int{
-		"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 2, "RevokeAuthorization": 3, "ReleaseStock": 1,
+		"Admit": 1, "RecordStep": 2, "AuthorizeDispense": 2, "RevokeAuthorization": 3,
 	})
 	s.assertRecorded(in, want)
 }
@@ -137,7 +136,7 @@ func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	s.Equal(tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, ready, ""), st.Transitions[3])
 	s.Equal(at(ready.Add(15*time.Minute)), st.WithdrawalDeadline)
 	s.Empty(st.Reason)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 3, "ConsumeStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 3})
 }
 
 // An authorization nobody uses expires with the withdrawal window: it is revoked first, then
@@ -161,14 +160,13 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPasses() {
 	s.Equal(at(deadline), st.WithdrawalDeadline)
 	s.Equal(deadline, s.env.Now().UTC())
 	s.Equal([]string{
-		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
-		"AuthorizeDispense", "RecordTransition#4", "RevokeAuthorization", "ReleaseStock", "RecordTransition#5",
+		"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RevokeAuthorization", "RecordStep#5/release",
 	}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{
-		"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "RevokeAuthorization": 1, "ReleaseStock": 1,
+		"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1, "RevokeAuthorization": 1,
 	})
 	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("RevokeAuthorization"))
-	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs("ReleaseStock"))
+	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
 	s.assertRecorded(in, want)
 }
 
@@ -187,7 +185,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPassesRevokeFails() {
 	s.Require().Len(st.Transitions, 6)
 	s.Equal(tr(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", workflows.System, deadline.Add(6*time.Second), unreachableMsg), st.Transitions[5])
 	s.assertActivityCalls(map[string]int{
-		"RecordTransition": 6, "ReserveStock": 1, "AuthorizeDispense": 1, "RevokeAuthorization": 3, "ReleaseStock": 1,
+		"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1, "RevokeAuthorization": 3,
 	})
 }
 
@@ -209,11 +207,10 @@ func (s *MedicationRequestTestSuite) TestCancelWhileReadyAtCabinet() {
 	s.Equal(want, st.Transitions)
 	s.Equal(t0.Add(15*time.Minute), s.env.Now().UTC())
 	s.Equal([]string{
-		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
-		"AuthorizeDispense", "RecordTransition#4", "RevokeAuthorization", "ReleaseStock", "RecordTransition#5",
+		"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RevokeAuthorization", "RecordStep#5/release",
 	}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{
-		"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "RevokeAuthorization": 1, "ReleaseStock": 1,
+		"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1, "RevokeAuthorization": 1,
 	})
 	s.assertRecorded(in, want)
 }
@@ -233,7 +230,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawnFromWrongCabinet() {
 	s.Len(st.Transitions, 4)
 	s.Equal(workflows.StatusDispensed, s.requireCompleted(right).Status)
 	s.Equal(workflows.StatusDispensed, s.finalState().Status)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
 }
 
 // A withdrawal cannot be reported for a request that is not ready at the cabinet.
@@ -248,7 +245,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawnWhileAwaitingApproval() {
 	s.Equal(workflows.StatusAwaitingApproval, s.requireSnapshot(waiting).Status)
 	s.Len(waiting.state.Transitions, 2)
 	s.Equal(workflows.StatusRejected, s.finalState().Status)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 1, "ReleaseStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 }
 
 // The request expires at the WithdrawalDeadline it advertises, even when recording the
@@ -256,10 +253,10 @@ func (s *MedicationRequestTestSuite) TestWithdrawnWhileAwaitingApproval() {
 // window only after that record, so the authorization outlives the advertised deadline; this
 // test is skipped unless PYXIS_KNOWN_BUGS is set.
 func (s *MedicationRequestTestSuite) TestWithdrawalExpiresAtAdvertisedDeadline() {
-	records := 0
-	s.recordCall.AfterFn(func() time.Duration {
-		records++
-		if records == 4 { // authorized_at_cabinet
+	steps := 0
+	s.stepCall.AfterFn(func() time.Duration {
+		steps++
+		if steps == 2 { // authorized_at_cabinet, after approved
 			return 5 * time.Minute
 		}
 		return 0

@@ -47,7 +47,7 @@ func (s *MedicationRequestTestSuite) TestDualApprovalNeedsTwoPharmacists() {
 	s.Equal(workflows.StatusAwaitingApproval, st.Transitions[2].To)
 	// The first approval was written when it arrived, not with the second.
 	s.Equal(t0.Add(5*time.Minute), st.Transitions[2].At)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 6, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 4, "AuthorizeDispense": 1})
 }
 
 // The same pharmacist approving twice is refused as a duplicate and changes nothing.
@@ -66,7 +66,8 @@ func (s *MedicationRequestTestSuite) TestDualApprovalRefusesSamePharmacistTwice(
 	st := s.finalState()
 	s.Equal(workflows.StatusExpired, st.Status)
 	s.Len(st.Approvals, 1)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "ReleaseStock": 1})
+	s.Equal([]string{"Admit", "RecordStep#3", "RecordStep#4", "RecordStep#5/release"}, s.fake.calls(),
+		"the first approval, the escalation, the expiry: nothing for the refused one")
 }
 
 // Escalation and expiry still happen on time when an approval arrives in between.

@@ -52,6 +52,12 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 // first, with the approval audited; the last one moves it to approved.
 func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) {
 	r.state.Approvals = append(r.state.Approvals, Approval{Actor: in.Actor, At: workflow.Now(ctx), Note: in.Note})
+	if in.Note != "" {
+		if r.notes == nil {
+			r.notes = map[int32]string{}
+		}
+		r.notes[int32(len(r.state.Transitions)+1)] = in.Note
+	}
 	if int32(len(r.state.Approvals)) < r.state.RequiredApprovals {
 		r.move(ctx, StatusAwaitingApproval, "approval_recorded", in.Actor,
 			fmt.Sprintf("approval %d of %d", len(r.state.Approvals), r.state.RequiredApprovals))

@@ -37,6 +37,13 @@ type request struct {
 	logger log.Logger
 	// recorded counts the transitions already written to Postgres; the rest are pending.
 	recorded int
+	// steps is set for runs that record each step in one local activity together with its
+	// stock change (recording.go); runs started before that record as they always did.
+	steps bool
+	// indexed is the status last written to the RequestStatus search attribute (steps only).
+	indexed Status
+	// notes are the pharmacists' approval notes by the seq of their transition.
+	notes map[int32]string
 	// authorizing is set once a cabinet command may have reached the cabinet.
 	authorizing bool
 	// consumed is set once the withdrawn stock has left the ledger.
@@ -52,7 +59,7 @@ func (r *request) setup(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
 	// A request is as old as its workflow: the server's start time orders requests as they
 	// were submitted, where the first workflow task's clock may not.
-	now := info.WorkflowStartTime
+	now := info.WorkflowStartTime.UTC()
 	r.state = State{
 		ID:          info.WorkflowExecution.ID,
 		Status:      StatusSubmitted,
@@ -111,20 +118,13 @@ func validateInput(in Input) error {
 // known: nothing is reserved before reserve succeeds, and every terminal status but dispensed
 // releases what was reserved.
 func (r *request) run(ctx workflow.Context) (*State, error) {
-	r.move(ctx, StatusSubmitted, "submitted", r.in.Requester, "")
-	if err := r.flush(ctx); err != nil {
+	r.steps = workflow.GetVersion(ctx, stepsChange, workflow.DefaultVersion, 1) >= 1
+	reserved, err := r.admit(ctx)
+	if err != nil {
 		return nil, err
 	}
-
-	if err := workflow.ExecuteActivity(dbCtx(ctx), a.ReserveStock, activities.ReserveInput{
-		RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: toActivityLines(r.in.Lines),
-	}).Get(ctx, nil); err != nil {
-		r.move(ctx, StatusFailed, "reserve_failed", System, failureReason(err))
+	if !reserved {
 		return r.finish(ctx, false)
-	}
-	r.move(ctx, StatusAwaitingApproval, "stock_reserved", System, "")
-	if err := r.flush(ctx); err != nil {
-		return nil, err
 	}
 
 	if err := r.awaitApproval(ctx); err != nil {
@@ -176,8 +176,11 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 		return r.finish(ctx, true)
 	}
 	// Dispensed: the stock left the cabinet.
-	if err := r.flush(ctx); err != nil {
-		return nil, err
+	if !r.steps {
+		// Runs from before steps record the withdrawal, then consume.
+		if err := r.flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.consume(ctx); err != nil {
 		return nil, err
@@ -185,9 +188,11 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 	return r.finish(ctx, false)
 }
 
+// consume records the withdrawal and takes the request's stock out of the cabinet, then
+// starts the restocks the pockets need.
 func (r *request) consume(ctx workflow.Context) error {
-	var res activities.StockResult
-	if err := workflow.ExecuteActivity(dbCtx(ctx), a.ConsumeStock, activities.StockInput{RequestID: r.state.ID}).Get(ctx, &res); err != nil {
+	res, err := r.settle(ctx, activities.StockConsume)
+	if err != nil {
 		return err
 	}
 	r.consumed = true
@@ -214,7 +219,7 @@ func (r *request) compensateCancellation(ctx workflow.Context, cause error) erro
 		if r.authorizing {
 			r.revoke(ctx)
 		}
-		if err := workflow.ExecuteActivity(dbCtx(ctx), a.ReleaseStock, activities.StockInput{RequestID: r.state.ID}).Get(ctx, nil); err != nil {
+		if _, err := r.settle(ctx, activities.StockRelease); err != nil {
 			return errors.Join(cause, err)
 		}
 	}
@@ -229,9 +234,12 @@ func (r *request) compensateCancellation(ctx workflow.Context, cause error) erro
 // is not yet the last one needed is recorded as soon as it arrives, and the wait goes on.
 func (r *request) awaitApproval(ctx workflow.Context) error {
 	total := r.in.Policy.ApprovalTimeout
-	start := workflow.Now(ctx)
-	deadline, escalateAt := start.Add(total), start.Add(total/2)
-	r.state.ApprovalDeadline = &deadline
+	if r.state.ApprovalDeadline == nil {
+		deadline := workflow.Now(ctx).Add(total)
+		r.state.ApprovalDeadline = &deadline
+	}
+	deadline := *r.state.ApprovalDeadline
+	escalateAt := deadline.Add(-total / 2)
 	decided := func() bool { return r.state.Status != StatusAwaitingApproval }
 	pending := func() bool { return decided() || r.recorded < len(r.state.Transitions) }
 
@@ -268,7 +276,7 @@ func (r *request) awaitApproval(ctx workflow.Context) error {
 // dispensed), records what is pending, and waits for update handlers to return.
 func (r *request) finish(ctx workflow.Context, release bool) (*State, error) {
 	if release {
-		if err := workflow.ExecuteActivity(dbCtx(ctx), a.ReleaseStock, activities.StockInput{RequestID: r.state.ID}).Get(ctx, nil); err != nil {
+		if _, err := r.settle(ctx, activities.StockRelease); err != nil {
 			return nil, err
 		}
 	}
@@ -302,65 +310,48 @@ func (r *request) cabinetInput() activities.CabinetInput {
 	}
 }
 
-// move applies a transition in memory; flush writes it. Keeping the two apart lets update
-// handlers change state synchronously while the main coroutine does the I/O.
+// move applies a transition in memory; flush (or a step) writes it. Keeping the two apart
+// lets update handlers change state synchronously while the main coroutine does the I/O.
 func (r *request) move(ctx workflow.Context, to Status, action string, by Actor, reason string) {
-	now := workflow.Now(ctx)
-	if len(r.state.Transitions) == 0 {
-		now = r.state.CreatedAt // submitted when the workflow started
-	}
-	r.state.Transitions = append(r.state.Transitions, Transition{
+	r.apply(ctx, r.next(ctx, to, action, by, reason))
+}
+
+// next builds the transition that would follow the current state, without applying it.
+func (r *request) next(ctx workflow.Context, to Status, action string, by Actor, reason string) Transition {
+	t := Transition{
 		Seq:    int32(len(r.state.Transitions) + 1),
 		From:   r.state.Status,
 		To:     to,
 		Action: action,
 		Actor:  by,
-		At:     now,
+		At:     workflow.Now(ctx),
 		Reason: reason,
-	})
-	if to != r.state.Status && reason != "" {
-		r.state.Reason = reason
 	}
-	r.state.Status = to
-	r.state.UpdatedAt = now
-	// The first transition carries From == To == submitted; drop the self-reference.
-	if len(r.state.Transitions) == 1 {
-		r.state.Transitions[0].From = ""
+	if len(r.state.Transitions) == 0 {
+		// Submitted when the workflow started; the first transition has no from.
+		t.At, t.From = r.state.CreatedAt, ""
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, RequestStatusKey.ValueSet(string(to))); err != nil {
-		r.logger.Warn("Search attribute not updated", "Error", err)
+	return t
+}
+
+// apply appends t to the state and moves the status.
+func (r *request) apply(ctx workflow.Context, t Transition) {
+	r.state.Transitions = append(r.state.Transitions, t)
+	if t.To != r.state.Status && t.Reason != "" {
+		r.state.Reason = t.Reason
+	}
+	r.state.Status = t.To
+	r.state.UpdatedAt = t.At
+	if !r.steps {
+		r.index(ctx, t.To)
 	}
 }
 
-// flush records every pending transition, in order, each as projection row plus audit entry.
-func (r *request) flush(ctx workflow.Context) error {
-	for r.recorded < len(r.state.Transitions) {
-		t := r.state.Transitions[r.recorded]
-		in := activities.RecordInput{
-			RequestID: r.state.ID,
-			Seq:       t.Seq,
-			Status:    string(t.To),
-			Action:    t.Action,
-			Reason:    t.Reason,
-			Actor:     activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role},
-			At:        t.At,
-			Details:   map[string]any{"from": string(t.From)},
-		}
-		if t.Seq == 1 {
-			in.Header = &activities.RequestHeader{
-				RequesterID:   r.in.Requester.ID,
-				RequesterName: r.in.Requester.Name,
-				PatientMRN:    r.in.Patient.MRN,
-				PatientBed:    r.in.Patient.Bed,
-				CabinetID:     r.in.CabinetID,
-				Priority:      string(r.in.Priority),
-				Lines:         toActivityLines(r.in.Lines),
-			}
-		}
-		if err := workflow.ExecuteActivity(dbCtx(ctx), a.RecordTransition, in).Get(ctx, nil); err != nil {
-			return fmt.Errorf("record transition %d: %w", t.Seq, err)
-		}
-		r.recorded++
+// index writes status to the RequestStatus search attribute, so the Web UI can list requests
+// by it.
+func (r *request) index(ctx workflow.Context, status Status) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, RequestStatusKey.ValueSet(string(status))); err != nil {
+		r.logger.Warn("Search attribute not updated", "Error", err)
 	}
-	return nil
+	r.indexed = status
 }

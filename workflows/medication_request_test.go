@@ -48,15 +48,51 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 	}, s.finalState())
 	s.Equal(t0.Add(20*time.Minute), s.env.Now().UTC())
 
+	// One step per workflow task: admission with its reservation, the approval, the
+	// authorization, and the withdrawal with its consumption.
+	s.Equal([]string{"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RecordStep#5/consume"}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
+	s.assertRecorded(in, wantTransitions)
+	s.Equal([]activities.ReserveInput{{RequestID: requestID, CabinetID: cabinetID, Lines: activityLines(in.Lines)}}, s.fake.reserve)
+	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("AuthorizeDispense"))
+	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockConsume))
+
+	// The projection learns the deadlines and the note with the transitions that set them.
+	rec := s.fake.recorded()
+	s.Equal(at(t0.Add(time.Hour)), rec[1].ApprovalDeadline)
+	s.Equal("allergies checked", rec[2].Note)
+	s.Equal(at(t0.Add(25*time.Minute)), rec[3].WithdrawalDeadline)
+}
+
+// Runs started before steps existed carry on as they began: a transition activity per
+// transition and separate stock activities, in the order their histories hold.
+func (s *MedicationRequestTestSuite) TestLegacyRunRecordsEachTransition() {
+	s.legacy()
+	in := validInput()
+	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	s.sendUpdate(20*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
+
+	s.execute(in)
+
+	s.Equal(workflows.StatusDispensed, s.finalState().Status)
 	s.Equal([]string{
 		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
 		"AuthorizeDispense", "RecordTransition#4", "RecordTransition#5", "ConsumeStock",
 	}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
-	s.assertRecorded(in, wantTransitions)
-	s.Equal([]activities.ReserveInput{{RequestID: requestID, CabinetID: cabinetID, Lines: activityLines(in.Lines)}}, s.fake.reserve)
-	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("AuthorizeDispense"))
-	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs("ConsumeStock"))
+}
+
+// A legacy run that cannot reserve fails as it always did.
+func (s *MedicationRequestTestSuite) TestLegacyRunInsufficientStock() {
+	s.legacy()
+	s.fake.reserveErr = always(temporal.NewNonRetryableApplicationError("short", activities.ErrInsufficientStock, nil))
+
+	s.execute(validInput())
+
+	st := s.finalState()
+	s.Equal(workflows.StatusFailed, st.Status)
+	s.Equal("short", st.Reason)
+	s.Equal([]string{"RecordTransition#1", "ReserveStock", "RecordTransition#2"}, s.fake.calls())
 }
 
 // The state query answers at any point with the current status and deadlines.
@@ -144,16 +180,17 @@ func (s *MedicationRequestTestSuite) TestInsufficientStockFails() {
 	s.Equal(wantTransitions, st.Transitions)
 	s.Nil(st.ApprovalDeadline)
 	s.Empty(st.Approvals)
-	s.Equal([]string{"RecordTransition#1", "ReserveStock", "RecordTransition#2"}, s.fake.calls())
-	s.assertActivityCalls(map[string]int{"RecordTransition": 2, "ReserveStock": 1})
+	// The failure is recorded with the admission: one step, nothing to release.
+	s.Equal([]string{"Admit"}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"Admit": 1})
 	s.assertRecorded(in, wantTransitions)
 }
 
-// A database outage delays a request but does not fail it: ReserveStock is retried with the
-// database back-off (500ms, then 1s) until it succeeds.
-func (s *MedicationRequestTestSuite) TestReserveStockRetriedThroughOutage() {
+// A database outage delays a request but does not fail it: the admission is retried with the
+// database back-off (500ms, then 1s) until it succeeds. Every attempt writes the same
+// transitions, stamped when the workflow decided them.
+func (s *MedicationRequestTestSuite) TestAdmissionRetriedThroughOutage() {
 	s.fake.reserveErr = failFirst(2, errors.New("connect: connection refused"))
-	reserved := t0.Add(1500 * time.Millisecond)
 	cancel := s.sendUpdate(10*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse})
 
 	s.execute(validInput())
@@ -161,15 +198,16 @@ func (s *MedicationRequestTestSuite) TestReserveStockRetriedThroughOutage() {
 	s.requireCompleted(cancel)
 	st := s.finalState()
 	s.Equal(workflows.StatusCancelled, st.Status)
-	s.Equal(tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, reserved, ""), st.Transitions[1])
-	s.Equal(at(reserved.Add(time.Hour)), st.ApprovalDeadline)
-	s.assertActivityCalls(map[string]int{"RecordTransition": 3, "ReserveStock": 3, "ReleaseStock": 1})
+	s.Equal(tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""), st.Transitions[1])
+	s.Equal(at(t0.Add(time.Hour)), st.ApprovalDeadline)
+	s.assertActivityCalls(map[string]int{"Admit": 3, "RecordStep": 1})
+	s.Equal([]string{"Admit", "Admit", "Admit", "RecordStep#3/release"}, s.fake.calls())
 }
 
 // Updates are refused while the stock is still being reserved: the request is not yet
 // awaiting approval.
 func (s *MedicationRequestTestSuite) TestUpdatesRefusedWhileSubmitted() {
-	s.reserveCall.After(2 * time.Minute)
+	s.admitCall.After(2 * time.Minute)
 	approve := s.sendUpdate(time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
 	cancel := s.sendUpdate(time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse})
 	submitted := s.queryAt(90 * time.Second)
@@ -184,8 +222,9 @@ func (s *MedicationRequestTestSuite) TestUpdatesRefusedWhileSubmitted() {
 
 	st := s.finalState()
 	s.Equal(workflows.StatusRejected, st.Status)
-	s.Equal(t0.Add(2*time.Minute), st.Transitions[1].At)
-	s.Equal(at(t0.Add(2*time.Minute+time.Hour)), st.ApprovalDeadline)
+	// Stamped when the admission was decided; the deadline runs from then.
+	s.Equal(t0, st.Transitions[1].At)
+	s.Equal(at(t0.Add(time.Hour)), st.ApprovalDeadline)
 	s.Empty(st.Approvals)
 }
 
@@ -212,9 +251,9 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationCompensates() {
 
 			s.execute(validInput())
 
-			s.env.AssertActivityNumberOfCalls(s.T(), "ReleaseStock", 1)
+			s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
+			s.Empty(s.fake.stockInputs(activities.StockConsume))
 			s.env.AssertActivityNumberOfCalls(s.T(), "RevokeAuthorization", tc.revokes)
-			s.env.AssertActivityNumberOfCalls(s.T(), "ConsumeStock", 0)
 		})
 	}
 }

@@ -301,16 +301,21 @@ func (s *MedicationRequestTestSuite) TestConsumeBelowParStartsRestock() {
 	s.env.SetStartTime(t0)
 	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: requestID, TaskQueue: "medication-requests"})
 	s.env.RegisterActivity(&activities.Activities{})
-	s.env.OnActivity(a.RecordTransition, mock.Anything, mock.Anything).Return(s.fake.recordTransition)
-	s.env.OnActivity(a.ReserveStock, mock.Anything, mock.Anything).Return(s.fake.reserveStock)
+	s.env.OnActivity(a.Admit, mock.Anything, mock.Anything).Return(s.fake.admit)
 	s.env.OnActivity(a.AuthorizeDispense, mock.Anything, mock.Anything).Return(s.fake.authorizeDispense)
-	s.env.OnActivity(a.ConsumeStock, mock.Anything, mock.Anything).Return(&activities.StockResult{
-		Lines: []activities.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
-		Levels: []activities.StockLevel{
-			{MedicationID: 11, OnHand: 3, ParLevel: 5},
-			{MedicationID: 12, OnHand: 5, ParLevel: 5},
-		},
-	}, nil)
+	s.env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StepInput) (*activities.StockResult, error) {
+			if in.Stock != activities.StockConsume {
+				return &activities.StockResult{}, nil
+			}
+			return &activities.StockResult{
+				Lines: []activities.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
+				Levels: []activities.StockLevel{
+					{MedicationID: 11, OnHand: 3, ParLevel: 5},
+					{MedicationID: 12, OnHand: 5, ParLevel: 5},
+				},
+			}, nil
+		})
 	var mu sync.Mutex
 	var started []string
 	var inputs []workflows.RestockInput

@@ -8,11 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"strings"
+
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/suite"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/workflows"
@@ -63,9 +66,9 @@ type MedicationRequestTestSuite struct {
 	env      *testsuite.TestWorkflowEnvironment
 	fake     *fakeActivities
 	updateNo int
-	// reserveCall and recordCall are the ReserveStock and RecordTransition mocks, kept so a
-	// test can make those activities take time.
-	reserveCall, recordCall *testsuite.MockCallWrapper
+	// admitCall and stepCall are the Admit and RecordStep mocks, kept so a test can make those
+	// local activities take time.
+	admitCall, stepCall *testsuite.MockCallWrapper
 }
 
 func TestMedicationRequest(t *testing.T) {
@@ -84,8 +87,10 @@ func (s *MedicationRequestTestSuite) reset() {
 	s.updateNo = 0
 
 	s.env.RegisterActivity(&activities.Activities{})
-	s.recordCall = s.env.OnActivity(a.RecordTransition, mock.Anything, mock.Anything).Return(s.fake.recordTransition)
-	s.reserveCall = s.env.OnActivity(a.ReserveStock, mock.Anything, mock.Anything).Return(s.fake.reserveStock)
+	s.admitCall = s.env.OnActivity(a.Admit, mock.Anything, mock.Anything).Return(s.fake.admit)
+	s.stepCall = s.env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(s.fake.recordStep)
+	s.env.OnActivity(a.RecordTransition, mock.Anything, mock.Anything).Return(s.fake.recordTransition)
+	s.env.OnActivity(a.ReserveStock, mock.Anything, mock.Anything).Return(s.fake.reserveStock)
 	s.env.OnActivity(a.ReleaseStock, mock.Anything, mock.Anything).Return(s.fake.releaseStock)
 	s.env.OnActivity(a.ConsumeStock, mock.Anything, mock.Anything).Return(s.fake.consumeStock)
 	s.env.OnActivity(a.AuthorizeDispense, mock.Anything, mock.Anything).Return(s.fake.authorizeDispense)
@@ -107,10 +112,16 @@ func (s *MedicationRequestTestSuite) finalState() workflows.State {
 	return st
 }
 
+// legacy runs the test on the code path of runs started before steps (recording.go): one
+// activity per transition and separate stock activities, as old histories replay.
+func (s *MedicationRequestTestSuite) legacy() {
+	s.env.OnGetVersion("local-steps", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+}
+
 // assertActivityCalls checks how often each activity ran.
 func (s *MedicationRequestTestSuite) assertActivityCalls(want map[string]int) {
 	s.T().Helper()
-	for _, name := range []string{"RecordTransition", "ReserveStock", "ReleaseStock", "ConsumeStock", "AuthorizeDispense", "RevokeAuthorization"} {
+	for _, name := range []string{"Admit", "RecordStep", "RecordTransition", "ReserveStock", "ReleaseStock", "ConsumeStock", "AuthorizeDispense", "RevokeAuthorization"} {
 		// AssertActivityNumberOfCalls, not AssertNumberOfCalls: the latter also passes when
 		// the workflow mock (never used here) has the expected count, so 0 always passes.
 		s.env.AssertActivityNumberOfCalls(s.T(), name, want[name])
@@ -218,26 +229,33 @@ func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []w
 		expected[i] = activities.RecordInput{
 			RequestID: requestID,
 			Seq:       t.Seq,
+			From:      string(t.From),
 			Status:    string(t.To),
 			Action:    t.Action,
 			Reason:    t.Reason,
-			Actor:     activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role},
+			Actor:     activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
 			At:        t.At,
 			Details:   map[string]any{"from": string(t.From)},
 		}
 	}
 	if len(expected) > 0 {
 		expected[0].Header = &activities.RequestHeader{
-			RequesterID:   in.Requester.ID,
-			RequesterName: in.Requester.Name,
-			PatientMRN:    in.Patient.MRN,
-			PatientBed:    in.Patient.Bed,
-			CabinetID:     in.CabinetID,
-			Priority:      string(in.Priority),
-			Lines:         activityLines(in.Lines),
+			RequesterID:       in.Requester.ID,
+			RequesterName:     in.Requester.Name,
+			PatientMRN:        in.Patient.MRN,
+			PatientBed:        in.Patient.Bed,
+			CabinetID:         in.CabinetID,
+			Priority:          string(in.Priority),
+			Lines:             activityLines(in.Lines),
+			RequiredApprovals: max(in.RequiredApprovals, 1),
 		}
 	}
-	s.Equal(expected, s.fake.recorded())
+	// Deadlines and notes have tests of their own.
+	got := s.fake.recorded()
+	for i := range got {
+		got[i].ApprovalDeadline, got[i].WithdrawalDeadline, got[i].Note = nil, nil, ""
+	}
+	s.Equal(expected, got)
 }
 
 func activityLines(lines []workflows.Line) []activities.Line {
@@ -292,6 +310,49 @@ func outcome(fn func(int) error, attempt int) error {
 		return nil
 	}
 	return fn(attempt)
+}
+
+// admit stands in for Admit: reserveErr decides the reservation, as for ReserveStock; an
+// InsufficientStock application error is the business outcome (recorded refused), any other
+// error fails the attempt.
+func (f *fakeActivities) admit(_ context.Context, in activities.AdmitInput) (*activities.AdmitResult, error) {
+	n := f.enter("Admit", "Admit")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reserve = append(f.reserve, activities.ReserveInput{RequestID: in.RequestID, CabinetID: in.CabinetID, Lines: in.Lines})
+	err := outcome(f.reserveErr, n)
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &appErr) && appErr.Type() == activities.ErrInsufficientStock:
+		refused := in.Refused
+		refused.Reason = appErr.Message()
+		f.records = append(f.records, in.Submitted, refused)
+		return &activities.AdmitResult{Reason: appErr.Message()}, nil
+	case err != nil:
+		return nil, err
+	}
+	f.records = append(f.records, in.Submitted, in.Reserved)
+	return &activities.AdmitResult{Reserved: true}, nil
+}
+
+// recordStep stands in for RecordStep; it is logged as RecordStep#<seqs>[/<stock change>].
+func (f *fakeActivities) recordStep(_ context.Context, in activities.StepInput) (*activities.StockResult, error) {
+	var seqs []string
+	for _, t := range in.Transitions {
+		seqs = append(seqs, fmt.Sprint(t.Seq))
+	}
+	entry := "RecordStep#" + strings.Join(seqs, ",")
+	if in.Stock != "" {
+		entry += "/" + in.Stock
+	}
+	f.enter(entry, "RecordStep")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.records = append(f.records, in.Transitions...)
+	if in.Stock != "" {
+		f.stock[in.Stock] = append(f.stock[in.Stock], activities.StockInput{RequestID: in.RequestID})
+	}
+	return &activities.StockResult{}, nil
 }
 
 func (f *fakeActivities) recordTransition(_ context.Context, in activities.RecordInput) error {

@@ -1,0 +1,161 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/medreq/pyxis/activities"
+)
+
+// stepsChange is the change id of recording a request in steps: each step's transitions,
+// with the stock change that goes with them, in one local activity and one transaction
+// (Admit, RecordStep). Runs started before it record each transition in an activity of its
+// own (RecordTransition) and change stock in separate activities (ReserveStock, ReleaseStock,
+// ConsumeStock); they replay, and carry on, that way.
+//
+// What it buys: a request used to cost about twenty server round trips (every activity is a
+// schedule, a start, a completion and a workflow task); a step costs none beyond the workflow
+// task that takes it. See README, Performance.
+const stepsChange = "local-steps"
+
+// admit records the submission and reserves the request's lines. It reports whether the lines
+// are held; a request that could not get them has moved to failed, recorded.
+func (r *request) admit(ctx workflow.Context) (bool, error) {
+	r.move(ctx, StatusSubmitted, "submitted", r.in.Requester, "")
+	if !r.steps {
+		if err := r.flush(ctx); err != nil {
+			return false, err
+		}
+		if err := workflow.ExecuteActivity(dbCtx(ctx), a.ReserveStock, activities.ReserveInput{
+			RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: toActivityLines(r.in.Lines),
+		}).Get(ctx, nil); err != nil {
+			r.move(ctx, StatusFailed, "reserve_failed", System, failureReason(err))
+			return false, nil
+		}
+		r.move(ctx, StatusAwaitingApproval, "stock_reserved", System, "")
+		return true, r.flush(ctx)
+	}
+
+	// The approval deadline runs from the admission, and the projection learns it with it.
+	deadline := workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
+	r.state.ApprovalDeadline = &deadline
+	reserved := r.next(ctx, StatusAwaitingApproval, "stock_reserved", System, "")
+	refused := r.next(ctx, StatusFailed, "reserve_failed", System, "")
+	var res activities.AdmitResult
+	err := workflow.ExecuteLocalActivity(localCtx(ctx), a.Admit, activities.AdmitInput{
+		RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: toActivityLines(r.in.Lines),
+		Submitted: r.record(r.state.Transitions[0]), Reserved: r.record(reserved), Refused: r.record(refused),
+	}).Get(ctx, &res)
+	switch {
+	case temporal.IsCanceledError(err):
+		return false, err
+	case err != nil:
+		// The admission itself was refused (nothing was written): the request fails, and
+		// finish records it.
+		r.state.ApprovalDeadline = nil
+		r.move(ctx, StatusFailed, "reserve_failed", System, failureReason(err))
+		return false, nil
+	case !res.Reserved:
+		r.state.ApprovalDeadline = nil
+		refused.Reason = res.Reason
+		r.apply(ctx, refused)
+	default:
+		r.apply(ctx, reserved)
+	}
+	r.recorded = len(r.state.Transitions)
+	r.index(ctx, r.state.Status)
+	return res.Reserved, nil
+}
+
+// flush records every pending transition, in order.
+func (r *request) flush(ctx workflow.Context) error {
+	if r.steps {
+		_, err := r.commit(ctx, "")
+		return err
+	}
+	for r.recorded < len(r.state.Transitions) {
+		in := r.record(r.state.Transitions[r.recorded])
+		if err := workflow.ExecuteActivity(dbCtx(ctx), a.RecordTransition, in).Get(ctx, nil); err != nil {
+			return fmt.Errorf("record transition %d: %w", in.Seq, err)
+		}
+		r.recorded++
+	}
+	return nil
+}
+
+// settle ends the request's hold on stock: activities.StockRelease gives it back,
+// activities.StockConsume takes it out of the cabinet. In steps, the pending transitions are
+// recorded in the same transaction.
+func (r *request) settle(ctx workflow.Context, change string) (activities.StockResult, error) {
+	if r.steps {
+		return r.commit(ctx, change)
+	}
+	var res activities.StockResult
+	act := a.ReleaseStock
+	if change == activities.StockConsume {
+		act = a.ConsumeStock
+	}
+	err := workflow.ExecuteActivity(dbCtx(ctx), act, activities.StockInput{RequestID: r.state.ID}).Get(ctx, &res)
+	return res, err
+}
+
+// commit records the pending transitions and the stock change in one step, then indexes the
+// status the step leaves the request in.
+func (r *request) commit(ctx workflow.Context, change string) (activities.StockResult, error) {
+	var res activities.StockResult
+	pending := r.state.Transitions[r.recorded:]
+	if len(pending) == 0 && change == "" {
+		return res, nil
+	}
+	in := activities.StepInput{RequestID: r.state.ID, Stock: change, Transitions: make([]activities.RecordInput, len(pending))}
+	for i, t := range pending {
+		in.Transitions[i] = r.record(t)
+	}
+	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, in).Get(ctx, &res); err != nil {
+		return res, fmt.Errorf("record step %d-%d: %w", r.recorded+1, r.recorded+len(pending), err)
+	}
+	// Handlers may have moved the request further while the step ran: only what was sent
+	// is recorded.
+	r.recorded += len(pending)
+	if r.state.Status != r.indexed {
+		r.index(ctx, r.state.Status)
+	}
+	return res, nil
+}
+
+// record is the activity form of transition t: the first carries the request's header, the
+// one that starts a wait carries its deadline, an approval its note.
+func (r *request) record(t Transition) activities.RecordInput {
+	in := activities.RecordInput{
+		RequestID: r.state.ID,
+		Seq:       t.Seq,
+		From:      string(t.From),
+		Status:    string(t.To),
+		Action:    t.Action,
+		Reason:    t.Reason,
+		Actor:     activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
+		At:        t.At,
+		Details:   map[string]any{"from": string(t.From)},
+		Note:      r.notes[t.Seq],
+	}
+	switch {
+	case t.Seq == 1:
+		in.Header = &activities.RequestHeader{
+			RequesterID:       r.in.Requester.ID,
+			RequesterName:     r.in.Requester.Name,
+			PatientMRN:        r.in.Patient.MRN,
+			PatientBed:        r.in.Patient.Bed,
+			CabinetID:         r.in.CabinetID,
+			Priority:          string(r.in.Priority),
+			Lines:             toActivityLines(r.in.Lines),
+			RequiredApprovals: r.state.RequiredApprovals,
+		}
+	case t.Action == "stock_reserved":
+		in.ApprovalDeadline = r.state.ApprovalDeadline
+	case t.Action == "authorized_at_cabinet":
+		in.WithdrawalDeadline = r.state.WithdrawalDeadline
+	}
+	return in
+}
