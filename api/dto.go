@@ -189,3 +189,45 @@ func auditView(e db.AuditEntry) AuditView {
 		Action: e.Action, RequestID: e.RequestID, Details: e.Details,
 	}
 }
+
+// stateFromProjection rebuilds a request's State from its projection the way the workflow
+// builds it from its transitions, so both answer a read alike.
+func stateFromProjection(d db.RequestDetail) workflows.State {
+	st := workflows.State{
+		ID: d.ID, Priority: workflows.Priority(d.Priority), CabinetID: d.CabinetID, CabinetCode: d.CabinetCode,
+		Patient:           workflows.Patient{MRN: d.PatientMRN, Bed: d.PatientBed},
+		Requester:         workflows.Actor{ID: d.RequesterID, Name: d.RequesterName, Role: workflows.RoleNurse},
+		Lines:             make([]workflows.Line, len(d.Lines)),
+		Approvals:         []workflows.Approval{},
+		Transitions:       make([]workflows.Transition, len(d.Transitions)),
+		RequiredApprovals: d.RequiredApprovals,
+		CreatedAt:         d.CreatedAt,
+		UpdatedAt:         d.CreatedAt,
+		ApprovalDeadline:  d.ApprovalDeadline, WithdrawalDeadline: d.WithdrawalDeadline,
+		Status: workflows.StatusSubmitted,
+	}
+	for i, l := range d.Lines {
+		st.Lines[i] = workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+	}
+	for i, t := range d.Transitions {
+		by := workflows.Actor{ID: t.Actor.ID, Name: t.Actor.Name, Role: t.Actor.Role}
+		to := workflows.Status(t.Status)
+		st.Transitions[i] = workflows.Transition{
+			Seq: t.Seq, From: workflows.Status(t.From), To: to, Action: t.Action, Actor: by, At: t.At, Reason: t.Reason,
+		}
+		switch t.Action {
+		case "approved", "approval_recorded":
+			st.Approvals = append(st.Approvals, workflows.Approval{Actor: by, At: t.At, Note: t.Note})
+		case "escalated":
+			st.Escalated = true
+		case "submitted":
+			st.Requester = by
+		}
+		// As the workflow does: a reason sticks when it comes with a change of status.
+		if to != st.Status && t.Reason != "" {
+			st.Reason = t.Reason
+		}
+		st.Status, st.UpdatedAt = to, t.At
+	}
+	return st
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -177,12 +178,28 @@ func (s *Server) getRequest(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	state, err := s.queryState(c.Request.Context(), id)
+	state, err := s.readState(c.Request.Context(), id)
 	if err != nil {
 		abort(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, requestView(state))
+}
+
+// readState answers from the Postgres projection, which the workflow writes in the same
+// transaction as each step, so a read does not wake the workflow (a query waits for a worker
+// and, for a workflow not in its cache, a replay of its history). The workflow is asked only
+// when the projection cannot answer: a request recorded before the projection kept
+// transitions, one whose first step is not recorded yet, or a database that does not answer.
+func (s *Server) readState(ctx context.Context, id string) (workflows.State, error) {
+	d, err := s.store.GetRequestDetail(ctx, id)
+	switch {
+	case err == nil && d.Complete:
+		return stateFromProjection(d), nil
+	case err != nil && !errors.Is(err, db.ErrNotFound):
+		slog.WarnContext(ctx, "projection not read; asking the workflow", "request", id, "error", err)
+	}
+	return s.queryState(ctx, id)
 }
 
 // queryState reads the live state from the workflow.
