@@ -68,6 +68,8 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 		assert.ElementsMatch(ct, []string{"submitted", "stock_reserved", "approval_recorded", "approval_refused", "approved", "authorized_at_cabinet"},
 			c.auditActions(id, p2))
 	}, 10*time.Second, 100*time.Millisecond)
+	c.requireProjectionMatchesWorkflow(id, p2)
+	captureHistory(t, id, "steps_dual_approval_ready")
 }
 
 func TestUncontrolledAndLowerListsNeedOneApproval(t *testing.T) {

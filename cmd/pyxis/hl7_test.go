@@ -78,6 +78,8 @@ func TestLifecycleOverHL7(t *testing.T) {
 			st := cab.sim.Stats()
 			assert.Equal(t, 1, st.OrdersAccepted)
 			assert.Equal(t, 1, st.ReportsSent)
+			c.requireProjectionMatchesWorkflow(id, nurse)
+			captureHistory(t, id, "steps_dispensed_over_hl7_"+format)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -71,6 +72,8 @@ func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 	rows := list["data"].([]any)
 	require.Len(t, rows, 1)
 	assert.Equal(t, "dispensed", rows[0].(map[string]any)["status"])
+	c.requireProjectionMatchesWorkflow(id, pharmacist)
+	captureHistory(t, id, "steps_dispensed")
 }
 
 func TestRejectReleasesStock(t *testing.T) {
@@ -92,6 +95,8 @@ func TestRejectReleasesStock(t *testing.T) {
 		onHand, reserved := c.stock(f, f.meds[0])
 		assert.Equal(ct, []int{5, 0}, []int{onHand, reserved})
 	}, 10*time.Second, 100*time.Millisecond)
+	c.requireProjectionMatchesWorkflow(id, pharmacist)
+	captureHistory(t, id, "steps_rejected")
 }
 
 func TestCancelByOwnNurseOnly(t *testing.T) {
@@ -114,6 +119,8 @@ func TestCancelByOwnNurseOnly(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	status, _ = c.do("POST", "/v1/requests/"+id+"/cancel", nurse, nil)
 	assert.Equal(t, http.StatusConflict, status, "a finished request cannot be cancelled again")
+	c.requireProjectionMatchesWorkflow(id, nurse)
+	captureHistory(t, id, "steps_cancelled")
 }
 
 func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
@@ -133,6 +140,8 @@ func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
 		assert.Equal(ct, []int{4, 0}, []int{onHand, reserved})
 	}, 10*time.Second, 100*time.Millisecond)
 	assert.False(t, e2e.sim.Authorized(id))
+	c.requireProjectionMatchesWorkflow(id, nurse)
+	captureHistory(t, id, "steps_approval_expired")
 }
 
 func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
@@ -157,6 +166,8 @@ func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	status, _ = c.do("POST", fmt.Sprintf("/v1/cabinets/%d/events", f.cabinetID), nurse, map[string]any{"type": "withdrawn", "request_id": id})
 	assert.Equal(t, http.StatusConflict, status, "a late withdrawal report is refused")
+	c.requireProjectionMatchesWorkflow(id, nurse)
+	captureHistory(t, id, "steps_withdrawal_expired")
 }
 
 func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
@@ -185,6 +196,8 @@ func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
 				onHand, reserved := c.stock(f, f.meds[0])
 				assert.Equal(ct, []int{6, 0}, []int{onHand, reserved})
 			}, 10*time.Second, 100*time.Millisecond)
+			c.requireProjectionMatchesWorkflow(id, nurse)
+			captureHistory(t, id, "steps_cabinet_"+string(tc.fault))
 		})
 	}
 }
@@ -287,6 +300,20 @@ func TestConcurrentRequestsNeverOversell(t *testing.T) {
 
 	onHand, reserved := c.stock(f, f.meds[0])
 	assert.Equal(t, []int{10, 10}, []int{onHand, reserved})
+	captured := false
+	for i, raw := range ids {
+		var created map[string]any
+		require.NoError(t, json.Unmarshal([]byte(raw), &created))
+		id := created["id"].(string)
+		if i < 5 {
+			c.requireProjectionMatchesWorkflow(id, nurse)
+		}
+		if req, err := e2e.store.GetRequest(context.Background(), id); !captured && err == nil && req.Status == "failed" {
+			c.requireProjectionMatchesWorkflow(id, nurse)
+			captureHistory(t, id, "steps_failed_insufficient_stock")
+			captured = true
+		}
+	}
 	held, err := e2e.store.HeldReservations(context.Background(), f.cabinetID, f.meds[0])
 	require.NoError(t, err)
 	assert.EqualValues(t, 10, held, "reserved equals the sum of held reservations")

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/proxy"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// requireProjectionMatchesWorkflow checks that a read of the request, which the API answers
+// from the Postgres projection, shows what the workflow itself holds (its state query), once
+// the projection has caught up. Times compare to the microsecond, Postgres' precision.
+func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
+	c.t.Helper()
+	require.EventuallyWithT(c.t, func(t *assert.CollectT) {
+		var live workflows.State
+		resp, err := e2e.tc.QueryWorkflow(context.Background(), id, "", workflows.StateQuery)
+		if !assert.NoError(t, err) || !assert.NoError(t, resp.Get(&live)) {
+			return
+		}
+		req, err := http.NewRequest("GET", c.url+"/v1/requests/"+id, nil)
+		if !assert.NoError(t, err) {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if !assert.NoError(t, err) {
+			return
+		}
+		defer res.Body.Close()
+		var view api.RequestView
+		if !assert.Equal(t, http.StatusOK, res.StatusCode) || !assert.NoError(t, json.NewDecoder(res.Body).Decode(&view)) {
+			return
+		}
+		got := workflows.State{
+			ID: view.ID, Status: view.Status, Priority: view.Priority, CabinetID: view.CabinetID, CabinetCode: view.CabinetCode,
+			Patient: workflows.Patient{MRN: view.Patient.MRN, Bed: view.Patient.Bed}, Requester: view.Requester,
+			Approvals: view.Approvals, Transitions: view.Transitions, Reason: view.Reason,
+			RequiredApprovals: view.RequiredApprovals, Escalated: view.Escalated,
+			ApprovalDeadline: view.ApprovalDeadline, WithdrawalDeadline: view.WithdrawalDeadline,
+		}
+		if view.CreatedAt != nil && view.UpdatedAt != nil {
+			got.CreatedAt, got.UpdatedAt = *view.CreatedAt, *view.UpdatedAt
+		}
+		for _, it := range view.Items {
+			got.Lines = append(got.Lines, workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
+		}
+		assert.Equal(t, comparable(live), comparable(got))
+	}, 15*time.Second, 100*time.Millisecond, "the projection of %s never matched the workflow", id)
+}
+
+// comparable keeps what both reads must agree on, with times at microsecond precision.
+func comparable(s workflows.State) workflows.State {
+	us := func(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+	usp := func(t *time.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		v := us(*t)
+		return &v
+	}
+	out := workflows.State{
+		ID: s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
+		Patient: s.Patient, Requester: s.Requester, Reason: s.Reason, RequiredApprovals: s.RequiredApprovals,
+		Escalated: s.Escalated, CreatedAt: us(s.CreatedAt), UpdatedAt: us(s.UpdatedAt),
+		ApprovalDeadline: usp(s.ApprovalDeadline), WithdrawalDeadline: usp(s.WithdrawalDeadline),
+	}
+	for _, l := range s.Lines {
+		out.Lines = append(out.Lines, l)
+	}
+	for _, a := range s.Approvals {
+		a.At = us(a.At)
+		out.Approvals = append(out.Approvals, a)
+	}
+	for _, t := range s.Transitions {
+		t.At = us(t.At)
+		out.Transitions = append(out.Transitions, t)
+	}
+	return out
+}
+
+// captureEnv names a folder to write the histories of the runs tests capture, for the replay
+// test: PYXIS_CAPTURE_HISTORIES=$PWD/workflows/testdata/histories go test -run ... ./cmd/pyxis
+const captureEnv = "PYXIS_CAPTURE_HISTORIES"
+
+// captureHistory writes the run's history as `temporal workflow show --output json` would,
+// with its payloads decrypted (the test's codec key dies with the test) when captureEnv is
+// set. Only test data is in them.
+func captureHistory(t require.TestingT, id, name string) {
+	dir := os.Getenv(captureEnv)
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hist := &historypb.History{}
+	iter := e2e.raw.GetWorkflowHistory(ctx, id, "", false, 0)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		hist.Events = append(hist.Events, ev)
+	}
+	require.NoError(t, proxy.VisitPayloads(ctx, hist, proxy.VisitPayloadsOptions{
+		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+			return e2e.codec.Decode(p)
+		},
+	}))
+	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644))
+}
