@@ -5,7 +5,7 @@
 #
 #   docker build -t medreq/pyxis:local .
 
-# Build stage. The Go minor version must match the `go` line of go.mod (deploy/compose_test.go
+# Build stage. The Go minor version must match the `go` line of go.mod (deploy/dockerfile_test.go
 # checks it); the golang image sets GOTOOLCHAIN=local, so an image older than go.mod's patch
 # release fails here instead of downloading another toolchain.
 FROM golang:1.26 AS build
@@ -28,6 +28,7 @@ LABEL org.opencontainers.image.title="pyxis" \
       org.opencontainers.image.source="https://github.com/medreq/pyxis"
 COPY --from=build /out/pyxis /pyxis
 USER nonroot:nonroot
-EXPOSE 8080
+# api: HTTP 8080 and MLLP 2575 (cabinet reports); worker: metrics and health 9090.
+EXPOSE 8080 2575 9090
 ENTRYPOINT ["/pyxis"]
 CMD ["help"]

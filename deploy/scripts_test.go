@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -84,7 +85,7 @@ func TestDeployScripts(t *testing.T) {
 	more, err := filepath.Glob(filepath.Join(root, "deploy", "*", "*", "*.sh"))
 	require.NoError(t, err)
 	scripts = append(scripts, more...)
-	require.Len(t, scripts, 3, "setup-schema.sh, setup-namespace.sh and the postgres init script")
+	require.Len(t, scripts, 4, "setup-schema.sh, setup-namespace.sh and the two postgres init scripts")
 	sh, shErr := exec.LookPath("sh")
 	for _, script := range scripts {
 		rel, _ := filepath.Rel(root, script)
@@ -105,15 +106,15 @@ func TestDeployScripts(t *testing.T) {
 }
 
 func TestTemporalDynamicConfig(t *testing.T) {
-	cf := loadCompose(t, testEnv)
-	temporal := cf.Services["temporal"]
-	path := temporal.Environment["DYNAMIC_CONFIG_FILE_PATH"]
+	p := loadCompose(t, composeEnv)
+	temporal := p.Services["temporal"]
+	path := envOf(temporal, "DYNAMIC_CONFIG_FILE_PATH")
 	require.NotEmpty(t, path, "the server refuses to start without its dynamic config file")
 	// Find the bind mount that provides the file, and read the file from the repository.
 	var hostFile string
 	for _, m := range temporal.Volumes {
-		if rel, err := filepath.Rel(m.Target, path); m.bind() && err == nil && !strings.HasPrefix(rel, "..") {
-			hostFile = filepath.Join(repoRoot(t), m.Source, rel)
+		if rel, err := filepath.Rel(m.Target, path); m.Type == types.VolumeTypeBind && err == nil && !strings.HasPrefix(rel, "..") {
+			hostFile = filepath.Join(m.Source, rel)
 		}
 	}
 	require.NotEmpty(t, hostFile, "no volume of the temporal service provides %s", path)

@@ -5,7 +5,7 @@
 # at start (worker.EnsureSearchAttributes); doing it here as well means the api, which sets them
 # when it starts a workflow, never races the worker (temporalio/temporal#6475).
 #
-# deploy/compose_test.go checks that the search_attribute lines below match the keys declared in
+# deploy/scripts_test.go checks that the search_attribute lines below match the keys declared in
 # workflows/ (name and type). The temporal CLI reads TEMPORAL_ADDRESS from the environment.
 set -eu
 

@@ -4,6 +4,7 @@
 # owning only its own databases:
 #   temporal  owns  temporal, temporal_visibility   (schemas: deploy/temporal/setup-schema.sh)
 #   pyxis     owns  pyxis                           (schema: `pyxis migrate`)
+# The api and worker do not connect as the owner: 20-pyxis-app-role.sh creates their login role.
 # Changing the passwords later means ALTER ROLE by hand, or a new volume: this does not run again.
 set -eu
 
