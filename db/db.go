@@ -8,17 +8,28 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/medreq/pyxis/db/gen"
 )
 
-// Open parses a connection URL, creates a pool and checks that the server answers.
+// DefaultMaxConns is the pool size when the connection URL does not set pool_max_conns.
+// pgxpool's own default, the number of CPUs (at least 4), starves a worker whose local
+// activities and an API that serve bursts at once share the pool: measured with pyxis
+// loadtest (README, Performance).
+const DefaultMaxConns = 16
+
+// Open parses a connection URL, creates a pool and checks that the server answers. The URL
+// may set pgxpool's pool_* parameters (pool_max_conns=N, ...).
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("db: parse database url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

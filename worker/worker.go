@@ -23,12 +23,31 @@ import (
 // TaskQueue is the one task queue of the medication request workflows and their activities.
 const TaskQueue = "medication-requests"
 
+// Options tune the worker; a zero field keeps the SDK's default. README (Configuration)
+// lists the environment variables that set them and the figures they were chosen by.
+type Options struct {
+	// WorkflowPollers and ActivityPollers are the concurrent long polls of each task type.
+	WorkflowPollers, ActivityPollers int
+	// WorkflowSlots, ActivitySlots and LocalActivitySlots bound the tasks run at once.
+	WorkflowSlots, ActivitySlots, LocalActivitySlots int
+	// StopTimeout is how long running activities may finish on shutdown (default 10s).
+	StopTimeout time.Duration
+}
+
 // New returns a worker (not yet started) for the request workflows and activities.
-func New(c client.Client, acts *activities.Activities) sdkworker.Worker {
-	w := sdkworker.New(c, TaskQueue, sdkworker.Options{
+func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Worker {
+	if o.StopTimeout <= 0 {
 		// Activities are short and idempotent: on shutdown give them a moment to finish,
 		// then let Temporal retry what was cut off elsewhere.
-		WorkerStopTimeout: 10 * time.Second,
+		o.StopTimeout = 10 * time.Second
+	}
+	w := sdkworker.New(c, TaskQueue, sdkworker.Options{
+		WorkerStopTimeout:                       o.StopTimeout,
+		MaxConcurrentWorkflowTaskPollers:        o.WorkflowPollers,
+		MaxConcurrentActivityTaskPollers:        o.ActivityPollers,
+		MaxConcurrentWorkflowTaskExecutionSize:  o.WorkflowSlots,
+		MaxConcurrentActivityExecutionSize:      o.ActivitySlots,
+		MaxConcurrentLocalActivityExecutionSize: o.LocalActivitySlots,
 	})
 	Register(w, acts)
 	return w

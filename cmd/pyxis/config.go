@@ -10,6 +10,7 @@ import (
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -30,6 +31,8 @@ type config struct {
 	// SimWithdrawAfter is how long after an authorization the simulator reports the
 	// withdrawal; 0 means never (withdrawals then come only through the API).
 	SimWithdrawAfter time.Duration
+	// Worker tunes the Temporal worker (pollers, slots).
+	Worker worker.Options
 }
 
 // String masks the secret, so a config can be logged.
@@ -99,6 +102,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.SimWithdrawAfter = 0
 	default:
 		dur("PYXIS_SIM_WITHDRAW_AFTER", &c.SimWithdrawAfter)
+	}
+	for _, knob := range []struct {
+		name string
+		dst  *int
+	}{
+		{"PYXIS_WORKER_WORKFLOW_POLLERS", &c.Worker.WorkflowPollers},
+		{"PYXIS_WORKER_ACTIVITY_POLLERS", &c.Worker.ActivityPollers},
+		{"PYXIS_WORKER_WORKFLOW_SLOTS", &c.Worker.WorkflowSlots},
+		{"PYXIS_WORKER_ACTIVITY_SLOTS", &c.Worker.ActivitySlots},
+		{"PYXIS_WORKER_LOCAL_ACTIVITY_SLOTS", &c.Worker.LocalActivitySlots},
+	} {
+		name, dst := knob.name, knob.dst
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a number from 1 to 10000", name, v))
+			}
+			*dst = n
+		}
 	}
 	errs = append(errs, loadSecurity(getenv, &c)...)
 	return c, errors.Join(errs...)

@@ -104,7 +104,7 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.
 	cabinets, closeDrivers := newCabinetDrivers(s.sim, time.Second)
-	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets})
+	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets}, worker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}

@@ -101,7 +101,7 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	defer sim.Close()
 	cabinets, closeDrivers := newCabinetDrivers(sim, cfg.CabinetAckTimeout)
 	defer closeDrivers()
-	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: cabinets})
+	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: cabinets}, cfg.Worker)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
