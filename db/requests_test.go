@@ -205,3 +205,21 @@ func TestClaimIdempotencyKey(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "req-d", id, "keys are per requester")
 }
+
+// BenchmarkRecordTransition is one transition written the way runs from before steps write
+// each one: projection row, transition and audit entry in a transaction of its own.
+func BenchmarkRecordTransition(b *testing.B) {
+	s := newStore(b)
+	ctx := testCtx(b)
+	f := seed(b, s, 10)
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprintf("bench-%d", i)
+		if err := s.RecordTransition(ctx, db.Transition{
+			RequestID: id, Seq: 1, Status: "submitted", At: t0, Actor: db.Actor{ID: "nurse-1", Role: "nurse"},
+			Header: &db.RequestHeader{RequesterID: "nurse-1", PatientMRN: "MRN-1", CabinetID: f.cabinet.ID, Priority: "stat",
+				Lines: []db.Line{{MedicationID: f.medA.ID, Quantity: 1}}},
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
