@@ -24,7 +24,7 @@ type Activities struct {
 // Runs started before steps existed (Admit, RecordStep) record each transition with it.
 func (a *Activities) RecordTransition(ctx context.Context, in RecordInput) error {
 	if err := a.Store.RecordTransition(ctx, in.transition()); err != nil {
-		return fmt.Errorf("record transition %s/%d: %w", in.RequestID, in.Seq, err)
+		return dbError(fmt.Sprintf("record transition %s/%d", in.RequestID, in.Seq), err)
 	}
 	return nil
 }
@@ -39,7 +39,7 @@ func (a *Activities) Admit(ctx context.Context, in AdmitInput) (*AdmitResult, er
 		RefusedReason: shortageReason,
 	})
 	if err != nil {
-		return nil, settledOr(fmt.Errorf("admit %s: %w", in.RequestID, err))
+		return nil, dbError("admit "+in.RequestID, err)
 	}
 	return &AdmitResult{Reserved: res.Short == nil, Reason: res.Reason}, nil
 }
@@ -53,7 +53,7 @@ func (a *Activities) RecordStep(ctx context.Context, in StepInput) (*StockResult
 	}
 	res, err := a.Store.RecordStep(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("record step of %s: %w", in.RequestID, err)
+		return nil, dbError("record step of "+in.RequestID, err)
 	}
 	out := &StockResult{Lines: fromDBLines(res.Released)}
 	for _, c := range res.Consumed {
@@ -71,6 +71,7 @@ func (in RecordInput) transition() db.Transition {
 		From:               in.From,
 		Status:             in.Status,
 		Reason:             in.Reason,
+		ReasonCode:         in.ReasonCode,
 		At:                 in.At,
 		Actor:              db.Actor{ID: in.Actor.ID, Role: in.Actor.Role, Name: in.Actor.Name},
 		Action:             in.Action,
@@ -112,25 +113,34 @@ func (a *Activities) ReserveStock(ctx context.Context, in ReserveInput) error {
 			ErrInsufficientStock, err, short.MedicationID, short.Requested, short.Available)
 	}
 	if err != nil {
-		return settledOr(fmt.Errorf("reserve stock for %s: %w", in.RequestID, err))
+		return dbError("reserve stock for "+in.RequestID, err)
 	}
 	return nil
 }
 
-// settledOr turns a reserve for a request whose stock is already settled into a
-// non-retryable failure: the workflow that wanted it has moved on, and retrying cannot help.
-func settledOr(err error) error {
-	if errors.Is(err, db.ErrSettled) {
-		return temporal.NewNonRetryableApplicationError("the request's stock is already settled", ErrSettled, err)
+// dbError passes a database failure on the way Temporal must treat it. A permanent one
+// (Postgres refused the data as it is, a row it needs is missing, the request's stock is
+// settled) fails at once, typed, so the request ends with a reason instead of retrying
+// forever; anything else (connection refused, a serialization failure, a deadlock, a server
+// shutting down) is retried. The message names the operation only: the cause is in the
+// error chain, for the worker's log.
+func dbError(op string, err error) error {
+	switch {
+	case errors.Is(err, db.ErrSettled):
+		return temporal.NewNonRetryableApplicationError(op+": the request's stock is already settled", ErrSettled, err)
+	case errors.Is(err, db.ErrInvalid), errors.Is(err, db.ErrStockBelowReserved), errors.Is(err, db.ErrConflict):
+		return temporal.NewNonRetryableApplicationError(op+": invalid data", ErrInvalidData, err)
+	case errors.Is(err, db.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(op+": not found", ErrNotFound, err)
 	}
-	return err
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // ReleaseStock gives back what the request holds.
 func (a *Activities) ReleaseStock(ctx context.Context, in StockInput) (*StockResult, error) {
 	lines, err := a.Store.Release(ctx, in.RequestID)
 	if err != nil {
-		return nil, fmt.Errorf("release stock of %s: %w", in.RequestID, err)
+		return nil, dbError("release stock of "+in.RequestID, err)
 	}
 	return &StockResult{Lines: fromDBLines(lines)}, nil
 }
@@ -139,7 +149,7 @@ func (a *Activities) ReleaseStock(ctx context.Context, in StockInput) (*StockRes
 func (a *Activities) ConsumeStock(ctx context.Context, in StockInput) (*StockResult, error) {
 	consumed, err := a.Store.Consume(ctx, in.RequestID)
 	if err != nil {
-		return nil, fmt.Errorf("consume stock of %s: %w", in.RequestID, err)
+		return nil, dbError("consume stock of "+in.RequestID, err)
 	}
 	res := &StockResult{Lines: make([]Line, len(consumed)), Levels: make([]StockLevel, len(consumed))}
 	for i, c := range consumed {

@@ -38,10 +38,11 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 	cab, err := a.Store.GetCabinet(ctx, in.CabinetID)
 	if errors.Is(err, db.ErrNotFound) {
 		return cabinet.Order{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("cabinet %d does not exist", in.CabinetID), ErrUnknownCabinet, err)
+			fmt.Sprintf("cabinet %d does not exist", in.CabinetID), ErrUnknownCabinet, err, "the cabinet does not exist")
 	}
 	if err != nil {
-		return cabinet.Order{}, fmt.Errorf("look up cabinet %d: %w", in.CabinetID, err)
+		// A database that does not answer is retried like any database step.
+		return cabinet.Order{}, dbError(fmt.Sprintf("look up cabinet %d", in.CabinetID), err)
 	}
 	if cab.Status != "online" {
 		// Retryable: a cabinet back from maintenance within the retry window still serves.
@@ -53,7 +54,11 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 	}
 	meds, err := a.Store.GetMedications(ctx, ids)
 	if err != nil {
-		return cabinet.Order{}, fmt.Errorf("look up medications of %s: %w", in.RequestID, err)
+		return cabinet.Order{}, dbError("look up medications of "+in.RequestID, err)
+	}
+	if len(meds) < len(ids) {
+		return cabinet.Order{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("a medication of %s is not in the catalogue", in.RequestID), ErrNotFound, nil)
 	}
 	byID := make(map[int64]db.Medication, len(meds))
 	for _, m := range meds {
@@ -79,7 +84,8 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 func cabinetError(code string, err error) error {
 	var refused *cabinet.RefusedError
 	if errors.As(err, &refused) {
-		return temporal.NewNonRetryableApplicationError(refused.Error(), ErrCabinetRefused, err)
+		// The cabinet's own words travel as a detail: the workflow shows them, cleaned.
+		return temporal.NewNonRetryableApplicationError(refused.Error(), ErrCabinetRefused, err, refused.Reason)
 	}
 	if err != nil {
 		return fmt.Errorf("command cabinet %s: %w", code, err)

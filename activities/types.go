@@ -44,7 +44,9 @@ type RecordInput struct {
 	Header *RequestHeader `json:"header,omitempty"`
 	// From is the status before the transition; Note a pharmacist's note on an approval.
 	From string `json:"from,omitempty"`
-	Note string `json:"note,omitempty"`
+	// ReasonCode says why, from the workflows' reason table; Reason holds the words.
+	ReasonCode string `json:"reason_code,omitempty"`
+	Note       string `json:"note,omitempty"`
 	// ApprovalDeadline and WithdrawalDeadline are set on the transition that starts the wait.
 	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
 	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
@@ -127,8 +129,19 @@ type CabinetInput struct {
 // failed request with a reason, instead of retrying what cannot succeed.
 const (
 	ErrInsufficientStock = "InsufficientStock"
-	// ErrSettled: a reserve for a request whose stock was already released or consumed.
-	ErrSettled        = "StockSettled"
+	// ErrCabinetRefused: the cabinet answered no; its own words are the first detail.
 	ErrCabinetRefused = "CabinetRefused"
+	// ErrUnknownCabinet: the request's cabinet does not exist.
 	ErrUnknownCabinet = "UnknownCabinet"
+	// ErrCabinetNotConfigured: the cabinet exists but cannot be commanded here (a simulated
+	// cabinet where simulators are not allowed, a driver without an address). The first
+	// detail says which, in fixed words.
+	ErrCabinetNotConfigured = "CabinetNotConfigured"
+	// ErrSettled: a reserve for a request whose stock was already released or consumed.
+	ErrSettled = "StockSettled"
+	// ErrInvalidData: Postgres refused the data as it is (invalid text, a check or not-null
+	// constraint): no retry can succeed.
+	ErrInvalidData = "InvalidData"
+	// ErrNotFound: a row the step needs does not exist (a foreign key, a missing request).
+	ErrNotFound = "NotFound"
 )

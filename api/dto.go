@@ -115,6 +115,7 @@ type RequestView struct {
 	Approvals          []workflows.Approval   `json:"approvals"`
 	Transitions        []workflows.Transition `json:"transitions"`
 	Reason             string                 `json:"reason,omitempty"`
+	ReasonCode         workflows.ReasonCode   `json:"reason_code,omitempty"`
 	RequiredApprovals  int32                  `json:"required_approvals"`
 	Escalated          bool                   `json:"escalated"`
 	CreatedAt          *time.Time             `json:"created_at,omitempty"`
@@ -131,7 +132,7 @@ func requestView(s workflows.State) RequestView {
 	return RequestView{
 		ID: s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
 		Patient: PatientBody{MRN: s.Patient.MRN, Bed: s.Patient.Bed}, Requester: s.Requester, Items: items,
-		Approvals: s.Approvals, Transitions: s.Transitions, Reason: s.Reason,
+		Approvals: s.Approvals, Transitions: s.Transitions, Reason: s.Reason, ReasonCode: s.ReasonCode,
 		RequiredApprovals: s.RequiredApprovals, Escalated: s.Escalated,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt),
 		ApprovalDeadline: s.ApprovalDeadline, WithdrawalDeadline: s.WithdrawalDeadline,
@@ -157,6 +158,7 @@ type RequestSummaryView struct {
 	Requester   string      `json:"requester_name"`
 	Items       []ItemBody  `json:"items"`
 	Reason      string      `json:"reason,omitempty"`
+	ReasonCode  string      `json:"reason_code,omitempty"`
 	CreatedAt   time.Time   `json:"created_at"`
 	UpdatedAt   time.Time   `json:"updated_at"`
 }
@@ -169,7 +171,7 @@ func summaryView(r db.RequestSummary) RequestSummaryView {
 	return RequestSummaryView{
 		ID: r.ID, Status: r.Status, Priority: r.Priority, CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
 		Patient: PatientBody{MRN: r.PatientMRN, Bed: r.PatientBed}, RequesterID: r.RequesterID,
-		Requester: r.RequesterName, Items: items, Reason: r.Reason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Requester: r.RequesterName, Items: items, Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 
@@ -214,6 +216,7 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		to := workflows.Status(t.Status)
 		st.Transitions[i] = workflows.Transition{
 			Seq: t.Seq, From: workflows.Status(t.From), To: to, Action: t.Action, Actor: by, At: t.At, Reason: t.Reason,
+			ReasonCode: workflows.ReasonCode(t.ReasonCode),
 		}
 		switch t.Action {
 		case "approved", "approval_recorded":
@@ -225,7 +228,7 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		}
 		// As the workflow does: a reason sticks when it comes with a change of status.
 		if to != st.Status && t.Reason != "" {
-			st.Reason = t.Reason
+			st.Reason, st.ReasonCode = t.Reason, workflows.ReasonCode(t.ReasonCode)
 		}
 		st.Status, st.UpdatedAt = to, t.At
 	}

@@ -3,6 +3,7 @@ package db
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,6 +41,7 @@ const (
 	codeNotNullViolation    = "23502"
 	codeInvalidText         = "22P02"
 	codeNumericOutOfRange   = "22003"
+	classDataException      = "22"
 )
 
 // stockWithinOnHand is the cabinet_stock check that keeps reserved within on_hand.
@@ -87,6 +89,13 @@ func mapError(err error) error {
 		}
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	case codeNotNullViolation, codeInvalidText, codeNumericOutOfRange:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	// Class 22, data exception: text Postgres cannot store (a NUL is 22021), a value out of
+	// range or of the wrong form. The same write can never succeed. Everything else (class
+	// 08 connection, 40 serialization failure and deadlock, 53 resources, 57 shutdown) may
+	// succeed when retried.
+	if strings.HasPrefix(pgErr.Code, classDataException) {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return err

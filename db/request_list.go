@@ -118,6 +118,7 @@ func summaryFromGen(r gen.ListRequestsRow) RequestSummary {
 		Priority:      string(r.Priority),
 		Status:        string(r.Status),
 		Reason:        r.Reason,
+		ReasonCode:    r.ReasonCode,
 		Lines:         []Line{},
 		CreatedAt:     r.CreatedAt,
 		UpdatedAt:     r.UpdatedAt,
@@ -158,7 +159,7 @@ func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail,
 			ID: row.ID, RequesterID: row.RequesterID, RequesterName: row.RequesterName,
 			PatientMrn: row.PatientMrn, PatientBed: row.PatientBed, CabinetID: row.CabinetID,
 			CabinetCode: row.CabinetCode, Priority: row.Priority, Status: row.Status, Reason: row.Reason,
-			CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
+			ReasonCode: row.ReasonCode, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
 		}),
 		Seq:                row.Seq,
 		RequiredApprovals:  row.RequiredApprovals,
@@ -179,7 +180,7 @@ func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail,
 		d.Transitions = append(d.Transitions, Transition{
 			RequestID: id, Seq: r.Seq, From: string(r.FromStatus.RequestStatus), Status: string(r.ToStatus),
 			Action: r.Action, Actor: Actor{ID: r.ActorID, Name: r.ActorName, Role: r.ActorRole},
-			At: r.At, Reason: r.Reason, Note: r.Note,
+			At: r.At, Reason: r.Reason, ReasonCode: r.ReasonCode, Note: r.Note,
 		})
 	}
 	// Transitions are numbered from 1 without gaps: all are here when the last one is.

@@ -63,6 +63,7 @@ func project(ctx context.Context, q *gen.Queries, t Transition) error {
 		ID:                 t.RequestID,
 		Status:             status,
 		Reason:             t.Reason,
+		ReasonCode:         t.ReasonCode,
 		Seq:                t.Seq,
 		At:                 t.At,
 		ApprovalDeadline:   t.ApprovalDeadline,
@@ -91,6 +92,7 @@ func project(ctx context.Context, q *gen.Queries, t Transition) error {
 		ActorRole:  t.Actor.Role,
 		At:         t.At,
 		Reason:     t.Reason,
+		ReasonCode: t.ReasonCode,
 		Note:       t.Note,
 	})
 }

@@ -122,6 +122,8 @@ type Transition struct {
 	From   string
 	Status string
 	Reason string
+	// ReasonCode says why, from the workflows' reason table; "" for none.
+	ReasonCode string
 	At     time.Time
 	Actor  Actor
 	// Action names the audit entry; empty means the Status.
@@ -161,6 +163,7 @@ type RequestSummary struct {
 	Priority      string
 	Status        string
 	Reason        string
+	ReasonCode    string
 	Lines         []Line
 	CreatedAt     time.Time
 	UpdatedAt     time.Time

@@ -68,19 +68,6 @@ func toActivityLines(lines []Line) []activities.Line {
 	return out
 }
 
-// failureReason extracts the message a person should read from an activity failure.
-func failureReason(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Message()
-	}
-	var timeoutErr *temporal.TimeoutError
-	if errors.As(err, &timeoutErr) {
-		return "timed out: " + timeoutErr.Error()
-	}
-	return err.Error()
-}
-
 func isApplicationError(err error, errType string) bool {
 	var appErr *temporal.ApplicationError
 	return errors.As(err, &appErr) && appErr.Type() == errType

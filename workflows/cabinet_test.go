@@ -11,7 +11,14 @@ import (
 	"github.com/medreq/pyxis/workflows"
 )
 
-const unreachableMsg = "command cabinet ICU-A3: cabinet unreachable"
+// unreachableMsg is what a transport failure says inside: an address that must never reach
+// a request's reason.
+const unreachableMsg = "command cabinet ICU-A3: dial tcp 10.1.2.3:2576: connect: connection refused"
+
+// unreachable is the reason a request shows after attempts unanswered commands.
+func unreachable(attempts int) string {
+	return fmt.Sprintf("the cabinet did not answer (%d attempts)", attempts)
+}
 
 var (
 	approvedAt     = t0.Add(10 * time.Minute)
@@ -34,15 +41,18 @@ func firstThree() []workflows.Transition {
 
 // A cabinet that refuses fails the request at once: stock released, nothing to revoke.
 func (s *MedicationRequestTestSuite) TestCabinetRefuses() {
-	const reason = "cabinet ICU-A3 refused: drawer 4 jammed"
-	s.fake.authorizeErr = always(temporal.NewNonRetryableApplicationError(reason, activities.ErrCabinetRefused, nil))
+	// The cabinet's own words come as the error's detail; the request shows them, cleaned,
+	// after the fixed phrase.
+	const reason = "the cabinet refused the order: drawer 4 jammed\uFFFD"
+	s.fake.authorizeErr = always(temporal.NewNonRetryableApplicationError("cabinet ICU-A3 refused: drawer 4 jammed",
+		activities.ErrCabinetRefused, nil, "drawer 4 jammed\x00"))
 	in := validInput()
 	s.approveAt10()
 
 	s.execute(in)
 
 	want := append(firstThree(),
-		tr(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, approvedAt, reason))
+		trc(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, approvedAt, workflows.ReasonCabinetRefused, reason))
 	st := s.finalState()
 	s.Equal(workflows.StatusFailed, st.Status)
 	s.Equal(reason, st.Reason)
@@ -76,10 +86,12 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachable() {
 			s.execute(in)
 
 			want := append(firstThree(),
-				tr(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, tc.failedAt, unreachableMsg))
+				trc(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, tc.failedAt,
+					workflows.ReasonCabinetUnreachable, unreachable(int(tc.attempts))))
 			st := s.finalState()
 			s.Equal(workflows.StatusFailed, st.Status)
-			s.Equal(unreachableMsg, st.Reason)
+			s.Equal(unreachable(int(tc.attempts)), st.Reason)
+			s.Equal(workflows.ReasonCabinetUnreachable, st.ReasonCode)
 			s.Equal(want, st.Transitions)
 			s.Nil(st.WithdrawalDeadline)
 			s.assertActivityCalls(map[string]int{
@@ -107,8 +119,8 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachableRevokeFails() {
 	// Authorize at +0s and +2s; revoke at +2s, +4s and +8s.
 	end := approvedAt.Add(8 * time.Second)
 	want := append(firstThree(),
-		tr(4, workflows.StatusApproved, workflows.StatusApproved, "revoke_failed", workflows.System, end, unreachableMsg),
-		tr(5, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, end, unreachableMsg))
+		trc(4, workflows.StatusApproved, workflows.StatusApproved, "revoke_failed", workflows.System, end, workflows.ReasonCabinetUnreachable, unreachable(3)),
+		trc(5, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, end, workflows.ReasonCabinetUnreachable, unreachable(2)))
 	st := s.finalState()
 	s.Equal(workflows.StatusFailed, st.Status)
 	s.Equal(want, st.Transitions)
@@ -183,7 +195,8 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPassesRevokeFails() {
 	s.Equal(workflows.StatusExpired, st.Status)
 	s.Equal("not withdrawn within 15m0s", st.Reason)
 	s.Require().Len(st.Transitions, 6)
-	s.Equal(tr(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", workflows.System, deadline.Add(6*time.Second), unreachableMsg), st.Transitions[5])
+	s.Equal(trc(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", workflows.System, deadline.Add(6*time.Second),
+		workflows.ReasonCabinetUnreachable, unreachable(3)), st.Transitions[5])
 	s.assertActivityCalls(map[string]int{
 		"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1, "RevokeAuthorization": 3,
 	})

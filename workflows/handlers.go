@@ -6,6 +6,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/medreq/pyxis/internal/textcheck"
 )
 
 // registerUpdates installs the update handlers. Validators only read state: a rejection leaves
@@ -34,6 +36,9 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 	if err := r.requireStatus("approve", StatusAwaitingApproval); err != nil {
 		return err
 	}
+	if err := checkText(in.Actor, "note", in.Note); err != nil {
+		return err
+	}
 	if in.Actor.Role != RolePharmacist {
 		return rejection(ErrForbidden, "only a pharmacist may approve")
 	}
@@ -60,10 +65,10 @@ func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) 
 	}
 	if int32(len(r.state.Approvals)) < r.state.RequiredApprovals {
 		r.move(ctx, StatusAwaitingApproval, "approval_recorded", in.Actor,
-			fmt.Sprintf("approval %d of %d", len(r.state.Approvals), r.state.RequiredApprovals))
+			note(fmt.Sprintf("approval %d of %d", len(r.state.Approvals), r.state.RequiredApprovals)))
 		return r.state, nil
 	}
-	r.move(ctx, StatusApproved, "approved", in.Actor, "")
+	r.move(ctx, StatusApproved, "approved", in.Actor, noReason)
 	return r.state, nil
 }
 
@@ -77,16 +82,19 @@ func (r *request) validateReject(_ workflow.Context, in RejectInput) error {
 	if strings.TrimSpace(in.Reason) == "" {
 		return rejection(ErrInvalidInput, "a rejection needs a reason")
 	}
-	return nil
+	return checkText(in.Actor, "reason", in.Reason)
 }
 
 func (r *request) reject(ctx workflow.Context, in RejectInput) (State, error) {
-	r.move(ctx, StatusRejected, "rejected", in.Actor, in.Reason)
+	r.move(ctx, StatusRejected, "rejected", in.Actor, because(ReasonRejected, in.Reason))
 	return r.state, nil
 }
 
 func (r *request) validateCancel(_ workflow.Context, in CancelInput) error {
 	if err := r.requireStatus("cancel", StatusAwaitingApproval, StatusReadyAtCabinet); err != nil {
+		return err
+	}
+	if err := checkText(in.Actor, "reason", in.Reason); err != nil {
 		return err
 	}
 	switch in.Actor.Role {
@@ -106,7 +114,7 @@ func (r *request) cancel(ctx workflow.Context, in CancelInput) (State, error) {
 	if reason == "" {
 		reason = "cancelled by " + in.Actor.Role
 	}
-	r.move(ctx, StatusCancelled, "cancelled", in.Actor, reason)
+	r.move(ctx, StatusCancelled, "cancelled", in.Actor, because(ReasonCancelled, reason))
 	return r.state, nil
 }
 
@@ -117,11 +125,11 @@ func (r *request) validateWithdrawn(_ workflow.Context, in WithdrawnInput) error
 	if in.CabinetID != r.in.CabinetID {
 		return rejection(ErrInvalidInput, "the request is not authorized at this cabinet")
 	}
-	return nil
+	return checkText(in.Actor, "", "")
 }
 
 func (r *request) withdrawn(ctx workflow.Context, in WithdrawnInput) (State, error) {
-	r.move(ctx, StatusDispensed, "withdrawn", in.Actor, "")
+	r.move(ctx, StatusDispensed, "withdrawn", in.Actor, noReason)
 	return r.state, nil
 }
 
@@ -132,6 +140,22 @@ func (r *request) requireStatus(action string, allowed ...Status) error {
 		}
 	}
 	return rejection(ErrInvalidState, "cannot "+action+" a request that is "+string(r.state.Status))
+}
+
+// checkText refuses an update whose actor or free text (named field) holds what textcheck
+// refuses: it would reach history and the database.
+func checkText(by Actor, field, text string) error {
+	for _, f := range []struct {
+		name, value string
+		mode        textcheck.Mode
+	}{
+		{"actor id", by.ID, textcheck.Line}, {"actor name", by.Name, textcheck.Line}, {field, text, textcheck.Multiline},
+	} {
+		if err := textcheck.Check(f.value, f.mode); err != nil {
+			return rejection(ErrInvalidInput, f.name+" "+err.Error())
+		}
+	}
+	return nil
 }
 
 func rejection(errType, msg string) error {

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/internal/textcheck"
 )
 
 // a is only a typed handle for activity method references; the worker registers the real one.
@@ -22,6 +23,9 @@ func MedicationRequest(ctx workflow.Context, in Input) (*State, error) {
 		return nil, err
 	}
 	st, err := r.run(ctx)
+	if errors.Is(err, errSalvaged) {
+		return r.finish(ctx, false)
+	}
 	if temporal.IsCanceledError(err) {
 		// An operator cancelled the run in Temporal: the request must still give back what
 		// it holds, exactly as a cancellation through the API would.
@@ -48,6 +52,8 @@ type request struct {
 	authorizing bool
 	// consumed is set once the withdrawn stock has left the ledger.
 	consumed bool
+	// salvaging is set once a step was refused for good (recording.go, salvage).
+	salvaging bool
 }
 
 // setup validates the input and registers the query and update handlers before anything
@@ -111,6 +117,16 @@ func validateInput(in Input) error {
 	if in.Policy.ApprovalTimeout <= 0 || in.Policy.WithdrawalTimeout <= 0 || in.Policy.CabinetAttempts <= 0 {
 		errs = append(errs, errors.New("policy timeouts and cabinet attempts must be positive"))
 	}
+	// The API refuses such text already; a workflow started some other way must not carry
+	// it into history and the database either.
+	for _, f := range []struct{ name, value string }{
+		{"requester id", in.Requester.ID}, {"requester name", in.Requester.Name},
+		{"patient MRN", in.Patient.MRN}, {"patient bed", in.Patient.Bed}, {"cabinet code", in.CabinetCode},
+	} {
+		if err := textcheck.Check(f.value, textcheck.Line); err != nil {
+			errs = append(errs, fmt.Errorf("%s %w", f.name, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -149,12 +165,12 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 		if !isApplicationError(err, activities.ErrCabinetRefused) && !isApplicationError(err, activities.ErrUnknownCabinet) {
 			r.revoke(ctx)
 		}
-		r.move(ctx, StatusFailed, "cabinet_failed", System, failureReason(err))
+		r.move(ctx, StatusFailed, "cabinet_failed", System, cabinetFailure(err, r.in.Policy.CabinetAttempts))
 		return r.finish(ctx, true)
 	}
 	deadline := workflow.Now(ctx).Add(r.in.Policy.WithdrawalTimeout)
 	r.state.WithdrawalDeadline = &deadline
-	r.move(ctx, StatusReadyAtCabinet, "authorized_at_cabinet", System, "")
+	r.move(ctx, StatusReadyAtCabinet, "authorized_at_cabinet", System, noReason)
 	if err := r.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -168,7 +184,8 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 	}
 	switch r.state.Status {
 	case StatusReadyAtCabinet:
-		r.move(ctx, StatusExpired, "withdrawal_window_passed", System, "not withdrawn within "+r.in.Policy.WithdrawalTimeout.String())
+		r.move(ctx, StatusExpired, "withdrawal_window_passed", System,
+			because(ReasonWithdrawalExpired, "not withdrawn within "+r.in.Policy.WithdrawalTimeout.String()))
 		r.revoke(ctx)
 		return r.finish(ctx, true)
 	case StatusCancelled:
@@ -214,7 +231,8 @@ func (r *request) compensateCancellation(ctx workflow.Context, cause error) erro
 		}
 	} else {
 		if !r.state.Status.Terminal() {
-			r.move(ctx, StatusCancelled, "workflow_cancelled", System, "the workflow run was cancelled in Temporal")
+			r.move(ctx, StatusCancelled, "workflow_cancelled", System,
+				because(ReasonWorkflowCancelled, "the workflow run was cancelled in Temporal"))
 		}
 		if r.authorizing {
 			r.revoke(ctx)
@@ -255,11 +273,12 @@ func (r *request) awaitApproval(ctx workflow.Context) error {
 		now := workflow.Now(ctx)
 		switch {
 		case !now.Before(deadline):
-			r.move(ctx, StatusExpired, "approval_deadline_passed", System, "no pharmacist decision within "+total.String())
+			r.move(ctx, StatusExpired, "approval_deadline_passed", System,
+				because(ReasonApprovalExpired, "no pharmacist decision within "+total.String()))
 			return nil
 		case !r.state.Escalated && !now.Before(escalateAt):
 			r.state.Escalated = true
-			r.move(ctx, StatusAwaitingApproval, "escalated", System, "no decision after "+(total/2).String())
+			r.move(ctx, StatusAwaitingApproval, "escalated", System, note("no decision after "+(total/2).String()))
 			continue
 		}
 		next := deadline
@@ -296,7 +315,7 @@ func (r *request) revoke(ctx workflow.Context) {
 	err := workflow.ExecuteActivity(cabinetCtx(ctx, r.in.Policy, 3), a.RevokeAuthorization, r.cabinetInput()).Get(ctx, nil)
 	if err != nil {
 		r.logger.Warn("Cabinet authorization not withdrawn", "Error", err)
-		r.move(ctx, r.state.Status, "revoke_failed", System, failureReason(err))
+		r.move(ctx, r.state.Status, "revoke_failed", System, cabinetFailure(err, 3))
 	}
 }
 
@@ -312,20 +331,21 @@ func (r *request) cabinetInput() activities.CabinetInput {
 
 // move applies a transition in memory; flush (or a step) writes it. Keeping the two apart
 // lets update handlers change state synchronously while the main coroutine does the I/O.
-func (r *request) move(ctx workflow.Context, to Status, action string, by Actor, reason string) {
-	r.apply(ctx, r.next(ctx, to, action, by, reason))
+func (r *request) move(ctx workflow.Context, to Status, action string, by Actor, w why) {
+	r.apply(ctx, r.next(ctx, to, action, by, w))
 }
 
 // next builds the transition that would follow the current state, without applying it.
-func (r *request) next(ctx workflow.Context, to Status, action string, by Actor, reason string) Transition {
+func (r *request) next(ctx workflow.Context, to Status, action string, by Actor, w why) Transition {
 	t := Transition{
-		Seq:    int32(len(r.state.Transitions) + 1),
-		From:   r.state.Status,
-		To:     to,
-		Action: action,
-		Actor:  by,
-		At:     workflow.Now(ctx),
-		Reason: reason,
+		Seq:        int32(len(r.state.Transitions) + 1),
+		From:       r.state.Status,
+		To:         to,
+		Action:     action,
+		Actor:      by,
+		At:         workflow.Now(ctx),
+		Reason:     w.text,
+		ReasonCode: w.code,
 	}
 	if len(r.state.Transitions) == 0 {
 		// Submitted when the workflow started; the first transition has no from.
@@ -338,7 +358,7 @@ func (r *request) next(ctx workflow.Context, to Status, action string, by Actor,
 func (r *request) apply(ctx workflow.Context, t Transition) {
 	r.state.Transitions = append(r.state.Transitions, t)
 	if t.To != r.state.Status && t.Reason != "" {
-		r.state.Reason = t.Reason
+		r.state.Reason, r.state.ReasonCode = t.Reason, t.ReasonCode
 	}
 	r.state.Status = t.To
 	r.state.UpdatedAt = t.At

@@ -257,3 +257,57 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationCompensates() {
 		})
 	}
 }
+
+// A step the database refuses for good (data Postgres cannot store slipped through) does not
+// retry forever: the request fails with invalid_data, its stock released, and the run ends.
+func (s *MedicationRequestTestSuite) TestStepRefusedForGoodEndsTheRequest() {
+	s.fake.stepErr = func(attempt int) error {
+		if attempt == 1 {
+			return temporal.NewNonRetryableApplicationError("record step: invalid data", activities.ErrInvalidData, nil)
+		}
+		return nil
+	}
+	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist, Note: "ok"})
+
+	s.execute(validInput())
+
+	st := s.finalState()
+	s.Equal(workflows.StatusFailed, st.Status)
+	s.Equal(workflows.ReasonInvalidData, st.ReasonCode)
+	s.Equal([]string{"Admit", "RecordStep#3", "RecordStep#3,4/release"}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 2})
+}
+
+// Text that must not reach history or the database is refused by the update validators,
+// whatever the API let through.
+func (s *MedicationRequestTestSuite) TestUpdatesRefuseControlCharacters() {
+	nul := s.sendUpdate(time.Minute, workflows.RejectUpdate, workflows.RejectInput{Actor: pharmacist, Reason: "wrong\x00dose"})
+	esc := s.sendUpdate(2*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist, Note: "\x1b[2J"})
+	// (Invalid UTF-8 cannot arrive here: JSON turns it into U+FFFD on the way; the API
+	// refuses it before decoding.)
+	del := s.sendUpdate(3*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse, Reason: "bad \x7f"})
+	name := s.sendUpdate(4*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: workflows.Actor{ID: "p\x00", Role: workflows.RolePharmacist}})
+	ok := s.sendUpdate(5*time.Minute, workflows.RejectUpdate, workflows.RejectInput{Actor: pharmacist, Reason: "two\nlines\tare fine"})
+
+	s.execute(validInput())
+
+	s.requireRejected(nul, workflows.ErrInvalidInput, "reason contains a NUL character (byte 5)")
+	s.requireRejected(esc, workflows.ErrInvalidInput, "note contains a control character 0x1B (byte 0)")
+	s.requireRejected(del, workflows.ErrInvalidInput, "reason contains a control character 0x7F (byte 4)")
+	s.requireRejected(name, workflows.ErrInvalidInput, "actor id contains a NUL character (byte 1)")
+	s.requireCompleted(ok)
+	s.Equal(workflows.StatusRejected, s.finalState().Status)
+}
+
+// An operator's cancellation while the admission is still in the database: the run releases
+// whatever the admission may have held (the database settles the request, so an admission
+// that commits late holds nothing; db's TestReleaseSettlesBeforeALateAdmission).
+func (s *MedicationRequestTestSuite) TestTemporalCancellationDuringAdmission() {
+	s.admitCall.After(2 * time.Minute)
+	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, time.Minute)
+
+	s.execute(validInput())
+
+	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
+	s.env.AssertActivityNumberOfCalls(s.T(), "AuthorizeDispense", 0)
+}

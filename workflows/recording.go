@@ -1,12 +1,14 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/internal/textcheck"
 )
 
 // stepsChange is the change id of recording a request in steps: each step's transitions,
@@ -23,7 +25,7 @@ const stepsChange = "local-steps"
 // admit records the submission and reserves the request's lines. It reports whether the lines
 // are held; a request that could not get them has moved to failed, recorded.
 func (r *request) admit(ctx workflow.Context) (bool, error) {
-	r.move(ctx, StatusSubmitted, "submitted", r.in.Requester, "")
+	r.move(ctx, StatusSubmitted, "submitted", r.in.Requester, noReason)
 	if !r.steps {
 		if err := r.flush(ctx); err != nil {
 			return false, err
@@ -31,18 +33,19 @@ func (r *request) admit(ctx workflow.Context) (bool, error) {
 		if err := workflow.ExecuteActivity(dbCtx(ctx), a.ReserveStock, activities.ReserveInput{
 			RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: toActivityLines(r.in.Lines),
 		}).Get(ctx, nil); err != nil {
-			r.move(ctx, StatusFailed, "reserve_failed", System, failureReason(err))
+			r.move(ctx, StatusFailed, "reserve_failed", System, admissionFailure(err))
 			return false, nil
 		}
-		r.move(ctx, StatusAwaitingApproval, "stock_reserved", System, "")
+		r.move(ctx, StatusAwaitingApproval, "stock_reserved", System, noReason)
 		return true, r.flush(ctx)
 	}
 
 	// The approval deadline runs from the admission, and the projection learns it with it.
 	deadline := workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
 	r.state.ApprovalDeadline = &deadline
-	reserved := r.next(ctx, StatusAwaitingApproval, "stock_reserved", System, "")
-	refused := r.next(ctx, StatusFailed, "reserve_failed", System, "")
+	reserved := r.next(ctx, StatusAwaitingApproval, "stock_reserved", System, noReason)
+	// The words of a refusal are the shortage's, filled in by the admission.
+	refused := r.next(ctx, StatusFailed, "reserve_failed", System, because(ReasonInsufficientStock, ""))
 	var res activities.AdmitResult
 	err := workflow.ExecuteLocalActivity(localCtx(ctx), a.Admit, activities.AdmitInput{
 		RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: toActivityLines(r.in.Lines),
@@ -54,8 +57,9 @@ func (r *request) admit(ctx workflow.Context) (bool, error) {
 	case err != nil:
 		// The admission itself was refused (nothing was written): the request fails, and
 		// finish records it.
+		r.logger.Error("Admission refused", "Error", err)
 		r.state.ApprovalDeadline = nil
-		r.move(ctx, StatusFailed, "reserve_failed", System, failureReason(err))
+		r.move(ctx, StatusFailed, "reserve_failed", System, admissionFailure(err))
 		return false, nil
 	case !res.Reserved:
 		r.state.ApprovalDeadline = nil
@@ -114,6 +118,9 @@ func (r *request) commit(ctx workflow.Context, change string) (activities.StockR
 		in.Transitions[i] = r.record(t)
 	}
 	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, in).Get(ctx, &res); err != nil {
+		if permanent(err) && !r.salvaging {
+			return r.salvage(ctx, change, err)
+		}
 		return res, fmt.Errorf("record step %d-%d: %w", r.recorded+1, r.recorded+len(pending), err)
 	}
 	// Handlers may have moved the request further while the step ran: only what was sent
@@ -129,16 +136,17 @@ func (r *request) commit(ctx workflow.Context, change string) (activities.StockR
 // one that starts a wait carries its deadline, an approval its note.
 func (r *request) record(t Transition) activities.RecordInput {
 	in := activities.RecordInput{
-		RequestID: r.state.ID,
-		Seq:       t.Seq,
-		From:      string(t.From),
-		Status:    string(t.To),
-		Action:    t.Action,
-		Reason:    t.Reason,
-		Actor:     activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
-		At:        t.At,
-		Details:   map[string]any{"from": string(t.From)},
-		Note:      r.notes[t.Seq],
+		RequestID:  r.state.ID,
+		Seq:        t.Seq,
+		From:       string(t.From),
+		Status:     string(t.To),
+		Action:     t.Action,
+		Reason:     t.Reason,
+		ReasonCode: string(t.ReasonCode),
+		Actor:      activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
+		At:         t.At,
+		Details:    map[string]any{"from": string(t.From)},
+		Note:       r.notes[t.Seq],
 	}
 	switch {
 	case t.Seq == 1:
@@ -158,4 +166,41 @@ func (r *request) record(t Transition) activities.RecordInput {
 		in.WithdrawalDeadline = r.state.WithdrawalDeadline
 	}
 	return in
+}
+
+// errSalvaged ends a run whose step the database refused for good, once salvage recorded the
+// request as failed: MedicationRequest returns the state as it is.
+var errSalvaged = errors.New("request ended after the database refused a step")
+
+// permanent reports whether a step failed in a way no retry can mend.
+func permanent(err error) bool {
+	return isApplicationError(err, activities.ErrInvalidData) || isApplicationError(err, activities.ErrNotFound)
+}
+
+// salvage records a request whose step the database refused as it was (text Postgres cannot
+// store slipped past every entrance, a row it needs is gone), so the request does not retry
+// forever and its stock is not held for good: the free text of the pending transitions is
+// cleaned, a request not yet ended fails with invalid_data (its authorization withdrawn, its
+// stock released), and the run ends. Should the database refuse even that, the run fails with
+// the error: only a person can help then.
+func (r *request) salvage(ctx workflow.Context, change string, cause error) (activities.StockResult, error) {
+	r.logger.Error("The database refused a step for good; ending the request", "Error", cause)
+	r.salvaging = true
+	for i := r.recorded; i < len(r.state.Transitions); i++ {
+		t := &r.state.Transitions[i]
+		t.Reason = textcheck.Clean(t.Reason, 1000)
+		delete(r.notes, t.Seq)
+	}
+	if !r.state.Status.Terminal() {
+		if r.authorizing {
+			r.revoke(ctx)
+		}
+		r.move(ctx, StatusFailed, "invalid_data", System, because(ReasonInvalidData, "the request holds data the system cannot store"))
+		change = activities.StockRelease
+	}
+	res, err := r.commit(ctx, change)
+	if err != nil {
+		return res, err
+	}
+	return res, errSalvaged
 }

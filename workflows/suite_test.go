@@ -215,9 +215,19 @@ func (s *MedicationRequestTestSuite) requireSnapshot(q *snapshot) workflows.Stat
 	return q.state
 }
 
-// tr builds an expected transition.
+// tr builds an expected transition. Actions that always end a request for the same cause
+// carry that cause's reason code; trc gives one explicitly.
 func tr(seq int32, from, to workflows.Status, action string, by workflows.Actor, at time.Time, reason string) workflows.Transition {
-	return workflows.Transition{Seq: seq, From: from, To: to, Action: action, Actor: by, At: at, Reason: reason}
+	code := map[string]workflows.ReasonCode{
+		"rejected": workflows.ReasonRejected, "cancelled": workflows.ReasonCancelled,
+		"approval_deadline_passed": workflows.ReasonApprovalExpired, "withdrawal_window_passed": workflows.ReasonWithdrawalExpired,
+		"workflow_cancelled": workflows.ReasonWorkflowCancelled, "reserve_failed": workflows.ReasonInsufficientStock,
+	}[action]
+	return trc(seq, from, to, action, by, at, code, reason)
+}
+
+func trc(seq int32, from, to workflows.Status, action string, by workflows.Actor, at time.Time, code workflows.ReasonCode, reason string) workflows.Transition {
+	return workflows.Transition{Seq: seq, From: from, To: to, Action: action, Actor: by, At: at, Reason: reason, ReasonCode: code}
 }
 
 // assertRecorded checks that exactly the given transitions were written, in order, once
@@ -227,15 +237,16 @@ func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []w
 	expected := make([]activities.RecordInput, len(want))
 	for i, t := range want {
 		expected[i] = activities.RecordInput{
-			RequestID: requestID,
-			Seq:       t.Seq,
-			From:      string(t.From),
-			Status:    string(t.To),
-			Action:    t.Action,
-			Reason:    t.Reason,
-			Actor:     activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
-			At:        t.At,
-			Details:   map[string]any{"from": string(t.From)},
+			RequestID:  requestID,
+			Seq:        t.Seq,
+			From:       string(t.From),
+			Status:     string(t.To),
+			Action:     t.Action,
+			Reason:     t.Reason,
+			ReasonCode: string(t.ReasonCode),
+			Actor:      activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
+			At:         t.At,
+			Details:    map[string]any{"from": string(t.From)},
 		}
 	}
 	if len(expected) > 0 {
@@ -289,7 +300,7 @@ type fakeActivities struct {
 	stock   map[string][]activities.StockInput
 	counts  map[string]int
 
-	reserveErr, authorizeErr, revokeErr func(attempt int) error
+	reserveErr, authorizeErr, revokeErr, stepErr func(attempt int) error
 }
 
 func (f *fakeActivities) enter(entry, name string) int {
@@ -345,7 +356,9 @@ func (f *fakeActivities) recordStep(_ context.Context, in activities.StepInput) 
 	if in.Stock != "" {
 		entry += "/" + in.Stock
 	}
-	f.enter(entry, "RecordStep")
+	if err := outcome(f.stepErr, f.enter(entry, "RecordStep")); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.records = append(f.records, in.Transitions...)

@@ -128,6 +128,8 @@ type Transition struct {
 	Actor  Actor     `json:"actor"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason,omitempty"`
+	// ReasonCode says why, from the reason table (reasons.go); Reason holds the words.
+	ReasonCode ReasonCode `json:"reason_code,omitempty"`
 }
 
 // Approval records a pharmacist's approval.
@@ -151,6 +153,7 @@ type State struct {
 	Approvals          []Approval   `json:"approvals"`
 	Transitions        []Transition `json:"transitions"`
 	Reason             string       `json:"reason,omitempty"`
+	ReasonCode         ReasonCode   `json:"reason_code,omitempty"`
 	RequiredApprovals  int32        `json:"required_approvals"`
 	Escalated          bool         `json:"escalated"`
 	CreatedAt          time.Time    `json:"created_at"`

@@ -47,7 +47,7 @@ func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
 		got := workflows.State{
 			ID: view.ID, Status: view.Status, Priority: view.Priority, CabinetID: view.CabinetID, CabinetCode: view.CabinetCode,
 			Patient: workflows.Patient{MRN: view.Patient.MRN, Bed: view.Patient.Bed}, Requester: view.Requester,
-			Approvals: view.Approvals, Transitions: view.Transitions, Reason: view.Reason,
+			Approvals: view.Approvals, Transitions: view.Transitions, Reason: view.Reason, ReasonCode: view.ReasonCode,
 			RequiredApprovals: view.RequiredApprovals, Escalated: view.Escalated,
 			ApprovalDeadline: view.ApprovalDeadline, WithdrawalDeadline: view.WithdrawalDeadline,
 		}
@@ -73,7 +73,7 @@ func comparable(s workflows.State) workflows.State {
 	}
 	out := workflows.State{
 		ID: s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
-		Patient: s.Patient, Requester: s.Requester, Reason: s.Reason, RequiredApprovals: s.RequiredApprovals,
+		Patient: s.Patient, Requester: s.Requester, Reason: s.Reason, ReasonCode: s.ReasonCode, RequiredApprovals: s.RequiredApprovals,
 		Escalated: s.Escalated, CreatedAt: us(s.CreatedAt), UpdatedAt: us(s.UpdatedAt),
 		ApprovalDeadline: usp(s.ApprovalDeadline), WithdrawalDeadline: usp(s.WithdrawalDeadline),
 	}

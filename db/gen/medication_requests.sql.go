@@ -14,19 +14,21 @@ import (
 
 const advanceRequest = `-- name: AdvanceRequest :execrows
 UPDATE medication_requests
-SET status = $1,
-    reason = $2,
-    seq = $3,
-    updated_at = $4,
-    approval_deadline = COALESCE($5::timestamptz, approval_deadline),
-    withdrawal_deadline = COALESCE($6::timestamptz, withdrawal_deadline)
-WHERE id = $7
-  AND seq < $3
+SET reason = CASE WHEN $1::request_status <> status AND $2::text <> '' THEN $2::text ELSE reason END,
+    reason_code = CASE WHEN $1::request_status <> status AND $2::text <> '' THEN $3::text ELSE reason_code END,
+    status = $1,
+    seq = $4,
+    updated_at = $5,
+    approval_deadline = COALESCE($6::timestamptz, approval_deadline),
+    withdrawal_deadline = COALESCE($7::timestamptz, withdrawal_deadline)
+WHERE id = $8
+  AND seq < $4
 `
 
 type AdvanceRequestParams struct {
 	Status             RequestStatus
 	Reason             string
+	ReasonCode         string
 	Seq                int32
 	At                 time.Time
 	ApprovalDeadline   *time.Time
@@ -35,11 +37,13 @@ type AdvanceRequestParams struct {
 }
 
 // AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
-// A deadline left NULL keeps the one the row has.
+// A deadline left NULL keeps the one the row has. Like the workflow's state, the row keeps the
+// reason of the last change of status that gave one.
 func (q *Queries) AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) (int64, error) {
 	result, err := q.db.Exec(ctx, advanceRequest,
 		arg.Status,
 		arg.Reason,
+		arg.ReasonCode,
 		arg.Seq,
 		arg.At,
 		arg.ApprovalDeadline,
@@ -54,7 +58,7 @@ func (q *Queries) AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) 
 
 const getRequest = `-- name: GetRequest :one
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
-       c.code AS cabinet_code, r.priority, r.status, r.reason, r.created_at, r.updated_at
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE r.id = $1
@@ -71,6 +75,7 @@ type GetRequestRow struct {
 	Priority      RequestPriority
 	Status        RequestStatus
 	Reason        string
+	ReasonCode    string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -90,6 +95,7 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 		&i.Priority,
 		&i.Status,
 		&i.Reason,
+		&i.ReasonCode,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
@@ -98,7 +104,7 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 
 const getRequestDetail = `-- name: GetRequestDetail :one
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
-       c.code AS cabinet_code, r.priority, r.status, r.reason, r.seq, r.created_at, r.updated_at,
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
        r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
@@ -116,6 +122,7 @@ type GetRequestDetailRow struct {
 	Priority           RequestPriority
 	Status             RequestStatus
 	Reason             string
+	ReasonCode         string
 	Seq                int32
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
@@ -140,6 +147,7 @@ func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDe
 		&i.Priority,
 		&i.Status,
 		&i.Reason,
+		&i.ReasonCode,
 		&i.Seq,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -220,10 +228,10 @@ func (q *Queries) InsertRequestLines(ctx context.Context, arg InsertRequestLines
 
 const insertTransition = `-- name: InsertTransition :exec
 INSERT INTO request_transitions (
-    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note
 ) VALUES (
     $1, $2, $3::request_status, $4, $5,
-    $6, $7, $8, $9, $10, $11
+    $6, $7, $8, $9, $10, $11, $12
 )
 ON CONFLICT (request_id, seq) DO NOTHING
 `
@@ -239,6 +247,7 @@ type InsertTransitionParams struct {
 	ActorRole  string
 	At         time.Time
 	Reason     string
+	ReasonCode string
 	Note       string
 }
 
@@ -255,6 +264,7 @@ func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionPara
 		arg.ActorRole,
 		arg.At,
 		arg.Reason,
+		arg.ReasonCode,
 		arg.Note,
 	)
 	return err
@@ -290,7 +300,7 @@ func (q *Queries) ListRequestLines(ctx context.Context, requestIds []string) ([]
 
 const listRequests = `-- name: ListRequests :many
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
-       c.code AS cabinet_code, r.priority, r.status, r.reason, r.created_at, r.updated_at
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE ($1::request_status IS NULL OR r.status = $1::request_status)
@@ -322,6 +332,7 @@ type ListRequestsRow struct {
 	Priority      RequestPriority
 	Status        RequestStatus
 	Reason        string
+	ReasonCode    string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -354,6 +365,7 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 			&i.Priority,
 			&i.Status,
 			&i.Reason,
+			&i.ReasonCode,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 		); err != nil {
@@ -368,7 +380,7 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 }
 
 const listTransitions = `-- name: ListTransitions :many
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note
 FROM request_transitions
 WHERE request_id = $1
 ORDER BY seq
@@ -384,6 +396,7 @@ type ListTransitionsRow struct {
 	ActorRole  string
 	At         time.Time
 	Reason     string
+	ReasonCode string
 	Note       string
 }
 
@@ -407,6 +420,7 @@ func (q *Queries) ListTransitions(ctx context.Context, requestID string) ([]List
 			&i.ActorRole,
 			&i.At,
 			&i.Reason,
+			&i.ReasonCode,
 			&i.Note,
 		); err != nil {
 			return nil, err

@@ -745,6 +745,7 @@ type MedicationRequest struct {
 	Seq                int32
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	ReasonCode         string
 	RequiredApprovals  int32
 	ApprovalDeadline   *time.Time
 	WithdrawalDeadline *time.Time
@@ -781,6 +782,7 @@ type RequestTransition struct {
 	ActorRole  string
 	At         time.Time
 	Reason     string
+	ReasonCode string
 	Note       string
 }
 

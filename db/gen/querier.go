@@ -14,7 +14,8 @@ type Querier interface {
 	// AdvanceAuditHead moves the chain head to the entry just inserted.
 	AdvanceAuditHead(ctx context.Context, arg AdvanceAuditHeadParams) error
 	// AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
-	// A deadline left NULL keeps the one the row has.
+	// A deadline left NULL keeps the one the row has. Like the workflow's state, the row keeps the
+	// reason of the last change of status that gave one.
 	AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) (int64, error)
 	// AvailableStock returns what can still be reserved of a medication in a cabinet.
 	AvailableStock(ctx context.Context, arg AvailableStockParams) (int32, error)

@@ -15,6 +15,8 @@
 -- reservation nobody will release.
 
 ALTER TABLE medication_requests
+    -- Why the request ended as it did (README, reason codes); reason holds the words.
+    ADD COLUMN reason_code         text NOT NULL DEFAULT '',
     ADD COLUMN required_approvals  integer NOT NULL DEFAULT 1 CHECK (required_approvals BETWEEN 1 AND 2),
     ADD COLUMN approval_deadline   timestamptz,
     ADD COLUMN withdrawal_deadline timestamptz,
@@ -32,6 +34,7 @@ CREATE TABLE request_transitions (
     actor_role  text NOT NULL,
     at          timestamptz NOT NULL,
     reason      text NOT NULL DEFAULT '',
+    reason_code text NOT NULL DEFAULT '',
     -- A pharmacist's note on an approval.
     note        text NOT NULL DEFAULT '',
     PRIMARY KEY (request_id, seq)

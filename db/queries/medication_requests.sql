@@ -18,10 +18,12 @@ ON CONFLICT (request_id, medication_id) DO NOTHING;
 
 -- name: AdvanceRequest :execrows
 -- AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
--- A deadline left NULL keeps the one the row has.
+-- A deadline left NULL keeps the one the row has. Like the workflow's state, the row keeps the
+-- reason of the last change of status that gave one.
 UPDATE medication_requests
-SET status = @status,
-    reason = @reason,
+SET reason = CASE WHEN @status::request_status <> status AND @reason::text <> '' THEN @reason::text ELSE reason END,
+    reason_code = CASE WHEN @status::request_status <> status AND @reason::text <> '' THEN @reason_code::text ELSE reason_code END,
+    status = @status,
     seq = @seq,
     updated_at = @at,
     approval_deadline = COALESCE(sqlc.narg('approval_deadline')::timestamptz, approval_deadline),
@@ -36,7 +38,7 @@ SELECT EXISTS (SELECT 1 FROM medication_requests WHERE id = @id) AS exists;
 -- name: GetRequest :one
 -- GetRequest returns one request of the projection with its cabinet's code.
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
-       c.code AS cabinet_code, r.priority, r.status, r.reason, r.created_at, r.updated_at
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE r.id = @id;
@@ -44,7 +46,7 @@ WHERE r.id = @id;
 -- name: GetRequestDetail :one
 -- GetRequestDetail returns what a read of one request shows besides its lines and transitions.
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
-       c.code AS cabinet_code, r.priority, r.status, r.reason, r.seq, r.created_at, r.updated_at,
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
        r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
@@ -53,16 +55,16 @@ WHERE r.id = @id;
 -- name: InsertTransition :exec
 -- InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
 INSERT INTO request_transitions (
-    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note
 ) VALUES (
     @request_id, @seq, sqlc.narg('from_status')::request_status, @to_status, @action,
-    @actor_id, @actor_name, @actor_role, @at, @reason, @note
+    @actor_id, @actor_name, @actor_role, @at, @reason, @reason_code, @note
 )
 ON CONFLICT (request_id, seq) DO NOTHING;
 
 -- name: ListTransitions :many
 -- ListTransitions returns the transitions of a request in order.
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, note
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note
 FROM request_transitions
 WHERE request_id = @request_id
 ORDER BY seq;
@@ -70,7 +72,7 @@ ORDER BY seq;
 -- name: ListRequests :many
 -- ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
-       c.code AS cabinet_code, r.priority, r.status, r.reason, r.created_at, r.updated_at
+       c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE (sqlc.narg('status')::request_status IS NULL OR r.status = sqlc.narg('status')::request_status)
