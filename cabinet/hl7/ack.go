@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // AckCode is MSA-1: an original-mode application acknowledgment (AA, AE, AR) or an
@@ -57,7 +58,8 @@ type Ack struct {
 	Code AckCode
 	// ControlID (MSA-2) is the MSH-10 of the message acknowledged.
 	ControlID string
-	// Text is the reason of a refusal: MSA-3, else ERR-8, else the text of ERR-3.
+	// Text is the reason of a refusal: ERR-8, else MSA-3, else the text of ERR-3. BuildACK
+	// writes it in MSA-3 cut to 80 characters and in ERR-8 cut to 250 (their v2.5 lengths).
 	Text string
 	// Condition is ERR-3's code from HL7 table 0357 for AE and AR; BuildACK writes
 	// ConditionInternal when it is empty.
@@ -108,7 +110,7 @@ func BuildACK(h Header, a Ack, at time.Time) *Message {
 	}
 	msa := NewSegment("MSA").Set(1, string(code)).Set(2, h.ControlID)
 	if a.Text != "" {
-		msa.Set(3, a.Text)
+		msa.Set(3, cut(a.Text, 80))
 	}
 	m.Add(msa)
 	if !code.Accepted() {
@@ -125,10 +127,21 @@ func BuildACK(h Header, a Ack, at time.Time) *Message {
 			}
 			e.Set(2, loc...)
 		}
-		e.Set(3, cond, ConditionText[cond], "HL70357").Set(4, "E").Set(8, a.Text)
+		e.Set(3, cond, ConditionText[cond], "HL70357").Set(4, "E").Set(8, cut(a.Text, 250))
 		m.Add(e)
 	}
 	return m
+}
+
+// cut shortens s to at most n bytes, on a UTF-8 boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // DecodeACK reads an acknowledgment (ACK, or any message with an MSA, such as MFK). It fails
@@ -152,8 +165,8 @@ func DecodeACK(m *Message) (Ack, error) {
 		a.Segment = err.Component(2, 1, 1)
 		a.Occurrence, _ = strconv.Atoi(err.Component(2, 1, 2))
 		a.Field, _ = strconv.Atoi(err.Component(2, 1, 3))
-		if a.Text == "" {
-			a.Text = err.Value(8)
+		if t := err.Value(8); t != "" {
+			a.Text = t
 		}
 		if a.Text == "" {
 			a.Text = err.Component(3, 1, 2)

@@ -88,7 +88,8 @@ func TestDecodeACK(t *testing.T) {
 	}{
 		{"text from ERR-8", seg(msh, `MSA|AE|c1`, `ERR||RXE^1^2|207^x^HL70357|E||||out of stock`), Ack{Code: AckError, ControlID: "c1", Text: "out of stock", Condition: "207", Segment: "RXE", Occurrence: 1, Field: 2}, nil},
 		{"text from ERR-3", seg(msh, `MSA|AR|c1`, `ERR|||200^Unsupported message type^HL70357|E`), Ack{Code: AckReject, ControlID: "c1", Text: "Unsupported message type", Condition: "200"}, nil},
-		{"MSA-3 first", seg(msh, `MSA|AE|c1|from MSA`, `ERR||||E||||from ERR`), Ack{Code: AckError, ControlID: "c1", Text: "from MSA"}, nil},
+		{"ERR-8 first", seg(msh, `MSA|AE|c1|from MSA`, `ERR||||E||||from ERR`), Ack{Code: AckError, ControlID: "c1", Text: "from ERR"}, nil},
+		{"MSA-3 without ERR-8", seg(msh, `MSA|AE|c1|from MSA`, `ERR|||207|E`), Ack{Code: AckError, ControlID: "c1", Text: "from MSA", Condition: "207"}, nil},
 		{"enhanced mode commit", seg(msh, `MSA|CA|c1`), Ack{Code: CommitAccept, ControlID: "c1"}, nil},
 		{"no MSA", seg(msh), Ack{}, ErrInvalid},
 		{"unknown code", seg(msh, `MSA|XX|c1`), Ack{}, ErrInvalid},
@@ -132,6 +133,16 @@ func TestRejectAnswersWhatHasAReadableMSH(t *testing.T) {
 			assert.Equal(t, Ack{Code: AckReject, ControlID: "r1", Text: "cannot read it", Condition: ConditionSegmentSequence}, a)
 		})
 	}
+}
+
+func TestLongTextsAreCutToTheirFields(t *testing.T) {
+	req, err := BuildRDE(testOrder(), OrderNew, fixedNow, Envelope{})
+	require.NoError(t, err)
+	long := strings.Repeat("é", 200) // 400 bytes
+	m := BuildACK(req.Header(), Ack{Code: AckError, Text: long}, fixedNow)
+	assert.LessOrEqual(t, len(m.Segment("MSA").Value(3)), 80)
+	assert.LessOrEqual(t, len(m.Segment("ERR").Value(8)), 250)
+	assert.True(t, strings.HasPrefix(long, m.Segment("ERR").Value(8)))
 }
 
 func TestConditionOf(t *testing.T) {
