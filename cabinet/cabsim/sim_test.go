@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -185,4 +187,56 @@ func TestWithdrawNeedsSomewhereToReport(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNoReportTo)
 	_, err = s.SendEvent(context.Background(), PocketEvent{Kind: "L"})
 	assert.ErrorIs(t, err, ErrNoReportTo)
+}
+
+func sendRaw(t *testing.T, s *Sim, m *hl7.Message) hl7.Ack {
+	t.Helper()
+	raw, err := m.Encode()
+	require.NoError(t, err)
+	c := mllp.NewClient(s.Addr(), mllp.ClientOptions{DialAttempts: 1, AckTimeout: 2 * time.Second})
+	defer c.Close()
+	answer, err := c.Send(context.Background(), raw)
+	require.NoError(t, err)
+	ack, err := hl7.ParseACK(answer)
+	require.NoError(t, err)
+	return ack
+}
+
+func TestItemMasterUpdates(t *testing.T) {
+	stock := filepath.Join(t.TempDir(), "stock.json")
+	require.NoError(t, os.WriteFile(stock, []byte(`{"cabinet":"PYX-ICU-01","pockets":[]}`), 0o600))
+	s := startSim(t, Config{StockFile: stock})
+	item := cabinet.Item{Code: "PARA500", Name: "Paracetamol", Strength: "500 mg", Form: "tablet", Unit: "tablet", New: true}
+	m, err := hl7.BuildMFN("PYX-ICU-01", item, time.Now(), hl7.Envelope{})
+	require.NoError(t, err)
+	assert.Equal(t, hl7.AckAccept, sendRaw(t, s, m).Code)
+	assert.Equal(t, hl7.AckAccept, sendRaw(t, s, m).Code, "a resend is applied again")
+	require.Len(t, s.Items(), 1)
+	assert.Equal(t, "Paracetamol", s.Items()[0].Name)
+	assert.Equal(t, 2, s.Stats().ItemsUpdated)
+
+	other, err := hl7.BuildMFN("PYX-ER-02", item, time.Now(), hl7.Envelope{})
+	require.NoError(t, err)
+	ack := sendRaw(t, s, other)
+	assert.Equal(t, hl7.AckError, ack.Code, "another cabinet's item master")
+	assert.Equal(t, hl7.ConditionUnknownKey, ack.Condition)
+}
+
+func TestVendsOf(t *testing.T) {
+	o := cabinet.Order{Lines: []cabinet.Line{{MedicationCode: "A", Unit: "tab", Quantity: 2}}}
+	one := int32(1)
+	v, err := vendsOf(o, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []vended{{code: "A", units: "tab", amount: 2, ordered: 2, orderedCode: "A"}}, v)
+	v, err = vendsOf(o, []VendLine{{MedicationCode: "B", Amount: &one}, {MedicationCode: "C", Amount: &one}})
+	require.NoError(t, err)
+	assert.Equal(t, "B", v[0].code)
+	assert.Equal(t, int32(1), v[0].amount)
+	assert.Equal(t, "A", v[0].orderedCode)
+	assert.Equal(t, vended{code: "C", amount: 1}, v[1])
+	_, err = vendsOf(o, []VendLine{{}, {Amount: &one}})
+	assert.ErrorIs(t, err, ErrBadEvent, "a line beyond the order needs a drug")
+	zero := int32(0)
+	_, err = vendsOf(o, []VendLine{{Amount: &zero}})
+	assert.ErrorIs(t, err, ErrBadEvent)
 }
