@@ -21,33 +21,61 @@ const (
 	EventCount  EventKind = "C" // counted
 )
 
-// Event is one report from a cabinet, decoded from HL7 by the interface listener.
+// Event is one report from a cabinet, decoded from HL7 by the interface listener. Numbers
+// the cabinet left empty are absent (a zero Count), never 0.
 type Event struct {
 	// MessageControlID (MSH-10) identifies the report: a resent report carries the same id and
 	// must be counted once.
 	MessageControlID string
 	Kind             EventKind
 	CabinetCode      string
-	// RequestID is the order's placer number (ORC-2): set for vends, returns and wastes tied to
-	// a request, empty otherwise.
-	RequestID       string
+	// RequestID is the placer order number (ORC-2) exactly as the cabinet sent it: a
+	// medication request id, another system's order number (a pharmacy order, an override),
+	// or empty (a vend without an order). Nothing checks its form: the application decides.
+	RequestID string
+	// Lines are what a vend dispensed, one per item: every RXD of an RDS^O13 (one per ORDER
+	// group), or the one ZPM of an OMS^O05 vend. Empty for every other kind.
+	Lines []EventLine
+	// MedicationCode is the drug of a pocket event (ZPM-6), and of a vend reported as OMS
+	// (then the same as Lines[0]); empty for an RDS vend, whose Lines say it.
 	MedicationCode  string
 	Drawer, Pocket  string
 	ControlledClass string
-	// Expected and Actual are the counts before and after (ZPM-8/9), Amount the quantity moved
-	// (ZPM-10 or RXD-4), Balance what the cabinet says the pocket holds after (ZPM-13).
-	Expected, Actual, Amount, Balance int32
-	ParLevel                          int32
+	// Expected and Actual are the pocket's counts before and after (ZPM-8/9; for a count,
+	// the quantity expected and the quantity counted), Amount the quantity moved by a pocket
+	// event other than a vend (ZPM-10), Balance what the cabinet says the pocket holds after
+	// (ZPM-13), ParLevel its par level (ZPM-17). A vend's amounts are in Lines.
+	Expected, Actual, Amount, Balance Count
+	ParLevel                          Count
 	User, Witness                     string
 	At                                time.Time
 }
 
-// ErrUnknownOrder is returned by an EventHandler for a report about an order the system does
-// not know; the listener answers it with AE.
-var ErrUnknownOrder = errors.New("unknown order")
+// EventLine is one item of a vend.
+type EventLine struct {
+	// MedicationCode is the cabinet's code of what was dispensed (RXD-2 or ZPM-6); it may
+	// differ from what was ordered.
+	MedicationCode string
+	// MedicationName is the name the cabinet gave it (informative).
+	MedicationName string
+	// Amount is how much was dispensed (RXD-4 or ZPM-10), absent when the cabinet left it
+	// empty; Units is its unit (RXD-5 or RQD-6), as the cabinet wrote it.
+	Amount Count
+	Units  string
+}
 
 // EventHandler applies what a cabinet reports. Implementations must be idempotent per
-// (cabinet, MessageControlID).
+// (cabinet, MessageControlID). What the listener answers follows from the error returned:
+//
+//   - nil: AA (also for a report already applied);
+//   - a *ReportError: its Ack (AE, do not resend; AR, resend later), Condition and Text;
+//   - an error wrapping ErrUnknownOrder: AE 204;
+//   - any other error: AR 207 with a generic text (the error itself stays in the logs).
 type EventHandler interface {
 	HandleEvent(ctx context.Context, e Event) error
 }
+
+// ErrUnknownOrder may be wrapped by an EventHandler's error for a report about an order the
+// system does not know; the listener answers it AE 204. Prefer a ReportError, or, for a vend,
+// recording it as an unmatched dispense and returning nil.
+var ErrUnknownOrder = errors.New("unknown order")

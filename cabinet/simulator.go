@@ -21,7 +21,7 @@ const (
 )
 
 // Simulator is an in-process cabinet. It acknowledges every authorization (idempotently, by
-// request id) and, when WithdrawAfter is set, reports the withdrawal by itself, as a nurse at
+// request id), records item master updates and, when WithdrawAfter is set, reports the withdrawal by itself, as a nurse at
 // the cabinet would.
 type Simulator struct {
 	withdrawAfter time.Duration
@@ -31,10 +31,13 @@ type Simulator struct {
 	mu     sync.Mutex
 	faults map[string]Fault // by cabinet code
 	orders map[string]*simOrder
+	items  map[string]map[string]Item // by cabinet code, then item code
 	closed bool
 	wg     sync.WaitGroup
 	stop   chan struct{}
 }
+
+var _ Driver = (*Simulator)(nil)
 
 type simOrder struct {
 	order   Order
@@ -54,6 +57,7 @@ func NewSimulator(withdrawAfter time.Duration, report Reporter, logger *slog.Log
 		logger:        logger,
 		faults:        make(map[string]Fault),
 		orders:        make(map[string]*simOrder),
+		items:         make(map[string]map[string]Item),
 		stop:          make(chan struct{}),
 	}
 }
@@ -109,6 +113,29 @@ func (s *Simulator) Revoke(ctx context.Context, o Order) error {
 		s.wg.Done()
 	}
 	return nil
+}
+
+// UpdateItem records the item in the cabinet's simulated item master; a repeat overwrites it
+// with the same values.
+func (s *Simulator) UpdateItem(ctx context.Context, c CabinetTarget, item Item) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.faultLocked(ctx, c.CabinetCode); err != nil {
+		return err
+	}
+	if s.items[c.CabinetCode] == nil {
+		s.items[c.CabinetCode] = make(map[string]Item)
+	}
+	s.items[c.CabinetCode][item.Code] = item
+	return nil
+}
+
+// Item returns the item master entry of a cabinet's item code, and whether there is one.
+func (s *Simulator) Item(cabinetCode, itemCode string) (Item, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.items[cabinetCode][itemCode]
+	return it, ok
 }
 
 func (s *Simulator) faultLocked(ctx context.Context, code string) error {

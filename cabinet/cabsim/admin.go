@@ -19,6 +19,9 @@ func (s *Sim) startAdminLocked() error {
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
+	mux.HandleFunc("GET /items", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Items())
+	})
 	mux.HandleFunc("GET /faults", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string][]string{"faults": s.Faults().List()})
 	})
@@ -65,7 +68,8 @@ func (s *Sim) postFaults(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sim) postWithdraw(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		Order string `json:"order"`
+		Order string     `json:"order"`
+		Lines []VendLine `json:"lines"`
 	}
 	if !readJSON(w, r, &body) {
 		return
@@ -74,7 +78,7 @@ func (s *Sim) postWithdraw(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("order is required"))
 		return
 	}
-	ids, err := s.Withdraw(r.Context(), body.Order)
+	ids, err := s.Withdraw(r.Context(), body.Order, body.Lines)
 	if err != nil {
 		writeError(w, statusOf(err), err)
 		return

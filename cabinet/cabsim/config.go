@@ -1,15 +1,21 @@
 // Package cabsim is a cabinet simulator that behaves like a BD Pyxis cabinet on the wire: it
-// takes dispense authorizations (RDE^O11) over MLLP and acknowledges them, reports
-// withdrawals back (RDS^O13 or OMS^O05) to the system's MLLP listener, can hold a stock of
-// pockets, and shows faults on demand. It is the library behind the `pyxis cabinet-sim`
-// subcommand and what the HL7 tests run against.
+// takes dispense authorizations (RDE^O11, one ORDER group per line) and item master updates
+// (MFN^M01) over MLLP and acknowledges them as INTERFACE.md says, reports withdrawals back
+// (RDS^O13 with one RXD per line, or one OMS^O05 per line) to the system's MLLP listener, can
+// hold a stock of pockets, and shows faults on demand. It is the library behind the
+// `pyxis cabinet-sim` subcommand and what the HL7 tests run against.
 //
 // A small HTTP admin endpoint drives it at run time:
 //
-//	GET  /stats     {"orders_accepted","duplicates_recognised","orders_cancelled","orders_refused","reports_sent","reports_failed"}
+//	GET  /stats     {"orders_accepted","duplicates_recognised","orders_cancelled","orders_refused",
+//	                 "orders_deferred","items_updated","reports_sent","reports_failed"}
+//	GET  /items     [{"Code","Name","Strength","Form","Unit","ControlledList",...}]  the item master
 //	GET  /faults    {"faults": [...]}
-//	POST /faults    {"faults": ["offline","slow=2s","reject","drop","duplicate"]}  (an empty list clears)
-//	POST /withdraw  {"order": "<request id>"}  reports the withdrawal now
+//	POST /faults    {"faults": ["offline","slow=2s","reject","busy","drop","duplicate"]}  (an empty list clears)
+//	POST /withdraw  {"order": "<request id>", "lines": [{"medication_code": "...", "amount": 1}]}
+//	                reports the withdrawal now; "lines" (optional) replaces, line by line, the drug
+//	                or the amount vended (null or empty keeps what was ordered), and lines beyond
+//	                the order's are vended too
 //	POST /event     {"kind":"L|C|R|W|U","medication_code","drawer","pocket","amount","count",
 //	                 "user","witness","controlled_class","order","cabinet"}  sends a pocket event
 package cabsim
@@ -19,6 +25,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/medreq/pyxis/cabinet/hl7"
 )
 
 // Report formats.
@@ -46,6 +54,9 @@ type Config struct {
 	Faults []string
 	// ReportFormat is FormatRDS (the default when empty) or FormatPADE.
 	ReportFormat string
+	// ProcessingID is MSH-11 of the reports sent and of the messages taken: P (the default
+	// when empty), T or D. A message with another is answered AR 202.
+	ProcessingID string
 }
 
 func (c Config) validate() error {
@@ -60,6 +71,9 @@ func (c Config) validate() error {
 	default:
 		return fmt.Errorf("cabsim: report format %q is not %q or %q", c.ReportFormat, FormatRDS, FormatPADE)
 	}
+	if c.ProcessingID != "" && !hl7.ValidProcessingID(c.ProcessingID) {
+		return fmt.Errorf("cabsim: processing id %q is not P, T or D", c.ProcessingID)
+	}
 	return nil
 }
 
@@ -71,13 +85,15 @@ type Faults struct {
 	Slow time.Duration
 	// Reject answers every order AE.
 	Reject bool
+	// Busy answers every message AR (not now): the sender retries.
+	Busy bool
 	// Drop reads an order, starts an answer frame and closes the connection mid-frame.
 	Drop bool
 	// Duplicate sends each report twice with the same control id.
 	Duplicate bool
 }
 
-// ParseFaults reads faults written as "offline", "slow=2s", "reject", "drop" and
+// ParseFaults reads faults written as "offline", "slow=2s", "reject", "busy", "drop" and
 // "duplicate"; an empty list is no fault.
 func ParseFaults(list []string) (Faults, error) {
 	var f Faults
@@ -91,6 +107,8 @@ func ParseFaults(list []string) (Faults, error) {
 			f.Offline = true
 		case "reject":
 			f.Reject = true
+		case "busy":
+			f.Busy = true
 		case "drop":
 			f.Drop = true
 		case "duplicate":
@@ -102,7 +120,7 @@ func ParseFaults(list []string) (Faults, error) {
 			}
 			f.Slow = d
 		default:
-			return Faults{}, fmt.Errorf("cabsim: unknown fault %q (offline, slow=DUR, reject, drop, duplicate)", s)
+			return Faults{}, fmt.Errorf("cabsim: unknown fault %q (offline, slow=DUR, reject, busy, drop, duplicate)", s)
 		}
 	}
 	return f, nil
@@ -120,7 +138,7 @@ func (f Faults) List() []string {
 	for _, x := range []struct {
 		on   bool
 		name string
-	}{{f.Reject, "reject"}, {f.Drop, "drop"}, {f.Duplicate, "duplicate"}} {
+	}{{f.Reject, "reject"}, {f.Busy, "busy"}, {f.Drop, "drop"}, {f.Duplicate, "duplicate"}} {
 		if x.on {
 			out = append(out, x.name)
 		}

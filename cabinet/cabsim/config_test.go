@@ -19,7 +19,7 @@ func TestParseFaults(t *testing.T) {
 	}{
 		{in: nil, want: Faults{}},
 		{in: []string{"offline"}, want: Faults{Offline: true}},
-		{in: []string{"slow=2s", " reject ", "drop", "duplicate"}, want: Faults{Slow: 2 * time.Second, Reject: true, Drop: true, Duplicate: true}},
+		{in: []string{"slow=2s", " reject ", "busy", "drop", "duplicate"}, want: Faults{Slow: 2 * time.Second, Reject: true, Busy: true, Drop: true, Duplicate: true}},
 		{in: []string{"slow=150ms"}, want: Faults{Slow: 150 * time.Millisecond}},
 		{in: []string{"slow"}, wantErr: true},
 		{in: []string{"slow=0s"}, wantErr: true},

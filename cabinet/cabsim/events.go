@@ -56,7 +56,7 @@ func (s *Sim) SendEvent(ctx context.Context, pe PocketEvent) (string, error) {
 		return "", err
 	}
 	s.logger.Info("pocket event reported", "control_id", r.Event.MessageControlID, "kind", pe.Kind,
-		"medication", r.Event.MedicationCode, "balance", r.Event.Balance)
+		"medication", r.Event.MedicationCode, "balance", r.Event.Balance.String())
 	return r.Event.MessageControlID, nil
 }
 
@@ -72,12 +72,14 @@ func (s *Sim) applyEvent(kind cabinet.EventKind, pe PocketEvent) (hl7.Report, er
 		Drawer:          pe.Drawer,
 		Pocket:          pe.Pocket,
 		ControlledClass: pe.ControlledClass,
-		Amount:          pe.Amount,
 		User:            pe.User,
 		Witness:         pe.Witness,
 		At:              time.Now(),
 	}
-	r := hl7.Report{Event: e}
+	if kind != cabinet.EventCount {
+		e.Amount = cabinet.CountOf(pe.Amount)
+	}
+	r := hl7.Report{Event: e, Envelope: hl7.Envelope{ProcessingID: s.processingID()}}
 	var p *pocketState
 	if s.stock != nil {
 		if pe.Cabinet != "" && pe.Cabinet != s.stock.cabinet {
@@ -101,7 +103,7 @@ func (s *Sim) applyEvent(kind cabinet.EventKind, pe PocketEvent) (hl7.Report, er
 			return r, fmt.Errorf("%w: medication_code is needed", ErrBadEvent)
 		}
 		if kind == cabinet.EventCount {
-			r.Event.Actual, r.Event.Balance = pe.Count, pe.Count
+			r.Event.Actual, r.Event.Balance = cabinet.CountOf(pe.Count), cabinet.CountOf(pe.Count)
 		}
 	} else {
 		before := p.Quantity
@@ -119,13 +121,14 @@ func (s *Sim) applyEvent(kind cabinet.EventKind, pe PocketEvent) (hl7.Report, er
 		r.Event.MedicationCode = p.MedicationCode
 		r.MedicationName = p.MedicationName
 		r.Event.Drawer, r.Event.Pocket = p.Drawer, p.Pocket
-		r.Event.ParLevel = p.ParLevel
+		r.Event.ParLevel = cabinet.CountOf(p.ParLevel)
 		if r.Event.ControlledClass == "" {
 			r.Event.ControlledClass = p.ControlledClass
 		}
-		r.Event.Expected, r.Event.Actual, r.Event.Balance = before, p.Quantity, p.Quantity
+		r.Event.Expected = cabinet.CountOf(before)
+		r.Event.Actual, r.Event.Balance = cabinet.CountOf(p.Quantity), cabinet.CountOf(p.Quantity)
 	}
 	s.seq++
-	r.Event.MessageControlID = fmt.Sprintf("%s-%s-%d", r.Event.CabinetCode, kind, s.seq)
+	r.Event.MessageControlID = hl7.ShortID("E"+string(kind), fmt.Sprintf("%s|%d", r.Event.CabinetCode, s.seq))
 	return r, nil
 }

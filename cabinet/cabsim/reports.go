@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/medreq/pyxis/cabinet"
@@ -18,7 +19,7 @@ var (
 	ErrNotPending = errors.New("cabsim: order not pending")
 	// ErrNoReportTo: the simulator has nowhere to send reports.
 	ErrNoReportTo = errors.New("cabsim: no report-to address")
-	// ErrBadEvent: a pocket event that cannot be sent as asked.
+	// ErrBadEvent: a pocket event or a vend that cannot be sent as asked.
 	ErrBadEvent = errors.New("cabsim: bad pocket event")
 )
 
@@ -31,10 +32,27 @@ const (
 // nurse is who withdraws in the simulation.
 const nurse = "SIM-NURSE"
 
-// Withdraw reports the withdrawal of an accepted order now, one report per line (control ids
-// "<request id>-V1", "-V2", ...), in the configured format, and takes the quantities out of
-// the stock. It returns the control ids once the system has acknowledged them all.
-func (s *Sim) Withdraw(ctx context.Context, requestID string) ([]string, error) {
+// VendLine changes what is vended for one line of an order (POST /withdraw "lines"): the
+// drug, the amount, or both. Empty fields keep what was ordered.
+type VendLine struct {
+	MedicationCode string `json:"medication_code"`
+	Amount         *int32 `json:"amount"`
+}
+
+// vended is one line as it is withdrawn.
+type vended struct {
+	code, name, units string
+	amount, ordered   int32
+	orderedCode       string
+}
+
+// Withdraw reports the withdrawal of an accepted order now and takes what was vended out of
+// the stock. By default each line is vended as ordered; lines (optional) replace, line by
+// line, the drug or the amount, and lines beyond the order's are vended too. It reports one
+// RDS^O13 with an ORDER group per line (control id "RV" and a hash of the request id), or,
+// in the PADE format, one OMS^O05 per line ("V1", "V2", ... and a hash). It returns the
+// control ids once the system has acknowledged them all.
+func (s *Sim) Withdraw(ctx context.Context, requestID string, lines []VendLine) ([]string, error) {
 	if s.reporter == nil {
 		return nil, ErrNoReportTo
 	}
@@ -48,35 +66,16 @@ func (s *Sim) Withdraw(ctx context.Context, requestID string) ([]string, error) 
 		s.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q was cancelled or withdrawn", ErrNotPending, requestID)
 	}
+	vends, err := vendsOf(o.order, lines)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
 	o.withdrawn = true
 	if o.timer != nil && o.timer.Stop() {
 		s.wg.Done()
 	}
-	now := time.Now()
-	reports := make([]hl7.Report, len(o.order.Lines))
-	for i, l := range o.order.Lines {
-		e := cabinet.Event{
-			MessageControlID: fmt.Sprintf("%s-V%d", requestID, i+1),
-			Kind:             cabinet.EventVend,
-			CabinetCode:      o.order.CabinetCode,
-			RequestID:        requestID,
-			MedicationCode:   l.MedicationCode,
-			Amount:           l.Quantity,
-			User:             nurse,
-			At:               now,
-		}
-		if s.stock != nil {
-			if p := s.stock.byCode(l.MedicationCode); p != nil {
-				e.Drawer, e.Pocket = p.Drawer, p.Pocket
-				e.ControlledClass, e.ParLevel = p.ControlledClass, p.ParLevel
-				e.Expected = p.Quantity
-				p.Quantity = max(p.Quantity-l.Quantity, 0)
-				p.pending = max(p.pending-l.Quantity, 0)
-				e.Actual, e.Balance = p.Quantity, p.Quantity
-			}
-		}
-		reports[i] = hl7.Report{Event: e, MedicationName: l.MedicationName, Unit: l.Unit}
-	}
+	reports := s.vendReportsLocked(o.order, vends, time.Now())
 	s.mu.Unlock()
 	ids := make([]string, 0, len(reports))
 	for _, r := range reports {
@@ -91,6 +90,71 @@ func (s *Sim) Withdraw(ctx context.Context, requestID string) ([]string, error) 
 	}
 	s.logger.Info("withdrawal reported", "request_id", requestID, "reports", ids)
 	return ids, nil
+}
+
+// vendsOf applies the admin's changes to an order's lines.
+func vendsOf(o cabinet.Order, lines []VendLine) ([]vended, error) {
+	var out []vended
+	for i := range max(len(o.Lines), len(lines)) {
+		var v vended
+		if i < len(o.Lines) {
+			l := o.Lines[i]
+			v = vended{code: l.MedicationCode, name: l.MedicationName, units: l.Unit, amount: l.Quantity,
+				ordered: l.Quantity, orderedCode: l.MedicationCode}
+		}
+		if i < len(lines) {
+			if c := lines[i].MedicationCode; c != "" && c != v.code {
+				v.code, v.name = c, ""
+			}
+			if a := lines[i].Amount; a != nil {
+				v.amount = *a
+			}
+		}
+		if v.code == "" || v.amount <= 0 {
+			return nil, fmt.Errorf("%w: vend line %d needs a medication code and a positive amount", ErrBadEvent, i+1)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// vendReportsLocked builds the reports of a withdrawal and takes it out of the stock.
+func (s *Sim) vendReportsLocked(o cabinet.Order, vends []vended, now time.Time) []hl7.Report {
+	base := cabinet.Event{Kind: cabinet.EventVend, CabinetCode: o.CabinetCode, RequestID: o.RequestID, User: nurse, At: now}
+	env := hl7.Envelope{ProcessingID: s.processingID()}
+	var pocketEvents []cabinet.Event
+	for _, v := range vends {
+		e := base
+		e.Lines = []cabinet.EventLine{{MedicationCode: v.code, MedicationName: v.name, Amount: cabinet.CountOf(v.amount), Units: v.units}}
+		e.MedicationCode = v.code
+		if s.stock != nil {
+			if p := s.stock.byCode(v.orderedCode); p != nil {
+				p.pending = max(p.pending-v.ordered, 0)
+			}
+			if p := s.stock.byCode(v.code); p != nil {
+				e.Drawer, e.Pocket = p.Drawer, p.Pocket
+				e.ControlledClass, e.ParLevel = p.ControlledClass, cabinet.CountOf(p.ParLevel)
+				e.Expected = cabinet.CountOf(p.Quantity)
+				p.Quantity = max(p.Quantity-v.amount, 0)
+				e.Actual, e.Balance = cabinet.CountOf(p.Quantity), cabinet.CountOf(p.Quantity)
+			}
+		}
+		pocketEvents = append(pocketEvents, e)
+	}
+	if s.cfg.ReportFormat == FormatPADE {
+		out := make([]hl7.Report, len(pocketEvents))
+		for i, e := range pocketEvents {
+			e.MessageControlID = hl7.ShortID("V"+strconv.Itoa(i+1), o.CabinetCode+"|"+o.RequestID)
+			out[i] = hl7.Report{Event: e, Envelope: env}
+		}
+		return out
+	}
+	e := base
+	e.MessageControlID = hl7.ShortID("RV", o.CabinetCode+"|"+o.RequestID)
+	for _, pe := range pocketEvents {
+		e.Lines = append(e.Lines, pe.Lines...)
+	}
+	return []hl7.Report{{Event: e, Envelope: env}}
 }
 
 // deliver sends one report (twice under the duplicate fault) and counts it.
@@ -122,7 +186,7 @@ func (s *Sim) deliver(ctx context.Context, r hl7.Report, build func(hl7.Report) 
 }
 
 // send sends one report until the system acknowledges it AA, resending with backoff after a
-// transport failure or an AE; an AR (the system cannot read it) is final.
+// transport failure or an AR (not now); an AE (the report is wrong) is final.
 func (s *Sim) send(ctx context.Context, raw []byte, controlID string) error {
 	wait := s.backoff
 	var last error
@@ -147,7 +211,7 @@ func (s *Sim) send(ctx context.Context, raw []byte, controlID string) error {
 	return fmt.Errorf("report %s not taken after %d attempts: %w", controlID, reportAttempts, last)
 }
 
-var errFinal = errors.New("rejected")
+var errFinal = errors.New("refused")
 
 func (s *Sim) sendOnce(ctx context.Context, raw []byte, controlID string) error {
 	answer, err := s.reporter.Send(ctx, raw)
@@ -161,11 +225,11 @@ func (s *Sim) sendOnce(ctx context.Context, raw []byte, controlID string) error 
 	if ack.ControlID != controlID {
 		return fmt.Errorf("acknowledgment of %q, not %q", ack.ControlID, controlID)
 	}
-	switch ack.Code {
-	case hl7.AckAccept:
+	switch {
+	case ack.Code.Accepted():
 		return nil
-	case hl7.AckReject:
-		return fmt.Errorf("report %s %w (AR): %s", controlID, errFinal, ack.Text)
+	case ack.Code.Refused():
+		return fmt.Errorf("report %s %w (%s %s): %s", controlID, errFinal, ack.Code, ack.Condition, ack.Text)
 	}
-	return fmt.Errorf("report %s refused (AE): %s", controlID, ack.Text)
+	return fmt.Errorf("report %s not taken now (%s %s): %s", controlID, ack.Code, ack.Condition, ack.Text)
 }

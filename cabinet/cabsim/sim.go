@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,10 @@ type Stats struct {
 	OrdersCancelled int `json:"orders_cancelled"`
 	// OrdersRefused counts orders answered AE (reject fault, stock, wrong cabinet).
 	OrdersRefused int `json:"orders_refused"`
+	// OrdersDeferred counts messages answered AR under the busy fault.
+	OrdersDeferred int `json:"orders_deferred"`
+	// ItemsUpdated counts item master updates (MFN^M01) applied, repeats included.
+	ItemsUpdated int `json:"items_updated"`
 	// ReportsSent counts reports acknowledged AA by the system; a report sent twice under
 	// the duplicate fault counts once.
 	ReportsSent int `json:"reports_sent"`
@@ -46,6 +52,7 @@ type Sim struct {
 	stock    *stock // nil: any medication is accepted
 	orders   map[string]*simOrder
 	accepted map[string]bool // control ids acknowledged AA
+	items    map[string]cabinet.Item
 	stats    Stats
 	seq      int64
 	closed   bool
@@ -84,6 +91,7 @@ func New(cfg Config) (*Sim, error) {
 		faults:   faults,
 		orders:   make(map[string]*simOrder),
 		accepted: make(map[string]bool),
+		items:    make(map[string]cabinet.Item),
 		seq:      time.Now().UnixMilli(),
 		backoff:  reportBackoff,
 	}
@@ -217,6 +225,18 @@ func (s *Sim) SetFaults(f Faults) error {
 		return s.startServerLocked()
 	}
 	return nil
+}
+
+// Items returns the item master, sorted by code.
+func (s *Sim) Items() []cabinet.Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]cabinet.Item, 0, len(s.items))
+	for _, it := range s.items {
+		out = append(out, it)
+	}
+	slices.SortFunc(out, func(a, b cabinet.Item) int { return strings.Compare(a.Code, b.Code) })
+	return out
 }
 
 // Stats returns the counts so far.

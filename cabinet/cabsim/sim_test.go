@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,7 +39,7 @@ func sendOrder(t *testing.T, s *Sim, requestID string, oc hl7.OrderControl) (hl7
 	t.Helper()
 	o := cabinet.Order{RequestID: requestID, CabinetCode: "PYX-ICU-01",
 		Lines: []cabinet.Line{{MedicationCode: "MORF10", Quantity: 1}}}
-	m, err := hl7.BuildRDE(o, oc, time.Now())
+	m, err := hl7.BuildRDE(o, oc, time.Now(), hl7.Envelope{})
 	require.NoError(t, err)
 	raw, err := m.Encode()
 	require.NoError(t, err)
@@ -77,18 +79,22 @@ func TestOfflineFromTheStart(t *testing.T) {
 	assert.Equal(t, "", s.AdminAddr(), "no admin endpoint configured")
 }
 
-func TestMalformedOrdersAnsweredAR(t *testing.T) {
+func TestMalformedOrdersAnswered(t *testing.T) {
 	s := startSim(t, Config{})
 	c := mllp.NewClient(s.Addr(), mllp.ClientOptions{AckTimeout: 300 * time.Millisecond})
 	defer c.Close()
 	tests := []struct {
 		name, msg string
 		want      hl7.AckCode // "" when no answer is expected
+		cond      string
 	}{
-		{"not an RDE", "MSH|^~\\&|A||PYX||20260314||ADT^A01|a1|P|2.5\r", hl7.AckReject},
-		{"RDE without ORC", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a2|P|2.5\rRXE||M|1\r", hl7.AckReject},
-		{"bad escape after a readable MSH", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a3|P|2.5\rORC|NW|r\\X\r", hl7.AckReject},
-		{"no MSH at all", "hello", ""},
+		{"not an RDE", "MSH|^~\\&|A||PYX||20260314||ADT^A01|a1|P|2.5\r", hl7.AckReject, hl7.ConditionUnsupportedType},
+		{"another RDE event", "MSH|^~\\&|A||PYX||20260314||RDE^O25|a1|P|2.5\r", hl7.AckReject, hl7.ConditionUnsupportedEvent},
+		{"test message to a production cabinet", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a4|T|2.5\r", hl7.AckReject, hl7.ConditionUnsupportedProcess},
+		{"version 2.3", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a5|P|2.3\r", hl7.AckReject, hl7.ConditionUnsupportedVersion},
+		{"RDE without ORC", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a2|P|2.5\rRXE||M|1\r", hl7.AckError, hl7.ConditionSegmentSequence},
+		{"bad escape after a readable MSH", "MSH|^~\\&|A||PYX||20260314||RDE^O11|a3|P|2.5\rORC|NW|r\\X\r", hl7.AckError, hl7.ConditionDataType},
+		{"no MSH at all", "hello", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +107,7 @@ func TestMalformedOrdersAnsweredAR(t *testing.T) {
 			ack, err := hl7.ParseACK(answer)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, ack.Code)
+			assert.Equal(t, tt.cond, ack.Condition)
 		})
 	}
 	assert.Equal(t, Stats{}, s.Stats())
@@ -137,14 +144,14 @@ func TestReportDelivery(t *testing.T) {
 		want      Stats
 	}{
 		{"AA at once", func(int32) hl7.AckCode { return hl7.AckAccept }, false, 1, Stats{OrdersAccepted: 1, ReportsSent: 1}},
-		{"AE twice, then AA", func(n int32) hl7.AckCode {
+		{"AR twice, then AA", func(n int32) hl7.AckCode {
 			if n < 3 {
-				return hl7.AckError
+				return hl7.AckReject
 			}
 			return hl7.AckAccept
 		}, false, 3, Stats{OrdersAccepted: 1, ReportsSent: 1}},
-		{"AE every time: given up", func(int32) hl7.AckCode { return hl7.AckError }, true, reportAttempts, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
-		{"AR is final", func(int32) hl7.AckCode { return hl7.AckReject }, true, 1, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
+		{"AR every time: given up", func(int32) hl7.AckCode { return hl7.AckReject }, true, reportAttempts, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
+		{"AE is final", func(int32) hl7.AckCode { return hl7.AckError }, true, 1, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
 		{"nobody listening: given up", nil, true, 0, Stats{OrdersAccepted: 1, ReportsFailed: 1}},
 	}
 	for _, tt := range tests {
@@ -159,16 +166,16 @@ func TestReportDelivery(t *testing.T) {
 			require.Equal(t, hl7.AckAccept, ack.Code)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			ids, err := s.Withdraw(ctx, "r1")
+			ids, err := s.Withdraw(ctx, "r1", nil)
 			if tt.wantErr {
 				assert.Error(t, err)
 			} else {
 				require.NoError(t, err)
-				assert.Equal(t, []string{"r1-V1"}, ids)
+				assert.Equal(t, []string{hl7.ShortID("RV", "PYX-ICU-01|r1")}, ids)
 			}
 			assert.Equal(t, tt.wantSends, sends.Load())
 			assert.Equal(t, tt.want, s.Stats())
-			_, err = s.Withdraw(ctx, "r1")
+			_, err = s.Withdraw(ctx, "r1", nil)
 			assert.ErrorIs(t, err, ErrNotPending, "a withdrawal happens once")
 		})
 	}
@@ -176,8 +183,60 @@ func TestReportDelivery(t *testing.T) {
 
 func TestWithdrawNeedsSomewhereToReport(t *testing.T) {
 	s := startSim(t, Config{})
-	_, err := s.Withdraw(context.Background(), "r1")
+	_, err := s.Withdraw(context.Background(), "r1", nil)
 	assert.ErrorIs(t, err, ErrNoReportTo)
 	_, err = s.SendEvent(context.Background(), PocketEvent{Kind: "L"})
 	assert.ErrorIs(t, err, ErrNoReportTo)
+}
+
+func sendRaw(t *testing.T, s *Sim, m *hl7.Message) hl7.Ack {
+	t.Helper()
+	raw, err := m.Encode()
+	require.NoError(t, err)
+	c := mllp.NewClient(s.Addr(), mllp.ClientOptions{DialAttempts: 1, AckTimeout: 2 * time.Second})
+	defer c.Close()
+	answer, err := c.Send(context.Background(), raw)
+	require.NoError(t, err)
+	ack, err := hl7.ParseACK(answer)
+	require.NoError(t, err)
+	return ack
+}
+
+func TestItemMasterUpdates(t *testing.T) {
+	stock := filepath.Join(t.TempDir(), "stock.json")
+	require.NoError(t, os.WriteFile(stock, []byte(`{"cabinet":"PYX-ICU-01","pockets":[]}`), 0o600))
+	s := startSim(t, Config{StockFile: stock})
+	item := cabinet.Item{Code: "PARA500", Name: "Paracetamol", Strength: "500 mg", Form: "tablet", Unit: "tablet", New: true}
+	m, err := hl7.BuildMFN("PYX-ICU-01", item, time.Now(), hl7.Envelope{})
+	require.NoError(t, err)
+	assert.Equal(t, hl7.AckAccept, sendRaw(t, s, m).Code)
+	assert.Equal(t, hl7.AckAccept, sendRaw(t, s, m).Code, "a resend is applied again")
+	require.Len(t, s.Items(), 1)
+	assert.Equal(t, "Paracetamol", s.Items()[0].Name)
+	assert.Equal(t, 2, s.Stats().ItemsUpdated)
+
+	other, err := hl7.BuildMFN("PYX-ER-02", item, time.Now(), hl7.Envelope{})
+	require.NoError(t, err)
+	ack := sendRaw(t, s, other)
+	assert.Equal(t, hl7.AckError, ack.Code, "another cabinet's item master")
+	assert.Equal(t, hl7.ConditionUnknownKey, ack.Condition)
+}
+
+func TestVendsOf(t *testing.T) {
+	o := cabinet.Order{Lines: []cabinet.Line{{MedicationCode: "A", Unit: "tab", Quantity: 2}}}
+	one := int32(1)
+	v, err := vendsOf(o, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []vended{{code: "A", units: "tab", amount: 2, ordered: 2, orderedCode: "A"}}, v)
+	v, err = vendsOf(o, []VendLine{{MedicationCode: "B", Amount: &one}, {MedicationCode: "C", Amount: &one}})
+	require.NoError(t, err)
+	assert.Equal(t, "B", v[0].code)
+	assert.Equal(t, int32(1), v[0].amount)
+	assert.Equal(t, "A", v[0].orderedCode)
+	assert.Equal(t, vended{code: "C", amount: 1}, v[1])
+	_, err = vendsOf(o, []VendLine{{}, {Amount: &one}})
+	assert.ErrorIs(t, err, ErrBadEvent, "a line beyond the order needs a drug")
+	zero := int32(0)
+	_, err = vendsOf(o, []VendLine{{Amount: &zero}})
+	assert.ErrorIs(t, err, ErrBadEvent)
 }

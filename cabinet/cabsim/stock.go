@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/hl7"
 )
 
 // StockFile is the JSON a simulated cabinet's stock is read from:
@@ -115,27 +116,28 @@ func (s *stock) byPlace(drawer, pocket string) *pocketState {
 }
 
 // reserve checks an order against the pockets and, when every line fits, sets its quantities
-// aside. It returns the reason of a refusal.
-func (s *stock) reserve(o cabinet.Order) string {
+// aside. It returns the HL7 condition and the reason of a refusal: another cabinet's order
+// (204), a medication not stocked (103), not enough of it (207).
+func (s *stock) reserve(o cabinet.Order) (string, string) {
 	if o.CabinetCode != s.cabinet {
-		return fmt.Sprintf("this is cabinet %s, not %s", s.cabinet, o.CabinetCode)
+		return hl7.ConditionUnknownKey, fmt.Sprintf("this is cabinet %s, not %s", s.cabinet, o.CabinetCode)
 	}
 	need := map[*pocketState]int32{}
 	for _, l := range o.Lines {
 		p := s.byCode(l.MedicationCode)
 		if p == nil {
-			return fmt.Sprintf("medication %s is not stocked in cabinet %s", l.MedicationCode, s.cabinet)
+			return hl7.ConditionTableValue, fmt.Sprintf("medication %s is not stocked in cabinet %s", l.MedicationCode, s.cabinet)
 		}
 		need[p] += l.Quantity
 		if avail := p.Quantity - p.pending; need[p] > avail {
-			return fmt.Sprintf("insufficient stock of %s in drawer %s pocket %s: %d available, %d ordered",
+			return hl7.ConditionInternal, fmt.Sprintf("insufficient stock of %s in drawer %s pocket %s: %d available, %d ordered",
 				l.MedicationCode, p.Drawer, p.Pocket, max(avail, 0), need[p])
 		}
 	}
 	for p, n := range need {
 		p.pending += n
 	}
-	return ""
+	return "", ""
 }
 
 // release gives back what an order set aside.

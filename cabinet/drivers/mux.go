@@ -16,7 +16,7 @@ const (
 	HL7 = "hl7"
 )
 
-// Mux is a cabinet.Driver that dispatches each order on its Driver field.
+// Mux is a cabinet.Driver that dispatches each command on its cabinet's Driver field.
 type Mux struct {
 	// Drivers maps a driver name to its implementation, e.g. {"sim": sim, "hl7": hl7d}.
 	Drivers map[string]cabinet.Driver
@@ -42,7 +42,7 @@ func New(sim, hl7 cabinet.Driver) *Mux {
 
 // Authorize sends the order to its cabinet's driver.
 func (m *Mux) Authorize(ctx context.Context, o cabinet.Order) error {
-	d, err := m.pick(o)
+	d, err := m.pick(o.Target())
 	if err != nil {
 		return err
 	}
@@ -51,23 +51,32 @@ func (m *Mux) Authorize(ctx context.Context, o cabinet.Order) error {
 
 // Revoke sends the revocation to its cabinet's driver.
 func (m *Mux) Revoke(ctx context.Context, o cabinet.Order) error {
-	d, err := m.pick(o)
+	d, err := m.pick(o.Target())
 	if err != nil {
 		return err
 	}
 	return d.Revoke(ctx, o)
 }
 
-// pick returns the order's driver, or a *cabinet.RefusedError when there is none: retrying
+// UpdateItem sends the item master update to its cabinet's driver.
+func (m *Mux) UpdateItem(ctx context.Context, c cabinet.CabinetTarget, item cabinet.Item) error {
+	d, err := m.pick(c)
+	if err != nil {
+		return err
+	}
+	return d.UpdateItem(ctx, c, item)
+}
+
+// pick returns the cabinet's driver, or a *cabinet.RefusedError when there is none: retrying
 // will not make an unknown driver known.
-func (m *Mux) pick(o cabinet.Order) (cabinet.Driver, error) {
-	name := o.Driver
+func (m *Mux) pick(c cabinet.CabinetTarget) (cabinet.Driver, error) {
+	name := c.Driver
 	if name == "" {
 		name = m.Default
 	}
 	d, ok := m.Drivers[name]
 	if !ok || d == nil {
-		return nil, &cabinet.RefusedError{Cabinet: o.CabinetCode, Reason: fmt.Sprintf("unknown driver %q", name)}
+		return nil, &cabinet.RefusedError{Cabinet: c.CabinetCode, Reason: fmt.Sprintf("unknown driver %q", name)}
 	}
 	return d, nil
 }

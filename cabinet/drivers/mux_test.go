@@ -24,6 +24,11 @@ func (f *fake) Revoke(_ context.Context, o cabinet.Order) error {
 	return nil
 }
 
+func (f *fake) UpdateItem(_ context.Context, c cabinet.CabinetTarget, item cabinet.Item) error {
+	f.calls = append(f.calls, "item "+item.Code+" at "+c.CabinetCode)
+	return nil
+}
+
 func TestMuxDispatchesOnTheOrdersDriver(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -33,9 +38,9 @@ func TestMuxDispatchesOnTheOrdersDriver(t *testing.T) {
 		wantHL7 []string
 		refusal string
 	}{
-		{name: "sim", driver: "sim", wantSim: []string{"authorize r", "revoke r"}},
-		{name: "hl7", driver: "hl7", wantHL7: []string{"authorize r", "revoke r"}},
-		{name: "empty means the default, sim", driver: "", wantSim: []string{"authorize r", "revoke r"}},
+		{name: "sim", driver: "sim", wantSim: []string{"authorize r", "revoke r", "item M at PYX-1"}},
+		{name: "hl7", driver: "hl7", wantHL7: []string{"authorize r", "revoke r", "item M at PYX-1"}},
+		{name: "empty means the default, sim", driver: "", wantSim: []string{"authorize r", "revoke r", "item M at PYX-1"}},
 		{name: "unknown", driver: "fax", refusal: `unknown driver "fax"`},
 		{name: "sim not configured", driver: "sim", noSim: true, refusal: `unknown driver "sim"`},
 	}
@@ -49,8 +54,9 @@ func TestMuxDispatchesOnTheOrdersDriver(t *testing.T) {
 			m := drivers.New(simDriver, hl7)
 			o := cabinet.Order{RequestID: "r", CabinetCode: "PYX-1", Driver: tt.driver}
 			errA, errR := m.Authorize(context.Background(), o), m.Revoke(context.Background(), o)
+			errI := m.UpdateItem(context.Background(), o.Target(), cabinet.Item{Code: "M"})
 			if tt.refusal != "" {
-				for _, err := range []error{errA, errR} {
+				for _, err := range []error{errA, errR, errI} {
 					var refused *cabinet.RefusedError
 					require.ErrorAs(t, err, &refused)
 					assert.Equal(t, "PYX-1", refused.Cabinet)
@@ -60,6 +66,7 @@ func TestMuxDispatchesOnTheOrdersDriver(t *testing.T) {
 			}
 			require.NoError(t, errA)
 			require.NoError(t, errR)
+			require.NoError(t, errI)
 			assert.Equal(t, tt.wantSim, sim.calls)
 			assert.Equal(t, tt.wantHL7, hl7.calls)
 		})

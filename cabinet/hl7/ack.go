@@ -1,116 +1,172 @@
 package hl7
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
-// AckCode is MSA-1, the acknowledgment code of original-mode HL7.
+// AckCode is MSA-1: an original-mode application acknowledgment (AA, AE, AR) or an
+// enhanced-mode commit acknowledgment (CA, CE, CR).
 type AckCode string
 
-// Acknowledgment codes.
+// Acknowledgment codes (HL7 table 0008).
 const (
 	// AckAccept (AA): the message was accepted and applied (or had been already).
 	AckAccept AckCode = "AA"
-	// AckError (AE): the receiver understood the message and refused it; the reason is in
-	// MSA-3 and ERR.
+	// AckError (AE): the receiver understood the message and refused it; the sender must
+	// not resend it as it is. The reason is in MSA-3 and ERR.
 	AckError AckCode = "AE"
-	// AckReject (AR): the message could not be read or is of a type the receiver does not take.
+	// AckReject (AR): not now, or not this kind of message (type, event, version, processing
+	// id); the sender may resend later.
 	AckReject AckCode = "AR"
+	// CommitAccept (CA), CommitError (CE) and CommitReject (CR) are their enhanced-mode
+	// counterparts.
+	CommitAccept AckCode = "CA"
+	CommitError  AckCode = "CE"
+	CommitReject AckCode = "CR"
 )
 
-// Error conditions for ERR-3, from HL7 table 0357.
-const (
-	ConditionSegmentSequence = "100"
-	ConditionRequiredField   = "101"
-	ConditionDataType        = "102"
-	ConditionUnsupportedType = "200"
-	ConditionUnknownKey      = "204"
-	ConditionInternal        = "207"
-)
-
-var conditionText = map[string]string{
-	ConditionSegmentSequence: "Segment sequence error",
-	ConditionRequiredField:   "Required field missing",
-	ConditionDataType:        "Data type error",
-	ConditionUnsupportedType: "Unsupported message type",
-	ConditionUnknownKey:      "Unknown key identifier",
-	ConditionInternal:        "Application internal error",
+// Commit returns the enhanced-mode counterpart of an original-mode code (AA→CA, AE→CE,
+// AR→CR), and any other code unchanged.
+func (c AckCode) Commit() AckCode {
+	switch c {
+	case AckAccept:
+		return CommitAccept
+	case AckError:
+		return CommitError
+	case AckReject:
+		return CommitReject
+	}
+	return c
 }
+
+// Accepted reports AA or CA; Refused AE or CE (final: do not resend); Retry AR or CR (resend
+// later).
+func (c AckCode) Accepted() bool { return c == AckAccept || c == CommitAccept }
+
+// Refused reports AE or CE: a final refusal.
+func (c AckCode) Refused() bool { return c == AckError || c == CommitError }
+
+// Retry reports AR or CR: resend later.
+func (c AckCode) Retry() bool { return c == AckReject || c == CommitReject }
 
 // Ack is an acknowledgment: what it says and which message it answers.
 type Ack struct {
 	Code AckCode
 	// ControlID (MSA-2) is the MSH-10 of the message acknowledged.
 	ControlID string
-	// Text is the reason of a refusal: MSA-3, else ERR-8, else the text of ERR-3.
+	// Text is the reason of a refusal: ERR-8, else MSA-3, else the text of ERR-3. BuildACK
+	// writes it in MSA-3 cut to 80 characters and in ERR-8 cut to 250 (their v2.5 lengths).
 	Text string
 	// Condition is ERR-3's code from HL7 table 0357 for AE and AR; BuildACK writes
 	// ConditionInternal when it is empty.
 	Condition string
+	// Segment, Occurrence and Field locate the error (ERR-2: segment^sequence^field), when
+	// one segment is at fault.
+	Segment    string
+	Occurrence int
+	Field      int
 }
 
-// BuildACK answers the message whose header is h: MSH with sender and receiver swapped,
-// MSH-9 ACK^<trigger>^ACK, MSH-10 "<acknowledged id>-ACK", MSA-1 a.Code, MSA-2 h.ControlID,
-// MSA-3 a.Text, and for AE and AR an ERR segment (ERR-3 condition, ERR-4 severity E, ERR-8
-// the text).
+// AckFor returns the acknowledgment of an error of Parse or of a decoder: code, the error's
+// text, its condition (ConditionOf) and, for a *ValidationError, its location.
+func AckFor(code AckCode, err error) Ack {
+	a := Ack{Code: code, Text: err.Error(), Condition: ConditionOf(err)}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		a.Segment, a.Occurrence, a.Field = ve.Segment, ve.Occurrence, ve.Field
+	}
+	return a
+}
+
+// BuildACK answers the message whose header is h: MSH with sender and receiver (application
+// and facility) swapped, MSH-9 ACK^<trigger>^ACK, MSH-10 an id of its own (ShortID of the
+// answered sender and id), MSH-11 and MSH-12 as the message had them, MSA-1 a.Code, MSA-2
+// h.ControlID, MSA-3 a.Text, and for anything but an acceptance an ERR segment (ERR-2 the
+// location, ERR-3 condition^text^HL70357, ERR-4 severity E, ERR-8 the text). When the
+// message asked for enhanced-mode acknowledgment (h.Enhanced()), the code is written as its
+// commit counterpart (AA as CA, AE as CE, AR as CR).
 func BuildACK(h Header, a Ack, at time.Time) *Message {
 	sending := h.ReceivingApp
 	if sending == "" {
 		sending = Application
 	}
+	code := a.Code
+	if h.Enhanced() {
+		code = code.Commit()
+	}
 	m := header{
 		sendingApp: sending, receivingApp: h.SendingApp,
 		code: "ACK", trigger: h.TriggerEvent, structure: "ACK",
-		controlID: h.ControlID + "-ACK", at: at,
+		controlID: ShortID("AK", h.SendingApp+"|"+h.ControlID+"|"+string(code)), at: at,
+		env: Envelope{SendingFacility: h.ReceivingFacility, ReceivingFacility: h.SendingFacility, ProcessingID: h.ProcessingID},
 	}.message()
 	msh := m.Segments[0]
-	msh.Set(4, h.ReceivingFacility)
-	msh.Set(6, h.SendingFacility)
-	if h.ProcessingID != "" {
-		msh.Set(11, h.ProcessingID)
-	}
 	if h.Version != "" {
 		msh.Set(12, h.Version)
 	}
-	msa := NewSegment("MSA").Set(1, string(a.Code)).Set(2, h.ControlID)
+	msa := NewSegment("MSA").Set(1, string(code)).Set(2, h.ControlID)
 	if a.Text != "" {
-		msa.Set(3, a.Text)
+		msa.Set(3, cut(a.Text, 80))
 	}
 	m.Add(msa)
-	if a.Code != AckAccept {
+	if !code.Accepted() {
 		cond := a.Condition
 		if cond == "" {
 			cond = ConditionInternal
 		}
-		m.Add(NewSegment("ERR").
-			Set(3, cond, conditionText[cond], "HL70357").
-			Set(4, "E").
-			Set(8, a.Text))
+		e := NewSegment("ERR")
+		if a.Segment != "" {
+			occ := max(a.Occurrence, 1)
+			loc := []string{a.Segment, strconv.Itoa(occ)}
+			if a.Field > 0 {
+				loc = append(loc, strconv.Itoa(a.Field))
+			}
+			e.Set(2, loc...)
+		}
+		e.Set(3, cond, ConditionText[cond], "HL70357").Set(4, "E").Set(8, cut(a.Text, 250))
+		m.Add(e)
 	}
 	return m
 }
 
-// DecodeACK reads an acknowledgment. It fails when the message has no MSA or MSA-1 is not
-// AA, AE or AR: only original-mode acknowledgments are part of this interface.
+// cut shortens s to at most n bytes, on a UTF-8 boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// DecodeACK reads an acknowledgment (ACK, or any message with an MSA, such as MFK). It fails
+// when the message has no MSA, MSA-1 is not one of AA, AE, AR, CA, CE, CR, or MSA-2 is empty.
 func DecodeACK(m *Message) (Ack, error) {
 	msa := m.Segment("MSA")
 	if msa == nil {
-		return Ack{}, invalid("acknowledgment without MSA")
+		return Ack{}, missing("MSA", 1, 0, "acknowledgment without MSA")
 	}
 	a := Ack{Code: AckCode(msa.Value(1)), ControlID: msa.Value(2), Text: msa.Value(3)}
 	switch a.Code {
-	case AckAccept, AckError, AckReject:
+	case AckAccept, AckError, AckReject, CommitAccept, CommitError, CommitReject:
 	default:
-		return Ack{}, invalid("MSA-1 %q is not AA, AE or AR", a.Code)
+		return Ack{}, badCode("MSA", 1, 1, "MSA-1 %q is not AA, AE, AR, CA, CE or CR", a.Code)
 	}
 	if a.ControlID == "" {
-		return Ack{}, invalid("MSA-2 is empty")
+		return Ack{}, missing("MSA", 1, 2, "MSA-2 is empty")
 	}
 	if err := m.Segment("ERR"); err != nil {
 		a.Condition = err.Component(3, 1, 1)
-		if a.Text == "" {
-			a.Text = err.Value(8)
+		a.Segment = err.Component(2, 1, 1)
+		a.Occurrence, _ = strconv.Atoi(err.Component(2, 1, 2))
+		a.Field, _ = strconv.Atoi(err.Component(2, 1, 3))
+		if t := err.Value(8); t != "" {
+			a.Text = t
 		}
 		if a.Text == "" {
 			a.Text = err.Component(3, 1, 2)
@@ -138,16 +194,23 @@ func Reply(h Header, a Ack, at time.Time) ([]byte, error) {
 	return raw, nil
 }
 
-// Reject returns an AR answering raw when its MSH can be read, with reason as the text, or
-// nil when not even the MSH can be read (the frame is then dropped unanswered).
-func Reject(raw []byte, reason, condition string, at time.Time) []byte {
+// Answer returns the acknowledgment a answering raw when raw's MSH can be read and names a
+// control id, or nil when not (the frame is then dropped unanswered): it is how a receiver
+// answers a message that does not parse as a whole.
+func Answer(raw []byte, a Ack, at time.Time) []byte {
 	h, err := ParseHeader(raw)
 	if err != nil || h.ControlID == "" {
 		return nil
 	}
-	ack, err := Reply(h, Ack{Code: AckReject, Text: reason, Condition: condition}, at)
+	ack, err := Reply(h, a, at)
 	if err != nil {
 		return nil
 	}
 	return ack
+}
+
+// Reject returns an AR answering raw with reason as the text, or nil when not even the MSH
+// can be read.
+func Reject(raw []byte, reason, condition string, at time.Time) []byte {
+	return Answer(raw, Ack{Code: AckReject, Text: reason, Condition: condition}, at)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestACKRoundTrips(t *testing.T) {
-	req, err := BuildRDE(testOrder(), OrderNew, fixedNow)
+	req, err := BuildRDE(testOrder(), OrderNew, fixedNow, Envelope{SendingFacility: "HOSP"})
 	require.NoError(t, err)
 	h := req.Header()
 	tests := []struct {
@@ -20,8 +20,9 @@ func TestACKRoundTrips(t *testing.T) {
 	}{
 		{name: "accepted", ack: Ack{Code: AckAccept}},
 		{name: "accepted with a note", ack: Ack{Code: AckAccept, Text: "duplicate"}},
-		{name: "refused", ack: Ack{Code: AckError, Text: "insufficient stock of MORF10", Condition: ConditionInternal}, wantErr: true, wantCond: ConditionInternal},
+		{name: "refused", ack: Ack{Code: AckError, Text: "insufficient stock of MORF10", Condition: ConditionTableValue}, wantErr: true, wantCond: ConditionTableValue},
 		{name: "refused, condition defaulted", ack: Ack{Code: AckError, Text: "no"}, wantErr: true, wantCond: ConditionInternal},
+		{name: "refused with a location", ack: Ack{Code: AckError, Text: "RXE-2 empty", Condition: ConditionRequiredField, Segment: "RXE", Occurrence: 2, Field: 2}, wantErr: true, wantCond: ConditionRequiredField},
 		{name: "rejected", ack: Ack{Code: AckReject, Text: "bad | text ^ escaped", Condition: ConditionUnsupportedType}, wantErr: true, wantCond: ConditionUnsupportedType},
 	}
 	for _, tt := range tests {
@@ -33,9 +34,12 @@ func TestACKRoundTrips(t *testing.T) {
 			mh := m.Header()
 			assert.Equal(t, "PYX-ICU-01", mh.SendingApp, "the answer comes from the receiver")
 			assert.Equal(t, Application, mh.ReceivingApp)
+			assert.Equal(t, "HOSP", mh.ReceivingFacility)
 			assert.Equal(t, "ACK", mh.MessageCode)
 			assert.Equal(t, "O11", mh.TriggerEvent)
-			assert.Equal(t, h.ControlID+"-ACK", mh.ControlID)
+			assert.LessOrEqual(t, len(mh.ControlID), MaxControlID)
+			assert.True(t, strings.HasPrefix(mh.ControlID, "AK"))
+			assert.Equal(t, "P", mh.ProcessingID)
 			got, err := ParseACK(raw)
 			require.NoError(t, err)
 			assert.Equal(t, tt.ack.Code, got.Code)
@@ -46,9 +50,32 @@ func TestACKRoundTrips(t *testing.T) {
 			if tt.wantErr {
 				assert.Equal(t, tt.ack.Text, m.Segment("ERR").Value(8))
 				assert.Equal(t, "E", m.Segment("ERR").Value(4))
+				assert.Equal(t, "HL70357", m.Segment("ERR").Component(3, 1, 3))
+				assert.Equal(t, tt.ack.Segment, got.Segment)
+				assert.Equal(t, tt.ack.Field, got.Field)
 			}
 		})
 	}
+}
+
+func TestACKFollowsTheMessagesMode(t *testing.T) {
+	req, err := BuildRDE(testOrder(), OrderNew, fixedNow, Envelope{Enhanced: true, ProcessingID: "T"})
+	require.NoError(t, err)
+	for code, want := range map[AckCode]AckCode{AckAccept: CommitAccept, AckError: CommitError, AckReject: CommitReject} {
+		raw, err := Reply(req.Header(), Ack{Code: code, Text: "x"}, fixedNow)
+		require.NoError(t, err)
+		got, err := ParseACK(raw)
+		require.NoError(t, err)
+		assert.Equal(t, want, got.Code)
+		m, err := Parse(raw)
+		require.NoError(t, err)
+		assert.Equal(t, "T", m.Header().ProcessingID, "the answer keeps the message's processing id")
+		assert.Empty(t, m.Header().AcceptAckType, "an acknowledgment asks for none")
+	}
+	assert.True(t, CommitAccept.Accepted() && AckAccept.Accepted())
+	assert.True(t, CommitError.Refused() && AckError.Refused())
+	assert.True(t, CommitReject.Retry() && AckReject.Retry())
+	assert.False(t, AckReject.Refused() || AckError.Retry())
 }
 
 func TestDecodeACK(t *testing.T) {
@@ -59,11 +86,13 @@ func TestDecodeACK(t *testing.T) {
 		want    Ack
 		wantErr error
 	}{
-		{"text from ERR-8", seg(msh, `MSA|AE|c1`, `ERR|||207^x^HL70357|E||||out of stock`), Ack{Code: AckError, ControlID: "c1", Text: "out of stock", Condition: "207"}, nil},
+		{"text from ERR-8", seg(msh, `MSA|AE|c1`, `ERR||RXE^1^2|207^x^HL70357|E||||out of stock`), Ack{Code: AckError, ControlID: "c1", Text: "out of stock", Condition: "207", Segment: "RXE", Occurrence: 1, Field: 2}, nil},
 		{"text from ERR-3", seg(msh, `MSA|AR|c1`, `ERR|||200^Unsupported message type^HL70357|E`), Ack{Code: AckReject, ControlID: "c1", Text: "Unsupported message type", Condition: "200"}, nil},
-		{"MSA-3 first", seg(msh, `MSA|AE|c1|from MSA`, `ERR||||E||||from ERR`), Ack{Code: AckError, ControlID: "c1", Text: "from MSA"}, nil},
+		{"ERR-8 first", seg(msh, `MSA|AE|c1|from MSA`, `ERR||||E||||from ERR`), Ack{Code: AckError, ControlID: "c1", Text: "from ERR"}, nil},
+		{"MSA-3 without ERR-8", seg(msh, `MSA|AE|c1|from MSA`, `ERR|||207|E`), Ack{Code: AckError, ControlID: "c1", Text: "from MSA", Condition: "207"}, nil},
+		{"enhanced mode commit", seg(msh, `MSA|CA|c1`), Ack{Code: CommitAccept, ControlID: "c1"}, nil},
 		{"no MSA", seg(msh), Ack{}, ErrInvalid},
-		{"enhanced mode code", seg(msh, `MSA|CA|c1`), Ack{}, ErrInvalid},
+		{"unknown code", seg(msh, `MSA|XX|c1`), Ack{}, ErrInvalid},
 		{"no MSA-2", seg(msh, `MSA|AA`), Ack{}, ErrInvalid},
 		{"not HL7", []byte("hello"), Ack{}, ErrNoMSH},
 	}
@@ -104,4 +133,23 @@ func TestRejectAnswersWhatHasAReadableMSH(t *testing.T) {
 			assert.Equal(t, Ack{Code: AckReject, ControlID: "r1", Text: "cannot read it", Condition: ConditionSegmentSequence}, a)
 		})
 	}
+}
+
+func TestLongTextsAreCutToTheirFields(t *testing.T) {
+	req, err := BuildRDE(testOrder(), OrderNew, fixedNow, Envelope{})
+	require.NoError(t, err)
+	long := strings.Repeat("é", 200) // 400 bytes
+	m := BuildACK(req.Header(), Ack{Code: AckError, Text: long}, fixedNow)
+	assert.LessOrEqual(t, len(m.Segment("MSA").Value(3)), 80)
+	assert.LessOrEqual(t, len(m.Segment("ERR").Value(8)), 250)
+	assert.True(t, strings.HasPrefix(long, m.Segment("ERR").Value(8)))
+}
+
+func TestConditionOf(t *testing.T) {
+	_, err := Parse(seg(`MSH|^~\&|A`, `NTE|1||\X0\`))
+	assert.Equal(t, ConditionDataType, ConditionOf(err))
+	_, err = Parse(seg(`MSH|^~\&|A`, `pid|1`))
+	assert.Equal(t, ConditionSegmentSequence, ConditionOf(err))
+	a := AckFor(AckError, missing("RXD", 2, 4, "RXD-4 empty"))
+	assert.Equal(t, Ack{Code: AckError, Text: "hl7: invalid message: RXD-4 empty", Condition: ConditionRequiredField, Segment: "RXD", Occurrence: 2, Field: 4}, a)
 }

@@ -38,5 +38,7 @@ func FuzzParse(f *testing.F) {
 		_, _ = DecodeRDE(m)
 		_, _ = DecodeACK(m)
 		_, _ = DecodeEvent(m, nil)
+		_, _ = DecodeMFN(m, nil)
+		_ = ConditionOf(err)
 	})
 }

@@ -1,8 +1,10 @@
 package hl7
 
 import (
-	"errors"
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -13,20 +15,49 @@ const (
 	Application = "PYXIS-MEDREQ"
 	// Version is MSH-12 of every message built here.
 	Version = "2.5"
-	// ProcessingProduction is MSH-11 "P".
+	// ProcessingProduction is MSH-11 "P"; ProcessingTraining (T) and ProcessingDebugging
+	// (D) are the other values of HL7 table 0103.
 	ProcessingProduction = "P"
+	ProcessingTraining   = "T"
+	ProcessingDebugging  = "D"
+	// CharacterSet is MSH-18 of every message built here: UTF-8 (HL7 table 0211).
+	CharacterSet = "UNICODE UTF-8"
+	// AckAlways (AL) and AckNever (NE) are MSH-15/16 values (HL7 table 0155): an
+	// enhanced-mode message asks for a commit acknowledgment always and an application
+	// acknowledgment never.
+	AckAlways = "AL"
+	AckNever  = "NE"
+	// MaxControlID is the longest MSH-10 HL7 v2.5 allows: 20 characters.
+	MaxControlID = 20
 )
 
-// ErrInvalid reports a message that parses but lacks what its type requires (a missing
-// segment or field, a bad number or code); the decoders wrap it with the detail.
-var ErrInvalid = errors.New("invalid message")
+// ProcessingIDs are the values of MSH-11 (HL7 table 0103).
+var ProcessingIDs = []string{ProcessingProduction, ProcessingTraining, ProcessingDebugging}
 
-// ErrUnsupported reports a message type (MSH-9) a decoder does not handle.
-var ErrUnsupported = errors.New("unsupported message type")
+// ValidProcessingID reports whether p is P, T or D.
+func ValidProcessingID(p string) bool { return slices.Contains(ProcessingIDs, p) }
 
-// invalid returns an error wrapping ErrInvalid.
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("hl7: %w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+// Envelope is what the MSH of a message built here says beyond its type: the facilities,
+// production or test, and the acknowledgment mode.
+type Envelope struct {
+	// SendingFacility and ReceivingFacility are MSH-4 and MSH-6; either may be empty.
+	SendingFacility   string
+	ReceivingFacility string
+	// ProcessingID is MSH-11: P (production, the default when empty), T or D.
+	ProcessingID string
+	// Enhanced asks for enhanced-mode acknowledgment: MSH-15 AL, MSH-16 NE, so the receiver
+	// answers with a commit acknowledgment (CA, CE, CR). When false MSH-15 and MSH-16 are
+	// empty: original mode (AA, AE, AR).
+	Enhanced bool
+}
+
+// ShortID returns a message control id of at most MaxControlID characters: prefix, then
+// upper-case base32 of the SHA-256 of key, cut to fit. The same prefix and key always give
+// the same id, so a resent message repeats it.
+func ShortID(prefix, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:])
+	return prefix + enc[:max(MaxControlID-len(prefix), 0)]
 }
 
 // Header is what MSH says about a message.
@@ -41,7 +72,13 @@ type Header struct {
 	ControlID         string // MSH-10
 	ProcessingID      string // MSH-11.1
 	Version           string // MSH-12.1
+	AcceptAckType     string // MSH-15
+	AppAckType        string // MSH-16
 }
+
+// Enhanced reports whether the message asks for enhanced-mode acknowledgment: MSH-15 or
+// MSH-16 is not empty.
+func (h Header) Enhanced() bool { return h.AcceptAckType != "" || h.AppAckType != "" }
 
 // Header returns the message's MSH fields (empty when the message has no MSH).
 func (m *Message) Header() Header {
@@ -57,6 +94,8 @@ func (m *Message) Header() Header {
 		ControlID:         msh.Value(10),
 		ProcessingID:      msh.Value(11),
 		Version:           msh.Value(12),
+		AcceptAckType:     msh.Value(15),
+		AppAckType:        msh.Value(16),
 	}
 }
 
@@ -86,29 +125,54 @@ type header struct {
 	code, trigger, structure string
 	controlID                string
 	at                       time.Time
+	env                      Envelope
 }
 
+// message returns a message holding the MSH: MSH-3 to MSH-7, MSH-9 to MSH-12, MSH-15 and
+// MSH-16 in enhanced mode, MSH-18.
 func (h header) message() *Message {
 	m := NewMessage(StandardDelimiters())
 	msh := m.Segments[0]
 	msh.Set(3, h.sendingApp)
+	msh.Set(4, h.env.SendingFacility)
 	msh.Set(5, h.receivingApp)
+	msh.Set(6, h.env.ReceivingFacility)
 	msh.Set(7, FormatTime(h.at))
 	msh.Set(9, h.code, h.trigger, h.structure)
 	msh.Set(10, h.controlID)
-	msh.Set(11, ProcessingProduction)
+	pid := h.env.ProcessingID
+	if pid == "" {
+		pid = ProcessingProduction
+	}
+	msh.Set(11, pid)
 	msh.Set(12, Version)
+	if h.env.Enhanced {
+		msh.Set(15, AckAlways)
+		msh.Set(16, AckNever)
+	}
+	msh.Set(18, CharacterSet)
 	return m
+}
+
+// checkEnvelope refuses an envelope a message cannot carry.
+func checkEnvelope(env Envelope) error {
+	if env.ProcessingID != "" && !ValidProcessingID(env.ProcessingID) {
+		return fmt.Errorf("hl7: processing id %q is not P, T or D", env.ProcessingID)
+	}
+	return nil
 }
 
 // expectType checks MSH-9 names this message code (and, when given, trigger event).
 func expectType(m *Message, code, trigger string) error {
 	h := m.Header()
-	if h.MessageCode != code || (trigger != "" && h.TriggerEvent != trigger) {
+	if h.MessageCode != code {
 		return fmt.Errorf("hl7: %w: %s^%s, want %s^%s", ErrUnsupported, h.MessageCode, h.TriggerEvent, code, trigger)
 	}
+	if trigger != "" && h.TriggerEvent != trigger {
+		return fmt.Errorf("hl7: %w: %s^%s, want %s^%s", ErrUnsupportedEvent, h.MessageCode, h.TriggerEvent, code, trigger)
+	}
 	if h.ControlID == "" {
-		return invalid("MSH-10 message control id is empty")
+		return missing("MSH", 1, 10, "MSH-10 message control id is empty")
 	}
 	return nil
 }

@@ -13,39 +13,118 @@ import (
 
 var fixedNow = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
 
+const testRequestID = "medreq-01JQ0000000000000000000001"
+
 func testOrder() cabinet.Order {
 	return cabinet.Order{
-		RequestID: "medreq-01JQ0000000000000000000001", CabinetCode: "PYX-ICU-01", CabinetUnit: "ICU",
-		PatientMRN: "MRN0042", PatientBed: "12B",
+		RequestID: testRequestID, CabinetCode: "PYX-ICU-01", CabinetUnit: "ICU",
+		PatientMRN: "MRN0042", PatientFamily: "Souza", PatientGiven: "Maria", PatientBed: "12B",
+		Priority: cabinet.PriorityStat,
 		Lines: []cabinet.Line{
-			{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Unit: "mg", Quantity: 2},
-			{MedicationCode: "PARA500", MedicationName: "Paracetamol 500^mg", Unit: "tab", Quantity: 1},
+			{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Unit: "ampoule", Quantity: 2,
+				Strength: "10 mg/mL, 1 mL", Form: "ampoule"},
+			{MedicationCode: "PARA500", MedicationName: "Paracetamol 500^mg", Unit: "tablet", Quantity: 2,
+				Strength: "500 mg", Form: "tablet"},
 		},
 	}
 }
 
+func TestControlIDIsShortStableAndDistinct(t *testing.T) {
+	nw := ControlID(testRequestID, OrderNew)
+	assert.Len(t, nw, MaxControlID)
+	assert.True(t, strings.HasPrefix(nw, "NW"))
+	assert.Equal(t, nw, ControlID(testRequestID, OrderNew), "a resend repeats it")
+	ca := ControlID(testRequestID, OrderCancel)
+	assert.True(t, strings.HasPrefix(ca, "CA"))
+	assert.NotEqual(t, nw[2:], ControlID("medreq-01JQ0000000000000000000002", OrderNew)[2:])
+	assert.Regexp(t, `^[A-Z2-7]+$`, nw)
+}
+
 func TestBuildRDEWritesTheDocumentedFields(t *testing.T) {
-	m, err := BuildRDE(testOrder(), OrderNew, fixedNow)
+	m, err := BuildRDE(testOrder(), OrderNew, fixedNow, Envelope{SendingFacility: "HOSP", ReceivingFacility: "ICU-FAC"})
 	require.NoError(t, err)
 	raw, err := m.Encode()
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\r"), "\r")
-	require.Len(t, lines, 6)
-	assert.Equal(t, `MSH|^~\&|PYXIS-MEDREQ||PYX-ICU-01||20260314092653+0000||RDE^O11^RDE_O11|medreq-01JQ0000000000000000000001-NW|P|2.5`, lines[0])
-	assert.Equal(t, `PID|1||MRN0042^^^^MR`, lines[1])
+	names := make([]string, len(lines))
+	for i, l := range lines {
+		names[i] = l[:3]
+	}
+	assert.Equal(t, []string{"MSH", "PID", "PV1", "ORC", "RXE", "TQ1", "RXR", "ORC", "RXE", "TQ1", "RXR"}, names)
+	cid := ControlID(testRequestID, OrderNew)
+	assert.Equal(t, `MSH|^~\&|PYXIS-MEDREQ|HOSP|PYX-ICU-01|ICU-FAC|20260314092653+0000||RDE^O11^RDE_O11|`+cid+`|P|2.5||||||UNICODE UTF-8`, lines[0])
+	assert.Equal(t, `PID|1||MRN0042^^^^MR||Souza^Maria`, lines[1])
 	assert.Equal(t, `PV1|1|I|ICU^^12B`, lines[2])
-	assert.Equal(t, `ORC|NW|medreq-01JQ0000000000000000000001|||||||20260314092653+0000`, lines[3])
-	assert.Equal(t, `RXE||MORF10^Morphine 10 mg/mL|2||mg|||||2|mg`+strings.Repeat("|", 29)+`PYX-ICU-01`, lines[4])
-	assert.Contains(t, lines[5], `PARA500^Paracetamol 500\S\mg`)
-	rxe := m.All("RXE")[0]
-	assert.Equal(t, "PYX-ICU-01", rxe.Value(40))
+	assert.Equal(t, `ORC|NW|`+testRequestID+`|||||||20260314092653+0000`, lines[3])
+	// A concentration states no dose per unit: RXE-3/5 count ampoules.
+	assert.Equal(t, `RXE||MORF10^Morphine 10 mg/mL^L|2||ampoule^ampoule^L|ampoule^ampoule^L||||2|ampoule^ampoule^L`+strings.Repeat("|", 29)+`PYX-ICU-01`, lines[4])
+	assert.Equal(t, `TQ1|1||ONCE^One time only^HL70335||||20260314092653+0000||S^Stat^HL70485|||||1`, lines[5])
+	assert.Equal(t, `RXR|OTH^Other/Miscellaneous^HL70162`, lines[6])
+	// A tablet of 500 mg, two of them: RXE-3/5 say 1000 mg, RXE-10/11 two tablets.
+	rxe := m.All("RXE")[1]
+	assert.Equal(t, `PARA500^Paracetamol 500\S\mg^L`, strings.Split(lines[8], "|")[2])
+	assert.Equal(t, "1000", rxe.Value(3))
+	assert.Equal(t, "mg", rxe.Component(5, 1, 1))
+	assert.Equal(t, "UCUM", rxe.Component(5, 1, 3))
 	assert.Equal(t, "2", rxe.Value(10))
+	assert.Equal(t, "tablet", rxe.Component(11, 1, 1))
+	assert.Equal(t, "PO", m.All("RXR")[1].Value(1))
+	assert.Len(t, m.Header().ControlID, 20)
+}
+
+func TestGiveAmount(t *testing.T) {
+	tests := []struct {
+		name     string
+		line     cabinet.Line
+		give     string
+		giveUnit []string
+	}{
+		{"tablet with a dose", cabinet.Line{Quantity: 2, Unit: "tablet", Strength: "500 mg"}, "1000", []string{"mg", "mg", "UCUM"}},
+		{"dose given by the caller", cabinet.Line{Quantity: 3, Unit: "tablet", DoseAmount: "0.5", DoseUnit: "mg"}, "1.5", []string{"mg", "mg", "UCUM"}},
+		{"micrograms in UCUM", cabinet.Line{Quantity: 1, Unit: "tablet", Strength: "50 mcg"}, "50", []string{"ug", "mcg", "UCUM"}},
+		{"international units", cabinet.Line{Quantity: 1, Unit: "vial", Strength: "100 UI"}, "100", []string{"[iU]", "IU", "UCUM"}},
+		{"concentration: units", cabinet.Line{Quantity: 2, Unit: "ampoule", Strength: "10 mg/mL"}, "2", []string{"ampoule", "ampoule", "L"}},
+		{"no strength: units", cabinet.Line{Quantity: 4, Unit: "vial"}, "4", []string{"vial", "vial", "L"}},
+		{"ambiguous number: units", cabinet.Line{Quantity: 1, Unit: "tablet", Strength: "1.000 mg"}, "1", []string{"tablet", "tablet", "L"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			give, unit := giveAmount(tt.line)
+			assert.Equal(t, tt.give, give)
+			assert.Equal(t, tt.giveUnit, unit)
+		})
+	}
+}
+
+func TestRDEEnvelope(t *testing.T) {
+	m, err := BuildRDE(testOrder(), OrderNew, fixedNow, Envelope{ProcessingID: ProcessingTraining, Enhanced: true})
+	require.NoError(t, err)
+	h := m.Header()
+	assert.Equal(t, "T", h.ProcessingID)
+	assert.Equal(t, "AL", h.AcceptAckType)
+	assert.Equal(t, "NE", h.AppAckType)
+	assert.Equal(t, CharacterSet, m.Segment("MSH").Value(18))
+	_, err = BuildRDE(testOrder(), OrderNew, fixedNow, Envelope{ProcessingID: "X"})
+	assert.Error(t, err)
+}
+
+func TestRoutes(t *testing.T) {
+	tests := map[string]string{
+		"tablet": "PO", "comprimido revestido": "PO", "sublingual tablet": "SL", "capsule": "PO",
+		"cápsula gelatinosa": "PO", "suppository": "PR", "eye drops": "OP", "antibiotic ointment": "TP",
+		"ampoule": "", "vial": "", "prefilled syringe": "", "": "",
+	}
+	for form, want := range tests {
+		assert.Equal(t, want, RouteOfForm(form), form)
+	}
+	assert.Equal(t, "SC", routeOf(cabinet.Line{Route: "sc", Form: "tablet"}), "the line's route wins")
+	assert.Equal(t, RouteOther, routeOf(cabinet.Line{Form: "ampoule"}))
 }
 
 func TestDecodeRDE(t *testing.T) {
 	for _, oc := range []OrderControl{OrderNew, OrderCancel} {
 		t.Run(string(oc), func(t *testing.T) {
-			m, err := BuildRDE(testOrder(), oc, fixedNow)
+			m, err := BuildRDE(testOrder(), oc, fixedNow, Envelope{})
 			require.NoError(t, err)
 			raw, err := m.Encode()
 			require.NoError(t, err)
@@ -53,33 +132,53 @@ func TestDecodeRDE(t *testing.T) {
 			require.NoError(t, err)
 			a, err := DecodeRDE(parsed)
 			require.NoError(t, err)
-			assert.Equal(t, ControlID(testOrder().RequestID, oc), a.ControlID)
+			assert.Equal(t, ControlID(testRequestID, oc), a.ControlID)
 			assert.Equal(t, oc, a.Control)
-			assert.Equal(t, testOrder(), a.Order)
+			want := testOrder()
+			for i := range want.Lines {
+				want.Lines[i].Strength = "" // not carried: RXE-3/5 carry the dose
+				want.Lines[i].Route = []string{"OTH", "PO"}[i]
+			}
+			assert.Equal(t, want, a.Order)
+			assert.Equal(t, []cabinet.Dose{{Amount: "2", Unit: "ampoule"}, {Amount: "1000", Unit: "mg"}}, a.Give)
 		})
 	}
 }
 
 func TestDecodeRDERejects(t *testing.T) {
-	msh := `MSH|^~\&|PYXIS-MEDREQ||PYX-ICU-01||20260314||RDE^O11^RDE_O11|r-NW|P|2.5`
-	rxe := `RXE||MORF10|2`
+	msh := `MSH|^~\&|PYXIS-MEDREQ||PYX-ICU-01||20260314||RDE^O11^RDE_O11|NW1|P|2.5`
+	group := func(orc, rxe string) []string { return []string{orc, rxe, `TQ1|1||||||||R`, `RXR|PO`} }
+	ok := group(`ORC|NW|r`, `RXE||MORF10|2`)
+	join := func(parts ...[]string) []byte {
+		var all []string
+		for _, p := range parts {
+			all = append(all, p...)
+		}
+		return seg(all...)
+	}
 	tests := []struct {
 		name string
 		raw  []byte
 		want error
+		cond string
 	}{
-		{"not an RDE", seg(`MSH|^~\&|A||B||20260314||RDS^O13|x|P|2.5`, `ORC|NW|r`, rxe), ErrUnsupported},
-		{"no control id", seg(`MSH|^~\&|A||B||20260314||RDE^O11||P|2.5`, `ORC|NW|r`, rxe), ErrInvalid},
-		{"no ORC", seg(msh, rxe), ErrInvalid},
-		{"bad order control", seg(msh, `ORC|XO|r`, rxe), ErrInvalid},
-		{"no placer number", seg(msh, `ORC|NW|`, rxe), ErrInvalid},
-		{"ORCs disagree", seg(msh, `ORC|NW|r`, rxe, `ORC|NW|s`, rxe), ErrInvalid},
-		{"NW without RXE", seg(msh, `ORC|NW|r`), ErrInvalid},
-		{"no medication code", seg(msh, `ORC|NW|r`, `RXE||^Morphine|2`), ErrInvalid},
-		{"fractional quantity", seg(msh, `ORC|NW|r`, `RXE||MORF10|2.5`), ErrInvalid},
-		{"zero quantity", seg(msh, `ORC|NW|r`, `RXE||MORF10|0`), ErrInvalid},
-		{"stations disagree", seg(msh, `ORC|NW|r`, rxe+strings.Repeat("|", 37)+"A", rxe+strings.Repeat("|", 37)+"B"), ErrInvalid},
-		{"no cabinet at all", seg(`MSH|^~\&|A||||20260314||RDE^O11|r-NW|P|2.5`, `ORC|NW|r`, rxe), ErrInvalid},
+		{"not an RDE", join([]string{`MSH|^~\&|A||B||20260314||RDS^O13|x|P|2.5`}, ok), ErrUnsupported, ConditionUnsupportedType},
+		{"another RDE event", join([]string{`MSH|^~\&|A||B||20260314||RDE^O25|x|P|2.5`}, ok), ErrUnsupportedEvent, ConditionUnsupportedEvent},
+		{"no control id", join([]string{`MSH|^~\&|A||B||20260314||RDE^O11||P|2.5`}, ok), ErrInvalid, ConditionRequiredField},
+		{"no ORC", seg(msh, `RXE||MORF10|2`), ErrInvalid, ConditionSegmentSequence},
+		{"bad order control", join([]string{msh}, group(`ORC|XO|r`, `RXE||MORF10|2`)), ErrInvalid, ConditionTableValue},
+		{"no placer number", join([]string{msh}, group(`ORC|NW|`, `RXE||MORF10|2`)), ErrInvalid, ConditionRequiredField},
+		{"ORCs disagree", join([]string{msh}, ok, group(`ORC|NW|s`, `RXE||M|1`)), ErrInvalid, ConditionSegmentSequence},
+		{"two RXE in one group", seg(msh, `ORC|NW|r`, `RXE||A|1`, `RXE||B|1`, `TQ1|1`, `RXR|PO`), ErrInvalid, ConditionSegmentSequence},
+		{"group without TQ1 and RXR", seg(msh, `ORC|NW|r`, `RXE||A|1`), ErrInvalid, ConditionSegmentSequence},
+		{"NW without RXE", seg(msh, `ORC|NW|r`), ErrInvalid, ConditionSegmentSequence},
+		{"no medication code", join([]string{msh}, group(`ORC|NW|r`, `RXE||^Morphine|2`)), ErrInvalid, ConditionRequiredField},
+		{"fractional quantity", join([]string{msh}, group(`ORC|NW|r`, `RXE||MORF10|2.5`)), ErrInvalid, ConditionDataType},
+		{"zero quantity", join([]string{msh}, group(`ORC|NW|r`, `RXE||MORF10|0`)), ErrInvalid, ConditionDataType},
+		{"no quantity", join([]string{msh}, group(`ORC|NW|r`, `RXE||MORF10`)), ErrInvalid, ConditionRequiredField},
+		{"unknown priority", seg(msh, `ORC|NW|r`, `RXE||A|1`, `TQ1|1||||||||Q`, `RXR|PO`), ErrInvalid, ConditionTableValue},
+		{"stations disagree", join([]string{msh}, group(`ORC|NW|r`, `RXE||A|2`+strings.Repeat("|", 37)+"A"), group(`ORC|NW|r`, `RXE||B|2`+strings.Repeat("|", 37)+"B")), ErrInvalid, ConditionSegmentSequence},
+		{"no cabinet at all", join([]string{`MSH|^~\&|A||||20260314||RDE^O11|r-NW|P|2.5`}, ok), ErrInvalid, ConditionRequiredField},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,20 +186,25 @@ func TestDecodeRDERejects(t *testing.T) {
 			require.NoError(t, err)
 			_, err = DecodeRDE(m)
 			assert.ErrorIs(t, err, tt.want)
+			assert.Equal(t, tt.cond, ConditionOf(err))
 		})
 	}
 }
 
-func TestDecodeRDEAcceptsOneORCPerLineAndDecimalQuantities(t *testing.T) {
+func TestDecodeRDEQuantitiesAndFallbacks(t *testing.T) {
 	m, err := Parse(seg(`MSH|^~\&|PYXIS-MEDREQ||PYX-ICU-01||20260314||RDE^O11^RDE_O11|r-NW|P|2.5`,
-		`ORC|NW|r`, `RXE||MORF10|2.0`, `ORC|NW|r`, `RXE||PARA500|1|||||||3`))
+		`ORC|NW|r`, `RXE||MORF10|2.0||amp`, `TQ1|1`, `RXR|IV`, `ORC|NW|r`, `RXE||PARA500|1000||mg|||||3|tab`, `TQ1|1`, `RXR|PO`))
 	require.NoError(t, err)
 	a, err := DecodeRDE(m)
 	require.NoError(t, err)
 	assert.Equal(t, "PYX-ICU-01", a.Order.CabinetCode, "MSH-5 when RXE-40 is empty")
+	assert.Equal(t, cabinet.PriorityRoutine, a.Order.Priority, "no TQ1-9: routine")
 	require.Len(t, a.Order.Lines, 2)
-	assert.Equal(t, int32(2), a.Order.Lines[0].Quantity)
+	assert.Equal(t, int32(2), a.Order.Lines[0].Quantity, "RXE-3 when RXE-10 is empty")
+	assert.Equal(t, "amp", a.Order.Lines[0].Unit, "RXE-5 then")
 	assert.Equal(t, int32(3), a.Order.Lines[1].Quantity, "RXE-10 wins over RXE-3")
+	assert.Equal(t, "tab", a.Order.Lines[1].Unit)
+	assert.Equal(t, "IV", a.Order.Lines[0].Route)
 }
 
 func TestBuildRDERefusesIncompleteOrders(t *testing.T) {
@@ -113,18 +217,22 @@ func TestBuildRDERefusesIncompleteOrders(t *testing.T) {
 		{"no cabinet", func(o *cabinet.Order) { o.CabinetCode = "" }, OrderNew},
 		{"no lines", func(o *cabinet.Order) { o.Lines = nil }, OrderNew},
 		{"zero quantity", func(o *cabinet.Order) { o.Lines[0].Quantity = 0 }, OrderNew},
+		{"unknown priority", func(o *cabinet.Order) { o.Priority = "asap" }, OrderNew},
 		{"bad control", func(*cabinet.Order) {}, OrderControl("XO")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := testOrder()
 			tt.mutate(&o)
-			_, err := BuildRDE(o, tt.oc, fixedNow)
+			_, err := BuildRDE(o, tt.oc, fixedNow, Envelope{})
 			assert.Error(t, err)
 		})
 	}
 	o := testOrder()
 	o.Lines = nil
-	_, err := BuildRDE(o, OrderCancel, fixedNow)
-	assert.NoError(t, err, "a cancel needs no lines")
+	m, err := BuildRDE(o, OrderCancel, fixedNow, Envelope{})
+	require.NoError(t, err, "a cancel needs no lines")
+	a, err := DecodeRDE(m)
+	require.NoError(t, err)
+	assert.Equal(t, OrderCancel, a.Control)
 }

@@ -10,24 +10,36 @@ import (
 	"github.com/medreq/pyxis/cabinet"
 )
 
+var c = cabinet.CountOf
+
 func TestReportsRoundTripToEvents(t *testing.T) {
 	at := time.Date(2026, 3, 14, 9, 35, 12, 0, time.FixedZone("", 3600))
 	vend := cabinet.Event{
-		MessageControlID: "medreq-1-V1", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
-		RequestID: "medreq-1", MedicationCode: "MORF10", Amount: 2, User: "NURSE7", At: at,
+		MessageControlID: "RV1", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-1",
+		Lines: []cabinet.EventLine{
+			{MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "ampoule"},
+			{MedicationCode: "PARA500", MedicationName: "Paracetamol", Amount: c(1), Units: "tablet"},
+		},
+		User: "NURSE7", At: at,
 	}
-	padeVend := vend
-	padeVend.Drawer, padeVend.Pocket, padeVend.ControlledClass = "1", "A", "A1"
-	padeVend.Expected, padeVend.Actual, padeVend.Balance, padeVend.ParLevel = 10, 8, 8, 10
+	override := vend
+	override.RequestID, override.MessageControlID = "RX-778812", "RV2"
+	noOrder := vend
+	noOrder.RequestID, noOrder.MessageControlID = "", "RV3"
+	padeVend := cabinet.Event{
+		MessageControlID: "PV1", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-1",
+		Lines:          []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "mg"}},
+		MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
+		Expected: c(10), Actual: c(8), Balance: c(8), ParLevel: c(10), User: "NURSE7", At: at,
+	}
 	waste := cabinet.Event{
 		MessageControlID: "PYX-ICU-01-W-7", Kind: cabinet.EventWaste, CabinetCode: "PYX-ICU-01",
 		RequestID: "medreq-1", MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
-		Expected: 8, Actual: 8, Amount: 1, Balance: 8, ParLevel: 10, User: "NURSE7", Witness: "NURSE9", At: at,
+		Expected: c(8), Actual: c(8), Amount: c(1), Balance: c(8), ParLevel: c(10), User: "NURSE7", Witness: "NURSE9", At: at,
 	}
 	count := cabinet.Event{
 		MessageControlID: "PYX-ICU-01-C-8", Kind: cabinet.EventCount, CabinetCode: "PYX-ICU-01",
-		MedicationCode: "MORF10", Drawer: "1", Pocket: "A", Expected: 8, Actual: 7, Balance: 7, ParLevel: 10,
-		User: "TECH3", At: at,
+		MedicationCode: "MORF10", Drawer: "1", Pocket: "A", Actual: c(7), User: "TECH3", At: at,
 	}
 	tests := []struct {
 		name  string
@@ -35,15 +47,23 @@ func TestReportsRoundTripToEvents(t *testing.T) {
 		event cabinet.Event
 		check func(t *testing.T, m *Message)
 	}{
-		{"RDS vend", BuildRDS, vend, func(t *testing.T, m *Message) {
-			rxd := m.Segment("RXD")
-			assert.Equal(t, "MORF10", rxd.Component(2, 1, 1))
-			assert.Equal(t, "Morphine", rxd.Component(2, 1, 2))
+		{"RDS vend, one ORDER group per line", BuildRDS, vend, func(t *testing.T, m *Message) {
+			require.Len(t, m.All("ORC"), 2)
+			require.Len(t, m.All("RXR"), 2)
+			rxd := m.All("RXD")[1]
+			assert.Equal(t, "2", rxd.Value(1))
+			assert.Equal(t, "PARA500", rxd.Component(2, 1, 1))
 			assert.Equal(t, "20260314093512+0100", rxd.Value(3))
-			assert.Equal(t, "2", rxd.Value(4))
+			assert.Equal(t, "1", rxd.Value(4))
+			assert.Equal(t, "tablet", rxd.Component(5, 1, 1))
+			assert.Equal(t, "medreq-1", rxd.Value(7))
 			assert.Equal(t, "PYX-ICU-01", rxd.Value(30))
-			assert.Equal(t, "medreq-1", m.Segment("ORC").Value(2))
-			assert.Equal(t, "RDS", m.Header().MessageCode)
+			assert.Equal(t, "medreq-1", m.All("ORC")[1].Value(2))
+		}},
+		{"RDS vend of another system's order", BuildRDS, override, nil},
+		{"RDS vend without an order", BuildRDS, noOrder, func(t *testing.T, m *Message) {
+			assert.Equal(t, "", m.Segment("ORC").Value(2))
+			assert.Equal(t, "RV3", m.Segment("RXD").Value(7), "RXD-7 is required: the report's id then")
 		}},
 		{"OMS vend", BuildOMS, padeVend, func(t *testing.T, m *Message) {
 			z := m.Segment("ZPM")
@@ -51,6 +71,7 @@ func TestReportsRoundTripToEvents(t *testing.T) {
 			assert.Equal(t, "PYX-ICU-01", z.Value(3))
 			assert.Equal(t, "10", z.Value(8))
 			assert.Equal(t, "8", z.Value(9))
+			assert.Equal(t, "2", z.Value(10))
 			assert.Equal(t, "10", z.Value(17))
 			assert.Equal(t, "20260314093512+0100", z.Value(19))
 			assert.Equal(t, "MORF10", m.Segment("RQD").Component(2, 1, 1))
@@ -58,8 +79,11 @@ func TestReportsRoundTripToEvents(t *testing.T) {
 		{"OMS waste with witness", BuildOMS, waste, func(t *testing.T, m *Message) {
 			assert.Equal(t, "NURSE9", m.Segment("ZPM").Value(12))
 		}},
-		{"OMS count without order", BuildOMS, count, func(t *testing.T, m *Message) {
+		{"OMS count, only the count known", BuildOMS, count, func(t *testing.T, m *Message) {
+			z := m.Segment("ZPM")
 			assert.Equal(t, "", m.Segment("ORC").Value(2))
+			assert.Equal(t, "", z.Value(8), "absent stays empty, not 0")
+			assert.Equal(t, "", z.Value(10))
 		}},
 	}
 	for _, tt := range tests {
@@ -70,7 +94,9 @@ func TestReportsRoundTripToEvents(t *testing.T) {
 			require.NoError(t, err)
 			parsed, err := Parse(raw)
 			require.NoError(t, err)
-			tt.check(t, parsed)
+			if tt.check != nil {
+				tt.check(t, parsed)
+			}
 			got, err := DecodeEvent(parsed, nil)
 			require.NoError(t, err)
 			assert.True(t, tt.event.At.Equal(got.At))
@@ -88,6 +114,7 @@ func TestDecodeEventFallsBackToMSH(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "PYX-ICU-02", e.CabinetCode)
 	assert.Equal(t, time.Date(2026, 3, 14, 10, 30, 0, 0, time.UTC), e.At.UTC(), "MSH-7 read in the given zone")
+	assert.Equal(t, []cabinet.EventLine{{MedicationCode: "MORF10", Amount: c(2)}}, e.Lines)
 }
 
 func TestDecodeEventRejects(t *testing.T) {
@@ -97,21 +124,32 @@ func TestDecodeEventRejects(t *testing.T) {
 		name string
 		raw  []byte
 		want error
+		cond string
 	}{
-		{"an order, not a report", seg(`MSH|^~\&|A||B||20260314||RDE^O11|x|P|2.5`, `ORC|NW|r`), ErrUnsupported},
-		{"RDS without RXD", seg(rds, `ORC|RE|r`), ErrInvalid},
-		{"RDS with two RXD", seg(rds, `ORC|RE|r`, `RXD|1|A||1`, `RXD|2|B||1`), ErrInvalid},
-		{"RDS without placer number", seg(rds, `ORC|RE|`, `RXD|1|A||1`), ErrInvalid},
-		{"RDS without amount", seg(rds, `ORC|RE|r`, `RXD|1|A`), ErrInvalid},
-		{"RDS bad amount", seg(rds, `ORC|RE|r`, `RXD|1|A||two`), ErrInvalid},
-		{"RDS bad time", seg(rds, `ORC|RE|r`, `RXD|1|A|2026-03-14|1`), ErrInvalid},
-		{"RDS without control id", seg(`MSH|^~\&|PYX||B||20260314||RDS^O13|||2.5`, `ORC|RE|r`, `RXD|1|A||1`), ErrInvalid},
-		{"OMS without ZPM", seg(oms, `ORC|SC|`), ErrInvalid},
-		{"OMS unknown transaction", seg(oms, `ZPM|X||PYX|1|A|M`), ErrInvalid},
-		{"OMS vend without order", seg(oms, `ORC|SC|`, `ZPM|V||PYX|1|A|M`), ErrInvalid},
-		{"OMS without drug", seg(oms, `ZPM|L||PYX|1|A|`), ErrInvalid},
-		{"OMS bad count", seg(oms, `ZPM|C||PYX|1|A|M||x`), ErrInvalid},
-		{"no usable time", seg(`MSH|^~\&|PYX||B||||OMS^O05|e1|P|2.5`, `ZPM|L||PYX|1|A|M`), ErrInvalid},
+		{"an order, not a report", seg(`MSH|^~\&|A||B||20260314||RDE^O11|x|P|2.5`, `ORC|NW|r`), ErrUnsupported, ConditionUnsupportedType},
+		{"an RDS of another event", seg(`MSH|^~\&|A||B||20260314||RDS^O01|x|P|2.5`, `ORC|NW|r`), ErrUnsupportedEvent, ConditionUnsupportedEvent},
+		{"RDS without ORC", seg(rds, `RXD|1|A||1`), ErrInvalid, ConditionSegmentSequence},
+		{"RDS without RXD", seg(rds, `ORC|RE|r`), ErrInvalid, ConditionSegmentSequence},
+		{"RDS ORDER group without RXD", seg(rds, `ORC|RE|r`, `ORC|RE|r`, `RXD|1|A||1`), ErrInvalid, ConditionSegmentSequence},
+		{"RDS with two RXD in a group", seg(rds, `ORC|RE|r`, `RXD|1|A||1`, `RXD|2|B||1`), ErrInvalid, ConditionSegmentSequence},
+		{"RDS orders disagree", seg(rds, `ORC|RE|r`, `RXD|1|A||1`, `ORC|RE|s`, `RXD|2|B||1`), ErrInvalid, ConditionSegmentSequence},
+		{"RDS without amount", seg(rds, `ORC|RE|r`, `RXD|1|A`), ErrInvalid, ConditionRequiredField},
+		{"RDS second line without amount", seg(rds, `ORC|RE|r`, `RXD|1|A||1`, `ORC|RE|r`, `RXD|2|B`), ErrInvalid, ConditionRequiredField},
+		{"RDS without drug", seg(rds, `ORC|RE|r`, `RXD|1|||1`), ErrInvalid, ConditionRequiredField},
+		{"RDS bad amount", seg(rds, `ORC|RE|r`, `RXD|1|A||two`), ErrInvalid, ConditionDataType},
+		{"RDS zero amount", seg(rds, `ORC|RE|r`, `RXD|1|A||0`), ErrInvalid, ConditionDataType},
+		{"RDS bad time", seg(rds, `ORC|RE|r`, `RXD|1|A|2026-03-14|1`), ErrInvalid, ConditionDataType},
+		{"RDS without control id", seg(`MSH|^~\&|PYX||B||20260314||RDS^O13|||2.5`, `ORC|RE|r`, `RXD|1|A||1`), ErrInvalid, ConditionRequiredField},
+		{"OMS without ZPM", seg(oms, `ORC|SC|`), ErrInvalid, ConditionRequiredField},
+		{"OMS with two ZPM", seg(oms, `ZPM|L||PYX|1|A|M||||1`, `ZPM|L||PYX|1|A|M||||1`), ErrInvalid, ConditionSegmentSequence},
+		{"OMS unknown transaction", seg(oms, `ZPM|X||PYX|1|A|M`), ErrInvalid, ConditionTableValue},
+		{"OMS without transaction", seg(oms, `ZPM|||PYX|1|A|M`), ErrInvalid, ConditionRequiredField},
+		{"OMS without drug", seg(oms, `ZPM|L||PYX|1|A|||||1`), ErrInvalid, ConditionRequiredField},
+		{"OMS bad count", seg(oms, `ZPM|C||PYX|1|A|M||x`), ErrInvalid, ConditionDataType},
+		{"OMS count without a count", seg(oms, `ZPM|C||PYX|1|A|M||8`), ErrInvalid, ConditionRequiredField},
+		{"OMS load without an amount", seg(oms, `ZPM|L||PYX|1|A|M`), ErrInvalid, ConditionRequiredField},
+		{"OMS vend without an amount", seg(oms, `ORC|SC|r`, `ZPM|V||PYX|1|A|M`), ErrInvalid, ConditionRequiredField},
+		{"no usable time", seg(`MSH|^~\&|PYX||B||||OMS^O05|e1|P|2.5`, `ZPM|L||PYX|1|A|M||||1`), ErrInvalid, ConditionDataType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,22 +157,40 @@ func TestDecodeEventRejects(t *testing.T) {
 			require.NoError(t, err)
 			_, err = DecodeEvent(m, nil)
 			assert.ErrorIs(t, err, tt.want)
+			assert.Equal(t, tt.cond, ConditionOf(err))
 		})
 	}
 }
 
+func TestOMSVendWithoutOrderIsAVend(t *testing.T) {
+	m, err := Parse(seg(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||OMS^O05^OMS_O05|e1|P|2.5`,
+		`ORC|SC|`, `RQD|1|M||||amp`, `ZPM|V||PYX|1|A|M||||2`))
+	require.NoError(t, err)
+	e, err := DecodeEvent(m, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "", e.RequestID)
+	assert.Equal(t, []cabinet.EventLine{{MedicationCode: "M", Amount: c(2), Units: "amp"}}, e.Lines)
+	assert.False(t, e.Amount.Valid, "a vend's amount is in its line")
+	assert.False(t, e.Expected.Valid, "empty ZPM-8 is absent")
+}
+
 func TestBuildReportsRefuseIncompleteEvents(t *testing.T) {
-	ok := cabinet.Event{MessageControlID: "x", Kind: cabinet.EventVend, CabinetCode: "C", RequestID: "r", MedicationCode: "M", Amount: 1, At: fixedNow}
+	ok := cabinet.Event{MessageControlID: "x", Kind: cabinet.EventVend, CabinetCode: "C", RequestID: "r",
+		Lines: []cabinet.EventLine{{MedicationCode: "M", Amount: c(1)}}, At: fixedNow}
 	tests := []struct {
 		name   string
 		build  func(Report) (*Message, error)
 		mutate func(*cabinet.Event)
 	}{
 		{"RDS of a load", BuildRDS, func(e *cabinet.Event) { e.Kind = cabinet.EventLoad }},
-		{"RDS without request", BuildRDS, func(e *cabinet.Event) { e.RequestID = "" }},
+		{"RDS without lines", BuildRDS, func(e *cabinet.Event) { e.Lines = nil }},
+		{"RDS line without amount", BuildRDS, func(e *cabinet.Event) { e.Lines = []cabinet.EventLine{{MedicationCode: "M"}} }},
 		{"no control id", BuildOMS, func(e *cabinet.Event) { e.MessageControlID = "" }},
+		{"control id too long", BuildRDS, func(e *cabinet.Event) { e.MessageControlID = "medreq-01JQ0000000000000000000001-V1" }},
 		{"no time", BuildOMS, func(e *cabinet.Event) { e.At = time.Time{} }},
 		{"bad kind", BuildOMS, func(e *cabinet.Event) { e.Kind = "Q" }},
+		{"OMS vend of two lines", BuildOMS, func(e *cabinet.Event) { e.Lines = append(e.Lines, e.Lines[0]) }},
+		{"OMS load without drug", BuildOMS, func(e *cabinet.Event) { e.Kind = cabinet.EventLoad }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,4 +240,9 @@ func TestTimestamps(t *testing.T) {
 	back, err := ParseTime(FormatTime(at), nil)
 	require.NoError(t, err)
 	assert.True(t, at.Equal(back))
+	sp, err := time.LoadLocation("America/Sao_Paulo")
+	require.NoError(t, err)
+	local, err := ParseTime("202603141130", sp)
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2026, 3, 14, 14, 30, 0, 0, time.UTC), local.UTC(), "no offset: read in the given zone")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -56,7 +57,13 @@ func (r *recorder) waitEvents(t *testing.T, n int) []cabinet.Event {
 // startListener runs the system's report listener on a free port with rec as its handler.
 func startListener(t *testing.T, rec *recorder) string {
 	t.Helper()
-	srv := hl7driver.NewEventServer(rec, hl7driver.ListenerOptions{}, mllp.ServerOptions{})
+	return startListenerWith(t, rec, hl7driver.ListenerOptions{})
+}
+
+// startListenerWith runs the report listener with these options.
+func startListenerWith(t *testing.T, rec *recorder, o hl7driver.ListenerOptions) string {
+	t.Helper()
+	srv := hl7driver.NewEventServer(rec, o, mllp.ServerOptions{})
 	require.NoError(t, srv.Listen("127.0.0.1:0"))
 	go func() { _ = srv.Serve(context.Background()) }()
 	t.Cleanup(func() { _ = srv.Close() })
@@ -94,9 +101,23 @@ func newEnv(t *testing.T, cfg cabsim.Config, opts hl7driver.Options) *env {
 func (e *env) order(requestID string, qty int32) cabinet.Order {
 	return cabinet.Order{
 		RequestID: requestID, CabinetCode: "PYX-ICU-01", CabinetUnit: "ICU", Driver: "hl7",
-		Address: e.sim.Addr(), PatientMRN: "MRN0042", PatientBed: "12B",
-		Lines: []cabinet.Line{{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg", Unit: "mg", Quantity: qty}},
+		Address: e.sim.Addr(), PatientMRN: "MRN0042", PatientFamily: "Souza", PatientGiven: "Maria", PatientBed: "12B",
+		Priority: cabinet.PriorityUrgent,
+		Lines: []cabinet.Line{{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Unit: "ampoule", Quantity: qty,
+			Strength: "10 mg/mL, 1 mL", Form: "ampoule"}},
 	}
+}
+
+// items returns the simulator's item master (GET /items).
+func (e *env) items(t *testing.T) []cabinet.Item {
+	t.Helper()
+	resp, err := http.Get(e.admin + "/items")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var items []cabinet.Item
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&items))
+	return items
 }
 
 // post sends a JSON body to the admin endpoint and decodes the answer into out (if not nil).
@@ -143,4 +164,14 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// dialListener opens a raw connection to write arbitrary bytes to.
+func dialListener(t *testing.T, addr string) (net.Conn, *mllp.Reader) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	require.NoError(t, nc.SetDeadline(time.Now().Add(5*time.Second)))
+	return nc, mllp.NewReader(nc, 0)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/medreq/pyxis/cabinet"
@@ -12,24 +13,34 @@ import (
 	"github.com/medreq/pyxis/cabinet/mllp"
 )
 
+// DefaultVersions are the MSH-12 versions the listener takes when ListenerOptions.Versions is
+// empty.
+var DefaultVersions = []string{"2.5", "2.5.1"}
+
 // ListenerOptions tune the report listener; zero values take the defaults shown.
 type ListenerOptions struct {
 	// Location reads report timestamps that carry no offset (UTC).
 	Location *time.Location
+	// ProcessingID is the MSH-11 the listener takes: P (production, the default), T or D.
+	// A message with another is answered AR 202 and not applied.
+	ProcessingID string
+	// Versions are the MSH-12 values taken (DefaultVersions); others are answered AR 203.
+	Versions []string
 	// Now is the clock for the acknowledgments' MSH-7 (time.Now).
 	Now func() time.Time
 	// Logger receives a line per report (slog.Default()).
 	Logger *slog.Logger
-	// Explain returns the text (MSA-3, ERR-8) of an AE for an error of the EventHandler
-	// other than cabinet.ErrUnknownOrder, or "" for the generic "report not applied; resend
-	// later". Nil sends the generic text for every such error: internal error texts stay in
-	// the logs.
-	Explain func(err error) string
 }
 
 func (o ListenerOptions) withDefaults() ListenerOptions {
 	if o.Location == nil {
 		o.Location = time.UTC
+	}
+	if o.ProcessingID == "" {
+		o.ProcessingID = hl7.ProcessingProduction
+	}
+	if len(o.Versions) == 0 {
+		o.Versions = DefaultVersions
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -41,8 +52,10 @@ func (o ListenerOptions) withDefaults() ListenerOptions {
 }
 
 // NewEventServer returns an MLLP server that receives cabinet reports and applies them with
-// h; call Listen and Serve on it. Frames that are oversize or truncated are answered AR when
-// their MSH can be read and dropped otherwise (see NewEventHandler for the rest).
+// h; call Listen and Serve on it. A frame cut short is answered AR 100 (resend it), an
+// oversize one AE 100 (it will not fit however often it is sent), when their MSH can be
+// read; see NewEventHandler for the rest. The handler's context carries the peer
+// (mllp.PeerFromContext).
 func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOptions) *mllp.Server {
 	o = o.withDefaults()
 	if so.Logger == nil {
@@ -52,78 +65,104 @@ func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOpt
 		if fe.Head == nil {
 			return nil
 		}
-		return hl7.Reject(fe.Head, fe.Err.Error(), hl7.ConditionSegmentSequence, o.Now())
+		a := hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionSegmentSequence, Text: "truncated frame; resend the message"}
+		if errors.Is(fe, mllp.ErrFrameTooLarge) {
+			a = hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionSegmentSequence,
+				Text: fmt.Sprintf("message larger than %d bytes", hl7.MaxMessageSize)}
+		}
+		return hl7.Answer(fe.Head, a, o.Now())
 	}
 	return mllp.NewServer(NewEventHandler(h, o), so)
 }
 
-// NewEventHandler returns the MLLP handler of the report listener. For each message:
+// NewEventHandler returns the MLLP handler of the report listener. For each message, in
+// this order:
 //
-//   - it does not parse: AR with the parse error when its MSH can be read, else no answer;
-//   - it is not RDS^O13 or OMS^O05, or lacks what they require: AR;
+//   - no readable MSH, or no MSH-10: no answer (logged);
+//   - MSH-11 is not the listener's processing id: AR 202; MSH-12 not a version taken: AR 203;
+//   - it does not parse: AE 100 (bad segment) or 102 (bad escape);
+//   - it is not RDS^O13 or OMS^O05: AR 200 (type) or 201 (event);
+//   - it lacks what its type requires or holds a bad value: AE 101, 102, 103 or 100, with
+//     ERR-2 locating the field;
 //   - h.HandleEvent returns nil: AA (h must return nil for a report it has already applied,
 //     so a resent report, same MSH-10, is acknowledged AA and counted once);
-//   - h returns an error wrapping cabinet.ErrUnknownOrder: AE, condition 204, "unknown order";
-//   - h returns any other error: AE, condition 207, with o.Explain's text or a generic one
-//     (the error itself is logged, not sent); the cabinet resends later.
+//   - h returns a *cabinet.ReportError: its Ack, Condition and Text;
+//   - h returns an error wrapping cabinet.ErrUnknownOrder: AE 204;
+//   - h returns any other error: AR 207 "report not applied; resend later" (the error
+//     itself is logged, never sent).
+//
+// A message that asks for enhanced-mode acknowledgment (MSH-15 or MSH-16 filled) is answered
+// with the commit counterparts CA, CE and CR.
 func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 	o = o.withDefaults()
 	return func(ctx context.Context, raw []byte) []byte {
 		now := o.Now()
-		msg, err := hl7.Parse(raw)
-		if err != nil {
-			o.Logger.Warn("unreadable cabinet message", "error", err)
-			return hl7.Reject(raw, err.Error(), conditionOf(err), now)
+		log := o.Logger
+		if p, ok := mllp.PeerFromContext(ctx); ok {
+			log = log.With("peer", p.Addr.String())
 		}
-		head := msg.Header()
+		head, err := hl7.ParseHeader(raw)
+		if err != nil || head.ControlID == "" {
+			log.Warn("cabinet message without a readable MSH or MSH-10: not answered", "error", err)
+			return nil
+		}
+		log = log.With("control_id", head.ControlID)
 		reply := func(a hl7.Ack) []byte {
 			ack, err := hl7.Reply(head, a, now)
 			if err != nil {
-				o.Logger.Error("acknowledgment not built", "control_id", head.ControlID, "error", err)
+				log.Error("acknowledgment not built", "error", err)
 				return nil
 			}
 			return ack
 		}
-		ev, err := hl7.DecodeEvent(msg, o.Location)
+		if head.ProcessingID != o.ProcessingID {
+			log.Warn("cabinet message for another processing id", "processing_id", head.ProcessingID)
+			return reply(hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionUnsupportedProcess,
+				Text: fmt.Sprintf("processing id %q, this system takes %q", head.ProcessingID, o.ProcessingID)})
+		}
+		if !slices.Contains(o.Versions, head.Version) {
+			log.Warn("cabinet message of an unsupported version", "version", head.Version)
+			return reply(hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionUnsupportedVersion,
+				Text: fmt.Sprintf("version %q is not supported", head.Version)})
+		}
+		msg, err := hl7.Parse(raw)
 		if err != nil {
-			o.Logger.Warn("cabinet message rejected", "control_id", head.ControlID, "error", err)
-			return reply(hl7.Ack{Code: hl7.AckReject, Text: err.Error(), Condition: conditionOf(err)})
+			log.Warn("unreadable cabinet message", "error", err)
+			return reply(hl7.AckFor(hl7.AckError, err))
 		}
-		log := o.Logger.With("control_id", ev.MessageControlID, "cabinet", ev.CabinetCode,
-			"kind", string(ev.Kind), "request_id", ev.RequestID)
-		err = h.HandleEvent(ctx, ev)
-		switch {
-		case err == nil:
-			log.Info("cabinet report applied")
-			return reply(hl7.Ack{Code: hl7.AckAccept})
-		case errors.Is(err, cabinet.ErrUnknownOrder):
-			log.Warn("cabinet report for an unknown order")
-			return reply(hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionUnknownKey,
-				Text: fmt.Sprintf("unknown order %q", ev.RequestID)})
-		default:
-			log.Error("cabinet report not applied", "error", err)
-			text := ""
-			if o.Explain != nil {
-				text = o.Explain(err)
-			}
-			if text == "" {
-				text = "report not applied; resend later"
-			}
-			return reply(hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionInternal, Text: text})
+		ev, err := hl7.DecodeEvent(msg, o.Location)
+		if errors.Is(err, hl7.ErrUnsupported) || errors.Is(err, hl7.ErrUnsupportedEvent) {
+			log.Warn("cabinet message of an unsupported type", "error", err)
+			return reply(hl7.AckFor(hl7.AckReject, err))
 		}
+		if err != nil {
+			log.Warn("cabinet message refused", "error", err)
+			return reply(hl7.AckFor(hl7.AckError, err))
+		}
+		log = log.With("cabinet", ev.CabinetCode, "kind", string(ev.Kind), "request_id", ev.RequestID)
+		return reply(answerOf(log, h.HandleEvent(ctx, ev)))
 	}
 }
 
-// conditionOf picks the ERR-3 condition for a parse or decode error.
-func conditionOf(err error) string {
+// answerOf turns the handler's result into the acknowledgment, logging it.
+func answerOf(log *slog.Logger, err error) hl7.Ack {
+	var re *cabinet.ReportError
 	switch {
-	case errors.Is(err, hl7.ErrUnsupported):
-		return hl7.ConditionUnsupportedType
-	case errors.Is(err, hl7.ErrInvalid):
-		return hl7.ConditionRequiredField
-	case errors.Is(err, hl7.ErrBadEscape):
-		return hl7.ConditionDataType
+	case err == nil:
+		log.Info("cabinet report applied")
+		return hl7.Ack{Code: hl7.AckAccept}
+	case errors.As(err, &re):
+		code := hl7.AckCode(re.Ack)
+		if code != hl7.AckError {
+			code = hl7.AckReject
+		}
+		log.Warn("cabinet report not applied", "ack", code, "condition", re.Condition, "text", re.Text, "error", re.Err)
+		return hl7.Ack{Code: code, Condition: re.Condition, Text: re.Text}
+	case errors.Is(err, cabinet.ErrUnknownOrder):
+		log.Warn("cabinet report for an unknown order", "error", err)
+		return hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionUnknownKey, Text: "unknown order"}
 	default:
-		return hl7.ConditionSegmentSequence
+		log.Error("cabinet report not applied", "error", err)
+		return hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionInternal, Text: "report not applied; resend later"}
 	}
 }

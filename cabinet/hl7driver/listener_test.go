@@ -14,15 +14,29 @@ import (
 
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/hl7"
+	"github.com/medreq/pyxis/cabinet/hl7driver"
 	"github.com/medreq/pyxis/cabinet/mllp"
 )
 
+// rds is a one-line RDS^O13 report.
 func rds(controlID, requestID string) string {
 	return strings.Join([]string{
 		`MSH|^~\&|PYX-ICU-01||PYXIS-MEDREQ||20260314093512+0000||RDS^O13^RDS_O13|` + controlID + `|P|2.5`,
 		`ORC|RE|` + requestID,
-		`RXD|1|MORF10^Morphine|20260314093512+0000|2|mg`,
+		`RXD|1|MORF10^Morphine|20260314093512+0000|2|ampoule|||` + requestID,
+		`RXR|OTH`,
 	}, "\r") + "\r"
+}
+
+// withMSH replaces field n of a message's MSH.
+func withMSH(msg string, n int, v string) string {
+	segs := strings.SplitN(msg, "\r", 2)
+	f := strings.Split(segs[0], "|")
+	for len(f) <= n-1 {
+		f = append(f, "")
+	}
+	f[n-1] = v // MSH-1 is the separator: field n sits at index n-1
+	return strings.Join(f, "|") + "\r" + segs[1]
 }
 
 func TestListenerAnswers(t *testing.T) {
@@ -32,30 +46,51 @@ func TestListenerAnswers(t *testing.T) {
 			return fmt.Errorf("look up: %w", cabinet.ErrUnknownOrder)
 		case "medreq-broken":
 			return errors.New("database password is hunter2")
+		case "medreq-baddrug":
+			return cabinet.Rejected(cabinet.ConditionTableValue, "unknown medication MORF10", errors.New("not in catalogue"))
+		case "medreq-later":
+			return cabinet.NotNow("database unavailable; resend later", errors.New("connection refused"))
 		}
 		return nil
 	}}
 	addr := startListener(t, rec)
 	c := mllp.NewClient(addr, mllp.ClientOptions{AckTimeout: 300 * time.Millisecond})
 	defer c.Close()
+	ack := func(code hl7.AckCode, id, cond, text string) *hl7.Ack {
+		return &hl7.Ack{Code: code, ControlID: id, Condition: cond, Text: text}
+	}
 	tests := []struct {
 		name string
 		msg  string
 		// want is nil when no answer is expected.
 		want *hl7.Ack
 	}{
-		{"a report is applied: AA", rds("r1", "medreq-1"), &hl7.Ack{Code: hl7.AckAccept, ControlID: "r1"}},
-		{"the same report again: AA (the handler dedups)", rds("r1", "medreq-1"), &hl7.Ack{Code: hl7.AckAccept, ControlID: "r1"}},
-		{"unknown order: AE 204", rds("r2", "medreq-unknown"),
-			&hl7.Ack{Code: hl7.AckError, ControlID: "r2", Text: `unknown order "medreq-unknown"`, Condition: hl7.ConditionUnknownKey}},
-		{"internal failure: AE 207, no detail leaked", rds("r3", "medreq-broken"),
-			&hl7.Ack{Code: hl7.AckError, ControlID: "r3", Text: "report not applied; resend later", Condition: hl7.ConditionInternal}},
+		{"a report is applied: AA", rds("r1", "medreq-1"), ack(hl7.AckAccept, "r1", "", "")},
+		{"the same report again: AA (the handler dedups)", rds("r1", "medreq-1"), ack(hl7.AckAccept, "r1", "", "")},
+		{"a vend of another system's order: AA", rds("r1b", "RX-99812"), ack(hl7.AckAccept, "r1b", "", "")},
+		{"a vend without an order: AA", rds("r1c", ""), ack(hl7.AckAccept, "r1c", "", "")},
+		{"the handler rejects it: AE with its condition and text", rds("r2", "medreq-baddrug"),
+			ack(hl7.AckError, "r2", "103", "unknown medication MORF10")},
+		{"the handler says not now: AR", rds("r2b", "medreq-later"),
+			ack(hl7.AckReject, "r2b", "207", "database unavailable; resend later")},
+		{"unknown order (legacy sentinel): AE 204", rds("r2c", "medreq-unknown"),
+			ack(hl7.AckError, "r2c", "204", "unknown order")},
+		{"unclassified failure: AR 207, no detail leaked", rds("r3", "medreq-broken"),
+			ack(hl7.AckReject, "r3", "207", "report not applied; resend later")},
 		{"not a report: AR 200", strings.Replace(rds("r4", "medreq-1"), "RDS^O13^RDS_O13", "ADT^A01^ADT_A01", 1),
-			&hl7.Ack{Code: hl7.AckReject, ControlID: "r4", Text: "hl7: unsupported message type: ADT^A01 is not RDS^O13 or OMS^O05", Condition: hl7.ConditionUnsupportedType}},
-		{"report missing its order: AR 101", rds("r5", ""),
-			&hl7.Ack{Code: hl7.AckReject, ControlID: "r5", Text: "hl7: invalid message: RDS without ORC-2 placer order number", Condition: hl7.ConditionRequiredField}},
-		{"bad segment after a readable MSH: AR", rds("r6", "medreq-1") + "bad segment\r",
-			&hl7.Ack{Code: hl7.AckReject, ControlID: "r6", Text: `hl7: bad segment (segment 4): segment name "bad segment"`, Condition: hl7.ConditionSegmentSequence}},
+			ack(hl7.AckReject, "r4", "200", "hl7: unsupported message type: ADT^A01 is not RDS^O13 or OMS^O05")},
+		{"an RDS of another event: AR 201", strings.Replace(rds("r4b", "medreq-1"), "RDS^O13^RDS_O13", "RDS^O01", 1),
+			ack(hl7.AckReject, "r4b", "201", "hl7: unsupported event code: RDS^O01 is not RDS^O13 or OMS^O05")},
+		{"a test message to production: AR 202", withMSH(rds("r4c", "medreq-1"), 11, "T"),
+			ack(hl7.AckReject, "r4c", "202", `processing id "T", this system takes "P"`)},
+		{"version 2.3: AR 203", withMSH(rds("r4d", "medreq-1"), 12, "2.3"),
+			ack(hl7.AckReject, "r4d", "203", `version "2.3" is not supported`)},
+		{"version 2.5.1 is taken", withMSH(rds("r4e", "medreq-1"), 12, "2.5.1"), ack(hl7.AckAccept, "r4e", "", "")},
+		{"report missing its amount: AE 101", strings.Replace(rds("r5", "medreq-1"), "|2|ampoule", "||ampoule", 1),
+			&hl7.Ack{Code: hl7.AckError, ControlID: "r5", Condition: "101", Text: "hl7: invalid message: RXD 1: RXD-4 amount dispensed is empty",
+				Segment: "RXD", Occurrence: 1, Field: 4}},
+		{"bad segment after a readable MSH: AE 100", rds("r6", "medreq-1") + "bad segment\r",
+			ack(hl7.AckError, "r6", "100", `hl7: bad segment (segment 5): segment name "bad segment"`)},
 		{"no MSH: dropped unanswered", "PID|1||MRN\r", nil},
 	}
 	for _, tt := range tests {
@@ -71,10 +106,86 @@ func TestListenerAnswers(t *testing.T) {
 			assert.Equal(t, *tt.want, got)
 		})
 	}
-	assert.Len(t, rec.got(), 2, "only the applied reports reach the handler's store")
+	assert.Len(t, rec.got(), 5, "only the applied reports reach the handler's store")
 }
 
-func TestListenerAnswersAnOversizeFrameAR(t *testing.T) {
+func TestListenerAnswersInEnhancedModeWhenAsked(t *testing.T) {
+	rec := &recorder{fail: func(e cabinet.Event) error {
+		if e.RequestID == "medreq-later" {
+			return cabinet.NotNow("later", nil)
+		}
+		return nil
+	}}
+	c := mllp.NewClient(startListener(t, rec), mllp.ClientOptions{AckTimeout: time.Second})
+	defer c.Close()
+	for id, want := range map[string]hl7.AckCode{"medreq-1": hl7.CommitAccept, "medreq-later": hl7.CommitReject} {
+		msg := withMSH(withMSH(rds("e-"+id[7:], id), 15, "AL"), 16, "NE")
+		answer, err := c.Send(context.Background(), []byte(msg))
+		require.NoError(t, err)
+		got, err := hl7.ParseACK(answer)
+		require.NoError(t, err)
+		assert.Equal(t, want, got.Code)
+	}
+}
+
+func TestListenerReadsLocalTimesInItsZone(t *testing.T) {
+	sp, err := time.LoadLocation("America/Sao_Paulo")
+	require.NoError(t, err)
+	rec := &recorder{}
+	addr := startListenerWith(t, rec, hl7driver.ListenerOptions{Location: sp, ProcessingID: "T"})
+	c := mllp.NewClient(addr, mllp.ClientOptions{AckTimeout: time.Second})
+	defer c.Close()
+	msg := withMSH(strings.ReplaceAll(rds("z1", "medreq-1"), "20260314093512+0000", "20260314093512"), 11, "T")
+	answer, err := c.Send(context.Background(), []byte(msg))
+	require.NoError(t, err)
+	got, err := hl7.ParseACK(answer)
+	require.NoError(t, err)
+	require.Equal(t, hl7.AckAccept, got.Code, got.Text)
+	ev := rec.waitEvents(t, 1)[0]
+	assert.Equal(t, time.Date(2026, 3, 14, 12, 35, 12, 0, time.UTC), ev.At.UTC(), "no offset: São Paulo time")
+}
+
+func TestListenerGivesTheHandlerThePeer(t *testing.T) {
+	peers := make(chan mllp.Peer, 1)
+	h := handlerFunc(func(ctx context.Context, _ cabinet.Event) error {
+		p, ok := mllp.PeerFromContext(ctx)
+		require.True(t, ok)
+		peers <- p
+		return nil
+	})
+	srv := hl7driver.NewEventServer(h, hl7driver.ListenerOptions{}, mllp.ServerOptions{})
+	require.NoError(t, srv.Listen("127.0.0.1:0"))
+	go func() { _ = srv.Serve(context.Background()) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	c := mllp.NewClient(srv.Addr().String(), mllp.ClientOptions{})
+	defer c.Close()
+	_, err := c.Send(context.Background(), []byte(rds("p1", "medreq-1")))
+	require.NoError(t, err)
+	p := <-peers
+	assert.True(t, p.Addr.Addr().IsLoopback())
+}
+
+type handlerFunc func(context.Context, cabinet.Event) error
+
+func (f handlerFunc) HandleEvent(ctx context.Context, e cabinet.Event) error { return f(ctx, e) }
+
+func TestListenerCountWithoutCountIsAE101(t *testing.T) {
+	c := mllp.NewClient(startListener(t, &recorder{}), mllp.ClientOptions{AckTimeout: time.Second})
+	defer c.Close()
+	msg := strings.Join([]string{
+		`MSH|^~\&|PYX-ICU-01||PYXIS-MEDREQ||20260314110000+0000||OMS^O05^OMS_O05|c1|P|2.5`,
+		`ORC|SC|`, `RQD|1|MORF10`, `ZPM|C||PYX-ICU-01|1|A|MORF10^Morphine|A1|8|||TECH3`,
+	}, "\r") + "\r"
+	answer, err := c.Send(context.Background(), []byte(msg))
+	require.NoError(t, err)
+	got, err := hl7.ParseACK(answer)
+	require.NoError(t, err)
+	assert.Equal(t, hl7.AckError, got.Code)
+	assert.Equal(t, "101", got.Condition)
+	assert.Equal(t, 9, got.Field)
+}
+
+func TestListenerAnswersFrameErrors(t *testing.T) {
 	addr := startListener(t, &recorder{})
 	c := mllp.NewClient(addr, mllp.ClientOptions{AckTimeout: 2 * time.Second})
 	defer c.Close()
@@ -83,13 +194,25 @@ func TestListenerAnswersAnOversizeFrameAR(t *testing.T) {
 	require.NoError(t, err)
 	got, err := hl7.ParseACK(answer)
 	require.NoError(t, err)
-	assert.Equal(t, hl7.AckReject, got.Code)
+	assert.Equal(t, hl7.AckError, got.Code, "an oversize message will not fit however often it is sent")
 	assert.Equal(t, "big1", got.ControlID)
-	assert.Contains(t, got.Text, "too large")
+	assert.Contains(t, got.Text, "larger than")
 	// The connection is still good for the next report.
 	answer, err = c.Send(context.Background(), []byte(rds("r7", "medreq-1")))
 	require.NoError(t, err)
 	got, err = hl7.ParseACK(answer)
 	require.NoError(t, err)
 	assert.Equal(t, hl7.AckAccept, got.Code)
+
+	// A frame cut short by the next one: AR, resend it.
+	nc, r := dialListener(t, addr)
+	_, err = nc.Write(append([]byte("\x0b"+rds("cut1", "medreq-1")[:110]), mllp.AppendFrame(nil, []byte(rds("r8", "medreq-1")))...))
+	require.NoError(t, err)
+	for _, want := range []hl7.AckCode{hl7.AckReject, hl7.AckAccept} {
+		raw, err := r.ReadFrame()
+		require.NoError(t, err)
+		got, err := hl7.ParseACK(raw)
+		require.NoError(t, err)
+		assert.Equal(t, want, got.Code)
+	}
 }

@@ -10,8 +10,11 @@ import (
 
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/cabsim"
+	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/hl7driver"
 )
+
+var c = cabinet.CountOf
 
 func TestWithdrawalReportsReachTheListener(t *testing.T) {
 	stock := writeStock(t, cabsim.StockPocket{MedicationCode: "MORF10", Drawer: "2", Pocket: "B", Quantity: 10, ParLevel: 8, ControlledClass: "A1"})
@@ -21,13 +24,15 @@ func TestWithdrawalReportsReachTheListener(t *testing.T) {
 		want   cabinet.Event
 	}{
 		{format: cabsim.FormatRDS, want: cabinet.Event{
-			MessageControlID: "medreq-6-V1", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-6",
-			MedicationCode: "MORF10", Amount: 2, User: "SIM-NURSE",
+			MessageControlID: hl7.ShortID("RV", "PYX-ICU-01|medreq-6"), Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-6",
+			Lines: []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(2), Units: "ampoule"}},
+			User:  "SIM-NURSE",
 		}},
 		{format: cabsim.FormatPADE, stock: stock, want: cabinet.Event{
-			MessageControlID: "medreq-6-V1", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-6",
+			MessageControlID: hl7.ShortID("V1", "PYX-ICU-01|medreq-6"), Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-6",
+			Lines:          []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(2), Units: "ampoule"}},
 			MedicationCode: "MORF10", Drawer: "2", Pocket: "B", ControlledClass: "A1",
-			Expected: 10, Actual: 8, Amount: 2, Balance: 8, ParLevel: 8, User: "SIM-NURSE",
+			Expected: c(10), Actual: c(8), Balance: c(8), ParLevel: c(8), User: "SIM-NURSE",
 		}},
 	}
 	for _, tt := range tests {
@@ -54,7 +59,7 @@ func TestDuplicateFaultSendsEachReportTwice(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.post(t, "/withdraw", map[string]string{"order": "medreq-7"}, &out))
 	got := e.rec.waitEvents(t, 2)
 	require.Len(t, got, 2)
-	assert.Equal(t, "medreq-7-V1", got[0].MessageControlID)
+	assert.Equal(t, hl7.ShortID("RV", "PYX-ICU-01|medreq-7"), got[0].MessageControlID)
 	assert.Equal(t, got[0].MessageControlID, got[1].MessageControlID)
 	assert.Equal(t, got[0], got[1])
 	assert.Equal(t, 1, e.stats(t).ReportsSent)
@@ -69,17 +74,17 @@ func TestPocketEventsReachTheListener(t *testing.T) {
 		want cabinet.Event // MessageControlID and At are checked apart
 	}{
 		{"load by a technician", map[string]any{"kind": "L", "medication_code": "MORF10", "amount": 6, "user": "TECH3"},
-			cabinet.Event{Kind: cabinet.EventLoad, Expected: 4, Actual: 10, Amount: 6, Balance: 10, User: "TECH3"}},
+			cabinet.Event{Kind: cabinet.EventLoad, Expected: c(4), Actual: c(10), Amount: c(6), Balance: c(10), User: "TECH3"}},
 		{"count short by one", map[string]any{"kind": "C", "drawer": "1", "pocket": "A", "count": 9, "user": "TECH3"},
-			cabinet.Event{Kind: cabinet.EventCount, Expected: 10, Actual: 9, Balance: 9, User: "TECH3"}},
+			cabinet.Event{Kind: cabinet.EventCount, Expected: c(10), Actual: c(9), Balance: c(9), User: "TECH3"}},
 		{"waste without witness", map[string]any{"kind": "W", "medication_code": "MORF10", "amount": 1, "user": "NURSE7", "order": "medreq-8"},
-			cabinet.Event{Kind: cabinet.EventWaste, RequestID: "medreq-8", Expected: 9, Actual: 9, Amount: 1, Balance: 9, User: "NURSE7"}},
+			cabinet.Event{Kind: cabinet.EventWaste, RequestID: "medreq-8", Expected: c(9), Actual: c(9), Amount: c(1), Balance: c(9), User: "NURSE7"}},
 		{"waste with witness", map[string]any{"kind": "W", "medication_code": "MORF10", "amount": 1, "user": "NURSE7", "witness": "NURSE9"},
-			cabinet.Event{Kind: cabinet.EventWaste, Expected: 9, Actual: 9, Amount: 1, Balance: 9, User: "NURSE7", Witness: "NURSE9"}},
+			cabinet.Event{Kind: cabinet.EventWaste, Expected: c(9), Actual: c(9), Amount: c(1), Balance: c(9), User: "NURSE7", Witness: "NURSE9"}},
 		{"return", map[string]any{"kind": "R", "medication_code": "MORF10", "amount": 1, "user": "NURSE7"},
-			cabinet.Event{Kind: cabinet.EventReturn, Expected: 9, Actual: 10, Amount: 1, Balance: 10, User: "NURSE7"}},
+			cabinet.Event{Kind: cabinet.EventReturn, Expected: c(9), Actual: c(10), Amount: c(1), Balance: c(10), User: "NURSE7"}},
 		{"unload", map[string]any{"kind": "U", "medication_code": "MORF10", "amount": 3, "user": "TECH3"},
-			cabinet.Event{Kind: cabinet.EventUnload, Expected: 10, Actual: 7, Amount: 3, Balance: 7, User: "TECH3"}},
+			cabinet.Event{Kind: cabinet.EventUnload, Expected: c(10), Actual: c(7), Amount: c(3), Balance: c(7), User: "TECH3"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +96,7 @@ func TestPocketEventsReachTheListener(t *testing.T) {
 			want := tt.want
 			want.MessageControlID, want.At = got.MessageControlID, got.At
 			want.CabinetCode, want.MedicationCode, want.Drawer, want.Pocket = "PYX-ICU-01", "MORF10", "1", "A"
-			want.ControlledClass, want.ParLevel = "A1", 10
+			want.ControlledClass, want.ParLevel = "A1", c(10)
 			assert.Equal(t, want, got)
 		})
 	}
@@ -120,6 +125,7 @@ func TestAdminEndpointErrors(t *testing.T) {
 		body       any
 		status     int
 	}{
+		{"a vend line without a drug", "/withdraw", map[string]any{"order": "nope", "lines": []map[string]any{{"amount": 1}}}, http.StatusNotFound},
 		{"unknown fault", "/faults", map[string][]string{"faults": []string{"fire"}}, http.StatusBadRequest},
 		{"slow without duration", "/faults", map[string][]string{"faults": []string{"slow"}}, http.StatusBadRequest},
 		{"withdraw without order", "/withdraw", map[string]string{}, http.StatusBadRequest},
@@ -132,6 +138,42 @@ func TestAdminEndpointErrors(t *testing.T) {
 		})
 	}
 	var out map[string][]string
-	require.Equal(t, http.StatusOK, e.post(t, "/faults", map[string][]string{"faults": {"slow=2s", "reject"}}, &out))
-	assert.Equal(t, []string{"slow=2s", "reject"}, out["faults"])
+	require.Equal(t, http.StatusOK, e.post(t, "/faults", map[string][]string{"faults": {"slow=2s", "reject", "busy"}}, &out))
+	assert.Equal(t, []string{"slow=2s", "reject", "busy"}, out["faults"])
+}
+
+func TestWithdrawOtherThanOrdered(t *testing.T) {
+	for _, format := range []string{cabsim.FormatRDS, cabsim.FormatPADE} {
+		t.Run(format, func(t *testing.T) {
+			e := newEnv(t, cabsim.Config{ReportFormat: format}, hl7driver.Options{})
+			o := e.order("medreq-x", 2)
+			o.Lines = append(o.Lines, cabinet.Line{MedicationCode: "PARA500", MedicationName: "Paracetamol", Unit: "tablet", Quantity: 1})
+			require.NoError(t, e.driver.Authorize(ctxFor(t, 5*time.Second), o))
+			body := map[string]any{"order": "medreq-x", "lines": []map[string]any{
+				{"amount": 1},                             // short: one of two ampoules
+				{"medication_code": "DIPI1G"},             // the wrong drug, as many as ordered
+				{"medication_code": "ONDA4", "amount": 1}, // something not ordered at all
+			}}
+			var out map[string][]string
+			require.Equal(t, http.StatusOK, e.post(t, "/withdraw", body, &out))
+			want := []cabinet.EventLine{
+				{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(1), Units: "ampoule"},
+				{MedicationCode: "DIPI1G", Amount: c(1), Units: "tablet"},
+				{MedicationCode: "ONDA4", Amount: c(1)},
+			}
+			var got []cabinet.EventLine
+			if format == cabsim.FormatRDS {
+				evs := e.rec.waitEvents(t, 1)
+				require.Len(t, out["reports"], 1, "one RDS with an ORDER group per line")
+				got = evs[0].Lines
+			} else {
+				evs := e.rec.waitEvents(t, 3)
+				require.Len(t, out["reports"], 3, "one OMS per line")
+				for _, ev := range evs {
+					got = append(got, ev.Lines...)
+				}
+			}
+			assert.Equal(t, want, got)
+		})
+	}
 }

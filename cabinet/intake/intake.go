@@ -120,9 +120,9 @@ func details(e cabinet.Event) map[string]any {
 			d[k] = v
 		}
 	}
-	for k, v := range map[string]int32{"cabinet_expected": e.Expected, "cabinet_actual": e.Actual, "cabinet_balance": e.Balance, "cabinet_par_level": e.ParLevel} {
-		if v != 0 {
-			d[k] = v
+	for k, v := range map[string]cabinet.Count{"cabinet_expected": e.Expected, "cabinet_actual": e.Actual, "cabinet_balance": e.Balance, "cabinet_par_level": e.ParLevel} {
+		if n, ok := v.Get(); ok {
+			d[k] = n
 		}
 	}
 	return d
@@ -130,17 +130,18 @@ func details(e cabinet.Event) map[string]any {
 
 // move applies a return, waste or unload (and a load with no open refill).
 func (in *Intake) move(ctx context.Context, cab db.Cabinet, med db.Medication, e cabinet.Event, kind string) error {
-	if e.Amount <= 0 {
-		return fmt.Errorf("%w: %s of %s needs a positive amount, got %d", ErrInvalidReport, kind, med.Code, e.Amount)
+	amount := e.Amount.Or(0)
+	if amount <= 0 {
+		return fmt.Errorf("%w: %s of %s needs a positive amount, got %q", ErrInvalidReport, kind, med.Code, e.Amount.String())
 	}
 	_, err := in.Store.RecordPocketChange(ctx, db.PocketChange{
-		CabinetID: cab.ID, MedicationID: med.ID, Kind: kind, Quantity: e.Amount,
+		CabinetID: cab.ID, MedicationID: med.ID, Kind: kind, Quantity: amount,
 		Actor: dbActor(actor(cab, e)), Witness: e.Witness, ControlledClass: e.ControlledClass,
 		RequestID: e.RequestID, Source: db.SourceCabinet, CabinetMessageID: e.MessageControlID,
 		At: e.At, Details: details(e),
 	})
 	if err != nil {
-		return fmt.Errorf("%s %d of %s at cabinet %s: %w", kind, e.Amount, med.Code, cab.Code, err)
+		return fmt.Errorf("%s %d of %s at cabinet %s: %w", kind, amount, med.Code, cab.Code, err)
 	}
 	return nil
 }
@@ -148,7 +149,7 @@ func (in *Intake) move(ctx context.Context, cab db.Cabinet, med db.Medication, e
 // count compares the cabinet's count (ZPM-9) with on_hand; a difference becomes a discrepancy.
 func (in *Intake) count(ctx context.Context, cab db.Cabinet, med db.Medication, e cabinet.Event) error {
 	_, err := in.Store.RecordCount(ctx, db.Count{
-		CabinetID: cab.ID, MedicationID: med.ID, Counted: e.Actual, Actor: dbActor(actor(cab, e)),
+		CabinetID: cab.ID, MedicationID: med.ID, Counted: e.Actual.Or(0), Actor: dbActor(actor(cab, e)),
 		Source: db.SourceCabinet, CabinetMessageID: e.MessageControlID, At: e.At, Details: details(e),
 	})
 	if err != nil {

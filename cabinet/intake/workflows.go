@@ -84,8 +84,9 @@ func dispensedHere(cab db.Cabinet, requestID string, cabinetID int64, status str
 // first, the load is a load of its own. A task whose workflow no longer runs is completed
 // here.
 func (in *Intake) load(ctx context.Context, cab db.Cabinet, med db.Medication, e cabinet.Event) error {
-	if e.Amount <= 0 {
-		return fmt.Errorf("%w: load of %s needs a positive amount, got %d", ErrInvalidReport, med.Code, e.Amount)
+	amount := e.Amount.Or(0)
+	if amount <= 0 {
+		return fmt.Errorf("%w: load of %s needs a positive amount, got %q", ErrInvalidReport, med.Code, e.Amount.String())
 	}
 	task, err := in.Store.OpenRefillTaskOf(ctx, cab.ID, med.ID)
 	if errors.Is(err, db.ErrNotFound) {
@@ -96,19 +97,19 @@ func (in *Intake) load(ctx context.Context, cab db.Cabinet, med db.Medication, e
 	}
 	by := actor(cab, e)
 	err = in.update(ctx, task.WorkflowID, workflows.ConfirmRefillUpdate, updateID(cab, e), workflows.ConfirmRefillInput{
-		Actor: by, Quantity: e.Amount, Source: workflows.RefillSourceCabinet,
+		Actor: by, Quantity: amount, Source: workflows.RefillSourceCabinet,
 		MessageControlID: e.MessageControlID, TaskID: task.ID,
 	}, nil)
 	switch {
 	case err == nil:
 		in.logger().InfoContext(ctx, "refill confirmed by the cabinet", "cabinet", cab.Code,
-			"medication", med.Code, "refill_task_id", task.ID, "quantity", e.Amount)
+			"medication", med.Code, "refill_task_id", task.ID, "quantity", amount)
 		return nil
 	case isRejection(err, workflows.ErrInvalidState):
 		return in.move(ctx, cab, med, e, db.MovementLoaded)
 	case isNotFound(err):
 		_, err = in.Store.CompleteRefill(ctx, db.RefillCompletion{
-			TaskID: task.ID, Quantity: e.Amount, Actor: dbActor(by), Source: db.SourceCabinet,
+			TaskID: task.ID, Quantity: amount, Actor: dbActor(by), Source: db.SourceCabinet,
 			CabinetMessageID: e.MessageControlID, At: e.At,
 		})
 		if err != nil {
@@ -116,7 +117,7 @@ func (in *Intake) load(ctx context.Context, cab db.Cabinet, med db.Medication, e
 		}
 		return nil
 	case isRejection(err, workflows.ErrInvalidInput):
-		return fmt.Errorf("%w: load of %d %s: %w", ErrInvalidReport, e.Amount, med.Code, err)
+		return fmt.Errorf("%w: load of %d %s: %w", ErrInvalidReport, amount, med.Code, err)
 	}
 	return fmt.Errorf("confirm refill task %d: %w", task.ID, err)
 }

@@ -2,6 +2,7 @@ package mllp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,8 +31,9 @@ type ClientOptions struct {
 	// AckTimeout bounds the wait for the answer to one message (30s). The caller's context
 	// deadline applies too, whichever comes first.
 	AckTimeout time.Duration
-	// MaxConns bounds the connections to the address, idle and busy together (2). A Send
-	// that finds them all busy waits for one.
+	// MaxConns bounds the connections to the address, idle and busy together (1). A Send
+	// that finds them all busy waits for one. With more than one, messages sent one after
+	// the other may overtake each other.
 	MaxConns int
 	// IdleTimeout: an idle connection older than this is closed instead of reused (1m).
 	IdleTimeout time.Duration
@@ -44,6 +46,9 @@ type ClientOptions struct {
 	MaxFrameSize int
 	// Dial opens connections; nil uses a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLS, when set, runs a TLS handshake (with this configuration, and a client certificate
+	// when it holds one) on each new connection, within DialTimeout.
+	TLS *tls.Config
 }
 
 func (o ClientOptions) withDefaults() ClientOptions {
@@ -58,7 +63,7 @@ func (o ClientOptions) withDefaults() ClientOptions {
 	def(&o.InitialBackoff, 100*time.Millisecond)
 	def(&o.MaxBackoff, 5*time.Second)
 	if o.MaxConns <= 0 {
-		o.MaxConns = 2
+		o.MaxConns = 1
 	}
 	if o.DialAttempts <= 0 {
 		o.DialAttempts = 3
@@ -220,6 +225,18 @@ func (c *Client) dial(ctx context.Context) (*clientConn, error) {
 		}
 		dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 		nc, err := c.opts.Dial(dctx, "tcp", c.addr)
+		if err == nil && c.opts.TLS != nil {
+			cfg := c.opts.TLS
+			if cfg.ServerName == "" {
+				cfg = cfg.Clone()
+				cfg.ServerName, _, _ = net.SplitHostPort(c.addr)
+			}
+			tc := tls.Client(nc, cfg)
+			if err = tc.HandshakeContext(dctx); err != nil {
+				nc.Close()
+			}
+			nc = tc
+		}
 		cancel()
 		c.mu.Lock()
 		if err == nil {

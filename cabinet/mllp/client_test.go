@@ -80,7 +80,7 @@ func TestClientPoolIsBoundedAndAnswersMatch(t *testing.T) {
 }
 
 func TestClientReplacesAnIdleConnectionThePeerClosed(t *testing.T) {
-	_, addr := startServer(t, echo, ServerOptions{ReadTimeout: 100 * time.Millisecond})
+	_, addr := startServer(t, echo, ServerOptions{IdleTimeout: 100 * time.Millisecond})
 	c := NewClient(addr, ClientOptions{MaxConns: 1})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -2,6 +2,7 @@ package mllp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,21 +14,30 @@ import (
 // serveConn reads frames from one connection and answers each until the peer leaves, the
 // connection fails or the server closes.
 func (s *Server) serveConn(sc *serverConn) {
-	log := s.opts.Logger.With("remote", sc.nc.RemoteAddr().String())
+	log := s.opts.Logger.With("remote", sc.peer.Addr.String())
 	defer func() {
 		sc.nc.Close()
-		s.mu.Lock()
-		delete(s.conns, sc)
-		s.mu.Unlock()
+		sc.raw.Close()
+		s.forget(sc)
 		s.wg.Done()
 	}()
+	if s.opts.TLS != nil {
+		cn, err := s.handshake(sc)
+		if err != nil {
+			log.Warn("mllp TLS handshake failed", "error", err)
+			return
+		}
+		sc.peer.CommonName = cn
+		log = log.With("peer_cn", cn)
+	}
 	r := NewReader(sc.nc, s.opts.MaxFrameSize)
-	ctx := context.WithValue(s.ctx, connKey{}, sc.nc)
+	r.OnFrameStart(func() { _ = sc.nc.SetReadDeadline(time.Now().Add(s.opts.FrameTimeout)) })
+	ctx := context.WithValue(context.WithValue(s.ctx, connKey{}, sc.nc), peerKey{}, sc.peer)
 	for {
 		if !s.setIdle(sc, true) {
 			return
 		}
-		if err := sc.nc.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout)); err != nil {
+		if err := sc.nc.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)); err != nil {
 			return
 		}
 		msg, err := r.ReadFrame()
@@ -65,6 +75,23 @@ func (s *Server) serveConn(sc *serverConn) {
 	}
 }
 
+// handshake runs the TLS handshake within FrameTimeout and returns the verified client
+// certificate's common name ("" when none was verified).
+func (s *Server) handshake(sc *serverConn) (string, error) {
+	tc := tls.Server(sc.nc, s.opts.TLS)
+	sc.nc = tc
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.FrameTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return "", err
+	}
+	st := tc.ConnectionState()
+	if len(st.VerifiedChains) > 0 && len(st.VerifiedChains[0]) > 0 {
+		return st.VerifiedChains[0][0].Subject.CommonName, nil
+	}
+	return "", nil
+}
+
 // safely runs a handler, turning a panic into no answer: one bad message must not take the
 // process down.
 func (s *Server) safely(ctx context.Context, log *slog.Logger, f func() []byte) (reply []byte) {
@@ -86,7 +113,7 @@ func (s *Server) write(sc *serverConn, reply []byte) bool {
 		return false
 	}
 	if err := WriteFrame(sc.nc, reply); err != nil {
-		s.opts.Logger.Info("mllp answer not sent", "remote", sc.nc.RemoteAddr().String(), "error", err)
+		s.opts.Logger.Info("mllp answer not sent", "remote", sc.peer.Addr.String(), "error", err)
 		return false
 	}
 	return true

@@ -79,8 +79,9 @@ func WriteFrame(w io.Writer, msg []byte) error {
 
 // Reader reads frames from a stream.
 type Reader struct {
-	r   *bufio.Reader
-	max int
+	r       *bufio.Reader
+	max     int
+	onStart func()
 }
 
 // NewReader returns a Reader whose frames may hold up to max bytes (MaxFrameSize when
@@ -92,9 +93,14 @@ func NewReader(r io.Reader, max int) *Reader {
 	return &Reader{r: bufio.NewReaderSize(r, 64<<10), max: max}
 }
 
+// OnFrameStart sets a function ReadFrame calls when it reads a start block, before the
+// payload: a server uses it to bound how long one frame may take once it has begun.
+func (r *Reader) OnFrameStart(f func()) { r.onStart = f }
+
 // ReadFrame returns the next frame's payload. At a clean end of the stream it returns
 // io.EOF; a bad frame gives a *FrameError; other errors come from the stream (a deadline, a
-// reset). CR and LF between frames are skipped. An end block not followed by CR is accepted.
+// reset). The end block ends the frame at once: the CR that should follow it is not waited
+// for, and is skipped with any other CR or LF before the next start block.
 func (r *Reader) ReadFrame() ([]byte, error) {
 	garbage := 0
 	for {
@@ -119,6 +125,9 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 			}
 		}
 	}
+	if r.onStart != nil {
+		r.onStart()
+	}
 	var buf []byte
 	for {
 		c, err := r.r.ReadByte()
@@ -130,7 +139,6 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 		}
 		switch c {
 		case EndBlock:
-			r.skipCR()
 			if buf == nil {
 				buf = []byte{}
 			}
@@ -146,13 +154,6 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 	}
 }
 
-// skipCR consumes the CR after an end block, if it is there.
-func (r *Reader) skipCR() {
-	if next, err := r.r.Peek(1); err == nil && next[0] == CarriageReturn {
-		_, _ = r.r.Discard(1)
-	}
-}
-
 // discardOversize skips the rest of a frame that passed the limit, up to its end block.
 func (r *Reader) discardOversize(buf []byte) error {
 	fe := &FrameError{Err: ErrFrameTooLarge, Head: head(buf), Skipped: len(buf) + 2}
@@ -164,7 +165,6 @@ func (r *Reader) discardOversize(buf []byte) error {
 		fe.Skipped++
 		switch c {
 		case EndBlock:
-			r.skipCR()
 			fe.Resynced = true
 			return fe
 		case StartBlock:

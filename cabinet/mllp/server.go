@@ -2,32 +2,71 @@ package mllp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
 
 // Handler answers one message: it returns the acknowledgment to send back, or nil to send
-// nothing. The context ends when the server is shut down hard.
+// nothing. The context ends when the server is shut down hard; it carries the peer
+// (PeerFromContext) and the connection (ConnFromContext).
 type Handler func(ctx context.Context, msg []byte) []byte
 
 // ServerOptions tune a Server; zero values take the defaults shown.
 type ServerOptions struct {
-	// ReadTimeout is how long a connection may stay silent, and how long one frame may take
-	// to arrive, before it is closed (10m).
-	ReadTimeout time.Duration
+	// IdleTimeout is how long a connection may stay silent between frames before it is
+	// closed (10m).
+	IdleTimeout time.Duration
+	// FrameTimeout is how long one frame may take to arrive once its start block has (30s);
+	// a connection that overruns it is closed.
+	FrameTimeout time.Duration
 	// WriteTimeout bounds writing one answer (30s).
 	WriteTimeout time.Duration
-	// MaxFrameSize bounds a message (MaxFrameSize).
+	// MaxFrameSize bounds a message (MaxFrameSize). A connection holds at most one frame and
+	// a 64 KiB read buffer at a time.
 	MaxFrameSize int
+	// MaxConns bounds the open connections (64), MaxConnsPerPeer those from one IP address
+	// (8). A connection over either is closed at once, and logged.
+	MaxConns        int
+	MaxConnsPerPeer int
+	// TLS, when set, makes the server speak TLS; with ClientCAs and RequireAndVerifyClientCert
+	// it requires a client certificate (see ServerTLSConfig). The handshake must end within
+	// FrameTimeout.
+	TLS *tls.Config
 	// OnFrameError answers a bad frame, for instance with an AR built from fe.Head; nil, or
 	// a nil answer, sends nothing. The connection is kept when the reader resynchronised.
 	OnFrameError func(ctx context.Context, fe *FrameError) []byte
 	// Logger receives connection-level problems (slog.Default()).
 	Logger *slog.Logger
+}
+
+func (o ServerOptions) withDefaults() ServerOptions {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.IdleTimeout, 10*time.Minute)
+	def(&o.FrameTimeout, 30*time.Second)
+	def(&o.WriteTimeout, 30*time.Second)
+	if o.MaxFrameSize <= 0 {
+		o.MaxFrameSize = MaxFrameSize
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 64
+	}
+	if o.MaxConnsPerPeer <= 0 {
+		o.MaxConnsPerPeer = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
 }
 
 // Server accepts MLLP connections and runs its handler for each message, one goroutine per
@@ -41,16 +80,32 @@ type Server struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	conns   map[*serverConn]struct{}
+	perPeer map[netip.Addr]int
 	closing bool
 	wg      sync.WaitGroup
 }
 
 type serverConn struct {
+	// raw is the accepted connection, which Shutdown closes; nc is what the connection's
+	// goroutine reads and writes (raw, or TLS over it).
+	raw  net.Conn
 	nc   net.Conn
+	peer Peer
 	idle bool // waiting for a frame, so Shutdown may close it
 }
 
+// Peer is who a message came from.
+type Peer struct {
+	// Addr is the remote address of the connection.
+	Addr netip.AddrPort
+	// CommonName is the subject common name of the client certificate the server verified,
+	// empty without TLS or without a verified client certificate.
+	CommonName string
+}
+
 type connKey struct{}
+
+type peerKey struct{}
 
 // ConnFromContext returns the connection a handler's message came in on. A handler that
 // closes it (to simulate a peer that drops the line, say) should return nil; the server then
@@ -60,22 +115,19 @@ func ConnFromContext(ctx context.Context) (net.Conn, bool) {
 	return nc, ok
 }
 
+// PeerFromContext returns who sent a handler's message: its address and, over TLS, its
+// verified certificate's common name. An application checks with it that the peer may
+// report for the cabinet it claims.
+func PeerFromContext(ctx context.Context) (Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(Peer)
+	return p, ok
+}
+
 // NewServer returns a server that answers messages with h.
 func NewServer(h Handler, opts ServerOptions) *Server {
-	if opts.ReadTimeout <= 0 {
-		opts.ReadTimeout = 10 * time.Minute
-	}
-	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = 30 * time.Second
-	}
-	if opts.MaxFrameSize <= 0 {
-		opts.MaxFrameSize = MaxFrameSize
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{handler: h, opts: opts, ctx: ctx, cancel: cancel, conns: make(map[*serverConn]struct{})}
+	return &Server{handler: h, opts: opts.withDefaults(), ctx: ctx, cancel: cancel,
+		conns: make(map[*serverConn]struct{}), perPeer: make(map[netip.Addr]int)}
 }
 
 // Listen binds the server's TCP address (host:port; port 0 picks a free one).
@@ -129,17 +181,48 @@ func (s *Server) Serve(ctx context.Context) error {
 			continue
 		}
 		delay = 0
-		sc := &serverConn{nc: nc}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
+		if !s.admit(nc) {
 			return nil
 		}
-		s.conns[sc] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(sc)
+	}
+}
+
+// admit registers a new connection and starts serving it, or closes it when the server is
+// closing (reporting false) or the connection is over a cap.
+func (s *Server) admit(nc net.Conn) bool {
+	addr, _ := netip.ParseAddrPort(nc.RemoteAddr().String())
+	ip := addr.Addr().Unmap()
+	sc := &serverConn{raw: nc, nc: nc, peer: Peer{Addr: addr}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		nc.Close()
+		return false
+	case len(s.conns) >= s.opts.MaxConns:
+		nc.Close()
+		s.opts.Logger.Warn("mllp connection refused: too many connections", "remote", addr.String(), "limit", s.opts.MaxConns)
+		return true
+	case s.perPeer[ip] >= s.opts.MaxConnsPerPeer:
+		nc.Close()
+		s.opts.Logger.Warn("mllp connection refused: too many connections from the peer", "remote", addr.String(), "limit", s.opts.MaxConnsPerPeer)
+		return true
+	}
+	s.conns[sc] = struct{}{}
+	s.perPeer[ip]++
+	s.wg.Add(1)
+	go s.serveConn(sc)
+	return true
+}
+
+// forget unregisters a connection that has ended.
+func (s *Server) forget(sc *serverConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, sc)
+	ip := sc.peer.Addr.Addr().Unmap()
+	if s.perPeer[ip]--; s.perPeer[ip] <= 0 {
+		delete(s.perPeer, ip)
 	}
 }
 
@@ -169,7 +252,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for sc := range s.conns {
 		if sc.idle {
-			sc.nc.Close()
+			sc.raw.Close()
 		}
 	}
 	s.mu.Unlock()
@@ -186,7 +269,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		s.mu.Lock()
 		for sc := range s.conns {
-			sc.nc.Close()
+			sc.raw.Close()
 		}
 		s.mu.Unlock()
 		<-done

@@ -24,8 +24,10 @@ type config struct {
 	MLLPAddr string
 	// CabinetAckTimeout bounds the wait for a cabinet's HL7 acknowledgment.
 	CabinetAckTimeout time.Duration
-	JWTSecret         string
-	API               api.Config
+	// HL7 holds the rest of the HL7 interface's settings (cabinets.go).
+	HL7       hl7Config
+	JWTSecret string
+	API       api.Config
 	// Codec encrypts workflow payloads (security.go).
 	Codec codecConfig
 	// SimWithdrawAfter is how long after an authorization the simulator reports the
@@ -41,9 +43,10 @@ func (c config) String() string {
 	if c.JWTSecret != "" {
 		secret = "(set)"
 	}
-	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s",
+	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s mllp=%s",
 		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
-		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter) + " " + c.securityString()
+		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.MLLPAddr) +
+		" " + c.HL7.String() + " " + c.securityString()
 }
 
 // loadConfig reads the environment. Every problem is reported at once.
@@ -53,7 +56,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TemporalAddress:   envOr(getenv, "TEMPORAL_ADDRESS", ""),
 		TemporalNamespace: envOr(getenv, "TEMPORAL_NAMESPACE", "default"),
 		HTTPAddr:          envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
-		MLLPAddr:          envOr(getenv, "PYXIS_MLLP_ADDR", ":2575"),
+		MLLPAddr:          envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
 		JWTSecret:         getenv("PYXIS_JWT_SECRET"),
 		API:               api.DefaultConfig(),
 		SimWithdrawAfter:  3 * time.Second,
@@ -123,6 +126,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	errs = append(errs, loadSecurity(getenv, &c)...)
+	errs = append(errs, loadHL7(getenv, &c.HL7)...)
 	return c, errors.Join(errs...)
 }
 

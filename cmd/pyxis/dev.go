@@ -167,7 +167,7 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 		}
 	}
 
-	mllpSrv, err := listenMLLP(cfg.MLLPAddr, &intake.Intake{Store: store, Temporal: tc})
+	mllpSrv, err := listenMLLP(cfg, &intake.Intake{Store: store, Temporal: tc})
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	s.sim = cabinet.NewSimulator(0, nil, nil)
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.
-	cabinets, closeDrivers := newCabinetDrivers(s.sim, time.Second)
+	cabinets, closeDrivers := newCabinetDrivers(s.sim, config{CabinetAckTimeout: time.Second})
 	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets}, worker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, nil, err

@@ -26,7 +26,7 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 	c.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
-	listener, err := listenMLLP("127.0.0.1:0", &intake.Intake{Store: e2e.store, Temporal: e2e.tc})
+	listener, err := listenMLLP(config{MLLPAddr: "127.0.0.1:0"}, &intake.Intake{Store: e2e.store, Temporal: e2e.tc})
 	require.NoError(c.t, err)
 	go func() { _ = listener.Serve(ctx) }()
 	c.t.Cleanup(func() { _ = listener.Close() })

@@ -68,7 +68,7 @@ func TestControlledRegisterReconcilesAfterMixedRun(t *testing.T) {
 		assert.Equal(ct, []int{12, 0}, []int{onHand, reserved})
 	}, 15*time.Second, 100*time.Millisecond)
 	count := c.event(f, cabinet.EventCount, morphine, 0)
-	count.Actual, count.Expected = 12, 12
+	count.Actual, count.Expected = cabinet.CountOf(12), cabinet.CountOf(12)
 	require.NoError(t, in.HandleEvent(ctx, count))
 
 	to := time.Now().UTC().Add(time.Second)

@@ -34,7 +34,7 @@ func (c *apiClient) event(f fixture, kind cabinet.EventKind, med int64, amount i
 		MedicationCode:   c.medicationCode(f, med),
 		Drawer:           "2",
 		Pocket:           "B",
-		Amount:           amount,
+		Amount:           cabinet.CountOf(amount),
 		User:             "cab-user-7",
 		At:               time.Now().UTC().Truncate(time.Second),
 	}
@@ -148,7 +148,7 @@ func TestRestockBelowParCompletedByCabinetLoad(t *testing.T) {
 
 	id := c.readyRequest(f, 4)
 	require.NoError(t, in.HandleEvent(ctx, cabinet.Event{
-		MessageControlID: "RDS-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: 4,
+		MessageControlID: "RDS-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: cabinet.CountOf(4),
 	}))
 	c.waitStatus(id, c.token("nurse-rs", workflows.RoleNurse), "dispensed")
 
@@ -202,7 +202,7 @@ func TestRefillConfirmedThroughAPI(t *testing.T) {
 	// A second dispense while the restock is open joins it: one restock per pocket.
 	second := c.readyRequest(f, 1)
 	require.NoError(t, newIntake().HandleEvent(context.Background(), cabinet.Event{
-		MessageControlID: "RDS-" + second, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: second, Amount: 1,
+		MessageControlID: "RDS-" + second, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: second, Amount: cabinet.CountOf(1),
 	}))
 	c.waitStatus(second, nurse, "dispensed")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
@@ -292,7 +292,7 @@ func TestCountMismatchRecordedAndResolved(t *testing.T) {
 
 	// The cabinet's own count, reported twice, records one discrepancy.
 	count := c.event(f, cabinet.EventCount, f.meds[0], 0)
-	count.Expected, count.Actual = 10, 9
+	count.Expected, count.Actual = cabinet.CountOf(10), cabinet.CountOf(9)
 	require.NoError(t, in.HandleEvent(context.Background(), count))
 	require.NoError(t, in.HandleEvent(context.Background(), count))
 	open := c.discrepancies(f, "open")
@@ -417,7 +417,7 @@ func TestIntakeDuplicateReportsCountedOnce(t *testing.T) {
 	assert.Contains(t, err.Error(), "2 are reserved")
 	onHand, reserved := c.stock(f, f.meds[0])
 	assert.Equal(t, []int{5, 2}, []int{onHand, reserved})
-	tooMuch.Amount = 3
+	tooMuch.Amount = cabinet.CountOf(3)
 	require.NoError(t, in.HandleEvent(ctx, tooMuch))
 	assert.EqualValues(t, 2, requireLedger(t, f, f.meds[0]))
 
@@ -440,7 +440,7 @@ func TestIntakeVendCompletesRequestOnce(t *testing.T) {
 	nurse := c.token("nurse-rs", workflows.RoleNurse)
 
 	id := c.readyRequest(f, 3)
-	vend := cabinet.Event{MessageControlID: "RDS-1-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: 3, User: "nurse-rs"}
+	vend := cabinet.Event{MessageControlID: "RDS-1-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: cabinet.CountOf(3), User: "nurse-rs"}
 	require.NoError(t, in.HandleEvent(ctx, vend))
 	state := c.waitStatus(id, nurse, "dispensed")
 	last := state["transitions"].([]any)
@@ -464,7 +464,7 @@ func TestIntakeVendCompletesRequestOnce(t *testing.T) {
 	// A vend for a request still awaiting approval is refused.
 	waiting := c.create(f, nurse, 1)
 	c.waitStatus(waiting, nurse, "awaiting_approval")
-	err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + waiting, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: waiting, Amount: 1})
+	err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + waiting, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: waiting, Amount: cabinet.CountOf(1)})
 	assert.ErrorIs(t, err, intake.ErrRefused)
 	assert.Contains(t, err.Error(), "awaiting_approval")
 }
@@ -476,7 +476,7 @@ func TestIntakeUnknownOrderAndBadReports(t *testing.T) {
 	ctx := context.Background()
 
 	for _, order := range []string{"medreq-01J00000000000000000000000", "not-a-request", workflows.RestockWorkflowID(f.cabinetID, f.meds[0])} {
-		err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + order, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: order, Amount: 1})
+		err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + order, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: order, Amount: cabinet.CountOf(1)})
 		assert.ErrorIs(t, err, cabinet.ErrUnknownOrder, order)
 	}
 

@@ -50,7 +50,7 @@ func runAPI(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	mllpSrv, err := listenMLLP(cfg.MLLPAddr, &intake.Intake{Store: store, Temporal: tc})
+	mllpSrv, err := listenMLLP(cfg, &intake.Intake{Store: store, Temporal: tc})
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -99,7 +99,7 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	}
 	sim := cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(tc, store), slog.Default())
 	defer sim.Close()
-	cabinets, closeDrivers := newCabinetDrivers(sim, cfg.CabinetAckTimeout)
+	cabinets, closeDrivers := newCabinetDrivers(sim, cfg)
 	defer closeDrivers()
 	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: cabinets}, cfg.Worker)
 	if err := w.Start(); err != nil {

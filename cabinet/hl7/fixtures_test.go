@@ -1,0 +1,94 @@
+package hl7
+
+import (
+	"time"
+
+	"github.com/medreq/pyxis/cabinet"
+)
+
+// example is one message this package builds, as the tests, the differential test and
+// INTERFACE.md's examples use it.
+type example struct {
+	name string
+	msg  *Message
+}
+
+// examples builds one message of every kind the interface exchanges, from fixed inputs.
+func examples() []example {
+	at := time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	order := cabinet.Order{
+		RequestID: "medreq-01JQ0000000000000000000001", CabinetCode: "PYX-ICU-01", CabinetUnit: "ICU",
+		PatientMRN: "MRN0042", PatientFamily: "Souza", PatientGiven: "Maria", PatientBed: "12B",
+		Priority: cabinet.PriorityStat,
+		Lines: []cabinet.Line{
+			{MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule", Quantity: 1,
+				Strength: "10 mg/mL, 1 mL", Form: "ampoule"},
+			{MedicationCode: "PARA500", MedicationName: "Paracetamol 500 mg", Unit: "tablet", Quantity: 2,
+				Strength: "500 mg", Form: "tablet"},
+		},
+	}
+	env := Envelope{SendingFacility: "HOSP", ReceivingFacility: "ICU"}
+	must := func(m *Message, err error) *Message {
+		if err != nil {
+			panic(err)
+		}
+		return m
+	}
+	nw := must(BuildRDE(order, OrderNew, at, env))
+	ca := must(BuildRDE(order, OrderCancel, at.Add(time.Hour), env))
+	enhanced := must(BuildRDE(order, OrderNew, at, Envelope{ProcessingID: ProcessingTraining, Enhanced: true}))
+	vendAt := at.Add(9 * time.Minute)
+	rds := must(BuildRDS(Report{Event: cabinet.Event{
+		MessageControlID: "PYXICU01-000731", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
+		RequestID: order.RequestID, User: "NURSE7", At: vendAt,
+		Lines: []cabinet.EventLine{
+			{MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"},
+			{MedicationCode: "PARA500", MedicationName: "Paracetamol 500 mg", Amount: cabinet.CountOf(2), Units: "tablet"},
+		},
+	}}))
+	override := must(BuildRDS(Report{Event: cabinet.Event{
+		MessageControlID: "PYXICU01-000732", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
+		User: "NURSE7", At: vendAt,
+		Lines: []cabinet.EventLine{{MedicationCode: "DIPI1G", MedicationName: "Dipyrone 500 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"}},
+	}}))
+	omsVend := must(BuildOMS(Report{Event: cabinet.Event{
+		MessageControlID: "PYXICU01-000733", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
+		RequestID: order.RequestID, MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
+		Expected: cabinet.CountOf(8), Actual: cabinet.CountOf(7), Balance: cabinet.CountOf(7), ParLevel: cabinet.CountOf(10),
+		User: "NURSE7", At: vendAt,
+		Lines: []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"}},
+	}}))
+	count := must(BuildOMS(Report{Event: cabinet.Event{
+		MessageControlID: "PYXICU01-000734", Kind: cabinet.EventCount, CabinetCode: "PYX-ICU-01",
+		MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
+		Expected: cabinet.CountOf(8), Actual: cabinet.CountOf(7), Balance: cabinet.CountOf(7), ParLevel: cabinet.CountOf(10),
+		User: "TECH3", At: at.Add(2 * time.Hour),
+	}, MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule"}))
+	waste := must(BuildOMS(Report{Event: cabinet.Event{
+		MessageControlID: "PYXICU01-000735", Kind: cabinet.EventWaste, CabinetCode: "PYX-ICU-01",
+		RequestID: order.RequestID, MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
+		Amount: cabinet.CountOf(1), User: "NURSE7", Witness: "NURSE9", At: vendAt.Add(5 * time.Minute),
+	}, MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule"}))
+	ackAt := at.Add(time.Second)
+	aa := BuildACK(nw.Header(), Ack{Code: AckAccept}, ackAt)
+	ae := BuildACK(nw.Header(), Ack{Code: AckError, Condition: ConditionTableValue,
+		Text: "medication PARA500 is not stocked in cabinet PYX-ICU-01", Segment: "RXE", Occurrence: 2, Field: 2}, ackAt)
+	ar := BuildACK(nw.Header(), Ack{Code: AckReject, Condition: ConditionInternal, Text: "cabinet busy; resend later"}, ackAt)
+	ca2 := BuildACK(enhanced.Header(), Ack{Code: AckAccept}, ackAt)
+	reportAE := BuildACK(count.Header(), Ack{Code: AckError, Condition: ConditionRequiredField,
+		Text: "hl7: invalid message: a count needs ZPM-9, the quantity counted", Segment: "ZPM", Occurrence: 1, Field: 9}, ackAt)
+	item := cabinet.Item{Code: "MORF10", Name: "Morphine sulfate", Strength: "10 mg/mL, 1 mL", Form: "ampoule",
+		Unit: "ampoule", ControlledList: "A1", New: true, ChangedAt: at.Add(-24 * time.Hour)}
+	mad := must(BuildMFN("PYX-ICU-01", item, at, env))
+	tab := cabinet.Item{Code: "PARA500", Name: "Paracetamol", Strength: "500 mg", Form: "tablet", Unit: "tablet",
+		ChangedAt: at.Add(-time.Hour)}
+	mup := must(BuildMFN("PYX-ICU-01", tab, at, env))
+	mfnAck := BuildACK(mad.Header(), Ack{Code: AckAccept}, ackAt)
+	return []example{
+		{"rde-nw", nw}, {"rde-ca", ca}, {"rde-nw-enhanced", enhanced},
+		{"ack-aa", aa}, {"ack-ae", ae}, {"ack-ar", ar}, {"ack-ca", ca2},
+		{"rds", rds}, {"rds-no-order", override}, {"oms-vend", omsVend}, {"oms-count", count}, {"oms-waste", waste},
+		{"ack-report-ae", reportAE},
+		{"mfn-mad", mad}, {"mfn-mup", mup}, {"ack-mfn", mfnAck},
+	}
+}
