@@ -35,6 +35,10 @@ var (
 	// ErrRefused: the request's workflow refused the vend (the request is not ready at this
 	// cabinet, or has ended otherwise).
 	ErrRefused = errors.New("report refused")
+	// ErrNotYet: the vend came before the system finished recording its authorization (the
+	// cabinet's acknowledgment was late, and the command is being retried): it can be applied
+	// shortly, so the cabinet should send it again.
+	ErrNotYet = errors.New("the request's authorization is still being confirmed")
 )
 
 // DefaultUpdateTimeout bounds the wait for a workflow to take a report.

@@ -76,6 +76,9 @@ func dispensedHere(cab db.Cabinet, requestID string, cabinetID int64, status str
 	if status == string(workflows.StatusDispensed) && cabinetID == cab.ID {
 		return nil
 	}
+	if status == string(workflows.StatusApproved) && cabinetID == cab.ID {
+		return fmt.Errorf("%w: vend of request %s at cabinet %s", ErrNotYet, requestID, cab.Code)
+	}
 	return fmt.Errorf("%w: vend of request %s at cabinet %s: the request is %s", ErrRefused, requestID, cab.Code, status)
 }
 

@@ -177,6 +177,9 @@ type classified struct{ in *intake.Intake }
 
 func (c classified) HandleEvent(ctx context.Context, e cabinet.Event) error {
 	err := c.in.HandleEvent(ctx, e)
+	if errors.Is(err, intake.ErrNotYet) {
+		return cabinet.NotNow("the order is still being confirmed; resend later", err)
+	}
 	for _, k := range []struct {
 		err       error
 		condition string
