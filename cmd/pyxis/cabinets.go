@@ -15,7 +15,7 @@ import (
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/hl7driver"
-	"github.com/medreq/pyxis/cabinet/intake"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
 )

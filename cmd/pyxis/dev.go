@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/medreq/pyxis/cabinet/intake"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/db"
 )
 

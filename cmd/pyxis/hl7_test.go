@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
-	"github.com/medreq/pyxis/cabinet/intake"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/workflows"
 )
 
