@@ -51,6 +51,12 @@ func (a *Activities) RecordStep(ctx context.Context, in StepInput) (*StockResult
 	for i, t := range in.Transitions {
 		st.Transitions[i] = t.transition()
 	}
+	for _, v := range in.Vends {
+		st.Vends = append(st.Vends, db.Vend{
+			CabinetID: v.CabinetID, Lines: toDBLines(v.Lines), ReportID: v.ReportID,
+			Actor: db.Actor{ID: v.Actor.ID, Role: v.Actor.Role, Name: v.Actor.Name}, Source: v.Source, At: v.At,
+		})
+	}
 	res, err := a.Store.RecordStep(ctx, st)
 	if err != nil {
 		return nil, dbError("record step of "+in.RequestID, err)
@@ -77,6 +83,7 @@ func (in RecordInput) transition() db.Transition {
 		Action:             in.Action,
 		Note:               in.Note,
 		Details:            in.Details,
+		Vended:             toDBLines(in.Vended),
 		ApprovalDeadline:   in.ApprovalDeadline,
 		WithdrawalDeadline: in.WithdrawalDeadline,
 	}

@@ -47,6 +47,8 @@ type RecordInput struct {
 	// ReasonCode says why, from the workflows' reason table; Reason holds the words.
 	ReasonCode string `json:"reason_code,omitempty"`
 	Note       string `json:"note,omitempty"`
+	// Vended is what the withdrawal report this transition records dispensed.
+	Vended []Line `json:"vended,omitempty"`
 	// ApprovalDeadline and WithdrawalDeadline are set on the transition that starts the wait.
 	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
 	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
@@ -77,11 +79,23 @@ const (
 )
 
 // StepInput is one durable step of a request: its pending transitions, recorded in order, and
-// the stock change that goes with them ("", StockRelease or StockConsume), in one transaction.
+// the stock changes that go with them, in one transaction: withdrawal reports (Vends, applied
+// first), then Stock ("", StockRelease or StockConsume).
 type StepInput struct {
 	RequestID   string        `json:"request_id"`
 	Transitions []RecordInput `json:"transitions"`
+	Vends       []Vend        `json:"vends,omitempty"`
 	Stock       string        `json:"stock,omitempty"`
+}
+
+// Vend is one withdrawal report: what the cabinet says it dispensed for the request.
+type Vend struct {
+	CabinetID int64     `json:"cabinet_id"`
+	Lines     []Line    `json:"lines"`
+	ReportID  string    `json:"report_id,omitempty"`
+	Actor     Actor     `json:"actor"`
+	Source    string    `json:"source"`
+	At        time.Time `json:"at"`
 }
 
 // ReserveInput reserves every line of a request at its cabinet, or none.

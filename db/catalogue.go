@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -73,6 +74,8 @@ func (s *Store) CreateCabinet(ctx context.Context, c NewCabinet) (Cabinet, error
 		Status:  status,
 		Driver:  driver,
 		Address: c.Address,
+		// Nobody may report for a cabinet until someone says from where.
+		ReportSources: nonNilPrefixes(c.ReportSources),
 	})
 	if err != nil {
 		return Cabinet{}, wrap("create cabinet", err)
@@ -171,7 +174,26 @@ func cabinetFromGen(r gen.Cabinet) Cabinet {
 		Driver:    r.Driver,
 		Address:   r.Address,
 		CreatedAt: r.CreatedAt,
+		// Never nil, so "nobody" reads the same everywhere.
+		ReportSources: nonNilPrefixes(r.ReportSources),
 	}
+}
+
+// SetCabinetReportSources sets the networks a cabinet's reports are believed from (empty:
+// nobody) and returns the cabinet; ErrNotFound for an unknown one.
+func (s *Store) SetCabinetReportSources(ctx context.Context, id int64, sources []netip.Prefix) (Cabinet, error) {
+	row, err := s.q.SetCabinetReportSources(ctx, gen.SetCabinetReportSourcesParams{ID: id, ReportSources: nonNilPrefixes(sources)})
+	if err != nil {
+		return Cabinet{}, wrap("set cabinet report sources", err)
+	}
+	return cabinetFromGen(row), nil
+}
+
+func nonNilPrefixes(p []netip.Prefix) []netip.Prefix {
+	if p == nil {
+		return []netip.Prefix{}
+	}
+	return p
 }
 
 // SetCabinetDriver points the cabinet with the given code at a driver ("sim" or "hl7") and

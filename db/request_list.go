@@ -177,7 +177,12 @@ func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail,
 		return RequestDetail{}, wrap("get request detail", err)
 	}
 	for _, r := range rows {
+		vended, err := linesFromJSON(r.Vended)
+		if err != nil {
+			return RequestDetail{}, wrap("get request detail", err)
+		}
 		d.Transitions = append(d.Transitions, Transition{
+			Vended:    vended,
 			RequestID: id, Seq: r.Seq, From: string(r.FromStatus.RequestStatus), Status: string(r.ToStatus),
 			Action: r.Action, Actor: Actor{ID: r.ActorID, Name: r.ActorName, Role: r.ActorRole},
 			At: r.At, Reason: r.Reason, ReasonCode: r.ReasonCode, Note: r.Note,

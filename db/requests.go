@@ -81,7 +81,15 @@ func project(ctx context.Context, q *gen.Queries, t Transition) error {
 			return notFoundf("request %q", t.RequestID)
 		}
 	}
+	var vended []byte
+	if len(t.Vended) > 0 {
+		var err error
+		if vended, err = json.Marshal(linesJSON(t.Vended)); err != nil {
+			return err
+		}
+	}
 	return q.InsertTransition(ctx, gen.InsertTransitionParams{
+		Vended:     vended,
 		RequestID:  t.RequestID,
 		Seq:        t.Seq,
 		FromStatus: gen.NullRequestStatus{RequestStatus: gen.RequestStatus(t.From), Valid: t.From != ""},
@@ -202,4 +210,33 @@ func marshalDetails(d map[string]any) ([]byte, error) {
 		return nil, invalidf("audit details: %v", err)
 	}
 	return b, nil
+}
+
+// lineJSON is how a line is kept in a jsonb column.
+type lineJSON struct {
+	MedicationID int64 `json:"medication_id"`
+	Quantity     int32 `json:"quantity"`
+}
+
+func linesJSON(lines []Line) []lineJSON {
+	out := make([]lineJSON, len(lines))
+	for i, l := range lines {
+		out[i] = lineJSON(l)
+	}
+	return out
+}
+
+func linesFromJSON(raw []byte) ([]Line, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var in []lineJSON
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, err
+	}
+	out := make([]Line, len(in))
+	for i, l := range in {
+		out[i] = Line(l)
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/medreq/pyxis/db/gen"
 )
@@ -28,17 +29,21 @@ const (
 )
 
 // Step is one durable step of a request: transitions to record, in seq order, and the stock
-// change that goes with them.
+// changes that go with them: withdrawal reports (Vends, applied first, in order), then Stock.
 type Step struct {
 	RequestID   string
 	Transitions []Transition
+	Vends       []Vend
 	Stock       StockChange
 }
 
-// StepResult is what a step's stock change did now; empty when a retry finds it done.
+// StepResult is what a step's stock changes did now; empty when a retry finds it done.
+// Consumed holds, per medication, what vends or a consume took and the levels they left;
+// Discrepancies the ids of what vends or a release found to differ from the order.
 type StepResult struct {
-	Released []Line
-	Consumed []ConsumedLine
+	Released      []Line
+	Consumed      []ConsumedLine
+	Discrepancies []int64
 }
 
 // RecordStep applies a step in one transaction: the stock change, then each transition's
@@ -56,18 +61,59 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 	}
 	var res StepResult
 	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
+		// A step is retried until it commits once: one whose first transition is recorded
+		// committed before, and must not take its vends twice.
+		if len(st.Transitions) > 0 {
+			if done, err := transitionRecorded(ctx, q, st.RequestID, st.Transitions[0].Seq); err != nil || done {
+				return err
+			}
+		}
+		var found []newDiscrepancy
+		if len(st.Vends) > 0 {
+			if err := lockRequestStock(ctx, q, st.RequestID); err != nil {
+				return err
+			}
+			if settled, err := q.StockSettled(ctx, st.RequestID); err != nil || settled {
+				if settled {
+					err = fmt.Errorf("%w: a vend for request %s", ErrSettled, st.RequestID)
+				}
+				return err
+			}
+		}
+		for _, v := range st.Vends {
+			took, differs, err := applyVend(ctx, q, st.RequestID, v)
+			if err != nil {
+				return err
+			}
+			res.Consumed = append(res.Consumed, took...)
+			found = append(found, differs...)
+		}
 		switch st.Stock {
 		case StockNone:
 		case StockRelease:
+			rows, err := q.ListReservations(ctx, st.RequestID)
+			if err != nil {
+				return err
+			}
 			if res.Released, err = release(ctx, q, st.RequestID); err != nil {
 				return err
 			}
+			found = append(found, shortVends(st.RequestID, rows, systemActor, stepTime(st))...)
 		case StockConsume:
-			if res.Consumed, err = consume(ctx, q, st.RequestID); err != nil {
+			consumed, err := consume(ctx, q, st.RequestID)
+			if err != nil {
 				return err
 			}
+			res.Consumed = append(res.Consumed, consumed...)
 		default:
 			return invalidf("unknown stock change %q", st.Stock)
+		}
+		for _, d := range found {
+			rec, err := insertDiscrepancy(ctx, q, d)
+			if err != nil {
+				return err
+			}
+			res.Discrepancies = append(res.Discrepancies, rec.ID)
 		}
 		return recordAll(ctx, q, st.Transitions)
 	})
@@ -75,6 +121,28 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 		return StepResult{}, wrap("record step", err)
 	}
 	return res, nil
+}
+
+// transitionRecorded reports whether a request's transition seq is in the projection.
+func transitionRecorded(ctx context.Context, q *gen.Queries, requestID string, seq int32) (bool, error) {
+	rows, err := q.ListTransitions(ctx, requestID)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rows {
+		if r.Seq == seq {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// stepTime is when a step happened: its last transition's time, else now.
+func stepTime(st Step) time.Time {
+	if n := len(st.Transitions); n > 0 {
+		return st.Transitions[n-1].At
+	}
+	return time.Now()
 }
 
 // Admission is the first step of a request: it is submitted, and its lines are reserved at

@@ -32,6 +32,11 @@ const (
 
 	DiscrepancyCountMismatch              = "count_mismatch"
 	DiscrepancyUnwitnessedControlledWaste = "unwitnessed_controlled_waste"
+	// A vend took less of an ordered line than ordered (the rest was released), more than
+	// ordered, or a medication the request did not order.
+	DiscrepancyShortVend       = "short_vend"
+	DiscrepancyOverVend        = "over_vend"
+	DiscrepancyWrongMedication = "wrong_medication"
 )
 
 // Movement is one row of the stock ledger.

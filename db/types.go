@@ -1,6 +1,9 @@
 package db
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Medication is an entry of the medication catalogue.
 type Medication struct {
@@ -40,9 +43,11 @@ type Cabinet struct {
 	Unit   string
 	Status string
 	// Driver is "sim" (the in-process simulator) or "hl7" (HL7 v2 over MLLP to Address).
-	Driver    string
-	Address   string
-	CreatedAt time.Time
+	Driver  string
+	Address string
+	// ReportSources are the networks the cabinet's reports are believed from; empty: nobody.
+	ReportSources []netip.Prefix
+	CreatedAt     time.Time
 }
 
 // NewCabinet holds the fields of a cabinet to be registered. An empty Status means online,
@@ -54,6 +59,8 @@ type NewCabinet struct {
 	Status  string
 	Driver  string
 	Address string
+	// ReportSources: see Cabinet.
+	ReportSources []netip.Prefix
 }
 
 // StockRow is the stock of one medication in one cabinet.
@@ -124,12 +131,14 @@ type Transition struct {
 	Reason string
 	// ReasonCode says why, from the workflows' reason table; "" for none.
 	ReasonCode string
-	At     time.Time
-	Actor  Actor
+	At         time.Time
+	Actor      Actor
 	// Action names the audit entry; empty means the Status.
 	Action string
 	// Note is a pharmacist's note on an approval.
-	Note    string
+	Note string
+	// Vended is what the withdrawal report this transition records dispensed.
+	Vended  []Line
 	Details map[string]any
 	// Header is set on the transition that creates the request.
 	Header *RequestHeader

@@ -125,11 +125,30 @@ func (r *request) validateWithdrawn(_ workflow.Context, in WithdrawnInput) error
 	if in.CabinetID != r.in.CabinetID {
 		return rejection(ErrInvalidInput, "the request is not authorized at this cabinet")
 	}
-	return checkText(in.Actor, "", "")
+	if len(in.Lines) > 50 {
+		return rejection(ErrInvalidInput, "a withdrawal report has at most 50 lines")
+	}
+	for _, l := range in.Lines {
+		if l.MedicationID <= 0 || l.Quantity <= 0 || l.Quantity > MaxVendQuantity {
+			return rejection(ErrInvalidInput, fmt.Sprintf("a withdrawn line needs a medication and a quantity from 1 to %d", MaxVendQuantity))
+		}
+	}
+	if err := checkText(in.Actor, "report id", in.ReportID); err != nil {
+		return err
+	}
+	return checkText(in.Actor, "source", in.Source)
 }
 
+// withdrawn takes a withdrawal report. Runs from before vends were accounted per line treat
+// every report as the whole order withdrawn. Otherwise the report's lines are what left the
+// cabinet (vends.go): the request is dispensed once every ordered line was withdrawn, and
+// waits for the rest until then.
 func (r *request) withdrawn(ctx workflow.Context, in WithdrawnInput) (State, error) {
-	r.move(ctx, StatusDispensed, "withdrawn", in.Actor, noReason)
+	if !r.vendLines {
+		r.move(ctx, StatusDispensed, "withdrawn", in.Actor, noReason)
+		return r.state, nil
+	}
+	r.takeVend(ctx, in)
 	return r.state, nil
 }
 

@@ -54,6 +54,13 @@ type request struct {
 	consumed bool
 	// salvaging is set once a step was refused for good (recording.go, salvage).
 	salvaging bool
+	// vendLines is set for runs that account withdrawals per line (vends.go); named are the
+	// ordered medications a report has named, pendingVends the reports not yet recorded, and
+	// vendedAt what each withdrawal transition (by seq) dispensed.
+	vendLines    bool
+	named        map[int64]bool
+	pendingVends []activities.Vend
+	vendedAt     map[int32][]Line
 }
 
 // setup validates the input and registers the query and update handlers before anything
@@ -175,6 +182,13 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 		return nil, err
 	}
 
+	// Vends per line are recorded in steps; runs from before steps never take this path.
+	r.vendLines = r.steps && workflow.GetVersion(ctx, vendsChange, workflow.DefaultVersion, 1) >= 1
+	if r.vendLines {
+		return r.awaitWithdrawal(ctx)
+	}
+
+	// Runs from before vends per line: the first report withdraws the whole order.
 	// Wait until the advertised deadline, not a full window from now: recording the
 	// transition may have taken a while.
 	if _, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), func() bool {

@@ -41,6 +41,7 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 		Lines:              in.Lines,
 		Approvals:          []workflows.Approval{{Actor: pharmacist, At: t0.Add(10 * time.Minute), Note: "allergies checked"}},
 		Transitions:        wantTransitions,
+		Vended:             in.Lines,
 		CreatedAt:          t0,
 		UpdatedAt:          t0.Add(20 * time.Minute),
 		ApprovalDeadline:   at(t0.Add(time.Hour)),
@@ -50,12 +51,14 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 
 	// One step per workflow task: admission with its reservation, the approval, the
 	// authorization, and the withdrawal with its consumption.
-	s.Equal([]string{"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RecordStep#5/consume"}, s.fake.calls())
+	// The report named no lines: the whole order, as ordered, consumed with the withdrawal.
+	s.Equal([]string{"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RecordStep#5/release"}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
 	s.assertRecorded(in, wantTransitions)
 	s.Equal([]activities.ReserveInput{{RequestID: requestID, CabinetID: cabinetID, Lines: activityLines(in.Lines)}}, s.fake.reserve)
 	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("AuthorizeDispense"))
-	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockConsume))
+	s.Equal([]activities.Vend{{CabinetID: cabinetID, Lines: activityLines(in.Lines), Actor: activities.Actor{ID: cabinetBot.ID, Role: cabinetBot.Role},
+		Source: "cabinet", At: t0.Add(20 * time.Minute)}}, s.fake.recordedVends())
 
 	// The projection learns the deadlines and the note with the transitions that set them.
 	rec := s.fake.recorded()

@@ -34,11 +34,23 @@ type CancelInput struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// WithdrawnInput is the cabinet's report that the medication was taken out.
+// WithdrawnInput is a report that medication was taken out of the cabinet for the request.
 type WithdrawnInput struct {
 	Actor     Actor `json:"actor"`
 	CabinetID int64 `json:"cabinet_id"`
+	// Lines are what the cabinet dispensed, per medication, as it counted them; they may
+	// differ from the order. None means every line not yet withdrawn, as ordered (a report
+	// that does not say what: the API's, older cabinets').
+	Lines []Line `json:"lines,omitempty"`
+	// ReportID identifies the report (the cabinet's message control id, or the API call's
+	// request id), for the records it leaves.
+	ReportID string `json:"report_id,omitempty"`
+	// Source is where the report came from: cabinet, api or simulator.
+	Source string `json:"source,omitempty"`
 }
+
+// MaxVendQuantity bounds the quantity of one line of a withdrawal report.
+const MaxVendQuantity = 10000
 
 // Error types of update rejections, so the API can map them to HTTP statuses without
 // parsing messages.

@@ -110,10 +110,11 @@ func (r *request) settle(ctx workflow.Context, change string) (activities.StockR
 func (r *request) commit(ctx workflow.Context, change string) (activities.StockResult, error) {
 	var res activities.StockResult
 	pending := r.state.Transitions[r.recorded:]
-	if len(pending) == 0 && change == "" {
+	vends := r.pendingVends
+	if len(pending) == 0 && len(vends) == 0 && change == "" {
 		return res, nil
 	}
-	in := activities.StepInput{RequestID: r.state.ID, Stock: change, Transitions: make([]activities.RecordInput, len(pending))}
+	in := activities.StepInput{RequestID: r.state.ID, Stock: change, Vends: vends, Transitions: make([]activities.RecordInput, len(pending))}
 	for i, t := range pending {
 		in.Transitions[i] = r.record(t)
 	}
@@ -126,6 +127,7 @@ func (r *request) commit(ctx workflow.Context, change string) (activities.StockR
 	// Handlers may have moved the request further while the step ran: only what was sent
 	// is recorded.
 	r.recorded += len(pending)
+	r.pendingVends = r.pendingVends[len(vends):]
 	if r.state.Status != r.indexed {
 		r.index(ctx, r.state.Status)
 	}
@@ -147,6 +149,7 @@ func (r *request) record(t Transition) activities.RecordInput {
 		At:         t.At,
 		Details:    map[string]any{"from": string(t.From)},
 		Note:       r.notes[t.Seq],
+		Vended:     toActivityLines(r.vendedAt[t.Seq]),
 	}
 	switch {
 	case t.Seq == 1:

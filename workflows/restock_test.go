@@ -305,7 +305,7 @@ func (s *MedicationRequestTestSuite) TestConsumeBelowParStartsRestock() {
 	s.env.OnActivity(a.AuthorizeDispense, mock.Anything, mock.Anything).Return(s.fake.authorizeDispense)
 	s.env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.StepInput) (*activities.StockResult, error) {
-			if in.Stock != activities.StockConsume {
+			if len(in.Vends) == 0 {
 				return &activities.StockResult{}, nil
 			}
 			return &activities.StockResult{

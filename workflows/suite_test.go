@@ -261,10 +261,10 @@ func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []w
 			RequiredApprovals: max(in.RequiredApprovals, 1),
 		}
 	}
-	// Deadlines and notes have tests of their own.
+	// Deadlines, notes and vends have tests of their own.
 	got := s.fake.recorded()
 	for i := range got {
-		got[i].ApprovalDeadline, got[i].WithdrawalDeadline, got[i].Note = nil, nil, ""
+		got[i].ApprovalDeadline, got[i].WithdrawalDeadline, got[i].Note, got[i].Vended = nil, nil, "", nil
 	}
 	s.Equal(expected, got)
 }
@@ -296,6 +296,7 @@ type fakeActivities struct {
 	log     []string
 	records []activities.RecordInput
 	reserve []activities.ReserveInput
+	vends   []activities.Vend
 	cabinet map[string][]activities.CabinetInput
 	stock   map[string][]activities.StockInput
 	counts  map[string]int
@@ -362,6 +363,7 @@ func (f *fakeActivities) recordStep(_ context.Context, in activities.StepInput) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.records = append(f.records, in.Transitions...)
+	f.vends = append(f.vends, in.Vends...)
 	if in.Stock != "" {
 		f.stock[in.Stock] = append(f.stock[in.Stock], activities.StockInput{RequestID: in.RequestID})
 	}
@@ -421,6 +423,12 @@ func (f *fakeActivities) calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.log...)
+}
+
+func (f *fakeActivities) recordedVends() []activities.Vend {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.Vend(nil), f.vends...)
 }
 
 func (f *fakeActivities) recorded() []activities.RecordInput {

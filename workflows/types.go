@@ -142,22 +142,24 @@ type Approval struct {
 // State is the whole current state of a request, as the StateQuery returns it and as the
 // workflow returns it when it completes.
 type State struct {
-	ID                 string       `json:"id"`
-	Status             Status       `json:"status"`
-	Priority           Priority     `json:"priority"`
-	CabinetID          int64        `json:"cabinet_id"`
-	CabinetCode        string       `json:"cabinet_code"`
-	Patient            Patient      `json:"patient"`
-	Requester          Actor        `json:"requester"`
-	Lines              []Line       `json:"lines"`
-	Approvals          []Approval   `json:"approvals"`
-	Transitions        []Transition `json:"transitions"`
-	Reason             string       `json:"reason,omitempty"`
-	ReasonCode         ReasonCode   `json:"reason_code,omitempty"`
-	RequiredApprovals  int32        `json:"required_approvals"`
-	Escalated          bool         `json:"escalated"`
-	CreatedAt          time.Time    `json:"created_at"`
-	UpdatedAt          time.Time    `json:"updated_at"`
-	ApprovalDeadline   *time.Time   `json:"approval_deadline,omitempty"`
-	WithdrawalDeadline *time.Time   `json:"withdrawal_deadline,omitempty"`
+	ID          string       `json:"id"`
+	Status      Status       `json:"status"`
+	Priority    Priority     `json:"priority"`
+	CabinetID   int64        `json:"cabinet_id"`
+	CabinetCode string       `json:"cabinet_code"`
+	Patient     Patient      `json:"patient"`
+	Requester   Actor        `json:"requester"`
+	Lines       []Line       `json:"lines"`
+	Approvals   []Approval   `json:"approvals"`
+	Transitions []Transition `json:"transitions"`
+	Reason      string       `json:"reason,omitempty"`
+	ReasonCode  ReasonCode   `json:"reason_code,omitempty"`
+	// Vended is what withdrawal reports dispensed so far, per medication.
+	Vended             []Line     `json:"vended,omitempty"`
+	RequiredApprovals  int32      `json:"required_approvals"`
+	Escalated          bool       `json:"escalated"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
+	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
+	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
 }

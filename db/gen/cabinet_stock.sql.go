@@ -220,6 +220,36 @@ func (q *Queries) SetOnHand(ctx context.Context, arg SetOnHandParams) error {
 	return err
 }
 
+const takeFreeStock = `-- name: TakeFreeStock :one
+UPDATE cabinet_stock
+SET on_hand = on_hand - $1,
+    updated_at = now()
+WHERE cabinet_id = $2
+  AND medication_id = $3
+  AND on_hand - reserved >= $1
+RETURNING on_hand, par_level
+`
+
+type TakeFreeStockParams struct {
+	Quantity     int32
+	CabinetID    int64
+	MedicationID int64
+}
+
+type TakeFreeStockRow struct {
+	OnHand   int32
+	ParLevel int32
+}
+
+// TakeFreeStock lowers on_hand by what a vend took beyond its reservations, only where that much
+// is not reserved by other requests, and returns the new levels.
+func (q *Queries) TakeFreeStock(ctx context.Context, arg TakeFreeStockParams) (TakeFreeStockRow, error) {
+	row := q.db.QueryRow(ctx, takeFreeStock, arg.Quantity, arg.CabinetID, arg.MedicationID)
+	var i TakeFreeStockRow
+	err := row.Scan(&i.OnHand, &i.ParLevel)
+	return i, err
+}
+
 const upsertStock = `-- name: UpsertStock :one
 WITH upserted AS (
     INSERT INTO cabinet_stock (cabinet_id, medication_id, on_hand, par_level)

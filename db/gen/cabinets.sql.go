@@ -7,21 +7,23 @@ package gen
 
 import (
 	"context"
+	"net/netip"
 )
 
 const createCabinet = `-- name: CreateCabinet :one
-INSERT INTO cabinets (code, name, unit, status, driver, address)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, code, name, unit, status, created_at, driver, address
+INSERT INTO cabinets (code, name, unit, status, driver, address, report_sources)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, code, name, unit, status, created_at, driver, address, report_sources
 `
 
 type CreateCabinetParams struct {
-	Code    string
-	Name    string
-	Unit    string
-	Status  CabinetStatus
-	Driver  string
-	Address string
+	Code          string
+	Name          string
+	Unit          string
+	Status        CabinetStatus
+	Driver        string
+	Address       string
+	ReportSources []netip.Prefix
 }
 
 // CreateCabinet registers a dispensing cabinet and returns it.
@@ -33,6 +35,7 @@ func (q *Queries) CreateCabinet(ctx context.Context, arg CreateCabinetParams) (C
 		arg.Status,
 		arg.Driver,
 		arg.Address,
+		arg.ReportSources,
 	)
 	var i Cabinet
 	err := row.Scan(
@@ -44,12 +47,13 @@ func (q *Queries) CreateCabinet(ctx context.Context, arg CreateCabinetParams) (C
 		&i.CreatedAt,
 		&i.Driver,
 		&i.Address,
+		&i.ReportSources,
 	)
 	return i, err
 }
 
 const getCabinet = `-- name: GetCabinet :one
-SELECT id, code, name, unit, status, created_at, driver, address FROM cabinets
+SELECT id, code, name, unit, status, created_at, driver, address, report_sources FROM cabinets
 WHERE id = $1
 `
 
@@ -66,12 +70,13 @@ func (q *Queries) GetCabinet(ctx context.Context, id int64) (Cabinet, error) {
 		&i.CreatedAt,
 		&i.Driver,
 		&i.Address,
+		&i.ReportSources,
 	)
 	return i, err
 }
 
 const getCabinetByCode = `-- name: GetCabinetByCode :one
-SELECT id, code, name, unit, status, created_at, driver, address FROM cabinets
+SELECT id, code, name, unit, status, created_at, driver, address, report_sources FROM cabinets
 WHERE code = $1
 `
 
@@ -88,12 +93,13 @@ func (q *Queries) GetCabinetByCode(ctx context.Context, code string) (Cabinet, e
 		&i.CreatedAt,
 		&i.Driver,
 		&i.Address,
+		&i.ReportSources,
 	)
 	return i, err
 }
 
 const listCabinets = `-- name: ListCabinets :many
-SELECT id, code, name, unit, status, created_at, driver, address FROM cabinets
+SELECT id, code, name, unit, status, created_at, driver, address, report_sources FROM cabinets
 ORDER BY code
 `
 
@@ -116,6 +122,7 @@ func (q *Queries) ListCabinets(ctx context.Context) ([]Cabinet, error) {
 			&i.CreatedAt,
 			&i.Driver,
 			&i.Address,
+			&i.ReportSources,
 		); err != nil {
 			return nil, err
 		}
@@ -130,7 +137,7 @@ func (q *Queries) ListCabinets(ctx context.Context) ([]Cabinet, error) {
 const setCabinetDriver = `-- name: SetCabinetDriver :one
 UPDATE cabinets SET driver = $1, address = $2
 WHERE code = $3
-RETURNING id, code, name, unit, status, created_at, driver, address
+RETURNING id, code, name, unit, status, created_at, driver, address, report_sources
 `
 
 type SetCabinetDriverParams struct {
@@ -152,6 +159,36 @@ func (q *Queries) SetCabinetDriver(ctx context.Context, arg SetCabinetDriverPara
 		&i.CreatedAt,
 		&i.Driver,
 		&i.Address,
+		&i.ReportSources,
+	)
+	return i, err
+}
+
+const setCabinetReportSources = `-- name: SetCabinetReportSources :one
+UPDATE cabinets SET report_sources = $1
+WHERE id = $2
+RETURNING id, code, name, unit, status, created_at, driver, address, report_sources
+`
+
+type SetCabinetReportSourcesParams struct {
+	ReportSources []netip.Prefix
+	ID            int64
+}
+
+// SetCabinetReportSources sets the networks a cabinet's reports are believed from and returns it.
+func (q *Queries) SetCabinetReportSources(ctx context.Context, arg SetCabinetReportSourcesParams) (Cabinet, error) {
+	row := q.db.QueryRow(ctx, setCabinetReportSources, arg.ReportSources, arg.ID)
+	var i Cabinet
+	err := row.Scan(
+		&i.ID,
+		&i.Code,
+		&i.Name,
+		&i.Unit,
+		&i.Status,
+		&i.CreatedAt,
+		&i.Driver,
+		&i.Address,
+		&i.ReportSources,
 	)
 	return i, err
 }

@@ -228,10 +228,10 @@ func (q *Queries) InsertRequestLines(ctx context.Context, arg InsertRequestLines
 
 const insertTransition = `-- name: InsertTransition :exec
 INSERT INTO request_transitions (
-    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended
 ) VALUES (
     $1, $2, $3::request_status, $4, $5,
-    $6, $7, $8, $9, $10, $11, $12
+    $6, $7, $8, $9, $10, $11, $12, $13::jsonb
 )
 ON CONFLICT (request_id, seq) DO NOTHING
 `
@@ -249,6 +249,7 @@ type InsertTransitionParams struct {
 	Reason     string
 	ReasonCode string
 	Note       string
+	Vended     []byte
 }
 
 // InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
@@ -266,6 +267,7 @@ func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionPara
 		arg.Reason,
 		arg.ReasonCode,
 		arg.Note,
+		arg.Vended,
 	)
 	return err
 }
@@ -380,7 +382,7 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 }
 
 const listTransitions = `-- name: ListTransitions :many
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended
 FROM request_transitions
 WHERE request_id = $1
 ORDER BY seq
@@ -398,6 +400,7 @@ type ListTransitionsRow struct {
 	Reason     string
 	ReasonCode string
 	Note       string
+	Vended     []byte
 }
 
 // ListTransitions returns the transitions of a request in order.
@@ -422,6 +425,7 @@ func (q *Queries) ListTransitions(ctx context.Context, requestID string) ([]List
 			&i.Reason,
 			&i.ReasonCode,
 			&i.Note,
+			&i.Vended,
 		); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ package gen
 import (
 	"database/sql/driver"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -78,6 +79,9 @@ type DiscrepancyKind string
 const (
 	DiscrepancyKindCountMismatch              DiscrepancyKind = "count_mismatch"
 	DiscrepancyKindUnwitnessedControlledWaste DiscrepancyKind = "unwitnessed_controlled_waste"
+	DiscrepancyKindShortVend                  DiscrepancyKind = "short_vend"
+	DiscrepancyKindOverVend                   DiscrepancyKind = "over_vend"
+	DiscrepancyKindWrongMedication            DiscrepancyKind = "wrong_medication"
 )
 
 func (e *DiscrepancyKind) Scan(src interface{}) error {
@@ -118,7 +122,10 @@ func (ns NullDiscrepancyKind) Value() (driver.Value, error) {
 func (e DiscrepancyKind) Valid() bool {
 	switch e {
 	case DiscrepancyKindCountMismatch,
-		DiscrepancyKindUnwitnessedControlledWaste:
+		DiscrepancyKindUnwitnessedControlledWaste,
+		DiscrepancyKindShortVend,
+		DiscrepancyKindOverVend,
+		DiscrepancyKindWrongMedication:
 		return true
 	}
 	return false
@@ -128,6 +135,9 @@ func AllDiscrepancyKindValues() []DiscrepancyKind {
 	return []DiscrepancyKind{
 		DiscrepancyKindCountMismatch,
 		DiscrepancyKindUnwitnessedControlledWaste,
+		DiscrepancyKindShortVend,
+		DiscrepancyKindOverVend,
+		DiscrepancyKindWrongMedication,
 	}
 }
 
@@ -186,6 +196,125 @@ func AllDiscrepancyStatusValues() []DiscrepancyStatus {
 	return []DiscrepancyStatus{
 		DiscrepancyStatusOpen,
 		DiscrepancyStatusResolved,
+	}
+}
+
+type InboxState string
+
+const (
+	InboxStatePending InboxState = "pending"
+	InboxStateApplied InboxState = "applied"
+	InboxStateFailed  InboxState = "failed"
+)
+
+func (e *InboxState) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = InboxState(s)
+	case string:
+		*e = InboxState(s)
+	default:
+		return fmt.Errorf("unsupported scan type for InboxState: %T", src)
+	}
+	return nil
+}
+
+type NullInboxState struct {
+	InboxState InboxState
+	Valid      bool // Valid is true if InboxState is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullInboxState) Scan(value interface{}) error {
+	if value == nil {
+		ns.InboxState, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.InboxState.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullInboxState) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.InboxState), nil
+}
+
+func (e InboxState) Valid() bool {
+	switch e {
+	case InboxStatePending,
+		InboxStateApplied,
+		InboxStateFailed:
+		return true
+	}
+	return false
+}
+
+func AllInboxStateValues() []InboxState {
+	return []InboxState{
+		InboxStatePending,
+		InboxStateApplied,
+		InboxStateFailed,
+	}
+}
+
+type OverrideStatus string
+
+const (
+	OverrideStatusOpen     OverrideStatus = "open"
+	OverrideStatusReviewed OverrideStatus = "reviewed"
+)
+
+func (e *OverrideStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = OverrideStatus(s)
+	case string:
+		*e = OverrideStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for OverrideStatus: %T", src)
+	}
+	return nil
+}
+
+type NullOverrideStatus struct {
+	OverrideStatus OverrideStatus
+	Valid          bool // Valid is true if OverrideStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullOverrideStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.OverrideStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.OverrideStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullOverrideStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.OverrideStatus), nil
+}
+
+func (e OverrideStatus) Valid() bool {
+	switch e {
+	case OverrideStatusOpen,
+		OverrideStatusReviewed:
+		return true
+	}
+	return false
+}
+
+func AllOverrideStatusValues() []OverrideStatus {
+	return []OverrideStatus{
+		OverrideStatusOpen,
+		OverrideStatusReviewed,
 	}
 }
 
@@ -671,14 +800,33 @@ type AuditLog struct {
 }
 
 type Cabinet struct {
-	ID        int64
-	Code      string
-	Name      string
-	Unit      string
-	Status    CabinetStatus
-	CreatedAt time.Time
-	Driver    string
-	Address   string
+	ID            int64
+	Code          string
+	Name          string
+	Unit          string
+	Status        CabinetStatus
+	CreatedAt     time.Time
+	Driver        string
+	Address       string
+	ReportSources []netip.Prefix
+}
+
+type CabinetInbox struct {
+	ID               int64
+	CabinetID        int64
+	MessageControlID string
+	ContentHash      []byte
+	Kind             string
+	Report           []byte
+	Raw              string
+	Peer             string
+	ReceivedAt       time.Time
+	State            InboxState
+	Attempts         int32
+	NextAttemptAt    time.Time
+	LastError        string
+	Outcome          string
+	SettledAt        *time.Time
 }
 
 type CabinetMessage struct {
@@ -758,6 +906,26 @@ type MedicationRequestLine struct {
 	Quantity     int32
 }
 
+type OverrideReview struct {
+	ID               int64
+	CabinetID        int64
+	MedicationID     int64
+	Quantity         int32
+	NotInLedger      int32
+	OrderRef         string
+	Cause            string
+	MovementID       pgtype.Int8
+	MessageControlID string
+	DispensedBy      string
+	DispensedAt      time.Time
+	Status           OverrideStatus
+	CreatedAt        time.Time
+	ReviewedAt       *time.Time
+	ReviewedBy       pgtype.Text
+	Outcome          pgtype.Text
+	Note             pgtype.Text
+}
+
 type RefillTask struct {
 	ID           int64
 	CabinetID    int64
@@ -784,6 +952,7 @@ type RequestTransition struct {
 	Reason     string
 	ReasonCode string
 	Note       string
+	Vended     []byte
 }
 
 type Reservation struct {
@@ -794,6 +963,7 @@ type Reservation struct {
 	State        ReservationState
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	Consumed     int32
 }
 
 type StockMovement struct {

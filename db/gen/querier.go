@@ -25,12 +25,19 @@ type Querier interface {
 	ClaimCabinetMessage(ctx context.Context, arg ClaimCabinetMessageParams) (int64, error)
 	// CloseRefillTask moves an open refill task to done or cancelled; it returns no row when the task is not open.
 	CloseRefillTask(ctx context.Context, arg CloseRefillTaskParams) (CloseRefillTaskRow, error)
+	// ConsumeReservation records that a vend took quantity of a held reservation; the reservation
+	// is consumed once all of it was taken.
+	ConsumeReservation(ctx context.Context, arg ConsumeReservationParams) error
 	// ConsumeStock takes a consumed reservation out of both on_hand and reserved and returns the new levels.
 	ConsumeStock(ctx context.Context, arg ConsumeStockParams) (ConsumeStockRow, error)
+	// CountOpenOverrideReviews counts the reviews nobody has done yet.
+	CountOpenOverrideReviews(ctx context.Context) (int64, error)
 	// CreateCabinet registers a dispensing cabinet and returns it.
 	CreateCabinet(ctx context.Context, arg CreateCabinetParams) (Cabinet, error)
 	// CreateMedication adds a medication to the catalogue and returns it.
 	CreateMedication(ctx context.Context, arg CreateMedicationParams) (Medication, error)
+	// DeferInboxReport records a failed attempt at a pending report and when to try again.
+	DeferInboxReport(ctx context.Context, arg DeferInboxReportParams) error
 	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
 	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) error
 	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, and the seal
@@ -44,12 +51,16 @@ type Querier interface {
 	GetDiscrepancy(ctx context.Context, id int64) (GetDiscrepancyRow, error)
 	// GetIdempotencyKey returns the request and body hash that own a requester's Idempotency-Key.
 	GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyParams) (GetIdempotencyKeyRow, error)
+	// GetInboxReportByMessage returns the report a cabinet sent under a message control id.
+	GetInboxReportByMessage(ctx context.Context, arg GetInboxReportByMessageParams) (GetInboxReportByMessageRow, error)
 	// GetMedication returns the medication with the given id.
 	GetMedication(ctx context.Context, id int64) (Medication, error)
 	// GetMedicationByCode returns the medication with the given code.
 	GetMedicationByCode(ctx context.Context, code string) (Medication, error)
 	// GetMedications returns the medications with the given ids, ordered by id.
 	GetMedications(ctx context.Context, ids []int64) ([]Medication, error)
+	// GetOverrideReview returns one override review with its cabinet's and medication's codes.
+	GetOverrideReview(ctx context.Context, id int64) (GetOverrideReviewRow, error)
 	// GetRefillTask returns one refill task with its cabinet's and medication's codes.
 	GetRefillTask(ctx context.Context, id int64) (GetRefillTaskRow, error)
 	// GetRequest returns one request of the projection with its cabinet's code.
@@ -58,6 +69,8 @@ type Querier interface {
 	GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error)
 	// HeldReservations sums the held reservations of a medication in a cabinet.
 	HeldReservations(ctx context.Context, arg HeldReservationsParams) (int32, error)
+	// InboxBacklog counts pending reports and the age of the oldest, in seconds.
+	InboxBacklog(ctx context.Context) (InboxBacklogRow, error)
 	// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is
 	// skipped (0 rows), and the head must then stay where it is.
 	InsertAudit(ctx context.Context, arg InsertAuditParams) (int64, error)
@@ -65,8 +78,13 @@ type Querier interface {
 	InsertDiscrepancy(ctx context.Context, arg InsertDiscrepancyParams) (int64, error)
 	// InsertIdempotencyKey claims an Idempotency-Key for a request unless the requester already used it.
 	InsertIdempotencyKey(ctx context.Context, arg InsertIdempotencyKeyParams) error
+	// InsertInboxReport keeps a report the listener accepted; it returns no row when the cabinet sent
+	// a report with the same message control id before.
+	InsertInboxReport(ctx context.Context, arg InsertInboxReportParams) (int64, error)
 	// InsertMovement appends one change of a pocket's on_hand (or a count) to the stock ledger. A NULL at means now.
 	InsertMovement(ctx context.Context, arg InsertMovementParams) (StockMovement, error)
+	// InsertOverrideReview opens the review of a dispense no request matched and returns its id.
+	InsertOverrideReview(ctx context.Context, arg InsertOverrideReviewParams) (int64, error)
 	// InsertRefillTask opens a refill task for a pocket unless one is open; then it returns no row.
 	InsertRefillTask(ctx context.Context, arg InsertRefillTaskParams) (int64, error)
 	// InsertRequest creates the projection row of a request unless it exists already. Rows made
@@ -90,12 +108,19 @@ type Querier interface {
 	ListMedications(ctx context.Context) ([]Medication, error)
 	// ListMovements returns the ledger of one pocket in the order it was written.
 	ListMovements(ctx context.Context, arg ListMovementsParams) ([]StockMovement, error)
+	// ListOverrideReviews returns override reviews newest first, optionally of one status or cabinet.
+	ListOverrideReviews(ctx context.Context, arg ListOverrideReviewsParams) ([]ListOverrideReviewsRow, error)
+	// ListPendingInbox returns pending reports in the order each cabinet sent them (by cabinet, then
+	// as received).
+	ListPendingInbox(ctx context.Context, maxRows int32) ([]ListPendingInboxRow, error)
 	// ListRefillTasks returns refill tasks newest first, optionally only those of one status or cabinet.
 	ListRefillTasks(ctx context.Context, arg ListRefillTasksParams) ([]ListRefillTasksRow, error)
 	// ListRequestLines returns the lines of the given requests ordered by request and medication.
 	ListRequestLines(ctx context.Context, requestIds []string) ([]MedicationRequestLine, error)
 	// ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.
 	ListRequests(ctx context.Context, arg ListRequestsParams) ([]ListRequestsRow, error)
+	// ListReservations returns every reservation of a request, held or settled, by medication.
+	ListReservations(ctx context.Context, requestID string) ([]ListReservationsRow, error)
 	// ListStock returns the stock of one cabinet with each medication's code and name, ordered by code.
 	ListStock(ctx context.Context, cabinetID int64) ([]ListStockRow, error)
 	// ListTransitions returns the transitions of a request in order.
@@ -130,16 +155,26 @@ type Querier interface {
 	ReserveStock(ctx context.Context, arg ReserveStockParams) (int64, error)
 	// ResolveDiscrepancy closes an open discrepancy with a resolution; it returns no row when it is not open.
 	ResolveDiscrepancy(ctx context.Context, arg ResolveDiscrepancyParams) (ResolveDiscrepancyRow, error)
+	// ReviewOverride closes an open override review with its outcome.
+	ReviewOverride(ctx context.Context, arg ReviewOverrideParams) (int64, error)
 	// SetCabinetDriver points a cabinet at a driver and address and returns it.
 	SetCabinetDriver(ctx context.Context, arg SetCabinetDriverParams) (Cabinet, error)
+	// SetCabinetReportSources sets the networks a cabinet's reports are believed from and returns it.
+	SetCabinetReportSources(ctx context.Context, arg SetCabinetReportSourcesParams) (Cabinet, error)
 	// SetOnHand sets the on_hand of a pocket locked with LockStock.
 	SetOnHand(ctx context.Context, arg SetOnHandParams) error
-	// SettleReservations moves the held reservations of a request to a final state and returns them.
+	// SettleInboxReport records that a pending report was applied (or given up on) and how.
+	SettleInboxReport(ctx context.Context, arg SettleInboxReportParams) error
+	// SettleReservations moves the held reservations of a request to a final state and returns what
+	// each still held (its quantity less what vends consumed of it).
 	SettleReservations(ctx context.Context, arg SettleReservationsParams) ([]SettleReservationsRow, error)
 	// SettleStock records that the request's hold on stock has ended; the first outcome stays.
 	SettleStock(ctx context.Context, arg SettleStockParams) error
 	// StockSettled reports whether the request's stock was released or consumed already.
 	StockSettled(ctx context.Context, requestID string) (bool, error)
+	// TakeFreeStock lowers on_hand by what a vend took beyond its reservations, only where that much
+	// is not reserved by other requests, and returns the new levels.
+	TakeFreeStock(ctx context.Context, arg TakeFreeStockParams) (TakeFreeStockRow, error)
 	// UpsertStock sets the counted quantity and par level of a medication in a cabinet, keeping what is reserved.
 	UpsertStock(ctx context.Context, arg UpsertStockParams) (UpsertStockRow, error)
 	// UpsertUser creates a user or replaces the name, role, registration and active flag of an existing one.

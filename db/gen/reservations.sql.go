@@ -9,8 +9,29 @@ import (
 	"context"
 )
 
+const consumeReservation = `-- name: ConsumeReservation :exec
+UPDATE reservations
+SET consumed = consumed + $1,
+    state = CASE WHEN consumed + $1 >= quantity THEN 'consumed'::reservation_state ELSE state END,
+    updated_at = now()
+WHERE request_id = $2 AND medication_id = $3 AND state = 'held'
+`
+
+type ConsumeReservationParams struct {
+	Quantity     int32
+	RequestID    string
+	MedicationID int64
+}
+
+// ConsumeReservation records that a vend took quantity of a held reservation; the reservation
+// is consumed once all of it was taken.
+func (q *Queries) ConsumeReservation(ctx context.Context, arg ConsumeReservationParams) error {
+	_, err := q.db.Exec(ctx, consumeReservation, arg.Quantity, arg.RequestID, arg.MedicationID)
+	return err
+}
+
 const heldReservations = `-- name: HeldReservations :one
-SELECT COALESCE(SUM(quantity), 0)::integer AS held
+SELECT COALESCE(SUM(quantity - consumed), 0)::integer AS held
 FROM reservations
 WHERE cabinet_id = $1
   AND medication_id = $2
@@ -53,6 +74,48 @@ func (q *Queries) InsertReservation(ctx context.Context, arg InsertReservationPa
 	return err
 }
 
+const listReservations = `-- name: ListReservations :many
+SELECT medication_id, cabinet_id, quantity, consumed, state
+FROM reservations
+WHERE request_id = $1
+ORDER BY medication_id
+`
+
+type ListReservationsRow struct {
+	MedicationID int64
+	CabinetID    int64
+	Quantity     int32
+	Consumed     int32
+	State        ReservationState
+}
+
+// ListReservations returns every reservation of a request, held or settled, by medication.
+func (q *Queries) ListReservations(ctx context.Context, requestID string) ([]ListReservationsRow, error) {
+	rows, err := q.db.Query(ctx, listReservations, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListReservationsRow{}
+	for rows.Next() {
+		var i ListReservationsRow
+		if err := rows.Scan(
+			&i.MedicationID,
+			&i.CabinetID,
+			&i.Quantity,
+			&i.Consumed,
+			&i.State,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockReservationRequest = `-- name: LockReservationRequest :exec
 SELECT pg_advisory_xact_lock($1::integer, hashtext($2::text))
 `
@@ -81,12 +144,19 @@ func (q *Queries) ReservationsExist(ctx context.Context, requestID string) (bool
 }
 
 const settleReservations = `-- name: SettleReservations :many
-UPDATE reservations
+WITH held AS (
+    SELECT h.request_id, h.medication_id, h.quantity - h.consumed AS remaining
+    FROM reservations h
+    WHERE h.request_id = $2::text AND h.state = 'held'
+    FOR UPDATE
+)
+UPDATE reservations r
 SET state = $1,
+    consumed = CASE WHEN $1::reservation_state = 'consumed' THEN r.quantity ELSE r.consumed END,
     updated_at = now()
-WHERE request_id = $2
-  AND state = 'held'
-RETURNING medication_id, cabinet_id, quantity
+FROM held h
+WHERE r.request_id = h.request_id AND r.medication_id = h.medication_id
+RETURNING r.medication_id, r.cabinet_id, h.remaining::integer AS quantity
 `
 
 type SettleReservationsParams struct {
@@ -100,7 +170,8 @@ type SettleReservationsRow struct {
 	Quantity     int32
 }
 
-// SettleReservations moves the held reservations of a request to a final state and returns them.
+// SettleReservations moves the held reservations of a request to a final state and returns what
+// each still held (its quantity less what vends consumed of it).
 func (q *Queries) SettleReservations(ctx context.Context, arg SettleReservationsParams) ([]SettleReservationsRow, error) {
 	rows, err := q.db.Query(ctx, settleReservations, arg.State, arg.RequestID)
 	if err != nil {

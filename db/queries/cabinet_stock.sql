@@ -78,3 +78,14 @@ SET on_hand = @on_hand,
     updated_at = now()
 WHERE cabinet_id = @cabinet_id
   AND medication_id = @medication_id;
+
+-- name: TakeFreeStock :one
+-- TakeFreeStock lowers on_hand by what a vend took beyond its reservations, only where that much
+-- is not reserved by other requests, and returns the new levels.
+UPDATE cabinet_stock
+SET on_hand = on_hand - @quantity,
+    updated_at = now()
+WHERE cabinet_id = @cabinet_id
+  AND medication_id = @medication_id
+  AND on_hand - reserved >= @quantity
+RETURNING on_hand, par_level;

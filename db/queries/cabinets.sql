@@ -1,7 +1,7 @@
 -- name: CreateCabinet :one
 -- CreateCabinet registers a dispensing cabinet and returns it.
-INSERT INTO cabinets (code, name, unit, status, driver, address)
-VALUES (@code, @name, @unit, @status, @driver, @address)
+INSERT INTO cabinets (code, name, unit, status, driver, address, report_sources)
+VALUES (@code, @name, @unit, @status, @driver, @address, @report_sources)
 RETURNING *;
 
 -- name: ListCabinets :many
@@ -23,4 +23,10 @@ WHERE code = @code;
 -- SetCabinetDriver points a cabinet at a driver and address and returns it.
 UPDATE cabinets SET driver = @driver, address = @address
 WHERE code = @code
+RETURNING *;
+
+-- name: SetCabinetReportSources :one
+-- SetCabinetReportSources sets the networks a cabinet's reports are believed from and returns it.
+UPDATE cabinets SET report_sources = @report_sources
+WHERE id = @id
 RETURNING *;

@@ -1,0 +1,116 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// InboxReport is one report a cabinet sent, as the listener accepted it.
+type InboxReport struct {
+	ID               int64
+	CabinetID        int64
+	MessageControlID string
+	// ContentHash identifies the report's content: a resend carries the same.
+	ContentHash []byte
+	Kind        string
+	// Report is the decoded report as JSON; Raw the message as received.
+	Report     []byte
+	Raw        string
+	Peer       string
+	ReceivedAt time.Time
+	Attempts   int32
+	// NextAttemptAt is when a report that failed to apply may be tried again.
+	NextAttemptAt time.Time
+}
+
+// Outcomes of accepting a report.
+type AcceptOutcome int
+
+const (
+	// Accepted: a new report, kept until applied.
+	Accepted AcceptOutcome = iota
+	// Resent: the same report again (same id and content): nothing to do.
+	Resent
+	// Conflict: another report under an id the cabinet used before; refused.
+	Conflict
+)
+
+// AcceptReport keeps a report in the inbox, in one short transaction, unless the cabinet sent
+// one under the same message control id before: then it says whether that was this report
+// again or a different one.
+func (s *Store) AcceptReport(ctx context.Context, r InboxReport) (AcceptOutcome, error) {
+	var out AcceptOutcome
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		_, err := q.InsertInboxReport(ctx, gen.InsertInboxReportParams{
+			CabinetID: r.CabinetID, MessageControlID: r.MessageControlID, ContentHash: r.ContentHash,
+			Kind: r.Kind, Report: r.Report, Raw: r.Raw, Peer: r.Peer,
+		})
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		prev, err := q.GetInboxReportByMessage(ctx, gen.GetInboxReportByMessageParams{CabinetID: r.CabinetID, MessageControlID: r.MessageControlID})
+		if err != nil {
+			return err
+		}
+		out = Resent
+		if !bytes.Equal(prev.ContentHash, r.ContentHash) {
+			out = Conflict
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("accept report", err)
+	}
+	return out, nil
+}
+
+// PendingReports returns up to limit reports not yet applied, in the order each cabinet sent
+// them (grouped by cabinet).
+func (s *Store) PendingReports(ctx context.Context, limit int) ([]InboxReport, error) {
+	rows, err := s.q.ListPendingInbox(ctx, int32(limit))
+	if err != nil {
+		return nil, wrap("pending reports", err)
+	}
+	out := make([]InboxReport, len(rows))
+	for i, r := range rows {
+		out[i] = InboxReport{
+			ID: r.ID, CabinetID: r.CabinetID, MessageControlID: r.MessageControlID, Kind: r.Kind, Report: r.Report,
+			Raw: r.Raw, Peer: r.Peer, ReceivedAt: r.ReceivedAt, Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt,
+		}
+	}
+	return out, nil
+}
+
+// SettleReport records that a pending report was applied (failed false) or given up on, with
+// what happened.
+func (s *Store) SettleReport(ctx context.Context, id int64, failed bool, outcome, lastError string) error {
+	state := gen.InboxStateApplied
+	if failed {
+		state = gen.InboxStateFailed
+	}
+	return wrap("settle report", s.q.SettleInboxReport(ctx, gen.SettleInboxReportParams{
+		ID: id, State: state, Outcome: outcome, LastError: lastError,
+	}))
+}
+
+// DeferReport records a failed attempt at a pending report, to try again at next.
+func (s *Store) DeferReport(ctx context.Context, id int64, lastError string, next time.Time) error {
+	return wrap("defer report", s.q.DeferInboxReport(ctx, gen.DeferInboxReportParams{
+		ID: id, LastError: lastError, NextAttemptAt: next,
+	}))
+}
+
+// InboxBacklog returns how many reports wait to be applied and how old the oldest is.
+func (s *Store) InboxBacklog(ctx context.Context) (int64, time.Duration, error) {
+	row, err := s.q.InboxBacklog(ctx)
+	if err != nil {
+		return 0, 0, wrap("inbox backlog", err)
+	}
+	return row.Pending, time.Duration(row.OldestSeconds * float64(time.Second)), nil
+}

@@ -1,0 +1,41 @@
+-- name: InsertInboxReport :one
+-- InsertInboxReport keeps a report the listener accepted; it returns no row when the cabinet sent
+-- a report with the same message control id before.
+INSERT INTO cabinet_inbox (cabinet_id, message_control_id, content_hash, kind, report, raw, peer)
+VALUES (@cabinet_id, @message_control_id, @content_hash, @kind, @report, @raw, @peer)
+ON CONFLICT (cabinet_id, message_control_id) DO NOTHING
+RETURNING id;
+
+-- name: GetInboxReportByMessage :one
+-- GetInboxReportByMessage returns the report a cabinet sent under a message control id.
+SELECT id, content_hash, state, outcome
+FROM cabinet_inbox
+WHERE cabinet_id = @cabinet_id AND message_control_id = @message_control_id;
+
+-- name: ListPendingInbox :many
+-- ListPendingInbox returns pending reports in the order each cabinet sent them (by cabinet, then
+-- as received).
+SELECT id, cabinet_id, message_control_id, kind, report, raw, peer, received_at, attempts, next_attempt_at
+FROM cabinet_inbox
+WHERE state = 'pending'
+ORDER BY cabinet_id, id
+LIMIT @max_rows;
+
+-- name: SettleInboxReport :exec
+-- SettleInboxReport records that a pending report was applied (or given up on) and how.
+UPDATE cabinet_inbox
+SET state = @state, outcome = @outcome, last_error = @last_error, settled_at = now()
+WHERE id = @id AND state = 'pending';
+
+-- name: DeferInboxReport :exec
+-- DeferInboxReport records a failed attempt at a pending report and when to try again.
+UPDATE cabinet_inbox
+SET attempts = attempts + 1, last_error = @last_error, next_attempt_at = @next_attempt_at
+WHERE id = @id AND state = 'pending';
+
+-- name: InboxBacklog :one
+-- InboxBacklog counts pending reports and the age of the oldest, in seconds.
+SELECT count(*)::bigint AS pending,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::double precision AS oldest_seconds
+FROM cabinet_inbox
+WHERE state = 'pending';

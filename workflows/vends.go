@@ -1,0 +1,114 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/medreq/pyxis/activities"
+)
+
+// vendsChange is the change id of accounting withdrawals per line: what each report says was
+// dispensed is consumed, line by line, and what differs from the order opens a discrepancy.
+// Runs authorized before it took every report as the whole order withdrawn.
+const vendsChange = "vend-lines"
+
+// takeVend applies a withdrawal report to the state: the lines it names are withdrawn (with
+// what the cabinet counted, which the workflow's next step consumes and compares with the
+// order), and the request is dispensed once every ordered line was named by some report. A
+// report without lines withdraws every line not yet withdrawn, as ordered.
+func (r *request) takeVend(ctx workflow.Context, in WithdrawnInput) {
+	lines := in.Lines
+	if len(lines) == 0 {
+		lines = r.owed()
+	}
+	if r.named == nil {
+		r.named = map[int64]bool{}
+	}
+	for _, l := range lines {
+		r.named[l.MedicationID] = true
+		r.state.Vended = addLine(r.state.Vended, l)
+	}
+	// The ledger knows two doors: the API, and the cabinet (real or simulated).
+	source := "cabinet"
+	if in.Source == "api" {
+		source = "api"
+	}
+	r.pendingVends = append(r.pendingVends, activities.Vend{
+		CabinetID: r.in.CabinetID, Lines: toActivityLines(lines), ReportID: in.ReportID,
+		Actor:  activities.Actor{ID: in.Actor.ID, Role: in.Actor.Role, Name: in.Actor.Name},
+		Source: source, At: workflow.Now(ctx),
+	})
+	if len(r.owed()) == 0 {
+		r.move(ctx, StatusDispensed, "withdrawn", in.Actor, noReason)
+	} else {
+		r.move(ctx, StatusReadyAtCabinet, "partially_withdrawn", in.Actor,
+			note(fmt.Sprintf("%d of %d lines withdrawn", len(r.in.Lines)-len(r.owed()), len(r.in.Lines))))
+	}
+	if r.vendedAt == nil {
+		r.vendedAt = map[int32][]Line{}
+	}
+	r.vendedAt[int32(len(r.state.Transitions))] = lines
+}
+
+// owed returns the ordered lines no report has named yet, as ordered.
+func (r *request) owed() []Line {
+	var out []Line
+	for _, l := range r.in.Lines {
+		if !r.named[l.MedicationID] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// addLine adds l to lines, summing a medication already there; the order stays stable.
+func addLine(lines []Line, l Line) []Line {
+	i := slices.IndexFunc(lines, func(x Line) bool { return x.MedicationID == l.MedicationID })
+	if i < 0 {
+		return append(lines, l)
+	}
+	out := slices.Clone(lines)
+	out[i].Quantity += l.Quantity
+	return out
+}
+
+// awaitWithdrawal waits at the cabinet until the withdrawal deadline: each report is
+// recorded, and its stock consumed, as it comes; the request ends dispensed once every line
+// was withdrawn (what short lines left is released, and they open discrepancies), cancelled,
+// or expired (what was not withdrawn is released, and the authorization withdrawn).
+func (r *request) awaitWithdrawal(ctx workflow.Context) (*State, error) {
+	deadline := *r.state.WithdrawalDeadline
+	for {
+		if _, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), func() bool {
+			return r.state.Status != StatusReadyAtCabinet || len(r.pendingVends) > 0
+		}); err != nil {
+			return nil, err
+		}
+		switch {
+		case r.state.Status == StatusDispensed:
+			res, err := r.commit(ctx, activities.StockRelease)
+			if err != nil {
+				return nil, err
+			}
+			r.consumed = true
+			r.restockAfterConsume(ctx, res.Levels)
+			return r.finish(ctx, false)
+		case r.state.Status == StatusCancelled:
+			r.revoke(ctx)
+			return r.finish(ctx, true)
+		case len(r.pendingVends) > 0:
+			res, err := r.commit(ctx, "")
+			if err != nil {
+				return nil, err
+			}
+			r.restockAfterConsume(ctx, res.Levels)
+		default:
+			r.move(ctx, StatusExpired, "withdrawal_window_passed", System,
+				because(ReasonWithdrawalExpired, "not withdrawn within "+r.in.Policy.WithdrawalTimeout.String()))
+			r.revoke(ctx)
+			return r.finish(ctx, true)
+		}
+	}
+}
