@@ -15,9 +15,9 @@ import (
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/hl7driver"
-	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/intake"
 )
 
 // hl7Config is how the system speaks HL7 to cabinets, beyond the listener's address and the

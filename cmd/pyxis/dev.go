@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/intake"
 )
 
 // devOptions are the flags of `pyxis dev`; each has an environment variable too.

@@ -12,8 +12,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/medreq/pyxis/cabinet"
-	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/workflows"
 )
 

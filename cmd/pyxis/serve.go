@@ -16,8 +16,8 @@ import (
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet"
-	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
