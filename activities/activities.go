@@ -84,6 +84,7 @@ func (in RecordInput) transition() db.Transition {
 		Note:               in.Note,
 		Details:            in.Details,
 		Vended:             toDBLines(in.Vended),
+		ReportID:           in.ReportID,
 		ApprovalDeadline:   in.ApprovalDeadline,
 		WithdrawalDeadline: in.WithdrawalDeadline,
 	}

@@ -47,8 +47,10 @@ type RecordInput struct {
 	// ReasonCode says why, from the workflows' reason table; Reason holds the words.
 	ReasonCode string `json:"reason_code,omitempty"`
 	Note       string `json:"note,omitempty"`
-	// Vended is what the withdrawal report this transition records dispensed.
-	Vended []Line `json:"vended,omitempty"`
+	// Vended is what the withdrawal report this transition records dispensed, ReportID which
+	// report it was.
+	Vended   []Line `json:"vended,omitempty"`
+	ReportID string `json:"report_id,omitempty"`
 	// ApprovalDeadline and WithdrawalDeadline are set on the transition that starts the wait.
 	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
 	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/medreq/pyxis/db"
-
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -89,6 +90,10 @@ func (s *Server) act(c *gin.Context, fe fields, update string, arg any) {
 	abort(c, err)
 }
 
+// cabinetEvent takes a withdrawal report through the API, the same path as the cabinet's own
+// reports (intake.ApplyVend). It may come from the cabinet itself (a cabinet token), from the
+// nurse who made the request, at its cabinet, or from a pharmacist; from nobody else. A report
+// the request cannot take now is 409: through the API a person is there to look.
 func (s *Server) cabinetEvent(c *gin.Context) {
 	cabinetID, err := pathID(c, "id", "cabinet")
 	if err != nil {
@@ -107,21 +112,84 @@ func (s *Server) cabinetEvent(c *gin.Context) {
 	if !requestIDPattern.MatchString(body.RequestID) {
 		fe.add("request_id", "is not a request id")
 	}
+	if len(body.Lines) > MaxLines {
+		fe.add("lines", "at most %d lines", MaxLines)
+	}
+	lines := make([]workflows.Line, len(body.Lines))
+	for i, l := range body.Lines {
+		if l.MedicationID <= 0 {
+			fe.add(fmt.Sprintf("lines[%d].medication_id", i), "is required")
+		}
+		if l.Quantity < 1 || l.Quantity > MaxQuantity {
+			fe.add(fmt.Sprintf("lines[%d].quantity", i), "must be between 1 and %d", MaxQuantity)
+		}
+		lines[i] = workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+	}
 	if err := fe.err(); err != nil {
 		abort(c, err)
 		return
 	}
 	ctx := c.Request.Context()
-	if _, err := s.store.GetCabinet(ctx, cabinetID); err != nil {
-		abort(c, err)
-		return
-	}
-	state, err := s.update(ctx, body.RequestID, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: actor(c), CabinetID: cabinetID})
+	cab, err := s.store.GetCabinet(ctx, cabinetID)
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, requestView(state))
+	if err := s.mayReportWithdrawal(c, cab, body.RequestID); err != nil {
+		abort(c, err)
+		return
+	}
+	me := actor(c)
+	res, err := s.intake.ApplyVend(ctx, intake.Vend{
+		Cabinet: cab, OrderRef: body.RequestID, Lines: lines, ReportID: c.GetString(requestIDKey),
+		Actor: me, Source: db.SourceAPI, At: time.Now(),
+	}, true)
+	switch {
+	case errors.Is(err, intake.ErrRefused), errors.Is(err, intake.ErrNotYet):
+		abort(c, newError(http.StatusConflict, CodeInvalidState, "the request is not waiting for a withdrawal at this cabinet", nil))
+		return
+	case err != nil:
+		abort(c, err)
+		return
+	case res.State == nil:
+		// A resend of a report the request took: answer with the request as it is.
+		st, err := s.readState(ctx, body.RequestID)
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		res.State = &st
+	}
+	c.JSON(http.StatusAccepted, requestView(*res.State))
+}
+
+// mayReportWithdrawal allows a withdrawal report to a pharmacist, to the cabinet itself, and
+// to the nurse who made the request at that cabinet; anyone else is 403. An unknown request
+// is 404 to the nurse, who may not learn that it exists.
+func (s *Server) mayReportWithdrawal(c *gin.Context, cab db.Cabinet, requestID string) error {
+	me := actor(c)
+	switch me.Role {
+	case workflows.RolePharmacist:
+		return nil
+	case workflows.RoleCabinet:
+		if claim := cabinetClaim(c); claim == "" || claim == cab.Code {
+			return nil
+		}
+		return newError(http.StatusForbidden, CodeForbidden, "this cabinet token may report only for its own cabinet", nil)
+	case workflows.RoleNurse:
+		d, err := s.store.GetRequestDetail(c.Request.Context(), requestID)
+		if errors.Is(err, db.ErrNotFound) {
+			return notFound("request")
+		}
+		if err != nil {
+			return err
+		}
+		if d.RequesterID == me.ID && d.CabinetID == cab.ID {
+			return nil
+		}
+		return newError(http.StatusForbidden, CodeForbidden, "a nurse may report the withdrawal of her own requests only, at their cabinet", nil)
+	}
+	return newError(http.StatusForbidden, CodeForbidden, "only the cabinet, the requesting nurse or a pharmacist may report a withdrawal", nil)
 }
 
 // update sends a Workflow Update and waits for its result. The validator in the workflow

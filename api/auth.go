@@ -249,3 +249,9 @@ func actor(c *gin.Context) workflows.Actor {
 	a, _ := c.MustGet(actorKey).(workflows.Actor)
 	return a
 }
+
+// cabinetClaim returns the cabinet code a cabinet token is bound to, "" for none.
+// TODO(identity): read the token's cabinet claim once tokens carry it.
+func cabinetClaim(c *gin.Context) string { return c.GetString(cabinetClaimKey) }
+
+const cabinetClaimKey = "pyxis.cabinet_claim"

@@ -37,9 +37,12 @@ type CabinetBody struct {
 	Status string `json:"status"`
 	// Driver is "sim" (default) or "hl7"; an hl7 cabinet needs Address (host:port of its
 	// MLLP interface).
-	Driver    string     `json:"driver"`
-	Address   string     `json:"address"`
-	CreatedAt *time.Time `json:"created_at,omitempty"`
+	Driver  string `json:"driver"`
+	Address string `json:"address"`
+	// ReportSources are the networks (CIDRs) the cabinet's HL7 reports are believed from;
+	// empty: nobody (a TLS client certificate naming the cabinet still is).
+	ReportSources []string   `json:"report_sources"`
+	CreatedAt     *time.Time `json:"created_at,omitempty"`
 }
 
 // StockBody is the body of PUT /v1/cabinets/{id}/stock/{medication_id}. Both fields are
@@ -148,6 +151,7 @@ func (s *Server) createCabinet(c *gin.Context) {
 		fe.add("driver", "must be sim or hl7")
 	}
 	fe.checkString("address", body.Address, false, 255)
+	sources := parseSources(&fe, "report_sources", body.ReportSources)
 	if body.ID != 0 || body.CreatedAt != nil {
 		fe.add("id", "is assigned by the server")
 	}
@@ -157,6 +161,7 @@ func (s *Server) createCabinet(c *gin.Context) {
 	}
 	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{
 		Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status, Driver: body.Driver, Address: body.Address,
+		ReportSources: sources,
 	})
 	if errors.Is(err, db.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a cabinet with code "+body.Code+" exists", nil)
@@ -170,7 +175,7 @@ func (s *Server) createCabinet(c *gin.Context) {
 
 func cabinetView(cb db.Cabinet) CabinetBody {
 	return CabinetBody{ID: cb.ID, Code: cb.Code, Name: cb.Name, Unit: cb.Unit, Status: cb.Status,
-		Driver: cb.Driver, Address: cb.Address, CreatedAt: timePtr(cb.CreatedAt)}
+		Driver: cb.Driver, Address: cb.Address, ReportSources: sourceStrings(cb.ReportSources), CreatedAt: timePtr(cb.CreatedAt)}
 }
 
 func (s *Server) listStock(c *gin.Context) {

@@ -81,10 +81,12 @@ type ReasonBody struct {
 	Reason string `json:"reason"`
 }
 
-// CabinetEventBody is a cabinet's report.
+// CabinetEventBody is a withdrawal report: the request, and optionally what was dispensed
+// per medication (none: the order as it stands).
 type CabinetEventBody struct {
-	Type      string `json:"type"`
-	RequestID string `json:"request_id"`
+	Type      string     `json:"type"`
+	RequestID string     `json:"request_id"`
+	Lines     []ItemBody `json:"lines,omitempty"`
 }
 
 // ListView wraps a page of results.
@@ -104,24 +106,26 @@ func writeList[T, V any](c *gin.Context, rows []T, view func(T) V, nextCursor st
 
 // RequestView is a request's live state, as the workflow reports it.
 type RequestView struct {
-	ID                 string                 `json:"id"`
-	Status             workflows.Status       `json:"status"`
-	Priority           workflows.Priority     `json:"priority"`
-	CabinetID          int64                  `json:"cabinet_id"`
-	CabinetCode        string                 `json:"cabinet_code"`
-	Patient            PatientBody            `json:"patient"`
-	Requester          workflows.Actor        `json:"requester"`
-	Items              []ItemBody             `json:"items"`
-	Approvals          []workflows.Approval   `json:"approvals"`
-	Transitions        []workflows.Transition `json:"transitions"`
-	Reason             string                 `json:"reason,omitempty"`
-	ReasonCode         workflows.ReasonCode   `json:"reason_code,omitempty"`
-	RequiredApprovals  int32                  `json:"required_approvals"`
-	Escalated          bool                   `json:"escalated"`
-	CreatedAt          *time.Time             `json:"created_at,omitempty"`
-	UpdatedAt          *time.Time             `json:"updated_at,omitempty"`
-	ApprovalDeadline   *time.Time             `json:"approval_deadline,omitempty"`
-	WithdrawalDeadline *time.Time             `json:"withdrawal_deadline,omitempty"`
+	ID          string                 `json:"id"`
+	Status      workflows.Status       `json:"status"`
+	Priority    workflows.Priority     `json:"priority"`
+	CabinetID   int64                  `json:"cabinet_id"`
+	CabinetCode string                 `json:"cabinet_code"`
+	Patient     PatientBody            `json:"patient"`
+	Requester   workflows.Actor        `json:"requester"`
+	Items       []ItemBody             `json:"items"`
+	Approvals   []workflows.Approval   `json:"approvals"`
+	Transitions []workflows.Transition `json:"transitions"`
+	Reason      string                 `json:"reason,omitempty"`
+	ReasonCode  workflows.ReasonCode   `json:"reason_code,omitempty"`
+	// Vended is what withdrawal reports dispensed so far, per medication.
+	Vended             []ItemBody `json:"vended,omitempty"`
+	RequiredApprovals  int32      `json:"required_approvals"`
+	Escalated          bool       `json:"escalated"`
+	CreatedAt          *time.Time `json:"created_at,omitempty"`
+	UpdatedAt          *time.Time `json:"updated_at,omitempty"`
+	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
+	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
 }
 
 func requestView(s workflows.State) RequestView {
@@ -129,8 +133,13 @@ func requestView(s workflows.State) RequestView {
 	for i, l := range s.Lines {
 		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
 	}
+	var vended []ItemBody
+	for _, l := range s.Vended {
+		vended = append(vended, ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity})
+	}
 	return RequestView{
-		ID: s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
+		Vended: vended,
+		ID:     s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
 		Patient: PatientBody{MRN: s.Patient.MRN, Bed: s.Patient.Bed}, Requester: s.Requester, Items: items,
 		Approvals: s.Approvals, Transitions: s.Transitions, Reason: s.Reason, ReasonCode: s.ReasonCode,
 		RequiredApprovals: s.RequiredApprovals, Escalated: s.Escalated,
@@ -226,6 +235,9 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		case "submitted":
 			st.Requester = by
 		}
+		for _, l := range t.Vended {
+			st.Vended = addVended(st.Vended, workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
+		}
 		// As the workflow does: a reason sticks when it comes with a change of status.
 		if to != st.Status && t.Reason != "" {
 			st.Reason, st.ReasonCode = t.Reason, workflows.ReasonCode(t.ReasonCode)
@@ -233,4 +245,15 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		st.Status, st.UpdatedAt = to, t.At
 	}
 	return st
+}
+
+// addVended adds l to lines as the workflow does: a medication already there is summed.
+func addVended(lines []workflows.Line, l workflows.Line) []workflows.Line {
+	for i := range lines {
+		if lines[i].MedicationID == l.MedicationID {
+			lines[i].Quantity += l.Quantity
+			return lines
+		}
+	}
+	return append(lines, l)
 }

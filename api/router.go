@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -93,16 +94,21 @@ func DefaultConfig() Config {
 type Server struct {
 	store    *db.Store
 	temporal client.Client
-	cfg      Config
-	auth     *authenticator
-	keys     *jwksKeys // nil without Config.JWKSURL
-	limiter  *userLimiter
+	// intake applies withdrawal reports that come through the API, as it does the cabinets'.
+	intake  *intake.Intake
+	cfg     Config
+	auth    *authenticator
+	keys    *jwksKeys // nil without Config.JWKSURL
+	limiter *userLimiter
 }
 
 // NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
 // Close stops that.
 func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
-	s := &Server{store: store, temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst)}
+	s := &Server{
+		store: store, temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst),
+		intake: &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout},
+	}
 	if cfg.JWKSURL != "" {
 		keys, err := newJWKSKeys(cfg.JWKSURL, cfg.JWKSRefreshInterval)
 		if err != nil {
@@ -164,7 +170,10 @@ func (s *Server) Handler() http.Handler {
 	v1.POST("/cabinets", allow(admin), s.createCabinet)
 	v1.GET("/cabinets/:id/stock", s.listStock)
 	v1.PUT("/cabinets/:id/stock/:medication_id", allow(technician, admin), s.setStock)
-	v1.POST("/cabinets/:id/events", allow(nurse, technician, admin, cab), s.cabinetEvent)
+	v1.POST("/cabinets/:id/events", allow(nurse, pharmacist, cab), s.cabinetEvent)
+	v1.PUT("/cabinets/:id/report-sources", allow(admin), s.setReportSources)
+	v1.GET("/overrides", allow(pharmacist, admin), s.listOverrides)
+	v1.POST("/overrides/:id/review", allow(pharmacist), s.reviewOverride)
 	s.stockKeepingRoutes(v1)
 	v1.GET("/audit/verify", allow(admin), s.verifyAudit)
 	s.codecRoutes(r, allow(pharmacist, admin))

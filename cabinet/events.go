@@ -79,3 +79,16 @@ type EventHandler interface {
 // system does not know; the listener answers it AE 204. Prefer a ReportError, or, for a vend,
 // recording it as an unmatched dispense and returning nil.
 var ErrUnknownOrder = errors.New("unknown order")
+
+type rawKey struct{}
+
+// WithRaw returns ctx carrying the report's message as received, for a handler that keeps it.
+func WithRaw(ctx context.Context, raw []byte) context.Context {
+	return context.WithValue(ctx, rawKey{}, raw)
+}
+
+// RawFromContext returns the message WithRaw put in ctx, or nil.
+func RawFromContext(ctx context.Context) []byte {
+	raw, _ := ctx.Value(rawKey{}).([]byte)
+	return raw
+}

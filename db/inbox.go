@@ -114,3 +114,19 @@ func (s *Store) InboxBacklog(ctx context.Context) (int64, time.Duration, error) 
 	}
 	return row.Pending, time.Duration(row.OldestSeconds * float64(time.Second)), nil
 }
+
+// InboxState is where a report stands in the inbox.
+type InboxState struct {
+	// State is pending, applied or failed; Outcome what applying it did.
+	State, Outcome, LastError string
+	Attempts                  int32
+}
+
+// InboxReportState returns where a cabinet's report stands, or ErrNotFound.
+func (s *Store) InboxReportState(ctx context.Context, cabinetID int64, messageControlID string) (InboxState, error) {
+	r, err := s.q.GetInboxReportState(ctx, gen.GetInboxReportStateParams{CabinetID: cabinetID, MessageControlID: messageControlID})
+	if err != nil {
+		return InboxState{}, wrap("inbox report state", err)
+	}
+	return InboxState{State: string(r.State), Outcome: r.Outcome, LastError: r.LastError, Attempts: r.Attempts}, nil
+}

@@ -90,6 +90,7 @@ func project(ctx context.Context, q *gen.Queries, t Transition) error {
 	}
 	return q.InsertTransition(ctx, gen.InsertTransitionParams{
 		Vended:     vended,
+		ReportID:   t.ReportID,
 		RequestID:  t.RequestID,
 		Seq:        t.Seq,
 		FromStatus: gen.NullRequestStatus{RequestStatus: gen.RequestStatus(t.From), Valid: t.From != ""},
@@ -182,11 +183,26 @@ func (s *Store) ListAudit(ctx context.Context, requestID string) ([]AuditEntry, 
 	if err != nil {
 		return nil, wrap("list audit", err)
 	}
+	out, err := auditEntries(rows)
+	return out, wrap("list audit", err)
+}
+
+// ListAuditByAction returns the latest 500 audit entries of one action, newest first.
+func (s *Store) ListAuditByAction(ctx context.Context, action string) ([]AuditEntry, error) {
+	rows, err := s.q.ListAuditByAction(ctx, gen.ListAuditByActionParams{Action: action, MaxRows: 500})
+	if err != nil {
+		return nil, wrap("list audit by action", err)
+	}
+	out, err := auditEntries(rows)
+	return out, wrap("list audit by action", err)
+}
+
+func auditEntries(rows []gen.AuditLog) ([]AuditEntry, error) {
 	out := make([]AuditEntry, len(rows))
 	for i, r := range rows {
 		details := map[string]any{}
 		if err := json.Unmarshal(r.Details, &details); err != nil {
-			return nil, wrap("list audit", err)
+			return nil, err
 		}
 		out[i] = AuditEntry{
 			ID:        r.ID,

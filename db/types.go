@@ -137,9 +137,11 @@ type Transition struct {
 	Action string
 	// Note is a pharmacist's note on an approval.
 	Note string
-	// Vended is what the withdrawal report this transition records dispensed.
-	Vended  []Line
-	Details map[string]any
+	// Vended is what the withdrawal report this transition records dispensed, ReportID which
+	// report it was.
+	Vended   []Line
+	ReportID string
+	Details  map[string]any
 	// Header is set on the transition that creates the request.
 	Header *RequestHeader
 	// ApprovalDeadline and WithdrawalDeadline, when set, are the deadlines the request has

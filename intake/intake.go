@@ -1,8 +1,11 @@
-// Package intake applies what cabinets report, once each: a vend completes its request's
-// withdrawal through the request's workflow; a return, waste, unload or load moves stock in the
-// ledger (a load confirms the pocket's open refill, through its Restock workflow); a count is
-// compared with on_hand and a difference recorded as a discrepancy. It implements
-// cabinet.EventHandler for the HL7 report listener.
+// Package intake applies what cabinets report, whichever door it came through: the HL7
+// listener (store and forward: a report is kept in the inbox before it is acknowledged, and
+// applied afterwards, in order per cabinet, exactly once), the REST withdrawal report, and the
+// in-process simulator. A vend goes to its request's workflow, which consumes what the report
+// says per line (ApplyVend, the one function every door uses); a vend no request can take is
+// recorded as an unmatched dispense for a pharmacist's review. A return, waste, unload or load
+// moves stock in the ledger (a load confirms the pocket's open refill through its Restock
+// workflow); a count is compared with on_hand, a difference recorded as a discrepancy.
 package intake
 
 import (
@@ -22,22 +25,17 @@ import (
 	"github.com/medreq/pyxis/workflows"
 )
 
-// Errors of reports that cannot be applied, besides cabinet.ErrUnknownOrder. The listener
-// answers every error AE; these let it, and its logs, say why.
+// Errors of reports that cannot be applied.
 var (
-	// ErrUnknownCabinet: the report names a cabinet code the system does not know.
-	ErrUnknownCabinet = errors.New("unknown cabinet")
-	// ErrUnknownMedication: the report names a medication code not in the catalogue.
-	ErrUnknownMedication = errors.New("unknown medication")
-	// ErrInvalidReport: the report lacks what its kind needs (a message control id, a
-	// positive amount) or is of an unknown kind.
+	// ErrInvalidReport: the report lacks what its kind needs (a positive amount) or is of an
+	// unknown kind.
 	ErrInvalidReport = errors.New("invalid cabinet report")
-	// ErrRefused: the request's workflow refused the vend (the request is not ready at this
-	// cabinet, or has ended otherwise).
+	// ErrRefused: the request's workflow refused the withdrawal report (the request is not
+	// ready at this cabinet, or has ended).
 	ErrRefused = errors.New("report refused")
 	// ErrNotYet: the vend came before the system finished recording its authorization (the
 	// cabinet's acknowledgment was late, and the command is being retried): it can be applied
-	// shortly, so the cabinet should send it again.
+	// shortly.
 	ErrNotYet = errors.New("the request's authorization is still being confirmed")
 )
 
@@ -48,60 +46,52 @@ const DefaultUpdateTimeout = 10 * time.Second
 var requestIDPattern = regexp.MustCompile(`^medreq-[0-9A-HJKMNP-TV-Z]{26}$`)
 
 // Intake applies cabinet reports. Every report is applied at most once per (cabinet, message
-// control id): a repeat returns nil and changes nothing. A change that would leave a pocket's
-// on_hand below what is reserved is refused with an error wrapping db.ErrStockBelowReserved.
+// control id).
 type Intake struct {
 	Store    *db.Store
 	Temporal client.Client
 	// UpdateTimeout bounds the wait for a workflow to take a report; 0 means
 	// DefaultUpdateTimeout.
 	UpdateTimeout time.Duration
-	// Logger receives a line per refill confirmed; nil means slog.Default().
+	// Logger receives a line per report accepted, refused or applied; nil means
+	// slog.Default().
 	Logger *slog.Logger
+
+	wake chan struct{}
 }
 
-var _ cabinet.EventHandler = (*Intake)(nil)
-
-// HandleEvent applies one cabinet report.
-func (in *Intake) HandleEvent(ctx context.Context, e cabinet.Event) error {
-	if e.MessageControlID == "" {
-		return fmt.Errorf("%w: no message control id (MSH-10)", ErrInvalidReport)
-	}
-	cab, err := in.Store.GetCabinetByCode(ctx, e.CabinetCode)
-	if errors.Is(err, db.ErrNotFound) {
-		return fmt.Errorf("%w %q", ErrUnknownCabinet, e.CabinetCode)
-	}
-	if err != nil {
-		return fmt.Errorf("cabinet %q: %w", e.CabinetCode, err)
-	}
-	if e.Kind == cabinet.EventVend {
-		return in.vend(ctx, cab, e)
-	}
+// apply applies a pocket event (anything but a vend) of a cabinet; it is idempotent per
+// (cabinet, message control id).
+func (in *Intake) apply(ctx context.Context, cab db.Cabinet, e cabinet.Event) (string, error) {
 	applied, err := in.Store.CabinetMessageApplied(ctx, cab.ID, e.MessageControlID)
 	if err != nil || applied {
-		return err
+		return outcomeDuplicate, err
 	}
 	med, err := in.Store.GetMedicationByCode(ctx, e.MedicationCode)
-	if errors.Is(err, db.ErrNotFound) {
-		return fmt.Errorf("%w %q", ErrUnknownMedication, e.MedicationCode)
-	}
 	if err != nil {
-		return fmt.Errorf("medication %q: %w", e.MedicationCode, err)
+		return "", fmt.Errorf("medication %q: %w", e.MedicationCode, err)
 	}
 	switch e.Kind {
 	case cabinet.EventCount:
-		return in.count(ctx, cab, med, e)
+		return outcomeApplied, in.count(ctx, cab, med, e)
 	case cabinet.EventLoad:
-		return in.load(ctx, cab, med, e)
+		return outcomeApplied, in.load(ctx, cab, med, e)
 	case cabinet.EventReturn:
-		return in.move(ctx, cab, med, e, db.MovementReturned)
+		return outcomeApplied, in.move(ctx, cab, med, e, db.MovementReturned)
 	case cabinet.EventWaste:
-		return in.move(ctx, cab, med, e, db.MovementWasted)
+		return outcomeApplied, in.move(ctx, cab, med, e, db.MovementWasted)
 	case cabinet.EventUnload:
-		return in.move(ctx, cab, med, e, db.MovementUnloaded)
+		return outcomeApplied, in.move(ctx, cab, med, e, db.MovementUnloaded)
 	}
-	return fmt.Errorf("%w: unknown transaction %q", ErrInvalidReport, e.Kind)
+	return "", fmt.Errorf("%w: unknown transaction %q", ErrInvalidReport, e.Kind)
 }
+
+// Outcomes of applying a report, kept with it in the inbox.
+const (
+	outcomeApplied   = "applied"
+	outcomeDuplicate = "duplicate"
+	outcomeUnmatched = "unmatched"
+)
 
 // actor is who a report is recorded as: the cabinet user (ZPM-11, RXD-10) when the cabinet
 // names one, else the cabinet itself; always in the cabinet role.
@@ -113,7 +103,7 @@ func actor(cab db.Cabinet, e cabinet.Event) workflows.Actor {
 	return a
 }
 
-func dbActor(a workflows.Actor) db.Actor { return db.Actor{ID: a.ID, Role: a.Role} }
+func dbActor(a workflows.Actor) db.Actor { return db.Actor{ID: a.ID, Role: a.Role, Name: a.Name} }
 
 // details are the report's facts kept with its movement: where in the cabinet, and what the
 // cabinet itself believed.

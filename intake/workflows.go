@@ -23,65 +23,6 @@ func (in *Intake) update(ctx context.Context, workflowID, name, id string, arg a
 	return workflows.Update(ctx, in.Temporal, workflowID, id, name, arg, result)
 }
 
-// vend completes the withdrawal of the request the vend names. A vend for a request that is
-// already dispensed at this cabinet is a duplicate report: nil, nothing changes (the stock of
-// a request is consumed once, by its workflow).
-func (in *Intake) vend(ctx context.Context, cab db.Cabinet, e cabinet.Event) error {
-	if !requestIDPattern.MatchString(e.RequestID) {
-		return fmt.Errorf("%w %q", cabinet.ErrUnknownOrder, e.RequestID)
-	}
-	err := in.update(ctx, e.RequestID, workflows.WithdrawnUpdate, updateID(cab, e),
-		workflows.WithdrawnInput{Actor: actor(cab, e), CabinetID: cab.ID}, nil)
-	switch {
-	case err == nil:
-		return nil
-	case isNotFound(err):
-		// No such workflow, or it has completed: the projection knows how it ended.
-		return in.endedRequest(ctx, cab, e.RequestID)
-	case isRejection(err, workflows.ErrInvalidState):
-		return in.runningRequest(ctx, cab, e.RequestID, err)
-	case isRejection(err, workflows.ErrInvalidInput):
-		return fmt.Errorf("%w: vend of %s at cabinet %s: %w", ErrRefused, e.RequestID, cab.Code, err)
-	}
-	return fmt.Errorf("vend of %s at cabinet %s: %w", e.RequestID, cab.Code, err)
-}
-
-// endedRequest answers a vend for a request whose workflow is not running.
-func (in *Intake) endedRequest(ctx context.Context, cab db.Cabinet, requestID string) error {
-	req, err := in.Store.GetRequest(ctx, requestID)
-	if errors.Is(err, db.ErrNotFound) {
-		return fmt.Errorf("%w %q", cabinet.ErrUnknownOrder, requestID)
-	}
-	if err != nil {
-		return fmt.Errorf("look up request %s: %w", requestID, err)
-	}
-	return dispensedHere(cab, requestID, req.CabinetID, req.Status)
-}
-
-// runningRequest answers a vend the running workflow refused: a duplicate of the vend that
-// dispensed it is fine, anything else is refused.
-func (in *Intake) runningRequest(ctx context.Context, cab db.Cabinet, requestID string, refusal error) error {
-	resp, err := in.Temporal.QueryWorkflow(ctx, requestID, "", workflows.StateQuery)
-	var st workflows.State
-	if err == nil {
-		err = resp.Get(&st)
-	}
-	if err != nil {
-		return fmt.Errorf("vend of %s refused (%w); state not read: %w", requestID, refusal, err)
-	}
-	return dispensedHere(cab, requestID, st.CabinetID, string(st.Status))
-}
-
-func dispensedHere(cab db.Cabinet, requestID string, cabinetID int64, status string) error {
-	if status == string(workflows.StatusDispensed) && cabinetID == cab.ID {
-		return nil
-	}
-	if status == string(workflows.StatusApproved) && cabinetID == cab.ID {
-		return fmt.Errorf("%w: vend of request %s at cabinet %s", ErrNotYet, requestID, cab.Code)
-	}
-	return fmt.Errorf("%w: vend of request %s at cabinet %s: the request is %s", ErrRefused, requestID, cab.Code, status)
-}
-
 // load confirms the open refill task of the pocket with the amount loaded, through its
 // Restock workflow. With no open task, or when another confirmation of the task got there
 // first, the load is a load of its own. A task whose workflow no longer runs is completed

@@ -60,7 +60,7 @@ type request struct {
 	vendLines    bool
 	named        map[int64]bool
 	pendingVends []activities.Vend
-	vendedAt     map[int32][]Line
+	vendedAt     map[int32]vendRecord
 }
 
 // setup validates the input and registers the query and update handlers before anything

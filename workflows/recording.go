@@ -149,7 +149,8 @@ func (r *request) record(t Transition) activities.RecordInput {
 		At:         t.At,
 		Details:    map[string]any{"from": string(t.From)},
 		Note:       r.notes[t.Seq],
-		Vended:     toActivityLines(r.vendedAt[t.Seq]),
+		Vended:     toActivityLines(r.vendedAt[t.Seq].lines),
+		ReportID:   r.vendedAt[t.Seq].reportID,
 	}
 	switch {
 	case t.Seq == 1:

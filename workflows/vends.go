@@ -47,9 +47,15 @@ func (r *request) takeVend(ctx workflow.Context, in WithdrawnInput) {
 			note(fmt.Sprintf("%d of %d lines withdrawn", len(r.in.Lines)-len(r.owed()), len(r.in.Lines))))
 	}
 	if r.vendedAt == nil {
-		r.vendedAt = map[int32][]Line{}
+		r.vendedAt = map[int32]vendRecord{}
 	}
-	r.vendedAt[int32(len(r.state.Transitions))] = lines
+	r.vendedAt[int32(len(r.state.Transitions))] = vendRecord{lines: lines, reportID: in.ReportID}
+}
+
+// vendRecord is what a withdrawal transition records: the lines and the report.
+type vendRecord struct {
+	lines    []Line
+	reportID string
 }
 
 // owed returns the ordered lines no report has named yet, as ordered.

@@ -140,7 +140,7 @@ func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 			return reply(hl7.AckFor(hl7.AckError, err))
 		}
 		log = log.With("cabinet", ev.CabinetCode, "kind", string(ev.Kind), "request_id", ev.RequestID)
-		return reply(answerOf(log, h.HandleEvent(ctx, ev)))
+		return reply(answerOf(log, h.HandleEvent(cabinet.WithRaw(ctx, raw), ev)))
 	}
 }
 

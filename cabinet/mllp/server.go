@@ -123,6 +123,12 @@ func PeerFromContext(ctx context.Context) (Peer, bool) {
 	return p, ok
 }
 
+// WithPeer returns ctx carrying p as the peer of a message, as the server passes it to its
+// handler: for applications that take messages by other means, and their tests.
+func WithPeer(ctx context.Context, p Peer) context.Context {
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
 // NewServer returns a server that answers messages with h.
 func NewServer(h Handler, opts ServerOptions) *Server {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +159,7 @@ func listenMLLP(cfg config, in *intake.Intake) (*mllp.Server, error) {
 		}
 		so.TLS = tc
 	}
-	srv := hl7driver.NewEventServer(classified{in}, hl7driver.ListenerOptions{
+	srv := hl7driver.NewEventServer(in, hl7driver.ListenerOptions{
 		Location:     cfg.HL7.Location,
 		ProcessingID: cfg.HL7.ProcessingID,
 		Logger:       slog.Default(),
@@ -170,32 +171,8 @@ func listenMLLP(cfg config, in *intake.Intake) (*mllp.Server, error) {
 	return srv, nil
 }
 
-// classified tells the listener which of the intake's errors are the report's own fault (AE,
-// with the error as the text) until the intake returns cabinet.ReportError itself; every
-// other error is answered AR, resend later.
-type classified struct{ in *intake.Intake }
-
-func (c classified) HandleEvent(ctx context.Context, e cabinet.Event) error {
-	err := c.in.HandleEvent(ctx, e)
-	if errors.Is(err, intake.ErrNotYet) {
-		return cabinet.NotNow("the order is still being confirmed; resend later", err)
-	}
-	for _, k := range []struct {
-		err       error
-		condition string
-	}{
-		{intake.ErrUnknownCabinet, cabinet.ConditionUnknownKey},
-		{intake.ErrUnknownMedication, cabinet.ConditionTableValue},
-		{intake.ErrInvalidReport, cabinet.ConditionRequiredField},
-		{intake.ErrRefused, cabinet.ConditionInternal},
-		{db.ErrStockBelowReserved, cabinet.ConditionInternal},
-	} {
-		if errors.Is(err, k.err) {
-			return cabinet.Rejected(k.condition, err.Error(), err)
-		}
-	}
-	return err
-}
+// loopbackSources are the report sources of dev mode's demo cabinets: this machine.
+var loopbackSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 
 // startDevCabinetSim runs the cabinet simulator inside dev mode, on the wire like a real
 // cabinet, reporting to the system's MLLP listener, and points the demo cabinets at it.
@@ -211,7 +188,15 @@ func startDevCabinetSim(ctx context.Context, store *db.Store, o devOptions, repo
 		return nil, fmt.Errorf("cabinet simulator (PYXIS_DEV_CABINET_SIM_ADDR, PYXIS_DEV_CABINET_SIM_ADMIN): %w", err)
 	}
 	for _, c := range demoCabinets {
-		if _, err := store.SetCabinetDriver(ctx, c.Code, "hl7", sim.Addr()); err != nil && !errors.Is(err, db.ErrNotFound) {
+		cab, err := store.SetCabinetDriver(ctx, c.Code, "hl7", sim.Addr())
+		if errors.Is(err, db.ErrNotFound) {
+			continue
+		}
+		if err == nil {
+			// The simulator reports from this machine: the demo cabinets believe it.
+			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopbackSources)
+		}
+		if err != nil {
 			_ = sim.Close()
 			return nil, fmt.Errorf("point %s at the simulator: %w", c.Code, err)
 		}

@@ -167,7 +167,8 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 		}
 	}
 
-	mllpSrv, err := listenMLLP(cfg, &intake.Intake{Store: store, Temporal: tc})
+	in := &intake.Intake{Store: store, Temporal: tc}
+	mllpSrv, err := listenMLLP(cfg, in)
 	if err != nil {
 		return err
 	}
@@ -180,6 +181,7 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mllpSrv.Serve(gctx) })
+	g.Go(func() error { return in.Run(gctx) })
 	g.Go(func() error { return serveWorker(gctx, tc, store, cfg) })
 	apiSrv, err := newAPIServer(store, tc, cfg)
 	if err != nil {

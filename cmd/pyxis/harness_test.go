@@ -27,6 +27,7 @@ import (
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -45,11 +46,14 @@ var e2e *stack
 type stack struct {
 	// tc encrypts payloads with codec, as every client of the system does; raw is a client of
 	// the same server without the codec, to look at what Temporal stores.
-	tc     client.Client
-	raw    client.Client
-	codec  *codec.Codec
-	store  *db.Store
-	sim    *cabinet.Simulator
+	tc    client.Client
+	raw   client.Client
+	codec *codec.Codec
+	store *db.Store
+	sim   *cabinet.Simulator
+	// intake accepts cabinet reports for every test's listener and applies them, as the api
+	// does.
+	intake *intake.Intake
 	secret []byte
 	seq    atomic.Int64
 }
@@ -108,7 +112,13 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}
+	s.intake = &intake.Intake{Store: s.store, Temporal: tc}
+	applyCtx, stopApplying := context.WithCancel(context.Background())
+	applied := make(chan struct{})
+	go func() { _ = s.intake.Run(applyCtx); close(applied) }()
 	return s, func() {
+		stopApplying()
+		<-applied
 		w.Stop()
 		closeDrivers()
 		s.sim.Close()
@@ -209,7 +219,8 @@ func (c *apiClient) fixture(onHand ...int) fixture {
 	n := c.s.seq.Add(1)
 	admin := c.token("admin-1", workflows.RoleAdmin)
 	code := fmt.Sprintf("CAB-%d-%d", n, time.Now().UnixNano()%1e9)
-	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "Test cabinet", "unit": "Test unit"})
+	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "Test cabinet", "unit": "Test unit",
+		"report_sources": []string{"127.0.0.1/32"}})
 	require.Equal(c.t, http.StatusCreated, status, cab)
 	f := fixture{cabinetID: int64(cab["id"].(float64)), cabinetCode: code}
 	tech := c.token("tech-1", workflows.RoleTechnician)

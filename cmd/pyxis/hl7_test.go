@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
-	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -26,7 +25,7 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 	c.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
-	listener, err := listenMLLP(config{MLLPAddr: "127.0.0.1:0"}, &intake.Intake{Store: e2e.store, Temporal: e2e.tc})
+	listener, err := listenMLLP(config{MLLPAddr: "127.0.0.1:0"}, e2e.intake)
 	require.NoError(c.t, err)
 	go func() { _ = listener.Serve(ctx) }()
 	c.t.Cleanup(func() { _ = listener.Close() })
@@ -41,7 +40,8 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 
 	admin := c.token("admin-1", workflows.RoleAdmin)
 	code := fmt.Sprintf("HL7-%d-%d", c.s.seq.Add(1), time.Now().UnixNano()%1e9)
-	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "HL7 cabinet", "unit": "ICU", "driver": "hl7", "address": sim.Addr()})
+	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "HL7 cabinet", "unit": "ICU", "driver": "hl7", "address": sim.Addr(),
+		"report_sources": []string{"127.0.0.1/32"}})
 	require.Equal(c.t, http.StatusCreated, status, cab)
 	f := fixture{cabinetID: int64(cab["id"].(float64)), cabinetCode: code}
 	status, med := c.do("POST", "/v1/medications", admin, map[string]any{"code": code + "-M0", "name": "Ondansetron", "unit": "ampoule"})

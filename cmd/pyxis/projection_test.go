@@ -57,6 +57,9 @@ func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
 		for _, it := range view.Items {
 			got.Lines = append(got.Lines, workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
 		}
+		for _, it := range view.Vended {
+			got.Vended = append(got.Vended, workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
+		}
 		assert.Equal(t, comparable(live), comparable(got))
 	}, 15*time.Second, 100*time.Millisecond, "the projection of %s never matched the workflow", id)
 }
@@ -77,9 +80,8 @@ func comparable(s workflows.State) workflows.State {
 		Escalated: s.Escalated, CreatedAt: us(s.CreatedAt), UpdatedAt: us(s.UpdatedAt),
 		ApprovalDeadline: usp(s.ApprovalDeadline), WithdrawalDeadline: usp(s.WithdrawalDeadline),
 	}
-	for _, l := range s.Lines {
-		out.Lines = append(out.Lines, l)
-	}
+	out.Lines = append(out.Lines, s.Lines...)
+	out.Vended = append(out.Vended, s.Vended...)
 	for _, a := range s.Approvals {
 		a.At = us(a.At)
 		out.Approvals = append(out.Approvals, a)

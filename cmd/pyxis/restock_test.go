@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/workflows"
@@ -20,8 +23,57 @@ import (
 // These end-to-end tests drive stock keeping through the cabinet intake (as the HL7 listener
 // does) and the API, against the shared Temporal server, worker and database.
 
-func newIntake() *intake.Intake {
-	return &intake.Intake{Store: e2e.store, Temporal: e2e.tc}
+// reporter sends cabinet reports the way the HL7 listener hands them over: from this machine
+// (the fixtures' cabinets allow 127.0.0.1), into the inbox of the stack's intake, whose
+// applier applies them.
+type reporter struct{ in *intake.Intake }
+
+func newIntake() reporter { return reporter{in: e2e.intake} }
+
+// errReportFailed is what HandleEvent returns for a report the applier gave up on.
+var errReportFailed = errors.New("report failed")
+
+// HandleEvent answers as the listener would (nil: AA), then waits until the report was
+// applied: it returns errReportFailed, with the reason, when the applier gave it up.
+func (r reporter) HandleEvent(ctx context.Context, e cabinet.Event) error {
+	_, err := r.apply(ctx, e)
+	return err
+}
+
+// apply is HandleEvent returning the report's outcome as well (applied, duplicate, unmatched).
+func (r reporter) apply(ctx context.Context, e cabinet.Event) (string, error) {
+	peer := mllp.Peer{Addr: netip.MustParseAddrPort("127.0.0.1:40000")}
+	if err := r.in.HandleEvent(mllp.WithPeer(ctx, peer), e); err != nil {
+		return "", err
+	}
+	cab, err := e2e.store.GetCabinetByCode(ctx, e.CabinetCode)
+	if err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := e2e.store.InboxReportState(ctx, cab.ID, e.MessageControlID)
+		switch {
+		case err != nil:
+			return "", err
+		case st.State == "applied":
+			return st.Outcome, nil
+		case st.State == "failed":
+			return st.Outcome, fmt.Errorf("%w: %s", errReportFailed, st.LastError)
+		case time.Now().After(deadline):
+			return "", fmt.Errorf("report %s still %s after 30s: %s", e.MessageControlID, st.State, st.LastError)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// vend builds a vend report of qty of the fixture's first medication for order.
+func (c *apiClient) vend(f fixture, msgID, order string, qty int32) cabinet.Event {
+	c.t.Helper()
+	return cabinet.Event{
+		MessageControlID: msgID, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: order,
+		Lines: []cabinet.EventLine{{MedicationCode: c.medicationCode(f, f.meds[0]), Amount: cabinet.CountOf(qty)}},
+	}
 }
 
 // event builds a cabinet report of the fixture's cabinet with a fresh message control id.
@@ -147,9 +199,7 @@ func TestRestockBelowParCompletedByCabinetLoad(t *testing.T) {
 	ctx := context.Background()
 
 	id := c.readyRequest(f, 4)
-	require.NoError(t, in.HandleEvent(ctx, cabinet.Event{
-		MessageControlID: "RDS-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: cabinet.CountOf(4),
-	}))
+	require.NoError(t, in.HandleEvent(ctx, c.vend(f, "RDS-"+id, id, 4)))
 	c.waitStatus(id, c.token("nurse-rs", workflows.RoleNurse), "dispensed")
 
 	task := c.openRefill(f)
@@ -201,9 +251,7 @@ func TestRefillConfirmedThroughAPI(t *testing.T) {
 
 	// A second dispense while the restock is open joins it: one restock per pocket.
 	second := c.readyRequest(f, 1)
-	require.NoError(t, newIntake().HandleEvent(context.Background(), cabinet.Event{
-		MessageControlID: "RDS-" + second, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: second, Amount: cabinet.CountOf(1),
-	}))
+	require.NoError(t, newIntake().HandleEvent(context.Background(), c.vend(f, "RDS-"+second, second, 1)))
 	c.waitStatus(second, nurse, "dispensed")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		onHand, reserved := c.stock(f, f.meds[0])
@@ -377,8 +425,9 @@ func TestUnwitnessedControlledWasteRecordedAndResolved(t *testing.T) {
 	assert.Equal(t, int32(-1), ms[2].Quantity)
 
 	// Never below zero or what is reserved: the report is refused with a clear error.
+	// A report the ledger cannot take is acknowledged, then given up on, audited.
 	err = in.HandleEvent(ctx, c.event(f, cabinet.EventWaste, fentanyl, 50))
-	require.ErrorIs(t, err, db.ErrStockBelowReserved)
+	require.ErrorIs(t, err, errReportFailed)
 	assert.Contains(t, err.Error(), "would leave -47 on hand")
 	assert.EqualValues(t, 3, requireLedger(t, f, fentanyl))
 
@@ -410,15 +459,21 @@ func TestIntakeDuplicateReportsCountedOnce(t *testing.T) {
 	}
 	assert.EqualValues(t, 5, requireLedger(t, f, f.meds[0]), "6 + 3 - 4")
 
-	// An unload that would dig into the reservation is refused, and may be sent again later.
+	// An unload that would dig into the reservation is given up on; the cabinet's corrected
+	// report (a new message) is applied. The same id with other content is a conflict.
 	tooMuch := c.event(f, cabinet.EventUnload, f.meds[0], 4)
 	err := in.HandleEvent(ctx, tooMuch)
-	require.ErrorIs(t, err, db.ErrStockBelowReserved)
+	require.ErrorIs(t, err, errReportFailed)
 	assert.Contains(t, err.Error(), "2 are reserved")
 	onHand, reserved := c.stock(f, f.meds[0])
 	assert.Equal(t, []int{5, 2}, []int{onHand, reserved})
-	tooMuch.Amount = cabinet.CountOf(3)
-	require.NoError(t, in.HandleEvent(ctx, tooMuch))
+	reused := tooMuch
+	reused.Amount = cabinet.CountOf(3)
+	var re *cabinet.ReportError
+	require.ErrorAs(t, in.HandleEvent(ctx, reused), &re)
+	assert.Equal(t, []string{cabinet.AckError, cabinet.ConditionDuplicateKey}, []string{re.Ack, re.Condition})
+	corrected := c.event(f, cabinet.EventUnload, f.meds[0], 3)
+	require.NoError(t, in.HandleEvent(ctx, corrected))
 	assert.EqualValues(t, 2, requireLedger(t, f, f.meds[0]))
 
 	ms, err := e2e.store.ListMovements(ctx, f.cabinetID, f.meds[0])
@@ -440,33 +495,51 @@ func TestIntakeVendCompletesRequestOnce(t *testing.T) {
 	nurse := c.token("nurse-rs", workflows.RoleNurse)
 
 	id := c.readyRequest(f, 3)
-	vend := cabinet.Event{MessageControlID: "RDS-1-" + id, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: id, Amount: cabinet.CountOf(3), User: "nurse-rs"}
-	require.NoError(t, in.HandleEvent(ctx, vend))
+	vend := c.vend(f, "RDS-1-"+id, id, 3)
+	vend.User = "nurse-rs"
+	out, err := in.apply(ctx, vend)
+	require.NoError(t, err)
+	assert.Equal(t, "applied", out)
 	state := c.waitStatus(id, nurse, "dispensed")
 	last := state["transitions"].([]any)
 	assert.Equal(t, "nurse-rs", last[len(last)-1].(map[string]any)["actor"].(map[string]any)["id"], "the cabinet user withdrew it")
+	assert.Equal(t, []any{map[string]any{"medication_id": float64(f.meds[0]), "quantity": float64(3)}}, state["vended"])
 
-	require.NoError(t, in.HandleEvent(ctx, vend), "a resent vend is acknowledged")
-	again := vend
-	again.MessageControlID = "RDS-2-" + id
-	require.NoError(t, in.HandleEvent(ctx, again), "a second report of the same withdrawal is acknowledged")
-	elsewhere := again
-	elsewhere.MessageControlID, elsewhere.CabinetCode = "RDS-3-"+id, other.cabinetCode
-	assert.ErrorIs(t, in.HandleEvent(ctx, elsewhere), intake.ErrRefused, "not a withdrawal of this cabinet")
-
+	out, err = in.apply(ctx, vend)
+	require.NoError(t, err, "a resent vend is acknowledged")
+	assert.Equal(t, "applied", out, "and applied once: it is the same report")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		onHand, reserved := c.stock(f, f.meds[0])
 		assert.Equal(ct, []int{7, 0}, []int{onHand, reserved}, "consumed once")
 	}, 10*time.Second, 100*time.Millisecond)
-	assert.EqualValues(t, 7, requireLedger(t, f, f.meds[0]))
 	assert.Equal(t, []string{"adjusted", "dispensed"}, c.movementKinds(f, f.meds[0]))
 
-	// A vend for a request still awaiting approval is refused.
+	// Another report for the request once it is dispensed is a dispense of its own: it is
+	// recorded, and a pharmacist reviews it.
+	again := c.vend(f, "RDS-2-"+id, id, 1)
+	out, err = in.apply(ctx, again)
+	require.NoError(t, err)
+	assert.Equal(t, "unmatched", out)
+	assert.EqualValues(t, 6, requireLedger(t, f, f.meds[0]))
+	elsewhere := c.vend(other, "RDS-3-"+id, id, 1)
+	out, err = in.apply(ctx, elsewhere)
+	require.NoError(t, err)
+	assert.Equal(t, "unmatched", out, "not a withdrawal this cabinet was authorized for")
+
+	// A vend for a request still awaiting approval: the cabinet dispensed without an
+	// authorization of this system.
 	waiting := c.create(f, nurse, 1)
 	c.waitStatus(waiting, nurse, "awaiting_approval")
-	err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + waiting, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: waiting, Amount: cabinet.CountOf(1)})
-	assert.ErrorIs(t, err, intake.ErrRefused)
-	assert.Contains(t, err.Error(), "awaiting_approval")
+	out, err = in.apply(ctx, c.vend(f, "RDS-"+waiting, waiting, 1))
+	require.NoError(t, err)
+	assert.Equal(t, "unmatched", out)
+
+	reviews := c.overrides(f)
+	require.Len(t, reviews, 2)
+	for _, r := range reviews {
+		assert.Equal(t, "request_not_ready", r["cause"])
+		assert.Equal(t, "open", r["status"])
+	}
 }
 
 func TestIntakeUnknownOrderAndBadReports(t *testing.T) {
@@ -475,21 +548,48 @@ func TestIntakeUnknownOrderAndBadReports(t *testing.T) {
 	in := newIntake()
 	ctx := context.Background()
 
-	for _, order := range []string{"medreq-01J00000000000000000000000", "not-a-request", workflows.RestockWorkflowID(f.cabinetID, f.meds[0])} {
-		err := in.HandleEvent(ctx, cabinet.Event{MessageControlID: "RDS-" + order, Kind: cabinet.EventVend, CabinetCode: f.cabinetCode, RequestID: order, Amount: cabinet.CountOf(1)})
-		assert.ErrorIs(t, err, cabinet.ErrUnknownOrder, order)
+	// A vend whose order this system does not know (another system's order, an override, no
+	// order at all) is accepted, recorded, and reviewed.
+	for i, order := range []string{"medreq-01J00000000000000000000000", "PHARM-4471", ""} {
+		out, err := in.apply(ctx, c.vend(f, fmt.Sprintf("RDS-U%d", i), order, 1))
+		require.NoError(t, err, order)
+		assert.Equal(t, "unmatched", out, order)
 	}
+	assert.EqualValues(t, 0, requireLedger(t, f, f.meds[0]), "three units left the cabinet")
+	causes := map[string]int{}
+	for _, r := range c.overrides(f) {
+		causes[r["cause"].(string)]++
+	}
+	assert.Equal(t, map[string]int{"unknown_order": 2, "no_order": 1}, causes)
 
+	refused := func(e cabinet.Event, condition string) {
+		t.Helper()
+		var re *cabinet.ReportError
+		require.ErrorAs(t, in.HandleEvent(ctx, e), &re)
+		assert.Equal(t, []string{cabinet.AckError, condition}, []string{re.Ack, re.Condition}, re.Text)
+	}
 	e := c.event(f, cabinet.EventReturn, f.meds[0], 1)
 	e.CabinetCode = "NO-SUCH-CABINET"
-	assert.ErrorIs(t, in.HandleEvent(ctx, e), intake.ErrUnknownCabinet)
+	refused(e, cabinet.ConditionUnknownKey)
 	e = c.event(f, cabinet.EventReturn, f.meds[0], 1)
 	e.MedicationCode = "NO-SUCH-DRUG"
-	assert.ErrorIs(t, in.HandleEvent(ctx, e), intake.ErrUnknownMedication)
+	refused(e, cabinet.ConditionTableValue)
 	e = c.event(f, cabinet.EventReturn, f.meds[0], 1)
 	e.MessageControlID = ""
-	assert.ErrorIs(t, in.HandleEvent(ctx, e), intake.ErrInvalidReport)
-	assert.ErrorIs(t, in.HandleEvent(ctx, c.event(f, cabinet.EventReturn, f.meds[0], 0)), intake.ErrInvalidReport)
-	assert.ErrorIs(t, in.HandleEvent(ctx, c.event(f, cabinet.EventKind("X"), f.meds[0], 1)), intake.ErrInvalidReport)
-	assert.EqualValues(t, 3, requireLedger(t, f, f.meds[0]), "nothing changed")
+	refused(e, cabinet.ConditionRequiredField)
+	refused(c.event(f, cabinet.EventReturn, f.meds[0], 0), cabinet.ConditionRequiredField)
+	refused(c.event(f, cabinet.EventKind("X"), f.meds[0], 1), cabinet.ConditionTableValue)
+	assert.EqualValues(t, 0, requireLedger(t, f, f.meds[0]), "nothing changed")
+}
+
+// overrides lists the override reviews of the fixture's cabinet.
+func (c *apiClient) overrides(f fixture) []map[string]any {
+	c.t.Helper()
+	status, body := c.do("GET", fmt.Sprintf("/v1/overrides?cabinet_id=%d", f.cabinetID), c.token("pharm-rs", workflows.RolePharmacist), nil)
+	require.Equal(c.t, http.StatusOK, status, body)
+	var out []map[string]any
+	for _, r := range body["data"].([]any) {
+		out = append(out, r.(map[string]any))
+	}
+	return out
 }

@@ -50,7 +50,8 @@ func runAPI(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	mllpSrv, err := listenMLLP(cfg, &intake.Intake{Store: store, Temporal: tc})
+	in := &intake.Intake{Store: store, Temporal: tc}
+	mllpSrv, err := listenMLLP(cfg, in)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -62,6 +63,8 @@ func runAPI(ctx context.Context, cfg config) error {
 	defer srv.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mllpSrv.Serve(gctx) })
+	// Reports the listener accepted are applied by one api replica at a time.
+	g.Go(func() error { return in.Run(gctx) })
 	g.Go(func() error { return serveHTTP(gctx, ln, srv.Handler()) })
 	return g.Wait()
 }
@@ -97,7 +100,7 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	if err := worker.EnsureSearchAttributes(saCtx, tc, cfg.TemporalNamespace); err != nil {
 		return err
 	}
-	sim := cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(tc, store), slog.Default())
+	sim := cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(&intake.Intake{Store: store, Temporal: tc}), slog.Default())
 	defer sim.Close()
 	cabinets, closeDrivers := newCabinetDrivers(sim, cfg)
 	defer closeDrivers()
@@ -111,18 +114,20 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	return nil
 }
 
-// withdrawalReporter delivers the simulator's withdrawals the way the cabinet-events endpoint
-// does: as a withdrawn update, on behalf of the cabinet.
-func withdrawalReporter(tc client.Client, store *db.Store) cabinet.Reporter {
+// withdrawalReporter delivers the in-process simulator's withdrawals through the one path
+// every withdrawal report takes (intake.ApplyVend), on behalf of the cabinet.
+func withdrawalReporter(in *intake.Intake) cabinet.Reporter {
 	return func(ctx context.Context, cabinetCode, requestID string) error {
-		cab, err := store.GetCabinetByCode(ctx, cabinetCode)
+		cab, err := in.Store.GetCabinetByCode(ctx, cabinetCode)
 		if err != nil {
 			return fmt.Errorf("cabinet %s: %w", cabinetCode, err)
 		}
-		return workflows.Update(ctx, tc, requestID, "", workflows.WithdrawnUpdate, workflows.WithdrawnInput{
-			Actor:     workflows.Actor{ID: "cabinet:" + cabinetCode, Role: workflows.RoleCabinet},
-			CabinetID: cab.ID,
-		}, nil)
+		_, err = in.ApplyVend(ctx, intake.Vend{
+			Cabinet: cab, OrderRef: requestID, ReportID: "sim-" + requestID,
+			Actor:  workflows.Actor{ID: "cabinet:" + cabinetCode, Role: workflows.RoleCabinet},
+			Source: db.SourceCabinet, At: time.Now(),
+		}, false)
+		return err
 	}
 }
 

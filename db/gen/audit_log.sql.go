@@ -133,6 +133,51 @@ func (q *Queries) ListAudit(ctx context.Context, requestID pgtype.Text) ([]Audit
 	return items, nil
 }
 
+const listAuditByAction = `-- name: ListAuditByAction :many
+SELECT id, at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash FROM audit_log
+WHERE action = $1
+ORDER BY id DESC
+LIMIT $2
+`
+
+type ListAuditByActionParams struct {
+	Action  string
+	MaxRows int32
+}
+
+// ListAuditByAction returns the latest audit entries of one action, newest first.
+func (q *Queries) ListAuditByAction(ctx context.Context, arg ListAuditByActionParams) ([]AuditLog, error) {
+	rows, err := q.db.Query(ctx, listAuditByAction, arg.Action, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditLog{}
+	for rows.Next() {
+		var i AuditLog
+		if err := rows.Scan(
+			&i.ID,
+			&i.At,
+			&i.ActorID,
+			&i.ActorRole,
+			&i.Action,
+			&i.RequestID,
+			&i.Details,
+			&i.IdemKey,
+			&i.Seq,
+			&i.PrevHash,
+			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listAuditChain = `-- name: ListAuditChain :many
 SELECT id, at, actor_id, actor_role, action, request_id, details, seq, prev_hash, hash
 FROM audit_log

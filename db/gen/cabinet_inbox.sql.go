@@ -59,6 +59,37 @@ func (q *Queries) GetInboxReportByMessage(ctx context.Context, arg GetInboxRepor
 	return i, err
 }
 
+const getInboxReportState = `-- name: GetInboxReportState :one
+SELECT state, outcome, last_error, attempts
+FROM cabinet_inbox
+WHERE cabinet_id = $1 AND message_control_id = $2
+`
+
+type GetInboxReportStateParams struct {
+	CabinetID        int64
+	MessageControlID string
+}
+
+type GetInboxReportStateRow struct {
+	State     InboxState
+	Outcome   string
+	LastError string
+	Attempts  int32
+}
+
+// GetInboxReportState returns where a cabinet's report stands in the inbox.
+func (q *Queries) GetInboxReportState(ctx context.Context, arg GetInboxReportStateParams) (GetInboxReportStateRow, error) {
+	row := q.db.QueryRow(ctx, getInboxReportState, arg.CabinetID, arg.MessageControlID)
+	var i GetInboxReportStateRow
+	err := row.Scan(
+		&i.State,
+		&i.Outcome,
+		&i.LastError,
+		&i.Attempts,
+	)
+	return i, err
+}
+
 const inboxBacklog = `-- name: InboxBacklog :one
 SELECT count(*)::bigint AS pending,
        COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::double precision AS oldest_seconds

@@ -228,10 +228,10 @@ func (q *Queries) InsertRequestLines(ctx context.Context, arg InsertRequestLines
 
 const insertTransition = `-- name: InsertTransition :exec
 INSERT INTO request_transitions (
-    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
 ) VALUES (
     $1, $2, $3::request_status, $4, $5,
-    $6, $7, $8, $9, $10, $11, $12, $13::jsonb
+    $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14
 )
 ON CONFLICT (request_id, seq) DO NOTHING
 `
@@ -250,6 +250,7 @@ type InsertTransitionParams struct {
 	ReasonCode string
 	Note       string
 	Vended     []byte
+	ReportID   string
 }
 
 // InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
@@ -268,6 +269,7 @@ func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionPara
 		arg.ReasonCode,
 		arg.Note,
 		arg.Vended,
+		arg.ReportID,
 	)
 	return err
 }
@@ -382,7 +384,7 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 }
 
 const listTransitions = `-- name: ListTransitions :many
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
 FROM request_transitions
 WHERE request_id = $1
 ORDER BY seq
@@ -401,6 +403,7 @@ type ListTransitionsRow struct {
 	ReasonCode string
 	Note       string
 	Vended     []byte
+	ReportID   string
 }
 
 // ListTransitions returns the transitions of a request in order.
@@ -426,6 +429,7 @@ func (q *Queries) ListTransitions(ctx context.Context, requestID string) ([]List
 			&i.ReasonCode,
 			&i.Note,
 			&i.Vended,
+			&i.ReportID,
 		); err != nil {
 			return nil, err
 		}

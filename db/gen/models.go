@@ -953,6 +953,7 @@ type RequestTransition struct {
 	ReasonCode string
 	Note       string
 	Vended     []byte
+	ReportID   string
 }
 
 type Reservation struct {

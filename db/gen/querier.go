@@ -53,6 +53,8 @@ type Querier interface {
 	GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyParams) (GetIdempotencyKeyRow, error)
 	// GetInboxReportByMessage returns the report a cabinet sent under a message control id.
 	GetInboxReportByMessage(ctx context.Context, arg GetInboxReportByMessageParams) (GetInboxReportByMessageRow, error)
+	// GetInboxReportState returns where a cabinet's report stands in the inbox.
+	GetInboxReportState(ctx context.Context, arg GetInboxReportStateParams) (GetInboxReportStateRow, error)
 	// GetMedication returns the medication with the given id.
 	GetMedication(ctx context.Context, id int64) (Medication, error)
 	// GetMedicationByCode returns the medication with the given code.
@@ -98,6 +100,8 @@ type Querier interface {
 	InsertTransition(ctx context.Context, arg InsertTransitionParams) error
 	// ListAudit returns the audit entries of one request in the order they were written.
 	ListAudit(ctx context.Context, requestID pgtype.Text) ([]AuditLog, error)
+	// ListAuditByAction returns the latest audit entries of one action, newest first.
+	ListAuditByAction(ctx context.Context, arg ListAuditByActionParams) ([]AuditLog, error)
 	// ListAuditChain pages through the whole audit log in id order, for verification.
 	ListAuditChain(ctx context.Context, arg ListAuditChainParams) ([]ListAuditChainRow, error)
 	// ListCabinets returns every cabinet ordered by code.

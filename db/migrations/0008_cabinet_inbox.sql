@@ -51,8 +51,11 @@ ALTER TABLE reservations
     ADD COLUMN consumed integer NOT NULL DEFAULT 0,
     ADD CONSTRAINT reservations_consumed_within CHECK (consumed >= 0 AND consumed <= quantity);
 
--- What each vend of a request dispensed, kept with its transition (medication_id, quantity).
-ALTER TABLE request_transitions ADD COLUMN vended jsonb;
+-- What each vend of a request dispensed, kept with its transition (medication_id, quantity),
+-- and which report said so (a resent report is recognised by it).
+ALTER TABLE request_transitions
+    ADD COLUMN vended jsonb,
+    ADD COLUMN report_id text NOT NULL DEFAULT '';
 
 ALTER TYPE discrepancy_kind ADD VALUE 'short_vend';
 ALTER TYPE discrepancy_kind ADD VALUE 'over_vend';

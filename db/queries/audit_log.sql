@@ -35,3 +35,10 @@ FROM audit_log
 WHERE id > @after_id
 ORDER BY id
 LIMIT @max_rows;
+
+-- name: ListAuditByAction :many
+-- ListAuditByAction returns the latest audit entries of one action, newest first.
+SELECT * FROM audit_log
+WHERE action = @action
+ORDER BY id DESC
+LIMIT @max_rows;

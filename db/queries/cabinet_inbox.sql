@@ -39,3 +39,9 @@ SELECT count(*)::bigint AS pending,
        COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::double precision AS oldest_seconds
 FROM cabinet_inbox
 WHERE state = 'pending';
+
+-- name: GetInboxReportState :one
+-- GetInboxReportState returns where a cabinet's report stands in the inbox.
+SELECT state, outcome, last_error, attempts
+FROM cabinet_inbox
+WHERE cabinet_id = @cabinet_id AND message_control_id = @message_control_id;

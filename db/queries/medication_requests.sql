@@ -55,16 +55,16 @@ WHERE r.id = @id;
 -- name: InsertTransition :exec
 -- InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
 INSERT INTO request_transitions (
-    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
 ) VALUES (
     @request_id, @seq, sqlc.narg('from_status')::request_status, @to_status, @action,
-    @actor_id, @actor_name, @actor_role, @at, @reason, @reason_code, @note, sqlc.narg('vended')::jsonb
+    @actor_id, @actor_name, @actor_role, @at, @reason, @reason_code, @note, sqlc.narg('vended')::jsonb, @report_id
 )
 ON CONFLICT (request_id, seq) DO NOTHING;
 
 -- name: ListTransitions :many
 -- ListTransitions returns the transitions of a request in order.
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
 FROM request_transitions
 WHERE request_id = @request_id
 ORDER BY seq;

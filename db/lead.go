@@ -1,0 +1,55 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Lead is held by one process among several doing the same background work (the cabinet
+// inbox's applier): a session advisory lock on a connection of its own, which Postgres
+// releases when the connection goes, so another process takes over after a crash.
+type Lead struct {
+	conn *pgxpool.Conn
+	key  int64
+}
+
+// TryLead takes the lead of key if nobody holds it, and returns nil when someone does.
+func (s *Store) TryLead(ctx context.Context, key int64) (*Lead, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, wrap("try lead", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		conn.Release()
+		return nil, wrap("try lead", err)
+	}
+	if !got {
+		conn.Release()
+		return nil, nil
+	}
+	return &Lead{conn: conn, key: key}, nil
+}
+
+// Check reports whether the lead is still held: its connection still answers.
+func (l *Lead) Check(ctx context.Context) error {
+	if err := l.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("db: lead lost: %w", err)
+	}
+	return nil
+}
+
+// Release gives the lead up.
+func (l *Lead) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.key); err != nil {
+		// The connection is broken: close it rather than return it to the pool, and the
+		// lock with it.
+		_ = l.conn.Conn().Close(ctx)
+	}
+	l.conn.Release()
+}

@@ -1,0 +1,161 @@
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/mllp"
+	"github.com/medreq/pyxis/db"
+)
+
+var _ cabinet.EventHandler = (*Intake)(nil)
+
+// HandleEvent takes one report from the HL7 listener, store and forward: it checks what the
+// sender must fix (AE: an unknown cabinet or medication, a missing amount, a report id reused
+// for other content) and who may send it (AR: a peer the cabinet's report_sources do not
+// allow, or a TLS client certificate naming another cabinet), keeps the report in the inbox
+// in one short transaction, and returns; the applier applies it afterwards (Run). So the
+// cabinet is acknowledged within a second however busy the workflows are, and a crash between
+// the acknowledgment and the application loses nothing. A resent report (same id, same
+// content) is acknowledged again and applied once. Anything that may pass (the database
+// does not answer) is AR: the cabinet resends later.
+func (in *Intake) HandleEvent(ctx context.Context, e cabinet.Event) error {
+	if e.MessageControlID == "" {
+		return cabinet.Rejected(cabinet.ConditionRequiredField, "a report needs its message control id (MSH-10)", nil)
+	}
+	cab, err := in.Store.GetCabinetByCode(ctx, e.CabinetCode)
+	if errors.Is(err, db.ErrNotFound) {
+		return cabinet.Rejected(cabinet.ConditionUnknownKey, fmt.Sprintf("unknown cabinet %q", e.CabinetCode), err)
+	}
+	if err != nil {
+		return cabinet.NotNow("report not accepted; resend later", err)
+	}
+	peer, _ := mllp.PeerFromContext(ctx)
+	if why := refusedPeer(cab, peer); why != "" {
+		in.refuse(ctx, cab, e, peer, why)
+		return cabinet.NotNow("this peer may not report for cabinet "+cab.Code, errors.New(why))
+	}
+	if err := in.checkContent(ctx, e); err != nil {
+		return err
+	}
+	report, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	sum := sha256.Sum256(report)
+	out, err := in.Store.AcceptReport(ctx, db.InboxReport{
+		CabinetID: cab.ID, MessageControlID: e.MessageControlID, ContentHash: sum[:], Kind: string(e.Kind),
+		Report: report, Raw: string(cabinet.RawFromContext(ctx)), Peer: peerString(peer),
+	})
+	if err != nil {
+		return cabinet.NotNow("report not accepted; resend later", err)
+	}
+	switch out {
+	case db.Conflict:
+		in.audit(ctx, cab, e, "sequence_conflict", map[string]any{
+			"peer": peerString(peer), "reason": "a different report was received before under this message control id",
+		})
+		return cabinet.Rejected(cabinet.ConditionDuplicateKey,
+			fmt.Sprintf("message control id %s was used before for a different report", e.MessageControlID), nil)
+	case db.Accepted:
+		in.Notify()
+	}
+	return nil
+}
+
+// refusedPeer says why a peer may not report for a cabinet, or "" when it may. With a
+// verified client certificate, its common name must be the cabinet's code; without one, the
+// peer's address must be in one of the cabinet's report_sources.
+func refusedPeer(cab db.Cabinet, p mllp.Peer) string {
+	if p.CommonName != "" {
+		if p.CommonName == cab.Code {
+			return ""
+		}
+		return fmt.Sprintf("client certificate %q is not cabinet %s's", p.CommonName, cab.Code)
+	}
+	addr := p.Addr.Addr().Unmap()
+	if !addr.IsValid() {
+		return "the peer's address is unknown"
+	}
+	if slices.ContainsFunc(cab.ReportSources, func(n netip.Prefix) bool { return n.Contains(addr) }) {
+		return ""
+	}
+	return fmt.Sprintf("%s is not in cabinet %s's report sources", addr, cab.Code)
+}
+
+// checkContent refuses what the sender must fix before the report is kept: medications the
+// catalogue does not know, amounts that are missing or not positive.
+func (in *Intake) checkContent(ctx context.Context, e cabinet.Event) error {
+	codes := []string{}
+	if e.Kind == cabinet.EventVend {
+		if len(e.Lines) == 0 {
+			return cabinet.Rejected(cabinet.ConditionRequiredField, "a vend names what it dispensed", nil)
+		}
+		for _, l := range e.Lines {
+			if n, ok := l.Amount.Get(); !ok || n <= 0 {
+				return cabinet.Rejected(cabinet.ConditionRequiredField, fmt.Sprintf("vend of %s needs a positive amount", l.MedicationCode), nil)
+			}
+			codes = append(codes, l.MedicationCode)
+		}
+	} else {
+		codes = append(codes, e.MedicationCode)
+		switch e.Kind {
+		case cabinet.EventCount:
+			if n, ok := e.Actual.Get(); !ok || n < 0 {
+				return cabinet.Rejected(cabinet.ConditionRequiredField, "a count needs the quantity counted", nil)
+			}
+		case cabinet.EventReturn, cabinet.EventWaste, cabinet.EventUnload, cabinet.EventLoad:
+			if n, ok := e.Amount.Get(); !ok || n <= 0 {
+				return cabinet.Rejected(cabinet.ConditionRequiredField, fmt.Sprintf("%s of %s needs a positive amount", e.Kind, e.MedicationCode), nil)
+			}
+		default:
+			return cabinet.Rejected(cabinet.ConditionTableValue, fmt.Sprintf("unknown transaction %q", e.Kind), nil)
+		}
+	}
+	for _, code := range codes {
+		_, err := in.Store.GetMedicationByCode(ctx, code)
+		if errors.Is(err, db.ErrNotFound) {
+			return cabinet.Rejected(cabinet.ConditionTableValue, fmt.Sprintf("unknown medication %q", code), err)
+		}
+		if err != nil {
+			return cabinet.NotNow("report not accepted; resend later", err)
+		}
+	}
+	return nil
+}
+
+// refuse audits a report from a peer that may not send it (report_refused); it changes
+// nothing else.
+func (in *Intake) refuse(ctx context.Context, cab db.Cabinet, e cabinet.Event, p mllp.Peer, why string) {
+	in.logger().WarnContext(ctx, "cabinet report refused", "cabinet", cab.Code, "peer", peerString(p), "reason", why)
+	in.audit(ctx, cab, e, "report_refused", map[string]any{"peer": peerString(p), "reason": why})
+}
+
+// audit records something about a report that is not a change of stock.
+func (in *Intake) audit(ctx context.Context, cab db.Cabinet, e cabinet.Event, action string, details map[string]any) {
+	details["cabinet_id"] = cab.ID
+	details["message_control_id"] = e.MessageControlID
+	details["transaction"] = string(e.Kind)
+	err := in.Store.AppendAudit(ctx, db.AuditEntry{
+		Actor: db.Actor{ID: "cabinet:" + cab.Code, Role: "cabinet"}, Action: action, Details: details,
+	}, "")
+	if err != nil {
+		in.logger().ErrorContext(ctx, "audit of a cabinet report", "action", action, "error", err)
+	}
+}
+
+func peerString(p mllp.Peer) string {
+	if !p.Addr.IsValid() {
+		return ""
+	}
+	if p.CommonName != "" {
+		return p.Addr.String() + " (" + p.CommonName + ")"
+	}
+	return p.Addr.String()
+}

@@ -1,0 +1,222 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// Applier settings.
+const (
+	// pollInterval is how often the applier looks for reports another process accepted, or
+	// that are due again, when nothing woke it.
+	pollInterval = time.Second
+	// batchSize bounds the reports read per round.
+	batchSize = 500
+	// maxCabinets bounds the cabinets whose reports are applied at once.
+	maxCabinets = 8
+	// retryFirst and retryMax bound the back-off of a report that could not be applied yet.
+	retryFirst, retryMax = time.Second, time.Minute
+)
+
+// inboxLeaderKey is the advisory lock of the one process that applies the inbox ("inbx").
+const inboxLeaderKey int64 = 0x696e6278
+
+// Notify wakes the applier: a report was accepted.
+func (in *Intake) Notify() {
+	select {
+	case in.wakeChan() <- struct{}{}:
+	default:
+	}
+}
+
+func (in *Intake) wakeChan() chan struct{} {
+	if in.wake == nil {
+		in.wake = make(chan struct{}, 1)
+	}
+	return in.wake
+}
+
+// Run applies the inbox until ctx ends: the reports each cabinet sent, in the order it sent
+// them, each exactly once (applying is idempotent per report, and a report is marked applied
+// only after it was). One process applies at a time (a Postgres advisory lock): every api
+// replica runs Run, and another takes over when the applier's process or connection goes.
+// A report that cannot be applied yet (the database or Temporal does not answer, or its
+// request's authorization is still being confirmed) is tried again with a back-off, and the
+// cabinet's later reports wait for it; one that can never be applied is marked failed,
+// audited, and passed.
+func (in *Intake) Run(ctx context.Context) error {
+	_ = in.wakeChan()
+	for {
+		lead, err := in.Store.TryLead(ctx, inboxLeaderKey)
+		if err == nil && lead != nil {
+			err = in.lead(ctx, lead)
+			lead.Release()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			in.logger().WarnContext(ctx, "cabinet inbox: not applying for now", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// lead applies the inbox while this process holds the lead.
+func (in *Intake) lead(ctx context.Context, lead *db.Lead) error {
+	for {
+		if err := lead.Check(ctx); err != nil {
+			return err
+		}
+		progressed, err := in.applyRound(ctx)
+		if err != nil {
+			return err
+		}
+		if progressed {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-in.wake:
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// applyRound applies what is due of the pending reports, cabinets side by side, each
+// cabinet's in order; it reports whether any report was settled.
+func (in *Intake) applyRound(ctx context.Context) (bool, error) {
+	pending, err := in.Store.PendingReports(ctx, batchSize)
+	if err != nil {
+		return false, err
+	}
+	var queues [][]db.InboxReport
+	for i, r := range pending {
+		if i == 0 || r.CabinetID != pending[i-1].CabinetID {
+			queues = append(queues, nil)
+		}
+		queues[len(queues)-1] = append(queues[len(queues)-1], r)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		settled  bool
+		firstErr error
+		slots    = make(chan struct{}, maxCabinets)
+	)
+	for _, q := range queues {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			n, err := in.applyQueue(ctx, q)
+			mu.Lock()
+			defer mu.Unlock()
+			settled = settled || n > 0
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}()
+	}
+	wg.Wait()
+	return settled, firstErr
+}
+
+// applyQueue applies one cabinet's pending reports in order, stopping at the first that is
+// not due or cannot be applied yet. It returns how many it settled.
+func (in *Intake) applyQueue(ctx context.Context, q []db.InboxReport) (int, error) {
+	n := 0
+	for _, r := range q {
+		if time.Now().Before(r.NextAttemptAt) {
+			return n, nil
+		}
+		outcome, err := in.applyReport(ctx, r)
+		switch {
+		case err == nil:
+			if err := in.Store.SettleReport(ctx, r.ID, false, outcome, ""); err != nil {
+				return n, err
+			}
+			n++
+		case retryable(err):
+			delay := min(retryFirst<<min(r.Attempts, 6), retryMax)
+			in.logger().WarnContext(ctx, "cabinet report not applied yet", "report", r.MessageControlID,
+				"cabinet_id", r.CabinetID, "attempt", r.Attempts+1, "retry_in", delay, "error", err)
+			return n, in.Store.DeferReport(ctx, r.ID, err.Error(), time.Now().Add(delay))
+		default:
+			in.logger().ErrorContext(ctx, "cabinet report cannot be applied", "report", r.MessageControlID,
+				"cabinet_id", r.CabinetID, "error", err)
+			if err := in.Store.SettleReport(ctx, r.ID, true, "failed", err.Error()); err != nil {
+				return n, err
+			}
+			in.auditFailed(ctx, r, err)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// applyReport applies one report of the inbox and returns its outcome.
+func (in *Intake) applyReport(ctx context.Context, r db.InboxReport) (string, error) {
+	var e cabinet.Event
+	if err := json.Unmarshal(r.Report, &e); err != nil {
+		return "", fmt.Errorf("%w: stored report unreadable: %v", ErrInvalidReport, err)
+	}
+	cab, err := in.Store.GetCabinet(ctx, r.CabinetID)
+	if err != nil {
+		return "", fmt.Errorf("cabinet %d: %w", r.CabinetID, err)
+	}
+	if e.Kind != cabinet.EventVend {
+		return in.apply(ctx, cab, e)
+	}
+	v := Vend{
+		Cabinet: cab, OrderRef: e.RequestID, ReportID: e.MessageControlID, Actor: actor(cab, e),
+		Source: db.SourceCabinet, At: e.At,
+	}
+	for _, l := range e.Lines {
+		med, err := in.Store.GetMedicationByCode(ctx, l.MedicationCode)
+		if err != nil {
+			return "", fmt.Errorf("medication %q: %w", l.MedicationCode, err)
+		}
+		v.Lines = append(v.Lines, workflows.Line{MedicationID: med.ID, Quantity: l.Amount.Or(0)})
+	}
+	res, err := in.ApplyVend(ctx, v, false)
+	return res.Outcome, err
+}
+
+// retryable reports whether applying may succeed later: anything but a report the database
+// refuses for good (invalid, a row it needs missing) or that makes no sense.
+func retryable(err error) bool {
+	switch {
+	case errors.Is(err, ErrInvalidReport), errors.Is(err, db.ErrInvalid), errors.Is(err, db.ErrNotFound),
+		errors.Is(err, db.ErrStockBelowReserved), errors.Is(err, db.ErrSettled):
+		return false
+	}
+	return true
+}
+
+// auditFailed records a report given up on, for the people who keep stock to look at.
+func (in *Intake) auditFailed(ctx context.Context, r db.InboxReport, cause error) {
+	err := in.Store.AppendAudit(ctx, db.AuditEntry{
+		Actor: db.Actor{ID: "system", Role: "system"}, Action: "report_failed",
+		Details: map[string]any{
+			"cabinet_id": r.CabinetID, "message_control_id": r.MessageControlID, "transaction": r.Kind,
+			"inbox_id": r.ID, "reason": cause.Error(),
+		},
+	}, fmt.Sprintf("inbox/%d/failed", r.ID))
+	if err != nil {
+		in.logger().ErrorContext(ctx, "audit of a failed cabinet report", "error", err)
+	}
+}
