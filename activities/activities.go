@@ -97,6 +97,8 @@ func (in RecordInput) transition() db.Transition {
 			RequesterName:     h.RequesterName,
 			PatientMRN:        h.PatientMRN,
 			PatientBed:        h.PatientBed,
+			PatientFamily:     h.PatientFamily,
+			PatientGiven:      h.PatientGiven,
 			CabinetID:         h.CabinetID,
 			Priority:          h.Priority,
 			Lines:             toDBLines(h.Lines),

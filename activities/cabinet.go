@@ -65,18 +65,26 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 		byID[m.ID] = m
 	}
 	o := cabinet.Order{
-		RequestID:   in.RequestID,
-		CabinetCode: cab.Code,
-		CabinetUnit: cab.Unit,
-		Driver:      cab.Driver,
-		Address:     cab.Address,
-		PatientMRN:  in.PatientMRN,
-		PatientBed:  in.PatientBed,
-		Lines:       make([]cabinet.Line, len(in.Lines)),
+		RequestID:     in.RequestID,
+		CabinetCode:   cab.Code,
+		CabinetUnit:   cab.Unit,
+		Driver:        cab.Driver,
+		Address:       cab.Address,
+		PatientMRN:    in.PatientMRN,
+		PatientBed:    in.PatientBed,
+		PatientFamily: in.PatientFamily,
+		PatientGiven:  in.PatientGiven,
+		Priority:      in.Priority,
+		Lines:         make([]cabinet.Line, len(in.Lines)),
 	}
 	for i, l := range in.Lines {
 		m := byID[l.MedicationID]
-		o.Lines[i] = cabinet.Line{MedicationID: l.MedicationID, MedicationCode: m.Code, MedicationName: m.Name, Unit: m.Unit, Quantity: l.Quantity}
+		o.Lines[i] = cabinet.Line{
+			MedicationID: l.MedicationID, MedicationCode: m.Code, MedicationName: m.Name, Unit: m.Unit, Quantity: l.Quantity,
+			// The HL7 driver derives the dose per unit (RXE-3/5) from the strength, and the
+			// route (RXR) from the form.
+			Strength: m.Strength, Form: m.Form,
+		}
 	}
 	return o, nil
 }

@@ -22,6 +22,8 @@ type RequestHeader struct {
 	RequesterName string `json:"requester_name"`
 	PatientMRN    string `json:"patient_mrn"`
 	PatientBed    string `json:"patient_bed"`
+	PatientFamily string `json:"patient_family,omitempty"`
+	PatientGiven  string `json:"patient_given,omitempty"`
 	CabinetID     int64  `json:"cabinet_id"`
 	Priority      string `json:"priority"`
 	Lines         []Line `json:"lines"`
@@ -138,7 +140,12 @@ type CabinetInput struct {
 	CabinetID  int64  `json:"cabinet_id"`
 	PatientMRN string `json:"patient_mrn"`
 	PatientBed string `json:"patient_bed"`
-	Lines      []Line `json:"lines"`
+	// PatientFamily and PatientGiven name the patient when the request does (PID-5).
+	PatientFamily string `json:"patient_family,omitempty"`
+	PatientGiven  string `json:"patient_given,omitempty"`
+	// Priority is stat, urgent or routine (TQ1-9).
+	Priority string `json:"priority,omitempty"`
+	Lines    []Line `json:"lines"`
 }
 
 // Error types of the non-retryable failures activities return. The workflow turns them into a

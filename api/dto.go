@@ -19,10 +19,35 @@ type CreateRequestBody struct {
 	Items     []ItemBody  `json:"items"`
 }
 
-// PatientBody identifies the patient by medical record number and bed.
+// PatientBody identifies the patient by medical record number and bed, and optionally by name
+// (the cabinet shows it, HL7 PID-5).
 type PatientBody struct {
-	MRN string `json:"mrn"`
-	Bed string `json:"bed"`
+	MRN  string      `json:"mrn"`
+	Bed  string      `json:"bed"`
+	Name *PersonName `json:"name,omitempty"`
+}
+
+// patient is the workflow's form of the body's patient.
+func (p PatientBody) patient() workflows.Patient {
+	out := workflows.Patient{MRN: p.MRN, Bed: p.Bed}
+	if p.Name != nil {
+		out.Family, out.Given = p.Name.Family, p.Name.Given
+	}
+	return out
+}
+
+func patientView(p workflows.Patient) PatientBody {
+	out := PatientBody{MRN: p.MRN, Bed: p.Bed}
+	if p.Family != "" || p.Given != "" {
+		out.Name = &PersonName{Family: p.Family, Given: p.Given}
+	}
+	return out
+}
+
+// PersonName is a person's family and given names.
+type PersonName struct {
+	Family string `json:"family"`
+	Given  string `json:"given"`
 }
 
 // ItemBody is one requested medication.
@@ -38,6 +63,10 @@ func (b CreateRequestBody) validate() error {
 	}
 	fe.checkString("patient.mrn", b.Patient.MRN, true, 64)
 	fe.checkString("patient.bed", b.Patient.Bed, false, 32)
+	if n := b.Patient.Name; n != nil {
+		fe.checkString("patient.name.family", n.Family, true, 100)
+		fe.checkString("patient.name.given", n.Given, false, 100)
+	}
 	if !workflows.Priority(b.Priority).Valid() {
 		fe.add("priority", "must be one of stat, urgent, routine")
 	}
@@ -140,7 +169,7 @@ func requestView(s workflows.State) RequestView {
 	return RequestView{
 		Vended: vended,
 		ID:     s.ID, Status: s.Status, Priority: s.Priority, CabinetID: s.CabinetID, CabinetCode: s.CabinetCode,
-		Patient: PatientBody{MRN: s.Patient.MRN, Bed: s.Patient.Bed}, Requester: s.Requester, Items: items,
+		Patient: patientView(s.Patient), Requester: s.Requester, Items: items,
 		Approvals: s.Approvals, Transitions: s.Transitions, Reason: s.Reason, ReasonCode: s.ReasonCode,
 		RequiredApprovals: s.RequiredApprovals, Escalated: s.Escalated,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt),
@@ -179,7 +208,7 @@ func summaryView(r db.RequestSummary) RequestSummaryView {
 	}
 	return RequestSummaryView{
 		ID: r.ID, Status: r.Status, Priority: r.Priority, CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
-		Patient: PatientBody{MRN: r.PatientMRN, Bed: r.PatientBed}, RequesterID: r.RequesterID,
+		Patient: patientView(workflows.Patient{MRN: r.PatientMRN, Bed: r.PatientBed, Family: r.PatientFamily, Given: r.PatientGiven}), RequesterID: r.RequesterID,
 		Requester: r.RequesterName, Items: items, Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
@@ -206,7 +235,7 @@ func auditView(e db.AuditEntry) AuditView {
 func stateFromProjection(d db.RequestDetail) workflows.State {
 	st := workflows.State{
 		ID: d.ID, Priority: workflows.Priority(d.Priority), CabinetID: d.CabinetID, CabinetCode: d.CabinetCode,
-		Patient:           workflows.Patient{MRN: d.PatientMRN, Bed: d.PatientBed},
+		Patient:           workflows.Patient{MRN: d.PatientMRN, Bed: d.PatientBed, Family: d.PatientFamily, Given: d.PatientGiven},
 		Requester:         workflows.Actor{ID: d.RequesterID, Name: d.RequesterName, Role: workflows.RoleNurse},
 		Lines:             make([]workflows.Line, len(d.Lines)),
 		Approvals:         []workflows.Approval{},

@@ -21,7 +21,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -100,7 +99,7 @@ func (s *Server) createRequest(c *gin.Context) {
 
 	in := workflows.Input{
 		Requester:   me,
-		Patient:     workflows.Patient{MRN: body.Patient.MRN, Bed: body.Patient.Bed},
+		Patient:     body.Patient.patient(),
 		CabinetID:   cab.ID,
 		CabinetCode: cab.Code,
 		Priority:    workflows.Priority(body.Priority),
@@ -115,7 +114,7 @@ func (s *Server) createRequest(c *gin.Context) {
 	}
 	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
-		TaskQueue: worker.TaskQueue,
+		TaskQueue: workflows.TaskQueue,
 		// One request id, one run, ever: a retry can find the request but never start a second.
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,

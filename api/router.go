@@ -166,6 +166,7 @@ func (s *Server) Handler() http.Handler {
 
 	v1.GET("/medications", s.listMedications)
 	v1.POST("/medications", allow(admin), s.createMedication)
+	v1.PATCH("/medications/:id", allow(admin), s.updateMedication)
 	v1.GET("/cabinets", s.listCabinets)
 	v1.POST("/cabinets", allow(admin), s.createCabinet)
 	v1.GET("/cabinets/:id/stock", s.listStock)

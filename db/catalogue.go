@@ -160,6 +160,7 @@ func medicationFromGen(r gen.Medication) Medication {
 		Unit:           r.Unit,
 		ControlledList: r.ControlledList.String,
 		CreatedAt:      r.CreatedAt,
+		UpdatedAt:      r.UpdatedAt,
 	}
 }
 

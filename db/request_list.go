@@ -113,6 +113,8 @@ func summaryFromGen(r gen.ListRequestsRow) RequestSummary {
 		RequesterName: r.RequesterName,
 		PatientMRN:    r.PatientMrn,
 		PatientBed:    r.PatientBed,
+		PatientFamily: r.PatientFamily,
+		PatientGiven:  r.PatientGiven,
 		CabinetID:     r.CabinetID,
 		CabinetCode:   r.CabinetCode,
 		Priority:      string(r.Priority),
@@ -157,7 +159,8 @@ func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail,
 	d := RequestDetail{
 		RequestSummary: summaryFromGen(gen.ListRequestsRow{
 			ID: row.ID, RequesterID: row.RequesterID, RequesterName: row.RequesterName,
-			PatientMrn: row.PatientMrn, PatientBed: row.PatientBed, CabinetID: row.CabinetID,
+			PatientMrn: row.PatientMrn, PatientBed: row.PatientBed, PatientFamily: row.PatientFamily,
+			PatientGiven: row.PatientGiven, CabinetID: row.CabinetID,
 			CabinetCode: row.CabinetCode, Priority: row.Priority, Status: row.Status, Reason: row.Reason,
 			ReasonCode: row.ReasonCode, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
 		}),

@@ -138,6 +138,8 @@ func insertRequest(ctx context.Context, q *gen.Queries, t Transition, status gen
 		RequesterName:     h.RequesterName,
 		PatientMrn:        h.PatientMRN,
 		PatientBed:        h.PatientBed,
+		PatientFamily:     h.PatientFamily,
+		PatientGiven:      h.PatientGiven,
 		CabinetID:         h.CabinetID,
 		Priority:          priority,
 		Status:            status,

@@ -17,6 +17,8 @@ type Medication struct {
 	// for a medication that is not controlled.
 	ControlledList string
 	CreatedAt      time.Time
+	// UpdatedAt is when the entry last changed: cabinets' item masters are told it.
+	UpdatedAt time.Time
 }
 
 // Controlled reports whether the medication is on any controlled list.
@@ -113,6 +115,8 @@ type RequestHeader struct {
 	RequesterName string
 	PatientMRN    string
 	PatientBed    string
+	PatientFamily string
+	PatientGiven  string
 	CabinetID     int64
 	Priority      string
 	Lines         []Line
@@ -169,6 +173,8 @@ type RequestSummary struct {
 	RequesterName string
 	PatientMRN    string
 	PatientBed    string
+	PatientFamily string
+	PatientGiven  string
 	CabinetID     int64
 	CabinetCode   string
 	Priority      string

@@ -21,7 +21,7 @@ import (
 )
 
 // TaskQueue is the one task queue of the medication request workflows and their activities.
-const TaskQueue = "medication-requests"
+const TaskQueue = workflows.TaskQueue
 
 // Options tune the worker; a zero field keeps the SDK's default. README (Configuration)
 // lists the environment variables that set them and the figures they were chosen by.
@@ -57,6 +57,7 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 func Register(r sdkworker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: "MedicationRequest"})
 	r.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
+	r.RegisterWorkflowWithOptions(workflows.ItemSync, workflow.RegisterOptions{Name: "ItemSync"})
 	r.RegisterActivity(acts)
 }
 

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 )
 
@@ -22,4 +23,15 @@ func Update(ctx context.Context, c client.Client, workflowID, updateID, name str
 		return err
 	}
 	return handle.Get(ctx, result)
+}
+
+// SyncItem starts the ItemSync of a medication at a cabinet, or tells the one running that the
+// medication changed again: SignalWithStart, so a change is never lost between two syncs.
+func SyncItem(ctx context.Context, c client.Client, taskQueue string, cabinetID, medicationID int64, isNew bool) error {
+	_, err := c.SignalWithStartWorkflow(ctx, ItemSyncWorkflowID(cabinetID, medicationID), ItemChangedSignal, ItemChanged{New: isNew},
+		client.StartWorkflowOptions{
+			TaskQueue:             taskQueue,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		}, ItemSync, ItemSyncInput{CabinetID: cabinetID, MedicationID: medicationID})
+	return err
 }

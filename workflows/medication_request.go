@@ -129,6 +129,7 @@ func validateInput(in Input) error {
 	for _, f := range []struct{ name, value string }{
 		{"requester id", in.Requester.ID}, {"requester name", in.Requester.Name},
 		{"patient MRN", in.Patient.MRN}, {"patient bed", in.Patient.Bed}, {"cabinet code", in.CabinetCode},
+		{"patient family name", in.Patient.Family}, {"patient given name", in.Patient.Given},
 	} {
 		if err := textcheck.Check(f.value, textcheck.Line); err != nil {
 			errs = append(errs, fmt.Errorf("%s %w", f.name, err))
@@ -335,11 +336,14 @@ func (r *request) revoke(ctx workflow.Context) {
 
 func (r *request) cabinetInput() activities.CabinetInput {
 	return activities.CabinetInput{
-		RequestID:  r.state.ID,
-		CabinetID:  r.in.CabinetID,
-		PatientMRN: r.in.Patient.MRN,
-		PatientBed: r.in.Patient.Bed,
-		Lines:      toActivityLines(r.in.Lines),
+		RequestID:     r.state.ID,
+		CabinetID:     r.in.CabinetID,
+		PatientMRN:    r.in.Patient.MRN,
+		PatientBed:    r.in.Patient.Bed,
+		PatientFamily: r.in.Patient.Family,
+		PatientGiven:  r.in.Patient.Given,
+		Priority:      string(r.in.Priority),
+		Lines:         toActivityLines(r.in.Lines),
 	}
 }
 

@@ -2,6 +2,10 @@ package workflows
 
 import "go.temporal.io/sdk/temporal"
 
+// TaskQueue is the one task queue of the medication request workflows and their activities;
+// the worker polls it and the API starts workflows on it.
+const TaskQueue = "medication-requests"
+
 // StateQuery returns the request's whole State.
 const StateQuery = "state"
 

@@ -159,6 +159,8 @@ func (r *request) record(t Transition) activities.RecordInput {
 			RequesterName:     r.in.Requester.Name,
 			PatientMRN:        r.in.Patient.MRN,
 			PatientBed:        r.in.Patient.Bed,
+			PatientFamily:     r.in.Patient.Family,
+			PatientGiven:      r.in.Patient.Given,
 			CabinetID:         r.in.CabinetID,
 			Priority:          string(r.in.Priority),
 			Lines:             toActivityLines(r.in.Lines),

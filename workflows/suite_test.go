@@ -43,7 +43,7 @@ const cabinetID = 3
 func validInput() workflows.Input {
 	return workflows.Input{
 		Requester:   nurse,
-		Patient:     workflows.Patient{MRN: "MRN-000042", Bed: "ICU-7"},
+		Patient:     workflows.Patient{MRN: "MRN-000042", Bed: "ICU-7", Family: "Souza", Given: "Maria"},
 		CabinetID:   cabinetID,
 		CabinetCode: "ICU-A3",
 		Priority:    workflows.PriorityUrgent,
@@ -255,6 +255,8 @@ func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []w
 			RequesterName:     in.Requester.Name,
 			PatientMRN:        in.Patient.MRN,
 			PatientBed:        in.Patient.Bed,
+			PatientFamily:     in.Patient.Family,
+			PatientGiven:      in.Patient.Given,
 			CabinetID:         in.CabinetID,
 			Priority:          string(in.Priority),
 			Lines:             activityLines(in.Lines),
@@ -280,11 +282,14 @@ func activityLines(lines []workflows.Line) []activities.Line {
 // expectedCabinetInput is the command every cabinet activity must receive for validInput.
 func expectedCabinetInput(in workflows.Input) activities.CabinetInput {
 	return activities.CabinetInput{
-		RequestID:  requestID,
-		CabinetID:  in.CabinetID,
-		PatientMRN: in.Patient.MRN,
-		PatientBed: in.Patient.Bed,
-		Lines:      activityLines(in.Lines),
+		RequestID:     requestID,
+		CabinetID:     in.CabinetID,
+		PatientMRN:    in.Patient.MRN,
+		PatientBed:    in.Patient.Bed,
+		PatientFamily: in.Patient.Family,
+		PatientGiven:  in.Patient.Given,
+		Priority:      string(in.Priority),
+		Lines:         activityLines(in.Lines),
 	}
 }
 

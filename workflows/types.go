@@ -84,6 +84,9 @@ var System = Actor{ID: "system", Role: RoleSystem}
 type Patient struct {
 	MRN string `json:"mrn"`
 	Bed string `json:"bed"`
+	// Family and Given are the patient's names, when the request gives them.
+	Family string `json:"family,omitempty"`
+	Given  string `json:"given,omitempty"`
 }
 
 // Line is one medication and how many units of it.

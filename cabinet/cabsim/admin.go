@@ -27,6 +27,7 @@ func (s *Sim) startAdminLocked() error {
 	})
 	mux.HandleFunc("POST /faults", s.postFaults)
 	mux.HandleFunc("POST /withdraw", s.postWithdraw)
+	mux.HandleFunc("POST /override", s.postOverride)
 	mux.HandleFunc("POST /event", s.postEvent)
 	s.admin = &http.Server{
 		Handler:           mux,
@@ -84,6 +85,23 @@ func (s *Sim) postWithdraw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string][]string{"reports": ids})
+}
+
+func (s *Sim) postOverride(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Cabinet string     `json:"cabinet"`
+		Order   string     `json:"order"`
+		Lines   []VendLine `json:"lines"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	id, err := s.Override(r.Context(), body.Cabinet, body.Order, body.Lines)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"control_id": id})
 }
 
 func (s *Sim) postEvent(w http.ResponseWriter, r *http.Request) {

@@ -92,6 +92,56 @@ func (s *Sim) Withdraw(ctx context.Context, requestID string, lines []VendLine) 
 	return ids, nil
 }
 
+// Override reports a vend the system did not order: a nurse's override at the cabinet, a vend
+// for another system's order, or one without an order (order ""), as real cabinets do. The
+// lines say what was taken (code and amount, both required); cabinet is the cabinet's code.
+// It returns the report's control id once the system has acknowledged it.
+func (s *Sim) Override(ctx context.Context, cabinetCode, order string, lines []VendLine) (string, error) {
+	if s.reporter == nil {
+		return "", ErrNoReportTo
+	}
+	if cabinetCode == "" || len(lines) == 0 {
+		return "", fmt.Errorf("%w: an override names its cabinet and what it took", ErrBadEvent)
+	}
+	var vends []vended
+	for i, l := range lines {
+		if l.MedicationCode == "" || l.Amount == nil || *l.Amount <= 0 {
+			return "", fmt.Errorf("%w: override line %d needs a medication code and a positive amount", ErrBadEvent, i+1)
+		}
+		vends = append(vends, vended{code: l.MedicationCode, amount: *l.Amount})
+	}
+	s.mu.Lock()
+	s.overrides++
+	o := cabinet.Order{CabinetCode: cabinetCode, RequestID: order}
+	reports := s.vendReportsLocked(o, vends, time.Now())
+	for i := range reports {
+		// Every override is a report of its own, even for the same order.
+		reports[i].Event.MessageControlID = hl7.ShortID("OV", fmt.Sprintf("%s|%s|%d|%d", cabinetCode, order, s.overrides, i))
+	}
+	s.mu.Unlock()
+	build := hl7.BuildRDS
+	if s.cfg.ReportFormat == FormatPADE {
+		build = hl7.BuildOMS
+	}
+	for _, r := range reports {
+		if err := s.deliver(ctx, r, build); err != nil {
+			return "", err
+		}
+	}
+	return reports[0].Event.MessageControlID, nil
+}
+
+// Order returns an order the simulator accepted, as it decoded it.
+func (s *Sim) Order(requestID string) (cabinet.Order, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[requestID]
+	if o == nil {
+		return cabinet.Order{}, false
+	}
+	return o.order, true
+}
+
 // vendsOf applies the admin's changes to an order's lines.
 func vendsOf(o cabinet.Order, lines []VendLine) ([]vended, error) {
 	var out []vended

@@ -54,8 +54,10 @@ type Sim struct {
 	accepted map[string]bool // control ids acknowledged AA
 	items    map[string]cabinet.Item
 	stats    Stats
-	seq      int64
-	closed   bool
+	// overrides numbers the overrides reported, so each gets a control id of its own.
+	overrides int
+	seq       int64
+	closed    bool
 	// backoff is the first wait before resending a report (reportBackoff; tests shorten it).
 	backoff time.Duration
 

@@ -134,3 +134,140 @@ func TestRetriedAuthorizationCountedOnce(t *testing.T) {
 		assert.Equal(ct, 5-1, int(requireLedger(ct, cab.fixture, cab.meds[0])))
 	}, 10*time.Second, 100*time.Millisecond)
 }
+
+// The order the cabinet receives carries the patient's name, the priority and, per line, the
+// medication's strength and form (the HL7 grammar itself is tested in cabinet/hl7).
+func TestOrderCarriesPatientNameAndPriorityOverHL7(t *testing.T) {
+	c := newAPI(t, testConfig())
+	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 5)
+	nurse := c.token("nurse-pid", workflows.RoleNurse)
+	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
+		"cabinet_id": cab.cabinetID, "priority": "urgent",
+		"patient": map[string]any{"mrn": "MRN-PID-5", "bed": "4", "name": map[string]any{"family": "Souza", "given": "Maria"}},
+		"items":   []map[string]any{{"medication_id": cab.meds[0], "quantity": 2}},
+	})
+	require.Equal(t, http.StatusCreated, status, body)
+	id := body["id"].(string)
+	assert.Equal(t, map[string]any{"family": "Souza", "given": "Maria"}, body["patient"].(map[string]any)["name"])
+	c.waitStatus(id, nurse, "awaiting_approval")
+	c.approveOnce(id)
+	c.waitStatus(id, nurse, "ready_at_cabinet")
+
+	o, ok := cab.sim.Order(id)
+	require.True(t, ok)
+	assert.Equal(t, []string{"Souza", "Maria", "urgent"}, []string{o.PatientFamily, o.PatientGiven, o.Priority})
+	require.Len(t, o.Lines, 1)
+	assert.EqualValues(t, 2, o.Lines[0].Quantity)
+	c.requireProjectionMatchesWorkflow(id, nurse)
+}
+
+// A vend that differs from the order is consumed as the cabinet counted it, line by line, and
+// opens a discrepancy; the request is dispensed once every line was vended.
+func TestVendDifferentFromOrderOverHL7(t *testing.T) {
+	for _, format := range []string{cabsim.FormatRDS, cabsim.FormatPADE} {
+		t.Run(format, func(t *testing.T) {
+			c := newAPI(t, testConfig())
+			cab := c.hl7Cabinet(format, 0, 10)
+			nurse := c.token("nurse-odd", workflows.RoleNurse)
+			id := c.create(cab.fixture, nurse, 2)
+			c.waitStatus(id, nurse, "awaiting_approval")
+			c.approveOnce(id)
+			c.waitStatus(id, nurse, "ready_at_cabinet")
+
+			three := int32(3)
+			_, err := cab.sim.Withdraw(context.Background(), id, []cabsim.VendLine{{Amount: &three}})
+			require.NoError(t, err)
+			state := c.waitStatus(id, nurse, "dispensed")
+			assert.Equal(t, []any{map[string]any{"medication_id": float64(cab.meds[0]), "quantity": float64(3)}}, state["vended"])
+			require.EventuallyWithT(t, func(ct *assert.CollectT) {
+				assert.EqualValues(ct, 7, requireLedger(ct, cab.fixture, cab.meds[0]), "three left the cabinet")
+				ds := c.discrepancies(cab.fixture, "open")
+				if assert.Len(ct, ds, 1) {
+					assert.Equal(ct, "over_vend", ds[0]["kind"])
+					assert.EqualValues(ct, 2, ds[0]["expected"])
+					assert.EqualValues(ct, 3, ds[0]["actual"])
+				}
+			}, 10*time.Second, 100*time.Millisecond)
+			c.requireProjectionMatchesWorkflow(id, nurse)
+			captureHistory(t, id, "steps_vend_lines_over_"+format)
+		})
+	}
+}
+
+// A vend for an order this system never made (an override at the cabinet) is acknowledged,
+// leaves the ledger, and waits for a pharmacist's review.
+func TestOverrideVendOverHL7IsReviewed(t *testing.T) {
+	c := newAPI(t, testConfig())
+	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 4)
+	code := c.medicationCode(cab.fixture, cab.meds[0])
+	one := int32(1)
+	_, err := cab.sim.Override(context.Background(), cab.cabinetCode, "OVR-2291", []cabsim.VendLine{{MedicationCode: code, Amount: &one}})
+	require.NoError(t, err, "acknowledged AA")
+
+	var review map[string]any
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		rs := c.overrides(cab.fixture)
+		if assert.Len(ct, rs, 1) {
+			review = rs[0]
+		}
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.Equal(t, "OVR-2291", review["order_ref"])
+	assert.Equal(t, "unknown_order", review["cause"])
+	assert.EqualValues(t, 3, requireLedger(t, cab.fixture, cab.meds[0]))
+
+	pharmacist := c.token("pharm-ovr", workflows.RolePharmacist)
+	path := fmt.Sprintf("/v1/overrides/%d/review", num(review["id"]))
+	status, body := c.do("POST", path, pharmacist, map[string]any{"outcome": "not_justified"})
+	assert.Equal(t, http.StatusUnprocessableEntity, status, "a finding against it needs a note: %v", body)
+	status, body = c.do("POST", path, c.token("nurse-ovr", workflows.RoleNurse), map[string]any{"outcome": "justified"})
+	assert.Equal(t, http.StatusForbidden, status, body)
+	status, body = c.do("POST", path, pharmacist, map[string]any{"outcome": "justified", "note": "code blue, bed 4"})
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, "reviewed", body["status"])
+	status, _ = c.do("POST", path, pharmacist, map[string]any{"outcome": "justified"})
+	assert.Equal(t, http.StatusConflict, status)
+}
+
+// A report from a peer the cabinet does not list is refused AR and changes nothing; allowing
+// the network lets the next resend through.
+func TestReportFromAnUnlistedPeerIsRefused(t *testing.T) {
+	c := newAPI(t, testConfig())
+	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 4)
+	admin := c.token("admin-1", workflows.RoleAdmin)
+	status, body := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/report-sources", cab.cabinetID), admin, map[string]any{"report_sources": []string{"10.20.4.0/24"}})
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, []any{"10.20.4.0/24"}, body["report_sources"])
+
+	code := c.medicationCode(cab.fixture, cab.meds[0])
+	one := int32(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := cab.sim.Override(ctx, cab.cabinetCode, "", []cabsim.VendLine{{MedicationCode: code, Amount: &one}})
+	require.Error(t, err, "never acknowledged AA")
+	assert.EqualValues(t, 4, requireLedger(t, cab.fixture, cab.meds[0]))
+	assert.Empty(t, c.overrides(cab.fixture))
+
+	status, body = c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/report-sources", cab.cabinetID), admin, map[string]any{"report_sources": []string{"not-a-network"}})
+	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
+}
+
+// An item master change reaches every HL7 cabinet that stocks the medication.
+func TestMedicationChangeReachesTheItemMaster(t *testing.T) {
+	c := newAPI(t, testConfig())
+	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 4)
+	admin := c.token("admin-1", workflows.RoleAdmin)
+	status, body := c.do("PATCH", fmt.Sprintf("/v1/medications/%d", cab.meds[0]), admin, map[string]any{"strength": "4 mg/2 mL", "form": "ampoule"})
+	require.Equal(t, http.StatusOK, status, body)
+	code := body["code"].(string)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var got []string
+		for _, it := range cab.sim.Items() {
+			if it.Code == code {
+				got = append(got, it.Strength, it.Form)
+			}
+		}
+		assert.Equal(ct, []string{"4 mg/2 mL", "ampoule"}, got)
+	}, 15*time.Second, 100*time.Millisecond)
+	status, body = c.do("PATCH", fmt.Sprintf("/v1/medications/%d", cab.meds[0]), admin, map[string]any{"controlled_list": "Z9"})
+	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
+}

@@ -54,6 +54,9 @@ func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
 		if view.CreatedAt != nil && view.UpdatedAt != nil {
 			got.CreatedAt, got.UpdatedAt = *view.CreatedAt, *view.UpdatedAt
 		}
+		if n := view.Patient.Name; n != nil {
+			got.Patient.Family, got.Patient.Given = n.Family, n.Given
+		}
 		for _, it := range view.Items {
 			got.Lines = append(got.Lines, workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
 		}

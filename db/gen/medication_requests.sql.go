@@ -57,7 +57,7 @@ func (q *Queries) AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) 
 }
 
 const getRequest = `-- name: GetRequest :one
-SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
@@ -70,6 +70,8 @@ type GetRequestRow struct {
 	RequesterName string
 	PatientMrn    string
 	PatientBed    string
+	PatientFamily string
+	PatientGiven  string
 	CabinetID     int64
 	CabinetCode   string
 	Priority      RequestPriority
@@ -90,6 +92,8 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 		&i.RequesterName,
 		&i.PatientMrn,
 		&i.PatientBed,
+		&i.PatientFamily,
+		&i.PatientGiven,
 		&i.CabinetID,
 		&i.CabinetCode,
 		&i.Priority,
@@ -103,7 +107,7 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 }
 
 const getRequestDetail = `-- name: GetRequestDetail :one
-SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
        r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
 FROM medication_requests r
@@ -117,6 +121,8 @@ type GetRequestDetailRow struct {
 	RequesterName      string
 	PatientMrn         string
 	PatientBed         string
+	PatientFamily      string
+	PatientGiven       string
 	CabinetID          int64
 	CabinetCode        string
 	Priority           RequestPriority
@@ -142,6 +148,8 @@ func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDe
 		&i.RequesterName,
 		&i.PatientMrn,
 		&i.PatientBed,
+		&i.PatientFamily,
+		&i.PatientGiven,
 		&i.CabinetID,
 		&i.CabinetCode,
 		&i.Priority,
@@ -161,11 +169,11 @@ func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDe
 
 const insertRequest = `-- name: InsertRequest :execrows
 INSERT INTO medication_requests (
-    id, requester_id, requester_name, patient_mrn, patient_bed, cabinet_id,
+    id, requester_id, requester_name, patient_mrn, patient_bed, patient_family, patient_given, cabinet_id,
     priority, status, reason, seq, created_at, updated_at, required_approvals, has_transitions
 ) VALUES (
-    $1, $2, $3, $4, $5, $6,
-    $7, $8, $9, $10, $11, $11, $12, true
+    $1, $2, $3, $4, $5, $6, $7, $8,
+    $9, $10, $11, $12, $13, $13, $14, true
 )
 ON CONFLICT (id) DO NOTHING
 `
@@ -176,6 +184,8 @@ type InsertRequestParams struct {
 	RequesterName     string
 	PatientMrn        string
 	PatientBed        string
+	PatientFamily     string
+	PatientGiven      string
 	CabinetID         int64
 	Priority          RequestPriority
 	Status            RequestStatus
@@ -194,6 +204,8 @@ func (q *Queries) InsertRequest(ctx context.Context, arg InsertRequestParams) (i
 		arg.RequesterName,
 		arg.PatientMrn,
 		arg.PatientBed,
+		arg.PatientFamily,
+		arg.PatientGiven,
 		arg.CabinetID,
 		arg.Priority,
 		arg.Status,
@@ -303,7 +315,7 @@ func (q *Queries) ListRequestLines(ctx context.Context, requestIds []string) ([]
 }
 
 const listRequests = `-- name: ListRequests :many
-SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
@@ -331,6 +343,8 @@ type ListRequestsRow struct {
 	RequesterName string
 	PatientMrn    string
 	PatientBed    string
+	PatientFamily string
+	PatientGiven  string
 	CabinetID     int64
 	CabinetCode   string
 	Priority      RequestPriority
@@ -364,6 +378,8 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 			&i.RequesterName,
 			&i.PatientMrn,
 			&i.PatientBed,
+			&i.PatientFamily,
+			&i.PatientGiven,
 			&i.CabinetID,
 			&i.CabinetCode,
 			&i.Priority,

@@ -14,7 +14,7 @@ import (
 const createMedication = `-- name: CreateMedication :one
 INSERT INTO medications (code, name, strength, form, unit, controlled_list)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled
+RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at
 `
 
 type CreateMedicationParams struct {
@@ -47,12 +47,13 @@ func (q *Queries) CreateMedication(ctx context.Context, arg CreateMedicationPara
 		&i.CreatedAt,
 		&i.ControlledList,
 		&i.Controlled,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
 const getMedication = `-- name: GetMedication :one
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
 WHERE id = $1
 `
 
@@ -70,12 +71,13 @@ func (q *Queries) GetMedication(ctx context.Context, id int64) (Medication, erro
 		&i.CreatedAt,
 		&i.ControlledList,
 		&i.Controlled,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
 const getMedicationByCode = `-- name: GetMedicationByCode :one
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
 WHERE code = $1
 `
 
@@ -93,12 +95,13 @@ func (q *Queries) GetMedicationByCode(ctx context.Context, code string) (Medicat
 		&i.CreatedAt,
 		&i.ControlledList,
 		&i.Controlled,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
 
 const getMedications = `-- name: GetMedications :many
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
 WHERE id = ANY($1::bigint[])
 ORDER BY id
 `
@@ -123,6 +126,46 @@ func (q *Queries) GetMedications(ctx context.Context, ids []int64) ([]Medication
 			&i.CreatedAt,
 			&i.ControlledList,
 			&i.Controlled,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listItemMasterCabinets = `-- name: ListItemMasterCabinets :many
+SELECT c.id, c.code, c.name, c.unit, c.status, c.created_at, c.driver, c.address, c.report_sources FROM cabinets c
+JOIN cabinet_stock s ON s.cabinet_id = c.id
+WHERE s.medication_id = $1 AND c.driver = 'hl7'
+ORDER BY c.id
+`
+
+// ListItemMasterCabinets returns the HL7 cabinets that stock a medication: those whose item
+// master must hear of its changes.
+func (q *Queries) ListItemMasterCabinets(ctx context.Context, medicationID int64) ([]Cabinet, error) {
+	rows, err := q.db.Query(ctx, listItemMasterCabinets, medicationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Cabinet{}
+	for rows.Next() {
+		var i Cabinet
+		if err := rows.Scan(
+			&i.ID,
+			&i.Code,
+			&i.Name,
+			&i.Unit,
+			&i.Status,
+			&i.CreatedAt,
+			&i.Driver,
+			&i.Address,
+			&i.ReportSources,
 		); err != nil {
 			return nil, err
 		}
@@ -135,7 +178,7 @@ func (q *Queries) GetMedications(ctx context.Context, ids []int64) ([]Medication
 }
 
 const listMedications = `-- name: ListMedications :many
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
 ORDER BY code
 `
 
@@ -159,6 +202,7 @@ func (q *Queries) ListMedications(ctx context.Context) ([]Medication, error) {
 			&i.CreatedAt,
 			&i.ControlledList,
 			&i.Controlled,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -168,4 +212,47 @@ func (q *Queries) ListMedications(ctx context.Context) ([]Medication, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const updateMedication = `-- name: UpdateMedication :one
+UPDATE medications
+SET name = $1, strength = $2, form = $3, unit = $4,
+    controlled_list = $5, updated_at = now()
+WHERE id = $6
+RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at
+`
+
+type UpdateMedicationParams struct {
+	Name           string
+	Strength       string
+	Form           string
+	Unit           string
+	ControlledList pgtype.Text
+	ID             int64
+}
+
+// UpdateMedication changes a catalogue entry and returns it.
+func (q *Queries) UpdateMedication(ctx context.Context, arg UpdateMedicationParams) (Medication, error) {
+	row := q.db.QueryRow(ctx, updateMedication,
+		arg.Name,
+		arg.Strength,
+		arg.Form,
+		arg.Unit,
+		arg.ControlledList,
+		arg.ID,
+	)
+	var i Medication
+	err := row.Scan(
+		&i.ID,
+		&i.Code,
+		&i.Name,
+		&i.Strength,
+		&i.Form,
+		&i.Unit,
+		&i.CreatedAt,
+		&i.ControlledList,
+		&i.Controlled,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

@@ -878,6 +878,7 @@ type Medication struct {
 	CreatedAt      time.Time
 	ControlledList pgtype.Text
 	Controlled     pgtype.Bool
+	UpdatedAt      time.Time
 }
 
 type MedicationRequest struct {
@@ -898,6 +899,8 @@ type MedicationRequest struct {
 	ApprovalDeadline   *time.Time
 	WithdrawalDeadline *time.Time
 	HasTransitions     bool
+	PatientFamily      string
+	PatientGiven       string
 }
 
 type MedicationRequestLine struct {

@@ -108,6 +108,9 @@ type Querier interface {
 	ListCabinets(ctx context.Context) ([]Cabinet, error)
 	// ListDiscrepancies returns discrepancies newest first, optionally only those of one status or cabinet.
 	ListDiscrepancies(ctx context.Context, arg ListDiscrepanciesParams) ([]ListDiscrepanciesRow, error)
+	// ListItemMasterCabinets returns the HL7 cabinets that stock a medication: those whose item
+	// master must hear of its changes.
+	ListItemMasterCabinets(ctx context.Context, medicationID int64) ([]Cabinet, error)
 	// ListMedications returns the whole catalogue ordered by code.
 	ListMedications(ctx context.Context) ([]Medication, error)
 	// ListMovements returns the ledger of one pocket in the order it was written.
@@ -179,6 +182,8 @@ type Querier interface {
 	// TakeFreeStock lowers on_hand by what a vend took beyond its reservations, only where that much
 	// is not reserved by other requests, and returns the new levels.
 	TakeFreeStock(ctx context.Context, arg TakeFreeStockParams) (TakeFreeStockRow, error)
+	// UpdateMedication changes a catalogue entry and returns it.
+	UpdateMedication(ctx context.Context, arg UpdateMedicationParams) (Medication, error)
 	// UpsertStock sets the counted quantity and par level of a medication in a cabinet, keeping what is reserved.
 	UpsertStock(ctx context.Context, arg UpsertStockParams) (UpsertStockRow, error)
 	// UpsertUser creates a user or replaces the name, role, registration and active flag of an existing one.

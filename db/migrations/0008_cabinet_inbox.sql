@@ -93,3 +93,12 @@ CREATE TABLE override_reviews (
 CREATE INDEX override_reviews_status ON override_reviews (status, created_at DESC, id DESC);
 
 ALTER TABLE cabinets ADD COLUMN report_sources cidr[] NOT NULL DEFAULT '{}';
+
+-- The patient's name, when the request gives it (HL7 PID-5 on the cabinet's screen).
+ALTER TABLE medication_requests
+    ADD COLUMN patient_family text NOT NULL DEFAULT '',
+    ADD COLUMN patient_given  text NOT NULL DEFAULT '';
+
+-- When a catalogue entry last changed: the item master message a cabinet receives for the
+-- change carries it, so a resend of the same change is recognised and a later one is not.
+ALTER TABLE medications ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();

@@ -2,10 +2,10 @@
 -- InsertRequest creates the projection row of a request unless it exists already. Rows made
 -- here keep every transition in request_transitions (has_transitions).
 INSERT INTO medication_requests (
-    id, requester_id, requester_name, patient_mrn, patient_bed, cabinet_id,
+    id, requester_id, requester_name, patient_mrn, patient_bed, patient_family, patient_given, cabinet_id,
     priority, status, reason, seq, created_at, updated_at, required_approvals, has_transitions
 ) VALUES (
-    @id, @requester_id, @requester_name, @patient_mrn, @patient_bed, @cabinet_id,
+    @id, @requester_id, @requester_name, @patient_mrn, @patient_bed, @patient_family, @patient_given, @cabinet_id,
     @priority, @status, @reason, @seq, @at, @at, @required_approvals, true
 )
 ON CONFLICT (id) DO NOTHING;
@@ -37,7 +37,7 @@ SELECT EXISTS (SELECT 1 FROM medication_requests WHERE id = @id) AS exists;
 
 -- name: GetRequest :one
 -- GetRequest returns one request of the projection with its cabinet's code.
-SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
@@ -45,7 +45,7 @@ WHERE r.id = @id;
 
 -- name: GetRequestDetail :one
 -- GetRequestDetail returns what a read of one request shows besides its lines and transitions.
-SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
        r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
 FROM medication_requests r
@@ -71,7 +71,7 @@ ORDER BY seq;
 
 -- name: ListRequests :many
 -- ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.
-SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.cabinet_id,
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id

@@ -24,3 +24,19 @@ WHERE id = @id;
 -- GetMedicationByCode returns the medication with the given code.
 SELECT * FROM medications
 WHERE code = @code;
+
+-- name: UpdateMedication :one
+-- UpdateMedication changes a catalogue entry and returns it.
+UPDATE medications
+SET name = @name, strength = @strength, form = @form, unit = @unit,
+    controlled_list = sqlc.narg(controlled_list), updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: ListItemMasterCabinets :many
+-- ListItemMasterCabinets returns the HL7 cabinets that stock a medication: those whose item
+-- master must hear of its changes.
+SELECT c.* FROM cabinets c
+JOIN cabinet_stock s ON s.cabinet_id = c.id
+WHERE s.medication_id = @medication_id AND c.driver = 'hl7'
+ORDER BY c.id;

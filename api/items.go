@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// MedicationChangeBody is the body of PATCH /v1/medications/{id}: the fields to change (the
+// code is the medication's identity and does not change).
+type MedicationChangeBody struct {
+	Name           *string `json:"name"`
+	Strength       *string `json:"strength"`
+	Form           *string `json:"form"`
+	Unit           *string `json:"unit"`
+	ControlledList *string `json:"controlled_list"`
+}
+
+// updateMedication changes a catalogue entry (audited with before and after), then tells the
+// item master of every HL7 cabinet that stocks it (MFN^M01, through an ItemSync workflow).
+func (s *Server) updateMedication(c *gin.Context) {
+	id, err := pathID(c, "id", "medication")
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	var body MedicationChangeBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	cur, err := s.store.GetMedication(ctx, id)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	next := db.MedicationChange{Name: cur.Name, Strength: cur.Strength, Form: cur.Form, Unit: cur.Unit, ControlledList: cur.ControlledList}
+	var fe fields
+	for _, f := range []struct {
+		name string
+		in   *string
+		dst  *string
+		req  bool
+		max  int
+	}{
+		{"name", body.Name, &next.Name, true, 200}, {"strength", body.Strength, &next.Strength, false, 64},
+		{"form", body.Form, &next.Form, false, 64}, {"unit", body.Unit, &next.Unit, false, 32},
+	} {
+		if f.in != nil {
+			fe.checkString(f.name, *f.in, f.req, f.max)
+			*f.dst = *f.in
+		}
+	}
+	if body.ControlledList != nil {
+		if *body.ControlledList != "" && !slices.Contains(db.ControlledLists, *body.ControlledList) {
+			fe.add("controlled_list", "must be one of %s, or empty", strings.Join(db.ControlledLists, ", "))
+		}
+		next.ControlledList = *body.ControlledList
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	me := actor(c)
+	m, err := s.store.UpdateMedication(ctx, id, next, db.Actor{ID: me.ID, Role: me.Role, Name: me.Name})
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("medication")
+	}
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	s.syncItemMasters(ctx, m.ID)
+	c.JSON(http.StatusOK, medicationView(m))
+}
+
+// syncItemMasters tells every HL7 cabinet that stocks a medication that it changed. It does
+// not fail the change it follows: a sync that cannot start is logged, and the next change (or
+// pocket) starts it again.
+func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
+	cabs, err := s.store.ItemMasterCabinets(ctx, medicationID)
+	if err != nil {
+		slog.ErrorContext(ctx, "item master sync not started", "medication_id", medicationID, "error", err)
+		return
+	}
+	for _, cab := range cabs {
+		s.syncItem(ctx, cab.ID, medicationID, false)
+	}
+}
+
+// syncItem starts (or signals) the ItemSync of one medication at one cabinet.
+func (s *Server) syncItem(ctx context.Context, cabinetID, medicationID int64, isNew bool) {
+	if err := workflows.SyncItem(ctx, s.temporal, workflows.TaskQueue, cabinetID, medicationID, isNew); err != nil {
+		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
+	}
+}

@@ -1,0 +1,81 @@
+package db
+
+import (
+	"context"
+	"slices"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// MedicationChange is a new content for a catalogue entry; the code stays.
+type MedicationChange struct {
+	Name, Strength, Form, Unit string
+	// ControlledList is the list of Portaria SVS/MS 344/98, "" for none.
+	ControlledList string
+}
+
+// UpdateMedication changes a catalogue entry, audited with before and after
+// (medication_changed), in one transaction, and returns it. ErrNotFound for an unknown id,
+// ErrInvalid for an unknown controlled list or an empty name.
+func (s *Store) UpdateMedication(ctx context.Context, id int64, c MedicationChange, by Actor) (Medication, error) {
+	if c.ControlledList != "" && !slices.Contains(ControlledLists, c.ControlledList) {
+		return Medication{}, wrap("update medication", invalidf("unknown controlled list %q", c.ControlledList))
+	}
+	if c.Name == "" {
+		return Medication{}, wrap("update medication", invalidf("a medication needs a name"))
+	}
+	var out Medication
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		before, err := q.GetMedication(ctx, id)
+		if err != nil {
+			return err
+		}
+		row, err := q.UpdateMedication(ctx, gen.UpdateMedicationParams{
+			ID: id, Name: c.Name, Strength: c.Strength, Form: c.Form, Unit: c.Unit,
+			ControlledList: pgtype.Text{String: c.ControlledList, Valid: c.ControlledList != ""},
+		})
+		if err != nil {
+			return err
+		}
+		out = medicationFromGen(row)
+		return audit(ctx, q, row.UpdatedAt, by, "medication_changed", "", map[string]any{
+			"medication_id": id, "before": medicationFacts(medicationFromGen(before)), "after": medicationFacts(out),
+		})
+	})
+	if err != nil {
+		return Medication{}, wrap("update medication", err)
+	}
+	return out, nil
+}
+
+func medicationFacts(m Medication) map[string]any {
+	return map[string]any{
+		"code": m.Code, "name": m.Name, "strength": m.Strength, "form": m.Form, "unit": m.Unit,
+		"controlled_list": m.ControlledList,
+	}
+}
+
+// GetMedication returns one catalogue entry, or ErrNotFound.
+func (s *Store) GetMedication(ctx context.Context, id int64) (Medication, error) {
+	row, err := s.q.GetMedication(ctx, id)
+	if err != nil {
+		return Medication{}, wrap("get medication", err)
+	}
+	return medicationFromGen(row), nil
+}
+
+// ItemMasterCabinets returns the HL7 cabinets that stock a medication, whose item masters
+// must hear of its changes.
+func (s *Store) ItemMasterCabinets(ctx context.Context, medicationID int64) ([]Cabinet, error) {
+	rows, err := s.q.ListItemMasterCabinets(ctx, medicationID)
+	if err != nil {
+		return nil, wrap("item master cabinets", err)
+	}
+	out := make([]Cabinet, len(rows))
+	for i, r := range rows {
+		out[i] = cabinetFromGen(r)
+	}
+	return out, nil
+}
