@@ -16,6 +16,9 @@ import (
 // final; a cabinet that is offline or does not answer is retried within the workflow's cap.
 func (a *Activities) AuthorizeDispense(ctx context.Context, in CabinetInput) error {
 	order, err := a.order(ctx, in)
+	if err == nil {
+		err = online(order)
+	}
 	if err != nil {
 		return err
 	}
@@ -26,6 +29,9 @@ func (a *Activities) AuthorizeDispense(ctx context.Context, in CabinetInput) err
 // RevokeAuthorization withdraws an unused authorization from the cabinet.
 func (a *Activities) RevokeAuthorization(ctx context.Context, in CabinetInput) error {
 	order, err := a.order(ctx, in)
+	if err == nil {
+		err = online(order)
+	}
 	if err != nil {
 		return err
 	}
@@ -33,7 +39,50 @@ func (a *Activities) RevokeAuthorization(ctx context.Context, in CabinetInput) e
 	return cabinetError(order.CabinetCode, a.Cabinets.Revoke(ctx, order))
 }
 
-// order resolves the cabinet and checks it can take commands at all.
+// PrepareOrder reads what a command to the request's cabinet needs (the cabinet's driver,
+// address and status, the medications' codes, names and strengths) into the order the
+// command sends. It is a database step of its own, run as a local activity and retried like
+// one, so a database outage delays a cabinet command but never spends its attempts. A cabinet
+// that does not exist cannot be commanded at all.
+func (a *Activities) PrepareOrder(ctx context.Context, in CabinetInput) (*cabinet.Order, error) {
+	o, err := a.order(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// DispenseOrder sends a prepared dispense authorization to its cabinet, once: the workflow
+// decides about another attempt. A cabinet that is not online, does not answer, or answers
+// "not now" is a failure worth retrying; a refusal is final.
+func (a *Activities) DispenseOrder(ctx context.Context, o cabinet.Order) error {
+	if err := online(o); err != nil {
+		return err
+	}
+	activity.GetLogger(ctx).Info("Authorizing dispense", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
+	return cabinetError(o.CabinetCode, a.Cabinets.Authorize(ctx, o))
+}
+
+// WithdrawOrder withdraws a prepared, unused authorization from its cabinet, once.
+func (a *Activities) WithdrawOrder(ctx context.Context, o cabinet.Order) error {
+	if err := online(o); err != nil {
+		return err
+	}
+	activity.GetLogger(ctx).Info("Withdrawing dispense authorization", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
+	return cabinetError(o.CabinetCode, a.Cabinets.Revoke(ctx, o))
+}
+
+// online refuses, for now, a cabinet that is not online: a cabinet back from maintenance
+// within the command's attempts still serves.
+func online(o cabinet.Order) error {
+	if o.Status != "" && o.Status != "online" {
+		return fmt.Errorf("cabinet %s is %s: %w", o.CabinetCode, o.Status, cabinet.ErrUnreachable)
+	}
+	return nil
+}
+
+// order resolves the cabinet and the medications into the order a command sends; a cabinet
+// that does not exist, or a medication gone from the catalogue, cannot be commanded at all.
 func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order, error) {
 	cab, err := a.Store.GetCabinet(ctx, in.CabinetID)
 	if errors.Is(err, db.ErrNotFound) {
@@ -43,10 +92,6 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 	if err != nil {
 		// A database that does not answer is retried like any database step.
 		return cabinet.Order{}, dbError(fmt.Sprintf("look up cabinet %d", in.CabinetID), err)
-	}
-	if cab.Status != "online" {
-		// Retryable: a cabinet back from maintenance within the retry window still serves.
-		return cabinet.Order{}, fmt.Errorf("cabinet %s is %s: %w", cab.Code, cab.Status, cabinet.ErrUnreachable)
 	}
 	ids := make([]int64, len(in.Lines))
 	for i, l := range in.Lines {

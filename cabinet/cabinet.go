@@ -27,8 +27,11 @@ type Order struct {
 	CabinetUnit string
 	// Driver names the driver that commands this cabinet ("sim" or "hl7"), Address where
 	// it listens (host:port for hl7).
-	Driver     string
-	Address    string
+	Driver  string
+	Address string
+	// Status is the cabinet's status when the order was prepared (online, offline,
+	// maintenance); a driver need not look at it.
+	Status     string
 	PatientMRN string
 	// PatientFamily and PatientGiven are the patient's family and given names (PID-5);
 	// both may be empty when the name is not known, and PID-5 is then sent empty.

@@ -23,7 +23,7 @@ func (s *MedicationRequestTestSuite) TestApproveTwice() {
 	st := s.finalState()
 	s.Equal(workflows.StatusDispensed, st.Status)
 	s.Equal([]workflows.Approval{{Actor: pharmacist, At: t0.Add(5 * time.Minute)}}, st.Approvals)
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 1})
 }
 
 // Two approvals delivered in the same instant: the first wins, the second sees it.
@@ -40,7 +40,7 @@ func (s *MedicationRequestTestSuite) TestApproveTwiceSameInstant() {
 	s.Equal(workflows.StatusDispensed, st.Status)
 	s.Len(st.Approvals, 1)
 	s.Len(st.Transitions, 5)
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 1})
 }
 
 // Only a pharmacist other than the requester may approve; a refused approval leaves the
@@ -263,5 +263,5 @@ func (s *MedicationRequestTestSuite) TestApprovalAfterEscalation() {
 	s.Equal([]string{"submitted", "stock_reserved", "escalated", "approved", "authorized_at_cabinet", "withdrawn"}, actions)
 	s.Equal(t0.Add(30*time.Minute), st.Transitions[2].At)
 	s.Equal(t0.Add(50*time.Minute), s.env.Now().UTC())
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 4, "AuthorizeDispense": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 4, "DispenseOrder": 1})
 }

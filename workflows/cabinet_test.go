@@ -59,9 +59,9 @@ func (s *MedicationRequestTestSuite) TestCabinetRefuses() {
 	s.Equal(want, st.Transitions)
 	s.Nil(st.WithdrawalDeadline)
 	s.Equal([]string{
-		"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4/release",
+		"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4/release",
 	}, s.fake.calls())
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 2, "AuthorizeDispense": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 2, "DispenseOrder": 1})
 	s.assertRecorded(in, want)
 }
 
@@ -95,11 +95,11 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachable() {
 			s.Equal(want, st.Transitions)
 			s.Nil(st.WithdrawalDeadline)
 			s.assertActivityCalls(map[string]int{
-				"Admit": 1, "RecordStep": 2, "AuthorizeDispense": int(tc.attempts), "RevokeAuthorization": 1,
+				"Admit": 1, "RecordStep": 2, "DispenseOrder": int(tc.attempts), "WithdrawOrder": 1,
 			})
 			calls := s.fake.calls()
-			s.Equal([]string{"RevokeAuthorization", "RecordStep#4/release"}, calls[len(calls)-2:])
-			s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("RevokeAuthorization"))
+			s.Equal([]string{"WithdrawOrder", "RecordStep#4/release"}, calls[len(calls)-2:])
+			s.requirePrepared(in)
 			s.assertRecorded(in, want)
 		})
 	}
@@ -125,7 +125,7 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachableRevokeFails() {
 	s.Equal(workflows.StatusFailed, st.Status)
 	s.Equal(want, st.Transitions)
 	s.assertActivityCalls(map[string]int{
-		"Admit": 1, "RecordStep": 2, "AuthorizeDispense": 2, "RevokeAuthorization": 3,
+		"Admit": 1, "RecordStep": 2, "DispenseOrder": 2, "WithdrawOrder": 3,
 	})
 	s.assertRecorded(in, want)
 }
@@ -148,7 +148,7 @@ func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	s.Equal(tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, ready, ""), st.Transitions[3])
 	s.Equal(at(ready.Add(15*time.Minute)), st.WithdrawalDeadline)
 	s.Empty(st.Reason)
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 3})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 3})
 }
 
 // An authorization nobody uses expires with the withdrawal window: it is revoked first, then
@@ -172,12 +172,12 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPasses() {
 	s.Equal(at(deadline), st.WithdrawalDeadline)
 	s.Equal(deadline, s.env.Now().UTC())
 	s.Equal([]string{
-		"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RevokeAuthorization", "RecordStep#5/release",
+		"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "WithdrawOrder", "RecordStep#5/release",
 	}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{
-		"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1, "RevokeAuthorization": 1,
+		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 1,
 	})
-	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("RevokeAuthorization"))
+	s.requirePrepared(in)
 	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
 	s.assertRecorded(in, want)
 }
@@ -198,7 +198,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPassesRevokeFails() {
 	s.Equal(trc(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", workflows.System, deadline.Add(6*time.Second),
 		workflows.ReasonCabinetUnreachable, unreachable(3)), st.Transitions[5])
 	s.assertActivityCalls(map[string]int{
-		"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1, "RevokeAuthorization": 3,
+		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 3,
 	})
 }
 
@@ -220,10 +220,10 @@ func (s *MedicationRequestTestSuite) TestCancelWhileReadyAtCabinet() {
 	s.Equal(want, st.Transitions)
 	s.Equal(t0.Add(15*time.Minute), s.env.Now().UTC())
 	s.Equal([]string{
-		"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RevokeAuthorization", "RecordStep#5/release",
+		"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "WithdrawOrder", "RecordStep#5/release",
 	}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{
-		"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1, "RevokeAuthorization": 1,
+		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 1,
 	})
 	s.assertRecorded(in, want)
 }
@@ -243,7 +243,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawnFromWrongCabinet() {
 	s.Len(st.Transitions, 4)
 	s.Equal(workflows.StatusDispensed, s.requireCompleted(right).Status)
 	s.Equal(workflows.StatusDispensed, s.finalState().Status)
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 1})
 }
 
 // A withdrawal cannot be reported for a request that is not ready at the cabinet.
@@ -286,4 +286,20 @@ func (s *MedicationRequestTestSuite) TestWithdrawalExpiresAtAdvertisedDeadline()
 	s.Equal(*st.WithdrawalDeadline, st.Transitions[4].At)
 	s.Equal(*st.WithdrawalDeadline, s.env.Now().UTC())
 	s.False(late.accepted, "a withdrawal after the advertised deadline was accepted")
+}
+
+// A database outage while the order is prepared delays the command but spends none of the
+// cabinet's attempts: the preparation is retried as a database step.
+func (s *MedicationRequestTestSuite) TestDatabaseOutageSpendsNoCabinetAttempt() {
+	s.fake.prepareErr = failFirst(4, errors.New("connect: connection refused"))
+	in := validInput()
+	in.Policy.CabinetAttempts = 1
+	s.approveAt10()
+	s.withdrawnAt(20 * time.Minute)
+
+	s.execute(in)
+
+	s.Equal(workflows.StatusDispensed, s.finalState().Status)
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 1})
+	s.Len(s.fake.cabinetInputs("PrepareOrder"), 1, "one preparation, retried inside")
 }

@@ -47,7 +47,7 @@ func (s *MedicationRequestTestSuite) TestDualApprovalNeedsTwoPharmacists() {
 	s.Equal(workflows.StatusAwaitingApproval, st.Transitions[2].To)
 	// The first approval was written when it arrived, not with the second.
 	s.Equal(t0.Add(5*time.Minute), st.Transitions[2].At)
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 4, "AuthorizeDispense": 1})
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 4, "DispenseOrder": 1})
 }
 
 // The same pharmacist approving twice is refused as a duplicate and changes nothing.

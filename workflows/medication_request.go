@@ -61,6 +61,8 @@ type request struct {
 	named        map[int64]bool
 	pendingVends []activities.Vend
 	vendedAt     map[int32]vendRecord
+	// cabinetCommands is set for runs that count cabinet attempts themselves (cabinet.go).
+	cabinetCommands bool
 }
 
 // setup validates the input and registers the query and update handlers before anything
@@ -162,8 +164,7 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 	}
 
 	r.authorizing = true
-	if err := workflow.ExecuteActivity(cabinetCtx(ctx, r.in.Policy, r.in.Policy.CabinetAttempts),
-		a.AuthorizeDispense, r.cabinetInput()).Get(ctx, nil); err != nil {
+	if err := r.authorize(ctx); err != nil {
 		if temporal.IsCanceledError(err) {
 			return nil, err
 		}
@@ -327,8 +328,7 @@ func (r *request) finish(ctx workflow.Context, release bool) (*State, error) {
 // revoke withdraws the cabinet authorization, best effort: the request ends either way, and a
 // cabinet that stays unreachable cannot be helped by waiting longer.
 func (r *request) revoke(ctx workflow.Context) {
-	err := workflow.ExecuteActivity(cabinetCtx(ctx, r.in.Policy, 3), a.RevokeAuthorization, r.cabinetInput()).Get(ctx, nil)
-	if err != nil {
+	if err := r.withdrawAuthorization(ctx); err != nil {
 		r.logger.Warn("Cabinet authorization not withdrawn", "Error", err)
 		r.move(ctx, r.state.Status, "revoke_failed", System, cabinetFailure(err, 3))
 	}

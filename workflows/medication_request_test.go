@@ -52,11 +52,11 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 	// One step per workflow task: admission with its reservation, the approval, the
 	// authorization, and the withdrawal with its consumption.
 	// The report named no lines: the whole order, as ordered, consumed with the withdrawal.
-	s.Equal([]string{"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RecordStep#5/release"}, s.fake.calls())
-	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "AuthorizeDispense": 1})
+	s.Equal([]string{"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "RecordStep#5/release"}, s.fake.calls())
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 1})
 	s.assertRecorded(in, wantTransitions)
 	s.Equal([]activities.ReserveInput{{RequestID: requestID, CabinetID: cabinetID, Lines: activityLines(in.Lines)}}, s.fake.reserve)
-	s.Equal([]activities.CabinetInput{expectedCabinetInput(in)}, s.fake.cabinetInputs("AuthorizeDispense"))
+	s.requirePrepared(in)
 	s.Equal([]activities.Vend{{CabinetID: cabinetID, Lines: activityLines(in.Lines), Actor: activities.Actor{ID: cabinetBot.ID, Role: cabinetBot.Role},
 		Source: "cabinet", At: t0.Add(20 * time.Minute)}}, s.fake.recordedVends())
 
@@ -256,7 +256,7 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationCompensates() {
 
 			s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
 			s.Empty(s.fake.stockInputs(activities.StockConsume))
-			s.env.AssertActivityNumberOfCalls(s.T(), "RevokeAuthorization", tc.revokes)
+			s.env.AssertActivityNumberOfCalls(s.T(), "WithdrawOrder", tc.revokes)
 		})
 	}
 }
@@ -312,5 +312,5 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationDuringAdmission() {
 	s.execute(validInput())
 
 	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
-	s.env.AssertActivityNumberOfCalls(s.T(), "AuthorizeDispense", 0)
+	s.env.AssertActivityNumberOfCalls(s.T(), "DispenseOrder", 0)
 }

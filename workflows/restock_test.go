@@ -302,7 +302,8 @@ func (s *MedicationRequestTestSuite) TestConsumeBelowParStartsRestock() {
 	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: requestID, TaskQueue: "medication-requests"})
 	s.env.RegisterActivity(&activities.Activities{})
 	s.env.OnActivity(a.Admit, mock.Anything, mock.Anything).Return(s.fake.admit)
-	s.env.OnActivity(a.AuthorizeDispense, mock.Anything, mock.Anything).Return(s.fake.authorizeDispense)
+	s.env.OnActivity(a.PrepareOrder, mock.Anything, mock.Anything).Return(s.fake.prepareOrder)
+	s.env.OnActivity(a.DispenseOrder, mock.Anything, mock.Anything).Return(s.fake.dispenseOrder)
 	s.env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.StepInput) (*activities.StockResult, error) {
 			if len(in.Vends) == 0 {

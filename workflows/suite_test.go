@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -95,6 +96,9 @@ func (s *MedicationRequestTestSuite) reset() {
 	s.env.OnActivity(a.ConsumeStock, mock.Anything, mock.Anything).Return(s.fake.consumeStock)
 	s.env.OnActivity(a.AuthorizeDispense, mock.Anything, mock.Anything).Return(s.fake.authorizeDispense)
 	s.env.OnActivity(a.RevokeAuthorization, mock.Anything, mock.Anything).Return(s.fake.revokeAuthorization)
+	s.env.OnActivity(a.PrepareOrder, mock.Anything, mock.Anything).Return(s.fake.prepareOrder)
+	s.env.OnActivity(a.DispenseOrder, mock.Anything, mock.Anything).Return(s.fake.dispenseOrder)
+	s.env.OnActivity(a.WithdrawOrder, mock.Anything, mock.Anything).Return(s.fake.withdrawOrder)
 }
 
 // execute runs the workflow to completion.
@@ -121,7 +125,8 @@ func (s *MedicationRequestTestSuite) legacy() {
 // assertActivityCalls checks how often each activity ran.
 func (s *MedicationRequestTestSuite) assertActivityCalls(want map[string]int) {
 	s.T().Helper()
-	for _, name := range []string{"Admit", "RecordStep", "RecordTransition", "ReserveStock", "ReleaseStock", "ConsumeStock", "AuthorizeDispense", "RevokeAuthorization"} {
+	for _, name := range []string{"Admit", "RecordStep", "RecordTransition", "ReserveStock", "ReleaseStock", "ConsumeStock",
+		"AuthorizeDispense", "RevokeAuthorization", "DispenseOrder", "WithdrawOrder"} {
 		// AssertActivityNumberOfCalls, not AssertNumberOfCalls: the latter also passes when
 		// the workflow mock (never used here) has the expected count, so 0 always passes.
 		s.env.AssertActivityNumberOfCalls(s.T(), name, want[name])
@@ -293,6 +298,16 @@ func expectedCabinetInput(in workflows.Input) activities.CabinetInput {
 	}
 }
 
+// requirePrepared checks that every cabinet command prepared its order from in.
+func (s *MedicationRequestTestSuite) requirePrepared(in workflows.Input) {
+	s.T().Helper()
+	got := s.fake.cabinetInputs("PrepareOrder")
+	s.Require().NotEmpty(got)
+	for _, c := range got {
+		s.Equal(expectedCabinetInput(in), c)
+	}
+}
+
 // fakeActivities stands in for activities.Activities. Every call is logged in order (record
 // calls with their sequence number) with its input; the error fields choose each call's
 // outcome by its 1-based attempt number, nil meaning success.
@@ -306,7 +321,7 @@ type fakeActivities struct {
 	stock   map[string][]activities.StockInput
 	counts  map[string]int
 
-	reserveErr, authorizeErr, revokeErr, stepErr func(attempt int) error
+	reserveErr, authorizeErr, revokeErr, stepErr, prepareErr func(attempt int) error
 }
 
 func (f *fakeActivities) enter(entry, name string) int {
@@ -405,6 +420,30 @@ func (f *fakeActivities) consumeStock(_ context.Context, in activities.StockInpu
 	defer f.mu.Unlock()
 	f.stock["ConsumeStock"] = append(f.stock["ConsumeStock"], in)
 	return &activities.StockResult{}, nil
+}
+
+// prepareOrder stands in for PrepareOrder: the order is the command's input, kept so tests can
+// check it; it is not logged among the calls (every cabinet attempt prepares one).
+func (f *fakeActivities) prepareOrder(_ context.Context, in activities.CabinetInput) (*cabinet.Order, error) {
+	n := f.enter("", "PrepareOrder")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.log = f.log[:len(f.log)-1]
+	if err := outcome(f.prepareErr, n); err != nil {
+		return nil, err
+	}
+	f.cabinet["PrepareOrder"] = append(f.cabinet["PrepareOrder"], in)
+	return &cabinet.Order{RequestID: in.RequestID, CabinetCode: "ICU-A3", Status: "online", PatientMRN: in.PatientMRN}, nil
+}
+
+// dispenseOrder and withdrawOrder stand in for the cabinet commands; authorizeErr and
+// revokeErr decide them by attempt, as for the commands of runs from before.
+func (f *fakeActivities) dispenseOrder(_ context.Context, o cabinet.Order) error {
+	return outcome(f.authorizeErr, f.enter("DispenseOrder", "DispenseOrder"))
+}
+
+func (f *fakeActivities) withdrawOrder(_ context.Context, o cabinet.Order) error {
+	return outcome(f.revokeErr, f.enter("WithdrawOrder", "WithdrawOrder"))
 }
 
 func (f *fakeActivities) authorizeDispense(_ context.Context, in activities.CabinetInput) error {

@@ -32,7 +32,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawalInTwoReports() {
 	final := s.finalState()
 	s.Equal(workflows.StatusDispensed, final.Status)
 	s.Equal([]workflows.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}}, final.Vended)
-	s.Equal([]string{"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RecordStep#5", "RecordStep#6/release"}, s.fake.calls())
+	s.Equal([]string{"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "RecordStep#5", "RecordStep#6/release"}, s.fake.calls())
 	vends := s.fake.recordedVends()
 	s.Require().Len(vends, 2)
 	s.Equal([]activities.Line{{MedicationID: 11, Quantity: 2}}, vends[0].Lines)
@@ -72,7 +72,7 @@ func (s *MedicationRequestTestSuite) TestPartialWithdrawalThenWindowPasses() {
 	st := s.finalState()
 	s.Equal(workflows.StatusExpired, st.Status)
 	s.Equal(workflows.ReasonWithdrawalExpired, st.ReasonCode)
-	s.Equal([]string{"Admit", "RecordStep#3", "AuthorizeDispense", "RecordStep#4", "RecordStep#5", "RevokeAuthorization", "RecordStep#6/release"}, s.fake.calls())
+	s.Equal([]string{"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "RecordStep#5", "WithdrawOrder", "RecordStep#6/release"}, s.fake.calls())
 }
 
 // A report that cannot be right is refused before it is recorded.
