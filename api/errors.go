@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -73,6 +74,10 @@ func validation(fields []FieldError) *apiError {
 // unexpected is logged and answered 500 without its text, which may hold SQL or internals.
 func abort(c *gin.Context, err error) {
 	status, detail := classify(err)
+	if status == http.StatusServiceUnavailable {
+		// A dependency is down or slow: say when to come back, as RFC 9110 suggests.
+		c.Header("Retry-After", retryAfterSeconds)
+	}
 	if status >= 500 {
 		slog.ErrorContext(c.Request.Context(), "request failed", "error", err, "path", c.FullPath(), "request_id", c.GetString(requestIDKey))
 	}
@@ -114,10 +119,23 @@ func classify(err error) (int, ErrorDetail) {
 	case errors.Is(err, db.ErrInvalidCursor):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeValidation, Message: "invalid cursor"}
 	}
-	var unavailable *serviceerror.Unavailable
-	var deadline *serviceerror.DeadlineExceeded
-	if errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.Is(err, errWorkflowTimeout) {
+	if unavailable(err) {
 		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeUnavailable, Message: "the request service is not answering; try again shortly"}
 	}
 	return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error"}
+}
+
+// retryAfterSeconds is what a 503 asks the client to wait before trying again.
+const retryAfterSeconds = "5"
+
+// unavailable reports whether err means a dependency (Postgres, Temporal) did not answer, or
+// the workflow did not take an action in time: the same call may succeed shortly.
+func unavailable(err error) bool {
+	var (
+		down      *serviceerror.Unavailable
+		deadline  *serviceerror.DeadlineExceeded
+		exhausted *serviceerror.ResourceExhausted
+	)
+	return errors.Is(err, db.ErrUnavailable) || errors.As(err, &down) || errors.As(err, &deadline) ||
+		errors.As(err, &exhausted) || errors.Is(err, errWorkflowTimeout) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -266,4 +267,23 @@ func TestAuditVerifyEndpoint(t *testing.T) {
 	assert.Equal(t, false, got["ok"])
 	assert.EqualValues(t, id, got["first_broken_id"])
 	assert.Contains(t, got["reason"], "altered")
+}
+
+// TestDatabaseDownIs503 points the API at a Postgres that does not answer: a client gets 503
+// with Retry-After and nothing of the cause, never 500.
+func TestDatabaseDownIs503(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig("postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=1")
+	require.NoError(t, err)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	h := serverWith(t, db.NewStore(pool), nil)
+	nurse := testToken(t, "n", workflows.RoleNurse)
+	// (A read of one request would fall back to the workflow; this API has no Temporal.)
+	for _, path := range []string{"/v1/medications", "/v1/requests", "/v1/cabinets"} {
+		rec := call(h, "GET", path, nurse, "")
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code, path)
+		assert.Equal(t, "5", rec.Header().Get("Retry-After"), path)
+		assert.NotContains(t, rec.Body.String(), "127.0.0.1", path)
+	}
 }

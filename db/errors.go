@@ -3,7 +3,10 @@ package db
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,6 +31,10 @@ var (
 	// ErrSettled means a request's stock was released or consumed already, so nothing more
 	// may be reserved for it.
 	ErrSettled = errors.New("stock of the request is settled")
+	// ErrUnavailable means the database did not answer (refused or lost the connection, is
+	// shutting down or starting, has no connection to spare): the same call may succeed
+	// shortly.
+	ErrUnavailable = errors.New("database unavailable")
 	// ErrInvalid means an argument was rejected: an unknown enum value, a non-positive quantity,
 	// or any other value the schema's checks refuse.
 	ErrInvalid = errors.New("invalid value")
@@ -76,6 +83,9 @@ func mapError(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
+		if unavailable(err) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 		return err
 	}
 	switch pgErr.Code {
@@ -98,6 +108,11 @@ func mapError(err error) error {
 	if strings.HasPrefix(pgErr.Code, classDataException) {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	// Class 08 connection exception, 57P01-57P03 shutting down or starting, 53300 too many
+	// connections: the server, not the data.
+	if strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300" {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	return err
 }
 
@@ -117,4 +132,14 @@ func invalidf(format string, args ...any) error {
 // notFoundf returns an ErrNotFound naming what was missing.
 func notFoundf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrNotFound, fmt.Sprintf(format, args...))
+}
+
+// unavailable reports whether an error that is not a server's answer means the database could
+// not be reached: a failed connect, a connection lost mid-call, a network error.
+func unavailable(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		pgconn.SafeToRetry(err)
 }
