@@ -30,6 +30,7 @@ commands:
   migrate  apply database migrations to DATABASE_URL
   token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE
   cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
+  check    verify the system's invariants (stock, ledger, projection vs workflows, audit, stuck requests)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
 
 Configuration is read from the environment; README lists every variable.
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runToken(cfg, rest, stdout)
 	case "cabinet-sim":
 		return runCabinetSim(ctx, rest)
+	case "check":
+		return runCheck(ctx, cfg, rest, stdout)
 	case "healthcheck":
 		if len(rest) != 1 {
 			return errors.New("usage: pyxis healthcheck URL")

@@ -21,6 +21,17 @@ type Querier interface {
 	AvailableStock(ctx context.Context, arg AvailableStockParams) (int32, error)
 	// CabinetMessageApplied reports whether a cabinet report has been applied.
 	CabinetMessageApplied(ctx context.Context, arg CabinetMessageAppliedParams) (bool, error)
+	// CheckInbox counts the cabinet reports given up on, and those pending longer than a while.
+	CheckInbox(ctx context.Context, arg CheckInboxParams) (CheckInboxRow, error)
+	// Queries of the invariant checker (pyxis check): each returns the rows that break one rule,
+	// so a healthy system returns none.
+	// CheckPockets returns pockets whose reserved is not the sum of their held reservations, whose
+	// on_hand is not the sum of their ledger, or whose levels are out of bounds.
+	CheckPockets(ctx context.Context, cabinetIds []int64) ([]CheckPocketsRow, error)
+	// CheckRequestSummaries returns every request of the projection (of the given cabinets), with
+	// what the stock says of it: the units its dispensed movements took per request, and how many
+	// of its reservations are still held.
+	CheckRequestSummaries(ctx context.Context, cabinetIds []int64) ([]CheckRequestSummariesRow, error)
 	// ClaimCabinetMessage records a cabinet report as applied; it affects no row when the report was applied before.
 	ClaimCabinetMessage(ctx context.Context, arg ClaimCabinetMessageParams) (int64, error)
 	// CloseRefillTask moves an open refill task to done or cancelled; it returns no row when the task is not open.

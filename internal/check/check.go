@@ -1,0 +1,395 @@
+// Package check verifies the invariants the system promises, reading Postgres and Temporal:
+// every request has a workflow and every workflow a request, with the same status once they
+// settle; every pocket's reserved is the sum of its held reservations and its on_hand the sum
+// of its ledger, within 0 <= reserved <= on_hand; every dispensed request took from the stock
+// what its cabinet reported; no authorization was applied twice; the audit chain verifies; no
+// request is stuck (an activity retrying, a step not recorded, a deadline long passed); no
+// cabinet report was given up on or left waiting. `pyxis check` runs it; the fault tests call
+// it after each scenario.
+package check
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// Kinds of violation.
+const (
+	NoWorkflow      = "no_workflow"       // a request of the projection without a workflow
+	NoProjection    = "no_projection"     // a workflow without its request in the projection
+	StatusDiffers   = "status_differs"    // projection and workflow disagree, settled
+	PocketLedger    = "pocket_ledger"     // reserved, held, on_hand and ledger disagree
+	StockNotSettled = "stock_not_settled" // a request ended but still holds stock
+	VendMismatch    = "vend_mismatch"     // a dispensed request took other than what was vended
+	DoubleAuthorize = "double_authorization"
+	AuditBroken     = "audit_broken"
+	Stuck           = "stuck"
+	ReportFailed    = "report_failed"
+)
+
+// Violation is one broken promise: what kind, about what (a request id, a pocket, a report),
+// and how.
+type Violation struct {
+	Kind    string `json:"kind"`
+	Subject string `json:"subject"`
+	Detail  string `json:"detail"`
+}
+
+// Report is what a check found.
+type Report struct {
+	// Requests, Workflows and Pockets are how many were checked.
+	Requests   int         `json:"requests"`
+	Workflows  int         `json:"workflows"`
+	Violations []Violation `json:"violations"`
+	// Counts are the violations by kind; Lost, Duplicated and StuckCount sum them up as the
+	// fault scenarios print them.
+	Counts     map[string]int `json:"counts"`
+	Lost       int            `json:"lost"`
+	Duplicated int            `json:"duplicated"`
+	StuckCount int            `json:"stuck"`
+	LedgerOK   bool           `json:"ledger_ok"`
+	AuditOK    bool           `json:"audit_ok"`
+	CheckedAt  time.Time      `json:"checked_at"`
+}
+
+// OK reports whether every invariant holds.
+func (r Report) OK() bool { return len(r.Violations) == 0 }
+
+// Options tune a check.
+type Options struct {
+	// Namespace is the Temporal namespace of the workflows.
+	Namespace string
+	// Scope limits the check to some cabinets (and the workflows of their codes).
+	Scope        db.CheckScope
+	CabinetCodes []string
+	// StuckAfter is how long an activity may keep retrying, a step stay unrecorded, or a
+	// deadline stay passed, before the request counts as stuck (default 2 minutes).
+	StuckAfter time.Duration
+	// Settle is how long to wait for projection and workflows to agree before a difference
+	// counts (default 30 seconds); they are compared again every second meanwhile.
+	Settle time.Duration
+	// Authorizations, when set, returns how many times each request's authorization was
+	// applied at its cabinet (a simulator's count, or a cabinet's log).
+	Authorizations func(ctx context.Context) (map[string]int, error)
+	// Now is the clock (time.Now).
+	Now func() time.Time
+	// retention is how long Temporal keeps closed workflows (read from the namespace): a
+	// request that ended before it has no workflow any more, rightly.
+	retention time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.StuckAfter <= 0 {
+		o.StuckAfter = 2 * time.Minute
+	}
+	if o.Settle <= 0 {
+		o.Settle = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	return o
+}
+
+// Run checks every invariant and reports what it found. An error means the check could not
+// be made (a database or Temporal that does not answer), not that an invariant failed.
+func Run(ctx context.Context, store *db.Store, tc client.Client, o Options) (Report, error) {
+	o = o.withDefaults()
+	rep := Report{CheckedAt: o.Now().UTC(), Counts: map[string]int{}, LedgerOK: true, AuditOK: true}
+	ns, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: o.Namespace})
+	if err != nil {
+		return rep, fmt.Errorf("describe namespace %s: %w", o.Namespace, err)
+	}
+	o.retention = ns.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
+
+	// Projection and workflows: compare until they settle or the time is up.
+	var found []Violation
+	deadline := time.Now().Add(o.Settle)
+	for {
+		reqs, err := store.RequestStocks(ctx, o.Scope)
+		if err != nil {
+			return rep, err
+		}
+		wfs, err := listWorkflows(ctx, tc, o)
+		if err != nil {
+			return rep, err
+		}
+		rep.Requests, rep.Workflows = len(reqs), len(wfs)
+		found = compare(reqs, wfs, o)
+		if !unsettled(found) || time.Now().After(deadline) {
+			found = append(found, stuckActivities(ctx, tc, wfs, o)...)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	rep.Violations = append(rep.Violations, found...)
+
+	pockets, err := store.PocketProblems(ctx, o.Scope)
+	if err != nil {
+		return rep, err
+	}
+	for _, p := range pockets {
+		rep.Violations = append(rep.Violations, Violation{PocketLedger, fmt.Sprintf("pocket %d/%d", p.CabinetID, p.MedicationID),
+			fmt.Sprintf("on_hand %d, ledger %d, reserved %d, held reservations %d", p.OnHand, p.Balance, p.Reserved, p.Held)})
+	}
+
+	if o.Authorizations != nil {
+		counts, err := o.Authorizations(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("authorizations: %w", err)
+		}
+		ids := make([]string, 0, len(counts))
+		for id := range counts {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			if counts[id] > 1 {
+				rep.Violations = append(rep.Violations, Violation{DoubleAuthorize, id, fmt.Sprintf("applied %d times at its cabinet", counts[id])})
+			}
+		}
+	}
+
+	audit, err := store.VerifyAudit(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if !audit.OK {
+		rep.Violations = append(rep.Violations, Violation{AuditBroken, fmt.Sprintf("audit entry %d", audit.FirstBrokenID), audit.Reason})
+	}
+
+	failed, overdue, err := store.InboxProblems(ctx, o.Scope, o.Now().Add(-o.StuckAfter))
+	if err != nil {
+		return rep, err
+	}
+	if failed > 0 {
+		rep.Violations = append(rep.Violations, Violation{ReportFailed, "cabinet inbox", fmt.Sprintf("%d reports given up on (audited report_failed)", failed)})
+	}
+	if overdue > 0 {
+		rep.Violations = append(rep.Violations, Violation{Stuck, "cabinet inbox", fmt.Sprintf("%d reports pending for more than %s", overdue, o.StuckAfter)})
+	}
+
+	for _, v := range rep.Violations {
+		rep.Counts[v.Kind]++
+		switch v.Kind {
+		case NoWorkflow, NoProjection, StockNotSettled, ReportFailed:
+			rep.Lost++
+		case DoubleAuthorize, VendMismatch:
+			rep.Duplicated++
+		case Stuck:
+			rep.StuckCount++
+		case PocketLedger:
+			rep.LedgerOK = false
+		case AuditBroken:
+			rep.AuditOK = false
+		}
+	}
+	return rep, nil
+}
+
+// workflowInfo is a request's workflow as the visibility store lists it.
+type workflowInfo struct {
+	id      string
+	running bool
+	status  string
+	started time.Time
+}
+
+// listWorkflows lists the MedicationRequest workflows (of the scope's cabinets).
+func listWorkflows(ctx context.Context, tc client.Client, o Options) (map[string]workflowInfo, error) {
+	query := "WorkflowType = 'MedicationRequest'"
+	if len(o.CabinetCodes) > 0 {
+		quoted := make([]string, len(o.CabinetCodes))
+		for i, c := range o.CabinetCodes {
+			quoted[i] = "'" + strings.ReplaceAll(c, "'", "") + "'"
+		}
+		query += " AND CabinetCode IN (" + strings.Join(quoted, ", ") + ")"
+	}
+	out := map[string]workflowInfo{}
+	var token []byte
+	for {
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: o.Namespace, Query: query, PageSize: 1000, NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list workflows: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			w := workflowInfo{
+				id:      e.GetExecution().GetWorkflowId(),
+				running: e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
+				started: e.GetStartTime().AsTime(),
+			}
+			if p, ok := e.GetSearchAttributes().GetIndexedFields()[workflows.RequestStatusKey.GetName()]; ok {
+				var s string
+				if converter.GetDefaultDataConverter().FromPayload(p, &s) == nil {
+					w.status = s
+				}
+			}
+			if !w.running && e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+				w.status = "workflow_" + strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+			}
+			out[w.id] = w
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// compare checks the requests of the projection against their workflows and the stock.
+func compare(reqs []db.RequestStock, wfs map[string]workflowInfo, o Options) []Violation {
+	var out []Violation
+	now := o.Now()
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		seen[r.ID] = true
+		w, ok := wfs[r.ID]
+		switch {
+		case !ok && workflows.Status(r.Status).Terminal() && o.retention > 0 && now.Sub(r.UpdatedAt) > o.retention:
+			// Ended before the namespace's retention: Temporal has let it go.
+			continue
+		case !ok:
+			// A workflow's first step creates its row: a row without one never had it, or the
+			// visibility store is behind (compared again until settled).
+			out = append(out, Violation{NoWorkflow, r.ID, "the request is in the projection but Temporal has no workflow for it"})
+			continue
+		case w.status != "" && w.status != r.Status:
+			out = append(out, Violation{StatusDiffers, r.ID, fmt.Sprintf("projection %s, workflow %s", r.Status, w.status)})
+		}
+		terminal := workflows.Status(r.Status).Terminal()
+		if terminal && r.Held > 0 {
+			out = append(out, Violation{StockNotSettled, r.ID, fmt.Sprintf("ended %s but still holds %d units", r.Status, r.Held)})
+		}
+		if r.Status == string(workflows.StatusDispensed) {
+			want := r.Reserved
+			if r.Vended >= 0 {
+				want = r.Vended
+			}
+			if got := r.Dispensed + r.NotInLedger; got != want {
+				out = append(out, Violation{VendMismatch, r.ID, fmt.Sprintf("took %d units (%d outside the ledger) where %d were vended", r.Dispensed, r.NotInLedger, want)})
+			}
+		}
+		if v, ok := stuckRequest(r, w, now, o.StuckAfter); ok {
+			out = append(out, v)
+		}
+	}
+	ids := make([]string, 0, len(wfs))
+	for id := range wfs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		w := wfs[id]
+		// A workflow that just started has not recorded its first step yet.
+		if !seen[id] && now.Sub(w.started) > o.StuckAfter {
+			out = append(out, Violation{NoProjection, id, "Temporal has the workflow but the projection has no request"})
+		}
+	}
+	return out
+}
+
+// stuckRequest finds a running request that did not move when it should have: a deadline
+// passed long ago, or a step (submitted, approved) that never got recorded past it.
+func stuckRequest(r db.RequestStock, w workflowInfo, now time.Time, after time.Duration) (Violation, bool) {
+	if !w.running {
+		return Violation{}, false
+	}
+	late := func(t *time.Time) bool { return t != nil && now.Sub(*t) > after }
+	switch workflows.Status(r.Status) {
+	case workflows.StatusAwaitingApproval:
+		if late(r.ApprovalDeadline) {
+			return Violation{Stuck, r.ID, "still awaiting approval, past its approval deadline"}, true
+		}
+	case workflows.StatusReadyAtCabinet:
+		if late(r.WithdrawalDeadline) {
+			return Violation{Stuck, r.ID, "still ready at the cabinet, past its withdrawal deadline"}, true
+		}
+	case workflows.StatusSubmitted, workflows.StatusApproved:
+		if now.Sub(r.UpdatedAt) > after {
+			return Violation{Stuck, r.ID, fmt.Sprintf("%s for %s", r.Status, now.Sub(r.UpdatedAt).Round(time.Second))}, true
+		}
+	}
+	return Violation{}, false
+}
+
+// stuckActivities finds running requests with an activity that has been retrying for longer
+// than StuckAfter.
+func stuckActivities(ctx context.Context, tc client.Client, wfs map[string]workflowInfo, o Options) []Violation {
+	var out []Violation
+	ids := make([]string, 0, len(wfs))
+	for id, w := range wfs {
+		if w.running {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	now := o.Now()
+	for _, id := range ids {
+		desc, err := tc.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			continue
+		}
+		for _, pa := range desc.GetPendingActivities() {
+			since := pa.GetLastStartedTime().AsTime()
+			if pa.GetAttempt() > 1 && !since.IsZero() && now.Sub(since) > o.StuckAfter {
+				out = append(out, Violation{Stuck, id, fmt.Sprintf("activity %s retrying (attempt %d): %s",
+					pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage())})
+			}
+		}
+		if wt := desc.GetPendingWorkflowTask(); wt != nil && wt.GetAttempt() > 3 {
+			out = append(out, Violation{Stuck, id, fmt.Sprintf("workflow task failing (attempt %d)", wt.GetAttempt())})
+		}
+	}
+	return out
+}
+
+// unsettled reports whether some difference may be the projection or the visibility store
+// catching up, worth comparing again.
+func unsettled(vs []Violation) bool {
+	for _, v := range vs {
+		switch v.Kind {
+		case NoWorkflow, NoProjection, StatusDiffers, StockNotSettled, VendMismatch:
+			return true
+		}
+	}
+	return false
+}
+
+// Summary is the one line the fault scenarios print, and a human summary of the violations.
+func (r Report) Summary() string {
+	ledger, audit := "ok", "ok"
+	if !r.LedgerOK {
+		ledger = "broken"
+	}
+	if !r.AuditOK {
+		audit = "broken"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "requests=%d workflows=%d lost=%d duplicated=%d stuck=%d ledger=%s audit=%s",
+		r.Requests, r.Workflows, r.Lost, r.Duplicated, r.StuckCount, ledger, audit)
+	for _, v := range r.Violations {
+		fmt.Fprintf(&b, "\n  %s %s: %s", v.Kind, v.Subject, v.Detail)
+	}
+	return b.String()
+}
