@@ -45,8 +45,8 @@ type Cabinet struct {
 	CreatedAt time.Time
 }
 
-// NewCabinet holds the fields of a cabinet to be registered. An empty Status means online,
-// an empty Driver the simulator.
+// NewCabinet holds the fields of a cabinet to be registered. An empty Status means online;
+// Driver has no default.
 type NewCabinet struct {
 	Code    string
 	Name    string
@@ -124,8 +124,8 @@ type Transition struct {
 	Reason string
 	// ReasonCode says why, from the workflows' reason table; "" for none.
 	ReasonCode string
-	At     time.Time
-	Actor  Actor
+	At         time.Time
+	Actor      Actor
 	// Action names the audit entry; empty means the Status.
 	Action string
 	// Note is a pharmacist's note on an approval.
