@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/medreq/pyxis/db"
-
+	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -26,7 +26,7 @@ func (s *Server) approve(c *gin.Context) {
 		return
 	}
 	var fe fields
-	fe.checkString("note", body.Note, false, 1000)
+	fe.checkFreeText("note", body.Note, false, 1000)
 	s.act(c, fe, workflows.ApproveUpdate, workflows.ApproveInput{Actor: actor(c), Note: body.Note})
 	s.auditDuplicateApproval(c)
 }
@@ -58,7 +58,7 @@ func (s *Server) reject(c *gin.Context) {
 		return
 	}
 	var fe fields
-	fe.checkString("reason", body.Reason, true, 1000)
+	fe.checkFreeText("reason", body.Reason, true, 1000)
 	s.act(c, fe, workflows.RejectUpdate, workflows.RejectInput{Actor: actor(c), Reason: body.Reason})
 }
 
@@ -69,7 +69,7 @@ func (s *Server) cancel(c *gin.Context) {
 		return
 	}
 	var fe fields
-	fe.checkString("reason", body.Reason, false, 1000)
+	fe.checkFreeText("reason", body.Reason, false, 1000)
 	s.act(c, fe, workflows.CancelUpdate, workflows.CancelInput{Actor: actor(c), Reason: body.Reason})
 }
 
@@ -101,10 +101,10 @@ func (s *Server) cabinetEvent(c *gin.Context) {
 		return
 	}
 	var fe fields
-	if body.Type != "withdrawn" {
+	if fe.checkText("type", body.Type, textcheck.Line) && body.Type != "withdrawn" {
 		fe.add("type", `must be "withdrawn"`)
 	}
-	if !requestIDPattern.MatchString(body.RequestID) {
+	if fe.checkText("request_id", body.RequestID, textcheck.Line) && !requestIDPattern.MatchString(body.RequestID) {
 		fe.add("request_id", "is not a request id")
 	}
 	if err := fe.err(); err != nil {

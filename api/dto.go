@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -31,14 +32,15 @@ type ItemBody struct {
 	Quantity     int32 `json:"quantity"`
 }
 
-func (b CreateRequestBody) validate() error {
+// validate checks the body and the request's Idempotency-Key header (empty when none).
+func (b CreateRequestBody) validate(idempotencyKey string) error {
 	var fe fields
 	if b.CabinetID <= 0 {
 		fe.add("cabinet_id", "is required")
 	}
 	fe.checkString("patient.mrn", b.Patient.MRN, true, 64)
 	fe.checkString("patient.bed", b.Patient.Bed, false, 32)
-	if !workflows.Priority(b.Priority).Valid() {
+	if fe.checkText("priority", b.Priority, textcheck.Line) && !workflows.Priority(b.Priority).Valid() {
 		fe.add("priority", "must be one of stat, urgent, routine")
 	}
 	switch {
@@ -60,6 +62,7 @@ func (b CreateRequestBody) validate() error {
 			fe.add(f+".quantity", "must be between 1 and %d", MaxQuantity)
 		}
 	}
+	fe.checkString("Idempotency-Key", idempotencyKey, false, maxIdemKeyLen)
 	return fe.err()
 }
 

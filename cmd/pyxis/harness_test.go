@@ -104,7 +104,9 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.
 	cabinets, closeDrivers := newCabinetDrivers(s.sim, config{CabinetAckTimeout: time.Second})
-	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets}, worker.Options{})
+	// The harness allows simulated cabinets explicitly, as dev mode does; the test of a worker
+	// that does not (TestSimulatedCabinetRefusedWhereNotAllowed) runs its own.
+	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets, SimulatedCabinets: true}, worker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}
@@ -124,6 +126,7 @@ func testConfig() api.Config {
 	// Tests send bursts from one user (a hundred requests at once); the limiter has tests of
 	// its own in api.
 	cfg.RateLimit = 0
+	cfg.AllowSimulatedCabinets = true
 	return cfg
 }
 
@@ -209,7 +212,7 @@ func (c *apiClient) fixture(onHand ...int) fixture {
 	n := c.s.seq.Add(1)
 	admin := c.token("admin-1", workflows.RoleAdmin)
 	code := fmt.Sprintf("CAB-%d-%d", n, time.Now().UnixNano()%1e9)
-	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "Test cabinet", "unit": "Test unit"})
+	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "Test cabinet", "unit": "Test unit", "driver": "sim"})
 	require.Equal(c.t, http.StatusCreated, status, cab)
 	f := fixture{cabinetID: int64(cab["id"].(float64)), cabinetCode: code}
 	tech := c.token("tech-1", workflows.RoleTechnician)
