@@ -31,8 +31,13 @@ type config struct {
 	// Codec encrypts workflow payloads (security.go).
 	Codec codecConfig
 	// SimWithdrawAfter is how long after an authorization the simulator reports the
-	// withdrawal; 0 means never (withdrawals then come only through the API).
+	// withdrawal; 0 (the default outside dev mode) means never: withdrawals then come only
+	// through the API.
 	SimWithdrawAfter time.Duration
+	// AllowSimulatedCabinets lets cabinets with the sim driver exist and be commanded by the
+	// in-process simulator (PYXIS_ALLOW_SIMULATED_CABINETS=true; dev mode sets it). Every log
+	// line and /readyz then say so.
+	AllowSimulatedCabinets bool
 	// Worker tunes the Temporal worker (pollers, slots).
 	Worker worker.Options
 }
@@ -43,9 +48,9 @@ func (c config) String() string {
 	if c.JWTSecret != "" {
 		secret = "(set)"
 	}
-	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s mllp=%s",
+	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
 		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
-		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.MLLPAddr) +
+		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
 		" " + c.HL7.String() + " " + c.securityString()
 }
 
@@ -59,7 +64,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MLLPAddr:          envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
 		JWTSecret:         getenv("PYXIS_JWT_SECRET"),
 		API:               api.DefaultConfig(),
-		SimWithdrawAfter:  3 * time.Second,
 		CabinetAckTimeout: 10 * time.Second,
 	}
 	var errs []error
@@ -98,6 +102,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("PYXIS_DUAL_APPROVAL_LISTS=%q: %w", v, err))
 		}
 		c.API.DualApprovalLists = lists
+	}
+	if v := getenv("PYXIS_ALLOW_SIMULATED_CABINETS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_ALLOW_SIMULATED_CABINETS=%q: want true or false", v))
+		}
+		c.AllowSimulatedCabinets = b
 	}
 	switch v := getenv("PYXIS_SIM_WITHDRAW_AFTER"); v {
 	case "":
