@@ -3,10 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
@@ -180,16 +185,52 @@ func (c config) requireServices(needSecret bool) error {
 	return errors.Join(errs...)
 }
 
-// maskURL hides a password in a connection string.
-func maskURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 {
-		return u
+// maskURL describes a database connection string for logs and banners without its
+// password. The string is read with pgx's own parser, so both forms it takes are covered
+// (postgres://user:secret@host/db and host=... password=secret) however they quote or escape,
+// and what is shown is what pgx understood: user, hosts, ports, database, and sslmode=disable
+// when TLS is never tried; a password, wherever it came from (the string, PGPASSWORD), shows
+// as ***. Nothing else of the string is repeated. A string pgx cannot read
+// is not shown at all.
+func maskURL(connString string) string {
+	if connString == "" {
+		return ""
 	}
-	creds := u[scheme+3 : at]
-	if user, _, ok := strings.Cut(creds, ":"); ok {
-		return u[:scheme+3] + user + ":***" + u[at:]
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return "(unreadable connection string)"
 	}
-	return u
+	cc := cfg.ConnConfig
+	q := url.Values{}
+	var hosts []string
+	tls := false
+	for _, h := range append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...) {
+		tls = tls || h.TLSConfig != nil
+		if strings.HasPrefix(h.Host, "/") { // a Unix socket directory
+			q.Set("host", h.Host)
+			continue
+		}
+		hp := net.JoinHostPort(h.Host, strconv.Itoa(int(h.Port)))
+		if !slices.Contains(hosts, hp) {
+			hosts = append(hosts, hp)
+		}
+	}
+	if !tls {
+		q.Set("sslmode", "disable")
+	}
+	var b strings.Builder
+	b.WriteString("postgres://")
+	if cc.User != "" || cc.Password != "" {
+		b.WriteString(url.User(cc.User).String())
+		if cc.Password != "" {
+			b.WriteString(":***")
+		}
+		b.WriteString("@")
+	}
+	b.WriteString(strings.Join(hosts, ","))
+	b.WriteString((&url.URL{Path: "/" + cc.Database}).EscapedPath())
+	if len(q) > 0 {
+		b.WriteString("?" + q.Encode())
+	}
+	return b.String()
 }
