@@ -84,9 +84,14 @@ func findBadText(raw []byte) (FieldError, bool) {
 // UTF-8, which it keeps as they are. It stops at the first string holding such bytes, or at
 // the first syntax error.
 type rawScanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	depth int
 }
+
+// maxScanDepth bounds the nesting the scanner follows (no body of this API nests deeper
+// than a few levels): a body of a million brackets must not become a million stack frames.
+const maxScanDepth = 64
 
 type syntaxError struct{}
 
@@ -110,9 +115,14 @@ func (s *rawScanner) value(path string) (FieldError, bool, error) {
 		return FieldError{}, false, syntaxError{}
 	}
 	switch s.b[s.i] {
-	case '{':
-		return s.object(path)
-	case '[':
+	case '{', '[':
+		if s.depth++; s.depth > maxScanDepth {
+			return FieldError{}, false, syntaxError{}
+		}
+		defer func() { s.depth-- }()
+		if s.b[s.i] == '{' {
+			return s.object(path)
+		}
 		return s.array(path)
 	case '"':
 		v, bad, err := s.str()

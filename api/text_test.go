@@ -275,3 +275,14 @@ func TestTokenClaimsWithControlsAre401(t *testing.T) {
 		}
 	}
 }
+
+// TestFindBadTextStopsAtDepth: the raw scan of a deeply nested body ends quickly, without
+// naming a field; the decoder then refuses the body as it is.
+func TestFindBadTextStopsAtDepth(t *testing.T) {
+	deep := strings.Repeat("[", 1<<19) + "\"\x00\"" + strings.Repeat("]", 1<<19)
+	_, found := findBadText([]byte(deep))
+	assert.False(t, found)
+	fe, found := findBadText([]byte(`{"items": [{"code": "ok"}, {"code": "a` + "\xff" + `"}]}`))
+	require.True(t, found)
+	assert.Equal(t, FieldError{Field: "items[1].code", Message: "is not valid UTF-8 (byte 1)"}, fe)
+}
