@@ -193,6 +193,7 @@ func (c classified) HandleEvent(ctx context.Context, e cabinet.Event) error {
 		{intake.ErrInvalidReport, cabinet.ConditionRequiredField},
 		{intake.ErrRefused, cabinet.ConditionInternal},
 		{db.ErrStockBelowReserved, cabinet.ConditionInternal},
+		{db.ErrInvalid, cabinet.ConditionDataType}, // e.g. a load beyond db.MaxOnHand: resending will not help
 	} {
 		if errors.Is(err, k.err) {
 			return cabinet.Rejected(k.condition, err.Error(), err)
