@@ -19,6 +19,7 @@ import (
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -73,6 +74,11 @@ func TestSimulatedCabinetsSetting(t *testing.T) {
 func TestSimulatedCabinetRefusedWhereNotAllowed(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	tc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(e2e.codec)})
+	// The worker registers the search attributes too, but the API starts workflows with them:
+	// they must be there before the first request.
+	saCtx, saCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer saCancel()
+	require.NoError(t, worker.EnsureSearchAttributes(saCtx, tc, ts.GetDefaultNamespace()))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
