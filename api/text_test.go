@@ -286,3 +286,21 @@ func TestFindBadTextStopsAtDepth(t *testing.T) {
 	require.True(t, found)
 	assert.Equal(t, FieldError{Field: "items[1].code", Message: "is not valid UTF-8 (byte 1)"}, fe)
 }
+
+// TestRequestIDMustBePrintableASCII: a caller's X-Request-ID is echoed in the answer and in
+// the log line only when it is at most 64 printable ASCII characters; otherwise the request
+// gets an id of its own.
+func TestRequestIDMustBePrintableASCII(t *testing.T) {
+	h := serverWith(t, nil, nil)
+	for id, kept := range map[string]bool{
+		"req-42.A_b": true, "a\x00b": false, "a\x1bb": false, "a\xffb": false, "has space": false,
+		strings.Repeat("x", 65): false, "ação": false,
+	} {
+		got := call(h, "GET", "/healthz", "", "", "X-Request-ID", id).Header().Get("X-Request-ID")
+		if kept {
+			assert.Equal(t, id, got)
+			continue
+		}
+		assert.Regexp(t, `^[0-9a-f]{16}$`, got, "%q is replaced", id)
+	}
+}
