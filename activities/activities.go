@@ -18,6 +18,11 @@ import (
 type Activities struct {
 	Store    *db.Store
 	Cabinets cabinet.Driver
+	// SimulatedCabinets lets cabinets with the sim driver be commanded (dev mode, tests,
+	// PYXIS_ALLOW_SIMULATED_CABINETS=true). Without it, a command to one fails at once with
+	// ErrCabinetNotConfigured, and the request fails instead of being "dispensed" by a
+	// simulator on a system that serves patients.
+	SimulatedCabinets bool
 }
 
 // RecordTransition writes one transition: the projection row and its audit entry, together.

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -93,6 +94,11 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 		// A database that does not answer is retried like any database step.
 		return cabinet.Order{}, dbError(fmt.Sprintf("look up cabinet %d", in.CabinetID), err)
 	}
+	if cab.Driver == drivers.Sim && !a.SimulatedCabinets {
+		return cabinet.Order{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("cabinet %s is simulated, and simulated cabinets are not allowed here", cab.Code),
+			ErrCabinetNotConfigured, nil, SimulatedCabinetsRefused)
+	}
 	ids := make([]int64, len(in.Lines))
 	for i, l := range in.Lines {
 		ids[i] = l.MedicationID
@@ -133,6 +139,10 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 	}
 	return o, nil
 }
+
+// SimulatedCabinetsRefused is the first detail of the ErrCabinetNotConfigured a command to a
+// simulated cabinet fails with where simulated cabinets are not allowed.
+const SimulatedCabinetsRefused = "simulated cabinets are not allowed on this system"
 
 func cabinetError(code string, err error) error {
 	var refused *cabinet.RefusedError

@@ -14,6 +14,7 @@ import (
 
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
+	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -27,7 +28,7 @@ func (s *Server) approve(c *gin.Context) {
 		return
 	}
 	var fe fields
-	fe.checkString("note", body.Note, false, 1000)
+	fe.checkFreeText("note", body.Note, false, 1000)
 	s.act(c, fe, workflows.ApproveUpdate, workflows.ApproveInput{Actor: actor(c), Note: body.Note})
 	s.auditDuplicateApproval(c)
 }
@@ -59,7 +60,7 @@ func (s *Server) reject(c *gin.Context) {
 		return
 	}
 	var fe fields
-	fe.checkString("reason", body.Reason, true, 1000)
+	fe.checkFreeText("reason", body.Reason, true, 1000)
 	s.act(c, fe, workflows.RejectUpdate, workflows.RejectInput{Actor: actor(c), Reason: body.Reason})
 }
 
@@ -70,7 +71,7 @@ func (s *Server) cancel(c *gin.Context) {
 		return
 	}
 	var fe fields
-	fe.checkString("reason", body.Reason, false, 1000)
+	fe.checkFreeText("reason", body.Reason, false, 1000)
 	s.act(c, fe, workflows.CancelUpdate, workflows.CancelInput{Actor: actor(c), Reason: body.Reason})
 }
 
@@ -106,10 +107,10 @@ func (s *Server) cabinetEvent(c *gin.Context) {
 		return
 	}
 	var fe fields
-	if body.Type != "withdrawn" {
+	if fe.checkText("type", body.Type, textcheck.Line) && body.Type != "withdrawn" {
 		fe.add("type", `must be "withdrawn"`)
 	}
-	if !requestIDPattern.MatchString(body.RequestID) {
+	if fe.checkText("request_id", body.RequestID, textcheck.Line) && !requestIDPattern.MatchString(body.RequestID) {
 		fe.add("request_id", "is not a request id")
 	}
 	if len(body.Lines) > MaxLines {

@@ -5,16 +5,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -127,7 +130,7 @@ func (a *authenticator) verify(ctx context.Context, raw string) (workflows.Actor
 		if claims.Subject == "" || !ValidRole(claims.Role) {
 			return workflows.Actor{}, errNoRole
 		}
-		return workflows.Actor{ID: claims.Subject, Name: claims.Name, Role: claims.Role}, nil
+		return checkClaims(raw, workflows.Actor{ID: claims.Subject, Name: claims.Name, Role: claims.Role})
 	case (alg == jwt.SigningMethodRS256.Alg() || alg == jwt.SigningMethodES256.Alg()) && a.keys != nil:
 		claims := jwt.MapClaims{}
 		if _, err := a.idp.ParseWithClaims(raw, claims, a.publicKey(ctx)); err != nil {
@@ -142,12 +145,35 @@ func (a *authenticator) verify(ctx context.Context, raw string) (workflows.Actor
 		if name == "" {
 			name, _ = claims["preferred_username"].(string)
 		}
-		return workflows.Actor{ID: sub, Name: name, Role: role}, nil
+		return checkClaims(raw, workflows.Actor{ID: sub, Name: name, Role: role})
 	}
 	return workflows.Actor{}, errBadToken
 }
 
-var errNoRole = errors.New("token lacks a subject or a known role")
+var (
+	errNoRole    = errors.New("token lacks a subject or a known role")
+	errBadClaims = errors.New("token claims hold control characters or invalid UTF-8")
+)
+
+// checkClaims refuses a verified token whose claims hold what textcheck refuses: the actor's
+// id and name reach workflow histories, the audit trail and logs. The claims segment is read
+// raw as well, because encoding/json turns invalid UTF-8 into U+FFFD unseen.
+func checkClaims(raw string, a workflows.Actor) (workflows.Actor, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return workflows.Actor{}, errBadToken
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || !utf8.Valid(payload) {
+		return workflows.Actor{}, errBadClaims
+	}
+	for _, v := range []string{a.ID, a.Name, a.Role} {
+		if textcheck.Check(v, textcheck.Line) != nil {
+			return workflows.Actor{}, errBadClaims
+		}
+	}
+	return a, nil
+}
 
 // publicKey finds the JWKS key named by the token's kid and checks that it suits the
 // token's algorithm: an RSA public key for RS256, a P-256 public key for ES256.
@@ -220,8 +246,8 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 		}
 		actor, err := a.verify(c.Request.Context(), raw)
 		switch {
-		case errors.Is(err, errNoRole):
-			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "token lacks a subject or a known role", nil))
+		case errors.Is(err, errNoRole), errors.Is(err, errBadClaims):
+			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, err.Error(), nil))
 			return
 		case err != nil:
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "invalid or expired token", nil))

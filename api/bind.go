@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,25 +9,35 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/medreq/pyxis/internal/textcheck"
 )
 
+// rawControl reports a control character JSON allows nowhere unescaped (whitespace aside).
+func rawControl(r rune) bool { return r < 0x20 && r != '\t' && r != '\r' && r != '\n' }
+
 // bindJSON decodes the body strictly into dst: one JSON object, no unknown fields (a typo must
-// not silently drop a field of a medication order), within MaxBodyBytes.
+// not silently drop a field of a medication order), within MaxBodyBytes. A string whose raw
+// bytes hold invalid UTF-8 or a control character is refused (422) with its field named,
+// before decoding: encoding/json would turn the one into U+FFFD unseen and refuse the other
+// without saying where.
 func bindJSON(c *gin.Context, dst any) error {
-	dec := json.NewDecoder(c.Request.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	raw, err := io.ReadAll(c.Request.Body)
 	if err == nil {
-		if dec.More() {
-			return newError(http.StatusBadRequest, CodeInvalidJSON, "the body must hold exactly one JSON object", nil)
+		if !utf8.Valid(raw) || bytes.ContainsFunc(raw, rawControl) {
+			if fe, found := findBadText(raw); found {
+				return validation([]FieldError{fe})
+			}
 		}
-		// Read to EOF so a trailing oversize tail is noticed as well.
-		if _, err = io.Copy(io.Discard, dec.Buffered()); err == nil {
-			_, err = io.Copy(io.Discard, c.Request.Body)
-		}
-		if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(dst); err == nil {
+			if dec.More() {
+				return newError(http.StatusBadRequest, CodeInvalidJSON, "the body must hold exactly one JSON object", nil)
+			}
 			return nil
 		}
 	}
@@ -68,7 +79,15 @@ func (f *fields) add(field, format string, args ...any) {
 	*f = append(*f, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
+// checkString checks a one-line text field: text textcheck takes (textcheck.Line), present
+// when required, at most max bytes.
 func (f *fields) checkString(field, v string, required bool, max int) {
+	if f.checkText(field, v, textcheck.Line) {
+		f.checkLength(field, v, required, max)
+	}
+}
+
+func (f *fields) checkLength(field, v string, required bool, max int) {
 	switch {
 	case required && strings.TrimSpace(v) == "":
 		f.add(field, "is required")

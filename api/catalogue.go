@@ -5,12 +5,16 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/textcheck"
 )
 
 // MedicationBody is the body of POST /v1/medications and the shape of a medication.
@@ -35,8 +39,8 @@ type CabinetBody struct {
 	Name   string `json:"name"`
 	Unit   string `json:"unit"`
 	Status string `json:"status"`
-	// Driver is "sim" (default) or "hl7"; an hl7 cabinet needs Address (host:port of its
-	// MLLP interface).
+	// Driver is "hl7" or "sim" and has no default; an hl7 cabinet needs Address (host:port
+	// of its MLLP interface), and sim is taken only where simulated cabinets are allowed.
 	Driver  string `json:"driver"`
 	Address string `json:"address"`
 	// ReportSources are the networks (CIDRs) the cabinet's HL7 reports are believed from;
@@ -90,6 +94,7 @@ func (s *Server) createMedication(c *gin.Context) {
 		fe.add("id", "is assigned by the server")
 	}
 	switch {
+	case !fe.checkText("controlled_list", body.ControlledList, textcheck.Line):
 	case body.ControlledList != "" && !slices.Contains(db.ControlledLists, body.ControlledList):
 		fe.add("controlled_list", "must be one of %s, or empty", strings.Join(db.ControlledLists, ", "))
 	case body.Controlled && body.ControlledList == "":
@@ -136,21 +141,13 @@ func (s *Server) createCabinet(c *gin.Context) {
 	fe.checkString("code", body.Code, true, 64)
 	fe.checkString("name", body.Name, true, 200)
 	fe.checkString("unit", body.Unit, false, 200)
-	switch body.Status {
-	case "", "online", "offline", "maintenance":
+	switch {
+	case !fe.checkText("status", body.Status, textcheck.Line):
+	case body.Status == "", body.Status == "online", body.Status == "offline", body.Status == "maintenance":
 	default:
 		fe.add("status", "must be one of online, offline, maintenance")
 	}
-	switch body.Driver {
-	case "", "sim":
-	case "hl7":
-		if _, _, err := net.SplitHostPort(body.Address); err != nil || body.Address == "" {
-			fe.add("address", "an hl7 cabinet needs its interface address as host:port")
-		}
-	default:
-		fe.add("driver", "must be sim or hl7")
-	}
-	fe.checkString("address", body.Address, false, 255)
+	s.checkDriver(&fe, body.Driver, body.Address)
 	sources := parseSources(&fe, "report_sources", body.ReportSources)
 	if body.ID != 0 || body.CreatedAt != nil {
 		fe.add("id", "is assigned by the server")
@@ -171,6 +168,42 @@ func (s *Server) createCabinet(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, cabinetView(cb))
+}
+
+// checkDriver checks a new cabinet's driver, which has no default: hl7 with the address of its
+// interface (host:port), or sim where simulated cabinets are allowed (Config.AllowSimulatedCabinets).
+func (s *Server) checkDriver(fe *fields, driver, address string) {
+	addressOK := fe.checkText("address", address, textcheck.Line)
+	if addressOK {
+		fe.checkLength("address", address, false, 255)
+	}
+	choices := "hl7 (with the interface's address as host:port)"
+	if s.cfg.AllowSimulatedCabinets {
+		choices += " or sim"
+	}
+	switch {
+	case !fe.checkText("driver", driver, textcheck.Line):
+	case driver == "":
+		fe.add("driver", "is required: %s", choices)
+	case driver == drivers.HL7:
+		if addressOK && !validHostPort(address) {
+			fe.add("address", "an hl7 cabinet needs its interface address as host:port")
+		}
+	case driver == drivers.Sim && !s.cfg.AllowSimulatedCabinets:
+		fe.add("driver", "%s", activities.SimulatedCabinetsRefused)
+	case driver != drivers.Sim:
+		fe.add("driver", "must be %s", choices)
+	}
+}
+
+// validHostPort reports an address of the form host:port with a host and a port 1-65535.
+func validHostPort(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func cabinetView(cb db.Cabinet) CabinetBody {
@@ -214,11 +247,11 @@ func (s *Server) setStock(c *gin.Context) {
 		return
 	}
 	var fe fields
-	if body.OnHand == nil || *body.OnHand < 0 {
-		fe.add("on_hand", "is required and must not be negative")
+	if body.OnHand == nil || *body.OnHand < 0 || *body.OnHand > db.MaxOnHand {
+		fe.add("on_hand", "is required, between 0 and %d", db.MaxOnHand)
 	}
-	if body.ParLevel == nil || *body.ParLevel < 0 {
-		fe.add("par_level", "is required and must not be negative")
+	if body.ParLevel == nil || *body.ParLevel < 0 || *body.ParLevel > db.MaxOnHand {
+		fe.add("par_level", "is required, between 0 and %d", db.MaxOnHand)
 	}
 	if err := fe.err(); err != nil {
 		abort(c, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -56,7 +57,8 @@ type ItemBody struct {
 	Quantity     int32 `json:"quantity"`
 }
 
-func (b CreateRequestBody) validate() error {
+// validate checks the body and the request's Idempotency-Key header (empty when none).
+func (b CreateRequestBody) validate(idempotencyKey string) error {
 	var fe fields
 	if b.CabinetID <= 0 {
 		fe.add("cabinet_id", "is required")
@@ -67,7 +69,7 @@ func (b CreateRequestBody) validate() error {
 		fe.checkString("patient.name.family", n.Family, true, 100)
 		fe.checkString("patient.name.given", n.Given, false, 100)
 	}
-	if !workflows.Priority(b.Priority).Valid() {
+	if fe.checkText("priority", b.Priority, textcheck.Line) && !workflows.Priority(b.Priority).Valid() {
 		fe.add("priority", "must be one of stat, urgent, routine")
 	}
 	switch {
@@ -89,6 +91,7 @@ func (b CreateRequestBody) validate() error {
 			fe.add(f+".quantity", "must be between 1 and %d", MaxQuantity)
 		}
 	}
+	fe.checkString("Idempotency-Key", idempotencyKey, false, maxIdemKeyLen)
 	return fe.err()
 }
 

@@ -26,6 +26,8 @@ const (
 	CodeForbidden         = "forbidden"
 	CodeTooLarge          = "payload_too_large"
 	CodeIdempotencyReuse  = "idempotency_key_reused"
+	CodeControlledStock   = "controlled_stock"
+	CodeSamePerson        = "same_person"
 	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
 )
@@ -110,6 +112,13 @@ func classify(err error) (int, ErrorDetail) {
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "already exists"}
 	case errors.Is(err, db.ErrNotOpen):
 		return http.StatusConflict, ErrorDetail{Code: CodeInvalidState, Message: "it is no longer open: resolved or completed already"}
+	case errors.Is(err, db.ErrControlledStock):
+		return http.StatusConflict, ErrorDetail{Code: CodeControlledStock, Message: "on_hand of a controlled medication changes only " +
+			"through a count (POST /v1/cabinets/{id}/counts, which records a discrepancy a pharmacist resolves with set_on_hand) " +
+			"or a load (POST /v1/cabinets/{id}/loads); this call may change par_level only"}
+	case errors.Is(err, db.ErrSamePerson):
+		return http.StatusConflict, ErrorDetail{Code: CodeSamePerson, Message: "a discrepancy of a controlled medication is resolved " +
+			"by someone other than who counted it (or wasted it)"}
 	case errors.Is(err, db.ErrStockBelowReserved):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "on_hand cannot go below what is reserved for pending requests"}
 	case errors.Is(err, db.ErrIdempotencyMismatch):

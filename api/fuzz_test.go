@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
+	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -33,6 +34,7 @@ func FuzzCreateRequestBody(f *testing.F) {
 		`{"cabinet_id": 1e400}`,
 		`{"items": [{"quantity": -2147483649}]}`,
 		"{\"patient\": {\"mrn\": \"\\u0000\\ud800\"}}",
+		"{\"patient\": {\"mrn\": \"M\xff\x00\x1b\"}}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -44,7 +46,7 @@ func FuzzCreateRequestBody(f *testing.F) {
 		var body CreateRequestBody
 		err := bindJSON(c, &body)
 		if err == nil {
-			err = body.validate()
+			err = body.validate("")
 		}
 		if err != nil {
 			status, detail := classify(err)
@@ -52,6 +54,9 @@ func FuzzCreateRequestBody(f *testing.F) {
 				t.Fatalf("body %q: answered %d %+v", data, status, detail)
 			}
 			return
+		}
+		if textcheck.Check(body.Patient.MRN, textcheck.Line) != nil || textcheck.Check(body.Patient.Bed, textcheck.Line) != nil {
+			t.Fatalf("accepted text that may not be stored in %q: %+v", data, body.Patient)
 		}
 		if body.CabinetID <= 0 || strings.TrimSpace(body.Patient.MRN) == "" || len(body.Patient.MRN) > 64 ||
 			len(body.Patient.Bed) > 32 || len(body.Items) == 0 || len(body.Items) > MaxLines ||

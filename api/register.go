@@ -137,13 +137,26 @@ func writeRegisterCSV(c *gin.Context, v RegisterView) {
 	w := csv.NewWriter(c.Writer)
 	_ = w.Write([]string{"list", "medication_code", "medication_name", "at", "entry", "quantity", "balance", "cabinet", "request_id", "actor_id", "actor_role", "witness_id"})
 	itoa := func(n int32) string { return strconv.Itoa(int(n)) }
+	// Numbers are written as numbers; every text cell is neutralised.
+	t := csvText
 	for _, m := range v.Medications {
-		_ = w.Write([]string{m.ControlledList, m.Code, m.Name, v.From.Format(time.RFC3339), "opening_balance", "", itoa(m.OpeningBalance), "", "", "", "", ""})
+		_ = w.Write([]string{t(m.ControlledList), t(m.Code), t(m.Name), t(v.From.Format(time.RFC3339)), "opening_balance", "", itoa(m.OpeningBalance), "", "", "", "", ""})
 		for _, mv := range m.Movements {
-			_ = w.Write([]string{m.ControlledList, m.Code, m.Name, mv.At.UTC().Format(time.RFC3339), mv.Kind, itoa(mv.Quantity),
-				itoa(mv.BalanceAfter), mv.Cabinet, mv.RequestID, mv.ActorID, mv.ActorRole, mv.WitnessID})
+			_ = w.Write([]string{t(m.ControlledList), t(m.Code), t(m.Name), t(mv.At.UTC().Format(time.RFC3339)), t(mv.Kind), itoa(mv.Quantity),
+				itoa(mv.BalanceAfter), t(mv.Cabinet), t(mv.RequestID), t(mv.ActorID), t(mv.ActorRole), t(mv.WitnessID)})
 		}
-		_ = w.Write([]string{m.ControlledList, m.Code, m.Name, v.To.Format(time.RFC3339), "closing_balance", "", itoa(m.ClosingBalance), "", "", "", "", ""})
+		_ = w.Write([]string{t(m.ControlledList), t(m.Code), t(m.Name), t(v.To.Format(time.RFC3339)), "closing_balance", "", itoa(m.ClosingBalance), "", "", "", "", ""})
 	}
 	w.Flush()
+}
+
+// csvText neutralises a text cell against formula injection, as OWASP recommends: a cell
+// that starts with =, +, -, @, a tab or a CR would be read as a formula by a spreadsheet, so
+// it gets a leading single quote, which the spreadsheet shows as text. Medication names,
+// codes and user ids come from outside; a register is opened in a spreadsheet.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

@@ -43,7 +43,8 @@ func (s *Server) createRequest(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	if err := body.validate(); err != nil {
+	key := c.GetHeader("Idempotency-Key")
+	if err := body.validate(key); err != nil {
 		abort(c, err)
 		return
 	}
@@ -84,11 +85,7 @@ func (s *Server) createRequest(c *gin.Context) {
 	me := actor(c)
 	id := newRequestID()
 	replay := false
-	if key := c.GetHeader("Idempotency-Key"); key != "" {
-		if len(key) > maxIdemKeyLen {
-			abort(c, validation([]FieldError{{Field: "Idempotency-Key", Message: fmt.Sprintf("is longer than %d characters", maxIdemKeyLen)}}))
-			return
-		}
+	if key != "" {
 		owner, err := s.store.ClaimIdempotencyKey(ctx, me.ID, key, id, body.hash())
 		if err != nil {
 			abort(c, err)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -67,6 +68,9 @@ type Config struct {
 	// DualApprovalLists are the controlled lists (Portaria SVS/MS 344/98) whose medications
 	// need two different pharmacists to approve.
 	DualApprovalLists []string
+	// AllowSimulatedCabinets lets cabinets with the sim driver be created (dev mode, tests,
+	// PYXIS_ALLOW_SIMULATED_CABINETS=true); /readyz then says so.
+	AllowSimulatedCabinets bool
 }
 
 // DefaultConfig returns the documented defaults; the secret is left empty.
@@ -153,7 +157,7 @@ func (s *Server) Handler() http.Handler {
 		admin      = workflows.RoleAdmin
 		cab        = workflows.RoleCabinet
 	)
-	v1 := r.Group("/v1", s.auth.authenticate(), s.limiter.middleware())
+	v1 := r.Group("/v1", s.auth.authenticate(), s.limiter.middleware(), checkParams())
 	clinical := allow(nurse, pharmacist, admin)
 
 	v1.POST("/requests", allow(nurse), s.createRequest)
@@ -194,17 +198,21 @@ func (s *Server) ready(c *gin.Context) {
 	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		checks["temporal"], status = "unreachable", http.StatusServiceUnavailable
 	}
-	c.JSON(status, gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[status == http.StatusOK], "checks": checks})
+	out := gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[status == http.StatusOK], "checks": checks}
+	if s.cfg.AllowSimulatedCabinets {
+		out["simulated_cabinets"] = "allowed"
+	}
+	c.JSON(status, out)
 }
 
 const requestIDKey = "pyxis.request_id"
 
 // requestID gives every request an id, echoed in X-Request-ID and in its log lines. A caller's
-// own id is kept when it is reasonable.
+// own id is kept when it is reasonable: at most 64 printable ASCII characters.
 func requestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-ID")
-		if id == "" || len(id) > 64 {
+		if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r > '~' }) {
 			var b [8]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])

@@ -16,8 +16,8 @@ import (
 	"github.com/medreq/pyxis/workflows"
 )
 
-// MaxCount bounds a recorded count.
-const MaxCount = 1_000_000
+// MaxCount bounds a recorded count: no pocket holds more (db.MaxOnHand).
+const MaxCount = db.MaxOnHand
 
 // stockKeepingRoutes registers the technicians' and pharmacists' stock-keeping endpoints:
 // refill tasks, counts and discrepancies.
@@ -27,6 +27,7 @@ func (s *Server) stockKeepingRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/refills", refills, s.listRefills)
 	v1.POST("/refills/:id/confirm", refills, s.confirmRefill)
 	v1.POST("/cabinets/:id/counts", allow(workflows.RoleTechnician, workflows.RolePharmacist, workflows.RoleAdmin), s.recordCount)
+	v1.POST("/cabinets/:id/loads", refills, s.recordLoad)
 	v1.GET("/discrepancies", discrepancies, s.listDiscrepancies)
 	v1.POST("/discrepancies/:id/resolve", discrepancies, s.resolveDiscrepancy)
 }
@@ -257,9 +258,9 @@ func (s *Server) resolveDiscrepancy(c *gin.Context) {
 		return
 	}
 	var fe fields
-	fe.checkString("reason", body.Reason, true, 1000)
-	if body.SetOnHand != nil && (*body.SetOnHand < 0 || *body.SetOnHand > MaxCount) {
-		fe.add("set_on_hand", "must be between 0 and %d", MaxCount)
+	fe.checkFreeText("reason", body.Reason, true, 1000)
+	if body.SetOnHand != nil && (*body.SetOnHand < 0 || *body.SetOnHand > db.MaxOnHand) {
+		fe.add("set_on_hand", "must be between 0 and %d", db.MaxOnHand)
 	}
 	if err := fe.err(); err != nil {
 		abort(c, err)

@@ -54,7 +54,7 @@ func (s *Store) GetMedications(ctx context.Context, ids []int64) ([]Medication, 
 }
 
 // CreateCabinet registers a cabinet; an empty Status means online. It returns ErrConflict when
-// the code is taken and ErrInvalid for an unknown status or an empty code or name.
+// the code is taken and ErrInvalid for an unknown status, no driver, or an empty code or name.
 func (s *Store) CreateCabinet(ctx context.Context, c NewCabinet) (Cabinet, error) {
 	status := gen.CabinetStatusOnline
 	if c.Status != "" {
@@ -63,16 +63,15 @@ func (s *Store) CreateCabinet(ctx context.Context, c NewCabinet) (Cabinet, error
 	if !status.Valid() {
 		return Cabinet{}, wrap("create cabinet", invalidf("unknown cabinet status %q", c.Status))
 	}
-	driver := c.Driver
-	if driver == "" {
-		driver = "sim"
+	if c.Driver == "" {
+		return Cabinet{}, wrap("create cabinet", invalidf("cabinet %q needs its driver: hl7 or sim", c.Code))
 	}
 	row, err := s.q.CreateCabinet(ctx, gen.CreateCabinetParams{
 		Code:    c.Code,
 		Name:    c.Name,
 		Unit:    c.Unit,
 		Status:  status,
-		Driver:  driver,
+		Driver:  c.Driver,
 		Address: c.Address,
 		// Nobody may report for a cabinet until someone says from where.
 		ReportSources: nonNilPrefixes(c.ReportSources),

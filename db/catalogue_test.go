@@ -47,16 +47,16 @@ func TestCabinets(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 
-	c, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "ICU-1", Name: "ICU cabinet", Unit: "ICU"})
+	c, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "ICU-1", Name: "ICU cabinet", Unit: "ICU", Driver: "sim"})
 	require.NoError(t, err)
 	assert.Equal(t, "online", c.Status)
-	m, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "ER-1", Name: "ER cabinet", Status: "maintenance"})
+	m, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "ER-1", Name: "ER cabinet", Status: "maintenance", Driver: "hl7", Address: "10.0.0.9:2575"})
 	require.NoError(t, err)
 	assert.Equal(t, "maintenance", m.Status)
 
-	_, err = s.CreateCabinet(ctx, db.NewCabinet{Code: "ICU-1", Name: "dup"})
+	_, err = s.CreateCabinet(ctx, db.NewCabinet{Code: "ICU-1", Name: "dup", Driver: "sim"})
 	assert.ErrorIs(t, err, db.ErrConflict)
-	_, err = s.CreateCabinet(ctx, db.NewCabinet{Code: "X", Name: "x", Status: "exploded"})
+	_, err = s.CreateCabinet(ctx, db.NewCabinet{Code: "X", Name: "x", Status: "exploded", Driver: "sim"})
 	assert.ErrorIs(t, err, db.ErrInvalid)
 
 	got, err := s.GetCabinet(ctx, c.ID)

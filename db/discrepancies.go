@@ -96,17 +96,25 @@ func (s *Store) ListDiscrepancies(ctx context.Context, f StockFilter) ([]Discrep
 // ResolveDiscrepancy closes an open discrepancy with the pharmacist's reason, in one
 // transaction with its audit entry. With SetOnHand, on_hand is set to that level too, written
 // to the ledger as an adjusted movement of the difference (none when it is already there).
+// A discrepancy of a controlled medication (by the catalogue, or an unwitnessed controlled
+// waste) is resolved by someone other than who counted, or who wasted: the one whose act is
+// in question does not close the question.
+//
 // It returns ErrNotFound for an unknown discrepancy, ErrNotOpen for one already resolved,
-// ErrInvalid for an empty reason or a negative level, and ErrStockBelowReserved when the level
-// is below what is reserved; then nothing changes.
+// ErrSamePerson when the resolver is who counted or wasted a controlled medication,
+// ErrInvalid for an empty reason or a level outside 0 to MaxOnHand, and
+// ErrStockBelowReserved when the level is below what is reserved; then nothing changes.
 func (s *Store) ResolveDiscrepancy(ctx context.Context, id int64, r Resolution) (Discrepancy, error) {
 	switch {
 	case strings.TrimSpace(r.Reason) == "":
 		return Discrepancy{}, wrap("resolve discrepancy", invalidf("a resolution needs a reason"))
-	case r.SetOnHand != nil && *r.SetOnHand < 0:
-		return Discrepancy{}, wrap("resolve discrepancy", invalidf("on hand must not be negative, got %d", *r.SetOnHand))
+	case r.SetOnHand != nil && (*r.SetOnHand < 0 || *r.SetOnHand > MaxOnHand):
+		return Discrepancy{}, wrap("resolve discrepancy", invalidf("on hand must be between 0 and %d, got %d", MaxOnHand, *r.SetOnHand))
 	}
 	err := s.inTx(ctx, func(q *gen.Queries) error {
+		if err := checkResolver(ctx, q, id, r.Actor); err != nil {
+			return err
+		}
 		pocket, err := q.ResolveDiscrepancy(ctx, gen.ResolveDiscrepancyParams{
 			ResolvedBy: optText(r.Actor.ID), Resolution: optText(r.Reason), ID: id,
 		})
@@ -144,6 +152,35 @@ func (s *Store) ResolveDiscrepancy(ctx context.Context, id int64, r Resolution) 
 		return Discrepancy{}, wrap("resolve discrepancy", err)
 	}
 	return s.GetDiscrepancy(ctx, id)
+}
+
+// checkResolver refuses the resolution of an open discrepancy of a controlled medication by
+// the person who counted it (count_mismatch) or wasted it (unwitnessed_controlled_waste).
+func checkResolver(ctx context.Context, q *gen.Queries, id int64, resolver Actor) error {
+	row, err := q.GetDiscrepancy(ctx, id)
+	if err != nil {
+		return err
+	}
+	d, err := discrepancyFromGen(row)
+	if err != nil || d.Status != DiscrepancyOpen {
+		return err // a resolved one is refused as such by the update
+	}
+	controlled := d.Kind == DiscrepancyUnwitnessedControlledWaste
+	if !controlled {
+		med, err := q.GetMedication(ctx, d.MedicationID)
+		if err != nil {
+			return err
+		}
+		controlled = med.Controlled.Bool
+	}
+	who, what := "counted_by", "counted"
+	if d.Kind == DiscrepancyUnwitnessedControlledWaste {
+		who, what = "wasted_by", "wasted"
+	}
+	if by, _ := d.Details[who].(string); controlled && by != "" && by == resolver.ID {
+		return fmt.Errorf("%w: %s %s this controlled medication; someone else resolves discrepancy %d", ErrSamePerson, by, what, id)
+	}
+	return nil
 }
 
 func discrepancyFromGen(r gen.GetDiscrepancyRow) (Discrepancy, error) {

@@ -35,6 +35,12 @@ var (
 	// shutting down or starting, has no connection to spare): the same call may succeed
 	// shortly.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrControlledStock means a change of a controlled medication's on_hand was asked for
+	// outside the ways it may change: a count (and a resolved discrepancy) or a load.
+	ErrControlledStock = errors.New("on hand of a controlled medication changes only through a count, a load or a resolved discrepancy")
+	// ErrSamePerson means someone asked to review their own act: resolving a discrepancy of a
+	// controlled medication they counted (or wasted unwitnessed).
+	ErrSamePerson = errors.New("the same person may not do both")
 	// ErrInvalid means an argument was rejected: an unknown enum value, a non-positive quantity,
 	// or any other value the schema's checks refuse.
 	ErrInvalid = errors.New("invalid value")

@@ -31,10 +31,16 @@ func TestReserveAllOrNothing(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	_, err := s.SetStock(ctx, f.cabinet.ID, f.medB.ID, 2, 0, testActor)
-	require.NoError(t, err)
+	// medB is controlled: its level moves by loads and unloads, not SetStock.
+	move := func(kind string, qty int32) {
+		t.Helper()
+		_, err := s.RecordPocketChange(ctx, db.PocketChange{CabinetID: f.cabinet.ID, MedicationID: f.medB.ID, Kind: kind,
+			Quantity: qty, Actor: testActor, Witness: "tech-witness", Source: db.SourceAPI})
+		require.NoError(t, err)
+	}
+	move(db.MovementUnloaded, 8)
 
-	err = s.Reserve(ctx, "req-short", f.cabinet.ID, []db.Line{
+	err := s.Reserve(ctx, "req-short", f.cabinet.ID, []db.Line{
 		{MedicationID: f.medA.ID, Quantity: 5},
 		{MedicationID: f.medB.ID, Quantity: 3},
 	})
@@ -49,8 +55,7 @@ func TestReserveAllOrNothing(t *testing.T) {
 	}
 
 	// The failed attempt left no marker: the same request can be reserved once stock allows.
-	_, err = s.SetStock(ctx, f.cabinet.ID, f.medB.ID, 3, 0, testActor)
-	require.NoError(t, err)
+	move(db.MovementLoaded, 1)
 	require.NoError(t, s.Reserve(ctx, "req-short", f.cabinet.ID, []db.Line{
 		{MedicationID: f.medA.ID, Quantity: 5},
 		{MedicationID: f.medB.ID, Quantity: 3},

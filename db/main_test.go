@@ -40,17 +40,32 @@ type fixture struct {
 func seed(t testing.TB, s *db.Store, onHand int32) fixture {
 	t.Helper()
 	ctx := testCtx(t)
-	cab, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "CAB-1", Name: "Ward 1 cabinet", Unit: "W1"})
+	cab, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "CAB-1", Name: "Ward 1 cabinet", Unit: "W1", Driver: "sim"})
 	require.NoError(t, err)
 	a, err := s.CreateMedication(ctx, db.NewMedication{Code: "AMOX500", Name: "Amoxicillin", Strength: "500 mg", Form: "capsule", Unit: "cap"})
 	require.NoError(t, err)
 	b, err := s.CreateMedication(ctx, db.NewMedication{Code: "MORPH10", Name: "Morphine", Strength: "10 mg/ml", Form: "ampoule", Unit: "amp", ControlledList: "A1"})
 	require.NoError(t, err)
-	for _, m := range []db.Medication{a, b} {
-		_, err := s.SetStock(ctx, cab.ID, m.ID, onHand, 5, testActor)
+	_, err = s.SetStock(ctx, cab.ID, a.ID, onHand, 5, testActor)
+	require.NoError(t, err)
+	stockControlled(t, s, cab.ID, b.ID, onHand, 5)
+	return fixture{cabinet: cab, medA: a, medB: b}
+}
+
+// stockControlled creates a controlled medication's pocket empty and fills it with a witnessed
+// load: SetStock may not change a controlled pocket's level.
+func stockControlled(t testing.TB, s *db.Store, cabinetID, medicationID int64, onHand, parLevel int32) {
+	t.Helper()
+	ctx := testCtx(t)
+	_, err := s.SetStock(ctx, cabinetID, medicationID, 0, parLevel, testActor)
+	require.NoError(t, err)
+	if onHand > 0 {
+		_, err = s.RecordPocketChange(ctx, db.PocketChange{
+			CabinetID: cabinetID, MedicationID: medicationID, Kind: db.MovementLoaded, Quantity: onHand,
+			Actor: testActor, Witness: "tech-witness", Source: db.SourceAPI,
+		})
 		require.NoError(t, err)
 	}
-	return fixture{cabinet: cab, medA: a, medB: b}
 }
 
 // stockOf returns the stock row of one medication in a cabinet.

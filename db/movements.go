@@ -80,7 +80,11 @@ func moveStock(ctx context.Context, q *gen.Queries, m movement) (Movement, error
 		return Movement{}, err
 	}
 	after := int64(level.OnHand) + int64(m.delta)
-	if after < int64(level.Reserved) || after > 1<<31-1 {
+	if after > MaxOnHand {
+		return Movement{}, fmt.Errorf("%w: %s of %d would leave %d on hand of medication %d in cabinet %d, more than %d",
+			ErrInvalid, m.kind, abs(m.delta), after, m.medicationID, m.cabinetID, MaxOnHand)
+	}
+	if after < int64(level.Reserved) {
 		return Movement{}, fmt.Errorf("%w: %s of %d would leave %d on hand of medication %d in cabinet %d, and %d are reserved for pending requests",
 			ErrStockBelowReserved, m.kind, abs(m.delta), after, m.medicationID, m.cabinetID, level.Reserved)
 	}

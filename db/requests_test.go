@@ -124,7 +124,7 @@ func TestListRequests(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	other, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "CAB-2", Name: "Ward 2 cabinet"})
+	other, err := s.CreateCabinet(ctx, db.NewCabinet{Code: "CAB-2", Name: "Ward 2 cabinet", Driver: "sim"})
 	require.NoError(t, err)
 
 	// Seven requests; two share a created_at so the id breaks the tie.

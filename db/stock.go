@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/medreq/pyxis/db/gen"
 )
@@ -34,13 +35,19 @@ func (s *Store) ListStock(ctx context.Context, cabinetID int64) ([]StockRow, err
 // audited, and written to the stock ledger (an adjusted movement of the difference, or a
 // counted one when on_hand stays), in the same transaction, so a stock level never changes
 // without its audit entry and its movement.
+//
+// The on_hand of a controlled medication is not SetStock's to change: it moves only through
+// counts (RecordCount, then ResolveDiscrepancy with a level) and loads (RecordPocketChange).
+// SetStock may change its par level, and create its pocket empty.
+//
 // It returns ErrNotFound when the cabinet or the medication does not exist,
-// ErrStockBelowReserved when onHand is less than what is reserved, and ErrInvalid for
-// negative numbers.
+// ErrStockBelowReserved when onHand is less than what is reserved, ErrControlledStock when
+// onHand would change the level of a controlled medication, and ErrInvalid for negative
+// numbers or numbers above MaxOnHand.
 func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onHand, parLevel int32, by Actor) (StockRow, error) {
-	if onHand < 0 || parLevel < 0 {
+	if onHand < 0 || parLevel < 0 || onHand > MaxOnHand || parLevel > MaxOnHand {
 		return StockRow{}, wrap("set stock",
-			invalidf("on hand %d and par level %d must not be negative", onHand, parLevel))
+			invalidf("on hand %d and par level %d must be between 0 and %d", onHand, parLevel, MaxOnHand))
 	}
 	var out StockRow
 	err := s.inTx(ctx, func(q *gen.Queries) error {
@@ -51,6 +58,16 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 		before, err := q.LockStock(ctx, gen.LockStockParams(key))
 		if err != nil {
 			return err
+		}
+		if onHand != before.OnHand {
+			med, err := q.GetMedication(ctx, medicationID)
+			if err != nil {
+				return err
+			}
+			if med.Controlled.Bool {
+				return fmt.Errorf("%w: %s (list %s) holds %d in cabinet %d, not %d",
+					ErrControlledStock, med.Code, med.ControlledList.String, before.OnHand, cabinetID, onHand)
+			}
 		}
 		r, err := q.UpsertStock(ctx, gen.UpsertStockParams{
 			CabinetID:    cabinetID,

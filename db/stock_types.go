@@ -2,6 +2,11 @@ package db
 
 import "time"
 
+// MaxOnHand is the most a pocket may hold, and the highest par level: far above any real
+// pocket, low enough that a typo (or an extra zero) is refused rather than stored. The
+// migration 0007_edges checks it too.
+const MaxOnHand = 100_000
+
 // Kinds of stock movement: what changed a pocket's on_hand. Every change of on_hand is written
 // to the ledger as one of these, in the transaction that makes it.
 const (

@@ -52,8 +52,8 @@ type Cabinet struct {
 	CreatedAt     time.Time
 }
 
-// NewCabinet holds the fields of a cabinet to be registered. An empty Status means online,
-// an empty Driver the simulator.
+// NewCabinet holds the fields of a cabinet to be registered. An empty Status means online;
+// Driver has no default.
 type NewCabinet struct {
 	Code    string
 	Name    string

@@ -41,7 +41,7 @@ func (in *Intake) HandleEvent(ctx context.Context, e cabinet.Event) error {
 		in.refuse(ctx, cab, e, peer, why)
 		return cabinet.NotNow("this peer may not report for cabinet "+cab.Code, errors.New(why))
 	}
-	if err := in.checkContent(ctx, e); err != nil {
+	if err := in.checkContent(ctx, cab, e); err != nil {
 		return err
 	}
 	report, err := json.Marshal(e)
@@ -91,7 +91,7 @@ func refusedPeer(cab db.Cabinet, p mllp.Peer) string {
 
 // checkContent refuses what the sender must fix before the report is kept: medications the
 // catalogue does not know, amounts that are missing or not positive.
-func (in *Intake) checkContent(ctx context.Context, e cabinet.Event) error {
+func (in *Intake) checkContent(ctx context.Context, cab db.Cabinet, e cabinet.Event) error {
 	codes := []string{}
 	if e.Kind == cabinet.EventVend {
 		if len(e.Lines) == 0 {
@@ -100,6 +100,8 @@ func (in *Intake) checkContent(ctx context.Context, e cabinet.Event) error {
 		for _, l := range e.Lines {
 			if n, ok := l.Amount.Get(); !ok || n <= 0 {
 				return cabinet.Rejected(cabinet.ConditionRequiredField, fmt.Sprintf("vend of %s needs a positive amount", l.MedicationCode), nil)
+			} else if n > db.MaxOnHand {
+				return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("vend of %s: %d is beyond any pocket (at most %d)", l.MedicationCode, n, db.MaxOnHand), nil)
 			}
 			codes = append(codes, l.MedicationCode)
 		}
@@ -109,10 +111,14 @@ func (in *Intake) checkContent(ctx context.Context, e cabinet.Event) error {
 		case cabinet.EventCount:
 			if n, ok := e.Actual.Get(); !ok || n < 0 {
 				return cabinet.Rejected(cabinet.ConditionRequiredField, "a count needs the quantity counted", nil)
+			} else if n > db.MaxOnHand {
+				return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("a count of %d is beyond any pocket (at most %d)", n, db.MaxOnHand), nil)
 			}
 		case cabinet.EventReturn, cabinet.EventWaste, cabinet.EventUnload, cabinet.EventLoad:
 			if n, ok := e.Amount.Get(); !ok || n <= 0 {
 				return cabinet.Rejected(cabinet.ConditionRequiredField, fmt.Sprintf("%s of %s needs a positive amount", e.Kind, e.MedicationCode), nil)
+			} else if n > db.MaxOnHand {
+				return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("%s of %d %s is beyond any pocket (at most %d)", e.Kind, n, e.MedicationCode, db.MaxOnHand), nil)
 			}
 		default:
 			return cabinet.Rejected(cabinet.ConditionTableValue, fmt.Sprintf("unknown transaction %q", e.Kind), nil)
@@ -125,6 +131,25 @@ func (in *Intake) checkContent(ctx context.Context, e cabinet.Event) error {
 		}
 		if err != nil {
 			return cabinet.NotNow("report not accepted; resend later", err)
+		}
+	}
+	if e.Kind == cabinet.EventLoad || e.Kind == cabinet.EventReturn {
+		return in.checkBound(ctx, cab, e)
+	}
+	return nil
+}
+
+// checkBound refuses a load or return that would fill a pocket beyond what any pocket holds
+// (db.MaxOnHand): resending it could never help.
+func (in *Intake) checkBound(ctx context.Context, cab db.Cabinet, e cabinet.Event) error {
+	rows, err := in.Store.ListStock(ctx, cab.ID)
+	if err != nil {
+		return cabinet.NotNow("report not accepted; resend later", err)
+	}
+	for _, r := range rows {
+		if r.MedicationCode == e.MedicationCode && int64(r.OnHand)+int64(e.Amount.Or(0)) > db.MaxOnHand {
+			return cabinet.Rejected(cabinet.ConditionDataType,
+				fmt.Sprintf("%s of %d %s would leave more than %d in the pocket", e.Kind, e.Amount.Or(0), e.MedicationCode, db.MaxOnHand), nil)
 		}
 	}
 	return nil

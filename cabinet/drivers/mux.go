@@ -27,10 +27,12 @@ type Mux struct {
 
 var _ cabinet.Driver = (*Mux)(nil)
 
-// New returns a Mux over the simulator and the HL7 driver, with "sim" as the default; a nil
-// argument leaves that driver out, so its cabinets are refused.
+// New returns a Mux over the simulator and the HL7 driver, without a default: an order that
+// names no driver is refused, never handed to the simulator. A nil argument leaves that
+// driver out, so its cabinets are refused; pass nil for sim wherever simulated cabinets are
+// not allowed.
 func New(sim, hl7 cabinet.Driver) *Mux {
-	m := &Mux{Drivers: make(map[string]cabinet.Driver), Default: Sim}
+	m := &Mux{Drivers: make(map[string]cabinet.Driver)}
 	if sim != nil {
 		m.Drivers[Sim] = sim
 	}

@@ -40,7 +40,7 @@ func TestMuxDispatchesOnTheOrdersDriver(t *testing.T) {
 	}{
 		{name: "sim", driver: "sim", wantSim: []string{"authorize r", "revoke r", "item M at PYX-1"}},
 		{name: "hl7", driver: "hl7", wantHL7: []string{"authorize r", "revoke r", "item M at PYX-1"}},
-		{name: "empty means the default, sim", driver: "", wantSim: []string{"authorize r", "revoke r", "item M at PYX-1"}},
+		{name: "empty is refused: no default driver", driver: "", refusal: `unknown driver ""`},
 		{name: "unknown", driver: "fax", refusal: `unknown driver "fax"`},
 		{name: "sim not configured", driver: "sim", noSim: true, refusal: `unknown driver "sim"`},
 	}

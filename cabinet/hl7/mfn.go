@@ -111,6 +111,9 @@ func DecodeMFN(m *Message, loc *time.Location) (*ItemUpdate, error) {
 	if err := expectType(m, "MFN", "M01"); err != nil {
 		return nil, err
 	}
+	if err := CheckText(m); err != nil {
+		return nil, err
+	}
 	h := m.Header()
 	u := &ItemUpdate{ControlID: h.ControlID, CabinetCode: h.ReceivingApp}
 	if u.CabinetCode == "" {

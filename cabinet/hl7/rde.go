@@ -165,6 +165,9 @@ func DecodeRDE(m *Message) (*Authorization, error) {
 	if err := expectType(m, "RDE", "O11"); err != nil {
 		return nil, err
 	}
+	if err := CheckText(m); err != nil {
+		return nil, err
+	}
 	a := &Authorization{ControlID: m.Header().ControlID}
 	pid, pv1 := m.Segment("PID"), m.Segment("PV1")
 	a.Order.PatientMRN = pid.Component(3, 1, 1)

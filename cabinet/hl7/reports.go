@@ -139,16 +139,22 @@ func validKind(k cabinet.EventKind) bool {
 // number (ORC-2) may be anything or empty, but every ORC of a message must give the same.
 // The cabinet code is RXD-30 or ZPM-3, else MSH-3; the time is RXD-3 or ZPM-19, else MSH-7.
 // A timestamp without an offset is read in loc (UTC when nil). Empty numbers stay absent;
-// the numbers a report needs (a vend's and a move's amount, a count's count) are required.
+// the numbers a report needs (a vend's and a move's amount, a count's count) are required. A
+// value holding a NUL, a control character or invalid UTF-8 is refused (CheckText).
 func DecodeEvent(m *Message, loc *time.Location) (cabinet.Event, error) {
 	h := m.Header()
 	e := cabinet.Event{MessageControlID: h.ControlID}
 	var err error
 	switch {
-	case h.MessageCode == "RDS" && h.TriggerEvent == "O13":
-		err = decodeRDS(m, &e, loc)
-	case h.MessageCode == "OMS" && h.TriggerEvent == "O05":
-		err = decodeOMS(m, &e, loc)
+	case (h.MessageCode == "RDS" && h.TriggerEvent == "O13") || (h.MessageCode == "OMS" && h.TriggerEvent == "O05"):
+		if err := CheckText(m); err != nil {
+			return cabinet.Event{}, err
+		}
+		if h.MessageCode == "RDS" {
+			err = decodeRDS(m, &e, loc)
+		} else {
+			err = decodeOMS(m, &e, loc)
+		}
 	case h.MessageCode == "RDS" || h.MessageCode == "OMS":
 		return cabinet.Event{}, fmt.Errorf("hl7: %w: %s^%s is not RDS^O13 or OMS^O05", ErrUnsupportedEvent, h.MessageCode, h.TriggerEvent)
 	default:

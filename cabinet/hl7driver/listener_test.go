@@ -185,6 +185,47 @@ func TestListenerCountWithoutCountIsAE101(t *testing.T) {
 	assert.Equal(t, 9, got.Field)
 }
 
+// TestListenerRefusesControlsAndInvalidUTF8 sends reports whose fields decode to a NUL, a
+// control character or invalid UTF-8, over MLLP: each is answered AE 102 with ERR-2 naming
+// the field, and none reaches the handler.
+func TestListenerRefusesControlsAndInvalidUTF8(t *testing.T) {
+	rec := &recorder{}
+	c := mllp.NewClient(startListener(t, rec), mllp.ClientOptions{AckTimeout: time.Second})
+	defer c.Close()
+	oms := func(id, witness string) string {
+		return strings.Join([]string{
+			`MSH|^~\&|PYX-ICU-01||PYXIS-MEDREQ||20260314110000+0000||OMS^O05^OMS_O05|` + id + `|P|2.5`,
+			`ORC|SC|`, `RQD|1|MORF10`, `ZPM|W||PYX-ICU-01|1|A|MORF10^Morphine|A1|||1|NURSE7|` + witness,
+		}, "\r") + "\r"
+	}
+	tests := []struct {
+		name, msg string
+		seg       string
+		field     int
+		text      string
+	}{
+		{"escaped NUL in the witness", oms("t1", `N\X00\9`), "ZPM", 12, "ZPM-12 contains a NUL character (byte 1)"},
+		{"raw NUL in the witness", oms("t2", "N\x009"), "ZPM", 12, "ZPM-12 contains a NUL character (byte 1)"},
+		{"escaped ESC in the witness", oms("t3", `N\X1B\9`), "ZPM", 12, "ZPM-12 contains a control character 0x1B (byte 1)"},
+		{"invalid UTF-8 in the witness", oms("t4", "N\xc39"), "ZPM", 12, "ZPM-12 is not valid UTF-8 (byte 1)"},
+		{"raw ESC in a medication name", strings.Replace(rds("t5", "medreq-1"), "^Morphine", "^Mor\x1bphine", 1), "RXD", 2,
+			"RXD-2.2 contains a control character 0x1B (byte 3)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			answer, err := c.Send(context.Background(), []byte(tt.msg))
+			require.NoError(t, err)
+			got, err := hl7.ParseACK(answer)
+			require.NoError(t, err)
+			assert.Equal(t, hl7.AckError, got.Code)
+			assert.Equal(t, hl7.ConditionDataType, got.Condition)
+			assert.Equal(t, []any{tt.seg, 1, tt.field}, []any{got.Segment, got.Occurrence, got.Field})
+			assert.Equal(t, "hl7: invalid message: "+tt.text, got.Text)
+		})
+	}
+	assert.Empty(t, rec.got(), "nothing refused reaches the handler")
+}
+
 func TestListenerAnswersFrameErrors(t *testing.T) {
 	addr := startListener(t, &recorder{})
 	c := mllp.NewClient(addr, mllp.ClientOptions{AckTimeout: 2 * time.Second})

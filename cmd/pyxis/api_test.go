@@ -198,9 +198,9 @@ func TestCatalogueAndStock(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, status, body)
 	status, body = c.do("POST", "/v1/medications", admin, map[string]any{"code": "", "name": ""})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
-	status, body = c.do("POST", "/v1/cabinets", admin, map[string]any{"code": f.cabinetCode, "name": "dup"})
+	status, body = c.do("POST", "/v1/cabinets", admin, map[string]any{"code": f.cabinetCode, "name": "dup", "driver": "sim"})
 	assert.Equal(t, http.StatusConflict, status, body)
-	status, body = c.do("POST", "/v1/cabinets", admin, map[string]any{"code": "X-" + f.cabinetCode, "name": "n", "status": "broken"})
+	status, body = c.do("POST", "/v1/cabinets", admin, map[string]any{"code": "X-" + f.cabinetCode, "name": "n", "status": "broken", "driver": "sim"})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 
 	stockPath := fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0])

@@ -129,8 +129,8 @@ func loadHL7(getenv func(string) string, h *hl7Config) []error {
 }
 
 // newCabinetDrivers returns the driver the activities command cabinets with: each cabinet row
-// names "sim" (the in-process simulator) or "hl7" (HL7 v2 over MLLP to its address). The
-// returned func releases the HL7 connections.
+// names "sim" (the in-process simulator; refused when sim is nil) or "hl7" (HL7 v2 over MLLP
+// to its address). The returned func releases the HL7 connections.
 func newCabinetDrivers(sim *cabinet.Simulator, cfg config) (cabinet.Driver, func()) {
 	hl7d := hl7driver.New(hl7driver.Options{
 		// Both well inside the cabinet activities' 30s StartToCloseTimeout, so a silent
@@ -144,7 +144,11 @@ func newCabinetDrivers(sim *cabinet.Simulator, cfg config) (cabinet.Driver, func
 		Enhanced:          cfg.HL7.Enhanced,
 		Logger:            slog.Default(),
 	})
-	return drivers.New(sim, hl7d), func() { _ = hl7d.Close() }
+	var simDriver cabinet.Driver // a nil *Simulator must not become a non-nil Driver
+	if sim != nil {
+		simDriver = sim
+	}
+	return drivers.New(simDriver, hl7d), func() { _ = hl7d.Close() }
 }
 
 // listenMLLP binds the interface listener that receives what cabinets report (RDS^O13

@@ -3,10 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
@@ -31,8 +36,13 @@ type config struct {
 	// Codec encrypts workflow payloads (security.go).
 	Codec codecConfig
 	// SimWithdrawAfter is how long after an authorization the simulator reports the
-	// withdrawal; 0 means never (withdrawals then come only through the API).
+	// withdrawal; 0 (the default outside dev mode) means never: withdrawals then come only
+	// through the API.
 	SimWithdrawAfter time.Duration
+	// AllowSimulatedCabinets lets cabinets with the sim driver exist and be commanded by the
+	// in-process simulator (PYXIS_ALLOW_SIMULATED_CABINETS=true; dev mode sets it). Every log
+	// line and /readyz then say so.
+	AllowSimulatedCabinets bool
 	// Worker tunes the Temporal worker (pollers, slots).
 	Worker worker.Options
 }
@@ -43,9 +53,9 @@ func (c config) String() string {
 	if c.JWTSecret != "" {
 		secret = "(set)"
 	}
-	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s mllp=%s",
+	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
 		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
-		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.MLLPAddr) +
+		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
 		" " + c.HL7.String() + " " + c.securityString()
 }
 
@@ -59,7 +69,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MLLPAddr:          envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
 		JWTSecret:         getenv("PYXIS_JWT_SECRET"),
 		API:               api.DefaultConfig(),
-		SimWithdrawAfter:  3 * time.Second,
 		CabinetAckTimeout: 10 * time.Second,
 	}
 	var errs []error
@@ -98,6 +107,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("PYXIS_DUAL_APPROVAL_LISTS=%q: %w", v, err))
 		}
 		c.API.DualApprovalLists = lists
+	}
+	if v := getenv("PYXIS_ALLOW_SIMULATED_CABINETS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_ALLOW_SIMULATED_CABINETS=%q: want true or false", v))
+		}
+		c.AllowSimulatedCabinets = b
 	}
 	switch v := getenv("PYXIS_SIM_WITHDRAW_AFTER"); v {
 	case "":
@@ -169,16 +185,52 @@ func (c config) requireServices(needSecret bool) error {
 	return errors.Join(errs...)
 }
 
-// maskURL hides a password in a connection string.
-func maskURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 {
-		return u
+// maskURL describes a database connection string for logs and banners without its
+// password. The string is read with pgx's own parser, so both forms it takes are covered
+// (postgres://user:secret@host/db and host=... password=secret) however they quote or escape,
+// and what is shown is what pgx understood: user, hosts, ports, database, and sslmode=disable
+// when TLS is never tried; a password, wherever it came from (the string, PGPASSWORD), shows
+// as ***. Nothing else of the string is repeated. A string pgx cannot read
+// is not shown at all.
+func maskURL(connString string) string {
+	if connString == "" {
+		return ""
 	}
-	creds := u[scheme+3 : at]
-	if user, _, ok := strings.Cut(creds, ":"); ok {
-		return u[:scheme+3] + user + ":***" + u[at:]
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return "(unreadable connection string)"
 	}
-	return u
+	cc := cfg.ConnConfig
+	q := url.Values{}
+	var hosts []string
+	tls := false
+	for _, h := range append([]*pgconn.FallbackConfig{{Host: cc.Host, Port: cc.Port, TLSConfig: cc.TLSConfig}}, cc.Fallbacks...) {
+		tls = tls || h.TLSConfig != nil
+		if strings.HasPrefix(h.Host, "/") { // a Unix socket directory
+			q.Set("host", h.Host)
+			continue
+		}
+		hp := net.JoinHostPort(h.Host, strconv.Itoa(int(h.Port)))
+		if !slices.Contains(hosts, hp) {
+			hosts = append(hosts, hp)
+		}
+	}
+	if !tls {
+		q.Set("sslmode", "disable")
+	}
+	var b strings.Builder
+	b.WriteString("postgres://")
+	if cc.User != "" || cc.Password != "" {
+		b.WriteString(url.User(cc.User).String())
+		if cc.Password != "" {
+			b.WriteString(":***")
+		}
+		b.WriteString("@")
+	}
+	b.WriteString(strings.Join(hosts, ","))
+	b.WriteString((&url.URL{Path: "/" + cc.Database}).EscapedPath())
+	if len(q) > 0 {
+		b.WriteString("?" + q.Encode())
+	}
+	return b.String()
 }

@@ -23,10 +23,23 @@ func (c *apiClient) controlledMedication(f fixture, list string, onHand int) int
 	require.Equal(c.t, http.StatusCreated, status, med)
 	assert.Equal(c.t, true, med["controlled"], "controlled is derived from the list")
 	id := int64(med["id"].(float64))
-	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, id), c.token("tech-1", workflows.RoleTechnician),
-		map[string]any{"on_hand": onHand, "par_level": onHand})
-	require.Equal(c.t, http.StatusCreated/100, status/100, row)
+	c.stockControlled(f, id, onHand, onHand)
 	return id
+}
+
+// stockControlled creates a controlled medication's pocket empty, with its par level, and
+// loads onHand units into it, witnessed: the only way a controlled pocket fills.
+func (c *apiClient) stockControlled(f fixture, med int64, onHand, parLevel int) {
+	c.t.Helper()
+	tech := c.token("tech-1", workflows.RoleTechnician)
+	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, med), tech,
+		map[string]any{"on_hand": 0, "par_level": parLevel})
+	require.Equal(c.t, http.StatusOK, status, row)
+	if onHand > 0 {
+		status, row = c.do("POST", fmt.Sprintf("/v1/cabinets/%d/loads", f.cabinetID), tech,
+			map[string]any{"medication_id": med, "quantity": onHand, "witness": "tech-witness"})
+		require.Equal(c.t, http.StatusCreated, status, row)
+	}
 }
 
 func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {

@@ -60,6 +60,11 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 	if err != nil {
 		return err
 	}
+	// Dev mode is where simulated cabinets belong, and its simulated nurse withdraws.
+	cfg.AllowSimulatedCabinets = true
+	if getenv("PYXIS_SIM_WITHDRAW_AFTER") == "" {
+		cfg.SimWithdrawAfter = devSimWithdrawAfter
+	}
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -248,3 +253,7 @@ func displayAddr(addr string) string {
 }
 
 var errNoPostgres = errors.New("no PostgreSQL found")
+
+// devSimWithdrawAfter is when dev mode's simulated nurse withdraws an authorized order,
+// unless PYXIS_SIM_WITHDRAW_AFTER says otherwise; outside dev mode nobody does by default.
+const devSimWithdrawAfter = 3 * time.Second

@@ -108,7 +108,9 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.
 	cabinets, closeDrivers := newCabinetDrivers(s.sim, config{CabinetAckTimeout: time.Second})
-	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets}, worker.Options{})
+	// The harness allows simulated cabinets explicitly, as dev mode does; the test of a worker
+	// that does not (TestSimulatedCabinetRefusedWhereNotAllowed) runs its own.
+	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets, SimulatedCabinets: true}, worker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}
@@ -134,6 +136,7 @@ func testConfig() api.Config {
 	// Tests send bursts from one user (a hundred requests at once); the limiter has tests of
 	// its own in api.
 	cfg.RateLimit = 0
+	cfg.AllowSimulatedCabinets = true
 	return cfg
 }
 
@@ -220,7 +223,7 @@ func (c *apiClient) fixture(onHand ...int) fixture {
 	admin := c.token("admin-1", workflows.RoleAdmin)
 	code := fmt.Sprintf("CAB-%d-%d", n, time.Now().UnixNano()%1e9)
 	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "Test cabinet", "unit": "Test unit",
-		"report_sources": []string{"127.0.0.1/32"}})
+		"driver": "sim", "report_sources": []string{"127.0.0.1/32"}})
 	require.Equal(c.t, http.StatusCreated, status, cab)
 	f := fixture{cabinetID: int64(cab["id"].(float64)), cabinetCode: code}
 	tech := c.token("tech-1", workflows.RoleTechnician)

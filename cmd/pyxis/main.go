@@ -57,9 +57,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("configuration: %w", err)
 	}
 	gin.SetMode(gin.ReleaseMode)
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-
 	cmd, rest := args[0], args[1:]
+	slog.SetDefault(newLogger(os.Stderr, cfg.AllowSimulatedCabinets || cmd == "dev"))
+	if cfg.AllowSimulatedCabinets {
+		warnSimulatedCabinets()
+	}
+
 	switch cmd {
 	case "dev":
 		return runDev(ctx, cfg, rest, getenv, stdout)

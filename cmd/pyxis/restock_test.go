@@ -387,9 +387,7 @@ func TestUnwitnessedControlledWasteRecordedAndResolved(t *testing.T) {
 	})
 	require.Equal(t, http.StatusCreated, status, med)
 	fentanyl := int64(num(med["id"]))
-	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, fentanyl), c.token("tech-1", workflows.RoleTechnician),
-		map[string]any{"on_hand": 5, "par_level": 2})
-	require.Equal(t, http.StatusOK, status, row)
+	c.stockControlled(f, fentanyl, 5, 2)
 
 	unwitnessed := c.event(f, cabinet.EventWaste, fentanyl, 1)
 	require.NoError(t, in.HandleEvent(ctx, unwitnessed))
@@ -418,11 +416,12 @@ func TestUnwitnessedControlledWasteRecordedAndResolved(t *testing.T) {
 
 	ms, err := e2e.store.ListMovements(ctx, f.cabinetID, fentanyl)
 	require.NoError(t, err)
-	require.Len(t, ms, 3)
-	assert.Empty(t, ms[1].WitnessID)
-	assert.Equal(t, "cab-user-8", ms[2].WitnessID)
-	assert.Equal(t, db.SourceCabinet, ms[2].Source)
-	assert.Equal(t, int32(-1), ms[2].Quantity)
+	require.Len(t, ms, 4, "the empty pocket's count, the witnessed load, two wastes")
+	assert.Equal(t, "tech-witness", ms[1].WitnessID)
+	assert.Empty(t, ms[2].WitnessID)
+	assert.Equal(t, "cab-user-8", ms[3].WitnessID)
+	assert.Equal(t, db.SourceCabinet, ms[3].Source)
+	assert.Equal(t, int32(-1), ms[3].Quantity)
 
 	// Never below zero or what is reserved: the report is refused with a clear error.
 	// A report the ledger cannot take is acknowledged, then given up on, audited.

@@ -30,9 +30,11 @@ var demoUsers = []db.User{
 	{ID: "admin-fe", Name: "Fernanda Dias", Role: workflows.RoleAdmin, Active: true},
 }
 
+// demoCabinets are created simulated; dev mode then points them at its cabinet simulator
+// over HL7 (startDevCabinetSim).
 var demoCabinets = []db.NewCabinet{
-	{Code: "PYX-ICU-01", Name: "ICU Pyxis MedStation", Unit: "Intensive Care Unit"},
-	{Code: "PYX-3B-01", Name: "Ward 3B Pyxis MedStation", Unit: "Ward 3B (Medical)"},
+	{Code: "PYX-ICU-01", Name: "ICU Pyxis MedStation", Unit: "Intensive Care Unit", Driver: "sim"},
+	{Code: "PYX-3B-01", Name: "Ward 3B Pyxis MedStation", Unit: "Ward 3B (Medical)", Driver: "sim"},
 }
 
 var demoMedications = []db.NewMedication{
@@ -101,12 +103,29 @@ func createDemo(ctx context.Context, store *db.Store) error {
 			return fmt.Errorf("cabinet %s: %w", c.Code, err)
 		}
 		for _, m := range meds {
-			if _, err := store.SetStock(ctx, cab.ID, m.ID, demoParLevel, demoParLevel, seeder); err != nil {
+			if err := stockDemoPocket(ctx, store, cab.ID, m, seeder); err != nil {
 				return fmt.Errorf("stock %s/%s: %w", c.Code, m.Code, err)
 			}
 		}
 	}
 	return nil
+}
+
+// stockDemoPocket fills a demo pocket to its par level: a controlled medication's through a
+// witnessed load, the only way its level rises.
+func stockDemoPocket(ctx context.Context, store *db.Store, cabinetID int64, m db.Medication, seeder db.Actor) error {
+	if !m.Controlled() {
+		_, err := store.SetStock(ctx, cabinetID, m.ID, demoParLevel, demoParLevel, seeder)
+		return err
+	}
+	if _, err := store.SetStock(ctx, cabinetID, m.ID, 0, demoParLevel, seeder); err != nil {
+		return err
+	}
+	_, err := store.RecordPocketChange(ctx, db.PocketChange{
+		CabinetID: cabinetID, MedicationID: m.ID, Kind: db.MovementLoaded, Quantity: demoParLevel,
+		Actor: seeder, Witness: "dev-seed-witness", Source: db.SourceAPI,
+	})
+	return err
 }
 
 // banner is what dev mode prints once it is ready.

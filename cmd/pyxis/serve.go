@@ -73,6 +73,7 @@ func runAPI(ctx context.Context, cfg config) error {
 func newAPIServer(store *db.Store, tc client.Client, cfg config) (*api.Server, error) {
 	apiCfg := cfg.API
 	apiCfg.JWTSecret = []byte(cfg.JWTSecret)
+	apiCfg.AllowSimulatedCabinets = cfg.AllowSimulatedCabinets
 	cd, err := cfg.payloadCodec()
 	if err != nil {
 		return nil, err
@@ -93,18 +94,23 @@ func runWorker(ctx context.Context, cfg config) error {
 }
 
 // serveWorker prepares the namespace and runs the worker until ctx is done. Cabinets are
-// commanded by their row's driver: HL7 over MLLP, or the in-process simulator.
+// commanded by their row's driver: HL7 over MLLP, or the in-process simulator where
+// simulated cabinets are allowed (cfg.AllowSimulatedCabinets); elsewhere a command to a
+// simulated cabinet fails the request (activities.ErrCabinetNotConfigured).
 func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg config) error {
 	saCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := worker.EnsureSearchAttributes(saCtx, tc, cfg.TemporalNamespace); err != nil {
 		return err
 	}
-	sim := cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(&intake.Intake{Store: store, Temporal: tc}), slog.Default())
-	defer sim.Close()
+	var sim *cabinet.Simulator
+	if cfg.AllowSimulatedCabinets {
+		sim = cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(&intake.Intake{Store: store, Temporal: tc}), slog.Default())
+		defer sim.Close()
+	}
 	cabinets, closeDrivers := newCabinetDrivers(sim, cfg)
 	defer closeDrivers()
-	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: cabinets}, cfg.Worker)
+	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: cabinets, SimulatedCabinets: cfg.AllowSimulatedCabinets}, cfg.Worker)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
