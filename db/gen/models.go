@@ -592,6 +592,7 @@ const (
 	UserRolePharmacist UserRole = "pharmacist"
 	UserRoleTechnician UserRole = "technician"
 	UserRoleAdmin      UserRole = "admin"
+	UserRoleCabinet    UserRole = "cabinet"
 )
 
 func (e *UserRole) Scan(src interface{}) error {
@@ -634,7 +635,8 @@ func (e UserRole) Valid() bool {
 	case UserRoleNurse,
 		UserRolePharmacist,
 		UserRoleTechnician,
-		UserRoleAdmin:
+		UserRoleAdmin,
+		UserRoleCabinet:
 		return true
 	}
 	return false
@@ -646,7 +648,21 @@ func AllUserRoleValues() []UserRole {
 		UserRolePharmacist,
 		UserRoleTechnician,
 		UserRoleAdmin,
+		UserRoleCabinet,
 	}
+}
+
+type AccessLog struct {
+	ID            int64
+	At            time.Time
+	ActorID       string
+	ActorRole     string
+	Action        string
+	Endpoint      string
+	RequestIds    []string
+	ClientIp      string
+	HttpRequestID string
+	Details       []byte
 }
 
 type AuditChainHead struct {
@@ -827,4 +843,6 @@ type User struct {
 	Registration string
 	Active       bool
 	CreatedAt    time.Time
+	Unit         string
+	UpdatedAt    time.Time
 }

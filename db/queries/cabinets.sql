@@ -24,3 +24,9 @@ WHERE code = @code;
 UPDATE cabinets SET driver = @driver, address = @address
 WHERE code = @code
 RETURNING *;
+
+-- name: LockCabinetByCode :one
+-- LockCabinetByCode returns the cabinet with the given code and locks it until the transaction ends.
+SELECT * FROM cabinets
+WHERE code = @code
+FOR UPDATE;
