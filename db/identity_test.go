@@ -149,7 +149,9 @@ func TestCatalogueChangesAuditedWithBeforeAndAfter(t *testing.T) {
 	cabinet := func(driver, address string) map[string]any {
 		return map[string]any{"id": float64(cab.ID), "code": "ICU-1", "name": "ICU cabinet", "unit": "ICU", "status": "online", "driver": driver, "address": address}
 	}
-	pocket := func(onHand, par int) map[string]any { return map[string]any{"on_hand": float64(onHand), "par_level": float64(par)} }
+	pocket := func(onHand, par int) map[string]any {
+		return map[string]any{"on_hand": float64(onHand), "par_level": float64(par)}
+	}
 	assert.Equal(t, []change{
 		{Action: "medication_created", ActorID: "admin-1", Details: map[string]any{"before": nil, "after": map[string]any{
 			"id": float64(med.ID), "code": "MORF10", "name": "Morphine", "strength": "", "form": "", "unit": "amp", "controlled_list": "A1",

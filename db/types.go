@@ -145,8 +145,8 @@ type Transition struct {
 	Reason string
 	// ReasonCode says why, from the workflows' reason table; "" for none.
 	ReasonCode string
-	At     time.Time
-	Actor  Actor
+	At         time.Time
+	Actor      Actor
 	// Action names the audit entry; empty means the Status.
 	Action string
 	// Note is a pharmacist's note on an approval.
