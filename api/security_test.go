@@ -234,6 +234,10 @@ func TestAuditVerifyEndpoint(t *testing.T) {
 	store := db.NewStore(pool)
 	h := serverWith(t, store, nil)
 	ctx := context.Background()
+	// Users the directory knows are not provisioned (and audited) on first sight.
+	for _, u := range []db.User{{ID: "adm", Name: "adm", Role: "admin", Active: true}, {ID: "ph", Name: "ph", Role: "pharmacist", Active: true}} {
+		require.NoError(t, store.UpsertUser(ctx, u))
+	}
 	for i := range 4 {
 		require.NoError(t, store.AppendAudit(ctx, db.AuditEntry{
 			Actor: db.Actor{ID: "t", Role: "technician"}, Action: "stock_set", Details: map[string]any{"n": i},
