@@ -145,7 +145,8 @@ func TestCodecEndpoints(t *testing.T) {
 	cd, err := codec.New([]codec.Key{key})
 	require.NoError(t, err)
 	const ui = "http://127.0.0.1:8233"
-	h := serverWith(t, nil, func(c *Config) { c.Codec, c.CodecCORSOrigins = cd, []string{ui} })
+	// Decoding is logged in the access log: the server needs its database.
+	h := serverWith(t, db.NewStore(dbtest.NewPool(t)), func(c *Config) { c.Codec, c.CodecCORSOrigins = cd, []string{ui} })
 	plain, err := converter.GetDefaultDataConverter().ToPayload(map[string]string{"mrn": "MRN-CODEC-1"})
 	require.NoError(t, err)
 	sealed, err := cd.Encode([]*commonpb.Payload{plain})
