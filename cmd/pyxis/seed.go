@@ -21,9 +21,11 @@ type demoData struct {
 	Meds []db.Medication
 }
 
+// demoUsers are dev mode's users; each nurse works on the unit of a demo cabinet, so she sees
+// that cabinet's requests.
 var demoUsers = []db.User{
-	{ID: "nurse-ana", Name: "Ana Souza", Role: workflows.RoleNurse, Registration: "COREN-SP 123456", Active: true},
-	{ID: "nurse-caio", Name: "Caio Lima", Role: workflows.RoleNurse, Registration: "COREN-SP 654321", Active: true},
+	{ID: "nurse-ana", Name: "Ana Souza", Role: workflows.RoleNurse, Registration: "COREN-SP 123456", Unit: "Intensive Care Unit", Active: true},
+	{ID: "nurse-caio", Name: "Caio Lima", Role: workflows.RoleNurse, Registration: "COREN-SP 654321", Unit: "Ward 3B (Medical)", Active: true},
 	{ID: "pharm-bruno", Name: "Bruno Alves", Role: workflows.RolePharmacist, Registration: "CRF-SP 12345", Active: true},
 	{ID: "pharm-dora", Name: "Dora Reis", Role: workflows.RolePharmacist, Registration: "CRF-SP 54321", Active: true},
 	{ID: "tech-edu", Name: "Eduardo Melo", Role: workflows.RoleTechnician, Active: true},
