@@ -278,10 +278,10 @@ func roleFrom(claims map[string]any, claim string) string {
 type Principal struct {
 	workflows.Actor
 	// Unit is the caller's unit in the users directory; "" for none.
-	Unit string
+	Unit string `json:"unit,omitempty"`
 	// Cabinet is the code of the cabinet a principal of role cabinet speaks for (the token's
 	// "cabinet" claim); "" for every other role.
-	Cabinet string
+	Cabinet string `json:"cabinet,omitempty"`
 }
 
 const principalKey = "pyxis.principal"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,8 +72,16 @@ func seedDemo(ctx context.Context, store *db.Store) (demoData, error) {
 	if d.Cabinets, err = store.ListCabinets(ctx); err != nil {
 		return d, err
 	}
-	if d.Users, err = store.ListUsers(ctx); err != nil {
+	users, err := store.ListUsers(ctx)
+	if err != nil {
 		return d, err
+	}
+	// The banner prints tokens for the demo users only: the directory also holds whoever
+	// else used dev mode (added on first sight), cabinet interfaces, and deactivated users.
+	for _, u := range users {
+		if u.Active && slices.ContainsFunc(demoUsers, func(demo db.User) bool { return demo.ID == u.ID }) {
+			d.Users = append(d.Users, u)
+		}
 	}
 	meds, err := store.ListMedications(ctx)
 	if err != nil {
