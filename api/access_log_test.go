@@ -158,6 +158,11 @@ func TestNurseReadsOnlyWhatSheNeeds(t *testing.T) {
 		})
 	}
 
+	// A request that does not exist answers the audit read alike.
+	rec := call(h, "GET", "/v1/requests/medreq-01JQ7ZK3V8XG4N2P5R6S7T8W99/audit", ana, "")
+	assert.Equal(t, missing.Code, rec.Code)
+	assert.JSONEq(t, missing.Body.String(), rec.Body.String())
+
 	// Moving a nurse to another unit changes what she sees at once in this process.
 	require.Equal(t, http.StatusOK, call(h, "PATCH", "/v1/users/nurse-new", admin, `{"unit": "`+unitW3+`"}`).Code)
 	assert.Equal(t, http.StatusOK, call(h, "GET", "/v1/requests/"+r["caio@w3"], newcomer, "").Code)

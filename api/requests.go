@@ -299,13 +299,20 @@ func (s *Server) listAudit(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
+	// One answer for a request that does not exist and one she may not read.
+	missing := func(err error) error {
+		if errors.Is(err, db.ErrNotFound) {
+			return notFound("request")
+		}
+		return err
+	}
 	if p := principal(c); !seesAll(p) {
 		req, err := s.store.GetRequest(ctx, id)
 		if err == nil {
 			err = s.mayRead(ctx, p, req.RequesterID, req.CabinetID)
 		}
 		if err != nil {
-			abort(c, err)
+			abort(c, missing(err))
 			return
 		}
 	}
@@ -316,7 +323,7 @@ func (s *Server) listAudit(c *gin.Context) {
 	}
 	if len(entries) == 0 {
 		if _, err := s.store.GetRequest(ctx, id); err != nil {
-			abort(c, err)
+			abort(c, missing(err))
 			return
 		}
 	}
