@@ -29,7 +29,16 @@ func (s *Server) approve(c *gin.Context) {
 	}
 	var fe fields
 	fe.checkFreeText("note", body.Note, false, 1000)
-	s.act(c, fe, workflows.ApproveUpdate, workflows.ApproveInput{Actor: actor(c), Note: body.Note})
+	// A pharmacist deactivated since approving no longer counts toward a second sign-off:
+	// the workflow voids their approval before it counts this one.
+	var voided []string
+	if id, err := requestPathID(c); err == nil && fe.err() == nil {
+		if voided, err = s.store.InactiveApprovers(c.Request.Context(), id); err != nil {
+			abort(c, err)
+			return
+		}
+	}
+	s.act(c, fe, workflows.ApproveUpdate, workflows.ApproveInput{Actor: actor(c), Note: body.Note, Voided: voided})
 	s.auditDuplicateApproval(c)
 }
 

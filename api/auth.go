@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,8 +26,22 @@ import (
 type Claims struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// Cabinet is the code of the cabinet a token of role cabinet speaks for; required for
+	// that role, ignored for the others.
+	Cabinet string `json:"cabinet,omitempty"`
 	jwt.RegisteredClaims
 }
+
+// CabinetClaim names the claim that holds a cabinet principal's cabinet code, in HS256 and
+// identity-provider tokens alike.
+const CabinetClaim = "cabinet"
+
+// Bounds of what a token may say about its holder.
+const (
+	maxSubjectLen = 200
+	maxNameLen    = 200
+	maxCabinetLen = 64
+)
 
 // tokenRoles are the roles a token may carry. "cabinet" is for a cabinet interface that
 // reports withdrawals through the API.
@@ -37,8 +52,25 @@ var tokenRoles = []string{
 // ValidRole reports whether role may appear in a token.
 func ValidRole(role string) bool { return slices.Contains(tokenRoles, role) }
 
-// IssueToken signs an HS256 token for a user, as `pyxis token` prints it.
+// IssueToken signs an HS256 token for a user, as `pyxis token` prints it. A cabinet's token
+// names its cabinet: IssueCabinetToken makes those.
 func IssueToken(secret []byte, sub, name, role string, ttl time.Duration, now time.Time) (string, error) {
+	if role == workflows.RoleCabinet {
+		return "", errors.New("a cabinet token must name its cabinet (IssueCabinetToken, pyxis token --cabinet)")
+	}
+	return issue(secret, sub, name, role, "", ttl, now)
+}
+
+// IssueCabinetToken signs an HS256 token of role cabinet for the interface of the cabinet
+// with the given code (claim "cabinet").
+func IssueCabinetToken(secret []byte, sub, name, cabinet string, ttl time.Duration, now time.Time) (string, error) {
+	if cabinet == "" || len(cabinet) > maxCabinetLen || textcheck.Check(cabinet, textcheck.Line) != nil {
+		return "", fmt.Errorf("a cabinet token needs the cabinet's code (1 to %d printable characters)", maxCabinetLen)
+	}
+	return issue(secret, sub, name, workflows.RoleCabinet, cabinet, ttl, now)
+}
+
+func issue(secret []byte, sub, name, role, cabinet string, ttl time.Duration, now time.Time) (string, error) {
 	if len(secret) == 0 {
 		return "", errors.New("no signing secret configured (PYXIS_JWT_SECRET)")
 	}
@@ -46,8 +78,9 @@ func IssueToken(secret []byte, sub, name, role string, ttl time.Duration, now ti
 		return "", fmt.Errorf("a token needs a subject and one of the roles %v", tokenRoles)
 	}
 	claims := Claims{
-		Name: name,
-		Role: role,
+		Name:    name,
+		Role:    role,
+		Cabinet: cabinet,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   sub,
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -68,12 +101,15 @@ func IssueToken(secret []byte, sub, name, role string, ttl time.Duration, now ti
 // Each kind has its own parser that accepts only its algorithms, and each key is checked to
 // be of the type its algorithm needs, so no token can be verified with the wrong kind of key
 // (an HS256 token "signed" with an RSA public key, alg "none", and the like).
+//
+// A token's holder is then looked up in the users directory (directory.go), when there is one.
 type authenticator struct {
 	secret    []byte
 	hs        *jwt.Parser
 	idp       *jwt.Parser
 	keys      *jwksKeys // nil without a JWKS URL
 	roleClaim string
+	dir       *directory // nil without a store (tests of the router alone)
 }
 
 func newAuthenticator(cfg Config, keys *jwksKeys) *authenticator {
@@ -114,66 +150,90 @@ func newAuthenticator(cfg Config, keys *jwksKeys) *authenticator {
 // errBadToken is every reason a token is refused; the caller learns no more than that.
 var errBadToken = errors.New("invalid token")
 
-// verify checks a raw token and returns the actor it names.
-func (a *authenticator) verify(ctx context.Context, raw string) (workflows.Actor, error) {
+// verify checks a raw token and returns the principal it names, as the token says.
+func (a *authenticator) verify(ctx context.Context, raw string) (Principal, error) {
 	unverified, _, err := jwt.NewParser().ParseUnverified(raw, jwt.MapClaims{})
 	if err != nil {
-		return workflows.Actor{}, errBadToken
+		return Principal{}, errBadToken
 	}
 	alg, _ := unverified.Header["alg"].(string)
+	var p Principal
 	switch {
 	case alg == jwt.SigningMethodHS256.Alg() && len(a.secret) > 0:
 		var claims Claims
 		if _, err := a.hs.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return a.secret, nil }); err != nil {
-			return workflows.Actor{}, errBadToken
+			return Principal{}, errBadToken
 		}
 		if claims.Subject == "" || !ValidRole(claims.Role) {
-			return workflows.Actor{}, errNoRole
+			return Principal{}, errNoRole
 		}
-		return checkClaims(raw, workflows.Actor{ID: claims.Subject, Name: claims.Name, Role: claims.Role})
+		p = Principal{Actor: workflows.Actor{ID: claims.Subject, Name: claims.Name, Role: claims.Role}, Cabinet: claims.Cabinet}
 	case (alg == jwt.SigningMethodRS256.Alg() || alg == jwt.SigningMethodES256.Alg()) && a.keys != nil:
 		claims := jwt.MapClaims{}
 		if _, err := a.idp.ParseWithClaims(raw, claims, a.publicKey(ctx)); err != nil {
-			return workflows.Actor{}, errBadToken
+			return Principal{}, errBadToken
 		}
 		sub, _ := claims.GetSubject()
 		role := roleFrom(claims, a.roleClaim)
 		if sub == "" || role == "" {
-			return workflows.Actor{}, errNoRole
+			return Principal{}, errNoRole
 		}
 		name, _ := claims["name"].(string)
 		if name == "" {
 			name, _ = claims["preferred_username"].(string)
 		}
-		return checkClaims(raw, workflows.Actor{ID: sub, Name: name, Role: role})
+		cabinet, _ := claims[CabinetClaim].(string)
+		p = Principal{Actor: workflows.Actor{ID: sub, Name: name, Role: role}, Cabinet: cabinet}
+	default:
+		return Principal{}, errBadToken
 	}
-	return workflows.Actor{}, errBadToken
+	if err := rawClaimsValid(raw); err != nil {
+		return Principal{}, err
+	}
+	return p, p.check()
 }
 
-var (
-	errNoRole    = errors.New("token lacks a subject or a known role")
-	errBadClaims = errors.New("token claims hold control characters or invalid UTF-8")
-)
-
-// checkClaims refuses a verified token whose claims hold what textcheck refuses: the actor's
-// id and name reach workflow histories, the audit trail and logs. The claims segment is read
-// raw as well, because encoding/json turns invalid UTF-8 into U+FFFD unseen.
-func checkClaims(raw string, a workflows.Actor) (workflows.Actor, error) {
+// rawClaimsValid refuses a token whose claims segment is not valid UTF-8: encoding/json turns
+// invalid UTF-8 into U+FFFD unseen, so the raw bytes are read.
+func rawClaimsValid(raw string) error {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		return workflows.Actor{}, errBadToken
+		return errBadToken
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil || !utf8.Valid(payload) {
-		return workflows.Actor{}, errBadClaims
+		return errBadClaims
 	}
-	for _, v := range []string{a.ID, a.Name, a.Role} {
-		if textcheck.Check(v, textcheck.Line) != nil {
-			return workflows.Actor{}, errBadClaims
-		}
-	}
-	return a, nil
+	return nil
 }
+
+// check refuses a principal whose subject, name, role or cabinet hold what textcheck refuses
+// (the actor's id and name reach workflow histories, the audit trail and logs), or are too
+// long, and a cabinet principal that does not name its cabinet. Another role's cabinet claim
+// is dropped.
+func (p *Principal) check() error {
+	if len(p.ID) > maxSubjectLen || textcheck.Check(p.ID, textcheck.Line) != nil {
+		return errBadSubject
+	}
+	if len(p.Name) > maxNameLen || textcheck.Check(p.Name, textcheck.Line) != nil || textcheck.Check(p.Role, textcheck.Line) != nil {
+		return errBadClaims
+	}
+	if p.Role != workflows.RoleCabinet {
+		p.Cabinet = ""
+		return nil
+	}
+	if p.Cabinet == "" || len(p.Cabinet) > maxCabinetLen || textcheck.Check(p.Cabinet, textcheck.Line) != nil {
+		return errNoCabinet
+	}
+	return nil
+}
+
+var (
+	errNoRole     = errors.New("token lacks a subject or a known role")
+	errBadSubject = errors.New("token's subject is not usable")
+	errBadClaims  = errors.New("token claims hold control characters or invalid UTF-8")
+	errNoCabinet  = errors.New("a cabinet token must name its cabinet")
+)
 
 // publicKey finds the JWKS key named by the token's kid and checks that it suits the
 // token's algorithm: an RSA public key for RS256, a P-256 public key for ES256.
@@ -233,9 +293,22 @@ func roleFrom(claims map[string]any, claim string) string {
 	return ""
 }
 
-const actorKey = "pyxis.actor"
+// Principal is the authenticated caller of a request: the actor its token names, with the
+// role and name the users directory holds (the directory wins over the token), the unit the
+// directory places it on, and, for a cabinet interface, the cabinet its token speaks for.
+type Principal struct {
+	workflows.Actor
+	// Unit is the caller's unit in the users directory; "" for none.
+	Unit string `json:"unit,omitempty"`
+	// Cabinet is the code of the cabinet a principal of role cabinet speaks for (the token's
+	// "cabinet" claim); "" for every other role.
+	Cabinet string `json:"cabinet,omitempty"`
+}
 
-// authenticate verifies the bearer token and puts its actor on the context.
+const principalKey = "pyxis.principal"
+
+// authenticate verifies the bearer token, consults the users directory, and puts the
+// principal on the context.
 func (a *authenticator) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -244,16 +317,30 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "a bearer token is required", nil))
 			return
 		}
-		actor, err := a.verify(c.Request.Context(), raw)
+		ctx := c.Request.Context()
+		p, err := a.verify(ctx, raw)
+		if err == nil && a.dir != nil {
+			p, err = a.dir.resolve(ctx, p)
+		}
+		if err == nil {
+			// The directory may have made the holder a cabinet.
+			err = p.check()
+		}
 		switch {
-		case errors.Is(err, errNoRole), errors.Is(err, errBadClaims):
+		case err == nil:
+		case errors.Is(err, errNoRole), errors.Is(err, errBadSubject), errors.Is(err, errNoCabinet),
+			errors.Is(err, errBadClaims), errors.Is(err, errUnknownUser), errors.Is(err, errInactiveUser):
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, err.Error(), nil))
 			return
-		case err != nil:
+		case errors.Is(err, errBadToken):
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "invalid or expired token", nil))
 			return
+		default:
+			slog.ErrorContext(ctx, "users directory unavailable", "error", err, "request_id", c.GetString(requestIDKey))
+			abort(c, newError(http.StatusServiceUnavailable, CodeUnavailable, "the users directory is not answering; try again shortly", nil))
+			return
 		}
-		c.Set(actorKey, actor)
+		c.Set(principalKey, p)
 		c.Next()
 	}
 }
@@ -270,14 +357,15 @@ func allow(roles ...string) gin.HandlerFunc {
 	}
 }
 
-// actor returns the authenticated caller.
-func actor(c *gin.Context) workflows.Actor {
-	a, _ := c.MustGet(actorKey).(workflows.Actor)
-	return a
+// principal returns the authenticated caller.
+func principal(c *gin.Context) Principal {
+	p, _ := c.MustGet(principalKey).(Principal)
+	return p
 }
 
-// cabinetClaim returns the cabinet code a cabinet token is bound to, "" for none.
-// TODO(identity): read the token's cabinet claim once tokens carry it.
-func cabinetClaim(c *gin.Context) string { return c.GetString(cabinetClaimKey) }
+// actor returns the authenticated caller as the workflows know actors.
+func actor(c *gin.Context) workflows.Actor { return principal(c).Actor }
 
-const cabinetClaimKey = "pyxis.cabinet_claim"
+// cabinetClaim returns the code of the cabinet the caller speaks for: the "cabinet" claim of a
+// principal of role cabinet, "" for every other caller.
+func cabinetClaim(c *gin.Context) string { return principal(c).Cabinet }

@@ -2,11 +2,10 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/medreq/pyxis/db"
 )
 
 // ReportSourcesBody sets the networks a cabinet's reports are believed from: CIDRs
@@ -65,27 +64,10 @@ func (s *Server) setReportSources(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	before, err := s.store.GetCabinet(ctx, id)
+	after, err := s.store.SetCabinetReportSources(c.Request.Context(), id, sources, s.auditActor(c))
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	after, err := s.store.SetCabinetReportSources(ctx, id, sources)
-	if err != nil {
-		abort(c, err)
-		return
-	}
-	me := actor(c)
-	err = s.store.AppendAudit(ctx, db.AuditEntry{
-		Actor: db.Actor{ID: me.ID, Role: me.Role}, Action: "cabinet_report_sources_set",
-		Details: map[string]any{
-			"cabinet_id": id, "before": sourceStrings(before.ReportSources), "after": sourceStrings(after.ReportSources),
-		},
-	}, "")
-	if err != nil {
-		abort(c, err)
-		return
-	}
-	c.JSON(200, cabinetView(after))
+	c.JSON(http.StatusOK, cabinetView(after))
 }

@@ -70,7 +70,7 @@ func TestReadyzSaysWhenSimulatedCabinetsAreAllowed(t *testing.T) {
 		s := NewServer(store, &healthyTemporal{}, cfg)
 		rec := call(s.Handler(), "GET", "/readyz", "", "")
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-		got := decode(t, rec.Body.Bytes())
+		got := decodeMap(t, rec.Body.Bytes())
 		if allowed {
 			assert.Equal(t, "allowed", got["simulated_cabinets"])
 		} else {

@@ -106,6 +106,7 @@ func (s *Server) createMedication(c *gin.Context) {
 	}
 	m, err := s.store.CreateMedication(c.Request.Context(), db.NewMedication{
 		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, ControlledList: body.ControlledList,
+		By: s.auditActor(c),
 	})
 	if errors.Is(err, db.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a medication with code "+body.Code+" exists", nil)
@@ -159,6 +160,7 @@ func (s *Server) createCabinet(c *gin.Context) {
 	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{
 		Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status, Driver: body.Driver, Address: body.Address,
 		ReportSources: sources,
+		By:            s.auditActor(c),
 	})
 	if errors.Is(err, db.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a cabinet with code "+body.Code+" exists", nil)

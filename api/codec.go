@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -25,9 +26,12 @@ func (s *Server) codecRoutes(r *gin.Engine, mayDecode gin.HandlerFunc) {
 	}
 	h := converter.NewPayloadCodecHTTPHandler(s.cfg.Codec)
 	g := r.Group("/codec", s.codecCORS())
-	for _, op := range []string{"/encode", "/decode"} {
-		g.OPTIONS(op, func(c *gin.Context) { c.Status(http.StatusNoContent) })
-		g.POST(op, s.codecSessionToken(), s.auth.authenticate(), s.limiter.middleware(), mayDecode, serveCodec(h))
+	for _, op := range []struct {
+		path   string
+		logged func(*gin.Context, []byte) error
+	}{{"/encode", nil}, {"/decode", s.logDecode}} {
+		g.OPTIONS(op.path, func(c *gin.Context) { c.Status(http.StatusNoContent) })
+		g.POST(op.path, s.codecSessionToken(), s.auth.authenticate(), s.limiter.middleware(), mayDecode, serveCodec(h, op.logged))
 	}
 	if s.cfg.CodecSession != "" {
 		g.GET("/session", s.codecSessionToken(), s.auth.authenticate(), mayDecode, s.startCodecSession)
@@ -92,8 +96,10 @@ func (s *Server) codecCORS() gin.HandlerFunc {
 }
 
 // serveCodec runs the SDK's codec handler, but answers its failures with the error envelope
-// instead of the handler's plain-text error (which would echo parser internals).
-func serveCodec(h http.Handler) gin.HandlerFunc {
+// instead of the handler's plain-text error (which would echo parser internals). When logged
+// is set, it sees a successful answer before it is sent, and an error it returns is sent
+// instead.
+func serveCodec(h http.Handler, logged func(c *gin.Context, answer []byte) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		rec := &bufferedWriter{header: http.Header{}, status: http.StatusOK}
 		h.ServeHTTP(rec, c.Request)
@@ -103,8 +109,24 @@ func serveCodec(h http.Handler) gin.HandlerFunc {
 			abort(c, newError(http.StatusBadRequest, CodeInvalidJSON, "the payloads could not be encoded or decoded", nil))
 			return
 		}
+		if logged != nil {
+			if err := logged(c, rec.body.Bytes()); err != nil {
+				abort(c, err)
+				return
+			}
+		}
 		c.Data(http.StatusOK, "application/json", rec.body.Bytes())
 	}
+}
+
+// logDecode records a decode in the access log: decoded payloads may hold patient data, but
+// name no request, so the entry says how many payloads were decoded.
+func (s *Server) logDecode(c *gin.Context, answer []byte) error {
+	var decoded struct {
+		Payloads []json.RawMessage `json:"payloads"`
+	}
+	_ = json.Unmarshal(answer, &decoded) // the SDK wrote it; a count of 0 says it was unreadable
+	return s.logAccess(c, AccessCodecDecode, nil, map[string]any{"payloads": len(decoded.Payloads)})
 }
 
 // bufferedWriter keeps a handler's response until it is known to have succeeded.

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -262,6 +263,9 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		switch t.Action {
 		case "approved", "approval_recorded":
 			st.Approvals = append(st.Approvals, workflows.Approval{Actor: by, At: t.At, Note: t.Note})
+		case "approval_voided":
+			// The note names the pharmacist whose approval no longer counts.
+			st.Approvals = slices.DeleteFunc(st.Approvals, func(ap workflows.Approval) bool { return ap.Actor.ID == t.Note })
 		case "escalated":
 			st.Escalated = true
 		case "submitted":

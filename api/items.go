@@ -70,8 +70,7 @@ func (s *Server) updateMedication(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	me := actor(c)
-	m, err := s.store.UpdateMedication(ctx, id, next, db.Actor{ID: me.ID, Role: me.Role, Name: me.Name})
+	m, err := s.store.UpdateMedication(ctx, id, next, s.auditActor(c))
 	if errors.Is(err, db.ErrNotFound) {
 		err = notFound("medication")
 	}

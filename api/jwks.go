@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,4 +125,32 @@ func (k *jwksKeys) find(ctx context.Context, kid, alg string) (any, bool) {
 		return nil, false
 	}
 	return raw, true
+}
+
+// CheckJWKSURL refuses a JWKS URL the keys that verify tokens must not come from: anything
+// but https, except plain http to a loopback host (127.0.0.0/8, ::1, localhost), where no one
+// on the network can answer in the provider's place.
+func CheckJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return fmt.Errorf("%q is not a URL such as https://idp.example/realms/hospital/protocol/openid-connect/certs", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && loopbackHost(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("%q: the keys that verify tokens must be fetched over https; plain http is allowed only to a loopback host (127.0.0.0/8, ::1, localhost)", raw)
+	}
+	return fmt.Errorf("%q: want an https URL", raw)
+}
+
+// loopbackHost reports whether host names this machine only.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -174,12 +174,43 @@ func (s *Server) getRequest(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	state, err := s.readState(c.Request.Context(), id)
+	ctx := c.Request.Context()
+	state, err := s.readState(ctx, id)
+	if err == nil {
+		err = s.mayRead(ctx, principal(c), state.Requester.ID, state.CabinetID)
+	}
+	if err == nil {
+		err = s.logAccess(c, AccessRequestRead, []string{id}, nil)
+	}
 	if err != nil {
 		abort(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, requestView(state))
+}
+
+// seesAll reports whether p may read every request: pharmacists and admins. Anyone else who
+// reads requests (a nurse) sees only those she made and those of the cabinets of her unit.
+func seesAll(p Principal) bool {
+	return p.Role == workflows.RolePharmacist || p.Role == workflows.RoleAdmin
+}
+
+// mayRead answers nil when p may read a request made by requesterID at cabinetID, and 404
+// otherwise: not 403, which would confirm that the request exists.
+func (s *Server) mayRead(ctx context.Context, p Principal, requesterID string, cabinetID int64) error {
+	if seesAll(p) || requesterID == p.ID {
+		return nil
+	}
+	if p.Unit != "" {
+		cab, err := s.store.GetCabinet(ctx, cabinetID)
+		switch {
+		case err == nil && cab.Unit == p.Unit:
+			return nil
+		case err != nil && !errors.Is(err, db.ErrNotFound):
+			return err
+		}
+	}
+	return notFound("request")
 }
 
 // readState answers from the Postgres projection, which the workflow writes in the same
@@ -233,7 +264,23 @@ func (s *Server) listRequests(c *gin.Context) {
 		abort(c, err)
 		return
 	}
+	if p := principal(c); !seesAll(p) {
+		f.VisibleTo = &db.Viewer{ID: p.ID, Unit: p.Unit}
+	}
 	rows, next, err := s.store.ListRequests(c.Request.Context(), f)
+	if err == nil {
+		ids := make([]string, len(rows))
+		for i, r := range rows {
+			ids[i] = r.ID
+		}
+		filter := map[string]any{}
+		for _, k := range []string{"status", "cabinet_id", "limit", "cursor"} {
+			if v := c.Query(k); v != "" {
+				filter[k] = v
+			}
+		}
+		err = s.logAccess(c, AccessRequestList, ids, map[string]any{"filter": filter})
+	}
 	if err != nil {
 		abort(c, err)
 		return
@@ -248,6 +295,23 @@ func (s *Server) listAudit(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
+	// One answer for a request that does not exist and one she may not read.
+	missing := func(err error) error {
+		if errors.Is(err, db.ErrNotFound) {
+			return notFound("request")
+		}
+		return err
+	}
+	if p := principal(c); !seesAll(p) {
+		req, err := s.store.GetRequest(ctx, id)
+		if err == nil {
+			err = s.mayRead(ctx, p, req.RequesterID, req.CabinetID)
+		}
+		if err != nil {
+			abort(c, missing(err))
+			return
+		}
+	}
 	entries, err := s.store.ListAudit(ctx, id)
 	if err != nil {
 		abort(c, err)
@@ -255,9 +319,13 @@ func (s *Server) listAudit(c *gin.Context) {
 	}
 	if len(entries) == 0 {
 		if _, err := s.store.GetRequest(ctx, id); err != nil {
-			abort(c, err)
+			abort(c, missing(err))
 			return
 		}
+	}
+	if err := s.logAccess(c, AccessRequestAudit, []string{id}, nil); err != nil {
+		abort(c, err)
+		return
 	}
 	writeList(c, entries, auditView, "")
 }

@@ -71,6 +71,15 @@ type Config struct {
 	// AllowSimulatedCabinets lets cabinets with the sim driver be created (dev mode, tests,
 	// PYXIS_ALLOW_SIMULATED_CABINETS=true); /readyz then says so.
 	AllowSimulatedCabinets bool
+	// RequireKnownUsers refuses (401) a valid token whose subject is not in the users
+	// directory; otherwise that user is added on first sight with the token's name and role.
+	RequireKnownUsers bool
+	// UserCacheTTL is how long each process caches a directory entry (at most
+	// MaxUserCacheTTL; 0: no cache): a deactivated user is refused within it.
+	UserCacheTTL time.Duration
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose X-Forwarded-For
+	// names the client (the access log records it); none: the peer is the client.
+	TrustedProxies []string
 }
 
 // DefaultConfig returns the documented defaults; the secret is left empty.
@@ -91,6 +100,7 @@ func DefaultConfig() Config {
 		RateLimit:            20,
 		RateBurst:            40,
 		DualApprovalLists:    []string{"A1", "A2", "A3", "B1", "B2"},
+		UserCacheTTL:         MaxUserCacheTTL,
 	}
 }
 
@@ -104,26 +114,36 @@ type Server struct {
 	auth    *authenticator
 	keys    *jwksKeys // nil without Config.JWKSURL
 	limiter *userLimiter
+	dir     *directory // nil without a store
 }
 
 // NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
-// Close stops that.
+// Close stops that. Tokens are checked against the users directory in store; a server
+// without a store (tests of the router alone) has no directory.
 func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
 	s := &Server{
 		store: store, temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst),
 		intake: &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout},
 	}
+	if store != nil {
+		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
+	}
 	if cfg.JWKSURL != "" {
-		keys, err := newJWKSKeys(cfg.JWKSURL, cfg.JWKSRefreshInterval)
+		var keys *jwksKeys
+		err := CheckJWKSURL(cfg.JWKSURL)
+		if err == nil {
+			keys, err = newJWKSKeys(cfg.JWKSURL, cfg.JWKSRefreshInterval)
+		}
 		if err != nil {
-			// Only a malformed URL gets here, and the config check catches those first:
-			// without keys, every identity-provider token is refused.
+			// Only a malformed or plain-http URL gets here, and the config check catches
+			// those first: without keys, every identity-provider token is refused.
 			slog.Error("jwks unavailable; identity-provider tokens will be refused", "error", err)
 		} else {
 			s.keys = keys
 		}
 	}
 	s.auth = newAuthenticator(cfg, s.keys)
+	s.auth.dir = s.dir
 	return s
 }
 
@@ -137,6 +157,11 @@ func (s *Server) Close() {
 // Handler returns the HTTP handler with every route.
 func (s *Server) Handler() http.Handler {
 	r := gin.New()
+	// The access log records the client's address: X-Forwarded-For only from trusted proxies.
+	if err := r.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
+		slog.Error("trusted proxies refused; trusting none", "error", err)
+		_ = r.SetTrustedProxies(nil)
+	}
 	r.Use(requestID(), logRequests(), gin.CustomRecovery(func(c *gin.Context, v any) {
 		slog.ErrorContext(c.Request.Context(), "panic in handler", "panic", v, "request_id", c.GetString(requestIDKey))
 		c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: CodeInternal, Message: "internal error"}})
@@ -183,6 +208,7 @@ func (s *Server) Handler() http.Handler {
 	v1.GET("/audit/verify", allow(admin), s.verifyAudit)
 	s.codecRoutes(r, allow(pharmacist, admin))
 	v1.GET("/controlled/register", allow(pharmacist, admin), s.controlledRegister)
+	s.identityRoutes(v1, allow(admin))
 	return r
 }
 

@@ -146,7 +146,8 @@ func TestCodecEndpoints(t *testing.T) {
 	cd, err := codec.New([]codec.Key{key})
 	require.NoError(t, err)
 	const ui = "http://127.0.0.1:8233"
-	h := serverWith(t, nil, func(c *Config) { c.Codec, c.CodecCORSOrigins = cd, []string{ui} })
+	// Decoding is logged in the access log: the server needs its database.
+	h := serverWith(t, db.NewStore(dbtest.NewPool(t)), func(c *Config) { c.Codec, c.CodecCORSOrigins = cd, []string{ui} })
 	plain, err := converter.GetDefaultDataConverter().ToPayload(map[string]string{"mrn": "MRN-CODEC-1"})
 	require.NoError(t, err)
 	sealed, err := cd.Encode([]*commonpb.Payload{plain})
@@ -235,6 +236,10 @@ func TestAuditVerifyEndpoint(t *testing.T) {
 	store := db.NewStore(pool)
 	h := serverWith(t, store, nil)
 	ctx := context.Background()
+	// Users the directory knows are not provisioned (and audited) on first sight.
+	for _, u := range []db.User{{ID: "adm", Name: "adm", Role: "admin", Active: true}, {ID: "ph", Name: "ph", Role: "pharmacist", Active: true}} {
+		require.NoError(t, store.UpsertUser(ctx, u))
+	}
 	for i := range 4 {
 		require.NoError(t, store.AppendAudit(ctx, db.AuditEntry{
 			Actor: db.Actor{ID: "t", Role: "technician"}, Action: "stock_set", Details: map[string]any{"n": i},

@@ -29,7 +29,7 @@ func edgeServer(t *testing.T, change func(*Config)) (http.Handler, *db.Store, *p
 	}), store, pool
 }
 
-func decode(t *testing.T, body []byte) map[string]any {
+func decodeMap(t *testing.T, body []byte) map[string]any {
 	t.Helper()
 	var out map[string]any
 	require.NoError(t, json.Unmarshal(body, &out), "%s", body)
@@ -38,7 +38,7 @@ func decode(t *testing.T, body []byte) map[string]any {
 
 func errorCode(t *testing.T, body []byte) string {
 	t.Helper()
-	e, _ := decode(t, body)["error"].(map[string]any)
+	e, _ := decodeMap(t, body)["error"].(map[string]any)
 	code, _ := e["code"].(string)
 	return code
 }
@@ -65,7 +65,7 @@ func TestControlledStockChangesOnlyThroughCountsLoadsAndResolutions(t *testing.T
 	rec := call(h, "PUT", stock(morphine.ID), tech, `{"on_hand": 10, "par_level": 10}`)
 	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())
 	assert.Equal(t, CodeControlledStock, errorCode(t, rec.Body.Bytes()))
-	msg := decode(t, rec.Body.Bytes())["error"].(map[string]any)["message"].(string)
+	msg := decodeMap(t, rec.Body.Bytes())["error"].(map[string]any)["message"].(string)
 	for _, path := range []string{"/counts", "set_on_hand", "/loads"} {
 		assert.Contains(t, msg, path, "the refusal names the way to take")
 	}
@@ -83,7 +83,7 @@ func TestControlledStockChangesOnlyThroughCountsLoadsAndResolutions(t *testing.T
 	assert.Equal(t, CodeSamePerson, errorCode(t, rec.Body.Bytes()))
 	rec = call(h, "POST", loads, tech, fmt.Sprintf(`{"medication_id": %d, "quantity": 8, "witness": "tech-2"}`, morphine.ID))
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	load := decode(t, rec.Body.Bytes())
+	load := decodeMap(t, rec.Body.Bytes())
 	assert.EqualValues(t, 8, load["on_hand"])
 	assert.Equal(t, "tech-2", load["witness"])
 	rec = call(h, "POST", loads, tech, fmt.Sprintf(`{"medication_id": %d, "quantity": 3}`, para.ID))
@@ -113,7 +113,7 @@ func TestControlledStockChangesOnlyThroughCountsLoadsAndResolutions(t *testing.T
 	// Count, then resolve: not by who counted.
 	rec = call(h, "POST", fmt.Sprintf("/v1/cabinets/%d/counts", cab.ID), pharm, fmt.Sprintf(`{"medication_id": %d, "count": 7}`, morphine.ID))
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	d := decode(t, rec.Body.Bytes())["discrepancy"].(map[string]any)
+	d := decodeMap(t, rec.Body.Bytes())["discrepancy"].(map[string]any)
 	resolve := fmt.Sprintf("/v1/discrepancies/%d/resolve", int64(d["id"].(float64)))
 	rec = call(h, "POST", resolve, pharm, `{"reason": "recounted", "set_on_hand": 7}`)
 	require.Equal(t, http.StatusConflict, rec.Code, rec.Body.String())

@@ -9,21 +9,30 @@ import (
 	"github.com/medreq/pyxis/db/gen"
 )
 
-// CreateMedication adds a medication to the catalogue. It returns ErrConflict when the code is
-// taken and ErrInvalid when the code or name is empty.
+// CreateMedication adds a medication to the catalogue, audited (medication_created, details
+// before null and after the medication, by m.By) in the same transaction. It returns
+// ErrConflict when the code is taken and ErrInvalid when the code or name is empty.
 func (s *Store) CreateMedication(ctx context.Context, m NewMedication) (Medication, error) {
-	row, err := s.q.CreateMedication(ctx, gen.CreateMedicationParams{
-		Code:           m.Code,
-		Name:           m.Name,
-		Strength:       m.Strength,
-		Form:           m.Form,
-		Unit:           m.Unit,
-		ControlledList: pgtype.Text{String: m.ControlledList, Valid: m.ControlledList != ""},
+	var out Medication
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		row, err := q.CreateMedication(ctx, gen.CreateMedicationParams{
+			Code:           m.Code,
+			Name:           m.Name,
+			Strength:       m.Strength,
+			Form:           m.Form,
+			Unit:           m.Unit,
+			ControlledList: pgtype.Text{String: m.ControlledList, Valid: m.ControlledList != ""},
+		})
+		if err != nil {
+			return err
+		}
+		out = medicationFromGen(row)
+		return auditChange(ctx, q, m.By, ActionMedicationCreated, nil, medicationSnapshot(out), nil)
 	})
 	if err != nil {
 		return Medication{}, wrap("create medication", err)
 	}
-	return medicationFromGen(row), nil
+	return out, nil
 }
 
 // ListMedications returns the whole catalogue ordered by code.
@@ -53,8 +62,10 @@ func (s *Store) GetMedications(ctx context.Context, ids []int64) ([]Medication, 
 	return out, nil
 }
 
-// CreateCabinet registers a cabinet; an empty Status means online. It returns ErrConflict when
-// the code is taken and ErrInvalid for an unknown status, no driver, or an empty code or name.
+// CreateCabinet registers a cabinet, audited (cabinet_created, details before null and after
+// the cabinet, by c.By) in the same transaction; an empty Status means online. It returns
+// ErrConflict when the code is taken and ErrInvalid for an unknown status, no driver, or an
+// empty code or name.
 func (s *Store) CreateCabinet(ctx context.Context, c NewCabinet) (Cabinet, error) {
 	status := gen.CabinetStatusOnline
 	if c.Status != "" {
@@ -66,20 +77,28 @@ func (s *Store) CreateCabinet(ctx context.Context, c NewCabinet) (Cabinet, error
 	if c.Driver == "" {
 		return Cabinet{}, wrap("create cabinet", invalidf("cabinet %q needs its driver: hl7 or sim", c.Code))
 	}
-	row, err := s.q.CreateCabinet(ctx, gen.CreateCabinetParams{
-		Code:    c.Code,
-		Name:    c.Name,
-		Unit:    c.Unit,
-		Status:  status,
-		Driver:  c.Driver,
-		Address: c.Address,
-		// Nobody may report for a cabinet until someone says from where.
-		ReportSources: nonNilPrefixes(c.ReportSources),
+	var out Cabinet
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		row, err := q.CreateCabinet(ctx, gen.CreateCabinetParams{
+			Code:    c.Code,
+			Name:    c.Name,
+			Unit:    c.Unit,
+			Status:  status,
+			Driver:  c.Driver,
+			Address: c.Address,
+			// Nobody may report for a cabinet until someone says from where.
+			ReportSources: nonNilPrefixes(c.ReportSources),
+		})
+		if err != nil {
+			return err
+		}
+		out = cabinetFromGen(row)
+		return auditChange(ctx, q, c.By, ActionCabinetCreated, nil, cabinetSnapshot(out), nil)
 	})
 	if err != nil {
 		return Cabinet{}, wrap("create cabinet", err)
 	}
-	return cabinetFromGen(row), nil
+	return out, nil
 }
 
 // ListCabinets returns every cabinet ordered by code.
@@ -111,41 +130,6 @@ func (s *Store) GetCabinetByCode(ctx context.Context, code string) (Cabinet, err
 		return Cabinet{}, wrap("get cabinet by code", err)
 	}
 	return cabinetFromGen(row), nil
-}
-
-// UpsertUser creates a user, or replaces the name, role, registration and active flag of the
-// user with the same ID. It returns ErrInvalid for an unknown role.
-func (s *Store) UpsertUser(ctx context.Context, u User) error {
-	role := gen.UserRole(u.Role)
-	if !role.Valid() {
-		return wrap("upsert user", invalidf("unknown role %q", u.Role))
-	}
-	return wrap("upsert user", s.q.UpsertUser(ctx, gen.UpsertUserParams{
-		ID:           u.ID,
-		Name:         u.Name,
-		Role:         role,
-		Registration: u.Registration,
-		Active:       u.Active,
-	}))
-}
-
-// ListUsers returns every user ordered by id.
-func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.q.ListUsers(ctx)
-	if err != nil {
-		return nil, wrap("list users", err)
-	}
-	out := make([]User, len(rows))
-	for i, r := range rows {
-		out[i] = User{
-			ID:           r.ID,
-			Name:         r.Name,
-			Role:         string(r.Role),
-			Registration: r.Registration,
-			Active:       r.Active,
-		}
-	}
-	return out, nil
 }
 
 // medicationFromGen converts a generated row to the domain type.
@@ -180,13 +164,26 @@ func cabinetFromGen(r gen.Cabinet) Cabinet {
 }
 
 // SetCabinetReportSources sets the networks a cabinet's reports are believed from (empty:
-// nobody) and returns the cabinet; ErrNotFound for an unknown one.
-func (s *Store) SetCabinetReportSources(ctx context.Context, id int64, sources []netip.Prefix) (Cabinet, error) {
-	row, err := s.q.SetCabinetReportSources(ctx, gen.SetCabinetReportSourcesParams{ID: id, ReportSources: nonNilPrefixes(sources)})
+// nobody), audited with before and after as by's change, and returns the cabinet; ErrNotFound
+// for an unknown one.
+func (s *Store) SetCabinetReportSources(ctx context.Context, id int64, sources []netip.Prefix, by Actor) (Cabinet, error) {
+	var out Cabinet
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		before, err := q.GetCabinet(ctx, id)
+		if err != nil {
+			return err
+		}
+		row, err := q.SetCabinetReportSources(ctx, gen.SetCabinetReportSourcesParams{ID: id, ReportSources: nonNilPrefixes(sources)})
+		if err != nil {
+			return err
+		}
+		out = cabinetFromGen(row)
+		return auditChange(ctx, q, by, ActionCabinetReportSourcesSet, cabinetSnapshot(cabinetFromGen(before)), cabinetSnapshot(out), nil)
+	})
 	if err != nil {
 		return Cabinet{}, wrap("set cabinet report sources", err)
 	}
-	return cabinetFromGen(row), nil
+	return out, nil
 }
 
 func nonNilPrefixes(p []netip.Prefix) []netip.Prefix {
@@ -197,12 +194,26 @@ func nonNilPrefixes(p []netip.Prefix) []netip.Prefix {
 }
 
 // SetCabinetDriver points the cabinet with the given code at a driver ("sim" or "hl7") and
-// address. It returns ErrNotFound for an unknown code and ErrInvalid for a bad driver or an
-// hl7 driver without an address.
+// address, audited (cabinet_driver_set, details before and after, by the system: dev mode
+// points its demo cabinets at its simulator) in the same transaction. It returns ErrNotFound
+// for an unknown code and ErrInvalid for a bad driver or an hl7 driver without an address.
 func (s *Store) SetCabinetDriver(ctx context.Context, code, driver, address string) (Cabinet, error) {
-	row, err := s.q.SetCabinetDriver(ctx, gen.SetCabinetDriverParams{Code: code, Driver: driver, Address: address})
+	var out Cabinet
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		row, err := q.LockCabinetByCode(ctx, code)
+		if err != nil {
+			return err
+		}
+		before := cabinetFromGen(row)
+		row, err = q.SetCabinetDriver(ctx, gen.SetCabinetDriverParams{Code: code, Driver: driver, Address: address})
+		if err != nil {
+			return err
+		}
+		out = cabinetFromGen(row)
+		return auditChange(ctx, q, systemActor, ActionCabinetDriverSet, cabinetSnapshot(before), cabinetSnapshot(out), nil)
+	})
 	if err != nil {
 		return Cabinet{}, wrap("set cabinet driver", err)
 	}
-	return cabinetFromGen(row), nil
+	return out, nil
 }

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,13 +85,18 @@ func TestUsers(t *testing.T) {
 
 	require.NoError(t, s.UpsertUser(ctx, db.User{ID: "u2", Name: "Paula", Role: "pharmacist", Registration: "CRF-1", Active: true}))
 	require.NoError(t, s.UpsertUser(ctx, db.User{ID: "u1", Name: "Nina", Role: "nurse", Active: true}))
-	require.NoError(t, s.UpsertUser(ctx, db.User{ID: "u1", Name: "Nina R.", Role: "nurse", Registration: "COREN-9", Active: false}))
+	require.NoError(t, s.UpsertUser(ctx, db.User{ID: "u1", Name: "Nina R.", Role: "nurse", Registration: "COREN-9", Unit: "ICU", Active: false}))
 	assert.ErrorIs(t, s.UpsertUser(ctx, db.User{ID: "u3", Name: "X", Role: "surgeon"}), db.ErrInvalid)
 
 	users, err := s.ListUsers(ctx)
 	require.NoError(t, err)
+	for i := range users {
+		assert.False(t, users[i].CreatedAt.IsZero())
+		assert.False(t, users[i].UpdatedAt.Before(users[i].CreatedAt))
+		users[i].CreatedAt, users[i].UpdatedAt = time.Time{}, time.Time{}
+	}
 	assert.Equal(t, []db.User{
-		{ID: "u1", Name: "Nina R.", Role: "nurse", Registration: "COREN-9", Active: false},
+		{ID: "u1", Name: "Nina R.", Role: "nurse", Registration: "COREN-9", Unit: "ICU", Active: false},
 		{ID: "u2", Name: "Paula", Role: "pharmacist", Registration: "CRF-1", Active: true},
 	}, users)
 }

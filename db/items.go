@@ -40,21 +40,12 @@ func (s *Store) UpdateMedication(ctx context.Context, id int64, c MedicationChan
 			return err
 		}
 		out = medicationFromGen(row)
-		return audit(ctx, q, row.UpdatedAt, by, "medication_changed", "", map[string]any{
-			"medication_id": id, "before": medicationFacts(medicationFromGen(before)), "after": medicationFacts(out),
-		})
+		return auditChange(ctx, q, by, ActionMedicationChanged, medicationSnapshot(medicationFromGen(before)), medicationSnapshot(out), nil)
 	})
 	if err != nil {
 		return Medication{}, wrap("update medication", err)
 	}
 	return out, nil
-}
-
-func medicationFacts(m Medication) map[string]any {
-	return map[string]any{
-		"code": m.Code, "name": m.Name, "strength": m.Strength, "form": m.Form, "unit": m.Unit,
-		"controlled_list": m.ControlledList,
-	}
 }
 
 // GetMedication returns one catalogue entry, or ErrNotFound.

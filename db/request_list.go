@@ -55,6 +55,10 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestSum
 	if f.RequesterID != "" {
 		params.RequesterID = pgtype.Text{String: f.RequesterID, Valid: true}
 	}
+	if v := f.VisibleTo; v != nil {
+		params.ViewerID = pgtype.Text{String: v.ID, Valid: true}
+		params.ViewerUnit = pgtype.Text{String: v.Unit, Valid: true}
+	}
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
 		if err != nil {

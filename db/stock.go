@@ -32,7 +32,7 @@ func (s *Store) ListStock(ctx context.Context, cabinetID int64) ([]StockRow, err
 
 // SetStock records a count of a medication in a cabinet: it sets on_hand and par_level,
 // creating the row if needed, and leaves reserved as it is. The change and who made it are
-// audited, and written to the stock ledger (an adjusted movement of the difference, or a
+// audited (stock_set, details before and after), and written to the stock ledger (an adjusted movement of the difference, or a
 // counted one when on_hand stays), in the same transaction, so a stock level never changes
 // without its audit entry and its movement.
 //
@@ -103,7 +103,10 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 		return appendAudit(ctx, q, auditRecord{
 			at: out.UpdatedAt, actor: by, action: "stock_set",
 			details: map[string]any{
-				"cabinet_id": cabinetID, "medication_id": medicationID, "on_hand": onHand, "par_level": parLevel,
+				"cabinet_id": cabinetID, "medication_id": medicationID,
+				// A pocket that did not exist is recorded as an empty one.
+				"before": map[string]any{"on_hand": before.OnHand, "par_level": before.ParLevel},
+				"after":  map[string]any{"on_hand": out.OnHand, "par_level": out.ParLevel},
 			},
 		})
 	})

@@ -35,6 +35,8 @@ type NewMedication struct {
 	Form           string
 	Unit           string
 	ControlledList string
+	// By is who adds it, for the audit trail; zero means the system (seeding).
+	By Actor
 }
 
 // Cabinet is an automated dispensing cabinet on a hospital unit.
@@ -63,6 +65,8 @@ type NewCabinet struct {
 	Address string
 	// ReportSources: see Cabinet.
 	ReportSources []netip.Prefix
+	// By is who registers it, for the audit trail; zero means the system (seeding).
+	By Actor
 }
 
 // StockRow is the stock of one medication in one cabinet.
@@ -91,13 +95,30 @@ type ConsumedLine struct {
 	ParLevel     int32
 }
 
-// User is a person who uses the system: a nurse, a pharmacist, a technician or an admin.
+// User is an entry of the users directory: a person who uses the system (a nurse, a
+// pharmacist, a technician or an admin) or a cabinet interface that reports through the API.
+// ID is the subject of the user's tokens.
 type User struct {
-	ID           string
-	Name         string
-	Role         string
+	ID   string
+	Name string
+	Role string
+	// Registration is the professional registration: COREN for nurses, CRF for pharmacists.
 	Registration string
-	Active       bool
+	// Unit is the hospital unit the user works on, as cabinets name it; "" for none.
+	Unit string
+	// Active is false for a deactivated user, whose tokens are refused.
+	Active    bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// UserPatch holds the fields of a user to change; a nil field is left as it is.
+type UserPatch struct {
+	Name         *string
+	Role         *string
+	Registration *string
+	Unit         *string
+	Active       *bool
 }
 
 // Actor is who performed an action: a user, or the system itself.
@@ -192,8 +213,17 @@ type RequestFilter struct {
 	Status      string
 	CabinetID   int64
 	RequesterID string
-	Limit       int
-	Cursor      string
+	// VisibleTo, when set, keeps only what that viewer may see (need to know).
+	VisibleTo *Viewer
+	Limit     int
+	Cursor    string
+}
+
+// Viewer is someone who may read only some requests: those they made (requester ID) and those
+// of the cabinets of their Unit. An empty Unit is no unit: only their own requests.
+type Viewer struct {
+	ID   string
+	Unit string
 }
 
 // AuditEntry is one row of the append-only audit log.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -39,6 +40,11 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 	if err := checkText(in.Actor, "note", in.Note); err != nil {
 		return err
 	}
+	for _, id := range in.Voided {
+		if err := textcheck.Check(id, textcheck.Line); err != nil {
+			return rejection(ErrInvalidInput, "voided approver "+err.Error())
+		}
+	}
 	if in.Actor.Role != RolePharmacist {
 		return rejection(ErrForbidden, "only a pharmacist may approve")
 	}
@@ -54,8 +60,10 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 }
 
 // approve records an approval. A request that needs two stays awaiting approval after the
-// first, with the approval audited; the last one moves it to approved.
+// first, with the approval audited; the last one moves it to approved. Approvals of the
+// pharmacists in in.Voided are voided first, so they are not counted.
 func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) {
+	r.voidApprovals(ctx, in.Voided)
 	r.state.Approvals = append(r.state.Approvals, Approval{Actor: in.Actor, At: workflow.Now(ctx), Note: in.Note})
 	if in.Note != "" {
 		if r.notes == nil {
@@ -70,6 +78,25 @@ func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) 
 	}
 	r.move(ctx, StatusApproved, "approved", in.Actor, noReason)
 	return r.state, nil
+}
+
+// voidApprovals removes the approvals of the given pharmacists, each with an audited
+// approval_voided transition by the system whose note names the pharmacist. The update's
+// input decides, so replaying it voids the same approvals.
+func (r *request) voidApprovals(ctx workflow.Context, ids []string) {
+	for _, id := range ids {
+		i := slices.IndexFunc(r.state.Approvals, func(ap Approval) bool { return ap.Actor.ID == id })
+		if i < 0 {
+			continue
+		}
+		r.state.Approvals = slices.Delete(slices.Clone(r.state.Approvals), i, i+1)
+		if r.notes == nil {
+			r.notes = map[int32]string{}
+		}
+		r.notes[int32(len(r.state.Transitions)+1)] = id
+		r.move(ctx, StatusAwaitingApproval, "approval_voided", System,
+			note("the approval of "+id+" no longer counts: the user is deactivated"))
+	}
 }
 
 func (r *request) validateReject(_ workflow.Context, in RejectInput) error {

@@ -24,6 +24,10 @@ const (
 type ApproveInput struct {
 	Actor Actor  `json:"actor"`
 	Note  string `json:"note,omitempty"`
+	// Voided names pharmacists whose earlier approval of this request no longer counts: the
+	// users directory has deactivated them since. The handler voids their approvals
+	// (approval_voided) before it counts this one.
+	Voided []string `json:"voided,omitempty"`
 }
 
 // RejectInput is a pharmacist's rejection; the reason is required.

@@ -198,7 +198,7 @@ func startDevCabinetSim(ctx context.Context, store *db.Store, o devOptions, repo
 		}
 		if err == nil {
 			// The simulator reports from this machine: the demo cabinets believe it.
-			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopbackSources)
+			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, db.Actor{})
 		}
 		if err != nil {
 			_ = sim.Close()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/workflows"
 )
 
 const usage = `usage: pyxis <command> [flags]
@@ -28,7 +29,7 @@ commands:
   api      run the REST API (needs DATABASE_URL, TEMPORAL_ADDRESS, PYXIS_JWT_SECRET)
   worker   run the Temporal worker with the in-process cabinet simulator
   migrate  apply database migrations to DATABASE_URL
-  token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE
+  token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE [--cabinet CODE]
   cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
   check    verify the system's invariants (stock, ledger, projection vs workflows, audit, stuck requests)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
@@ -115,14 +116,27 @@ func runToken(cfg config, args []string, stdout io.Writer) error {
 	sub := fs.String("sub", "", "user id (the token's subject)")
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", "", "nurse, pharmacist, technician, admin or cabinet")
+	cabinet := fs.String("cabinet", "", "the code of the cabinet a token of role cabinet speaks for (required for that role only)")
 	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	switch {
+	case *role == workflows.RoleCabinet && *cabinet == "":
+		return errors.New("a cabinet token must name its cabinet: --cabinet CODE")
+	case *role != workflows.RoleCabinet && *cabinet != "":
+		return fmt.Errorf("--cabinet is for tokens of role cabinet, not %q", *role)
+	}
 	if cfg.JWTSecret == "" {
 		return errors.New("PYXIS_JWT_SECRET is not set; tokens are signed with it")
 	}
-	tok, err := api.IssueToken([]byte(cfg.JWTSecret), *sub, *name, *role, *ttl, time.Now())
+	var tok string
+	var err error
+	if *role == workflows.RoleCabinet {
+		tok, err = api.IssueCabinetToken([]byte(cfg.JWTSecret), *sub, *name, *cabinet, *ttl, time.Now())
+	} else {
+		tok, err = api.IssueToken([]byte(cfg.JWTSecret), *sub, *name, *role, *ttl, time.Now())
+	}
 	if err != nil {
 		return err
 	}

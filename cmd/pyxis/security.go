@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/codec"
 )
 
@@ -33,8 +34,8 @@ func loadSecurity(getenv func(string) string, c *config) []error {
 	a.JWTAudience = getenv("PYXIS_JWT_AUDIENCE")
 	a.JWTRoleClaim = envOr(getenv, "PYXIS_JWT_ROLE_CLAIM", a.JWTRoleClaim)
 	if a.JWKSURL != "" {
-		if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("PYXIS_JWKS_URL=%q: want an http(s) URL", a.JWKSURL))
+		if err := api.CheckJWKSURL(a.JWKSURL); err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_JWKS_URL: %w", err))
 		}
 		if a.JWTIssuer == "" || a.JWTAudience == "" {
 			errs = append(errs, errors.New("PYXIS_JWKS_URL needs PYXIS_JWT_ISSUER and PYXIS_JWT_AUDIENCE: without them any token of the provider would do"))
@@ -52,6 +53,7 @@ func loadSecurity(getenv func(string) string, c *config) []error {
 	}
 	durationAtLeast("PYXIS_JWT_LEEWAY", &a.JWTLeeway)
 	durationAtLeast("PYXIS_JWKS_REFRESH_INTERVAL", &a.JWKSRefreshInterval)
+	errs = append(errs, loadIdentity(getenv, a)...)
 
 	keys, err := codec.ParseKeys(getenv("PYXIS_CODEC_KEYS"))
 	if err != nil {
@@ -96,6 +98,36 @@ func loadSecurity(getenv func(string) string, c *config) []error {
 			errs = append(errs, fmt.Errorf("PYXIS_HSTS=%q: want true or false", v))
 		}
 		a.HSTS = b
+	}
+	return errs
+}
+
+// loadIdentity reads the users-directory and client-address settings.
+func loadIdentity(getenv func(string) string, a *api.Config) []error {
+	var errs []error
+	if v := getenv("PYXIS_REQUIRE_KNOWN_USERS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_REQUIRE_KNOWN_USERS=%q: want true or false", v))
+		}
+		a.RequireKnownUsers = b
+	}
+	if v := getenv("PYXIS_USER_CACHE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > api.MaxUserCacheTTL {
+			errs = append(errs, fmt.Errorf("PYXIS_USER_CACHE_TTL=%q: want a duration from 0 (no cache) to %s, so a deactivated user is refused within it", v, api.MaxUserCacheTTL))
+		}
+		a.UserCacheTTL = d
+	}
+	for p := range strings.SplitSeq(getenv("PYXIS_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("PYXIS_TRUSTED_PROXIES: %q is not an address or CIDR such as 10.0.0.0/8", p))
+			continue
+		}
+		a.TrustedProxies = append(a.TrustedProxies, p)
 	}
 	return errs
 }
@@ -153,8 +185,9 @@ func (c config) securityString() string {
 	if c.API.JWKSURL != "" {
 		jwks = fmt.Sprintf("%s issuer=%s audience=%s role_claim=%s", c.API.JWKSURL, c.API.JWTIssuer, c.API.JWTAudience, c.API.JWTRoleClaim)
 	}
-	return fmt.Sprintf("jwks=%s payload_encryption=%s codec_cors=%v rate_limit=%g/s burst %d hsts=%t",
-		jwks, enc, c.API.CodecCORSOrigins, c.API.RateLimit, c.API.RateBurst, c.API.HSTS)
+	return fmt.Sprintf("jwks=%s payload_encryption=%s codec_cors=%v rate_limit=%g/s burst %d hsts=%t require_known_users=%t user_cache_ttl=%s trusted_proxies=%v",
+		jwks, enc, c.API.CodecCORSOrigins, c.API.RateLimit, c.API.RateBurst, c.API.HSTS,
+		c.API.RequireKnownUsers, c.API.UserCacheTTL, c.API.TrustedProxies)
 }
 
 // devCodecKeys returns the key dev mode encrypts payloads with: kept in the data folder

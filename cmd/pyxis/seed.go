@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,9 +22,11 @@ type demoData struct {
 	Meds []db.Medication
 }
 
+// demoUsers are dev mode's users; each nurse works on the unit of a demo cabinet, so she sees
+// that cabinet's requests.
 var demoUsers = []db.User{
-	{ID: "nurse-ana", Name: "Ana Souza", Role: workflows.RoleNurse, Registration: "COREN-SP 123456", Active: true},
-	{ID: "nurse-caio", Name: "Caio Lima", Role: workflows.RoleNurse, Registration: "COREN-SP 654321", Active: true},
+	{ID: "nurse-ana", Name: "Ana Souza", Role: workflows.RoleNurse, Registration: "COREN-SP 123456", Unit: "Intensive Care Unit", Active: true},
+	{ID: "nurse-caio", Name: "Caio Lima", Role: workflows.RoleNurse, Registration: "COREN-SP 654321", Unit: "Ward 3B (Medical)", Active: true},
 	{ID: "pharm-bruno", Name: "Bruno Alves", Role: workflows.RolePharmacist, Registration: "CRF-SP 12345", Active: true},
 	{ID: "pharm-dora", Name: "Dora Reis", Role: workflows.RolePharmacist, Registration: "CRF-SP 54321", Active: true},
 	{ID: "tech-edu", Name: "Eduardo Melo", Role: workflows.RoleTechnician, Active: true},
@@ -71,8 +74,16 @@ func seedDemo(ctx context.Context, store *db.Store) (demoData, error) {
 	if d.Cabinets, err = store.ListCabinets(ctx); err != nil {
 		return d, err
 	}
-	if d.Users, err = store.ListUsers(ctx); err != nil {
+	users, err := store.ListUsers(ctx)
+	if err != nil {
 		return d, err
+	}
+	// The banner prints tokens for the demo users only: the directory also holds whoever
+	// else used dev mode (added on first sight), cabinet interfaces, and deactivated users.
+	for _, u := range users {
+		if u.Active && slices.ContainsFunc(demoUsers, func(demo db.User) bool { return demo.ID == u.ID }) {
+			d.Users = append(d.Users, u)
+		}
 	}
 	meds, err := store.ListMedications(ctx)
 	if err != nil {

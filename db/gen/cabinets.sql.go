@@ -134,6 +134,30 @@ func (q *Queries) ListCabinets(ctx context.Context) ([]Cabinet, error) {
 	return items, nil
 }
 
+const lockCabinetByCode = `-- name: LockCabinetByCode :one
+SELECT id, code, name, unit, status, created_at, driver, address, report_sources FROM cabinets
+WHERE code = $1
+FOR UPDATE
+`
+
+// LockCabinetByCode returns the cabinet with the given code and locks it until the transaction ends.
+func (q *Queries) LockCabinetByCode(ctx context.Context, code string) (Cabinet, error) {
+	row := q.db.QueryRow(ctx, lockCabinetByCode, code)
+	var i Cabinet
+	err := row.Scan(
+		&i.ID,
+		&i.Code,
+		&i.Name,
+		&i.Unit,
+		&i.Status,
+		&i.CreatedAt,
+		&i.Driver,
+		&i.Address,
+		&i.ReportSources,
+	)
+	return i, err
+}
+
 const setCabinetDriver = `-- name: SetCabinetDriver :one
 UPDATE cabinets SET driver = $1, address = $2
 WHERE code = $3

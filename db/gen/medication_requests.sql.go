@@ -322,16 +322,24 @@ JOIN cabinets c ON c.id = r.cabinet_id
 WHERE ($1::request_status IS NULL OR r.status = $1::request_status)
   AND ($2::bigint IS NULL OR r.cabinet_id = $2::bigint)
   AND ($3::text IS NULL OR r.requester_id = $3::text)
-  AND ($4::timestamptz IS NULL
-       OR (r.created_at, r.id) < ($4::timestamptz, $5::text))
+  -- Need to know: with a viewer, only the requests the viewer made and those of the cabinets
+  -- of the viewer's unit (none when the unit is '').
+  AND ($4::text IS NULL
+       OR r.requester_id = $4::text
+       OR r.cabinet_id = ANY (ARRAY(SELECT cu.id FROM cabinets cu
+                                    WHERE cu.unit = $5::text AND cu.unit <> '')))
+  AND ($6::timestamptz IS NULL
+       OR (r.created_at, r.id) < ($6::timestamptz, $7::text))
 ORDER BY r.created_at DESC, r.id DESC
-LIMIT $6
+LIMIT $8
 `
 
 type ListRequestsParams struct {
 	Status         NullRequestStatus
 	CabinetID      pgtype.Int8
 	RequesterID    pgtype.Text
+	ViewerID       pgtype.Text
+	ViewerUnit     pgtype.Text
 	AfterCreatedAt *time.Time
 	AfterID        pgtype.Text
 	MaxRows        int32
@@ -355,12 +363,15 @@ type ListRequestsRow struct {
 	UpdatedAt     time.Time
 }
 
-// ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.
+// ListRequests returns requests newest first, optionally filtered (and limited to what a viewer
+// may see), starting after a (created_at, id) cursor.
 func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]ListRequestsRow, error) {
 	rows, err := q.db.Query(ctx, listRequests,
 		arg.Status,
 		arg.CabinetID,
 		arg.RequesterID,
+		arg.ViewerID,
+		arg.ViewerUnit,
 		arg.AfterCreatedAt,
 		arg.AfterID,
 		arg.MaxRows,

@@ -721,6 +721,7 @@ const (
 	UserRolePharmacist UserRole = "pharmacist"
 	UserRoleTechnician UserRole = "technician"
 	UserRoleAdmin      UserRole = "admin"
+	UserRoleCabinet    UserRole = "cabinet"
 )
 
 func (e *UserRole) Scan(src interface{}) error {
@@ -763,7 +764,8 @@ func (e UserRole) Valid() bool {
 	case UserRoleNurse,
 		UserRolePharmacist,
 		UserRoleTechnician,
-		UserRoleAdmin:
+		UserRoleAdmin,
+		UserRoleCabinet:
 		return true
 	}
 	return false
@@ -775,7 +777,21 @@ func AllUserRoleValues() []UserRole {
 		UserRolePharmacist,
 		UserRoleTechnician,
 		UserRoleAdmin,
+		UserRoleCabinet,
 	}
+}
+
+type AccessLog struct {
+	ID            int64
+	At            time.Time
+	ActorID       string
+	ActorRole     string
+	Action        string
+	Endpoint      string
+	RequestIds    []string
+	ClientIp      string
+	HttpRequestID string
+	Details       []byte
 }
 
 type AuditChainHead struct {
@@ -1001,4 +1017,6 @@ type User struct {
 	Registration string
 	Active       bool
 	CreatedAt    time.Time
+	Unit         string
+	UpdatedAt    time.Time
 }

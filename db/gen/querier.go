@@ -47,6 +47,8 @@ type Querier interface {
 	CreateCabinet(ctx context.Context, arg CreateCabinetParams) (Cabinet, error)
 	// CreateMedication adds a medication to the catalogue and returns it.
 	CreateMedication(ctx context.Context, arg CreateMedicationParams) (Medication, error)
+	// CreateUser adds a user to the directory and returns it; an existing id is a unique violation.
+	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	// DeferInboxReport records a failed attempt at a pending report and when to try again.
 	DeferInboxReport(ctx context.Context, arg DeferInboxReportParams) error
 	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
@@ -80,10 +82,17 @@ type Querier interface {
 	GetRequest(ctx context.Context, id string) (GetRequestRow, error)
 	// GetRequestDetail returns what a read of one request shows besides its lines and transitions.
 	GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error)
+	// GetUser returns the user with the given id.
+	GetUser(ctx context.Context, id string) (User, error)
 	// HeldReservations sums the held reservations of a medication in a cabinet.
 	HeldReservations(ctx context.Context, arg HeldReservationsParams) (int32, error)
+	// InactiveApprovers returns the users who recorded an approval of the request (the first of
+	// two) and are deactivated now, ordered by id.
+	InactiveApprovers(ctx context.Context, requestID string) ([]string, error)
 	// InboxBacklog counts pending reports and the age of the oldest, in seconds.
 	InboxBacklog(ctx context.Context) (InboxBacklogRow, error)
+	// InsertAccess appends one read of patient data to the access log.
+	InsertAccess(ctx context.Context, arg InsertAccessParams) error
 	// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is
 	// skipped (0 rows), and the head must then stay where it is.
 	InsertAudit(ctx context.Context, arg InsertAuditParams) (int64, error)
@@ -109,6 +118,11 @@ type Querier interface {
 	InsertReservation(ctx context.Context, arg InsertReservationParams) error
 	// InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
 	InsertTransition(ctx context.Context, arg InsertTransitionParams) error
+	// InsertUserIfMissing adds a user unless the id exists; it returns no row when it did.
+	InsertUserIfMissing(ctx context.Context, arg InsertUserIfMissingParams) (User, error)
+	// ListAccess returns access-log entries newest first, optionally filtered by actor, request and
+	// a time range [from, to), starting below a cursor id.
+	ListAccess(ctx context.Context, arg ListAccessParams) ([]AccessLog, error)
 	// ListAudit returns the audit entries of one request in the order they were written.
 	ListAudit(ctx context.Context, requestID pgtype.Text) ([]AuditLog, error)
 	// ListAuditByAction returns the latest audit entries of one action, newest first.
@@ -135,7 +149,8 @@ type Querier interface {
 	ListRefillTasks(ctx context.Context, arg ListRefillTasksParams) ([]ListRefillTasksRow, error)
 	// ListRequestLines returns the lines of the given requests ordered by request and medication.
 	ListRequestLines(ctx context.Context, requestIds []string) ([]MedicationRequestLine, error)
-	// ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.
+	// ListRequests returns requests newest first, optionally filtered (and limited to what a viewer
+	// may see), starting after a (created_at, id) cursor.
 	ListRequests(ctx context.Context, arg ListRequestsParams) ([]ListRequestsRow, error)
 	// ListReservations returns every reservation of a request, held or settled, by medication.
 	ListReservations(ctx context.Context, requestID string) ([]ListReservationsRow, error)
@@ -149,10 +164,14 @@ type Querier interface {
 	// Every audit write takes this lock, last in its transaction, so entries are chained one at a
 	// time and the chain never forks.
 	LockAuditHead(ctx context.Context) (LockAuditHeadRow, error)
+	// LockCabinetByCode returns the cabinet with the given code and locks it until the transaction ends.
+	LockCabinetByCode(ctx context.Context, code string) (Cabinet, error)
 	// LockReservationRequest serializes, until the end of the transaction, reserve attempts for one request.
 	LockReservationRequest(ctx context.Context, arg LockReservationRequestParams) error
 	// LockStock locks the stock row of a pocket until the end of the transaction and returns its levels.
 	LockStock(ctx context.Context, arg LockStockParams) (LockStockRow, error)
+	// LockUser returns the user with the given id and locks the row until the transaction ends.
+	LockUser(ctx context.Context, id string) (User, error)
 	// MovementBalance sums the ledger of one pocket; it equals the pocket's on_hand.
 	MovementBalance(ctx context.Context, arg MovementBalanceParams) (int32, error)
 	// OpenRefillTaskID returns the id of the open refill task of a pocket.
@@ -195,9 +214,11 @@ type Querier interface {
 	TakeFreeStock(ctx context.Context, arg TakeFreeStockParams) (TakeFreeStockRow, error)
 	// UpdateMedication changes a catalogue entry and returns it.
 	UpdateMedication(ctx context.Context, arg UpdateMedicationParams) (Medication, error)
+	// UpdateUser replaces the changeable fields of a user and returns it.
+	UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error)
 	// UpsertStock sets the counted quantity and par level of a medication in a cabinet, keeping what is reserved.
 	UpsertStock(ctx context.Context, arg UpsertStockParams) (UpsertStockRow, error)
-	// UpsertUser creates a user or replaces the name, role, registration and active flag of an existing one.
+	// UpsertUser creates a user or replaces the name, role, registration, unit and active flag of an existing one.
 	UpsertUser(ctx context.Context, arg UpsertUserParams) error
 }
 

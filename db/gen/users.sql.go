@@ -9,8 +9,141 @@ import (
 	"context"
 )
 
+const createUser = `-- name: CreateUser :one
+INSERT INTO users (id, name, role, registration, unit, active)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, name, role, registration, active, created_at, unit, updated_at
+`
+
+type CreateUserParams struct {
+	ID           string
+	Name         string
+	Role         UserRole
+	Registration string
+	Unit         string
+	Active       bool
+}
+
+// CreateUser adds a user to the directory and returns it; an existing id is a unique violation.
+func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
+	row := q.db.QueryRow(ctx, createUser,
+		arg.ID,
+		arg.Name,
+		arg.Role,
+		arg.Registration,
+		arg.Unit,
+		arg.Active,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Role,
+		&i.Registration,
+		&i.Active,
+		&i.CreatedAt,
+		&i.Unit,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getUser = `-- name: GetUser :one
+SELECT id, name, role, registration, active, created_at, unit, updated_at FROM users
+WHERE id = $1
+`
+
+// GetUser returns the user with the given id.
+func (q *Queries) GetUser(ctx context.Context, id string) (User, error) {
+	row := q.db.QueryRow(ctx, getUser, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Role,
+		&i.Registration,
+		&i.Active,
+		&i.CreatedAt,
+		&i.Unit,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const inactiveApprovers = `-- name: InactiveApprovers :many
+SELECT DISTINCT t.actor_id
+FROM request_transitions t
+JOIN users u ON u.id = t.actor_id
+WHERE t.request_id = $1
+  AND t.action = 'approval_recorded'
+  AND NOT u.active
+ORDER BY t.actor_id
+`
+
+// InactiveApprovers returns the users who recorded an approval of the request (the first of
+// two) and are deactivated now, ordered by id.
+func (q *Queries) InactiveApprovers(ctx context.Context, requestID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, inactiveApprovers, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var actor_id string
+		if err := rows.Scan(&actor_id); err != nil {
+			return nil, err
+		}
+		items = append(items, actor_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertUserIfMissing = `-- name: InsertUserIfMissing :one
+INSERT INTO users (id, name, role, registration, unit, active)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO NOTHING
+RETURNING id, name, role, registration, active, created_at, unit, updated_at
+`
+
+type InsertUserIfMissingParams struct {
+	ID           string
+	Name         string
+	Role         UserRole
+	Registration string
+	Unit         string
+	Active       bool
+}
+
+// InsertUserIfMissing adds a user unless the id exists; it returns no row when it did.
+func (q *Queries) InsertUserIfMissing(ctx context.Context, arg InsertUserIfMissingParams) (User, error) {
+	row := q.db.QueryRow(ctx, insertUserIfMissing,
+		arg.ID,
+		arg.Name,
+		arg.Role,
+		arg.Registration,
+		arg.Unit,
+		arg.Active,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Role,
+		&i.Registration,
+		&i.Active,
+		&i.CreatedAt,
+		&i.Unit,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const listUsers = `-- name: ListUsers :many
-SELECT id, name, role, registration, active, created_at FROM users
+SELECT id, name, role, registration, active, created_at, unit, updated_at FROM users
 ORDER BY id
 `
 
@@ -31,6 +164,8 @@ func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
 			&i.Registration,
 			&i.Active,
 			&i.CreatedAt,
+			&i.Unit,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -42,14 +177,84 @@ func (q *Queries) ListUsers(ctx context.Context) ([]User, error) {
 	return items, nil
 }
 
+const lockUser = `-- name: LockUser :one
+SELECT id, name, role, registration, active, created_at, unit, updated_at FROM users
+WHERE id = $1
+FOR UPDATE
+`
+
+// LockUser returns the user with the given id and locks the row until the transaction ends.
+func (q *Queries) LockUser(ctx context.Context, id string) (User, error) {
+	row := q.db.QueryRow(ctx, lockUser, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Role,
+		&i.Registration,
+		&i.Active,
+		&i.CreatedAt,
+		&i.Unit,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const updateUser = `-- name: UpdateUser :one
+UPDATE users
+SET name = $1,
+    role = $2,
+    registration = $3,
+    unit = $4,
+    active = $5,
+    updated_at = now()
+WHERE id = $6
+RETURNING id, name, role, registration, active, created_at, unit, updated_at
+`
+
+type UpdateUserParams struct {
+	Name         string
+	Role         UserRole
+	Registration string
+	Unit         string
+	Active       bool
+	ID           string
+}
+
+// UpdateUser replaces the changeable fields of a user and returns it.
+func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
+	row := q.db.QueryRow(ctx, updateUser,
+		arg.Name,
+		arg.Role,
+		arg.Registration,
+		arg.Unit,
+		arg.Active,
+		arg.ID,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Role,
+		&i.Registration,
+		&i.Active,
+		&i.CreatedAt,
+		&i.Unit,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const upsertUser = `-- name: UpsertUser :exec
-INSERT INTO users (id, name, role, registration, active)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO users (id, name, role, registration, unit, active)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name,
     role = EXCLUDED.role,
     registration = EXCLUDED.registration,
-    active = EXCLUDED.active
+    unit = EXCLUDED.unit,
+    active = EXCLUDED.active,
+    updated_at = now()
 `
 
 type UpsertUserParams struct {
@@ -57,16 +262,18 @@ type UpsertUserParams struct {
 	Name         string
 	Role         UserRole
 	Registration string
+	Unit         string
 	Active       bool
 }
 
-// UpsertUser creates a user or replaces the name, role, registration and active flag of an existing one.
+// UpsertUser creates a user or replaces the name, role, registration, unit and active flag of an existing one.
 func (q *Queries) UpsertUser(ctx context.Context, arg UpsertUserParams) error {
 	_, err := q.db.Exec(ctx, upsertUser,
 		arg.ID,
 		arg.Name,
 		arg.Role,
 		arg.Registration,
+		arg.Unit,
 		arg.Active,
 	)
 	return err

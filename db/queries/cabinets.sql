@@ -30,3 +30,9 @@ RETURNING *;
 UPDATE cabinets SET report_sources = @report_sources
 WHERE id = @id
 RETURNING *;
+
+-- name: LockCabinetByCode :one
+-- LockCabinetByCode returns the cabinet with the given code and locks it until the transaction ends.
+SELECT * FROM cabinets
+WHERE code = @code
+FOR UPDATE;

@@ -70,7 +70,8 @@ WHERE request_id = @request_id
 ORDER BY seq;
 
 -- name: ListRequests :many
--- ListRequests returns requests newest first, optionally filtered, starting after a (created_at, id) cursor.
+-- ListRequests returns requests newest first, optionally filtered (and limited to what a viewer
+-- may see), starting after a (created_at, id) cursor.
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
 FROM medication_requests r
@@ -78,6 +79,12 @@ JOIN cabinets c ON c.id = r.cabinet_id
 WHERE (sqlc.narg('status')::request_status IS NULL OR r.status = sqlc.narg('status')::request_status)
   AND (sqlc.narg('cabinet_id')::bigint IS NULL OR r.cabinet_id = sqlc.narg('cabinet_id')::bigint)
   AND (sqlc.narg('requester_id')::text IS NULL OR r.requester_id = sqlc.narg('requester_id')::text)
+  -- Need to know: with a viewer, only the requests the viewer made and those of the cabinets
+  -- of the viewer's unit (none when the unit is '').
+  AND (sqlc.narg('viewer_id')::text IS NULL
+       OR r.requester_id = sqlc.narg('viewer_id')::text
+       OR r.cabinet_id = ANY (ARRAY(SELECT cu.id FROM cabinets cu
+                                    WHERE cu.unit = sqlc.narg('viewer_unit')::text AND cu.unit <> '')))
   AND (sqlc.narg('after_created_at')::timestamptz IS NULL
        OR (r.created_at, r.id) < (sqlc.narg('after_created_at')::timestamptz, sqlc.narg('after_id')::text))
 ORDER BY r.created_at DESC, r.id DESC

@@ -1,0 +1,125 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/textcheck"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// Actions of the access log: what kind of read of patient data an entry records.
+const (
+	AccessRequestRead  = "request.read"
+	AccessRequestList  = "request.list"
+	AccessRequestAudit = "request.audit"
+	AccessCodecDecode  = "codec.decode"
+	AccessLogRead      = "access_log.read"
+)
+
+// logAccess records that the caller is reading patient data: who (id and role), what (action
+// and route), which requests, from which client address, under which X-Request-ID. It is
+// called once the answer is computed and before it is sent, and costs one INSERT (the access
+// log takes no lock, unlike the audit chain). When the entry cannot be written the read is
+// refused: it returns an error that answers 503, and no patient data leaves unlogged.
+func (s *Server) logAccess(c *gin.Context, action string, requestIDs []string, details map[string]any) error {
+	if s.store == nil {
+		return newError(http.StatusServiceUnavailable, CodeUnavailable, "reads of patient data cannot be logged; try again shortly", nil)
+	}
+	me := actor(c)
+	err := s.store.LogAccess(c.Request.Context(), db.AccessEntry{
+		Actor: db.Actor{ID: me.ID, Role: me.Role}, Action: action, Endpoint: c.Request.Method + " " + c.FullPath(),
+		RequestIDs: requestIDs, ClientIP: c.ClientIP(), HTTPRequestID: c.GetString(requestIDKey), Details: details,
+	})
+	if err != nil {
+		slog.ErrorContext(c.Request.Context(), "access log not written; read refused", "error", err,
+			"action", action, "request_id", c.GetString(requestIDKey))
+		return newError(http.StatusServiceUnavailable, CodeUnavailable, "the read could not be recorded in the access log; try again shortly", nil)
+	}
+	return nil
+}
+
+// AccessEntryView is one entry of the access log.
+type AccessEntryView struct {
+	ID            int64           `json:"id"`
+	At            time.Time       `json:"at"`
+	Actor         workflows.Actor `json:"actor"`
+	Action        string          `json:"action"`
+	Endpoint      string          `json:"endpoint"`
+	RequestIDs    []string        `json:"request_ids"`
+	ClientIP      string          `json:"client_ip"`
+	HTTPRequestID string          `json:"x_request_id"`
+	Details       map[string]any  `json:"details"`
+}
+
+func accessEntryView(e db.AccessEntry) AccessEntryView {
+	return AccessEntryView{
+		ID: e.ID, At: e.At, Actor: workflows.Actor{ID: e.Actor.ID, Role: e.Actor.Role}, Action: e.Action,
+		Endpoint: e.Endpoint, RequestIDs: e.RequestIDs, ClientIP: e.ClientIP, HTTPRequestID: e.HTTPRequestID, Details: e.Details,
+	}
+}
+
+// listAccessLog answers GET /v1/access-log?request_id=&actor_id=&from=&to=&limit=&cursor=,
+// newest first. The read itself is logged once (access_log.read, with its filter); what it
+// lists is not logged again.
+func (s *Server) listAccessLog(c *gin.Context) {
+	f := db.AccessFilter{RequestID: c.Query("request_id"), ActorID: c.Query("actor_id"), Cursor: c.Query("cursor")}
+	var fe fields
+	if f.RequestID != "" && !requestIDPattern.MatchString(f.RequestID) {
+		fe.add("request_id", "is not a request id")
+	}
+	if len(f.ActorID) > maxSubjectLen || textcheck.Check(f.ActorID, textcheck.Line) != nil {
+		fe.add("actor_id", "is not a user id")
+	}
+	f.From = fe.queryTime(c, "from")
+	f.To = fe.queryTime(c, "to")
+	if f.From != nil && f.To != nil && !f.From.Before(*f.To) {
+		fe.add("to", "must be after from")
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			fe.add("limit", "must be between 1 and 200")
+		}
+		f.Limit = n
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	entries, next, err := s.store.ListAccess(c.Request.Context(), f)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	filter := map[string]any{}
+	for _, k := range []string{"request_id", "actor_id", "from", "to", "cursor"} {
+		if v := c.Query(k); v != "" {
+			filter[k] = v
+		}
+	}
+	if err := s.logAccess(c, AccessLogRead, nil, map[string]any{"filter": filter, "entries": len(entries)}); err != nil {
+		abort(c, err)
+		return
+	}
+	writeList(c, entries, accessEntryView, next)
+}
+
+// queryTime reads an optional RFC 3339 time query parameter, noting a bad one.
+func (f *fields) queryTime(c *gin.Context, name string) *time.Time {
+	v := c.Query(name)
+	if v == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		f.add(name, "must be a time such as 2026-03-02T08:00:00Z")
+		return nil
+	}
+	return &t
+}

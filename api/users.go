@@ -1,0 +1,217 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/textcheck"
+)
+
+// identityRoutes registers the users directory and the access log, both for admins.
+func (s *Server) identityRoutes(v1 *gin.RouterGroup, admin gin.HandlerFunc) {
+	v1.GET("/users", admin, s.listUsers)
+	v1.POST("/users", admin, s.createUser)
+	v1.GET("/users/:id", admin, s.getUser)
+	v1.PATCH("/users/:id", admin, s.patchUser)
+	v1.GET("/access-log", admin, s.listAccessLog)
+}
+
+// Bounds of a user's fields.
+const (
+	maxRegistrationLen = 64
+	maxUnitLen         = 200
+)
+
+// UserBody is the body of POST /v1/users. ID is the subject of the user's tokens; Active
+// defaults to true.
+type UserBody struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Role         string `json:"role"`
+	Registration string `json:"registration"`
+	Unit         string `json:"unit"`
+	Active       *bool  `json:"active"`
+}
+
+// UserPatchBody is the body of PATCH /v1/users/{id}: the fields to change; at least one.
+type UserPatchBody struct {
+	Name         *string `json:"name"`
+	Role         *string `json:"role"`
+	Registration *string `json:"registration"`
+	Unit         *string `json:"unit"`
+	Active       *bool   `json:"active"`
+}
+
+// UserView is a user of the directory.
+type UserView struct {
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Role         string    `json:"role"`
+	Registration string    `json:"registration"`
+	Unit         string    `json:"unit"`
+	Active       bool      `json:"active"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+func userView(u db.User) UserView {
+	return UserView{ID: u.ID, Name: u.Name, Role: u.Role, Registration: u.Registration, Unit: u.Unit,
+		Active: u.Active, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+func (s *Server) listUsers(c *gin.Context) {
+	users, err := s.store.ListUsers(c.Request.Context())
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	writeList(c, users, userView, "")
+}
+
+func (s *Server) getUser(c *gin.Context) {
+	id, err := userPathID(c)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	u, err := s.store.GetUser(c.Request.Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("user")
+	}
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, userView(u))
+}
+
+func (s *Server) createUser(c *gin.Context) {
+	var body UserBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	fe.checkUserID("id", body.ID)
+	fe.checkLine("name", body.Name, true, maxNameLen)
+	fe.checkRole("role", body.Role)
+	fe.checkLine("registration", body.Registration, false, maxRegistrationLen)
+	fe.checkLine("unit", body.Unit, false, maxUnitLen)
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	active := body.Active == nil || *body.Active
+	u, err := s.store.CreateUser(c.Request.Context(), db.User{
+		ID: body.ID, Name: body.Name, Role: body.Role, Registration: body.Registration, Unit: body.Unit, Active: active,
+	}, s.auditActor(c))
+	if errors.Is(err, db.ErrConflict) {
+		err = newError(http.StatusConflict, CodeConflict, "a user with id "+body.ID+" exists", nil)
+	}
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	s.dir.forget(u.ID)
+	c.Header("Location", "/v1/users/"+u.ID)
+	c.JSON(http.StatusCreated, userView(u))
+}
+
+func (s *Server) patchUser(c *gin.Context) {
+	id, err := userPathID(c)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	var body UserPatchBody
+	if err := bindJSON(c, &body); err != nil {
+		abort(c, err)
+		return
+	}
+	var fe fields
+	if body == (UserPatchBody{}) {
+		fe.add("body", "nothing to change: give at least one of name, role, registration, unit, active")
+	}
+	if body.Name != nil {
+		fe.checkLine("name", *body.Name, true, maxNameLen)
+	}
+	if body.Role != nil {
+		fe.checkRole("role", *body.Role)
+	}
+	if body.Registration != nil {
+		fe.checkLine("registration", *body.Registration, false, maxRegistrationLen)
+	}
+	if body.Unit != nil {
+		fe.checkLine("unit", *body.Unit, false, maxUnitLen)
+	}
+	if err := fe.err(); err != nil {
+		abort(c, err)
+		return
+	}
+	u, err := s.store.UpdateUser(c.Request.Context(), id, db.UserPatch{
+		Name: body.Name, Role: body.Role, Registration: body.Registration, Unit: body.Unit, Active: body.Active,
+	}, s.auditActor(c))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("user")
+	}
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	s.dir.forget(u.ID)
+	c.JSON(http.StatusOK, userView(u))
+}
+
+// auditActor is the caller as the audit trail records it.
+func (s *Server) auditActor(c *gin.Context) db.Actor {
+	me := actor(c)
+	return db.Actor{ID: me.ID, Role: me.Role, Name: me.Name}
+}
+
+// userPathID reads the user id of the path; one no user can have names no user.
+func userPathID(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if id == "" || len(id) > maxSubjectLen || textcheck.Check(id, textcheck.Line) != nil {
+		return "", notFound("user")
+	}
+	return id, nil
+}
+
+// checkUserID checks a user id: a token's subject, so what a token may carry.
+func (f *fields) checkUserID(field, id string) {
+	switch {
+	case id == "":
+		f.add(field, "is required: the subject (sub) of the user's tokens")
+	case strings.TrimSpace(id) != id:
+		f.add(field, "must not begin or end with spaces")
+	case strings.ContainsRune(id, '/'):
+		f.add(field, "must not contain /")
+	default:
+		f.checkLine(field, id, true, maxSubjectLen)
+	}
+}
+
+// checkLine checks a one-line text field: its length, and what may be stored (textcheck).
+func (f *fields) checkLine(field, v string, required bool, max int) {
+	n := len(*f)
+	f.checkString(field, v, required, max)
+	if len(*f) > n {
+		return
+	}
+	if err := textcheck.Check(v, textcheck.Line); err != nil {
+		f.add(field, "%v", err)
+	}
+}
+
+// checkRole checks a user's role.
+func (f *fields) checkRole(field, role string) {
+	if !slices.Contains(tokenRoles, role) {
+		f.add(field, "must be one of %s", strings.Join(tokenRoles, ", "))
+	}
+}
