@@ -1,6 +1,7 @@
 package cabsim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,10 @@ import (
 	"net/http"
 	"time"
 )
+
+// adminWait bounds how long POST /withdraw, /override and /event wait for the system's AA
+// before answering 202 (queued).
+const adminWait = 10 * time.Second
 
 // startAdminLocked binds and serves the admin HTTP endpoint.
 func (s *Sim) startAdminLocked() error {
@@ -79,12 +84,17 @@ func (s *Sim) postWithdraw(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("order is required"))
 		return
 	}
-	ids, err := s.Withdraw(r.Context(), body.Order, body.Lines)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), adminWait)
+	defer cancel()
+	ids, err := s.Withdraw(ctx, body.Order, body.Lines)
+	switch {
+	case errors.Is(err, ErrQueued):
+		writeJSON(w, http.StatusAccepted, map[string]any{"reports": ids, "queued": true})
+	case err != nil:
 		writeError(w, statusOf(err), err)
-		return
+	default:
+		writeJSON(w, http.StatusOK, map[string][]string{"reports": ids})
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"reports": ids})
 }
 
 func (s *Sim) postOverride(w http.ResponseWriter, r *http.Request) {
@@ -96,12 +106,10 @@ func (s *Sim) postOverride(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &body) {
 		return
 	}
-	id, err := s.Override(r.Context(), body.Cabinet, body.Order, body.Lines)
-	if err != nil {
-		writeError(w, statusOf(err), err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"control_id": id})
+	ctx, cancel := context.WithTimeout(r.Context(), adminWait)
+	defer cancel()
+	id, err := s.Override(ctx, body.Cabinet, body.Order, body.Lines)
+	writeReported(w, id, err)
 }
 
 func (s *Sim) postEvent(w http.ResponseWriter, r *http.Request) {
@@ -109,16 +117,27 @@ func (s *Sim) postEvent(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &pe) {
 		return
 	}
-	id, err := s.SendEvent(r.Context(), pe)
-	if err != nil {
-		writeError(w, statusOf(err), err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"control_id": id})
+	ctx, cancel := context.WithTimeout(r.Context(), adminWait)
+	defer cancel()
+	id, err := s.SendEvent(ctx, pe)
+	writeReported(w, id, err)
 }
 
-// statusOf maps the simulator's errors to HTTP statuses; a report the system did not take
-// is a bad gateway.
+// writeReported answers a request that queued one report: 200 once it was acknowledged, 202
+// while it waits in the outbox, an error otherwise.
+func writeReported(w http.ResponseWriter, id string, err error) {
+	switch {
+	case errors.Is(err, ErrQueued):
+		writeJSON(w, http.StatusAccepted, map[string]any{"control_id": id, "queued": true})
+	case err != nil:
+		writeError(w, statusOf(err), err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"control_id": id})
+	}
+}
+
+// statusOf maps the simulator's errors to HTTP statuses; a report the system refused is a
+// bad gateway.
 func statusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrUnknownOrder):
@@ -127,7 +146,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrBadEvent):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrNoReportTo):
+	case errors.Is(err, ErrNoReportTo), errors.Is(err, errClosed):
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusBadGateway

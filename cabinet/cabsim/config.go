@@ -5,10 +5,56 @@
 // hold a stock of pockets, and shows faults on demand. It is the library behind the
 // `pyxis cabinet-sim` subcommand and what the HL7 tests run against.
 //
+// # Reports: the outbox
+//
+// Every report (a withdrawal, an override, a pocket event) goes into an outbox before it is
+// first sent, and leaves it only when the system answers AA, or AE (final: the report is
+// counted in reports_failed and its reason kept in the stats' failures). A report answered
+// AR, or not answered, is sent again, byte for byte the same message, after 1 s, doubling up
+// to 30 s, for as long as it takes. Each cabinet's reports go in the order they were queued:
+// one is not sent before the one before it was answered, since the system applies them in
+// order. Withdraw, Override and SendEvent return once their reports are acknowledged; when
+// the caller's context ends first they return an error wrapping ErrQueued, and the reports
+// are delivered later all the same.
+//
+// # The state file
+//
+// With Config.StateFile (`--state`) the simulator keeps on disk what a real cabinet keeps
+// across a power cut: its held orders (the order, when it was accepted, when its automatic
+// withdrawal is due, whether it was cancelled or withdrawn), the control ids it acknowledged,
+// the pockets' quantities, the item master, the stats and the outbox. New reads it; Start
+// carries on: orders whose withdrawal fell due while the simulator was down are withdrawn at
+// once, in the order they fell due, the others at their time; cancelled and withdrawn orders
+// stay done; the outbox is sent again. Orders done, and control ids acknowledged, more than
+// 24 hours ago are forgotten. A state file that exists but does not read whole (empty,
+// truncated, damaged) is refused at New: starting empty would lose what the cabinet held.
+//
+// The file is replaced atomically (a temporary file in the same folder, fsync, rename, fsync
+// of the folder), so it is always either the previous state or the next, whole. Writes are
+// coalesced: one goroutine writes whatever changed, at most every 50 ms, and Close writes a
+// last time. The rule that makes this safe is that nothing leaves the simulator before the
+// change it stands for is on disk:
+//
+//   - an AA to an order, a cancellation, an item master update or a resend of any of them is
+//     sent only once a write holding its effect has finished (a crash right after the AA
+//     cannot lose the order); if the write fails or takes more than 5 s the answer is AR
+//     (resend later) instead, and if the simulator closes meanwhile there is no answer;
+//   - a report is sent for the first time only once a write holding it in the outbox, with
+//     the order marked withdrawn and the stock changed, has finished (a crash after the send
+//     cannot withdraw the order a second time with a different message);
+//   - a report leaves the outbox after its AA; a crash before that is written sends it again,
+//     and the system recognises the resend by its control id and content.
+//
+// Many orders arriving together share one write; each waits at most one interval plus a
+// write for its AA. Without a state file everything is in memory and nothing waits.
+//
+// # Admin endpoint
+//
 // A small HTTP admin endpoint drives it at run time:
 //
 //	GET  /stats     {"orders_accepted","duplicates_recognised","orders_cancelled","orders_refused",
-//	                 "orders_deferred","items_updated","reports_sent","reports_failed"}
+//	                 "orders_deferred","items_updated","reports_sent","reports_failed","outbox",
+//	                 "failures":[{"control_id","cabinet","kind","reason","at"}]}
 //	GET  /items     [{"Code","Name","Strength","Form","Unit","ControlledList",...}]  the item master
 //	GET  /faults    {"faults": [...]}
 //	POST /faults    {"faults": ["offline","slow=2s","reject","busy","drop","duplicate"]}  (an empty list clears)
@@ -16,8 +62,13 @@
 //	                reports the withdrawal now; "lines" (optional) replaces, line by line, the drug
 //	                or the amount vended (null or empty keeps what was ordered), and lines beyond
 //	                the order's are vended too
+//	POST /override  {"cabinet","order","lines":[{"medication_code","amount"}]}  a vend not ordered
 //	POST /event     {"kind":"L|C|R|W|U","medication_code","drawer","pocket","amount","count",
 //	                 "user","witness","controlled_class","order","cabinet"}  sends a pocket event
+//
+// POST /withdraw, /override and /event answer 200 once the system acknowledged the reports,
+// 502 when it refused one AE, and 202 with "queued": true when it has not answered within
+// 10 s: the reports stay in the outbox and are delivered later.
 package cabsim
 
 import (
@@ -57,6 +108,11 @@ type Config struct {
 	// ProcessingID is MSH-11 of the reports sent and of the messages taken: P (the default
 	// when empty), T or D. A message with another is answered AR 202.
 	ProcessingID string
+	// StateFile keeps the simulator's state on disk, so that a restart (or a crash) carries
+	// on where it stopped: held orders and their withdrawal times, acknowledged control ids,
+	// the stock's quantities, the item master, the stats and the outbox. Empty keeps it in
+	// memory only. See the package documentation for when it is written.
+	StateFile string
 }
 
 func (c Config) validate() error {

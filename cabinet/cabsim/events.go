@@ -33,8 +33,9 @@ type PocketEvent struct {
 // and applies it to the stock when the pocket is known: a load or a return adds the amount,
 // an unload takes it out, a count sets the quantity, a waste leaves it (the dose wasted was
 // already out). ZPM-8 and ZPM-9 carry the pocket's quantity before and after (for a count,
-// the quantity expected and the one counted). It returns the report's control id once the
-// system has acknowledged it.
+// the quantity expected and the one counted). It queues the report and returns its control
+// id once the system has acknowledged it; when ctx ends first, the id and an error wrapping
+// ErrQueued (the report is delivered later).
 func (s *Sim) SendEvent(ctx context.Context, pe PocketEvent) (string, error) {
 	if s.reporter == nil {
 		return "", ErrNoReportTo
@@ -48,22 +49,36 @@ func (s *Sim) SendEvent(ctx context.Context, pe PocketEvent) (string, error) {
 	if pe.Amount < 0 || pe.Count < 0 {
 		return "", fmt.Errorf("%w: negative amount or count", ErrBadEvent)
 	}
-	r, err := s.applyEvent(kind, pe)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", errClosed
+	}
+	now := time.Now()
+	restore := s.stock.save()
+	r, err := s.applyEventLocked(kind, pe, now)
+	var rs []*outReport
+	if err == nil {
+		rs, err = encodeReports(kindEvent, []hl7.Report{r}, hl7.BuildOMS, now)
+	}
 	if err != nil {
+		restore()
+		s.mu.Unlock()
 		return "", err
 	}
-	if err := s.deliver(ctx, r, hl7.BuildOMS); err != nil {
-		return "", err
+	s.enqueueLocked(rs)
+	s.mu.Unlock()
+	id := r.Event.MessageControlID
+	if err := s.await(ctx, rs); err != nil {
+		return id, err
 	}
-	s.logger.Info("pocket event reported", "control_id", r.Event.MessageControlID, "kind", pe.Kind,
+	s.logger.Info("pocket event reported", "control_id", id, "kind", pe.Kind,
 		"medication", r.Event.MedicationCode, "balance", r.Event.Balance.String())
-	return r.Event.MessageControlID, nil
+	return id, nil
 }
 
-// applyEvent builds the event's report and updates the pocket it names, if any.
-func (s *Sim) applyEvent(kind cabinet.EventKind, pe PocketEvent) (hl7.Report, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// applyEventLocked builds the event's report and updates the pocket it names, if any.
+func (s *Sim) applyEventLocked(kind cabinet.EventKind, pe PocketEvent, now time.Time) (hl7.Report, error) {
 	e := cabinet.Event{
 		Kind:            kind,
 		CabinetCode:     pe.Cabinet,
@@ -74,7 +89,7 @@ func (s *Sim) applyEvent(kind cabinet.EventKind, pe PocketEvent) (hl7.Report, er
 		ControlledClass: pe.ControlledClass,
 		User:            pe.User,
 		Witness:         pe.Witness,
-		At:              time.Now(),
+		At:              now,
 	}
 	if kind != cabinet.EventCount {
 		e.Amount = cabinet.CountOf(pe.Amount)

@@ -11,7 +11,7 @@ import (
 	"github.com/medreq/pyxis/cabinet/hl7"
 )
 
-// Errors of Withdraw and SendEvent.
+// Errors of Withdraw, Override and SendEvent.
 var (
 	// ErrUnknownOrder: no accepted order has this request id.
 	ErrUnknownOrder = errors.New("cabsim: unknown order")
@@ -21,12 +21,12 @@ var (
 	ErrNoReportTo = errors.New("cabsim: no report-to address")
 	// ErrBadEvent: a pocket event or a vend that cannot be sent as asked.
 	ErrBadEvent = errors.New("cabsim: bad pocket event")
-)
-
-// reportAttempts and reportBackoff pace the resending of a report the system did not take.
-const (
-	reportAttempts = 5
-	reportBackoff  = 200 * time.Millisecond
+	// ErrQueued: the caller stopped waiting (its context ended, or the simulator closed)
+	// before the system acknowledged the report; the report stays in the outbox and is
+	// delivered later.
+	ErrQueued = errors.New("cabsim: report queued, not acknowledged yet")
+	// ErrReportRefused: the system answered the report AE; it is not sent again.
+	ErrReportRefused = errors.New("cabsim: report refused")
 )
 
 // nurse is who withdraws in the simulation.
@@ -46,56 +46,76 @@ type vended struct {
 	orderedCode       string
 }
 
-// Withdraw reports the withdrawal of an accepted order now and takes what was vended out of
-// the stock. By default each line is vended as ordered; lines (optional) replace, line by
-// line, the drug or the amount, and lines beyond the order's are vended too. It reports one
-// RDS^O13 with an ORDER group per line (control id "RV" and a hash of the request id), or,
-// in the PADE format, one OMS^O05 per line ("V1", "V2", ... and a hash). It returns the
-// control ids once the system has acknowledged them all.
+// Withdraw reports the withdrawal of an accepted order and takes what was vended out of the
+// stock. By default each line is vended as ordered; lines (optional) replace, line by line,
+// the drug or the amount, and lines beyond the order's are vended too. It queues one
+// RDS^O13 with an ORDER group per line (control id "RV" and a hash of the request id), or, in
+// the PADE format, one OMS^O05 per line ("V1", "V2", ... and a hash), in the outbox, and
+// returns the control ids once the system has acknowledged them all. When ctx ends first it
+// returns them with an error wrapping ErrQueued: the withdrawal is done and its reports are
+// delivered later. A report refused AE gives an error wrapping ErrReportRefused.
 func (s *Sim) Withdraw(ctx context.Context, requestID string, lines []VendLine) ([]string, error) {
 	if s.reporter == nil {
 		return nil, ErrNoReportTo
 	}
 	s.mu.Lock()
-	o := s.orders[requestID]
-	switch {
-	case o == nil:
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w %q", ErrUnknownOrder, requestID)
-	case o.cancelled || o.withdrawn:
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q was cancelled or withdrawn", ErrNotPending, requestID)
-	}
-	vends, err := vendsOf(o.order, lines)
+	rs, err := s.withdrawLocked(requestID, lines, time.Now())
+	s.mu.Unlock()
 	if err != nil {
-		s.mu.Unlock()
 		return nil, err
 	}
-	o.withdrawn = true
-	if o.timer != nil && o.timer.Stop() {
-		s.wg.Done()
-	}
-	reports := s.vendReportsLocked(o.order, vends, time.Now())
-	s.mu.Unlock()
-	ids := make([]string, 0, len(reports))
-	for _, r := range reports {
-		build := hl7.BuildRDS
-		if s.cfg.ReportFormat == FormatPADE {
-			build = hl7.BuildOMS
-		}
-		if err := s.deliver(ctx, r, build); err != nil {
-			return ids, err
-		}
-		ids = append(ids, r.Event.MessageControlID)
+	ids := controlIDs(rs)
+	if err := s.await(ctx, rs); err != nil {
+		return ids, err
 	}
 	s.logger.Info("withdrawal reported", "request_id", requestID, "reports", ids)
 	return ids, nil
 }
 
+// withdrawLocked marks a held order withdrawn, takes it out of the stock and queues its
+// reports, all as one change of the durable state; nothing changes when it fails.
+func (s *Sim) withdrawLocked(requestID string, lines []VendLine, now time.Time) ([]*outReport, error) {
+	o := s.orders[requestID]
+	switch {
+	case s.closed:
+		return nil, errClosed
+	case o == nil:
+		return nil, fmt.Errorf("%w %q", ErrUnknownOrder, requestID)
+	case o.done():
+		return nil, fmt.Errorf("%w: %q was cancelled or withdrawn", ErrNotPending, requestID)
+	}
+	vends, err := vendsOf(o.order, lines)
+	if err != nil {
+		return nil, err
+	}
+	restore := s.stock.save()
+	rs, err := encodeReports(kindVend, s.vendReportsLocked(o.order, vends, now), s.vendBuilder(), now)
+	if err != nil {
+		restore()
+		return nil, err
+	}
+	o.withdrawn, o.doneAt = true, now
+	if o.timer != nil && o.timer.Stop() {
+		s.wg.Done()
+	}
+	o.timer = nil
+	s.enqueueLocked(rs)
+	return rs, nil
+}
+
+// vendBuilder returns the builder of the configured vend report format.
+func (s *Sim) vendBuilder() func(hl7.Report) (*hl7.Message, error) {
+	if s.cfg.ReportFormat == FormatPADE {
+		return hl7.BuildOMS
+	}
+	return hl7.BuildRDS
+}
+
 // Override reports a vend the system did not order: a nurse's override at the cabinet, a vend
 // for another system's order, or one without an order (order ""), as real cabinets do. The
 // lines say what was taken (code and amount, both required); cabinet is the cabinet's code.
-// It returns the report's control id once the system has acknowledged it.
+// It queues the report and returns its control id once the system has acknowledged it; when
+// ctx ends first, the id and an error wrapping ErrQueued.
 func (s *Sim) Override(ctx context.Context, cabinetCode, order string, lines []VendLine) (string, error) {
 	if s.reporter == nil {
 		return "", ErrNoReportTo
@@ -111,24 +131,28 @@ func (s *Sim) Override(ctx context.Context, cabinetCode, order string, lines []V
 		vends = append(vends, vended{code: l.MedicationCode, amount: *l.Amount})
 	}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", errClosed
+	}
+	now := time.Now()
 	s.overrides++
+	restore := s.stock.save()
 	o := cabinet.Order{CabinetCode: cabinetCode, RequestID: order}
-	reports := s.vendReportsLocked(o, vends, time.Now())
+	reports := s.vendReportsLocked(o, vends, now)
 	for i := range reports {
 		// Every override is a report of its own, even for the same order.
 		reports[i].Event.MessageControlID = hl7.ShortID("OV", fmt.Sprintf("%s|%s|%d|%d", cabinetCode, order, s.overrides, i))
 	}
+	rs, err := encodeReports(kindOverride, reports, s.vendBuilder(), now)
+	if err != nil {
+		restore()
+		s.mu.Unlock()
+		return "", err
+	}
+	s.enqueueLocked(rs)
 	s.mu.Unlock()
-	build := hl7.BuildRDS
-	if s.cfg.ReportFormat == FormatPADE {
-		build = hl7.BuildOMS
-	}
-	for _, r := range reports {
-		if err := s.deliver(ctx, r, build); err != nil {
-			return "", err
-		}
-	}
-	return reports[0].Event.MessageControlID, nil
+	return rs[0].ControlID, s.await(ctx, rs)
 }
 
 // Order returns an order the simulator accepted, as it decoded it.
@@ -205,81 +229,4 @@ func (s *Sim) vendReportsLocked(o cabinet.Order, vends []vended, now time.Time) 
 		e.Lines = append(e.Lines, pe.Lines...)
 	}
 	return []hl7.Report{{Event: e, Envelope: env}}
-}
-
-// deliver sends one report (twice under the duplicate fault) and counts it.
-func (s *Sim) deliver(ctx context.Context, r hl7.Report, build func(hl7.Report) (*hl7.Message, error)) error {
-	msg, err := build(r)
-	if err != nil {
-		return err
-	}
-	raw, err := msg.Encode()
-	if err != nil {
-		return err
-	}
-	sends := 1
-	if s.Faults().Duplicate {
-		sends = 2
-	}
-	for range sends {
-		if err := s.send(ctx, raw, r.Event.MessageControlID); err != nil {
-			s.mu.Lock()
-			s.stats.ReportsFailed++
-			s.mu.Unlock()
-			return err
-		}
-	}
-	s.mu.Lock()
-	s.stats.ReportsSent++
-	s.mu.Unlock()
-	return nil
-}
-
-// send sends one report until the system acknowledges it AA, resending with backoff after a
-// transport failure or an AR (not now); an AE (the report is wrong) is final.
-func (s *Sim) send(ctx context.Context, raw []byte, controlID string) error {
-	wait := s.backoff
-	var last error
-	for attempt := 1; attempt <= reportAttempts; attempt++ {
-		last = s.sendOnce(ctx, raw, controlID)
-		if last == nil || errors.Is(last, errFinal) {
-			return last
-		}
-		s.logger.Info("report not taken, resending", "control_id", controlID, "attempt", attempt, "error", last)
-		if attempt == reportAttempts {
-			break
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("report %s: %w (last error: %v)", controlID, ctx.Err(), last)
-		}
-		wait *= 2
-	}
-	return fmt.Errorf("report %s not taken after %d attempts: %w", controlID, reportAttempts, last)
-}
-
-var errFinal = errors.New("refused")
-
-func (s *Sim) sendOnce(ctx context.Context, raw []byte, controlID string) error {
-	answer, err := s.reporter.Send(ctx, raw)
-	if err != nil {
-		return err
-	}
-	ack, err := hl7.ParseACK(answer)
-	if err != nil {
-		return fmt.Errorf("unreadable acknowledgment: %w", err)
-	}
-	if ack.ControlID != controlID {
-		return fmt.Errorf("acknowledgment of %q, not %q", ack.ControlID, controlID)
-	}
-	switch {
-	case ack.Code.Accepted():
-		return nil
-	case ack.Code.Refused():
-		return fmt.Errorf("report %s %w (%s %s): %s", controlID, errFinal, ack.Code, ack.Condition, ack.Text)
-	}
-	return fmt.Errorf("report %s not taken now (%s %s): %s", controlID, ack.Code, ack.Condition, ack.Text)
 }

@@ -1,6 +1,7 @@
 package cabsim
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,8 @@ import (
 	"github.com/medreq/pyxis/cabinet/mllp"
 )
 
-// Stats counts what the simulator did; GET /stats returns it.
+// Stats counts what the simulator did; GET /stats returns it. With a state file the counts
+// go on across restarts.
 type Stats struct {
 	// OrdersAccepted counts authorizations acknowledged AA the first time.
 	OrdersAccepted int `json:"orders_accepted"`
@@ -32,10 +34,14 @@ type Stats struct {
 	// ItemsUpdated counts item master updates (MFN^M01) applied, repeats included.
 	ItemsUpdated int `json:"items_updated"`
 	// ReportsSent counts reports acknowledged AA by the system; a report sent twice under
-	// the duplicate fault counts once.
+	// the duplicate fault counts once, and so does a report sent many times before its AA.
 	ReportsSent int `json:"reports_sent"`
-	// ReportsFailed counts reports given up after their retries.
+	// ReportsFailed counts reports the system refused AE: they are not sent again.
 	ReportsFailed int `json:"reports_failed"`
+	// Outbox is the number of reports waiting for the system's AA now.
+	Outbox int `json:"outbox"`
+	// Failures are the last reports refused AE, with the system's reason, oldest first.
+	Failures []ReportFailure `json:"failures,omitempty"`
 }
 
 // Sim is a running simulated cabinet.
@@ -51,15 +57,37 @@ type Sim struct {
 	faults   Faults
 	stock    *stock // nil: any medication is accepted
 	orders   map[string]*simOrder
-	accepted map[string]bool // control ids acknowledged AA
+	accepted map[string]time.Time // control ids acknowledged AA, and when
 	items    map[string]cabinet.Item
 	stats    Stats
 	// overrides numbers the overrides reported, so each gets a control id of its own.
 	overrides int
 	seq       int64
+	started   bool
 	closed    bool
-	// backoff is the first wait before resending a report (reportBackoff; tests shorten it).
-	backoff time.Duration
+
+	// outbox holds, per cabinet and in the order queued, the reports not yet answered AA
+	// or AE; senders marks the cabinets whose queue a sendLoop is delivering.
+	outbox     map[string][]*outReport
+	outboxLen  int
+	nextReport int64
+	senders    map[string]bool
+	// backoff and maxBackoff pace the resending of a report (reportBackoff,
+	// reportMaxBackoff; tests shorten them).
+	backoff, maxBackoff time.Duration
+
+	// gen counts the changes of the durable state, flushed is the last generation on disk;
+	// written is closed (and replaced) after each write of the state file; flushErr is the
+	// error of the last write if it failed, for the changes up to failedGen. dirty wakes
+	// flushLoop. All but dirty are guarded by mu.
+	gen, flushed, failedGen uint64
+	flushErr                error
+	written                 chan struct{}
+	dirty                   chan struct{}
+	fileMu                  sync.Mutex // one write of the state file at a time
+	pruned                  time.Time
+	flushEvery, retention   time.Duration
+	maxDone                 int
 
 	srvMu  sync.Mutex // guards srv and the listener's life, apart from mu
 	srv    *mllp.Server
@@ -69,13 +97,21 @@ type Sim struct {
 }
 
 type simOrder struct {
-	order     cabinet.Order
+	order      cabinet.Order
+	acceptedAt time.Time
+	// dueAt is when the simulated nurse withdraws it; zero: only through Withdraw.
+	dueAt     time.Time
 	cancelled bool
 	withdrawn bool
+	doneAt    time.Time
 	timer     *time.Timer
 }
 
-// New checks cfg, reads the stock file and returns a simulator that Start sets going.
+// done says the order was cancelled or withdrawn.
+func (o *simOrder) done() bool { return o.cancelled || o.withdrawn }
+
+// New checks cfg, reads the stock file and the state file, and returns a simulator that
+// Start sets going. A state file that exists but does not read whole is an error.
 func New(cfg Config) (*Sim, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -88,14 +124,22 @@ func New(cfg Config) (*Sim, error) {
 		cfg.ReportFormat = FormatRDS
 	}
 	s := &Sim{
-		cfg:      cfg,
-		logger:   slog.Default(),
-		faults:   faults,
-		orders:   make(map[string]*simOrder),
-		accepted: make(map[string]bool),
-		items:    make(map[string]cabinet.Item),
-		seq:      time.Now().UnixMilli(),
-		backoff:  reportBackoff,
+		cfg:        cfg,
+		logger:     slog.Default(),
+		faults:     faults,
+		orders:     make(map[string]*simOrder),
+		accepted:   make(map[string]time.Time),
+		items:      make(map[string]cabinet.Item),
+		seq:        time.Now().UnixMilli(),
+		outbox:     make(map[string][]*outReport),
+		senders:    make(map[string]bool),
+		backoff:    reportBackoff,
+		maxBackoff: reportMaxBackoff,
+		written:    make(chan struct{}),
+		dirty:      make(chan struct{}, 1),
+		flushEvery: flushEvery,
+		retention:  retention,
+		maxDone:    maxDone,
 	}
 	if cfg.StockFile != "" {
 		sf, err := LoadStock(cfg.StockFile)
@@ -103,6 +147,18 @@ func New(cfg Config) (*Sim, error) {
 			return nil, err
 		}
 		s.stock = newStock(sf)
+	}
+	if cfg.StateFile != "" {
+		st, err := readState(cfg.StateFile)
+		if err != nil {
+			return nil, err
+		}
+		if st != nil {
+			if err := s.restore(st); err != nil {
+				return nil, err
+			}
+		}
+		removeStaleTemps(cfg.StateFile)
 	}
 	if cfg.ReportTo != "" {
 		s.reporter = mllp.NewClient(cfg.ReportTo, mllp.ClientOptions{
@@ -125,14 +181,19 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
+	st := s.Stats()
 	s.logger.Info("cabinet simulator running", "mllp", s.Addr(), "admin", s.AdminAddr(),
-		"report_to", cfg.ReportTo, "format", s.cfg.ReportFormat, "faults", s.Faults().List())
+		"report_to", cfg.ReportTo, "format", s.cfg.ReportFormat, "faults", s.Faults().List(),
+		"state", cfg.StateFile, "orders_accepted", st.OrdersAccepted, "outbox", st.Outbox)
 	<-ctx.Done()
 	return s.Close()
 }
 
 // Start binds the MLLP listener (then closes it again when starting offline, keeping its
-// address) and the admin endpoint, and serves them until Close or the end of ctx.
+// address) and the admin endpoint, and serves them until Close or the end of ctx. It carries
+// on from the state file: the held orders whose withdrawal fell due while the simulator was
+// down are withdrawn at once, in the order they fell due, the others at their time, and the
+// reports of the outbox are sent again.
 func (s *Sim) Start(ctx context.Context) error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
@@ -142,6 +203,9 @@ func (s *Sim) Start(ctx context.Context) error {
 	}
 	s.addr = ln.Addr().String()
 	ln.Close()
+	if err := s.resume(); err != nil {
+		return err
+	}
 	if !s.Faults().Offline {
 		if err := s.startServerLocked(); err != nil {
 			return err
@@ -241,14 +305,63 @@ func (s *Sim) Items() []cabinet.Item {
 	return out
 }
 
-// Stats returns the counts so far.
+// Stats returns the counts so far and the size of the outbox.
 func (s *Sim) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	return s.statsLocked()
 }
 
-// Close stops the listeners and pending withdrawals and waits for reports in flight.
+func (s *Sim) statsLocked() Stats {
+	st := s.stats
+	st.Outbox = s.outboxLen
+	st.Failures = slices.Clone(st.Failures)
+	return st
+}
+
+// resume starts the state file's writer, the withdrawals held orders wait for and the
+// delivery of the outbox.
+func (s *Sim) resume() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return errClosed
+	case s.started:
+		return errors.New("cabsim: started twice")
+	}
+	s.started = true
+	if s.cfg.StateFile != "" {
+		s.wg.Add(1)
+		go s.flushLoop()
+	}
+	var due []*simOrder
+	for _, o := range s.orders {
+		if !o.done() && !o.dueAt.IsZero() {
+			due = append(due, o)
+		}
+	}
+	slices.SortFunc(due, func(a, b *simOrder) int {
+		return cmp.Or(a.dueAt.Compare(b.dueAt), cmp.Compare(a.order.RequestID, b.order.RequestID))
+	})
+	now := time.Now()
+	for _, o := range due {
+		if o.dueAt.After(now) || s.reporter == nil {
+			s.scheduleLocked(o)
+			continue
+		}
+		if _, err := s.withdrawLocked(o.order.RequestID, nil, now); err != nil {
+			s.logger.Warn("overdue withdrawal not reported", "request_id", o.order.RequestID, "error", err)
+		}
+	}
+	for cabinetCode := range s.outbox {
+		s.startSenderLocked(cabinetCode)
+	}
+	return nil
+}
+
+// Close stops the listeners, pending withdrawals and the delivery of reports, and writes
+// the state file a last time. Reports not yet acknowledged stay in it.
 func (s *Sim) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -273,6 +386,11 @@ func (s *Sim) Close() error {
 	}
 	s.srvMu.Unlock()
 	s.wg.Wait()
+	if s.cfg.StateFile != "" {
+		if ferr := s.flush(); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("cabsim: write state file: %w", ferr))
+		}
+	}
 	if s.reporter != nil {
 		err = errors.Join(err, s.reporter.Close())
 	}

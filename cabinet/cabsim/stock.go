@@ -148,3 +148,29 @@ func (s *stock) release(o cabinet.Order) {
 		}
 	}
 }
+
+// hold sets aside what a held order needs, without checking: the order was accepted before
+// a restart.
+func (s *stock) hold(o cabinet.Order) {
+	for _, l := range o.Lines {
+		if p := s.byCode(l.MedicationCode); p != nil {
+			p.pending += l.Quantity
+		}
+	}
+}
+
+// save returns a func that puts the pockets back as they are now; nil stock saves nothing.
+func (s *stock) save() (restore func()) {
+	if s == nil {
+		return func() {}
+	}
+	saved := make([]pocketState, len(s.pockets))
+	for i, p := range s.pockets {
+		saved[i] = *p
+	}
+	return func() {
+		for i, p := range s.pockets {
+			*p = saved[i]
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -178,12 +179,18 @@ func listenMLLP(cfg config, in *intake.Intake) (*mllp.Server, error) {
 // loopbackSources are the report sources of dev mode's demo cabinets: this machine.
 var loopbackSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 
+// devCabinetSimState is the simulated cabinet's state file in dev mode's data folder.
+const devCabinetSimState = "cabinet-sim.json"
+
 // startDevCabinetSim runs the cabinet simulator inside dev mode, on the wire like a real
-// cabinet, reporting to the system's MLLP listener, and points the demo cabinets at it.
+// cabinet, reporting to the system's MLLP listener, and points the demo cabinets at it. It
+// keeps its state in the data folder (o.Dir), so that a restart of dev mode, even after a
+// crash, finds the orders the cabinet held and the reports it had not delivered.
 func startDevCabinetSim(ctx context.Context, store *db.Store, o devOptions, reportTo string, withdrawAfter time.Duration) (*cabsim.Sim, error) {
 	sim, err := cabsim.New(cabsim.Config{
 		Listen: o.CabinetSimAddr, Admin: o.CabinetSimAdmin, ReportTo: reportTo,
 		WithdrawAfter: withdrawAfter, ReportFormat: cabsim.FormatRDS,
+		StateFile: filepath.Join(o.Dir, devCabinetSimState),
 	})
 	if err != nil {
 		return nil, err
@@ -226,6 +233,7 @@ func parseCabinetSimFlags(args []string) (cabsim.Config, error) {
 	fs.StringVar(&cfg.ReportTo, "report-to", "127.0.0.1:2575", "the system's MLLP listener, for withdrawal and pocket reports")
 	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:2577", "admin HTTP address (/faults, /stats, /items, /withdraw, /event); empty: none")
 	fs.StringVar(&cfg.StockFile, "stock", "", "JSON file of pockets and quantities; orders beyond a pocket are refused AE")
+	fs.StringVar(&cfg.StateFile, "state", "", "file the simulator keeps its held orders, stock, item master, stats and unacknowledged reports in, to carry on after a restart; empty: memory only")
 	fs.StringVar(&cfg.ReportFormat, "report-format", cabsim.FormatRDS, "withdrawal report shape: rds (RDS^O13) or pade (OMS^O05 with ZPM)")
 	fs.StringVar(&cfg.ProcessingID, "processing-id", hl7.ProcessingProduction, "MSH-11 of the reports sent and of the messages taken: P, T or D")
 	fs.Var(&faults, "fault", "fault from the start: offline, slow=DUR, reject, busy, drop, duplicate (repeatable)")
