@@ -33,6 +33,9 @@ func (s *Sim) startAdminLocked() error {
 	mux.HandleFunc("POST /faults", s.postFaults)
 	mux.HandleFunc("POST /withdraw", s.postWithdraw)
 	mux.HandleFunc("POST /override", s.postOverride)
+	mux.HandleFunc("GET /orders", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Orders())
+	})
 	mux.HandleFunc("POST /event", s.postEvent)
 	s.admin = &http.Server{
 		Handler:           mux,

@@ -181,7 +181,10 @@ func (s *Sim) applyLocked(auth *hl7.Authorization, faults Faults, now time.Time)
 			return refuse(condition, reason)
 		}
 	}
-	o := &simOrder{order: auth.Order, acceptedAt: now}
+	o := &simOrder{order: auth.Order, acceptedAt: now, applied: 1}
+	if held != nil {
+		o.applied += held.applied
+	}
 	if s.cfg.WithdrawAfter > 0 {
 		o.dueAt = now.Add(s.cfg.WithdrawAfter)
 	}

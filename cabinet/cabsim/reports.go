@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/medreq/pyxis/cabinet"
@@ -153,6 +155,35 @@ func (s *Sim) Override(ctx context.Context, cabinetCode, order string, lines []V
 	s.enqueueLocked(rs)
 	s.mu.Unlock()
 	return rs[0].ControlID, s.await(ctx, rs)
+}
+
+// OrderCount is how many authorizations the simulator applied for one request, and where
+// the order stands (held, cancelled or withdrawn).
+type OrderCount struct {
+	RequestID string `json:"request_id"`
+	Cabinet   string `json:"cabinet"`
+	Applied   int    `json:"applied"`
+	Status    string `json:"status"`
+}
+
+// Orders lists every request the simulator holds or remembers, with how many authorizations
+// it applied for each: more than one is a double dispense waiting to happen.
+func (s *Sim) Orders() []OrderCount {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]OrderCount, 0, len(s.orders))
+	for id, o := range s.orders {
+		st := "held"
+		switch {
+		case o.withdrawn:
+			st = "withdrawn"
+		case o.cancelled:
+			st = "cancelled"
+		}
+		out = append(out, OrderCount{RequestID: id, Cabinet: o.order.CabinetCode, Applied: o.applied, Status: st})
+	}
+	slices.SortFunc(out, func(a, b OrderCount) int { return strings.Compare(a.RequestID, b.RequestID) })
+	return out
 }
 
 // Order returns an order the simulator accepted, as it decoded it.

@@ -105,6 +105,9 @@ type simOrder struct {
 	withdrawn bool
 	doneAt    time.Time
 	timer     *time.Timer
+	// applied counts the dispense authorizations applied for the request: more than one
+	// would let a nurse withdraw it twice (pyxis check reads it, GET /orders).
+	applied int
 }
 
 // done says the order was cancelled or withdrawn.

@@ -232,3 +232,24 @@ func TestVendsOf(t *testing.T) {
 	_, err = vendsOf(o, []VendLine{{Amount: &zero}})
 	assert.ErrorIs(t, err, ErrBadEvent)
 }
+
+// Orders counts the authorizations applied per request: once, whatever resends and
+// duplicates came; a new NW after a cancellation is a second one.
+func TestOrdersCountAuthorizations(t *testing.T) {
+	s, err := New(Config{Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	o := cabinet.Order{RequestID: "r1", CabinetCode: "PYX-1", Lines: []cabinet.Line{{MedicationCode: "M", Quantity: 1}}}
+	nw := &hl7.Authorization{ControlID: "NW1", Control: hl7.OrderNew, Order: o}
+	s.mu.Lock()
+	s.applyLocked(nw, Faults{}, time.Now())
+	s.applyLocked(nw, Faults{}, time.Now())
+	s.applyLocked(&hl7.Authorization{ControlID: "NW1b", Control: hl7.OrderNew, Order: o}, Faults{}, time.Now())
+	s.mu.Unlock()
+	require.Equal(t, []OrderCount{{RequestID: "r1", Cabinet: "PYX-1", Applied: 1, Status: "held"}}, s.Orders())
+
+	s.mu.Lock()
+	s.applyLocked(&hl7.Authorization{ControlID: "CA1", Control: hl7.OrderCancel, Order: o}, Faults{}, time.Now())
+	s.applyLocked(&hl7.Authorization{ControlID: "NW2", Control: hl7.OrderNew, Order: o}, Faults{}, time.Now())
+	s.mu.Unlock()
+	assert.Equal(t, 2, s.Orders()[0].Applied, "authorized again after a cancellation")
+}

@@ -80,6 +80,8 @@ type savedOrder struct {
 	Withdrawn bool   `json:"withdrawn,omitempty"`
 	// DoneAt is when it was cancelled or withdrawn.
 	DoneAt micros `json:"done_us,omitempty"`
+	// Applied counts the authorizations applied for the request (0 in files from before).
+	Applied int `json:"applied,omitempty"`
 }
 
 // micros is a time as the state file writes the many it holds: microseconds since
@@ -189,7 +191,7 @@ func (s *Sim) restore(st *savedState) error {
 	}
 	for _, so := range st.Orders {
 		o := &simOrder{order: cabinet.Order{RequestID: so.RequestID, CabinetCode: so.Cabinet}, acceptedAt: so.AcceptedAt.time(),
-			dueAt: so.DueAt.time(), cancelled: so.Cancelled, withdrawn: so.Withdrawn, doneAt: so.DoneAt.time()}
+			dueAt: so.DueAt.time(), cancelled: so.Cancelled, withdrawn: so.Withdrawn, doneAt: so.DoneAt.time(), applied: max(so.Applied, 1)}
 		if so.Order != nil {
 			o.order = *so.Order
 		}
@@ -238,7 +240,7 @@ func (s *Sim) snapshotLocked(now time.Time) *savedState {
 	}
 	for id, o := range s.orders {
 		so := savedOrder{RequestID: id, Cabinet: o.order.CabinetCode, AcceptedAt: microsOf(o.acceptedAt), DueAt: microsOf(o.dueAt),
-			Cancelled: o.cancelled, Withdrawn: o.withdrawn, DoneAt: microsOf(o.doneAt)}
+			Cancelled: o.cancelled, Withdrawn: o.withdrawn, DoneAt: microsOf(o.doneAt), Applied: o.applied}
 		if !o.done() {
 			ord := o.order // its lines are never changed once accepted: sharing them is safe
 			so.Order = &ord

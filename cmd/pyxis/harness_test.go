@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
@@ -50,12 +51,16 @@ type stack struct {
 	raw   client.Client
 	codec *codec.Codec
 	store *db.Store
-	sim   *cabinet.Simulator
+	// pool is the store's pool, for checks that read the database directly.
+	pool *pgxpool.Pool
+	sim  *cabinet.Simulator
 	// intake accepts cabinet reports for every test's listener and applies them, as the api
 	// does.
 	intake *intake.Intake
 	secret []byte
 	seq    atomic.Int64
+	// namespace is the test server's namespace.
+	namespace string
 }
 
 func TestMain(m *testing.M) {
@@ -103,7 +108,7 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	if err := worker.EnsureSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		return nil, nil, err
 	}
-	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: db.NewStore(pool), secret: []byte("e2e-secret-e2e-secret-e2e-secret!")}
+	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: db.NewStore(pool), pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("e2e-secret-e2e-secret-e2e-secret!")}
 	s.sim = cabinet.NewSimulator(0, nil, nil)
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.
