@@ -18,6 +18,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/medreq/pyxis/db"
@@ -127,7 +128,7 @@ func (s *Server) createRequest(c *gin.Context) {
 	switch {
 	case errors.As(err, &started) && replay:
 		// The first attempt started it; answer with what it is now.
-		state, qerr := s.queryState(ctx, id)
+		state, qerr := s.readState(ctx, id)
 		if qerr != nil {
 			abort(c, qerr)
 			return
@@ -215,18 +216,60 @@ func (s *Server) mayRead(ctx context.Context, p Principal, requesterID string, c
 
 // readState answers from the Postgres projection, which the workflow writes in the same
 // transaction as each step, so a read does not wake the workflow (a query waits for a worker
-// and, for a workflow not in its cache, a replay of its history). The workflow is asked only
-// when the projection cannot answer: a request recorded before the projection kept
-// transitions, one whose first step is not recorded yet, or a database that does not answer.
+// and, for a workflow not in its cache, a replay of its history). A request whose first step
+// is not recorded yet is still submitted: its start event says all there is to say, and
+// Temporal answers that without a worker (under a burst the first workflow task of a new
+// request may wait seconds for one). The workflow is asked only when the projection cannot
+// answer: a request recorded before the projection kept transitions, or a database that does
+// not answer.
 func (s *Server) readState(ctx context.Context, id string) (workflows.State, error) {
 	d, err := s.store.GetRequestDetail(ctx, id)
 	switch {
 	case err == nil && d.Complete:
 		return stateFromProjection(d), nil
-	case err != nil && !errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, db.ErrNotFound):
+		return s.startedState(ctx, id)
+	case err != nil:
 		slog.WarnContext(ctx, "projection not read; asking the workflow", "request", id, "error", err)
 	}
 	return s.queryState(ctx, id)
+}
+
+// startedState is a request's state from its workflow's start event: what initialState
+// answered when it was created. The projection is written by the workflow's first step,
+// in the same transaction as anything else that step does, so a request with no row has
+// done nothing yet (or its first step is being retried: still nothing done).
+func (s *Server) startedState(ctx context.Context, id string) (workflows.State, error) {
+	it := s.temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var state workflows.State
+	if !it.HasNext() {
+		return state, notFound("request")
+	}
+	ev, err := it.Next()
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return state, notFound("request")
+	}
+	if err != nil {
+		return state, fmt.Errorf("read start of %s: %w", id, err)
+	}
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.MedicationRequestName {
+		return state, notFound("request")
+	}
+	var in workflows.Input
+	if err := s.dataConverter().FromPayloads(attrs.GetInput(), &in); err != nil {
+		return state, fmt.Errorf("decode start of %s: %w", id, err)
+	}
+	return initialState(id, in), nil
+}
+
+// dataConverter decodes what the api's own Temporal client encoded: the same codec.
+func (s *Server) dataConverter() converter.DataConverter {
+	if s.cfg.Codec == nil {
+		return converter.GetDefaultDataConverter()
+	}
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.cfg.Codec)
 }
 
 // queryState reads the live state from the workflow.

@@ -55,7 +55,7 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 
 // Register registers the workflows and activities on any registry (a worker, a replayer).
 func Register(r sdkworker.Registry, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: "MedicationRequest"})
+	r.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: workflows.MedicationRequestName})
 	r.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
 	r.RegisterWorkflowWithOptions(workflows.ItemSync, workflow.RegisterOptions{Name: "ItemSync"})
 	r.RegisterActivity(acts)

@@ -15,6 +15,10 @@ import (
 // a is only a typed handle for activity method references; the worker registers the real one.
 var a *activities.Activities
 
+// MedicationRequestName is the workflow type the worker registers MedicationRequest under:
+// the name in every history, so it never changes with the function's.
+const MedicationRequestName = "MedicationRequest"
+
 // MedicationRequest runs one medication request from submission to a terminal status. The
 // workflow id is the request id. It returns the final State.
 func MedicationRequest(ctx workflow.Context, in Input) (*State, error) {

@@ -6,13 +6,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/proxy"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/medreq/pyxis/api"
@@ -125,4 +128,39 @@ func captureHistory(t require.TestingT, id, name string) {
 	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644))
+}
+
+// A request whose first step no worker has run yet is read from its start event, without a
+// worker: submitted, with what the nurse asked for. The workflow here is started on a task
+// queue no worker polls, so only the start event can answer.
+func TestReadBeforeTheFirstStep(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(5)
+	id := "medreq-" + ulid.Make().String()
+	in := workflows.Input{
+		Requester: workflows.Actor{ID: "nurse-early", Role: workflows.RoleNurse}, Patient: workflows.Patient{MRN: "MRN-EARLY1", Bed: "3B"},
+		CabinetID: f.cabinetID, CabinetCode: f.cabinetCode, Priority: workflows.PriorityRoutine,
+		Lines: []workflows.Line{{MedicationID: f.meds[0], Quantity: 2}},
+	}
+	ctx := context.Background()
+	_, err := e2e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "nobody-polls-" + id}, workflows.MedicationRequestName, in)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e2e.tc.TerminateWorkflow(ctx, id, "", "test over") })
+
+	pharmacist := c.token("pharm-early", workflows.RolePharmacist)
+	status, body := c.do("GET", "/v1/requests/"+id, pharmacist, nil)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, "submitted", body["status"])
+	assert.Equal(t, "MRN-EARLY1", body["patient"].(map[string]any)["mrn"])
+	lines := body["items"].([]any)
+	require.Len(t, lines, 1)
+	assert.EqualValues(t, 2, lines[0].(map[string]any)["quantity"])
+
+	// Need-to-know holds as for any read: a nurse elsewhere does not learn it exists.
+	other := c.token("nurse-elsewhere", workflows.RoleNurse)
+	status, body = c.do("GET", "/v1/requests/"+id, other, nil)
+	assert.Equal(t, http.StatusNotFound, status, body)
+	// A workflow id that is not a request's: not found.
+	status, body = c.do("GET", "/v1/requests/medreq-"+ulid.Make().String(), pharmacist, nil)
+	assert.Equal(t, http.StatusNotFound, status, body)
 }
