@@ -268,6 +268,9 @@ func (s *Server) setStock(c *gin.Context) {
 		abort(c, err)
 		return
 	}
+	if row.New {
+		s.syncNewPocket(c.Request.Context(), cabinetID, medicationID)
+	}
 	c.JSON(http.StatusOK, stockView(row))
 }
 

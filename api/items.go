@@ -96,6 +96,20 @@ func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
 	}
 }
 
+// syncNewPocket sends the item master record of a medication newly stocked at an HL7
+// cabinet, before anyone orders it there: a cabinet refuses an order for an item it does
+// not know.
+func (s *Server) syncNewPocket(ctx context.Context, cabinetID, medicationID int64) {
+	cab, err := s.store.GetCabinet(ctx, cabinetID)
+	if err != nil {
+		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
+		return
+	}
+	if cab.Driver == db.DriverHL7 {
+		s.syncItem(ctx, cabinetID, medicationID, true)
+	}
+}
+
 // syncItem starts (or signals) the ItemSync of one medication at one cabinet.
 func (s *Server) syncItem(ctx context.Context, cabinetID, medicationID int64, isNew bool) {
 	if err := workflows.SyncItem(ctx, s.temporal, workflows.TaskQueue, cabinetID, medicationID, isNew); err != nil {

@@ -68,7 +68,7 @@ func insertMovement(ctx context.Context, q *gen.Queries, m movement) (Movement, 
 func moveStock(ctx context.Context, q *gen.Queries, m movement) (Movement, error) {
 	key := gen.LockStockParams{CabinetID: m.cabinetID, MedicationID: m.medicationID}
 	if m.delta > 0 {
-		if err := q.EnsureStockRow(ctx, gen.EnsureStockRowParams(key)); err != nil {
+		if _, err := q.EnsureStockRow(ctx, gen.EnsureStockRowParams(key)); err != nil {
 			return Movement{}, err
 		}
 	}

@@ -52,7 +52,8 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 	var out StockRow
 	err := s.inTx(ctx, func(q *gen.Queries) error {
 		key := gen.EnsureStockRowParams{CabinetID: cabinetID, MedicationID: medicationID}
-		if err := q.EnsureStockRow(ctx, key); err != nil {
+		created, err := q.EnsureStockRow(ctx, key)
+		if err != nil {
 			return err
 		}
 		before, err := q.LockStock(ctx, gen.LockStockParams(key))
@@ -87,6 +88,7 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 			Reserved:       r.Reserved,
 			ParLevel:       r.ParLevel,
 			UpdatedAt:      r.UpdatedAt,
+			New:            created == 1,
 		}
 		kind := MovementAdjusted
 		if onHand == before.OnHand {

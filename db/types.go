@@ -54,6 +54,12 @@ type Cabinet struct {
 	CreatedAt     time.Time
 }
 
+// Cabinet drivers.
+const (
+	DriverSim = "sim"
+	DriverHL7 = "hl7"
+)
+
 // NewCabinet holds the fields of a cabinet to be registered. An empty Status means online;
 // Driver has no default.
 type NewCabinet struct {
@@ -79,6 +85,9 @@ type StockRow struct {
 	Reserved       int32
 	ParLevel       int32
 	UpdatedAt      time.Time
+	// New is set by SetStock when the pocket did not exist before: a cabinet with an item
+	// master must then learn the medication.
+	New bool
 }
 
 // Line is one medication and quantity of a request, or of what was reserved or released for it.

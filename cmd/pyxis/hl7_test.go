@@ -251,11 +251,24 @@ func TestReportFromAnUnlistedPeerIsRefused(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 }
 
-// An item master change reaches every HL7 cabinet that stocks the medication.
+// A medication newly stocked at an HL7 cabinet is sent to its item master, and a change of it
+// reaches every HL7 cabinet that stocks it.
 func TestMedicationChangeReachesTheItemMaster(t *testing.T) {
 	c := newAPI(t, testConfig())
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 4)
 	admin := c.token("admin-1", workflows.RoleAdmin)
+	// The pocket hl7Cabinet made is new: the cabinet learns the medication before any order.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		var names []string
+		for _, it := range cab.sim.Items() {
+			if it.Code == cab.cabinetCode+"-M0" {
+				names = append(names, it.Name)
+			}
+		}
+		assert.Equal(ct, []string{"Ondansetron"}, names)
+	}, 15*time.Second, 100*time.Millisecond)
+	captureHistory(t, workflows.ItemSyncWorkflowID(cab.cabinetID, cab.meds[0]), "item_sync_new_pocket")
+
 	status, body := c.do("PATCH", fmt.Sprintf("/v1/medications/%d", cab.meds[0]), admin, map[string]any{"strength": "4 mg/2 mL", "form": "ampoule"})
 	require.Equal(t, http.StatusOK, status, body)
 	code := body["code"].(string)

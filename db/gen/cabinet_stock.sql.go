@@ -59,7 +59,7 @@ func (q *Queries) ConsumeStock(ctx context.Context, arg ConsumeStockParams) (Con
 	return i, err
 }
 
-const ensureStockRow = `-- name: EnsureStockRow :exec
+const ensureStockRow = `-- name: EnsureStockRow :execrows
 INSERT INTO cabinet_stock (cabinet_id, medication_id)
 VALUES ($1, $2)
 ON CONFLICT (cabinet_id, medication_id) DO NOTHING
@@ -70,10 +70,14 @@ type EnsureStockRowParams struct {
 	MedicationID int64
 }
 
-// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
-func (q *Queries) EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) error {
-	_, err := q.db.Exec(ctx, ensureStockRow, arg.CabinetID, arg.MedicationID)
-	return err
+// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked;
+// it affects one row when the pocket is new.
+func (q *Queries) EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) (int64, error) {
+	result, err := q.db.Exec(ctx, ensureStockRow, arg.CabinetID, arg.MedicationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const listStock = `-- name: ListStock :many

@@ -51,8 +51,9 @@ type Querier interface {
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	// DeferInboxReport records a failed attempt at a pending report and when to try again.
 	DeferInboxReport(ctx context.Context, arg DeferInboxReportParams) error
-	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
-	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) error
+	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked;
+	// it affects one row when the pocket is new.
+	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) (int64, error)
 	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, and the seal
 	// of the legacy entries recomputed now (it must equal the chain's genesis hash).
 	GetAuditChainInfo(ctx context.Context) (GetAuditChainInfoRow, error)

@@ -57,8 +57,9 @@ WHERE cabinet_id = @cabinet_id
   AND medication_id = @medication_id
 RETURNING on_hand, par_level;
 
--- name: EnsureStockRow :exec
--- EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked.
+-- name: EnsureStockRow :execrows
+-- EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked;
+-- it affects one row when the pocket is new.
 INSERT INTO cabinet_stock (cabinet_id, medication_id)
 VALUES (@cabinet_id, @medication_id)
 ON CONFLICT (cabinet_id, medication_id) DO NOTHING;
