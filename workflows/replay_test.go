@@ -32,8 +32,9 @@ func TestReplayHistories(t *testing.T) {
 
 			replayer := worker.NewWorkflowReplayer()
 			// The name worker.Register gives the workflow; histories record it as the type.
-			replayer.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: "MedicationRequest"})
+			replayer.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: workflows.MedicationRequestName})
 			replayer.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
+			replayer.RegisterWorkflowWithOptions(workflows.ItemSync, workflow.RegisterOptions{Name: "ItemSync"})
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, file))
 		})
 	}
