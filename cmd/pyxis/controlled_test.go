@@ -82,7 +82,7 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 			c.auditActions(id, p2))
 	}, 10*time.Second, 100*time.Millisecond)
 	c.requireProjectionMatchesWorkflow(id, p2)
-	captureHistory(t, id, "steps_dual_approval_ready")
+	captureHistory(t, id, "commands_dual_approval_ready")
 }
 
 func TestUncontrolledAndLowerListsNeedOneApproval(t *testing.T) {

@@ -73,7 +73,7 @@ func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 	require.Len(t, rows, 1)
 	assert.Equal(t, "dispensed", rows[0].(map[string]any)["status"])
 	c.requireProjectionMatchesWorkflow(id, pharmacist)
-	captureHistory(t, id, "steps_dispensed")
+	captureHistory(t, id, "commands_dispensed")
 }
 
 func TestRejectReleasesStock(t *testing.T) {
@@ -96,7 +96,7 @@ func TestRejectReleasesStock(t *testing.T) {
 		assert.Equal(ct, []int{5, 0}, []int{onHand, reserved})
 	}, 10*time.Second, 100*time.Millisecond)
 	c.requireProjectionMatchesWorkflow(id, pharmacist)
-	captureHistory(t, id, "steps_rejected")
+	captureHistory(t, id, "commands_rejected")
 }
 
 func TestCancelByOwnNurseOnly(t *testing.T) {
@@ -120,7 +120,7 @@ func TestCancelByOwnNurseOnly(t *testing.T) {
 	status, _ = c.do("POST", "/v1/requests/"+id+"/cancel", nurse, nil)
 	assert.Equal(t, http.StatusConflict, status, "a finished request cannot be cancelled again")
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "steps_cancelled")
+	captureHistory(t, id, "commands_cancelled")
 }
 
 func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
@@ -141,7 +141,7 @@ func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	assert.False(t, e2e.sim.Authorized(id))
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "steps_approval_expired")
+	captureHistory(t, id, "commands_approval_expired")
 }
 
 func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
@@ -167,7 +167,7 @@ func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
 	status, _ = c.do("POST", fmt.Sprintf("/v1/cabinets/%d/events", f.cabinetID), nurse, map[string]any{"type": "withdrawn", "request_id": id})
 	assert.Equal(t, http.StatusConflict, status, "a late withdrawal report is refused")
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "steps_withdrawal_expired")
+	captureHistory(t, id, "commands_withdrawal_expired")
 }
 
 func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
@@ -198,7 +198,7 @@ func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
 				assert.Equal(ct, []int{6, 0}, []int{onHand, reserved})
 			}, 10*time.Second, 100*time.Millisecond)
 			c.requireProjectionMatchesWorkflow(id, nurse)
-			captureHistory(t, id, "steps_cabinet_"+string(tc.fault))
+			captureHistory(t, id, "commands_cabinet_"+string(tc.fault))
 		})
 	}
 }
@@ -311,7 +311,7 @@ func TestConcurrentRequestsNeverOversell(t *testing.T) {
 		}
 		if req, err := e2e.store.GetRequest(context.Background(), id); !captured && err == nil && req.Status == "failed" {
 			c.requireProjectionMatchesWorkflow(id, nurse)
-			captureHistory(t, id, "steps_failed_insufficient_stock")
+			captureHistory(t, id, "commands_failed_insufficient_stock")
 			captured = true
 		}
 	}
