@@ -1,6 +1,6 @@
 // Command pyxis is the one binary of the medication request system. Its subcommands run the
 // REST API, the Temporal worker, the whole system for local development, database
-// migrations, and print tokens.
+// migrations, a load test, and print tokens.
 package main
 
 import (
@@ -30,6 +30,8 @@ commands:
   migrate  apply database migrations to DATABASE_URL
   token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE
   cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
+  loadtest the morning medication pass as load: against --api URL, or --dev (the whole system
+           in this process); a report as text, --json and --html (see --help)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
 
 Configuration is read from the environment; README lists every variable.
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runToken(cfg, rest, stdout)
 	case "cabinet-sim":
 		return runCabinetSim(ctx, rest)
+	case "loadtest":
+		return runLoadtest(ctx, cfg, rest, getenv, stdout)
 	case "healthcheck":
 		if len(rest) != 1 {
 			return errors.New("usage: pyxis healthcheck URL")
