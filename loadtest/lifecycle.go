@@ -61,14 +61,22 @@ func (r *runner) lifecycle(ctx context.Context, rep *Report) error {
 	}
 	r.end(rep, eps)
 	rep.Lifecycle = r.lifecycleReport(settle)
-	if r.cfg.Baseline {
+	// Interrupted, the run still reports what it measured; the baseline is left out.
+	if r.cfg.Baseline && ctx.Err() == nil {
 		concurrency := r.cfg.Users
 		if !r.cfg.Closed() {
 			concurrency = r.cfg.BaselineUsers
 		}
+		before, _ := cpuTime()
 		base, err := r.baseline(ctx, int(rep.Lifecycle.Created), concurrency)
 		if err != nil {
 			return fmt.Errorf("baseline: %w", err)
+		}
+		if after, ok := cpuTime(); ok && rep.CPU != nil {
+			rep.CPU.BaselineSeconds = round((after - before).Seconds(), 3)
+			if base.Workflows > 0 {
+				rep.CPU.PerBaselineWorkflowMs = round(float64((after-before).Milliseconds())/float64(base.Workflows), 3)
+			}
 		}
 		rep.Baseline = base
 		if base.CompletedPerSecond > 0 {

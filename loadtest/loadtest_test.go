@@ -124,6 +124,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	rep.BaselineRatio = &ratio
 	rep.Baseline = &BaselineReport{TaskQueue: BaselineTaskQueue, Workflows: 8, Completed: 8, CompletedPerSecond: 3.5, ErrorExamples: []string{}}
 	rep.Memory = &MemoryReport{Source: procStatus, RSSBytes: 1 << 20, PeakRSSBytes: 2 << 20}
+	rep.CPU = &CPUReport{Seconds: 1.5, PerRequestMs: 187.5, BaselineSeconds: 0.5, PerBaselineWorkflowMs: 62.5}
 
 	var buf bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&buf))
@@ -133,7 +134,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 
 	// The documented keys are there, null where a section does not apply.
 	for _, key := range []string{`"schema": "pyxis-loadtest/1"`, `"endpoints"`, `"aggregated"`, `"latency_ms"`, `"p99_9"`,
-		`"failures_by_class"`, `"lifecycle"`, `"baseline_ratio": 0.5`, `"hot_pocket": null`, `"backlog": null`, `"targets"`, `"series"`, `"histogram"`} {
+		`"failures_by_class"`, `"lifecycle"`, `"baseline_ratio": 0.5`, `"hot_pocket": null`, `"backlog": null`, `"per_request_ms": 187.5`, `"targets"`, `"series"`, `"histogram"`} {
 		assert.Contains(t, buf.String(), key)
 	}
 	_, err = ReadJSON(strings.NewReader(`{"schema": "pyxis-loadtest/0"}`))

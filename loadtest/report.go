@@ -37,6 +37,9 @@ const SchemaVersion = "pyxis-loadtest/1"
 //   - hot_pocket, backlog: the scenario's own figures; null for other scenarios.
 //   - memory: the process's resident memory (rss_bytes at the end, peak_rss_bytes = VmHWM);
 //     null when the system does not run in this process.
+//   - cpu: CPU time (user + system) of this process in the measured phase and in the baseline,
+//     in total and per request or bare workflow; null when the system does not run in this
+//     process. Unlike throughput it hardly depends on what else the machine runs.
 //   - targets: each target the scenario measures: name, description, comparison, threshold,
 //     value, unit, met.
 //   - error_examples: the first distinct failures, for a start at finding their cause.
@@ -55,6 +58,7 @@ type Report struct {
 	HotPocket       *HotPocketReport `json:"hot_pocket"`
 	Backlog         *BacklogReport   `json:"backlog"`
 	Memory          *MemoryReport    `json:"memory"`
+	CPU             *CPUReport       `json:"cpu"`
 	Targets         []Target         `json:"targets"`
 	ErrorExamples   []string         `json:"error_examples"`
 }
@@ -237,6 +241,16 @@ type MemoryReport struct {
 	SampledPeakRSSBytes int64 `json:"sampled_peak_rss_bytes"`
 	// RSSAfterFillBytes is VmRSS when the backlog was in place (backlog scenario only).
 	RSSAfterFillBytes int64 `json:"rss_after_fill_bytes,omitempty"`
+}
+
+// CPUReport is what the run cost this process, which runs the system in dev mode.
+type CPUReport struct {
+	// Seconds is the measured phase's CPU time; PerRequestMs that over the requests created.
+	Seconds      float64 `json:"seconds"`
+	PerRequestMs float64 `json:"per_request_ms"`
+	// BaselineSeconds and PerBaselineWorkflowMs are the baseline's; 0 without one.
+	BaselineSeconds       float64 `json:"baseline_seconds"`
+	PerBaselineWorkflowMs float64 `json:"per_baseline_workflow_ms"`
 }
 
 // Target is one of the issue's targets, judged against what the run measured.

@@ -49,6 +49,8 @@ type runner struct {
 	runID  string
 	seed   uint64
 	mem    *memSampler
+	// cpu is the process's CPU time when the measured phase began.
+	cpu time.Duration
 
 	// created counts requests answered 201; createFailures the creates that were not.
 	created        atomic.Int64
@@ -127,6 +129,7 @@ func (r *runner) begin(rep *Report) {
 	r.rec = newRecorder(now)
 	r.api.rec = r.rec
 	rep.StartedAt = now.UTC()
+	r.cpu, _ = cpuTime()
 }
 
 // end closes the measured phase and fills in the endpoints.
@@ -135,6 +138,13 @@ func (r *runner) end(rep *Report, endpoints []string) {
 	rep.FinishedAt = now.UTC()
 	rep.DurationSeconds = round(now.Sub(r.start).Seconds(), 3)
 	rep.Endpoints, rep.Aggregated, rep.ErrorExamples = r.rec.snapshot(endpoints, now)
+	if used, ok := cpuTime(); ok && r.env.InProcess {
+		c := &CPUReport{Seconds: round((used - r.cpu).Seconds(), 3)}
+		if n := r.created.Load(); n > 0 {
+			c.PerRequestMs = round(float64((used-r.cpu).Milliseconds())/float64(n), 3)
+		}
+		rep.CPU = c
+	}
 }
 
 func (r *runner) runInfo() RunInfo {

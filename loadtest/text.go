@@ -117,6 +117,13 @@ func (r *Report) writeOutcomes(sb *strings.Builder) {
 		}
 		sb.WriteString("\n")
 	}
+	if c := r.CPU; c != nil {
+		fmt.Fprintf(sb, "CPU of this process: %.1fs in the measured phase (%.1f ms a request)", c.Seconds, c.PerRequestMs)
+		if c.BaselineSeconds > 0 {
+			fmt.Fprintf(sb, ", %.1fs in the baseline (%.1f ms a bare workflow)", c.BaselineSeconds, c.PerBaselineWorkflowMs)
+		}
+		sb.WriteString("\n")
+	}
 }
 
 // describeRun says how load was made.
