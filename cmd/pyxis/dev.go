@@ -26,6 +26,10 @@ type devOptions struct {
 	// admin requests.
 	CabinetSimAddr  string
 	CabinetSimAdmin string
+	// TemporalStore is where the in-process Temporal server keeps its state: "sqlite" (a
+	// file in Dir) or "postgres" (databases of their own on dev mode's Postgres server).
+	TemporalStore string
+
 	// The rest are not flags: `pyxis loadtest --dev` sets them. Ephemeral implies the first
 	// two, and keeps Temporal in memory besides.
 
@@ -37,6 +41,12 @@ type devOptions struct {
 	NoUI bool
 }
 
+// Temporal stores of dev mode's in-process server.
+const (
+	temporalStoreSQLite   = "sqlite"
+	temporalStorePostgres = "postgres"
+)
+
 func parseDevFlags(args []string, getenv func(string) string, cfg config) (devOptions, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	o := devOptions{}
@@ -47,16 +57,28 @@ func parseDevFlags(args []string, getenv func(string) string, cfg config) (devOp
 	fs.StringVar(&o.UIAddr, "ui-addr", envOr(getenv, "PYXIS_DEV_UI_ADDR", "127.0.0.1:8233"), "Temporal Web UI address (PYXIS_DEV_UI_ADDR)")
 	fs.StringVar(&o.CabinetSimAddr, "cabinet-sim-addr", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADDR", "127.0.0.1:2576"), "simulated cabinet's MLLP address for orders (PYXIS_DEV_CABINET_SIM_ADDR)")
 	fs.StringVar(&o.CabinetSimAdmin, "cabinet-sim-admin", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADMIN", "127.0.0.1:2577"), "simulated cabinet's admin HTTP address (PYXIS_DEV_CABINET_SIM_ADMIN)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", envOr(getenv, "PYXIS_DEV_TEMPORAL_STORE", temporalStoreSQLite), "where the in-process Temporal server keeps its state: sqlite (in the data folder) or postgres (databases on dev mode's PostgreSQL server) (PYXIS_DEV_TEMPORAL_STORE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if err := checkTemporalStore(o.TemporalStore); err != nil {
+		return o, err
+	}
 	if o.Ephemeral {
 		o.TempDir, o.ThrowawayDB = true, true
 	}
 	return o, nil
+}
+
+// checkTemporalStore refuses a store dev mode does not know.
+func checkTemporalStore(store string) error {
+	if store != temporalStoreSQLite && store != temporalStorePostgres {
+		return fmt.Errorf("--temporal-store (PYXIS_DEV_TEMPORAL_STORE) %q: want sqlite or postgres", store)
+	}
+	return nil
 }
 
 // runDev runs the whole system in one process: Temporal and its Web UI (unless

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -131,7 +132,7 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 	}
 
 	if cfg.TemporalAddress == "" {
-		if err := s.startTemporal(&cfg, o, apiLn.Addr().String()); err != nil {
+		if err := s.startTemporal(&cfg, o, pg, apiLn.Addr().String()); err != nil {
 			return nil, err
 		}
 	}
@@ -186,14 +187,34 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 
 // startTemporal starts the in-process Temporal server, and its Web UI unless o.NoUI, and
 // points cfg at them.
-func (s *devStack) startTemporal(cfg *config, o devOptions, apiAddr string) error {
+func (s *devStack) startTemporal(cfg *config, o devOptions, pg devDB, apiAddr string) error {
 	tOpts := devTemporalOptions{
 		FrontendAddr: o.TemporalAddr, Namespace: cfg.TemporalNamespace,
-		LogFile: filepath.Join(o.Dir, "temporal.log"),
+		LogFile:    filepath.Join(o.Dir, "temporal.log"),
+		ShardsFile: filepath.Join(o.Dir, "temporal-shards.json"),
 	}
 	if !o.Ephemeral {
-		tOpts.DBFile = filepath.Join(o.Dir, "temporal.db")
 		tOpts.PortsFile = filepath.Join(o.Dir, "temporal-ports.json")
+	}
+	switch {
+	case o.TemporalStore == temporalStorePostgres:
+		// Databases of its own beside the system's, named after it: pyxis_dev_temporal and
+		// pyxis_dev_temporal_visibility in dev mode; a throw-away system's go with it.
+		name := "pyxis_dev"
+		if u, err := url.Parse(pg.url); err == nil && len(u.Path) > 1 {
+			name = u.Path[1:]
+		}
+		p := &devTemporalPostgres{AdminURL: pg.adminURL, Database: name + "_temporal", Visibility: name + "_temporal_visibility"}
+		tOpts.Postgres = p
+		if o.ThrowawayDB {
+			// Registered before the server starts, so it runs after the server stops.
+			s.cleanups = append(s.cleanups, func() {
+				dropDatabase(p.AdminURL, p.Database)
+				dropDatabase(p.AdminURL, p.Visibility)
+			})
+		}
+	case !o.Ephemeral:
+		tOpts.DBFile = filepath.Join(o.Dir, "temporal.db")
 	}
 	srv, err := startDevTemporal(tOpts)
 	if err != nil {
@@ -258,8 +279,10 @@ const localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disab
 
 // devDB is the database dev mode runs on, and how to let go of it.
 type devDB struct {
-	url  string
-	stop func()
+	url string
+	// adminURL reaches the server's postgres database, to create more databases there.
+	adminURL string
+	stop     func()
 }
 
 // devPostgres finds a database: DATABASE_URL as given; else a "pyxis_dev" database on the
@@ -268,7 +291,12 @@ type devDB struct {
 // dropped on exit.
 func devPostgres(ctx context.Context, databaseURL string, o devOptions) (devDB, error) {
 	if databaseURL != "" {
-		return devDB{url: databaseURL, stop: func() {}}, nil
+		u, err := url.Parse(databaseURL)
+		if err != nil {
+			return devDB{}, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		u.Path = "/postgres"
+		return devDB{url: databaseURL, adminURL: u.String(), stop: func() {}}, nil
 	}
 	name := "pyxis_dev"
 	if o.ThrowawayDB {
@@ -290,7 +318,7 @@ func devPostgres(ctx context.Context, databaseURL string, o devOptions) (devDB, 
 			stop = func() { dropDatabase(localPostgres, name) }
 		}
 		slog.Info("using the PostgreSQL server at 127.0.0.1:5432", "database", name)
-		return devDB{url: url, stop: stop}, nil
+		return devDB{url: url, adminURL: localPostgres, stop: stop}, nil
 	}
 
 	slog.Info("no PostgreSQL at 127.0.0.1:5432; starting a private one with initdb", "dir", filepath.Join(o.Dir, "postgres"))
@@ -316,7 +344,7 @@ func devPostgres(ctx context.Context, databaseURL string, o devOptions) (devDB, 
 		stop()
 		return devDB{}, err
 	}
-	return devDB{url: url, stop: stop}, nil
+	return devDB{url: url, adminURL: cl.URL("postgres"), stop: stop}, nil
 }
 
 // ensureDatabase creates the database if it is missing and returns its URL.

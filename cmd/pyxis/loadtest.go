@@ -27,12 +27,13 @@ import (
 // loadtestOptions are the flags of `pyxis loadtest` that concern where the system runs, beside
 // the load's own (loadtest.Config).
 type loadtestOptions struct {
-	Dev          bool
-	DevDir       string
-	CPUProfile   string
-	MemProfile   string
-	Verbose      bool
-	FailOnTarget bool
+	Dev           bool
+	DevDir        string
+	TemporalStore string
+	CPUProfile    string
+	MemProfile    string
+	Verbose       bool
+	FailOnTarget  bool
 }
 
 func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Config, loadtestOptions, error) {
@@ -42,6 +43,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	lc.RegisterFlags(fs)
 	fs.BoolVar(&o.Dev, "dev", false, "start the whole system in this process on free ports (a temporary data folder with Temporal on SQLite, a throw-away database), run, stop and clean up")
 	fs.StringVar(&o.DevDir, "dev-dir", "", "against a running `pyxis dev`: its data folder, whose jwt-secret signs the users' tokens (else PYXIS_JWT_SECRET)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", envOr(getenv, "PYXIS_DEV_TEMPORAL_STORE", temporalStoreSQLite), "with --dev: the Temporal server's store, sqlite or postgres (PYXIS_DEV_TEMPORAL_STORE)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --dev: the whole system) to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of this process at the end of the run to this file")
 	fs.BoolVar(&o.Verbose, "verbose", false, "log the system's informational messages too (with --dev)")
@@ -56,6 +58,9 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	if o.Dev {
 		// The API's address is known once it listens; this stands in for the checks.
 		lc.API = "http://127.0.0.1:1"
+		if err := checkTemporalStore(o.TemporalStore); err != nil {
+			return lc, o, err
+		}
 		if o.DevDir != "" {
 			return lc, o, errors.New("--dev starts a system of its own; --dev-dir is for a running one")
 		}
@@ -92,7 +97,7 @@ func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(str
 		}
 		defer release()
 		lc.API = stack.APIURL
-		env.Mode, env.TemporalStore = "dev", "sqlite"
+		env.Mode, env.TemporalStore = "dev", o.TemporalStore
 		env.JWTSecret = []byte(stack.Secret)
 		env.TemporalAddress = stack.TemporalAddr
 		env.InProcess, env.Disposable = true, true
@@ -100,7 +105,7 @@ func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(str
 			_, err := stack.Store.SetStock(ctx, cabinetID, medicationID, onHand, parLevel, db.Actor{ID: "lt-tech", Role: workflows.RoleTechnician})
 			return err
 		}
-		fmt.Fprintf(stdout, "Load test against the whole system in this process: API %s, Temporal %s\n", stack.APIURL, stack.TemporalAddr)
+		fmt.Fprintf(stdout, "Load test against the whole system in this process: API %s, Temporal %s (%s)\n", stack.APIURL, stack.TemporalAddr, o.TemporalStore)
 	} else {
 		env.Mode = "api"
 		env.TemporalAddress = cfg.TemporalAddress
@@ -147,7 +152,7 @@ func startLoadtestStack(ctx context.Context, cfg config, lc loadtest.Config, o l
 	do := devOptions{
 		HTTPAddr: "127.0.0.1:0", TemporalAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		CabinetSimAddr: "127.0.0.1:0", CabinetSimAdmin: "127.0.0.1:0",
-		TempDir: true, ThrowawayDB: true, NoUI: true,
+		TemporalStore: o.TemporalStore, TempDir: true, ThrowawayDB: true, NoUI: true,
 	}
 	cfg.MLLPAddr = "127.0.0.1:0"
 	cfg.TemporalAddress = ""

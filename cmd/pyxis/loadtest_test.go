@@ -23,12 +23,18 @@ func TestLoadtestDevRunsAShortBoundedLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a full dev stack in a subprocess")
 	}
+	for _, store := range []string{temporalStoreSQLite, temporalStorePostgres} {
+		t.Run(store, func(t *testing.T) { shortLoadtest(t, store) })
+	}
+}
+
+func shortLoadtest(t *testing.T, store string) {
 	dir := t.TempDir()
 	jsonPath, htmlPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.html")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "loadtest", "--dev", "--requests", "12", "--users", "3", "--pharmacists", "2",
-		"--withdraw-after", "50ms", "--baseline", "--json", jsonPath, "--html", htmlPath)
+		"--withdraw-after", "50ms", "--baseline", "--json", jsonPath, "--html", htmlPath, "--temporal-store", store)
 	// The run makes a throw-away database of its own on the server DATABASE_URL names.
 	cmd.Env = append(os.Environ(), execMainEnv+"=1", "TEMPORAL_ADDRESS=", "DATABASE_URL="+dbtest.URL(t))
 	var out bytes.Buffer
@@ -43,6 +49,7 @@ func TestLoadtestDevRunsAShortBoundedLoad(t *testing.T) {
 	rep, err := loadtest.ReadJSON(f)
 	require.NoError(t, err)
 	assert.Equal(t, "dev", rep.Run.Mode)
+	assert.Equal(t, store, rep.Run.TemporalStore)
 	assert.Equal(t, "closed", rep.Run.Model)
 
 	for _, name := range []string{loadtest.EndpointCreate, loadtest.EndpointGet, loadtest.EndpointQueue, loadtest.EndpointApprove, loadtest.EndpointReject} {
@@ -80,6 +87,8 @@ func TestLoadtestDevRunsAShortBoundedLoad(t *testing.T) {
 	assert.Positive(t, *rep.BaselineRatio)
 	require.NotNil(t, rep.Memory, "an in-process run reports its memory")
 	assert.Positive(t, rep.Memory.PeakRSSBytes)
+	require.NotNil(t, rep.CPU, "and its CPU time")
+	assert.Positive(t, rep.CPU.Seconds)
 	assert.NotEmpty(t, rep.Targets)
 
 	page, err := os.ReadFile(htmlPath)
@@ -90,10 +99,18 @@ func TestLoadtestDevRunsAShortBoundedLoad(t *testing.T) {
 }
 
 func TestLoadtestFlags(t *testing.T) {
-	_, o, err := parseLoadtestFlags([]string{"--dev", "--requests", "10"}, func(string) string { return "" })
+	_, o, err := parseLoadtestFlags([]string{"--dev", "--requests", "10", "--temporal-store", "postgres"}, func(string) string { return "" })
 	require.NoError(t, err)
 	assert.True(t, o.Dev)
+	assert.Equal(t, temporalStorePostgres, o.TemporalStore)
+	_, o, err = parseLoadtestFlags([]string{"--requests", "10"}, func(k string) string {
+		return map[string]string{"PYXIS_DEV_TEMPORAL_STORE": "postgres"}[k]
+	})
+	require.NoError(t, err)
+	assert.Equal(t, temporalStorePostgres, o.TemporalStore, "the environment gives the default")
+
 	for _, bad := range [][]string{
+		{"--dev", "--requests", "10", "--temporal-store", "cassandra"},
 		{"--dev", "--requests", "10", "--dev-dir", "x"},
 		{"--requests", "10", "--api", "http://203.0.113.9:8080"},
 		{"--dev"},
