@@ -128,6 +128,22 @@ func (r *runner) baseline(ctx context.Context, n, concurrency int) (*BaselineRep
 	return rep, ctx.Err()
 }
 
+// baselineOnly is the baseline scenario: cfg.Requests bare workflows, cfg.Users at once, and
+// nothing else.
+func (r *runner) baselineOnly(ctx context.Context, rep *Report) error {
+	r.begin(rep)
+	base, err := r.baseline(ctx, r.cfg.Requests, r.cfg.Users)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	r.end(rep, nil)
+	rep.Baseline = base
+	if rep.CPU != nil && base.Workflows > 0 {
+		rep.CPU.BaselineSeconds, rep.CPU.PerBaselineWorkflowMs = rep.CPU.Seconds, round(rep.CPU.Seconds*1000/float64(base.Workflows), 3)
+	}
+	return nil
+}
+
 // bareLifecycle runs one baseline workflow through its life.
 func (r *runner) bareLifecycle(ctx context.Context, tc client.Client, id string) error {
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

@@ -15,6 +15,9 @@ const (
 	ScenarioLifecycle = "lifecycle"
 	ScenarioHotPocket = "hot-pocket"
 	ScenarioBacklog   = "backlog"
+	// ScenarioBaseline runs only the bare-Temporal baseline: Requests workflows, Users at
+	// once. It measures the Temporal server alone, without the API, the database or polling.
+	ScenarioBaseline = "baseline"
 )
 
 // Hard caps: no flag combination runs longer or creates more than this.
@@ -48,7 +51,7 @@ const (
 
 // Config is one run's settings; RegisterFlags binds them to flags and Validate checks them.
 type Config struct {
-	// Scenario is ScenarioLifecycle, ScenarioHotPocket or ScenarioBacklog.
+	// Scenario is ScenarioLifecycle, ScenarioHotPocket, ScenarioBacklog or ScenarioBaseline.
 	Scenario string
 	// API is the base URL of the system's REST API.
 	API string
@@ -126,7 +129,7 @@ func DefaultConfig() Config {
 
 // RegisterFlags binds c's fields to flags of fs, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "lifecycle, hot-pocket or backlog")
+	fs.StringVar(&c.Scenario, "scenario", c.Scenario, "lifecycle, hot-pocket, backlog, or baseline (bare Temporal workflows only)")
 	fs.StringVar(&c.API, "api", c.API, "base URL of the API under test (ignored with --dev)")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", c.AllowRemote, "allow an API that is not on loopback (127.0.0.0/8, ::1, localhost)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "open model: requests per second (excludes --users)")
@@ -173,8 +176,12 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.Scenario {
 	case ScenarioLifecycle, ScenarioHotPocket, ScenarioBacklog:
+	case ScenarioBaseline:
+		if !c.Closed() || c.Requests == 0 {
+			bad("the baseline scenario runs --requests bare workflows, --users at once: give --requests, not --rate")
+		}
 	default:
-		bad("--scenario %q: want lifecycle, hot-pocket or backlog", c.Scenario)
+		bad("--scenario %q: want lifecycle, hot-pocket, backlog or baseline", c.Scenario)
 	}
 	if err := CheckTarget(c.API, c.AllowRemote); err != nil {
 		errs = append(errs, err)

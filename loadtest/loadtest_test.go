@@ -287,6 +287,8 @@ func TestFlagsAreValidated(t *testing.T) {
 		{[]string{"--requests", "10", "--poll-interval", "1ms"}, "--poll-interval"},
 		{[]string{"--requests", "10", "--controlled-share", "1.5"}, "--controlled-share"},
 		{[]string{"--scenario", "backlog", "--requests", "10"}, "give --rate"},
+		{[]string{"--scenario", "baseline", "--rate", "5", "--requests", "10"}, "not --rate"},
+		{[]string{"--scenario", "baseline", "--duration", "10s"}, "give --requests"},
 	} {
 		_, err := parse(bad.args...)
 		if assert.Error(t, err, bad.args) {
@@ -304,6 +306,9 @@ func TestRunRefusesWithoutASecret(t *testing.T) {
 	cfg.Baseline = true
 	_, err = Run(context.Background(), cfg, Env{Mode: "api", JWTSecret: testSecret})
 	assert.ErrorContains(t, err, "TEMPORAL_ADDRESS")
+	cfg.Baseline, cfg.Scenario = false, ScenarioBaseline
+	_, err = Run(context.Background(), cfg, Env{Mode: "api", JWTSecret: testSecret})
+	assert.ErrorContains(t, err, "TEMPORAL_ADDRESS", "the baseline scenario needs Temporal too")
 }
 
 func TestTargetsAreJudged(t *testing.T) {

@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config, env Env) (*Report, error) {
 	if len(env.JWTSecret) == 0 {
 		return nil, errors.New("no JWT secret to sign the simulated users' tokens with (PYXIS_JWT_SECRET, or --dev-dir of a dev mode)")
 	}
-	if cfg.Baseline && env.TemporalAddress == "" {
+	if (cfg.Baseline || cfg.Scenario == ScenarioBaseline) && env.TemporalAddress == "" {
 		return nil, errors.New("--baseline runs workflows on the system's Temporal server: set TEMPORAL_ADDRESS")
 	}
 	// However the scenario goes, the run ends: its bound, the settle wait, and time for setup,
@@ -108,6 +108,8 @@ func Run(ctx context.Context, cfg Config, env Env) (*Report, error) {
 		err = r.hotPocket(ctx, rep)
 	case ScenarioBacklog:
 		err = r.backlog(ctx, rep)
+	case ScenarioBaseline:
+		err = r.baselineOnly(ctx, rep)
 	default:
 		err = fmt.Errorf("unknown scenario %q", cfg.Scenario)
 	}
