@@ -117,15 +117,22 @@ func (ph *pharmacy) peek(ctx context.Context, i int) {
 }
 
 // awaitQueue waits until the queue lists at least want requests (the projection follows the
-// workflows), at most cfg.Settle, and returns how many it lists.
+// workflows, which may take long to reach awaiting approval under a backlog), as long as the
+// count keeps growing: it gives up when it has not grown for cfg.Settle. It returns how many
+// the queue lists.
 func (r *runner) awaitQueue(ctx context.Context, u *user, want int) (int, error) {
-	deadline := time.Now().Add(r.cfg.Settle)
+	last, progress := -1, time.Now()
 	for {
 		n, err := r.countQueue(ctx, u)
-		if err != nil || n >= want || !time.Now().Before(deadline) {
+		if err != nil || n >= want {
 			return n, err
 		}
-		if !sleep(ctx, time.Second) {
+		if n > last {
+			last, progress = n, time.Now()
+		} else if time.Since(progress) >= r.cfg.Settle {
+			return n, nil
+		}
+		if !sleep(ctx, 2*time.Second) {
 			return n, ctx.Err()
 		}
 	}

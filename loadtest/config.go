@@ -75,7 +75,8 @@ type Config struct {
 	PollInterval time.Duration
 	// QueueInterval is how long a pharmacist with nothing to do waits before looking again.
 	QueueInterval time.Duration
-	// Settle bounds the wait for outstanding requests once arrivals end.
+	// Settle bounds the wait for outstanding requests once arrivals end (and, in the backlog
+	// scenario, how long the queue may stop growing before measuring begins).
 	Settle time.Duration
 	// HTTPTimeout bounds one API call.
 	HTTPTimeout time.Duration
@@ -141,7 +142,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.WithdrawVia, "withdraw-via", c.WithdrawVia, "who reports withdrawals: cabinet (the system's cabinet driver or simulator) or api (the nurse, through POST /v1/cabinets/{id}/events)")
 	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often a nurse looks at her request")
 	fs.DurationVar(&c.QueueInterval, "queue-interval", c.QueueInterval, "how long a pharmacist with nothing to do waits before looking at the queue again")
-	fs.DurationVar(&c.Settle, "settle", c.Settle, "how long requests still open when arrivals end may take to become terminal")
+	fs.DurationVar(&c.Settle, "settle", c.Settle, "how long requests still open when arrivals end may take to become terminal (backlog: how long the queue may stop growing before measuring begins)")
 	fs.DurationVar(&c.HTTPTimeout, "http-timeout", c.HTTPTimeout, "bound of one API call")
 	fs.Float64Var(&c.UserRate, "user-rate", c.UserRate, "calls per second of one simulated user (keep below the API's PYXIS_RATE_LIMIT)")
 	fs.IntVar(&c.UserBurst, "user-burst", c.UserBurst, "burst of one simulated user's calls (keep below PYXIS_RATE_BURST)")

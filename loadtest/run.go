@@ -72,13 +72,14 @@ func Run(ctx context.Context, cfg Config, env Env) (*Report, error) {
 		return nil, errors.New("--baseline runs workflows on the system's Temporal server: set TEMPORAL_ADDRESS")
 	}
 	// However the scenario goes, the run ends: its bound, the settle wait, and time for setup,
-	// the backlog (at five a second or more) and the baseline.
+	// the backlog (filled and awaiting approval at two and a half a second or more) and the
+	// baseline.
 	bound := cfg.Duration
 	if bound == 0 {
 		bound = MaxDuration
 	}
 	if cfg.Scenario == ScenarioBacklog {
-		bound += time.Duration(cfg.Backlog) * 200 * time.Millisecond
+		bound += time.Duration(cfg.Backlog) * 400 * time.Millisecond
 	}
 	ctx, cancel := context.WithTimeout(ctx, bound+cfg.Settle+15*time.Minute)
 	defer cancel()
