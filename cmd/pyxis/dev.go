@@ -13,11 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
-
-	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/intake"
 )
 
 // devOptions are the flags of `pyxis dev`; each has an environment variable too.
@@ -31,7 +26,26 @@ type devOptions struct {
 	// admin requests.
 	CabinetSimAddr  string
 	CabinetSimAdmin string
+	// TemporalStore is where the in-process Temporal server keeps its state: "sqlite" (a
+	// file in Dir) or "postgres" (databases of their own on dev mode's Postgres server).
+	TemporalStore string
+
+	// The rest are not flags: `pyxis loadtest --dev` sets them. Ephemeral implies the first
+	// two, and keeps Temporal in memory besides.
+
+	// TempDir makes Dir a temporary folder, removed on exit.
+	TempDir bool
+	// ThrowawayDB runs on a database of its own, dropped on exit.
+	ThrowawayDB bool
+	// NoUI leaves the Temporal Web UI out.
+	NoUI bool
 }
+
+// Temporal stores of dev mode's in-process server.
+const (
+	temporalStoreSQLite   = "sqlite"
+	temporalStorePostgres = "postgres"
+)
 
 func parseDevFlags(args []string, getenv func(string) string, cfg config) (devOptions, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -43,13 +57,28 @@ func parseDevFlags(args []string, getenv func(string) string, cfg config) (devOp
 	fs.StringVar(&o.UIAddr, "ui-addr", envOr(getenv, "PYXIS_DEV_UI_ADDR", "127.0.0.1:8233"), "Temporal Web UI address (PYXIS_DEV_UI_ADDR)")
 	fs.StringVar(&o.CabinetSimAddr, "cabinet-sim-addr", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADDR", "127.0.0.1:2576"), "simulated cabinet's MLLP address for orders (PYXIS_DEV_CABINET_SIM_ADDR)")
 	fs.StringVar(&o.CabinetSimAdmin, "cabinet-sim-admin", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADMIN", "127.0.0.1:2577"), "simulated cabinet's admin HTTP address (PYXIS_DEV_CABINET_SIM_ADMIN)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", envOr(getenv, "PYXIS_DEV_TEMPORAL_STORE", temporalStoreSQLite), "where the in-process Temporal server keeps its state: sqlite (in the data folder) or postgres (databases on dev mode's PostgreSQL server) (PYXIS_DEV_TEMPORAL_STORE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	if err := checkTemporalStore(o.TemporalStore); err != nil {
+		return o, err
+	}
+	if o.Ephemeral {
+		o.TempDir, o.ThrowawayDB = true, true
+	}
 	return o, nil
+}
+
+// checkTemporalStore refuses a store dev mode does not know.
+func checkTemporalStore(store string) error {
+	if store != temporalStoreSQLite && store != temporalStorePostgres {
+		return fmt.Errorf("--temporal-store (PYXIS_DEV_TEMPORAL_STORE) %q: want sqlite or postgres", store)
+	}
+	return nil
 }
 
 // runDev runs the whole system in one process: Temporal and its Web UI (unless
@@ -60,151 +89,27 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 	if err != nil {
 		return err
 	}
-	// Dev mode is where simulated cabinets belong, and its simulated nurse withdraws.
-	cfg.AllowSimulatedCabinets = true
+	// Dev mode's simulated nurse withdraws; outside dev mode nobody does by default.
 	if getenv("PYXIS_SIM_WITHDRAW_AFTER") == "" {
 		cfg.SimWithdrawAfter = devSimWithdrawAfter
 	}
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-
-	if o.Ephemeral {
-		tmp, err := os.MkdirTemp("", "pyxis-dev-")
-		if err != nil {
-			return err
-		}
-		// A private Postgres runs as the postgres OS user when we are root: it must reach it.
-		if err := os.Chmod(tmp, 0o755); err != nil {
-			return err
-		}
-		o.Dir = tmp
-		cleanups = append(cleanups, func() { _ = os.RemoveAll(tmp) })
-	} else if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return fmt.Errorf("data folder %s: %w", o.Dir, err)
+	s, err := startDevStack(ctx, cfg, o)
+	if errors.Is(err, errStoppedBeforeReady) {
+		slog.Info("dev mode stopped")
+		return nil // shutting down before ready: nothing to announce
 	}
-	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
-		return err
-	}
-	if len(cfg.Codec.Keys) == 0 && !cfg.Codec.Disabled {
-		if cfg.Codec.Keys, err = devCodecKeys(o.Dir); err != nil {
-			return err
-		}
-	}
-
-	// Bind the API first: a taken port should stop us before anything is started.
-	apiLn, err := listen(o.HTTPAddr, "PYXIS_HTTP_ADDR or --http-addr")
 	if err != nil {
 		return err
 	}
-	defer apiLn.Close()
-
-	pg, err := devPostgres(ctx, cfg.DatabaseURL, o)
-	if err != nil {
+	if err := printBanner(stdout, banner{
+		api: s.APIURL, ui: s.UIURL, temporal: s.TemporalAddr,
+		database: maskURL(s.DatabaseURL), dir: s.Dir, ephemeral: o.Ephemeral, secret: s.Secret, demo: s.Demo,
+		mllp: s.MLLPAddr, codecSession: s.CodecSessionURL, cabinetSim: s.CabinetSimAddr, cabinetSimAdmin: s.CabinetSimAdminURL,
+	}); err != nil {
+		_ = s.Stop()
 		return err
 	}
-	cleanups = append(cleanups, pg.stop)
-	cfg.DatabaseURL = pg.url
-	pool, err := db.Open(ctx, pg.url)
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, pool.Close)
-	if err := db.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	store := db.NewStore(pool)
-	demo, err := seedDemo(ctx, store)
-	if err != nil {
-		return fmt.Errorf("demo data: %w", err)
-	}
-
-	uiURL, codecSessionURL := "", ""
-	if cfg.TemporalAddress == "" {
-		tOpts := devTemporalOptions{
-			FrontendAddr: o.TemporalAddr, Namespace: cfg.TemporalNamespace,
-			LogFile: filepath.Join(o.Dir, "temporal.log"),
-		}
-		if !o.Ephemeral {
-			tOpts.DBFile = filepath.Join(o.Dir, "temporal.db")
-			tOpts.PortsFile = filepath.Join(o.Dir, "temporal-ports.json")
-		}
-		srv, err := startDevTemporal(tOpts)
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, func() {
-			if err := srv.Stop(); err != nil {
-				slog.Warn("temporal server stop", "error", err)
-			}
-		})
-		cfg.TemporalAddress = srv.hostPort
-		codecEndpoint := ""
-		if !cfg.Codec.Disabled {
-			codecEndpoint = devCodecEndpoint(o.UIAddr, apiLn.Addr().String())
-		}
-		ui, err := startDevUI(o.UIAddr, srv.hostPort, cfg.TemporalNamespace, codecEndpoint)
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, ui.Stop)
-		uiURL = ui.url
-		cfg.API.CodecCORSOrigins = append(cfg.API.CodecCORSOrigins, browserOrigins(ui.url)...)
-		if codecEndpoint != "" {
-			// The dev UI has no sign-in: a pharmacist opens /codec/session once with their
-			// token (the banner prints the link) and the UI's decode calls carry it.
-			cfg.API.CodecSession = ui.url + "/namespaces/" + cfg.TemporalNamespace + "/workflows"
-			codecSessionURL = codecEndpoint + "/session"
-		}
-	}
-	tc, err := dialTemporal(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, tc.Close)
-
-	if cfg.JWTSecret == "" {
-		if cfg.JWTSecret, err = devSecret(o); err != nil {
-			return err
-		}
-	}
-
-	in := &intake.Intake{Store: store, Temporal: tc}
-	mllpSrv, err := listenMLLP(cfg, in)
-	if err != nil {
-		return err
-	}
-	cabSim, err := startDevCabinetSim(ctx, store, o, displayAddr(mllpSrv.Addr().String()), cfg.SimWithdrawAfter)
-	if err != nil {
-		_ = mllpSrv.Close()
-		return err
-	}
-	cleanups = append(cleanups, func() { _ = cabSim.Close() })
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return mllpSrv.Serve(gctx) })
-	g.Go(func() error { return in.Run(gctx) })
-	g.Go(func() error { return serveWorker(gctx, tc, store, cfg) })
-	apiSrv, err := newAPIServer(store, tc, cfg)
-	if err != nil {
-		return err
-	}
-	cleanups = append(cleanups, apiSrv.Close)
-	g.Go(func() error { return serveHTTP(gctx, apiLn, apiSrv.Handler()) })
-	g.Go(func() error {
-		if err := waitReady(gctx, apiLn.Addr().String()); err != nil {
-			return nil // shutting down before ready: nothing to announce
-		}
-		return printBanner(stdout, banner{
-			api: "http://" + displayAddr(apiLn.Addr().String()), ui: uiURL, temporal: cfg.TemporalAddress,
-			database: maskURL(pg.url), dir: o.Dir, ephemeral: o.Ephemeral, secret: cfg.JWTSecret, demo: demo,
-			mllp: mllpSrv.Addr().String(), codecSession: codecSessionURL, cabinetSim: cabSim.Addr(), cabinetSimAdmin: "http://" + cabSim.AdminAddr(),
-		})
-	})
-	err = g.Wait()
+	err = s.Wait()
 	slog.Info("dev mode stopped")
 	return err
 }

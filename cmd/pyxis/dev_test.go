@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -297,6 +298,9 @@ func TestDevModeResumesWorkflowsAfterRestart(t *testing.T) {
 	p2.stop()
 	_, err := os.Stat(dir + "/temporal.db")
 	assert.NoError(t, err, "Temporal state persisted in the data folder")
+	raw, err := os.ReadFile(dir + "/temporal-shards.json")
+	require.NoError(t, err, "the store's history shard count is recorded beside it")
+	assert.JSONEq(t, fmt.Sprintf(`{"sqlite": %d}`, defaultHistoryShards), string(raw))
 }
 
 // quietLogger drops the Temporal client's logs in tests.

@@ -1,6 +1,6 @@
 // Command pyxis is the one binary of the medication request system. Its subcommands run the
 // REST API, the Temporal worker, the whole system for local development, database
-// migrations, and print tokens.
+// migrations, a load test, and print tokens.
 package main
 
 import (
@@ -27,11 +27,13 @@ const usage = `usage: pyxis <command> [flags]
 commands:
   dev      run the whole system locally: Temporal + Web UI, Postgres, worker, simulator, API
   api      run the REST API (needs DATABASE_URL, TEMPORAL_ADDRESS, PYXIS_JWT_SECRET)
-  worker   run the Temporal worker with the in-process cabinet simulator
+  worker   run the Temporal worker: workflows, activities, cabinet commands
   migrate  apply database migrations to DATABASE_URL
   token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE [--cabinet CODE]
   cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
   check    verify the system's invariants (stock, ledger, projection vs workflows, audit, stuck requests)
+  loadtest the morning medication pass as load: against --api URL, or --dev (the whole system
+           in this process); a report as text, --json and --html (see --help)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
 
 Configuration is read from the environment; README lists every variable.
@@ -79,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runCabinetSim(ctx, rest)
 	case "check":
 		return runCheck(ctx, cfg, rest, stdout)
+	case "loadtest":
+		return runLoadtest(ctx, cfg, rest, getenv, stdout)
 	case "healthcheck":
 		if len(rest) != 1 {
 			return errors.New("usage: pyxis healthcheck URL")

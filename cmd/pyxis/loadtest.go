@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/medreq/pyxis/loadtest"
+)
+
+// loadtestOptions are the flags of `pyxis loadtest` that concern where the system runs, beside
+// the load's own (loadtest.Config).
+type loadtestOptions struct {
+	Dev           bool
+	DevDir        string
+	TemporalStore string
+	CPUProfile    string
+	MemProfile    string
+	Verbose       bool
+	FailOnTarget  bool
+}
+
+func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Config, loadtestOptions, error) {
+	lc := loadtest.DefaultConfig()
+	var o loadtestOptions
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	lc.RegisterFlags(fs)
+	fs.BoolVar(&o.Dev, "dev", false, "start the whole system in this process on free ports (a temporary data folder with Temporal on SQLite, a throw-away database), run, stop and clean up")
+	fs.StringVar(&o.DevDir, "dev-dir", "", "against a running `pyxis dev`: its data folder, whose jwt-secret signs the users' tokens (else PYXIS_JWT_SECRET)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", envOr(getenv, "PYXIS_DEV_TEMPORAL_STORE", temporalStoreSQLite), "with --dev: the Temporal server's store, sqlite or postgres (PYXIS_DEV_TEMPORAL_STORE)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --dev: the whole system) to this file")
+	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of this process at the end of the run to this file")
+	fs.BoolVar(&o.Verbose, "verbose", false, "log the system's informational messages too (with --dev)")
+	fs.BoolVar(&o.FailOnTarget, "fail-on-target", false, "exit with an error when a target is missed")
+	if err := fs.Parse(args); err != nil {
+		return lc, o, err
+	}
+	if fs.NArg() > 0 {
+		return lc, o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	lc.Normalize()
+	if o.Dev {
+		// The API's address is known once it listens; this stands in for the checks.
+		lc.API = "http://127.0.0.1:1"
+		if err := checkTemporalStore(o.TemporalStore); err != nil {
+			return lc, o, err
+		}
+		if o.DevDir != "" {
+			return lc, o, errors.New("--dev starts a system of its own; --dev-dir is for a running one")
+		}
+	}
+	return lc, o, lc.Validate()
+}
+
+// runLoadtest runs `pyxis loadtest`: against a running API, or (--dev) against the whole
+// system started in this process for the run.
+func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(string) string, stdout io.Writer) error {
+	lc, o, err := parseLoadtestFlags(args, getenv)
+	if err != nil {
+		return err
+	}
+	if !o.Verbose {
+		// The API logs every call: at a hundred calls a second that drowns the report.
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}
+	if o.CPUProfile != "" {
+		stop, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	env := loadtest.Env{Namespace: cfg.TemporalNamespace}
+	if f, ok := stdout.(*os.File); ok && loadtest.IsTerminal(f) {
+		env.Progress = stdout
+	}
+	if o.Dev {
+		stack, release, err := startLoadtestStack(ctx, cfg, lc, o)
+		if err != nil {
+			return err
+		}
+		defer release()
+		lc.API = stack.APIURL
+		env.Mode, env.TemporalStore = "dev", o.TemporalStore
+		env.JWTSecret = []byte(stack.Secret)
+		env.TemporalAddress = stack.TemporalAddr
+		env.InProcess, env.Disposable = true, true
+		fmt.Fprintf(stdout, "Load test against the whole system in this process: API %s, Temporal %s (%s)\n", stack.APIURL, stack.TemporalAddr, o.TemporalStore)
+	} else {
+		env.Mode = "api"
+		env.TemporalAddress = cfg.TemporalAddress
+		secret := cfg.JWTSecret
+		if o.DevDir != "" {
+			raw, err := os.ReadFile(filepath.Join(o.DevDir, "jwt-secret"))
+			if err != nil {
+				return fmt.Errorf("--dev-dir: %w", err)
+			}
+			secret = strings.TrimSpace(string(raw))
+		}
+		env.JWTSecret = []byte(secret)
+	}
+
+	rep, err := loadtest.Run(ctx, lc, env)
+	if err != nil {
+		return err
+	}
+	if o.MemProfile != "" {
+		if err := writeHeapProfile(o.MemProfile); err != nil {
+			return err
+		}
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if err := rep.WriteFiles(lc); err != nil {
+		return err
+	}
+	if o.FailOnTarget && !rep.TargetsMet() {
+		return errors.New("a target was missed (see Targets above)")
+	}
+	return nil
+}
+
+// startLoadtestStack starts the dev stack for a load test: every address free, no Web UI, a
+// temporary data folder (Temporal persisted in it, as in dev mode, not in memory) and a
+// throw-away database. release stops it and removes what it made.
+func startLoadtestStack(ctx context.Context, cfg config, lc loadtest.Config, o loadtestOptions) (*devStack, func(), error) {
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, nil, err
+	}
+	do := devOptions{
+		HTTPAddr: "127.0.0.1:0", TemporalAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		CabinetSimAddr: "127.0.0.1:0", CabinetSimAdmin: "127.0.0.1:0",
+		TemporalStore: o.TemporalStore, TempDir: true, ThrowawayDB: true, NoUI: true,
+	}
+	cfg.MLLPAddr = "127.0.0.1:0"
+	cfg.TemporalAddress = ""
+	// The simulator reports withdrawals after this; 0 would mean never.
+	cfg.SimWithdrawAfter = max(lc.WithdrawAfter, time.Millisecond)
+	if lc.WithdrawVia == loadtest.WithdrawByAPI {
+		cfg.SimWithdrawAfter = 0
+	}
+	var drop func()
+	if cfg.DatabaseURL != "" {
+		// Never the database DATABASE_URL names: one of our own on its server.
+		if cfg.DatabaseURL, drop, err = throwawayDatabase(ctx, cfg.DatabaseURL); err != nil {
+			return nil, nil, err
+		}
+	}
+	stack, err := startDevStack(ctx, cfg, do)
+	if err != nil {
+		if drop != nil {
+			drop()
+		}
+		if errors.Is(err, errStoppedBeforeReady) {
+			err = ctx.Err()
+		}
+		return nil, nil, err
+	}
+	return stack, func() {
+		if err := stack.Stop(); err != nil {
+			slog.Warn("dev stack stop", "error", err)
+		}
+		if drop != nil {
+			drop()
+		}
+	}, nil
+}
+
+// throwawayDatabase creates a database of its own on the server of databaseURL and returns its
+// URL, and how to drop it.
+func throwawayDatabase(ctx context.Context, databaseURL string) (string, func(), error) {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	admin, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to DATABASE_URL: %w", err)
+	}
+	defer admin.Close(ctx)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "pyxis_loadtest_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	u.Path = "/" + name
+	return u.String(), func() { dropDatabase(databaseURL, name) }, nil
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return f.Close()
+}

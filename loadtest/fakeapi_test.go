@@ -1,0 +1,260 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// fakeAPI is a small stand-in for the REST API: it checks tokens, keeps stock and requests in
+// memory, and moves an approved request to dispensed after a moment, as the cabinet would. It
+// lets the scenarios run in a unit test; the real system is tested in cmd/pyxis.
+type fakeAPI struct {
+	t      *testing.T
+	secret []byte
+	srv    *httptest.Server
+
+	mu       sync.Mutex
+	stock    map[[2]int64][2]int32 // (cabinet, medication) → (on_hand, reserved)
+	reqs     map[string]*fakeRequest
+	order    []string
+	meds     []api.MedicationBody
+	seq      int
+	subjects map[string]bool // who called, to check tokens are per user
+}
+
+type fakeRequest struct {
+	view       api.RequestView
+	approvedAt time.Time
+}
+
+func newFakeAPI(t *testing.T, secret []byte) *fakeAPI {
+	f := &fakeAPI{t: t, secret: secret, stock: map[[2]int64][2]int32{}, reqs: map[string]*fakeRequest{}, subjects: map[string]bool{}}
+	for i, code := range []string{"PARA500", "DIPI1G", "ONDA4", "OMEP40", "CEFT1G", "MORF10", "FENT50"} {
+		m := api.MedicationBody{ID: int64(i + 1), Code: code, Name: code}
+		if strings.HasPrefix(code, "MORF") || strings.HasPrefix(code, "FENT") {
+			m.ControlledList, m.Controlled = "A1", true
+		}
+		f.meds = append(f.meds, m)
+		f.stock[[2]int64{1, m.ID}] = [2]int32{20, 0}
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// controlled reports whether a medication of the catalogue is on a controlled list.
+func (f *fakeAPI) controlled(id int64) bool {
+	for _, m := range f.meds {
+		if m.ID == id {
+			return m.Controlled
+		}
+	}
+	return false
+}
+
+func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
+	claims := &api.Claims{}
+	if _, err := jwt.ParseWithClaims(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), claims, func(*jwt.Token) (any, error) { return f.secret, nil }); err != nil {
+		fakeError(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subjects[claims.Subject] = true
+	me := workflows.Actor{ID: claims.Subject, Role: claims.Role}
+	path := r.URL.Path
+	switch {
+	case r.Method == "GET" && path == "/v1/cabinets":
+		writeJSON(w, 200, api.ListView[api.CabinetBody]{Data: []api.CabinetBody{{ID: 1, Code: "CAB-1", Status: "online"}}})
+	case r.Method == "GET" && path == "/v1/medications":
+		writeJSON(w, 200, api.ListView[api.MedicationBody]{Data: f.meds})
+	case r.Method == "POST" && path == "/v1/medications":
+		var m api.MedicationBody
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		m.ID = int64(len(f.meds) + 1)
+		f.meds = append(f.meds, m)
+		writeJSON(w, 201, m)
+	case r.Method == "GET" && path == "/v1/cabinets/1/stock":
+		var rows []api.StockView
+		for k, v := range f.stock {
+			rows = append(rows, api.StockView{CabinetID: k[0], MedicationID: k[1], OnHand: v[0], Reserved: v[1]})
+		}
+		writeJSON(w, 200, api.ListView[api.StockView]{Data: rows})
+	case r.Method == "PUT" && strings.HasPrefix(path, "/v1/cabinets/1/stock/"):
+		if me.Role != workflows.RoleTechnician {
+			fakeError(w, 403, "forbidden")
+			return
+		}
+		var b api.StockBody
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		var med int64
+		fmt.Sscan(strings.TrimPrefix(path, "/v1/cabinets/1/stock/"), &med)
+		if f.controlled(med) {
+			// As the API: a controlled medication's on_hand changes only through a load or count.
+			fakeError(w, 409, "controlled_stock")
+			return
+		}
+		k := [2]int64{1, med}
+		f.stock[k] = [2]int32{*b.OnHand, f.stock[k][1]}
+		writeJSON(w, 200, api.StockView{})
+	case r.Method == "POST" && path == "/v1/cabinets/1/loads":
+		var b api.LoadBody
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		if me.Role != workflows.RoleTechnician || (f.controlled(b.MedicationID) && (b.Witness == "" || b.Witness == me.ID)) {
+			fakeError(w, 422, "validation_failed")
+			return
+		}
+		k := [2]int64{1, b.MedicationID}
+		f.stock[k] = [2]int32{f.stock[k][0] + *b.Quantity, f.stock[k][1]}
+		writeJSON(w, 201, api.LoadView{Quantity: *b.Quantity, OnHand: f.stock[k][0]})
+	case r.Method == "POST" && path == "/v1/requests":
+		f.create(w, r, me)
+	case r.Method == "GET" && path == "/v1/requests":
+		f.list(w, r)
+	case r.Method == "GET" && strings.HasPrefix(path, "/v1/requests/"):
+		req, ok := f.reqs[strings.TrimPrefix(path, "/v1/requests/")]
+		if !ok {
+			fakeError(w, 404, "not_found")
+			return
+		}
+		if req.view.Status == workflows.StatusApproved && time.Since(req.approvedAt) > 20*time.Millisecond {
+			f.move(req, workflows.StatusDispensed, workflows.Actor{ID: "cabinet", Role: workflows.RoleCabinet})
+		}
+		writeJSON(w, 200, req.view)
+	case r.Method == "POST" && strings.HasPrefix(path, "/v1/requests/"):
+		f.act(w, r, me)
+	default:
+		fakeError(w, 404, "not_found")
+	}
+}
+
+func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request, me workflows.Actor) {
+	var b api.CreateRequestBody
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || me.Role != workflows.RoleNurse {
+		fakeError(w, 422, "validation_failed")
+		return
+	}
+	f.seq++
+	now := time.Now().UTC()
+	v := api.RequestView{ID: fmt.Sprintf("medreq-%06d", f.seq), Status: workflows.StatusSubmitted, Priority: workflows.Priority(b.Priority),
+		CabinetID: b.CabinetID, Requester: me, RequiredApprovals: 1, CreatedAt: &now, Approvals: []workflows.Approval{}}
+	ok := true
+	for _, it := range b.Items {
+		v.Items = append(v.Items, it)
+		if f.meds[it.MedicationID-1].Controlled {
+			v.RequiredApprovals = 2
+		}
+		s := f.stock[[2]int64{b.CabinetID, it.MedicationID}]
+		ok = ok && s[0]-s[1] >= it.Quantity
+	}
+	req := &fakeRequest{view: v}
+	f.reqs[v.ID] = req
+	f.order = append(f.order, v.ID)
+	if ok {
+		for _, it := range b.Items {
+			k := [2]int64{b.CabinetID, it.MedicationID}
+			f.stock[k] = [2]int32{f.stock[k][0], f.stock[k][1] + it.Quantity}
+		}
+		f.move(req, workflows.StatusAwaitingApproval, workflows.System)
+	} else {
+		f.move(req, workflows.StatusFailed, workflows.System)
+		req.view.Transitions[len(req.view.Transitions)-1].Action = "reserve_failed"
+	}
+	writeJSON(w, 201, v)
+}
+
+func (f *fakeAPI) list(w http.ResponseWriter, r *http.Request) {
+	var out []api.RequestSummaryView
+	for _, id := range slices.Backward(f.order) {
+		v := f.reqs[id].view
+		if string(v.Status) == r.URL.Query().Get("status") {
+			out = append(out, api.RequestSummaryView{ID: v.ID, Status: string(v.Status), Priority: string(v.Priority), CreatedAt: *v.CreatedAt})
+		}
+	}
+	writeJSON(w, 200, api.ListView[api.RequestSummaryView]{Data: out[:min(len(out), 50)]})
+}
+
+func (f *fakeAPI) act(w http.ResponseWriter, r *http.Request, me workflows.Actor) {
+	id, action, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1/requests/"), "/")
+	req, ok := f.reqs[id]
+	if !ok {
+		fakeError(w, 404, "not_found")
+		return
+	}
+	if req.view.Status != workflows.StatusAwaitingApproval {
+		fakeError(w, 409, api.CodeInvalidState)
+		return
+	}
+	switch action {
+	case "approve":
+		for _, a := range req.view.Approvals {
+			if a.Actor.ID == me.ID {
+				fakeError(w, 409, api.CodeDuplicateApproval)
+				return
+			}
+		}
+		req.view.Approvals = append(req.view.Approvals, workflows.Approval{Actor: me, At: time.Now()})
+		if int32(len(req.view.Approvals)) >= req.view.RequiredApprovals {
+			f.move(req, workflows.StatusApproved, me)
+			req.approvedAt = time.Now()
+		}
+	case "reject":
+		f.move(req, workflows.StatusRejected, me)
+	case "cancel":
+		f.move(req, workflows.StatusCancelled, me)
+	}
+	writeJSON(w, 202, req.view)
+}
+
+// move records a transition; leaving a reserving status for a terminal one releases the
+// stock, or consumes it when dispensed.
+func (f *fakeAPI) move(req *fakeRequest, to workflows.Status, by workflows.Actor) {
+	from := req.view.Status
+	req.view.Transitions = append(req.view.Transitions, workflows.Transition{From: from, To: to, Actor: by, At: time.Now().UTC(), Action: string(to)})
+	req.view.Status = to
+	if (from == workflows.StatusAwaitingApproval || from == workflows.StatusApproved) && to.Terminal() {
+		for _, it := range req.view.Items {
+			k := [2]int64{req.view.CabinetID, it.MedicationID}
+			onHand := f.stock[k][0]
+			if to == workflows.StatusDispensed {
+				onHand -= it.Quantity
+			}
+			f.stock[k] = [2]int32{onHand, f.stock[k][1] - it.Quantity}
+		}
+	}
+}
+
+// approvers returns, for each request, who approved it.
+func (f *fakeAPI) approvers() map[string][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]string{}
+	for id, r := range f.reqs {
+		for _, a := range r.view.Approvals {
+			out[id] = append(out[id], a.Actor.ID)
+		}
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fakeError(w http.ResponseWriter, status int, code string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": code}})
+}

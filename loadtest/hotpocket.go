@@ -1,0 +1,211 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// hotPocketEndpoints are the endpoints the hot-pocket scenario reports, in order.
+var hotPocketEndpoints = []string{EndpointCreate, EndpointGet, EndpointCancel}
+
+// cleanupConcurrency is how many requests are cancelled at once when a scenario cleans up.
+const cleanupConcurrency = 16
+
+// hotPocket sends cfg.Requests nurses at one pocket of a fresh medication holding
+// cfg.PocketStock units, all at once, one unit each. Every request must settle: reserved
+// (awaiting approval) while stock lasts, failed for insufficient stock after.
+func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
+	cat, err := r.loadCatalogue(ctx)
+	if err != nil {
+		return err
+	}
+	admin, err := r.people.get(adminID, workflows.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	tech, err := r.people.get(technicianID, workflows.RoleTechnician)
+	if err != nil {
+		return err
+	}
+	cab := cat.cabinets[0]
+	var med api.MedicationBody
+	code := "LT-HOT-" + strings.ToUpper(r.runID)
+	if err := r.api.must(ctx, admin, http.MethodPost, "/v1/medications", api.MedicationBody{
+		Code: code, Name: "Load test hot pocket " + r.runID, Form: "ampoule", Unit: "ampoule",
+	}, &med); err != nil {
+		return err
+	}
+	onHand, par := int32(r.cfg.PocketStock), int32(0)
+	if err := r.api.must(ctx, tech, http.MethodPut, fmt.Sprintf("/v1/cabinets/%d/stock/%d", cab.ID, med.ID),
+		api.StockBody{OnHand: &onHand, ParLevel: &par}, nil); err != nil {
+		return fmt.Errorf("stock the hot pocket: %w", err)
+	}
+	n := r.cfg.Requests
+	nurses := make([]*user, n)
+	for i := range n {
+		if nurses[i], err = r.people.get(nurseID(i), workflows.RoleNurse); err != nil {
+			return err
+		}
+	}
+	hp := &HotPocketReport{
+		CabinetID: cab.ID, MedicationID: med.ID, MedicationCode: code, PocketStock: r.cfg.PocketStock,
+		Requests: n, OtherStatuses: map[string]int64{},
+	}
+	// A thousand nurses looking every 250ms would be the load, not the pocket: they look less
+	// often, at staggered times. The settle time is taken from the server's clock anyway.
+	interval := max(r.cfg.PollInterval, time.Duration(n)*5*time.Millisecond)
+	settled := func(s workflows.Status) bool { return s == workflows.StatusAwaitingApproval || s.Terminal() }
+
+	r.begin(rep)
+	b := newBudget(n, 0, r.start)
+	followCtx, cancelFollow := r.settleContext(ctx, b)
+	defer cancelFollow()
+	prog := r.startProgressFunc(func() string {
+		return fmt.Sprintf("hot-pocket  created %d/%d  settled %d", r.created.Load(), n, r.finished.Load())
+	})
+	gate := make(chan struct{})
+	var creates, all sync.WaitGroup
+	creates.Add(n)
+	for i, u := range nurses {
+		all.Go(func() {
+			<-gate
+			t := r.create(ctx, EndpointCreate, u, api.CreateRequestBody{
+				CabinetID: cab.ID, Priority: string(workflows.PriorityStat),
+				Patient: api.PatientBody{MRN: fmt.Sprintf("LT-HOT-%06d", i), Bed: "1A"},
+				Items:   []api.ItemBody{{MedicationID: med.ID, Quantity: 1}},
+			})
+			creates.Done()
+			if t == nil {
+				return
+			}
+			if !sleep(followCtx, time.Duration(r.rng(uint64(i)).Int64N(int64(interval)))) {
+				return
+			}
+			r.follow(followCtx, t, interval, settled)
+		})
+	}
+	began := time.Now()
+	close(gate)
+	creates.Wait()
+	b.close()
+	all.Wait()
+	var lastSeen time.Time
+	r.mu.Lock()
+	reqs := r.requests
+	r.mu.Unlock()
+	for _, t := range reqs {
+		t.mu.Lock()
+		if settled(t.status) && t.seenAt.After(lastSeen) {
+			lastSeen = t.seenAt
+		}
+		t.mu.Unlock()
+	}
+	if !lastSeen.IsZero() {
+		hp.SettleSeconds = round(lastSeen.Sub(began).Seconds(), 3)
+	}
+	prog.stop()
+	r.tallyHotPocket(hp, reqs)
+
+	var stock api.ListView[api.StockView]
+	if err := r.api.must(ctx, tech, http.MethodGet, fmt.Sprintf("/v1/cabinets/%d/stock", cab.ID), nil, &stock); err == nil {
+		for _, s := range stock.Data {
+			if s.MedicationID == med.ID {
+				hp.PocketOnHand, hp.PocketReserved = int(s.OnHand), int(s.Reserved)
+			}
+		}
+	}
+	// Give the pocket back: the reserved requests are cancelled by their nurses.
+	hp.CancelledAfter = r.cancelAll(ctx, reqs, func(s workflows.Status) bool { return s == workflows.StatusAwaitingApproval })
+	r.end(rep, hotPocketEndpoints)
+	rep.HotPocket = hp
+	return nil
+}
+
+// tallyHotPocket counts how the requests settled, timing the reservations on the server's
+// clock.
+func (r *runner) tallyHotPocket(hp *HotPocketReport, reqs []*tracked) {
+	hp.Created = len(reqs)
+	hp.CreateFailures = int(r.createFailures.Load())
+	hp.Expected = min(hp.PocketStock, hp.Created)
+	var first, lastDecision, lastReserved time.Time
+	for _, t := range reqs {
+		status, createdAt, endAt, action, reason := t.view()
+		decided := true
+		switch {
+		case status == workflows.StatusAwaitingApproval:
+			hp.ReachedApproval++
+			lastReserved = later(lastReserved, endAt)
+		case status == workflows.StatusFailed && (action == "reserve_failed" || strings.Contains(reason, "insufficient stock")):
+			hp.InsufficientStock++
+		case status == workflows.StatusSubmitted:
+			hp.Unsettled++
+			decided = false
+		default:
+			hp.OtherStatuses[string(status)]++
+		}
+		if !createdAt.IsZero() && (first.IsZero() || createdAt.Before(first)) {
+			first = createdAt
+		}
+		if decided {
+			lastDecision = later(lastDecision, endAt)
+		}
+	}
+	if span := lastDecision.Sub(first).Seconds(); !first.IsZero() && span > 0 {
+		hp.ServerSpanSeconds = round(span, 3)
+		hp.ReserveDecisionsPerSecond = round(float64(hp.Created-hp.Unsettled)/span, 3)
+	}
+	if span := lastReserved.Sub(first).Seconds(); !first.IsZero() && span > 0 {
+		hp.ReservationsPerSecond = round(float64(hp.ReachedApproval)/span, 3)
+	}
+}
+
+// cancelAll has each nurse cancel her requests that which selects, and returns how many were
+// cancelled.
+func (r *runner) cancelAll(ctx context.Context, reqs []*tracked, which func(workflows.Status) bool) int {
+	work := make(chan *tracked)
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		cancelled int
+	)
+	for range cleanupConcurrency {
+		wg.Go(func() {
+			for t := range work {
+				o, err := r.api.call(ctx, EndpointCancel, t.nurse, http.MethodPost, "/v1/requests/"+t.id+"/cancel",
+					api.ReasonBody{Reason: "load test clean-up"}, nil,
+					conflictOf(api.CodeInvalidState))
+				if err == nil && o.status == http.StatusAccepted {
+					mu.Lock()
+					cancelled++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, t := range reqs {
+		if status, _, _, _, _ := t.view(); which(status) {
+			select {
+			case work <- t:
+			case <-ctx.Done():
+			}
+		}
+	}
+	close(work)
+	wg.Wait()
+	return cancelled
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,159 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// tracked is one created request as its nurse last saw it.
+type tracked struct {
+	id        string
+	nurse     *user
+	cabinetID int64
+
+	mu sync.Mutex
+	// status is the last status seen; createdAt and endAt the server's created_at and the
+	// time of the last transition into status; action and reason the last transition's.
+	status    workflows.Status
+	createdAt time.Time
+	endAt     time.Time
+	action    string
+	reason    string
+	// seenAt is when the nurse saw status first.
+	seenAt time.Time
+}
+
+// observe takes in a state read from the API.
+func (t *tracked) observe(v api.RequestView) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v.Status != t.status {
+		t.seenAt = time.Now()
+	}
+	t.status = v.Status
+	if v.CreatedAt != nil {
+		t.createdAt = *v.CreatedAt
+	}
+	t.endAt = time.Time{}
+	for _, tr := range v.Transitions {
+		if tr.To == v.Status {
+			t.endAt, t.action, t.reason = tr.At, tr.Action, tr.Reason
+		}
+	}
+	if t.endAt.IsZero() && v.UpdatedAt != nil {
+		t.endAt = *v.UpdatedAt
+	}
+}
+
+// view returns a consistent copy of what t holds.
+func (t *tracked) view() (status workflows.Status, createdAt, endAt time.Time, action, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.status, t.createdAt, t.endAt, t.action, t.reason
+}
+
+// newBody makes a request as a nurse on a morning round asks for it: a priority (a fifth
+// stat, three tenths urgent, the rest routine), one to five lines of different medications,
+// a share with a controlled medication, one or two units each.
+func (r *runner) newBody(rng *rand.Rand, cat catalogue) api.CreateRequestBody {
+	b := api.CreateRequestBody{
+		CabinetID: cat.cabinets[rng.IntN(len(cat.cabinets))].ID,
+		Patient: api.PatientBody{
+			MRN: fmt.Sprintf("LT-%08d", rng.IntN(100_000_000)),
+			Bed: fmt.Sprintf("%d%c", 1+rng.IntN(40), 'A'+rune(rng.IntN(4))),
+		},
+	}
+	switch p := rng.Float64(); {
+	case p < 0.2:
+		b.Priority = string(workflows.PriorityStat)
+	case p < 0.5:
+		b.Priority = string(workflows.PriorityUrgent)
+	default:
+		b.Priority = string(workflows.PriorityRoutine)
+	}
+	lines := 1 + rng.IntN(5)
+	controlled := len(cat.controlled) > 0 && rng.Float64() < r.cfg.ControlledShare
+	plain := lines
+	if controlled {
+		plain--
+	}
+	for _, i := range rng.Perm(len(cat.plain))[:min(plain, len(cat.plain))] {
+		b.Items = append(b.Items, api.ItemBody{MedicationID: cat.plain[i].ID, Quantity: int32(1 + rng.IntN(maxQuantity))})
+	}
+	if controlled {
+		m := cat.controlled[rng.IntN(len(cat.controlled))]
+		b.Items = append(b.Items, api.ItemBody{MedicationID: m.ID, Quantity: int32(1 + rng.IntN(maxQuantity))})
+	}
+	return b
+}
+
+// create posts body as nurse u and tracks the request it made; nil when it made none.
+func (r *runner) create(ctx context.Context, ep string, u *user, body api.CreateRequestBody) *tracked {
+	var v api.RequestView
+	o, err := r.api.call(ctx, ep, u, http.MethodPost, "/v1/requests", body, &v, nil)
+	if err != nil || o.status != http.StatusCreated || v.ID == "" {
+		if ctx.Err() == nil {
+			r.createFailures.Add(1)
+		}
+		return nil
+	}
+	r.created.Add(1)
+	t := &tracked{id: v.ID, nurse: u, cabinetID: body.CabinetID}
+	t.observe(v)
+	r.mu.Lock()
+	r.requests = append(r.requests, t)
+	r.mu.Unlock()
+	return t
+}
+
+// follow has the nurse look at her request every interval until done says its status is far
+// enough, or ctx ends. With WithdrawVia "api" she reports the withdrawal herself,
+// WithdrawAfter after she sees the request ready at the cabinet.
+func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration, done func(workflows.Status) bool) {
+	reported := false
+	for {
+		if status, _, _, _, _ := t.view(); done(status) {
+			r.finished.Add(1)
+			return
+		}
+		if !sleep(ctx, interval) {
+			return
+		}
+		var v api.RequestView
+		o, err := r.api.call(ctx, EndpointGet, t.nurse, http.MethodGet, "/v1/requests/"+t.id, nil, &v, nil)
+		if err != nil || o.status != http.StatusOK {
+			continue
+		}
+		t.observe(v)
+		if r.cfg.WithdrawVia == WithdrawByAPI && v.Status == workflows.StatusReadyAtCabinet && !reported {
+			t.mu.Lock()
+			wait := r.cfg.WithdrawAfter - time.Since(t.seenAt)
+			t.mu.Unlock()
+			if !sleep(ctx, wait) {
+				return
+			}
+			reported = r.reportWithdrawal(ctx, t)
+		}
+	}
+}
+
+// reportWithdrawal tells the API that the nurse took the medication out of the cabinet.
+func (r *runner) reportWithdrawal(ctx context.Context, t *tracked) bool {
+	body := api.CabinetEventBody{Type: "withdrawn", RequestID: t.id}
+	o, err := r.api.call(ctx, EndpointWithdraw, t.nurse, http.MethodPost, fmt.Sprintf("/v1/cabinets/%d/events", t.cabinetID), body, nil,
+		conflictOf(api.CodeInvalidState))
+	return err == nil && (o.status == http.StatusAccepted || o.expected)
+}
+
+// nurseID names the n-th simulated nurse.
+func nurseID(n int) string { return fmt.Sprintf("lt-nurse-%05d", n) }
+
+// pharmacistID names the n-th simulated pharmacist.
+func pharmacistID(n int) string { return fmt.Sprintf("lt-pharm-%03d", n) }

@@ -1,0 +1,173 @@
+package loadtest
+
+import (
+	"cmp"
+	"context"
+	"hash/fnv"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/workflows"
+)
+
+// queuePageSize is the pharmacist's page of the queue, and queuePages how many pages she
+// reads looking for work before she waits.
+const (
+	queuePageSize = 50
+	queuePages    = 5
+)
+
+// rejectReason is what the simulated pharmacists write when they reject.
+const rejectReason = "load test: clinical review found the order unsuitable (simulated)"
+
+// pharmacy is the pharmacists working one queue. Each request has an owner among them, chosen
+// by a hash of its id, who approves or rejects it; a request that needs a second approval
+// after the owner's goes to the next pharmacist along, as a colleague asked to co-sign.
+type pharmacy struct {
+	r     *runner
+	staff []*user
+
+	mu sync.Mutex
+	// cosign maps a request approved once, and waiting for another, to who approved it.
+	cosign map[string]int
+}
+
+func newPharmacy(r *runner) (*pharmacy, error) {
+	ph := &pharmacy{r: r, cosign: map[string]int{}}
+	for i := range r.cfg.Pharmacists {
+		u, err := r.people.get(pharmacistID(i), workflows.RolePharmacist)
+		if err != nil {
+			return nil, err
+		}
+		ph.staff = append(ph.staff, u)
+	}
+	return ph, nil
+}
+
+// work runs every pharmacist until the returned stop is called (or ctx ends); stop waits for
+// them to finish what they are doing, so no call is cut off halfway.
+func (ph *pharmacy) work(ctx context.Context) (stop func()) {
+	var wg sync.WaitGroup
+	idle, quit := context.WithCancel(ctx)
+	for i := range ph.staff {
+		wg.Go(func() { ph.pharmacist(ctx, idle, i) })
+	}
+	return func() {
+		quit()
+		wg.Wait()
+	}
+}
+
+// pharmacist is one pharmacist's shift: read the queue, act on her requests, and when there is
+// nothing for her, wait a little. Calls run on ctx; idle ending ends the shift between calls.
+func (ph *pharmacy) pharmacist(ctx, idle context.Context, me int) {
+	done := map[string]bool{}
+	for idle.Err() == nil && ctx.Err() == nil {
+		if ph.round(ctx, me, done) == 0 {
+			sleep(idle, ph.r.cfg.QueueInterval)
+		}
+	}
+}
+
+// round reads the queue, page after page until it finds work, and acts on what is hers. It
+// returns how many requests she acted on.
+func (ph *pharmacy) round(ctx context.Context, me int, done map[string]bool) int {
+	u := ph.staff[me]
+	cursor := ""
+	for range queuePages {
+		path := "/v1/requests?status=awaiting_approval&limit=" + strconv.Itoa(queuePageSize)
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		var page api.ListView[api.RequestSummaryView]
+		o, err := ph.r.api.call(ctx, EndpointQueue, u, http.MethodGet, path, nil, &page, nil)
+		if err != nil || o.status != http.StatusOK {
+			return 0
+		}
+		// Stat first, then urgent, then routine; the oldest first within a priority.
+		slices.SortStableFunc(page.Data, func(a, b api.RequestSummaryView) int {
+			return cmp.Or(cmp.Compare(priorityRank(a.Priority), priorityRank(b.Priority)), a.CreatedAt.Compare(b.CreatedAt))
+		})
+		acted := 0
+		for _, it := range page.Data {
+			if done[it.ID] || !ph.mine(me, it.ID) {
+				continue
+			}
+			if ph.decide(ctx, me, it.ID) {
+				done[it.ID] = true
+			}
+			acted++
+		}
+		if acted > 0 || page.NextCursor == "" {
+			return acted
+		}
+		cursor = page.NextCursor
+	}
+	return 0
+}
+
+// mine reports whether pharmacist me should act on the request now.
+func (ph *pharmacy) mine(me int, id string) bool {
+	n := len(ph.staff)
+	ph.mu.Lock()
+	first, cosigning := ph.cosign[id]
+	ph.mu.Unlock()
+	if cosigning {
+		return me == (first+1)%n
+	}
+	return me == int(hash(id)%uint32(n))
+}
+
+// decide approves or rejects the request; it reports whether the pharmacist is done with it
+// (acted, or found it decided by someone else). A request to reject is chosen by its id, so
+// the same share is rejected whoever looks.
+func (ph *pharmacy) decide(ctx context.Context, me int, id string) bool {
+	u := ph.staff[me]
+	conflict := conflictOf(api.CodeInvalidState, api.CodeDuplicateApproval)
+	if float64(hash(id+"/reject")%10_000) < ph.r.cfg.RejectShare*10_000 {
+		o, err := ph.r.api.call(ctx, EndpointReject, u, http.MethodPost, "/v1/requests/"+id+"/reject", api.ReasonBody{Reason: rejectReason}, nil, conflict)
+		return err == nil && (o.status == http.StatusAccepted || o.expected)
+	}
+	var v api.RequestView
+	o, err := ph.r.api.call(ctx, EndpointApprove, u, http.MethodPost, "/v1/requests/"+id+"/approve", api.NoteBody{Note: "load test"}, &v, conflict)
+	switch {
+	case err != nil:
+		return false
+	case o.status == http.StatusAccepted:
+		if v.Status == workflows.StatusAwaitingApproval && int32(len(v.Approvals)) < v.RequiredApprovals {
+			ph.askCosign(id, me)
+		}
+		return true
+	case o.expected && o.code == api.CodeDuplicateApproval:
+		// She approved before (an answer lost on the way, perhaps): someone else must co-sign.
+		ph.askCosign(id, me)
+		return true
+	}
+	return o.expected
+}
+
+func (ph *pharmacy) askCosign(id string, first int) {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	ph.cosign[id] = first
+}
+
+func priorityRank(p string) int {
+	switch workflows.Priority(p) {
+	case workflows.PriorityStat:
+		return 0
+	case workflows.PriorityUrgent:
+		return 1
+	}
+	return 2
+}
+
+func hash(s string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum32()
+}
