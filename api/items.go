@@ -112,6 +112,9 @@ func (s *Server) syncNewPocket(ctx context.Context, cabinetID, medicationID int6
 
 // syncItem starts (or signals) the ItemSync of one medication at one cabinet.
 func (s *Server) syncItem(ctx context.Context, cabinetID, medicationID int64, isNew bool) {
+	if s.temporal == nil {
+		return // a server without Temporal: the router's own tests
+	}
 	if err := workflows.SyncItem(ctx, s.temporal, workflows.TaskQueue, cabinetID, medicationID, isNew); err != nil {
 		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
 	}
