@@ -70,6 +70,8 @@ func (in *Intake) ApplyVend(ctx context.Context, v Vend, strict bool) (VendResul
 	case isNotFound(err):
 		// No such workflow, or it has completed: the projection knows how it ended.
 		return in.vendForEnded(ctx, v, strict)
+	case isRejection(err, workflows.ErrNotYet):
+		return VendResult{}, fmt.Errorf("%w: vend of request %s at cabinet %s", ErrNotYet, v.OrderRef, v.Cabinet.Code)
 	case isRejection(err, workflows.ErrInvalidState), isRejection(err, workflows.ErrInvalidInput):
 		return in.vendRefused(ctx, v, strict, err)
 	}
@@ -98,9 +100,10 @@ func (in *Intake) vendForEnded(ctx context.Context, v Vend, strict bool) (VendRe
 	return in.unmatched(ctx, v, db.UnmatchedRequestNotReady)
 }
 
-// vendRefused answers a vend the running workflow refused: one that came before its
-// authorization was confirmed waits; a resend of a report it took is a duplicate; anything
-// else (the request is not at this cabinet, awaiting approval, ended) is unmatched.
+// vendRefused answers a vend the running workflow refused (one that came before its
+// authorization was confirmed is not refused: ErrNotYet, above): a resend of a report it
+// took is a duplicate; anything else (the request is not at this cabinet, awaiting
+// approval, ended) is unmatched.
 func (in *Intake) vendRefused(ctx context.Context, v Vend, strict bool, refusal error) (VendResult, error) {
 	d, err := in.Store.GetRequestDetail(ctx, v.OrderRef)
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
@@ -109,9 +112,6 @@ func (in *Intake) vendRefused(ctx context.Context, v Vend, strict bool, refusal 
 	if err == nil {
 		if taken, err := in.alreadyTaken(ctx, d, v); err != nil || taken {
 			return VendResult{Outcome: outcomeDuplicate}, err
-		}
-		if d.Status == string(workflows.StatusApproved) && d.CabinetID == v.Cabinet.ID {
-			return VendResult{}, fmt.Errorf("%w: vend of request %s at cabinet %s", ErrNotYet, v.OrderRef, v.Cabinet.Code)
 		}
 	}
 	if strict {

@@ -131,16 +131,19 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachableRevokeFails() {
 }
 
 // A cabinet that answers within the attempts makes the request ready; meanwhile the request
-// cannot be cancelled (it is approved, not yet at the cabinet).
+// cannot be cancelled (it is approved, not yet at the cabinet), and a withdrawal the cabinet
+// reports before its answer arrives is early, not wrong: the reporter tries it again.
 func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	s.fake.authorizeErr = failFirst(2, errUnreachable)
 	s.approveAt10()
 	cancel := s.sendUpdate(10*time.Minute+3*time.Second, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse})
+	early := s.sendUpdate(10*time.Minute+4*time.Second, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 	withdrawn := s.sendUpdate(20*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 
 	s.execute(validInput())
 
 	s.requireRejected(cancel, workflows.ErrInvalidState, "cannot cancel a request that is approved")
+	s.requireRejected(early, workflows.ErrNotYet, "the cabinet's authorization of this request is still being confirmed")
 	s.requireCompleted(withdrawn)
 	ready := approvedAt.Add(6 * time.Second)
 	st := s.finalState()

@@ -146,11 +146,16 @@ func (r *request) cancel(ctx workflow.Context, in CancelInput) (State, error) {
 }
 
 func (r *request) validateWithdrawn(_ workflow.Context, in WithdrawnInput) error {
-	if err := r.requireStatus("report a withdrawal for", StatusReadyAtCabinet); err != nil {
-		return err
-	}
 	if in.CabinetID != r.in.CabinetID {
 		return rejection(ErrInvalidInput, "the request is not authorized at this cabinet")
+	}
+	if r.state.Status == StatusApproved {
+		// The cabinet can report a vend before its acknowledgment of the order reaches the
+		// workflow (or while the command is being retried): not refused, only early.
+		return rejection(ErrNotYet, "the cabinet's authorization of this request is still being confirmed")
+	}
+	if err := r.requireStatus("report a withdrawal for", StatusReadyAtCabinet); err != nil {
+		return err
 	}
 	if len(in.Lines) > 50 {
 		return rejection(ErrInvalidInput, "a withdrawal report has at most 50 lines")

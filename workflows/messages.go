@@ -65,6 +65,10 @@ const MaxVendQuantity = 10000
 const (
 	// ErrInvalidState: the request's status does not allow the action (HTTP 409).
 	ErrInvalidState = "InvalidState"
+	// ErrNotYet: a withdrawal reported between the approval and the cabinet's confirmation of
+	// the authorization (the cabinet answered, the workflow has not heard yet): the same
+	// report applies once it has (HTTP 409 to a person; an inbox retry for a cabinet).
+	ErrNotYet = "NotYet"
 	// ErrForbidden: this actor may not take this action on this request (HTTP 403).
 	ErrForbidden = "Forbidden"
 	// ErrInvalidInput: the update's payload is unusable (HTTP 422).
