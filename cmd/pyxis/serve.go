@@ -144,11 +144,16 @@ func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	interceptors, err := temporalInterceptors()
+	if err != nil {
+		return nil, err
+	}
 	tc, err := client.DialContext(ctx, client.Options{
 		HostPort:      cfg.TemporalAddress,
 		Namespace:     cfg.TemporalNamespace,
 		Logger:        sdklog.NewStructuredLogger(slog.Default()),
 		DataConverter: dc,
+		Interceptors:  interceptors,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
