@@ -147,6 +147,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	errs = append(errs, loadHL7(getenv, &c.HL7)...)
 	errs = append(errs, loadObs(getenv, &c.Obs)...)
 	c.Worker.StopTimeout = c.Obs.ShutdownTimeout
+	if c.CabinetAckTimeout >= c.Obs.ShutdownTimeout {
+		errs = append(errs, fmt.Errorf("PYXIS_SHUTDOWN_TIMEOUT=%s must be longer than PYXIS_CABINET_ACK_TIMEOUT=%s: a stopping worker lets the cabinet command in flight finish",
+			c.Obs.ShutdownTimeout, c.CabinetAckTimeout))
+	}
 	return c, errors.Join(errs...)
 }
 

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.temporal.io/sdk/activity"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 
@@ -159,5 +160,24 @@ func temporalInterceptors() ([]interceptor.ClientInterceptor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporal tracing interceptor: %w", err)
 	}
-	return []interceptor.ClientInterceptor{ti}, nil
+	return []interceptor.ClientInterceptor{ti, &logFields{}}, nil
+}
+
+// logFields puts the workflow id on the context of every activity (obs.Start), so what an
+// activity logs with its context (the store, the cabinet drivers) carries workflow_id beside
+// the trace_id of its span. The SDK's own activity logger carries it already.
+type logFields struct{ interceptor.InterceptorBase }
+
+func (*logFields) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &logFieldsActivity{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}}
+}
+
+type logFieldsActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+}
+
+func (a *logFieldsActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	ctx, _ = obs.Start(ctx)
+	obs.SetWorkflowID(ctx, activity.GetInfo(ctx).WorkflowExecution.ID)
+	return a.Next.ExecuteActivity(ctx, in)
 }
