@@ -143,7 +143,7 @@ func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 			return reply(hl7.AckFor(hl7.AckError, err))
 		}
 		log = log.With("cabinet", ev.CabinetCode, "kind", string(ev.Kind), obs.KeyWorkflowID, ev.RequestID)
-		ctx, span := obs.StartSpan(ctx, "cabinet report "+string(ev.Kind), obs.AttrCabinet.String(ev.CabinetCode),
+		ctx, span := obs.StartSpan(ctx, "cabinet report", obs.AttrCabinet.String(ev.CabinetCode),
 			obs.AttrReportKind.String(string(ev.Kind)), obs.AttrControlID.String(head.ControlID))
 		if ev.RequestID != "" {
 			span.SetAttributes(obs.AttrWorkflowID.String(ev.RequestID))
