@@ -12,7 +12,7 @@ import (
 // and carries the
 // statement with its $n placeholders, never the arguments: those hold patient data.
 func newTracer() *otelpgx.Tracer {
-	return otelpgx.NewTracer(otelpgx.WithSpanNameFunc(spanName))
+	return otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithSpanNameFunc(spanName))
 }
 
 // spanName names a statement's span: the name sqlc puts in its first line

@@ -181,6 +181,7 @@ func TestTraceAndLogsOfOneRequest(t *testing.T) {
 	for _, s := range spans {
 		if s.InstrumentationScope().Name == "github.com/exaring/otelpgx" && strings.HasPrefix(s.Name(), "query ") {
 			queries++
+			assert.Regexp(t, `^query [A-Za-z]+$`, s.Name(), "named after the sqlc query, not the whole statement")
 			p := byID(spans, s.Parent().SpanID())
 			require.NotNil(t, p, "query span %s has its parent in the trace", s.Name())
 			assert.NotContains(t, attrs(s), "pgx.query.parameters", "no argument values")
