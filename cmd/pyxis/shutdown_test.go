@@ -167,6 +167,11 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 	base := "http://" + httpAddr
 	require.Eventually(t, func() bool { ok, _ := httpOK(context.Background(), base+"/readyz"); return ok },
 		2*time.Minute, 100*time.Millisecond, "the api never became ready:\n%s", p.output())
+	// Without an OTLP endpoint nothing is recorded, but every answer still names its trace.
+	resp, err := http.Get(base + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Regexp(t, `^[0-9a-f]{32}$`, resp.Header.Get(api.TraceIDHeader))
 	c := &apiClient{t: t, url: base, s: e2e}
 	f := c.fixture(10_000)
 	nurse := c.token("nurse-sigterm", workflows.RoleNurse)
