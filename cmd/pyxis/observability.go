@@ -91,8 +91,12 @@ func (o obsConfig) logFormat(cmd string) string {
 
 // String describes the settings for the start banner.
 func (o obsConfig) String() string {
+	format := o.LogFormat
+	if format == "" {
+		format = "(default)"
+	}
 	return fmt.Sprintf("log_format=%s log_level=%s shutdown_timeout=%s shutdown_delay=%s",
-		o.LogFormat, o.LogLevel, o.ShutdownTimeout, o.ShutdownDelay)
+		format, o.LogLevel, o.ShutdownTimeout, o.ShutdownDelay)
 }
 
 // newLogger returns the process's logger, writing format ("json" or "text") to w. Every line
@@ -112,18 +116,32 @@ func newLogger(w io.Writer, format string, level slog.Level, allowSimulated bool
 	return slog.New(h)
 }
 
-// setupTracing installs the process's TracerProvider and the W3C propagators (trace context
-// and baggage) as OpenTelemetry's globals, which otelgin, otelpgx, the Temporal interceptor
-// and the system's own spans use. With OTEL_EXPORTER_OTLP_ENDPOINT (or
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) set, spans are sampled as OTEL_TRACES_SAMPLER says
+// setupTracing installs the process's TracerProvider (newTracerProvider) and the W3C
+// propagators (trace context and baggage) as OpenTelemetry's globals, which otelgin, otelpgx,
+// the Temporal interceptor and the system's own spans use. The returned function flushes and
+// stops the exporter.
+func setupTracing(ctx context.Context, getenv func(string) string, service string) (func(context.Context) error, error) {
+	tp, exporting, err := newTracerProvider(ctx, getenv, service)
+	if err != nil {
+		return nil, err
+	}
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	otel.SetTracerProvider(tp)
+	if exporting {
+		slog.Info("traces exported over OTLP", "service", service)
+	}
+	return tp.Shutdown, nil
+}
+
+// newTracerProvider returns the process's TracerProvider. With OTEL_EXPORTER_OTLP_ENDPOINT
+// (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) set, spans are sampled as OTEL_TRACES_SAMPLER says
 // (parent-based, always on, by default) and exported over OTLP/gRPC, configured by the
 // standard OTEL_* variables; the resource is service.name pyxis-<cmd> unless
-// OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise. Without an endpoint nothing
-// is recorded or exported, but every request still gets a trace id, propagated to the
-// workflow and written on every log line. The returned function flushes and stops the
-// exporter.
-func setupTracing(ctx context.Context, getenv func(string) string, service string) (func(context.Context) error, error) {
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+// OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES say otherwise. Without an endpoint (or with
+// OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none) nothing is recorded or exported, but
+// every request still gets a trace id, propagated to the workflow and written on every log
+// line. It reports whether spans are exported.
+func newTracerProvider(ctx context.Context, getenv func(string) string, service string) (*sdktrace.TracerProvider, bool, error) {
 	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	if endpoint == "" {
 		endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -131,24 +149,20 @@ func setupTracing(ctx context.Context, getenv func(string) string, service strin
 	disabled, _ := strconv.ParseBool(getenv("OTEL_SDK_DISABLED"))
 	if endpoint == "" || disabled || getenv("OTEL_TRACES_EXPORTER") == "none" {
 		// Ids without recording: a span that is never sampled costs an id and no more.
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
-		otel.SetTracerProvider(tp)
-		return tp.Shutdown, nil
+		return sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample())), false, nil
 	}
+	// The exporter, the sampler and the resource read the process's environment themselves.
 	exp, err := otlptracegrpc.New(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("OTLP trace exporter (OTEL_EXPORTER_OTLP_*): %w", err)
+		return nil, false, fmt.Errorf("OTLP trace exporter (OTEL_EXPORTER_OTLP_*): %w", err)
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", service)),
 		resource.WithFromEnv(), resource.WithTelemetrySDK(), resource.WithHost())
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
-		return nil, fmt.Errorf("trace resource (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME): %w", err)
+		return nil, false, fmt.Errorf("trace resource (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME): %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
-	slog.Info("traces exported over OTLP", "endpoint", endpoint, "service", service)
-	return tp.Shutdown, nil
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), true, nil
 }
 
 // temporalInterceptors are the interceptors of every Temporal client of the process, and of
