@@ -24,7 +24,8 @@ func (a *Activities) AuthorizeDispense(ctx context.Context, in CabinetInput) err
 		return err
 	}
 	activity.GetLogger(ctx).Info("Authorizing dispense", "RequestID", in.RequestID, "Cabinet", order.CabinetCode)
-	return cabinetError(order.CabinetCode, a.Cabinets.Authorize(ctx, order))
+	return cabinetError(order.CabinetCode, command(ctx, "authorize", order.CabinetCode, in.RequestID,
+		func(ctx context.Context) error { return a.Cabinets.Authorize(ctx, order) }))
 }
 
 // RevokeAuthorization withdraws an unused authorization from the cabinet.
@@ -37,7 +38,8 @@ func (a *Activities) RevokeAuthorization(ctx context.Context, in CabinetInput) e
 		return err
 	}
 	activity.GetLogger(ctx).Info("Withdrawing dispense authorization", "RequestID", in.RequestID, "Cabinet", order.CabinetCode)
-	return cabinetError(order.CabinetCode, a.Cabinets.Revoke(ctx, order))
+	return cabinetError(order.CabinetCode, command(ctx, "revoke", order.CabinetCode, in.RequestID,
+		func(ctx context.Context) error { return a.Cabinets.Revoke(ctx, order) }))
 }
 
 // PrepareOrder reads what a command to the request's cabinet needs (the cabinet's driver,
@@ -61,7 +63,8 @@ func (a *Activities) DispenseOrder(ctx context.Context, o cabinet.Order) error {
 		return err
 	}
 	activity.GetLogger(ctx).Info("Authorizing dispense", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
-	return cabinetError(o.CabinetCode, a.Cabinets.Authorize(ctx, o))
+	return cabinetError(o.CabinetCode, command(ctx, "authorize", o.CabinetCode, o.RequestID,
+		func(ctx context.Context) error { return a.Cabinets.Authorize(ctx, o) }))
 }
 
 // WithdrawOrder withdraws a prepared, unused authorization from its cabinet, once.
@@ -70,7 +73,8 @@ func (a *Activities) WithdrawOrder(ctx context.Context, o cabinet.Order) error {
 		return err
 	}
 	activity.GetLogger(ctx).Info("Withdrawing dispense authorization", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
-	return cabinetError(o.CabinetCode, a.Cabinets.Revoke(ctx, o))
+	return cabinetError(o.CabinetCode, command(ctx, "revoke", o.CabinetCode, o.RequestID,
+		func(ctx context.Context) error { return a.Cabinets.Revoke(ctx, o) }))
 }
 
 // online refuses, for now, a cabinet that is not online: a cabinet back from maintenance

@@ -45,7 +45,7 @@ func (a *Activities) SyncItem(ctx context.Context, in ItemInput) error {
 	}
 	target := cabinet.CabinetTarget{Driver: cab.Driver, Address: cab.Address, CabinetCode: cab.Code}
 	activity.GetLogger(ctx).Info("Sending item master update", "Cabinet", cab.Code, "Medication", med.Code, "New", in.New)
-	err = a.Cabinets.UpdateItem(ctx, target, item)
+	err = command(ctx, "item", cab.Code, "", func(ctx context.Context) error { return a.Cabinets.UpdateItem(ctx, target, item) })
 	var refused *cabinet.RefusedError
 	if errors.As(err, &refused) {
 		if aerr := a.Store.AppendAudit(ctx, db.AuditEntry{

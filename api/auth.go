@@ -17,7 +17,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/medreq/pyxis/internal/obs"
 	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -341,6 +343,8 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			return
 		}
 		c.Set(principalKey, p)
+		obs.SetActor(ctx, p.ID)
+		trace.SpanFromContext(ctx).SetAttributes(obs.AttrActor.String(p.ID))
 		c.Next()
 	}
 }

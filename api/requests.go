@@ -94,6 +94,7 @@ func (s *Server) createRequest(c *gin.Context) {
 		}
 		replay, id = owner != id, owner
 	}
+	setWorkflowID(ctx, id)
 
 	in := workflows.Input{
 		Requester:   me,

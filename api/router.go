@@ -9,14 +9,18 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
+	"github.com/medreq/pyxis/internal/obs"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -115,6 +119,8 @@ type Server struct {
 	keys    *jwksKeys // nil without Config.JWKSURL
 	limiter *userLimiter
 	dir     *directory // nil without a store
+	// draining is set once shutdown begins (Drain).
+	draining atomic.Bool
 }
 
 // NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
@@ -162,7 +168,7 @@ func (s *Server) Handler() http.Handler {
 		slog.Error("trusted proxies refused; trusting none", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(requestID(), logRequests(), gin.CustomRecovery(func(c *gin.Context, v any) {
+	r.Use(otelgin.Middleware(ServiceName), requestID(), logRequests(), gin.CustomRecovery(func(c *gin.Context, v any) {
 		slog.ErrorContext(c.Request.Context(), "panic in handler", "panic", v, "request_id", c.GetString(requestIDKey))
 		c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: CodeInternal, Message: "internal error"}})
 	}), securityHeaders(s.cfg.HSTS), limitBody())
@@ -212,8 +218,17 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
-// ready answers 200 only when Postgres and Temporal both answer.
+// Drain marks the server as shutting down: from now on /readyz answers 503, so load
+// balancers stop sending, while requests are still served.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ready answers 200 only when Postgres and Temporal both answer, and 503 once the server
+// drains.
 func (s *Server) ready(c *gin.Context) {
+	if s.draining.Load() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting down"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	checks := gin.H{"postgres": "ok", "temporal": "ok"}
@@ -233,8 +248,14 @@ func (s *Server) ready(c *gin.Context) {
 
 const requestIDKey = "pyxis.request_id"
 
+// ServiceName names the API in its server spans.
+const ServiceName = "pyxis-api"
+
 // requestID gives every request an id, echoed in X-Request-ID and in its log lines. A caller's
-// own id is kept when it is reasonable: at most 64 printable ASCII characters.
+// own id is kept when it is reasonable: at most 64 printable ASCII characters. It puts the
+// request's log fields on its context (obs.Start: request_id here, the actor once
+// authenticated, the workflow of a /v1/requests/:id route) and answers the trace id of the
+// request's span (otelgin's) in X-Trace-ID.
 func requestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-ID")
@@ -245,8 +266,29 @@ func requestID() gin.HandlerFunc {
 		}
 		c.Set(requestIDKey, id)
 		c.Header("X-Request-ID", id)
+		ctx, _ := obs.Start(c.Request.Context())
+		obs.SetRequestID(ctx, id)
+		span := trace.SpanFromContext(ctx)
+		span.SetAttributes(obs.AttrRequestID.String(id))
+		if sc := span.SpanContext(); sc.HasTraceID() {
+			c.Header(TraceIDHeader, sc.TraceID().String())
+		}
+		if strings.HasPrefix(c.FullPath(), "/v1/requests/:id") && requestIDPattern.MatchString(c.Param("id")) {
+			setWorkflowID(ctx, c.Param("id"))
+		}
+		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
+}
+
+// TraceIDHeader answers the trace id of every request: the id to look the request up by in
+// the tracing backend and in the logs (trace_id).
+const TraceIDHeader = "X-Trace-ID"
+
+// setWorkflowID records the workflow a request works on, in its log lines and its span.
+func setWorkflowID(ctx context.Context, id string) {
+	obs.SetWorkflowID(ctx, id)
+	trace.SpanFromContext(ctx).SetAttributes(obs.AttrWorkflowID.String(id))
 }
 
 func logRequests() gin.HandlerFunc {

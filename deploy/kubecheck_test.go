@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -54,13 +55,13 @@ var pyxisWorkloads = []workload{
 		needs: []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "PYXIS_HTTP_ADDR", "PYXIS_MLLP_ADDR", "PYXIS_JWT_SECRET", "PYXIS_CODEC_KEYS"},
 		secrets: map[string]string{"DATABASE_URL": "pyxis-secrets/DATABASE_URL", "PYXIS_JWT_SECRET": "pyxis-secrets/PYXIS_JWT_SECRET",
 			"PYXIS_CODEC_KEYS": "pyxis-secrets/PYXIS_CODEC_KEYS"},
-		minGrace: 40, // HTTP write timeout 30s, then the listeners close
+		minGrace: 40, // and at least the shutdown delay and timeout (checkShutdownBound)
 	},
 	{
 		kind: "Deployment", name: "pyxis-worker", container: "worker", subcommand: "worker", port: 9090,
 		needs:    []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "PYXIS_CODEC_KEYS", "PYXIS_METRICS_ADDR"},
 		secrets:  map[string]string{"DATABASE_URL": "pyxis-secrets/DATABASE_URL", "PYXIS_CODEC_KEYS": "pyxis-secrets/PYXIS_CODEC_KEYS"},
-		minGrace: 45, // activities get about 30s to finish
+		minGrace: 45, // and at least the shutdown timeout (checkShutdownBound)
 	},
 	{
 		kind: "Job", name: "pyxis-migrate", container: "migrate", subcommand: "migrate",
@@ -250,6 +251,9 @@ func checkPod(m manifests, o object, w workload, p *problems) *corev1.Container 
 	if w.subcommand == "api" {
 		checkListen(o, c, "PYXIS_MLLP_ADDR", env["PYXIS_MLLP_ADDR"], 2575, p)
 	}
+	if w.port != 0 && spec.TerminationGracePeriodSeconds != nil {
+		checkShutdownBound(o, w, env, *spec.TerminationGracePeriodSeconds, p)
+	}
 	if a := podTemplate(o).Annotations; a["prometheus.io/scrape"] == "true" {
 		port, err := strconv.Atoi(a["prometheus.io/port"])
 		if err != nil || !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return int(cp.ContainerPort) == port }) {
@@ -260,6 +264,32 @@ func checkPod(m manifests, o object, w workload, p *problems) *corev1.Container 
 		}
 	}
 	return c
+}
+
+// checkShutdownBound checks that Kubernetes waits for the graceful stop the environment
+// asks for (README, Configuration; cmd/pyxis observability.go) before it kills the process:
+// the api keeps serving PYXIS_SHUTDOWN_DELAY, then drains HTTP and MLLP within
+// PYXIS_SHUTDOWN_TIMEOUT; the worker lets activities finish within PYXIS_SHUTDOWN_TIMEOUT.
+// Five seconds are left for closing the Temporal client and the pool.
+func checkShutdownBound(o object, w workload, env map[string]string, grace int64, p *problems) {
+	dur := func(name string, def time.Duration) time.Duration {
+		v, ok := env[name]
+		if !ok {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			p.addf("%s: %s=%q is not a duration", o, name, v)
+		}
+		return d
+	}
+	bound := dur("PYXIS_SHUTDOWN_TIMEOUT", 25*time.Second)
+	if w.subcommand == "api" {
+		bound += dur("PYXIS_SHUTDOWN_DELAY", 0)
+	}
+	if need := bound + 5*time.Second; time.Duration(grace)*time.Second < need {
+		p.addf("%s: terminationGracePeriodSeconds %d is shorter than the graceful stop it configures (%s)", o, grace, need)
+	}
 }
 
 // checkSecurity checks the effective security context: the container's setting, else the pod's.

@@ -161,6 +161,7 @@ func TestKubernetesBrokenManifests(t *testing.T) {
 		{"writable root filesystem", "base/api-deployment.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "readOnlyRootFilesystem must be true"},
 		{"no memory limit", "base/migrate-job.yaml", "              memory: 256Mi\n", "", "limits of memory must be set"},
 		{"short grace period", "base/worker-deployment.yaml", "terminationGracePeriodSeconds: 60", "terminationGracePeriodSeconds: 5", "terminationGracePeriodSeconds must be at least 45"},
+		{"grace shorter than the drain", "base/configmap.yaml", "PYXIS_SHUTDOWN_TIMEOUT: 25s", "PYXIS_SHUTDOWN_TIMEOUT: 50s", "shorter than the graceful stop it configures"},
 		{"PDB selects nothing", "base/poddisruptionbudgets.yaml", "      app.kubernetes.io/component: worker\n", "      app.kubernetes.io/component: workers\n", "select the pods of Deployment pyxis-worker"},
 		{"owner password in the api", "base/api-deployment.yaml", "name: pyxis-secrets\n                  key: DATABASE_URL\n", "name: pyxis-db-owner\n                  key: DATABASE_URL_OWNER\n", "want exactly"},
 		{"image latest", "base/kustomization.yaml", `newTag: "0.1.0"`, `newTag: latest`, "pin a tag"},

@@ -8,8 +8,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/obs"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -143,7 +147,11 @@ func (in *Intake) applyQueue(ctx context.Context, q []db.InboxReport) (int, erro
 		if time.Now().Before(r.NextAttemptAt) {
 			return n, nil
 		}
-		outcome, err := in.applyReport(ctx, r)
+		rctx, span := obs.StartSpan(ctx, "cabinet report apply", attribute.Int64("pyxis.cabinet_id", r.CabinetID),
+			obs.AttrReportKind.String(r.Kind), obs.AttrControlID.String(r.MessageControlID))
+		rctx, _ = obs.Start(rctx)
+		outcome, err := in.applyReport(rctx, r)
+		obs.End(span, err)
 		switch {
 		case err == nil:
 			if err := in.Store.SettleReport(ctx, r.ID, false, outcome, ""); err != nil {
@@ -152,11 +160,11 @@ func (in *Intake) applyQueue(ctx context.Context, q []db.InboxReport) (int, erro
 			n++
 		case retryable(err):
 			delay := min(retryFirst<<min(r.Attempts, 6), retryMax)
-			in.logger().WarnContext(ctx, "cabinet report not applied yet", "report", r.MessageControlID,
+			in.logger().WarnContext(rctx, "cabinet report not applied yet", "report", r.MessageControlID,
 				"cabinet_id", r.CabinetID, "attempt", r.Attempts+1, "retry_in", delay, "error", err)
 			return n, in.Store.DeferReport(ctx, r.ID, err.Error(), time.Now().Add(delay))
 		default:
-			in.logger().ErrorContext(ctx, "cabinet report cannot be applied", "report", r.MessageControlID,
+			in.logger().ErrorContext(rctx, "cabinet report cannot be applied", "report", r.MessageControlID,
 				"cabinet_id", r.CabinetID, "error", err)
 			if err := in.Store.SettleReport(ctx, r.ID, true, "failed", err.Error()); err != nil {
 				return n, err
@@ -177,6 +185,12 @@ func (in *Intake) applyReport(ctx context.Context, r db.InboxReport) (string, er
 	cab, err := in.Store.GetCabinet(ctx, r.CabinetID)
 	if err != nil {
 		return "", fmt.Errorf("cabinet %d: %w", r.CabinetID, err)
+	}
+	obs.SetActor(ctx, "cabinet:"+cab.Code)
+	trace.SpanFromContext(ctx).SetAttributes(obs.AttrCabinet.String(cab.Code))
+	if requestIDPattern.MatchString(e.RequestID) {
+		obs.SetWorkflowID(ctx, e.RequestID)
+		trace.SpanFromContext(ctx).SetAttributes(obs.AttrWorkflowID.String(e.RequestID))
 	}
 	if e.Kind != cabinet.EventVend {
 		return in.apply(ctx, cab, e)

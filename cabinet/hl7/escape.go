@@ -3,6 +3,7 @@ package hl7
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -26,7 +27,9 @@ func unescape(s []byte, d Delimiters) (string, error) {
 		}
 		j := bytes.IndexByte(s[i+1:], d.Escape)
 		if j < 0 {
-			return "", fmt.Errorf("unterminated escape sequence at %q", s[i:])
+			// Errors name positions, never the text: it may be a patient's name, and they
+			// are logged.
+			return "", fmt.Errorf("unterminated escape sequence at character %d", i+1)
 		}
 		seq := s[i+1 : i+1+j]
 		i += j + 2
@@ -75,11 +78,11 @@ func (d Delimiters) delimiterFor(letter byte) (byte, bool) {
 
 func decodeHex(h []byte) ([]byte, error) {
 	if len(h) == 0 || len(h)%2 != 0 {
-		return nil, fmt.Errorf("\\X%s\\ needs an even number of hex digits", h)
+		return nil, fmt.Errorf("a \\X escape sequence needs an even number of hex digits, has %d", len(h))
 	}
 	out := make([]byte, len(h)/2)
 	if _, err := hex.Decode(out, h); err != nil {
-		return nil, fmt.Errorf("\\X%s\\: %w", h, err)
+		return nil, errors.New("a \\X escape sequence holds a character that is not a hex digit")
 	}
 	return out, nil
 }

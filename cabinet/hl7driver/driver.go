@@ -12,9 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/mllp"
+	"github.com/medreq/pyxis/internal/obs"
 )
 
 // Errors of a send that are worth retrying; both wrap cabinet.ErrUnreachable too.
@@ -138,6 +141,8 @@ func (d *Driver) send(ctx context.Context, c cabinet.CabinetTarget, msg *hl7.Mes
 		return &cabinet.RefusedError{Cabinet: c.CabinetCode, Reason: err.Error()}
 	}
 	controlID := msg.Header().ControlID
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(obs.AttrControlID.String(controlID))
 	client, err := d.client(c.Address)
 	if err != nil {
 		return err
@@ -154,7 +159,8 @@ func (d *Driver) send(ctx context.Context, c cabinet.CabinetTarget, msg *hl7.Mes
 		return fmt.Errorf("%s %s to cabinet %s: %w: %w: it acknowledges %q", what, controlID, c.CabinetCode,
 			cabinet.ErrUnreachable, ErrBadAck, ack.ControlID)
 	}
-	d.opts.Logger.Info("cabinet answered", "cabinet", c.CabinetCode, "message", what, "control_id", controlID,
+	span.SetAttributes(obs.AttrAck.String(string(ack.Code)))
+	d.opts.Logger.InfoContext(ctx, "cabinet answered", "cabinet", c.CabinetCode, "message", what, "control_id", controlID,
 		"ack", ack.Code, "condition", ack.Condition, "text", ack.Text)
 	reason := ack.Text
 	if reason == "" {

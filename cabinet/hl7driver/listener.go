@@ -8,9 +8,12 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/mllp"
+	"github.com/medreq/pyxis/internal/obs"
 )
 
 // DefaultVersions are the MSH-12 versions the listener takes when ListenerOptions.Versions is
@@ -103,66 +106,77 @@ func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 		}
 		head, err := hl7.ParseHeader(raw)
 		if err != nil || head.ControlID == "" {
-			log.Warn("cabinet message without a readable MSH or MSH-10: not answered", "error", err)
+			log.WarnContext(ctx, "cabinet message without a readable MSH or MSH-10: not answered", "error", err)
 			return nil
 		}
 		log = log.With("control_id", head.ControlID)
 		reply := func(a hl7.Ack) []byte {
 			ack, err := hl7.Reply(head, a, now)
 			if err != nil {
-				log.Error("acknowledgment not built", "error", err)
+				log.ErrorContext(ctx, "acknowledgment not built", "error", err)
 				return nil
 			}
 			return ack
 		}
 		if head.ProcessingID != o.ProcessingID {
-			log.Warn("cabinet message for another processing id", "processing_id", head.ProcessingID)
+			log.WarnContext(ctx, "cabinet message for another processing id", "processing_id", head.ProcessingID)
 			return reply(hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionUnsupportedProcess,
 				Text: fmt.Sprintf("processing id %q, this system takes %q", head.ProcessingID, o.ProcessingID)})
 		}
 		if !slices.Contains(o.Versions, head.Version) {
-			log.Warn("cabinet message of an unsupported version", "version", head.Version)
+			log.WarnContext(ctx, "cabinet message of an unsupported version", "version", head.Version)
 			return reply(hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionUnsupportedVersion,
 				Text: fmt.Sprintf("version %q is not supported", head.Version)})
 		}
 		msg, err := hl7.Parse(raw)
 		if err != nil {
-			log.Warn("unreadable cabinet message", "error", err)
+			log.WarnContext(ctx, "unreadable cabinet message", "error", err)
 			return reply(hl7.AckFor(hl7.AckError, err))
 		}
 		ev, err := hl7.DecodeEvent(msg, o.Location)
 		if errors.Is(err, hl7.ErrUnsupported) || errors.Is(err, hl7.ErrUnsupportedEvent) {
-			log.Warn("cabinet message of an unsupported type", "error", err)
+			log.WarnContext(ctx, "cabinet message of an unsupported type", "error", err)
 			return reply(hl7.AckFor(hl7.AckReject, err))
 		}
 		if err != nil {
-			log.Warn("cabinet message refused", "error", err)
+			log.WarnContext(ctx, "cabinet message refused", "error", err)
 			return reply(hl7.AckFor(hl7.AckError, err))
 		}
-		log = log.With("cabinet", ev.CabinetCode, "kind", string(ev.Kind), "request_id", ev.RequestID)
-		return reply(answerOf(log, h.HandleEvent(cabinet.WithRaw(ctx, raw), ev)))
+		log = log.With("cabinet", ev.CabinetCode, "kind", string(ev.Kind), obs.KeyWorkflowID, ev.RequestID)
+		ctx, span := obs.StartSpan(ctx, "cabinet report", obs.AttrCabinet.String(ev.CabinetCode),
+			obs.AttrReportKind.String(string(ev.Kind)), obs.AttrControlID.String(head.ControlID))
+		if ev.RequestID != "" {
+			span.SetAttributes(obs.AttrWorkflowID.String(ev.RequestID))
+		}
+		ack := answerOf(ctx, log, h.HandleEvent(cabinet.WithRaw(ctx, raw), ev))
+		span.SetAttributes(obs.AttrAck.String(string(ack.Code)))
+		if !ack.Code.Accepted() {
+			span.SetStatus(codes.Error, "not accepted")
+		}
+		span.End()
+		return reply(ack)
 	}
 }
 
 // answerOf turns the handler's result into the acknowledgment, logging it.
-func answerOf(log *slog.Logger, err error) hl7.Ack {
+func answerOf(ctx context.Context, log *slog.Logger, err error) hl7.Ack {
 	var re *cabinet.ReportError
 	switch {
 	case err == nil:
-		log.Info("cabinet report applied")
+		log.InfoContext(ctx, "cabinet report applied")
 		return hl7.Ack{Code: hl7.AckAccept}
 	case errors.As(err, &re):
 		code := hl7.AckCode(re.Ack)
 		if code != hl7.AckError {
 			code = hl7.AckReject
 		}
-		log.Warn("cabinet report not applied", "ack", code, "condition", re.Condition, "text", re.Text, "error", re.Err)
+		log.WarnContext(ctx, "cabinet report not applied", "ack", code, "condition", re.Condition, "text", re.Text, "error", re.Err)
 		return hl7.Ack{Code: code, Condition: re.Condition, Text: re.Text}
 	case errors.Is(err, cabinet.ErrUnknownOrder):
-		log.Warn("cabinet report for an unknown order", "error", err)
+		log.WarnContext(ctx, "cabinet report for an unknown order", "error", err)
 		return hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionUnknownKey, Text: "unknown order"}
 	default:
-		log.Error("cabinet report not applied", "error", err)
+		log.ErrorContext(ctx, "cabinet report not applied", "error", err)
 		return hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionInternal, Text: "report not applied; resend later"}
 	}
 }

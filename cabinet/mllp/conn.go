@@ -31,7 +31,11 @@ func (s *Server) serveConn(sc *serverConn) {
 		log = log.With("peer_cn", cn)
 	}
 	r := NewReader(sc.nc, s.opts.MaxFrameSize)
-	r.OnFrameStart(func() { _ = sc.nc.SetReadDeadline(time.Now().Add(s.opts.FrameTimeout)) })
+	r.OnFrameStart(func() {
+		// A frame under way is in flight: Shutdown lets it finish and be answered.
+		s.setIdle(sc, false)
+		_ = sc.nc.SetReadDeadline(time.Now().Add(s.opts.FrameTimeout))
+	})
 	ctx := context.WithValue(context.WithValue(s.ctx, connKey{}, sc.nc), peerKey{}, sc.peer)
 	for {
 		if !s.setIdle(sc, true) {

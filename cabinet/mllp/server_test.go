@@ -133,6 +133,57 @@ func TestServerShutdownWaitsForHandlersInFlight(t *testing.T) {
 	assert.Error(t, err, "no longer listening")
 }
 
+// A frame under way when Shutdown begins (its start block and part of it arrived) is read to
+// its end and answered; the connection then ends.
+func TestServerShutdownFinishesFrameUnderWay(t *testing.T) {
+	s := NewServer(echo, ServerOptions{})
+	require.NoError(t, s.Listen("127.0.0.1:0"))
+	go func() { _ = s.Serve(context.Background()) }()
+	addr := s.Addr().String()
+	nc, r := dialRaw(t, addr)
+	idle := func(want bool) func() bool {
+		return func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for sc := range s.conns {
+				return sc.idle == want
+			}
+			return false
+		}
+	}
+	// One message answered, and the connection waits for the next: idle.
+	_, err := nc.Write(AppendFrame(nil, []byte("first")))
+	require.NoError(t, err)
+	_, err = r.ReadFrame()
+	require.NoError(t, err)
+	require.Eventually(t, idle(true), 5*time.Second, 5*time.Millisecond)
+	// The next one starts: no longer idle, before Shutdown is called.
+	frame := AppendFrame(nil, []byte("MSH|under way"))
+	_, err = nc.Write(frame[:6])
+	require.NoError(t, err)
+	require.Eventually(t, idle(false), 5*time.Second, 5*time.Millisecond, "a frame under way is not idle")
+	closed := make(chan error, 1)
+	go func() { closed <- s.Shutdown(context.Background()) }()
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond, "the listener closes")
+	_, err = nc.Write(frame[6:])
+	require.NoError(t, err)
+	got, err := r.ReadFrame()
+	require.NoError(t, err, "the frame under way is answered")
+	assert.Equal(t, "ACK:MSH|under way", string(got))
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
 func TestServerShutdownDeadlineCancelsHandlers(t *testing.T) {
 	entered := make(chan struct{})
 	h := func(ctx context.Context, msg []byte) []byte {

@@ -45,6 +45,8 @@ type config struct {
 	AllowSimulatedCabinets bool
 	// Worker tunes the Temporal worker (pollers, slots).
 	Worker worker.Options
+	// Obs is how the process logs, traces and stops (observability.go).
+	Obs obsConfig
 }
 
 // String masks the secret, so a config can be logged.
@@ -56,7 +58,7 @@ func (c config) String() string {
 	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
 		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
 		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
-		" " + c.HL7.String() + " " + c.securityString()
+		" " + c.HL7.String() + " " + c.securityString() + " " + c.Obs.String()
 }
 
 // loadConfig reads the environment. Every problem is reported at once.
@@ -143,6 +145,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	errs = append(errs, loadSecurity(getenv, &c)...)
 	errs = append(errs, loadHL7(getenv, &c.HL7)...)
+	errs = append(errs, loadObs(getenv, &c.Obs)...)
+	c.Worker.StopTimeout = c.Obs.ShutdownTimeout
+	if c.CabinetAckTimeout >= c.Obs.ShutdownTimeout {
+		errs = append(errs, fmt.Errorf("PYXIS_SHUTDOWN_TIMEOUT=%s must be longer than PYXIS_CABINET_ACK_TIMEOUT=%s: a stopping worker lets the cabinet command in flight finish",
+			c.Obs.ShutdownTimeout, c.CabinetAckTimeout))
+	}
 	return c, errors.Join(errs...)
 }
 

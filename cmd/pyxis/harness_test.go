@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/medreq/pyxis/activities"
@@ -61,6 +62,9 @@ type stack struct {
 	seq    atomic.Int64
 	// namespace is the test server's namespace.
 	namespace string
+	// temporalAddr, dbURL and codecKeys let a test run `pyxis api` or `pyxis worker` as a
+	// subprocess against the same Temporal server and database, with the same codec key.
+	temporalAddr, dbURL, codecKeys string
 }
 
 func TestMain(m *testing.M) {
@@ -69,6 +73,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	gin.SetMode(gin.ReleaseMode)
+	installTestTracing()
 	dbtest.MainWith(m, func(url string) func() {
 		ts := temporaltest.NewServer()
 		s, stop, err := startStack(ts, url)
@@ -88,7 +93,8 @@ func TestMain(m *testing.M) {
 func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Lines go nowhere unless a test captures them (observability_test.go).
+	slog.SetDefault(e2eLogger)
 	pool, err := db.Open(ctx, dbURL)
 	if err != nil {
 		return nil, nil, err
@@ -104,11 +110,17 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
-	tc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(cd)})
+	interceptors, err := temporalInterceptors()
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(cd), Interceptors: interceptors,
+		Logger: sdklog.NewStructuredLogger(e2eLogger)})
 	if err := worker.EnsureSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		return nil, nil, err
 	}
-	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: db.NewStore(pool), pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("e2e-secret-e2e-secret-e2e-secret!")}
+	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: db.NewStore(pool), pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("e2e-secret-e2e-secret-e2e-secret!"),
+		temporalAddr: ts.GetFrontendHostPort(), dbURL: dbURL, codecKeys: codec.FormatKeys([]codec.Key{key})}
 	s.sim = cabinet.NewSimulator(0, nil, nil)
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.

@@ -61,9 +61,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	gin.SetMode(gin.ReleaseMode)
 	cmd, rest := args[0], args[1:]
-	slog.SetDefault(newLogger(os.Stderr, cfg.AllowSimulatedCabinets || cmd == "dev"))
+	slog.SetDefault(newLogger(os.Stderr, cfg.Obs.logFormat(cmd), cfg.Obs.LogLevel, cfg.AllowSimulatedCabinets || cmd == "dev"))
 	if cfg.AllowSimulatedCabinets {
 		warnSimulatedCabinets()
+	}
+	if cmd == "dev" || cmd == "api" || cmd == "worker" {
+		stopTracing, err := setupTracing(ctx, getenv, "pyxis-"+cmd)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := stopTracing(flushCtx); err != nil {
+				slog.Warn("traces not flushed", "error", err)
+			}
+		}()
 	}
 
 	switch cmd {

@@ -11,7 +11,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
@@ -61,12 +60,9 @@ func runAPI(ctx context.Context, cfg config) error {
 		return err
 	}
 	defer srv.Close()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return mllpSrv.Serve(gctx) })
-	// Reports the listener accepted are applied by one api replica at a time.
-	g.Go(func() error { return in.Run(gctx) })
-	g.Go(func() error { return serveHTTP(gctx, ln, srv.Handler()) })
-	return g.Wait()
+	// Stops in order (shutdown.go); the deferred calls then close the Temporal client and
+	// the pool.
+	return serveAPI(ctx, cfg.Obs, ln, srv, mllpSrv, in)
 }
 
 // newAPIServer builds the API; Close it when done.
@@ -116,7 +112,11 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	}
 	slog.Info("worker started", "task_queue", worker.TaskQueue)
 	<-ctx.Done()
+	// Stop stops polling, then waits up to the stop timeout for running activities.
+	start := time.Now()
+	slog.Info("worker stopping: no more tasks polled; running activities finish", "timeout", cfg.Worker.StopTimeout)
 	w.Stop()
+	slog.Info("worker stopped", "after", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -144,11 +144,16 @@ func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	interceptors, err := temporalInterceptors()
+	if err != nil {
+		return nil, err
+	}
 	tc, err := client.DialContext(ctx, client.Options{
 		HostPort:      cfg.TemporalAddress,
 		Namespace:     cfg.TemporalNamespace,
 		Logger:        sdklog.NewStructuredLogger(slog.Default()),
 		DataConverter: dc,
+		Interceptors:  interceptors,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
@@ -167,13 +172,7 @@ func listen(addr, setting string) (net.Listener, error) {
 
 // serveHTTP serves h until ctx is done, then shuts down gracefully.
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-	}
+	srv := newHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	slog.Info("api listening", "addr", ln.Addr().String())

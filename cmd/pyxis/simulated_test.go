@@ -49,7 +49,7 @@ func TestSimulatedCabinetsSetting(t *testing.T) {
 	var out bytes.Buffer
 	prev := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(prev) })
-	slog.SetDefault(newLogger(&out, true))
+	slog.SetDefault(newLogger(&out, "text", slog.LevelInfo, true))
 	warnSimulatedCabinets()
 	slog.Info("another line", "k", "v")
 	slog.Default().With("component", "worker").Error("and one more")
@@ -61,7 +61,7 @@ func TestSimulatedCabinetsSetting(t *testing.T) {
 		assert.Contains(t, l, "simulated_cabinets=allowed")
 	}
 	out.Reset()
-	slog.SetDefault(newLogger(&out, false))
+	slog.SetDefault(newLogger(&out, "text", slog.LevelInfo, false))
 	slog.Info("a line")
 	assert.NotContains(t, out.String(), "simulated_cabinets")
 }
