@@ -17,7 +17,7 @@ import (
 // The document is the source of the /v1 routes: server.gen.go registers them from it, and the
 // client in api/client is generated from it too.
 //
-//go:generate go tool oapi-codegen -config oapi-codegen.yaml openapi.yaml
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml -o server.gen.go openapi.yaml
 
 // openapiYAML is the API contract, OpenAPI 3.1 (openapi.yaml).
 //

@@ -56,8 +56,11 @@ func options() *openapi3filter.Options {
 }
 
 func init() {
-	// The controlled register answers CSV; it is text, checked as a string.
-	openapi3filter.RegisterBodyDecoder("text/csv", openapi3filter.FileBodyDecoder)
+	// The controlled register answers CSV, and /docs a page and its assets: text, checked
+	// as strings.
+	for _, contentType := range []string{"text/csv", "text/html", "text/javascript", "text/css"} {
+		openapi3filter.RegisterBodyDecoder(contentType, openapi3filter.FileBodyDecoder)
+	}
 }
 
 // Check validates one exchange: the request (unless checkRequest is false, for a test that
