@@ -146,7 +146,10 @@ func (e ControlledList) Valid() bool {
 // Defines values for DiscrepancyViewKind.
 const (
 	CountMismatch              DiscrepancyViewKind = "count_mismatch"
+	OverVend                   DiscrepancyViewKind = "over_vend"
+	ShortVend                  DiscrepancyViewKind = "short_vend"
 	UnwitnessedControlledWaste DiscrepancyViewKind = "unwitnessed_controlled_waste"
+	WrongMedication            DiscrepancyViewKind = "wrong_medication"
 )
 
 // Valid indicates whether the value is a known member of the DiscrepancyViewKind enum.
@@ -154,7 +157,13 @@ func (e DiscrepancyViewKind) Valid() bool {
 	switch e {
 	case CountMismatch:
 		return true
+	case OverVend:
+		return true
+	case ShortVend:
+		return true
 	case UnwitnessedControlledWaste:
+		return true
+	case WrongMedication:
 		return true
 	default:
 		return false
@@ -834,26 +843,32 @@ type DiscrepancyList struct {
 	NextCursor *string           `json:"next_cursor,omitempty"`
 }
 
-// DiscrepancyView `expected` and `actual` are on_hand and the count of a count_mismatch, absent for an unwitnessed_controlled_waste.
+// DiscrepancyView `expected` and `actual` are what the ledger (or order) held and what was counted (or vended); absent for an unwitnessed_controlled_waste.
 type DiscrepancyView struct {
-	Actual         *int32                  `json:"actual,omitempty"`
-	CabinetCode    string                  `json:"cabinet_code"`
-	CabinetId      int64                   `json:"cabinet_id"`
-	CreatedAt      time.Time               `json:"created_at"`
-	Details        *map[string]interface{} `json:"details"`
-	Expected       *int32                  `json:"expected,omitempty"`
-	Id             int64                   `json:"id"`
-	Kind           DiscrepancyViewKind     `json:"kind"`
-	MedicationCode string                  `json:"medication_code"`
-	MedicationId   int64                   `json:"medication_id"`
-	MedicationName string                  `json:"medication_name"`
-	Resolution     *string                 `json:"resolution,omitempty"`
-	ResolvedAt     *time.Time              `json:"resolved_at,omitempty"`
-	ResolvedBy     *string                 `json:"resolved_by,omitempty"`
-	Status         DiscrepancyViewStatus   `json:"status"`
+	Actual      *int32                  `json:"actual,omitempty"`
+	CabinetCode string                  `json:"cabinet_code"`
+	CabinetId   int64                   `json:"cabinet_id"`
+	CreatedAt   time.Time               `json:"created_at"`
+	Details     *map[string]interface{} `json:"details"`
+	Expected    *int32                  `json:"expected,omitempty"`
+	Id          int64                   `json:"id"`
+
+	// Kind count_mismatch (a count differs from on_hand), unwitnessed_controlled_waste, or what a
+	// cabinet's vend report showed against its order: short_vend, over_vend,
+	// wrong_medication.
+	Kind           DiscrepancyViewKind   `json:"kind"`
+	MedicationCode string                `json:"medication_code"`
+	MedicationId   int64                 `json:"medication_id"`
+	MedicationName string                `json:"medication_name"`
+	Resolution     *string               `json:"resolution,omitempty"`
+	ResolvedAt     *time.Time            `json:"resolved_at,omitempty"`
+	ResolvedBy     *string               `json:"resolved_by,omitempty"`
+	Status         DiscrepancyViewStatus `json:"status"`
 }
 
-// DiscrepancyViewKind defines model for DiscrepancyView.Kind.
+// DiscrepancyViewKind count_mismatch (a count differs from on_hand), unwitnessed_controlled_waste, or what a
+// cabinet's vend report showed against its order: short_vend, over_vend,
+// wrong_medication.
 type DiscrepancyViewKind string
 
 // DiscrepancyViewStatus defines model for DiscrepancyView.Status.

@@ -69,6 +69,11 @@ func init() {
 func (v *Validator) Check(ctx context.Context, req *http.Request, reqBody []byte, checkRequest bool,
 	status int, header http.Header, respBody []byte) error {
 	route, params, err := v.router.FindRoute(req)
+	if err != nil && !checkRequest {
+		// A request made malformed on purpose may go where the document has nothing (an
+		// unknown route or method): there is no operation to check its answer against.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s is not an operation of the document: %w", req.Method, req.URL.Path, err)
 	}
