@@ -349,18 +349,6 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 	}
 }
 
-// allow lets only the given roles through.
-func allow(roles ...string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if a := actor(c); !slices.Contains(roles, a.Role) {
-			abort(c, newError(http.StatusForbidden, CodeForbidden,
-				fmt.Sprintf("role %q may not do this; allowed: %s", a.Role, strings.Join(roles, ", ")), nil))
-			return
-		}
-		c.Next()
-	}
-}
-
 // principal returns the authenticated caller.
 func principal(c *gin.Context) Principal {
 	p, _ := c.MustGet(principalKey).(Principal)

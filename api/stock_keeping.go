@@ -19,19 +19,6 @@ import (
 // MaxCount bounds a recorded count: no pocket holds more (db.MaxOnHand).
 const MaxCount = db.MaxOnHand
 
-// stockKeepingRoutes registers the technicians' and pharmacists' stock-keeping endpoints:
-// refill tasks, counts and discrepancies.
-func (s *Server) stockKeepingRoutes(v1 *gin.RouterGroup) {
-	refills := allow(workflows.RoleTechnician, workflows.RoleAdmin)
-	discrepancies := allow(workflows.RolePharmacist, workflows.RoleAdmin)
-	v1.GET("/refills", refills, s.listRefills)
-	v1.POST("/refills/:id/confirm", refills, s.confirmRefill)
-	v1.POST("/cabinets/:id/counts", allow(workflows.RoleTechnician, workflows.RolePharmacist, workflows.RoleAdmin), s.recordCount)
-	v1.POST("/cabinets/:id/loads", refills, s.recordLoad)
-	v1.GET("/discrepancies", discrepancies, s.listDiscrepancies)
-	v1.POST("/discrepancies/:id/resolve", discrepancies, s.resolveDiscrepancy)
-}
-
 // RefillView is a refill task. Status is open, done or cancelled; a confirmation just accepted
 // answers confirmed, while the stock is being updated.
 type RefillView struct {

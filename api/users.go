@@ -13,15 +13,6 @@ import (
 	"github.com/medreq/pyxis/internal/textcheck"
 )
 
-// identityRoutes registers the users directory and the access log, both for admins.
-func (s *Server) identityRoutes(v1 *gin.RouterGroup, admin gin.HandlerFunc) {
-	v1.GET("/users", admin, s.listUsers)
-	v1.POST("/users", admin, s.createUser)
-	v1.GET("/users/:id", admin, s.getUser)
-	v1.PATCH("/users/:id", admin, s.patchUser)
-	v1.GET("/access-log", admin, s.listAccessLog)
-}
-
 // Bounds of a user's fields.
 const (
 	maxRegistrationLen = 64

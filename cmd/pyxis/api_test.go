@@ -55,7 +55,8 @@ func TestAuthentication(t *testing.T) {
 			if tc.method != "GET" {
 				b = body
 			}
-			status, resp := c.do(tc.method, tc.path, tc.token, b)
+			// One body for every route: only the token is the point here.
+			status, resp := c.malformed().do(tc.method, tc.path, tc.token, b)
 			assert.Equal(t, tc.want, status, resp)
 			if tc.want >= 400 {
 				errBody := resp["error"].(map[string]any)
@@ -119,7 +120,7 @@ func TestBadInputStartsAndWritesNothing(t *testing.T) {
 		{"over 1 MiB", `{"cabinet_id": 1, "patient": {"mrn": "` + strings.Repeat("x", api.MaxBodyBytes) + `"}}`, http.StatusRequestEntityTooLarge, "payload_too_large", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, resp := c.do("POST", "/v1/requests", nurse, tc.body)
+			status, resp := c.malformed().do("POST", "/v1/requests", nurse, tc.body)
 			require.Equal(t, tc.want, status, resp)
 			errBody := resp["error"].(map[string]any)
 			assert.Equal(t, tc.code, errBody["code"])
@@ -183,7 +184,7 @@ func TestListFiltersAndPaginates(t *testing.T) {
 	assert.Equal(t, want, seen)
 
 	for _, q := range []string{"status=bogus", "limit=0", "limit=1000", "cabinet_id=abc", "cursor=%21%21"} {
-		status, body := c.do("GET", "/v1/requests?"+q, nurse, nil)
+		status, body := c.malformed().do("GET", "/v1/requests?"+q, nurse, nil)
 		assert.Equal(t, http.StatusBadRequest/100, status/100, "%s: %v", q, body)
 	}
 }
@@ -200,13 +201,13 @@ func TestCatalogueAndStock(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 	status, body = c.do("POST", "/v1/cabinets", admin, map[string]any{"code": f.cabinetCode, "name": "dup", "driver": "sim"})
 	assert.Equal(t, http.StatusConflict, status, body)
-	status, body = c.do("POST", "/v1/cabinets", admin, map[string]any{"code": "X-" + f.cabinetCode, "name": "n", "status": "broken", "driver": "sim"})
+	status, body = c.malformed().do("POST", "/v1/cabinets", admin, map[string]any{"code": "X-" + f.cabinetCode, "name": "n", "status": "broken", "driver": "sim"})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 
 	stockPath := fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0])
-	status, body = c.do("PUT", stockPath, tech, map[string]any{"on_hand": 12})
+	status, body = c.malformed().do("PUT", stockPath, tech, map[string]any{"on_hand": 12})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, "par_level is required: %v", body)
-	status, body = c.do("PUT", stockPath, tech, map[string]any{"on_hand": -1, "par_level": 3})
+	status, body = c.malformed().do("PUT", stockPath, tech, map[string]any{"on_hand": -1, "par_level": 3})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 	status, body = c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, 999999999), tech, map[string]any{"on_hand": 1, "par_level": 1})
 	assert.Equal(t, http.StatusNotFound, status, body)
@@ -238,6 +239,6 @@ func TestHealthAndReadiness(t *testing.T) {
 	status, body = c.do("GET", "/readyz", "", nil)
 	assert.Equal(t, http.StatusOK, status, body)
 	assert.Equal(t, map[string]any{"postgres": "ok", "temporal": "ok"}, body["checks"])
-	status, body = c.do("GET", "/v1/nowhere", c.token("a", workflows.RoleAdmin), nil)
+	status, body = c.malformed().do("GET", "/v1/nowhere", c.token("a", workflows.RoleAdmin), nil)
 	assert.Equal(t, http.StatusNotFound, status, body)
 }

@@ -73,7 +73,8 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", p2, nil)
 	require.Equal(t, http.StatusAccepted, status, body)
 	state := c.waitStatus(id, nurse, "ready_at_cabinet")
-	assert.Len(t, state["approvals"], 2)
+	require.NotNil(t, state.Approvals)
+	assert.Len(t, *state.Approvals, 2)
 
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		// The refusal is audited by the API at once, the first approval by the workflow's
@@ -98,7 +99,7 @@ func TestUncontrolledAndLowerListsNeedOneApproval(t *testing.T) {
 	assert.EqualValues(t, 1, body["required_approvals"])
 
 	admin := c.token("admin-1", workflows.RoleAdmin)
-	status, body = c.do("POST", "/v1/medications", admin, map[string]any{"code": "BAD-LIST-" + f.cabinetCode, "name": "x", "controlled_list": "Z9"})
+	status, body = c.malformed().do("POST", "/v1/medications", admin, map[string]any{"code": "BAD-LIST-" + f.cabinetCode, "name": "x", "controlled_list": "Z9"})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 	status, body = c.do("POST", "/v1/medications", admin, map[string]any{"code": "NO-LIST-" + f.cabinetCode, "name": "x", "controlled": true})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, "controlled needs its list: %v", body)

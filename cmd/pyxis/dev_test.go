@@ -123,7 +123,7 @@ func (p *devProcess) stop() {
 
 // client returns an API client of the subprocess using the tokens its banner printed.
 func (p *devProcess) client() *apiClient {
-	return &apiClient{t: p.t, url: "http://" + p.api}
+	return newAPIClient(p.t, "http://"+p.api)
 }
 
 func (p *devProcess) token(name string) string {

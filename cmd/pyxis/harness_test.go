@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ import (
 
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
+	apiclient "github.com/medreq/pyxis/api/client"
+	"github.com/medreq/pyxis/api/contracttest"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
@@ -157,12 +160,23 @@ func testConfig() api.Config {
 	return cfg
 }
 
-// client is an HTTP client of one API instance.
+// apiClient is a client of one API instance: api, the client generated from the document, for
+// what the tests do as users; do and doRaw for requests a test writes by hand (malformed ones
+// on purpose, through malformed()). Every exchange of both goes through a transport that
+// checks it against the document; a violation fails the test at its end.
 type apiClient struct {
 	t   *testing.T
 	url string
 	s   *stack
+	api *apiclient.ClientWithResponses
+	hc  *http.Client
+	// badRequests marks the requests of this client as malformed on purpose: their answers
+	// are checked against the document, the requests themselves are not.
+	badRequests bool
 }
+
+// contract checks exchanges against api/openapi.yaml; read once per test binary.
+var contract = sync.OnceValues(func() (*contracttest.Validator, error) { return contracttest.New(api.OpenAPIYAML()) })
 
 func newAPI(t *testing.T, cfg api.Config) *apiClient {
 	t.Helper()
@@ -174,8 +188,37 @@ func newAPI(t *testing.T, cfg api.Config) *apiClient {
 	srv := httptest.NewServer(as.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(as.Close)
-	return &apiClient{t: t, url: srv.URL, s: e2e}
+	return newAPIClient(t, srv.URL)
 }
+
+// newAPIClient returns a client of the API at url whose every exchange is checked against
+// the document; the violations fail t when it ends.
+func newAPIClient(t *testing.T, url string) *apiClient {
+	t.Helper()
+	v, err := contract()
+	require.NoError(t, err)
+	tr := &contracttest.Transport{Validator: v}
+	t.Cleanup(func() {
+		for _, violation := range tr.Violations() {
+			t.Errorf("contract: %s", violation)
+		}
+	})
+	hc := &http.Client{Transport: tr}
+	gen, err := apiclient.NewClientWithResponses(url, apiclient.WithHTTPClient(hc))
+	require.NoError(t, err)
+	return &apiClient{t: t, url: url, s: e2e, api: gen, hc: hc}
+}
+
+// malformed returns the client for requests that break the document on purpose (a bad body,
+// an unknown route): their answers are still checked.
+func (c *apiClient) malformed() *apiClient {
+	bad := *c
+	bad.badRequests = true
+	return &bad
+}
+
+// as returns the request editor that sends token.
+func as(token string) apiclient.RequestEditorFn { return apiclient.BearerToken(token) }
 
 // token signs a token for a user of the given role.
 func (c *apiClient) token(sub, role string) string {
@@ -210,16 +253,22 @@ func (c *apiClient) doRaw(method, path, token string, body any, headers ...strin
 		require.NoError(c.t, err)
 		r = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, c.url+path, r)
+	ctx := context.Background()
+	if c.badRequests {
+		ctx = contracttest.WithoutRequestCheck(ctx)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url+path, r)
 	require.NoError(c.t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.hc.Do(req)
 	require.NoError(c.t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -236,60 +285,75 @@ type fixture struct {
 
 func (c *apiClient) fixture(onHand ...int) fixture {
 	c.t.Helper()
+	ctx := c.t.Context()
 	n := c.s.seq.Add(1)
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := as(c.token("admin-1", workflows.RoleAdmin))
 	code := fmt.Sprintf("CAB-%d-%d", n, time.Now().UnixNano()%1e9)
-	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "Test cabinet", "unit": "Test unit",
-		"driver": "sim", "report_sources": []string{"127.0.0.1/32"}})
-	require.Equal(c.t, http.StatusCreated, status, cab)
-	f := fixture{cabinetID: int64(cab["id"].(float64)), cabinetCode: code}
-	tech := c.token("tech-1", workflows.RoleTechnician)
+	cab, err := c.api.CreateCabinetWithResponse(ctx, apiclient.CabinetBody{Code: code, Name: "Test cabinet", Unit: ptr("Test unit"),
+		Driver: apiclient.Sim, ReportSources: &[]string{"127.0.0.1/32"}}, admin)
+	require.NoError(c.t, err)
+	require.Equal(c.t, http.StatusCreated, cab.StatusCode(), "%s", cab.Body)
+	f := fixture{cabinetID: *cab.JSON201.Id, cabinetCode: code}
+	tech := as(c.token("tech-1", workflows.RoleTechnician))
 	for i, qty := range onHand {
-		status, med := c.do("POST", "/v1/medications", admin, map[string]any{
-			"code": fmt.Sprintf("%s-M%d", code, i), "name": fmt.Sprintf("Medication %d", i), "unit": "ampoule",
-		})
-		require.Equal(c.t, http.StatusCreated, status, med)
-		id := int64(med["id"].(float64))
-		status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, id), tech, map[string]any{"on_hand": qty, "par_level": qty})
-		require.Equal(c.t, http.StatusOK, status, row)
+		med, err := c.api.CreateMedicationWithResponse(ctx, apiclient.MedicationBody{
+			Code: fmt.Sprintf("%s-M%d", code, i), Name: fmt.Sprintf("Medication %d", i), Unit: ptr("ampoule"),
+		}, admin)
+		require.NoError(c.t, err)
+		require.Equal(c.t, http.StatusCreated, med.StatusCode(), "%s", med.Body)
+		id := *med.JSON201.Id
+		row, err := c.api.SetStockWithResponse(ctx, f.cabinetID, id, apiclient.StockBody{OnHand: int32(qty), ParLevel: int32(qty)}, tech)
+		require.NoError(c.t, err)
+		require.Equal(c.t, http.StatusOK, row.StatusCode(), "%s", row.Body)
 		f.meds = append(f.meds, id)
 	}
 	return f
 }
 
-// create posts a request for the fixture's first medication and returns its id.
+// ptr returns a pointer to v, for the optional fields of the generated client's bodies.
+func ptr[T any](v T) *T { return &v }
+
+// create posts a request for the fixture's first medication and returns its id; extra is
+// "Idempotency-Key", key when the test sends one.
 func (c *apiClient) create(f fixture, nurse string, qty int, extra ...string) string {
 	c.t.Helper()
-	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
-		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-778899", "bed": "12A"},
-		"priority": "stat", "items": []map[string]any{{"medication_id": f.meds[0], "quantity": qty}},
-	}, extra...)
-	require.Equal(c.t, http.StatusCreated, status, body)
-	return body["id"].(string)
+	var params apiclient.CreateRequestParams
+	if len(extra) == 2 && extra[0] == "Idempotency-Key" {
+		params.IdempotencyKey = &extra[1]
+	}
+	resp, err := c.api.CreateRequestWithResponse(c.t.Context(), &params, apiclient.CreateRequestBody{
+		CabinetId: f.cabinetID, Patient: apiclient.PatientBody{Mrn: "MRN-778899", Bed: ptr("12A")},
+		Priority: apiclient.Stat, Items: []apiclient.ItemBody{{MedicationId: f.meds[0], Quantity: int32(qty)}},
+	}, as(nurse))
+	require.NoError(c.t, err)
+	require.Equal(c.t, http.StatusCreated, resp.StatusCode(), "%s", resp.Body)
+	return resp.JSON201.Id
 }
 
 // waitStatus polls the live state until the request reaches want, and returns that state.
-func (c *apiClient) waitStatus(id, token, want string) map[string]any {
+func (c *apiClient) waitStatus(id, token, want string) apiclient.RequestView {
 	c.t.Helper()
-	var last map[string]any
+	var last apiclient.RequestView
 	require.EventuallyWithT(c.t, func(t *assert.CollectT) {
-		status, body := c.do("GET", "/v1/requests/"+id, token, nil)
-		last = body
-		assert.Equal(t, http.StatusOK, status)
-		assert.Equal(t, want, body["status"])
-	}, 30*time.Second, 100*time.Millisecond, "request %s never reached %s; last: %v", id, want, last)
+		resp, err := c.api.GetRequestWithResponse(context.Background(), id, as(token))
+		if !assert.NoError(t, err) || !assert.Equal(t, http.StatusOK, resp.StatusCode()) {
+			return
+		}
+		last = *resp.JSON200
+		assert.Equal(t, apiclient.RequestStatus(want), last.Status)
+	}, 30*time.Second, 100*time.Millisecond, "request %s never reached %s; last: %+v", id, want, last)
 	return last
 }
 
 // stock returns (on_hand, reserved) of a pocket from the API.
 func (c *apiClient) stock(f fixture, med int64) (onHand, reserved int) {
 	c.t.Helper()
-	status, body := c.do("GET", fmt.Sprintf("/v1/cabinets/%d/stock", f.cabinetID), c.token("tech-1", workflows.RoleTechnician), nil)
-	require.Equal(c.t, http.StatusOK, status, body)
-	for _, r := range body["data"].([]any) {
-		row := r.(map[string]any)
-		if int64(row["medication_id"].(float64)) == med {
-			return int(row["on_hand"].(float64)), int(row["reserved"].(float64))
+	resp, err := c.api.ListStockWithResponse(context.Background(), f.cabinetID, as(c.token("tech-1", workflows.RoleTechnician)))
+	require.NoError(c.t, err)
+	require.Equal(c.t, http.StatusOK, resp.StatusCode(), "%s", resp.Body)
+	for _, row := range resp.JSON200.Data {
+		if row.MedicationId == med {
+			return int(row.OnHand), int(row.Reserved)
 		}
 	}
 	c.t.Fatalf("medication %d not stocked in cabinet %d", med, f.cabinetID)
@@ -299,11 +363,12 @@ func (c *apiClient) stock(f fixture, med int64) (onHand, reserved int) {
 // auditActions lists the actions of a request's audit trail, in order.
 func (c *apiClient) auditActions(id, token string) []string {
 	c.t.Helper()
-	status, body := c.do("GET", "/v1/requests/"+id+"/audit", token, nil)
-	require.Equal(c.t, http.StatusOK, status, body)
+	resp, err := c.api.ListRequestAuditWithResponse(context.Background(), id, as(token))
+	require.NoError(c.t, err)
+	require.Equal(c.t, http.StatusOK, resp.StatusCode(), "%s", resp.Body)
 	var actions []string
-	for _, e := range body["data"].([]any) {
-		actions = append(actions, e.(map[string]any)["action"].(string))
+	for _, e := range resp.JSON200.Data {
+		actions = append(actions, e.Action)
 	}
 	return actions
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -55,8 +56,9 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 
 func (c *apiClient) approveOnce(id string) {
 	c.t.Helper()
-	status, body := c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-hl7", workflows.RolePharmacist), nil)
-	require.Equal(c.t, http.StatusAccepted, status, body)
+	resp, err := c.api.ApproveRequestWithResponse(c.t.Context(), id, apiclient.NoteBody{}, as(c.token("pharm-hl7", workflows.RolePharmacist)))
+	require.NoError(c.t, err)
+	require.Equal(c.t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
 }
 
 // The whole lifecycle over HL7, in both report shapes: approve → RDE^O11 → ACK AA → the
@@ -178,7 +180,7 @@ func TestVendDifferentFromOrderOverHL7(t *testing.T) {
 			_, err := cab.sim.Withdraw(context.Background(), id, []cabsim.VendLine{{Amount: &three}})
 			require.NoError(t, err)
 			state := c.waitStatus(id, nurse, "dispensed")
-			assert.Equal(t, []any{map[string]any{"medication_id": float64(cab.meds[0]), "quantity": float64(3)}}, state["vended"])
+			assert.Equal(t, &[]apiclient.ItemBody{{MedicationId: cab.meds[0], Quantity: 3}}, state.Vended)
 			require.EventuallyWithT(t, func(ct *assert.CollectT) {
 				assert.EqualValues(ct, 7, requireLedger(ct, cab.fixture, cab.meds[0]), "three left the cabinet")
 				ds := c.discrepancies(cab.fixture, "open")
@@ -281,6 +283,6 @@ func TestMedicationChangeReachesTheItemMaster(t *testing.T) {
 		}
 		assert.Equal(ct, []string{"4 mg/2 mL", "ampoule"}, got)
 	}, 15*time.Second, 100*time.Millisecond)
-	status, body = c.do("PATCH", fmt.Sprintf("/v1/medications/%d", cab.meds[0]), admin, map[string]any{"controlled_list": "Z9"})
+	status, body = c.malformed().do("PATCH", fmt.Sprintf("/v1/medications/%d", cab.meds[0]), admin, map[string]any{"controlled_list": "Z9"})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 }

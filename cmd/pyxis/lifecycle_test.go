@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -38,15 +39,18 @@ func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 		}
 	}, 15*time.Second, 200*time.Millisecond)
 
-	status, body := c.do("POST", "/v1/requests/"+id+"/approve", pharmacist, map[string]any{"note": "checked allergies"})
-	require.Equal(t, http.StatusAccepted, status, body)
-	assert.Equal(t, "approved", body["status"])
+	ctx := t.Context()
+	approved, err := c.api.ApproveRequestWithResponse(ctx, id, apiclient.NoteBody{Note: ptr("checked allergies")}, as(pharmacist))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, approved.StatusCode(), "%s", approved.Body)
+	assert.Equal(t, apiclient.RequestStatusApproved, approved.JSON202.Status)
 	c.waitStatus(id, nurse, "ready_at_cabinet")
 	assert.True(t, e2e.sim.Authorized(id), "the cabinet holds the authorization")
 
-	status, body = c.do("POST", fmt.Sprintf("/v1/cabinets/%d/events", f.cabinetID), nurse,
-		map[string]any{"type": "withdrawn", "request_id": id})
-	require.Equal(t, http.StatusAccepted, status, body)
+	withdrawn, err := c.api.ReportCabinetEventWithResponse(ctx, f.cabinetID,
+		apiclient.CabinetEventBody{Type: apiclient.Withdrawn, RequestId: id}, as(nurse))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, withdrawn.StatusCode(), "%s", withdrawn.Body)
 	state := c.waitStatus(id, nurse, "dispensed")
 
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
@@ -54,12 +58,12 @@ func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 		assert.Equal(ct, []int{7, 0}, []int{onHand, reserved}, "consumed: on_hand down by 3, nothing reserved")
 	}, 10*time.Second, 100*time.Millisecond)
 
-	approvals := state["approvals"].([]any)
-	require.Len(t, approvals, 1)
-	assert.Equal(t, "pharm-happy", approvals[0].(map[string]any)["actor"].(map[string]any)["id"])
+	require.NotNil(t, state.Approvals)
+	require.Len(t, *state.Approvals, 1)
+	assert.Equal(t, "pharm-happy", (*state.Approvals)[0].Actor.Id)
 	var actors []string
-	for _, tr := range state["transitions"].([]any) {
-		actors = append(actors, tr.(map[string]any)["actor"].(map[string]any)["id"].(string))
+	for _, tr := range *state.Transitions {
+		actors = append(actors, tr.Actor.Id)
 	}
 	assert.Equal(t, []string{"nurse-happy", "system", "pharm-happy", "system", "nurse-happy"}, actors)
 
@@ -67,11 +71,11 @@ func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 		assert.Equal(ct, []string{"submitted", "stock_reserved", "approved", "authorized_at_cabinet", "withdrawn"}, c.auditActions(id, pharmacist))
 	}, 10*time.Second, 100*time.Millisecond)
 
-	status, list := c.do("GET", fmt.Sprintf("/v1/requests?cabinet_id=%d", f.cabinetID), pharmacist, nil)
-	require.Equal(t, http.StatusOK, status)
-	rows := list["data"].([]any)
-	require.Len(t, rows, 1)
-	assert.Equal(t, "dispensed", rows[0].(map[string]any)["status"])
+	list, err := c.api.ListRequestsWithResponse(ctx, &apiclient.ListRequestsParams{CabinetId: &f.cabinetID}, as(pharmacist))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, list.StatusCode())
+	require.Len(t, list.JSON200.Data, 1)
+	assert.Equal(t, apiclient.RequestStatusDispensed, list.JSON200.Data[0].Status)
 	c.requireProjectionMatchesWorkflow(id, pharmacist)
 	captureHistory(t, id, "commands_dispensed")
 }
@@ -84,13 +88,18 @@ func TestRejectReleasesStock(t *testing.T) {
 	id := c.create(f, nurse, 2)
 	c.waitStatus(id, nurse, "awaiting_approval")
 
-	status, body := c.do("POST", "/v1/requests/"+id+"/reject", pharmacist, map[string]any{})
-	assert.Equal(t, http.StatusUnprocessableEntity, status, "a rejection needs a reason: %v", body)
+	reject := func(reason *string) *apiclient.RejectRequestResponse {
+		resp, err := c.api.RejectRequestWithResponse(t.Context(), id, apiclient.ReasonBody{Reason: reason}, as(pharmacist))
+		require.NoError(t, err)
+		return resp
+	}
+	resp := reject(nil)
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode(), "a rejection needs a reason: %s", resp.Body)
 
-	status, body = c.do("POST", "/v1/requests/"+id+"/reject", pharmacist, map[string]any{"reason": "duplicate therapy"})
-	require.Equal(t, http.StatusAccepted, status, body)
+	resp = reject(ptr("duplicate therapy"))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
 	state := c.waitStatus(id, nurse, "rejected")
-	assert.Equal(t, "duplicate therapy", state["reason"])
+	assert.Equal(t, ptr("duplicate therapy"), state.Reason)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		onHand, reserved := c.stock(f, f.meds[0])
 		assert.Equal(ct, []int{5, 0}, []int{onHand, reserved})
@@ -107,18 +116,23 @@ func TestCancelByOwnNurseOnly(t *testing.T) {
 	id := c.create(f, nurse, 1)
 	c.waitStatus(id, nurse, "awaiting_approval")
 
-	status, body := c.do("POST", "/v1/requests/"+id+"/cancel", other, map[string]any{"reason": "not mine"})
-	assert.Equal(t, http.StatusForbidden, status, body)
+	cancel := func(token string, reason *string) *apiclient.CancelRequestResponse {
+		resp, err := c.api.CancelRequestWithResponse(t.Context(), id, apiclient.ReasonBody{Reason: reason}, as(token))
+		require.NoError(t, err)
+		return resp
+	}
+	resp := cancel(other, ptr("not mine"))
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode(), "%s", resp.Body)
 
-	status, body = c.do("POST", "/v1/requests/"+id+"/cancel", nurse, map[string]any{"reason": "patient discharged"})
-	require.Equal(t, http.StatusAccepted, status, body)
+	resp = cancel(nurse, ptr("patient discharged"))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
 	c.waitStatus(id, nurse, "cancelled")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		_, reserved := c.stock(f, f.meds[0])
 		assert.Zero(ct, reserved)
 	}, 10*time.Second, 100*time.Millisecond)
-	status, _ = c.do("POST", "/v1/requests/"+id+"/cancel", nurse, nil)
-	assert.Equal(t, http.StatusConflict, status, "a finished request cannot be cancelled again")
+	status, _ := c.do("POST", "/v1/requests/"+id+"/cancel", nurse, nil)
+	assert.Equal(t, http.StatusConflict, status, "a finished request cannot be cancelled again (no body at all)")
 	c.requireProjectionMatchesWorkflow(id, nurse)
 	captureHistory(t, id, "commands_cancelled")
 }
@@ -132,8 +146,9 @@ func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
 	id := c.create(f, nurse, 4)
 
 	state := c.waitStatus(id, nurse, "expired")
-	assert.Equal(t, true, state["escalated"])
-	assert.Contains(t, state["reason"], "no pharmacist decision")
+	assert.True(t, state.Escalated)
+	require.NotNil(t, state.Reason)
+	assert.Contains(t, *state.Reason, "no pharmacist decision")
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		assert.Equal(ct, []string{"submitted", "stock_reserved", "escalated", "approval_deadline_passed"}, c.auditActions(id, nurse))
 		onHand, reserved := c.stock(f, f.meds[0])
@@ -153,8 +168,7 @@ func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
 	pharmacist := c.token("pharm-wd", workflows.RolePharmacist)
 	id := c.create(f, nurse, 1)
 	c.waitStatus(id, nurse, "awaiting_approval")
-	status, body := c.do("POST", "/v1/requests/"+id+"/approve", pharmacist, nil)
-	require.Equal(t, http.StatusAccepted, status, body)
+	c.approve(id, pharmacist)
 	c.waitStatus(id, nurse, "ready_at_cabinet")
 	require.True(t, e2e.sim.Authorized(id))
 
@@ -164,8 +178,10 @@ func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
 		onHand, reserved := c.stock(f, f.meds[0])
 		assert.Equal(ct, []int{3, 0}, []int{onHand, reserved})
 	}, 10*time.Second, 100*time.Millisecond)
-	status, _ = c.do("POST", fmt.Sprintf("/v1/cabinets/%d/events", f.cabinetID), nurse, map[string]any{"type": "withdrawn", "request_id": id})
-	assert.Equal(t, http.StatusConflict, status, "a late withdrawal report is refused")
+	late, err := c.api.ReportCabinetEventWithResponse(t.Context(), f.cabinetID,
+		apiclient.CabinetEventBody{Type: apiclient.Withdrawn, RequestId: id}, as(nurse))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusConflict, late.StatusCode(), "a late withdrawal report is refused")
 	c.requireProjectionMatchesWorkflow(id, nurse)
 	captureHistory(t, id, "commands_withdrawal_expired")
 }
@@ -187,12 +203,12 @@ func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
 			pharmacist := c.token("pharm-cf", workflows.RolePharmacist)
 			id := c.create(f, nurse, 2)
 			c.waitStatus(id, nurse, "awaiting_approval")
-			status, body := c.do("POST", "/v1/requests/"+id+"/approve", pharmacist, nil)
-			require.Equal(t, http.StatusAccepted, status, body)
+			c.approve(id, pharmacist)
 
 			state := c.waitStatus(id, nurse, "failed")
-			assert.Equal(t, tc.reason, state["reason_code"])
-			assert.NotContains(t, state["reason"], "127.0.0.1", "no internals in a reason")
+			assert.Equal(t, ptr(tc.reason), state.ReasonCode)
+			require.NotNil(t, state.Reason)
+			assert.NotContains(t, *state.Reason, "127.0.0.1", "no internals in a reason")
 			require.EventuallyWithT(t, func(ct *assert.CollectT) {
 				onHand, reserved := c.stock(f, f.meds[0])
 				assert.Equal(ct, []int{6, 0}, []int{onHand, reserved})
@@ -212,18 +228,21 @@ func TestDoubleApprovalIsRefusedWith409(t *testing.T) {
 	id := c.create(f, nurse, 1)
 
 	c.waitStatus(id, nurse, "awaiting_approval")
-	status, _ := c.do("POST", "/v1/requests/"+id+"/approve", p1, nil)
-	require.Equal(t, http.StatusAccepted, status)
-	status, body := c.do("POST", "/v1/requests/"+id+"/approve", p2, nil)
-	assert.Equal(t, http.StatusConflict, status, body)
-	assert.Equal(t, "invalid_state", body["error"].(map[string]any)["code"])
+	c.approve(id, p1)
+	second, err := c.api.ApproveRequestWithResponse(t.Context(), id, apiclient.NoteBody{}, as(p2))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusConflict, second.StatusCode(), "%s", second.Body)
+	require.NotNil(t, second.JSON409)
+	assert.Equal(t, apiclient.ErrorCodeInvalidState, second.JSON409.Error.Code)
 
 	state := c.waitStatus(id, nurse, "ready_at_cabinet")
-	assert.Len(t, state["approvals"], 1, "the refused approval changed nothing")
+	assert.Len(t, *state.Approvals, 1, "the refused approval changed nothing")
 
-	status, _ = c.do("POST", "/v1/requests/medreq-01J00000000000000000000000/approve", p1, nil)
-	assert.Equal(t, http.StatusNotFound, status)
-	status, _ = c.do("POST", "/v1/requests/not-a-request/approve", p1, nil)
+	unknown, err := c.api.ApproveRequestWithResponse(t.Context(), "medreq-01J00000000000000000000000", apiclient.NoteBody{}, as(p1))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, unknown.StatusCode())
+	// Not a request id at all: the document's pattern refuses it, the server answers 404.
+	status, _ := c.malformed().do("POST", "/v1/requests/not-a-request/approve", p1, nil)
 	assert.Equal(t, http.StatusNotFound, status)
 }
 
@@ -236,16 +255,21 @@ func TestIdempotencyKeyReturnsTheSameRequest(t *testing.T) {
 	second := c.create(f, nurse, 1, "Idempotency-Key", "order-42")
 	assert.Equal(t, first, second)
 
-	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
-		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-778899", "bed": "12A"},
-		"priority": "stat", "items": []map[string]any{{"medication_id": f.meds[0], "quantity": 2}},
-	}, "Idempotency-Key", "order-42")
-	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
+	reused, err := c.api.CreateRequestWithResponse(t.Context(), &apiclient.CreateRequestParams{IdempotencyKey: ptr("order-42")},
+		apiclient.CreateRequestBody{
+			CabinetId: f.cabinetID, Patient: apiclient.PatientBody{Mrn: "MRN-778899", Bed: ptr("12A")},
+			Priority: apiclient.Stat, Items: []apiclient.ItemBody{{MedicationId: f.meds[0], Quantity: 2}},
+		}, as(nurse))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnprocessableEntity, reused.StatusCode(), "%s", reused.Body)
+	require.NotNil(t, reused.JSON422)
+	assert.Equal(t, apiclient.ErrorCodeIdempotencyKeyReused, reused.JSON422.Error.Code)
 
 	c.waitStatus(first, nurse, "awaiting_approval")
-	status, list := c.do("GET", fmt.Sprintf("/v1/requests?cabinet_id=%d", f.cabinetID), nurse, nil)
-	require.Equal(t, http.StatusOK, status)
-	assert.Len(t, list["data"], 1, "one request, however often it was sent")
+	list, err := c.api.ListRequestsWithResponse(t.Context(), &apiclient.ListRequestsParams{CabinetId: &f.cabinetID}, as(nurse))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, list.StatusCode())
+	assert.Len(t, list.JSON200.Data, 1, "one request, however often it was sent")
 	_, reserved := c.stock(f, f.meds[0])
 	assert.Equal(t, 1, reserved)
 }
@@ -284,16 +308,16 @@ func TestConcurrentRequestsNeverOversell(t *testing.T) {
 
 	counts := map[string]int{}
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		status, list := c.do("GET", fmt.Sprintf("/v1/requests?cabinet_id=%d&limit=200", f.cabinetID), nurse, nil)
-		if !assert.Equal(ct, http.StatusOK, status) {
+		list, err := c.api.ListRequestsWithResponse(context.Background(),
+			&apiclient.ListRequestsParams{CabinetId: &f.cabinetID, Limit: ptr(200)}, as(nurse))
+		if !assert.NoError(ct, err) || !assert.Equal(ct, http.StatusOK, list.StatusCode()) {
 			return
 		}
 		counts = map[string]int{}
-		for _, r := range list["data"].([]any) {
-			row := r.(map[string]any)
-			counts[row["status"].(string)]++
-			if row["status"] == "failed" {
-				assert.Contains(ct, row["reason"], "insufficient stock")
+		for _, row := range list.JSON200.Data {
+			counts[string(row.Status)]++
+			if row.Status == apiclient.RequestStatusFailed && assert.NotNil(ct, row.Reason) {
+				assert.Contains(ct, *row.Reason, "insufficient stock")
 			}
 		}
 		assert.Equal(ct, map[string]int{"awaiting_approval": 10, "failed": 90}, counts)
@@ -322,4 +346,12 @@ func TestConcurrentRequestsNeverOversell(t *testing.T) {
 
 func listRequest(query string) *workflowservice.ListWorkflowExecutionsRequest {
 	return &workflowservice.ListWorkflowExecutionsRequest{Query: query}
+}
+
+// approve approves a request as token and requires the workflow to take it.
+func (c *apiClient) approve(id, token string) {
+	c.t.Helper()
+	resp, err := c.api.ApproveRequestWithResponse(c.t.Context(), id, apiclient.NoteBody{}, as(token))
+	require.NoError(c.t, err)
+	require.Equal(c.t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
 }

@@ -33,18 +33,13 @@ func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
 		if !assert.NoError(t, err) || !assert.NoError(t, resp.Get(&live)) {
 			return
 		}
-		req, err := http.NewRequest("GET", c.url+"/v1/requests/"+id, nil)
+		res, err := c.api.GetRequestWithResponse(context.Background(), id, as(token))
 		if !assert.NoError(t, err) {
 			return
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if !assert.NoError(t, err) {
-			return
-		}
-		defer res.Body.Close()
+		// The server's own type, to compare with the workflow's state field by field.
 		var view api.RequestView
-		if !assert.Equal(t, http.StatusOK, res.StatusCode) || !assert.NoError(t, json.NewDecoder(res.Body).Decode(&view)) {
+		if !assert.Equal(t, http.StatusOK, res.StatusCode()) || !assert.NoError(t, json.Unmarshal(res.Body, &view)) {
 			return
 		}
 		got := workflows.State{

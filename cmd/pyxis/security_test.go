@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -62,7 +63,7 @@ func TestPatientDataIsEncryptedInHistory(t *testing.T) {
 	status, body = c.do("POST", fmt.Sprintf("/v1/cabinets/%d/events", f.cabinetID), nurse, map[string]any{"type": "withdrawn", "request_id": id})
 	require.Equal(t, http.StatusAccepted, status, body)
 	state := c.waitStatus(id, nurse, "dispensed")
-	assert.Equal(t, map[string]any{"mrn": mrn, "bed": bed}, state["patient"], "the API decodes with the codec")
+	assert.Equal(t, apiclient.PatientBody{Mrn: mrn, Bed: ptr(bed)}, state.Patient, "the API decodes with the codec")
 
 	events := rawHistory(t, id)
 	var input *commonpb.Payload

@@ -172,7 +172,7 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Regexp(t, `^[0-9a-f]{32}$`, resp.Header.Get(api.TraceIDHeader))
-	c := &apiClient{t: t, url: base, s: e2e}
+	c := newAPIClient(t, base)
 	f := c.fixture(10_000)
 	nurse := c.token("nurse-sigterm", workflows.RoleNurse)
 	createBody := func() []byte {
@@ -363,7 +363,7 @@ func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 	cfg.JWTSecret, cfg.Codec = e2e.secret, e2e.codec
 	as := api.NewServer(e2e.store, tc, cfg)
 	srv := httptestServer(t, as)
-	c := &apiClient{t: t, url: srv, s: e2e}
+	c := newAPIClient(t, srv)
 
 	// Cabinets that never report a withdrawal: the requests end ready at the cabinet.
 	cabs := []hl7Cabinet{c.hl7Cabinet(cabsim.FormatRDS, 0, 10), c.hl7Cabinet(cabsim.FormatRDS, 0, 10)}

@@ -95,7 +95,7 @@ func TestSimulatedCabinetRefusedWhereNotAllowed(t *testing.T) {
 	srv := httptest.NewServer(as.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(as.Close)
-	c := &apiClient{t: t, url: srv.URL, s: e2e}
+	c := newAPIClient(t, srv.URL)
 
 	admin := c.token("admin-nosim", workflows.RoleAdmin)
 	code := fmt.Sprintf("SIM-OLD-%d", time.Now().UnixNano()%1e9)
@@ -122,8 +122,8 @@ func TestSimulatedCabinetRefusedWhereNotAllowed(t *testing.T) {
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-nosim", workflows.RolePharmacist), nil)
 	require.Equal(t, http.StatusAccepted, status, body)
 	state := c.waitStatus(id, nurse, "failed")
-	assert.Equal(t, "cabinet_not_configured", state["reason_code"])
-	assert.Equal(t, "the cabinet cannot take orders: simulated cabinets are not allowed on this system", state["reason"])
+	assert.Equal(t, ptr("cabinet_not_configured"), state.ReasonCode)
+	assert.Equal(t, ptr("the cabinet cannot take orders: simulated cabinets are not allowed on this system"), state.Reason)
 	onHand, reserved := c.stock(f, med.ID)
 	assert.Equal(t, []int{5, 0}, []int{onHand, reserved}, "stock released, nothing dispensed")
 	assert.False(t, e2e.sim.Authorized(id), "no simulator was commanded")
