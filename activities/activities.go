@@ -12,6 +12,7 @@ import (
 
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/metrics"
 )
 
 // Activities holds the dependencies of the activities; the worker registers its methods.
@@ -23,6 +24,8 @@ type Activities struct {
 	// ErrCabinetNotConfigured, and the request fails instead of being "dispensed" by a
 	// simulator on a system that serves patients.
 	SimulatedCabinets bool
+	// Metrics records the cabinet commands sent (nil: none).
+	Metrics *metrics.Cabinets
 }
 
 // RecordTransition writes one transition: the projection row and its audit entry, together.

@@ -11,6 +11,7 @@ import (
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/metrics"
 )
 
 // AuthorizeDispense tells the request's cabinet to release its lines to a nurse. A refusal is
@@ -24,7 +25,7 @@ func (a *Activities) AuthorizeDispense(ctx context.Context, in CabinetInput) err
 		return err
 	}
 	activity.GetLogger(ctx).Info("Authorizing dispense", "RequestID", in.RequestID, "Cabinet", order.CabinetCode)
-	return cabinetError(order.CabinetCode, command(ctx, "authorize", order.CabinetCode, in.RequestID,
+	return cabinetError(order.CabinetCode, a.command(ctx, metrics.CommandAuthorize, order.CabinetCode, order.RequestID,
 		func(ctx context.Context) error { return a.Cabinets.Authorize(ctx, order) }))
 }
 
@@ -38,7 +39,7 @@ func (a *Activities) RevokeAuthorization(ctx context.Context, in CabinetInput) e
 		return err
 	}
 	activity.GetLogger(ctx).Info("Withdrawing dispense authorization", "RequestID", in.RequestID, "Cabinet", order.CabinetCode)
-	return cabinetError(order.CabinetCode, command(ctx, "revoke", order.CabinetCode, in.RequestID,
+	return cabinetError(order.CabinetCode, a.command(ctx, metrics.CommandRevoke, order.CabinetCode, order.RequestID,
 		func(ctx context.Context) error { return a.Cabinets.Revoke(ctx, order) }))
 }
 
@@ -63,7 +64,7 @@ func (a *Activities) DispenseOrder(ctx context.Context, o cabinet.Order) error {
 		return err
 	}
 	activity.GetLogger(ctx).Info("Authorizing dispense", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
-	return cabinetError(o.CabinetCode, command(ctx, "authorize", o.CabinetCode, o.RequestID,
+	return cabinetError(o.CabinetCode, a.command(ctx, metrics.CommandAuthorize, o.CabinetCode, o.RequestID,
 		func(ctx context.Context) error { return a.Cabinets.Authorize(ctx, o) }))
 }
 
@@ -73,7 +74,7 @@ func (a *Activities) WithdrawOrder(ctx context.Context, o cabinet.Order) error {
 		return err
 	}
 	activity.GetLogger(ctx).Info("Withdrawing dispense authorization", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
-	return cabinetError(o.CabinetCode, command(ctx, "revoke", o.CabinetCode, o.RequestID,
+	return cabinetError(o.CabinetCode, a.command(ctx, metrics.CommandRevoke, o.CabinetCode, o.RequestID,
 		func(ctx context.Context) error { return a.Cabinets.Revoke(ctx, o) }))
 }
 
@@ -147,6 +148,21 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 // SimulatedCabinetsRefused is the first detail of the ErrCabinetNotConfigured a command to a
 // simulated cabinet fails with where simulated cabinets are not allowed.
 const SimulatedCabinetsRefused = "simulated cabinets are not allowed on this system"
+
+// commandOutcome classifies a command's result for its metrics.
+func commandOutcome(err error, ack string) string {
+	var refused *cabinet.RefusedError
+	switch {
+	case err == nil:
+		return metrics.OutcomeAccepted
+	case errors.As(err, &refused):
+		return metrics.OutcomeRefused
+	case ack != "":
+		// The cabinet answered, but not now (AR, CR).
+		return metrics.OutcomeNotNow
+	}
+	return metrics.OutcomeUnreachable
+}
 
 func cabinetError(code string, err error) error {
 	var refused *cabinet.RefusedError

@@ -2,12 +2,16 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/internal/obs"
 )
 
@@ -18,11 +22,13 @@ const ErrWorkerStopping = "WorkerStopping"
 
 // command runs one cabinet command (for an HL7 cabinet, one MLLP round trip) in a span of its
 // own, "cabinet <name>", carrying the cabinet's code and the request's id (never the order's
-// patient). A command begun runs to its end: the cabinet's acknowledgment timeout is shorter
-// than the worker's stop timeout (PYXIS_CABINET_ACK_TIMEOUT < PYXIS_SHUTDOWN_TIMEOUT), so a
-// stopping worker does not cut it short. One that has not begun when the worker starts
-// stopping (activity.GetWorkerStopChannel) is not sent from here.
-func command(ctx context.Context, name, cabinetCode, requestID string, send func(context.Context) error) error {
+// patient), and counts it with its acknowledgment code, outcome and latency (every attempt:
+// pyxis_cabinet_commands_total, pyxis_cabinet_command_duration_seconds,
+// pyxis_cabinet_reachable). A command begun runs to its end: the cabinet's acknowledgment
+// timeout is shorter than the worker's stop timeout (PYXIS_CABINET_ACK_TIMEOUT <
+// PYXIS_SHUTDOWN_TIMEOUT), so a stopping worker does not cut it short. One that has not begun
+// when the worker starts stopping (activity.GetWorkerStopChannel) is not sent from here.
+func (a *Activities) command(ctx context.Context, name, cabinetCode, requestID string, send func(context.Context) error) error {
 	if activity.IsActivity(ctx) {
 		select {
 		case <-activity.GetWorkerStopChannel(ctx):
@@ -36,7 +42,15 @@ func command(ctx context.Context, name, cabinetCode, requestID string, send func
 		attrs = append(attrs, obs.AttrWorkflowID.String(requestID))
 	}
 	ctx, span := obs.StartSpan(ctx, "cabinet "+name, attrs...)
+	// The driver tells the acknowledgment code it got, which an error does not always carry.
+	var ack string
+	ctx = cabinet.WithCommandTrace(ctx, &cabinet.CommandTrace{Acknowledged: func(code string) { ack = code }})
+	start := time.Now()
 	err := send(ctx)
+	a.Metrics.Observe(metrics.CabinetCommand{
+		Cabinet: cabinetCode, Command: name, Ack: ack, Outcome: commandOutcome(err, ack), Duration: time.Since(start),
+		Transport: ack == "" && errors.Is(err, cabinet.ErrUnreachable),
+	})
 	obs.End(span, err)
 	return err
 }

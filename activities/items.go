@@ -10,6 +10,7 @@ import (
 
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/metrics"
 )
 
 // ItemInput names a medication whose catalogue entry a cabinet's item master must hold; New
@@ -45,7 +46,7 @@ func (a *Activities) SyncItem(ctx context.Context, in ItemInput) error {
 	}
 	target := cabinet.CabinetTarget{Driver: cab.Driver, Address: cab.Address, CabinetCode: cab.Code}
 	activity.GetLogger(ctx).Info("Sending item master update", "Cabinet", cab.Code, "Medication", med.Code, "New", in.New)
-	err = command(ctx, "item", cab.Code, "", func(ctx context.Context) error { return a.Cabinets.UpdateItem(ctx, target, item) })
+	err = a.command(ctx, metrics.CommandItemUpdate, cab.Code, "", func(ctx context.Context) error { return a.Cabinets.UpdateItem(ctx, target, item) })
 	var refused *cabinet.RefusedError
 	if errors.As(err, &refused) {
 		if aerr := a.Store.AppendAudit(ctx, db.AuditEntry{

@@ -20,6 +20,7 @@ import (
 
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
+	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/internal/obs"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -84,6 +85,13 @@ type Config struct {
 	// TrustedProxies are the addresses or CIDRs of reverse proxies whose X-Forwarded-For
 	// names the client (the access log records it); none: the peer is the client.
 	TrustedProxies []string
+	// Metrics, when set, records every request and is served at GET /metrics, without
+	// authentication (deploy/OPERATIONS.md: keep it off the public ingress); the intake's
+	// reports and the gauges read from the store are exported there too. Nil: no /metrics.
+	Metrics *metrics.Registry
+	// AuditVerifyInterval is how often the audit chain is verified in the background for
+	// pyxis_audit_chain_ok (with Metrics and a store); 0: never.
+	AuditVerifyInterval time.Duration
 }
 
 // DefaultConfig returns the documented defaults; the secret is left empty.
@@ -121,6 +129,8 @@ type Server struct {
 	dir     *directory // nil without a store
 	// draining is set once shutdown begins (Drain).
 	draining atomic.Bool
+	// stopAudit stops the audit chain verification NewServer started.
+	stopAudit context.CancelFunc
 }
 
 // NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
@@ -150,13 +160,32 @@ func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
 	}
 	s.auth = newAuthenticator(cfg, s.keys)
 	s.auth.dir = s.dir
+	s.startMetrics()
 	return s
+}
+
+// startMetrics exports what the api owns beyond its requests: the gauges read from the
+// store at scrape time, and the audit chain verified in the background.
+func (s *Server) startMetrics() {
+	m := s.cfg.Metrics
+	if m == nil || s.store == nil {
+		return
+	}
+	m.WatchStore(s.store)
+	if s.cfg.AuditVerifyInterval > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopAudit = cancel
+		go m.VerifyAudit(ctx, s.store, s.cfg.AuditVerifyInterval)
+	}
 }
 
 // Close releases what NewServer started.
 func (s *Server) Close() {
 	if s.keys != nil {
 		s.keys.close()
+	}
+	if s.stopAudit != nil {
+		s.stopAudit()
 	}
 }
 
@@ -167,6 +196,10 @@ func (s *Server) Handler() http.Handler {
 	if err := r.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
 		slog.Error("trusted proxies refused; trusting none", "error", err)
 		_ = r.SetTrustedProxies(nil)
+	}
+	if s.cfg.Metrics != nil {
+		// First, so that it times everything and sees the status a recovered panic got.
+		r.Use(s.cfg.Metrics.HTTP().Middleware())
 	}
 	r.Use(otelgin.Middleware(ServiceName), requestID(), logRequests(), gin.CustomRecovery(func(c *gin.Context, v any) {
 		slog.ErrorContext(c.Request.Context(), "panic in handler", "panic", v, "request_id", c.GetString(requestIDKey))
@@ -185,6 +218,9 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/readyz", s.ready)
 	r.GET("/openapi.json", spec.serveOpenAPI)
 	serveDocs(r)
+	if s.cfg.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(s.cfg.Metrics.Handler()))
+	}
 
 	// Every /v1 route comes from openapi.yaml (server.gen.go), behind authentication, the
 	// per-user rate limit, the text check of parameters, and the roles the document admits.

@@ -2,6 +2,7 @@ package cabinet
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -75,7 +76,8 @@ func (s *Simulator) SetFault(cabinetCode string, f Fault) {
 
 // Authorize acknowledges an order. A repeat of an order already held is acknowledged again
 // without scheduling a second withdrawal.
-func (s *Simulator) Authorize(ctx context.Context, o Order) error {
+func (s *Simulator) Authorize(ctx context.Context, o Order) (err error) {
+	defer simAck(ctx, &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.faultLocked(ctx, o.CabinetCode); err != nil {
@@ -97,7 +99,8 @@ func (s *Simulator) Authorize(ctx context.Context, o Order) error {
 }
 
 // Revoke withdraws an authorization; an unknown or already revoked order is acknowledged.
-func (s *Simulator) Revoke(ctx context.Context, o Order) error {
+func (s *Simulator) Revoke(ctx context.Context, o Order) (err error) {
+	defer simAck(ctx, &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.faultLocked(ctx, o.CabinetCode); err != nil {
@@ -117,7 +120,8 @@ func (s *Simulator) Revoke(ctx context.Context, o Order) error {
 
 // UpdateItem records the item in the cabinet's simulated item master; a repeat overwrites it
 // with the same values.
-func (s *Simulator) UpdateItem(ctx context.Context, c CabinetTarget, item Item) error {
+func (s *Simulator) UpdateItem(ctx context.Context, c CabinetTarget, item Item) (err error) {
+	defer simAck(ctx, &err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.faultLocked(ctx, c.CabinetCode); err != nil {
@@ -136,6 +140,18 @@ func (s *Simulator) Item(cabinetCode, itemCode string) (Item, bool) {
 	defer s.mu.Unlock()
 	it, ok := s.items[cabinetCode][itemCode]
 	return it, ok
+}
+
+// simAck tells the command's trace what a real cabinet would have acknowledged: AA when the
+// simulator took the command, AE when it refused it; nothing when it did not answer.
+func simAck(ctx context.Context, err *error) {
+	var refused *RefusedError
+	switch {
+	case *err == nil:
+		Acknowledged(ctx, AckAccept)
+	case errors.As(*err, &refused):
+		Acknowledged(ctx, AckRefuse)
+	}
 }
 
 func (s *Simulator) faultLocked(ctx context.Context, code string) error {

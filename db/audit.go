@@ -197,6 +197,16 @@ type AuditVerification struct {
 	// the chain from some entry on, which a hash chain alone cannot.
 	HeadSeq  int64
 	HeadHash string
+	// Checkpoint is the last chained entry found intact, where a later VerifyAuditSince may
+	// start; zero when no chained entry was checked.
+	Checkpoint AuditCheckpoint
+}
+
+// AuditCheckpoint is an audit entry a verification found intact: its id, chain position and
+// hash.
+type AuditCheckpoint struct {
+	ID, Seq int64
+	Hash    []byte
 }
 
 // verifyBatch is how many entries VerifyAudit reads per query.
@@ -208,10 +218,19 @@ const verifyBatch = 1000
 // ends at the head. It reports the first entry where that fails. An error means the check
 // could not be made, not that the chain is broken.
 func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+	return s.VerifyAuditSince(ctx, AuditCheckpoint{})
+}
+
+// VerifyAuditSince checks the chain from a checkpoint an earlier verification returned: the
+// checkpoint entry still has its hash and content, and every entry after it links as
+// VerifyAudit checks. It reads only the entries written since, so it can run often; an
+// entry altered before the checkpoint goes unnoticed until the next full VerifyAudit (a zero
+// checkpoint makes this one).
+func (s *Store) VerifyAuditSince(ctx context.Context, from AuditCheckpoint) (AuditVerification, error) {
 	var v AuditVerification
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		v, err = verifyChain(ctx, s.q.WithTx(tx))
+		v, err = verifyChain(ctx, s.q.WithTx(tx), from)
 		return err
 	})
 	if err != nil {
@@ -220,7 +239,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	return v, nil
 }
 
-func verifyChain(ctx context.Context, q *gen.Queries) (AuditVerification, error) {
+func verifyChain(ctx context.Context, q *gen.Queries, from AuditCheckpoint) (AuditVerification, error) {
 	info, err := q.GetAuditChainInfo(ctx)
 	if err != nil {
 		return AuditVerification{}, err
@@ -238,6 +257,22 @@ func verifyChain(ctx context.Context, q *gen.Queries) (AuditVerification, error)
 		afterID      int64
 		sealedLegacy = true
 	)
+	if from.ID > 0 {
+		rows, err := q.ListAuditChain(ctx, gen.ListAuditChainParams{AfterID: from.ID - 1, MaxRows: 1})
+		if err != nil {
+			return AuditVerification{}, err
+		}
+		if len(rows) == 0 || rows[0].ID != from.ID {
+			return broken(from.ID, "entry %d, verified before, is missing", from.ID)
+		}
+		r := rows[0]
+		want, err := auditHash(r.PrevHash, r.Seq.Int64, r.At, r.ActorID, r.ActorRole, r.Action, r.RequestID.String, r.Details)
+		if err != nil || !r.Seq.Valid || r.Seq.Int64 != from.Seq || !bytes.Equal(r.Hash, from.Hash) || !bytes.Equal(want, r.Hash) {
+			return broken(from.ID, "entry %d was altered since it was verified", from.ID)
+		}
+		prevHash, prevSeq, prevID, afterID, sealedLegacy = from.Hash, from.Seq, from.ID, from.ID, false
+		v.Checkpoint = from
+	}
 	for {
 		rows, err := q.ListAuditChain(ctx, gen.ListAuditChainParams{AfterID: afterID, MaxRows: verifyBatch})
 		if err != nil {
@@ -277,6 +312,7 @@ func verifyChain(ctx context.Context, q *gen.Queries) (AuditVerification, error)
 				return broken(r.ID, "entry %d was altered: its content does not match its hash", r.ID)
 			}
 			prevHash, prevSeq, prevID, sealedLegacy = r.Hash, r.Seq.Int64, r.ID, false
+			v.Checkpoint = AuditCheckpoint{ID: r.ID, Seq: r.Seq.Int64, Hash: r.Hash}
 		}
 		if len(rows) < verifyBatch {
 			break

@@ -47,6 +47,8 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 type Store struct {
 	pool *pgxpool.Pool
 	q    *gen.Queries
+	// observe, when set, is told of the transitions recorded (observe.go).
+	observe TransitionObserver
 }
 
 // NewStore returns a Store over pool. The pool stays owned by the caller.

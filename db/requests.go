@@ -25,12 +25,14 @@ func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
 	if err := checkTransitions([]Transition{t}); err != nil {
 		return wrap("record transition", err)
 	}
-	err := s.inTx(ctx, func(q *gen.Queries) error {
-		if err := project(ctx, q, t); err != nil {
-			return err
-		}
-		return auditTransition(ctx, q, t)
+	var fresh []Transition
+	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
+		fresh, err = recordAll(ctx, q, []Transition{t})
+		return err
 	})
+	if err == nil {
+		s.notify(ctx, fresh)
+	}
 	return wrap("record transition", err)
 }
 
@@ -51,12 +53,13 @@ func checkTransitions(ts []Transition) error {
 }
 
 // project applies t to the projection in the caller's transaction: it creates the request
-// from its header, moves the row forward (never back) and keeps the transition itself.
-func project(ctx context.Context, q *gen.Queries, t Transition) error {
+// from its header, moves the row forward (never back) and keeps the transition itself. It
+// reports whether the transition is recorded now for the first time.
+func project(ctx context.Context, q *gen.Queries, t Transition) (bool, error) {
 	status := gen.RequestStatus(t.Status)
 	if t.Header != nil {
 		if err := insertRequest(ctx, q, t, status); err != nil {
-			return err
+			return false, err
 		}
 	}
 	n, err := q.AdvanceRequest(ctx, gen.AdvanceRequestParams{
@@ -70,25 +73,25 @@ func project(ctx context.Context, q *gen.Queries, t Transition) error {
 		WithdrawalDeadline: t.WithdrawalDeadline,
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n == 0 && t.Header == nil {
 		exists, err := q.RequestExists(ctx, t.RequestID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !exists {
-			return notFoundf("request %q", t.RequestID)
+			return false, notFoundf("request %q", t.RequestID)
 		}
 	}
 	var vended []byte
 	if len(t.Vended) > 0 {
 		var err error
 		if vended, err = json.Marshal(linesJSON(t.Vended)); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return q.InsertTransition(ctx, gen.InsertTransitionParams{
+	inserted, err := q.InsertTransition(ctx, gen.InsertTransitionParams{
 		Vended:     vended,
 		ReportID:   t.ReportID,
 		RequestID:  t.RequestID,
@@ -104,6 +107,7 @@ func project(ctx context.Context, q *gen.Queries, t Transition) error {
 		ReasonCode: t.ReasonCode,
 		Note:       t.Note,
 	})
+	return inserted == 1, err
 }
 
 // auditTransition appends t's audit entry, keyed requestID/seq, in the caller's transaction.

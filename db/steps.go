@@ -59,7 +59,10 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 				st.RequestID, st.Transitions[i].Seq, st.Transitions[i-1].Seq))
 		}
 	}
-	var res StepResult
+	var (
+		res   StepResult
+		fresh []Transition
+	)
 	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
 		// A step is retried until it commits once: one whose first transition is recorded
 		// committed before, and must not take its vends twice.
@@ -115,11 +118,13 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 			}
 			res.Discrepancies = append(res.Discrepancies, rec.ID)
 		}
-		return recordAll(ctx, q, st.Transitions)
+		fresh, err = recordAll(ctx, q, st.Transitions)
+		return err
 	})
 	if err != nil {
 		return StepResult{}, wrap("record step", err)
 	}
+	s.notify(ctx, fresh)
 	return res, nil
 }
 
@@ -186,7 +191,10 @@ func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error)
 	if err != nil {
 		return AdmissionResult{}, wrap("admit", err)
 	}
-	var res AdmissionResult
+	var (
+		res   AdmissionResult
+		fresh []Transition
+	)
 	err = s.inTx(ctx, func(q *gen.Queries) error {
 		// The outcome is recorded in the same transaction as the reservation, so a retry
 		// reads it back instead of reserving again: a retry whose first attempt was short
@@ -213,11 +221,13 @@ func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error)
 		case err != nil:
 			return err
 		}
-		return recordAll(ctx, q, []Transition{a.Submitted, next})
+		fresh, err = recordAll(ctx, q, []Transition{a.Submitted, next})
+		return err
 	})
 	if err != nil {
 		return AdmissionResult{}, wrap("admit", err)
 	}
+	s.notify(ctx, fresh)
 	return res, nil
 }
 
@@ -259,17 +269,23 @@ func checkStep(requestID string, ts []Transition) error {
 }
 
 // recordAll applies transitions to the projection, then appends their audit entries: the
-// audit chain head is locked last, and held as briefly as possible.
-func recordAll(ctx context.Context, q *gen.Queries, ts []Transition) error {
+// audit chain head is locked last, and held as briefly as possible. It returns the
+// transitions recorded now for the first time (a retry's are not).
+func recordAll(ctx context.Context, q *gen.Queries, ts []Transition) ([]Transition, error) {
+	var fresh []Transition
 	for _, t := range ts {
-		if err := project(ctx, q, t); err != nil {
-			return fmt.Errorf("transition %d: %w", t.Seq, err)
+		inserted, err := project(ctx, q, t)
+		if err != nil {
+			return nil, fmt.Errorf("transition %d: %w", t.Seq, err)
+		}
+		if inserted {
+			fresh = append(fresh, t)
 		}
 	}
 	for _, t := range ts {
 		if err := auditTransition(ctx, q, t); err != nil {
-			return fmt.Errorf("audit transition %d: %w", t.Seq, err)
+			return nil, fmt.Errorf("audit transition %d: %w", t.Seq, err)
 		}
 	}
-	return nil
+	return fresh, nil
 }

@@ -270,24 +270,38 @@ func TestComposeRequiredVariables(t *testing.T) {
 	}
 }
 
-func TestComposeAPIHealthcheck(t *testing.T) {
+// The api's and the worker's health checks ask their own readiness endpoints: the api's on
+// its HTTP port, the worker's on its metrics and health port (PYXIS_METRICS_ADDR).
+func TestComposeHealthchecks(t *testing.T) {
 	p := loadCompose(t, composeEnv)
+	for _, tc := range []struct{ service, addrVar string }{
+		{"api", "PYXIS_HTTP_ADDR"},
+		{"worker", "PYXIS_METRICS_ADDR"},
+	} {
+		t.Run(tc.service, func(t *testing.T) {
+			svc := p.Services[tc.service]
+			require.True(t, healthy(svc), "%s healthcheck", tc.service)
+			test := svc.HealthCheck.Test
+			// The image is distroless (no shell, no curl): the check must exec the binary itself.
+			require.Len(t, test, 4)
+			assert.Equal(t, []string{"CMD", "/pyxis", "healthcheck"}, []string(test[:3]))
+			u, err := url.Parse(test[3])
+			require.NoError(t, err)
+			assert.Equal(t, "http", u.Scheme)
+			assert.Contains(t, []string{"localhost", "127.0.0.1"}, u.Hostname())
+			assert.Equal(t, "/readyz", u.Path)
+			_, listenPort, err := net.SplitHostPort(envOf(svc, tc.addrVar))
+			require.NoError(t, err, tc.addrVar)
+			assert.Equal(t, listenPort, u.Port(), "the healthcheck asks the port %s listens on", tc.service)
+			assert.NotNil(t, svc.HealthCheck.StartPeriod, "the first checks wait for the connections to Postgres and Temporal")
+		})
+	}
 	api := p.Services["api"]
-	require.True(t, healthy(api), "api healthcheck")
-	test := api.HealthCheck.Test
-	// The image is distroless (no shell, no curl): the check must exec the binary itself.
-	require.Len(t, test, 4)
-	assert.Equal(t, []string{"CMD", "/pyxis", "healthcheck"}, []string(test[:3]))
-	u, err := url.Parse(test[3])
+	_, apiPort, err := net.SplitHostPort(envOf(api, "PYXIS_HTTP_ADDR"))
 	require.NoError(t, err)
-	assert.Equal(t, "http", u.Scheme)
-	assert.Contains(t, []string{"localhost", "127.0.0.1"}, u.Hostname())
-	assert.Equal(t, "/readyz", u.Path)
-	_, listenPort, err := net.SplitHostPort(envOf(api, "PYXIS_HTTP_ADDR"))
-	require.NoError(t, err, "PYXIS_HTTP_ADDR")
-	assert.Equal(t, listenPort, u.Port(), "the healthcheck asks the port the api listens on")
 	require.NotEmpty(t, api.Ports)
-	assert.Equal(t, listenPort, strconv.Itoa(int(api.Ports[0].Target)), "the published port reaches the api")
+	assert.Equal(t, apiPort, strconv.Itoa(int(api.Ports[0].Target)), "the published port reaches the api")
+	assert.Empty(t, p.Services["worker"].Ports, "the worker's metrics are for Prometheus on the compose network, not published")
 }
 
 func TestComposePublishedPorts(t *testing.T) {

@@ -294,7 +294,7 @@ func TestGrafanaDashboard(t *testing.T) {
 
 	data := string(observabilityFile(t, "grafana-dashboard.json"))
 	for _, tt := range []struct{ name, old, new, want string }{
-		{"unknown metric", `pyxis_open_override_reviews"`, `pyxis_open_override_review"`, "unknown metric pyxis_open_override_review"},
+		{"unknown metric", `pyxis_open_override_reviews)"`, `pyxis_open_override_review)"`, "unknown metric pyxis_open_override_review"},
 		{"histogram without _bucket", "pyxis_request_lifecycle_seconds_bucket[$__rate_interval])))\",\n          \"legendFormat\": \"p95\"",
 			"pyxis_request_lifecycle_seconds[$__rate_interval])))\",\n          \"legendFormat\": \"p95\"", "unknown metric pyxis_request_lifecycle_seconds"},
 		{"not JSON", `"title": "Pyxis medication requests",`, `"title": "Pyxis medication requests"`, "not a JSON dashboard"},

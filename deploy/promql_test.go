@@ -8,52 +8,39 @@ import (
 	"unicode"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/medreq/pyxis/internal/metrics"
 )
 
 // metricKind is how a metric is exposed.
-type metricKind int
+type metricKind = metrics.Kind
 
 const (
-	counter metricKind = iota
-	gauge
-	histogram // exposed as _bucket (with le), _sum and _count
+	counter   = metrics.Counter
+	gauge     = metrics.Gauge
+	histogram = metrics.Histogram // exposed as _bucket (with le), _sum and _count
 )
 
-// temporalTags are the tags the Temporal Go SDK puts on its metrics.
-var temporalTags = []string{"namespace", "task_queue", "worker_type", "poller_type", "activity_type", "workflow_type", "operation", "client_name"}
-
 // metricContract is every metric the system exports, with its labels: the names the
-// dashboard and the alerts may use. The pyxis_ names are the contract with the code that
-// exports them; the temporal_ ones are the Go SDK's own.
-var metricContract = map[string]struct {
+// dashboard and the alerts may use. It is the code's own list (internal/metrics.Contract),
+// from which the pyxis_ metrics are built; the temporal_ ones are the Go SDK's, under the
+// names the SDK handler gives them.
+var metricContract = func() map[string]struct {
 	kind   metricKind
 	labels []string
-}{
-	"pyxis_http_requests_total":              {counter, []string{"route", "method", "status"}},
-	"pyxis_http_request_duration_seconds":    {histogram, []string{"route", "method"}},
-	"pyxis_requests_started_total":           {counter, []string{"priority"}},
-	"pyxis_requests_ended_total":             {counter, []string{"status", "priority"}},
-	"pyxis_approval_wait_seconds":            {histogram, []string{"priority"}},
-	"pyxis_request_lifecycle_seconds":        {histogram, nil},
-	"pyxis_stock_reservations_refused_total": {counter, nil},
-	"pyxis_cabinet_command_duration_seconds": {histogram, []string{"command", "outcome"}},
-	"pyxis_cabinet_commands_total":           {counter, []string{"command", "ack"}},
-	"pyxis_cabinet_reachable":                {gauge, []string{"cabinet"}},
-	"pyxis_hl7_reports_total":                {counter, []string{"type", "outcome"}},
-	"pyxis_open_restock_tasks":               {gauge, nil},
-	"pyxis_open_discrepancies":               {gauge, nil},
-	"pyxis_open_override_reviews":            {gauge, nil},
-	"pyxis_audit_chain_head_seq":             {gauge, nil},
-	"pyxis_audit_chain_ok":                   {gauge, nil},
-	"pyxis_requests_past_deadline":           {gauge, []string{"status"}},
-
-	"temporal_workflow_task_schedule_to_start_latency_seconds": {histogram, temporalTags},
-	"temporal_activity_schedule_to_start_latency_seconds":      {histogram, temporalTags},
-	"temporal_worker_task_slots_available":                     {gauge, temporalTags},
-	"temporal_num_pollers":                                     {gauge, temporalTags},
-	"temporal_activity_execution_failed_total":                 {counter, temporalTags},
-	"temporal_request_failure_total":                           {counter, temporalTags},
-}
+} {
+	out := make(map[string]struct {
+		kind   metricKind
+		labels []string
+	}, len(metrics.Contract))
+	for _, d := range metrics.Contract {
+		out[d.Name] = struct {
+			kind   metricKind
+			labels []string
+		}{d.Kind, d.Labels}
+	}
+	return out
+}()
 
 // targetLabels are attached by Prometheus to every series it scrapes (job and instance, and
 // the Kubernetes service discovery's usual relabelling).

@@ -12,6 +12,7 @@ import (
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/metrics"
 )
 
 var _ cabinet.EventHandler = (*Intake)(nil)
@@ -26,27 +27,38 @@ var _ cabinet.EventHandler = (*Intake)(nil)
 // content) is acknowledged again and applied once. Anything that may pass (the database
 // does not answer) is AR: the cabinet resends later.
 func (in *Intake) HandleEvent(ctx context.Context, e cabinet.Event) error {
+	outcome, err := in.accept(ctx, e)
+	in.Metrics.Observe(string(e.Kind), outcome)
+	return err
+}
+
+// accept is HandleEvent; it also says how the report went, for the metrics.
+func (in *Intake) accept(ctx context.Context, e cabinet.Event) (string, error) {
 	if e.MessageControlID == "" {
-		return cabinet.Rejected(cabinet.ConditionRequiredField, "a report needs its message control id (MSH-10)", nil)
+		return metrics.ReportRefused, cabinet.Rejected(cabinet.ConditionRequiredField, "a report needs its message control id (MSH-10)", nil)
 	}
 	cab, err := in.Store.GetCabinetByCode(ctx, e.CabinetCode)
 	if errors.Is(err, db.ErrNotFound) {
-		return cabinet.Rejected(cabinet.ConditionUnknownKey, fmt.Sprintf("unknown cabinet %q", e.CabinetCode), err)
+		return metrics.ReportRefused, cabinet.Rejected(cabinet.ConditionUnknownKey, fmt.Sprintf("unknown cabinet %q", e.CabinetCode), err)
 	}
 	if err != nil {
-		return cabinet.NotNow("report not accepted; resend later", err)
+		return metrics.ReportError, cabinet.NotNow("report not accepted; resend later", err)
 	}
 	peer, _ := mllp.PeerFromContext(ctx)
 	if why := refusedPeer(cab, peer); why != "" {
 		in.refuse(ctx, cab, e, peer, why)
-		return cabinet.NotNow("this peer may not report for cabinet "+cab.Code, errors.New(why))
+		return metrics.ReportRefused, cabinet.NotNow("this peer may not report for cabinet "+cab.Code, errors.New(why))
 	}
 	if err := in.checkContent(ctx, cab, e); err != nil {
-		return err
+		var re *cabinet.ReportError
+		if errors.As(err, &re) && re.Ack == cabinet.AckError {
+			return metrics.ReportRefused, err
+		}
+		return metrics.ReportError, err
 	}
 	report, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
+		return metrics.ReportError, fmt.Errorf("encode report: %w", err)
 	}
 	sum := sha256.Sum256(report)
 	out, err := in.Store.AcceptReport(ctx, db.InboxReport{
@@ -54,19 +66,20 @@ func (in *Intake) HandleEvent(ctx context.Context, e cabinet.Event) error {
 		Report: report, Raw: string(cabinet.RawFromContext(ctx)), Peer: peerString(peer),
 	})
 	if err != nil {
-		return cabinet.NotNow("report not accepted; resend later", err)
+		return metrics.ReportError, cabinet.NotNow("report not accepted; resend later", err)
 	}
 	switch out {
 	case db.Conflict:
 		in.audit(ctx, cab, e, "sequence_conflict", map[string]any{
 			"peer": peerString(peer), "reason": "a different report was received before under this message control id",
 		})
-		return cabinet.Rejected(cabinet.ConditionDuplicateKey,
+		return metrics.ReportRefused, cabinet.Rejected(cabinet.ConditionDuplicateKey,
 			fmt.Sprintf("message control id %s was used before for a different report", e.MessageControlID), nil)
 	case db.Accepted:
 		in.Notify()
+		return metrics.ReportAccepted, nil
 	}
-	return nil
+	return metrics.ReportResent, nil
 }
 
 // refusedPeer says why a peer may not report for a cabinet, or "" when it may. With a

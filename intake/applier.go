@@ -13,6 +13,7 @@ import (
 
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/internal/obs"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -157,6 +158,7 @@ func (in *Intake) applyQueue(ctx context.Context, q []db.InboxReport) (int, erro
 			if err := in.Store.SettleReport(ctx, r.ID, false, outcome, ""); err != nil {
 				return n, err
 			}
+			in.Metrics.Observe(r.Kind, outcome)
 			n++
 		case retryable(err):
 			delay := min(retryFirst<<min(r.Attempts, 6), retryMax)
@@ -169,6 +171,7 @@ func (in *Intake) applyQueue(ctx context.Context, q []db.InboxReport) (int, erro
 			if err := in.Store.SettleReport(ctx, r.ID, true, "failed", err.Error()); err != nil {
 				return n, err
 			}
+			in.Metrics.Observe(r.Kind, metrics.ReportFailed)
 			in.auditFailed(ctx, r, err)
 			n++
 		}

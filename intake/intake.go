@@ -22,6 +22,7 @@ import (
 
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -56,6 +57,8 @@ type Intake struct {
 	// Logger receives a line per report accepted, refused or applied; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Metrics counts the HL7 reports received and applied (nil: none).
+	Metrics *metrics.Reports
 
 	wake chan struct{}
 }

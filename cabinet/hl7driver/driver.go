@@ -160,6 +160,7 @@ func (d *Driver) send(ctx context.Context, c cabinet.CabinetTarget, msg *hl7.Mes
 			cabinet.ErrUnreachable, ErrBadAck, ack.ControlID)
 	}
 	span.SetAttributes(obs.AttrAck.String(string(ack.Code)))
+	cabinet.Acknowledged(ctx, string(ack.Code))
 	d.opts.Logger.InfoContext(ctx, "cabinet answered", "cabinet", c.CabinetCode, "message", what, "control_id", controlID,
 		"ack", ack.Code, "condition", ack.Condition, "text", ack.Text)
 	reason := ack.Text

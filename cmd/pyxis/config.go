@@ -15,6 +15,7 @@ import (
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -47,6 +48,11 @@ type config struct {
 	Worker worker.Options
 	// Obs is how the process logs, traces and stops (observability.go).
 	Obs obsConfig
+	// Metrics are the Prometheus settings (metrics.go).
+	Metrics metricsConfig
+
+	// metrics is the process's registry, made by the subcommand that serves it (nil: none).
+	metrics *metrics.Registry
 }
 
 // String masks the secret, so a config can be logged.
@@ -58,7 +64,7 @@ func (c config) String() string {
 	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
 		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
 		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
-		" " + c.HL7.String() + " " + c.securityString() + " " + c.Obs.String()
+		" " + c.HL7.String() + " " + c.Metrics.String() + " " + c.securityString() + " " + c.Obs.String()
 }
 
 // loadConfig reads the environment. Every problem is reported at once.
@@ -143,6 +149,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			*dst = n
 		}
 	}
+	errs = append(errs, loadMetrics(getenv, &c.Metrics)...)
 	errs = append(errs, loadSecurity(getenv, &c)...)
 	errs = append(errs, loadHL7(getenv, &c.HL7)...)
 	errs = append(errs, loadObs(getenv, &c.Obs)...)

@@ -170,6 +170,13 @@ func TestDevModeRunsTheWholeSystem(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, status, body)
 	// The simulator withdraws by itself after PYXIS_SIM_WITHDRAW_AFTER.
 	c.waitStatus(id, nurse, "dispensed")
+	// One process, one registry: the api's /metrics has the worker's metrics too.
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		m := scrapeMetrics(ct, "http://"+p.api)
+		assert.Equal(ct, 1.0, m.value("pyxis_requests_ended_total", map[string]string{"status": "dispensed", "priority": "urgent"}))
+		assert.Positive(ct, m.value("pyxis_http_requests_total", map[string]string{"route": "/v1/requests/:id/approve"}))
+		assert.Positive(ct, m.value("temporal_num_pollers", nil))
+	}, 15*time.Second, 250*time.Millisecond)
 
 	resp, err := http.Get("http://" + p.ui + "/")
 	require.NoError(t, err)

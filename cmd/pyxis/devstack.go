@@ -26,6 +26,7 @@ import (
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/intake"
+	"github.com/medreq/pyxis/internal/metrics"
 )
 
 // devStack is the whole system running in this process, as `pyxis dev` starts it and
@@ -77,6 +78,10 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 	s := &devStack{}
 	// Dev mode is where simulated cabinets belong.
 	cfg.AllowSimulatedCabinets = true
+	// One metrics registry for all of it, served at the api's /metrics.
+	if cfg.metrics == nil {
+		cfg.metrics = metrics.New()
+	}
 	defer func() {
 		if err != nil {
 			s.cleanup()
@@ -151,7 +156,7 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 	}
 	s.Secret = cfg.JWTSecret
 
-	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal}
+	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal, Metrics: cfg.metrics.Reports()}
 	mllpSrv, err := listenMLLP(cfg, in)
 	if err != nil {
 		return nil, err

@@ -24,7 +24,6 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/api/contracttest"
@@ -33,6 +32,7 @@ import (
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 	"github.com/medreq/pyxis/intake"
+	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -68,6 +68,12 @@ type stack struct {
 	// temporalAddr, dbURL and codecKeys let a test run `pyxis api` or `pyxis worker` as a
 	// subprocess against the same Temporal server and database, with the same codec key.
 	temporalAddr, dbURL, codecKeys string
+	// apiMetrics and workerMetrics are the two processes' registries (metrics_test.go);
+	// workerMetricsURL serves the worker's /metrics, /healthz and /readyz.
+	apiMetrics, workerMetrics *metrics.Registry
+	workerMetricsURL          string
+	// workerClient is the worker's Temporal client (its SDK metrics go to workerMetrics).
+	workerClient client.Client
 }
 
 func TestMain(m *testing.M) {
@@ -117,24 +123,37 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
+	// The api's and the worker's metrics, as two processes would keep them: the API servers
+	// of the metrics test, the HL7 intake and tc (the api's Temporal client) record into
+	// apiMetrics; the worker and its own client into workerMetrics.
+	apiMetrics, workerMetrics := metrics.New(), metrics.New()
 	tc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(cd), Interceptors: interceptors,
-		Logger: sdklog.NewStructuredLogger(e2eLogger)})
+		Logger: sdklog.NewStructuredLogger(e2eLogger), MetricsHandler: apiMetrics.Temporal()})
+	wtc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(cd), Interceptors: interceptors,
+		Logger: sdklog.NewStructuredLogger(e2eLogger), MetricsHandler: workerMetrics.Temporal()})
 	if err := worker.EnsureSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		return nil, nil, err
 	}
 	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: db.NewStore(pool), pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("e2e-secret-e2e-secret-e2e-secret!"),
-		temporalAddr: ts.GetFrontendHostPort(), dbURL: dbURL, codecKeys: codec.FormatKeys([]codec.Key{key})}
+		temporalAddr: ts.GetFrontendHostPort(), dbURL: dbURL, codecKeys: codec.FormatKeys([]codec.Key{key}),
+		apiMetrics: apiMetrics, workerMetrics: workerMetrics, workerClient: wtc}
 	s.sim = cabinet.NewSimulator(0, nil, nil)
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.
 	cabinets, closeDrivers := newCabinetDrivers(s.sim, config{CabinetAckTimeout: time.Second})
 	// The harness allows simulated cabinets explicitly, as dev mode does; the test of a worker
 	// that does not (TestSimulatedCabinetRefusedWhereNotAllowed) runs its own.
-	w := worker.New(tc, &activities.Activities{Store: s.store, Cabinets: cabinets, SimulatedCabinets: true}, worker.Options{})
+	w := worker.New(wtc, workerActivities(s.store, cabinets, true, workerMetrics), worker.Options{})
+	health := &workerHealth{}
+	health.connected(s.store, wtc)
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}
-	s.intake = &intake.Intake{Store: s.store, Temporal: tc}
+	health.started()
+	// The worker's metrics and health server, as runWorker serves it on PYXIS_METRICS_ADDR.
+	workerSrv := httptest.NewServer(health.handler(workerMetrics))
+	s.workerMetricsURL = workerSrv.URL
+	s.intake = &intake.Intake{Store: s.store, Temporal: tc, Metrics: apiMetrics.Reports()}
 	applyCtx, stopApplying := context.WithCancel(context.Background())
 	applied := make(chan struct{})
 	go func() { _ = s.intake.Run(applyCtx); close(applied) }()
@@ -142,6 +161,8 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 		stopApplying()
 		<-applied
 		w.Stop()
+		workerSrv.Close()
+		wtc.Close()
 		closeDrivers()
 		s.sim.Close()
 		pool.Close()

@@ -11,12 +11,14 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
+	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -40,6 +42,9 @@ func connect(ctx context.Context, cfg config, name string, needAuth bool) (store
 }
 
 func runAPI(ctx context.Context, cfg config) error {
+	if cfg.Metrics.API {
+		cfg.metrics = metrics.New()
+	}
 	store, tc, closeServices, err := connect(ctx, cfg, "api", true)
 	if err != nil {
 		return err
@@ -49,7 +54,7 @@ func runAPI(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	in := &intake.Intake{Store: store, Temporal: tc}
+	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.metrics.Reports()}
 	mllpSrv, err := listenMLLP(cfg, in)
 	if err != nil {
 		_ = ln.Close()
@@ -70,6 +75,9 @@ func newAPIServer(store *db.Store, tc client.Client, cfg config) (*api.Server, e
 	apiCfg := cfg.API
 	apiCfg.JWTSecret = []byte(cfg.JWTSecret)
 	apiCfg.AllowSimulatedCabinets = cfg.AllowSimulatedCabinets
+	if cfg.Metrics.API {
+		apiCfg.Metrics, apiCfg.AuditVerifyInterval = cfg.metrics, cfg.Metrics.AuditVerifyInterval
+	}
 	cd, err := cfg.payloadCodec()
 	if err != nil {
 		return nil, err
@@ -80,13 +88,30 @@ func newAPIServer(store *db.Store, tc client.Client, cfg config) (*api.Server, e
 	return api.NewServer(store, tc, apiCfg), nil
 }
 
+// runWorker runs the worker, and its metrics and health server on PYXIS_METRICS_ADDR (bound
+// first, so /healthz answers while the worker connects).
 func runWorker(ctx context.Context, cfg config) error {
-	store, tc, closeServices, err := connect(ctx, cfg, "worker", false)
-	if err != nil {
-		return err
+	var ln net.Listener
+	if cfg.Metrics.WorkerAddr != "" {
+		cfg.metrics = metrics.New()
+		var err error
+		if ln, err = listen(cfg.Metrics.WorkerAddr, "PYXIS_METRICS_ADDR"); err != nil {
+			return err
+		}
 	}
-	defer closeServices()
-	return serveWorker(ctx, tc, store, cfg)
+	health := &workerHealth{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveWorkerMetrics(gctx, ln, health.handler(cfg.metrics)) })
+	g.Go(func() error {
+		store, tc, closeServices, err := connect(gctx, cfg, "worker", false)
+		if err != nil {
+			return err
+		}
+		defer closeServices()
+		health.connected(store, tc)
+		return serveWorkerWith(gctx, tc, store, cfg, health.started)
+	})
+	return g.Wait()
 }
 
 // serveWorker prepares the namespace and runs the worker until ctx is done. Cabinets are
@@ -94,6 +119,11 @@ func runWorker(ctx context.Context, cfg config) error {
 // simulated cabinets are allowed (cfg.AllowSimulatedCabinets); elsewhere a command to a
 // simulated cabinet fails the request (activities.ErrCabinetNotConfigured).
 func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg config) error {
+	return serveWorkerWith(ctx, tc, store, cfg, func() {})
+}
+
+// serveWorkerWith is serveWorker, calling started once the worker polls.
+func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg config, started func()) error {
 	saCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := worker.EnsureSearchAttributes(saCtx, tc, cfg.TemporalNamespace); err != nil {
@@ -106,10 +136,11 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	}
 	cabinets, closeDrivers := newCabinetDrivers(sim, cfg)
 	defer closeDrivers()
-	w := worker.New(tc, &activities.Activities{Store: store, Cabinets: cabinets, SimulatedCabinets: cfg.AllowSimulatedCabinets}, cfg.Worker)
+	w := worker.New(tc, workerActivities(store, cabinets, cfg.AllowSimulatedCabinets, cfg.metrics), cfg.Worker)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	started()
 	slog.Info("worker started", "task_queue", worker.TaskQueue)
 	<-ctx.Done()
 	// Stop stops polling, then waits up to the stop timeout for running activities.
@@ -118,6 +149,16 @@ func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg con
 	w.Stop()
 	slog.Info("worker stopped", "after", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// workerActivities returns the worker's activities. With a metrics registry they count the
+// transitions they record (the store tells them of each once, after its commit) and the
+// cabinet commands they send.
+func workerActivities(store *db.Store, cabinets cabinet.Driver, simulated bool, reg *metrics.Registry) *activities.Activities {
+	if reg != nil {
+		store = store.WithTransitionObserver(reg.Requests().Observe)
+	}
+	return &activities.Activities{Store: store, Cabinets: cabinets, SimulatedCabinets: simulated, Metrics: reg.Cabinets()}
 }
 
 // withdrawalReporter delivers the in-process simulator's withdrawals through the one path
@@ -154,6 +195,8 @@ func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 		Logger:        sdklog.NewStructuredLogger(slog.Default()),
 		DataConverter: dc,
 		Interceptors:  interceptors,
+		// The SDK's metrics (temporal_...) go to the process's registry, if it has one.
+		MetricsHandler: cfg.metrics.Temporal(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)

@@ -167,6 +167,30 @@ func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDe
 	return i, err
 }
 
+const getRequestTimes = `-- name: GetRequestTimes :one
+SELECT r.priority, r.created_at,
+       COALESCE((SELECT min(t.at) FROM request_transitions t
+                 WHERE t.request_id = r.id AND t.to_status = 'awaiting_approval'), r.created_at)::timestamptz AS awaiting_since
+FROM medication_requests r
+WHERE r.id = $1
+`
+
+type GetRequestTimesRow struct {
+	Priority      RequestPriority
+	CreatedAt     time.Time
+	AwaitingSince time.Time
+}
+
+// GetRequestTimes returns what the metrics of a request's transitions need: its priority, when
+// it was submitted, and when it first entered awaiting_approval (its submission when it never
+// did).
+func (q *Queries) GetRequestTimes(ctx context.Context, id string) (GetRequestTimesRow, error) {
+	row := q.db.QueryRow(ctx, getRequestTimes, id)
+	var i GetRequestTimesRow
+	err := row.Scan(&i.Priority, &i.CreatedAt, &i.AwaitingSince)
+	return i, err
+}
+
 const insertRequest = `-- name: InsertRequest :execrows
 INSERT INTO medication_requests (
     id, requester_id, requester_name, patient_mrn, patient_bed, patient_family, patient_given, cabinet_id,
@@ -238,7 +262,7 @@ func (q *Queries) InsertRequestLines(ctx context.Context, arg InsertRequestLines
 	return err
 }
 
-const insertTransition = `-- name: InsertTransition :exec
+const insertTransition = `-- name: InsertTransition :execrows
 INSERT INTO request_transitions (
     request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
 ) VALUES (
@@ -265,9 +289,10 @@ type InsertTransitionParams struct {
 	ReportID   string
 }
 
-// InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
-func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionParams) error {
-	_, err := q.db.Exec(ctx, insertTransition,
+// InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes
+// nothing, and affects no row: 1 means the transition is recorded now for the first time.
+func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertTransition,
 		arg.RequestID,
 		arg.Seq,
 		arg.FromStatus,
@@ -283,7 +308,10 @@ func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionPara
 		arg.Vended,
 		arg.ReportID,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const listRequestLines = `-- name: ListRequestLines :many

@@ -6,6 +6,7 @@ package gen
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -83,6 +84,10 @@ type Querier interface {
 	GetRequest(ctx context.Context, id string) (GetRequestRow, error)
 	// GetRequestDetail returns what a read of one request shows besides its lines and transitions.
 	GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error)
+	// GetRequestTimes returns what the metrics of a request's transitions need: its priority, when
+	// it was submitted, and when it first entered awaiting_approval (its submission when it never
+	// did).
+	GetRequestTimes(ctx context.Context, id string) (GetRequestTimesRow, error)
 	// GetUser returns the user with the given id.
 	GetUser(ctx context.Context, id string) (User, error)
 	// HeldReservations sums the held reservations of a medication in a cabinet.
@@ -117,8 +122,9 @@ type Querier interface {
 	InsertRequestLines(ctx context.Context, arg InsertRequestLinesParams) error
 	// InsertReservation records a held reservation of one line of a request.
 	InsertReservation(ctx context.Context, arg InsertReservationParams) error
-	// InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
-	InsertTransition(ctx context.Context, arg InsertTransitionParams) error
+	// InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes
+	// nothing, and affects no row: 1 means the transition is recorded now for the first time.
+	InsertTransition(ctx context.Context, arg InsertTransitionParams) (int64, error)
 	// InsertUserIfMissing adds a user unless the id exists; it returns no row when it did.
 	InsertUserIfMissing(ctx context.Context, arg InsertUserIfMissingParams) (User, error)
 	// ListAccess returns access-log entries newest first, optionally filtered by actor, request and
@@ -177,6 +183,12 @@ type Querier interface {
 	MovementBalance(ctx context.Context, arg MovementBalanceParams) (int32, error)
 	// OpenRefillTaskID returns the id of the open refill task of a pocket.
 	OpenRefillTaskID(ctx context.Context, arg OpenRefillTaskIDParams) (int64, error)
+	// Queries of the metrics read at scrape time (internal/metrics): each is a count over an
+	// index, cheap enough to run every few seconds.
+	// OperationalGauges counts what waits for people (open refill tasks, discrepancies, override
+	// reviews), the requests still waiting past a deadline that passed before @past_deadline, and
+	// reads the audit chain head.
+	OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGaugesRow, error)
 	// RegisterMovements returns the ledger entries of controlled medications within the period,
 	// in the order they happened.
 	RegisterMovements(ctx context.Context, arg RegisterMovementsParams) ([]RegisterMovementsRow, error)

@@ -52,8 +52,9 @@ FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE r.id = @id;
 
--- name: InsertTransition :exec
--- InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes nothing.
+-- name: InsertTransition :execrows
+-- InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes
+-- nothing, and affects no row: 1 means the transition is recorded now for the first time.
 INSERT INTO request_transitions (
     request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
 ) VALUES (
@@ -96,3 +97,13 @@ SELECT request_id, medication_id, quantity
 FROM medication_request_lines
 WHERE request_id = ANY (@request_ids::text[])
 ORDER BY request_id, medication_id;
+
+-- name: GetRequestTimes :one
+-- GetRequestTimes returns what the metrics of a request's transitions need: its priority, when
+-- it was submitted, and when it first entered awaiting_approval (its submission when it never
+-- did).
+SELECT r.priority, r.created_at,
+       COALESCE((SELECT min(t.at) FROM request_transitions t
+                 WHERE t.request_id = r.id AND t.to_status = 'awaiting_approval'), r.created_at)::timestamptz AS awaiting_since
+FROM medication_requests r
+WHERE r.id = @id;

@@ -1,0 +1,103 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medreq/pyxis/db"
+)
+
+// Gauge reading settings.
+const (
+	// GaugeTTL is how long a reading of the store's gauges serves scrapes: several
+	// Prometheus servers, or a scrape every second, cost one query per TTL.
+	GaugeTTL = 10 * time.Second
+	// GaugeTimeout bounds the query; a scrape waits at most this long for it.
+	GaugeTimeout = 2 * time.Second
+	// DeadlineGrace is how far past its deadline a waiting request must be to count: the
+	// workflow's timer moves it within seconds, so one still waiting a minute later is stuck.
+	DeadlineGrace = time.Minute
+)
+
+// GaugeSource is what the gauges are read from (a *db.Store).
+type GaugeSource interface {
+	OperationalGauges(ctx context.Context, pastDeadline time.Time) (db.OperationalGauges, error)
+}
+
+// storeGauges is a collector that reads the gauges from Postgres at scrape time, with a
+// timeout and a short cache. A reading that fails leaves the gauges out of that scrape (the
+// series go stale rather than show a wrong number) and is logged.
+type storeGauges struct {
+	src GaugeSource
+	now func() time.Time
+
+	mu     sync.Mutex
+	at     time.Time
+	last   db.OperationalGauges
+	failed bool
+
+	restock, discrepancies, overrides, headSeq, pastDeadline *prometheus.Desc
+}
+
+// WatchStore exports the gauges read from src at scrape time: open restock tasks,
+// discrepancies and override reviews, requests past deadline by status, and the audit chain
+// head. The api exports them (one reading per scrape of one process is enough; the worker's
+// /metrics stays free of database reads). Only the first call registers.
+func (r *Registry) WatchStore(src GaugeSource) {
+	if r == nil {
+		return
+	}
+	group(r, &r.store, func() (*storeGauges, []prometheus.Collector) {
+		g := &storeGauges{
+			src: src, now: time.Now,
+			restock: desc(OpenRestockTasks), discrepancies: desc(OpenDiscrepancies), overrides: desc(OpenOverrideReviews),
+			headSeq: desc(AuditHeadSeq), pastDeadline: desc(RequestsPastDeadline),
+		}
+		return g, []prometheus.Collector{g}
+	})
+}
+
+func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{g.restock, g.discrepancies, g.overrides, g.headSeq, g.pastDeadline} {
+		ch <- d
+	}
+}
+
+func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
+	v, ok := g.read()
+	if !ok {
+		return
+	}
+	gauge := func(d *prometheus.Desc, n int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(n), labels...)
+	}
+	gauge(g.restock, v.OpenRestockTasks)
+	gauge(g.discrepancies, v.OpenDiscrepancies)
+	gauge(g.overrides, v.OpenOverrideReviews)
+	gauge(g.headSeq, v.AuditHeadSeq)
+	gauge(g.pastDeadline, v.AwaitingApprovalPastDeadline, statusAwaiting)
+	gauge(g.pastDeadline, v.ReadyAtCabinetPastDeadline, "ready_at_cabinet")
+}
+
+// read returns the cached reading, or a new one when it is older than GaugeTTL. Concurrent
+// scrapes wait for one query.
+func (g *storeGauges) read() (db.OperationalGauges, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if !g.at.IsZero() && now.Sub(g.at) < GaugeTTL {
+		return g.last, !g.failed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), GaugeTimeout)
+	defer cancel()
+	v, err := g.src.OperationalGauges(ctx, now.Add(-DeadlineGrace))
+	g.at, g.last, g.failed = now, v, err != nil
+	if err != nil {
+		slog.Warn("metrics: the gauges read from Postgres are left out of this scrape", "error", err)
+	}
+	return v, err == nil
+}
