@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/workflows"
@@ -55,9 +54,7 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 
 // Register registers the workflows and activities on any registry (a worker, a replayer).
 func Register(r sdkworker.Registry, acts *activities.Activities) {
-	r.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: workflows.MedicationRequestName})
-	r.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
-	r.RegisterWorkflowWithOptions(workflows.ItemSync, workflow.RegisterOptions{Name: "ItemSync"})
+	workflows.Register(r)
 	r.RegisterActivity(acts)
 }
 

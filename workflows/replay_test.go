@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/medreq/pyxis/workflows"
 )
@@ -31,10 +30,7 @@ func TestReplayHistories(t *testing.T) {
 			require.NotZero(t, info.Size(), "empty history file")
 
 			replayer := worker.NewWorkflowReplayer()
-			// The name worker.Register gives the workflow; histories record it as the type.
-			replayer.RegisterWorkflowWithOptions(workflows.MedicationRequest, workflow.RegisterOptions{Name: workflows.MedicationRequestName})
-			replayer.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
-			replayer.RegisterWorkflowWithOptions(workflows.ItemSync, workflow.RegisterOptions{Name: "ItemSync"})
+			workflows.Register(replayer)
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, file))
 		})
 	}
