@@ -27,6 +27,9 @@ type Env struct {
 	// them.
 	TemporalAddress string
 	Namespace       string
+	// TemporalCompression is the system's own gRPC compression to Temporal ("none" or gzip):
+	// the baseline's client uses the same, so both sides pay the same for their calls.
+	TemporalCompression string
 	// InProcess says the system runs in this process: the report then gives its memory.
 	InProcess bool
 	// Disposable says the system is thrown away after the run: what the run leaves open

@@ -25,7 +25,11 @@ type config struct {
 	DatabaseURL       string
 	TemporalAddress   string
 	TemporalNamespace string
-	HTTPAddr          string
+	// TemporalCompression is the gRPC compression of calls to Temporal: "gzip" (the SDK's
+	// default, for a frontend across a network) or "none". Dev mode's in-process server is
+	// on loopback, where gzip only costs CPU (7% of the whole process under load).
+	TemporalCompression string
+	HTTPAddr            string
 	// MLLPAddr is where the api listens for cabinet reports (HL7 v2 over MLLP).
 	MLLPAddr string
 	// CabinetAckTimeout bounds the wait for a cabinet's HL7 acknowledgment.
@@ -70,14 +74,15 @@ func (c config) String() string {
 // loadConfig reads the environment. Every problem is reported at once.
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
-		DatabaseURL:       envOr(getenv, "DATABASE_URL", ""),
-		TemporalAddress:   envOr(getenv, "TEMPORAL_ADDRESS", ""),
-		TemporalNamespace: envOr(getenv, "TEMPORAL_NAMESPACE", "default"),
-		HTTPAddr:          envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
-		MLLPAddr:          envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
-		JWTSecret:         getenv("PYXIS_JWT_SECRET"),
-		API:               api.DefaultConfig(),
-		CabinetAckTimeout: 10 * time.Second,
+		DatabaseURL:         envOr(getenv, "DATABASE_URL", ""),
+		TemporalAddress:     envOr(getenv, "TEMPORAL_ADDRESS", ""),
+		TemporalNamespace:   envOr(getenv, "TEMPORAL_NAMESPACE", "default"),
+		TemporalCompression: getenv("PYXIS_TEMPORAL_COMPRESSION"),
+		HTTPAddr:            envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
+		MLLPAddr:            envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
+		JWTSecret:           getenv("PYXIS_JWT_SECRET"),
+		API:                 api.DefaultConfig(),
+		CabinetAckTimeout:   10 * time.Second,
 	}
 	var errs []error
 	dur := func(name string, dst *time.Duration) {
@@ -148,6 +153,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			}
 			*dst = n
 		}
+	}
+	switch c.TemporalCompression {
+	case "", "gzip", "none":
+	default:
+		errs = append(errs, fmt.Errorf("PYXIS_TEMPORAL_COMPRESSION=%q: want gzip or none", c.TemporalCompression))
 	}
 	errs = append(errs, loadMetrics(getenv, &c.Metrics)...)
 	errs = append(errs, loadSecurity(getenv, &c)...)

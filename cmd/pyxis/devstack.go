@@ -42,6 +42,8 @@ type devStack struct {
 	CodecSessionURL string
 	// TemporalAddr is the Temporal frontend's host:port.
 	TemporalAddr string
+	// TemporalCompression is the compression the stack's clients use towards it.
+	TemporalCompression string
 	// DatabaseURL is the system's Postgres database.
 	DatabaseURL string
 	// Dir is the data folder (absolute).
@@ -142,8 +144,12 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 		if err := s.startTemporal(&cfg, o, pg, apiLn.Addr().String()); err != nil {
 			return nil, err
 		}
+		if cfg.TemporalCompression == "" {
+			// The in-process server is on loopback: compressing every call only costs CPU.
+			cfg.TemporalCompression = "none"
+		}
 	}
-	s.TemporalAddr = cfg.TemporalAddress
+	s.TemporalAddr, s.TemporalCompression = cfg.TemporalAddress, cfg.TemporalCompression
 	if s.Temporal, err = dialTemporal(ctx, cfg); err != nil {
 		return nil, err
 	}

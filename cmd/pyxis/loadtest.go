@@ -97,12 +97,12 @@ func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(str
 		lc.API = stack.APIURL
 		env.Mode, env.TemporalStore = "dev", o.TemporalStore
 		env.JWTSecret = []byte(stack.Secret)
-		env.TemporalAddress = stack.TemporalAddr
+		env.TemporalAddress, env.TemporalCompression = stack.TemporalAddr, stack.TemporalCompression
 		env.InProcess, env.Disposable = true, true
 		fmt.Fprintf(stdout, "Load test against the whole system in this process: API %s, Temporal %s (%s)\n", stack.APIURL, stack.TemporalAddr, o.TemporalStore)
 	} else {
 		env.Mode = "api"
-		env.TemporalAddress = cfg.TemporalAddress
+		env.TemporalAddress, env.TemporalCompression = cfg.TemporalAddress, cfg.TemporalCompression
 		secret := cfg.JWTSecret
 		if o.DevDir != "" {
 			raw, err := os.ReadFile(filepath.Join(o.DevDir, "jwt-secret"))

@@ -196,12 +196,21 @@ func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 		DataConverter: dc,
 		Interceptors:  interceptors,
 		// The SDK's metrics (temporal_...) go to the process's registry, if it has one.
-		MetricsHandler: cfg.metrics.Temporal(),
+		MetricsHandler:    cfg.metrics.Temporal(),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: cfg.grpcCompression()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
 	}
 	return tc, nil
+}
+
+// grpcCompression is the SDK's setting for cfg.TemporalCompression; unset means gzip.
+func (c config) grpcCompression() client.GrpcCompression {
+	if c.TemporalCompression == "none" {
+		return &client.GrpcCompressionNone{}
+	}
+	return &client.GrpcCompressionGzip{}
 }
 
 // listen binds addr now, so a taken port is reported by name before anything else starts.
