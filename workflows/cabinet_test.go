@@ -265,9 +265,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawnWhileAwaitingApproval() {
 }
 
 // The request expires at the WithdrawalDeadline it advertises, even when recording the
-// authorization is slow (here a database that takes 5 minutes). The workflow starts its
-// window only after that record, so the authorization outlives the advertised deadline; this
-// test is skipped unless PYXIS_KNOWN_BUGS is set.
+// authorization is slow (here a database that takes 5 minutes).
 func (s *MedicationRequestTestSuite) TestWithdrawalExpiresAtAdvertisedDeadline() {
 	steps := 0
 	s.stepCall.AfterFn(func() time.Duration {

@@ -232,9 +232,7 @@ func (s *MedicationRequestTestSuite) TestUpdatesRefusedWhileSubmitted() {
 }
 
 // A Temporal cancellation (an operator's Cancel in the Web UI or CLI) must still compensate:
-// no reservation is leaked and no authorization outlives it. The workflow does not handle it
-// yet (awaitApproval and the withdrawal wait return ErrCanceled straight out of run), so this
-// test is skipped unless PYXIS_KNOWN_BUGS is set.
+// no reservation is leaked and no authorization outlives it.
 func (s *MedicationRequestTestSuite) TestTemporalCancellationCompensates() {
 	cases := []struct {
 		name     string
