@@ -138,18 +138,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 	for _, knob := range []struct {
 		name string
 		dst  *int
+		// min is the SDK's: it refuses (panics on) one workflow task poller or slot, since
+		// a sticky queue and its normal queue need one each.
+		min int
 	}{
-		{"PYXIS_WORKER_WORKFLOW_POLLERS", &c.Worker.WorkflowPollers},
-		{"PYXIS_WORKER_ACTIVITY_POLLERS", &c.Worker.ActivityPollers},
-		{"PYXIS_WORKER_WORKFLOW_SLOTS", &c.Worker.WorkflowSlots},
-		{"PYXIS_WORKER_ACTIVITY_SLOTS", &c.Worker.ActivitySlots},
-		{"PYXIS_WORKER_LOCAL_ACTIVITY_SLOTS", &c.Worker.LocalActivitySlots},
+		{"PYXIS_WORKER_WORKFLOW_POLLERS", &c.Worker.WorkflowPollers, 2},
+		{"PYXIS_WORKER_ACTIVITY_POLLERS", &c.Worker.ActivityPollers, 1},
+		{"PYXIS_WORKER_WORKFLOW_SLOTS", &c.Worker.WorkflowSlots, 2},
+		{"PYXIS_WORKER_ACTIVITY_SLOTS", &c.Worker.ActivitySlots, 1},
+		{"PYXIS_WORKER_LOCAL_ACTIVITY_SLOTS", &c.Worker.LocalActivitySlots, 1},
 	} {
 		name, dst := knob.name, knob.dst
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 10000 {
-				errs = append(errs, fmt.Errorf("%s=%q: want a number from 1 to 10000", name, v))
+			if err != nil || n < knob.min || n > 10000 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a number from %d to 10000", name, v, knob.min))
 			}
 			*dst = n
 		}

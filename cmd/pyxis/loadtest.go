@@ -40,7 +40,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	lc.RegisterFlags(fs)
 	fs.BoolVar(&o.Dev, "dev", false, "start the whole system in this process on free ports (a temporary data folder with Temporal on SQLite, a throw-away database), run, stop and clean up")
-	fs.StringVar(&o.DevDir, "dev-dir", "", "against a running `pyxis dev`: its data folder, whose jwt-secret signs the users' tokens (else PYXIS_JWT_SECRET)")
+	fs.StringVar(&o.DevDir, "dev-dir", "", "against a running pyxis dev: its data folder, whose jwt-secret signs the users' tokens (else PYXIS_JWT_SECRET)")
 	fs.StringVar(&o.TemporalStore, "temporal-store", envOr(getenv, "PYXIS_DEV_TEMPORAL_STORE", temporalStoreSQLite), "with --dev: the Temporal server's store, sqlite or postgres (PYXIS_DEV_TEMPORAL_STORE)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --dev: the whole system) to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of this process at the end of the run to this file")

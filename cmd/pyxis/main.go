@@ -26,7 +26,8 @@ const usage = `usage: pyxis <command> [flags]
 
 commands:
   dev      run the whole system locally: Temporal + Web UI, Postgres, worker, simulator, API
-  api      run the REST API (needs DATABASE_URL, TEMPORAL_ADDRESS, PYXIS_JWT_SECRET)
+  api      run the REST API (needs DATABASE_URL, TEMPORAL_ADDRESS, PYXIS_JWT_SECRET or
+           PYXIS_JWKS_URL, and PYXIS_CODEC_KEYS or PYXIS_CODEC_DISABLED=true)
   worker   run the Temporal worker: workflows, activities, cabinet commands
   migrate  apply database migrations to DATABASE_URL
   token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE [--cabinet CODE]
@@ -43,6 +44,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return // a subcommand's -h printed its flags: asked for, not an error
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyxis:", err)
 		os.Exit(1)
