@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -90,9 +88,7 @@ func (r *runner) backlog(ctx context.Context, rep *Report) error {
 		arrived.Add(1)
 		rng := r.rng(n + 1<<40)
 		ph.peek(ctx, rng.IntN(len(ph.staff)))
-		t := reqs[rng.IntN(len(reqs))]
-		var v api.RequestView
-		_, _ = r.api.call(ctx, EndpointGet, t.nurse, http.MethodGet, "/v1/requests/"+t.id, nil, &v, nil)
+		_, _, _ = r.get(ctx, EndpointGet, reqs[rng.IntN(len(reqs))])
 	})
 	arrivals.Wait()
 	prog.stop()
@@ -111,9 +107,7 @@ func (r *runner) backlog(ctx context.Context, rep *Report) error {
 
 // peek is one look at the queue's first page by pharmacist i, as the queue screen loads.
 func (ph *pharmacy) peek(ctx context.Context, i int) {
-	var page api.ListView[api.RequestSummaryView]
-	_, _ = ph.r.api.call(ctx, EndpointQueue, ph.staff[i], http.MethodGet,
-		"/v1/requests?status=awaiting_approval&limit="+fmt.Sprint(queuePageSize), nil, &page, nil)
+	_, _, _ = ph.r.queue(ctx, EndpointQueue, ph.staff[i], queuePageSize, "")
 }
 
 // awaitQueue waits until the queue lists at least want requests (the projection follows the
@@ -142,18 +136,16 @@ func (r *runner) awaitQueue(ctx context.Context, u *user, want int) (int, error)
 func (r *runner) countQueue(ctx context.Context, u *user) (int, error) {
 	n, cursor := 0, ""
 	for {
-		path := "/v1/requests?status=awaiting_approval&limit=200"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
+		page, o, err := r.queue(ctx, "", u, 200, cursor)
+		if err == nil && o.status != http.StatusOK {
+			err = fmt.Errorf("answered %d %s", o.status, o.code)
 		}
-		var page api.ListView[api.RequestSummaryView]
-		if err := r.api.must(ctx, u, http.MethodGet, path, nil, &page); err != nil {
-			return n, err
+		if err != nil {
+			return n, fmt.Errorf("count the queue: %w", err)
 		}
 		n += len(page.Data)
-		if page.NextCursor == "" {
+		if cursor = deref(page.NextCursor); cursor == "" {
 			return n, nil
 		}
-		cursor = page.NextCursor
 	}
 }

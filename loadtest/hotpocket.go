@@ -2,13 +2,14 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/medreq/pyxis/api"
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -35,16 +36,21 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 		return err
 	}
 	cab := cat.cabinets[0]
-	var med api.MedicationBody
 	code := "LT-HOT-" + strings.ToUpper(r.runID)
-	if err := r.api.must(ctx, admin, http.MethodPost, "/v1/medications", api.MedicationBody{
-		Code: code, Name: "Load test hot pocket " + r.runID, Form: "ampoule", Unit: "ampoule",
-	}, &med); err != nil {
+	newMed := apiclient.CreateMedicationJSONRequestBody{
+		Code: code, Name: "Load test hot pocket " + r.runID, Form: ptr("ampoule"), Unit: ptr("ampoule"),
+	}
+	var created apiclient.MedicationBody
+	if err := r.api.must(ctx, admin, "create the hot pocket's medication", func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.CreateMedication(ctx, newMed, eds...)
+	}, &created); err != nil {
 		return err
 	}
-	onHand, par := int32(r.cfg.PocketStock), int32(0)
-	if err := r.api.must(ctx, tech, http.MethodPut, fmt.Sprintf("/v1/cabinets/%d/stock/%d", cab.ID, med.ID),
-		api.StockBody{OnHand: &onHand, ParLevel: &par}, nil); err != nil {
+	if created.Id == nil {
+		return errors.New("create the hot pocket's medication: the answer has no id")
+	}
+	med := medication{id: *created.Id, code: code}
+	if err := r.setStock(ctx, tech, cab.id, med.id, apiclient.StockBody{OnHand: int32(r.cfg.PocketStock), ParLevel: 0}); err != nil {
 		return fmt.Errorf("stock the hot pocket: %w", err)
 	}
 	n := r.cfg.Requests
@@ -55,7 +61,7 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 		}
 	}
 	hp := &HotPocketReport{
-		CabinetID: cab.ID, MedicationID: med.ID, MedicationCode: code, PocketStock: r.cfg.PocketStock,
+		CabinetID: cab.id, MedicationID: med.id, MedicationCode: code, PocketStock: r.cfg.PocketStock,
 		Requests: n, OtherStatuses: map[string]int64{},
 	}
 	// A thousand nurses looking every 250ms would be the load, not the pocket: they look less
@@ -76,10 +82,10 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 	for i, u := range nurses {
 		all.Go(func() {
 			<-gate
-			t := r.create(ctx, EndpointCreate, u, api.CreateRequestBody{
-				CabinetID: cab.ID, Priority: string(workflows.PriorityStat),
-				Patient: api.PatientBody{MRN: fmt.Sprintf("LT-HOT-%06d", i), Bed: "1A"},
-				Items:   []api.ItemBody{{MedicationID: med.ID, Quantity: 1}},
+			t := r.create(ctx, EndpointCreate, u, apiclient.CreateRequestJSONRequestBody{
+				CabinetId: cab.id, Priority: apiclient.Stat,
+				Patient: apiclient.PatientBody{Mrn: fmt.Sprintf("LT-HOT-%06d", i), Bed: ptr("1A")},
+				Items:   []apiclient.ItemBody{{MedicationId: med.id, Quantity: 1}},
 			})
 			creates.Done()
 			if t == nil {
@@ -113,10 +119,9 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 	prog.stop()
 	r.tallyHotPocket(hp, reqs)
 
-	var stock api.ListView[api.StockView]
-	if err := r.api.must(ctx, tech, http.MethodGet, fmt.Sprintf("/v1/cabinets/%d/stock", cab.ID), nil, &stock); err == nil {
-		for _, s := range stock.Data {
-			if s.MedicationID == med.ID {
+	if stock, err := r.stock(ctx, tech, cab.id); err == nil {
+		for _, s := range stock {
+			if s.MedicationId == med.id {
 				hp.PocketOnHand, hp.PocketReserved = int(s.OnHand), int(s.Reserved)
 			}
 		}
@@ -177,10 +182,11 @@ func (r *runner) cancelAll(ctx context.Context, reqs []*tracked, which func(work
 	)
 	for range cleanupConcurrency {
 		wg.Go(func() {
+			body := apiclient.CancelRequestJSONRequestBody{Reason: ptr("load test clean-up")}
 			for t := range work {
-				o, err := r.api.call(ctx, EndpointCancel, t.nurse, http.MethodPost, "/v1/requests/"+t.id+"/cancel",
-					api.ReasonBody{Reason: "load test clean-up"}, nil,
-					conflictOf(api.CodeInvalidState))
+				o, err := r.api.call(ctx, EndpointCancel, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+					return r.api.gen.CancelRequest(ctx, t.id, body, eds...)
+				}, nil, conflictOf(apiclient.ErrorCodeInvalidState))
 				if err == nil && o.status == http.StatusAccepted {
 					mu.Lock()
 					cancelled++

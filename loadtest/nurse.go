@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/medreq/pyxis/api"
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -31,20 +31,21 @@ type tracked struct {
 }
 
 // observe takes in a state read from the API.
-func (t *tracked) observe(v api.RequestView) {
+func (t *tracked) observe(v apiclient.RequestView) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if v.Status != t.status {
+	status := workflows.Status(v.Status)
+	if status != t.status {
 		t.seenAt = time.Now()
 	}
-	t.status = v.Status
+	t.status = status
 	if v.CreatedAt != nil {
 		t.createdAt = *v.CreatedAt
 	}
 	t.endAt = time.Time{}
-	for _, tr := range v.Transitions {
+	for _, tr := range deref(v.Transitions) {
 		if tr.To == v.Status {
-			t.endAt, t.action, t.reason = tr.At, tr.Action, tr.Reason
+			t.endAt, t.action, t.reason = tr.At, tr.Action, deref(tr.Reason)
 		}
 	}
 	if t.endAt.IsZero() && v.UpdatedAt != nil {
@@ -62,21 +63,21 @@ func (t *tracked) view() (status workflows.Status, createdAt, endAt time.Time, a
 // newBody makes a request as a nurse on a morning round asks for it: a priority (a fifth
 // stat, three tenths urgent, the rest routine), one to five lines of different medications,
 // a share with a controlled medication, one or two units each.
-func (r *runner) newBody(rng *rand.Rand, cat catalogue) api.CreateRequestBody {
-	b := api.CreateRequestBody{
-		CabinetID: cat.cabinets[rng.IntN(len(cat.cabinets))].ID,
-		Patient: api.PatientBody{
-			MRN: fmt.Sprintf("LT-%08d", rng.IntN(100_000_000)),
-			Bed: fmt.Sprintf("%d%c", 1+rng.IntN(40), 'A'+rune(rng.IntN(4))),
+func (r *runner) newBody(rng *rand.Rand, cat catalogue) apiclient.CreateRequestJSONRequestBody {
+	b := apiclient.CreateRequestJSONRequestBody{
+		CabinetId: cat.cabinets[rng.IntN(len(cat.cabinets))].id,
+		Patient: apiclient.PatientBody{
+			Mrn: fmt.Sprintf("LT-%08d", rng.IntN(100_000_000)),
+			Bed: ptr(fmt.Sprintf("%d%c", 1+rng.IntN(40), 'A'+rune(rng.IntN(4)))),
 		},
 	}
 	switch p := rng.Float64(); {
 	case p < 0.2:
-		b.Priority = string(workflows.PriorityStat)
+		b.Priority = apiclient.Stat
 	case p < 0.5:
-		b.Priority = string(workflows.PriorityUrgent)
+		b.Priority = apiclient.Urgent
 	default:
-		b.Priority = string(workflows.PriorityRoutine)
+		b.Priority = apiclient.Routine
 	}
 	lines := 1 + rng.IntN(5)
 	controlled := len(cat.controlled) > 0 && rng.Float64() < r.cfg.ControlledShare
@@ -85,27 +86,30 @@ func (r *runner) newBody(rng *rand.Rand, cat catalogue) api.CreateRequestBody {
 		plain--
 	}
 	for _, i := range rng.Perm(len(cat.plain))[:min(plain, len(cat.plain))] {
-		b.Items = append(b.Items, api.ItemBody{MedicationID: cat.plain[i].ID, Quantity: int32(1 + rng.IntN(maxQuantity))})
+		b.Items = append(b.Items, apiclient.ItemBody{MedicationId: cat.plain[i].id, Quantity: int32(1 + rng.IntN(maxQuantity))})
 	}
 	if controlled {
 		m := cat.controlled[rng.IntN(len(cat.controlled))]
-		b.Items = append(b.Items, api.ItemBody{MedicationID: m.ID, Quantity: int32(1 + rng.IntN(maxQuantity))})
+		b.Items = append(b.Items, apiclient.ItemBody{MedicationId: m.id, Quantity: int32(1 + rng.IntN(maxQuantity))})
 	}
 	return b
 }
 
-// create posts body as nurse u and tracks the request it made; nil when it made none.
-func (r *runner) create(ctx context.Context, ep string, u *user, body api.CreateRequestBody) *tracked {
-	var v api.RequestView
-	o, err := r.api.call(ctx, ep, u, http.MethodPost, "/v1/requests", body, &v, nil)
-	if err != nil || o.status != http.StatusCreated || v.ID == "" {
+// create posts body as nurse u and tracks the request it made; nil when it made none. It sends
+// no Idempotency-Key: a simulated nurse does not retry.
+func (r *runner) create(ctx context.Context, ep string, u *user, body apiclient.CreateRequestJSONRequestBody) *tracked {
+	var v apiclient.RequestView
+	o, err := r.api.call(ctx, ep, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.CreateRequest(ctx, &apiclient.CreateRequestParams{}, body, eds...)
+	}, &v, nil)
+	if err != nil || o.status != http.StatusCreated || v.Id == "" {
 		if ctx.Err() == nil {
 			r.createFailures.Add(1)
 		}
 		return nil
 	}
 	r.created.Add(1)
-	t := &tracked{id: v.ID, nurse: u, cabinetID: body.CabinetID}
+	t := &tracked{id: v.Id, nurse: u, cabinetID: body.CabinetId}
 	t.observe(v)
 	r.mu.Lock()
 	r.requests = append(r.requests, t)
@@ -126,13 +130,12 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 		if !sleep(ctx, interval) {
 			return
 		}
-		var v api.RequestView
-		o, err := r.api.call(ctx, EndpointGet, t.nurse, http.MethodGet, "/v1/requests/"+t.id, nil, &v, nil)
+		v, o, err := r.get(ctx, EndpointGet, t)
 		if err != nil || o.status != http.StatusOK {
 			continue
 		}
 		t.observe(v)
-		if r.cfg.WithdrawVia == WithdrawByAPI && v.Status == workflows.StatusReadyAtCabinet && !reported {
+		if r.cfg.WithdrawVia == WithdrawByAPI && v.Status == apiclient.RequestStatusReadyAtCabinet && !reported {
 			t.mu.Lock()
 			wait := r.cfg.WithdrawAfter - time.Since(t.seenAt)
 			t.mu.Unlock()
@@ -144,11 +147,21 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 	}
 }
 
+// get reads the request t as its nurse, recorded under ep.
+func (r *runner) get(ctx context.Context, ep string, t *tracked) (apiclient.RequestView, outcome, error) {
+	var v apiclient.RequestView
+	o, err := r.api.call(ctx, ep, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.GetRequest(ctx, t.id, eds...)
+	}, &v, nil)
+	return v, o, err
+}
+
 // reportWithdrawal tells the API that the nurse took the medication out of the cabinet.
 func (r *runner) reportWithdrawal(ctx context.Context, t *tracked) bool {
-	body := api.CabinetEventBody{Type: "withdrawn", RequestID: t.id}
-	o, err := r.api.call(ctx, EndpointWithdraw, t.nurse, http.MethodPost, fmt.Sprintf("/v1/cabinets/%d/events", t.cabinetID), body, nil,
-		conflictOf(api.CodeInvalidState))
+	body := apiclient.ReportCabinetEventJSONRequestBody{Type: apiclient.Withdrawn, RequestId: t.id}
+	o, err := r.api.call(ctx, EndpointWithdraw, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.ReportCabinetEvent(ctx, t.cabinetID, body, eds...)
+	}, nil, conflictOf(apiclient.ErrorCodeInvalidState))
 	return err == nil && (o.status == http.StatusAccepted || o.expected)
 }
 

@@ -5,12 +5,10 @@ import (
 	"context"
 	"hash/fnv"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 
-	"github.com/medreq/pyxis/api"
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -79,35 +77,44 @@ func (ph *pharmacy) round(ctx context.Context, me int, done map[string]bool) int
 	u := ph.staff[me]
 	cursor := ""
 	for range queuePages {
-		path := "/v1/requests?status=awaiting_approval&limit=" + strconv.Itoa(queuePageSize)
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		var page api.ListView[api.RequestSummaryView]
-		o, err := ph.r.api.call(ctx, EndpointQueue, u, http.MethodGet, path, nil, &page, nil)
+		page, o, err := ph.r.queue(ctx, EndpointQueue, u, queuePageSize, cursor)
 		if err != nil || o.status != http.StatusOK {
 			return 0
 		}
 		// Stat first, then urgent, then routine; the oldest first within a priority.
-		slices.SortStableFunc(page.Data, func(a, b api.RequestSummaryView) int {
+		slices.SortStableFunc(page.Data, func(a, b apiclient.RequestSummaryView) int {
 			return cmp.Or(cmp.Compare(priorityRank(a.Priority), priorityRank(b.Priority)), a.CreatedAt.Compare(b.CreatedAt))
 		})
 		acted := 0
 		for _, it := range page.Data {
-			if done[it.ID] || !ph.mine(me, it.ID) {
+			if done[it.Id] || !ph.mine(me, it.Id) {
 				continue
 			}
-			if ph.decide(ctx, me, it.ID) {
-				done[it.ID] = true
+			if ph.decide(ctx, me, it.Id) {
+				done[it.Id] = true
 			}
 			acted++
 		}
-		if acted > 0 || page.NextCursor == "" {
+		cursor = deref(page.NextCursor)
+		if acted > 0 || cursor == "" {
 			return acted
 		}
-		cursor = page.NextCursor
 	}
 	return 0
+}
+
+// queue reads a page of the pharmacists' queue (the requests awaiting approval) as u, recorded
+// under ep unless ep is "": limit requests after cursor, or the first page when cursor is "".
+func (r *runner) queue(ctx context.Context, ep string, u *user, limit int, cursor string) (apiclient.RequestSummaryList, outcome, error) {
+	params := apiclient.ListRequestsParams{Status: ptr(apiclient.ListRequestsParamsStatusAwaitingApproval), Limit: &limit}
+	if cursor != "" {
+		params.Cursor = &cursor
+	}
+	var page apiclient.RequestSummaryList
+	o, err := r.api.call(ctx, ep, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.ListRequests(ctx, &params, eds...)
+	}, &page, nil)
+	return page, o, err
 }
 
 // mine reports whether pharmacist me should act on the request now.
@@ -127,22 +134,29 @@ func (ph *pharmacy) mine(me int, id string) bool {
 // the same share is rejected whoever looks.
 func (ph *pharmacy) decide(ctx context.Context, me int, id string) bool {
 	u := ph.staff[me]
-	conflict := conflictOf(api.CodeInvalidState, api.CodeDuplicateApproval)
+	conflict := conflictOf(apiclient.ErrorCodeInvalidState, apiclient.ErrorCodeDuplicateApproval)
+	c := ph.r.api
 	if float64(hash(id+"/reject")%10_000) < ph.r.cfg.RejectShare*10_000 {
-		o, err := ph.r.api.call(ctx, EndpointReject, u, http.MethodPost, "/v1/requests/"+id+"/reject", api.ReasonBody{Reason: rejectReason}, nil, conflict)
+		body := apiclient.RejectRequestJSONRequestBody{Reason: ptr(rejectReason)}
+		o, err := c.call(ctx, EndpointReject, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+			return c.gen.RejectRequest(ctx, id, body, eds...)
+		}, nil, conflict)
 		return err == nil && (o.status == http.StatusAccepted || o.expected)
 	}
-	var v api.RequestView
-	o, err := ph.r.api.call(ctx, EndpointApprove, u, http.MethodPost, "/v1/requests/"+id+"/approve", api.NoteBody{Note: "load test"}, &v, conflict)
+	var v apiclient.RequestView
+	body := apiclient.ApproveRequestJSONRequestBody{Note: ptr("load test")}
+	o, err := c.call(ctx, EndpointApprove, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return c.gen.ApproveRequest(ctx, id, body, eds...)
+	}, &v, conflict)
 	switch {
 	case err != nil:
 		return false
 	case o.status == http.StatusAccepted:
-		if v.Status == workflows.StatusAwaitingApproval && int32(len(v.Approvals)) < v.RequiredApprovals {
+		if v.Status == apiclient.RequestStatusAwaitingApproval && int32(len(deref(v.Approvals))) < v.RequiredApprovals {
 			ph.askCosign(id, me)
 		}
 		return true
-	case o.expected && o.code == api.CodeDuplicateApproval:
+	case o.expected && o.code == string(apiclient.ErrorCodeDuplicateApproval):
 		// She approved before (an answer lost on the way, perhaps): someone else must co-sign.
 		ph.askCosign(id, me)
 		return true
@@ -156,11 +170,11 @@ func (ph *pharmacy) askCosign(id string, first int) {
 	ph.cosign[id] = first
 }
 
-func priorityRank(p string) int {
-	switch workflows.Priority(p) {
-	case workflows.PriorityStat:
+func priorityRank(p apiclient.Priority) int {
+	switch p {
+	case apiclient.Stat:
 		return 0
-	case workflows.PriorityUrgent:
+	case apiclient.Urgent:
 		return 1
 	}
 	return 2

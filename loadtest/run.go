@@ -94,7 +94,10 @@ func Run(ctx context.Context, cfg Config, env Env) (*Report, error) {
 		runID:  strconv.FormatUint(seed%(1<<32), 36) + strconv.FormatInt(time.Now().Unix()%100000, 36),
 	}
 	r.rec = newRecorder(time.Now())
-	r.api = newAPIClient(cfg.API, cfg.HTTPTimeout, r.rec)
+	var err error
+	if r.api, err = newAPIClient(cfg.API, cfg.HTTPTimeout, r.rec); err != nil {
+		return nil, err
+	}
 	defer r.api.close()
 	if env.InProcess {
 		r.mem = startMemSampler()
@@ -102,7 +105,6 @@ func Run(ctx context.Context, cfg Config, env Env) (*Report, error) {
 	}
 
 	rep := &Report{Schema: SchemaVersion, Run: r.runInfo(), Environment: environment()}
-	var err error
 	switch cfg.Scenario {
 	case ScenarioLifecycle:
 		err = r.lifecycle(ctx, rep)

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 
-	"github.com/medreq/pyxis/api"
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -14,9 +15,22 @@ import (
 // catalogue is what the run requests: the cabinets and the medications, split into plain and
 // controlled.
 type catalogue struct {
-	cabinets   []api.CabinetBody
-	plain      []api.MedicationBody
-	controlled []api.MedicationBody
+	cabinets   []cabinet
+	plain      []medication
+	controlled []medication
+}
+
+// cabinet is a cabinet of the catalogue as the run uses it.
+type cabinet struct {
+	id   int64
+	code string
+}
+
+// medication is a medication of the catalogue as the run uses it.
+type medication struct {
+	id         int64
+	code       string
+	controlled bool
 }
 
 // Setup users: they prepare the run and are not measured.
@@ -34,25 +48,36 @@ func (r *runner) loadCatalogue(ctx context.Context) (catalogue, error) {
 	if err != nil {
 		return catalogue{}, err
 	}
-	var cabs api.ListView[api.CabinetBody]
-	if err := r.api.must(ctx, admin, "GET", "/v1/cabinets", nil, &cabs); err != nil {
+	var cabs apiclient.CabinetList
+	if err := r.api.must(ctx, admin, "list cabinets", func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.ListCabinets(ctx, eds...)
+	}, &cabs); err != nil {
 		return catalogue{}, err
 	}
-	var meds api.ListView[api.MedicationBody]
-	if err := r.api.must(ctx, admin, "GET", "/v1/medications", nil, &meds); err != nil {
+	var meds apiclient.MedicationList
+	if err := r.api.must(ctx, admin, "list medications", func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.ListMedications(ctx, eds...)
+	}, &meds); err != nil {
 		return catalogue{}, err
 	}
 	var cat catalogue
 	for _, c := range cabs.Data {
-		if c.Status == "" || c.Status == "online" {
-			cat.cabinets = append(cat.cabinets, c)
+		if c.Id == nil {
+			return catalogue{}, fmt.Errorf("list cabinets: cabinet %q has no id", c.Code)
+		}
+		if s := deref(c.Status); s == apiclient.CabinetBodyStatusEmpty || s == apiclient.CabinetBodyStatusOnline {
+			cat.cabinets = append(cat.cabinets, cabinet{id: *c.Id, code: c.Code})
 		}
 	}
 	for _, m := range meds.Data {
-		if m.Controlled {
-			cat.controlled = append(cat.controlled, m)
+		if m.Id == nil {
+			return catalogue{}, fmt.Errorf("list medications: medication %q has no id", m.Code)
+		}
+		med := medication{id: *m.Id, code: m.Code, controlled: deref(m.Controlled)}
+		if med.controlled {
+			cat.controlled = append(cat.controlled, med)
 		} else {
-			cat.plain = append(cat.plain, m)
+			cat.plain = append(cat.plain, med)
 		}
 	}
 	if len(cat.cabinets) == 0 || len(cat.plain) == 0 {
@@ -77,43 +102,56 @@ func (r *runner) topUp(ctx context.Context, cat catalogue, need int32) error {
 	if err != nil {
 		return err
 	}
-	controlled := make(map[int64]bool, len(cat.controlled))
-	for _, m := range cat.controlled {
-		controlled[m.ID] = true
-	}
-	meds := append(append([]api.MedicationBody{}, cat.plain...), cat.controlled...)
+	meds := append(append([]medication{}, cat.plain...), cat.controlled...)
 	for _, cab := range cat.cabinets {
-		var stock api.ListView[api.StockView]
-		if err := r.api.must(ctx, tech, "GET", fmt.Sprintf("/v1/cabinets/%d/stock", cab.ID), nil, &stock); err != nil {
+		stock, err := r.stock(ctx, tech, cab.id)
+		if err != nil {
 			return err
 		}
-		have := make(map[int64]api.StockView, len(stock.Data))
-		for _, s := range stock.Data {
-			have[s.MedicationID] = s
+		have := make(map[int64]apiclient.StockView, len(stock))
+		for _, s := range stock {
+			have[s.MedicationId] = s
 		}
 		for _, m := range meds {
-			s := have[m.ID]
+			s := have[m.id]
 			want := min(s.Reserved+need, db.MaxOnHand)
 			if s.OnHand >= want {
 				continue
 			}
-			if controlled[m.ID] {
-				err = r.load(ctx, tech, cab.ID, m.ID, want-s.OnHand)
+			if m.controlled {
+				err = r.load(ctx, tech, cab.id, m.id, want-s.OnHand)
 			} else {
-				err = r.api.must(ctx, tech, "PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", cab.ID, m.ID),
-					api.StockBody{OnHand: &want, ParLevel: &s.ParLevel}, nil)
+				err = r.setStock(ctx, tech, cab.id, m.id, apiclient.StockBody{OnHand: want, ParLevel: s.ParLevel})
 			}
 			if err != nil {
-				return fmt.Errorf("top up %s/%s: %w", cab.Code, m.Code, err)
+				return fmt.Errorf("top up %s/%s: %w", cab.code, m.code, err)
 			}
 		}
 	}
 	return nil
 }
 
+// stock reads a cabinet's pockets as u (not measured).
+func (r *runner) stock(ctx context.Context, u *user, cabinetID int64) ([]apiclient.StockView, error) {
+	var stock apiclient.StockList
+	err := r.api.must(ctx, u, fmt.Sprintf("list the stock of cabinet %d", cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.ListStock(ctx, cabinetID, eds...)
+	}, &stock)
+	return stock.Data, err
+}
+
+// setStock sets the level of a pocket of a medication that is not controlled, as technician u.
+func (r *runner) setStock(ctx context.Context, u *user, cabinetID, medicationID int64, body apiclient.SetStockJSONRequestBody) error {
+	return r.api.must(ctx, u, fmt.Sprintf("set the stock of medication %d in cabinet %d", medicationID, cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.SetStock(ctx, cabinetID, medicationID, body, eds...)
+	}, nil)
+}
+
 // load puts quantity units of a controlled medication into a pocket, witnessed by the first
 // simulated pharmacist.
 func (r *runner) load(ctx context.Context, tech *user, cabinetID, medicationID int64, quantity int32) error {
-	return r.api.must(ctx, tech, "POST", fmt.Sprintf("/v1/cabinets/%d/loads", cabinetID),
-		api.LoadBody{MedicationID: medicationID, Quantity: &quantity, Witness: pharmacistID(0)}, nil)
+	body := apiclient.RecordLoadJSONRequestBody{MedicationId: medicationID, Quantity: quantity, Witness: ptr(pharmacistID(0))}
+	return r.api.must(ctx, tech, fmt.Sprintf("load medication %d into cabinet %d", medicationID, cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.gen.RecordLoad(ctx, cabinetID, body, eds...)
+	}, nil)
 }
