@@ -24,13 +24,16 @@ type Result struct {
 	// Settle is how long the requests took to settle after the last fault was healed;
 	// Took the whole scenario.
 	Settle, Took time.Duration
+	// Problems are failures the counts do not show (an answer 500 during an outage, a
+	// /readyz that said ready with its database down); any makes the run fail.
+	Problems []string
 	// Notes say what was found beyond the counts (one line each).
 	Notes []string
 }
 
 // OK reports whether every count is zero and every check holds.
 func (r Result) OK() bool {
-	return r.Lost == 0 && r.Duplicated == 0 && r.Stuck == 0 && r.LedgerOK && r.AuditOK
+	return r.Lost == 0 && r.Duplicated == 0 && r.Stuck == 0 && r.LedgerOK && r.AuditOK && len(r.Problems) == 0
 }
 
 // Line is the scenario's verdict as the issue fixes it:
