@@ -41,6 +41,9 @@ type faultConfig struct {
 	SettleWithin time.Duration
 	// Seed makes the load repeatable.
 	Seed uint64
+	// DiscardData removes the data folder also after a run that found losses (kept otherwise,
+	// for a look).
+	DiscardData bool
 	// CheckSettle is how long the checker lets projection and workflows catch up (30s).
 	CheckSettle time.Duration
 	// sabotage, in tests, breaks an invariant after the requests settled and before the

@@ -35,6 +35,7 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 }
 
 func runFaultTest(t *testing.T, name string, requests int, checkSettle time.Duration, sabotage func(context.Context, *faultStack) error) faults.Result {
+	// The sabotaged run fails on purpose: nothing to keep.
 	t.Helper()
 	if testing.Short() {
 		t.Skip("a fault scenario starts a whole system")
@@ -43,7 +44,7 @@ func runFaultTest(t *testing.T, name string, requests int, checkSettle time.Dura
 	defer cancel()
 	res, err := runFaultScenario(ctx, faultConfig{
 		Scenario: name, Requests: requests, Exe: os.Args[0], Env: []string{execMainEnv + "=1"},
-		Log: &testLogWriter{t: t}, SettleWithin: 4 * time.Minute, CheckSettle: checkSettle, sabotage: sabotage,
+		Log: &testLogWriter{t: t}, SettleWithin: 4 * time.Minute, CheckSettle: checkSettle, sabotage: sabotage, DiscardData: sabotage != nil,
 	})
 	require.NoError(t, err)
 	fmt.Println(res.Line())
@@ -103,6 +104,7 @@ func TestFaultScenarioNamesInHelp(t *testing.T) {
 	require.ErrorContains(t, err, "no fault scenario")
 	for _, s := range faultScenarios {
 		assert.Contains(t, faultScenarioNames(), s.name)
+		assert.Contains(t, usage, s.name, "pyxis help lists the scenario")
 		_, o, err := parseLoadtestFlags([]string{"--fault", s.name, "--requests", "300"}, func(string) string { return "" })
 		require.NoError(t, err)
 		assert.Equal(t, s.name, o.Fault)

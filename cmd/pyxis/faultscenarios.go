@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -133,9 +134,12 @@ func runFaultScenario(ctx context.Context, fc faultConfig) (faults.Result, error
 	spreadOK := func(sp map[string]int) bool {
 		return sp["reserving"] > 0 && sp[string(workflows.StatusAwaitingApproval)] > 0 && sp["commanding"]+sp["awaiting_withdrawal"] > 0
 	}
-	_ = waitFor(ctx, 60*time.Second, func() (bool, error) {
-		return load.Started() >= fc.Requests*2/5 && spreadOK(load.Spread()), nil
-	}, "the load to spread")
+	// A small load may be all started before it spreads: then it goes as it is.
+	if err := waitFor(ctx, 60*time.Second, func() (bool, error) {
+		return load.Started() >= fc.Requests*2/5 && (spreadOK(load.Spread()) || load.Started() == fc.Requests), nil
+	}, "the load to spread"); err != nil {
+		res.Notes = append(res.Notes, "the fault came before every status had requests: "+err.Error())
+	}
 	fs.logf("%s: injecting the fault; requests by status: %s", sc.name, spreadString(load.Spread()))
 	n, err := sc.inject(ctx, fs, load, &res)
 	if err != nil {
@@ -162,7 +166,7 @@ func runFaultScenario(ctx context.Context, fc faultConfig) (faults.Result, error
 		return res, err
 	}
 	res.Took = time.Since(start)
-	keep = !res.OK()
+	keep = !res.OK() && !fc.DiscardData
 	if keep {
 		res.Notes = append(res.Notes, "data folder kept for a look: "+fs.dir)
 	}
@@ -222,6 +226,11 @@ func (fs *faultStack) verdict(ctx context.Context, sc faultScenario, out faults.
 		res.Duplicated += extra
 		res.Notes = append(res.Notes, fmt.Sprintf("%d requests in the projection beyond the %d the nurses made", extra, out.Keys))
 	}
+	answers := map[string]int{"no-answer": out.Errors}
+	for code, n := range out.Answers {
+		answers[strconv.Itoa(code)] = n
+	}
+	res.Notes = append(res.Notes, "API answers: "+spreadString(answers))
 	if n := out.Answers[http.StatusInternalServerError]; n > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d answers 500 internal (a dependency down must answer 503 with Retry-After)", n))
 	}
