@@ -291,4 +291,12 @@ func TestDatabaseDownIs503(t *testing.T) {
 		assert.Equal(t, "5", rec.Header().Get("Retry-After"), path)
 		assert.NotContains(t, rec.Body.String(), "127.0.0.1", path)
 	}
+	// The POST of the issue that answered 500 during an outage: 503, and the client retries
+	// with its Idempotency-Key.
+	rec := call(h, "POST", "/v1/requests", nurse,
+		`{"cabinet_id": 1, "patient": {"mrn": "MRN-1", "bed": "1A"}, "priority": "routine", "items": [{"medication_id": 1, "quantity": 1}]}`,
+		"Content-Type", "application/json", "Idempotency-Key", "outage-1")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	assert.Equal(t, "5", rec.Header().Get("Retry-After"))
+	assert.NotContains(t, rec.Body.String(), "127.0.0.1")
 }
