@@ -231,6 +231,9 @@ func (fs *faultStack) verdict(ctx context.Context, sc faultScenario, out faults.
 		answers[strconv.Itoa(code)] = n
 	}
 	res.Notes = append(res.Notes, "API answers: "+spreadString(answers))
+	if out.Resumed > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d POSTs cut off after the API accepted them were answered as replays on retry (same Idempotency-Key, same request)", out.Resumed))
+	}
 	if n := out.Answers[http.StatusInternalServerError]; n > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d answers 500 internal (a dependency down must answer 503 with Retry-After)", n))
 	}

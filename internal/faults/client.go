@@ -72,6 +72,9 @@ type result struct {
 	tries  int
 	// ids are the request ids the answers named (a POST /v1/requests).
 	ids []string
+	// cut says a try got no answer; replayed that the last answer was a replay of an earlier
+	// try (Idempotent-Replayed): with cut, a POST the API had accepted when it was cut off.
+	cut, replayed bool
 }
 
 func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
@@ -99,7 +102,8 @@ func (c *client) call(ctx context.Context, sub, role, method, path, idemKey stri
 	for {
 		res.tries++
 		var retryAfter time.Duration
-		res.status, res.code, retryAfter, res.err = c.once(ctx, method, path, tok, idemKey, raw, out, &res.ids)
+		res.status, res.code, retryAfter, res.err = c.once(ctx, method, path, tok, idemKey, raw, out, &res.ids, &res.replayed)
+		res.cut = res.cut || res.err != nil
 		c.mu.Lock()
 		if res.err != nil {
 			c.errors++
@@ -122,7 +126,7 @@ func (c *client) call(ctx context.Context, sub, role, method, path, idemKey stri
 	}
 }
 
-func (c *client) once(ctx context.Context, method, path, tok, idemKey string, raw []byte, out any, ids *[]string) (int, string, time.Duration, error) {
+func (c *client) once(ctx context.Context, method, path, tok, idemKey string, raw []byte, out any, ids *[]string, replayed *bool) (int, string, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(raw))
 	if err != nil {
 		return 0, "", 0, err
@@ -141,6 +145,7 @@ func (c *client) once(ctx context.Context, method, path, tok, idemKey string, ra
 		return 0, "", 0, err
 	}
 	defer resp.Body.Close()
+	*replayed = resp.Header.Get("Idempotent-Replayed") == "true"
 	var retryAfter time.Duration
 	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
 		retryAfter = time.Duration(n) * time.Second

@@ -49,6 +49,8 @@ type request struct {
 	created  bool
 	approved bool
 	gaveUp   string
+	// resumed: a try of its POST got no answer and a later one was answered as a replay.
+	resumed bool
 }
 
 // Load is a running load: nurses creating requests with an Idempotency-Key each, a pharmacist
@@ -157,6 +159,7 @@ func (l *Load) run(ctx context.Context, r *request, body api.CreateRequestBody, 
 	for _, id := range res.ids {
 		r.ids[id] = true
 	}
+	r.resumed = res.cut && res.replayed
 	if res.ok() && v.ID != "" {
 		r.created, r.id = true, v.ID
 	} else {
@@ -270,6 +273,9 @@ type Outcome struct {
 	Unacknowledged, Split []string
 	// GaveUp says, per key, what call was given up on and why.
 	GaveUp map[string]string
+	// Resumed counts the POSTs the API had accepted when a fault cut their answer off, and
+	// answered as a replay when the client tried again with the same Idempotency-Key.
+	Resumed int
 	// Answers counts the API's answers by status; Errors the calls that got no answer.
 	Answers map[int]int
 	Errors  int
@@ -286,6 +292,9 @@ func (l *Load) Outcome() Outcome {
 			o.IDs = append(o.IDs, r.id)
 		} else {
 			o.Unacknowledged = append(o.Unacknowledged, r.key)
+		}
+		if r.resumed {
+			o.Resumed++
 		}
 		if len(r.ids) > 1 {
 			o.Split = append(o.Split, r.key)
