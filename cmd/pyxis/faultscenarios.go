@@ -70,6 +70,14 @@ var faultScenarios = []faultScenario{
 		name: "partition", what: "a TCP proxy on both cabinet links: 6s in which orders arrive and their ACKs are lost and reports are lost, then 8s in which everything arrives 3s late (past the 2s ACK timeout), then healed",
 		timings: defaultFaultTimings, inject: injectPartition,
 	},
+	{
+		// The reference: what the load alone costs on the machine (settle time).
+		name: "no-fault", what: "the same load with no fault: the reference for the settle times",
+		timings: defaultFaultTimings,
+		inject: func(context.Context, *faultStack, *faults.Load, *faults.Result) (int, error) {
+			return 0, nil
+		},
+	},
 }
 
 // faultScenarioNames lists the scenarios for --help and errors.
@@ -118,6 +126,7 @@ func runFaultScenario(ctx context.Context, fc faultConfig) (faults.Result, error
 	}
 	keep := true
 	defer func() { fs.stop(keep) }()
+	fs.logf("%s: %s", sc.name, sc.what)
 	fs.logf("%s: system up in %s (data in %s); load of %d requests at %.0f/s", sc.name, time.Since(start).Round(time.Millisecond), fs.dir, fc.Requests, fc.Rate)
 
 	load, err := faults.StartLoad(ctx, faults.LoadConfig{

@@ -35,7 +35,8 @@ commands:
   loadtest the morning medication pass as load: against --api URL, or --dev (the whole system
            in this process); a report as text, --json and --html (see --help); --fault NAME
            runs a fault scenario (worker-kill, postgres-restart, temporal-restart,
-           cabinet-offline-long, cabinet-offline-short, api-kill, mllp-kill, partition)
+           cabinet-offline-long, cabinet-offline-short, api-kill, mllp-kill, partition;
+           no-fault is the reference)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
 
 Configuration is read from the environment; README lists every variable.
