@@ -83,6 +83,8 @@ type faultTimings struct {
 	RetryInterval   time.Duration
 	AckTimeout      time.Duration
 	WithdrawAfter   time.Duration
+	// PoolSize is how many connections the worker keeps to a cabinet (1 unless set).
+	PoolSize int
 }
 
 func (fs *faultStack) logf(format string, args ...any) {
@@ -151,7 +153,7 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 		"PYXIS_CODEC_DISABLED": "true", "PYXIS_LOG_FORMAT": "json", "PYXIS_LOG_LEVEL": "info", "PYXIS_RATE_LIMIT": "0",
 		"PYXIS_METRICS_ADDR": "off", "PYXIS_CABINET_ATTEMPTS": fmt.Sprint(tm.CabinetAttempts),
 		"PYXIS_CABINET_RETRY_INTERVAL": tm.RetryInterval.String(), "PYXIS_CABINET_ACK_TIMEOUT": tm.AckTimeout.String(),
-		"PYXIS_CABINET_CONNECT_TIMEOUT": "1s", "PYXIS_SHUTDOWN_TIMEOUT": "10s", "PYXIS_SHUTDOWN_DELAY": "0s",
+		"PYXIS_CABINET_CONNECT_TIMEOUT": "1s", "PYXIS_CABINET_POOL_SIZE": fmt.Sprint(max(tm.PoolSize, 1)), "PYXIS_SHUTDOWN_TIMEOUT": "10s", "PYXIS_SHUTDOWN_DELAY": "0s",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "", "PYXIS_ALLOW_SIMULATED_CABINETS": "false",
 	}
 	fs.env = append(os.Environ(), fc.Env...)

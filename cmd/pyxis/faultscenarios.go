@@ -27,7 +27,10 @@ type faultScenario struct {
 	// mayFail is the reason a request may end failed with in this scenario (the cabinet gone
 	// for longer than its budget); any other end than dispensed is a lost request.
 	mayFail workflows.ReasonCode
-	inject  func(ctx context.Context, fs *faultStack, load *faults.Load, res *faults.Result) (int, error)
+	// wantDuplicates: the fault must make the cabinet see orders again (else it tested
+	// nothing).
+	wantDuplicates bool
+	inject         func(ctx context.Context, fs *faultStack, load *faults.Load, res *faults.Result) (int, error)
 }
 
 // defaultFaultTimings: a cabinet command may take 8 attempts (about a minute of back-off),
@@ -67,8 +70,9 @@ var faultScenarios = []faultScenario{
 		timings: defaultFaultTimings, inject: injectMLLPKill,
 	},
 	{
-		name: "partition", what: "a TCP proxy on both cabinet links: 6s in which orders arrive and their ACKs are lost and reports are lost, then 8s in which everything arrives 3s late (past the 2s ACK timeout), then healed",
-		timings: defaultFaultTimings, inject: injectPartition,
+		name: "partition", what: "a TCP proxy on both cabinet links (4 connections to the cabinet): 6s in which orders arrive and their ACKs are lost and reports are lost, then 8s in which everything arrives 3s late (past the 2s ACK timeout), then healed",
+		timings:        faultTimings{CabinetAttempts: 8, RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second, PoolSize: 4},
+		wantDuplicates: true, inject: injectPartition,
 	},
 	{
 		// The reference: what the load alone costs on the machine (settle time).
@@ -295,6 +299,9 @@ func (fs *faultStack) verdict(ctx context.Context, sc faultScenario, out faults.
 		}
 	}
 	res.Stuck += st.Outbox
+	if sc.wantDuplicates && st.DuplicatesRecognised == 0 {
+		res.Problems = append(res.Problems, "the cabinet saw no order twice: the partition tested nothing")
+	}
 	inbox, err := fs.inboxOutcomes(ctx)
 	if err != nil {
 		return err
