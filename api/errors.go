@@ -138,13 +138,17 @@ func classify(err error) (int, ErrorDetail) {
 const retryAfterSeconds = "5"
 
 // unavailable reports whether err means a dependency (Postgres, Temporal) did not answer, or
-// the workflow did not take an action in time: the same call may succeed shortly.
+// the workflow did not take an action in time, or cannot take one now (WorkflowNotReady: its
+// last workflow task failed or timed out, as while its database steps retry through a
+// Postgres outage): the same call may succeed shortly.
 func unavailable(err error) bool {
 	var (
 		down      *serviceerror.Unavailable
 		deadline  *serviceerror.DeadlineExceeded
 		exhausted *serviceerror.ResourceExhausted
+		notReady  *serviceerror.WorkflowNotReady
 	)
 	return errors.Is(err, db.ErrUnavailable) || errors.As(err, &down) || errors.As(err, &deadline) ||
-		errors.As(err, &exhausted) || errors.Is(err, errWorkflowTimeout) || errors.Is(err, context.DeadlineExceeded)
+		errors.As(err, &exhausted) || errors.As(err, &notReady) || errors.Is(err, errWorkflowTimeout) ||
+		errors.Is(err, context.DeadlineExceeded)
 }

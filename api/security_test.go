@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -291,4 +292,32 @@ func TestDatabaseDownIs503(t *testing.T) {
 		assert.Equal(t, "5", rec.Header().Get("Retry-After"), path)
 		assert.NotContains(t, rec.Body.String(), "127.0.0.1", path)
 	}
+	// The POST of the issue that answered 500 during an outage: 503, and the client retries
+	// with its Idempotency-Key.
+	rec := call(h, "POST", "/v1/requests", nurse,
+		`{"cabinet_id": 1, "patient": {"mrn": "MRN-1", "bed": "1A"}, "priority": "routine", "items": [{"medication_id": 1, "quantity": 1}]}`,
+		"Content-Type", "application/json", "Idempotency-Key", "outage-1")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	assert.Equal(t, "5", rec.Header().Get("Retry-After"))
+	assert.NotContains(t, rec.Body.String(), "127.0.0.1")
+}
+
+// TestTransientTemporalErrorsAre503: what Temporal answers while a workflow cannot take an
+// Update now is transient. The fault scenario postgres-restart found approvals answered 500
+// "Unable to perform workflow execution update due to Workflow Task in failed state" (the
+// workflow's database steps retrying through the outage): it is 503 with Retry-After.
+func TestTransientTemporalErrorsAre503(t *testing.T) {
+	for _, err := range []error{
+		serviceerror.NewWorkflowNotReady("Unable to perform workflow execution update due to Workflow Task in failed state."),
+		fmt.Errorf("approve: %w", serviceerror.NewUnavailable("frontend down")),
+		serviceerror.NewDeadlineExceeded("slow"),
+		serviceerror.NewResourceExhausted(0, "busy"),
+	} {
+		status, detail := classify(err)
+		assert.Equal(t, http.StatusServiceUnavailable, status, err.Error())
+		assert.Equal(t, CodeUnavailable, detail.Code)
+		assert.NotContains(t, detail.Message, "Workflow Task")
+	}
+	status, _ := classify(serviceerror.NewInternal("a bug"))
+	assert.Equal(t, http.StatusInternalServerError, status, "a real internal error stays 500")
 }

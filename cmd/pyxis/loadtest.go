@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medreq/pyxis/internal/faults"
 	"github.com/medreq/pyxis/loadtest"
 )
 
@@ -32,6 +33,9 @@ type loadtestOptions struct {
 	MemProfile    string
 	Verbose       bool
 	FailOnTarget  bool
+	// Fault names a fault scenario (faultscenarios.go): the run starts its own system with
+	// the API and the worker as processes, injects the fault and checks every invariant.
+	Fault string
 }
 
 func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Config, loadtestOptions, error) {
@@ -46,11 +50,21 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of this process at the end of the run to this file")
 	fs.BoolVar(&o.Verbose, "verbose", false, "log the system's informational messages too (with --dev)")
 	fs.BoolVar(&o.FailOnTarget, "fail-on-target", false, "exit with an error when a target is missed")
+	fs.StringVar(&o.Fault, "fault", "", "run a fault scenario on a system of its own (a private Postgres, Temporal on SQLite, pyxis api and pyxis worker as processes, the simulated cabinet behind proxies) and print scenario=NAME requests=N faults=K lost= duplicated= stuck= ledger= audit=; --requests (default 200), --rate (default 20) and --seed apply; one of: "+faultScenarioNames())
 	if err := fs.Parse(args); err != nil {
 		return lc, o, err
 	}
 	if fs.NArg() > 0 {
 		return lc, o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.Fault != "" {
+		if _, err := findFaultScenario(o.Fault); err != nil {
+			return lc, o, err
+		}
+		if o.Dev || o.DevDir != "" {
+			return lc, o, errors.New("--fault starts a system of its own; --dev and --dev-dir are for the other scenarios")
+		}
+		return lc, o, nil
 	}
 	lc.Normalize()
 	if o.Dev {
@@ -76,6 +90,9 @@ func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(str
 	if !o.Verbose {
 		// The API logs every call: at a hundred calls a second that drowns the report.
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}
+	if o.Fault != "" {
+		return runFaultLoadtest(ctx, lc, o, stdout)
 	}
 	if o.CPUProfile != "" {
 		stop, err := startCPUProfile(o.CPUProfile)
@@ -230,4 +247,37 @@ func writeHeapProfile(path string) error {
 		return fmt.Errorf("--memprofile: %w", err)
 	}
 	return f.Close()
+}
+
+// runFaultLoadtest runs `pyxis loadtest --fault NAME`: progress on stderr, the verdict line
+// (and what was found beside it) on stdout; an error when something was lost.
+func runFaultLoadtest(ctx context.Context, lc loadtest.Config, o loadtestOptions, stdout io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res, err := runFaultScenario(ctx, faultConfig{
+		Scenario: o.Fault, Requests: lc.Requests, Rate: lc.Rate, Exe: exe, Log: os.Stderr, Seed: lc.Seed,
+	})
+	if err != nil {
+		return err
+	}
+	return printFaultResult(stdout, res)
+}
+
+// printFaultResult prints the verdict line, the time it took, and the notes; an error when
+// the run lost, duplicated or left something.
+func printFaultResult(w io.Writer, res faults.Result) error {
+	fmt.Fprintln(w, res.Line())
+	fmt.Fprintf(w, "  settle=%s took=%s\n", res.Settle.Round(100*time.Millisecond), res.Took.Round(100*time.Millisecond))
+	for _, p := range res.Problems {
+		fmt.Fprintln(w, "  PROBLEM: "+p)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintln(w, "  "+n)
+	}
+	if !res.OK() {
+		return fmt.Errorf("scenario %s: lost=%d duplicated=%d stuck=%d, %d problems", res.Scenario, res.Lost, res.Duplicated, res.Stuck, len(res.Problems))
+	}
+	return nil
 }

@@ -34,7 +34,10 @@ commands:
   cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
   check    verify the system's invariants (stock, ledger, projection vs workflows, audit, stuck requests)
   loadtest the morning medication pass as load: against --api URL, or --dev (the whole system
-           in this process); a report as text, --json and --html (see --help)
+           in this process); a report as text, --json and --html (see --help); --fault NAME
+           runs a fault scenario (worker-kill, postgres-restart, temporal-restart,
+           cabinet-offline-long, cabinet-offline-short, api-kill, mllp-kill, partition;
+           no-fault is the reference)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
 
 Configuration is read from the environment; README lists every variable.

@@ -109,6 +109,25 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Halt stops the server in a pg_ctl shutdown mode ("fast" disconnects sessions and
+// checkpoints; "immediate" aborts, as a crash does, and the next start recovers from the WAL)
+// and waits for it, keeping the data directory and the port for Resume.
+func (c *Cluster) Halt(ctx context.Context, mode string) error {
+	switch mode {
+	case "smart", "fast", "immediate":
+	default:
+		return fmt.Errorf("pgcluster: shutdown mode %q: want smart, fast or immediate", mode)
+	}
+	if _, err := c.run(ctx, c.bin.pgCtl, "-D", c.dir, "-m", mode, "-w", "-t", "60", "stop"); err != nil {
+		return fmt.Errorf("pgcluster: stop -m %s: %w", mode, err)
+	}
+	return nil
+}
+
+// Resume starts a server that Halt stopped, on the same port, and waits until it accepts
+// connections.
+func (c *Cluster) Resume(ctx context.Context) error { return c.start(ctx) }
+
 // prepareDirs creates the data and socket directories and hands them to the server's user.
 func (c *Cluster) prepareDirs() error {
 	if c.owner != nil {

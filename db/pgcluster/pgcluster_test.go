@@ -98,3 +98,33 @@ func reachableTempDir(t *testing.T) string {
 	require.NoError(t, os.Chmod(dir, 0o755))
 	return dir
 }
+
+func TestHaltResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := pgcluster.Start(ctx, filepath.Join(reachableTempDir(t), "data"), 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	exec := func(sql string) error {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	require.NoError(t, exec("CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)"))
+	require.Error(t, c.Halt(ctx, "sideways"))
+	port := c.Port()
+	for _, mode := range []string{"fast", "immediate"} {
+		require.NoError(t, c.Halt(ctx, mode))
+		require.Error(t, exec("SELECT 1"), "down after Halt -m %s", mode)
+		require.NoError(t, c.Resume(ctx))
+		assert.Equal(t, port, c.Port())
+		require.NoError(t, exec("INSERT INTO kept VALUES (2)"), "a committed table survives -m %s", mode)
+	}
+}

@@ -331,3 +331,12 @@ func TestContractNamesAreUniqueAndKnown(t *testing.T) {
 	_, ok := Lookup("pyxis_nothing")
 	assert.False(t, ok)
 }
+
+// With metrics off (PYXIS_METRICS_ADDR=off) the worker has no registry; its health server
+// still serves /metrics, as a 404, instead of a nil dereference at start.
+func TestNilRegistryHandlerIsNotFound(t *testing.T) {
+	var reg *Registry
+	rec := httptest.NewRecorder()
+	reg.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+}

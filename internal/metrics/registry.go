@@ -33,8 +33,12 @@ func New() *Registry {
 	return &Registry{prom: reg}
 }
 
-// Handler serves the registry in the Prometheus text format (or OpenMetrics when asked).
+// Handler serves the registry in the Prometheus text format (or OpenMetrics when asked);
+// without a registry (metrics off), 404.
 func (r *Registry) Handler() http.Handler {
+	if r == nil {
+		return http.NotFoundHandler()
+	}
 	return promhttp.HandlerFor(r.prom, promhttp.HandlerOpts{
 		// A collector that fails (the database did not answer) leaves its series out; the
 		// rest is still served.

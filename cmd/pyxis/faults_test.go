@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/internal/faults"
+)
+
+// The fault scenarios of issue 13, each on a system of its own: a private Postgres cluster,
+// Temporal on a SQLite file in this process, `pyxis api` and `pyxis worker` as processes
+// (this test binary re-executed as main), the simulated cabinet behind two proxies. Each
+// puts 200 requests through every status, injects its fault, heals it, waits for every
+// request to end and checks every invariant; `pyxis loadtest --fault NAME` runs the same.
+
+// testLogWriter hands each line written to it to t.Log.
+type testLogWriter struct {
+	t  *testing.T
+	mu sync.Mutex
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func runFaultTest(t *testing.T, name string, requests int, checkSettle time.Duration, sabotage func(context.Context, *faultStack) error) faults.Result {
+	// The sabotaged run fails on purpose: nothing to keep.
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a fault scenario starts a whole system")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	res, err := runFaultScenario(ctx, faultConfig{
+		Scenario: name, Requests: requests, Exe: os.Args[0], Env: []string{execMainEnv + "=1"},
+		Log: &testLogWriter{t: t}, SettleWithin: 4 * time.Minute, CheckSettle: checkSettle, sabotage: sabotage, DiscardData: sabotage != nil,
+	})
+	require.NoError(t, err)
+	fmt.Println(res.Line())
+	t.Log(res.Line())
+	t.Logf("settle=%s took=%s", res.Settle.Round(100*time.Millisecond), res.Took.Round(100*time.Millisecond))
+	for _, n := range append(append([]string{}, res.Problems...), res.Notes...) {
+		t.Log("  " + n)
+	}
+	return res
+}
+
+func testFaultScenario(t *testing.T, name string) {
+	res := runFaultTest(t, name, 200, 0, nil)
+	assert.Equal(t, 200, res.Requests)
+	assert.Positive(t, res.Faults, "no fault was injected")
+	assert.Zero(t, res.Lost, "lost")
+	assert.Zero(t, res.Duplicated, "duplicated")
+	assert.Zero(t, res.Stuck, "stuck")
+	assert.True(t, res.LedgerOK, "ledger")
+	assert.True(t, res.AuditOK, "audit")
+	assert.Empty(t, res.Problems)
+	assert.True(t, res.OK(), res.Line())
+}
+
+func TestFaultWorkerKill(t *testing.T)         { testFaultScenario(t, "worker-kill") }
+func TestFaultPostgresRestart(t *testing.T)    { testFaultScenario(t, "postgres-restart") }
+func TestFaultTemporalRestart(t *testing.T)    { testFaultScenario(t, "temporal-restart") }
+func TestFaultCabinetOfflineLong(t *testing.T) { testFaultScenario(t, "cabinet-offline-long") }
+func TestFaultCabinetOfflineShort(t *testing.T) {
+	testFaultScenario(t, "cabinet-offline-short")
+}
+func TestFaultAPIKill(t *testing.T)   { testFaultScenario(t, "api-kill") }
+func TestFaultMLLPKill(t *testing.T)  { testFaultScenario(t, "mllp-kill") }
+func TestFaultPartition(t *testing.T) { testFaultScenario(t, "partition") }
+
+// TestFaultVerdictShowsBrokenInvariants breaks invariants after a small run settles (a
+// request's projection says failed where its workflow dispensed it; a pocket's on_hand moved
+// outside the ledger): the verdict must count them, so a scenario can fail.
+func TestFaultVerdictShowsBrokenInvariants(t *testing.T) {
+	res := runFaultTest(t, "cabinet-offline-short", 20, 2*time.Second, func(ctx context.Context, fs *faultStack) error {
+		if _, err := fs.pool.Exec(ctx, `UPDATE medication_requests SET status = 'failed'
+			WHERE id = (SELECT id FROM medication_requests WHERE status = 'dispensed' ORDER BY id LIMIT 1)`); err != nil {
+			return err
+		}
+		_, err := fs.pool.Exec(ctx, `UPDATE cabinet_stock SET on_hand = on_hand - 1
+			WHERE (cabinet_id, medication_id) = (SELECT cabinet_id, medication_id FROM cabinet_stock ORDER BY 1, 2 LIMIT 1)`)
+		return err
+	})
+	assert.False(t, res.OK(), res.Line())
+	assert.Positive(t, res.Lost, "a request the projection shows failed must count as lost")
+	assert.False(t, res.LedgerOK, "on_hand moved outside the ledger")
+	assert.Contains(t, res.Line(), "ledger=broken")
+}
+
+func TestFaultScenarioNamesInHelp(t *testing.T) {
+	_, _, err := parseLoadtestFlags([]string{"--fault", "nope"}, func(string) string { return "" })
+	require.ErrorContains(t, err, "no fault scenario")
+	for _, s := range faultScenarios {
+		assert.Contains(t, faultScenarioNames(), s.name)
+		assert.Contains(t, usage, s.name, "pyxis help lists the scenario")
+		_, o, err := parseLoadtestFlags([]string{"--fault", s.name, "--requests", "300"}, func(string) string { return "" })
+		require.NoError(t, err)
+		assert.Equal(t, s.name, o.Fault)
+	}
+}
