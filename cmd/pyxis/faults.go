@@ -133,19 +133,25 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 		return nil, err
 	}
 
-	ports, err := freePorts(3)
+	frontend, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
 	fs.tOpts = devTemporalOptions{
-		FrontendAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]), Namespace: "default",
+		FrontendAddr: fmt.Sprintf("127.0.0.1:%d", frontend[0]), Namespace: "default",
 		DBFile: filepath.Join(fs.dir, "temporal.db"), LogFile: filepath.Join(fs.dir, "temporal.log"),
 		PortsFile: filepath.Join(fs.dir, "temporal-ports.json"), ShardsFile: filepath.Join(fs.dir, "temporal-shards.json"),
 	}
 	if fs.temporal, err = startDevTemporal(fs.tOpts); err != nil {
 		return nil, err
 	}
-	fs.apiAddr, fs.mllpAddr = fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
+	// The api's ports are drawn once the Temporal server holds its own (drawn from the same
+	// range), so the api subprocess never finds one of them taken.
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	fs.apiAddr, fs.mllpAddr = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
 	fs.secret = "fault-scenarios-secret-" + filepath.Base(fs.dir)
 	vars := map[string]string{
 		"DATABASE_URL": fs.dbURL, "TEMPORAL_ADDRESS": fs.temporal.hostPort, "TEMPORAL_NAMESPACE": "default",
