@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -278,4 +279,14 @@ func stockView(r db.StockRow) StockView {
 	return StockView{CabinetID: r.CabinetID, MedicationID: r.MedicationID, MedicationCode: r.MedicationCode,
 		MedicationName: r.MedicationName, OnHand: r.OnHand, Reserved: r.Reserved, Available: r.OnHand - r.Reserved,
 		ParLevel: r.ParLevel, UpdatedAt: r.UpdatedAt}
+}
+
+// requireCabinet answers 404 "cabinet not found" when id names no cabinet, for the handlers
+// that only need the cabinet to exist.
+func (s *Server) requireCabinet(ctx context.Context, id int64) error {
+	_, err := s.store.GetCabinet(ctx, id)
+	if errors.Is(err, db.ErrNotFound) {
+		return notFound("cabinet")
+	}
+	return err
 }

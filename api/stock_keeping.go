@@ -191,10 +191,7 @@ func (s *Server) recordCount(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if _, err := s.store.GetCabinet(ctx, cabinetID); err != nil {
-		if errors.Is(err, db.ErrNotFound) {
-			err = notFound("cabinet")
-		}
+	if err := s.requireCabinet(ctx, cabinetID); err != nil {
 		abort(c, err)
 		return
 	}
