@@ -9,13 +9,7 @@ import (
 )
 
 func TestHL7Settings(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
+	env := envOf
 	var h hl7Config
 	require.Empty(t, loadHL7(env(), &h))
 	assert.Equal(t, "P", h.ProcessingID)

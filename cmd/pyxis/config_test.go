@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
+// envOf is a getenv over name, value pairs; a later pair for a name wins.
 func envOf(kv ...string) func(string) string {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {

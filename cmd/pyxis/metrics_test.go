@@ -342,13 +342,7 @@ func TestWorkerHealthAnswersBeforeTemporal(t *testing.T) {
 }
 
 func TestMetricsConfig(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
+	env := envOf
 	cfg, err := loadConfig(env())
 	require.NoError(t, err)
 	assert.Equal(t, metricsConfig{WorkerAddr: ":9090", API: true, AuditVerifyInterval: 5 * time.Minute}, cfg.Metrics)

@@ -338,13 +338,7 @@ func TestTracerProviderFromEnvironment(t *testing.T) {
 }
 
 func TestObservabilitySettings(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
+	env := envOf
 	cfg, err := loadConfig(env())
 	require.NoError(t, err)
 	assert.Equal(t, "json", cfg.Obs.logFormat("api"))

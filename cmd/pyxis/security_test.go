@@ -127,11 +127,8 @@ func TestAuditVerifyAfterARun(t *testing.T) {
 func TestSecurityConfig(t *testing.T) {
 	key := codec.FormatKeys([]codec.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}, {ID: "k2", Secret: bytes.Repeat([]byte{2}, 32)}})
 	env := func(kv ...string) func(string) string {
-		m := map[string]string{"DATABASE_URL": "postgres://u:p@h/db", "TEMPORAL_ADDRESS": "h:7233"}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
+		// Later pairs win, so a test can still override these two.
+		return envOf(append([]string{"DATABASE_URL", "postgres://u:p@h/db", "TEMPORAL_ADDRESS", "h:7233"}, kv...)...)
 	}
 	secret := strings.Repeat("s", 32)
 

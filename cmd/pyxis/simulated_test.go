@@ -27,13 +27,7 @@ import (
 // every log line says so and a warning opens the log. The in-process simulator withdraws by
 // itself only when PYXIS_SIM_WITHDRAW_AFTER says so (dev mode: 3s).
 func TestSimulatedCabinetsSetting(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		m := map[string]string{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return func(k string) string { return m[k] }
-	}
+	env := envOf
 	cfg, err := loadConfig(env())
 	require.NoError(t, err)
 	assert.False(t, cfg.AllowSimulatedCabinets)
