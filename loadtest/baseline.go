@@ -63,12 +63,8 @@ func (r *runner) baseline(ctx context.Context, n, concurrency int) (*BaselineRep
 	if n == 0 {
 		return rep, nil
 	}
-	var compression client.GrpcCompression = &client.GrpcCompressionGzip{}
-	if r.env.TemporalCompression == "none" {
-		compression = &client.GrpcCompressionNone{}
-	}
 	tc, err := client.DialContext(ctx, client.Options{HostPort: r.env.TemporalAddress, Namespace: r.env.Namespace, Logger: quietLogger{},
-		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression}})
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: r.env.TemporalCompression}})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", r.env.TemporalAddress, err)
 	}

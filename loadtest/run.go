@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.temporal.io/sdk/client"
 )
 
 // Env is what the caller knows about the system under test beyond its URL.
@@ -27,9 +29,10 @@ type Env struct {
 	// them.
 	TemporalAddress string
 	Namespace       string
-	// TemporalCompression is the system's own gRPC compression to Temporal ("none" or gzip):
-	// the baseline's client uses the same, so both sides pay the same for their calls.
-	TemporalCompression string
+	// TemporalCompression is the system's own gRPC compression to Temporal (nil: the SDK's
+	// default, gzip): the baseline's client uses the same, so both sides pay the same for
+	// their calls.
+	TemporalCompression client.GrpcCompression
 	// InProcess says the system runs in this process: the report then gives its memory.
 	InProcess bool
 	// Disposable says the system is thrown away after the run: what the run leaves open

@@ -43,7 +43,7 @@ type devStack struct {
 	// TemporalAddr is the Temporal frontend's host:port.
 	TemporalAddr string
 	// TemporalCompression is the compression the stack's clients use towards it.
-	TemporalCompression string
+	TemporalCompression client.GrpcCompression
 	// DatabaseURL is the system's Postgres database.
 	DatabaseURL string
 	// Dir is the data folder (absolute).
@@ -149,7 +149,7 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 			cfg.TemporalCompression = "none"
 		}
 	}
-	s.TemporalAddr, s.TemporalCompression = cfg.TemporalAddress, cfg.TemporalCompression
+	s.TemporalAddr, s.TemporalCompression = cfg.TemporalAddress, cfg.grpcCompression()
 	if s.Temporal, err = dialTemporal(ctx, cfg); err != nil {
 		return nil, err
 	}

@@ -119,7 +119,7 @@ func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(str
 		fmt.Fprintf(stdout, "Load test against the whole system in this process: API %s, Temporal %s (%s)\n", stack.APIURL, stack.TemporalAddr, o.TemporalStore)
 	} else {
 		env.Mode = "api"
-		env.TemporalAddress, env.TemporalCompression = cfg.TemporalAddress, cfg.TemporalCompression
+		env.TemporalAddress, env.TemporalCompression = cfg.TemporalAddress, cfg.grpcCompression()
 		secret := cfg.JWTSecret
 		if o.DevDir != "" {
 			raw, err := os.ReadFile(filepath.Join(o.DevDir, "jwt-secret"))
