@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/medreq/pyxis/check"
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/internal/check"
 )
 
 // runCheck runs `pyxis check`: it verifies the system's invariants against DATABASE_URL and

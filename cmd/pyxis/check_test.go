@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
+	"github.com/medreq/pyxis/check"
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/internal/check"
 	"github.com/medreq/pyxis/workflows"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/medreq/pyxis/internal/check"
+	"github.com/medreq/pyxis/check"
 	"github.com/medreq/pyxis/internal/faults"
 	"github.com/medreq/pyxis/workflows"
 )
