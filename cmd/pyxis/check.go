@@ -12,11 +12,12 @@ import (
 
 	"github.com/medreq/pyxis/check"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/service"
 )
 
 // runCheck runs `pyxis check`: it verifies the system's invariants against DATABASE_URL and
 // TEMPORAL_ADDRESS and prints what it found; it fails when an invariant does not hold.
-func runCheck(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	stuck := fs.Duration("stuck-after", 2*time.Minute, "how long a retrying activity, an unrecorded step or a passed deadline may last before a request counts as stuck")
@@ -36,7 +37,7 @@ func runCheck(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 	}
 	defer pool.Close()
 	store := db.NewStore(pool)
-	tc, err := dialTemporal(ctx, cfg)
+	tc, err := service.DialTemporal(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/medreq/pyxis/service"
 )
 
 // devOptions are the flags of `pyxis dev`; each has an environment variable too.
@@ -47,17 +50,17 @@ const (
 	temporalStorePostgres = "postgres"
 )
 
-func parseDevFlags(args []string, getenv func(string) string, cfg config) (devOptions, error) {
+func parseDevFlags(args []string, getenv func(string) string, cfg service.Config) (devOptions, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	o := devOptions{}
-	fs.StringVar(&o.Dir, "dir", envOr(getenv, "PYXIS_DEV_DIR", ".pyxis-dev"), "data folder for Temporal's SQLite file, a private Postgres and the dev secret (PYXIS_DEV_DIR)")
+	fs.StringVar(&o.Dir, "dir", cmp.Or(getenv("PYXIS_DEV_DIR"), ".pyxis-dev"), "data folder for Temporal's SQLite file, a private Postgres and the dev secret (PYXIS_DEV_DIR)")
 	fs.BoolVar(&o.Ephemeral, "ephemeral", false, "keep Temporal in memory and the database temporary: nothing survives exit")
 	fs.StringVar(&o.HTTPAddr, "http-addr", cfg.HTTPAddr, "API address (PYXIS_HTTP_ADDR)")
-	fs.StringVar(&o.TemporalAddr, "temporal-addr", envOr(getenv, "PYXIS_DEV_TEMPORAL_ADDR", "127.0.0.1:7233"), "in-process Temporal frontend address (PYXIS_DEV_TEMPORAL_ADDR)")
-	fs.StringVar(&o.UIAddr, "ui-addr", envOr(getenv, "PYXIS_DEV_UI_ADDR", "127.0.0.1:8233"), "Temporal Web UI address (PYXIS_DEV_UI_ADDR)")
-	fs.StringVar(&o.CabinetSimAddr, "cabinet-sim-addr", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADDR", "127.0.0.1:2576"), "simulated cabinet's MLLP address for orders (PYXIS_DEV_CABINET_SIM_ADDR)")
-	fs.StringVar(&o.CabinetSimAdmin, "cabinet-sim-admin", envOr(getenv, "PYXIS_DEV_CABINET_SIM_ADMIN", "127.0.0.1:2577"), "simulated cabinet's admin HTTP address (PYXIS_DEV_CABINET_SIM_ADMIN)")
-	fs.StringVar(&o.TemporalStore, "temporal-store", envOr(getenv, "PYXIS_DEV_TEMPORAL_STORE", temporalStoreSQLite), "where the in-process Temporal server keeps its state: sqlite (in the data folder) or postgres (databases on dev mode's PostgreSQL server) (PYXIS_DEV_TEMPORAL_STORE)")
+	fs.StringVar(&o.TemporalAddr, "temporal-addr", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_ADDR"), "127.0.0.1:7233"), "in-process Temporal frontend address (PYXIS_DEV_TEMPORAL_ADDR)")
+	fs.StringVar(&o.UIAddr, "ui-addr", cmp.Or(getenv("PYXIS_DEV_UI_ADDR"), "127.0.0.1:8233"), "Temporal Web UI address (PYXIS_DEV_UI_ADDR)")
+	fs.StringVar(&o.CabinetSimAddr, "cabinet-sim-addr", cmp.Or(getenv("PYXIS_DEV_CABINET_SIM_ADDR"), "127.0.0.1:2576"), "simulated cabinet's MLLP address for orders (PYXIS_DEV_CABINET_SIM_ADDR)")
+	fs.StringVar(&o.CabinetSimAdmin, "cabinet-sim-admin", cmp.Or(getenv("PYXIS_DEV_CABINET_SIM_ADMIN"), "127.0.0.1:2577"), "simulated cabinet's admin HTTP address (PYXIS_DEV_CABINET_SIM_ADMIN)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), temporalStoreSQLite), "where the in-process Temporal server keeps its state: sqlite (in the data folder) or postgres (databases on dev mode's PostgreSQL server) (PYXIS_DEV_TEMPORAL_STORE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -84,7 +87,7 @@ func checkTemporalStore(store string) error {
 // runDev runs the whole system in one process: Temporal and its Web UI (unless
 // TEMPORAL_ADDRESS names a server), Postgres (found or started), migrations and demo data,
 // the worker with the cabinet simulator, and the API. Ctrl-C stops all of it.
-func runDev(ctx context.Context, cfg config, args []string, getenv func(string) string, stdout io.Writer) error {
+func runDev(ctx context.Context, cfg service.Config, args []string, getenv func(string) string, stdout io.Writer) error {
 	o, err := parseDevFlags(args, getenv, cfg)
 	if err != nil {
 		return err
@@ -103,7 +106,7 @@ func runDev(ctx context.Context, cfg config, args []string, getenv func(string) 
 	}
 	if err := printBanner(stdout, banner{
 		api: s.APIURL, ui: s.UIURL, temporal: s.TemporalAddr,
-		database: maskURL(s.DatabaseURL), dir: s.Dir, ephemeral: o.Ephemeral, secret: s.Secret, demo: s.Demo,
+		database: service.MaskURL(s.DatabaseURL), dir: s.Dir, ephemeral: o.Ephemeral, secret: s.Secret, demo: s.Demo,
 		mllp: s.MLLPAddr, codecSession: s.CodecSessionURL, cabinetSim: s.CabinetSimAddr, cabinetSimAdmin: s.CabinetSimAdminURL,
 	}); err != nil {
 		_ = s.Stop()
@@ -136,7 +139,7 @@ func devSecret(o devOptions) (string, error) {
 func waitReady(ctx context.Context, addr string) error {
 	url := "http://" + displayAddr(addr) + "/readyz"
 	for {
-		if ok, _ := httpOK(ctx, url); ok {
+		if ok, _ := service.HTTPOK(ctx, url); ok {
 			return nil
 		}
 		select {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/metrics"
+	"github.com/medreq/pyxis/service"
 )
 
 // devStack is the whole system running in this process, as `pyxis dev` starts it and
@@ -61,7 +61,7 @@ type devStack struct {
 	Demo               demoData
 	// Config is the configuration the stack runs with: the caller's, with what dev mode
 	// filled in (database, Temporal address, secret, codec keys).
-	Config config
+	Config service.Config
 
 	cancel   context.CancelFunc
 	g        *errgroup.Group
@@ -76,13 +76,13 @@ var errStoppedBeforeReady = errors.New("dev mode stopped before it was ready")
 
 // startDevStack starts the whole system and returns once the API answers /readyz. A failure
 // of any part afterwards stops the rest; Wait reports it.
-func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, err error) {
+func startDevStack(ctx context.Context, cfg service.Config, o devOptions) (_ *devStack, err error) {
 	s := &devStack{}
 	// Dev mode is where simulated cabinets belong.
 	cfg.AllowSimulatedCabinets = true
 	// One metrics registry for all of it, served at the api's /metrics.
-	if cfg.metrics == nil {
-		cfg.metrics = metrics.New()
+	if cfg.Registry == nil {
+		cfg.Registry = metrics.New()
 	}
 	defer func() {
 		if err != nil {
@@ -114,7 +114,7 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 	}
 
 	// Bind the API first: a taken port should stop us before anything is started.
-	apiLn, err := listen(o.HTTPAddr, "PYXIS_HTTP_ADDR or --http-addr")
+	apiLn, err := service.Listen(o.HTTPAddr, "PYXIS_HTTP_ADDR or --http-addr")
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +149,8 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 			cfg.TemporalCompression = "none"
 		}
 	}
-	s.TemporalAddr, s.TemporalCompression = cfg.TemporalAddress, cfg.grpcCompression()
-	if s.Temporal, err = dialTemporal(ctx, cfg); err != nil {
+	s.TemporalAddr, s.TemporalCompression = cfg.TemporalAddress, cfg.GRPCCompression()
+	if s.Temporal, err = service.DialTemporal(ctx, cfg); err != nil {
 		return nil, err
 	}
 	s.cleanups = append(s.cleanups, s.Temporal.Close)
@@ -162,8 +162,8 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 	}
 	s.Secret = cfg.JWTSecret
 
-	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal, Metrics: cfg.metrics.Reports()}
-	mllpSrv, err := listenMLLP(cfg, in)
+	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal, Metrics: cfg.Registry.Reports()}
+	mllpSrv, err := service.ListenMLLP(cfg, in)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 	}
 	s.cleanups = append(s.cleanups, func() { _ = cabSim.Close() })
 	s.CabinetSimAddr, s.CabinetSimAdminURL = cabSim.Addr(), "http://"+cabSim.AdminAddr()
-	apiSrv, err := newAPIServer(s.Store, s.Temporal, cfg)
+	apiSrv, err := service.NewAPIServer(s.Store, s.Temporal, cfg)
 	if err != nil {
 		_ = mllpSrv.Close()
 		return nil, err
@@ -188,8 +188,8 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 	s.cancel, s.g = cancel, g
 	g.Go(func() error { return mllpSrv.Serve(gctx) })
 	g.Go(func() error { return in.Run(gctx) })
-	g.Go(func() error { return serveWorker(gctx, s.Temporal, s.Store, cfg) })
-	g.Go(func() error { return serveHTTP(gctx, apiLn, apiSrv.Handler()) })
+	g.Go(func() error { return service.ServeWorker(gctx, s.Temporal, s.Store, cfg) })
+	g.Go(func() error { return service.ServeHTTP(gctx, apiLn, apiSrv.Handler()) })
 	if err := waitReady(gctx, apiLn.Addr().String()); err != nil {
 		cancel()
 		if err := g.Wait(); err != nil {
@@ -202,7 +202,7 @@ func startDevStack(ctx context.Context, cfg config, o devOptions) (_ *devStack, 
 
 // startTemporal starts the in-process Temporal server, and its Web UI unless o.NoUI, and
 // points cfg at them.
-func (s *devStack) startTemporal(cfg *config, o devOptions, pg devDB, apiAddr string) error {
+func (s *devStack) startTemporal(cfg *service.Config, o devOptions, pg devDB, apiAddr string) error {
 	tOpts := devTemporalOptions{
 		FrontendAddr: o.TemporalAddr, Namespace: cfg.TemporalNamespace,
 		LogFile:    filepath.Join(o.Dir, "temporal.log"),
@@ -416,7 +416,7 @@ func startDevUI(addr, temporalAddr, namespace, codecEndpoint string) (*devUI, er
 		return nil, fmt.Errorf("PYXIS_DEV_UI_ADDR=%q: bad port", addr)
 	}
 	// ui-server exits the process when it cannot bind, so check the port ourselves first.
-	ln, err := listen(addr, "PYXIS_DEV_UI_ADDR or --ui-addr")
+	ln, err := service.Listen(addr, "PYXIS_DEV_UI_ADDR or --ui-addr")
 	if err != nil {
 		return nil, err
 	}
@@ -444,7 +444,7 @@ func startDevUI(addr, temporalAddr, namespace, codecEndpoint string) (*devUI, er
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		if ok, _ := httpOK(ctx, ui.url+"/healthz"); ok {
+		if ok, _ := service.HTTPOK(ctx, ui.url+"/healthz"); ok {
 			return ui, nil
 		}
 		select {
@@ -458,22 +458,3 @@ func startDevUI(addr, temporalAddr, namespace, codecEndpoint string) (*devUI, er
 
 // Stop stops the UI server.
 func (u *devUI) Stop() { u.server.Stop() }
-
-// httpOK reports whether GET url answers 200.
-func httpOK(ctx context.Context, url string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("answered %s", resp.Status)
-	}
-	return true, nil
-}

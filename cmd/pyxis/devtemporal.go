@@ -27,6 +27,7 @@ import (
 	toolschema "go.temporal.io/server/tools/common/schema"
 	sqltool "go.temporal.io/server/tools/sql"
 
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -85,7 +86,7 @@ func startDevTemporal(o devTemporalOptions) (*devTemporal, error) {
 		return nil, fmt.Errorf("PYXIS_DEV_TEMPORAL_ADDR=%q: bad port", o.FrontendAddr)
 	}
 	// The frontend's port is the one people type; fail clearly when it is taken.
-	ln, err := listen(o.FrontendAddr, "PYXIS_DEV_TEMPORAL_ADDR")
+	ln, err := service.Listen(o.FrontendAddr, "PYXIS_DEV_TEMPORAL_ADDR")
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/service"
 )
 
 func TestDevTemporalHistoryShardsAreRecordedPerStore(t *testing.T) {
@@ -32,15 +34,15 @@ func TestDevTemporalHistoryShardsAreRecordedPerStore(t *testing.T) {
 }
 
 func TestDevTemporalStoreFlag(t *testing.T) {
-	o, err := parseDevFlags(nil, func(string) string { return "" }, config{})
+	o, err := parseDevFlags(nil, func(string) string { return "" }, service.Config{})
 	require.NoError(t, err)
 	assert.Equal(t, temporalStoreSQLite, o.TemporalStore)
-	o, err = parseDevFlags(nil, func(k string) string { return map[string]string{"PYXIS_DEV_TEMPORAL_STORE": "postgres"}[k] }, config{})
+	o, err = parseDevFlags(nil, func(k string) string { return map[string]string{"PYXIS_DEV_TEMPORAL_STORE": "postgres"}[k] }, service.Config{})
 	require.NoError(t, err)
 	assert.Equal(t, temporalStorePostgres, o.TemporalStore)
-	o, err = parseDevFlags([]string{"--temporal-store", "sqlite", "--ephemeral"}, func(string) string { return "" }, config{})
+	o, err = parseDevFlags([]string{"--temporal-store", "sqlite", "--ephemeral"}, func(string) string { return "" }, service.Config{})
 	require.NoError(t, err)
 	assert.True(t, o.TempDir && o.ThrowawayDB, "--ephemeral keeps nothing")
-	_, err = parseDevFlags([]string{"--temporal-store", "mysql"}, func(string) string { return "" }, config{})
+	_, err = parseDevFlags([]string{"--temporal-store", "mysql"}, func(string) string { return "" }, service.Config{})
 	assert.ErrorContains(t, err, "want sqlite or postgres")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/internal/faults"
+	"github.com/medreq/pyxis/service"
 )
 
 // The faults of the scenarios (faultscenarios.go): each injects its fault, heals it, and
@@ -38,7 +39,7 @@ func injectPostgresRestart(ctx context.Context, fs *faultStack, _ *faults.Load, 
 		// /readyz must say not ready while the database is down.
 		notReady := 0
 		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
-			if ok, _ := httpOK(ctx, "http://"+fs.apiAddr+"/readyz"); !ok {
+			if ok, _ := service.HTTPOK(ctx, "http://"+fs.apiAddr+"/readyz"); !ok {
 				notReady++
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/internal/faults"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -166,11 +167,11 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	for k, v := range vars {
 		fs.env = append(fs.env, k+"="+v)
 	}
-	cfg, err := loadConfig(func(k string) string { return vars[k] })
+	cfg, err := service.LoadConfig(func(k string) string { return vars[k] })
 	if err != nil {
 		return nil, err
 	}
-	if fs.tc, err = dialTemporal(ctx, cfg); err != nil {
+	if fs.tc, err = service.DialTemporal(ctx, cfg); err != nil {
 		return nil, err
 	}
 	saCtx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -343,7 +344,7 @@ func (fs *faultStack) startAPI(ctx context.Context) error {
 			return false, fmt.Errorf("pyxis api exited (%v):\n%s", a.err, tail(a.output(), 20))
 		default:
 		}
-		ok, _ := httpOK(ctx, "http://"+fs.apiAddr+"/readyz")
+		ok, _ := service.HTTPOK(ctx, "http://"+fs.apiAddr+"/readyz")
 		return ok, nil
 	}, "pyxis api to be ready")
 }

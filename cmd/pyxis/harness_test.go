@@ -33,6 +33,7 @@ import (
 	"github.com/medreq/pyxis/db/dbtest"
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/metrics"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -119,7 +120,7 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
-	interceptors, err := temporalInterceptors()
+	interceptors, err := service.TemporalInterceptors()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -140,18 +141,18 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	s.sim = cabinet.NewSimulator(0, nil, nil)
 	// Cabinets with driver hl7 are commanded over MLLP; a short ACK timeout lets the tests
 	// see a cabinet that answers too late without waiting long.
-	cabinets, closeDrivers := newCabinetDrivers(s.sim, config{CabinetAckTimeout: time.Second})
+	cabinets, closeDrivers := service.NewCabinetDrivers(s.sim, service.Config{CabinetAckTimeout: time.Second})
 	// The harness allows simulated cabinets explicitly, as dev mode does; the test of a worker
 	// that does not (TestSimulatedCabinetRefusedWhereNotAllowed) runs its own.
-	w := worker.New(wtc, workerActivities(s.store, cabinets, true, workerMetrics), worker.Options{})
-	health := &workerHealth{}
-	health.connected(s.store, wtc)
+	w := worker.New(wtc, service.WorkerActivities(s.store, cabinets, true, workerMetrics), worker.Options{})
+	health := &service.WorkerHealth{}
+	health.Connected(s.store, wtc)
 	if err := w.Start(); err != nil {
 		return nil, nil, err
 	}
-	health.started()
-	// The worker's metrics and health server, as runWorker serves it on PYXIS_METRICS_ADDR.
-	workerSrv := httptest.NewServer(health.handler(workerMetrics))
+	health.Started()
+	// The worker's metrics and health server, as service.RunWorker serves it on PYXIS_METRICS_ADDR.
+	workerSrv := httptest.NewServer(health.Handler(workerMetrics))
 	s.workerMetricsURL = workerSrv.URL
 	s.intake = &intake.Intake{Store: s.store, Temporal: tc, Metrics: apiMetrics.Reports()}
 	applyCtx, stopApplying := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/cabinet/cabsim"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -26,7 +27,7 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 	c.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
-	listener, err := listenMLLP(config{MLLPAddr: "127.0.0.1:0"}, e2e.intake)
+	listener, err := service.ListenMLLP(service.Config{MLLPAddr: "127.0.0.1:0"}, e2e.intake)
 	require.NoError(c.t, err)
 	go func() { _ = listener.Serve(ctx) }()
 	c.t.Cleanup(func() { _ = listener.Close() })

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/medreq/pyxis/internal/faults"
 	"github.com/medreq/pyxis/loadtest"
+	"github.com/medreq/pyxis/service"
 )
 
 // loadtestOptions are the flags of `pyxis loadtest` that concern where the system runs, beside
@@ -45,7 +47,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	lc.RegisterFlags(fs)
 	fs.BoolVar(&o.Dev, "dev", false, "start the whole system in this process on free ports (a temporary data folder with Temporal on SQLite, a throw-away database), run, stop and clean up")
 	fs.StringVar(&o.DevDir, "dev-dir", "", "against a running pyxis dev: its data folder, whose jwt-secret signs the users' tokens (else PYXIS_JWT_SECRET)")
-	fs.StringVar(&o.TemporalStore, "temporal-store", envOr(getenv, "PYXIS_DEV_TEMPORAL_STORE", temporalStoreSQLite), "with --dev: the Temporal server's store, sqlite or postgres (PYXIS_DEV_TEMPORAL_STORE)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), temporalStoreSQLite), "with --dev: the Temporal server's store, sqlite or postgres (PYXIS_DEV_TEMPORAL_STORE)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --dev: the whole system) to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of this process at the end of the run to this file")
 	fs.BoolVar(&o.Verbose, "verbose", false, "log the system's informational messages too (with --dev)")
@@ -82,7 +84,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 
 // runLoadtest runs `pyxis loadtest`: against a running API, or (--dev) against the whole
 // system started in this process for the run.
-func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(string) string, stdout io.Writer) error {
+func runLoadtest(ctx context.Context, cfg service.Config, args []string, getenv func(string) string, stdout io.Writer) error {
 	lc, o, err := parseLoadtestFlags(args, getenv)
 	if err != nil {
 		return err
@@ -119,7 +121,7 @@ func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(str
 		fmt.Fprintf(stdout, "Load test against the whole system in this process: API %s, Temporal %s (%s)\n", stack.APIURL, stack.TemporalAddr, o.TemporalStore)
 	} else {
 		env.Mode = "api"
-		env.TemporalAddress, env.TemporalCompression = cfg.TemporalAddress, cfg.grpcCompression()
+		env.TemporalAddress, env.TemporalCompression = cfg.TemporalAddress, cfg.GRPCCompression()
 		secret := cfg.JWTSecret
 		if o.DevDir != "" {
 			raw, err := os.ReadFile(filepath.Join(o.DevDir, "jwt-secret"))
@@ -155,7 +157,7 @@ func runLoadtest(ctx context.Context, cfg config, args []string, getenv func(str
 // startLoadtestStack starts the dev stack for a load test: every address free, no Web UI, a
 // temporary data folder (Temporal persisted in it, as in dev mode, not in memory) and a
 // throw-away database. release stops it and removes what it made.
-func startLoadtestStack(ctx context.Context, cfg config, lc loadtest.Config, o loadtestOptions) (*devStack, func(), error) {
+func startLoadtestStack(ctx context.Context, cfg service.Config, lc loadtest.Config, o loadtestOptions) (*devStack, func(), error) {
 	ports, err := freePorts(1)
 	if err != nil {
 		return nil, nil, err

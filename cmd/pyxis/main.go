@@ -19,6 +19,7 @@ import (
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -62,18 +63,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprint(stdout, usage)
 		return errors.New("no command given")
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, err := service.LoadConfig(getenv)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	gin.SetMode(gin.ReleaseMode)
 	cmd, rest := args[0], args[1:]
-	slog.SetDefault(newLogger(os.Stderr, cfg.Obs.logFormat(cmd), cfg.Obs.LogLevel, cfg.AllowSimulatedCabinets || cmd == "dev"))
+	slog.SetDefault(service.NewLogger(os.Stderr, cfg.Obs.FormatFor(cmd), cfg.Obs.LogLevel, cfg.AllowSimulatedCabinets || cmd == "dev"))
 	if cfg.AllowSimulatedCabinets {
-		warnSimulatedCabinets()
+		service.WarnSimulatedCabinets()
 	}
 	if cmd == "dev" || cmd == "api" || cmd == "worker" {
-		stopTracing, err := setupTracing(ctx, getenv, "pyxis-"+cmd)
+		stopTracing, err := service.SetupTracing(ctx, getenv, "pyxis-"+cmd)
 		if err != nil {
 			return err
 		}
@@ -90,9 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "dev":
 		return runDev(ctx, cfg, rest, getenv, stdout)
 	case "api":
-		return runAPI(ctx, cfg)
+		return service.RunAPI(ctx, cfg)
 	case "worker":
-		return runWorker(ctx, cfg)
+		return service.RunWorker(ctx, cfg)
 	case "migrate":
 		return runMigrate(ctx, cfg)
 	case "token":
@@ -107,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(rest) != 1 {
 			return errors.New("usage: pyxis healthcheck URL")
 		}
-		if ok, err := httpOK(ctx, rest[0]); !ok {
+		if ok, err := service.HTTPOK(ctx, rest[0]); !ok {
 			return fmt.Errorf("%s is not healthy: %v", rest[0], err)
 		}
 		return nil
@@ -119,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func runMigrate(ctx context.Context, cfg config) error {
+func runMigrate(ctx context.Context, cfg service.Config) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
@@ -131,11 +132,11 @@ func runMigrate(ctx context.Context, cfg config) error {
 	if err := db.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	slog.Info("migrations applied", "database", maskURL(cfg.DatabaseURL))
+	slog.Info("migrations applied", "database", service.MaskURL(cfg.DatabaseURL))
 	return nil
 }
 
-func runToken(cfg config, args []string, stdout io.Writer) error {
+func runToken(cfg service.Config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	sub := fs.String("sub", "", "user id (the token's subject)")
 	name := fs.String("name", "", "display name")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/internal/metrics"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -300,7 +301,7 @@ func TestWorkerHealthAnswersBeforeTemporal(t *testing.T) {
 		}
 	}()
 	addr := freeAddr(t)
-	cfg, err := loadConfig(func(name string) string {
+	cfg, err := service.LoadConfig(func(name string) string {
 		return map[string]string{
 			"DATABASE_URL": e2e.dbURL, "TEMPORAL_ADDRESS": silent.Addr().String(), "PYXIS_CODEC_DISABLED": "true",
 			"PYXIS_METRICS_ADDR": addr,
@@ -310,11 +311,11 @@ func TestWorkerHealthAnswersBeforeTemporal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runWorker(ctx, cfg) }()
+	go func() { done <- service.RunWorker(ctx, cfg) }()
 
 	base := "http://" + addr
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		ok, err := httpOK(ctx, base+"/healthz")
+		ok, err := service.HTTPOK(ctx, base+"/healthz")
 		assert.True(ct, ok, "healthz: %v", err)
 	}, 10*time.Second, 50*time.Millisecond)
 	resp, err := http.Get(base + "/readyz")
@@ -339,28 +340,4 @@ func TestWorkerHealthAnswersBeforeTemporal(t *testing.T) {
 	}
 	_, err = http.Get(base + "/healthz")
 	assert.Error(t, err, "the server stops with the worker")
-}
-
-func TestMetricsConfig(t *testing.T) {
-	env := envOf
-	cfg, err := loadConfig(env())
-	require.NoError(t, err)
-	assert.Equal(t, metricsConfig{WorkerAddr: ":9090", API: true, AuditVerifyInterval: 5 * time.Minute}, cfg.Metrics)
-	assert.Contains(t, cfg.String(), "metrics_addr=:9090 api_metrics=true audit_verify_interval=5m0s")
-
-	cfg, err = loadConfig(env("PYXIS_METRICS_ADDR", "off", "PYXIS_API_METRICS", "false", "PYXIS_AUDIT_VERIFY_INTERVAL", "off"))
-	require.NoError(t, err)
-	assert.Equal(t, metricsConfig{}, cfg.Metrics)
-	assert.Contains(t, cfg.String(), "metrics_addr=off api_metrics=false audit_verify_interval=off")
-
-	cfg, err = loadConfig(env("PYXIS_METRICS_ADDR", "127.0.0.1:9191", "PYXIS_AUDIT_VERIFY_INTERVAL", "1h"))
-	require.NoError(t, err)
-	assert.Equal(t, "127.0.0.1:9191", cfg.Metrics.WorkerAddr)
-	assert.Equal(t, time.Hour, cfg.Metrics.AuditVerifyInterval)
-
-	_, err = loadConfig(env("PYXIS_METRICS_ADDR", "9090", "PYXIS_API_METRICS", "sometimes", "PYXIS_AUDIT_VERIFY_INTERVAL", "1s"))
-	require.Error(t, err)
-	for _, name := range []string{"PYXIS_METRICS_ADDR", "PYXIS_API_METRICS", "PYXIS_AUDIT_VERIFY_INTERVAL"} {
-		assert.Contains(t, err.Error(), name)
-	}
 }

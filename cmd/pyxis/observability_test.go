@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet/cabsim"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -35,10 +34,10 @@ var (
 	// while a test asks for them; e2eLogger writes to it as `pyxis api` and `pyxis worker`
 	// log: JSON, with the context's identifiers.
 	e2eLogs   = &logCapture{}
-	e2eLogger = newLogger(e2eLogs, "json", slog.LevelInfo, false)
+	e2eLogger = service.NewLogger(e2eLogs, "json", slog.LevelInfo, false)
 )
 
-// installTestTracing sets OpenTelemetry's globals as setupTracing does with an exporter.
+// installTestTracing sets OpenTelemetry's globals as service.SetupTracing does with an exporter.
 func installTestTracing() {
 	e2eTP = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	otel.SetTracerProvider(e2eTP)
@@ -301,73 +300,4 @@ func attrs(s sdktrace.ReadOnlySpan) string {
 		b.WriteString(string(a.Key) + "=" + a.Value.Emit() + " ")
 	}
 	return b.String()
-}
-
-// With an endpoint, spans are recorded (and batched to the exporter, which the environment
-// configures); without one, spans are not recorded but have trace ids. An unreachable
-// collector does not hold up the stop for longer than its flush bound.
-func TestTracerProviderFromEnvironment(t *testing.T) {
-	ctx := context.Background()
-	getenv := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
-	tp, exporting, err := newTracerProvider(ctx, getenv(map[string]string{}), "pyxis-test")
-	require.NoError(t, err)
-	assert.False(t, exporting)
-	_, span := tp.Tracer("t").Start(ctx, "s")
-	assert.False(t, span.IsRecording())
-	assert.True(t, span.SpanContext().HasTraceID(), "ids without recording")
-	span.End()
-	require.NoError(t, tp.Shutdown(ctx))
-
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
-	t.Setenv("OTEL_SERVICE_NAME", "pyxis-renamed")
-	tp, exporting, err = newTracerProvider(ctx, os.Getenv, "pyxis-test")
-	require.NoError(t, err)
-	assert.True(t, exporting)
-	_, span = tp.Tracer("t").Start(ctx, "s")
-	assert.True(t, span.IsRecording())
-	span.End()
-	flushCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	_ = tp.Shutdown(flushCtx) // the collector is not there: the flush fails within its bound
-	assert.NoError(t, ctx.Err())
-
-	tp, exporting, err = newTracerProvider(ctx, getenv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4317", "OTEL_SDK_DISABLED": "true"}), "pyxis-test")
-	require.NoError(t, err)
-	assert.False(t, exporting)
-	require.NoError(t, tp.Shutdown(ctx))
-}
-
-func TestObservabilitySettings(t *testing.T) {
-	env := envOf
-	cfg, err := loadConfig(env())
-	require.NoError(t, err)
-	assert.Equal(t, "json", cfg.Obs.logFormat("api"))
-	assert.Equal(t, "json", cfg.Obs.logFormat("worker"))
-	assert.Equal(t, "json", cfg.Obs.logFormat("migrate"))
-	assert.Equal(t, "text", cfg.Obs.logFormat("dev"))
-	assert.Equal(t, slog.LevelInfo, cfg.Obs.LogLevel)
-	assert.Equal(t, 25*time.Second, cfg.Obs.ShutdownTimeout)
-	assert.Equal(t, 25*time.Second, cfg.Worker.StopTimeout, "the worker's stop timeout is the shutdown timeout")
-	assert.Zero(t, cfg.Obs.ShutdownDelay)
-
-	cfg, err = loadConfig(env("PYXIS_LOG_FORMAT", "text", "PYXIS_LOG_LEVEL", "debug", "PYXIS_SHUTDOWN_TIMEOUT", "40s", "PYXIS_SHUTDOWN_DELAY", "5s"))
-	require.NoError(t, err)
-	assert.Equal(t, "text", cfg.Obs.logFormat("api"))
-	assert.Equal(t, slog.LevelDebug, cfg.Obs.LogLevel)
-	assert.Equal(t, 40*time.Second, cfg.Worker.StopTimeout)
-	assert.Equal(t, 5*time.Second, cfg.Obs.ShutdownDelay)
-	assert.Contains(t, cfg.String(), "shutdown_timeout=40s shutdown_delay=5s")
-
-	_, err = loadConfig(env("PYXIS_LOG_FORMAT", "xml", "PYXIS_LOG_LEVEL", "loud", "PYXIS_SHUTDOWN_DELAY", "-1s"))
-	assert.ErrorContains(t, err, "PYXIS_LOG_FORMAT")
-	assert.ErrorContains(t, err, "PYXIS_LOG_LEVEL")
-	assert.ErrorContains(t, err, "PYXIS_SHUTDOWN_DELAY")
-	_, err = loadConfig(env("PYXIS_SHUTDOWN_TIMEOUT", "10s", "PYXIS_CABINET_ACK_TIMEOUT", "15s"))
-	assert.ErrorContains(t, err, "must be longer than PYXIS_CABINET_ACK_TIMEOUT")
-
-	var out bytes.Buffer
-	newLogger(&out, "json", slog.LevelWarn, false).Info("dropped")
-	newLogger(&out, "json", slog.LevelWarn, false).Warn("kept")
-	assert.NotContains(t, out.String(), "dropped")
-	assert.Contains(t, out.String(), `"msg":"kept"`)
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/codec"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -165,7 +166,7 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 		"PYXIS_ALLOW_SIMULATED_CABINETS=true", "PYXIS_RATE_LIMIT=0",
 		"PYXIS_SHUTDOWN_DELAY="+delay.String(), "PYXIS_SHUTDOWN_TIMEOUT="+timeout.String())
 	base := "http://" + httpAddr
-	require.Eventually(t, func() bool { ok, _ := httpOK(context.Background(), base+"/readyz"); return ok },
+	require.Eventually(t, func() bool { ok, _ := service.HTTPOK(context.Background(), base+"/readyz"); return ok },
 		2*time.Minute, 100*time.Millisecond, "the api never became ready:\n%s", p.output())
 	// Without an OTLP endpoint nothing is recorded, but every answer still names its trace.
 	resp, err := http.Get(base + "/healthz")
@@ -352,7 +353,7 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 // complete once a new worker starts.
 func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
-	interceptors, err := temporalInterceptors()
+	interceptors, err := service.TemporalInterceptors()
 	require.NoError(t, err)
 	tc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(e2e.codec), Interceptors: interceptors,
 		Logger: sdklog.NewStructuredLogger(e2eLogger)})
@@ -429,7 +430,7 @@ func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serveWorker(ctx, tc, e2e.store, config{TemporalNamespace: ts.GetDefaultNamespace(), CabinetAckTimeout: 8 * time.Second})
+		done <- service.ServeWorker(ctx, tc, e2e.store, service.Config{TemporalNamespace: ts.GetDefaultNamespace(), CabinetAckTimeout: 8 * time.Second})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -461,7 +462,7 @@ func httptestServer(t *testing.T, as *api.Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := newHTTPServer(as.Handler())
+	srv := service.NewHTTPServer(as.Handler())
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close(); as.Close() })
 	return "http://" + ln.Addr().String()

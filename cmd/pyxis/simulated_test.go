@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,46 +16,10 @@ import (
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
-
-// TestSimulatedCabinetsSetting: PYXIS_ALLOW_SIMULATED_CABINETS is off unless set; when set,
-// every log line says so and a warning opens the log. The in-process simulator withdraws by
-// itself only when PYXIS_SIM_WITHDRAW_AFTER says so (dev mode: 3s).
-func TestSimulatedCabinetsSetting(t *testing.T) {
-	env := envOf
-	cfg, err := loadConfig(env())
-	require.NoError(t, err)
-	assert.False(t, cfg.AllowSimulatedCabinets)
-	assert.Zero(t, cfg.SimWithdrawAfter, "no simulated nurse withdraws outside dev mode")
-	cfg, err = loadConfig(env("PYXIS_ALLOW_SIMULATED_CABINETS", "true", "PYXIS_SIM_WITHDRAW_AFTER", "2s"))
-	require.NoError(t, err)
-	assert.True(t, cfg.AllowSimulatedCabinets)
-	assert.Equal(t, 2*time.Second, cfg.SimWithdrawAfter)
-	assert.Contains(t, cfg.String(), "allow_simulated_cabinets=true")
-	_, err = loadConfig(env("PYXIS_ALLOW_SIMULATED_CABINETS", "maybe"))
-	assert.ErrorContains(t, err, "PYXIS_ALLOW_SIMULATED_CABINETS")
-
-	var out bytes.Buffer
-	prev := slog.Default()
-	t.Cleanup(func() { slog.SetDefault(prev) })
-	slog.SetDefault(newLogger(&out, "text", slog.LevelInfo, true))
-	warnSimulatedCabinets()
-	slog.Info("another line", "k", "v")
-	slog.Default().With("component", "worker").Error("and one more")
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 3)
-	assert.Contains(t, lines[0], "level=WARN")
-	assert.Contains(t, lines[0], "PYXIS_ALLOW_SIMULATED_CABINETS=true")
-	for _, l := range lines {
-		assert.Contains(t, l, "simulated_cabinets=allowed")
-	}
-	out.Reset()
-	slog.SetDefault(newLogger(&out, "text", slog.LevelInfo, false))
-	slog.Info("a line")
-	assert.NotContains(t, out.String(), "simulated_cabinets")
-}
 
 // TestSimulatedCabinetRefusedWhereNotAllowed runs a worker and an API as `pyxis worker` and
 // `pyxis api` run them without PYXIS_ALLOW_SIMULATED_CABINETS, against a Temporal server of
@@ -76,7 +37,7 @@ func TestSimulatedCabinetRefusedWhereNotAllowed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serveWorker(ctx, tc, e2e.store, config{TemporalNamespace: ts.GetDefaultNamespace(), CabinetAckTimeout: time.Second})
+		done <- service.ServeWorker(ctx, tc, e2e.store, service.Config{TemporalNamespace: ts.GetDefaultNamespace(), CabinetAckTimeout: time.Second})
 	}()
 	t.Cleanup(func() {
 		cancel()

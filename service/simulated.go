@@ -1,4 +1,4 @@
-package main
+package service
 
 import "log/slog"
 
@@ -8,8 +8,8 @@ import "log/slog"
 // elsewhere only with PYXIS_ALLOW_SIMULATED_CABINETS=true, which nobody should miss: a
 // warning at start, an attribute on every log line, and a line in /readyz.
 
-// warnSimulatedCabinets says, once at start, what PYXIS_ALLOW_SIMULATED_CABINETS=true means.
-func warnSimulatedCabinets() {
+// WarnSimulatedCabinets says, once at start, what PYXIS_ALLOW_SIMULATED_CABINETS=true means.
+func WarnSimulatedCabinets() {
 	slog.Warn("PYXIS_ALLOW_SIMULATED_CABINETS=true: cabinets with driver sim are accepted and commanded by an " +
 		"in-process simulator that dispenses nothing; never set this on a system that serves patients")
 }

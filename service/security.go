@@ -1,12 +1,10 @@
-package main
+package service
 
 import (
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +15,8 @@ import (
 	"github.com/medreq/pyxis/codec"
 )
 
-// codecConfig is how workflow payloads are encrypted (package codec).
-type codecConfig struct {
+// CodecConfig is how workflow payloads are encrypted (package codec).
+type CodecConfig struct {
 	// Keys come from PYXIS_CODEC_KEYS; the last one encrypts.
 	Keys []codec.Key
 	// Disabled (PYXIS_CODEC_DISABLED=true) runs without encryption, deliberately.
@@ -26,7 +24,7 @@ type codecConfig struct {
 }
 
 // loadSecurity reads the identity, payload-encryption, rate-limit and header settings.
-func loadSecurity(getenv func(string) string, c *config) []error {
+func loadSecurity(getenv func(string) string, c *Config) []error {
 	var errs []error
 	a := &c.API
 	a.JWKSURL = getenv("PYXIS_JWKS_URL")
@@ -134,7 +132,7 @@ func loadIdentity(getenv func(string) string, a *api.Config) []error {
 
 // requireAuth checks that the API can verify tokens: an HS256 secret of 32 characters or
 // more, a JWKS URL, or both.
-func (c config) requireAuth() error {
+func (c Config) requireAuth() error {
 	switch {
 	case c.JWTSecret != "" && len(c.JWTSecret) < 32:
 		return errors.New("PYXIS_JWT_SECRET must be at least 32 characters")
@@ -145,7 +143,7 @@ func (c config) requireAuth() error {
 }
 
 // requireCodec refuses to run without payload encryption unless that was asked for.
-func (c config) requireCodec() error {
+func (c Config) requireCodec() error {
 	if len(c.Codec.Keys) == 0 && !c.Codec.Disabled {
 		return errors.New("PYXIS_CODEC_KEYS is not set: workflow payloads (patient data) would reach Temporal unencrypted; " +
 			"set it (README, Security), or set PYXIS_CODEC_DISABLED=true to run without encryption deliberately")
@@ -154,7 +152,7 @@ func (c config) requireCodec() error {
 }
 
 // payloadCodec returns the codec of the configured keys; nil when encryption is off.
-func (c config) payloadCodec() (*codec.Codec, error) {
+func (c Config) payloadCodec() (*codec.Codec, error) {
 	if c.Codec.Disabled || len(c.Codec.Keys) == 0 {
 		return nil, nil
 	}
@@ -163,7 +161,7 @@ func (c config) payloadCodec() (*codec.Codec, error) {
 
 // dataConverter returns what every Temporal client of the process uses: the default data
 // converter, wrapped with the codec unless encryption is off (nil: the SDK's default).
-func (c config) dataConverter() (converter.DataConverter, error) {
+func (c Config) dataConverter() (converter.DataConverter, error) {
 	cd, err := c.payloadCodec()
 	if err != nil || cd == nil {
 		return nil, err
@@ -172,7 +170,7 @@ func (c config) dataConverter() (converter.DataConverter, error) {
 }
 
 // securityString describes the security settings without their secrets.
-func (c config) securityString() string {
+func (c Config) securityString() string {
 	enc := "off"
 	if !c.Codec.Disabled && len(c.Codec.Keys) > 0 {
 		ids := make([]string, len(c.Codec.Keys))
@@ -188,59 +186,4 @@ func (c config) securityString() string {
 	return fmt.Sprintf("jwks=%s payload_encryption=%s codec_cors=%v rate_limit=%g/s burst %d hsts=%t require_known_users=%t user_cache_ttl=%s trusted_proxies=%v",
 		jwks, enc, c.API.CodecCORSOrigins, c.API.RateLimit, c.API.RateBurst, c.API.HSTS,
 		c.API.RequireKnownUsers, c.API.UserCacheTTL, c.API.TrustedProxies)
-}
-
-// devCodecKeys returns the key dev mode encrypts payloads with: kept in the data folder
-// beside the dev secret, so workflows survive a restart, and made on first use.
-func devCodecKeys(dir string) ([]codec.Key, error) {
-	path := filepath.Join(dir, "codec-keys")
-	if b, err := os.ReadFile(path); err == nil {
-		keys, err := codec.ParseKeys(strings.TrimSpace(string(b)))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if len(keys) > 0 {
-			return keys, nil
-		}
-	}
-	key, err := codec.GenerateKey("dev-" + time.Now().UTC().Format("20060102"))
-	if err != nil {
-		return nil, err
-	}
-	keys := []codec.Key{key}
-	if err := os.WriteFile(path, []byte(codec.FormatKeys(keys)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("save dev codec key: %w", err)
-	}
-	return keys, nil
-}
-
-// devCodecEndpoint is the API's codec endpoint as the dev UI's pages reach it: on the host the
-// UI is opened at, so the two are the same site, and on the API's port.
-func devCodecEndpoint(uiAddr, apiAddr string) string {
-	host, _, err := net.SplitHostPort(uiAddr)
-	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
-		host = "localhost"
-	}
-	_, port, err := net.SplitHostPort(apiAddr)
-	if err != nil {
-		return ""
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/codec"
-}
-
-// browserOrigins is the origin of a local URL as a browser may name it: by the address it was
-// given and by its other loopback name.
-func browserOrigins(rawURL string) []string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
-		return nil
-	}
-	origins := []string{u.Scheme + "://" + u.Host}
-	switch u.Hostname() {
-	case "127.0.0.1":
-		origins = append(origins, u.Scheme+"://"+net.JoinHostPort("localhost", u.Port()))
-	case "localhost":
-		origins = append(origins, u.Scheme+"://"+net.JoinHostPort("127.0.0.1", u.Port()))
-	}
-	return origins
 }

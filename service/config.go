@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"errors"
@@ -20,8 +20,8 @@ import (
 	"github.com/medreq/pyxis/workflows"
 )
 
-// config is every setting of every subcommand, read from the environment (README lists them).
-type config struct {
+// Config is every setting of every subcommand, read from the environment (README lists them).
+type Config struct {
 	DatabaseURL       string
 	TemporalAddress   string
 	TemporalNamespace string
@@ -35,11 +35,11 @@ type config struct {
 	// CabinetAckTimeout bounds the wait for a cabinet's HL7 acknowledgment.
 	CabinetAckTimeout time.Duration
 	// HL7 holds the rest of the HL7 interface's settings (cabinets.go).
-	HL7       hl7Config
+	HL7       HL7Config
 	JWTSecret string
 	API       api.Config
 	// Codec encrypts workflow payloads (security.go).
-	Codec codecConfig
+	Codec CodecConfig
 	// SimWithdrawAfter is how long after an authorization the simulator reports the
 	// withdrawal; 0 (the default outside dev mode) means never: withdrawals then come only
 	// through the API.
@@ -51,29 +51,30 @@ type config struct {
 	// Worker tunes the Temporal worker (pollers, slots).
 	Worker worker.Options
 	// Obs is how the process logs, traces and stops (observability.go).
-	Obs obsConfig
+	Obs ObsConfig
 	// Metrics are the Prometheus settings (metrics.go).
-	Metrics metricsConfig
+	Metrics MetricsConfig
 
-	// metrics is the process's registry, made by the subcommand that serves it (nil: none).
-	metrics *metrics.Registry
+	// Registry is the process's metrics registry, made by the subcommand that serves it (nil:
+	// none).
+	Registry *metrics.Registry
 }
 
-// String masks the secret, so a config can be logged.
-func (c config) String() string {
+// String masks the secret, so a Config can be logged.
+func (c Config) String() string {
 	secret := "(unset)"
 	if c.JWTSecret != "" {
 		secret = "(set)"
 	}
 	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
-		maskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
+		MaskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
 		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
 		" " + c.HL7.String() + " " + c.Metrics.String() + " " + c.securityString() + " " + c.Obs.String()
 }
 
-// loadConfig reads the environment. Every problem is reported at once.
-func loadConfig(getenv func(string) string) (config, error) {
-	c := config{
+// LoadConfig reads the environment. Every problem is reported at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
 		DatabaseURL:         envOr(getenv, "DATABASE_URL", ""),
 		TemporalAddress:     envOr(getenv, "TEMPORAL_ADDRESS", ""),
 		TemporalNamespace:   envOr(getenv, "TEMPORAL_NAMESPACE", "default"),
@@ -198,7 +199,7 @@ func envOr(getenv func(string) string, name, def string) string {
 }
 
 // requireServices checks what the api and worker subcommands cannot default.
-func (c config) requireServices(needSecret bool) error {
+func (c Config) requireServices(needSecret bool) error {
 	var errs []error
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is not set"))
@@ -213,14 +214,14 @@ func (c config) requireServices(needSecret bool) error {
 	return errors.Join(errs...)
 }
 
-// maskURL describes a database connection string for logs and banners without its
+// MaskURL describes a database connection string for logs and banners without its
 // password. The string is read with pgx's own parser, so both forms it takes are covered
 // (postgres://user:secret@host/db and host=... password=secret) however they quote or escape,
 // and what is shown is what pgx understood: user, hosts, ports, database, and sslmode=disable
 // when TLS is never tried; a password, wherever it came from (the string, PGPASSWORD), shows
 // as ***. Nothing else of the string is repeated. A string pgx cannot read
 // is not shown at all.
-func maskURL(connString string) string {
+func MaskURL(connString string) string {
 	if connString == "" {
 		return ""
 	}

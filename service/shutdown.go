@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 	"github.com/medreq/pyxis/intake"
 )
 
-// newHTTPServer is the API's HTTP server: bounded reads and writes, keep-alive.
-func newHTTPServer(h http.Handler) *http.Server {
+// NewHTTPServer is the API's HTTP server: bounded reads and writes, keep-alive.
+func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -39,8 +39,8 @@ func newHTTPServer(h http.Handler) *http.Server {
 //
 // Steps 2 and 3 share o.ShutdownTimeout; what is still running then is cut off (and the
 // error says so).
-func serveAPI(ctx context.Context, o obsConfig, ln net.Listener, apiSrv *api.Server, mllpSrv *mllp.Server, in *intake.Intake) error {
-	httpSrv := newHTTPServer(apiSrv.Handler())
+func serveAPI(ctx context.Context, o ObsConfig, ln net.Listener, apiSrv *api.Server, mllpSrv *mllp.Server, in *intake.Intake) error {
+	httpSrv := NewHTTPServer(apiSrv.Handler())
 	failed := make(chan error, 2)
 	go func() {
 		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

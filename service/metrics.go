@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 	"github.com/medreq/pyxis/internal/metrics"
 )
 
-// metricsConfig is where metrics are served (README, Configuration; deploy/OPERATIONS.md,
+// MetricsConfig is where metrics are served (README, Configuration; deploy/OPERATIONS.md,
 // Metrics).
-type metricsConfig struct {
+type MetricsConfig struct {
 	// WorkerAddr is where the worker serves /metrics, /healthz and /readyz
 	// (PYXIS_METRICS_ADDR, default :9090); "" (set as "off") serves none of them.
 	WorkerAddr string
@@ -36,8 +36,8 @@ const (
 	defaultAuditVerifyInterval = 5 * time.Minute
 )
 
-func loadMetrics(getenv func(string) string, m *metricsConfig) []error {
-	*m = metricsConfig{WorkerAddr: defaultMetricsAddr, API: true, AuditVerifyInterval: defaultAuditVerifyInterval}
+func loadMetrics(getenv func(string) string, m *MetricsConfig) []error {
+	*m = MetricsConfig{WorkerAddr: defaultMetricsAddr, API: true, AuditVerifyInterval: defaultAuditVerifyInterval}
 	var errs []error
 	switch v := getenv("PYXIS_METRICS_ADDR"); v {
 	case "":
@@ -70,7 +70,8 @@ func loadMetrics(getenv func(string) string, m *metricsConfig) []error {
 	return errs
 }
 
-func (m metricsConfig) String() string {
+// String describes the settings for the start-up log.
+func (m MetricsConfig) String() string {
 	addr := m.WorkerAddr
 	if addr == "" {
 		addr = "off"
@@ -82,9 +83,9 @@ func (m metricsConfig) String() string {
 	return fmt.Sprintf("metrics_addr=%s api_metrics=%t audit_verify_interval=%s", addr, m.API, verify)
 }
 
-// workerHealth answers the worker's /healthz and /readyz. Its server starts before the
+// WorkerHealth answers the worker's /healthz and /readyz. Its server starts before the
 // worker connects to anything, so /healthz answers while it waits for Postgres and Temporal.
-type workerHealth struct {
+type WorkerHealth struct {
 	mu       sync.Mutex
 	store    *db.Store
 	temporal client.Client
@@ -92,23 +93,23 @@ type workerHealth struct {
 	polling bool
 }
 
-// connected records the services /readyz checks.
-func (h *workerHealth) connected(store *db.Store, tc client.Client) {
+// Connected records the services /readyz checks.
+func (h *WorkerHealth) Connected(store *db.Store, tc client.Client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.store, h.temporal = store, tc
 }
 
-// started records that the worker polls.
-func (h *workerHealth) started() {
+// Started records that the worker polls.
+func (h *WorkerHealth) Started() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.polling = true
 }
 
-// handler serves /metrics (the registry), /healthz (the process answers) and /readyz
+// Handler serves /metrics (the registry), /healthz (the process answers) and /readyz
 // (Postgres and Temporal answer, and the worker has started polling).
-func (h *workerHealth) handler(reg *metrics.Registry) http.Handler {
+func (h *WorkerHealth) Handler(reg *metrics.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -118,7 +119,7 @@ func (h *workerHealth) handler(reg *metrics.Registry) http.Handler {
 	return mux
 }
 
-func (h *workerHealth) ready(w http.ResponseWriter, r *http.Request) {
+func (h *WorkerHealth) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	h.mu.Lock()

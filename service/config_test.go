@@ -1,9 +1,6 @@
-package main
+package service
 
 import (
-	"bytes"
-	"context"
-	"flag"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,11 +20,11 @@ func envOf(kv ...string) func(string) string {
 // The SDK panics on one workflow task poller or slot; the setting must say so instead.
 func TestWorkerSettingsRefuseWhatTheSDKPanicsOn(t *testing.T) {
 	for _, name := range []string{"PYXIS_WORKER_WORKFLOW_POLLERS", "PYXIS_WORKER_WORKFLOW_SLOTS"} {
-		_, err := loadConfig(envOf(name, "1"))
+		_, err := LoadConfig(envOf(name, "1"))
 		require.Error(t, err, name)
 		assert.ErrorContains(t, err, name+`="1": want a number from 2 to 10000`)
 	}
-	cfg, err := loadConfig(envOf("PYXIS_WORKER_WORKFLOW_POLLERS", "2", "PYXIS_WORKER_ACTIVITY_POLLERS", "1", "PYXIS_WORKER_LOCAL_ACTIVITY_SLOTS", "64"))
+	cfg, err := LoadConfig(envOf("PYXIS_WORKER_WORKFLOW_POLLERS", "2", "PYXIS_WORKER_ACTIVITY_POLLERS", "1", "PYXIS_WORKER_LOCAL_ACTIVITY_SLOTS", "64"))
 	require.NoError(t, err)
 	assert.Equal(t, 2, cfg.Worker.WorkflowPollers)
 	assert.Equal(t, 1, cfg.Worker.ActivityPollers)
@@ -35,24 +32,14 @@ func TestWorkerSettingsRefuseWhatTheSDKPanicsOn(t *testing.T) {
 }
 
 func TestTemporalCompressionSetting(t *testing.T) {
-	cfg, err := loadConfig(envOf())
+	cfg, err := LoadConfig(envOf())
 	require.NoError(t, err)
-	assert.IsType(t, &client.GrpcCompressionGzip{}, cfg.grpcCompression(), "the SDK's default outside dev mode")
+	assert.IsType(t, &client.GrpcCompressionGzip{}, cfg.GRPCCompression(), "the SDK's default outside dev mode")
 
-	cfg, err = loadConfig(envOf("PYXIS_TEMPORAL_COMPRESSION", "none"))
+	cfg, err = LoadConfig(envOf("PYXIS_TEMPORAL_COMPRESSION", "none"))
 	require.NoError(t, err)
-	assert.IsType(t, &client.GrpcCompressionNone{}, cfg.grpcCompression())
+	assert.IsType(t, &client.GrpcCompressionNone{}, cfg.GRPCCompression())
 
-	_, err = loadConfig(envOf("PYXIS_TEMPORAL_COMPRESSION", "zstd"))
+	_, err = LoadConfig(envOf("PYXIS_TEMPORAL_COMPRESSION", "zstd"))
 	assert.ErrorContains(t, err, `PYXIS_TEMPORAL_COMPRESSION="zstd": want gzip or none`)
-}
-
-// A subcommand's -h is a question answered, not a failure: main exits 0 on flag.ErrHelp.
-func TestSubcommandHelpIsNotAnError(t *testing.T) {
-	// Not dev, api or worker: run would install (and on return shut down) the process's global
-	// TracerProvider, which the end-to-end trace test relies on.
-	for _, cmd := range []string{"check", "loadtest", "token", "cabinet-sim"} {
-		err := run(context.Background(), []string{cmd, "-h"}, envOf(), &bytes.Buffer{})
-		assert.ErrorIs(t, err, flag.ErrHelp, cmd)
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -23,9 +23,9 @@ import (
 	"github.com/medreq/pyxis/internal/obs"
 )
 
-// obsConfig is how the process logs, traces and stops (README, Configuration).
-type obsConfig struct {
-	// LogFormat is "json" or "text"; "" takes the command's default (logFormat).
+// ObsConfig is how the process logs, traces and stops (README, Configuration).
+type ObsConfig struct {
+	// LogFormat is "json" or "text"; "" takes the command's default (FormatFor).
 	LogFormat string
 	// LogLevel is the least level logged (info).
 	LogLevel slog.Level
@@ -40,7 +40,7 @@ type obsConfig struct {
 // defaultShutdownTimeout stays under Kubernetes' default terminationGracePeriodSeconds (30s).
 const defaultShutdownTimeout = 25 * time.Second
 
-func loadObs(getenv func(string) string, o *obsConfig) []error {
+func loadObs(getenv func(string) string, o *ObsConfig) []error {
 	var errs []error
 	o.ShutdownTimeout = defaultShutdownTimeout
 	switch v := strings.ToLower(getenv("PYXIS_LOG_FORMAT")); v {
@@ -76,9 +76,9 @@ func loadObs(getenv func(string) string, o *obsConfig) []error {
 	return errs
 }
 
-// logFormat is the format of cmd's lines: PYXIS_LOG_FORMAT, else JSON for the services
+// FormatFor is the format of cmd's lines: PYXIS_LOG_FORMAT, else JSON for the services
 // (api, worker, migrate) and text for dev mode and the command-line tools.
-func (o obsConfig) logFormat(cmd string) string {
+func (o ObsConfig) FormatFor(cmd string) string {
 	if o.LogFormat != "" {
 		return o.LogFormat
 	}
@@ -90,7 +90,7 @@ func (o obsConfig) logFormat(cmd string) string {
 }
 
 // String describes the settings for the start banner.
-func (o obsConfig) String() string {
+func (o ObsConfig) String() string {
 	format := o.LogFormat
 	if format == "" {
 		format = "(default)"
@@ -99,11 +99,11 @@ func (o obsConfig) String() string {
 		format, o.LogLevel, o.ShutdownTimeout, o.ShutdownDelay)
 }
 
-// newLogger returns the process's logger, writing format ("json" or "text") to w. Every line
+// NewLogger returns the process's logger, writing format ("json" or "text") to w. Every line
 // carries the identifiers of its context (obs.Handler: request_id, actor, workflow_id,
 // trace_id); when simulated cabinets are allowed every line carries
 // simulated_cabinets=allowed.
-func newLogger(w io.Writer, format string, level slog.Level, allowSimulated bool) *slog.Logger {
+func NewLogger(w io.Writer, format string, level slog.Level, allowSimulated bool) *slog.Logger {
 	ho := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(w, ho)
 	if format == "json" {
@@ -116,11 +116,11 @@ func newLogger(w io.Writer, format string, level slog.Level, allowSimulated bool
 	return slog.New(h)
 }
 
-// setupTracing installs the process's TracerProvider (newTracerProvider) and the W3C
+// SetupTracing installs the process's TracerProvider (newTracerProvider) and the W3C
 // propagators (trace context and baggage) as OpenTelemetry's globals, which otelgin, otelpgx,
 // the Temporal interceptor and the system's own spans use. The returned function flushes and
 // stops the exporter.
-func setupTracing(ctx context.Context, getenv func(string) string, service string) (func(context.Context) error, error) {
+func SetupTracing(ctx context.Context, getenv func(string) string, service string) (func(context.Context) error, error) {
 	tp, exporting, err := newTracerProvider(ctx, getenv, service)
 	if err != nil {
 		return nil, err
@@ -165,11 +165,11 @@ func newTracerProvider(ctx context.Context, getenv func(string) string, service 
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), true, nil
 }
 
-// temporalInterceptors are the interceptors of every Temporal client of the process, and of
+// TemporalInterceptors are the interceptors of every Temporal client of the process, and of
 // the workers made from them: OpenTelemetry tracing, so a request's workflow and activity
 // spans join the trace of the API call that started it, and the SDK's log lines carry the
 // trace id. Spans carry the workflow id, run id and activity type, never payloads.
-func temporalInterceptors() ([]interceptor.ClientInterceptor, error) {
+func TemporalInterceptors() ([]interceptor.ClientInterceptor, error) {
 	ti, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("temporal tracing interceptor: %w", err)

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 
 // connect checks what the api and worker cannot default, then opens Postgres and Temporal;
 // close releases both.
-func connect(ctx context.Context, cfg config, name string, needAuth bool) (store *db.Store, tc client.Client, closeFn func(), err error) {
+func connect(ctx context.Context, cfg Config, name string, needAuth bool) (store *db.Store, tc client.Client, closeFn func(), err error) {
 	if err := cfg.requireServices(needAuth); err != nil {
 		return nil, nil, nil, err
 	}
@@ -34,33 +34,35 @@ func connect(ctx context.Context, cfg config, name string, needAuth bool) (store
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if tc, err = dialTemporal(ctx, cfg); err != nil {
+	if tc, err = DialTemporal(ctx, cfg); err != nil {
 		pool.Close()
 		return nil, nil, nil, err
 	}
 	return db.NewStore(pool), tc, func() { tc.Close(); pool.Close() }, nil
 }
 
-func runAPI(ctx context.Context, cfg config) error {
+// RunAPI runs `pyxis api`: the REST API, the MLLP listener for cabinet reports and the
+// applier of the inbox, until ctx ends; then it stops them in order (serveAPI).
+func RunAPI(ctx context.Context, cfg Config) error {
 	if cfg.Metrics.API {
-		cfg.metrics = metrics.New()
+		cfg.Registry = metrics.New()
 	}
 	store, tc, closeServices, err := connect(ctx, cfg, "api", true)
 	if err != nil {
 		return err
 	}
 	defer closeServices()
-	ln, err := listen(cfg.HTTPAddr, "PYXIS_HTTP_ADDR")
+	ln, err := Listen(cfg.HTTPAddr, "PYXIS_HTTP_ADDR")
 	if err != nil {
 		return err
 	}
-	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.metrics.Reports()}
-	mllpSrv, err := listenMLLP(cfg, in)
+	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports()}
+	mllpSrv, err := ListenMLLP(cfg, in)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
-	srv, err := newAPIServer(store, tc, cfg)
+	srv, err := NewAPIServer(store, tc, cfg)
 	if err != nil {
 		return err
 	}
@@ -70,13 +72,13 @@ func runAPI(ctx context.Context, cfg config) error {
 	return serveAPI(ctx, cfg.Obs, ln, srv, mllpSrv, in)
 }
 
-// newAPIServer builds the API; Close it when done.
-func newAPIServer(store *db.Store, tc client.Client, cfg config) (*api.Server, error) {
+// NewAPIServer builds the API; Close it when done.
+func NewAPIServer(store *db.Store, tc client.Client, cfg Config) (*api.Server, error) {
 	apiCfg := cfg.API
 	apiCfg.JWTSecret = []byte(cfg.JWTSecret)
 	apiCfg.AllowSimulatedCabinets = cfg.AllowSimulatedCabinets
 	if cfg.Metrics.API {
-		apiCfg.Metrics, apiCfg.AuditVerifyInterval = cfg.metrics, cfg.Metrics.AuditVerifyInterval
+		apiCfg.Metrics, apiCfg.AuditVerifyInterval = cfg.Registry, cfg.Metrics.AuditVerifyInterval
 	}
 	cd, err := cfg.payloadCodec()
 	if err != nil {
@@ -88,42 +90,42 @@ func newAPIServer(store *db.Store, tc client.Client, cfg config) (*api.Server, e
 	return api.NewServer(store, tc, apiCfg), nil
 }
 
-// runWorker runs the worker, and its metrics and health server on PYXIS_METRICS_ADDR (bound
+// RunWorker runs the worker, and its metrics and health server on PYXIS_METRICS_ADDR (bound
 // first, so /healthz answers while the worker connects).
-func runWorker(ctx context.Context, cfg config) error {
+func RunWorker(ctx context.Context, cfg Config) error {
 	var ln net.Listener
 	if cfg.Metrics.WorkerAddr != "" {
-		cfg.metrics = metrics.New()
+		cfg.Registry = metrics.New()
 		var err error
-		if ln, err = listen(cfg.Metrics.WorkerAddr, "PYXIS_METRICS_ADDR"); err != nil {
+		if ln, err = Listen(cfg.Metrics.WorkerAddr, "PYXIS_METRICS_ADDR"); err != nil {
 			return err
 		}
 	}
-	health := &workerHealth{}
+	health := &WorkerHealth{}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveWorkerMetrics(gctx, ln, health.handler(cfg.metrics)) })
+	g.Go(func() error { return serveWorkerMetrics(gctx, ln, health.Handler(cfg.Registry)) })
 	g.Go(func() error {
 		store, tc, closeServices, err := connect(gctx, cfg, "worker", false)
 		if err != nil {
 			return err
 		}
 		defer closeServices()
-		health.connected(store, tc)
-		return serveWorkerWith(gctx, tc, store, cfg, health.started)
+		health.Connected(store, tc)
+		return serveWorkerWith(gctx, tc, store, cfg, health.Started)
 	})
 	return g.Wait()
 }
 
-// serveWorker prepares the namespace and runs the worker until ctx is done. Cabinets are
+// ServeWorker prepares the namespace and runs the worker until ctx is done. Cabinets are
 // commanded by their row's driver: HL7 over MLLP, or the in-process simulator where
 // simulated cabinets are allowed (cfg.AllowSimulatedCabinets); elsewhere a command to a
 // simulated cabinet fails the request (activities.ErrCabinetNotConfigured).
-func serveWorker(ctx context.Context, tc client.Client, store *db.Store, cfg config) error {
+func ServeWorker(ctx context.Context, tc client.Client, store *db.Store, cfg Config) error {
 	return serveWorkerWith(ctx, tc, store, cfg, func() {})
 }
 
-// serveWorkerWith is serveWorker, calling started once the worker polls.
-func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg config, started func()) error {
+// serveWorkerWith is ServeWorker, calling started once the worker polls.
+func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg Config, started func()) error {
 	saCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := worker.EnsureSearchAttributes(saCtx, tc, cfg.TemporalNamespace); err != nil {
@@ -134,9 +136,9 @@ func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg
 		sim = cabinet.NewSimulator(cfg.SimWithdrawAfter, withdrawalReporter(&intake.Intake{Store: store, Temporal: tc}), slog.Default())
 		defer sim.Close()
 	}
-	cabinets, closeDrivers := newCabinetDrivers(sim, cfg)
+	cabinets, closeDrivers := NewCabinetDrivers(sim, cfg)
 	defer closeDrivers()
-	w := worker.New(tc, workerActivities(store, cabinets, cfg.AllowSimulatedCabinets, cfg.metrics), cfg.Worker)
+	w := worker.New(tc, WorkerActivities(store, cabinets, cfg.AllowSimulatedCabinets, cfg.Registry), cfg.Worker)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -151,10 +153,10 @@ func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg
 	return nil
 }
 
-// workerActivities returns the worker's activities. With a metrics registry they count the
+// WorkerActivities returns the worker's activities. With a metrics registry they count the
 // transitions they record (the store tells them of each once, after its commit) and the
 // cabinet commands they send.
-func workerActivities(store *db.Store, cabinets cabinet.Driver, simulated bool, reg *metrics.Registry) *activities.Activities {
+func WorkerActivities(store *db.Store, cabinets cabinet.Driver, simulated bool, reg *metrics.Registry) *activities.Activities {
 	if reg != nil {
 		requests := reg.Requests()
 		store = store.WithTransitionObserver(func(t db.RecordedTransition) { requests.Observe(metrics.Transition(t)) })
@@ -179,14 +181,14 @@ func withdrawalReporter(in *intake.Intake) cabinet.Reporter {
 	}
 }
 
-// dialTemporal connects to the Temporal frontend, logging through slog. Every client of the
+// DialTemporal connects to the Temporal frontend, logging through slog. Every client of the
 // process is made here, with the payload codec: workers use their client's data converter.
-func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
+func DialTemporal(ctx context.Context, cfg Config) (client.Client, error) {
 	dc, err := cfg.dataConverter()
 	if err != nil {
 		return nil, err
 	}
-	interceptors, err := temporalInterceptors()
+	interceptors, err := TemporalInterceptors()
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +199,8 @@ func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 		DataConverter: dc,
 		Interceptors:  interceptors,
 		// The SDK's metrics (temporal_...) go to the process's registry, if it has one.
-		MetricsHandler:    cfg.metrics.Temporal(),
-		ConnectionOptions: client.ConnectionOptions{GrpcCompression: cfg.grpcCompression()},
+		MetricsHandler:    cfg.Registry.Temporal(),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: cfg.GRPCCompression()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
@@ -206,16 +208,16 @@ func dialTemporal(ctx context.Context, cfg config) (client.Client, error) {
 	return tc, nil
 }
 
-// grpcCompression is the SDK's setting for cfg.TemporalCompression; unset means gzip.
-func (c config) grpcCompression() client.GrpcCompression {
+// GRPCCompression is the SDK's setting for cfg.TemporalCompression; unset means gzip.
+func (c Config) GRPCCompression() client.GrpcCompression {
 	if c.TemporalCompression == "none" {
 		return &client.GrpcCompressionNone{}
 	}
 	return &client.GrpcCompressionGzip{}
 }
 
-// listen binds addr now, so a taken port is reported by name before anything else starts.
-func listen(addr, setting string) (net.Listener, error) {
+// Listen binds addr now, so a taken port is reported by name before anything else starts.
+func Listen(addr, setting string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s (set %s to another address): %w", addr, setting, err)
@@ -223,9 +225,9 @@ func listen(addr, setting string) (net.Listener, error) {
 	return ln, nil
 }
 
-// serveHTTP serves h until ctx is done, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := newHTTPServer(h)
+// ServeHTTP serves h until ctx is done, then shuts down gracefully.
+func ServeHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := NewHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	slog.Info("api listening", "addr", ln.Addr().String())
@@ -240,4 +242,24 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	return nil
+}
+
+// HTTPOK reports whether GET url answers 200 within two seconds (pyxis healthcheck, and
+// whatever waits for a server to be ready).
+func HTTPOK(ctx context.Context, url string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("answered %s", resp.Status)
+	}
+	return true, nil
 }

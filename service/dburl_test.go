@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"strings"
@@ -40,7 +40,7 @@ func TestMaskURLRedactsBothForms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := maskURL(tt.in)
+			got := MaskURL(tt.in)
 			assert.Equal(t, tt.want, got)
 			if tt.secret != "" {
 				assert.NotContains(t, got, tt.secret)
@@ -52,6 +52,6 @@ func TestMaskURLRedactsBothForms(t *testing.T) {
 			}
 		})
 	}
-	cfg := config{DatabaseURL: "host=db user=u password=topsecret dbname=d"}
-	assert.NotContains(t, cfg.String(), "topsecret", "the config logged at start")
+	cfg := Config{DatabaseURL: "host=db user=u password=topsecret dbname=d"}
+	assert.NotContains(t, cfg.String(), "topsecret", "the Config logged at start")
 }

@@ -1,30 +1,23 @@
-package main
+package service
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/medreq/pyxis/cabinet"
-	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/hl7driver"
 	"github.com/medreq/pyxis/cabinet/mllp"
-	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
 )
 
-// hl7Config is how the system speaks HL7 to cabinets, beyond the listener's address and the
+// HL7Config is how the system speaks HL7 to cabinets, beyond the listener's address and the
 // ACK timeout. Its zero value is the defaults.
-type hl7Config struct {
+type HL7Config struct {
 	// ProcessingID is MSH-11 of what the system sends and the only one it takes
 	// (PYXIS_HL7_PROCESSING_ID: P, T or D; P).
 	ProcessingID string
@@ -50,7 +43,7 @@ type hl7Config struct {
 }
 
 // String writes the settings for the start-up log (file paths, no secrets).
-func (h hl7Config) String() string {
+func (h HL7Config) String() string {
 	loc, pid, mode := "UTC", h.ProcessingID, "original"
 	if h.Location != nil {
 		loc = h.Location.String()
@@ -73,7 +66,7 @@ func (h hl7Config) String() string {
 }
 
 // loadHL7 reads the HL7 settings from the environment.
-func loadHL7(getenv func(string) string, h *hl7Config) []error {
+func loadHL7(getenv func(string) string, h *HL7Config) []error {
 	var errs []error
 	h.ProcessingID = envOr(getenv, "PYXIS_HL7_PROCESSING_ID", hl7.ProcessingProduction)
 	if !hl7.ValidProcessingID(h.ProcessingID) {
@@ -129,10 +122,10 @@ func loadHL7(getenv func(string) string, h *hl7Config) []error {
 	return errs
 }
 
-// newCabinetDrivers returns the driver the activities command cabinets with: each cabinet row
+// NewCabinetDrivers returns the driver the activities command cabinets with: each cabinet row
 // names "sim" (the in-process simulator; refused when sim is nil) or "hl7" (HL7 v2 over MLLP
 // to its address). The returned func releases the HL7 connections.
-func newCabinetDrivers(sim *cabinet.Simulator, cfg config) (cabinet.Driver, func()) {
+func NewCabinetDrivers(sim *cabinet.Simulator, cfg Config) (cabinet.Driver, func()) {
 	hl7d := hl7driver.New(hl7driver.Options{
 		// Both well inside the cabinet activities' 30s StartToCloseTimeout, so a silent
 		// cabinet fails the attempt and Temporal's capped retries decide.
@@ -152,10 +145,10 @@ func newCabinetDrivers(sim *cabinet.Simulator, cfg config) (cabinet.Driver, func
 	return drivers.New(simDriver, hl7d), func() { _ = hl7d.Close() }
 }
 
-// listenMLLP binds the interface listener that receives what cabinets report (RDS^O13
+// ListenMLLP binds the interface listener that receives what cabinets report (RDS^O13
 // dispenses, OMS^O05 pocket events) and applies it through the intake, over TLS when
 // PYXIS_MLLP_TLS_CERT is set.
-func listenMLLP(cfg config, in *intake.Intake) (*mllp.Server, error) {
+func ListenMLLP(cfg Config, in *intake.Intake) (*mllp.Server, error) {
 	var so mllp.ServerOptions
 	if cfg.HL7.TLSCert != "" {
 		tc, err := mllp.ServerTLSConfig(cfg.HL7.TLSCert, cfg.HL7.TLSKey, cfg.HL7.TLSClientCA)
@@ -175,84 +168,3 @@ func listenMLLP(cfg config, in *intake.Intake) (*mllp.Server, error) {
 	slog.Info("cabinet interface listening", "mllp", srv.Addr(), "tls", so.TLS != nil)
 	return srv, nil
 }
-
-// loopbackSources are the report sources of dev mode's demo cabinets: this machine.
-var loopbackSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
-
-// devCabinetSimState is the simulated cabinet's state file in dev mode's data folder.
-const devCabinetSimState = "cabinet-sim.json"
-
-// startDevCabinetSim runs the cabinet simulator inside dev mode, on the wire like a real
-// cabinet, reporting to the system's MLLP listener, and points the demo cabinets at it. It
-// keeps its state in the data folder (o.Dir), so that a restart of dev mode, even after a
-// crash, finds the orders the cabinet held and the reports it had not delivered.
-func startDevCabinetSim(ctx context.Context, store *db.Store, o devOptions, reportTo string, withdrawAfter time.Duration) (*cabsim.Sim, error) {
-	sim, err := cabsim.New(cabsim.Config{
-		Listen: o.CabinetSimAddr, Admin: o.CabinetSimAdmin, ReportTo: reportTo,
-		WithdrawAfter: withdrawAfter, ReportFormat: cabsim.FormatRDS,
-		StateFile: filepath.Join(o.Dir, devCabinetSimState),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sim.Start(ctx); err != nil {
-		return nil, fmt.Errorf("cabinet simulator (PYXIS_DEV_CABINET_SIM_ADDR, PYXIS_DEV_CABINET_SIM_ADMIN): %w", err)
-	}
-	for _, c := range demoCabinets {
-		cab, err := store.SetCabinetDriver(ctx, c.Code, "hl7", sim.Addr())
-		if errors.Is(err, db.ErrNotFound) {
-			continue
-		}
-		if err == nil {
-			// The simulator reports from this machine: the demo cabinets believe it.
-			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, db.Actor{})
-		}
-		if err != nil {
-			_ = sim.Close()
-			return nil, fmt.Errorf("point %s at the simulator: %w", c.Code, err)
-		}
-	}
-	return sim, nil
-}
-
-// runCabinetSim runs `pyxis cabinet-sim`: a simulated cabinet on the wire.
-func runCabinetSim(ctx context.Context, args []string) error {
-	cfg, err := parseCabinetSimFlags(args)
-	if err != nil {
-		return err
-	}
-	return cabsim.Run(ctx, cfg, slog.Default())
-}
-
-func parseCabinetSimFlags(args []string) (cabsim.Config, error) {
-	fs := flag.NewFlagSet("cabinet-sim", flag.ContinueOnError)
-	var cfg cabsim.Config
-	var faults multiFlag
-	withdraw := fs.String("withdraw-after", "3s", "how long after an authorization the simulated nurse withdraws; off: only through POST /withdraw")
-	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:2576", "MLLP address for orders (RDE^O11) and item master updates (MFN^M01)")
-	fs.StringVar(&cfg.ReportTo, "report-to", "127.0.0.1:2575", "the system's MLLP listener, for withdrawal and pocket reports")
-	fs.StringVar(&cfg.Admin, "admin", "127.0.0.1:2577", "admin HTTP address (/faults, /stats, /items, /withdraw, /event); empty: none")
-	fs.StringVar(&cfg.StockFile, "stock", "", "JSON file of pockets and quantities; orders beyond a pocket are refused AE")
-	fs.StringVar(&cfg.StateFile, "state", "", "file the simulator keeps its held orders, stock, item master, stats and unacknowledged reports in, to carry on after a restart; empty: memory only")
-	fs.StringVar(&cfg.ReportFormat, "report-format", cabsim.FormatRDS, "withdrawal report shape: rds (RDS^O13) or pade (OMS^O05 with ZPM)")
-	fs.StringVar(&cfg.ProcessingID, "processing-id", hl7.ProcessingProduction, "MSH-11 of the reports sent and of the messages taken: P, T or D")
-	fs.Var(&faults, "fault", "fault from the start: offline, slow=DUR, reject, busy, drop, duplicate (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return cfg, err
-	}
-	cfg.Faults = faults
-	if *withdraw != "off" {
-		d, err := time.ParseDuration(*withdraw)
-		if err != nil || d <= 0 {
-			return cfg, fmt.Errorf("--withdraw-after %q: want a duration such as 3s, or off", *withdraw)
-		}
-		cfg.WithdrawAfter = d
-	}
-	return cfg, nil
-}
-
-// multiFlag collects a repeated string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
