@@ -2,58 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/cabinet/hl7"
-	"github.com/medreq/pyxis/db"
 )
-
-// loopbackSources are the report sources of dev mode's demo cabinets: this machine.
-var loopbackSources = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
-
-// devCabinetSimState is the simulated cabinet's state file in dev mode's data folder.
-const devCabinetSimState = "cabinet-sim.json"
-
-// startDevCabinetSim runs the cabinet simulator inside dev mode, on the wire like a real
-// cabinet, reporting to the system's MLLP listener, and points the demo cabinets at it. It
-// keeps its state in the data folder (o.Dir), so that a restart of dev mode, even after a
-// crash, finds the orders the cabinet held and the reports it had not delivered.
-func startDevCabinetSim(ctx context.Context, store *db.Store, o devOptions, reportTo string, withdrawAfter time.Duration) (*cabsim.Sim, error) {
-	sim, err := cabsim.New(cabsim.Config{
-		Listen: o.CabinetSimAddr, Admin: o.CabinetSimAdmin, ReportTo: reportTo,
-		WithdrawAfter: withdrawAfter, ReportFormat: cabsim.FormatRDS,
-		StateFile: filepath.Join(o.Dir, devCabinetSimState),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sim.Start(ctx); err != nil {
-		return nil, fmt.Errorf("cabinet simulator (PYXIS_DEV_CABINET_SIM_ADDR, PYXIS_DEV_CABINET_SIM_ADMIN): %w", err)
-	}
-	for _, c := range demoCabinets {
-		cab, err := store.SetCabinetDriver(ctx, c.Code, "hl7", sim.Addr())
-		if errors.Is(err, db.ErrNotFound) {
-			continue
-		}
-		if err == nil {
-			// The simulator reports from this machine: the demo cabinets believe it.
-			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, db.Actor{})
-		}
-		if err != nil {
-			_ = sim.Close()
-			return nil, fmt.Errorf("point %s at the simulator: %w", c.Code, err)
-		}
-	}
-	return sim, nil
-}
 
 // runCabinetSim runs `pyxis cabinet-sim`: a simulated cabinet on the wire.
 func runCabinetSim(ctx context.Context, args []string) error {

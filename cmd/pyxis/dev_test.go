@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/medreq/pyxis/db/dbtest"
+	"github.com/medreq/pyxis/devstack"
 )
 
 // devProcess is `pyxis dev` running as a subprocess (this test binary, re-executed as main).
@@ -307,7 +308,7 @@ func TestDevModeResumesWorkflowsAfterRestart(t *testing.T) {
 	assert.NoError(t, err, "Temporal state persisted in the data folder")
 	raw, err := os.ReadFile(dir + "/temporal-shards.json")
 	require.NoError(t, err, "the store's history shard count is recorded beside it")
-	assert.JSONEq(t, fmt.Sprintf(`{"sqlite": %d}`, defaultHistoryShards), string(raw))
+	assert.JSONEq(t, fmt.Sprintf(`{"sqlite": %d}`, devstack.DefaultHistoryShards), string(raw))
 }
 
 // quietLogger drops the Temporal client's logs in tests.

@@ -12,13 +12,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
+	"github.com/medreq/pyxis/devstack"
 	"github.com/medreq/pyxis/internal/faults"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
@@ -65,8 +65,8 @@ type faultStack struct {
 	dbURL    string
 	pool     *pgxpool.Pool
 	store    *db.Store
-	tOpts    devTemporalOptions
-	temporal *devTemporal
+	tOpts    devstack.TemporalOptions
+	temporal *devstack.Temporal
 	tc       client.Client
 
 	sim                  *cabsim.Sim
@@ -112,13 +112,7 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	if fs.pg, err = pgcluster.Start(ctx, filepath.Join(fs.dir, "postgres"), 0); err != nil {
 		return nil, err
 	}
-	admin, err := pgx.Connect(ctx, fs.pg.URL("postgres"))
-	if err != nil {
-		return nil, err
-	}
-	fs.dbURL, err = ensureDatabase(ctx, admin, fs.pg.URL("postgres"), "pyxis")
-	_ = admin.Close(ctx)
-	if err != nil {
+	if fs.dbURL, err = devstack.CreateDatabase(ctx, fs.pg.URL("postgres"), "pyxis"); err != nil {
 		return nil, err
 	}
 	pool, err := db.Open(ctx, fs.dbURL)
@@ -134,28 +128,28 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 		return nil, err
 	}
 
-	frontend, err := freePorts(1)
+	frontend, err := devstack.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	fs.tOpts = devTemporalOptions{
+	fs.tOpts = devstack.TemporalOptions{
 		FrontendAddr: fmt.Sprintf("127.0.0.1:%d", frontend[0]), Namespace: "default",
 		DBFile: filepath.Join(fs.dir, "temporal.db"), LogFile: filepath.Join(fs.dir, "temporal.log"),
 		PortsFile: filepath.Join(fs.dir, "temporal-ports.json"), ShardsFile: filepath.Join(fs.dir, "temporal-shards.json"),
 	}
-	if fs.temporal, err = startDevTemporal(fs.tOpts); err != nil {
+	if fs.temporal, err = devstack.StartTemporal(fs.tOpts); err != nil {
 		return nil, err
 	}
 	// The api's ports are drawn once the Temporal server holds its own (drawn from the same
 	// range), so the api subprocess never finds one of them taken.
-	ports, err := freePorts(2)
+	ports, err := devstack.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	fs.apiAddr, fs.mllpAddr = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
 	fs.secret = "fault-scenarios-secret-" + filepath.Base(fs.dir)
 	vars := map[string]string{
-		"DATABASE_URL": fs.dbURL, "TEMPORAL_ADDRESS": fs.temporal.hostPort, "TEMPORAL_NAMESPACE": "default",
+		"DATABASE_URL": fs.dbURL, "TEMPORAL_ADDRESS": fs.temporal.HostPort(), "TEMPORAL_NAMESPACE": "default",
 		"PYXIS_JWT_SECRET": fs.secret, "PYXIS_HTTP_ADDR": fs.apiAddr, "PYXIS_MLLP_ADDR": fs.mllpAddr,
 		"PYXIS_CODEC_DISABLED": "true", "PYXIS_LOG_FORMAT": "json", "PYXIS_LOG_LEVEL": "info", "PYXIS_RATE_LIMIT": "0",
 		"PYXIS_METRICS_ADDR": "off", "PYXIS_CABINET_ATTEMPTS": fmt.Sprint(tm.CabinetAttempts),
@@ -187,7 +181,7 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	}
 	fs.sim, err = cabsim.New(cabsim.Config{
 		Listen: "127.0.0.1:0", ReportTo: fs.reports.Addr(), WithdrawAfter: tm.WithdrawAfter,
-		ReportFormat: cabsim.FormatRDS, StateFile: filepath.Join(fs.dir, devCabinetSimState),
+		ReportFormat: cabsim.FormatRDS, StateFile: filepath.Join(fs.dir, devstack.CabinetSimState),
 	})
 	if err != nil {
 		return nil, err
@@ -198,14 +192,8 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	if fs.orders, err = faults.NewProxy(fs.sim.Addr()); err != nil {
 		return nil, err
 	}
-	for _, c := range demoCabinets {
-		cab, err := fs.store.SetCabinetDriver(ctx, c.Code, "hl7", fs.orders.Addr())
-		if err == nil {
-			_, err = fs.store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, db.Actor{})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("point %s at the simulator: %w", c.Code, err)
-		}
+	if err := devstack.PointDemoCabinets(ctx, fs.store, fs.orders.Addr()); err != nil {
+		return nil, err
 	}
 
 	if err := fs.startWorker(ctx); err != nil {
@@ -222,7 +210,7 @@ const faultStock = 50_000
 
 // seed loads the demo catalogue and fills the plain pockets.
 func (fs *faultStack) seed(ctx context.Context) error {
-	d, err := seedDemo(ctx, fs.store)
+	d, err := devstack.Seed(ctx, fs.store)
 	if err != nil {
 		return err
 	}
@@ -237,7 +225,7 @@ func (fs *faultStack) seed(ctx context.Context) error {
 			if m.Controlled() {
 				continue
 			}
-			if _, err := fs.store.SetStock(ctx, cab.ID, m.ID, faultStock, demoParLevel, seeder); err != nil {
+			if _, err := fs.store.SetStock(ctx, cab.ID, m.ID, faultStock, devstack.DemoParLevel, seeder); err != nil {
 				return err
 			}
 		}
@@ -355,7 +343,7 @@ func (fs *faultStack) restartTemporal(down time.Duration) error {
 		return fmt.Errorf("stop temporal: %w", err)
 	}
 	time.Sleep(down)
-	t, err := startDevTemporal(fs.tOpts)
+	t, err := devstack.StartTemporal(fs.tOpts)
 	if err != nil {
 		return fmt.Errorf("start temporal again: %w", err)
 	}

@@ -3,14 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,8 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/medreq/pyxis/devstack"
 	"github.com/medreq/pyxis/internal/faults"
 	"github.com/medreq/pyxis/loadtest"
 	"github.com/medreq/pyxis/service"
@@ -47,7 +43,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	lc.RegisterFlags(fs)
 	fs.BoolVar(&o.Dev, "dev", false, "start the whole system in this process on free ports (a temporary data folder with Temporal on SQLite, a throw-away database), run, stop and clean up")
 	fs.StringVar(&o.DevDir, "dev-dir", "", "against a running pyxis dev: its data folder, whose jwt-secret signs the users' tokens (else PYXIS_JWT_SECRET)")
-	fs.StringVar(&o.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), temporalStoreSQLite), "with --dev: the Temporal server's store, sqlite or postgres (PYXIS_DEV_TEMPORAL_STORE)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), devstack.TemporalStoreSQLite), "with --dev: the Temporal server's store, sqlite or postgres (PYXIS_DEV_TEMPORAL_STORE)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --dev: the whole system) to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of this process at the end of the run to this file")
 	fs.BoolVar(&o.Verbose, "verbose", false, "log the system's informational messages too (with --dev)")
@@ -72,7 +68,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	if o.Dev {
 		// The API's address is known once it listens; this stands in for the checks.
 		lc.API = "http://127.0.0.1:1"
-		if err := checkTemporalStore(o.TemporalStore); err != nil {
+		if err := devstack.CheckTemporalStore(o.TemporalStore); err != nil {
 			return lc, o, err
 		}
 		if o.DevDir != "" {
@@ -108,7 +104,7 @@ func runLoadtest(ctx context.Context, cfg service.Config, args []string, getenv 
 		env.Progress = stdout
 	}
 	if o.Dev {
-		stack, release, err := startLoadtestStack(ctx, cfg, lc, o)
+		stack, release, err := devstack.StartForLoad(ctx, cfg, lc, o.TemporalStore)
 		if err != nil {
 			return err
 		}
@@ -152,75 +148,6 @@ func runLoadtest(ctx context.Context, cfg service.Config, args []string, getenv 
 		return errors.New("a target was missed (see Targets above)")
 	}
 	return nil
-}
-
-// startLoadtestStack starts the dev stack for a load test: every address free, no Web UI, a
-// temporary data folder (Temporal persisted in it, as in dev mode, not in memory) and a
-// throw-away database. release stops it and removes what it made.
-func startLoadtestStack(ctx context.Context, cfg service.Config, lc loadtest.Config, o loadtestOptions) (*devStack, func(), error) {
-	ports, err := freePorts(1)
-	if err != nil {
-		return nil, nil, err
-	}
-	do := devOptions{
-		HTTPAddr: "127.0.0.1:0", TemporalAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		CabinetSimAddr: "127.0.0.1:0", CabinetSimAdmin: "127.0.0.1:0",
-		TemporalStore: o.TemporalStore, TempDir: true, ThrowawayDB: true, NoUI: true,
-	}
-	cfg.MLLPAddr = "127.0.0.1:0"
-	cfg.TemporalAddress = ""
-	// The simulator reports withdrawals after this; 0 would mean never.
-	cfg.SimWithdrawAfter = max(lc.WithdrawAfter, time.Millisecond)
-	if lc.WithdrawVia == loadtest.WithdrawByAPI {
-		cfg.SimWithdrawAfter = 0
-	}
-	var drop func()
-	if cfg.DatabaseURL != "" {
-		// Never the database DATABASE_URL names: one of our own on its server.
-		if cfg.DatabaseURL, drop, err = throwawayDatabase(ctx, cfg.DatabaseURL); err != nil {
-			return nil, nil, err
-		}
-	}
-	stack, err := startDevStack(ctx, cfg, do)
-	if err != nil {
-		if drop != nil {
-			drop()
-		}
-		if errors.Is(err, errStoppedBeforeReady) {
-			err = ctx.Err()
-		}
-		return nil, nil, err
-	}
-	return stack, func() {
-		if err := stack.Stop(); err != nil {
-			slog.Warn("dev stack stop", "error", err)
-		}
-		if drop != nil {
-			drop()
-		}
-	}, nil
-}
-
-// throwawayDatabase creates a database of its own on the server of databaseURL and returns its
-// URL, and how to drop it.
-func throwawayDatabase(ctx context.Context, databaseURL string) (string, func(), error) {
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	admin, err := pgx.Connect(ctx, databaseURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to DATABASE_URL: %w", err)
-	}
-	defer admin.Close(ctx)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := "pyxis_loadtest_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	u.Path = "/" + name
-	return u.String(), func() { dropDatabase(databaseURL, name) }, nil
 }
 
 func startCPUProfile(path string) (func(), error) {

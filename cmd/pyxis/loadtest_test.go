@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/medreq/pyxis/db/dbtest"
+	"github.com/medreq/pyxis/devstack"
 	"github.com/medreq/pyxis/loadtest"
 )
 
@@ -23,7 +24,7 @@ func TestLoadtestDevRunsAShortBoundedLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a full dev stack in a subprocess")
 	}
-	for _, store := range []string{temporalStoreSQLite, temporalStorePostgres} {
+	for _, store := range []string{devstack.TemporalStoreSQLite, devstack.TemporalStorePostgres} {
 		t.Run(store, func(t *testing.T) { shortLoadtest(t, store) })
 	}
 }
@@ -102,12 +103,12 @@ func TestLoadtestFlags(t *testing.T) {
 	_, o, err := parseLoadtestFlags([]string{"--dev", "--requests", "10", "--temporal-store", "postgres"}, func(string) string { return "" })
 	require.NoError(t, err)
 	assert.True(t, o.Dev)
-	assert.Equal(t, temporalStorePostgres, o.TemporalStore)
+	assert.Equal(t, devstack.TemporalStorePostgres, o.TemporalStore)
 	_, o, err = parseLoadtestFlags([]string{"--requests", "10"}, func(k string) string {
 		return map[string]string{"PYXIS_DEV_TEMPORAL_STORE": "postgres"}[k]
 	})
 	require.NoError(t, err)
-	assert.Equal(t, temporalStorePostgres, o.TemporalStore, "the environment gives the default")
+	assert.Equal(t, devstack.TemporalStorePostgres, o.TemporalStore, "the environment gives the default")
 
 	for _, bad := range [][]string{
 		{"--dev", "--requests", "10", "--temporal-store", "cassandra"},

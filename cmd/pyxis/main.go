@@ -19,6 +19,7 @@ import (
 
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/devstack"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch cmd {
 	case "dev":
-		return runDev(ctx, cfg, rest, getenv, stdout)
+		return devstack.Run(ctx, cfg, rest, getenv, stdout)
 	case "api":
 		return service.RunAPI(ctx, cfg)
 	case "worker":

@@ -1,4 +1,4 @@
-package main
+package devstack
 
 import (
 	"fmt"
@@ -12,9 +12,9 @@ import (
 	"github.com/medreq/pyxis/codec"
 )
 
-// devCodecKeys returns the key dev mode encrypts payloads with: kept in the data folder
+// codecKeys returns the key dev mode encrypts payloads with: kept in the data folder
 // beside the dev secret, so workflows survive a restart, and made on first use.
-func devCodecKeys(dir string) ([]codec.Key, error) {
+func codecKeys(dir string) ([]codec.Key, error) {
 	path := filepath.Join(dir, "codec-keys")
 	if b, err := os.ReadFile(path); err == nil {
 		keys, err := codec.ParseKeys(strings.TrimSpace(string(b)))
@@ -36,9 +36,9 @@ func devCodecKeys(dir string) ([]codec.Key, error) {
 	return keys, nil
 }
 
-// devCodecEndpoint is the API's codec endpoint as the dev UI's pages reach it: on the host the
+// uiCodecEndpoint is the API's codec endpoint as the dev UI's pages reach it: on the host the
 // UI is opened at, so the two are the same site, and on the API's port.
-func devCodecEndpoint(uiAddr, apiAddr string) string {
+func uiCodecEndpoint(uiAddr, apiAddr string) string {
 	host, _, err := net.SplitHostPort(uiAddr)
 	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"

@@ -1,21 +1,16 @@
-package main
+package devstack
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
-	"strings"
-	"text/tabwriter"
-	"time"
 
-	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
 
-// demoData is what the first start of dev mode creates, and what its banner shows.
-type demoData struct {
+// Demo is what the first start of dev mode creates, and what its banner shows.
+type Demo struct {
 	Users    []db.User
 	Cabinets []db.Cabinet
 	// Meds holds the first two medications, for the sample request.
@@ -34,7 +29,7 @@ var demoUsers = []db.User{
 }
 
 // demoCabinets are created simulated; dev mode then points them at its cabinet simulator
-// over HL7 (startDevCabinetSim).
+// over HL7 (startCabinetSim).
 var demoCabinets = []db.NewCabinet{
 	{Code: "PYX-ICU-01", Name: "ICU Pyxis MedStation", Unit: "Intensive Care Unit", Driver: "sim"},
 	{Code: "PYX-3B-01", Name: "Ward 3B Pyxis MedStation", Unit: "Ward 3B (Medical)", Driver: "sim"},
@@ -56,21 +51,22 @@ var demoMedications = []db.NewMedication{
 	{Code: "TRAM50", Name: "Tramadol", Strength: "50 mg/mL, 2 mL", Form: "ampoule", Unit: "ampoule", ControlledList: "A2"},
 }
 
-const demoParLevel = 20
+// DemoParLevel is the par level, and the first stock, of every demo pocket.
+const DemoParLevel = 20
 
-// seedDemo fills an empty database with the demo catalogue, cabinets at par and users, and
+// Seed fills an empty database with the demo catalogue, cabinets at par and users, and
 // returns what is there. A database that already has cabinets is left as it is.
-func seedDemo(ctx context.Context, store *db.Store) (demoData, error) {
+func Seed(ctx context.Context, store *db.Store) (Demo, error) {
 	cabs, err := store.ListCabinets(ctx)
 	if err != nil {
-		return demoData{}, err
+		return Demo{}, err
 	}
 	if len(cabs) == 0 {
 		if err := createDemo(ctx, store); err != nil {
-			return demoData{}, err
+			return Demo{}, err
 		}
 	}
-	var d demoData
+	var d Demo
 	if d.Cabinets, err = store.ListCabinets(ctx); err != nil {
 		return d, err
 	}
@@ -126,78 +122,15 @@ func createDemo(ctx context.Context, store *db.Store) error {
 // witnessed load, the only way its level rises.
 func stockDemoPocket(ctx context.Context, store *db.Store, cabinetID int64, m db.Medication, seeder db.Actor) error {
 	if !m.Controlled() {
-		_, err := store.SetStock(ctx, cabinetID, m.ID, demoParLevel, demoParLevel, seeder)
+		_, err := store.SetStock(ctx, cabinetID, m.ID, DemoParLevel, DemoParLevel, seeder)
 		return err
 	}
-	if _, err := store.SetStock(ctx, cabinetID, m.ID, 0, demoParLevel, seeder); err != nil {
+	if _, err := store.SetStock(ctx, cabinetID, m.ID, 0, DemoParLevel, seeder); err != nil {
 		return err
 	}
 	_, err := store.RecordPocketChange(ctx, db.PocketChange{
-		CabinetID: cabinetID, MedicationID: m.ID, Kind: db.MovementLoaded, Quantity: demoParLevel,
+		CabinetID: cabinetID, MedicationID: m.ID, Kind: db.MovementLoaded, Quantity: DemoParLevel,
 		Actor: seeder, Witness: "dev-seed-witness", Source: db.SourceAPI,
 	})
-	return err
-}
-
-// banner is what dev mode prints once it is ready.
-type banner struct {
-	api, ui, temporal, database, dir  string
-	mllp, cabinetSim, cabinetSimAdmin string
-	codecSession                      string
-	ephemeral                         bool
-	secret                            string
-	demo                              demoData
-}
-
-func printBanner(w io.Writer, b banner) error {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nPyxis medication requests: dev mode is ready.\n\n")
-	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  API\t%s\n", b.api)
-	if b.ui != "" {
-		fmt.Fprintf(tw, "  Temporal Web UI\t%s/namespaces/default/workflows\n", b.ui)
-	}
-	fmt.Fprintf(tw, "  Temporal frontend\t%s\n", b.temporal)
-	fmt.Fprintf(tw, "  PostgreSQL\t%s\n", b.database)
-	fmt.Fprintf(tw, "  Cabinet reports (MLLP)\t%s\n", b.mllp)
-	fmt.Fprintf(tw, "  Simulated cabinet\tMLLP %s, admin %s (demo cabinets point here)\n", b.cabinetSim, b.cabinetSimAdmin)
-	if b.ephemeral {
-		fmt.Fprintf(tw, "  Data\tephemeral: nothing is kept after exit\n")
-	} else {
-		fmt.Fprintf(tw, "  Data\t%s\n", b.dir)
-	}
-	_ = tw.Flush()
-
-	fmt.Fprintf(&sb, "\nDemo users (tokens valid 24h; paste the export lines into your shell):\n")
-	now := time.Now()
-	var nurse, pharmacist, pharmacistToken, pharmacistName string
-	for _, u := range b.demo.Users {
-		tok, err := api.IssueToken([]byte(b.secret), u.ID, u.Name, u.Role, 24*time.Hour, now)
-		if err != nil {
-			return err
-		}
-		v := strings.ToUpper(strings.ReplaceAll(u.ID, "-", "_")) + "_TOKEN"
-		fmt.Fprintf(&sb, "  # %s, %s\n  export %s=%s\n", u.Name, u.Role, v, tok)
-		if u.Role == workflows.RoleNurse && nurse == "" {
-			nurse = v
-		}
-		if u.Role == workflows.RolePharmacist && pharmacist == "" {
-			pharmacist, pharmacistToken, pharmacistName = v, tok, u.Name
-		}
-	}
-	if b.codecSession != "" && pharmacistToken != "" {
-		fmt.Fprintf(&sb, "\nPayloads are encrypted in Temporal. To read them in the Web UI, open once (as %s):\n  %s?token=%s\n",
-			pharmacistName, b.codecSession, pharmacistToken)
-	}
-	if nurse != "" && pharmacist != "" && len(b.demo.Cabinets) > 0 && len(b.demo.Meds) > 0 {
-		fmt.Fprintf(&sb, "\nCreate a request as the nurse, then approve it as the pharmacist:\n")
-		fmt.Fprintf(&sb, `  REQ=$(curl -s -X POST %s/v1/requests -H "Authorization: Bearer $%s" -H 'Content-Type: application/json' -d '{"cabinet_id": %d, "patient": {"mrn": "MRN-0001", "bed": "12A"}, "priority": "stat", "items": [{"medication_id": %d, "quantity": 2}]}' | grep -o 'medreq-[0-9A-Z]*' | head -1); echo $REQ`+"\n",
-			b.api, nurse, b.demo.Cabinets[0].ID, b.demo.Meds[0].ID)
-		fmt.Fprintf(&sb, `  curl -s -X POST %s/v1/requests/$REQ/approve -H "Authorization: Bearer $%s" -H 'Content-Type: application/json' -d '{"note": "ok"}'`+"\n",
-			b.api, pharmacist)
-		fmt.Fprintf(&sb, "Then follow it: curl -s %s/v1/requests/$REQ -H \"Authorization: Bearer $%s\"\n", b.api, nurse)
-	}
-	fmt.Fprintf(&sb, "\nPress Ctrl-C to stop.\n")
-	_, err := io.WriteString(w, sb.String())
 	return err
 }

@@ -1,4 +1,4 @@
-package main
+package devstack
 
 import (
 	"cmp"
@@ -18,8 +18,8 @@ import (
 	"github.com/medreq/pyxis/service"
 )
 
-// devOptions are the flags of `pyxis dev`; each has an environment variable too.
-type devOptions struct {
+// Options are the flags of `pyxis dev`; each has an environment variable too.
+type Options struct {
 	Dir          string
 	Ephemeral    bool
 	HTTPAddr     string
@@ -46,13 +46,15 @@ type devOptions struct {
 
 // Temporal stores of dev mode's in-process server.
 const (
-	temporalStoreSQLite   = "sqlite"
-	temporalStorePostgres = "postgres"
+	TemporalStoreSQLite   = "sqlite"
+	TemporalStorePostgres = "postgres"
 )
 
-func parseDevFlags(args []string, getenv func(string) string, cfg service.Config) (devOptions, error) {
+// ParseFlags reads the flags of `pyxis-dev` (dev mode); each takes its default from an
+// environment variable, and the API address from cfg.
+func ParseFlags(args []string, getenv func(string) string, cfg service.Config) (Options, error) {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	o := devOptions{}
+	o := Options{}
 	fs.StringVar(&o.Dir, "dir", cmp.Or(getenv("PYXIS_DEV_DIR"), ".pyxis-dev"), "data folder for Temporal's SQLite file, a private Postgres and the dev secret (PYXIS_DEV_DIR)")
 	fs.BoolVar(&o.Ephemeral, "ephemeral", false, "keep Temporal in memory and the database temporary: nothing survives exit")
 	fs.StringVar(&o.HTTPAddr, "http-addr", cfg.HTTPAddr, "API address (PYXIS_HTTP_ADDR)")
@@ -60,14 +62,14 @@ func parseDevFlags(args []string, getenv func(string) string, cfg service.Config
 	fs.StringVar(&o.UIAddr, "ui-addr", cmp.Or(getenv("PYXIS_DEV_UI_ADDR"), "127.0.0.1:8233"), "Temporal Web UI address (PYXIS_DEV_UI_ADDR)")
 	fs.StringVar(&o.CabinetSimAddr, "cabinet-sim-addr", cmp.Or(getenv("PYXIS_DEV_CABINET_SIM_ADDR"), "127.0.0.1:2576"), "simulated cabinet's MLLP address for orders (PYXIS_DEV_CABINET_SIM_ADDR)")
 	fs.StringVar(&o.CabinetSimAdmin, "cabinet-sim-admin", cmp.Or(getenv("PYXIS_DEV_CABINET_SIM_ADMIN"), "127.0.0.1:2577"), "simulated cabinet's admin HTTP address (PYXIS_DEV_CABINET_SIM_ADMIN)")
-	fs.StringVar(&o.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), temporalStoreSQLite), "where the in-process Temporal server keeps its state: sqlite (in the data folder) or postgres (databases on dev mode's PostgreSQL server) (PYXIS_DEV_TEMPORAL_STORE)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), TemporalStoreSQLite), "where the in-process Temporal server keeps its state: sqlite (in the data folder) or postgres (databases on dev mode's PostgreSQL server) (PYXIS_DEV_TEMPORAL_STORE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if err := checkTemporalStore(o.TemporalStore); err != nil {
+	if err := CheckTemporalStore(o.TemporalStore); err != nil {
 		return o, err
 	}
 	if o.Ephemeral {
@@ -76,28 +78,28 @@ func parseDevFlags(args []string, getenv func(string) string, cfg service.Config
 	return o, nil
 }
 
-// checkTemporalStore refuses a store dev mode does not know.
-func checkTemporalStore(store string) error {
-	if store != temporalStoreSQLite && store != temporalStorePostgres {
+// CheckTemporalStore refuses a store dev mode does not know.
+func CheckTemporalStore(store string) error {
+	if store != TemporalStoreSQLite && store != TemporalStorePostgres {
 		return fmt.Errorf("--temporal-store (PYXIS_DEV_TEMPORAL_STORE) %q: want sqlite or postgres", store)
 	}
 	return nil
 }
 
-// runDev runs the whole system in one process: Temporal and its Web UI (unless
+// Run runs the whole system in one process: Temporal and its Web UI (unless
 // TEMPORAL_ADDRESS names a server), Postgres (found or started), migrations and demo data,
 // the worker with the cabinet simulator, and the API. Ctrl-C stops all of it.
-func runDev(ctx context.Context, cfg service.Config, args []string, getenv func(string) string, stdout io.Writer) error {
-	o, err := parseDevFlags(args, getenv, cfg)
+func Run(ctx context.Context, cfg service.Config, args []string, getenv func(string) string, stdout io.Writer) error {
+	o, err := ParseFlags(args, getenv, cfg)
 	if err != nil {
 		return err
 	}
 	// Dev mode's simulated nurse withdraws; outside dev mode nobody does by default.
 	if getenv("PYXIS_SIM_WITHDRAW_AFTER") == "" {
-		cfg.SimWithdrawAfter = devSimWithdrawAfter
+		cfg.SimWithdrawAfter = simWithdrawAfter
 	}
-	s, err := startDevStack(ctx, cfg, o)
-	if errors.Is(err, errStoppedBeforeReady) {
+	s, err := Start(ctx, cfg, o)
+	if errors.Is(err, ErrStoppedBeforeReady) {
 		slog.Info("dev mode stopped")
 		return nil // shutting down before ready: nothing to announce
 	}
@@ -117,9 +119,9 @@ func runDev(ctx context.Context, cfg service.Config, args []string, getenv func(
 	return err
 }
 
-// devSecret returns the secret dev tokens are signed with: kept in the data folder, so tokens
+// loadSecret returns the secret dev tokens are signed with: kept in the data folder, so tokens
 // printed yesterday still work, and random per run in ephemeral mode.
-func devSecret(o devOptions) (string, error) {
+func loadSecret(o Options) (string, error) {
 	path := filepath.Join(o.Dir, "jwt-secret")
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
@@ -162,6 +164,6 @@ func displayAddr(addr string) string {
 
 var errNoPostgres = errors.New("no PostgreSQL found")
 
-// devSimWithdrawAfter is when dev mode's simulated nurse withdraws an authorized order,
+// simWithdrawAfter is when dev mode's simulated nurse withdraws an authorized order,
 // unless PYXIS_SIM_WITHDRAW_AFTER says otherwise; outside dev mode nobody does by default.
-const devSimWithdrawAfter = 3 * time.Second
+const simWithdrawAfter = 3 * time.Second
