@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/medreq/pyxis/internal/faults"
+	"github.com/medreq/pyxis/faultsuite"
+	"github.com/medreq/pyxis/faultsuite/verdict"
 )
 
 // The fault scenarios of issue 13, each on a system of its own: a private Postgres cluster,
@@ -34,7 +36,7 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func runFaultTest(t *testing.T, name string, requests int, checkSettle time.Duration, sabotage func(context.Context, *faultStack) error) faults.Result {
+func runFaultTest(t *testing.T, name string, requests int, checkSettle time.Duration, sabotage func(ctx context.Context, databaseURL string) error) verdict.Result {
 	// The sabotaged run fails on purpose: nothing to keep.
 	t.Helper()
 	if testing.Short() {
@@ -42,9 +44,9 @@ func runFaultTest(t *testing.T, name string, requests int, checkSettle time.Dura
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	res, err := runFaultScenario(ctx, faultConfig{
+	res, err := faultsuite.Run(ctx, faultsuite.Config{
 		Scenario: name, Requests: requests, Exe: os.Args[0], Env: []string{execMainEnv + "=1"},
-		Log: &testLogWriter{t: t}, SettleWithin: 4 * time.Minute, CheckSettle: checkSettle, sabotage: sabotage, DiscardData: sabotage != nil,
+		Log: &testLogWriter{t: t}, SettleWithin: 4 * time.Minute, CheckSettle: checkSettle, BeforeVerdict: sabotage, DiscardData: sabotage != nil,
 	})
 	require.NoError(t, err)
 	fmt.Println(res.Line())
@@ -84,12 +86,17 @@ func TestFaultPartition(t *testing.T) { testFaultScenario(t, "partition") }
 // request's projection says failed where its workflow dispensed it; a pocket's on_hand moved
 // outside the ledger): the verdict must count them, so a scenario can fail.
 func TestFaultVerdictShowsBrokenInvariants(t *testing.T) {
-	res := runFaultTest(t, "cabinet-offline-short", 20, 2*time.Second, func(ctx context.Context, fs *faultStack) error {
-		if _, err := fs.pool.Exec(ctx, `UPDATE medication_requests SET status = 'failed'
+	res := runFaultTest(t, "cabinet-offline-short", 20, 2*time.Second, func(ctx context.Context, databaseURL string) error {
+		conn, err := pgx.Connect(ctx, databaseURL)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `UPDATE medication_requests SET status = 'failed'
 			WHERE id = (SELECT id FROM medication_requests WHERE status = 'dispensed' ORDER BY id LIMIT 1)`); err != nil {
 			return err
 		}
-		_, err := fs.pool.Exec(ctx, `UPDATE cabinet_stock SET on_hand = on_hand - 1
+		_, err = conn.Exec(ctx, `UPDATE cabinet_stock SET on_hand = on_hand - 1
 			WHERE (cabinet_id, medication_id) = (SELECT cabinet_id, medication_id FROM cabinet_stock ORDER BY 1, 2 LIMIT 1)`)
 		return err
 	})
@@ -102,11 +109,10 @@ func TestFaultVerdictShowsBrokenInvariants(t *testing.T) {
 func TestFaultScenarioNamesInHelp(t *testing.T) {
 	_, _, err := parseLoadtestFlags([]string{"--fault", "nope"}, func(string) string { return "" })
 	require.ErrorContains(t, err, "no fault scenario")
-	for _, s := range faultScenarios {
-		assert.Contains(t, faultScenarioNames(), s.name)
-		assert.Contains(t, usage, s.name, "pyxis help lists the scenario")
-		_, o, err := parseLoadtestFlags([]string{"--fault", s.name, "--requests", "300"}, func(string) string { return "" })
+	for _, name := range faultsuite.Names() {
+		assert.Contains(t, usage, name, "pyxis help lists the scenario")
+		_, o, err := parseLoadtestFlags([]string{"--fault", name, "--requests", "300"}, func(string) string { return "" })
 		require.NoError(t, err)
-		assert.Equal(t, s.name, o.Fault)
+		assert.Equal(t, name, o.Fault)
 	}
 }

@@ -13,10 +13,9 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"time"
 
 	"github.com/medreq/pyxis/devstack"
-	"github.com/medreq/pyxis/internal/faults"
+	"github.com/medreq/pyxis/faultsuite"
 	"github.com/medreq/pyxis/loadtest"
 	"github.com/medreq/pyxis/service"
 )
@@ -48,7 +47,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of this process at the end of the run to this file")
 	fs.BoolVar(&o.Verbose, "verbose", false, "log the system's informational messages too (with --dev)")
 	fs.BoolVar(&o.FailOnTarget, "fail-on-target", false, "exit with an error when a target is missed")
-	fs.StringVar(&o.Fault, "fault", "", "run a fault scenario on a system of its own (a private Postgres, Temporal on SQLite, pyxis api and pyxis worker as processes, the simulated cabinet behind proxies) and print scenario=NAME requests=N faults=K lost= duplicated= stuck= ledger= audit=; --requests (default 200), --rate (default 20) and --seed apply; one of: "+faultScenarioNames())
+	fs.StringVar(&o.Fault, "fault", "", "run a fault scenario on a system of its own (a private Postgres, Temporal on SQLite, pyxis api and pyxis worker as processes, the simulated cabinet behind proxies) and print scenario=NAME requests=N faults=K lost= duplicated= stuck= ledger= audit=; --requests (default 200), --rate (default 20) and --seed apply; one of: "+strings.Join(faultsuite.Names(), ", "))
 	if err := fs.Parse(args); err != nil {
 		return lc, o, err
 	}
@@ -56,7 +55,7 @@ func parseLoadtestFlags(args []string, getenv func(string) string) (loadtest.Con
 		return lc, o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if o.Fault != "" {
-		if _, err := findFaultScenario(o.Fault); err != nil {
+		if err := faultsuite.CheckName(o.Fault); err != nil {
 			return lc, o, err
 		}
 		if o.Dev || o.DevDir != "" {
@@ -185,28 +184,11 @@ func runFaultLoadtest(ctx context.Context, lc loadtest.Config, o loadtestOptions
 	if err != nil {
 		return err
 	}
-	res, err := runFaultScenario(ctx, faultConfig{
+	res, err := faultsuite.Run(ctx, faultsuite.Config{
 		Scenario: o.Fault, Requests: lc.Requests, Rate: lc.Rate, Exe: exe, Log: os.Stderr, Seed: lc.Seed,
 	})
 	if err != nil {
 		return err
 	}
-	return printFaultResult(stdout, res)
-}
-
-// printFaultResult prints the verdict line, the time it took, and the notes; an error when
-// the run lost, duplicated or left something.
-func printFaultResult(w io.Writer, res faults.Result) error {
-	fmt.Fprintln(w, res.Line())
-	fmt.Fprintf(w, "  settle=%s took=%s\n", res.Settle.Round(100*time.Millisecond), res.Took.Round(100*time.Millisecond))
-	for _, p := range res.Problems {
-		fmt.Fprintln(w, "  PROBLEM: "+p)
-	}
-	for _, n := range res.Notes {
-		fmt.Fprintln(w, "  "+n)
-	}
-	if !res.OK() {
-		return fmt.Errorf("scenario %s: lost=%d duplicated=%d stuck=%d, %d problems", res.Scenario, res.Lost, res.Duplicated, res.Stuck, len(res.Problems))
-	}
-	return nil
+	return res.Write(stdout)
 }

@@ -1,4 +1,4 @@
-package main
+package faultsuite
 
 import (
 	"context"
@@ -19,14 +19,14 @@ import (
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/devstack"
-	"github.com/medreq/pyxis/internal/faults"
+	"github.com/medreq/pyxis/faultsuite/proxy"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
 	"github.com/medreq/pyxis/workflows"
 )
 
-// faultConfig says which fault scenario to run, and how big.
-type faultConfig struct {
+// Config says which fault scenario to run, and how big.
+type Config struct {
 	Scenario string
 	// Requests is the size of the load (at least 200 in the tests); Rate how many start a
 	// second.
@@ -47,18 +47,19 @@ type faultConfig struct {
 	DiscardData bool
 	// CheckSettle is how long the checker lets projection and workflows catch up (30s).
 	CheckSettle time.Duration
-	// sabotage, in tests, breaks an invariant after the requests settled and before the
-	// verdict: the verdict must show it.
-	sabotage func(ctx context.Context, fs *faultStack) error
+	// BeforeVerdict, when set, runs after the requests settled and before the verdict, with
+	// the system's database: a test breaks an invariant there on purpose, and the verdict
+	// must show it.
+	BeforeVerdict func(ctx context.Context, databaseURL string) error
 }
 
-// faultStack is the system a fault scenario runs: a private Postgres cluster, a Temporal
+// stack is the system a fault scenario runs: a private Postgres cluster, a Temporal
 // server in this process on a SQLite file, `pyxis api` (REST and the MLLP listener with its
 // applier) and `pyxis worker` as processes of their own, the simulated cabinet (in this
 // process, keeping its state in a file), and a proxy on each cabinet link: orders (worker →
 // cabinet) and reports (cabinet → MLLP listener).
-type faultStack struct {
-	fc  faultConfig
+type stack struct {
+	fc  Config
 	dir string
 
 	pg       *pgcluster.Cluster
@@ -70,7 +71,7 @@ type faultStack struct {
 	tc       client.Client
 
 	sim                  *cabsim.Sim
-	orders, reports      *faults.Proxy
+	orders, reports      *proxy.Proxy
 	apiAddr, mllpAddr    string
 	secret               string
 	env                  []string
@@ -78,8 +79,8 @@ type faultStack struct {
 	cabinetIDs, plainIDs []int64
 }
 
-// faultTimings are the cabinet and withdrawal timings of a scenario's system.
-type faultTimings struct {
+// timings are the cabinet and withdrawal timings of a scenario's system.
+type timings struct {
 	CabinetAttempts int
 	RetryInterval   time.Duration
 	AckTimeout      time.Duration
@@ -88,15 +89,15 @@ type faultTimings struct {
 	PoolSize int
 }
 
-func (fs *faultStack) logf(format string, args ...any) {
+func (fs *stack) logf(format string, args ...any) {
 	if fs.fc.Log != nil {
 		fmt.Fprintf(fs.fc.Log, "%s  "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05.000")}, args...)...)
 	}
 }
 
-// startFaultStack starts the system; stop it with stop.
-func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *faultStack, err error) {
-	fs := &faultStack{fc: fc}
+// startStack starts the system; stop it with stop.
+func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error) {
+	fs := &stack{fc: fc}
 	defer func() {
 		if err != nil {
 			fs.stop(false)
@@ -176,7 +177,7 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	}
 
 	// The cabinet, behind its two links.
-	if fs.reports, err = faults.NewProxy(fs.mllpAddr); err != nil {
+	if fs.reports, err = proxy.New(fs.mllpAddr); err != nil {
 		return nil, err
 	}
 	fs.sim, err = cabsim.New(cabsim.Config{
@@ -189,7 +190,7 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	if err := fs.sim.Start(ctx); err != nil {
 		return nil, err
 	}
-	if fs.orders, err = faults.NewProxy(fs.sim.Addr()); err != nil {
+	if fs.orders, err = proxy.New(fs.sim.Addr()); err != nil {
 		return nil, err
 	}
 	if err := devstack.PointDemoCabinets(ctx, fs.store, fs.orders.Addr()); err != nil {
@@ -205,11 +206,11 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	return fs, nil
 }
 
-// faultStock is what every plain pocket holds at the start: more than any run takes.
-const faultStock = 50_000
+// stockPerPocket is what every plain pocket holds at the start: more than any run takes.
+const stockPerPocket = 50_000
 
 // seed loads the demo catalogue and fills the plain pockets.
-func (fs *faultStack) seed(ctx context.Context) error {
+func (fs *stack) seed(ctx context.Context) error {
 	d, err := devstack.Seed(ctx, fs.store)
 	if err != nil {
 		return err
@@ -225,7 +226,7 @@ func (fs *faultStack) seed(ctx context.Context) error {
 			if m.Controlled() {
 				continue
 			}
-			if _, err := fs.store.SetStock(ctx, cab.ID, m.ID, faultStock, devstack.DemoParLevel, seeder); err != nil {
+			if _, err := fs.store.SetStock(ctx, cab.ID, m.ID, stockPerPocket, devstack.DemoParLevel, seeder); err != nil {
 				return err
 			}
 		}
@@ -247,7 +248,7 @@ type child struct {
 	err  error
 }
 
-func (fs *faultStack) spawn(name string) (*child, error) {
+func (fs *stack) spawn(name string) (*child, error) {
 	c := &child{name: name, done: make(chan struct{})}
 	n := 0
 	for {
@@ -304,7 +305,7 @@ func (c *child) terminate(bound time.Duration) {
 	}
 }
 
-func (fs *faultStack) startWorker(ctx context.Context) error {
+func (fs *stack) startWorker(ctx context.Context) error {
 	w, err := fs.spawn("worker")
 	if err != nil {
 		return err
@@ -320,7 +321,7 @@ func (fs *faultStack) startWorker(ctx context.Context) error {
 	}, "pyxis worker to start")
 }
 
-func (fs *faultStack) startAPI(ctx context.Context) error {
+func (fs *stack) startAPI(ctx context.Context) error {
 	a, err := fs.spawn("api")
 	if err != nil {
 		return err
@@ -338,7 +339,7 @@ func (fs *faultStack) startAPI(ctx context.Context) error {
 }
 
 // restartTemporal stops the Temporal server and starts it again on its store and address.
-func (fs *faultStack) restartTemporal(down time.Duration) error {
+func (fs *stack) restartTemporal(down time.Duration) error {
 	if err := fs.temporal.Stop(); err != nil {
 		return fmt.Errorf("stop temporal: %w", err)
 	}
@@ -352,13 +353,13 @@ func (fs *faultStack) restartTemporal(down time.Duration) error {
 }
 
 // stop stops everything; keep leaves the data folder (logs, databases) for a look.
-func (fs *faultStack) stop(keep bool) {
+func (fs *stack) stop(keep bool) {
 	fs.api.terminate(15 * time.Second)
 	fs.worker.terminate(15 * time.Second)
 	if fs.sim != nil {
 		_ = fs.sim.Close()
 	}
-	for _, p := range []*faults.Proxy{fs.orders, fs.reports} {
+	for _, p := range []*proxy.Proxy{fs.orders, fs.reports} {
 		if p != nil {
 			_ = p.Close()
 		}

@@ -1,4 +1,4 @@
-package main
+package faultsuite
 
 import (
 	"cmp"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/medreq/pyxis/check"
-	"github.com/medreq/pyxis/internal/faults"
+	"github.com/medreq/pyxis/faultsuite/verdict"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -17,7 +17,7 @@ import (
 // key acknowledged with one id), the projection's (every request ended as it should), the
 // cabinet's (no authorization applied twice, none held for a request that did not get it)
 // and the invariant checker's.
-func (fs *faultStack) verdict(ctx context.Context, sc faultScenario, out faults.Outcome, open []string, res *faults.Result) error {
+func (fs *stack) verdict(ctx context.Context, sc scenario, out Outcome, open []string, res *verdict.Result) error {
 	rep, err := check.Run(ctx, fs.store, fs.tc, check.Options{
 		Namespace: "default", Settle: cmp.Or(fs.fc.CheckSettle, 30*time.Second), StuckAfter: 2 * time.Minute,
 		Authorizations: func(context.Context) (map[string]int, error) {
@@ -127,7 +127,7 @@ func (fs *faultStack) verdict(ctx context.Context, sc faultScenario, out faults.
 type requestEnd struct{ status, reason string }
 
 // ends reads how every request stands: status and reason code.
-func (fs *faultStack) ends(ctx context.Context) (map[string]requestEnd, error) {
+func (fs *stack) ends(ctx context.Context) (map[string]requestEnd, error) {
 	rows, err := fs.pool.Query(ctx, "SELECT id, status::text, reason_code FROM medication_requests")
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func (fs *faultStack) ends(ctx context.Context) (map[string]requestEnd, error) {
 }
 
 // inboxOutcomes counts the cabinet reports by state and outcome.
-func (fs *faultStack) inboxOutcomes(ctx context.Context) (map[string]int, error) {
+func (fs *stack) inboxOutcomes(ctx context.Context) (map[string]int, error) {
 	rows, err := fs.pool.Query(ctx, "SELECT state::text || '/' || outcome, count(*) FROM cabinet_inbox GROUP BY 1")
 	if err != nil {
 		return nil, err

@@ -1,12 +1,12 @@
-// Package faults is the machinery of the fault scenarios (`pyxis loadtest --fault NAME` and
-// the tests in cmd/pyxis): a load whose client retries as a careful one does (the same
-// Idempotency-Key on every try of a POST), a TCP proxy that loses or delays what it carries,
-// and the verdict line every scenario prints. It starts no server: cmd/pyxis builds the
-// system, injects the faults and calls the invariant checker (internal/check).
-package faults
+// Package verdict is what a fault scenario (faultsuite) concludes from what it saw: the
+// counts of requests lost, duplicated and stuck, the ledger and the audit chain, and the
+// problems no count shows, printed as one line. It starts nothing and reads nothing, so its
+// rules are unit-tested with made-up evidence, without a Temporal server.
+package verdict
 
 import (
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -48,4 +48,21 @@ func okWord(ok bool) string {
 		return "ok"
 	}
 	return "broken"
+}
+
+// Write prints the verdict line, the time the run took, the problems and the notes; it
+// returns an error when the run lost, duplicated or left something.
+func (res Result) Write(w io.Writer) error {
+	fmt.Fprintln(w, res.Line())
+	fmt.Fprintf(w, "  settle=%s took=%s\n", res.Settle.Round(100*time.Millisecond), res.Took.Round(100*time.Millisecond))
+	for _, p := range res.Problems {
+		fmt.Fprintln(w, "  PROBLEM: "+p)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintln(w, "  "+n)
+	}
+	if !res.OK() {
+		return fmt.Errorf("scenario %s: lost=%d duplicated=%d stuck=%d, %d problems", res.Scenario, res.Lost, res.Duplicated, res.Stuck, len(res.Problems))
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package faults
+package faultsuite
 
 import (
 	"bytes"
@@ -14,10 +14,10 @@ import (
 	"github.com/medreq/pyxis/api"
 )
 
-// client calls the API as the load's people do, and retries what a fault may have cut: no
+// loadClient calls the API as the load's people do, and retries what a fault may have cut: no
 // answer, 5xx, 429. A POST that creates carries its Idempotency-Key on every try, so a retry
 // finds the request an earlier try made.
-type client struct {
+type loadClient struct {
 	base   string
 	secret []byte
 	bound  time.Duration
@@ -31,16 +31,16 @@ type client struct {
 	inflight atomic.Int64
 }
 
-func newClient(base string, secret []byte, bound time.Duration) *client {
-	return &client{
+func newLoadClient(base string, secret []byte, bound time.Duration) *loadClient {
+	return &loadClient{
 		base: base, secret: secret, bound: bound, tokens: map[string]string{}, answers: map[int]int{},
 		hc: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 }
 
-func (c *client) close() { c.hc.CloseIdleConnections() }
+func (c *loadClient) close() { c.hc.CloseIdleConnections() }
 
-func (c *client) token(sub, role string) (string, error) {
+func (c *loadClient) token(sub, role string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t, ok := c.tokens[sub]; ok {
@@ -54,7 +54,7 @@ func (c *client) token(sub, role string) (string, error) {
 	return t, nil
 }
 
-func (c *client) counts() (map[int]int, int) {
+func (c *loadClient) counts() (map[int]int, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[int]int, len(c.answers))
@@ -87,7 +87,7 @@ func (r result) String() string {
 }
 
 // call sends the request until an answer that is not worth retrying, or the bound passes.
-func (c *client) call(ctx context.Context, sub, role, method, path, idemKey string, body, out any) result {
+func (c *loadClient) call(ctx context.Context, sub, role, method, path, idemKey string, body, out any) result {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return result{err: err}
@@ -126,7 +126,7 @@ func (c *client) call(ctx context.Context, sub, role, method, path, idemKey stri
 	}
 }
 
-func (c *client) once(ctx context.Context, method, path, tok, idemKey string, raw []byte, out any, ids *[]string, replayed *bool) (int, string, time.Duration, error) {
+func (c *loadClient) once(ctx context.Context, method, path, tok, idemKey string, raw []byte, out any, ids *[]string, replayed *bool) (int, string, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(raw))
 	if err != nil {
 		return 0, "", 0, err

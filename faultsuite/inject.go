@@ -1,4 +1,4 @@
-package main
+package faultsuite
 
 import (
 	"context"
@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
-	"github.com/medreq/pyxis/internal/faults"
+	"github.com/medreq/pyxis/faultsuite/proxy"
+	"github.com/medreq/pyxis/faultsuite/verdict"
 	"github.com/medreq/pyxis/service"
 )
 
 // The faults of the scenarios (faultscenarios.go): each injects its fault, heals it, and
 // returns how many it injected.
 
-func injectWorkerKill(ctx context.Context, fs *faultStack, load *faults.Load, _ *faults.Result) (int, error) {
+func injectWorkerKill(ctx context.Context, fs *stack, load *Load, _ *verdict.Result) (int, error) {
 	for i := range 2 {
 		if i > 0 {
 			time.Sleep(4 * time.Second)
@@ -30,7 +31,7 @@ func injectWorkerKill(ctx context.Context, fs *faultStack, load *faults.Load, _ 
 	return 2, nil
 }
 
-func injectPostgresRestart(ctx context.Context, fs *faultStack, _ *faults.Load, res *faults.Result) (int, error) {
+func injectPostgresRestart(ctx context.Context, fs *stack, _ *Load, res *verdict.Result) (int, error) {
 	for _, mode := range []string{"fast", "immediate"} {
 		fs.logf("postgres-restart: pg_ctl stop -m %s", mode)
 		if err := fs.pg.Halt(ctx, mode); err != nil {
@@ -55,7 +56,7 @@ func injectPostgresRestart(ctx context.Context, fs *faultStack, _ *faults.Load, 
 	return 2, nil
 }
 
-func injectTemporalRestart(_ context.Context, fs *faultStack, _ *faults.Load, _ *faults.Result) (int, error) {
+func injectTemporalRestart(_ context.Context, fs *stack, _ *Load, _ *verdict.Result) (int, error) {
 	fs.logf("temporal-restart: stopping the Temporal server")
 	if err := fs.restartTemporal(3 * time.Second); err != nil {
 		return 0, err
@@ -64,8 +65,8 @@ func injectTemporalRestart(_ context.Context, fs *faultStack, _ *faults.Load, _ 
 	return 1, nil
 }
 
-func injectCabinetOffline(down time.Duration) func(context.Context, *faultStack, *faults.Load, *faults.Result) (int, error) {
-	return func(_ context.Context, fs *faultStack, _ *faults.Load, _ *faults.Result) (int, error) {
+func injectCabinetOffline(down time.Duration) func(context.Context, *stack, *Load, *verdict.Result) (int, error) {
+	return func(_ context.Context, fs *stack, _ *Load, _ *verdict.Result) (int, error) {
 		fs.logf("cabinet offline for %s", down)
 		if err := fs.sim.SetFaults(cabsim.Faults{Offline: true}); err != nil {
 			return 0, err
@@ -79,7 +80,7 @@ func injectCabinetOffline(down time.Duration) func(context.Context, *faultStack,
 	}
 }
 
-func injectAPIKill(ctx context.Context, fs *faultStack, load *faults.Load, res *faults.Result) (int, error) {
+func injectAPIKill(ctx context.Context, fs *stack, load *Load, res *verdict.Result) (int, error) {
 	for i := range 2 {
 		if i > 0 {
 			time.Sleep(3 * time.Second)
@@ -100,7 +101,7 @@ func injectAPIKill(ctx context.Context, fs *faultStack, load *faults.Load, res *
 	return 2, nil
 }
 
-func injectMLLPKill(ctx context.Context, fs *faultStack, _ *faults.Load, res *faults.Result) (int, error) {
+func injectMLLPKill(ctx context.Context, fs *stack, _ *Load, res *verdict.Result) (int, error) {
 	kills := 0
 	for i := range 2 {
 		if i > 0 {
@@ -125,22 +126,22 @@ func injectMLLPKill(ctx context.Context, fs *faultStack, _ *faults.Load, res *fa
 	return kills, nil
 }
 
-func injectPartition(_ context.Context, fs *faultStack, _ *faults.Load, res *faults.Result) (int, error) {
+func injectPartition(_ context.Context, fs *stack, _ *Load, res *verdict.Result) (int, error) {
 	fs.logf("partition: orders arrive, their ACKs are lost; reports are lost (6s)")
-	fs.orders.Set(faults.DropReplies, 0)
-	fs.reports.Set(faults.Blackhole, 0)
+	fs.orders.Set(proxy.DropReplies, 0)
+	fs.reports.Set(proxy.Blackhole, 0)
 	time.Sleep(6 * time.Second)
-	fs.orders.Set(faults.Pass, 0)
-	fs.reports.Set(faults.Pass, 0)
+	fs.orders.Set(proxy.Pass, 0)
+	fs.reports.Set(proxy.Pass, 0)
 	fs.orders.Cut()
 	fs.reports.Cut()
 	time.Sleep(2 * time.Second)
 	fs.logf("partition: everything 3s late, past the 2s ACK timeout (8s)")
-	fs.orders.Set(faults.Delay, 3*time.Second)
-	fs.reports.Set(faults.Delay, 3*time.Second)
+	fs.orders.Set(proxy.Delay, 3*time.Second)
+	fs.reports.Set(proxy.Delay, 3*time.Second)
 	time.Sleep(8 * time.Second)
-	fs.orders.Set(faults.Pass, 0)
-	fs.reports.Set(faults.Pass, 0)
+	fs.orders.Set(proxy.Pass, 0)
+	fs.reports.Set(proxy.Pass, 0)
 	fs.logf("partition: healed (%d chunks dropped, %d delayed)", fs.orders.Dropped()+fs.reports.Dropped(), fs.orders.Delayed()+fs.reports.Delayed())
 	res.Notes = append(res.Notes, fmt.Sprintf("partition: %d chunks dropped, %d delayed", fs.orders.Dropped()+fs.reports.Dropped(), fs.orders.Delayed()+fs.reports.Delayed()))
 	return 2, nil

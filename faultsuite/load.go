@@ -1,4 +1,4 @@
-package faults
+package faultsuite
 
 import (
 	"context"
@@ -57,7 +57,7 @@ type request struct {
 // approving them, the simulated cabinet withdrawing.
 type Load struct {
 	cfg  LoadConfig
-	cl   *client
+	cl   *loadClient
 	reqs []*request
 
 	mu       sync.Mutex
@@ -82,7 +82,7 @@ func StartLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 	if cfg.Bound <= 0 {
 		cfg.Bound = 5 * time.Minute
 	}
-	l := &Load{cfg: cfg, cl: newClient(cfg.API, cfg.Secret, cfg.Bound), statuses: map[string]string{}, release: make(chan struct{})}
+	l := &Load{cfg: cfg, cl: newLoadClient(cfg.API, cfg.Secret, cfg.Bound), statuses: map[string]string{}, release: make(chan struct{})}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 13))
 	for i := range cfg.Requests {
 		l.reqs = append(l.reqs, &request{key: fmt.Sprintf("fault-%d-%05d", cfg.Seed, i), held: rng.Float64() < cfg.HeldShare, ids: map[string]bool{}})

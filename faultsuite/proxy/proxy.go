@@ -1,4 +1,7 @@
-package faults
+// Package proxy is a TCP proxy that loses or delays what it carries, in either direction: the
+// network partition of the fault scenarios (faultsuite), between the worker and the cabinet
+// and between the cabinet and the MLLP listener.
+package proxy
 
 import (
 	"errors"
@@ -57,8 +60,8 @@ type Proxy struct {
 	wg      sync.WaitGroup
 }
 
-// NewProxy listens on a free port of 127.0.0.1 and forwards every connection to target.
-func NewProxy(target string) (*Proxy, error) {
+// New listens on a free port of 127.0.0.1 and forwards every connection to target.
+func New(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
