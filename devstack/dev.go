@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,11 +81,14 @@ func ParseFlags(args []string, getenv func(string) string, cfg service.Config) (
 
 // CheckTemporalStore refuses a store dev mode does not know.
 func CheckTemporalStore(store string) error {
-	if store != TemporalStoreSQLite && store != TemporalStorePostgres {
-		return fmt.Errorf("--temporal-store (PYXIS_DEV_TEMPORAL_STORE) %q: want sqlite or postgres", store)
+	if !slices.Contains(TemporalStores(), store) {
+		return fmt.Errorf("--temporal-store (PYXIS_DEV_TEMPORAL_STORE) %q: want %s", store, strings.Join(TemporalStores(), " or "))
 	}
 	return nil
 }
+
+// TemporalStores are the stores of dev mode's Temporal server, the default first.
+func TemporalStores() []string { return []string{TemporalStoreSQLite, TemporalStorePostgres} }
 
 // Run runs the whole system in one process: Temporal and its Web UI (unless
 // TEMPORAL_ADDRESS names a server), Postgres (found or started), migrations and demo data,

@@ -63,6 +63,17 @@ func StartForLoad(ctx context.Context, cfg service.Config, lc loadtest.Config, t
 	}, nil
 }
 
+// LoadEnv is what a load test of this stack needs to know beyond its URL: the secret its
+// users' tokens are signed with, its Temporal server (for the baseline), and that it runs in
+// this process and is thrown away after the run.
+func (s *Stack) LoadEnv(temporalStore string) loadtest.Env {
+	return loadtest.Env{
+		Mode: "dev", TemporalStore: temporalStore, JWTSecret: []byte(s.Secret),
+		TemporalAddress: s.TemporalAddr, Namespace: s.Config.TemporalNamespace, TemporalCompression: s.TemporalCompression,
+		InProcess: true, Disposable: true,
+	}
+}
+
 // throwawayDatabase creates a database of its own on the server of databaseURL and returns its
 // URL, and how to drop it.
 func throwawayDatabase(ctx context.Context, databaseURL string) (string, func(), error) {

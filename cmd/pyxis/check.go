@@ -23,8 +23,11 @@ func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.
 	stuck := fs.Duration("stuck-after", 2*time.Minute, "how long a retrying activity, an unrecorded step or a passed deadline may last before a request counts as stuck")
 	settle := fs.Duration("settle", 30*time.Second, "how long to wait for the projection and the workflows to agree")
 	sim := fs.String("cabinet-sim", "", "admin URL of a cabinet simulator (http://127.0.0.1:2577): check that no authorization was applied twice")
-	var cabinets multiFlag
-	fs.Var(&cabinets, "cabinet", "check only this cabinet code (repeatable)")
+	var cabinets []string
+	fs.Func("cabinet", "check only this cabinet code (repeatable)", func(v string) error {
+		cabinets = append(cabinets, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -43,8 +43,9 @@ import (
 // and one worker (each costs seconds to start); every test makes its own cabinet and
 // medications, so tests never see each other's stock.
 
-// execMainEnv makes the test binary behave as the pyxis binary, so the dev-mode tests can run
-// it as a subprocess without linking a second 200 MB executable.
+// execMainEnv makes the test binary behave as the binaries it stands in for (execMain), so the
+// tests can run `pyxis api`, `pyxis worker` and `pyxis-dev` as subprocesses without linking
+// a second 200 MB executable.
 const execMainEnv = "PYXIS_TEST_EXEC_MAIN"
 
 var e2e *stack
@@ -79,8 +80,7 @@ type stack struct {
 
 func TestMain(m *testing.M) {
 	if os.Getenv(execMainEnv) == "1" {
-		main()
-		return
+		os.Exit(execMain(os.Args[1:]))
 	}
 	gin.SetMode(gin.ReleaseMode)
 	installTestTracing()

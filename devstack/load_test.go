@@ -1,10 +1,9 @@
-package main
+package devstack
 
 import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,18 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/devstack"
 	"github.com/medreq/pyxis/loadtest"
+	"github.com/medreq/pyxis/service"
 )
 
-// TestLoadtestDevRunsAShortBoundedLoad runs `pyxis loadtest --dev` in a subprocess (a second
-// in-process Temporal server would clash with the end-to-end tests' one) for a dozen requests,
-// and checks the report is whole. It asserts nothing about speed: that depends on the machine.
+// TestLoadtestDevRunsAShortBoundedLoad runs `pyxis-dev loadtest --dev` as the command does
+// (StartForLoad, LoadEnv, loadtest.Run, the report written), on both Temporal stores, for a
+// dozen requests, and checks the report is whole. It asserts nothing about speed: that
+// depends on the machine.
 func TestLoadtestDevRunsAShortBoundedLoad(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a full dev stack in a subprocess")
+		t.Skip("starts the whole system")
 	}
-	for _, store := range []string{devstack.TemporalStoreSQLite, devstack.TemporalStorePostgres} {
+	for _, store := range TemporalStores() {
 		t.Run(store, func(t *testing.T) { shortLoadtest(t, store) })
 	}
 }
@@ -34,15 +34,23 @@ func shortLoadtest(t *testing.T, store string) {
 	jsonPath, htmlPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.html")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "loadtest", "--dev", "--requests", "12", "--users", "3", "--pharmacists", "2",
-		"--withdraw-after", "50ms", "--baseline", "--json", jsonPath, "--html", htmlPath, "--temporal-store", store)
+	c, err := loadtest.ParseCommand([]string{"--dev", "--requests", "12", "--users", "3", "--pharmacists", "2",
+		"--withdraw-after", "50ms", "--baseline", "--json", jsonPath, "--html", htmlPath, "--temporal-store", store},
+		func(string) string { return "" }, loadtest.Choices{TemporalStores: TemporalStores()})
+	require.NoError(t, err)
 	// The run makes a throw-away database of its own on the server DATABASE_URL names.
-	cmd.Env = append(os.Environ(), execMainEnv+"=1", "TEMPORAL_ADDRESS=", "DATABASE_URL="+dbtest.URL(t))
+	cfg, err := service.LoadConfig(func(k string) string { return map[string]string{"DATABASE_URL": dbtest.URL(t)}[k] })
+	require.NoError(t, err)
+	stack, release, err := StartForLoad(ctx, cfg, c.Config, store)
+	require.NoError(t, err)
+	defer release()
+	c.API = stack.APIURL
+	run, err := loadtest.Run(ctx, c.Config, stack.LoadEnv(store))
+	require.NoError(t, err)
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Run(), "loadtest --dev failed:\n%s", out.String())
+	require.NoError(t, run.WriteText(&out))
+	require.NoError(t, run.WriteFiles(c.Config))
 	assert.Contains(t, out.String(), "Response time percentiles")
-	assert.NotContains(t, out.String(), "\x1b[K", "no live line when stdout is not a terminal")
 
 	f, err := os.Open(jsonPath)
 	require.NoError(t, err)
@@ -96,28 +104,5 @@ func shortLoadtest(t *testing.T, store string) {
 	require.NoError(t, err)
 	for _, kind := range []string{"latency-over-time", "calls-per-second", "histogram", "lifecycle-histogram"} {
 		assert.Contains(t, string(page), `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="`+kind+`"`)
-	}
-}
-
-func TestLoadtestFlags(t *testing.T) {
-	_, o, err := parseLoadtestFlags([]string{"--dev", "--requests", "10", "--temporal-store", "postgres"}, func(string) string { return "" })
-	require.NoError(t, err)
-	assert.True(t, o.Dev)
-	assert.Equal(t, devstack.TemporalStorePostgres, o.TemporalStore)
-	_, o, err = parseLoadtestFlags([]string{"--requests", "10"}, func(k string) string {
-		return map[string]string{"PYXIS_DEV_TEMPORAL_STORE": "postgres"}[k]
-	})
-	require.NoError(t, err)
-	assert.Equal(t, devstack.TemporalStorePostgres, o.TemporalStore, "the environment gives the default")
-
-	for _, bad := range [][]string{
-		{"--dev", "--requests", "10", "--temporal-store", "cassandra"},
-		{"--dev", "--requests", "10", "--dev-dir", "x"},
-		{"--requests", "10", "--api", "http://203.0.113.9:8080"},
-		{"--dev"},
-		{"--requests", "10", "extra"},
-	} {
-		_, _, err := parseLoadtestFlags(bad, func(string) string { return "" })
-		assert.Error(t, err, bad)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -53,7 +53,7 @@ func freeAddr(t *testing.T) string {
 func startDev(t *testing.T, env []string, args ...string) *devProcess {
 	t.Helper()
 	p := &devProcess{t: t, api: freeAddr(t), ui: freeAddr(t), temporal: freeAddr(t), tokens: map[string]string{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(os.Args[0], append([]string{"dev"}, args...)...)
+	p.cmd = exec.Command(os.Args[0], args...)
 	p.cmd.Env = append(os.Environ(), execMainEnv+"=1",
 		"PYXIS_HTTP_ADDR="+p.api, "PYXIS_DEV_UI_ADDR="+p.ui, "PYXIS_DEV_TEMPORAL_ADDR="+p.temporal,
 		"PYXIS_MLLP_ADDR="+freeAddr(t), "PYXIS_DEV_CABINET_SIM_ADDR="+freeAddr(t), "PYXIS_DEV_CABINET_SIM_ADMIN="+freeAddr(t),

@@ -1,19 +1,14 @@
-package main
+package e2e
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -101,38 +96,4 @@ func TestNeedToKnowAndAccessLogEndToEnd(t *testing.T) {
 	assert.Equal(t, "request.read", e["action"])
 	assert.Equal(t, "e2e-ntk-read", e["x_request_id"])
 	assert.Equal(t, "127.0.0.1", e["client_ip"])
-}
-
-func TestTokenCommand(t *testing.T) {
-	secret := strings.Repeat("k", 32)
-	env := func(k string) string {
-		if k == "PYXIS_JWT_SECRET" {
-			return secret
-		}
-		return ""
-	}
-	token := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := run(context.Background(), append([]string{"token"}, args...), env, &out)
-		return strings.TrimSpace(out.String()), err
-	}
-	raw, err := token("--sub", "cab-icu", "--name", "ICU interface", "--role", "cabinet", "--cabinet", "PYX-ICU-01")
-	require.NoError(t, err)
-	var claims api.Claims
-	_, err = jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return []byte(secret), nil })
-	require.NoError(t, err)
-	assert.Equal(t, "cabinet", claims.Role)
-	assert.Equal(t, "PYX-ICU-01", claims.Cabinet)
-	assert.Equal(t, "cab-icu", claims.Subject)
-
-	_, err = token("--sub", "cab-icu", "--role", "cabinet")
-	assert.ErrorContains(t, err, "--cabinet")
-	_, err = token("--sub", "nurse-1", "--role", "nurse", "--cabinet", "PYX-ICU-01")
-	assert.ErrorContains(t, err, "--cabinet is for tokens of role cabinet")
-	raw, err = token("--sub", "nurse-1", "--name", "Nina", "--role", "nurse")
-	require.NoError(t, err)
-	claims = api.Claims{}
-	_, err = jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return []byte(secret), nil })
-	require.NoError(t, err)
-	assert.Empty(t, claims.Cabinet)
 }
