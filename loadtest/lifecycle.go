@@ -7,9 +7,11 @@ import (
 	"sync"
 	"time"
 
+	apiclient "github.com/medreq/pyxis/api/client"
+
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // lifecycleEndpoints are the endpoints the lifecycle scenario reports, in order.
@@ -38,10 +40,10 @@ func (r *runner) lifecycle(ctx context.Context, rep *Report) error {
 	prog := r.startProgress(ScenarioLifecycle)
 
 	var nurses sync.WaitGroup
-	arrive := func(u *user, n uint64) {
+	arrive := func(u *simuser.User, n uint64) {
 		t := r.create(ctx, EndpointCreate, u, r.newBody(r.rng(n), cat))
 		if t != nil {
-			r.follow(followCtx, t, r.cfg.PollInterval, workflows.Status.Terminal)
+			r.follow(followCtx, t, r.cfg.PollInterval, apiclient.RequestStatus.Terminal)
 		}
 	}
 	if r.cfg.Closed() {
@@ -100,10 +102,10 @@ func (r *runner) expectedArrivals() int {
 
 // closedArrivals runs cfg.Users nurses, each creating her next request when the last is done,
 // until the budget ends.
-func (r *runner) closedArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup, arrive func(u *user, n uint64)) {
+func (r *runner) closedArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup, arrive func(u *simuser.User, n uint64)) {
 	for i := range r.cfg.Users {
 		wg.Go(func() {
-			u, err := r.people.get(nurseID(i), workflows.RoleNurse)
+			u, err := r.people.Get(nurseID(i), roleNurse)
 			if err != nil {
 				return
 			}
@@ -122,7 +124,7 @@ func (r *runner) closedArrivals(ctx context.Context, b *budget, wg *sync.WaitGro
 // openArrivals starts a nurse's request cfg.Rate times a second, paced by vegeta's constant
 // pacer whatever the system answers, until the budget ends. Each arrival is a nurse of her
 // own (ids cycle after MaxUsers), so no nurse outruns her rate limit.
-func (r *runner) openArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup, arrive func(u *user, n uint64)) {
+func (r *runner) openArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup, arrive func(u *simuser.User, n uint64)) {
 	pacer := constantPacer(r.cfg.Rate)
 	began := time.Now()
 	for hits := uint64(0); ; hits++ {
@@ -131,7 +133,7 @@ func (r *runner) openArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup
 			b.close()
 			return
 		}
-		u, err := r.people.get(nurseID(int(hits%MaxUsers)), workflows.RoleNurse)
+		u, err := r.people.Get(nurseID(int(hits%MaxUsers)), roleNurse)
 		if err != nil {
 			b.close()
 			return
@@ -173,7 +175,7 @@ func (r *runner) lifecycleReport(settle time.Duration) *LifecycleReport {
 		}
 		us := min(max(endAt.Sub(createdAt).Microseconds(), 1), lifecycleMaxMicros)
 		_ = terminal.RecordValue(us)
-		if status == workflows.StatusDispensed {
+		if status == apiclient.RequestStatusDispensed {
 			_ = dispensed.RecordValue(us)
 		}
 		if first.IsZero() || createdAt.Before(first) {

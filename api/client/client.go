@@ -53,3 +53,13 @@ func RetryAfter(resp *http.Response) (d time.Duration, ok bool) {
 	}
 	return time.Duration(n) * time.Second, true
 }
+
+// Terminal reports whether no transition leaves s: dispensed, rejected, cancelled, expired
+// and failed (the document's RequestStatus says so of the last five of its values).
+func (s RequestStatus) Terminal() bool {
+	switch s {
+	case RequestStatusDispensed, RequestStatusRejected, RequestStatusCancelled, RequestStatusExpired, RequestStatusFailed:
+		return true
+	}
+	return false
+}
