@@ -37,7 +37,45 @@ const (
 	AuditBroken     = "audit_broken"
 	Stuck           = "stuck"
 	ReportFailed    = "report_failed"
+	// Unverified is a running request whose workflow could not be described: whether an
+	// activity of it is stuck retrying is not known.
+	Unverified = "unverified"
 )
+
+// Kinds are every kind of violation the checker reports.
+func Kinds() []string {
+	return []string{NoWorkflow, NoProjection, StatusDiffers, PocketLedger, StockNotSettled, VendMismatch,
+		DoubleAuthorize, AuditBroken, Stuck, ReportFailed, Unverified}
+}
+
+// Classes of violation: what a violation means for the requests, as the report's counts and
+// the fault scenarios' verdict line say it.
+const (
+	ClassLost       = "lost"
+	ClassDuplicated = "duplicated"
+	ClassStuck      = "stuck"
+	ClassLedger     = "ledger"
+	ClassAudit      = "audit"
+)
+
+// Class is the class of a kind of violation; "" for a kind the checker does not report.
+// A status that differs between projection and workflow, settled, is a transition one of
+// them lost.
+func Class(kind string) string {
+	switch kind {
+	case NoWorkflow, NoProjection, StatusDiffers, StockNotSettled, ReportFailed:
+		return ClassLost
+	case DoubleAuthorize, VendMismatch:
+		return ClassDuplicated
+	case Stuck, Unverified:
+		return ClassStuck
+	case PocketLedger:
+		return ClassLedger
+	case AuditBroken:
+		return ClassAudit
+	}
+	return ""
+}
 
 // Violation is one broken promise: what kind, about what (a request id, a pocket, a report),
 // and how.
@@ -188,22 +226,27 @@ func Run(ctx context.Context, store *db.Store, tc client.Client, o Options) (Rep
 		rep.Violations = append(rep.Violations, Violation{Stuck, "cabinet inbox", fmt.Sprintf("%d reports pending for more than %s", overdue, o.StuckAfter)})
 	}
 
-	for _, v := range rep.Violations {
-		rep.Counts[v.Kind]++
-		switch v.Kind {
-		case NoWorkflow, NoProjection, StockNotSettled, ReportFailed:
-			rep.Lost++
-		case DoubleAuthorize, VendMismatch:
-			rep.Duplicated++
-		case Stuck:
-			rep.StuckCount++
-		case PocketLedger:
-			rep.LedgerOK = false
-		case AuditBroken:
-			rep.AuditOK = false
+	rep.count()
+	return rep, nil
+}
+
+// count sums the violations up by kind and by class.
+func (r *Report) count() {
+	for _, v := range r.Violations {
+		r.Counts[v.Kind]++
+		switch Class(v.Kind) {
+		case ClassLost:
+			r.Lost++
+		case ClassDuplicated:
+			r.Duplicated++
+		case ClassStuck:
+			r.StuckCount++
+		case ClassLedger:
+			r.LedgerOK = false
+		case ClassAudit:
+			r.AuditOK = false
 		}
 	}
-	return rep, nil
 }
 
 // workflowInfo is a request's workflow as the visibility store lists it.
@@ -348,6 +391,7 @@ func stuckActivities(ctx context.Context, tc client.Client, wfs map[string]workf
 	for _, id := range ids {
 		desc, err := tc.DescribeWorkflowExecution(ctx, id, "")
 		if err != nil {
+			out = append(out, Violation{Unverified, id, fmt.Sprintf("describe its workflow: %v", err)})
 			continue
 		}
 		for _, pa := range desc.GetPendingActivities() {

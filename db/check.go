@@ -81,3 +81,17 @@ func (s *Store) InboxProblems(ctx context.Context, scope CheckScope, pendingBefo
 	}
 	return r.Failed, r.Overdue, nil
 }
+
+// InboxOutcomes counts the cabinet reports of the inbox by state and outcome, as
+// "state/outcome".
+func (s *Store) InboxOutcomes(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.q.InboxOutcomes(ctx)
+	if err != nil {
+		return nil, wrap("inbox outcomes", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Outcome] = r.Reports
+	}
+	return out, nil
+}

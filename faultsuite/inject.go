@@ -3,40 +3,55 @@ package faultsuite
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/faultsuite/proxy"
-	"github.com/medreq/pyxis/faultsuite/verdict"
 	"github.com/medreq/pyxis/service"
 )
 
-// The faults of the scenarios (faultscenarios.go): each injects its fault, heals it, and
-// returns how many it injected.
+// The faults of the scenarios (scenarios.go): each injects its fault and heals it, and
+// records what it observed: each fault it actually injected (a process that was running when
+// killed, a server that was up when stopped, chunks a proxy lost or held), and each that
+// caught the moment the scenario is for (a POST in flight, reports pending in the inbox).
 
-func injectWorkerKill(ctx context.Context, fs *stack, load *Load, _ *verdict.Result) (int, error) {
+// observed is what an injection saw.
+type observed struct {
+	// faults counts the faults injected; caught those that caught the scenario's moment.
+	faults, caught int
+	// problems fail the run; notes tell what was seen.
+	problems, notes []string
+}
+
+func (o *observed) notef(format string, args ...any) {
+	o.notes = append(o.notes, fmt.Sprintf(format, args...))
+}
+
+func injectWorkerKill(ctx context.Context, fs *stack, _ *Load, o *observed) error {
 	for i := range 2 {
 		if i > 0 {
 			time.Sleep(4 * time.Second)
 		}
 		fs.logf("worker-kill: SIGKILL pyxis worker (pid %d)", fs.worker.cmd.Process.Pid)
-		fs.worker.kill()
+		if fs.worker.killLive() {
+			o.faults++
+		}
 		time.Sleep(2 * time.Second)
 		if err := fs.startWorker(ctx); err != nil {
-			return i + 1, err
+			return err
 		}
 		fs.logf("worker-kill: a new worker polls (pid %d)", fs.worker.cmd.Process.Pid)
 	}
-	return 2, nil
+	return nil
 }
 
-func injectPostgresRestart(ctx context.Context, fs *stack, _ *Load, res *verdict.Result) (int, error) {
+func injectPostgresRestart(ctx context.Context, fs *stack, _ *Load, o *observed) error {
 	for _, mode := range []string{"fast", "immediate"} {
 		fs.logf("postgres-restart: pg_ctl stop -m %s", mode)
 		if err := fs.pg.Halt(ctx, mode); err != nil {
-			return 0, err
+			return err
 		}
+		o.faults++
 		// /readyz must say not ready while the database is down.
 		notReady := 0
 		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
@@ -45,42 +60,44 @@ func injectPostgresRestart(ctx context.Context, fs *stack, _ *Load, res *verdict
 			}
 		}
 		if notReady == 0 {
-			res.Problems = append(res.Problems, fmt.Sprintf("/readyz answered 200 throughout the outage (-m %s)", mode))
+			o.problems = append(o.problems, fmt.Sprintf("/readyz answered 200 throughout the outage (-m %s)", mode))
 		}
 		if err := fs.pg.Resume(ctx); err != nil {
-			return 0, err
+			return err
 		}
 		fs.logf("postgres-restart: started again (/readyz not ready %d times meanwhile)", notReady)
 		time.Sleep(3 * time.Second)
 	}
-	return 2, nil
+	return nil
 }
 
-func injectTemporalRestart(_ context.Context, fs *stack, _ *Load, _ *verdict.Result) (int, error) {
+func injectTemporalRestart(_ context.Context, fs *stack, _ *Load, o *observed) error {
 	fs.logf("temporal-restart: stopping the Temporal server")
 	if err := fs.restartTemporal(3 * time.Second); err != nil {
-		return 0, err
+		return err
 	}
+	o.faults++
 	fs.logf("temporal-restart: the Temporal server is back")
-	return 1, nil
+	return nil
 }
 
-func injectCabinetOffline(down time.Duration) func(context.Context, *stack, *Load, *verdict.Result) (int, error) {
-	return func(_ context.Context, fs *stack, _ *Load, _ *verdict.Result) (int, error) {
+func injectCabinetOffline(down time.Duration) func(context.Context, *stack, *Load, *observed) error {
+	return func(_ context.Context, fs *stack, _ *Load, o *observed) error {
 		fs.logf("cabinet offline for %s", down)
 		if err := fs.sim.SetFaults(cabsim.Faults{Offline: true}); err != nil {
-			return 0, err
+			return err
 		}
+		o.faults++
 		time.Sleep(down)
 		if err := fs.sim.SetFaults(cabsim.Faults{}); err != nil {
-			return 0, err
+			return err
 		}
 		fs.logf("cabinet back online")
-		return 1, nil
+		return nil
 	}
 }
 
-func injectAPIKill(ctx context.Context, fs *stack, load *Load, res *verdict.Result) (int, error) {
+func injectAPIKill(ctx context.Context, fs *stack, load *Load, o *observed) error {
 	for i := range 2 {
 		if i > 0 {
 			time.Sleep(3 * time.Second)
@@ -89,60 +106,74 @@ func injectAPIKill(ctx context.Context, fs *stack, load *Load, res *verdict.Resu
 		_ = waitFor(ctx, 20*time.Second, func() (bool, error) { return load.InFlightPosts() >= 2, nil }, "POSTs in flight")
 		inflight := load.InFlightPosts()
 		fs.logf("api-kill: SIGKILL pyxis api with %d POSTs on the way", inflight)
-		fs.api.kill()
-		if inflight == 0 {
-			res.Notes = append(res.Notes, "api-kill: no POST was on the way at the kill")
+		if fs.api.killLive() {
+			o.faults++
+			if inflight > 0 {
+				o.caught++
+			}
 		}
+		o.notef("api-kill: %d POSTs on the way at kill %d", inflight, i+1)
 		time.Sleep(time.Second)
 		if err := fs.startAPI(ctx); err != nil {
-			return i + 1, err
+			return err
 		}
 	}
-	return 2, nil
+	return nil
 }
 
-func injectMLLPKill(ctx context.Context, fs *stack, _ *Load, res *verdict.Result) (int, error) {
-	kills := 0
+func injectMLLPKill(ctx context.Context, fs *stack, _ *Load, o *observed) error {
 	for i := range 2 {
 		if i > 0 {
 			time.Sleep(3 * time.Second)
 		}
 		// Kill when the listener has acknowledged reports its applier has not applied yet.
-		var pending atomic.Int64
+		pending := int64(0)
 		_ = waitFor(ctx, 30*time.Second, func() (bool, error) {
 			n, _, err := fs.store.InboxBacklog(ctx)
-			pending.Store(n)
+			pending = n
 			return err == nil && n > 0, nil
 		}, "reports in the inbox")
-		fs.logf("mllp-kill: SIGKILL pyxis api (MLLP listener and applier) with %d reports pending in the inbox", pending.Load())
-		fs.api.kill()
-		kills++
-		res.Notes = append(res.Notes, fmt.Sprintf("mllp-kill: %d reports pending in the inbox at kill %d", pending.Load(), kills))
+		fs.logf("mllp-kill: SIGKILL pyxis api (MLLP listener and applier) with %d reports pending in the inbox", pending)
+		if fs.api.killLive() {
+			o.faults++
+			if pending > 0 {
+				o.caught++
+			}
+		}
+		o.notef("mllp-kill: %d reports pending in the inbox at kill %d", pending, i+1)
 		time.Sleep(2 * time.Second)
 		if err := fs.startAPI(ctx); err != nil {
-			return kills, err
+			return err
 		}
 	}
-	return kills, nil
+	return nil
 }
 
-func injectPartition(_ context.Context, fs *stack, _ *Load, res *verdict.Result) (int, error) {
+func injectPartition(_ context.Context, fs *stack, _ *Load, o *observed) error {
 	fs.logf("partition: orders arrive, their ACKs are lost; reports are lost (6s)")
+	dropped := fs.orders.Dropped() + fs.reports.Dropped()
 	fs.orders.Set(proxy.DropReplies, 0)
 	fs.reports.Set(proxy.Blackhole, 0)
 	time.Sleep(6 * time.Second)
 	fs.orders.Set(proxy.Pass, 0)
 	fs.reports.Set(proxy.Pass, 0)
+	if fs.orders.Dropped()+fs.reports.Dropped() > dropped {
+		o.faults++
+	}
 	fs.orders.Cut()
 	fs.reports.Cut()
 	time.Sleep(2 * time.Second)
 	fs.logf("partition: everything 3s late, past the 2s ACK timeout (8s)")
+	delayed := fs.orders.Delayed() + fs.reports.Delayed()
 	fs.orders.Set(proxy.Delay, 3*time.Second)
 	fs.reports.Set(proxy.Delay, 3*time.Second)
 	time.Sleep(8 * time.Second)
 	fs.orders.Set(proxy.Pass, 0)
 	fs.reports.Set(proxy.Pass, 0)
+	if fs.orders.Delayed()+fs.reports.Delayed() > delayed {
+		o.faults++
+	}
 	fs.logf("partition: healed (%d chunks dropped, %d delayed)", fs.orders.Dropped()+fs.reports.Dropped(), fs.orders.Delayed()+fs.reports.Delayed())
-	res.Notes = append(res.Notes, fmt.Sprintf("partition: %d chunks dropped, %d delayed", fs.orders.Dropped()+fs.reports.Dropped(), fs.orders.Delayed()+fs.reports.Delayed()))
-	return 2, nil
+	o.notef("partition: %d chunks dropped, %d delayed", fs.orders.Dropped()+fs.reports.Dropped(), fs.orders.Delayed()+fs.reports.Delayed())
+	return nil
 }

@@ -3,12 +3,17 @@ package faultsuite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/medreq/pyxis/api"
+	apiclient "github.com/medreq/pyxis/api/client"
+	"github.com/medreq/pyxis/faultsuite/verdict"
+
+	"github.com/medreq/pyxis/loadtest/simuser"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -56,12 +61,18 @@ type request struct {
 // Load is a running load: nurses creating requests with an Idempotency-Key each, a pharmacist
 // approving them, the simulated cabinet withdrawing.
 type Load struct {
-	cfg  LoadConfig
-	cl   *loadClient
-	reqs []*request
+	cfg    LoadConfig
+	cl     *simuser.Client
+	people *simuser.People
+	reqs   []*request
+	// inflight counts the POSTs on the way: sent, not answered.
+	inflight atomic.Int64
 
 	mu       sync.Mutex
 	statuses map[string]string
+	// answers counts the API's answers by status; errors the calls that got none.
+	answers  map[int]int
+	errors   int
 	release  chan struct{}
 	once     sync.Once
 	wg       sync.WaitGroup // arrivals and requests
@@ -82,7 +93,14 @@ func StartLoad(ctx context.Context, cfg LoadConfig) (*Load, error) {
 	if cfg.Bound <= 0 {
 		cfg.Bound = 5 * time.Minute
 	}
-	l := &Load{cfg: cfg, cl: newLoadClient(cfg.API, cfg.Secret, cfg.Bound), statuses: map[string]string{}, release: make(chan struct{})}
+	cl, err := simuser.NewClient(cfg.API, &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}})
+	if err != nil {
+		return nil, err
+	}
+	l := &Load{
+		cfg: cfg, cl: cl, people: simuser.NewPeople(cfg.Secret, "", 12*time.Hour, simuser.Pace{}),
+		statuses: map[string]string{}, answers: map[int]int{}, release: make(chan struct{}),
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 13))
 	for i := range cfg.Requests {
 		l.reqs = append(l.reqs, &request{key: fmt.Sprintf("fault-%d-%05d", cfg.Seed, i), held: rng.Float64() < cfg.HeldShare, ids: map[string]bool{}})
@@ -125,13 +143,14 @@ func (l *Load) arrive(ctx context.Context, rng *rand.Rand) {
 	every := time.Duration(float64(time.Second) / l.cfg.Rate)
 	next := time.Now()
 	for i, r := range l.reqs {
-		body := api.CreateRequestBody{
-			CabinetID: l.cfg.Cabinets[i%len(l.cfg.Cabinets)],
-			Patient:   api.PatientBody{MRN: fmt.Sprintf("FT-%08d", rng.IntN(100_000_000)), Bed: fmt.Sprintf("%d%c", 1+rng.IntN(40), 'A'+rune(rng.IntN(4)))},
-			Priority:  string(workflows.PriorityUrgent),
+		bed := fmt.Sprintf("%d%c", 1+rng.IntN(40), 'A'+rune(rng.IntN(4)))
+		body := apiclient.CreateRequestBody{
+			CabinetId: l.cfg.Cabinets[i%len(l.cfg.Cabinets)],
+			Patient:   apiclient.PatientBody{Mrn: fmt.Sprintf("FT-%08d", rng.IntN(100_000_000)), Bed: &bed},
+			Priority:  apiclient.Urgent,
 		}
 		for _, j := range rng.Perm(len(l.cfg.Medications))[:1+rng.IntN(min(2, len(l.cfg.Medications)))] {
-			body.Items = append(body.Items, api.ItemBody{MedicationID: l.cfg.Medications[j], Quantity: 1})
+			body.Items = append(body.Items, apiclient.ItemBody{MedicationId: l.cfg.Medications[j], Quantity: 1})
 		}
 		delay := time.Duration(rng.Int64N(int64(max(l.cfg.ApproveWithin, time.Millisecond))))
 		nurse := fmt.Sprintf("ft-nurse-%03d", i%40)
@@ -152,21 +171,8 @@ func (l *Load) arrive(ctx context.Context, rng *rand.Rand) {
 }
 
 // run creates one request, waits for it to await approval, and approves it.
-func (l *Load) run(ctx context.Context, r *request, body api.CreateRequestBody, nurse, pharm string, delay time.Duration) {
-	var v api.RequestView
-	res := l.cl.call(ctx, nurse, workflows.RoleNurse, "POST", "/v1/requests", r.key, body, &v)
-	l.mu.Lock()
-	for _, id := range res.ids {
-		r.ids[id] = true
-	}
-	r.resumed = res.cut && res.replayed
-	if res.ok() && v.ID != "" {
-		r.created, r.id = true, v.ID
-	} else {
-		r.gaveUp = "create: " + res.String()
-	}
-	l.mu.Unlock()
-	if !r.created {
+func (l *Load) run(ctx context.Context, r *request, body apiclient.CreateRequestBody, nurse, pharm string, delay time.Duration) {
+	if !l.create(ctx, r, body, nurse) {
 		return
 	}
 	// Wait until it awaits approval (or ended: insufficient stock, say).
@@ -192,16 +198,63 @@ func (l *Load) run(ctx context.Context, r *request, body api.CreateRequestBody, 
 	if !sleep(ctx, delay) {
 		return
 	}
+	l.approve(ctx, r, pharm)
+}
+
+// create posts the request as the nurse, with its Idempotency-Key on every try, and reports
+// whether an answer acknowledged it.
+func (l *Load) create(ctx context.Context, r *request, body apiclient.CreateRequestBody, nurse string) bool {
+	u, err := l.people.Get(nurse, workflows.RoleNurse)
+	if err != nil {
+		l.giveUp(r, "create: "+err.Error())
+		return false
+	}
+	var v apiclient.RequestView
+	cut := false
+	a, tries := l.cl.Retry(ctx, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		l.inflight.Add(1)
+		defer l.inflight.Add(-1)
+		return l.cl.API.CreateRequest(ctx, &apiclient.CreateRequestParams{IdempotencyKey: &r.key}, body, eds...)
+	}, &v, l.cfg.Bound, func(a simuser.Answer) {
+		l.count(a)
+		cut = cut || a.Err != nil
+		if a.OK() && v.Id != "" {
+			l.mu.Lock()
+			r.ids[v.Id] = true
+			l.mu.Unlock()
+		}
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.resumed = cut && a.Header.Get("Idempotent-Replayed") == "true"
+	if a.OK() && v.Id != "" {
+		r.created, r.id = true, v.Id
+		return true
+	}
+	r.gaveUp = "create: " + answerString(a, tries)
+	return false
+}
+
+// approve approves the request as the pharmacist, until an answer says it is approved.
+func (l *Load) approve(ctx context.Context, r *request, pharm string) {
+	u, err := l.people.Get(pharm, workflows.RolePharmacist)
+	if err != nil {
+		l.giveUp(r, "approve: "+err.Error())
+		return
+	}
+	note := "fault scenario"
 	for attempt := 0; ; attempt++ {
-		res := l.cl.call(ctx, pharm, workflows.RolePharmacist, "POST", "/v1/requests/"+r.id+"/approve", "", api.NoteBody{Note: "fault scenario"}, nil)
+		a, tries := l.cl.Retry(ctx, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+			return l.cl.API.ApproveRequest(ctx, r.id, apiclient.NoteBody{Note: &note}, eds...)
+		}, nil, l.cfg.Bound, l.count)
 		switch {
-		case res.ok(), res.code == api.CodeDuplicateApproval:
+		case a.OK(), a.Code == string(apiclient.ErrorCodeDuplicateApproval):
 			l.approves.Add(1)
 			l.mu.Lock()
 			r.approved = true
 			l.mu.Unlock()
 			return
-		case res.code == api.CodeInvalidState:
+		case a.Code == string(apiclient.ErrorCodeInvalidState):
 			// Approved by an earlier try whose answer was lost, or not yet awaiting it.
 			if st := l.status(r.id); st != string(workflows.StatusAwaitingApproval) && st != string(workflows.StatusSubmitted) {
 				l.mu.Lock()
@@ -210,15 +263,38 @@ func (l *Load) run(ctx context.Context, r *request, body api.CreateRequestBody, 
 				return
 			}
 		default:
-			l.mu.Lock()
-			r.gaveUp = "approve: " + res.String()
-			l.mu.Unlock()
+			l.giveUp(r, "approve: "+answerString(a, tries))
 			return
 		}
 		if attempt > 50 || !sleep(ctx, 300*time.Millisecond) {
 			return
 		}
 	}
+}
+
+// count counts an answer of the API (or its absence).
+func (l *Load) count(a simuser.Answer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a.Err != nil {
+		l.errors++
+	} else {
+		l.answers[a.Status]++
+	}
+}
+
+func (l *Load) giveUp(r *request, why string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.gaveUp = why
+}
+
+// answerString describes the last answer of a call for the notes.
+func answerString(a simuser.Answer, tries int) string {
+	if a.Err != nil {
+		return fmt.Sprintf("no answer after %d tries: %v", tries, a.Err)
+	}
+	return fmt.Sprintf("%d %s after %d tries", a.Status, a.Code, tries)
 }
 
 // Release lets the held requests be approved.
@@ -228,7 +304,7 @@ func (l *Load) Release() { l.once.Do(func() { close(l.release) }) }
 func (l *Load) Started() int { return int(l.started.Load()) }
 
 // InFlightPosts is how many POSTs are on the way now.
-func (l *Load) InFlightPosts() int { return int(l.cl.inflight.Load()) }
+func (l *Load) InFlightPosts() int { return int(l.inflight.Load()) }
 
 // Spread counts the load's requests by the status the projection shows now; a request not
 // there yet counts as "reserving" once started.
@@ -261,31 +337,11 @@ func (l *Load) Wait() {
 	l.wg.Wait()
 }
 
-// Outcome is what the client saw of the load, for the verdict.
-type Outcome struct {
-	// Keys is how many requests the nurses meant to make; Created how many were
-	// acknowledged with an id.
-	Keys, Created int
-	// IDs are the acknowledged requests' ids.
-	IDs []string
-	// Unacknowledged are the keys never acknowledged; Split the keys whose answers named
-	// more than one request id (a duplicate).
-	Unacknowledged, Split []string
-	// GaveUp says, per key, what call was given up on and why.
-	GaveUp map[string]string
-	// Resumed counts the POSTs the API had accepted when a fault cut their answer off, and
-	// answered as a replay when the client tried again with the same Idempotency-Key.
-	Resumed int
-	// Answers counts the API's answers by status; Errors the calls that got no answer.
-	Answers map[int]int
-	Errors  int
-}
-
 // Outcome returns what the client saw; call it after Wait.
-func (l *Load) Outcome() Outcome {
+func (l *Load) Outcome() verdict.Outcome {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	o := Outcome{Keys: len(l.reqs), GaveUp: map[string]string{}}
+	o := verdict.Outcome{Keys: len(l.reqs), GaveUp: map[string]string{}}
 	for _, r := range l.reqs {
 		if r.created {
 			o.Created++
@@ -303,7 +359,7 @@ func (l *Load) Outcome() Outcome {
 			o.GaveUp[r.key] = r.gaveUp
 		}
 	}
-	o.Answers, o.Errors = l.cl.counts()
+	o.Answers, o.Errors = maps.Clone(l.answers), l.errors
 	return o
 }
 
@@ -338,7 +394,7 @@ func (l *Load) Close() {
 	l.Release()
 	l.wg.Wait()
 	l.watchWG.Wait()
-	l.cl.close()
+	l.cl.Close()
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -3,7 +3,6 @@ package faultsuite
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -12,8 +11,8 @@ import (
 	"github.com/medreq/pyxis/workflows"
 )
 
-// scenario is one fault: the timings of the system it runs on, and how it is injected
-// and healed (inject returns how many faults it injected).
+// scenario is one fault: the timings of the system it runs on, and how it is injected and
+// healed.
 type scenario struct {
 	name    string
 	what    string
@@ -22,9 +21,13 @@ type scenario struct {
 	// for longer than its budget); any other end than dispensed is a lost request.
 	mayFail workflows.ReasonCode
 	// wantDuplicates: the fault must make the cabinet see orders again (else it tested
-	// nothing).
+	// nothing). mustCatch names the moment an injection must catch at least once (else it
+	// tested nothing).
 	wantDuplicates bool
-	inject         func(ctx context.Context, fs *stack, load *Load, res *verdict.Result) (int, error)
+	mustCatch      string
+	// reference: the scenario injects nothing on purpose.
+	reference bool
+	inject    func(ctx context.Context, fs *stack, load *Load, o *observed) error
 }
 
 // defaultTimings: a cabinet command may take 8 attempts (about a minute of back-off),
@@ -60,11 +63,11 @@ func scenarios() []scenario {
 		},
 		{
 			name: "api-kill", what: "pyxis api killed with SIGKILL twice while POSTs are on the way (accepted, not answered); the clients retry with the same Idempotency-Key",
-			timings: defaultTimings(), inject: injectAPIKill,
+			timings: defaultTimings(), mustCatch: "a POST in flight", inject: injectAPIKill,
 		},
 		{
 			name: "mllp-kill", what: "the MLLP listener (in pyxis api) killed with SIGKILL while acknowledged reports wait in its inbox; after the restart each is applied once",
-			timings: defaultTimings(), inject: injectMLLPKill,
+			timings: defaultTimings(), mustCatch: "reports pending in the inbox", inject: injectMLLPKill,
 		},
 		{
 			name: "partition", what: "a TCP proxy on both cabinet links (4 connections to the cabinet): 6s in which orders arrive and their ACKs are lost and reports are lost, then 8s in which everything arrives 3s late (past the 2s ACK timeout), then healed",
@@ -74,10 +77,8 @@ func scenarios() []scenario {
 		{
 			// The reference: what the load alone costs on the machine (settle time).
 			name: "no-fault", what: "the same load with no fault: the reference for the settle times",
-			timings: defaultTimings(),
-			inject: func(context.Context, *stack, *Load, *verdict.Result) (int, error) {
-				return 0, nil
-			},
+			timings: defaultTimings(), reference: true,
+			inject: func(context.Context, *stack, *Load, *observed) error { return nil },
 		},
 	}
 }
@@ -127,10 +128,9 @@ func Run(ctx context.Context, fc Config) (verdict.Result, error) {
 		fc.Seed = uint64(time.Now().UnixNano())
 	}
 	start := time.Now()
-	res := verdict.Result{Scenario: sc.name, Requests: fc.Requests}
 	fs, err := startStack(ctx, fc, sc.timings)
 	if err != nil {
-		return res, fmt.Errorf("start the system: %w", err)
+		return verdict.Result{}, fmt.Errorf("start the system: %w", err)
 	}
 	keep := true
 	defer func() { fs.stop(keep) }()
@@ -143,10 +143,11 @@ func Run(ctx context.Context, fc Config) (verdict.Result, error) {
 		Statuses: fs.statuses, Seed: fc.Seed,
 	})
 	if err != nil {
-		return res, err
+		return verdict.Result{}, err
 	}
 	defer load.Close()
 
+	var o observed
 	// The fault comes once the load is under way and every status has requests in it.
 	spreadOK := func(sp map[string]int) bool {
 		return sp["reserving"] > 0 && sp[string(workflows.StatusAwaitingApproval)] > 0 && sp["commanding"]+sp["awaiting_withdrawal"] > 0
@@ -155,34 +156,35 @@ func Run(ctx context.Context, fc Config) (verdict.Result, error) {
 	if err := waitFor(ctx, 60*time.Second, func() (bool, error) {
 		return load.Started() >= fc.Requests*2/5 && (spreadOK(load.Spread()) || load.Started() == fc.Requests), nil
 	}, "the load to spread"); err != nil {
-		res.Notes = append(res.Notes, "the fault came before every status had requests: "+err.Error())
+		o.notef("the fault came before every status had requests: %v", err)
 	}
-	fs.logf("%s: injecting the fault; requests by status: %s", sc.name, spreadString(load.Spread()))
-	n, err := sc.inject(ctx, fs, load, &res)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", sc.name, err)
+	fs.logf("%s: injecting the fault; requests by status: %s", sc.name, verdict.Spread(load.Spread()))
+	if err := sc.inject(ctx, fs, load, &o); err != nil {
+		return verdict.Result{}, fmt.Errorf("%s: %w", sc.name, err)
 	}
-	res.Faults = n
 	healed := time.Now()
-	fs.logf("%s: %d faults injected and healed; requests by status: %s", sc.name, n, spreadString(load.Spread()))
+	fs.logf("%s: %d faults injected and healed; requests by status: %s", sc.name, o.faults, verdict.Spread(load.Spread()))
 
 	load.Wait()
 	out := load.Outcome()
 	settleCtx, cancel := context.WithTimeout(ctx, fc.SettleWithin)
 	open := load.Settle(settleCtx, out.IDs)
 	cancel()
-	res.Settle = time.Since(healed)
-	fs.logf("%s: settled %s after the heal (%d not ended); checking", sc.name, res.Settle.Round(time.Millisecond), len(open))
+	settle := time.Since(healed)
+	fs.logf("%s: settled %s after the heal (%d not ended); checking", sc.name, settle.Round(time.Millisecond), len(open))
 
 	if fc.BeforeVerdict != nil {
 		if err := fc.BeforeVerdict(ctx, fs.dbURL); err != nil {
-			return res, fmt.Errorf("before the verdict: %w", err)
+			return verdict.Result{}, fmt.Errorf("before the verdict: %w", err)
 		}
 	}
-	if err := fs.verdict(ctx, sc, out, open, &res); err != nil {
-		return res, err
+	e, err := fs.evidence(ctx, sc, o, out, open)
+	if err != nil {
+		return verdict.Result{}, err
 	}
-	res.Took = time.Since(start)
+	e.Requests = fc.Requests
+	res := verdict.Judge(e)
+	res.Settle, res.Took = settle, time.Since(start)
 	keep = !res.OK() && !fc.DiscardData
 	if keep {
 		res.Notes = append(res.Notes, "data folder kept for a look: "+fs.dir)
@@ -201,17 +203,4 @@ func (fs *stack) statuses(ctx context.Context) (map[string]string, error) {
 		out[r.ID] = r.Status
 	}
 	return out, nil
-}
-
-func spreadString(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
 }

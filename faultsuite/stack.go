@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
 	"github.com/medreq/pyxis/cabinet/cabsim"
@@ -64,7 +63,7 @@ type stack struct {
 
 	pg       *pgcluster.Cluster
 	dbURL    string
-	pool     *pgxpool.Pool
+	closeDB  func()
 	store    *db.Store
 	tOpts    devstack.TemporalOptions
 	temporal *devstack.Temporal
@@ -120,7 +119,7 @@ func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error
 	if err != nil {
 		return nil, err
 	}
-	fs.pool = pool
+	fs.closeDB = pool.Close
 	if err := db.Migrate(ctx, pool); err != nil {
 		return nil, err
 	}
@@ -285,11 +284,23 @@ func (c *child) output() string {
 
 // kill sends SIGKILL and waits for the process to be gone.
 func (c *child) kill() {
+	c.killLive()
+}
+
+// killLive is kill, reporting whether the process was running until the signal: a fault
+// injected, not a dead process buried.
+func (c *child) killLive() bool {
 	if c == nil {
-		return
+		return false
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	err := c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.done
+	return err == nil
 }
 
 // terminate sends SIGTERM and waits up to bound, then kills.
@@ -370,8 +381,8 @@ func (fs *stack) stop(keep bool) {
 	if fs.temporal != nil {
 		_ = fs.temporal.Stop()
 	}
-	if fs.pool != nil {
-		fs.pool.Close()
+	if fs.closeDB != nil {
+		fs.closeDB()
 	}
 	if fs.pg != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
