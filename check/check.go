@@ -11,18 +11,13 @@ package check
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Kinds of violation.
@@ -144,9 +139,17 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Store is what the checker reads of the database (a *db.Store).
+type Store interface {
+	RequestStocks(ctx context.Context, scope db.CheckScope) ([]db.RequestStock, error)
+	PocketProblems(ctx context.Context, scope db.CheckScope) ([]db.PocketProblem, error)
+	VerifyAudit(ctx context.Context) (db.AuditVerification, error)
+	InboxProblems(ctx context.Context, scope db.CheckScope, pendingBefore time.Time) (failed, overdue int64, err error)
+}
+
 // Run checks every invariant and reports what it found. An error means the check could not
 // be made (a database or Temporal that does not answer), not that an invariant failed.
-func Run(ctx context.Context, store *db.Store, tc client.Client, o Options) (Report, error) {
+func Run(ctx context.Context, store Store, tc Temporal, o Options) (Report, error) {
 	o = o.withDefaults()
 	rep := Report{CheckedAt: o.Now().UTC(), Counts: map[string]int{}, LedgerOK: true, AuditOK: true}
 	ns, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: o.Namespace})
@@ -247,177 +250,6 @@ func (r *Report) count() {
 			r.AuditOK = false
 		}
 	}
-}
-
-// workflowInfo is a request's workflow as the visibility store lists it.
-type workflowInfo struct {
-	id      string
-	running bool
-	status  string
-	started time.Time
-}
-
-// listWorkflows lists the MedicationRequest workflows (of the scope's cabinets).
-func listWorkflows(ctx context.Context, tc client.Client, o Options) (map[string]workflowInfo, error) {
-	query := "WorkflowType = 'MedicationRequest'"
-	if len(o.CabinetCodes) > 0 {
-		quoted := make([]string, len(o.CabinetCodes))
-		for i, c := range o.CabinetCodes {
-			quoted[i] = "'" + strings.ReplaceAll(c, "'", "") + "'"
-		}
-		query += " AND CabinetCode IN (" + strings.Join(quoted, ", ") + ")"
-	}
-	out := map[string]workflowInfo{}
-	var token []byte
-	for {
-		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: o.Namespace, Query: query, PageSize: 1000, NextPageToken: token,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list workflows: %w", err)
-		}
-		for _, e := range resp.GetExecutions() {
-			w := workflowInfo{
-				id:      e.GetExecution().GetWorkflowId(),
-				running: e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
-				started: e.GetStartTime().AsTime(),
-			}
-			if p, ok := e.GetSearchAttributes().GetIndexedFields()[workflows.RequestStatusKey.GetName()]; ok {
-				var s string
-				if converter.GetDefaultDataConverter().FromPayload(p, &s) == nil {
-					w.status = s
-				}
-			}
-			if !w.running && e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-				w.status = "workflow_" + strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
-			}
-			out[w.id] = w
-		}
-		token = resp.GetNextPageToken()
-		if len(token) == 0 {
-			return out, nil
-		}
-	}
-}
-
-// compare checks the requests of the projection against their workflows and the stock.
-func compare(reqs []db.RequestStock, wfs map[string]workflowInfo, o Options) []Violation {
-	var out []Violation
-	now := o.Now()
-	seen := map[string]bool{}
-	for _, r := range reqs {
-		seen[r.ID] = true
-		w, ok := wfs[r.ID]
-		switch {
-		case !ok && workflows.Status(r.Status).Terminal() && o.retention > 0 && now.Sub(r.UpdatedAt) > o.retention:
-			// Ended before the namespace's retention: Temporal has let it go.
-			continue
-		case !ok:
-			// A workflow's first step creates its row: a row without one never had it, or the
-			// visibility store is behind (compared again until settled).
-			out = append(out, Violation{NoWorkflow, r.ID, "the request is in the projection but Temporal has no workflow for it"})
-			continue
-		case w.status != "" && w.status != r.Status:
-			out = append(out, Violation{StatusDiffers, r.ID, fmt.Sprintf("projection %s, workflow %s", r.Status, w.status)})
-		}
-		terminal := workflows.Status(r.Status).Terminal()
-		if terminal && r.Held > 0 {
-			out = append(out, Violation{StockNotSettled, r.ID, fmt.Sprintf("ended %s but still holds %d units", r.Status, r.Held)})
-		}
-		if r.Status == string(workflows.StatusDispensed) {
-			want := r.Reserved
-			if r.Vended >= 0 {
-				want = r.Vended
-			}
-			if got := r.Dispensed + r.NotInLedger; got != want {
-				out = append(out, Violation{VendMismatch, r.ID, fmt.Sprintf("took %d units (%d outside the ledger) where %d were vended", r.Dispensed, r.NotInLedger, want)})
-			}
-		}
-		if v, ok := stuckRequest(r, w, now, o.StuckAfter); ok {
-			out = append(out, v)
-		}
-	}
-	ids := make([]string, 0, len(wfs))
-	for id := range wfs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		w := wfs[id]
-		// A workflow that just started has not recorded its first step yet.
-		if !seen[id] && now.Sub(w.started) > o.StuckAfter {
-			out = append(out, Violation{NoProjection, id, "Temporal has the workflow but the projection has no request"})
-		}
-	}
-	return out
-}
-
-// stuckRequest finds a running request that did not move when it should have: a deadline
-// passed long ago, or a step (submitted, approved) that never got recorded past it.
-func stuckRequest(r db.RequestStock, w workflowInfo, now time.Time, after time.Duration) (Violation, bool) {
-	if !w.running {
-		return Violation{}, false
-	}
-	late := func(t *time.Time) bool { return t != nil && now.Sub(*t) > after }
-	switch workflows.Status(r.Status) {
-	case workflows.StatusAwaitingApproval:
-		if late(r.ApprovalDeadline) {
-			return Violation{Stuck, r.ID, "still awaiting approval, past its approval deadline"}, true
-		}
-	case workflows.StatusReadyAtCabinet:
-		if late(r.WithdrawalDeadline) {
-			return Violation{Stuck, r.ID, "still ready at the cabinet, past its withdrawal deadline"}, true
-		}
-	case workflows.StatusSubmitted, workflows.StatusApproved:
-		if now.Sub(r.UpdatedAt) > after {
-			return Violation{Stuck, r.ID, fmt.Sprintf("%s for %s", r.Status, now.Sub(r.UpdatedAt).Round(time.Second))}, true
-		}
-	}
-	return Violation{}, false
-}
-
-// stuckActivities finds running requests with an activity that has been retrying for longer
-// than StuckAfter.
-func stuckActivities(ctx context.Context, tc client.Client, wfs map[string]workflowInfo, o Options) []Violation {
-	var out []Violation
-	ids := make([]string, 0, len(wfs))
-	for id, w := range wfs {
-		if w.running {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	now := o.Now()
-	for _, id := range ids {
-		desc, err := tc.DescribeWorkflowExecution(ctx, id, "")
-		if err != nil {
-			out = append(out, Violation{Unverified, id, fmt.Sprintf("describe its workflow: %v", err)})
-			continue
-		}
-		for _, pa := range desc.GetPendingActivities() {
-			since := pa.GetLastStartedTime().AsTime()
-			if pa.GetAttempt() > 1 && !since.IsZero() && now.Sub(since) > o.StuckAfter {
-				out = append(out, Violation{Stuck, id, fmt.Sprintf("activity %s retrying (attempt %d): %s",
-					pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage())})
-			}
-		}
-		if wt := desc.GetPendingWorkflowTask(); wt != nil && wt.GetAttempt() > 3 {
-			out = append(out, Violation{Stuck, id, fmt.Sprintf("workflow task failing (attempt %d)", wt.GetAttempt())})
-		}
-	}
-	return out
-}
-
-// unsettled reports whether some difference may be the projection or the visibility store
-// catching up, worth comparing again.
-func unsettled(vs []Violation) bool {
-	for _, v := range vs {
-		switch v.Kind {
-		case NoWorkflow, NoProjection, StatusDiffers, StockNotSettled, VendMismatch:
-			return true
-		}
-	}
-	return false
 }
 
 // Summary is the one line the fault scenarios print, and a human summary of the violations.

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/medreq/pyxis/check"
@@ -54,7 +53,7 @@ func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.
 		o.Scope.CabinetIDs = append(o.Scope.CabinetIDs, cab.ID)
 	}
 	if *sim != "" {
-		o.Authorizations = simAuthorizations(*sim)
+		o.Authorizations = check.SimulatorAuthorizations(*sim)
 	}
 	rep, err := check.Run(ctx, store, tc, o)
 	if err != nil {
@@ -73,35 +72,4 @@ func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.
 		return fmt.Errorf("%d invariant violations", len(rep.Violations))
 	}
 	return nil
-}
-
-// simAuthorizations reads how many times a cabinet simulator applied each authorization
-// (GET /orders).
-func simAuthorizations(adminURL string) func(context.Context) (map[string]int, error) {
-	return func(ctx context.Context) (map[string]int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/orders", nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s/orders: %s", adminURL, resp.Status)
-		}
-		var orders []struct {
-			RequestID string `json:"request_id"`
-			Applied   int    `json:"applied"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&orders); err != nil {
-			return nil, err
-		}
-		out := make(map[string]int, len(orders))
-		for _, o := range orders {
-			out[o.RequestID] = o.Applied
-		}
-		return out, nil
-	}
 }
