@@ -81,12 +81,21 @@ func (r *runner) lifecycle(ctx context.Context, rep *Report) error {
 			}
 		}
 		rep.Baseline = base
-		if base.CompletedPerSecond > 0 {
-			ratio := round(rep.Lifecycle.CompletedPerSecond/base.CompletedPerSecond, 4)
-			rep.BaselineRatio = &ratio
-		}
+		rep.BaselineRatio = baselineRatio(rep.Lifecycle, base)
 	}
 	return nil
+}
+
+// baselineRatio is how close the real lifecycle comes to bare Temporal's: requests dispensed
+// a second over bare workflows completed a second. Only dispensed requests count: a system
+// that rejects or fails everything finishes lifecycles quickly and dispenses nothing, and
+// must not meet the target by it. nil without a baseline that completed anything.
+func baselineRatio(lc *LifecycleReport, base *BaselineReport) *float64 {
+	if lc == nil || base == nil || base.CompletedPerSecond <= 0 {
+		return nil
+	}
+	ratio := round(lc.DispensedPerSecond/base.CompletedPerSecond, 4)
+	return &ratio
 }
 
 // expectedArrivals is an upper bound of the requests the run may create.
