@@ -64,7 +64,11 @@ func (r reporter) apply(ctx context.Context, e cabinet.Event) (string, error) {
 		case time.Now().After(deadline):
 			return "", fmt.Errorf("report %s still %s after 30s: %s", e.MessageControlID, st.State, st.LastError)
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

@@ -262,17 +262,23 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 		}()
 	}
 	go func() {
-		for {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for range tick.C {
 			o := sendTracked(newReq("GET", "/readyz", nil))
 			if o.status == http.StatusServiceUnavailable || (o.err != nil && signalled.Load()) {
 				stopSending.Store(true)
 				close(saw503)
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	time.Sleep(1500 * time.Millisecond)
+	// The signal comes once the load is under way: a few dozen answers in.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(outcomes) >= 30
+	}, time.Minute, 20*time.Millisecond, "the load never got going")
 	signalledAt := time.Now()
 	signalled.Store(true)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
