@@ -19,7 +19,7 @@ import (
 	"github.com/medreq/pyxis/service"
 )
 
-// Options are the flags of `pyxis dev`; each has an environment variable too.
+// Options are the flags of `pyxis-dev`; each has an environment variable too.
 type Options struct {
 	Dir          string
 	Ephemeral    bool
@@ -34,7 +34,7 @@ type Options struct {
 	// file in Dir) or "postgres" (databases of their own on dev mode's Postgres server).
 	TemporalStore string
 
-	// The rest are not flags: `pyxis loadtest --dev` sets them. Ephemeral implies the first
+	// The rest are not flags: `pyxis-dev loadtest --dev` sets them. Ephemeral implies the first
 	// two, and keeps Temporal in memory besides.
 
 	// TempDir makes Dir a temporary folder, removed on exit.

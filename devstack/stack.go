@@ -19,8 +19,8 @@ import (
 	"github.com/medreq/pyxis/service"
 )
 
-// Stack is the whole system running in this process, as `pyxis dev` starts it and
-// `pyxis loadtest --dev` measures it: Temporal (and its Web UI), Postgres, migrations and demo
+// Stack is the whole system running in this process, as `pyxis-dev` starts it and
+// `pyxis-dev loadtest --dev` measures it: Temporal (and its Web UI), Postgres, migrations and demo
 // data, the worker, the cabinet simulator, the MLLP listener and the API. Stop it, or Wait
 // until the context it was started with ends.
 type Stack struct {

@@ -18,8 +18,9 @@ import (
 	"github.com/medreq/pyxis/workflows"
 )
 
-// Temporal is a single-process Temporal server on SQLite (or Postgres), for `pyxis dev` and
-// `pyxis loadtest --dev` only: production runs a real cluster (see docker-compose.yaml).
+// Temporal is a single-process Temporal server on SQLite (or Postgres), for dev mode, `pyxis-dev
+// loadtest --dev` and the fault scenarios only: production runs a real cluster (see
+// docker-compose.yaml).
 type Temporal struct {
 	server   temporal.Server
 	hostPort string
@@ -57,7 +58,7 @@ const clusterName = "active"
 // DefaultHistoryShards is the history shard count of a new dev store (an existing one keeps
 // its own: historyShards). With one shard every workflow's persistence goes through one
 // shard's lock and one set of task queue processors; four let the history service work on
-// several at once, which a Postgres store can take. Measured with `pyxis loadtest --dev
+// several at once, which a Postgres store can take. Measured with `pyxis-dev loadtest --dev
 // --requests 200 --users 32 --baseline` on SQLite (2 CPUs shared, load average 9-15): CPU
 // time per bare workflow 103-121 ms with 4 shards against 116 ms with 1, the rest of the
 // settings equal; no cost we could see above the noise.
@@ -178,7 +179,7 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 }
 
 // dynamicConfig is the dev server's dynamic configuration. Each setting was measured with
-// `pyxis loadtest --dev --requests 200 --users 32 --baseline` (2 CPUs shared with other
+// `pyxis-dev loadtest --dev --requests 200 --users 32 --baseline` (2 CPUs shared with other
 // work, load average 4-15, so one setting alone moved the figures less than the noise
 // between identical runs, 20-40%). All of them together, with the SQLite settings of
 // sqliteStore and four shards, in runs interleaved with the old settings: CPU time of the

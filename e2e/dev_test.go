@@ -28,7 +28,7 @@ import (
 	"github.com/medreq/pyxis/devstack"
 )
 
-// devProcess is `pyxis dev` running as a subprocess (this test binary, re-executed as main).
+// devProcess is `pyxis-dev` (dev mode) running as a subprocess (this test binary, re-executed as main).
 type devProcess struct {
 	t                 *testing.T
 	cmd               *exec.Cmd
@@ -49,7 +49,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startDev runs `pyxis dev` with args and waits for its banner.
+// startDev runs `pyxis-dev` with args and waits for its banner.
 func startDev(t *testing.T, env []string, args ...string) *devProcess {
 	t.Helper()
 	p := &devProcess{t: t, api: freeAddr(t), ui: freeAddr(t), temporal: freeAddr(t), tokens: map[string]string{}, done: make(chan error, 1)}

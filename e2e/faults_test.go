@@ -21,7 +21,7 @@ import (
 // Temporal on a SQLite file in this process, `pyxis api` and `pyxis worker` as processes
 // (this test binary re-executed as main), the simulated cabinet behind two proxies. Each
 // puts 200 requests through every status, injects its fault, heals it, waits for every
-// request to end and checks every invariant; `pyxis loadtest --fault NAME` runs the same.
+// request to end and checks every invariant; `pyxis-dev loadtest --fault NAME` runs the same.
 
 // testLogWriter hands each line written to it to t.Log.
 type testLogWriter struct {

@@ -95,7 +95,7 @@ func comparable(s workflows.State) workflows.State {
 }
 
 // captureEnv names a folder to write the histories of the runs tests capture, for the replay
-// test: PYXIS_CAPTURE_HISTORIES=$PWD/workflows/testdata/histories go test -run ... ./cmd/pyxis
+// test: PYXIS_CAPTURE_HISTORIES=$PWD/workflows/testdata/histories go test -run ... ./e2e
 const captureEnv = "PYXIS_CAPTURE_HISTORIES"
 
 // captureHistory writes the run's history as `temporal workflow show --output json` would,

@@ -1,4 +1,4 @@
-// Package loadtest is `pyxis loadtest`: it puts the medication request system under the load
+// Package loadtest is `pyxis-dev loadtest`: it puts the medication request system under the load
 // of a morning medication pass and reports what the system did, in the shape locust users know.
 //
 // # The model

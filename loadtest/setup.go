@@ -80,7 +80,7 @@ func (r *runner) loadCatalogue(ctx context.Context) (catalogue, error) {
 		}
 	}
 	if len(cat.cabinets) == 0 || len(cat.plain) == 0 {
-		return cat, errors.New("the system has no online cabinet or no medication that is not controlled: load the demo data (pyxis dev does) or create some")
+		return cat, errors.New("the system has no online cabinet or no medication that is not controlled: load the demo data (pyxis-dev does) or create some")
 	}
 	return cat, nil
 }

@@ -1,6 +1,6 @@
 // Package client is the Go client of the Pyxis REST API, generated from api/openapi.yaml by
 // oapi-codegen (client.gen.go; `go generate ./api/...` regenerates it, and a test in api
-// fails when it is stale). It is what `pyxis loadtest` and the end-to-end tests call the API
+// fails when it is stale). It is what `pyxis-dev loadtest` and the end-to-end tests call the API
 // with.
 //
 // NewClientWithResponses gives one method per operation that answers a typed response: its
