@@ -169,7 +169,7 @@ func TestDockerfile(t *testing.T) {
 		j := slices.IndexFunc(stages, func(s stage) bool { return s.Name == from[1] })
 		require.GreaterOrEqual(t, j, 0, "the stage %s", from[1])
 		assert.True(t, slices.ContainsFunc(stages[j].find("RUN"), func(in instruction) bool {
-			return regexp.MustCompile(`go build .*-o\s+`+regexp.QuoteMeta(from[2])+`\s.*\./cmd/pyxis-dev\s*$`).MatchString(in.Args)
+			return regexp.MustCompile(`go build .*-o\s+` + regexp.QuoteMeta(from[2]) + `\s.*\./cmd/pyxis-dev\s*$`).MatchString(in.Args)
 		}), "%s builds ./cmd/pyxis-dev into %s", from[1], from[2])
 		assert.NotContains(t, final.Body, instruction{Cmd: "COPY", Args: copyBin[0].Args})
 		users := dev.find("USER")
