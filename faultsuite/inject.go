@@ -106,19 +106,25 @@ func injectAPIKill(ctx context.Context, fs *stack, load *Load, o *observed) erro
 		_ = waitFor(ctx, 20*time.Second, func() (bool, error) { return load.InFlightPosts() >= 2, nil }, "POSTs in flight")
 		inflight := load.InFlightPosts()
 		fs.logf("api-kill: SIGKILL pyxis api with %d POSTs on the way", inflight)
-		if fs.api.killLive() {
-			o.faults++
-			if inflight > 0 {
-				o.caught++
-			}
-		}
 		o.notef("api-kill: %d POSTs on the way at kill %d", inflight, i+1)
-		time.Sleep(time.Second)
-		if err := fs.startAPI(ctx); err != nil {
+		if err := fs.killAPI(ctx, o, inflight > 0, time.Second); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// killAPI kills the api with SIGKILL, counting the fault (and whether it caught the moment the
+// scenario is for), and starts a new one after down.
+func (fs *stack) killAPI(ctx context.Context, o *observed, caught bool, down time.Duration) error {
+	if fs.api.killLive() {
+		o.faults++
+		if caught {
+			o.caught++
+		}
+	}
+	time.Sleep(down)
+	return fs.startAPI(ctx)
 }
 
 func injectMLLPKill(ctx context.Context, fs *stack, _ *Load, o *observed) error {
@@ -134,15 +140,8 @@ func injectMLLPKill(ctx context.Context, fs *stack, _ *Load, o *observed) error 
 			return err == nil && n > 0, nil
 		}, "reports in the inbox")
 		fs.logf("mllp-kill: SIGKILL pyxis api (MLLP listener and applier) with %d reports pending in the inbox", pending)
-		if fs.api.killLive() {
-			o.faults++
-			if pending > 0 {
-				o.caught++
-			}
-		}
 		o.notef("mllp-kill: %d reports pending in the inbox at kill %d", pending, i+1)
-		time.Sleep(2 * time.Second)
-		if err := fs.startAPI(ctx); err != nil {
+		if err := fs.killAPI(ctx, o, pending > 0, 2*time.Second); err != nil {
 			return err
 		}
 	}

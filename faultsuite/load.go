@@ -184,7 +184,7 @@ func (l *Load) run(ctx context.Context, r *request, body apiclient.CreateRequest
 		if st != "" && st != string(workflows.StatusSubmitted) {
 			return
 		}
-		if !sleep(ctx, 200*time.Millisecond) {
+		if !simuser.Pause(ctx, 200*time.Millisecond) {
 			return
 		}
 	}
@@ -195,7 +195,7 @@ func (l *Load) run(ctx context.Context, r *request, body apiclient.CreateRequest
 			return
 		}
 	}
-	if !sleep(ctx, delay) {
+	if !simuser.Pause(ctx, delay) {
 		return
 	}
 	l.approve(ctx, r, pharm)
@@ -266,7 +266,7 @@ func (l *Load) approve(ctx context.Context, r *request, pharm string) {
 			l.giveUp(r, "approve: "+answerString(a, tries))
 			return
 		}
-		if attempt > 50 || !sleep(ctx, 300*time.Millisecond) {
+		if attempt > 50 || !simuser.Pause(ctx, 300*time.Millisecond) {
 			return
 		}
 	}
@@ -379,7 +379,7 @@ func (l *Load) Settle(ctx context.Context, ids []string) []string {
 				return nil
 			}
 		}
-		if !sleep(ctx, 500*time.Millisecond) {
+		if !simuser.Pause(ctx, 500*time.Millisecond) {
 			if err != nil {
 				return ids
 			}
@@ -395,18 +395,4 @@ func (l *Load) Close() {
 	l.wg.Wait()
 	l.watchWG.Wait()
 	l.cl.Close()
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

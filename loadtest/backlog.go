@@ -127,7 +127,7 @@ func (r *runner) awaitQueue(ctx context.Context, u *simuser.User, want int) (int
 		} else if time.Since(progress) >= r.cfg.Settle {
 			return n, nil
 		}
-		if !sleep(ctx, 2*time.Second) {
+		if !simuser.Pause(ctx, 2*time.Second) {
 			return n, ctx.Err()
 		}
 	}

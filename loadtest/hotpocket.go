@@ -93,7 +93,7 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 			if t == nil {
 				return
 			}
-			if !sleep(followCtx, time.Duration(r.rng(uint64(i)).Int64N(int64(interval)))) {
+			if !simuser.Pause(followCtx, time.Duration(r.rng(uint64(i)).Int64N(int64(interval)))) {
 				return
 			}
 			r.follow(followCtx, t, interval, settled)

@@ -123,7 +123,7 @@ func (r *runner) closedArrivals(ctx context.Context, b *budget, wg *sync.WaitGro
 				arrive(u, uint64(i)<<32|n)
 				if r.createFailures.Load() != before {
 					// A nurse whose request was refused tries again, not at once.
-					sleep(ctx, r.cfg.PollInterval)
+					simuser.Pause(ctx, r.cfg.PollInterval)
 				}
 			}
 		})
@@ -138,7 +138,7 @@ func (r *runner) openArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup
 	began := time.Now()
 	for hits := uint64(0); ; hits++ {
 		wait, stop := pacer.Pace(time.Since(began), hits)
-		if stop || !sleep(ctx, wait) || !b.take() {
+		if stop || !simuser.Pause(ctx, wait) || !b.take() {
 			b.close()
 			return
 		}

@@ -127,7 +127,7 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 			r.finished.Add(1)
 			return
 		}
-		if !sleep(ctx, interval) {
+		if !simuser.Pause(ctx, interval) {
 			return
 		}
 		v, o, err := r.get(ctx, EndpointGet, t)
@@ -139,7 +139,7 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 			t.mu.Lock()
 			wait := r.cfg.WithdrawAfter - time.Since(t.seenAt)
 			t.mu.Unlock()
-			if !sleep(ctx, wait) {
+			if !simuser.Pause(ctx, wait) {
 				return
 			}
 			reported = r.reportWithdrawal(ctx, t)

@@ -66,7 +66,7 @@ func (ph *pharmacy) pharmacist(ctx, idle context.Context, me int) {
 	done := map[string]bool{}
 	for idle.Err() == nil && ctx.Err() == nil {
 		if ph.round(ctx, me, done) == 0 {
-			sleep(idle, ph.r.cfg.QueueInterval)
+			simuser.Pause(idle, ph.r.cfg.QueueInterval)
 		}
 	}
 }

@@ -268,18 +268,3 @@ func (r *runner) settleContext(ctx context.Context, b *budget) (context.Context,
 	}()
 	return sctx, cancel
 }
-
-// sleep waits d or until ctx ends, and reports whether ctx is still alive.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

@@ -31,15 +31,19 @@ func (c *Client) Retry(ctx context.Context, u *User, op Operation, out any, boun
 		if after, ok := apiclient.RetryAfter(&http.Response{Header: a.Header}); ok {
 			d = max(d, min(after, 2*time.Second))
 		}
-		if !sleep(ctx, d) {
+		if !Pause(ctx, d) {
 			return a, tries
 		}
 		wait = min(2*wait, time.Second)
 	}
 }
 
-// sleep waits d, or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Pause waits d, as a simulated person does between two things, or until ctx ends; it reports
+// whether ctx is still live.
+func Pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
