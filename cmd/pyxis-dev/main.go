@@ -29,7 +29,8 @@ const usage = `usage: pyxis-dev [flags]            run the whole system locally:
 commands:
   loadtest     the morning medication pass as load: against --api URL, or --dev (the whole
                system in this process); a report as text, --json and --html (see --help);
-               --fault NAME runs a fault scenario (%s)
+               --fault NAME runs a fault scenario:
+%s
   cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
 
 Configuration is read from the environment; README lists every variable. The production
@@ -49,6 +50,23 @@ func main() {
 	}
 }
 
+// scenarioList lists the fault scenarios for the usage, indented, a few to a line.
+func scenarioList() string {
+	var b strings.Builder
+	line := "              "
+	for i, name := range faultsuite.Names() {
+		if i > 0 {
+			line += ","
+		}
+		if len(line)+len(name) > 90 {
+			b.WriteString(line + "\n")
+			line = "              "
+		}
+		line += " " + name
+	}
+	return b.String() + line
+}
+
 // run dispatches a command; no command (or flags first) is dev mode. The hidden commands api
 // and worker run them as pyxis does: the fault scenarios start them from this binary.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -58,11 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	switch cmd {
 	case "help":
-		fmt.Fprintf(stdout, usage, strings.Join(faultsuite.Names(), ", "))
+		fmt.Fprintf(stdout, usage, scenarioList())
 		return nil
 	case "dev", "loadtest", "cabinet-sim", "api", "worker":
 	default:
-		fmt.Fprintf(stdout, usage, strings.Join(faultsuite.Names(), ", "))
+		fmt.Fprintf(stdout, usage, scenarioList())
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	cfg, done, err := service.Setup(ctx, cmd, getenv)
