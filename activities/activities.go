@@ -28,15 +28,6 @@ type Activities struct {
 	Metrics *metrics.Cabinets
 }
 
-// RecordTransition writes one transition: the projection row and its audit entry, together.
-// Runs started before steps existed (Admit, RecordStep) record each transition with it.
-func (a *Activities) RecordTransition(ctx context.Context, in RecordInput) error {
-	if err := a.Store.RecordTransition(ctx, in.transition()); err != nil {
-		return dbError(fmt.Sprintf("record transition %s/%d", in.RequestID, in.Seq), err)
-	}
-	return nil
-}
-
 // Admit records a request's submission and reserves its lines, in one transaction. Too little
 // stock is a business outcome, not a fault: the request is recorded failed with the shortage
 // as its reason, and the result says so.
@@ -121,21 +112,6 @@ func shortageReason(short *db.InsufficientStockError) string {
 	return fmt.Sprintf("insufficient stock of medication %d: requested %d, available %d", short.MedicationID, short.Requested, short.Available)
 }
 
-// ReserveStock reserves every line at the cabinet, or none. Too little stock is a business
-// outcome, not a fault: it fails without retry and names the medication.
-func (a *Activities) ReserveStock(ctx context.Context, in ReserveInput) error {
-	err := a.Store.Reserve(ctx, in.RequestID, in.CabinetID, toDBLines(in.Lines))
-	var short *db.InsufficientStockError
-	if errors.As(err, &short) {
-		return temporal.NewNonRetryableApplicationError(shortageReason(short),
-			ErrInsufficientStock, err, short.MedicationID, short.Requested, short.Available)
-	}
-	if err != nil {
-		return dbError("reserve stock for "+in.RequestID, err)
-	}
-	return nil
-}
-
 // dbError passes a database failure on the way Temporal must treat it. A permanent one
 // (Postgres refused the data as it is, a row it needs is missing, the request's stock is
 // settled) fails at once, typed, so the request ends with a reason instead of retrying
@@ -152,29 +128,6 @@ func dbError(op string, err error) error {
 		return temporal.NewNonRetryableApplicationError(op+": not found", ErrNotFound, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-// ReleaseStock gives back what the request holds.
-func (a *Activities) ReleaseStock(ctx context.Context, in StockInput) (*StockResult, error) {
-	lines, err := a.Store.Release(ctx, in.RequestID)
-	if err != nil {
-		return nil, dbError("release stock of "+in.RequestID, err)
-	}
-	return &StockResult{Lines: fromDBLines(lines)}, nil
-}
-
-// ConsumeStock turns the request's reservations into withdrawn stock.
-func (a *Activities) ConsumeStock(ctx context.Context, in StockInput) (*StockResult, error) {
-	consumed, err := a.Store.Consume(ctx, in.RequestID)
-	if err != nil {
-		return nil, dbError("consume stock of "+in.RequestID, err)
-	}
-	res := &StockResult{Lines: make([]Line, len(consumed)), Levels: make([]StockLevel, len(consumed))}
-	for i, c := range consumed {
-		res.Lines[i] = Line{MedicationID: c.MedicationID, Quantity: c.Quantity}
-		res.Levels[i] = StockLevel{MedicationID: c.MedicationID, OnHand: c.OnHand, ParLevel: c.ParLevel}
-	}
-	return res, nil
 }
 
 func withReason(details map[string]any, reason string) map[string]any {

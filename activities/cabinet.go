@@ -14,35 +14,6 @@ import (
 	"github.com/medreq/pyxis/internal/metrics"
 )
 
-// AuthorizeDispense tells the request's cabinet to release its lines to a nurse. A refusal is
-// final; a cabinet that is offline or does not answer is retried within the workflow's cap.
-func (a *Activities) AuthorizeDispense(ctx context.Context, in CabinetInput) error {
-	order, err := a.order(ctx, in)
-	if err == nil {
-		err = online(order)
-	}
-	if err != nil {
-		return err
-	}
-	activity.GetLogger(ctx).Info("Authorizing dispense", "RequestID", in.RequestID, "Cabinet", order.CabinetCode)
-	return cabinetError(order.CabinetCode, a.command(ctx, metrics.CommandAuthorize, order.CabinetCode, order.RequestID,
-		func(ctx context.Context) error { return a.Cabinets.Authorize(ctx, order) }))
-}
-
-// RevokeAuthorization withdraws an unused authorization from the cabinet.
-func (a *Activities) RevokeAuthorization(ctx context.Context, in CabinetInput) error {
-	order, err := a.order(ctx, in)
-	if err == nil {
-		err = online(order)
-	}
-	if err != nil {
-		return err
-	}
-	activity.GetLogger(ctx).Info("Withdrawing dispense authorization", "RequestID", in.RequestID, "Cabinet", order.CabinetCode)
-	return cabinetError(order.CabinetCode, a.command(ctx, metrics.CommandRevoke, order.CabinetCode, order.RequestID,
-		func(ctx context.Context) error { return a.Cabinets.Revoke(ctx, order) }))
-}
-
 // PrepareOrder reads what a command to the request's cabinet needs (the cabinet's driver,
 // address and status, the medications' codes, names and strengths) into the order the
 // command sends. It is a database step of its own, run as a local activity and retried like

@@ -74,9 +74,20 @@ func TestSimulatedCabinetsAreCommandedOnlyWhereAllowed(t *testing.T) {
 		var suite testsuite.WorkflowTestSuite
 		env := suite.NewTestActivityEnvironment()
 		env.RegisterActivity(a)
+		// command prepares the order and sends it with send, as the workflow does.
+		command := func(send any, cabinetID int64) error {
+			v, err := env.ExecuteActivity(a.PrepareOrder, input(cabinetID))
+			if err != nil {
+				return err
+			}
+			var o cabinet.Order
+			require.NoError(t, v.Get(&o))
+			_, err = env.ExecuteActivity(send, o)
+			return err
+		}
 
-		for _, command := range []any{a.AuthorizeDispense, a.RevokeAuthorization} {
-			_, err := env.ExecuteActivity(command, input(sim.ID))
+		for _, send := range []any{a.DispenseOrder, a.WithdrawOrder} {
+			err := command(send, sim.ID)
 			if allowed {
 				require.NoError(t, err)
 				continue
@@ -89,8 +100,7 @@ func TestSimulatedCabinetsAreCommandedOnlyWhereAllowed(t *testing.T) {
 			require.NoError(t, appErr.Details(&detail))
 			assert.Equal(t, "simulated cabinets are not allowed on this system", detail)
 		}
-		_, err = env.ExecuteActivity(a.AuthorizeDispense, input(hl7Cab.ID))
-		require.NoError(t, err)
+		require.NoError(t, command(a.DispenseOrder, hl7Cab.ID))
 		if allowed {
 			assert.Equal(t, []string{"authorize SIM-1", "revoke SIM-1", "authorize HL7-1"}, driver.got())
 		} else {

@@ -76,15 +76,13 @@ type AdmitResult struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
-// Stock changes a step may carry (StepInput.Stock).
-const (
-	StockRelease = "release"
-	StockConsume = "consume"
-)
+// StockRelease is the stock change of a step that gives back what the request still holds
+// (StepInput.Stock): every terminal status does, dispensed after its vends took their lines.
+const StockRelease = "release"
 
 // StepInput is one durable step of a request: its pending transitions, recorded in order, and
 // the stock changes that go with them, in one transaction: withdrawal reports (Vends, applied
-// first), then Stock ("", StockRelease or StockConsume).
+// first), then Stock ("" or StockRelease).
 type StepInput struct {
 	RequestID   string        `json:"request_id"`
 	Transitions []RecordInput `json:"transitions"`
@@ -102,25 +100,12 @@ type Vend struct {
 	At        time.Time `json:"at"`
 }
 
-// ReserveInput reserves every line of a request at its cabinet, or none.
-type ReserveInput struct {
-	RequestID string `json:"request_id"`
-	CabinetID int64  `json:"cabinet_id"`
-	Lines     []Line `json:"lines"`
-}
-
-// StockInput names the request whose reservations are released or consumed.
-type StockInput struct {
-	RequestID string `json:"request_id"`
-}
-
-// StockResult lists what a release or consume changed now; it is empty when a retry finds the
+// StockResult lists what a step's stock changes did now; it is empty when a retry finds the
 // work already done.
 type StockResult struct {
 	Lines []Line `json:"lines"`
-	// Levels is, for a consume, the stock each line left in the cabinet; the workflow starts a
-	// restock for a pocket left below its par level. Results recorded before the field existed
-	// have none.
+	// Levels is, for what vends took, the stock each line left in the cabinet; the workflow
+	// starts a restock for a pocket left below its par level.
 	Levels []StockLevel `json:"levels,omitempty"`
 }
 

@@ -60,14 +60,15 @@ func newWard(t *testing.T) ward {
 		{"caio@w3", "nurse-caio", w.w3}, {"ana@w3", "nurse-ana", w.w3},
 	} {
 		id := fmt.Sprintf("medreq-01JQ7ZK3V8XG4N2P5R6S7T8W%02d", i)
-		require.NoError(t, w.store.RecordTransition(ctx, db.Transition{
+		_, err := w.store.RecordStep(ctx, db.Step{RequestID: id, Transitions: []db.Transition{{
 			RequestID: id, Seq: 1, Status: "submitted", Action: "submitted", At: at.Add(time.Duration(i) * time.Minute),
 			Actor: db.Actor{ID: r.requester, Role: "nurse", Name: r.requester},
 			Header: &db.RequestHeader{
 				RequesterID: r.requester, RequesterName: r.requester, PatientMRN: "MRN-" + r.name, PatientBed: "1",
 				CabinetID: r.cabinet.ID, Priority: "urgent", Lines: []db.Line{{MedicationID: med.ID, Quantity: 1}},
 			},
-		}))
+		}}})
+		require.NoError(t, err)
 		w.requests[r.name] = id
 	}
 	return w

@@ -128,7 +128,7 @@ func TestStock(t *testing.T) {
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, -1, 0, testActor)
 	assert.ErrorIs(t, err, db.ErrInvalid)
 
-	require.NoError(t, s.Reserve(ctx, "req-1", f.cabinet.ID, []db.Line{{MedicationID: f.medA.ID, Quantity: 4}}))
+	hold(t, s, f, "req-1", db.Line{MedicationID: f.medA.ID, Quantity: 4})
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 3, 3, testActor)
 	assert.ErrorIs(t, err, db.ErrStockBelowReserved)
 	row, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 4, 3, testActor)

@@ -247,7 +247,7 @@ func TestInactiveApprovers(t *testing.T) {
 		require.NoError(t, s.UpsertUser(ctx, db.User{ID: u, Name: u, Role: "pharmacist", Active: true}))
 	}
 	for i, by := range []string{"pharm-1", "pharm-2"} {
-		require.NoError(t, s.RecordTransition(ctx, db.Transition{
+		require.NoError(t, record(t, s, db.Transition{
 			RequestID: "req-dual", Seq: int32(i + 2), From: "awaiting_approval", Status: "awaiting_approval",
 			Action: "approval_recorded", Actor: db.Actor{ID: by, Role: "pharmacist"}, At: t0.Add(time.Minute),
 		}))

@@ -1,7 +1,6 @@
 package db_test
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -26,7 +25,24 @@ func requireInvariant(t *testing.T, s *db.Store, cabinetID, medicationID int64) 
 	return row
 }
 
-func TestReserveAllOrNothing(t *testing.T) {
+// admit admits request id for lines at the fixture's cabinet and returns the shortage, if any.
+func admit(t *testing.T, s *db.Store, f fixture, id string, lines ...db.Line) (*db.InsufficientStockError, error) {
+	t.Helper()
+	a := admission(f, id, 1)
+	a.Lines, a.Submitted.Header.Lines = lines, lines
+	res, err := s.Admit(testCtx(t), a)
+	return res.Short, err
+}
+
+// release is the step that gives back what request id still holds.
+func release(t *testing.T, s *db.Store, id string) []db.Line {
+	t.Helper()
+	res, err := s.RecordStep(testCtx(t), db.Step{RequestID: id, Stock: db.StockRelease})
+	require.NoError(t, err)
+	return res.Released
+}
+
+func TestAdmitReservesAllOrNothing(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := testCtx(t)
@@ -39,32 +55,27 @@ func TestReserveAllOrNothing(t *testing.T) {
 		require.NoError(t, err)
 	}
 	move(db.MovementUnloaded, 8)
+	lines := []db.Line{{MedicationID: f.medA.ID, Quantity: 5}, {MedicationID: f.medB.ID, Quantity: 3}}
 
-	err := s.Reserve(ctx, "req-short", f.cabinet.ID, []db.Line{
-		{MedicationID: f.medA.ID, Quantity: 5},
-		{MedicationID: f.medB.ID, Quantity: 3},
-	})
-	var short *db.InsufficientStockError
-	require.ErrorAs(t, err, &short)
+	short, err := admit(t, s, f, "req-short", lines...)
+	require.NoError(t, err)
+	require.NotNil(t, short)
 	assert.Equal(t, db.InsufficientStockError{MedicationID: f.medB.ID, Requested: 3, Available: 2}, *short)
-	assert.Contains(t, err.Error(), fmt.Sprint(f.medB.ID))
-
+	assert.Contains(t, short.Error(), fmt.Sprint(f.medB.ID))
 	for _, m := range []int64{f.medA.ID, f.medB.ID} {
-		row := requireInvariant(t, s, f.cabinet.ID, m)
-		assert.Zero(t, row.Reserved, "nothing may stay reserved after a failed reserve")
+		assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, m).Reserved, "nothing may stay reserved after a refused admission")
 	}
 
-	// The failed attempt left no marker: the same request can be reserved once stock allows.
+	// Once stock allows, another request gets every line.
 	move(db.MovementLoaded, 1)
-	require.NoError(t, s.Reserve(ctx, "req-short", f.cabinet.ID, []db.Line{
-		{MedicationID: f.medA.ID, Quantity: 5},
-		{MedicationID: f.medB.ID, Quantity: 3},
-	}))
+	short, err = admit(t, s, f, "req-later", lines...)
+	require.NoError(t, err)
+	require.Nil(t, short)
 	assert.Equal(t, int32(5), requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 	assert.Equal(t, int32(3), requireInvariant(t, s, f.cabinet.ID, f.medB.ID).Reserved)
 }
 
-func TestReserveUnstockedMedication(t *testing.T) {
+func TestAdmitUnstockedMedication(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := testCtx(t)
@@ -72,78 +83,68 @@ func TestReserveUnstockedMedication(t *testing.T) {
 	other, err := s.CreateMedication(ctx, db.NewMedication{Code: "RARE", Name: "Rare drug"})
 	require.NoError(t, err)
 
-	err = s.Reserve(ctx, "req-rare", f.cabinet.ID, []db.Line{{MedicationID: other.ID, Quantity: 1}})
-	var short *db.InsufficientStockError
-	require.ErrorAs(t, err, &short)
+	short, err := admit(t, s, f, "req-rare", db.Line{MedicationID: other.ID, Quantity: 1})
+	require.NoError(t, err)
+	require.NotNil(t, short)
 	assert.Equal(t, db.InsufficientStockError{MedicationID: other.ID, Requested: 1, Available: 0}, *short)
 }
 
-func TestReserveRejectsBadLines(t *testing.T) {
+func TestAdmitRejectsBadLines(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	ctx := testCtx(t)
 	f := seed(t, s, 10)
 
-	assert.ErrorIs(t, s.Reserve(ctx, "r", f.cabinet.ID, nil), db.ErrInvalid)
-	assert.ErrorIs(t, s.Reserve(ctx, "r", f.cabinet.ID, []db.Line{{MedicationID: f.medA.ID, Quantity: 0}}), db.ErrInvalid)
+	_, err := admit(t, s, f, "r")
+	assert.ErrorIs(t, err, db.ErrInvalid)
+	_, err = admit(t, s, f, "r", db.Line{MedicationID: f.medA.ID, Quantity: 0})
+	assert.ErrorIs(t, err, db.ErrInvalid)
 	// Lines of one medication are added together.
-	require.NoError(t, s.Reserve(ctx, "r", f.cabinet.ID, []db.Line{
-		{MedicationID: f.medA.ID, Quantity: 2}, {MedicationID: f.medA.ID, Quantity: 3},
-	}))
+	short, err := admit(t, s, f, "r", db.Line{MedicationID: f.medA.ID, Quantity: 2}, db.Line{MedicationID: f.medA.ID, Quantity: 3})
+	require.NoError(t, err)
+	require.Nil(t, short)
 	assert.Equal(t, int32(5), requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 }
 
 func TestLedgerIsIdempotent(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	ctx := testCtx(t)
 	f := seed(t, s, 10)
 	lines := []db.Line{{MedicationID: f.medB.ID, Quantity: 1}, {MedicationID: f.medA.ID, Quantity: 2}}
 
-	require.NoError(t, s.Reserve(ctx, "req-rel", f.cabinet.ID, lines))
-	require.NoError(t, s.Reserve(ctx, "req-rel", f.cabinet.ID, lines), "a retried reserve succeeds")
+	hold(t, s, f, "req-rel", lines...)
+	hold(t, s, f, "req-rel", lines...) // a retried admission
 	assert.Equal(t, int32(2), requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 	assert.Equal(t, int32(1), requireInvariant(t, s, f.cabinet.ID, f.medB.ID).Reserved)
 
-	released, err := s.Release(ctx, "req-rel")
-	require.NoError(t, err)
-	assert.Equal(t, []db.Line{{MedicationID: f.medA.ID, Quantity: 2}, {MedicationID: f.medB.ID, Quantity: 1}}, released)
-	released, err = s.Release(ctx, "req-rel")
-	require.NoError(t, err)
-	assert.Empty(t, released)
-	assert.NotNil(t, released)
-	// A reserve attempt that outlived its workflow's release (say, a cancellation while it ran)
-	// is refused: the request's stock is settled.
-	require.ErrorIs(t, s.Reserve(ctx, "req-rel", f.cabinet.ID, lines), db.ErrSettled, "a late reserve retry must not re-reserve")
+	assert.Equal(t, []db.Line{{MedicationID: f.medA.ID, Quantity: 2}, {MedicationID: f.medB.ID, Quantity: 1}}, release(t, s, "req-rel"))
+	again := release(t, s, "req-rel")
+	assert.Empty(t, again)
+	assert.NotNil(t, again)
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 
-	require.NoError(t, s.Reserve(ctx, "req-use", f.cabinet.ID, lines))
-	consumed, err := s.Consume(ctx, "req-use")
+	hold(t, s, f, "req-use", lines...)
+	res, err := s.RecordStep(testCtx(t), withdrawn(f, "req-use", 3, lines...))
 	require.NoError(t, err)
-	assert.Equal(t, []db.ConsumedLine{
+	assert.ElementsMatch(t, []db.ConsumedLine{
 		{MedicationID: f.medA.ID, Quantity: 2, OnHand: 8, ParLevel: 5},
 		{MedicationID: f.medB.ID, Quantity: 1, OnHand: 9, ParLevel: 5},
-	}, consumed)
-	consumed, err = s.Consume(ctx, "req-use")
+	}, res.Consumed)
+	res, err = s.RecordStep(testCtx(t), withdrawn(f, "req-use", 3, lines...))
 	require.NoError(t, err)
-	assert.Empty(t, consumed)
-	released, err = s.Release(ctx, "req-use")
-	require.NoError(t, err)
-	assert.Empty(t, released, "a consumed reservation cannot be released")
+	assert.Empty(t, res.Consumed, "a retried withdrawal takes nothing again")
+	assert.Empty(t, release(t, s, "req-use"), "what was withdrawn cannot be released")
 
 	a := requireInvariant(t, s, f.cabinet.ID, f.medA.ID)
 	assert.Equal(t, int32(8), a.OnHand)
 	assert.Zero(t, a.Reserved)
-
-	released, err = s.Release(ctx, "never-reserved")
-	require.NoError(t, err)
-	assert.Empty(t, released)
+	assert.Empty(t, release(t, s, "never-reserved"))
 }
 
-func TestConcurrentReserve(t *testing.T) {
+// Many admissions of one unit at once, on a pool large enough for them to contend: exactly
+// what is on hand is reserved; then half are released and half withdrawn, at once too.
+func TestConcurrentAdmissionsThenSettlements(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	// More connections than the default pool so that many transactions really contend.
 	cfg, err := pgxpool.ParseConfig(dbtest.URL(t))
 	require.NoError(t, err)
 	cfg.MaxConns = 32
@@ -152,49 +153,42 @@ func TestConcurrentReserve(t *testing.T) {
 	t.Cleanup(pool.Close)
 	s := db.NewStore(pool)
 	f := seed(t, s, 10)
-	line := []db.Line{{MedicationID: f.medA.ID, Quantity: 1}}
+	line := db.Line{MedicationID: f.medA.ID, Quantity: 1}
 
 	const workers = 100
-	errs := make([]error, workers)
+	shorts := make([]*db.InsufficientStockError, workers)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
 			<-start
-			errs[i] = s.Reserve(ctx, fmt.Sprintf("req-%03d", i), f.cabinet.ID, line)
+			var err error
+			shorts[i], err = admit(t, s, f, fmt.Sprintf("req-%03d", i), line)
+			assert.NoError(t, err)
 		})
 	}
 	close(start)
 	wg.Wait()
 
-	var ok, short []int
-	for i, err := range errs {
-		var ise *db.InsufficientStockError
-		switch {
-		case err == nil:
+	var ok []int
+	for i, short := range shorts {
+		if short == nil {
 			ok = append(ok, i)
-		case errors.As(err, &ise):
-			short = append(short, i)
-		default:
-			t.Errorf("worker %d: unexpected error %v", i, err)
 		}
 	}
 	require.Len(t, ok, 10)
-	require.Len(t, short, 90)
 	row := requireInvariant(t, s, f.cabinet.ID, f.medA.ID)
 	assert.Equal(t, int32(10), row.Reserved)
 	assert.Equal(t, int32(10), row.OnHand)
 
-	// Settle them concurrently too: five released, five consumed.
 	for j, i := range ok {
 		id := fmt.Sprintf("req-%03d", i)
 		wg.Go(func() {
-			var err error
-			if j%2 == 0 {
-				_, err = s.Release(ctx, id)
-			} else {
-				_, err = s.Consume(ctx, id)
+			st := db.Step{RequestID: id, Stock: db.StockRelease}
+			if j%2 == 1 {
+				st = withdrawn(f, id, 3, line)
 			}
+			_, err := s.RecordStep(ctx, st)
 			assert.NoError(t, err)
 		})
 	}
@@ -204,33 +198,35 @@ func TestConcurrentReserve(t *testing.T) {
 	assert.Equal(t, int32(5), row.OnHand)
 }
 
-func TestConcurrentRetriesOfOneReserve(t *testing.T) {
+func TestConcurrentRetriesOfOneAdmission(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
-	ctx := testCtx(t)
 	f := seed(t, s, 10)
 	lines := []db.Line{{MedicationID: f.medA.ID, Quantity: 3}, {MedicationID: f.medB.ID, Quantity: 1}}
 
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Go(func() { assert.NoError(t, s.Reserve(ctx, "req-retried", f.cabinet.ID, lines)) })
+		wg.Go(func() {
+			short, err := admit(t, s, f, "req-retried", lines...)
+			assert.NoError(t, err)
+			assert.Nil(t, short)
+		})
 	}
 	wg.Wait()
 	assert.Equal(t, int32(3), requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 	assert.Equal(t, int32(1), requireInvariant(t, s, f.cabinet.ID, f.medB.ID).Reserved)
 }
 
-func BenchmarkReserveRelease(b *testing.B) {
+func BenchmarkAdmitAndRelease(b *testing.B) {
 	s := newStore(b)
 	ctx := testCtx(b)
-	f := seed(b, s, 1_000_000)
-	lines := []db.Line{{MedicationID: f.medA.ID, Quantity: 1}, {MedicationID: f.medB.ID, Quantity: 2}}
+	f := seed(b, s, 100_000)
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("bench-%d", i)
-		if err := s.Reserve(ctx, id, f.cabinet.ID, lines); err != nil {
+		if _, err := s.Admit(ctx, admission(f, id, 1)); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.Release(ctx, id); err != nil {
+		if _, err := s.RecordStep(ctx, db.Step{RequestID: id, Stock: db.StockRelease}); err != nil {
 			b.Fatal(err)
 		}
 	}

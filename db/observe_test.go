@@ -52,7 +52,8 @@ func TestObserverIsToldOfEachTransitionOnce(t *testing.T) {
 	approve := db.Step{RequestID: "req-observed", Transitions: []db.Transition{
 		{RequestID: "req-observed", Seq: 3, From: "awaiting_approval", Status: "approved", At: t0.Add(90 * time.Second), Actor: db.Actor{ID: "p", Role: "pharmacist"}},
 	}}
-	dispense := db.Step{RequestID: "req-observed", Stock: db.StockConsume, Transitions: []db.Transition{
+	dispense := db.Step{RequestID: "req-observed", Stock: db.StockRelease, Vends: []db.Vend{{CabinetID: f.cabinet.ID, Lines: a.Lines,
+		Actor: db.Actor{ID: "n", Role: "nurse"}, Source: db.SourceAPI, At: t0.Add(5 * time.Minute)}}, Transitions: []db.Transition{
 		{RequestID: "req-observed", Seq: 4, From: "approved", Status: "ready_at_cabinet", At: t0.Add(91 * time.Second), Actor: db.Actor{ID: "system", Role: "system"}},
 		{RequestID: "req-observed", Seq: 5, From: "ready_at_cabinet", Status: "dispensed", At: t0.Add(5 * time.Minute), Actor: db.Actor{ID: "n", Role: "nurse"}},
 	}}
@@ -60,10 +61,10 @@ func TestObserverIsToldOfEachTransitionOnce(t *testing.T) {
 		_, err := s.RecordStep(ctx, st)
 		require.NoError(t, err)
 	}
-	// A transition recorded alone (runs from before steps), twice.
+	// A step of a transition alone, twice.
 	late := db.Transition{RequestID: "req-observed", Seq: 6, From: "dispensed", Status: "dispensed", Action: "note", At: t0.Add(6 * time.Minute), Actor: db.Actor{ID: "system", Role: "system"}}
-	require.NoError(t, s.RecordTransition(ctx, late))
-	require.NoError(t, s.RecordTransition(ctx, late))
+	require.NoError(t, record(t, s, late))
+	require.NoError(t, record(t, s, late))
 
 	assert.Equal(t, []string{">submitted", "submitted>awaiting_approval", "awaiting_approval>approved",
 		"approved>ready_at_cabinet", "ready_at_cabinet>dispensed", "dispensed>dispensed"}, o.statuses())

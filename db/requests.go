@@ -4,37 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/medreq/pyxis/db/gen"
 )
-
-// RecordTransition applies one transition of a request to the projection and appends its
-// audit entry, in one transaction. When t.Header is set the request row and its lines are
-// created first (created_at = t.At, seq = t.Seq) unless they exist. The row then moves to
-// t.Status only if t.Seq is newer than the last transition applied, and the audit entry is
-// keyed requestID/seq, so repeating a transition, or delivering an old one late, changes
-// nothing. Without a Header, a request missing from the projection gives ErrNotFound. A zero
-// t.At means now; workflows should pass workflow.Now so that retries write the same time.
-func (s *Store) RecordTransition(ctx context.Context, t Transition) error {
-	if t.At.IsZero() {
-		t.At = time.Now()
-	}
-	if err := checkTransitions([]Transition{t}); err != nil {
-		return wrap("record transition", err)
-	}
-	var fresh []Transition
-	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
-		fresh, err = recordAll(ctx, q, []Transition{t})
-		return err
-	})
-	if err == nil {
-		s.notify(ctx, fresh)
-	}
-	return wrap("record transition", err)
-}
 
 // checkTransitions refuses what the schema would refuse, before a transaction starts.
 func checkTransitions(ts []Transition) error {

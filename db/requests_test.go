@@ -17,7 +17,7 @@ var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 // submit records the first transition of a request.
 func submit(t *testing.T, s *db.Store, f fixture, id, requester string, at time.Time) {
 	t.Helper()
-	require.NoError(t, s.RecordTransition(testCtx(t), db.Transition{
+	require.NoError(t, record(t, s, db.Transition{
 		RequestID: id,
 		Seq:       1,
 		Status:    "submitted",
@@ -33,7 +33,7 @@ func submit(t *testing.T, s *db.Store, f fixture, id, requester string, at time.
 	}))
 }
 
-func TestRecordTransition(t *testing.T) {
+func TestRecordTransitions(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := testCtx(t)
@@ -53,10 +53,10 @@ func TestRecordTransition(t *testing.T) {
 		RequestID: "req-1", Seq: 3, Status: "approved", Reason: "ok",
 		At: t0.Add(2 * time.Minute), Actor: db.Actor{ID: "p1", Role: "pharmacist"},
 	}
-	require.NoError(t, s.RecordTransition(ctx, approve))
-	require.NoError(t, s.RecordTransition(ctx, approve))
+	require.NoError(t, record(t, s, approve))
+	require.NoError(t, record(t, s, approve))
 	// A late delivery of an older transition is audited but does not move the request back.
-	require.NoError(t, s.RecordTransition(ctx, db.Transition{
+	require.NoError(t, record(t, s, db.Transition{
 		RequestID: "req-1", Seq: 2, Status: "awaiting_approval",
 		At: t0.Add(time.Minute), Actor: db.Actor{ID: "system", Role: "system"},
 	}))
@@ -77,9 +77,9 @@ func TestRecordTransition(t *testing.T) {
 	assert.Equal(t, map[string]any{}, audit[1].Details)
 	assert.Equal(t, "awaiting_approval", audit[2].Action)
 
-	err = s.RecordTransition(ctx, db.Transition{RequestID: "ghost", Seq: 2, Status: "approved", At: t0})
+	err = record(t, s, db.Transition{RequestID: "ghost", Seq: 2, Status: "approved", At: t0})
 	assert.ErrorIs(t, err, db.ErrNotFound)
-	err = s.RecordTransition(ctx, db.Transition{RequestID: "req-1", Seq: 9, Status: "teleported", At: t0})
+	err = record(t, s, db.Transition{RequestID: "req-1", Seq: 9, Status: "teleported", At: t0})
 	assert.ErrorIs(t, err, db.ErrInvalid)
 	_, err = s.GetRequest(ctx, "ghost")
 	assert.ErrorIs(t, err, db.ErrNotFound)
@@ -131,8 +131,8 @@ func TestListRequests(t *testing.T) {
 	for i := range 7 {
 		submit(t, s, f, fmt.Sprintf("req-%d", i), fmt.Sprintf("u%d", i%2), t0.Add(time.Duration(min(i, 5))*time.Minute))
 	}
-	require.NoError(t, s.RecordTransition(ctx, db.Transition{RequestID: "req-2", Seq: 2, Status: "awaiting_approval", At: t0.Add(time.Hour)}))
-	require.NoError(t, s.RecordTransition(ctx, db.Transition{RequestID: "other", Seq: 1, Status: "submitted", At: t0,
+	require.NoError(t, record(t, s, db.Transition{RequestID: "req-2", Seq: 2, Status: "awaiting_approval", At: t0.Add(time.Hour)}))
+	require.NoError(t, record(t, s, db.Transition{RequestID: "other", Seq: 1, Status: "submitted", At: t0,
 		Header: &db.RequestHeader{RequesterID: "u9", PatientMRN: "MRN-2", CabinetID: other.ID, Priority: "stat"}}))
 
 	var ids []string
@@ -206,15 +206,14 @@ func TestClaimIdempotencyKey(t *testing.T) {
 	assert.Equal(t, "req-d", id, "keys are per requester")
 }
 
-// BenchmarkRecordTransition is one transition written the way runs from before steps write
-// each one: projection row, transition and audit entry in a transaction of its own.
-func BenchmarkRecordTransition(b *testing.B) {
+// BenchmarkRecordStep is a step of one transition, a submission: projection row, transition
+// and audit entry in one transaction.
+func BenchmarkRecordStep(b *testing.B) {
 	s := newStore(b)
-	ctx := testCtx(b)
 	f := seed(b, s, 10)
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("bench-%d", i)
-		if err := s.RecordTransition(ctx, db.Transition{
+		if err := record(b, s, db.Transition{
 			RequestID: id, Seq: 1, Status: "submitted", At: t0, Actor: db.Actor{ID: "nurse-1", Role: "nurse"},
 			Header: &db.RequestHeader{RequesterID: "nurse-1", PatientMRN: "MRN-1", CabinetID: f.cabinet.ID, Priority: "stat",
 				Lines: []db.Line{{MedicationID: f.medA.ID, Quantity: 1}}},

@@ -10,8 +10,7 @@ import (
 )
 
 // A request's workflow records its transitions together with the stock change each goes
-// with, one transaction per step: what used to be a transition activity plus a stock activity
-// (two server round trips and two transactions) is one. The lock order inside every step is
+// with, one transaction per step. The lock order inside every step is
 // the one the rest of the package keeps: the request's stock lock and stock rows first, then
 // the request row, then the audit chain head last.
 
@@ -22,10 +21,9 @@ type StockChange string
 const (
 	// StockNone records transitions only.
 	StockNone StockChange = ""
-	// StockRelease gives back what the request holds (every terminal status but dispensed).
+	// StockRelease gives back what the request still holds: every terminal status does,
+	// dispensed after its vends took their lines (a short line opens its discrepancy).
 	StockRelease StockChange = "release"
-	// StockConsume takes what the request holds out of the cabinet (dispensed).
-	StockConsume StockChange = "consume"
 )
 
 // Step is one durable step of a request: transitions to record, in seq order, and the stock
@@ -38,7 +36,7 @@ type Step struct {
 }
 
 // StepResult is what a step's stock changes did now; empty when a retry finds it done.
-// Consumed holds, per medication, what vends or a consume took and the levels they left;
+// Consumed holds, per medication, what vends took and the levels they left;
 // Discrepancies the ids of what vends or a release found to differ from the order.
 type StepResult struct {
 	Released      []Line
@@ -46,9 +44,11 @@ type StepResult struct {
 	Discrepancies []int64
 }
 
-// RecordStep applies a step in one transaction: the stock change, then each transition's
-// projection and audit entry. Like RecordTransition and the stock operations it is
-// idempotent: a repeat records nothing twice and finds the stock already settled.
+// RecordStep applies a step in one transaction: the stock changes, then each transition's
+// projection and audit entry (a transition without a Header needs its request in the
+// projection: ErrNotFound otherwise). It is idempotent: a repeat records nothing twice and
+// finds the stock already settled, and an older transition delivered late is audited but
+// does not move the request back.
 func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 	if err := checkStep(st.RequestID, st.Transitions); err != nil {
 		return StepResult{}, wrap("record step", err)
@@ -102,12 +102,6 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 				return err
 			}
 			found = append(found, shortVends(st.RequestID, rows, systemActor, stepTime(st))...)
-		case StockConsume:
-			consumed, err := consume(ctx, q, st.RequestID)
-			if err != nil {
-				return err
-			}
-			res.Consumed = append(res.Consumed, consumed...)
 		default:
 			return invalidf("unknown stock change %q", st.Stock)
 		}
@@ -211,6 +205,11 @@ func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error)
 		var short *InsufficientStockError
 		switch {
 		case errors.As(err, &short):
+			// All or nothing: what the lines before the short one reserved goes back, and the
+			// refused request's stock is settled, so no late attempt holds anything for it.
+			if _, err := release(ctx, q, a.RequestID); err != nil {
+				return err
+			}
 			res.Short = short
 			res.Reason = short.Error()
 			if a.RefusedReason != nil {

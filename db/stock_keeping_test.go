@@ -37,7 +37,7 @@ func kinds(t *testing.T, s *db.Store, cabinetID, medicationID int64) []string {
 	return out
 }
 
-func TestSetStockAndConsumeWriteMovements(t *testing.T) {
+func TestSetStockAndWithdrawalWriteMovements(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := testCtx(t)
@@ -47,13 +47,13 @@ func TestSetStockAndConsumeWriteMovements(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 12, 8, testActor)
 	require.NoError(t, err)
-	require.NoError(t, s.Reserve(ctx, "req-mv", f.cabinet.ID, []db.Line{{MedicationID: f.medA.ID, Quantity: 3}}))
+	hold(t, s, f, "req-mv", db.Line{MedicationID: f.medA.ID, Quantity: 3})
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 2, 8, testActor)
 	require.ErrorIs(t, err, db.ErrStockBelowReserved)
-	_, err = s.Consume(ctx, "req-mv")
-	require.NoError(t, err)
-	_, err = s.Consume(ctx, "req-mv")
-	require.NoError(t, err)
+	for range 2 { // a retry takes nothing again
+		_, err = s.RecordStep(ctx, withdrawn(f, "req-mv", 3, db.Line{MedicationID: f.medA.ID, Quantity: 3}))
+		require.NoError(t, err)
+	}
 
 	ms, err := s.ListMovements(ctx, f.cabinet.ID, f.medA.ID)
 	require.NoError(t, err)
@@ -62,7 +62,8 @@ func TestSetStockAndConsumeWriteMovements(t *testing.T) {
 	assert.Equal(t, []int32{10, 2, 0, -3}, []int32{ms[0].Quantity, ms[1].Quantity, ms[2].Quantity, ms[3].Quantity})
 	assert.Equal(t, int32(9), ms[3].OnHandAfter)
 	assert.Equal(t, "req-mv", ms[3].RequestID)
-	assert.Equal(t, db.SourceWorkflow, ms[3].Source)
+	assert.Equal(t, db.SourceCabinet, ms[3].Source)
+	assert.Equal(t, vendingCabinet, ms[3].Actor)
 	assert.Equal(t, testActor, ms[1].Actor)
 	assert.Equal(t, db.SourceAPI, ms[1].Source)
 	assert.Equal(t, int32(9), requireLedger(t, s, f.cabinet.ID, f.medA.ID).OnHand)
@@ -73,7 +74,7 @@ func TestPocketChanges(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	require.NoError(t, s.Reserve(ctx, "req-held", f.cabinet.ID, []db.Line{{MedicationID: f.medA.ID, Quantity: 4}}))
+	hold(t, s, f, "req-held", db.Line{MedicationID: f.medA.ID, Quantity: 4})
 
 	change := func(kind string, qty int32, msg string) (db.PocketChangeResult, error) {
 		return s.RecordPocketChange(ctx, db.PocketChange{
@@ -167,7 +168,7 @@ func TestCountAndResolve(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	require.NoError(t, s.Reserve(ctx, "req-c", f.cabinet.ID, []db.Line{{MedicationID: f.medA.ID, Quantity: 3}}))
+	hold(t, s, f, "req-c", db.Line{MedicationID: f.medA.ID, Quantity: 3})
 	count := func(n int32, msg string) db.CountResult {
 		t.Helper()
 		res, err := s.RecordCount(ctx, db.Count{CabinetID: f.cabinet.ID, MedicationID: f.medA.ID, Counted: n,

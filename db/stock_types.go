@@ -23,7 +23,7 @@ const (
 const (
 	SourceAPI      = "api"      // a person through the REST API
 	SourceCabinet  = "cabinet"  // a cabinet's HL7 report
-	SourceWorkflow = "workflow" // a workflow's activity (consume, a confirmed refill)
+	SourceWorkflow = "workflow" // a workflow's activity (a confirmed refill)
 )
 
 // Refill task and discrepancy statuses and discrepancy kinds.

@@ -74,11 +74,13 @@ func TestCheckerFindsBrokenInvariants(t *testing.T) {
 	// cabinet that applied an authorization twice.
 	_, err := e2e.pool.Exec(ctx, "UPDATE cabinet_stock SET reserved = reserved + 1 WHERE cabinet_id = $1 AND medication_id = $2", f.cabinetID, f.meds[1])
 	require.NoError(t, err)
-	require.NoError(t, e2e.store.RecordTransition(ctx, db.Transition{
-		RequestID: "medreq-01J0000000000000000000GHST", Seq: 1, Status: "submitted", At: time.Now(), Actor: db.Actor{ID: "nurse-chk2", Role: "nurse"},
+	const ghost = "medreq-01J0000000000000000000GHST"
+	_, err = e2e.store.RecordStep(ctx, db.Step{RequestID: ghost, Transitions: []db.Transition{{
+		RequestID: ghost, Seq: 1, Status: "submitted", At: time.Now(), Actor: db.Actor{ID: "nurse-chk2", Role: "nurse"},
 		Header: &db.RequestHeader{RequesterID: "nurse-chk2", PatientMRN: "MRN-X", CabinetID: f.cabinetID, Priority: "stat",
 			Lines: []db.Line{{MedicationID: f.meds[0], Quantity: 1}}},
-	}))
+	}}})
+	require.NoError(t, err)
 	o := check.Options{Namespace: e2e.namespace, StuckAfter: time.Minute, Settle: 2 * time.Second,
 		Scope: db.CheckScope{CabinetIDs: []int64{f.cabinetID}}, CabinetCodes: []string{f.cabinetCode},
 		Authorizations: func(context.Context) (map[string]int, error) { return map[string]int{id: 2}, nil },

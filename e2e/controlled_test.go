@@ -83,7 +83,7 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 			c.auditActions(id, p2))
 	}, 10*time.Second, 100*time.Millisecond)
 	c.requireProjectionMatchesWorkflow(id, p2)
-	captureHistory(t, id, "commands_dual_approval_ready")
+	captureRunningHistory(t, id, "dual_approval_ready")
 }
 
 func TestUncontrolledAndLowerListsNeedOneApproval(t *testing.T) {

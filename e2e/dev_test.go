@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db/dbtest"
 	"github.com/medreq/pyxis/devstack"
 )
@@ -303,12 +304,30 @@ func TestDevModeResumesWorkflowsAfterRestart(t *testing.T) {
 	status, body := c2.do("POST", "/v1/requests/"+id+"/approve", pharmacist, nil)
 	require.Equal(t, http.StatusAccepted, status, "a token from the first run still works after restart: %v", body)
 	c2.waitStatus(id, nurse, "dispensed")
+	p2.captureHistory(dir, id, "dispensed_across_restart")
 	p2.stop()
 	_, err := os.Stat(dir + "/temporal.db")
 	assert.NoError(t, err, "Temporal state persisted in the data folder")
 	raw, err := os.ReadFile(dir + "/temporal-shards.json")
 	require.NoError(t, err, "the store's history shard count is recorded beside it")
 	assert.JSONEq(t, fmt.Sprintf(`{"sqlite": %d}`, devstack.DefaultHistoryShards), string(raw))
+}
+
+// captureHistory writes the history of the dev stack's run id, once it has ended, as the
+// end-to-end tests' captureHistory does, when captureEnv is set; dir is the stack's data
+// folder, which holds its codec key.
+func (p *devProcess) captureHistory(dir, id, name string) {
+	if os.Getenv(captureEnv) == "" {
+		return
+	}
+	keys, err := devCodecKeys(dir)
+	require.NoError(p.t, err)
+	cd, err := codec.New(keys)
+	require.NoError(p.t, err)
+	tc, err := client.Dial(client.Options{HostPort: p.temporal, Namespace: "default", Logger: quietLogger{}})
+	require.NoError(p.t, err)
+	defer tc.Close()
+	writeHistory(p.t, tc, cd, id, name, true)
 }
 
 // quietLogger drops the Temporal client's logs in tests.

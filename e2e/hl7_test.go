@@ -82,7 +82,7 @@ func TestLifecycleOverHL7(t *testing.T) {
 			assert.Equal(t, 1, st.OrdersAccepted)
 			assert.Equal(t, 1, st.ReportsSent)
 			c.requireProjectionMatchesWorkflow(id, nurse)
-			captureHistory(t, id, "commands_dispensed_over_hl7_"+format)
+			captureHistory(t, id, "dispensed_over_hl7_"+format)
 		})
 	}
 }
@@ -192,7 +192,7 @@ func TestVendDifferentFromOrderOverHL7(t *testing.T) {
 				}
 			}, 10*time.Second, 100*time.Millisecond)
 			c.requireProjectionMatchesWorkflow(id, nurse)
-			captureHistory(t, id, "commands_vend_lines_over_"+format)
+			captureHistory(t, id, "vend_different_over_"+format)
 		})
 	}
 }

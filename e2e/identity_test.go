@@ -60,7 +60,7 @@ func TestDeactivatedPharmacistDoesNotCountTowardDualApproval(t *testing.T) {
 			c.auditActions(id, nurse))
 	}, 10*time.Second, 100*time.Millisecond)
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "commands_dual_approval_voided")
+	captureRunningHistory(t, id, "dual_approval_voided")
 }
 
 // TestNeedToKnowAndAccessLogEndToEnd reads a request over the real stack as nurses of its

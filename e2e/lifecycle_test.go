@@ -77,7 +77,7 @@ func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 	require.Len(t, list.JSON200.Data, 1)
 	assert.Equal(t, apiclient.RequestStatusDispensed, list.JSON200.Data[0].Status)
 	c.requireProjectionMatchesWorkflow(id, pharmacist)
-	captureHistory(t, id, "commands_dispensed")
+	captureHistory(t, id, "dispensed")
 }
 
 func TestRejectReleasesStock(t *testing.T) {
@@ -105,7 +105,7 @@ func TestRejectReleasesStock(t *testing.T) {
 		assert.Equal(ct, []int{5, 0}, []int{onHand, reserved})
 	}, 10*time.Second, 100*time.Millisecond)
 	c.requireProjectionMatchesWorkflow(id, pharmacist)
-	captureHistory(t, id, "commands_rejected")
+	captureHistory(t, id, "rejected")
 }
 
 func TestCancelByOwnNurseOnly(t *testing.T) {
@@ -134,7 +134,7 @@ func TestCancelByOwnNurseOnly(t *testing.T) {
 	status, _ := c.do("POST", "/v1/requests/"+id+"/cancel", nurse, nil)
 	assert.Equal(t, http.StatusConflict, status, "a finished request cannot be cancelled again (no body at all)")
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "commands_cancelled")
+	captureHistory(t, id, "cancelled")
 }
 
 func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
@@ -156,7 +156,7 @@ func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	assert.False(t, e2e.sim.Authorized(id))
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "commands_approval_expired")
+	captureHistory(t, id, "approval_expired")
 }
 
 func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
@@ -183,7 +183,49 @@ func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusConflict, late.StatusCode(), "a late withdrawal report is refused")
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "commands_withdrawal_expired")
+	captureHistory(t, id, "withdrawal_expired")
+}
+
+// A withdrawal in two reports: the first names one of the two lines (the request stays ready
+// at the cabinet, partially withdrawn, that line consumed), the second, naming none, the rest
+// as ordered (dispensed).
+func TestWithdrawalInTwoReports(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(10, 10)
+	nurse := c.token("nurse-part", workflows.RoleNurse)
+	resp, err := c.api.CreateRequestWithResponse(t.Context(), &apiclient.CreateRequestParams{}, apiclient.CreateRequestBody{
+		CabinetId: f.cabinetID, Patient: apiclient.PatientBody{Mrn: "MRN-778899", Bed: ptr("12A")}, Priority: apiclient.Urgent,
+		Items: []apiclient.ItemBody{{MedicationId: f.meds[0], Quantity: 2}, {MedicationId: f.meds[1], Quantity: 1}},
+	}, as(nurse))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, resp.StatusCode(), "%s", resp.Body)
+	id := resp.JSON201.Id
+	c.waitStatus(id, nurse, "awaiting_approval")
+	c.approve(id, c.token("pharm-part", workflows.RolePharmacist))
+	c.waitStatus(id, nurse, "ready_at_cabinet")
+
+	first, err := c.api.ReportCabinetEventWithResponse(t.Context(), f.cabinetID, apiclient.CabinetEventBody{Type: apiclient.Withdrawn,
+		RequestId: id, Lines: &[]apiclient.ItemBody{{MedicationId: f.meds[0], Quantity: 2}}}, as(nurse))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, first.StatusCode(), "%s", first.Body)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.EqualValues(ct, 8, requireLedger(ct, f, f.meds[0]), "the first line left the cabinet")
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.Equal(t, apiclient.RequestStatus("ready_at_cabinet"), c.waitStatus(id, nurse, "ready_at_cabinet").Status)
+
+	rest, err := c.api.ReportCabinetEventWithResponse(t.Context(), f.cabinetID,
+		apiclient.CabinetEventBody{Type: apiclient.Withdrawn, RequestId: id}, as(nurse))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, rest.StatusCode(), "%s", rest.Body)
+	c.waitStatus(id, nurse, "dispensed")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.EqualValues(ct, 8, requireLedger(ct, f, f.meds[0]))
+		assert.EqualValues(ct, 9, requireLedger(ct, f, f.meds[1]), "the rest as ordered")
+		assert.Equal(ct, []string{"submitted", "stock_reserved", "approved", "authorized_at_cabinet", "partially_withdrawn", "withdrawn"},
+			c.auditActions(id, nurse))
+	}, 10*time.Second, 100*time.Millisecond)
+	c.requireProjectionMatchesWorkflow(id, nurse)
+	captureHistory(t, id, "withdrawal_in_two_reports")
 }
 
 func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
@@ -214,7 +256,7 @@ func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
 				assert.Equal(ct, []int{6, 0}, []int{onHand, reserved})
 			}, 10*time.Second, 100*time.Millisecond)
 			c.requireProjectionMatchesWorkflow(id, nurse)
-			captureHistory(t, id, "commands_cabinet_"+string(tc.fault))
+			captureHistory(t, id, "cabinet_"+string(tc.fault))
 		})
 	}
 }
@@ -335,7 +377,7 @@ func TestConcurrentRequestsNeverOversell(t *testing.T) {
 		}
 		if req, err := e2e.store.GetRequest(context.Background(), id); !captured && err == nil && req.Status == "failed" {
 			c.requireProjectionMatchesWorkflow(id, nurse)
-			captureHistory(t, id, "commands_failed_insufficient_stock")
+			captureHistory(t, id, "failed_insufficient_stock")
 			captured = true
 		}
 	}

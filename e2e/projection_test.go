@@ -13,12 +13,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/proxy"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/medreq/pyxis/api"
+	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -98,18 +100,39 @@ func comparable(s workflows.State) workflows.State {
 // test: PYXIS_CAPTURE_HISTORIES=$PWD/workflows/testdata/histories go test -run ... ./e2e
 const captureEnv = "PYXIS_CAPTURE_HISTORIES"
 
-// captureHistory writes the run's history as `temporal workflow show --output json` would,
-// with its payloads decrypted (the test's codec key dies with the test) when captureEnv is
-// set. Only test data is in them.
+// captureHistory writes the history of a run that ends, once it has ended, as `temporal
+// workflow show --output json` would, with its payloads decrypted (the test's codec key dies
+// with the test), when captureEnv is set. Only test data is in them.
 func captureHistory(t require.TestingT, id, name string) {
+	writeHistory(t, e2e.raw, e2e.codec, id, name, true)
+}
+
+// captureRunningHistory writes the history of a run that waits on (at the cabinet, say) as far
+// as it has come, when captureEnv is set.
+func captureRunningHistory(t require.TestingT, id, name string) {
+	writeHistory(t, e2e.raw, e2e.codec, id, name, false)
+}
+
+// writeHistory writes the history of workflow id, read with c (a client without the codec)
+// and decrypted with cd, to captureEnv's folder as name.json, when captureEnv is set; closed
+// waits for the run to end first.
+func writeHistory(t require.TestingT, c client.Client, cd *codec.Codec, id, name string, closed bool) {
 	dir := os.Getenv(captureEnv)
 	if dir == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if closed {
+		// A long poll for the close event returns once the run has ended.
+		iter := c.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+		for iter.HasNext() {
+			_, err := iter.Next()
+			require.NoError(t, err, "run %s did not end", id)
+		}
+	}
 	hist := &historypb.History{}
-	iter := e2e.raw.GetWorkflowHistory(ctx, id, "", false, 0)
+	iter := c.GetWorkflowHistory(ctx, id, "", false, 0)
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		require.NoError(t, err)
@@ -117,7 +140,7 @@ func captureHistory(t require.TestingT, id, name string) {
 	}
 	require.NoError(t, proxy.VisitPayloads(ctx, hist, proxy.VisitPayloadsOptions{
 		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
-			return e2e.codec.Decode(p)
+			return cd.Decode(p)
 		},
 	}))
 	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)

@@ -236,6 +236,8 @@ func TestRestockBelowParCompletedByCabinetLoad(t *testing.T) {
 			assert.Equal(ct, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.GetWorkflowExecutionInfo().GetStatus())
 		}
 	}, 10*time.Second, 100*time.Millisecond)
+	captureHistory(t, id, "dispensed_starts_restock")
+	captureHistory(t, workflows.RestockWorkflowID(f.cabinetID, f.meds[0]), "restock_confirmed_by_cabinet_load")
 
 	// With no refill open, a load is a load of its own.
 	require.NoError(t, in.HandleEvent(ctx, c.event(f, cabinet.EventLoad, f.meds[0], 2)))
@@ -302,6 +304,7 @@ func TestRefillConfirmedThroughAPI(t *testing.T) {
 	assert.EqualValues(t, 5, requireLedger(t, f, f.meds[0]))
 	status, body = c.do("POST", path, tech, map[string]any{"quantity": 3})
 	assert.Equal(t, http.StatusConflict, status, "a done task cannot be confirmed: %v", body)
+	captureHistory(t, workflows.RestockWorkflowID(f.cabinetID, f.meds[0]), "restock_confirmed_by_api")
 
 	status, body = c.malformed().do("GET", "/v1/refills?status=pending", tech, nil)
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)

@@ -41,25 +41,6 @@ func localCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// cabinetCtx is for commands to a physical cabinet: attempts are capped, because a nurse is
-// waiting and a cabinet that does not answer must fail the request visibly.
-func cabinetCtx(ctx workflow.Context, p Policy, attempts int32) workflow.Context {
-	interval := p.CabinetRetryInterval
-	if interval <= 0 {
-		interval = time.Second
-	}
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        interval,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        attempts,
-			NonRetryableErrorTypes: []string{activities.ErrCabinetRefused, activities.ErrUnknownCabinet},
-		},
-	})
-}
-
 func toActivityLines(lines []Line) []activities.Line {
 	out := make([]activities.Line, len(lines))
 	for i, l := range lines {

@@ -99,7 +99,7 @@ func (s *MedicationRequestTestSuite) TestRejectWithReason() {
 	s.Equal([]string{"Admit", "RecordStep#3/release"}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 	s.assertRecorded(in, wantTransitions)
-	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
+	s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
 }
 
 // A rejection without a reason, or by someone not a pharmacist, is refused and changes nothing.

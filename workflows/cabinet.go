@@ -10,29 +10,18 @@ import (
 	"github.com/medreq/pyxis/cabinet"
 )
 
-// cabinetCommandsChange is the change id of commanding cabinets in attempts the workflow
-// counts itself: each attempt first reads the order from the database (PrepareOrder, a local
-// activity retried like any database step), then sends it once (DispenseOrder,
-// WithdrawOrder). So only the cabinet's own failures spend the command's attempts; a database
-// outage delays the command instead. Runs authorized before it send AuthorizeDispense and
-// RevokeAuthorization, whose attempts included the database lookups.
-const cabinetCommandsChange = "cabinet-commands"
+// A cabinet command is sent in attempts the workflow counts itself: each attempt first reads
+// the order from the database (PrepareOrder, a local activity retried like any database
+// step), then sends it once (DispenseOrder, WithdrawOrder). So only the cabinet's own failures
+// spend the command's attempts; a database outage delays the command instead.
 
 // authorize sends the dispense authorization within the request's cabinet attempts.
 func (r *request) authorize(ctx workflow.Context) error {
-	r.cabinetCommands = r.steps && workflow.GetVersion(ctx, cabinetCommandsChange, workflow.DefaultVersion, 1) >= 1
-	if !r.cabinetCommands {
-		return workflow.ExecuteActivity(cabinetCtx(ctx, r.in.Policy, r.in.Policy.CabinetAttempts),
-			a.AuthorizeDispense, r.cabinetInput()).Get(ctx, nil)
-	}
 	return r.command(ctx, a.DispenseOrder, r.in.Policy.CabinetAttempts)
 }
 
 // withdrawAuthorization withdraws the authorization, in three attempts whatever the policy.
 func (r *request) withdrawAuthorization(ctx workflow.Context) error {
-	if !r.cabinetCommands {
-		return workflow.ExecuteActivity(cabinetCtx(ctx, r.in.Policy, 3), a.RevokeAuthorization, r.cabinetInput()).Get(ctx, nil)
-	}
 	return r.command(ctx, a.WithdrawOrder, 3)
 }
 

@@ -181,7 +181,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPasses() {
 		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 1,
 	})
 	s.requirePrepared(in)
-	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
+	s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
 	s.assertRecorded(in, want)
 }
 

@@ -171,15 +171,10 @@ func (r *request) validateWithdrawn(_ workflow.Context, in WithdrawnInput) error
 	return checkText(in.Actor, "source", in.Source)
 }
 
-// withdrawn takes a withdrawal report. Runs from before vends were accounted per line treat
-// every report as the whole order withdrawn. Otherwise the report's lines are what left the
-// cabinet (vends.go): the request is dispensed once every ordered line was withdrawn, and
-// waits for the rest until then.
+// withdrawn takes a withdrawal report: its lines are what left the cabinet (vends.go). The
+// request is dispensed once every ordered line was withdrawn, and waits for the rest until
+// then.
 func (r *request) withdrawn(ctx workflow.Context, in WithdrawnInput) (State, error) {
-	if !r.vendLines {
-		r.move(ctx, StatusDispensed, "withdrawn", in.Actor, noReason)
-		return r.state, nil
-	}
 	r.takeVend(ctx, in)
 	return r.state, nil
 }

@@ -45,10 +45,7 @@ type request struct {
 	logger log.Logger
 	// recorded counts the transitions already written to Postgres; the rest are pending.
 	recorded int
-	// steps is set for runs that record each step in one local activity together with its
-	// stock change (recording.go); runs started before that record as they always did.
-	steps bool
-	// indexed is the status last written to the RequestStatus search attribute (steps only).
+	// indexed is the status last written to the RequestStatus search attribute.
 	indexed Status
 	// notes are the pharmacists' approval notes by the seq of their transition.
 	notes map[int32]string
@@ -58,15 +55,12 @@ type request struct {
 	consumed bool
 	// salvaging is set once a step was refused for good (recording.go, salvage).
 	salvaging bool
-	// vendLines is set for runs that account withdrawals per line (vends.go); named are the
-	// ordered medications a report has named, pendingVends the reports not yet recorded, and
-	// vendedAt what each withdrawal transition (by seq) dispensed.
-	vendLines    bool
+	// named are the ordered medications a withdrawal report has named, pendingVends the
+	// reports not yet recorded, and vendedAt what each withdrawal transition (by seq)
+	// dispensed (vends.go).
 	named        map[int64]bool
 	pendingVends []activities.Vend
 	vendedAt     map[int32]vendRecord
-	// cabinetCommands is set for runs that count cabinet attempts themselves (cabinet.go).
-	cabinetCommands bool
 }
 
 // setup validates the input and registers the query and update handlers before anything
@@ -80,20 +74,19 @@ func (r *request) setup(ctx workflow.Context) error {
 	// were submitted, where the first workflow task's clock may not.
 	now := info.WorkflowStartTime.UTC()
 	r.state = State{
-		ID:          info.WorkflowExecution.ID,
-		Status:      StatusSubmitted,
-		Priority:    r.in.Priority,
-		CabinetID:   r.in.CabinetID,
-		CabinetCode: r.in.CabinetCode,
-		Patient:     r.in.Patient,
-		Requester:   r.in.Requester,
-		Lines:       r.in.Lines,
-		Approvals:   []Approval{},
-		Transitions: []Transition{},
-		CreatedAt:   now,
-		UpdatedAt:   now,
-		// Requests started before dual approval existed carry no count: one approval.
-		RequiredApprovals: max(r.in.RequiredApprovals, 1),
+		ID:                info.WorkflowExecution.ID,
+		Status:            StatusSubmitted,
+		Priority:          r.in.Priority,
+		CabinetID:         r.in.CabinetID,
+		CabinetCode:       r.in.CabinetCode,
+		Patient:           r.in.Patient,
+		Requester:         r.in.Requester,
+		Lines:             r.in.Lines,
+		Approvals:         []Approval{},
+		Transitions:       []Transition{},
+		CreatedAt:         now,
+		UpdatedAt:         now,
+		RequiredApprovals: r.in.RequiredApprovals,
 	}
 	r.logger = log.With(workflow.GetLogger(ctx), "RequestID", r.state.ID)
 
@@ -122,6 +115,9 @@ func validateInput(in Input) error {
 	if len(in.Lines) == 0 {
 		errs = append(errs, errors.New("at least one line is required"))
 	}
+	if in.RequiredApprovals < 1 || in.RequiredApprovals > 2 {
+		errs = append(errs, fmt.Errorf("required approvals must be 1 or 2, not %d", in.RequiredApprovals))
+	}
 	for _, l := range in.Lines {
 		if l.Quantity <= 0 {
 			errs = append(errs, fmt.Errorf("medication %d: quantity must be positive", l.MedicationID))
@@ -144,11 +140,12 @@ func validateInput(in Input) error {
 	return errors.Join(errs...)
 }
 
-// run drives the lifecycle. Each step leaves the request in a status whose compensation is
-// known: nothing is reserved before reserve succeeds, and every terminal status but dispensed
-// releases what was reserved.
+// run drives the lifecycle, one step after the other: the admission reserves the lines, a
+// pharmacist decides, the cabinet is commanded, and the withdrawal reports are taken until the
+// request is dispensed or the window passes. Each step leaves the request in a status whose
+// compensation is known: nothing is reserved before the admission succeeds, and every
+// terminal status but dispensed releases what was reserved.
 func (r *request) run(ctx workflow.Context) (*State, error) {
-	r.steps = workflow.GetVersion(ctx, stepsChange, workflow.DefaultVersion, 1) >= 1
 	reserved, err := r.admit(ctx)
 	if err != nil {
 		return nil, err
@@ -187,48 +184,14 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 	if err := r.flush(ctx); err != nil {
 		return nil, err
 	}
-
-	// Vends per line are recorded in steps; runs from before steps never take this path.
-	r.vendLines = r.steps && workflow.GetVersion(ctx, vendsChange, workflow.DefaultVersion, 1) >= 1
-	if r.vendLines {
-		return r.awaitWithdrawal(ctx)
-	}
-
-	// Runs from before vends per line: the first report withdraws the whole order.
-	// Wait until the advertised deadline, not a full window from now: recording the
-	// transition may have taken a while.
-	if _, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), func() bool {
-		return r.state.Status != StatusReadyAtCabinet
-	}); err != nil {
-		return nil, err
-	}
-	switch r.state.Status {
-	case StatusReadyAtCabinet:
-		r.move(ctx, StatusExpired, "withdrawal_window_passed", System,
-			because(ReasonWithdrawalExpired, "not withdrawn within "+r.in.Policy.WithdrawalTimeout.String()))
-		r.revoke(ctx)
-		return r.finish(ctx, true)
-	case StatusCancelled:
-		r.revoke(ctx)
-		return r.finish(ctx, true)
-	}
-	// Dispensed: the stock left the cabinet.
-	if !r.steps {
-		// Runs from before steps record the withdrawal, then consume.
-		if err := r.flush(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.consume(ctx); err != nil {
-		return nil, err
-	}
-	return r.finish(ctx, false)
+	return r.awaitWithdrawal(ctx)
 }
 
-// consume records the withdrawal and takes the request's stock out of the cabinet, then
-// starts the restocks the pockets need.
-func (r *request) consume(ctx workflow.Context) error {
-	res, err := r.settle(ctx, activities.StockConsume)
+// dispense records the report that completed the withdrawal, with the vends still pending,
+// and gives back what the reports left held (a short line: the step opens its
+// discrepancy); then it starts the restocks the pockets need.
+func (r *request) dispense(ctx workflow.Context) error {
+	res, err := r.commit(ctx, activities.StockRelease)
 	if err != nil {
 		return err
 	}
@@ -239,13 +202,14 @@ func (r *request) consume(ctx workflow.Context) error {
 
 // compensateCancellation settles a run cancelled through Temporal, on a context the
 // cancellation does not reach: it records the cancellation, withdraws a cabinet authorization
-// that may exist, and releases (or, after a reported withdrawal, consumes) the stock. Release
-// and revoke are idempotent, so doing them when the step may never have run is safe.
+// that may exist, and releases the stock (after the report that dispensed it, what the
+// reports left). Release and revoke are idempotent, so doing them when the step may never
+// have run is safe.
 func (r *request) compensateCancellation(ctx workflow.Context, cause error) error {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
 	if r.state.Status == StatusDispensed {
 		if !r.consumed {
-			if err := r.consume(ctx); err != nil {
+			if err := r.dispense(ctx); err != nil {
 				return errors.Join(cause, err)
 			}
 		}
@@ -257,7 +221,7 @@ func (r *request) compensateCancellation(ctx workflow.Context, cause error) erro
 		if r.authorizing {
 			r.revoke(ctx)
 		}
-		if _, err := r.settle(ctx, activities.StockRelease); err != nil {
+		if _, err := r.commit(ctx, activities.StockRelease); err != nil {
 			return errors.Join(cause, err)
 		}
 	}
@@ -271,11 +235,8 @@ func (r *request) compensateCancellation(ctx workflow.Context, cause error) erro
 // deadline the request is escalated (audited); at the deadline it expires. An approval that
 // is not yet the last one needed is recorded as soon as it arrives, and the wait goes on.
 func (r *request) awaitApproval(ctx workflow.Context) error {
+	// The admission set the deadline: it runs from then.
 	total := r.in.Policy.ApprovalTimeout
-	if r.state.ApprovalDeadline == nil {
-		deadline := workflow.Now(ctx).Add(total)
-		r.state.ApprovalDeadline = &deadline
-	}
 	deadline := *r.state.ApprovalDeadline
 	escalateAt := deadline.Add(-total / 2)
 	decided := func() bool { return r.state.Status != StatusAwaitingApproval }
@@ -312,10 +273,11 @@ func (r *request) awaitApproval(ctx workflow.Context) error {
 }
 
 // finish completes the workflow: it releases held stock when asked (every terminal status but
-// dispensed), records what is pending, and waits for update handlers to return.
+// dispensed), records what is pending, and waits for update handlers to return: a handler
+// still running (say, slowed by an interceptor) must not have its update lost with the run.
 func (r *request) finish(ctx workflow.Context, release bool) (*State, error) {
 	if release {
-		if _, err := r.settle(ctx, activities.StockRelease); err != nil {
+		if _, err := r.commit(ctx, activities.StockRelease); err != nil {
 			return nil, err
 		}
 	}
@@ -354,7 +316,7 @@ func (r *request) cabinetInput() activities.CabinetInput {
 // move applies a transition in memory; flush (or a step) writes it. Keeping the two apart
 // lets update handlers change state synchronously while the main coroutine does the I/O.
 func (r *request) move(ctx workflow.Context, to Status, action string, by Actor, w why) {
-	r.apply(ctx, r.next(ctx, to, action, by, w))
+	r.apply(r.next(ctx, to, action, by, w))
 }
 
 // next builds the transition that would follow the current state, without applying it.
@@ -376,17 +338,15 @@ func (r *request) next(ctx workflow.Context, to Status, action string, by Actor,
 	return t
 }
 
-// apply appends t to the state and moves the status.
-func (r *request) apply(ctx workflow.Context, t Transition) {
+// apply appends t to the state and moves the status; the step that records it also indexes
+// the status it leaves (commit).
+func (r *request) apply(t Transition) {
 	r.state.Transitions = append(r.state.Transitions, t)
 	if t.To != r.state.Status && t.Reason != "" {
 		r.state.Reason, r.state.ReasonCode = t.Reason, t.ReasonCode
 	}
 	r.state.Status = t.To
 	r.state.UpdatedAt = t.At
-	if !r.steps {
-		r.index(ctx, t.To)
-	}
 }
 
 // index writes status to the RequestStatus search attribute, so the Web UI can list requests

@@ -55,7 +55,7 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 	s.Equal([]string{"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "RecordStep#5/release"}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 1})
 	s.assertRecorded(in, wantTransitions)
-	s.Equal([]activities.ReserveInput{{RequestID: requestID, CabinetID: cabinetID, Lines: activityLines(in.Lines)}}, s.fake.reserve)
+	s.Equal([]reservation{{requestID: requestID, cabinetID: cabinetID, lines: activityLines(in.Lines)}}, s.fake.reserve)
 	s.requirePrepared(in)
 	s.Equal([]activities.Vend{{CabinetID: cabinetID, Lines: activityLines(in.Lines), Actor: activities.Actor{ID: cabinetBot.ID, Role: cabinetBot.Role},
 		Source: "cabinet", At: t0.Add(20 * time.Minute)}}, s.fake.recordedVends())
@@ -65,37 +65,6 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 	s.Equal(at(t0.Add(time.Hour)), rec[1].ApprovalDeadline)
 	s.Equal("allergies checked", rec[2].Note)
 	s.Equal(at(t0.Add(25*time.Minute)), rec[3].WithdrawalDeadline)
-}
-
-// Runs started before steps existed carry on as they began: a transition activity per
-// transition and separate stock activities, in the order their histories hold.
-func (s *MedicationRequestTestSuite) TestLegacyRunRecordsEachTransition() {
-	s.legacy()
-	in := validInput()
-	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
-	s.sendUpdate(20*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
-
-	s.execute(in)
-
-	s.Equal(workflows.StatusDispensed, s.finalState().Status)
-	s.Equal([]string{
-		"RecordTransition#1", "ReserveStock", "RecordTransition#2", "RecordTransition#3",
-		"AuthorizeDispense", "RecordTransition#4", "RecordTransition#5", "ConsumeStock",
-	}, s.fake.calls())
-	s.assertActivityCalls(map[string]int{"RecordTransition": 5, "ReserveStock": 1, "AuthorizeDispense": 1, "ConsumeStock": 1})
-}
-
-// A legacy run that cannot reserve fails as it always did.
-func (s *MedicationRequestTestSuite) TestLegacyRunInsufficientStock() {
-	s.legacy()
-	s.fake.reserveErr = always(temporal.NewNonRetryableApplicationError("short", activities.ErrInsufficientStock, nil))
-
-	s.execute(validInput())
-
-	st := s.finalState()
-	s.Equal(workflows.StatusFailed, st.Status)
-	s.Equal("short", st.Reason)
-	s.Equal([]string{"RecordTransition#1", "ReserveStock", "RecordTransition#2"}, s.fake.calls())
 }
 
 // The state query answers at any point with the current status and deadlines.
@@ -141,6 +110,8 @@ func (s *MedicationRequestTestSuite) TestInvalidInputFailsWithoutActivities() {
 		{"no patient", func(in *workflows.Input) { in.Patient.MRN = "" }, "patient MRN is required"},
 		{"no cabinet", func(in *workflows.Input) { in.CabinetID = 0 }, "cabinet is required"},
 		{"no cabinet attempts", func(in *workflows.Input) { in.Policy.CabinetAttempts = 0 }, "policy timeouts and cabinet attempts must be positive"},
+		{"no required approvals", func(in *workflows.Input) { in.RequiredApprovals = 0 }, "required approvals must be 1 or 2, not 0"},
+		{"three approvals", func(in *workflows.Input) { in.RequiredApprovals = 3 }, "required approvals must be 1 or 2, not 3"},
 		{"several at once", func(in *workflows.Input) { in.Priority = ""; in.Lines = []workflows.Line{} },
 			strings.Join([]string{`unknown priority ""`, "at least one line is required"}, "\n")},
 	}
@@ -252,8 +223,7 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationCompensates() {
 
 			s.execute(validInput())
 
-			s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
-			s.Empty(s.fake.stockInputs(activities.StockConsume))
+			s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
 			s.env.AssertActivityNumberOfCalls(s.T(), "WithdrawOrder", tc.revokes)
 		})
 	}
@@ -309,6 +279,6 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationDuringAdmission() {
 
 	s.execute(validInput())
 
-	s.Equal([]activities.StockInput{{RequestID: requestID}}, s.fake.stockInputs(activities.StockRelease))
+	s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
 	s.env.AssertActivityNumberOfCalls(s.T(), "DispenseOrder", 0)
 }

@@ -11,35 +11,14 @@ import (
 	"github.com/medreq/pyxis/internal/textcheck"
 )
 
-// stepsChange is the change id of recording a request in steps: each step's transitions,
-// with the stock change that goes with them, in one local activity and one transaction
-// (Admit, RecordStep). Runs started before it record each transition in an activity of its
-// own (RecordTransition) and change stock in separate activities (ReserveStock, ReleaseStock,
-// ConsumeStock); they replay, and carry on, that way.
-//
-// What it buys: a request used to cost about twenty server round trips (every activity is a
-// schedule, a start, a completion and a workflow task); a step costs none beyond the workflow
-// task that takes it. See README, Performance.
-const stepsChange = "local-steps"
+// A request is recorded in steps: each step's transitions, with the stock change that goes
+// with them, in one local activity and one transaction (Admit, RecordStep). A step costs no
+// server round trip beyond the workflow task that takes it; see README, Performance.
 
 // admit records the submission and reserves the request's lines. It reports whether the lines
 // are held; a request that could not get them has moved to failed, recorded.
 func (r *request) admit(ctx workflow.Context) (bool, error) {
 	r.move(ctx, StatusSubmitted, "submitted", r.in.Requester, noReason)
-	if !r.steps {
-		if err := r.flush(ctx); err != nil {
-			return false, err
-		}
-		if err := workflow.ExecuteActivity(dbCtx(ctx), a.ReserveStock, activities.ReserveInput{
-			RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: toActivityLines(r.in.Lines),
-		}).Get(ctx, nil); err != nil {
-			r.move(ctx, StatusFailed, "reserve_failed", System, admissionFailure(err))
-			return false, nil
-		}
-		r.move(ctx, StatusAwaitingApproval, "stock_reserved", System, noReason)
-		return true, r.flush(ctx)
-	}
-
 	// The approval deadline runs from the admission, and the projection learns it with it.
 	deadline := workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
 	r.state.ApprovalDeadline = &deadline
@@ -64,9 +43,9 @@ func (r *request) admit(ctx workflow.Context) (bool, error) {
 	case !res.Reserved:
 		r.state.ApprovalDeadline = nil
 		refused.Reason = res.Reason
-		r.apply(ctx, refused)
+		r.apply(refused)
 	default:
-		r.apply(ctx, reserved)
+		r.apply(reserved)
 	}
 	r.recorded = len(r.state.Transitions)
 	r.index(ctx, r.state.Status)
@@ -75,38 +54,13 @@ func (r *request) admit(ctx workflow.Context) (bool, error) {
 
 // flush records every pending transition, in order.
 func (r *request) flush(ctx workflow.Context) error {
-	if r.steps {
-		_, err := r.commit(ctx, "")
-		return err
-	}
-	for r.recorded < len(r.state.Transitions) {
-		in := r.record(r.state.Transitions[r.recorded])
-		if err := workflow.ExecuteActivity(dbCtx(ctx), a.RecordTransition, in).Get(ctx, nil); err != nil {
-			return fmt.Errorf("record transition %d: %w", in.Seq, err)
-		}
-		r.recorded++
-	}
-	return nil
+	_, err := r.commit(ctx, "")
+	return err
 }
 
-// settle ends the request's hold on stock: activities.StockRelease gives it back,
-// activities.StockConsume takes it out of the cabinet. In steps, the pending transitions are
-// recorded in the same transaction.
-func (r *request) settle(ctx workflow.Context, change string) (activities.StockResult, error) {
-	if r.steps {
-		return r.commit(ctx, change)
-	}
-	var res activities.StockResult
-	act := a.ReleaseStock
-	if change == activities.StockConsume {
-		act = a.ConsumeStock
-	}
-	err := workflow.ExecuteActivity(dbCtx(ctx), act, activities.StockInput{RequestID: r.state.ID}).Get(ctx, &res)
-	return res, err
-}
-
-// commit records the pending transitions and the stock change in one step, then indexes the
-// status the step leaves the request in.
+// commit records the pending transitions and vends with the stock change ("" for none,
+// activities.StockRelease to give back what the request still holds) in one step, then
+// indexes the status the step leaves the request in.
 func (r *request) commit(ctx workflow.Context, change string) (activities.StockResult, error) {
 	var res activities.StockResult
 	pending := r.state.Transitions[r.recorded:]

@@ -12,6 +12,6 @@ type WorkflowRegistry interface {
 // constants, not the functions' names, so renaming a function never orphans a running workflow.
 func Register(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(MedicationRequest, workflow.RegisterOptions{Name: MedicationRequestName})
-	r.RegisterWorkflowWithOptions(Restock, workflow.RegisterOptions{Name: "Restock"})
+	r.RegisterWorkflowWithOptions(Restock, workflow.RegisterOptions{Name: RestockName})
 	r.RegisterWorkflowWithOptions(ItemSync, workflow.RegisterOptions{Name: "ItemSync"})
 }

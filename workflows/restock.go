@@ -24,8 +24,9 @@ var refillRoles = []string{RoleTechnician, RoleAdmin, RoleCabinet}
 //
 // A refill that does not come is not given up on: the task stays open, and every
 // EscalateEvery (default 8h) the wait is audited as refill_overdue, so the delay is visible.
-// Cancelling the run in Temporal cancels the open task, or, once a refill was confirmed,
-// still applies it.
+// A wait long enough for the server to suggest it continues as new, carrying the open task
+// (RestockInput.Continued), so its history stays bounded. Cancelling the run in Temporal
+// cancels the open task, or, once a refill was confirmed, still applies it.
 func Restock(ctx workflow.Context, in RestockInput) (*RestockState, error) {
 	r := &restock{in: in}
 	if err := r.setup(ctx); err != nil {
@@ -44,11 +45,12 @@ type restock struct {
 	state   RestockState
 	confirm ConfirmRefillInput
 	logger  log.Logger
+	// nextEscalation is when the wait for the refill is next audited as overdue.
+	nextEscalation time.Time
 }
 
 func (r *restock) setup(ctx workflow.Context) error {
-	if r.in.CabinetID <= 0 || r.in.MedicationID <= 0 || r.in.EscalateEvery < 0 {
-		err := errors.New("a restock needs a cabinet, a medication and a non-negative escalation interval")
+	if err := validateRestockInput(r.in); err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrInvalidInput, err)
 	}
 	if r.in.EscalateEvery == 0 {
@@ -63,6 +65,11 @@ func (r *restock) setup(ctx workflow.Context) error {
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
+	if w := r.in.Continued; w != nil {
+		r.state.Status, r.state.TaskID, r.state.RequestedQuantity = RestockAwaitingRefill, w.TaskID, w.RequestedQuantity
+		r.state.CreatedAt, r.state.UpdatedAt, r.state.Escalations = w.CreatedAt, w.UpdatedAt, w.Escalations
+		r.nextEscalation = w.NextEscalation
+	}
 	r.logger = log.With(workflow.GetLogger(ctx), "RestockID", r.state.ID)
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (RestockState, error) {
 		return r.state, nil
@@ -73,42 +80,103 @@ func (r *restock) setup(ctx workflow.Context) error {
 		workflow.UpdateHandlerOptions{Validator: r.validateConfirmRefill})
 }
 
-func (r *restock) run(ctx workflow.Context) (*RestockState, error) {
-	var opened activities.OpenRefillResult
-	err := workflow.ExecuteActivity(dbCtx(ctx), a.OpenRefillTask, activities.OpenRefillInput{
-		CabinetID: r.in.CabinetID, MedicationID: r.in.MedicationID, WorkflowID: r.state.ID,
-		Actor: activities.Actor{ID: System.ID, Role: System.Role},
-	}).Get(ctx, &opened)
-	if err != nil {
-		return nil, err
+func validateRestockInput(in RestockInput) error {
+	if in.CabinetID <= 0 || in.MedicationID <= 0 || in.EscalateEvery < 0 {
+		return errors.New("a restock needs a cabinet, a medication and a non-negative escalation interval")
 	}
-	if opened.NotNeeded {
-		r.setStatus(ctx, RestockNotNeeded)
-		return r.finish(ctx)
+	if w := in.Continued; w != nil && (w.TaskID <= 0 || w.RequestedQuantity < 0 || w.Escalations < 0) {
+		return errors.New("a continued restock needs its open task")
 	}
-	r.state.TaskID, r.state.RequestedQuantity = opened.TaskID, opened.RequestedQty
-	// A confirmation naming the task may have come while it was being opened.
-	if r.state.Status == RestockOpening {
-		r.setStatus(ctx, RestockAwaitingRefill)
-	}
+	return nil
+}
 
-	for r.state.Status == RestockAwaitingRefill {
-		confirmed, err := workflow.AwaitWithTimeout(ctx, r.in.EscalateEvery, func() bool {
-			return r.state.Status != RestockAwaitingRefill
-		})
+func (r *restock) run(ctx workflow.Context) (*RestockState, error) {
+	if r.in.Continued == nil {
+		needed, err := r.open(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if !confirmed && r.state.Status == RestockAwaitingRefill {
-			if err := r.escalate(ctx); err != nil {
-				return nil, err
-			}
+		if !needed {
+			r.setStatus(ctx, RestockNotNeeded)
+			return r.finish(ctx)
+		}
+	}
+	// A confirmation naming the task may have come while it was being opened.
+	if r.state.Status == RestockAwaitingRefill {
+		if err := r.awaitRefill(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if err := r.complete(ctx); err != nil {
 		return nil, err
 	}
 	return r.finish(ctx)
+}
+
+// open opens the refill task of the pocket. It reports whether one was needed: a pocket at
+// par again needs none.
+func (r *restock) open(ctx workflow.Context) (bool, error) {
+	var opened activities.OpenRefillResult
+	err := workflow.ExecuteActivity(dbCtx(ctx), a.OpenRefillTask, activities.OpenRefillInput{
+		CabinetID: r.in.CabinetID, MedicationID: r.in.MedicationID, WorkflowID: r.state.ID,
+		Actor: activities.Actor{ID: System.ID, Role: System.Role},
+	}).Get(ctx, &opened)
+	if err != nil || opened.NotNeeded {
+		return false, err
+	}
+	r.state.TaskID, r.state.RequestedQuantity = opened.TaskID, opened.RequestedQty
+	if r.state.Status == RestockOpening {
+		r.setStatus(ctx, RestockAwaitingRefill)
+	}
+	r.nextEscalation = workflow.Now(ctx).Add(r.in.EscalateEvery)
+	return true, nil
+}
+
+// awaitRefill waits for the refill to be confirmed, auditing the wait as overdue at every
+// escalation. When the server suggests it, the wait goes on in a new run (continueAsNew).
+func (r *restock) awaitRefill(ctx workflow.Context) error {
+	awaiting := func() bool { return r.state.Status == RestockAwaitingRefill }
+	for awaiting() {
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			if err := r.continueAsNew(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if wait := r.nextEscalation.Sub(workflow.Now(ctx)); wait > 0 {
+			if _, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return !awaiting() }); err != nil {
+				return err
+			}
+		}
+		// The status decides, not the timer: a confirmation handled as the timer fired wins.
+		if awaiting() && !workflow.Now(ctx).Before(r.nextEscalation) {
+			if err := r.escalate(ctx); err != nil {
+				return err
+			}
+			r.nextEscalation = r.nextEscalation.Add(r.in.EscalateEvery)
+		}
+	}
+	return nil
+}
+
+// continueAsNew ends the run with the wait carried into a new one, so the history of a refill
+// that takes weeks stays bounded. Update handlers finish first; a confirmation that came
+// meanwhile ends the wait here instead (it returns nil then).
+func (r *restock) continueAsNew(ctx workflow.Context) error {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
+	if r.state.Status != RestockAwaitingRefill {
+		return nil
+	}
+	in := r.in
+	in.Continued = &RestockWait{
+		TaskID: r.state.TaskID, RequestedQuantity: r.state.RequestedQuantity,
+		CreatedAt: r.state.CreatedAt, UpdatedAt: r.state.UpdatedAt,
+		Escalations: r.state.Escalations, NextEscalation: r.nextEscalation,
+	}
+	r.logger.Info("Restock continues as new", "TaskID", r.state.TaskID, "Escalations", r.state.Escalations)
+	return workflow.NewContinueAsNewError(ctx, RestockName, in)
 }
 
 // escalate audits that the refill is overdue; the task stays open.

@@ -8,19 +8,12 @@ import (
 	"github.com/medreq/pyxis/activities"
 )
 
-// restockBelowPar is the change id of starting restocks after a consume: runs that consumed
-// before it existed replay without it.
-const restockBelowPar = "restock-below-par"
-
 // restockAfterConsume starts, for every pocket the consume left below its par level, a
 // Restock child workflow. The child is abandoned when the request completes, and a restock
 // already open for the pocket is left to do its work: "already started" is expected, not an
 // error. Restocking never fails a request that was dispensed; a child that cannot start is
 // logged.
 func (r *request) restockAfterConsume(ctx workflow.Context, levels []activities.StockLevel) {
-	if workflow.GetVersion(ctx, restockBelowPar, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return
-	}
 	type started struct {
 		id     string
 		future workflow.ChildWorkflowFuture

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/suite"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -339,7 +340,7 @@ func (s *MedicationRequestTestSuite) TestConsumeBelowParStartsRestock() {
 	s.Equal([]workflows.RestockInput{{CabinetID: cabinetID, MedicationID: 11}}, inputs)
 }
 
-// A consume that leaves every pocket at par, or a result recorded before levels existed,
+// A withdrawal that leaves every pocket at par (the fake step reports no level below it)
 // starts nothing.
 func (s *MedicationRequestTestSuite) TestConsumeAtParStartsNoRestock() {
 	s.env.RegisterWorkflowWithOptions(workflows.Restock, workflow.RegisterOptions{Name: "Restock"})
@@ -350,4 +351,78 @@ func (s *MedicationRequestTestSuite) TestConsumeAtParStartsNoRestock() {
 
 	s.Equal(workflows.StatusDispensed, s.finalState().Status)
 	s.env.AssertWorkflowNumberOfCalls(s.T(), "Restock", 0)
+}
+
+// A wait long enough for the server to suggest it continues as new, carrying the open task,
+// its escalations and the next one's time; the new run opens no second task, audits the next
+// escalation on time, and a confirmation after it completes the refill.
+func (s *RestockTestSuite) TestLongWaitContinuesAsNew() {
+	in := restockInput()
+	in.EscalateEvery = 4 * time.Hour
+	// The server suggests it after the second escalation; the run notices when it next wakes.
+	s.env.RegisterDelayedCallback(func() { s.env.SetContinueAsNewSuggested(true) }, 9*time.Hour)
+
+	s.env.ExecuteWorkflow(workflows.Restock, in)
+
+	s.Require().True(s.env.IsWorkflowCompleted())
+	var next *workflow.ContinueAsNewError
+	s.Require().ErrorAs(s.env.GetWorkflowError(), &next)
+	s.Equal(workflows.RestockName, next.WorkflowType.Name)
+	var carried workflows.RestockInput
+	s.Require().NoError(converter.GetDefaultDataConverter().FromPayloads(next.Input, &carried))
+	s.Equal(workflows.RestockInput{CabinetID: cabinetID, MedicationID: 11, EscalateEvery: 4 * time.Hour,
+		Continued: &workflows.RestockWait{TaskID: taskID, RequestedQuantity: 6, CreatedAt: t0, UpdatedAt: t0,
+			Escalations: 3, NextEscalation: t0.Add(16 * time.Hour)}}, carried)
+	s.Len(s.fake.opens, 1)
+	s.Len(s.fake.audits, 3)
+	s.Empty(s.fake.completes)
+
+	// The next run, as the server starts it.
+	first := s.fake
+	s.reset()
+	s.env.SetStartTime(t0.Add(12 * time.Hour))
+	queried := s.queryState(time.Minute)
+	u := s.confirm(5*time.Hour, workflows.ConfirmRefillInput{Actor: technician, Quantity: 6, Source: workflows.RefillSourceAPI, TaskID: taskID})
+
+	s.env.ExecuteWorkflow(workflows.Restock, carried)
+
+	s.Require().NoError(u.rejected)
+	s.Equal(workflows.RestockAwaitingRefill, queried.Status)
+	s.Equal(t0, queried.CreatedAt)
+	st := s.result()
+	s.Equal(workflows.RestockDone, st.Status)
+	s.Equal(int64(taskID), st.TaskID)
+	s.Equal(4, st.Escalations)
+	s.Equal(t0, st.CreatedAt)
+	s.Empty(s.fake.opens, "the open task is carried, not opened again")
+	s.Require().Len(s.fake.audits, 1)
+	s.Equal(t0.Add(16*time.Hour), s.fake.audits[0].At)
+	s.Equal("16h0m0s", s.fake.audits[0].Details["waited"])
+	s.Contains(s.fake.audits[0].IdemKey, "/overdue/4")
+	s.Require().Len(s.fake.completes, 1)
+	s.Equal(int64(taskID), s.fake.completes[0].TaskID)
+	s.Len(first.completes, 0)
+}
+
+// A confirmation handled as the server suggests continuing as new completes the refill in the
+// run it came to: the run continues as new only while it is still waiting.
+func (s *RestockTestSuite) TestConfirmAsContinueAsNewIsSuggested() {
+	s.env.RegisterDelayedCallback(func() { s.env.SetContinueAsNewSuggested(true) }, time.Hour)
+	s.confirm(time.Hour, workflows.ConfirmRefillInput{Actor: technician, Quantity: 6, Source: workflows.RefillSourceAPI})
+
+	s.env.ExecuteWorkflow(workflows.Restock, restockInput())
+
+	s.Equal(workflows.RestockDone, s.result().Status)
+	s.Len(s.fake.completes, 1)
+}
+
+// queryState schedules a StateQuery of the Restock at the given offset from the start.
+func (s *RestockTestSuite) queryState(after time.Duration) *workflows.RestockState {
+	st := &workflows.RestockState{}
+	s.env.RegisterDelayedCallback(func() {
+		v, err := s.env.QueryWorkflow(workflows.StateQuery)
+		s.Require().NoError(err)
+		s.Require().NoError(v.Get(st))
+	}, after)
+	return st
 }

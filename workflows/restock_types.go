@@ -18,6 +18,10 @@ func RestockWorkflowID(cabinetID, medicationID int64) string {
 	return fmt.Sprintf("restock-%d-%d", cabinetID, medicationID)
 }
 
+// RestockName is the workflow type the worker registers Restock under: the name in every
+// history, and the one a run continues as.
+const RestockName = "Restock"
+
 // RestockInput starts a Restock for one cabinet pocket.
 type RestockInput struct {
 	CabinetID    int64 `json:"cabinet_id"`
@@ -25,6 +29,20 @@ type RestockInput struct {
 	// EscalateEvery is how long the refill may wait before each overdue escalation; 0 means
 	// DefaultRestockEscalation.
 	EscalateEvery time.Duration `json:"escalate_every,omitempty"`
+	// Continued is the wait a run that continued as new hands on; nil for a new restock.
+	Continued *RestockWait `json:"continued,omitempty"`
+}
+
+// RestockWait is a Restock waiting for its refill, as a run carries it into the run it
+// continues as: the open task and what it asked for, when the restock began and last changed,
+// the escalations so far and when the next one is due.
+type RestockWait struct {
+	TaskID            int64     `json:"task_id"`
+	RequestedQuantity int32     `json:"requested_quantity"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	Escalations       int       `json:"escalations"`
+	NextEscalation    time.Time `json:"next_escalation"`
 }
 
 // RestockStatus is where a Restock stands.

@@ -15,7 +15,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/cabinet"
@@ -43,12 +42,13 @@ const cabinetID = 3
 // validInput is a well-formed urgent request; tests change copies of it.
 func validInput() workflows.Input {
 	return workflows.Input{
-		Requester:   nurse,
-		Patient:     workflows.Patient{MRN: "MRN-000042", Bed: "ICU-7", Family: "Souza", Given: "Maria"},
-		CabinetID:   cabinetID,
-		CabinetCode: "ICU-A3",
-		Priority:    workflows.PriorityUrgent,
-		Lines:       []workflows.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
+		Requester:         nurse,
+		Patient:           workflows.Patient{MRN: "MRN-000042", Bed: "ICU-7", Family: "Souza", Given: "Maria"},
+		CabinetID:         cabinetID,
+		CabinetCode:       "ICU-A3",
+		Priority:          workflows.PriorityUrgent,
+		Lines:             []workflows.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
+		RequiredApprovals: 1,
 		Policy: workflows.Policy{
 			ApprovalTimeout:      time.Hour,
 			WithdrawalTimeout:    15 * time.Minute,
@@ -90,12 +90,6 @@ func (s *MedicationRequestTestSuite) reset() {
 	s.env.RegisterActivity(&activities.Activities{})
 	s.admitCall = s.env.OnActivity(a.Admit, mock.Anything, mock.Anything).Return(s.fake.admit)
 	s.stepCall = s.env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(s.fake.recordStep)
-	s.env.OnActivity(a.RecordTransition, mock.Anything, mock.Anything).Return(s.fake.recordTransition)
-	s.env.OnActivity(a.ReserveStock, mock.Anything, mock.Anything).Return(s.fake.reserveStock)
-	s.env.OnActivity(a.ReleaseStock, mock.Anything, mock.Anything).Return(s.fake.releaseStock)
-	s.env.OnActivity(a.ConsumeStock, mock.Anything, mock.Anything).Return(s.fake.consumeStock)
-	s.env.OnActivity(a.AuthorizeDispense, mock.Anything, mock.Anything).Return(s.fake.authorizeDispense)
-	s.env.OnActivity(a.RevokeAuthorization, mock.Anything, mock.Anything).Return(s.fake.revokeAuthorization)
 	s.env.OnActivity(a.PrepareOrder, mock.Anything, mock.Anything).Return(s.fake.prepareOrder)
 	s.env.OnActivity(a.DispenseOrder, mock.Anything, mock.Anything).Return(s.fake.dispenseOrder)
 	s.env.OnActivity(a.WithdrawOrder, mock.Anything, mock.Anything).Return(s.fake.withdrawOrder)
@@ -116,17 +110,10 @@ func (s *MedicationRequestTestSuite) finalState() workflows.State {
 	return st
 }
 
-// legacy runs the test on the code path of runs started before steps (recording.go): one
-// activity per transition and separate stock activities, as old histories replay.
-func (s *MedicationRequestTestSuite) legacy() {
-	s.env.OnGetVersion("local-steps", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
-}
-
 // assertActivityCalls checks how often each activity ran.
 func (s *MedicationRequestTestSuite) assertActivityCalls(want map[string]int) {
 	s.T().Helper()
-	for _, name := range []string{"Admit", "RecordStep", "RecordTransition", "ReserveStock", "ReleaseStock", "ConsumeStock",
-		"AuthorizeDispense", "RevokeAuthorization", "DispenseOrder", "WithdrawOrder"} {
+	for _, name := range []string{"Admit", "RecordStep", "DispenseOrder", "WithdrawOrder"} {
 		// AssertActivityNumberOfCalls, not AssertNumberOfCalls: the latter also passes when
 		// the workflow mock (never used here) has the expected count, so 0 always passes.
 		s.env.AssertActivityNumberOfCalls(s.T(), name, want[name])
@@ -265,7 +252,7 @@ func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []w
 			CabinetID:         in.CabinetID,
 			Priority:          string(in.Priority),
 			Lines:             activityLines(in.Lines),
-			RequiredApprovals: max(in.RequiredApprovals, 1),
+			RequiredApprovals: in.RequiredApprovals,
 		}
 	}
 	// Deadlines, notes and vends have tests of their own.
@@ -315,11 +302,12 @@ type fakeActivities struct {
 	mu      sync.Mutex
 	log     []string
 	records []activities.RecordInput
-	reserve []activities.ReserveInput
+	reserve []reservation
 	vends   []activities.Vend
 	cabinet map[string][]activities.CabinetInput
-	stock   map[string][]activities.StockInput
-	counts  map[string]int
+	// stock holds, per stock change, the requests whose steps carried it.
+	stock  map[string][]string
+	counts map[string]int
 
 	reserveErr, authorizeErr, revokeErr, stepErr, prepareErr func(attempt int) error
 }
@@ -330,7 +318,7 @@ func (f *fakeActivities) enter(entry, name string) int {
 	if f.counts == nil {
 		f.counts = map[string]int{}
 		f.cabinet = map[string][]activities.CabinetInput{}
-		f.stock = map[string][]activities.StockInput{}
+		f.stock = map[string][]string{}
 	}
 	f.log = append(f.log, entry)
 	f.counts[name]++
@@ -344,14 +332,21 @@ func outcome(fn func(int) error, attempt int) error {
 	return fn(attempt)
 }
 
-// admit stands in for Admit: reserveErr decides the reservation, as for ReserveStock; an
+// reservation is what an admission asked to reserve.
+type reservation struct {
+	requestID string
+	cabinetID int64
+	lines     []activities.Line
+}
+
+// admit stands in for Admit: reserveErr decides the reservation by attempt; an
 // InsufficientStock application error is the business outcome (recorded refused), any other
 // error fails the attempt.
 func (f *fakeActivities) admit(_ context.Context, in activities.AdmitInput) (*activities.AdmitResult, error) {
 	n := f.enter("Admit", "Admit")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reserve = append(f.reserve, activities.ReserveInput{RequestID: in.RequestID, CabinetID: in.CabinetID, Lines: in.Lines})
+	f.reserve = append(f.reserve, reservation{requestID: in.RequestID, cabinetID: in.CabinetID, lines: in.Lines})
 	err := outcome(f.reserveErr, n)
 	var appErr *temporal.ApplicationError
 	switch {
@@ -385,40 +380,8 @@ func (f *fakeActivities) recordStep(_ context.Context, in activities.StepInput) 
 	f.records = append(f.records, in.Transitions...)
 	f.vends = append(f.vends, in.Vends...)
 	if in.Stock != "" {
-		f.stock[in.Stock] = append(f.stock[in.Stock], activities.StockInput{RequestID: in.RequestID})
+		f.stock[in.Stock] = append(f.stock[in.Stock], in.RequestID)
 	}
-	return &activities.StockResult{}, nil
-}
-
-func (f *fakeActivities) recordTransition(_ context.Context, in activities.RecordInput) error {
-	f.enter(fmt.Sprintf("RecordTransition#%d", in.Seq), "RecordTransition")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.records = append(f.records, in)
-	return nil
-}
-
-func (f *fakeActivities) reserveStock(_ context.Context, in activities.ReserveInput) error {
-	n := f.enter("ReserveStock", "ReserveStock")
-	f.mu.Lock()
-	f.reserve = append(f.reserve, in)
-	f.mu.Unlock()
-	return outcome(f.reserveErr, n)
-}
-
-func (f *fakeActivities) releaseStock(_ context.Context, in activities.StockInput) (*activities.StockResult, error) {
-	f.enter("ReleaseStock", "ReleaseStock")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.stock["ReleaseStock"] = append(f.stock["ReleaseStock"], in)
-	return &activities.StockResult{}, nil
-}
-
-func (f *fakeActivities) consumeStock(_ context.Context, in activities.StockInput) (*activities.StockResult, error) {
-	f.enter("ConsumeStock", "ConsumeStock")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.stock["ConsumeStock"] = append(f.stock["ConsumeStock"], in)
 	return &activities.StockResult{}, nil
 }
 
@@ -437,29 +400,13 @@ func (f *fakeActivities) prepareOrder(_ context.Context, in activities.CabinetIn
 }
 
 // dispenseOrder and withdrawOrder stand in for the cabinet commands; authorizeErr and
-// revokeErr decide them by attempt, as for the commands of runs from before.
+// revokeErr decide them by attempt.
 func (f *fakeActivities) dispenseOrder(_ context.Context, o cabinet.Order) error {
 	return outcome(f.authorizeErr, f.enter("DispenseOrder", "DispenseOrder"))
 }
 
 func (f *fakeActivities) withdrawOrder(_ context.Context, o cabinet.Order) error {
 	return outcome(f.revokeErr, f.enter("WithdrawOrder", "WithdrawOrder"))
-}
-
-func (f *fakeActivities) authorizeDispense(_ context.Context, in activities.CabinetInput) error {
-	n := f.enter("AuthorizeDispense", "AuthorizeDispense")
-	f.mu.Lock()
-	f.cabinet["AuthorizeDispense"] = append(f.cabinet["AuthorizeDispense"], in)
-	f.mu.Unlock()
-	return outcome(f.authorizeErr, n)
-}
-
-func (f *fakeActivities) revokeAuthorization(_ context.Context, in activities.CabinetInput) error {
-	n := f.enter("RevokeAuthorization", "RevokeAuthorization")
-	f.mu.Lock()
-	f.cabinet["RevokeAuthorization"] = append(f.cabinet["RevokeAuthorization"], in)
-	f.mu.Unlock()
-	return outcome(f.revokeErr, n)
 }
 
 // calls is the order in which activities ran.
@@ -487,10 +434,11 @@ func (f *fakeActivities) cabinetInputs(name string) []activities.CabinetInput {
 	return append([]activities.CabinetInput(nil), f.cabinet[name]...)
 }
 
-func (f *fakeActivities) stockInputs(name string) []activities.StockInput {
+// stockChanges lists the requests whose steps carried the stock change.
+func (f *fakeActivities) stockChanges(change string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]activities.StockInput(nil), f.stock[name]...)
+	return append([]string(nil), f.stock[change]...)
 }
 
 // always fails every attempt with err.

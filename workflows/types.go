@@ -116,8 +116,7 @@ type Input struct {
 	Lines       []Line   `json:"lines"`
 	Policy      Policy   `json:"policy"`
 	// RequiredApprovals is how many different pharmacists must approve: 2 when the request
-	// holds a medication of a list that needs dual approval, else 1 (0 also means 1, as in
-	// runs started before the field existed).
+	// holds a medication of a list that needs dual approval, else 1.
 	RequiredApprovals int32 `json:"required_approvals,omitempty"`
 }
 

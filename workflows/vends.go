@@ -9,10 +9,8 @@ import (
 	"github.com/medreq/pyxis/activities"
 )
 
-// vendsChange is the change id of accounting withdrawals per line: what each report says was
-// dispensed is consumed, line by line, and what differs from the order opens a discrepancy.
-// Runs authorized before it took every report as the whole order withdrawn.
-const vendsChange = "vend-lines"
+// Withdrawals are accounted per line: what each report says was dispensed is consumed, line
+// by line, and what differs from the order opens a discrepancy.
 
 // takeVend applies a withdrawal report to the state: the lines it names are withdrawn (with
 // what the cabinet counted, which the workflow's next step consumes and compares with the
@@ -94,12 +92,9 @@ func (r *request) awaitWithdrawal(ctx workflow.Context) (*State, error) {
 		}
 		switch {
 		case r.state.Status == StatusDispensed:
-			res, err := r.commit(ctx, activities.StockRelease)
-			if err != nil {
+			if err := r.dispense(ctx); err != nil {
 				return nil, err
 			}
-			r.consumed = true
-			r.restockAfterConsume(ctx, res.Levels)
 			return r.finish(ctx, false)
 		case r.state.Status == StatusCancelled:
 			r.revoke(ctx)

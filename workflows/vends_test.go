@@ -88,3 +88,27 @@ func (s *MedicationRequestTestSuite) TestWithdrawalReportRefused() {
 	s.requireRejected(huge, workflows.ErrInvalidInput, "a withdrawn line needs a medication and a quantity from 1 to 10000")
 	s.Equal(workflows.StatusDispensed, s.finalState().Status)
 }
+
+// A report holds at most 50 lines: one more is refused before it reaches history, the 50th
+// is taken.
+func (s *MedicationRequestTestSuite) TestWithdrawalReportOfAtMost50Lines() {
+	lines := func(n int) []workflows.Line {
+		out := make([]workflows.Line, n)
+		for i := range out {
+			out[i] = workflows.Line{MedicationID: int64(100 + i), Quantity: 1}
+		}
+		return out
+	}
+	s.approveAt10()
+	tooMany := s.withdrawnAt(12*time.Minute, lines(51)...)
+	most := s.withdrawnAt(13*time.Minute, lines(50)...)
+	s.withdrawnAt(14 * time.Minute)
+
+	s.execute(validInput())
+
+	s.requireRejected(tooMany, workflows.ErrInvalidInput, "a withdrawal report has at most 50 lines")
+	s.Equal(workflows.StatusReadyAtCabinet, s.requireCompleted(most).Status, "no ordered line was named yet")
+	st := s.finalState()
+	s.Equal(workflows.StatusDispensed, st.Status)
+	s.Len(st.Vended, 52, "the 50 lines taken, and the order")
+}

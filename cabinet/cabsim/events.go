@@ -54,7 +54,7 @@ func (s *Sim) SendEvent(ctx context.Context, pe PocketEvent) (string, error) {
 		s.mu.Unlock()
 		return "", errClosed
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	restore := s.stock.save()
 	r, err := s.applyEventLocked(kind, pe, now)
 	var rs []*outReport

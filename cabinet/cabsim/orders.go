@@ -108,7 +108,7 @@ func (s *Sim) answer(raw []byte, head hl7.Header, faults Faults) (ack hl7.Ack, g
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ack = apply(time.Now())
+	ack = apply(s.clock.Now())
 	return ack, s.changedLocked()
 }
 
@@ -202,7 +202,7 @@ func (s *Sim) scheduleLocked(o *simOrder) {
 	}
 	id := o.order.RequestID
 	s.wg.Add(1)
-	o.timer = time.AfterFunc(time.Until(o.dueAt), func() {
+	o.timer = s.clock.AfterFunc(o.dueAt.Sub(s.clock.Now()), func() {
 		defer s.wg.Done()
 		s.autoWithdraw(id)
 	})
@@ -222,7 +222,7 @@ func (s *Sim) autoWithdraw(id string) {
 		return
 	}
 	o.timer = nil
-	if _, err := s.withdrawLocked(id, nil, time.Now()); err != nil {
+	if _, err := s.withdrawLocked(id, nil, s.clock.Now()); err != nil {
 		s.logger.Warn("simulated withdrawal not reported", "request_id", id, "error", err)
 	}
 }

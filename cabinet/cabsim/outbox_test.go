@@ -22,6 +22,33 @@ func withdrawQueued(t *testing.T, s *Sim, requestID string) {
 	require.Equal(t, []string{vendID(requestID)}, ids)
 }
 
+// deliverAnother accepts and withdraws order requestID and waits for its report's AA. The
+// reports of a cabinet go out one after the other, in the order they were queued: once this
+// one is acknowledged, everything queued before it has been sent.
+func deliverAnother(t *testing.T, s *Sim, requestID string) {
+	t.Helper()
+	accept(t, s, requestID, hl7.OrderNew)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := s.Withdraw(ctx, requestID, nil)
+	require.NoError(t, err)
+}
+
+// reportError is the last error of the report with the control id while it waits in the
+// outbox ("" when it has none, or is not there).
+func reportError(s *Sim, controlID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.outbox {
+		for _, r := range q {
+			if r.ControlID == controlID {
+				return r.LastError
+			}
+		}
+	}
+	return ""
+}
+
 // requireDelivered waits until the listener has acknowledged these control ids AA.
 func requireDelivered(t *testing.T, l *reportListener, ids ...string) {
 	t.Helper()
@@ -68,7 +95,8 @@ func TestReportKeptUntilAcknowledged(t *testing.T) {
 		s := startSim(t, Config{ReportTo: addr})
 		accept(t, s, "r1", hl7.OrderNew)
 		withdrawQueued(t, s, "r1")
-		time.Sleep(300 * time.Millisecond) // several failed attempts
+		require.Eventually(t, func() bool { return reportError(s, vendID("r1")) != "" }, 5*time.Second, 10*time.Millisecond,
+			"an attempt failed")
 		assert.Equal(t, 1, s.Stats().Outbox)
 		l := listenReports(t, addr, always(hl7.AckAccept))
 		requireDelivered(t, l, vendID("r1"))
@@ -108,14 +136,17 @@ func TestReportKeptUntilAcknowledged(t *testing.T) {
 			l.setAnswer(always(hl7.AckAccept))
 			s2 := startSim(t, Config{ReportTo: l.addr, StateFile: file})
 			requireDelivered(t, l, vendID("r1"))
-			time.Sleep(100 * time.Millisecond)
+			// A later report of the cabinet goes after r1: once it is in, a resend of r1
+			// would show.
+			deliverAnother(t, s2, "r2")
 			got := l.of(vendID("r1"))
 			assert.Greater(t, len(got), tried, "sent again after the restart")
-			assert.Len(t, l.accepted(), 1, "acknowledged once, and not sent after")
+			assert.Equal(t, []string{vendID("r1"), vendID("r2")}, l.accepted(), "acknowledged once, and not sent after")
+			assert.Len(t, l.of(vendID("r1")), len(got))
 			sameMessage(t, got)
 			st := s2.Stats()
 			assert.Equal(t, 0, st.Outbox)
-			assert.Equal(t, 1, st.ReportsSent)
+			assert.Equal(t, 2, st.ReportsSent)
 			_, err := s2.Withdraw(context.Background(), "r1", nil)
 			assert.ErrorIs(t, err, ErrNotPending, "the withdrawal is not done a second time")
 		})
@@ -126,18 +157,25 @@ func TestReportKeptUntilAcknowledged(t *testing.T) {
 // reason, and is never sent again, not even after a restart.
 func TestReportRefusedAEIsFinal(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "sim.json")
-	l := listenReports(t, "", always(hl7.AckError))
+	// AE for r1, AA for the reports the test sends after it to see the queue move on.
+	l := listenReports(t, "", func(_, id string, _ int) hl7.AckCode {
+		if id == vendID("r1") {
+			return hl7.AckError
+		}
+		return hl7.AckAccept
+	})
 	s1 := startSim(t, Config{ReportTo: l.addr, StateFile: state})
 	accept(t, s1, "r1", hl7.OrderNew)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := s1.Withdraw(ctx, "r1", nil)
 	require.ErrorIs(t, err, ErrReportRefused)
-	time.Sleep(200 * time.Millisecond)
-	assert.Len(t, l.all(), 1, "not sent again")
+	// A later report goes after r1: once it is in, a resend of r1 would show.
+	deliverAnother(t, s1, "r2")
+	assert.Len(t, l.of(vendID("r1")), 1, "not sent again")
 	st := s1.Stats()
 	assert.Equal(t, 1, st.ReportsFailed)
-	assert.Equal(t, 0, st.ReportsSent)
+	assert.Equal(t, 1, st.ReportsSent, "r2")
 	assert.Equal(t, 0, st.Outbox)
 	require.Len(t, st.Failures, 1)
 	assert.Equal(t, vendID("r1"), st.Failures[0].ControlID)
@@ -147,8 +185,9 @@ func TestReportRefusedAEIsFinal(t *testing.T) {
 
 	l.setAnswer(always(hl7.AckAccept))
 	s2 := startSim(t, Config{ReportTo: l.addr, StateFile: state})
-	time.Sleep(200 * time.Millisecond)
-	assert.Len(t, l.all(), 1, "not sent after the restart either")
+	// The restarted outbox is sent before anything queued after the restart.
+	deliverAnother(t, s2, "r3")
+	assert.Len(t, l.of(vendID("r1")), 1, "not sent after the restart either")
 	st = s2.Stats()
 	assert.Equal(t, 1, st.ReportsFailed)
 	assert.Equal(t, 0, st.Outbox)

@@ -61,7 +61,7 @@ func (s *Sim) Withdraw(ctx context.Context, requestID string, lines []VendLine) 
 		return nil, ErrNoReportTo
 	}
 	s.mu.Lock()
-	rs, err := s.withdrawLocked(requestID, lines, time.Now())
+	rs, err := s.withdrawLocked(requestID, lines, s.clock.Now())
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func (s *Sim) Override(ctx context.Context, cabinetCode, order string, lines []V
 		s.mu.Unlock()
 		return "", errClosed
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	s.overrides++
 	restore := s.stock.save()
 	o := cabinet.Order{CabinetCode: cabinetCode, RequestID: order}

@@ -48,6 +48,7 @@ type Stats struct {
 type Sim struct {
 	cfg      Config
 	logger   *slog.Logger
+	clock    clock
 	reporter *mllp.Client // nil without ReportTo
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -104,7 +105,7 @@ type simOrder struct {
 	cancelled bool
 	withdrawn bool
 	doneAt    time.Time
-	timer     *time.Timer
+	timer     timer
 	// applied counts the dispense authorizations applied for the request: more than one
 	// would let a nurse withdraw it twice (pyxis check reads it, GET /orders).
 	applied int
@@ -129,6 +130,7 @@ func New(cfg Config) (*Sim, error) {
 	s := &Sim{
 		cfg:        cfg,
 		logger:     slog.Default(),
+		clock:      wallClock{},
 		faults:     faults,
 		orders:     make(map[string]*simOrder),
 		accepted:   make(map[string]time.Time),
@@ -347,7 +349,7 @@ func (s *Sim) resume() error {
 	slices.SortFunc(due, func(a, b *simOrder) int {
 		return cmp.Or(a.dueAt.Compare(b.dueAt), cmp.Compare(a.order.RequestID, b.order.RequestID))
 	})
-	now := time.Now()
+	now := s.clock.Now()
 	for _, o := range due {
 		if o.dueAt.After(now) || s.reporter == nil {
 			s.scheduleLocked(o)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,13 +21,38 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// onMessage is a log handler that closes seen at the first record whose message is msg.
+type onMessage struct {
+	msg  string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (h *onMessage) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *onMessage) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
+}
+
+func (h *onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *onMessage) WithGroup(string) slog.Handler      { return h }
+
 // startSim starts a simulator on free loopback ports until the test ends.
 func startSim(t *testing.T, cfg Config) *Sim {
+	t.Helper()
+	return startSimAt(t, cfg, wallClock{})
+}
+
+// startSimAt starts a simulator as startSim does, on clk's time.
+func startSimAt(t *testing.T, cfg Config, clk clock) *Sim {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	s, err := New(cfg)
 	require.NoError(t, err)
-	s.logger = quiet
+	s.logger, s.clock = quiet, clk
 	s.backoff, s.maxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	require.NoError(t, s.Start(context.Background()))
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
@@ -56,8 +82,14 @@ func sendOrder(t *testing.T, s *Sim, requestID string, oc hl7.OrderControl) (hl7
 func TestRunStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Config{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"}, quiet) }()
-	time.Sleep(50 * time.Millisecond)
+	running := make(chan struct{})
+	logger := slog.New(&onMessage{msg: "cabinet simulator running", seen: running})
+	go func() { done <- Run(ctx, Config{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0"}, logger) }()
+	select {
+	case <-running:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not start")
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -21,40 +21,41 @@ import (
 // (its state file copied as it was right after an AA, with no Close): a resent order is a
 // duplicate, withdrawals that fell due while it was down happen at once and in the order
 // they fell due, the others at their time, a cancelled order stays cancelled, and every
-// withdrawal is reported exactly once.
+// withdrawal is reported exactly once. The simulators run on clocks the test moves.
 func TestStateCarriesOnAfterRestart(t *testing.T) {
 	const after = 2 * time.Second
 	dir := t.TempDir()
 	state, killed := filepath.Join(dir, "sim.json"), filepath.Join(dir, "killed.json")
 	before := listenReports(t, "", always(hl7.AckAccept))
-	s1 := startSim(t, Config{ReportTo: before.addr, StateFile: state, WithdrawAfter: after})
+	clk := newFakeClock(time.Now().UTC().Truncate(time.Second))
+	s1 := startSimAt(t, Config{ReportTo: before.addr, StateFile: state, WithdrawAfter: after}, clk)
 
-	t0 := time.Now()
-	accept(t, s1, "r1", hl7.OrderNew) // due at t0+2s: overdue at the restart
+	accept(t, s1, "r1", hl7.OrderNew) // due at 2s: overdue at the restart
 	accept(t, s1, "r2", hl7.OrderNew)
 	accept(t, s1, "r2", hl7.OrderCancel) // cancelled: never withdrawn
-	time.Sleep(time.Until(t0.Add(200 * time.Millisecond)))
-	accept(t, s1, "r4", hl7.OrderNew) // due at t0+2.2s: overdue too, after r1
-	time.Sleep(time.Until(t0.Add(1200 * time.Millisecond)))
-	t3 := time.Now()
-	accept(t, s1, "r3", hl7.OrderNew) // due at t0+3.2s: after the restart
+	clk.Advance(200 * time.Millisecond)
+	accept(t, s1, "r4", hl7.OrderNew) // due at 2.2s: overdue too, after r1
+	clk.Advance(time.Second)
+	accept(t, s1, "r3", hl7.OrderNew) // due at 3.2s: after the restart
 	// A SIGKILL now would leave the file as it is: r3 was acknowledged, so it is in it.
 	copyFile(t, state, killed)
 	assert.ElementsMatch(t, []string{"r1", "r2", "r3", "r4"}, heldIDs(t, killed))
 	require.NoError(t, s1.Close())
 	assert.Empty(t, before.all(), "nothing was due before the stop")
 
-	time.Sleep(time.Until(t0.Add(2500 * time.Millisecond)))
-	// Both restart at once, so that r3 is still ahead for both.
+	// Both restart at 2.5s, each on a clock of its own, so that r3 is still ahead for both.
+	down := 1300 * time.Millisecond
 	type restarted struct {
 		name string
 		l    *reportListener
 		s    *Sim
+		clk  *fakeClock
 	}
 	var runs []restarted
 	for _, v := range []struct{ name, file string }{{"closed", state}, {"killed", killed}} {
 		l := listenReports(t, "", always(hl7.AckAccept))
-		runs = append(runs, restarted{v.name, l, startSim(t, Config{ReportTo: l.addr, StateFile: v.file, WithdrawAfter: after})})
+		c := newFakeClock(clk.Now().Add(down))
+		runs = append(runs, restarted{v.name, l, startSimAt(t, Config{ReportTo: l.addr, StateFile: v.file, WithdrawAfter: after}, c), c})
 	}
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
@@ -66,21 +67,40 @@ func TestStateCarriesOnAfterRestart(t *testing.T) {
 				ack := accept(t, s, oc.id, oc.oc)
 				assert.Contains(t, ack.Text, "duplicate", "%s %s resent after the restart", oc.oc, oc.id)
 			}
+			// The overdue ones at once, in due order; r3 is not due yet: nothing else was
+			// queued, and r3 is still held.
 			require.EventuallyWithT(t, func(ct *assert.CollectT) {
-				assert.Len(ct, l.accepted(), 3)
-			}, 5*time.Second, 20*time.Millisecond)
-			time.Sleep(300 * time.Millisecond) // time for a wrong extra report to show
-			assert.Equal(t, []string{vendID("r1"), vendID("r4"), vendID("r3")}, l.accepted(), "overdue first, in due order; each once")
-			assert.Len(t, l.all(), 3, "nothing sent twice")
-			for _, id := range []string{"r1", "r4"} {
-				assert.True(t, l.of(vendID(id))[0].at.Before(t3.Add(after)), "%s withdrawn at once, before r3 fell due", id)
-			}
-			assert.False(t, l.of(vendID("r3"))[0].at.Before(t3.Add(after)), "r3 withdrawn at its time, not before")
-			assert.Equal(t, Stats{OrdersAccepted: 4, OrdersCancelled: 1, DuplicatesRecognised: 3, ReportsSent: 3}, s.Stats())
-			_, err := s.Withdraw(context.Background(), "r2", nil)
+				assert.Equal(ct, []string{vendID("r1"), vendID("r4")}, l.accepted())
+				assert.Zero(ct, s.Stats().Outbox)
+			}, 5*time.Second, 10*time.Millisecond)
+			assert.True(t, pending(s, "r3"), "r3 withdrawn at its time, not before")
+
+			r.clk.Advance(time.Second) // 3.5s: r3 falls due
+			require.EventuallyWithT(t, func(ct *assert.CollectT) {
+				assert.Equal(ct, []string{vendID("r1"), vendID("r4"), vendID("r3")}, l.accepted())
+			}, 5*time.Second, 10*time.Millisecond)
+			// A withdrawal now is reported after whatever was queued before it: once its AA is
+			// in, a report sent twice would show.
+			accept(t, s, "r5", hl7.OrderNew)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := s.Withdraw(ctx, "r5", nil)
+			require.NoError(t, err)
+			assert.Equal(t, []string{vendID("r1"), vendID("r4"), vendID("r3"), vendID("r5")}, l.accepted(), "each once")
+			assert.Len(t, l.all(), 4, "nothing sent twice")
+			assert.Equal(t, Stats{OrdersAccepted: 5, OrdersCancelled: 1, DuplicatesRecognised: 3, ReportsSent: 4}, s.Stats())
+			_, err = s.Withdraw(context.Background(), "r2", nil)
 			assert.ErrorIs(t, err, ErrNotPending, "a cancelled order stays cancelled")
 		})
 	}
+}
+
+// pending reports whether the simulator holds the order, neither withdrawn nor cancelled.
+func pending(s *Sim, requestID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[requestID]
+	return o != nil && !o.done()
 }
 
 // Every AA to an order goes out after the order is on disk, and the state file is replaced

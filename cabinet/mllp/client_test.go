@@ -34,6 +34,13 @@ func startServer(t *testing.T, h Handler, opts ServerOptions) (*Server, string) 
 
 func echo(_ context.Context, msg []byte) []byte { return append([]byte("ACK:"), msg...) }
 
+// openConns is how many connections the server holds open.
+func openConns(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // freeAddr returns a loopback address nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -45,15 +52,30 @@ func freeAddr(t *testing.T) string {
 }
 
 func TestClientPoolIsBoundedAndAnswersMatch(t *testing.T) {
-	var mu sync.Mutex
-	remotes := map[string]bool{}
+	const senders = 8
+	var (
+		mu      sync.Mutex
+		changed = sync.NewCond(&mu)
+		remotes = map[string]bool{}
+		// inFlight counts the messages the handler holds, active the senders with messages
+		// still to send.
+		inFlight, active = 0, senders
+	)
+	// The handler holds each message until another is in flight too (or no other sender is
+	// left to send one), so both connections of the pool are busy whenever a sender wants
+	// one: a client that opened more than allowed would show.
 	h := func(ctx context.Context, msg []byte) []byte {
 		nc, ok := ConnFromContext(ctx)
 		require.True(t, ok)
 		mu.Lock()
 		remotes[nc.RemoteAddr().String()] = true
+		inFlight++
+		changed.Broadcast()
+		for inFlight < 2 && active >= 2 && ctx.Err() == nil {
+			changed.Wait()
+		}
+		inFlight--
 		mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
 		return echo(ctx, msg)
 	}
 	_, addr := startServer(t, h, ServerOptions{})
@@ -62,8 +84,14 @@ func TestClientPoolIsBoundedAndAnswersMatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	for g := range 8 {
+	for g := range senders {
 		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				active--
+				changed.Broadcast()
+				mu.Unlock()
+			}()
 			for i := range 5 {
 				msg := fmt.Sprintf("MSH|%d-%d", g, i)
 				ack, err := c.Send(ctx, []byte(msg))
@@ -80,14 +108,15 @@ func TestClientPoolIsBoundedAndAnswersMatch(t *testing.T) {
 }
 
 func TestClientReplacesAnIdleConnectionThePeerClosed(t *testing.T) {
-	_, addr := startServer(t, echo, ServerOptions{IdleTimeout: 100 * time.Millisecond})
+	s, addr := startServer(t, echo, ServerOptions{IdleTimeout: 100 * time.Millisecond})
 	c := NewClient(addr, ClientOptions{MaxConns: 1})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := c.Send(ctx, []byte("one"))
 	require.NoError(t, err)
-	time.Sleep(300 * time.Millisecond) // the server drops the idle connection
+	require.Eventually(t, func() bool { return openConns(s) == 0 }, 5*time.Second, 10*time.Millisecond,
+		"the server drops the idle connection")
 	ack, err := c.Send(ctx, []byte("two"))
 	require.NoError(t, err)
 	assert.Equal(t, "ACK:two", string(ack))
@@ -157,15 +186,17 @@ func TestClientBacksOffBetweenFailedConnects(t *testing.T) {
 	_, err = c.Send(ctx, []byte("x"))
 	assert.ErrorIs(t, err, ErrBackoff)
 
-	// Once the address answers, the client connects again.
-	time.Sleep(300 * time.Millisecond)
+	// Once the address answers, the client connects again, as soon as its back-off lets it.
 	s := NewServer(echo, ServerOptions{})
 	require.NoError(t, s.Listen(addr))
 	go func() { _ = s.Serve(context.Background()) }()
 	defer s.Close()
-	ack, err := c.Send(context.Background(), []byte("back"))
-	require.NoError(t, err)
-	assert.Equal(t, "ACK:back", string(ack))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		ack, err := c.Send(context.Background(), []byte("back"))
+		if assert.NoError(ct, err) {
+			assert.Equal(ct, "ACK:back", string(ack))
+		}
+	}, 5*time.Second, 20*time.Millisecond)
 }
 
 func TestClientClosed(t *testing.T) {
