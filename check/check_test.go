@@ -69,11 +69,13 @@ func newWorldOn(t *testing.T, pool *pgxpool.Pool) *world {
 	w.admit(w.wait, 2)
 	w.admit(w.done, 3)
 	system := db.Actor{ID: "system", Role: "system"}
-	_, err = w.store.RecordStep(ctx, db.Step{RequestID: w.done, Stock: db.StockConsume, Transitions: []db.Transition{
-		{RequestID: w.done, Seq: 3, From: "awaiting_approval", Status: "approved", At: time.Now(), Actor: db.Actor{ID: "pharm-1", Role: "pharmacist"}},
-		{RequestID: w.done, Seq: 4, From: "approved", Status: "ready_at_cabinet", At: time.Now(), Actor: system},
-		{RequestID: w.done, Seq: 5, From: "ready_at_cabinet", Status: "dispensed", At: time.Now(), Actor: system},
-	}})
+	_, err = w.store.RecordStep(ctx, db.Step{RequestID: w.done, Stock: db.StockRelease,
+		Vends: []db.Vend{{CabinetID: cab.ID, Lines: []db.Line{{MedicationID: med.ID, Quantity: 3}}, ReportID: "rep-" + w.done, Actor: system, Source: "cabinet", At: time.Now()}},
+		Transitions: []db.Transition{
+			{RequestID: w.done, Seq: 3, From: "awaiting_approval", Status: "approved", At: time.Now(), Actor: db.Actor{ID: "pharm-1", Role: "pharmacist"}},
+			{RequestID: w.done, Seq: 4, From: "approved", Status: "ready_at_cabinet", At: time.Now(), Actor: system},
+			{RequestID: w.done, Seq: 5, From: "ready_at_cabinet", Status: "dispensed", At: time.Now(), Actor: system},
+		}})
 	require.NoError(t, err)
 	w.temporal = &fakeTemporal{workflows: map[string]fakeWorkflow{
 		w.wait: {status: "awaiting_approval", started: time.Now()},

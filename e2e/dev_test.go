@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -320,7 +321,9 @@ func (p *devProcess) captureHistory(dir, id, name string) {
 	if os.Getenv(captureEnv) == "" {
 		return
 	}
-	keys, err := devCodecKeys(dir)
+	raw, err := os.ReadFile(filepath.Join(dir, "codec-keys"))
+	require.NoError(p.t, err)
+	keys, err := codec.ParseKeys(strings.TrimSpace(string(raw)))
 	require.NoError(p.t, err)
 	cd, err := codec.New(keys)
 	require.NoError(p.t, err)
