@@ -35,8 +35,9 @@ func FuzzParse(f *testing.F) {
 		require.True(t, bytes.Equal(out, out2), "encoding is not stable:\n%q\n%q", out, out2)
 
 		_ = m.Header()
-		_, _ = DecodeRDE(m)
+		_, _ = DecodeRDE(m, nil)
 		_, _ = DecodeACK(m)
+		_ = TranscodeRaw(data)
 		_, _ = DecodeEvent(m, nil)
 		_, _ = DecodeMFN(m, nil)
 		_ = ConditionOf(err)
