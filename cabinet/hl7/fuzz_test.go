@@ -10,9 +10,13 @@ import (
 
 // FuzzParse checks that Parse never panics, fails only with a *ParseError, and that what it
 // reads encodes to bytes it reads back the same; the decoders must not panic on whatever
-// parses. The seed corpus is under testdata/fuzz/FuzzParse and runs with every `go test`.
+// parses. The seed corpus is under testdata/fuzz/FuzzParse, with the messages of the test
+// pack (testpack/), and runs with every `go test`.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("MSH|^~\\&|A|B|C|D|20260101120000||ACK^O11^ACK|1|P|2.5\rMSA|AA|1\r"))
+	for _, raw := range testPack(f) {
+		f.Add(raw)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ParseHeader(data)
 		_ = Reject(data, "fuzz", ConditionSegmentSequence, fixedNow)
