@@ -55,11 +55,12 @@ type vended struct {
 // stock. By default each line is vended as ordered; lines (optional) replace, line by line,
 // the drug or the amount, and lines beyond the order's are vended too. Each line names the
 // order line it dispensed (ORC-2, the line's placer order number; empty for a line beyond
-// the order's) and the request (ORC-4). It queues one RDS^O13 with an ORDER group per line (control id "RV" and a hash of the request id), or, in
-// the PADE format, one OMS^O05 per line ("V1", "V2", ... and a hash), in the outbox, and
-// returns the control ids once the system has acknowledged them all. When ctx ends first it
-// returns them with an error wrapping ErrQueued: the withdrawal is done and its reports are
-// delivered later. A report refused AE gives an error wrapping ErrReportRefused.
+// the order's) and the request (ORC-4). It queues one RDS^O13 with an ORDER group per line
+// (control id "RV" and a hash of the request id), or, in the PADE format, one OMS^O05 per
+// line ("V1", "V2", ... and a hash), in the outbox, and returns the control ids once the
+// system has acknowledged them all. When ctx ends first it returns them with an error
+// wrapping ErrQueued: the withdrawal is done and its reports are delivered later. A report
+// refused AE gives an error wrapping ErrReportRefused.
 func (s *Sim) Withdraw(ctx context.Context, requestID string, lines []VendLine) ([]string, error) {
 	if s.reporter == nil {
 		return nil, ErrNoReportTo
