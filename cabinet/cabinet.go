@@ -18,59 +18,6 @@ const (
 	PriorityRoutine = "routine"
 )
 
-// Order is a dispense authorization: it lets a nurse at the cabinet withdraw these lines for
-// this patient, once.
-type Order struct {
-	RequestID   string
-	CabinetCode string
-	// CabinetUnit is the nursing unit (HL7 PV1-3 point of care).
-	CabinetUnit string
-	// Driver names the driver that commands this cabinet ("sim" or "hl7"), Address where
-	// it listens (host:port for hl7).
-	Driver  string
-	Address string
-	// Status is the cabinet's status when the order was prepared (online, offline,
-	// maintenance); a driver need not look at it.
-	Status     string
-	PatientMRN string
-	// PatientFamily and PatientGiven are the patient's family and given names (PID-5);
-	// both may be empty when the name is not known, and PID-5 is then sent empty.
-	PatientFamily string
-	PatientGiven  string
-	PatientBed    string
-	// Priority is PriorityStat, PriorityUrgent or PriorityRoutine; empty is routine.
-	Priority string
-	Lines    []Line
-}
-
-// Target returns the cabinet the order goes to.
-func (o Order) Target() CabinetTarget {
-	return CabinetTarget{Driver: o.Driver, Address: o.Address, CabinetCode: o.CabinetCode}
-}
-
-// Line is one medication of an order.
-type Line struct {
-	MedicationID   int64
-	MedicationCode string
-	MedicationName string
-	// Unit is the dispensing unit Quantity counts (tablet, ampoule, vial).
-	Unit     string
-	Quantity int32
-	// Strength is the medication's strength as the catalogue writes it ("500 mg",
-	// "10 mg/mL, 1 mL"); optional.
-	Strength string
-	// Form is the dosage form (tablet, ampoule); optional.
-	Form string
-	// Route is the route of administration as an HL7 table 0162 code (PO, IV, SC) when it is
-	// known; empty derives it from Form, or sends OTH.
-	Route string
-	// DoseAmount and DoseUnit are the dose one unit holds ("500", "mg"), when it has one:
-	// ParseStrength(Strength) fills them. Empty means "derive it from Strength"; a
-	// concentration ("10 mg/mL") has none, and the order then states units only.
-	DoseAmount string
-	DoseUnit   string
-}
-
 // CabinetTarget names a cabinet and how to reach it.
 type CabinetTarget struct {
 	// Driver is the driver that commands it ("sim" or "hl7"), Address where it listens
@@ -93,6 +40,12 @@ type Item struct {
 	ControlledList string
 	// New says the cabinet does not hold the item yet (HL7 MFE-1 MAD rather than MUP).
 	New bool
+	// Deactivated says the medication is no longer used: the cabinet is told to deactivate
+	// it (HL7 MFE-1 MDC), whatever New says.
+	Deactivated bool
+	// Barcodes are the package barcodes that identify the medication (GTIN, NDC), as
+	// printed, in the order the catalogue lists them; a cabinet scans them at refill.
+	Barcodes []string
 	// ChangedAt is when the catalogue entry last changed (MFE-3); a resend of the same change
 	// carries the same time, a later change a later one.
 	ChangedAt time.Time
@@ -116,6 +69,11 @@ type Driver interface {
 type RefusedError struct {
 	Cabinet string
 	Reason  string
+	// EarlierAttemptUnanswered says an earlier attempt of the same message, by this driver
+	// (in this process), got no answer: it may have reached the cabinet, which may hold what
+	// it refuses now (a dispense authorization refused as a duplicate, say). Across
+	// processes, the caller learns it from an earlier attempt's ErrMaybeDelivered.
+	EarlierAttemptUnanswered bool
 }
 
 func (e *RefusedError) Error() string {
@@ -124,3 +82,10 @@ func (e *RefusedError) Error() string {
 
 // ErrUnreachable reports that the cabinet did not answer, or answered "not now".
 var ErrUnreachable = errors.New("cabinet unreachable")
+
+// ErrMaybeDelivered is wrapped, beside ErrUnreachable, by the error of a command that was
+// sent, in whole or in part, without a readable answer to it (no acknowledgment in time, the
+// connection lost while waiting, an answer to another message): the cabinet may have taken
+// it. A caller that later sees the same command refused must not assume the cabinet holds
+// nothing: an authorization refused after such an attempt is revoked.
+var ErrMaybeDelivered = errors.New("the cabinet may have received the command")

@@ -49,19 +49,26 @@ func ParseStrength(s string) (Dose, bool) {
 	if len(frac) == 3 && strings.TrimLeft(whole, "0") != "" {
 		return Dose{}, false // "1.000" or "2,500": a thousands separator, or a decimal?
 	}
+	amount := ShortestDecimal(whole, frac)
+	if amount == "0" {
+		return Dose{}, false
+	}
+	return Dose{Amount: amount, Unit: unit}, true
+}
+
+// ShortestDecimal writes the number whole.frac (digits each, either may be empty) in its
+// shortest exact form: no leading zeros but one before the point, no trailing zeros after
+// it, no point for a whole number: "007" and "50" give "7.5", "2" and "000" give "2".
+func ShortestDecimal(whole, frac string) string {
 	whole = strings.TrimLeft(whole, "0")
 	if whole == "" {
 		whole = "0"
 	}
 	frac = strings.TrimRight(frac, "0")
-	amount := whole
-	if frac != "" {
-		amount += "." + frac
+	if frac == "" {
+		return whole
 	}
-	if amount == "0" {
-		return Dose{}, false
-	}
-	return Dose{Amount: amount, Unit: unit}, true
+	return whole + "." + frac
 }
 
 // Times returns the dose of n units: ("500", "mg") times 2 is "1000" mg. It reports false

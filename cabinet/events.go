@@ -2,7 +2,6 @@ package cabinet
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -29,9 +28,13 @@ type Event struct {
 	MessageControlID string
 	Kind             EventKind
 	CabinetCode      string
-	// RequestID is the placer order number (ORC-2) exactly as the cabinet sent it: a
-	// medication request id, another system's order number (a pharmacy order, an override),
-	// or empty (a vend without an order). Nothing checks its form: the application decides.
+	// RequestID is the order the report names as a whole: the placer group number (ORC-4)
+	// when every ORDER group gives the same one, else the placer order number (ORC-2) when
+	// every group gives the same one (a cabinet that echoes one number per request), else
+	// empty. It is exactly as the cabinet sent it: a medication request id, another
+	// system's order number (a pharmacy order, an override), or empty (a vend without an
+	// order, or a vend of several orders, whose lines then say theirs). Nothing checks its
+	// form: the application decides.
 	RequestID string
 	// Lines are what a vend dispensed, one per item: every RXD of an RDS^O13 (one per ORDER
 	// group), or the one ZPM of an OMS^O05 vend. Empty for every other kind.
@@ -48,18 +51,31 @@ type Event struct {
 	Expected, Actual, Amount, Balance Count
 	ParLevel                          Count
 	User, Witness                     string
-	At                                time.Time
+	// PatientMRN is the patient a report names (PID-3.1), empty when it names none: the
+	// application compares it with the order's.
+	PatientMRN string `json:",omitempty"`
+	At         time.Time
+	// Flags are what the listener read but found odd (an amount that is not a whole number,
+	// text in an undeclared character set): the report is accepted, and the application
+	// parks it for review rather than applying what it cannot apply as written.
+	Flags []Flag `json:",omitempty"`
 }
 
 // EventLine is one item of a vend.
 type EventLine struct {
+	// OrderNumber and GroupNumber are the ORC-2 (placer order number) and ORC-4 (placer
+	// group number) of the line's ORDER group, as the cabinet sent them: for an order of
+	// this system, Order.OrderNumber of the line and the request id. Either may be empty.
+	OrderNumber string `json:",omitempty"`
+	GroupNumber string `json:",omitempty"`
 	// MedicationCode is the cabinet's code of what was dispensed (RXD-2 or ZPM-6); it may
 	// differ from what was ordered.
 	MedicationCode string
 	// MedicationName is the name the cabinet gave it (informative).
 	MedicationName string
 	// Amount is how much was dispensed (RXD-4 or ZPM-10), absent when the cabinet left it
-	// empty; Units is its unit (RXD-5 or RQD-6), as the cabinet wrote it.
+	// empty or wrote a number that is not whole (then a Flag of the event, CauseFractional,
+	// carries it exactly); Units is its unit (RXD-5 or RQD-6), as the cabinet wrote it.
 	Amount Count
 	Units  string
 }
@@ -67,18 +83,17 @@ type EventLine struct {
 // EventHandler applies what a cabinet reports. Implementations must be idempotent per
 // (cabinet, MessageControlID). What the listener answers follows from the error returned:
 //
-//   - nil: AA (also for a report already applied);
+//   - nil: AA (also for a report already applied, and for one kept to be reviewed: an
+//     unknown order or none, an unknown medication, a flagged amount);
 //   - a *ReportError: its Ack (AE, do not resend; AR, resend later), Condition and Text;
-//   - an error wrapping ErrUnknownOrder: AE 204;
+//     a Condition that asks for a resend (206, 207) is answered AR whatever Ack says;
 //   - any other error: AR 207 with a generic text (the error itself stays in the logs).
+//
+// A report about an order the system does not know is not an error: it happened, and the
+// handler keeps it for review and returns nil.
 type EventHandler interface {
 	HandleEvent(ctx context.Context, e Event) error
 }
-
-// ErrUnknownOrder may be wrapped by an EventHandler's error for a report about an order the
-// system does not know; the listener answers it AE 204. Prefer a ReportError, or, for a vend,
-// recording it as an unmatched dispense and returning nil.
-var ErrUnknownOrder = errors.New("unknown order")
 
 type rawKey struct{}
 

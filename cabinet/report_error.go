@@ -29,7 +29,9 @@ const (
 type ReportError struct {
 	// Ack is AckError or AckReject.
 	Ack string
-	// Condition is the HL7 table 0357 code for ERR-3.
+	// Condition is the HL7 table 0357 code for ERR-3. It is the sender's only key: 206 and
+	// 207 ask it to resend the same report later (the listener answers them AR whatever
+	// Ack says, and an empty Condition is 207), every other condition never to.
 	Condition string
 	// Text is what the sender is told.
 	Text string

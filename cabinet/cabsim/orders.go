@@ -91,7 +91,7 @@ func (s *Sim) answer(raw []byte, head hl7.Header, faults Faults) (ack hl7.Ack, g
 	var apply func(now time.Time) hl7.Ack
 	switch head.MessageCode {
 	case "RDE":
-		auth, err := hl7.DecodeRDE(msg)
+		auth, err := hl7.DecodeRDE(msg, time.UTC)
 		if err != nil {
 			return ackOfDecode(err), 0
 		}
@@ -156,7 +156,7 @@ func (s *Sim) applyLocked(auth *hl7.Authorization, faults Faults, now time.Time)
 	}
 	id := auth.Order.RequestID
 	held := s.orders[id]
-	if auth.Control == hl7.OrderCancel {
+	if auth.Control == hl7.OrderCancel || auth.Control == hl7.OrderDiscontinue {
 		s.accepted[auth.ControlID] = now
 		if held != nil && !held.done() {
 			held.cancelled, held.doneAt = true, now
@@ -233,7 +233,7 @@ func (s *Sim) applyItemLocked(u *hl7.ItemUpdate, faults Faults) hl7.Ack {
 	if faults.Reject {
 		return hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionInternal, Text: "simulated refusal (fault reject)"}
 	}
-	if s.stock != nil && u.CabinetCode != s.stock.cabinet {
+	if s.stock != nil && u.CabinetCode != s.stock.cabinet && u.CabinetCode != hl7.DefaultServerApplication {
 		return hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionUnknownKey,
 			Text: fmt.Sprintf("this is cabinet %s, not %s", s.stock.cabinet, u.CabinetCode)}
 	}

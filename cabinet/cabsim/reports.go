@@ -46,16 +46,21 @@ type vended struct {
 	code, name, units string
 	amount, ordered   int32
 	orderedCode       string
+	// number and group are the line's ORC-2 and ORC-4: the order line's number and the
+	// request, for a withdrawal; empty for an override, which names its order as a whole.
+	number, group string
 }
 
 // Withdraw reports the withdrawal of an accepted order and takes what was vended out of the
 // stock. By default each line is vended as ordered; lines (optional) replace, line by line,
-// the drug or the amount, and lines beyond the order's are vended too. It queues one
-// RDS^O13 with an ORDER group per line (control id "RV" and a hash of the request id), or, in
-// the PADE format, one OMS^O05 per line ("V1", "V2", ... and a hash), in the outbox, and
-// returns the control ids once the system has acknowledged them all. When ctx ends first it
-// returns them with an error wrapping ErrQueued: the withdrawal is done and its reports are
-// delivered later. A report refused AE gives an error wrapping ErrReportRefused.
+// the drug or the amount, and lines beyond the order's are vended too. Each line names the
+// order line it dispensed (ORC-2, the line's placer order number; empty for a line beyond
+// the order's) and the request (ORC-4). It queues one RDS^O13 with an ORDER group per line
+// (control id "RV" and a hash of the request id), or, in the PADE format, one OMS^O05 per
+// line ("V1", "V2", ... and a hash), in the outbox, and returns the control ids once the
+// system has acknowledged them all. When ctx ends first it returns them with an error
+// wrapping ErrQueued: the withdrawal is done and its reports are delivered later. A report
+// refused AE gives an error wrapping ErrReportRefused.
 func (s *Sim) Withdraw(ctx context.Context, requestID string, lines []VendLine) ([]string, error) {
 	if s.reporter == nil {
 		return nil, ErrNoReportTo
@@ -205,8 +210,9 @@ func vendsOf(o cabinet.Order, lines []VendLine) ([]vended, error) {
 		if i < len(o.Lines) {
 			l := o.Lines[i]
 			v = vended{code: l.MedicationCode, name: l.MedicationName, units: l.Unit, amount: l.Quantity,
-				ordered: l.Quantity, orderedCode: l.MedicationCode}
+				ordered: l.Quantity, orderedCode: l.MedicationCode, number: o.OrderNumber(i)}
 		}
+		v.group = o.RequestID
 		if i < len(lines) {
 			if c := lines[i].MedicationCode; c != "" && c != v.code {
 				v.code, v.name = c, ""
@@ -225,12 +231,14 @@ func vendsOf(o cabinet.Order, lines []VendLine) ([]vended, error) {
 
 // vendReportsLocked builds the reports of a withdrawal and takes it out of the stock.
 func (s *Sim) vendReportsLocked(o cabinet.Order, vends []vended, now time.Time) []hl7.Report {
-	base := cabinet.Event{Kind: cabinet.EventVend, CabinetCode: o.CabinetCode, RequestID: o.RequestID, User: nurse, At: now}
+	base := cabinet.Event{Kind: cabinet.EventVend, CabinetCode: o.CabinetCode, RequestID: o.RequestID,
+		PatientMRN: o.PatientMRN, User: nurse, At: now}
 	env := hl7.Envelope{ProcessingID: s.processingID()}
 	var pocketEvents []cabinet.Event
 	for _, v := range vends {
 		e := base
-		e.Lines = []cabinet.EventLine{{MedicationCode: v.code, MedicationName: v.name, Amount: cabinet.CountOf(v.amount), Units: v.units}}
+		e.Lines = []cabinet.EventLine{{OrderNumber: v.number, GroupNumber: v.group,
+			MedicationCode: v.code, MedicationName: v.name, Amount: cabinet.CountOf(v.amount), Units: v.units}}
 		e.MedicationCode = v.code
 		if s.stock != nil {
 			if p := s.stock.byCode(v.orderedCode); p != nil {

@@ -247,17 +247,18 @@ func TestItemMasterUpdates(t *testing.T) {
 }
 
 func TestVendsOf(t *testing.T) {
-	o := cabinet.Order{Lines: []cabinet.Line{{MedicationCode: "A", Unit: "tab", Quantity: 2}}}
+	o := cabinet.Order{RequestID: "medreq-7", Lines: []cabinet.Line{{MedicationCode: "A", Unit: "tab", Quantity: 2}}}
 	one := int32(1)
 	v, err := vendsOf(o, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []vended{{code: "A", units: "tab", amount: 2, ordered: 2, orderedCode: "A"}}, v)
+	assert.Equal(t, []vended{{code: "A", units: "tab", amount: 2, ordered: 2, orderedCode: "A",
+		number: "medreq-7-1", group: "medreq-7"}}, v, "a line names its order line and the request")
 	v, err = vendsOf(o, []VendLine{{MedicationCode: "B", Amount: &one}, {MedicationCode: "C", Amount: &one}})
 	require.NoError(t, err)
 	assert.Equal(t, "B", v[0].code)
 	assert.Equal(t, int32(1), v[0].amount)
 	assert.Equal(t, "A", v[0].orderedCode)
-	assert.Equal(t, vended{code: "C", amount: 1}, v[1])
+	assert.Equal(t, vended{code: "C", amount: 1, group: "medreq-7"}, v[1], "a line beyond the order names the request only")
 	_, err = vendsOf(o, []VendLine{{}, {Amount: &one}})
 	assert.ErrorIs(t, err, ErrBadEvent, "a line beyond the order needs a drug")
 	zero := int32(0)
@@ -284,4 +285,20 @@ func TestOrdersCountAuthorizations(t *testing.T) {
 	s.applyLocked(&hl7.Authorization{ControlID: "NW2", Control: hl7.OrderNew, Order: o}, Faults{}, time.Now())
 	s.mu.Unlock()
 	assert.Equal(t, 2, s.Orders()[0].Applied, "authorized again after a cancellation")
+}
+
+// TestDiscontinueEndsAHeldOrder: a DC (an order partly withdrawn) ends what is held, as a CA
+// does, and the order keeps its line numbers from the NW.
+func TestDiscontinueEndsAHeldOrder(t *testing.T) {
+	s := startSim(t, Config{})
+	ack, err := sendOrder(t, s, "medreq-dc", hl7.OrderNew)
+	require.NoError(t, err)
+	require.Equal(t, hl7.AckAccept, ack.Code)
+	o, ok := s.Order("medreq-dc")
+	require.True(t, ok)
+	assert.Equal(t, "medreq-dc-1", o.Lines[0].OrderNumber, "ORC-2 of the line, ORC-4 the request")
+	ack, err = sendOrder(t, s, "medreq-dc", hl7.OrderDiscontinue)
+	require.NoError(t, err)
+	assert.Equal(t, hl7.AckAccept, ack.Code)
+	assert.Equal(t, []OrderCount{{RequestID: "medreq-dc", Cabinet: "PYX-ICU-01", Applied: 1, Status: "cancelled"}}, s.Orders())
 }

@@ -25,7 +25,10 @@ type Mux struct {
 	Default string
 }
 
-var _ cabinet.Driver = (*Mux)(nil)
+var (
+	_ cabinet.Driver     = (*Mux)(nil)
+	_ cabinet.ItemMaster = (*Mux)(nil)
+)
 
 // New returns a Mux over the simulator and the HL7 driver, without a default: an order that
 // names no driver is refused, never handed to the simulator. A nil argument leaves that
@@ -67,6 +70,20 @@ func (m *Mux) UpdateItem(ctx context.Context, c cabinet.CabinetTarget, item cabi
 		return err
 	}
 	return d.UpdateItem(ctx, c, item)
+}
+
+// UpdateItemAt sends the item master update to the site's driver: once for the site when
+// that driver updates item masters per site (HL7), else once per cabinet.
+func (m *Mux) UpdateItemAt(ctx context.Context, s cabinet.Site, item cabinet.Item) error {
+	code := ""
+	if len(s.Cabinets) > 0 {
+		code = s.Cabinets[0]
+	}
+	d, err := m.pick(cabinet.CabinetTarget{Driver: s.Driver, Address: s.Address, CabinetCode: code})
+	if err != nil {
+		return err
+	}
+	return cabinet.UpdateItemAt(ctx, d, s, item)
 }
 
 // pick returns the cabinet's driver, or a *cabinet.RefusedError when there is none: retrying

@@ -84,3 +84,23 @@ func TestMuxWithTheInProcessSimulator(t *testing.T) {
 	var refused *cabinet.RefusedError
 	assert.ErrorAs(t, m.Authorize(context.Background(), o), &refused)
 }
+
+// siteFake is a driver that updates item masters per site.
+type siteFake struct{ fake }
+
+func (f *siteFake) UpdateItemAt(_ context.Context, s cabinet.Site, item cabinet.Item) error {
+	f.calls = append(f.calls, "item "+item.Code+" at "+s.Address)
+	return nil
+}
+
+func TestMuxUpdatesAnItemMasterPerSite(t *testing.T) {
+	sim, hl7 := &fake{}, &siteFake{}
+	m := drivers.New(sim, hl7)
+	item := cabinet.Item{Code: "M"}
+	require.NoError(t, m.UpdateItemAt(context.Background(), cabinet.Site{Driver: "hl7", Address: "es:2575", Cabinets: []string{"A", "B"}}, item))
+	require.NoError(t, m.UpdateItemAt(context.Background(), cabinet.Site{Driver: "sim", Cabinets: []string{"A", "B"}}, item))
+	assert.Equal(t, []string{"item M at es:2575"}, hl7.calls, "once for the site")
+	assert.Equal(t, []string{"item M at A", "item M at B"}, sim.calls, "a driver without sites: once per cabinet")
+	var refused *cabinet.RefusedError
+	assert.ErrorAs(t, m.UpdateItemAt(context.Background(), cabinet.Site{Driver: "fax", Cabinets: []string{"A"}}, item), &refused)
+}

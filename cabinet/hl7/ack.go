@@ -85,22 +85,28 @@ func AckFor(code AckCode, err error) Ack {
 // BuildACK answers the message whose header is h: MSH with sender and receiver (application
 // and facility) swapped, MSH-9 ACK^<trigger>^ACK, MSH-10 an id of its own (ShortID of the
 // answered sender and id), MSH-11 and MSH-12 as the message had them, MSA-1 a.Code, MSA-2
-// h.ControlID, MSA-3 a.Text, and for anything but an acceptance an ERR segment (ERR-2 the
-// location, ERR-3 condition^text^HL70357, ERR-4 severity E, ERR-8 the text). When the
-// message asked for enhanced-mode acknowledgment (h.Enhanced()), the code is written as its
-// commit counterpart (AA as CA, AE as CE, AR as CR).
+// h.ControlID (empty when the message had none), MSA-3 a.Text, and for anything but an
+// acceptance an ERR segment (ERR-2 the location, ERR-3 condition^text^HL70357, ERR-4
+// severity E, ERR-8 the text; for a message of v2.3 or v2.4, which know ERR-1 only, ERR-1
+// too). When the message asks for a commit acknowledgment for this outcome
+// (h.CommitAck), the code is written as its commit counterpart (AA as CA, AE as CE, AR as
+// CR); otherwise it is the application acknowledgment AA, AE or AR.
 func BuildACK(h Header, a Ack, at time.Time) *Message {
 	sending := h.ReceivingApp
 	if sending == "" {
 		sending = Application
 	}
 	code := a.Code
-	if h.Enhanced() {
+	if h.CommitAck(code.Accepted()) {
 		code = code.Commit()
+	}
+	structure := "ACK"
+	if h.Version == "2.3" || h.Version == "2.2" {
+		structure = "" // MSH-9.3, the message structure, came with v2.3.1
 	}
 	m := header{
 		sendingApp: sending, receivingApp: h.SendingApp,
-		code: "ACK", trigger: h.TriggerEvent, structure: "ACK",
+		code: "ACK", trigger: h.TriggerEvent, structure: structure,
 		controlID: ShortID("AK", h.SendingApp+"|"+h.ControlID+"|"+string(code)), at: at,
 		env: Envelope{SendingFacility: h.ReceivingFacility, ReceivingFacility: h.SendingFacility, ProcessingID: h.ProcessingID},
 	}.message()
@@ -114,23 +120,56 @@ func BuildACK(h Header, a Ack, at time.Time) *Message {
 	}
 	m.Add(msa)
 	if !code.Accepted() {
-		cond := a.Condition
-		if cond == "" {
-			cond = ConditionInternal
-		}
-		e := NewSegment("ERR")
-		if a.Segment != "" {
-			occ := max(a.Occurrence, 1)
-			loc := []string{a.Segment, strconv.Itoa(occ)}
-			if a.Field > 0 {
-				loc = append(loc, strconv.Itoa(a.Field))
-			}
-			e.Set(2, loc...)
-		}
-		e.Set(3, cond, ConditionText[cond], "HL70357").Set(4, "E").Set(8, cut(a.Text, 250))
-		m.Add(e)
+		m.Add(errSegment(h.Version, a))
 	}
 	return m
+}
+
+// errSegment returns the ERR of a refusal: ERR-2 the location, ERR-3 the condition, ERR-4
+// E, ERR-8 the text; for a version before 2.5, ERR-1 (segment^sequence^field^condition) as
+// well, the only field those versions define.
+func errSegment(version string, a Ack) *Segment {
+	cond := a.Condition
+	if cond == "" {
+		cond = ConditionInternal
+	}
+	e := NewSegment("ERR")
+	var loc []string
+	if a.Segment != "" {
+		loc = []string{a.Segment, strconv.Itoa(max(a.Occurrence, 1))}
+		if a.Field > 0 {
+			loc = append(loc, strconv.Itoa(a.Field))
+		}
+		e.Set(2, loc...)
+	}
+	if before25(version) {
+		eld := append(loc, make([]string, 3-len(loc))...)
+		r := make(Repetition, 0, 4)
+		for _, v := range eld {
+			r = append(r, Component{v})
+		}
+		r = append(r, Component{cond, ConditionText[cond], "HL70357"})
+		e.SetField(1, Field{r})
+	}
+	return e.Set(3, cond, ConditionText[cond], "HL70357").Set(4, "E").Set(8, cut(a.Text, 250))
+}
+
+// before25 reports whether version is one of v2.1 to v2.4.
+func before25(version string) bool {
+	switch version {
+	case "2.1", "2.2", "2.3", "2.3.1", "2.4":
+		return true
+	}
+	return false
+}
+
+// Resend reports whether an acknowledgment with this ERR-3 condition asks the sender to send
+// the same message again later: 206 (record locked) and 207 (application internal error:
+// the receiver could not keep it now). Every other condition means the message must not be
+// sent again as it is, whether MSA-1 says AE or AR: ERR-3 alone decides, so an engine's
+// resend rule needs nothing else.
+func Resend(condition string) bool {
+	return condition == ConditionRecordLocked || condition == ConditionInternal
 }
 
 // cut shortens s to at most n bytes, on a UTF-8 boundary.

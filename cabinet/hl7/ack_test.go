@@ -78,6 +78,58 @@ func TestACKFollowsTheMessagesMode(t *testing.T) {
 	assert.False(t, AckReject.Refused() || AckError.Retry())
 }
 
+func TestCommitAckOnlyWhenMSH15AsksForOne(t *testing.T) {
+	tests := []struct {
+		accept, app string
+		accepted    bool
+		want        bool
+	}{
+		{"AL", "NE", true, true}, {"AL", "NE", false, true}, {"AL", "", false, true},
+		{"NE", "AL", true, false}, {"NE", "AL", false, false}, {"", "AL", true, false}, {"", "", false, false},
+		{"ER", "AL", true, false}, {"ER", "AL", false, true},
+		{"SU", "AL", true, true}, {"SU", "AL", false, false},
+	}
+	for _, tt := range tests {
+		got := Header{AcceptAckType: tt.accept, AppAckType: tt.app}.CommitAck(tt.accepted)
+		assert.Equal(t, tt.want, got, "MSH-15 %q MSH-16 %q accepted %v", tt.accept, tt.app, tt.accepted)
+	}
+}
+
+// TestACKOfAnOlderVersion answers a v2.3 message the way v2.3 reads: MSH-9 without the
+// message structure, and ERR-1 (the only ERR field before v2.5) beside ERR-2 to ERR-8.
+func TestACKOfAnOlderVersion(t *testing.T) {
+	h := Header{SendingApp: "PYX", ReceivingApp: Application, MessageCode: "RDS", TriggerEvent: "O01",
+		ControlID: "c23", ProcessingID: "P", Version: "2.3"}
+	raw, err := Reply(h, Ack{Code: AckError, Condition: ConditionRequiredField, Text: "RXD-4 is empty",
+		Segment: "RXD", Occurrence: 1, Field: 4}, fixedNow)
+	require.NoError(t, err)
+	m, err := Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, "ACK^O01", m.Segment("MSH").Field(9).String())
+	assert.Equal(t, "2.3", m.Header().Version)
+	e := m.Segment("ERR")
+	assert.Equal(t, "RXD^1^4^101&Required field missing&HL70357", e.Field(1).String())
+	assert.Equal(t, "101", e.Component(3, 1, 1), "ERR-3 too, for readers of v2.5")
+
+	h.Version = "2.5"
+	raw, err = Reply(h, Ack{Code: AckError, Condition: ConditionRequiredField, Text: "x"}, fixedNow)
+	require.NoError(t, err)
+	m, err = Parse(raw)
+	require.NoError(t, err)
+	assert.Empty(t, m.Segment("ERR").Field(1).String(), "ERR-1 is for versions before 2.5")
+}
+
+func TestResendIsDecidedByERR3(t *testing.T) {
+	for cond, want := range map[string]bool{
+		ConditionInternal: true, ConditionRecordLocked: true, ConditionSegmentSequence: false,
+		ConditionRequiredField: false, ConditionDataType: false, ConditionTableValue: false,
+		ConditionUnsupportedType: false, ConditionUnsupportedEvent: false, ConditionUnsupportedProcess: false,
+		ConditionUnsupportedVersion: false, ConditionUnknownKey: false, ConditionDuplicateKey: false,
+	} {
+		assert.Equal(t, want, Resend(cond), cond)
+	}
+}
+
 func TestDecodeACK(t *testing.T) {
 	msh := `MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||ACK|a1|P|2.5`
 	tests := []struct {

@@ -13,13 +13,20 @@ type example struct {
 	msg  *Message
 }
 
+// exampleRequestID is the request of the examples: medreq- and a ULID.
+const exampleRequestID = "medreq-01JQ8ZK3M4V7XQ2R9TBN6WFHDC"
+
 // examples builds one message of every kind the interface exchanges, from fixed inputs.
 func examples() []example {
-	at := time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	// The hospital's zone: every time sent is written in it, with its offset.
+	local := time.FixedZone("-03", -3*3600)
+	at := time.Date(2026, 3, 14, 9, 26, 53, 0, local)
 	order := cabinet.Order{
-		RequestID: "medreq-01JQ0000000000000000000001", CabinetCode: "PYX-ICU-01", CabinetUnit: "ICU",
-		PatientMRN: "MRN0042", PatientFamily: "Souza", PatientGiven: "Maria", PatientBed: "12B",
-		Priority: cabinet.PriorityStat,
+		RequestID: exampleRequestID, CabinetCode: "PYX-ICU-01", CabinetUnit: "ICU",
+		PatientMRN: "MRN0042", PatientFamily: "Souza", PatientGiven: "Maria", PatientRoom: "4", PatientBed: "12B",
+		Priority:   cabinet.PriorityStat,
+		VerifiedBy: cabinet.Person{ID: "PHARM12", Family: "Lima", Given: "Ana"},
+		StartAt:    at.Add(-2 * time.Minute), EndAt: at.Add(4 * time.Hour), IssuedAt: at,
 		Lines: []cabinet.Line{
 			{MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule", Quantity: 1,
 				Strength: "10 mg/mL, 1 mL", Form: "ampoule"},
@@ -27,7 +34,7 @@ func examples() []example {
 				Strength: "500 mg", Form: "tablet"},
 		},
 	}
-	env := Envelope{SendingFacility: "HOSP", ReceivingFacility: "ICU"}
+	env := Envelope{SendingFacility: "HOSP", ReceivingFacility: "ICU", Location: local}
 	must := func(m *Message, err error) *Message {
 		if err != nil {
 			panic(err)
@@ -35,40 +42,48 @@ func examples() []example {
 		return m
 	}
 	nw := must(BuildRDE(order, OrderNew, at, env))
-	ca := must(BuildRDE(order, OrderCancel, at.Add(time.Hour), env))
-	enhanced := must(BuildRDE(order, OrderNew, at, Envelope{ProcessingID: ProcessingTraining, Enhanced: true}))
+	cancel := order
+	cancel.IssuedAt = at.Add(time.Hour)
+	ca := must(BuildRDE(cancel, OrderCancel, at, env))
+	stop := order
+	stop.IssuedAt, stop.PartlyDispensed = at.Add(30*time.Minute), true
+	dc := must(BuildRDE(stop, OrderDiscontinue, at, env))
+	enhanced := must(BuildRDE(order, OrderNew, at, Envelope{ProcessingID: ProcessingTraining, Enhanced: true, Location: local}))
 	vendAt := at.Add(9 * time.Minute)
 	rds := must(BuildRDS(Report{Event: cabinet.Event{
 		MessageControlID: "PYXICU01-000731", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
-		RequestID: order.RequestID, User: "NURSE7", At: vendAt,
+		RequestID: order.RequestID, PatientMRN: order.PatientMRN, User: "NURSE7", At: vendAt,
 		Lines: []cabinet.EventLine{
-			{MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"},
-			{MedicationCode: "PARA500", MedicationName: "Paracetamol 500 mg", Amount: cabinet.CountOf(2), Units: "tablet"},
+			{OrderNumber: order.OrderNumber(0), GroupNumber: order.RequestID,
+				MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"},
+			{OrderNumber: order.OrderNumber(1), GroupNumber: order.RequestID,
+				MedicationCode: "PARA500", MedicationName: "Paracetamol 500 mg", Amount: cabinet.CountOf(2), Units: "tablet"},
 		},
-	}}))
+	}, Envelope: Envelope{Location: local}}))
 	override := must(BuildRDS(Report{Event: cabinet.Event{
 		MessageControlID: "PYXICU01-000732", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
 		User: "NURSE7", At: vendAt,
 		Lines: []cabinet.EventLine{{MedicationCode: "DIPI1G", MedicationName: "Dipyrone 500 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"}},
-	}}))
+	}, Envelope: Envelope{Location: local}}))
 	omsVend := must(BuildOMS(Report{Event: cabinet.Event{
 		MessageControlID: "PYXICU01-000733", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
 		RequestID: order.RequestID, MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
 		Expected: cabinet.CountOf(8), Actual: cabinet.CountOf(7), Balance: cabinet.CountOf(7), ParLevel: cabinet.CountOf(10),
 		User: "NURSE7", At: vendAt,
-		Lines: []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"}},
-	}}))
+		Lines: []cabinet.EventLine{{OrderNumber: order.OrderNumber(0), GroupNumber: order.RequestID,
+			MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Amount: cabinet.CountOf(1), Units: "ampoule"}},
+	}, Envelope: Envelope{Location: local}}))
 	count := must(BuildOMS(Report{Event: cabinet.Event{
 		MessageControlID: "PYXICU01-000734", Kind: cabinet.EventCount, CabinetCode: "PYX-ICU-01",
 		MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
 		Expected: cabinet.CountOf(8), Actual: cabinet.CountOf(7), Balance: cabinet.CountOf(7), ParLevel: cabinet.CountOf(10),
 		User: "TECH3", At: at.Add(2 * time.Hour),
-	}, MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule"}))
+	}, MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule", Envelope: Envelope{Location: local}}))
 	waste := must(BuildOMS(Report{Event: cabinet.Event{
 		MessageControlID: "PYXICU01-000735", Kind: cabinet.EventWaste, CabinetCode: "PYX-ICU-01",
 		RequestID: order.RequestID, MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
 		Amount: cabinet.CountOf(1), User: "NURSE7", Witness: "NURSE9", At: vendAt.Add(5 * time.Minute),
-	}, MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule"}))
+	}, MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule", Envelope: Envelope{Location: local}}))
 	ackAt := at.Add(time.Second)
 	aa := BuildACK(nw.Header(), Ack{Code: AckAccept}, ackAt)
 	ae := BuildACK(nw.Header(), Ack{Code: AckError, Condition: ConditionTableValue,
@@ -84,11 +99,15 @@ func examples() []example {
 		ChangedAt: at.Add(-time.Hour)}
 	mup := must(BuildMFN("PYX-ICU-01", tab, at, env))
 	mfnAck := BuildACK(mad.Header(), Ack{Code: AckAccept}, ackAt)
+	gone := tab
+	gone.Deactivated, gone.Barcodes, gone.ChangedAt = true, []string{"7891234567895", "HOSP-000123"}, at.Add(-30*time.Minute)
+	mdc := must(BuildMFN("PYX-ICU-01", gone, at, env))
+	site := must(BuildMFN(DefaultServerApplication, tab, at, env))
 	return []example{
-		{"rde-nw", nw}, {"rde-ca", ca}, {"rde-nw-enhanced", enhanced},
+		{"rde-nw", nw}, {"rde-ca", ca}, {"rde-dc", dc}, {"rde-nw-enhanced", enhanced},
 		{"ack-aa", aa}, {"ack-ae", ae}, {"ack-ar", ar}, {"ack-ca", ca2},
 		{"rds", rds}, {"rds-no-order", override}, {"oms-vend", omsVend}, {"oms-count", count}, {"oms-waste", waste},
 		{"ack-report-ae", reportAE},
-		{"mfn-mad", mad}, {"mfn-mup", mup}, {"ack-mfn", mfnAck},
+		{"mfn-mad", mad}, {"mfn-mup", mup}, {"mfn-mdc", mdc}, {"mfn-site", site}, {"ack-mfn", mfnAck},
 	}
 }

@@ -10,9 +10,13 @@ import (
 
 // FuzzParse checks that Parse never panics, fails only with a *ParseError, and that what it
 // reads encodes to bytes it reads back the same; the decoders must not panic on whatever
-// parses. The seed corpus is under testdata/fuzz/FuzzParse and runs with every `go test`.
+// parses. The seed corpus is under testdata/fuzz/FuzzParse, with the messages of the test
+// pack (testpack/), and runs with every `go test`.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("MSH|^~\\&|A|B|C|D|20260101120000||ACK^O11^ACK|1|P|2.5\rMSA|AA|1\r"))
+	for _, raw := range testPack(f) {
+		f.Add(raw)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = ParseHeader(data)
 		_ = Reject(data, "fuzz", ConditionSegmentSequence, fixedNow)
@@ -35,8 +39,9 @@ func FuzzParse(f *testing.F) {
 		require.True(t, bytes.Equal(out, out2), "encoding is not stable:\n%q\n%q", out, out2)
 
 		_ = m.Header()
-		_, _ = DecodeRDE(m)
+		_, _ = DecodeRDE(m, nil)
 		_, _ = DecodeACK(m)
+		_ = TranscodeRaw(data)
 		_, _ = DecodeEvent(m, nil)
 		_, _ = DecodeMFN(m, nil)
 		_ = ConditionOf(err)

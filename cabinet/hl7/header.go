@@ -25,8 +25,10 @@ const (
 	// AckAlways (AL) and AckNever (NE) are MSH-15/16 values (HL7 table 0155): an
 	// enhanced-mode message asks for a commit acknowledgment always and an application
 	// acknowledgment never.
-	AckAlways = "AL"
-	AckNever  = "NE"
+	AckAlways  = "AL"
+	AckNever   = "NE"
+	AckOnError = "ER"
+	AckSuccess = "SU"
 	// MaxControlID is the longest MSH-10 HL7 v2.5 allows: 20 characters.
 	MaxControlID = 20
 )
@@ -37,8 +39,9 @@ var ProcessingIDs = []string{ProcessingProduction, ProcessingTraining, Processin
 // ValidProcessingID reports whether p is P, T or D.
 func ValidProcessingID(p string) bool { return slices.Contains(ProcessingIDs, p) }
 
-// Envelope is what the MSH of a message built here says beyond its type: the facilities,
-// production or test, and the acknowledgment mode.
+// Envelope is what a message built here says beyond its content: in MSH the facilities,
+// production or test and the acknowledgment mode; and the site's conventions every message
+// follows (the time zone, the MRN's assigning authority, the patient class).
 type Envelope struct {
 	// SendingFacility and ReceivingFacility are MSH-4 and MSH-6; either may be empty.
 	SendingFacility   string
@@ -49,6 +52,30 @@ type Envelope struct {
 	// answers with a commit acknowledgment (CA, CE, CR). When false MSH-15 and MSH-16 are
 	// empty: original mode (AA, AE, AR).
 	Enhanced bool
+	// Location is the zone every time is written in, with its offset (MSH-7, ORC-9, TQ1-7,
+	// TQ1-8, MFE-3, RXD-3, ZPM-19): the hospital's, so that an engine or a cabinet that
+	// ignores the offset still reads the wall-clock time. Nil: each time in its own zone.
+	Location *time.Location
+	// AssigningAuthority is PID-3.4, the authority that issued the MRN; empty: the
+	// SendingFacility.
+	AssigningAuthority string
+	// PatientClass is PV1-2 (HL7 table 0004); empty: I, inpatient.
+	PatientClass string
+	// ServerApplication is MSH-5 of an item master update sent once to an address that
+	// several cabinets share (a central server or an engine); empty: DefaultServerApplication.
+	ServerApplication string
+}
+
+// DefaultServerApplication is MSH-5 of an item master update for a central cabinet server
+// when Envelope.ServerApplication is empty.
+const DefaultServerApplication = "PYXIS"
+
+// time writes t in the envelope's zone: YYYYMMDDHHMMSS+ZZZZ.
+func (e Envelope) time(t time.Time) string {
+	if e.Location != nil {
+		t = t.In(e.Location)
+	}
+	return FormatTime(t)
 }
 
 // ShortID returns a message control id of at most MaxControlID characters: prefix, then
@@ -74,11 +101,25 @@ type Header struct {
 	Version           string // MSH-12.1
 	AcceptAckType     string // MSH-15
 	AppAckType        string // MSH-16
+	CharacterSet      string // MSH-18 (first repetition)
 }
 
-// Enhanced reports whether the message asks for enhanced-mode acknowledgment: MSH-15 or
-// MSH-16 is not empty.
-func (h Header) Enhanced() bool { return h.AcceptAckType != "" || h.AppAckType != "" }
+// CommitAck reports whether a message with this header is answered by a commit
+// acknowledgment (CA, CE, CR) rather than an application acknowledgment (AA, AE, AR), when
+// the answer accepts it or not: MSH-15 (accept acknowledgment type, HL7 table 0155) asks
+// for one always (AL), only on success (SU) or only on error (ER). MSH-15 empty or NE, with
+// whatever MSH-16 says, is answered by an application acknowledgment.
+func (h Header) CommitAck(accepted bool) bool {
+	switch h.AcceptAckType {
+	case AckAlways:
+		return true
+	case AckSuccess:
+		return accepted
+	case AckOnError:
+		return !accepted
+	}
+	return false
+}
 
 // Header returns the message's MSH fields (empty when the message has no MSH).
 func (m *Message) Header() Header {
@@ -96,6 +137,7 @@ func (m *Message) Header() Header {
 		Version:           msh.Value(12),
 		AcceptAckType:     msh.Value(15),
 		AppAckType:        msh.Value(16),
+		CharacterSet:      msh.Value(18),
 	}
 }
 
@@ -137,8 +179,8 @@ func (h header) message() *Message {
 	msh.Set(4, h.env.SendingFacility)
 	msh.Set(5, h.receivingApp)
 	msh.Set(6, h.env.ReceivingFacility)
-	msh.Set(7, FormatTime(h.at))
-	msh.Set(9, h.code, h.trigger, h.structure)
+	msh.Set(7, h.env.time(h.at))
+	msh.Set(9, trimmed(h.code, h.trigger, h.structure)...)
 	msh.Set(10, h.controlID)
 	pid := h.env.ProcessingID
 	if pid == "" {

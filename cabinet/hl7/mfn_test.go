@@ -24,8 +24,9 @@ func TestBuildMFN(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(string(raw), "\r"), "\r")
 	cid := ItemControlID("PYX-ICU-01", testItem())
 	assert.Len(t, cid, MaxControlID)
-	assert.Equal(t, `MSH|^~\&|PYXIS-MEDREQ||PYX-ICU-01||20260314092653+0000||MFN^M01^MFN_M01|`+cid+`|P|2.5||||||UNICODE UTF-8`, lines[0])
-	assert.Equal(t, `MFI|PYXMED^Pyxis medication item master^L||UPD|||NE`, lines[1])
+	assert.Equal(t, `MSH|^~\&|PYXIS-MEDREQ||PYX-ICU-01||20260314082653+0000||MFN^M01^MFN_M01|`+cid+`|P|2.5||||||UNICODE UTF-8`, lines[0],
+		"MSH-7 is the change's time, so a resend is the same message")
+	assert.Equal(t, `MFI|PYXMED^Pyxis medication item master^L||UPD|||AL`, lines[1], "MFI-6 AL: this system waits for the answer")
 	assert.Equal(t, `MFE|MAD|`+cid+`|20260314082653+0000|MORF10^Morphine sulfate^L|CE`, lines[2])
 	assert.Equal(t, `ZPI|MORF10^Morphine sulfate^L|10 mg/mL, 1 mL|||ampoule^ampoule^L|ampoule^ampoule^L|A1`, lines[3])
 
@@ -45,8 +46,40 @@ func TestBuildMFN(t *testing.T) {
 	assert.NotEqual(t, cid, ItemControlID("PYX-ER-01", testItem()), "another cabinet, another id")
 }
 
+func TestBuildMFNDeactivatesAndCarriesBarcodes(t *testing.T) {
+	it := testItem()
+	it.Deactivated = true
+	it.Barcodes = []string{"7891234567895", "0409-1234-01", "HOSP-000123"}
+	sp := time.FixedZone("-03", -3*3600)
+	m, err := BuildMFN("PYX-ICU-01", it, fixedNow, Envelope{Location: sp})
+	require.NoError(t, err)
+	assert.Equal(t, RecordDeactivate, m.Segment("MFE").Value(1), "MDC, whatever New says")
+	assert.Equal(t, "20260314052653-0300", m.Segment("MFE").Value(3), "written in the hospital's zone")
+	assert.Equal(t, "7891234567895^^GTIN~0409-1234-01^^NDC~HOSP-000123^^L", m.Segment("ZPI").Field(9).String())
+	again, err := BuildMFN("PYX-ICU-01", it, fixedNow.Add(time.Hour), Envelope{Location: sp})
+	require.NoError(t, err)
+	first, err := m.Encode()
+	require.NoError(t, err)
+	second, err := again.Encode()
+	require.NoError(t, err)
+	assert.Equal(t, string(first), string(second), "the same change is the same message, byte for byte")
+	assert.NotEqual(t, ItemControlID("PYX-ICU-01", testItem()), ItemControlID("PYX-ICU-01", it))
+}
+
+func TestBarcodeSystem(t *testing.T) {
+	for code, want := range map[string]string{
+		"7891234567895": SystemGTIN, "7891234567890": SystemLocal, "96385074": SystemGTIN, "036000291452": SystemGTIN,
+		"17891234567892": SystemGTIN, "0409-1234-01": SystemNDC, "50580-0506-02": SystemNDC, "0409123401": SystemNDC,
+		"12-34-56": SystemLocal, "ABC123": SystemLocal, "": SystemLocal,
+	} {
+		assert.Equal(t, want, BarcodeSystem(code), code)
+	}
+}
+
 func TestDecodeMFN(t *testing.T) {
-	for _, it := range []cabinet.Item{testItem(), {Code: "X", Name: "Y", Unit: "vial"}} {
+	deactivated := testItem()
+	deactivated.New, deactivated.Deactivated, deactivated.Barcodes = false, true, []string{"7891234567895"}
+	for _, it := range []cabinet.Item{testItem(), {Code: "X", Name: "Y", Unit: "vial"}, deactivated} {
 		m, err := BuildMFN("PYX-ICU-01", it, fixedNow, Envelope{})
 		require.NoError(t, err)
 		raw, err := m.Encode()

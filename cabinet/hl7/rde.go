@@ -2,7 +2,6 @@ package hl7
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -18,10 +17,13 @@ const (
 	OrderNew OrderControl = "NW"
 	// OrderCancel (CA) withdraws an authorization that was not used.
 	OrderCancel OrderControl = "CA"
+	// OrderDiscontinue (DC) ends an authorization that was partly used: what a nurse has
+	// not withdrawn yet may no longer be (HL7 table 0119).
+	OrderDiscontinue OrderControl = "DC"
 )
 
 // ControlID returns the MSH-10 of the authorization message for a request: the order
-// control (NW, CA) and 18 characters of the base32 SHA-256 of the request id, 20 in all. It
+// control (NW, CA, DC) and 18 characters of the base32 SHA-256 of the request id, 20 in all. It
 // depends only on the request id and the order control, so a resent authorization carries
 // the same id and the cabinet recognises it.
 func ControlID(requestID string, oc OrderControl) string {
@@ -32,9 +34,10 @@ func ControlID(requestID string, oc OrderControl) string {
 type Authorization struct {
 	ControlID string
 	Control   OrderControl
-	// Order holds what the message carries: RequestID, CabinetCode, CabinetUnit, PatientMRN,
-	// the patient's name, PatientBed, Priority and the lines (code, name, dispense unit,
-	// quantity, form, route).
+	// Order holds what the message carries: RequestID (ORC-4), CabinetCode, CabinetUnit,
+	// PatientMRN, the patient's name, room and bed, Priority, VerifiedBy, StartAt, EndAt,
+	// IssuedAt (ORC-9) and the lines (order number, code, name, dispense unit, quantity,
+	// form, route).
 	Order cabinet.Order
 	// Give is each line's give amount and units (RXE-3, RXE-5.1), in the order of the lines.
 	Give []cabinet.Dose
@@ -62,13 +65,18 @@ var priorities = map[string][2]string{
 	cabinet.PriorityRoutine: {"R", "Routine"},
 }
 
-// BuildRDE builds the RDE^O11 that authorizes (NW) or cancels (CA) an order, per the v2.5
-// grammar: MSH, PID, PV1, then one ORDER group per line, each ORC, RXE, TQ1, RXR
-// (INTERFACE.md lists every field). A cancel of an order without lines is a single ORC.
+// BuildRDE builds the RDE^O11 that authorizes (NW), cancels (CA) or discontinues (DC) an
+// order, per the v2.5 grammar: MSH, PID, PV1, then one ORDER group per line, each ORC, RXE,
+// TQ1, RXR (INTERFACE.md lists every field). Each line is an order of its own to the
+// cabinet (ORC-2, Order.OrderNumber); ORC-4 names the request on every line. A cancel of an
+// order without lines is a single ORC.
+//
+// Every time written comes from the order (IssuedAt, StartAt, EndAt), so the same order
+// gives the same bytes; at stands in for a zero IssuedAt. Times are written in env.Location.
 func BuildRDE(o cabinet.Order, oc OrderControl, at time.Time, env Envelope) (*Message, error) {
 	switch {
-	case oc != OrderNew && oc != OrderCancel:
-		return nil, fmt.Errorf("hl7: order control %q is not NW or CA", oc)
+	case oc != OrderNew && oc != OrderCancel && oc != OrderDiscontinue:
+		return nil, fmt.Errorf("hl7: order control %q is not NW, CA or DC", oc)
 	case o.RequestID == "":
 		return nil, fmt.Errorf("hl7: order without a request id")
 	case o.CabinetCode == "":
@@ -87,46 +95,101 @@ func BuildRDE(o cabinet.Order, oc OrderControl, at time.Time, env Envelope) (*Me
 	if !ok {
 		return nil, fmt.Errorf("hl7: order %s: priority %q is not stat, urgent or routine", o.RequestID, o.Priority)
 	}
+	issued := o.IssuedAt
+	if issued.IsZero() {
+		issued = at
+	}
+	start := o.StartAt
+	if start.IsZero() {
+		start = issued
+	}
 	m := header{
 		sendingApp: Application, receivingApp: o.CabinetCode,
 		code: "RDE", trigger: "O11", structure: "RDE_O11",
-		controlID: ControlID(o.RequestID, oc), at: at, env: env,
+		controlID: ControlID(o.RequestID, oc), at: issued, env: env,
 	}.message()
-	when := FormatTime(at)
+	when := env.time(issued)
+	authority := env.AssigningAuthority
+	if authority == "" {
+		authority = env.SendingFacility
+	}
+	class := env.PatientClass
+	if class == "" {
+		class = PatientInpatient
+	}
 	m.Add(
-		NewSegment("PID").Set(1, "1").Set(3, o.PatientMRN, "", "", "", "MR").Set(5, o.PatientFamily, o.PatientGiven),
-		NewSegment("PV1").Set(1, "1").Set(2, "I").Set(3, o.CabinetUnit, "", o.PatientBed),
+		setSome(NewSegment("PID").Set(1, "1").Set(3, o.PatientMRN, "", "", authority, "MR"), 5, o.PatientFamily, o.PatientGiven),
+		setSome(NewSegment("PV1").Set(1, "1").Set(2, class), 3, o.CabinetUnit, o.PatientRoom, o.PatientBed),
 	)
 	if len(o.Lines) == 0 {
-		m.Add(NewSegment("ORC").Set(1, string(oc)).Set(2, o.RequestID).Set(9, when))
+		m.Add(NewSegment("ORC").Set(1, string(oc)).Set(4, o.RequestID).Set(9, when))
 		return m, nil
 	}
+	seen := make(map[string]int, len(o.Lines))
 	for i, l := range o.Lines {
 		if l.MedicationCode == "" || l.Quantity <= 0 {
 			return nil, fmt.Errorf("hl7: order %s line %d needs a medication code and a positive quantity", o.RequestID, i+1)
 		}
+		number := o.OrderNumber(i)
+		if len(number) > cabinet.MaxOrderNumber {
+			return nil, fmt.Errorf("hl7: order %s line %d: order number %q is longer than %d characters", o.RequestID, i+1, number, cabinet.MaxOrderNumber)
+		}
+		if j, dup := seen[number]; dup {
+			return nil, fmt.Errorf("hl7: order %s lines %d and %d share the order number %q", o.RequestID, j, i+1, number)
+		}
+		seen[number] = i + 1
 		qty := strconv.Itoa(int(l.Quantity))
 		give, giveUnit := giveAmount(l)
-		rxe := NewSegment("RXE").
+		rxe := setSome(NewSegment("RXE").
 			Set(2, l.MedicationCode, l.MedicationName, SystemLocal).
 			Set(3, give).
 			Set(5, giveUnit...).
 			Set(10, qty).
-			Set(11, coded(l.Unit, SystemLocal)...).
+			Set(11, coded(l.Unit, SystemLocal)...), 14, o.VerifiedBy.ID, o.VerifiedBy.Family, o.VerifiedBy.Given).
 			Set(40, o.CabinetCode)
 		if l.Form != "" {
 			rxe.Set(6, l.Form, l.Form, SystemLocal)
 		}
+		tq1 := NewSegment("TQ1").Set(1, "1").
+			SetField(3, Field{Repetition{Component{RepeatOnce, "One time only", "HL70335"}}}).
+			Set(7, env.time(start)).
+			Set(9, tq1Priority[0], tq1Priority[1], "HL70485").Set(14, "1")
+		if !o.EndAt.IsZero() {
+			tq1.Set(8, env.time(o.EndAt))
+		}
 		route := routeOf(l)
 		m.Add(
-			NewSegment("ORC").Set(1, string(oc)).Set(2, o.RequestID).Set(9, when),
+			NewSegment("ORC").Set(1, string(oc)).Set(2, number).Set(4, o.RequestID).Set(9, when),
 			rxe,
-			NewSegment("TQ1").Set(1, "1").Set(3, "ONCE", "One time only", "HL70335").Set(7, when).
-				Set(9, tq1Priority[0], tq1Priority[1], "HL70485").Set(14, "1"),
+			tq1,
 			NewSegment("RXR").Set(1, route, routeNames[route], "HL70162"),
 		)
 	}
 	return m, nil
+}
+
+// RepeatOnce is TQ1-3.1.1, the repeat pattern of a dispense authorization (HL7 table 0335):
+// one time only.
+const RepeatOnce = "ONCE"
+
+// PatientInpatient is PV1-2 when Envelope.PatientClass is empty (HL7 table 0004).
+const PatientInpatient = "I"
+
+// setSome sets field n to comps without their trailing empty values, and leaves it alone
+// when every value is empty: an unknown name is an empty field, never "^".
+func setSome(s *Segment, n int, comps ...string) *Segment {
+	if c := trimmed(comps...); len(c) > 0 {
+		s.Set(n, c...)
+	}
+	return s
+}
+
+// trimmed returns comps without their trailing empty values.
+func trimmed(comps ...string) []string {
+	for len(comps) > 0 && comps[len(comps)-1] == "" {
+		comps = comps[:len(comps)-1]
+	}
+	return comps
 }
 
 // coded returns a CE of a local code: code^code^system, or nothing when code is empty.
@@ -155,199 +218,4 @@ func giveAmount(l cabinet.Line) (string, []string) {
 		}
 	}
 	return strconv.Itoa(int(l.Quantity)), coded(l.Unit, SystemLocal)
-}
-
-// DecodeRDE reads an RDE^O11 into an Authorization. Every RXE must stand in an ORDER group
-// of its own (ORC, RXE, TQ1, RXR); the ORC segments must agree on the order control and the
-// placer order number. The cabinet code is RXE-40 (every RXE must name the same one), else
-// MSH-5. Each line's quantity is RXE-10, else RXE-3; its unit RXE-11, else RXE-5.
-func DecodeRDE(m *Message) (*Authorization, error) {
-	if err := expectType(m, "RDE", "O11"); err != nil {
-		return nil, err
-	}
-	if err := CheckText(m); err != nil {
-		return nil, err
-	}
-	a := &Authorization{ControlID: m.Header().ControlID}
-	pid, pv1 := m.Segment("PID"), m.Segment("PV1")
-	a.Order.PatientMRN = pid.Component(3, 1, 1)
-	a.Order.PatientFamily = pid.Component(5, 1, 1)
-	a.Order.PatientGiven = pid.Component(5, 1, 2)
-	a.Order.CabinetUnit = pv1.Component(3, 1, 1)
-	a.Order.PatientBed = pv1.Component(3, 1, 3)
-	groups, err := orderGroups(m)
-	if err != nil {
-		return nil, err
-	}
-	for _, g := range groups {
-		if err := a.addGroup(g); err != nil {
-			return nil, err
-		}
-	}
-	if len(a.Order.Lines) == 0 && a.Control == OrderNew {
-		return nil, missing("RXE", 1, 0, "RDE NW without RXE")
-	}
-	if a.Order.CabinetCode == "" {
-		a.Order.CabinetCode = m.Header().ReceivingApp
-	}
-	if a.Order.CabinetCode == "" {
-		return nil, missing("MSH", 1, 5, "no cabinet code in RXE-40 or MSH-5")
-	}
-	if a.Order.Priority == "" {
-		a.Order.Priority = cabinet.PriorityRoutine
-	}
-	return a, nil
-}
-
-// orderGroup is one ORDER group of an RDE: its ORC and what follows it.
-type orderGroup struct {
-	orc      *Segment
-	orcN     int // occurrence of the ORC
-	rxe      *Segment
-	rxeN     int
-	tq1, rxr *Segment
-}
-
-// orderGroups splits an RDE's segments after the patient into ORDER groups.
-func orderGroups(m *Message) ([]*orderGroup, error) {
-	var groups []*orderGroup
-	count := map[string]int{}
-	for _, s := range m.Segments[1:] {
-		count[s.Name]++
-		n := count[s.Name]
-		if s.Name == "ORC" {
-			groups = append(groups, &orderGroup{orc: s, orcN: n})
-			continue
-		}
-		var g *orderGroup
-		if len(groups) > 0 {
-			g = groups[len(groups)-1]
-		}
-		switch s.Name {
-		case "RXE":
-			if g == nil {
-				return nil, badSequence("RXE", n, "RXE %d before any ORC", n)
-			}
-			if g.rxe != nil {
-				return nil, badSequence("RXE", n, "RXE %d shares an ORDER group with RXE %d: each line needs its own ORC", n, g.rxeN)
-			}
-			g.rxe, g.rxeN = s, n
-		case "TQ1", "RXR":
-			if g == nil || g.rxe == nil {
-				continue // ORDER group timing before RXE, or patient segments: not read
-			}
-			if s.Name == "TQ1" && g.tq1 == nil {
-				g.tq1 = s
-			}
-			if s.Name == "RXR" && g.rxr == nil {
-				g.rxr = s
-			}
-		case "PID", "PV1", "PD1", "PV2":
-			if g != nil {
-				return nil, badSequence(s.Name, n, "%s after an ORDER group", s.Name)
-			}
-		}
-	}
-	if len(groups) == 0 {
-		return nil, missing("ORC", 1, 0, "RDE without ORC")
-	}
-	return groups, nil
-}
-
-// addGroup adds one ORDER group's order control, placer number, priority and line.
-func (a *Authorization) addGroup(g *orderGroup) error {
-	oc, id := OrderControl(g.orc.Value(1)), g.orc.Value(2)
-	if oc != OrderNew && oc != OrderCancel {
-		return badCode("ORC", g.orcN, 1, "ORC-1 %q is not NW or CA", oc)
-	}
-	if id == "" {
-		return missing("ORC", g.orcN, 2, "ORC-2 placer order number is empty")
-	}
-	if a.Control != "" && (oc != a.Control || id != a.Order.RequestID) {
-		return badSequence("ORC", g.orcN, "ORC segments disagree: %s %s and %s %s", a.Control, a.Order.RequestID, oc, id)
-	}
-	a.Control, a.Order.RequestID = oc, id
-	if g.rxe == nil {
-		if oc == OrderNew {
-			return badSequence("ORC", g.orcN, "ORDER group %d has no RXE", g.orcN)
-		}
-		return nil
-	}
-	if g.tq1 == nil || g.rxr == nil {
-		return badSequence("RXE", g.rxeN, "ORDER group of RXE %d lacks its TQ1 or RXR", g.rxeN)
-	}
-	if err := a.readPriority(g); err != nil {
-		return err
-	}
-	rxe, n := g.rxe, g.rxeN
-	l := cabinet.Line{
-		MedicationCode: rxe.Component(2, 1, 1),
-		MedicationName: rxe.Component(2, 1, 2),
-		Unit:           rxe.Component(11, 1, 1),
-		Form:           rxe.Component(6, 1, 2),
-		Route:          g.rxr.Component(1, 1, 1),
-	}
-	if l.Form == "" {
-		l.Form = rxe.Component(6, 1, 1)
-	}
-	if l.MedicationCode == "" {
-		return missing("RXE", n, 2, "RXE %d: RXE-2 medication code is empty", n)
-	}
-	field, q := 10, rxe.Value(10)
-	if q == "" {
-		field, q = 3, rxe.Value(3)
-		l.Unit = rxe.Component(5, 1, 1)
-	}
-	if q == "" {
-		return missing("RXE", n, 10, "RXE %d: no quantity in RXE-10 or RXE-3", n)
-	}
-	qty, err := parseCount(q)
-	if err != nil || qty <= 0 {
-		return badValue("RXE", n, field, "RXE %d: quantity %q is not a positive whole number", n, q)
-	}
-	l.Quantity = qty
-	if st := rxe.Component(40, 1, 1); st != "" {
-		if a.Order.CabinetCode != "" && st != a.Order.CabinetCode {
-			return badSequence("RXE", n, "RXE-40 names cabinets %s and %s", a.Order.CabinetCode, st)
-		}
-		a.Order.CabinetCode = st
-	}
-	a.Order.Lines = append(a.Order.Lines, l)
-	a.Give = append(a.Give, cabinet.Dose{Amount: rxe.Value(3), Unit: rxe.Component(5, 1, 1)})
-	return nil
-}
-
-// readPriority reads TQ1-9 of a group: S, A or R; every group must say the same.
-func (a *Authorization) readPriority(g *orderGroup) error {
-	code := g.tq1.Component(9, 1, 1)
-	if code == "" {
-		return nil
-	}
-	var prio string
-	for p, c := range priorities {
-		if c[0] == code {
-			prio = p
-		}
-	}
-	if prio == "" {
-		return badCode("TQ1", g.rxeN, 9, "TQ1-9 priority %q is not S, A or R", code)
-	}
-	if a.Order.Priority != "" && a.Order.Priority != prio {
-		return badSequence("TQ1", g.rxeN, "TQ1-9 priorities disagree: %s and %s", a.Order.Priority, prio)
-	}
-	a.Order.Priority = prio
-	return nil
-}
-
-// parseCount reads a whole number, written as an integer or a decimal with no fraction
-// ("2", "2.0").
-func parseCount(s string) (int32, error) {
-	if n, err := strconv.ParseInt(s, 10, 32); err == nil {
-		return int32(n), nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) || f > math.MaxInt32 || f < math.MinInt32 || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%q is not a whole number", s)
-	}
-	return int32(f), nil
 }

@@ -17,18 +17,31 @@ func TestReportsRoundTripToEvents(t *testing.T) {
 	vend := cabinet.Event{
 		MessageControlID: "RV1", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-1",
 		Lines: []cabinet.EventLine{
-			{MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "ampoule"},
-			{MedicationCode: "PARA500", MedicationName: "Paracetamol", Amount: c(1), Units: "tablet"},
+			{OrderNumber: "medreq-1-1", GroupNumber: "medreq-1", MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "ampoule"},
+			{OrderNumber: "medreq-1-2", GroupNumber: "medreq-1", MedicationCode: "PARA500", MedicationName: "Paracetamol", Amount: c(1), Units: "tablet"},
 		},
 		User: "NURSE7", At: at,
 	}
+	// A cabinet that echoes one number per request: ORC-2 on every line, no ORC-4.
 	override := vend
 	override.RequestID, override.MessageControlID = "RX-778812", "RV2"
+	override.Lines = []cabinet.EventLine{
+		{OrderNumber: "RX-778812", MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "ampoule"},
+		{OrderNumber: "RX-778812", MedicationCode: "PARA500", MedicationName: "Paracetamol", Amount: c(1), Units: "tablet"},
+	}
 	noOrder := vend
 	noOrder.RequestID, noOrder.MessageControlID = "", "RV3"
+	noOrder.Lines = []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "ampoule"}}
+	// Two orders in one vend: each line names its own, and the report as a whole none.
+	twoOrders := vend
+	twoOrders.RequestID, twoOrders.MessageControlID = "", "RV4"
+	twoOrders.Lines = []cabinet.EventLine{
+		{OrderNumber: "medreq-1-1", GroupNumber: "medreq-1", MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "ampoule"},
+		{OrderNumber: "medreq-2-1", GroupNumber: "medreq-2", MedicationCode: "PARA500", MedicationName: "Paracetamol", Amount: c(1), Units: "tablet"},
+	}
 	padeVend := cabinet.Event{
 		MessageControlID: "PV1", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-1",
-		Lines:          []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "mg"}},
+		Lines:          []cabinet.EventLine{{OrderNumber: "medreq-1-1", GroupNumber: "medreq-1", MedicationCode: "MORF10", MedicationName: "Morphine", Amount: c(2), Units: "mg"}},
 		MedicationCode: "MORF10", Drawer: "1", Pocket: "A", ControlledClass: "A1",
 		Expected: c(10), Actual: c(8), Balance: c(8), ParLevel: c(10), User: "NURSE7", At: at,
 	}
@@ -56,11 +69,16 @@ func TestReportsRoundTripToEvents(t *testing.T) {
 			assert.Equal(t, "20260314093512+0100", rxd.Value(3))
 			assert.Equal(t, "1", rxd.Value(4))
 			assert.Equal(t, "tablet", rxd.Component(5, 1, 1))
-			assert.Equal(t, "medreq-1", rxd.Value(7))
+			assert.Equal(t, "medreq-1-2", rxd.Value(7), "RXD-7: the line's order")
 			assert.Equal(t, "PYX-ICU-01", rxd.Value(30))
-			assert.Equal(t, "medreq-1", m.All("ORC")[1].Value(2))
+			assert.Equal(t, "medreq-1-2", m.All("ORC")[1].Value(2))
+			assert.Equal(t, "medreq-1", m.All("ORC")[1].Value(4))
 		}},
-		{"RDS vend of another system's order", BuildRDS, override, nil},
+		{"RDS vend of another system's order", BuildRDS, override, func(t *testing.T, m *Message) {
+			assert.Equal(t, "RX-778812", m.All("ORC")[1].Value(2))
+			assert.Equal(t, "", m.All("ORC")[1].Value(4))
+		}},
+		{"RDS vend of two orders", BuildRDS, twoOrders, nil},
 		{"RDS vend without an order", BuildRDS, noOrder, func(t *testing.T, m *Message) {
 			assert.Equal(t, "", m.Segment("ORC").Value(2))
 			assert.Equal(t, "RV3", m.Segment("RXD").Value(7), "RXD-7 is required: the report's id then")
@@ -114,7 +132,8 @@ func TestDecodeEventFallsBackToMSH(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "PYX-ICU-02", e.CabinetCode)
 	assert.Equal(t, time.Date(2026, 3, 14, 10, 30, 0, 0, time.UTC), e.At.UTC(), "MSH-7 read in the given zone")
-	assert.Equal(t, []cabinet.EventLine{{MedicationCode: "MORF10", Amount: c(2)}}, e.Lines)
+	assert.Equal(t, []cabinet.EventLine{{OrderNumber: "medreq-9", MedicationCode: "MORF10", Amount: c(2)}}, e.Lines)
+	assert.Equal(t, "medreq-9", e.RequestID)
 }
 
 func TestDecodeEventRejects(t *testing.T) {
@@ -127,17 +146,19 @@ func TestDecodeEventRejects(t *testing.T) {
 		cond string
 	}{
 		{"an order, not a report", seg(`MSH|^~\&|A||B||20260314||RDE^O11|x|P|2.5`, `ORC|NW|r`), ErrUnsupported, ConditionUnsupportedType},
-		{"an RDS of another event", seg(`MSH|^~\&|A||B||20260314||RDS^O01|x|P|2.5`, `ORC|NW|r`), ErrUnsupportedEvent, ConditionUnsupportedEvent},
+		{"an RDS of another event", seg(`MSH|^~\&|A||B||20260314||RDS^O25|x|P|2.5`, `ORC|NW|r`), ErrUnsupportedEvent, ConditionUnsupportedEvent},
 		{"RDS without ORC", seg(rds, `RXD|1|A||1`), ErrInvalid, ConditionSegmentSequence},
 		{"RDS without RXD", seg(rds, `ORC|RE|r`), ErrInvalid, ConditionSegmentSequence},
 		{"RDS ORDER group without RXD", seg(rds, `ORC|RE|r`, `ORC|RE|r`, `RXD|1|A||1`), ErrInvalid, ConditionSegmentSequence},
 		{"RDS with two RXD in a group", seg(rds, `ORC|RE|r`, `RXD|1|A||1`, `RXD|2|B||1`), ErrInvalid, ConditionSegmentSequence},
-		{"RDS orders disagree", seg(rds, `ORC|RE|r`, `RXD|1|A||1`, `ORC|RE|s`, `RXD|2|B||1`), ErrInvalid, ConditionSegmentSequence},
 		{"RDS without amount", seg(rds, `ORC|RE|r`, `RXD|1|A`), ErrInvalid, ConditionRequiredField},
 		{"RDS second line without amount", seg(rds, `ORC|RE|r`, `RXD|1|A||1`, `ORC|RE|r`, `RXD|2|B`), ErrInvalid, ConditionRequiredField},
 		{"RDS without drug", seg(rds, `ORC|RE|r`, `RXD|1|||1`), ErrInvalid, ConditionRequiredField},
 		{"RDS bad amount", seg(rds, `ORC|RE|r`, `RXD|1|A||two`), ErrInvalid, ConditionDataType},
 		{"RDS zero amount", seg(rds, `ORC|RE|r`, `RXD|1|A||0`), ErrInvalid, ConditionDataType},
+		{"RDS negative fraction", seg(rds, `ORC|RE|r`, `RXD|1|A||-0.5`), ErrInvalid, ConditionDataType},
+		{"RDS amount with an exponent", seg(rds, `ORC|RE|r`, `RXD|1|A||1e3`), ErrInvalid, ConditionDataType},
+		{"RDS amount with a comma", seg(rds, `ORC|RE|r`, `RXD|1|A||0,5`), ErrInvalid, ConditionDataType},
 		{"RDS bad time", seg(rds, `ORC|RE|r`, `RXD|1|A|2026-03-14|1`), ErrInvalid, ConditionDataType},
 		{"RDS without control id", seg(`MSH|^~\&|PYX||B||20260314||RDS^O13|||2.5`, `ORC|RE|r`, `RXD|1|A||1`), ErrInvalid, ConditionRequiredField},
 		{"OMS without ZPM", seg(oms, `ORC|SC|`), ErrInvalid, ConditionRequiredField},
@@ -245,4 +266,75 @@ func TestTimestamps(t *testing.T) {
 	local, err := ParseTime("202603141130", sp)
 	require.NoError(t, err)
 	assert.Equal(t, time.Date(2026, 3, 14, 14, 30, 0, 0, time.UTC), local.UTC(), "no offset: read in the given zone")
+}
+
+// TestDecodeEventKeepsWhatHappened decodes the reports a real cabinet sends that are odd
+// but describe something that happened: none is refused, and what is odd is flagged.
+func TestDecodeEventKeepsWhatHappened(t *testing.T) {
+	rds := func(msh string, rest ...string) []byte { return seg(append([]string{msh}, rest...)...) }
+	t.Run("a fractional amount is kept exactly, and flagged", func(t *testing.T) {
+		m, err := Parse(rds(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|f1|P|2.5`,
+			`ORC|RE|L-1||medreq-1`, `RXD|1|MORF10||2|amp`, `ORC|RE|L-2||medreq-1`, `RXD|2|MIDA5||00.50|mL^milliliter^UCUM`))
+		require.NoError(t, err)
+		e, err := DecodeEvent(m, nil)
+		require.NoError(t, err)
+		require.Len(t, e.Lines, 2)
+		assert.Equal(t, c(2), e.Lines[0].Amount)
+		assert.False(t, e.Lines[1].Amount.Valid, "not a whole number: absent, never rounded")
+		assert.Equal(t, "mL", e.Lines[1].Units, "units as written")
+		assert.Equal(t, []cabinet.Flag{{Cause: cabinet.CauseFractional, Field: "RXD-4", Line: 2, Value: "0.5",
+			Text: "RXD-4 is 0.5, not a whole number of units"}}, e.Flags)
+	})
+	t.Run("a fractional waste is kept, and flagged", func(t *testing.T) {
+		m, err := Parse(rds(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||OMS^O05|f2|P|2.5`,
+			`ORC|SC|L-1||medreq-1`, `ZPM|W||PYX|1|A|MORF10|A1|||0.25|N7|N9`))
+		require.NoError(t, err)
+		e, err := DecodeEvent(m, nil)
+		require.NoError(t, err)
+		assert.False(t, e.Amount.Valid)
+		require.Len(t, e.Flags, 1)
+		assert.Equal(t, []any{"ZPM-10", 0, "0.25"}, []any{e.Flags[0].Field, e.Flags[0].Line, e.Flags[0].Value})
+	})
+	t.Run("a v2.3 dispense (RDS^O01) reads as RDS^O13", func(t *testing.T) {
+		m, err := Parse(rds(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314093512||RDS^O01|v23|P|2.3`,
+			`ORC|RE|L-1`, `RXD|1|MORF10^Morphine|20260314093512.0000^S|1|amp`))
+		require.NoError(t, err)
+		e, err := DecodeEvent(m, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "L-1", e.RequestID)
+		assert.Equal(t, time.Date(2026, 3, 14, 9, 35, 12, 0, time.UTC), e.At.UTC())
+		assert.Empty(t, e.Flags)
+	})
+	t.Run("Latin-1 declared is transcoded, not flagged", func(t *testing.T) {
+		m, err := Parse(rds("MSH|^~\\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|l1|P|2.5||||||8859/1",
+			`ORC|RE|L-1`, "RXD|1|DIPI^Dipirona s\xf3dica||1|amp|||||Jo\xe3o"))
+		require.NoError(t, err)
+		e, err := DecodeEvent(m, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "Dipirona sódica", e.Lines[0].MedicationName)
+		assert.Equal(t, "João", e.User)
+		assert.Empty(t, e.Flags)
+	})
+	t.Run("several orders in one vend: each line names its own", func(t *testing.T) {
+		m, err := Parse(rds(`MSH|^~\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|m1|P|2.5`,
+			`ORC|RE|A-1||medreq-A`, `RXD|1|M1||1`, `ORC|RE|B-1||medreq-B`, `RXD|2|M2||1`))
+		require.NoError(t, err)
+		e, err := DecodeEvent(m, nil)
+		require.NoError(t, err)
+		assert.Equal(t, "", e.RequestID)
+		assert.Equal(t, []string{"A-1", "medreq-A", "B-1", "medreq-B"},
+			[]string{e.Lines[0].OrderNumber, e.Lines[0].GroupNumber, e.Lines[1].OrderNumber, e.Lines[1].GroupNumber})
+	})
+}
+
+func TestDecimal(t *testing.T) {
+	for in, want := range map[string]string{"0.5": "0.5", "00.50": "0.5", "+2.0": "2", ".5": "0.5", "5.": "5", "-0.0": "0", "-1.25": "-1.25"} {
+		got, ok := Decimal(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", ".", "1e3", "0,5", "+-1", "1.2.3", "one"} {
+		_, ok := Decimal(in)
+		assert.False(t, ok, in)
+	}
 }

@@ -1,6 +1,8 @@
 package hl7
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 
@@ -11,12 +13,41 @@ import (
 // says one: Other/Miscellaneous.
 const RouteOther = "OTH"
 
-// routeNames are the texts of the HL7 table 0162 codes this interface writes.
+// routeNames is HL7 table 0162 (route of administration) as v2.5 defines it: every code and
+// its text, written in RXR-1 and ZPI-8.
 var routeNames = map[string]string{
-	"PO": "Oral", "SL": "Sublingual", "PR": "Rectal", "TD": "Transdermal", "TP": "Topical",
-	"OP": "Ophthalmic", "OT": "Otic", "IH": "Inhalation", "NS": "Nasal", "IV": "Intravenous",
-	"IM": "Intramuscular", "SC": "Subcutaneous", "ID": "Intradermal", "IT": "Intrathecal",
-	"VG": "Vaginal", RouteOther: "Other/Miscellaneous",
+	"AP": "Apply Externally", "B": "Buccal", "DT": "Dental", "EP": "Epidural",
+	"ET": "Endotrachial Tube", "GTT": "Gastrostomy Tube", "GU": "GU Irrigant",
+	"IA": "Intra-arterial", "IB": "Intrabursal", "IC": "Intracardiac",
+	"ICV": "Intracervical (uterus)", "ID": "Intradermal", "IH": "Inhalation",
+	"IHA": "Intrahepatic Artery", "IM": "Intramuscular", "IMR": "Immerse (Soak) Body Part",
+	"IN": "Intranasal", "IO": "Intraocular", "IP": "Intraperitoneal", "IS": "Intrasynovial",
+	"IT": "Intrathecal", "IU": "Intrauterine", "IV": "Intravenous", "MM": "Mucous Membrane",
+	"MTH": "Mouth/Throat", "NG": "Nasogastric", "NP": "Nasal Prongs", "NS": "Nasal",
+	"NT": "Nasotrachial Tube", "OP": "Ophthalmic", "OT": "Otic", RouteOther: "Other/Miscellaneous",
+	"PF": "Perfusion", "PO": "Oral", "PR": "Rectal", "RM": "Rebreather Mask", "SC": "Subcutaneous",
+	"SD": "Soaked Dressing", "SL": "Sublingual", "TD": "Transdermal", "TL": "Translingual",
+	"TP": "Topical", "TRA": "Tracheostomy", "UR": "Urethral", "VG": "Vaginal", "VM": "Ventimask",
+	"WND": "Wound",
+}
+
+// ErrUnknownRoute reports a route that is not a code of HL7 table 0162.
+var ErrUnknownRoute = errors.New("not a route of HL7 table 0162")
+
+// CheckRoute checks that route is a code of HL7 table 0162 (PO, IV, SC …; case does not
+// matter): what RXR-1 sends must be one, so a medication's route is checked when it is
+// saved. The error wraps ErrUnknownRoute and says the code.
+func CheckRoute(route string) error {
+	if _, ok := RouteName(route); !ok {
+		return fmt.Errorf("route %q: %w", route, ErrUnknownRoute)
+	}
+	return nil
+}
+
+// RouteName returns the text HL7 table 0162 gives a route code, and whether it has one.
+func RouteName(route string) (string, bool) {
+	name, ok := routeNames[strings.ToUpper(strings.TrimSpace(route))]
+	return name, ok
 }
 
 // formRoutes maps word beginnings of a dosage form (English or Portuguese, lower case) to the
@@ -53,7 +84,7 @@ func RouteOfForm(form string) string {
 // routeOf returns RXR-1 of a line: its Route, else what its form implies, else RouteOther.
 func routeOf(l cabinet.Line) string {
 	if l.Route != "" {
-		return strings.ToUpper(l.Route)
+		return strings.ToUpper(strings.TrimSpace(l.Route))
 	}
 	if r := RouteOfForm(l.Form); r != "" {
 		return r

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/cabinet"
 )
 
 // textClasses are the kinds of text no field may hold, each as a value would carry it: raw
@@ -19,8 +21,6 @@ var textClasses = []struct {
 	{"raw ESC", "ab\x1b[31m", "contains a control character 0x1B (byte 2)"},
 	{"escaped ESC", `ab\X1B\[31m`, "contains a control character 0x1B (byte 2)"},
 	{"escaped CR LF", `ab\X0D0A\c`, "contains a control character 0x0D (byte 2)"},
-	{"raw invalid UTF-8", "ab\xffc", "is not valid UTF-8 (byte 2)"},
-	{"escaped invalid UTF-8", `ab\XC3\c`, "is not valid UTF-8 (byte 2)"},
 }
 
 // textFields are fields of each message the system (or the simulator) decodes, one of each
@@ -52,7 +52,7 @@ var textFields = []struct {
 	{"OMS RQD-2.2 medication name", rdsWith(omsMSH, "RQD|1|MORF10^@@", "ZPM|L||PYX|1|A|||||1"), decodeEvent, "RQD", 1, 2, "RQD-2.2"},
 	{"RDE PID-5.1 family name", rdsWith("MSH|^~\\&|PYXIS-MEDREQ||PYX-ICU-01||20260314092653+0000||RDE^O11^RDE_O11|NW1|P|2.5",
 		"PID|1||MRN1^^^^MR||@@^Maria", "PV1|1|I|ICU^^12B", "ORC|NW|medreq-1", "RXE||MORF10^Morphine^L|1||ampoule"),
-		func(m *Message) error { _, err := DecodeRDE(m); return err }, "PID", 1, 5, "PID-5.1"},
+		func(m *Message) error { _, err := DecodeRDE(m, nil); return err }, "PID", 1, 5, "PID-5.1"},
 	{"MFN ZPI-2 strength", rdsWith("MSH|^~\\&|PYXIS-MEDREQ||PYX-ICU-01||20260314092653+0000||MFN^M01^MFN_M01|MF1|P|2.5",
 		"MFI|PYXMED^Pyxis medication item master^L||UPD|||NE", "MFE|MUP|MF1|20260314082653+0000|PARA500^Paracetamol^L|CE",
 		"ZPI|PARA500^Paracetamol^L|@@|500|mg^mg^UCUM|tablet^tablet^L|tablet^tablet^L"),
@@ -68,10 +68,10 @@ func rdsWith(lines ...string) string { return strings.Join(lines, "\r") + "\r" }
 
 func decodeEvent(m *Message) error { _, err := DecodeEvent(m, nil); return err }
 
-// TestDecodersRefuseControlsAndInvalidUTF8 sends each class of refused text to a field of
-// each kind in every message the system decodes: each is refused as a data type error (102)
-// located at its segment, occurrence and field, which the acknowledgment carries in ERR-2.
-func TestDecodersRefuseControlsAndInvalidUTF8(t *testing.T) {
+// TestDecodersRefuseControls sends each class of refused text to a field of each kind in
+// every message the system decodes: each is refused as a data type error (102) located at
+// its segment, occurrence and field, which the acknowledgment carries in ERR-2.
+func TestDecodersRefuseControls(t *testing.T) {
 	for _, f := range textFields {
 		for _, class := range textClasses {
 			t.Run(f.name+"/"+class.name, func(t *testing.T) {
@@ -97,4 +97,48 @@ func TestDecodersRefuseControlsAndInvalidUTF8(t *testing.T) {
 			assert.NoError(t, CheckText(m), "UTF-8 and escaped delimiters are fine")
 		})
 	}
+}
+
+// TestDecodersReadTextThatIsNotUTF8 puts bytes that are not UTF-8 (raw, or written as a
+// \Xhh\ escape) in a field of each kind of every message the system decodes, under an
+// MSH-18 that is empty: nothing is refused for it. The text is read as ISO 8859-1, and a
+// report carries a flag saying so.
+func TestDecodersReadTextThatIsNotUTF8(t *testing.T) {
+	for _, f := range textFields {
+		for _, value := range []string{"ab\xe7c", `ab\XE7\c`} {
+			t.Run(f.name+"/"+value, func(t *testing.T) {
+				m, err := Parse([]byte(strings.Replace(f.template, "@@", value, 1)))
+				require.NoError(t, err)
+				flags := Transcode(m)
+				require.NoError(t, CheckText(m))
+				require.Len(t, flags, 1)
+				assert.Equal(t, cabinet.CauseCharacterSet, flags[0].Cause)
+				assert.Equal(t, "MSH-18", flags[0].Field)
+				seg := m.All(f.segment)[f.occ-1]
+				assert.Contains(t, seg.Field(f.field).String(), "abçc")
+				if f.name[:3] == "RDS" || f.name[:3] == "OMS" {
+					m, err := Parse([]byte(strings.Replace(f.template, "@@", value, 1)))
+					require.NoError(t, err)
+					e, err := DecodeEvent(m, nil)
+					require.NoError(t, err)
+					assert.True(t, e.Flagged(cabinet.CauseCharacterSet))
+				}
+			})
+		}
+	}
+}
+
+func TestTranscodeOnce(t *testing.T) {
+	raw := []byte("MSH|^~\\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|l1|P|2.5||||||8859/1|\rRXD|1|DIPI^s\xf3dica\r")
+	m, err := Parse(raw)
+	require.NoError(t, err)
+	assert.Empty(t, Transcode(m), "declared: no flag")
+	assert.Empty(t, Transcode(m), "a second time: nothing left to do")
+	assert.Equal(t, "sódica", m.Segment("RXD").Component(2, 1, 2))
+	assert.Equal(t, CharacterSet, m.Header().CharacterSet)
+	kept := TranscodeRaw(raw)
+	assert.Equal(t, "MSH|^~\\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|l1|P|2.5||||||UNICODE UTF-8|\rRXD|1|DIPI^sódica\r", string(kept))
+	assert.Equal(t, string(kept), string(TranscodeRaw(kept)), "kept text transcodes to itself")
+	plain := []byte("MSH|^~\\&|PYX||PYXIS-MEDREQ||20260314||RDS^O13|l1|P|2.5\rRXD|1|DIPI^sódica\r")
+	assert.Equal(t, plain, TranscodeRaw(plain), "UTF-8 is kept as it is")
 }

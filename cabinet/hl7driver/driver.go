@@ -5,19 +5,17 @@
 package hl7driver
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
-
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/cabinet/mllp"
-	"github.com/medreq/pyxis/internal/obs"
 )
 
 // Errors of a send that are worth retrying; both wrap cabinet.ErrUnreachable too.
@@ -49,36 +47,66 @@ type Options struct {
 	// Enhanced sends MSH-15 AL and MSH-16 NE, asking for enhanced-mode commit
 	// acknowledgments (CA, CE, CR); false (the default) is original mode (AA, AE, AR).
 	Enhanced bool
+	// Location is the zone every time sent is written in, with its offset (MSH-7, ORC-9,
+	// TQ1-7, TQ1-8, MFE-3): the hospital's. Nil: each time in its own zone (the clock's).
+	Location *time.Location
+	// AssigningAuthority is PID-3.4, the authority of the MRN; empty: SendingFacility.
+	AssigningAuthority string
+	// PatientClass is PV1-2 (HL7 table 0004); empty: I.
+	PatientClass string
+	// ServerApplication is MSH-5 of an item master update to an address several cabinets
+	// share (UpdateItemAt); empty: hl7.DefaultServerApplication.
+	ServerApplication string
 	// Client tunes what the options above do not (backoff, dial attempts); its
 	// DialTimeout, AckTimeout and MaxConns are overridden by them.
 	Client mllp.ClientOptions
-	// Now is the clock for MSH-7 (time.Now).
+	// Now is the clock for MSH-7 of an order without IssuedAt and an item without ChangedAt
+	// (time.Now).
 	Now func() time.Time
 	// Logger receives a line per message sent (slog.Default()).
 	Logger *slog.Logger
 }
 
 // Driver is the HL7 cabinet driver: Authorize sends RDE^O11 with ORC-1 NW, Revoke the same
-// order with CA, UpdateItem an MFN^M01, to the cabinet's Address. The answer decides:
+// order with CA (DC when it was partly dispensed), UpdateItem and UpdateItemAt an MFN^M01,
+// to the cabinet's Address. Cabinets at the same address (NormalizeAddress) share one pool
+// of connections, and with one connection (the default) their messages go out one at a
+// time, in the order they were sent. The answer decides:
 //
 //   - AA (CA in enhanced mode): done;
 //   - AE (CE): a *cabinet.RefusedError with the cabinet's reason (MSA-3, ERR-8): final;
 //   - AR (CR): an error wrapping ErrNotNow and cabinet.ErrUnreachable: retried;
-//   - no answer, a dropped connection, an unreadable answer or one to another message: an
-//     error wrapping cabinet.ErrUnreachable: retried.
+//   - no answer, a dropped connection, an unreadable answer: an error wrapping
+//     cabinet.ErrUnreachable, and cabinet.ErrMaybeDelivered when the message had been sent.
 //
-// The message control id is the same on every try, so the cabinet recognises a resent
-// message. It is safe for concurrent use.
+// An answer that acknowledges another message (MSA-2) means the answers on the connection
+// are out of step with the messages (a cabinet that answered one message twice): the
+// connection is closed, and the message sent once more on a new one.
+//
+// The message is the same on every try (its control id and its times come from the order),
+// so the cabinet recognises a resent message. It is safe for concurrent use.
 type Driver struct {
 	opts Options
 	env  hl7.Envelope
 
 	mu      sync.Mutex
 	clients map[string]*mllp.Client
-	closed  bool
+	// unanswered holds the control ids of messages sent without an answer, and when: a
+	// later refusal of the same message is marked EarlierAttemptUnanswered.
+	unanswered map[string]time.Time
+	closed     bool
 }
 
-var _ cabinet.Driver = (*Driver)(nil)
+var (
+	_ cabinet.Driver     = (*Driver)(nil)
+	_ cabinet.ItemMaster = (*Driver)(nil)
+)
+
+// Bounds of the memory of messages sent without an answer.
+const (
+	unansweredFor = 24 * time.Hour
+	unansweredMax = 10000
+)
 
 // New returns a driver; it connects to a cabinet on its first message. A ProcessingID other
 // than P, T or D makes every message refused (check it with hl7.ValidProcessingID first).
@@ -99,8 +127,10 @@ func New(opts Options) *Driver {
 	opts.Client.AckTimeout = opts.AckTimeout
 	opts.Client.MaxConns = opts.PoolSize
 	env := hl7.Envelope{SendingFacility: opts.SendingFacility, ReceivingFacility: opts.ReceivingFacility,
-		ProcessingID: opts.ProcessingID, Enhanced: opts.Enhanced}
-	return &Driver{opts: opts, env: env, clients: make(map[string]*mllp.Client)}
+		ProcessingID: opts.ProcessingID, Enhanced: opts.Enhanced, Location: opts.Location,
+		AssigningAuthority: opts.AssigningAuthority, PatientClass: opts.PatientClass,
+		ServerApplication: opts.ServerApplication}
+	return &Driver{opts: opts, env: env, clients: make(map[string]*mllp.Client), unanswered: make(map[string]time.Time)}
 }
 
 // Authorize sends the order as a new dispense authorization (NW).
@@ -108,18 +138,43 @@ func (d *Driver) Authorize(ctx context.Context, o cabinet.Order) error {
 	return d.sendOrder(ctx, o, hl7.OrderNew)
 }
 
-// Revoke cancels the order's authorization (CA).
+// Revoke cancels the order's authorization (CA), or discontinues it (DC) when
+// o.PartlyDispensed says part of it was withdrawn.
 func (d *Driver) Revoke(ctx context.Context, o cabinet.Order) error {
+	if o.PartlyDispensed {
+		return d.sendOrder(ctx, o, hl7.OrderDiscontinue)
+	}
 	return d.sendOrder(ctx, o, hl7.OrderCancel)
 }
 
-// UpdateItem sends the item to the cabinet's item master (MFN^M01, MAD or MUP).
+// UpdateItem sends the item to one cabinet's item master (MFN^M01, MAD, MUP or MDC), with
+// the cabinet's code in MSH-5.
 func (d *Driver) UpdateItem(ctx context.Context, c cabinet.CabinetTarget, item cabinet.Item) error {
 	msg, err := hl7.BuildMFN(c.CabinetCode, item, d.opts.Now(), d.env)
 	if err != nil {
 		return &cabinet.RefusedError{Cabinet: c.CabinetCode, Reason: err.Error()}
 	}
-	return d.send(ctx, c, msg, "MFN")
+	return d.send(ctx, c.CabinetCode, c.Address, msg, "MFN")
+}
+
+// UpdateItemAt sends the item once to the site's address for all its cabinets: MSH-5 is the
+// cabinet's code when the site has one cabinet, else the central server's application
+// (Options.ServerApplication). It is what the item master of a central server or an
+// interface engine expects; a site of one cabinet gets what UpdateItem sends it.
+func (d *Driver) UpdateItemAt(ctx context.Context, s cabinet.Site, item cabinet.Item) error {
+	name := strings.Join(s.Cabinets, ",")
+	receiver := cmp.Or(d.env.ServerApplication, hl7.DefaultServerApplication)
+	switch len(s.Cabinets) {
+	case 0:
+		return &cabinet.RefusedError{Cabinet: s.Address, Reason: "a site without cabinets has no item master to update"}
+	case 1:
+		receiver = s.Cabinets[0]
+	}
+	msg, err := hl7.BuildMFN(receiver, item, d.opts.Now(), d.env)
+	if err != nil {
+		return &cabinet.RefusedError{Cabinet: name, Reason: err.Error()}
+	}
+	return d.send(ctx, name, s.Address, msg, "MFN")
 }
 
 func (d *Driver) sendOrder(ctx context.Context, o cabinet.Order, oc hl7.OrderControl) error {
@@ -128,80 +183,5 @@ func (d *Driver) sendOrder(ctx context.Context, o cabinet.Order, oc hl7.OrderCon
 		// The order itself is wrong: sending it again will not help.
 		return &cabinet.RefusedError{Cabinet: o.CabinetCode, Reason: err.Error()}
 	}
-	return d.send(ctx, o.Target(), msg, "RDE "+string(oc))
-}
-
-// send delivers one message and reads its acknowledgment.
-func (d *Driver) send(ctx context.Context, c cabinet.CabinetTarget, msg *hl7.Message, what string) error {
-	if c.Address == "" {
-		return &cabinet.RefusedError{Cabinet: c.CabinetCode, Reason: "no HL7 address configured for the cabinet"}
-	}
-	raw, err := msg.Encode()
-	if err != nil {
-		return &cabinet.RefusedError{Cabinet: c.CabinetCode, Reason: err.Error()}
-	}
-	controlID := msg.Header().ControlID
-	span := trace.SpanFromContext(ctx)
-	span.SetAttributes(obs.AttrControlID.String(controlID))
-	client, err := d.client(c.Address)
-	if err != nil {
-		return err
-	}
-	answer, err := client.Send(ctx, raw)
-	if err != nil {
-		return fmt.Errorf("%s %s to cabinet %s: %w: %w", what, controlID, c.CabinetCode, cabinet.ErrUnreachable, err)
-	}
-	ack, err := hl7.ParseACK(answer)
-	if err != nil {
-		return fmt.Errorf("%s %s to cabinet %s: %w: %w: %w", what, controlID, c.CabinetCode, cabinet.ErrUnreachable, ErrBadAck, err)
-	}
-	if ack.ControlID != controlID {
-		return fmt.Errorf("%s %s to cabinet %s: %w: %w: it acknowledges %q", what, controlID, c.CabinetCode,
-			cabinet.ErrUnreachable, ErrBadAck, ack.ControlID)
-	}
-	span.SetAttributes(obs.AttrAck.String(string(ack.Code)))
-	cabinet.Acknowledged(ctx, string(ack.Code))
-	d.opts.Logger.InfoContext(ctx, "cabinet answered", "cabinet", c.CabinetCode, "message", what, "control_id", controlID,
-		"ack", ack.Code, "condition", ack.Condition, "text", ack.Text)
-	reason := ack.Text
-	if reason == "" {
-		reason = "answered " + string(ack.Code) + " without a reason"
-	}
-	switch {
-	case ack.Code.Accepted():
-		return nil
-	case ack.Code.Refused():
-		return &cabinet.RefusedError{Cabinet: c.CabinetCode, Reason: reason}
-	default: // AR, CR
-		return fmt.Errorf("%s %s to cabinet %s: %w: %w: %s", what, controlID, c.CabinetCode,
-			cabinet.ErrUnreachable, ErrNotNow, reason)
-	}
-}
-
-// client returns the pool for an address, creating it on first use.
-func (d *Driver) client(addr string) (*mllp.Client, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, fmt.Errorf("hl7 driver closed: %w", cabinet.ErrUnreachable)
-	}
-	c, ok := d.clients[addr]
-	if !ok {
-		c = mllp.NewClient(addr, d.opts.Client)
-		d.clients[addr] = c
-	}
-	return c, nil
-}
-
-// Close closes the connections to every cabinet.
-func (d *Driver) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closed = true
-	var errs []error
-	for addr, c := range d.clients {
-		errs = append(errs, c.Close())
-		delete(d.clients, addr)
-	}
-	return errors.Join(errs...)
+	return d.send(ctx, o.CabinetCode, o.Address, msg, "RDE "+string(oc))
 }

@@ -86,14 +86,7 @@ func newEnv(t *testing.T, cfg cabsim.Config, opts hl7driver.Options) *env {
 	require.NoError(t, err)
 	require.NoError(t, sim.Start(context.Background()))
 	t.Cleanup(func() { require.NoError(t, sim.Close()) })
-	if opts.AckTimeout == 0 {
-		opts.AckTimeout = time.Second
-	}
-	opts.ConnectTimeout = 500 * time.Millisecond
-	opts.Client.InitialBackoff = 20 * time.Millisecond
-	opts.Client.DialAttempts = 2
-	d := hl7driver.New(opts)
-	t.Cleanup(func() { _ = d.Close() })
+	d, _ := fastDriver(t, opts)
 	return &env{sim: sim, rec: rec, driver: d, admin: "http://" + sim.AdminAddr()}
 }
 

@@ -17,12 +17,14 @@ import (
 )
 
 // DefaultVersions are the MSH-12 versions the listener takes when ListenerOptions.Versions is
-// empty.
-var DefaultVersions = []string{"2.5", "2.5.1"}
+// empty: every version since v2.3, whose dispense report (RDS^O01 in v2.3, RDS^O13 since
+// v2.4) has the fields this interface reads where v2.5 has them.
+var DefaultVersions = []string{"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"}
 
 // ListenerOptions tune the report listener; zero values take the defaults shown.
 type ListenerOptions struct {
-	// Location reads report timestamps that carry no offset (UTC).
+	// Location reads report timestamps that carry no offset, and writes the
+	// acknowledgments' MSH-7 (UTC).
 	Location *time.Location
 	// ProcessingID is the MSH-11 the listener takes: P (production, the default), T or D.
 	// A message with another is answered AR 202 and not applied.
@@ -55,7 +57,7 @@ func (o ListenerOptions) withDefaults() ListenerOptions {
 }
 
 // NewEventServer returns an MLLP server that receives cabinet reports and applies them with
-// h; call Listen and Serve on it. A frame cut short is answered AR 100 (resend it), an
+// h; call Listen and Serve on it. A frame cut short is answered AR 207 (resend it), an
 // oversize one AE 100 (it will not fit however often it is sent), when their MSH can be
 // read; see NewEventHandler for the rest. The handler's context carries the peer
 // (mllp.PeerFromContext).
@@ -68,12 +70,12 @@ func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOpt
 		if fe.Head == nil {
 			return nil
 		}
-		a := hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionSegmentSequence, Text: "truncated frame; resend the message"}
+		a := hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionInternal, Text: "truncated frame; resend the message"}
 		if errors.Is(fe, mllp.ErrFrameTooLarge) {
 			a = hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionSegmentSequence,
 				Text: fmt.Sprintf("message larger than %d bytes", hl7.MaxMessageSize)}
 		}
-		return hl7.Answer(fe.Head, a, o.Now())
+		return hl7.Answer(fe.Head, a, o.Now().In(o.Location))
 	}
 	return mllp.NewServer(NewEventHandler(h, o), so)
 }
@@ -81,32 +83,37 @@ func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOpt
 // NewEventHandler returns the MLLP handler of the report listener. For each message, in
 // this order:
 //
-//   - no readable MSH, or no MSH-10: no answer (logged);
+//   - no readable MSH: no answer (logged); no MSH-10: AR 101 with MSA-2 empty;
 //   - MSH-11 is not the listener's processing id: AR 202; MSH-12 not a version taken: AR 203;
 //   - it does not parse: AE 100 (bad segment) or 102 (bad escape);
-//   - it is not RDS^O13 or OMS^O05: AR 200 (type) or 201 (event);
-//   - it lacks what its type requires or holds a bad value: AE 101, 102, 103 or 100, with
-//     ERR-2 locating the field;
+//   - it is not RDS^O13 (RDS^O01 in v2.3) or OMS^O05: AR 200 (type) or 201 (event);
+//   - it lacks what its type requires or holds a value that cannot be read: AE 101, 102,
+//     103 or 100, with ERR-2 locating the field. Text in another character set and amounts
+//     that are not whole numbers are not such values: the event carries them, flagged
+//     (hl7.DecodeEvent), and the handler decides;
 //   - h.HandleEvent returns nil: AA (h must return nil for a report it has already applied,
 //     so a resent report, same MSH-10, is acknowledged AA and counted once);
-//   - h returns a *cabinet.ReportError: its Ack, Condition and Text;
-//   - h returns an error wrapping cabinet.ErrUnknownOrder: AE 204;
+//   - h returns a *cabinet.ReportError: its Condition and Text, and its Ack, but for the
+//     conditions that ask for a resend (hl7.Resend: 206, 207), always answered AR;
 //   - h returns any other error: AR 207 "report not applied; resend later" (the error
 //     itself is logged, never sent).
 //
-// A message that asks for enhanced-mode acknowledgment (MSH-15 or MSH-16 filled) is answered
-// with the commit counterparts CA, CE and CR.
+// ERR-3 alone tells the sender what to do: 206 and 207 resend the same message later,
+// every other condition never. A message whose MSH-15 asks for a commit acknowledgment is
+// answered with the commit counterparts CA, CE and CR (hl7.Header.CommitAck); any other with
+// AA, AE or AR. The handler's context carries the message as received, in UTF-8
+// (cabinet.WithRaw, hl7.TranscodeRaw).
 func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 	o = o.withDefaults()
 	return func(ctx context.Context, raw []byte) []byte {
-		now := o.Now()
+		now := o.Now().In(o.Location)
 		log := o.Logger
 		if p, ok := mllp.PeerFromContext(ctx); ok {
 			log = log.With("peer", p.Addr.String())
 		}
 		head, err := hl7.ParseHeader(raw)
-		if err != nil || head.ControlID == "" {
-			log.WarnContext(ctx, "cabinet message without a readable MSH or MSH-10: not answered", "error", err)
+		if err != nil {
+			log.WarnContext(ctx, "cabinet message without a readable MSH: not answered", "error", err)
 			return nil
 		}
 		log = log.With("control_id", head.ControlID)
@@ -117,6 +124,11 @@ func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 				return nil
 			}
 			return ack
+		}
+		if head.ControlID == "" {
+			log.WarnContext(ctx, "cabinet message without MSH-10: answered AR with MSA-2 empty")
+			return reply(hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionRequiredField,
+				Text: "MSH-10 message control id is empty", Segment: "MSH", Occurrence: 1, Field: 10})
 		}
 		if head.ProcessingID != o.ProcessingID {
 			log.WarnContext(ctx, "cabinet message for another processing id", "processing_id", head.ProcessingID)
@@ -148,7 +160,10 @@ func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 		if ev.RequestID != "" {
 			span.SetAttributes(obs.AttrWorkflowID.String(ev.RequestID))
 		}
-		ack := answerOf(ctx, log, h.HandleEvent(cabinet.WithRaw(ctx, raw), ev))
+		if len(ev.Flags) > 0 {
+			log.WarnContext(ctx, "cabinet report accepted with flags", "flags", ev.Flags)
+		}
+		ack := answerOf(ctx, log, h.HandleEvent(cabinet.WithRaw(ctx, hl7.TranscodeRaw(raw)), ev))
 		span.SetAttributes(obs.AttrAck.String(string(ack.Code)))
 		if !ack.Code.Accepted() {
 			span.SetStatus(codes.Error, "not accepted")
@@ -166,15 +181,16 @@ func answerOf(ctx context.Context, log *slog.Logger, err error) hl7.Ack {
 		log.InfoContext(ctx, "cabinet report applied")
 		return hl7.Ack{Code: hl7.AckAccept}
 	case errors.As(err, &re):
-		code := hl7.AckCode(re.Ack)
-		if code != hl7.AckError {
+		code, cond := hl7.AckCode(re.Ack), re.Condition
+		if cond == "" {
+			cond = hl7.ConditionInternal
+		}
+		if code != hl7.AckError || hl7.Resend(cond) {
+			// ERR-3 is the sender's key: a condition that asks for a resend is an AR.
 			code = hl7.AckReject
 		}
-		log.WarnContext(ctx, "cabinet report not applied", "ack", code, "condition", re.Condition, "text", re.Text, "error", re.Err)
-		return hl7.Ack{Code: code, Condition: re.Condition, Text: re.Text}
-	case errors.Is(err, cabinet.ErrUnknownOrder):
-		log.WarnContext(ctx, "cabinet report for an unknown order", "error", err)
-		return hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionUnknownKey, Text: "unknown order"}
+		log.WarnContext(ctx, "cabinet report not applied", "ack", code, "condition", cond, "text", re.Text, "error", re.Err)
+		return hl7.Ack{Code: code, Condition: cond, Text: re.Text}
 	default:
 		log.ErrorContext(ctx, "cabinet report not applied", "error", err)
 		return hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionInternal, Text: "report not applied; resend later"}

@@ -42,14 +42,14 @@ func withMSH(msg string, n int, v string) string {
 func TestListenerAnswers(t *testing.T) {
 	rec := &recorder{fail: func(e cabinet.Event) error {
 		switch e.RequestID {
-		case "medreq-unknown":
-			return fmt.Errorf("look up: %w", cabinet.ErrUnknownOrder)
 		case "medreq-broken":
 			return errors.New("database password is hunter2")
 		case "medreq-baddrug":
 			return cabinet.Rejected(cabinet.ConditionTableValue, "unknown medication MORF10", errors.New("not in catalogue"))
 		case "medreq-later":
 			return cabinet.NotNow("database unavailable; resend later", errors.New("connection refused"))
+		case "medreq-locked":
+			return cabinet.Rejected(cabinet.ConditionRecordLocked, "record locked", nil)
 		}
 		return nil
 	}}
@@ -73,19 +73,24 @@ func TestListenerAnswers(t *testing.T) {
 			ack(hl7.AckError, "r2", "103", "unknown medication MORF10")},
 		{"the handler says not now: AR", rds("r2b", "medreq-later"),
 			ack(hl7.AckReject, "r2b", "207", "database unavailable; resend later")},
-		{"unknown order (legacy sentinel): AE 204", rds("r2c", "medreq-unknown"),
-			ack(hl7.AckError, "r2c", "204", "unknown order")},
 		{"unclassified failure: AR 207, no detail leaked", rds("r3", "medreq-broken"),
 			ack(hl7.AckReject, "r3", "207", "report not applied; resend later")},
 		{"not a report: AR 200", strings.Replace(rds("r4", "medreq-1"), "RDS^O13^RDS_O13", "ADT^A01^ADT_A01", 1),
 			ack(hl7.AckReject, "r4", "200", "hl7: unsupported message type: ADT^A01 is not RDS^O13 or OMS^O05")},
-		{"an RDS of another event: AR 201", strings.Replace(rds("r4b", "medreq-1"), "RDS^O13^RDS_O13", "RDS^O01", 1),
-			ack(hl7.AckReject, "r4b", "201", "hl7: unsupported event code: RDS^O01 is not RDS^O13 or OMS^O05")},
+		{"an RDS of another event: AR 201", strings.Replace(rds("r4b", "medreq-1"), "RDS^O13^RDS_O13", "RDS^O25", 1),
+			ack(hl7.AckReject, "r4b", "201", "hl7: unsupported event code: RDS^O25 is not RDS^O13 or OMS^O05")},
 		{"a test message to production: AR 202", withMSH(rds("r4c", "medreq-1"), 11, "T"),
 			ack(hl7.AckReject, "r4c", "202", `processing id "T", this system takes "P"`)},
-		{"version 2.3: AR 203", withMSH(rds("r4d", "medreq-1"), 12, "2.3"),
-			ack(hl7.AckReject, "r4d", "203", `version "2.3" is not supported`)},
+		{"version 2.2: AR 203", withMSH(rds("r4d", "medreq-1"), 12, "2.2"),
+			ack(hl7.AckReject, "r4d", "203", `version "2.2" is not supported`)},
 		{"version 2.5.1 is taken", withMSH(rds("r4e", "medreq-1"), 12, "2.5.1"), ack(hl7.AckAccept, "r4e", "", "")},
+		{"version 2.4 is taken", withMSH(rds("r4f", "medreq-1"), 12, "2.4"), ack(hl7.AckAccept, "r4f", "", "")},
+		{"version 2.3, RDS^O01, is taken", strings.Replace(withMSH(rds("r4g", "medreq-1"), 12, "2.3"), "RDS^O13^RDS_O13", "RDS^O01", 1),
+			ack(hl7.AckAccept, "r4g", "", "")},
+		{"a fractional amount is taken, flagged: AA", strings.Replace(rds("r4h", "medreq-1"), "|2|ampoule", "|0.5|ampoule", 1),
+			ack(hl7.AckAccept, "r4h", "", "")},
+		{"the handler asks for a resend as an AE: AR, ERR-3 decides", rds("r4i", "medreq-locked"),
+			ack(hl7.AckReject, "r4i", "206", "record locked")},
 		{"report missing its amount: AE 101", strings.Replace(rds("r5", "medreq-1"), "|2|ampoule", "||ampoule", 1),
 			&hl7.Ack{Code: hl7.AckError, ControlID: "r5", Condition: "101", Text: "hl7: invalid message: RXD 1: RXD-4 amount dispensed is empty",
 				Segment: "RXD", Occurrence: 1, Field: 4}},
@@ -106,7 +111,33 @@ func TestListenerAnswers(t *testing.T) {
 			assert.Equal(t, *tt.want, got)
 		})
 	}
-	assert.Len(t, rec.got(), 5, "only the applied reports reach the handler's store")
+	var applied []string
+	for _, e := range rec.got() {
+		applied = append(applied, e.MessageControlID)
+	}
+	assert.Equal(t, []string{"r1", "r1", "r1b", "r1c", "r4e", "r4f", "r4g", "r4h"}, applied,
+		"only the applied reports reach the handler's store")
+	h := rec.got()[7]
+	require.Len(t, h.Flags, 1)
+	assert.Equal(t, cabinet.Flag{Cause: cabinet.CauseFractional, Field: "RXD-4", Line: 1, Value: "0.5",
+		Text: "RXD-4 is 0.5, not a whole number of units"}, h.Flags[0])
+}
+
+// TestListenerAnswersAMessageWithoutControlID: AR with MSA-2 empty, never silence, so the
+// sender's engine does not wait for an answer that never comes.
+func TestListenerAnswersAMessageWithoutControlID(t *testing.T) {
+	rec := &recorder{}
+	c := mllp.NewClient(startListener(t, rec), mllp.ClientOptions{AckTimeout: time.Second})
+	defer c.Close()
+	answer, err := c.Send(context.Background(), []byte(withMSH(rds("x", "medreq-1"), 10, "")))
+	require.NoError(t, err)
+	m, err := hl7.Parse(answer)
+	require.NoError(t, err)
+	msa, e := m.Segment("MSA"), m.Segment("ERR")
+	assert.Equal(t, []string{"AR", ""}, []string{msa.Value(1), msa.Value(2)})
+	assert.Equal(t, "101", e.Component(3, 1, 1))
+	assert.Equal(t, "MSH^1^10", e.Field(2).String())
+	assert.Empty(t, rec.got())
 }
 
 func TestListenerAnswersInEnhancedModeWhenAsked(t *testing.T) {
@@ -118,13 +149,27 @@ func TestListenerAnswersInEnhancedModeWhenAsked(t *testing.T) {
 	}}
 	c := mllp.NewClient(startListener(t, rec), mllp.ClientOptions{AckTimeout: time.Second})
 	defer c.Close()
-	for id, want := range map[string]hl7.AckCode{"medreq-1": hl7.CommitAccept, "medreq-later": hl7.CommitReject} {
-		msg := withMSH(withMSH(rds("e-"+id[7:], id), 15, "AL"), 16, "NE")
+	tests := []struct {
+		accept, app, request string
+		want                 hl7.AckCode
+	}{
+		{"AL", "NE", "medreq-1", hl7.CommitAccept},
+		{"AL", "NE", "medreq-later", hl7.CommitReject},
+		{"NE", "AL", "medreq-1", hl7.AckAccept}, // an application acknowledgment asked for
+		{"NE", "AL", "medreq-later", hl7.AckReject},
+		{"", "AL", "medreq-1", hl7.AckAccept},
+		{"ER", "AL", "medreq-1", hl7.AckAccept}, // a commit acknowledgment only on error
+		{"ER", "AL", "medreq-later", hl7.CommitReject},
+		{"SU", "", "medreq-1", hl7.CommitAccept}, // only on success
+		{"SU", "", "medreq-later", hl7.AckReject},
+	}
+	for i, tt := range tests {
+		msg := withMSH(withMSH(rds(fmt.Sprintf("e%d", i), tt.request), 15, tt.accept), 16, tt.app)
 		answer, err := c.Send(context.Background(), []byte(msg))
 		require.NoError(t, err)
 		got, err := hl7.ParseACK(answer)
 		require.NoError(t, err)
-		assert.Equal(t, want, got.Code)
+		assert.Equal(t, tt.want, got.Code, "MSH-15 %q MSH-16 %q, %s", tt.accept, tt.app, tt.request)
 	}
 }
 
@@ -185,10 +230,10 @@ func TestListenerCountWithoutCountIsAE101(t *testing.T) {
 	assert.Equal(t, 9, got.Field)
 }
 
-// TestListenerRefusesControlsAndInvalidUTF8 sends reports whose fields decode to a NUL, a
-// control character or invalid UTF-8, over MLLP: each is answered AE 102 with ERR-2 naming
-// the field, and none reaches the handler.
-func TestListenerRefusesControlsAndInvalidUTF8(t *testing.T) {
+// TestListenerRefusesControls sends reports whose fields decode to a NUL or a control
+// character, over MLLP: each is answered AE 102 with ERR-2 naming the field, and none
+// reaches the handler. Text that is only not UTF-8 is read (TestListenerReadsLatin1).
+func TestListenerRefusesControls(t *testing.T) {
 	rec := &recorder{}
 	c := mllp.NewClient(startListener(t, rec), mllp.ClientOptions{AckTimeout: time.Second})
 	defer c.Close()
@@ -207,7 +252,6 @@ func TestListenerRefusesControlsAndInvalidUTF8(t *testing.T) {
 		{"escaped NUL in the witness", oms("t1", `N\X00\9`), "ZPM", 12, "ZPM-12 contains a NUL character (byte 1)"},
 		{"raw NUL in the witness", oms("t2", "N\x009"), "ZPM", 12, "ZPM-12 contains a NUL character (byte 1)"},
 		{"escaped ESC in the witness", oms("t3", `N\X1B\9`), "ZPM", 12, "ZPM-12 contains a control character 0x1B (byte 1)"},
-		{"invalid UTF-8 in the witness", oms("t4", "N\xc39"), "ZPM", 12, "ZPM-12 is not valid UTF-8 (byte 1)"},
 		{"raw ESC in a medication name", strings.Replace(rds("t5", "medreq-1"), "^Morphine", "^Mor\x1bphine", 1), "RXD", 2,
 			"RXD-2.2 contains a control character 0x1B (byte 3)"},
 	}
@@ -224,6 +268,28 @@ func TestListenerRefusesControlsAndInvalidUTF8(t *testing.T) {
 		})
 	}
 	assert.Empty(t, rec.got(), "nothing refused reaches the handler")
+}
+
+// TestListenerReadsLatin1 sends a report in ISO 8859-1, declared and not: both are taken,
+// the text transcoded, and the undeclared one flagged; the handler keeps the message as
+// UTF-8.
+func TestListenerReadsLatin1(t *testing.T) {
+	var raws [][]byte
+	rec := &recorder{}
+	h := hl7driver.NewEventHandler(cabinet.EventHandler(handlerFunc(func(ctx context.Context, e cabinet.Event) error {
+		raws = append(raws, cabinet.RawFromContext(ctx))
+		return rec.HandleEvent(ctx, e)
+	})), hl7driver.ListenerOptions{})
+	msg := strings.Replace(rds("l1", "medreq-1"), "^Morphine", "^Morfina s\xf3dica", 1)
+	for i, declared := range []string{"8859/1", ""} {
+		ack, err := hl7.ParseACK(h(context.Background(), []byte(withMSH(msg, 18, declared))))
+		require.NoError(t, err)
+		assert.Equal(t, hl7.AckAccept, ack.Code)
+		e := rec.got()[i]
+		assert.Equal(t, "Morfina sódica", e.Lines[0].MedicationName)
+		assert.Equal(t, declared == "", e.Flagged(cabinet.CauseCharacterSet))
+		assert.Contains(t, string(raws[i]), "Morfina sódica", "kept in UTF-8")
+	}
 }
 
 func TestListenerAnswersFrameErrors(t *testing.T) {
@@ -245,7 +311,7 @@ func TestListenerAnswersFrameErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hl7.AckAccept, got.Code)
 
-	// A frame cut short by the next one: AR, resend it.
+	// A frame cut short by the next one: AR 207, resend it.
 	nc, r := dialListener(t, addr)
 	_, err = nc.Write(append([]byte("\x0b"+rds("cut1", "medreq-1")[:110]), mllp.AppendFrame(nil, []byte(rds("r8", "medreq-1")))...))
 	require.NoError(t, err)

@@ -25,14 +25,16 @@ func TestWithdrawalReportsReachTheListener(t *testing.T) {
 	}{
 		{format: cabsim.FormatRDS, want: cabinet.Event{
 			MessageControlID: hl7.ShortID("RV", "PYX-ICU-01|medreq-6"), Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-6",
-			Lines: []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(2), Units: "ampoule"}},
-			User:  "SIM-NURSE",
+			Lines: []cabinet.EventLine{{OrderNumber: "medreq-6-1", GroupNumber: "medreq-6",
+				MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(2), Units: "ampoule"}},
+			PatientMRN: "MRN0042", User: "SIM-NURSE",
 		}},
 		{format: cabsim.FormatPADE, stock: stock, want: cabinet.Event{
 			MessageControlID: hl7.ShortID("V1", "PYX-ICU-01|medreq-6"), Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01", RequestID: "medreq-6",
-			Lines:          []cabinet.EventLine{{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(2), Units: "ampoule"}},
+			Lines: []cabinet.EventLine{{OrderNumber: "medreq-6-1", GroupNumber: "medreq-6",
+				MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(2), Units: "ampoule"}},
 			MedicationCode: "MORF10", Drawer: "2", Pocket: "B", ControlledClass: "A1",
-			Expected: c(10), Actual: c(8), Balance: c(8), ParLevel: c(8), User: "SIM-NURSE",
+			Expected: c(10), Actual: c(8), Balance: c(8), ParLevel: c(8), PatientMRN: "MRN0042", User: "SIM-NURSE",
 		}},
 	}
 	for _, tt := range tests {
@@ -156,10 +158,12 @@ func TestWithdrawOtherThanOrdered(t *testing.T) {
 			}}
 			var out map[string][]string
 			require.Equal(t, http.StatusOK, e.post(t, "/withdraw", body, &out))
+			// Each line names the order line it dispensed (ORC-2) and the request (ORC-4); the
+			// line beyond the order names the request only.
 			want := []cabinet.EventLine{
-				{MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(1), Units: "ampoule"},
-				{MedicationCode: "DIPI1G", Amount: c(1), Units: "tablet"},
-				{MedicationCode: "ONDA4", Amount: c(1)},
+				{OrderNumber: "medreq-x-1", GroupNumber: "medreq-x", MedicationCode: "MORF10", MedicationName: "Morphine 10 mg/mL", Amount: c(1), Units: "ampoule"},
+				{OrderNumber: "medreq-x-2", GroupNumber: "medreq-x", MedicationCode: "DIPI1G", Amount: c(1), Units: "tablet"},
+				{GroupNumber: "medreq-x", MedicationCode: "ONDA4", Amount: c(1)},
 			}
 			var got []cabinet.EventLine
 			if format == cabsim.FormatRDS {

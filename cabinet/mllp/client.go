@@ -22,6 +22,12 @@ var (
 	// ErrBackoff: earlier connection attempts failed and the next one is not due before the
 	// caller's deadline.
 	ErrBackoff = errors.New("mllp: backing off after failed connects")
+	// ErrMaybeSent is wrapped by every error of a Send that had begun writing the message
+	// when it failed (no answer in time, the connection lost while waiting, an answer the
+	// caller's check refused): the peer may have received it. An error without it means the
+	// message never left (no connection, the client closed, the caller gave up waiting for
+	// a connection).
+	ErrMaybeSent = errors.New("mllp: the message may have reached the peer")
 )
 
 // ClientOptions tune a Client; zero values take the defaults shown.
@@ -113,10 +119,20 @@ func NewClient(addr string, opts ClientOptions) *Client {
 func (c *Client) Addr() string { return c.addr }
 
 // Send sends one message and returns the payload of the answer. The answer is not checked:
-// reading the acknowledgment is the caller's business. An idle connection that the peer has
-// closed meanwhile is replaced once, transparently; every other failure is returned and the
-// connection dropped, since a late answer would otherwise be read as the next one's.
+// reading the acknowledgment is the caller's business (see SendCheck). An idle connection
+// that the peer has closed meanwhile is replaced once, transparently; every other failure is
+// returned and the connection dropped, since a late answer would otherwise be read as the
+// next one's.
 func (c *Client) Send(ctx context.Context, msg []byte) ([]byte, error) {
+	return c.SendCheck(ctx, msg, nil)
+}
+
+// SendCheck is Send with a check of the answer before the connection is used again: when
+// check returns an error (an acknowledgment of another message, say), the connection is
+// closed rather than reused, since the answers on it are out of step with the messages, and
+// SendCheck returns the answer with that error wrapped (and ErrMaybeSent). A nil check
+// accepts every answer.
+func (c *Client) SendCheck(ctx context.Context, msg []byte, check func(answer []byte) error) ([]byte, error) {
 	var cn *clientConn
 	select {
 	case cn = <-c.slots:
@@ -148,15 +164,27 @@ func (c *Client) Send(ctx context.Context, msg []byte) ([]byte, error) {
 		}
 		ack, err = c.roundTrip(ctx, cn, msg)
 	}
+	if err == nil && check != nil {
+		if cerr := check(ack); cerr != nil {
+			err = fmt.Errorf("mllp %s: answer refused, connection closed: %w", c.addr, cerr)
+		}
+	}
 	if err != nil {
 		cn.nc.Close()
 		c.release(nil)
-		return nil, err
+		return ack, maybeSent{err}
 	}
 	cn.idleSince = time.Now()
 	c.release(cn)
 	return ack, nil
 }
+
+// maybeSent marks an error after the message began to be written: it reads as the error
+// itself and matches ErrMaybeSent too.
+type maybeSent struct{ err error }
+
+func (e maybeSent) Error() string   { return e.err.Error() }
+func (e maybeSent) Unwrap() []error { return []error{e.err, ErrMaybeSent} }
 
 // release gives a slot back, closing the connection when the client is closed.
 func (c *Client) release(cn *clientConn) {

@@ -159,12 +159,50 @@ func TestClientFailures(t *testing.T) {
 			if tt.want == errConnRefused {
 				var op *net.OpError
 				assert.ErrorAs(t, err, &op)
+				assert.NotErrorIs(t, err, ErrMaybeSent, "never written: the peer cannot have it")
 			} else {
 				assert.ErrorIs(t, err, tt.want)
+				assert.ErrorIs(t, err, ErrMaybeSent, "written, unanswered: the peer may have it")
 			}
 			assert.Less(t, time.Since(start), 2*time.Second)
 		})
 	}
+}
+
+// TestClientClosesAConnectionWhoseAnswerIsRefused: when the caller's check refuses an
+// answer (it acknowledges another message), the connection is not reused: the next message
+// goes on a new one, so it is never answered by what was meant for an earlier one.
+func TestClientClosesAConnectionWhoseAnswerIsRefused(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		remotes []string
+	)
+	_, addr := startServer(t, func(ctx context.Context, msg []byte) []byte {
+		nc, _ := ConnFromContext(ctx)
+		mu.Lock()
+		remotes = append(remotes, nc.RemoteAddr().String())
+		mu.Unlock()
+		return echo(ctx, msg)
+	}, ServerOptions{})
+	c := NewClient(addr, ClientOptions{MaxConns: 1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wrong := errors.New("acknowledges another message")
+	ack, err := c.SendCheck(ctx, []byte("one"), func([]byte) error { return wrong })
+	assert.Equal(t, "ACK:one", string(ack), "the answer is returned with the error")
+	assert.ErrorIs(t, err, wrong)
+	assert.ErrorIs(t, err, ErrMaybeSent)
+	for _, msg := range []string{"two", "three"} {
+		ack, err = c.SendCheck(ctx, []byte(msg), func(a []byte) error { return nil })
+		require.NoError(t, err)
+		assert.Equal(t, "ACK:"+msg, string(ack))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, remotes, 3)
+	assert.NotEqual(t, remotes[0], remotes[1], "a new connection after the refused answer")
+	assert.Equal(t, remotes[1], remotes[2], "an accepted answer keeps the connection")
 }
 
 // errConnRefused stands for "a dial error" in the table above.
