@@ -171,11 +171,11 @@ func (s *Server) startMetrics() {
 	if m == nil || s.store == nil {
 		return
 	}
-	m.WatchStore(s.store)
+	m.WatchStore(storeMetrics{s.store})
 	if s.cfg.AuditVerifyInterval > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopAudit = cancel
-		go m.VerifyAudit(ctx, s.store, s.cfg.AuditVerifyInterval)
+		go m.VerifyAudit(ctx, storeMetrics{s.store}, s.cfg.AuditVerifyInterval)
 	}
 }
 

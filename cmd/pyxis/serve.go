@@ -156,7 +156,8 @@ func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg
 // cabinet commands they send.
 func workerActivities(store *db.Store, cabinets cabinet.Driver, simulated bool, reg *metrics.Registry) *activities.Activities {
 	if reg != nil {
-		store = store.WithTransitionObserver(reg.Requests().Observe)
+		requests := reg.Requests()
+		store = store.WithTransitionObserver(func(t db.RecordedTransition) { requests.Observe(metrics.Transition(t)) })
 	}
 	return &activities.Activities{Store: store, Cabinets: cabinets, SimulatedCabinets: simulated, Metrics: reg.Cabinets()}
 }

@@ -6,17 +6,38 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/medreq/pyxis/db"
 )
 
 // FullAuditEvery is how many verifications run between two full ones: the others read only
-// the entries written since the last (db.Store.VerifyAuditSince).
+// the entries written since the last.
 const FullAuditEvery = 12
 
-// AuditChecker verifies the audit chain (a *db.Store).
+// AuditCheckpoint is an audit entry a verification found intact, where the next one may
+// start; the zero value asks for the whole chain.
+type AuditCheckpoint struct {
+	ID, Seq int64
+	Hash    []byte
+}
+
+// AuditResult is what one verification of the audit chain found.
+type AuditResult struct {
+	// Entries is how many entries were checked; OK whether every link holds.
+	Entries int
+	OK      bool
+	// FirstBrokenID and Reason say which entry is broken and how (when not OK).
+	FirstBrokenID int64
+	Reason        string
+	// HeadSeq and HeadHash are the chain head.
+	HeadSeq  int64
+	HeadHash string
+	// Checkpoint is where the next verification may start.
+	Checkpoint AuditCheckpoint
+}
+
+// AuditChecker verifies the audit chain from a checkpoint (the database, through an adapter
+// where the api is wired).
 type AuditChecker interface {
-	VerifyAuditSince(ctx context.Context, from db.AuditCheckpoint) (db.AuditVerification, error)
+	VerifyAuditSince(ctx context.Context, from AuditCheckpoint) (AuditResult, error)
 }
 
 // auditState is pyxis_audit_chain_ok: absent until the first verification ends.
@@ -46,7 +67,7 @@ func (r *Registry) VerifyAudit(ctx context.Context, c AuditChecker, interval tim
 		return
 	}
 	var (
-		from   db.AuditCheckpoint
+		from   AuditCheckpoint
 		rounds int
 		shown  bool
 	)
@@ -59,7 +80,7 @@ func (r *Registry) VerifyAudit(ctx context.Context, c AuditChecker, interval tim
 		case <-timer.C:
 		}
 		if rounds%FullAuditEvery == 0 {
-			from = db.AuditCheckpoint{}
+			from = AuditCheckpoint{}
 		}
 		rounds++
 		start := time.Now()
@@ -76,7 +97,7 @@ func (r *Registry) VerifyAudit(ctx context.Context, c AuditChecker, interval tim
 		default:
 			st.ok.Set(0)
 			// Start over from the beginning next time: the chain is broken somewhere.
-			from = db.AuditCheckpoint{}
+			from = AuditCheckpoint{}
 			slog.Error("audit chain broken", "first_broken_id", v.FirstBrokenID, "reason", v.Reason,
 				"head_seq", v.HeadSeq, "head_hash", v.HeadHash)
 		}

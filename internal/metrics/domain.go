@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/medreq/pyxis/db"
 )
 
 // Buckets (seconds) of the domain histograms.
@@ -71,8 +69,22 @@ func (r *Registry) Requests() *Requests {
 	})
 }
 
-// Observe counts one transition recorded for the first time (a db.TransitionObserver).
-func (m *Requests) Observe(t db.RecordedTransition) {
+// Transition is a transition of a request recorded for the first time, with what the
+// metrics need to know of its request.
+type Transition struct {
+	RequestID string
+	// From and Status are the statuses before and after; ReasonCode says why, if anything.
+	From, Status, ReasonCode string
+	At                       time.Time
+	// Priority is the request's priority; Created when it was submitted; AwaitingSince when
+	// it entered awaiting_approval (Created when it never did).
+	Priority               string
+	Created, AwaitingSince time.Time
+}
+
+// Observe counts one transition recorded for the first time (the store tells the worker's
+// registry of each, after its commit).
+func (m *Requests) Observe(t Transition) {
 	if m == nil {
 		return
 	}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/medreq/pyxis/db"
 )
 
 // Gauge reading settings.
@@ -23,9 +21,20 @@ const (
 	DeadlineGrace = time.Minute
 )
 
-// GaugeSource is what the gauges are read from (a *db.Store).
+// Gauges are the counts operations watch, as one reading of the store gives them.
+type Gauges struct {
+	OpenRestockTasks, OpenDiscrepancies, OpenOverrideReviews int64
+	// AwaitingApprovalPastDeadline and ReadyAtCabinetPastDeadline count the requests still in
+	// that status whose deadline passed before the time asked about.
+	AwaitingApprovalPastDeadline, ReadyAtCabinetPastDeadline int64
+	// AuditHeadSeq is the chain position of the newest audit entry.
+	AuditHeadSeq int64
+}
+
+// GaugeSource is what the gauges are read from (the database, through an adapter where the
+// api is wired): requests count as past their deadline when it passed before pastDeadline.
 type GaugeSource interface {
-	OperationalGauges(ctx context.Context, pastDeadline time.Time) (db.OperationalGauges, error)
+	Gauges(ctx context.Context, pastDeadline time.Time) (Gauges, error)
 }
 
 // storeGauges is a collector that reads the gauges from Postgres at scrape time, with a
@@ -37,7 +46,7 @@ type storeGauges struct {
 
 	mu     sync.Mutex
 	at     time.Time
-	last   db.OperationalGauges
+	last   Gauges
 	failed bool
 
 	restock, discrepancies, overrides, headSeq, pastDeadline *prometheus.Desc
@@ -85,7 +94,7 @@ func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
 
 // read returns the cached reading, or a new one when it is older than GaugeTTL. Concurrent
 // scrapes wait for one query.
-func (g *storeGauges) read() (db.OperationalGauges, bool) {
+func (g *storeGauges) read() (Gauges, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
@@ -94,7 +103,7 @@ func (g *storeGauges) read() (db.OperationalGauges, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), GaugeTimeout)
 	defer cancel()
-	v, err := g.src.OperationalGauges(ctx, now.Add(-DeadlineGrace))
+	v, err := g.src.Gauges(ctx, now.Add(-DeadlineGrace))
 	g.at, g.last, g.failed = now, v, err != nil
 	if err != nil {
 		slog.Warn("metrics: the gauges read from Postgres are left out of this scrape", "error", err)

@@ -17,8 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
-
-	"github.com/medreq/pyxis/db"
 )
 
 // families gathers the registry into name -> family.
@@ -127,7 +125,7 @@ func TestRegistryGroupsRegisterOnce(t *testing.T) {
 	assert.Nil(t, none.HTTP())
 	assert.Nil(t, none.Temporal(), "no registry: the SDK gets no handler")
 	// Every group is a no-op when nil.
-	none.Requests().Observe(db.RecordedTransition{Status: "submitted"})
+	none.Requests().Observe(Transition{Status: "submitted"})
 	none.Cabinets().Observe(CabinetCommand{})
 	none.Reports().Observe("V", ReportAccepted)
 }
@@ -137,8 +135,8 @@ func TestRequestsCountTransitions(t *testing.T) {
 	m := reg.Requests()
 	created := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	awaiting := created.Add(2 * time.Second)
-	tr := func(from, to, code string, at time.Duration) db.RecordedTransition {
-		return db.RecordedTransition{RequestID: "medreq-1", From: from, Status: to, ReasonCode: code, At: created.Add(at),
+	tr := func(from, to, code string, at time.Duration) Transition {
+		return Transition{RequestID: "medreq-1", From: from, Status: to, ReasonCode: code, At: created.Add(at),
 			Priority: "stat", Created: created, AwaitingSince: awaiting}
 	}
 	m.Observe(tr("", "submitted", "", 0))
@@ -231,17 +229,17 @@ type fakeGauges struct {
 	err   error
 }
 
-func (f fakeGauges) OperationalGauges(ctx context.Context, pastDeadline time.Time) (db.OperationalGauges, error) {
+func (f fakeGauges) Gauges(ctx context.Context, pastDeadline time.Time) (Gauges, error) {
 	if f.calls != nil {
 		f.calls.Add(1)
 	}
 	if _, ok := ctx.Deadline(); !ok {
-		return db.OperationalGauges{}, errors.New("no timeout on the query")
+		return Gauges{}, errors.New("no timeout on the query")
 	}
 	if time.Until(pastDeadline) > -DeadlineGrace+time.Second {
-		return db.OperationalGauges{}, errors.New("the grace is not applied")
+		return Gauges{}, errors.New("the grace is not applied")
 	}
-	return db.OperationalGauges{OpenRestockTasks: 3, OpenDiscrepancies: 1, OpenOverrideReviews: 2,
+	return Gauges{OpenRestockTasks: 3, OpenDiscrepancies: 1, OpenOverrideReviews: 2,
 		AwaitingApprovalPastDeadline: 4, ReadyAtCabinetPastDeadline: 5, AuditHeadSeq: 42}, f.err
 }
 
@@ -278,39 +276,39 @@ func TestStoreGaugesLeftOutWhenTheStoreFails(t *testing.T) {
 }
 
 type fakeAudit struct {
-	results chan db.AuditVerification
-	froms   chan db.AuditCheckpoint
+	results chan AuditResult
+	froms   chan AuditCheckpoint
 }
 
-func (f fakeAudit) VerifyAuditSince(ctx context.Context, from db.AuditCheckpoint) (db.AuditVerification, error) {
+func (f fakeAudit) VerifyAuditSince(ctx context.Context, from AuditCheckpoint) (AuditResult, error) {
 	select {
 	case f.froms <- from:
 	case <-ctx.Done():
-		return db.AuditVerification{}, ctx.Err()
+		return AuditResult{}, ctx.Err()
 	}
 	select {
 	case v := <-f.results:
 		return v, nil
 	case <-ctx.Done():
-		return db.AuditVerification{}, ctx.Err()
+		return AuditResult{}, ctx.Err()
 	}
 }
 
 func TestVerifyAuditExportsTheOutcome(t *testing.T) {
 	reg := New()
-	f := fakeAudit{results: make(chan db.AuditVerification), froms: make(chan db.AuditCheckpoint)}
+	f := fakeAudit{results: make(chan AuditResult), froms: make(chan AuditCheckpoint)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go reg.VerifyAudit(ctx, f, time.Millisecond)
 
-	assert.Equal(t, db.AuditCheckpoint{}, <-f.froms, "the first round is a full verification")
+	assert.Equal(t, AuditCheckpoint{}, <-f.froms, "the first round is a full verification")
 	assert.NotContains(t, families(t, reg), AuditChainOK.Name, "absent until a verification ends")
-	cp := db.AuditCheckpoint{ID: 7, Seq: 7, Hash: []byte{1}}
-	f.results <- db.AuditVerification{OK: true, Checkpoint: cp}
+	cp := AuditCheckpoint{ID: 7, Seq: 7, Hash: []byte{1}}
+	f.results <- AuditResult{OK: true, Checkpoint: cp}
 	assert.Equal(t, cp, <-f.froms, "the next round starts where the last ended")
 	assert.Equal(t, 1.0, families(t, reg)[AuditChainOK.Name].GetMetric()[0].GetGauge().GetValue())
-	f.results <- db.AuditVerification{OK: false, FirstBrokenID: 3, Reason: "entry 3 was altered"}
-	assert.Equal(t, db.AuditCheckpoint{}, <-f.froms, "after a break, from the beginning")
+	f.results <- AuditResult{OK: false, FirstBrokenID: 3, Reason: "entry 3 was altered"}
+	assert.Equal(t, AuditCheckpoint{}, <-f.froms, "after a break, from the beginning")
 	assert.Equal(t, 0.0, families(t, reg)[AuditChainOK.Name].GetMetric()[0].GetGauge().GetValue())
 }
 
