@@ -8,9 +8,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Actions of the access log: what kind of read of patient data an entry records.
@@ -33,7 +33,7 @@ func (s *Server) logAccess(c *gin.Context, action string, requestIDs []string, d
 	}
 	me := actor(c)
 	err := s.store.LogAccess(c.Request.Context(), db.AccessEntry{
-		Actor: db.Actor{ID: me.ID, Role: me.Role}, Action: action, Endpoint: c.Request.Method + " " + c.FullPath(),
+		Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Action: action, Endpoint: c.Request.Method + " " + c.FullPath(),
 		RequestIDs: requestIDs, ClientIP: c.ClientIP(), HTTPRequestID: c.GetString(requestIDKey), Details: details,
 	})
 	if err != nil {
@@ -46,20 +46,20 @@ func (s *Server) logAccess(c *gin.Context, action string, requestIDs []string, d
 
 // AccessEntryView is one entry of the access log.
 type AccessEntryView struct {
-	ID            int64           `json:"id"`
-	At            time.Time       `json:"at"`
-	Actor         workflows.Actor `json:"actor"`
-	Action        string          `json:"action"`
-	Endpoint      string          `json:"endpoint"`
-	RequestIDs    []string        `json:"request_ids"`
-	ClientIP      string          `json:"client_ip"`
-	HTTPRequestID string          `json:"x_request_id"`
-	Details       map[string]any  `json:"details"`
+	ID            int64          `json:"id"`
+	At            time.Time      `json:"at"`
+	Actor         pyxis.Actor    `json:"actor"`
+	Action        string         `json:"action"`
+	Endpoint      string         `json:"endpoint"`
+	RequestIDs    []string       `json:"request_ids"`
+	ClientIP      string         `json:"client_ip"`
+	HTTPRequestID string         `json:"x_request_id"`
+	Details       map[string]any `json:"details"`
 }
 
 func accessEntryView(e db.AccessEntry) AccessEntryView {
 	return AccessEntryView{
-		ID: e.ID, At: e.At, Actor: workflows.Actor{ID: e.Actor.ID, Role: e.Actor.Role}, Action: e.Action,
+		ID: e.ID, At: e.At, Actor: pyxis.Actor{ID: e.Actor.ID, Role: e.Actor.Role}, Action: e.Action,
 		Endpoint: e.Endpoint, RequestIDs: e.RequestIDs, ClientIP: e.ClientIP, HTTPRequestID: e.HTTPRequestID, Details: e.Details,
 	}
 }

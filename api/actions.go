@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/textcheck"
@@ -50,8 +51,8 @@ func (s *Server) auditDuplicateApproval(c *gin.Context) {
 	for _, e := range c.Errors {
 		if errors.As(e.Err, &appErr) && appErr.Type() == workflows.ErrDuplicateApproval {
 			me := actor(c)
-			err := s.store.AppendAudit(c.Request.Context(), db.AuditEntry{
-				Actor: db.Actor{ID: me.ID, Role: me.Role}, Action: "approval_refused", RequestID: c.Param("id"),
+			err := s.store.AppendAudit(c.Request.Context(), pyxis.AuditEntry{
+				Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Action: "approval_refused", RequestID: c.Param("id"),
 				Details: map[string]any{"reason": appErr.Message()},
 			}, "")
 			if err != nil {
@@ -125,7 +126,7 @@ func (s *Server) cabinetEvent(c *gin.Context) {
 	if len(body.Lines) > MaxLines {
 		fe.add("lines", "at most %d lines", MaxLines)
 	}
-	lines := make([]workflows.Line, len(body.Lines))
+	lines := make([]pyxis.Line, len(body.Lines))
 	for i, l := range body.Lines {
 		if l.MedicationID <= 0 {
 			fe.add(fmt.Sprintf("lines[%d].medication_id", i), "is required")
@@ -133,7 +134,7 @@ func (s *Server) cabinetEvent(c *gin.Context) {
 		if l.Quantity < 1 || l.Quantity > MaxQuantity {
 			fe.add(fmt.Sprintf("lines[%d].quantity", i), "must be between 1 and %d", MaxQuantity)
 		}
-		lines[i] = workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+		lines[i] = pyxis.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
 	}
 	if err := fe.err(); err != nil {
 		abort(c, err)
@@ -176,25 +177,25 @@ func (s *Server) cabinetEvent(c *gin.Context) {
 // mayReportWithdrawal allows a withdrawal report to a pharmacist, to the cabinet itself, and
 // to the nurse who made the request at that cabinet; anyone else is 403. An unknown request
 // is 404 to the nurse, who may not learn that it exists.
-func (s *Server) mayReportWithdrawal(c *gin.Context, cab db.Cabinet, requestID string) error {
+func (s *Server) mayReportWithdrawal(c *gin.Context, cab pyxis.Cabinet, requestID string) error {
 	me := actor(c)
 	switch me.Role {
-	case workflows.RolePharmacist:
+	case pyxis.RolePharmacist:
 		return nil
-	case workflows.RoleCabinet:
+	case pyxis.RoleCabinet:
 		if claim := cabinetClaim(c); claim == "" || claim == cab.Code {
 			return nil
 		}
 		return newError(http.StatusForbidden, CodeForbidden, "this cabinet token may report only for its own cabinet", nil)
-	case workflows.RoleNurse:
+	case pyxis.RoleNurse:
 		d, err := s.store.GetRequestDetail(c.Request.Context(), requestID)
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, pyxis.ErrNotFound) {
 			return notFound("request")
 		}
 		if err != nil {
 			return err
 		}
-		if d.RequesterID == me.ID && d.CabinetID == cab.ID {
+		if d.Requester.ID == me.ID && d.CabinetID == cab.ID {
 			return nil
 		}
 		return newError(http.StatusForbidden, CodeForbidden, "a nurse may report the withdrawal of her own requests only, at their cabinet", nil)

@@ -64,7 +64,7 @@ func (s *Server) setReportSources(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	after, err := s.store.SetCabinetReportSources(c.Request.Context(), id, sources, s.auditActor(c))
+	after, err := s.store.SetCabinetReportSources(c.Request.Context(), id, sources, actor(c))
 	if err != nil {
 		abort(c, err)
 		return

@@ -12,7 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
@@ -107,9 +107,9 @@ func (s *Server) createMedication(c *gin.Context) {
 	}
 	m, err := s.store.CreateMedication(c.Request.Context(), db.NewMedication{
 		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, ControlledList: body.ControlledList,
-		By: s.auditActor(c),
+		By: actor(c),
 	})
-	if errors.Is(err, db.ErrConflict) {
+	if errors.Is(err, pyxis.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a medication with code "+body.Code+" exists", nil)
 	}
 	if err != nil {
@@ -119,7 +119,7 @@ func (s *Server) createMedication(c *gin.Context) {
 	c.JSON(http.StatusCreated, medicationView(m))
 }
 
-func medicationView(m db.Medication) MedicationBody {
+func medicationView(m pyxis.Medication) MedicationBody {
 	return MedicationBody{ID: m.ID, Code: m.Code, Name: m.Name, Strength: m.Strength, Form: m.Form,
 		Unit: m.Unit, ControlledList: m.ControlledList, Controlled: m.Controlled(), CreatedAt: timePtr(m.CreatedAt)}
 }
@@ -161,9 +161,9 @@ func (s *Server) createCabinet(c *gin.Context) {
 	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{
 		Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status, Driver: body.Driver, Address: body.Address,
 		ReportSources: sources,
-		By:            s.auditActor(c),
+		By:            actor(c),
 	})
-	if errors.Is(err, db.ErrConflict) {
+	if errors.Is(err, pyxis.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a cabinet with code "+body.Code+" exists", nil)
 	}
 	if err != nil {
@@ -193,7 +193,7 @@ func (s *Server) checkDriver(fe *fields, driver, address string) {
 			fe.add("address", "an hl7 cabinet needs its interface address as host:port")
 		}
 	case driver == drivers.Sim && !s.cfg.AllowSimulatedCabinets:
-		fe.add("driver", "%s", activities.SimulatedCabinetsRefused)
+		fe.add("driver", "%s", pyxis.SimulatedCabinetsRefused)
 	case driver != drivers.Sim:
 		fe.add("driver", "must be %s", choices)
 	}
@@ -209,7 +209,7 @@ func validHostPort(addr string) bool {
 	return err == nil && n >= 1 && n <= 65535
 }
 
-func cabinetView(cb db.Cabinet) CabinetBody {
+func cabinetView(cb pyxis.Cabinet) CabinetBody {
 	return CabinetBody{ID: cb.ID, Code: cb.Code, Name: cb.Name, Unit: cb.Unit, Status: cb.Status,
 		Driver: cb.Driver, Address: cb.Address, ReportSources: sourceStrings(cb.ReportSources), CreatedAt: timePtr(cb.CreatedAt)}
 }
@@ -261,8 +261,8 @@ func (s *Server) setStock(c *gin.Context) {
 		return
 	}
 	me := actor(c)
-	row, err := s.store.SetStock(c.Request.Context(), cabinetID, medicationID, *body.OnHand, *body.ParLevel, db.Actor{ID: me.ID, Role: me.Role})
-	if errors.Is(err, db.ErrNotFound) {
+	row, err := s.store.SetStock(c.Request.Context(), cabinetID, medicationID, *body.OnHand, *body.ParLevel, pyxis.Actor{ID: me.ID, Role: me.Role})
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("cabinet or medication")
 	}
 	if err != nil {
@@ -285,7 +285,7 @@ func stockView(r db.StockRow) StockView {
 // that only need the cabinet to exist.
 func (s *Server) requireCabinet(ctx context.Context, id int64) error {
 	_, err := s.store.GetCabinet(ctx, id)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		return notFound("cabinet")
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -74,15 +75,15 @@ func (d *directory) lookup(ctx context.Context, p Principal) (directoryEntry, er
 	switch {
 	case err == nil:
 		e = directoryEntry{user: u, known: true}
-	case errors.Is(err, db.ErrNotFound) && d.requireKnown:
+	case errors.Is(err, pyxis.ErrNotFound) && d.requireKnown:
 		e = directoryEntry{}
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, pyxis.ErrNotFound):
 		name := p.Name
 		if name == "" {
 			name = p.ID
 		}
 		u, err = d.store.EnsureUser(ctx, db.User{ID: p.ID, Name: name, Role: p.Role, Active: true},
-			db.Actor{ID: p.ID, Role: p.Role, Name: name})
+			pyxis.Actor{ID: p.ID, Role: p.Role, Name: name})
 		if err != nil {
 			return e, err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
@@ -30,15 +31,15 @@ type PatientBody struct {
 }
 
 // patient is the workflow's form of the body's patient.
-func (p PatientBody) patient() workflows.Patient {
-	out := workflows.Patient{MRN: p.MRN, Bed: p.Bed}
+func (p PatientBody) patient() pyxis.Patient {
+	out := pyxis.Patient{MRN: p.MRN, Bed: p.Bed}
 	if p.Name != nil {
 		out.Family, out.Given = p.Name.Family, p.Name.Given
 	}
 	return out
 }
 
-func patientView(p workflows.Patient) PatientBody {
+func patientView(p pyxis.Patient) PatientBody {
 	out := PatientBody{MRN: p.MRN, Bed: p.Bed}
 	if p.Family != "" || p.Given != "" {
 		out.Name = &PersonName{Family: p.Family, Given: p.Given}
@@ -70,7 +71,7 @@ func (b CreateRequestBody) validate(idempotencyKey string) error {
 		fe.checkString("patient.name.family", n.Family, true, 100)
 		fe.checkString("patient.name.given", n.Given, false, 100)
 	}
-	if fe.checkText("priority", b.Priority, textcheck.Line) && !workflows.Priority(b.Priority).Valid() {
+	if fe.checkText("priority", b.Priority, textcheck.Line) && !pyxis.Priority(b.Priority).Valid() {
 		fe.add("priority", "must be one of stat, urgent, routine")
 	}
 	switch {
@@ -96,10 +97,10 @@ func (b CreateRequestBody) validate(idempotencyKey string) error {
 	return fe.err()
 }
 
-func (b CreateRequestBody) lines() []workflows.Line {
-	out := make([]workflows.Line, len(b.Items))
+func (b CreateRequestBody) lines() []pyxis.Line {
+	out := make([]pyxis.Line, len(b.Items))
 	for i, it := range b.Items {
-		out[i] = workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity}
+		out[i] = pyxis.Line{MedicationID: it.MedicationID, Quantity: it.Quantity}
 	}
 	return out
 }
@@ -141,11 +142,11 @@ func writeList[T, V any](c *gin.Context, rows []T, view func(T) V, nextCursor st
 type RequestView struct {
 	ID          string                 `json:"id"`
 	Status      workflows.Status       `json:"status"`
-	Priority    workflows.Priority     `json:"priority"`
+	Priority    pyxis.Priority         `json:"priority"`
 	CabinetID   int64                  `json:"cabinet_id"`
 	CabinetCode string                 `json:"cabinet_code"`
 	Patient     PatientBody            `json:"patient"`
-	Requester   workflows.Actor        `json:"requester"`
+	Requester   pyxis.Actor            `json:"requester"`
 	Items       []ItemBody             `json:"items"`
 	Approvals   []workflows.Approval   `json:"approvals"`
 	Transitions []workflows.Transition `json:"transitions"`
@@ -211,25 +212,24 @@ func summaryView(r db.RequestSummary) RequestSummaryView {
 		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
 	}
 	return RequestSummaryView{
-		ID: r.ID, Status: r.Status, Priority: r.Priority, CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
-		Patient: patientView(workflows.Patient{MRN: r.PatientMRN, Bed: r.PatientBed, Family: r.PatientFamily, Given: r.PatientGiven}), RequesterID: r.RequesterID,
-		Requester: r.RequesterName, Items: items, Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		ID: r.ID, Status: r.Status, Priority: string(r.Priority), CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
+		Patient: patientView(r.Patient), RequesterID: r.Requester.ID, Requester: r.Requester.Name, Items: items, Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 
 // AuditView is one audit entry.
 type AuditView struct {
-	ID        int64           `json:"id"`
-	At        time.Time       `json:"at"`
-	Actor     workflows.Actor `json:"actor"`
-	Action    string          `json:"action"`
-	RequestID string          `json:"request_id,omitempty"`
-	Details   map[string]any  `json:"details"`
+	ID        int64          `json:"id"`
+	At        time.Time      `json:"at"`
+	Actor     pyxis.Actor    `json:"actor"`
+	Action    string         `json:"action"`
+	RequestID string         `json:"request_id,omitempty"`
+	Details   map[string]any `json:"details"`
 }
 
-func auditView(e db.AuditEntry) AuditView {
+func auditView(e pyxis.AuditEntry) AuditView {
 	return AuditView{
-		ID: e.ID, At: e.At, Actor: workflows.Actor{ID: e.Actor.ID, Role: e.Actor.Role},
+		ID: e.ID, At: e.At, Actor: e.Actor,
 		Action: e.Action, RequestID: e.RequestID, Details: e.Details,
 	}
 }
@@ -238,10 +238,9 @@ func auditView(e db.AuditEntry) AuditView {
 // builds it from its transitions, so both answer a read alike.
 func stateFromProjection(d db.RequestDetail) workflows.State {
 	st := workflows.State{
-		ID: d.ID, Priority: workflows.Priority(d.Priority), CabinetID: d.CabinetID, CabinetCode: d.CabinetCode,
-		Patient:           workflows.Patient{MRN: d.PatientMRN, Bed: d.PatientBed, Family: d.PatientFamily, Given: d.PatientGiven},
-		Requester:         workflows.Actor{ID: d.RequesterID, Name: d.RequesterName, Role: workflows.RoleNurse},
-		Lines:             make([]workflows.Line, len(d.Lines)),
+		ID: d.ID, Priority: d.Priority, CabinetID: d.CabinetID, CabinetCode: d.CabinetCode, Patient: d.Patient,
+		Requester:         pyxis.Actor{ID: d.Requester.ID, Name: d.Requester.Name, Role: pyxis.RoleNurse},
+		Lines:             make([]pyxis.Line, len(d.Lines)),
 		Approvals:         []workflows.Approval{},
 		Transitions:       make([]workflows.Transition, len(d.Transitions)),
 		RequiredApprovals: d.RequiredApprovals,
@@ -251,10 +250,10 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		Status: workflows.StatusSubmitted,
 	}
 	for i, l := range d.Lines {
-		st.Lines[i] = workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
+		st.Lines[i] = pyxis.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
 	}
 	for i, t := range d.Transitions {
-		by := workflows.Actor{ID: t.Actor.ID, Name: t.Actor.Name, Role: t.Actor.Role}
+		by := pyxis.Actor{ID: t.Actor.ID, Name: t.Actor.Name, Role: t.Actor.Role}
 		to := workflows.Status(t.Status)
 		st.Transitions[i] = workflows.Transition{
 			Seq: t.Seq, From: workflows.Status(t.From), To: to, Action: t.Action, Actor: by, At: t.At, Reason: t.Reason,
@@ -272,7 +271,7 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 			st.Requester = by
 		}
 		for _, l := range t.Vended {
-			st.Vended = addVended(st.Vended, workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
+			st.Vended = addVended(st.Vended, pyxis.Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
 		}
 		// As the workflow does: a reason sticks when it comes with a change of status.
 		if to != st.Status && t.Reason != "" {
@@ -284,7 +283,7 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 }
 
 // addVended adds l to lines as the workflow does: a medication already there is summed.
-func addVended(lines []workflows.Line, l workflows.Line) []workflows.Line {
+func addVended(lines []pyxis.Line, l pyxis.Line) []pyxis.Line {
 	for i := range lines {
 		if lines[i].MedicationID == l.MedicationID {
 			lines[i].Quantity += l.Quantity

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -106,26 +106,26 @@ func classify(err error) (int, ErrorDetail) {
 		}
 	}
 	switch {
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, pyxis.ErrNotFound):
 		return http.StatusNotFound, ErrorDetail{Code: CodeNotFound, Message: "not found"}
-	case errors.Is(err, db.ErrConflict):
+	case errors.Is(err, pyxis.ErrConflict):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "already exists"}
-	case errors.Is(err, db.ErrNotOpen):
+	case errors.Is(err, pyxis.ErrNotOpen):
 		return http.StatusConflict, ErrorDetail{Code: CodeInvalidState, Message: "it is no longer open: resolved or completed already"}
-	case errors.Is(err, db.ErrControlledStock):
+	case errors.Is(err, pyxis.ErrControlledStock):
 		return http.StatusConflict, ErrorDetail{Code: CodeControlledStock, Message: "on_hand of a controlled medication changes only " +
 			"through a count (POST /v1/cabinets/{id}/counts, which records a discrepancy a pharmacist resolves with set_on_hand) " +
 			"or a load (POST /v1/cabinets/{id}/loads); this call may change par_level only"}
-	case errors.Is(err, db.ErrSamePerson):
+	case errors.Is(err, pyxis.ErrSamePerson):
 		return http.StatusConflict, ErrorDetail{Code: CodeSamePerson, Message: "a discrepancy of a controlled medication is resolved " +
 			"by someone other than who counted it (or wasted it)"}
-	case errors.Is(err, db.ErrStockBelowReserved):
+	case errors.Is(err, pyxis.ErrStockBelowReserved):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "on_hand cannot go below what is reserved for pending requests"}
-	case errors.Is(err, db.ErrIdempotencyMismatch):
+	case errors.Is(err, pyxis.ErrIdempotencyMismatch):
 		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeIdempotencyReuse, Message: "this Idempotency-Key was used for a different request"}
-	case errors.Is(err, db.ErrInvalid):
+	case errors.Is(err, pyxis.ErrInvalid):
 		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeValidation, Message: "a value is out of range"}
-	case errors.Is(err, db.ErrInvalidCursor):
+	case errors.Is(err, pyxis.ErrInvalidCursor):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeValidation, Message: "invalid cursor"}
 	}
 	if unavailable(err) {
@@ -148,7 +148,7 @@ func unavailable(err error) bool {
 		exhausted *serviceerror.ResourceExhausted
 		notReady  *serviceerror.WorkflowNotReady
 	)
-	return errors.Is(err, db.ErrUnavailable) || errors.As(err, &down) || errors.As(err, &deadline) ||
+	return errors.Is(err, pyxis.ErrUnavailable) || errors.As(err, &down) || errors.As(err, &deadline) ||
 		errors.As(err, &exhausted) || errors.As(err, &notReady) || errors.Is(err, errWorkflowTimeout) ||
 		errors.Is(err, context.DeadlineExceeded)
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -70,8 +72,8 @@ func (s *Server) updateMedication(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	m, err := s.store.UpdateMedication(ctx, id, next, s.auditActor(c))
-	if errors.Is(err, db.ErrNotFound) {
+	m, err := s.store.UpdateMedication(ctx, id, next, actor(c))
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("medication")
 	}
 	if err != nil {
@@ -105,7 +107,7 @@ func (s *Server) syncNewPocket(ctx context.Context, cabinetID, medicationID int6
 		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
 		return
 	}
-	if cab.Driver == db.DriverHL7 {
+	if cab.Driver == drivers.HL7 {
 		s.syncItem(ctx, cabinetID, medicationID, true)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -85,9 +86,9 @@ func (s *Server) recordLoad(c *gin.Context) {
 	}
 	res, err := s.store.RecordPocketChange(ctx, db.PocketChange{
 		CabinetID: cabinetID, MedicationID: body.MedicationID, Kind: db.MovementLoaded, Quantity: *body.Quantity,
-		Actor: db.Actor{ID: me.ID, Role: me.Role}, Witness: witness, Source: db.SourceAPI,
+		Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Witness: witness, Source: db.SourceAPI,
 	})
-	if errors.Is(err, db.ErrInvalid) {
+	if errors.Is(err, pyxis.ErrInvalid) {
 		err = validation([]FieldError{{Field: "quantity", Message: fmt.Sprintf("would leave more than %d on hand", db.MaxOnHand)}})
 	}
 	if err != nil {

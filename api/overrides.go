@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -86,14 +87,13 @@ func (s *Server) reviewOverride(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	me := actor(c)
-	o, err := s.store.ReviewOverride(c.Request.Context(), id, body.Outcome, body.Note, db.Actor{ID: me.ID, Role: me.Role, Name: me.Name})
+	o, err := s.store.ReviewOverride(c.Request.Context(), id, body.Outcome, body.Note, actor(c))
 	switch {
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, pyxis.ErrNotFound):
 		err = notFound("override review")
-	case errors.Is(err, db.ErrNotOpen):
+	case errors.Is(err, pyxis.ErrNotOpen):
 		err = newError(http.StatusConflict, CodeInvalidState, "the override was reviewed already", nil)
-	case errors.Is(err, db.ErrInvalid):
+	case errors.Is(err, pyxis.ErrInvalid):
 		err = newError(http.StatusConflict, "same_person", "the person who dispensed may not review their own override", nil)
 	}
 	if err != nil {

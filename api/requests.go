@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -51,7 +52,7 @@ func (s *Server) createRequest(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	cab, err := s.store.GetCabinet(ctx, body.CabinetID)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		abort(c, newError(http.StatusNotFound, CodeNotFound, "cabinet not found",
 			[]FieldError{{Field: "cabinet_id", Message: fmt.Sprintf("no cabinet %d", body.CabinetID)}}))
 		return
@@ -97,19 +98,17 @@ func (s *Server) createRequest(c *gin.Context) {
 	setWorkflowID(ctx, id)
 
 	in := workflows.Input{
-		Requester:   me,
-		Patient:     body.Patient.patient(),
-		CabinetID:   cab.ID,
+		RequestHeader: pyxis.RequestHeader{
+			Requester: me, Patient: body.Patient.patient(), CabinetID: cab.ID, Priority: pyxis.Priority(body.Priority),
+			Lines: body.lines(), RequiredApprovals: s.requiredApprovals(meds),
+		},
 		CabinetCode: cab.Code,
-		Priority:    workflows.Priority(body.Priority),
-		Lines:       body.lines(),
 		Policy: workflows.Policy{
-			ApprovalTimeout:      s.cfg.ApprovalTimeouts[workflows.Priority(body.Priority)],
+			ApprovalTimeout:      s.cfg.ApprovalTimeouts[pyxis.Priority(body.Priority)],
 			WithdrawalTimeout:    s.cfg.WithdrawalTimeout,
 			CabinetAttempts:      s.cfg.CabinetAttempts,
 			CabinetRetryInterval: s.cfg.CabinetRetryInterval,
 		},
-		RequiredApprovals: s.requiredApprovals(meds),
 	}
 	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
@@ -151,7 +150,7 @@ func (s *Server) createRequest(c *gin.Context) {
 
 // requiredApprovals is 2 when any medication is on a list that needs two pharmacists
 // (Config.DualApprovalLists), else 1.
-func (s *Server) requiredApprovals(meds []db.Medication) int32 {
+func (s *Server) requiredApprovals(meds []pyxis.Medication) int32 {
 	for _, m := range meds {
 		if m.Controlled() && slices.Contains(s.cfg.DualApprovalLists, m.ControlledList) {
 			return 2
@@ -194,7 +193,7 @@ func (s *Server) getRequest(c *gin.Context) {
 // seesAll reports whether p may read every request: pharmacists and admins. Anyone else who
 // reads requests (a nurse) sees only those she made and those of the cabinets of her unit.
 func seesAll(p Principal) bool {
-	return p.Role == workflows.RolePharmacist || p.Role == workflows.RoleAdmin
+	return p.Role == pyxis.RolePharmacist || p.Role == pyxis.RoleAdmin
 }
 
 // mayRead answers nil when p may read a request made by requesterID at cabinetID, and 404
@@ -208,7 +207,7 @@ func (s *Server) mayRead(ctx context.Context, p Principal, requesterID string, c
 		switch {
 		case err == nil && cab.Unit == p.Unit:
 			return nil
-		case err != nil && !errors.Is(err, db.ErrNotFound):
+		case err != nil && !errors.Is(err, pyxis.ErrNotFound):
 			return err
 		}
 	}
@@ -228,7 +227,7 @@ func (s *Server) readState(ctx context.Context, id string) (workflows.State, err
 	switch {
 	case err == nil && d.Complete:
 		return stateFromProjection(d), nil
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, pyxis.ErrNotFound):
 		return s.startedState(ctx, id)
 	case err != nil:
 		slog.WarnContext(ctx, "projection not read; asking the workflow", "request", id, "error", err)
@@ -341,7 +340,7 @@ func (s *Server) listAudit(c *gin.Context) {
 	ctx := c.Request.Context()
 	// One answer for a request that does not exist and one she may not read.
 	missing := func(err error) error {
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, pyxis.ErrNotFound) {
 			return notFound("request")
 		}
 		return err
@@ -349,7 +348,7 @@ func (s *Server) listAudit(c *gin.Context) {
 	if p := principal(c); !seesAll(p) {
 		req, err := s.store.GetRequest(ctx, id)
 		if err == nil {
-			err = s.mayRead(ctx, p, req.RequesterID, req.CabinetID)
+			err = s.mayRead(ctx, p, req.Requester.ID, req.CabinetID)
 		}
 		if err != nil {
 			abort(c, missing(err))

@@ -18,11 +18,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/internal/obs"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -62,7 +62,7 @@ type Config struct {
 	// HSTS adds Strict-Transport-Security to every response (when TLS terminates in front).
 	HSTS bool
 	// ApprovalTimeouts is the approval deadline per priority.
-	ApprovalTimeouts map[workflows.Priority]time.Duration
+	ApprovalTimeouts map[pyxis.Priority]time.Duration
 	// WithdrawalTimeout is how long an authorization waits at the cabinet.
 	WithdrawalTimeout time.Duration
 	// CabinetAttempts and CabinetRetryInterval bound cabinet commands.
@@ -97,10 +97,10 @@ type Config struct {
 // DefaultConfig returns the documented defaults; the secret is left empty.
 func DefaultConfig() Config {
 	return Config{
-		ApprovalTimeouts: map[workflows.Priority]time.Duration{
-			workflows.PriorityStat:    15 * time.Minute,
-			workflows.PriorityUrgent:  time.Hour,
-			workflows.PriorityRoutine: 4 * time.Hour,
+		ApprovalTimeouts: map[pyxis.Priority]time.Duration{
+			pyxis.PriorityStat:    15 * time.Minute,
+			pyxis.PriorityUrgent:  time.Hour,
+			pyxis.PriorityRoutine: 4 * time.Hour,
 		},
 		WithdrawalTimeout:    2 * time.Hour,
 		CabinetAttempts:      5,

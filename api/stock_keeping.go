@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -117,7 +118,7 @@ func (s *Server) confirmRefill(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	task, err := s.store.GetRefillTask(ctx, id)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("refill task")
 	}
 	if err == nil && task.Status != db.RefillOpen {
@@ -139,8 +140,8 @@ func (s *Server) confirmRefill(c *gin.Context) {
 		c.JSON(http.StatusAccepted, view)
 		return
 	case errors.As(err, &nf):
-		done, cerr := s.store.CompleteRefill(ctx, db.RefillCompletion{
-			TaskID: task.ID, Quantity: *body.Quantity, Actor: db.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
+		done, cerr := s.store.CompleteRefill(ctx, pyxis.RefillCompletion{
+			TaskID: task.ID, Quantity: *body.Quantity, Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
 		})
 		if cerr == nil && !done.Applied {
 			cerr = newError(http.StatusConflict, CodeInvalidState, fmt.Sprintf("refill task %d is no longer open", id), nil)
@@ -198,9 +199,9 @@ func (s *Server) recordCount(c *gin.Context) {
 	me := actor(c)
 	res, err := s.store.RecordCount(ctx, db.Count{
 		CabinetID: cabinetID, MedicationID: body.MedicationID, Counted: *body.Count,
-		Actor: db.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
+		Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
 	})
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = newError(http.StatusNotFound, CodeNotFound, "the cabinet does not stock this medication",
 			[]FieldError{{Field: "medication_id", Message: fmt.Sprintf("medication %d is not stocked in cabinet %d", body.MedicationID, cabinetID)}})
 	}
@@ -252,9 +253,9 @@ func (s *Server) resolveDiscrepancy(c *gin.Context) {
 	}
 	me := actor(c)
 	d, err := s.store.ResolveDiscrepancy(c.Request.Context(), id, db.Resolution{
-		Reason: strings.TrimSpace(body.Reason), SetOnHand: body.SetOnHand, Actor: db.Actor{ID: me.ID, Role: me.Role},
+		Reason: strings.TrimSpace(body.Reason), SetOnHand: body.SetOnHand, Actor: pyxis.Actor{ID: me.ID, Role: me.Role},
 	})
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("discrepancy")
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
@@ -72,7 +73,7 @@ func (s *Server) getUser(c *gin.Context) {
 		return
 	}
 	u, err := s.store.GetUser(c.Request.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("user")
 	}
 	if err != nil {
@@ -101,8 +102,8 @@ func (s *Server) createUser(c *gin.Context) {
 	active := body.Active == nil || *body.Active
 	u, err := s.store.CreateUser(c.Request.Context(), db.User{
 		ID: body.ID, Name: body.Name, Role: body.Role, Registration: body.Registration, Unit: body.Unit, Active: active,
-	}, s.auditActor(c))
-	if errors.Is(err, db.ErrConflict) {
+	}, actor(c))
+	if errors.Is(err, pyxis.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a user with id "+body.ID+" exists", nil)
 	}
 	if err != nil {
@@ -147,8 +148,8 @@ func (s *Server) patchUser(c *gin.Context) {
 	}
 	u, err := s.store.UpdateUser(c.Request.Context(), id, db.UserPatch{
 		Name: body.Name, Role: body.Role, Registration: body.Registration, Unit: body.Unit, Active: body.Active,
-	}, s.auditActor(c))
-	if errors.Is(err, db.ErrNotFound) {
+	}, actor(c))
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("user")
 	}
 	if err != nil {
@@ -157,12 +158,6 @@ func (s *Server) patchUser(c *gin.Context) {
 	}
 	s.dir.forget(u.ID)
 	c.JSON(http.StatusOK, userView(u))
-}
-
-// auditActor is the caller as the audit trail records it.
-func (s *Server) auditActor(c *gin.Context) db.Actor {
-	me := actor(c)
-	return db.Actor{ID: me.ID, Role: me.Role, Name: me.Name}
 }
 
 // userPathID reads the user id of the path; one no user can have names no user.

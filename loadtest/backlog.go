@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -46,7 +47,7 @@ func (r *runner) backlog(ctx context.Context, rep *Report) error {
 	)
 	for i := range fillConcurrency {
 		wg.Go(func() {
-			u, err := r.people.get(nurseID(i), workflows.RoleNurse)
+			u, err := r.people.get(nurseID(i), pyxis.RoleNurse)
 			if err != nil {
 				return
 			}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -27,11 +28,11 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	admin, err := r.people.get(adminID, workflows.RoleAdmin)
+	admin, err := r.people.get(adminID, pyxis.RoleAdmin)
 	if err != nil {
 		return err
 	}
-	tech, err := r.people.get(technicianID, workflows.RoleTechnician)
+	tech, err := r.people.get(technicianID, pyxis.RoleTechnician)
 	if err != nil {
 		return err
 	}
@@ -56,7 +57,7 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 	n := r.cfg.Requests
 	nurses := make([]*user, n)
 	for i := range n {
-		if nurses[i], err = r.people.get(nurseID(i), workflows.RoleNurse); err != nil {
+		if nurses[i], err = r.people.get(nurseID(i), pyxis.RoleNurse); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -103,7 +104,7 @@ func (r *runner) expectedArrivals() int {
 func (r *runner) closedArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup, arrive func(u *user, n uint64)) {
 	for i := range r.cfg.Users {
 		wg.Go(func() {
-			u, err := r.people.get(nurseID(i), workflows.RoleNurse)
+			u, err := r.people.get(nurseID(i), pyxis.RoleNurse)
 			if err != nil {
 				return
 			}
@@ -131,7 +132,7 @@ func (r *runner) openArrivals(ctx context.Context, b *budget, wg *sync.WaitGroup
 			b.close()
 			return
 		}
-		u, err := r.people.get(nurseID(int(hits%MaxUsers)), workflows.RoleNurse)
+		u, err := r.people.get(nurseID(int(hits%MaxUsers)), pyxis.RoleNurse)
 		if err != nil {
 			b.close()
 			return

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // queuePageSize is the pharmacist's page of the queue, and queuePages how many pages she
@@ -37,7 +37,7 @@ type pharmacy struct {
 func newPharmacy(r *runner) (*pharmacy, error) {
 	ph := &pharmacy{r: r, cosign: map[string]int{}}
 	for i := range r.cfg.Pharmacists {
-		u, err := r.people.get(pharmacistID(i), workflows.RolePharmacist)
+		u, err := r.people.get(pharmacistID(i), pyxis.RolePharmacist)
 		if err != nil {
 			return nil, err
 		}

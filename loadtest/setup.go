@@ -7,9 +7,9 @@ import (
 	"math"
 	"net/http"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // catalogue is what the run requests: the cabinets and the medications, split into plain and
@@ -44,7 +44,7 @@ const maxQuantity = 2
 
 // loadCatalogue reads the cabinets and medications through the API.
 func (r *runner) loadCatalogue(ctx context.Context) (catalogue, error) {
-	admin, err := r.people.get(adminID, workflows.RoleAdmin)
+	admin, err := r.people.get(adminID, pyxis.RoleAdmin)
 	if err != nil {
 		return catalogue{}, err
 	}
@@ -98,7 +98,7 @@ func stockNeed(n int) int32 {
 // /v1/cabinets/{id}/stock/{medication_id}); a controlled medication's on_hand changes only
 // through a load, witnessed by a pharmacist (POST /v1/cabinets/{id}/loads).
 func (r *runner) topUp(ctx context.Context, cat catalogue, need int32) error {
-	tech, err := r.people.get(technicianID, workflows.RoleTechnician)
+	tech, err := r.people.get(technicianID, pyxis.RoleTechnician)
 	if err != nil {
 		return err
 	}

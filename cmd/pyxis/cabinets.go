@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/cabinet/drivers"
@@ -200,12 +201,12 @@ func startDevCabinetSim(ctx context.Context, store *db.Store, o devOptions, repo
 	}
 	for _, c := range demoCabinets {
 		cab, err := store.SetCabinetDriver(ctx, c.Code, "hl7", sim.Addr())
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, pyxis.ErrNotFound) {
 			continue
 		}
 		if err == nil {
 			// The simulator reports from this machine: the demo cabinets believe it.
-			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, db.Actor{})
+			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, pyxis.Actor{})
 		}
 		if err != nil {
 			_ = sim.Close()

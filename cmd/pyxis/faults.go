@@ -16,12 +16,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/internal/faults"
 	"github.com/medreq/pyxis/worker"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // faultConfig says which fault scenario to run, and how big.
@@ -200,7 +200,7 @@ func startFaultStack(ctx context.Context, fc faultConfig, tm faultTimings) (_ *f
 	for _, c := range demoCabinets {
 		cab, err := fs.store.SetCabinetDriver(ctx, c.Code, "hl7", fs.orders.Addr())
 		if err == nil {
-			_, err = fs.store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, db.Actor{})
+			_, err = fs.store.SetCabinetReportSources(ctx, cab.ID, loopbackSources, pyxis.Actor{})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("point %s at the simulator: %w", c.Code, err)
@@ -229,7 +229,7 @@ func (fs *faultStack) seed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	seeder := db.Actor{ID: "fault-seed", Role: workflows.RoleSystem}
+	seeder := pyxis.Actor{ID: "fault-seed", Role: pyxis.RoleSystem}
 	for _, cab := range d.Cabinets {
 		fs.cabinetIDs = append(fs.cabinetIDs, cab.ID)
 		for _, m := range meds {

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // TestDeactivatedPharmacistDoesNotCountTowardDualApproval runs a request that needs two
@@ -26,10 +26,10 @@ func TestDeactivatedPharmacistDoesNotCountTowardDualApproval(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
 	morphine := c.controlledMedication(f, "A1", 5)
-	nurse := c.token("nurse-void", workflows.RoleNurse)
-	first, second, third := c.token("pharm-void-1", workflows.RolePharmacist), c.token("pharm-void-2", workflows.RolePharmacist),
-		c.token("pharm-void-3", workflows.RolePharmacist)
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	nurse := c.token("nurse-void", pyxis.RoleNurse)
+	first, second, third := c.token("pharm-void-1", pyxis.RolePharmacist), c.token("pharm-void-2", pyxis.RolePharmacist),
+		c.token("pharm-void-3", pyxis.RolePharmacist)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-VOID-1", "bed": "4"}, "priority": "urgent",
@@ -75,13 +75,13 @@ func TestDeactivatedPharmacistDoesNotCountTowardDualApproval(t *testing.T) {
 func TestNeedToKnowAndAccessLogEndToEnd(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5) // its cabinet is on "Test unit"
-	owner := c.token("nurse-ntk-owner", workflows.RoleNurse)
+	owner := c.token("nurse-ntk-owner", pyxis.RoleNurse)
 	id := c.create(f, owner, 1)
 	c.waitStatus(id, owner, "awaiting_approval")
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	status, body := c.do("POST", "/v1/users", admin, map[string]any{"id": "nurse-ntk-unit", "name": "Unit Nurse", "role": "nurse", "unit": "Test unit"})
 	require.Equal(t, http.StatusCreated, status, body)
-	colleague, stranger := c.token("nurse-ntk-unit", workflows.RoleNurse), c.token("nurse-ntk-stranger", workflows.RoleNurse)
+	colleague, stranger := c.token("nurse-ntk-unit", pyxis.RoleNurse), c.token("nurse-ntk-stranger", pyxis.RoleNurse)
 
 	status, body = c.do("GET", "/v1/requests/"+id, colleague, nil, "X-Request-ID", "e2e-ntk-read")
 	require.Equal(t, http.StatusOK, status, body)
@@ -195,7 +195,7 @@ func TestDemoNursesWorkOnTheDemoCabinetsUnits(t *testing.T) {
 	}
 	nurses := map[string]string{}
 	for _, u := range demoUsers {
-		if u.Role == workflows.RoleNurse {
+		if u.Role == pyxis.RoleNurse {
 			nurses[u.ID] = u.Unit
 		}
 	}
@@ -214,13 +214,13 @@ func TestDevBannerPrintsDemoUsersOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, d.Users, len(demoUsers))
 	for _, u := range []db.User{
-		{ID: "cab-icu", Name: "ICU interface", Role: workflows.RoleCabinet, Active: true},
-		{ID: "someone-else", Name: "Someone", Role: workflows.RoleNurse, Active: true},
+		{ID: "cab-icu", Name: "ICU interface", Role: pyxis.RoleCabinet, Active: true},
+		{ID: "someone-else", Name: "Someone", Role: pyxis.RoleNurse, Active: true},
 	} {
-		_, err := store.CreateUser(ctx, u, db.Actor{ID: "admin-fe", Role: workflows.RoleAdmin})
+		_, err := store.CreateUser(ctx, u, pyxis.Actor{ID: "admin-fe", Role: pyxis.RoleAdmin})
 		require.NoError(t, err)
 	}
-	_, err = store.UpdateUser(ctx, "tech-edu", db.UserPatch{Active: ptrTo(false)}, db.Actor{ID: "admin-fe", Role: workflows.RoleAdmin})
+	_, err = store.UpdateUser(ctx, "tech-edu", db.UserPatch{Active: ptrTo(false)}, pyxis.Actor{ID: "admin-fe", Role: pyxis.RoleAdmin})
 	require.NoError(t, err)
 
 	d, err = seedDemo(ctx, store)

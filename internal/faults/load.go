@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -128,7 +129,7 @@ func (l *Load) arrive(ctx context.Context, rng *rand.Rand) {
 		body := api.CreateRequestBody{
 			CabinetID: l.cfg.Cabinets[i%len(l.cfg.Cabinets)],
 			Patient:   api.PatientBody{MRN: fmt.Sprintf("FT-%08d", rng.IntN(100_000_000)), Bed: fmt.Sprintf("%d%c", 1+rng.IntN(40), 'A'+rune(rng.IntN(4)))},
-			Priority:  string(workflows.PriorityUrgent),
+			Priority:  string(pyxis.PriorityUrgent),
 		}
 		for _, j := range rng.Perm(len(l.cfg.Medications))[:1+rng.IntN(min(2, len(l.cfg.Medications)))] {
 			body.Items = append(body.Items, api.ItemBody{MedicationID: l.cfg.Medications[j], Quantity: 1})
@@ -154,7 +155,7 @@ func (l *Load) arrive(ctx context.Context, rng *rand.Rand) {
 // run creates one request, waits for it to await approval, and approves it.
 func (l *Load) run(ctx context.Context, r *request, body api.CreateRequestBody, nurse, pharm string, delay time.Duration) {
 	var v api.RequestView
-	res := l.cl.call(ctx, nurse, workflows.RoleNurse, "POST", "/v1/requests", r.key, body, &v)
+	res := l.cl.call(ctx, nurse, pyxis.RoleNurse, "POST", "/v1/requests", r.key, body, &v)
 	l.mu.Lock()
 	for _, id := range res.ids {
 		r.ids[id] = true
@@ -193,7 +194,7 @@ func (l *Load) run(ctx context.Context, r *request, body api.CreateRequestBody, 
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		res := l.cl.call(ctx, pharm, workflows.RolePharmacist, "POST", "/v1/requests/"+r.id+"/approve", "", api.NoteBody{Note: "fault scenario"}, nil)
+		res := l.cl.call(ctx, pharm, pyxis.RolePharmacist, "POST", "/v1/requests/"+r.id+"/approve", "", api.NoteBody{Note: "fault scenario"}, nil)
 		switch {
 		case res.ok(), res.code == api.CodeDuplicateApproval:
 			l.approves.Add(1)
