@@ -1,5 +1,15 @@
 package pyxis
 
+import "regexp"
+
+// requestIDPattern is the form of a medication request id: "medreq-" and a ULID, which
+// carries no patient data and sorts by creation time.
+var requestIDPattern = regexp.MustCompile(`^medreq-[0-9A-HJKMNP-TV-Z]{26}$`)
+
+// ValidRequestID reports whether id has the form of a medication request id: anything else
+// names no request.
+func ValidRequestID(id string) bool { return requestIDPattern.MatchString(id) }
+
 // Line is one medication of a request and how many units of it: what was ordered, reserved,
 // released or withdrawn.
 type Line struct {

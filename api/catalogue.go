@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,21 @@ import (
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
+
+// catalogueStore is what the catalogue routes (medications, cabinets, their report sources and
+// item masters) use of the database (db.CatalogueStore, db.CabinetStore).
+type catalogueStore interface {
+	ListMedications(ctx context.Context) ([]pyxis.Medication, error)
+	GetMedication(ctx context.Context, id int64) (pyxis.Medication, error)
+	GetMedications(ctx context.Context, ids []int64) ([]pyxis.Medication, error)
+	CreateMedication(ctx context.Context, m db.NewMedication) (pyxis.Medication, error)
+	UpdateMedication(ctx context.Context, id int64, c db.MedicationChange, by pyxis.Actor) (pyxis.Medication, error)
+	ListCabinets(ctx context.Context) ([]pyxis.Cabinet, error)
+	GetCabinet(ctx context.Context, id int64) (pyxis.Cabinet, error)
+	CreateCabinet(ctx context.Context, c db.NewCabinet) (pyxis.Cabinet, error)
+	SetCabinetReportSources(ctx context.Context, id int64, sources []netip.Prefix, by pyxis.Actor) (pyxis.Cabinet, error)
+	ItemMasterCabinets(ctx context.Context, medicationID int64) ([]pyxis.Cabinet, error)
+}
 
 // MedicationBody is the body of POST /v1/medications and the shape of a medication.
 type MedicationBody struct {
@@ -71,7 +87,7 @@ type StockView struct {
 }
 
 func (s *Server) listMedications(c *gin.Context) {
-	meds, err := s.store.ListMedications(c.Request.Context())
+	meds, err := s.catalogue.ListMedications(c.Request.Context())
 	if err != nil {
 		abort(c, err)
 		return
@@ -105,7 +121,7 @@ func (s *Server) createMedication(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	m, err := s.store.CreateMedication(c.Request.Context(), db.NewMedication{
+	m, err := s.catalogue.CreateMedication(c.Request.Context(), db.NewMedication{
 		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, ControlledList: body.ControlledList,
 		By: actor(c),
 	})
@@ -125,7 +141,7 @@ func medicationView(m pyxis.Medication) MedicationBody {
 }
 
 func (s *Server) listCabinets(c *gin.Context) {
-	cabs, err := s.store.ListCabinets(c.Request.Context())
+	cabs, err := s.catalogue.ListCabinets(c.Request.Context())
 	if err != nil {
 		abort(c, err)
 		return
@@ -158,7 +174,7 @@ func (s *Server) createCabinet(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{
+	cb, err := s.catalogue.CreateCabinet(c.Request.Context(), db.NewCabinet{
 		Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status, Driver: body.Driver, Address: body.Address,
 		ReportSources: sources,
 		By:            actor(c),
@@ -214,18 +230,18 @@ func cabinetView(cb pyxis.Cabinet) CabinetBody {
 		Driver: cb.Driver, Address: cb.Address, ReportSources: sourceStrings(cb.ReportSources), CreatedAt: timePtr(cb.CreatedAt)}
 }
 
-func (s *Server) listStock(c *gin.Context) {
-	id, err := pathID(c, "id", "cabinet")
+func (s *Server) listStock(c *gin.Context, id int64) {
+	id, err := pathID(id, "cabinet")
 	if err != nil {
 		abort(c, err)
 		return
 	}
 	ctx := c.Request.Context()
-	if _, err := s.store.GetCabinet(ctx, id); err != nil {
+	if _, err := s.catalogue.GetCabinet(ctx, id); err != nil {
 		abort(c, err)
 		return
 	}
-	rows, err := s.store.ListStock(ctx, id)
+	rows, err := s.stock.ListStock(ctx, id)
 	if err != nil {
 		abort(c, err)
 		return
@@ -233,13 +249,13 @@ func (s *Server) listStock(c *gin.Context) {
 	writeList(c, rows, stockView, "")
 }
 
-func (s *Server) setStock(c *gin.Context) {
-	cabinetID, err := pathID(c, "id", "cabinet")
+func (s *Server) setStock(c *gin.Context, cabinetID, medicationID int64) {
+	cabinetID, err := pathID(cabinetID, "cabinet")
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	medicationID, err := pathID(c, "medication_id", "medication")
+	medicationID, err = pathID(medicationID, "medication")
 	if err != nil {
 		abort(c, err)
 		return
@@ -261,7 +277,7 @@ func (s *Server) setStock(c *gin.Context) {
 		return
 	}
 	me := actor(c)
-	row, err := s.store.SetStock(c.Request.Context(), cabinetID, medicationID, *body.OnHand, *body.ParLevel, pyxis.Actor{ID: me.ID, Role: me.Role})
+	row, err := s.stock.SetStock(c.Request.Context(), cabinetID, medicationID, *body.OnHand, *body.ParLevel, pyxis.Actor{ID: me.ID, Role: me.Role})
 	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("cabinet or medication")
 	}
@@ -284,7 +300,7 @@ func stockView(r db.StockRow) StockView {
 // requireCabinet answers 404 "cabinet not found" when id names no cabinet, for the handlers
 // that only need the cabinet to exist.
 func (s *Server) requireCabinet(ctx context.Context, id int64) error {
-	_, err := s.store.GetCabinet(ctx, id)
+	_, err := s.catalogue.GetCabinet(ctx, id)
 	if errors.Is(err, pyxis.ErrNotFound) {
 		return notFound("cabinet")
 	}

@@ -10,6 +10,12 @@ import (
 	"github.com/medreq/pyxis/db"
 )
 
+// directoryStore is what the users directory reads and adds (db.CatalogueStore).
+type directoryStore interface {
+	GetUser(ctx context.Context, id string) (db.User, error)
+	EnsureUser(ctx context.Context, u db.User, by pyxis.Actor) (db.User, error)
+}
+
 // MaxUserCacheTTL bounds Config.UserCacheTTL: a deactivated user's tokens are refused by every
 // API process within it, well inside a minute.
 const MaxUserCacheTTL = 30 * time.Second
@@ -29,7 +35,7 @@ var (
 // known users are required. Entries are cached per process for ttl; changes made through this
 // process's /v1/users take effect at once, others within ttl.
 type directory struct {
-	store        *db.Store
+	store        directoryStore
 	ttl          time.Duration
 	requireKnown bool
 
@@ -43,7 +49,7 @@ type directoryEntry struct {
 	expires time.Time
 }
 
-func newDirectory(store *db.Store, ttl time.Duration, requireKnown bool) *directory {
+func newDirectory(store directoryStore, ttl time.Duration, requireKnown bool) *directory {
 	return &directory{store: store, ttl: min(max(ttl, 0), MaxUserCacheTTL), requireKnown: requireKnown, entries: map[string]directoryEntry{}}
 }
 

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -100,7 +99,7 @@ func (b CreateRequestBody) validate(idempotencyKey string) error {
 func (b CreateRequestBody) lines() []pyxis.Line {
 	out := make([]pyxis.Line, len(b.Items))
 	for i, it := range b.Items {
-		out[i] = pyxis.Line{MedicationID: it.MedicationID, Quantity: it.Quantity}
+		out[i] = pyxis.Line(it)
 	}
 	return out
 }
@@ -165,11 +164,11 @@ type RequestView struct {
 func requestView(s workflows.State) RequestView {
 	items := make([]ItemBody, len(s.Lines))
 	for i, l := range s.Lines {
-		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
+		items[i] = ItemBody(l)
 	}
 	var vended []ItemBody
 	for _, l := range s.Vended {
-		vended = append(vended, ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity})
+		vended = append(vended, ItemBody(l))
 	}
 	return RequestView{
 		Vended: vended,
@@ -209,7 +208,7 @@ type RequestSummaryView struct {
 func summaryView(r db.RequestSummary) RequestSummaryView {
 	items := make([]ItemBody, len(r.Lines))
 	for i, l := range r.Lines {
-		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
+		items[i] = ItemBody(l)
 	}
 	return RequestSummaryView{
 		ID: r.ID, Status: r.Status, Priority: string(r.Priority), CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
@@ -232,63 +231,4 @@ func auditView(e pyxis.AuditEntry) AuditView {
 		ID: e.ID, At: e.At, Actor: e.Actor,
 		Action: e.Action, RequestID: e.RequestID, Details: e.Details,
 	}
-}
-
-// stateFromProjection rebuilds a request's State from its projection the way the workflow
-// builds it from its transitions, so both answer a read alike.
-func stateFromProjection(d db.RequestDetail) workflows.State {
-	st := workflows.State{
-		ID: d.ID, Priority: d.Priority, CabinetID: d.CabinetID, CabinetCode: d.CabinetCode, Patient: d.Patient,
-		Requester:         pyxis.Actor{ID: d.Requester.ID, Name: d.Requester.Name, Role: pyxis.RoleNurse},
-		Lines:             make([]pyxis.Line, len(d.Lines)),
-		Approvals:         []workflows.Approval{},
-		Transitions:       make([]workflows.Transition, len(d.Transitions)),
-		RequiredApprovals: d.RequiredApprovals,
-		CreatedAt:         d.CreatedAt,
-		UpdatedAt:         d.CreatedAt,
-		ApprovalDeadline:  d.ApprovalDeadline, WithdrawalDeadline: d.WithdrawalDeadline,
-		Status: workflows.StatusSubmitted,
-	}
-	for i, l := range d.Lines {
-		st.Lines[i] = pyxis.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
-	}
-	for i, t := range d.Transitions {
-		by := pyxis.Actor{ID: t.Actor.ID, Name: t.Actor.Name, Role: t.Actor.Role}
-		to := workflows.Status(t.Status)
-		st.Transitions[i] = workflows.Transition{
-			Seq: t.Seq, From: workflows.Status(t.From), To: to, Action: t.Action, Actor: by, At: t.At, Reason: t.Reason,
-			ReasonCode: workflows.ReasonCode(t.ReasonCode),
-		}
-		switch t.Action {
-		case "approved", "approval_recorded":
-			st.Approvals = append(st.Approvals, workflows.Approval{Actor: by, At: t.At, Note: t.Note})
-		case "approval_voided":
-			// The note names the pharmacist whose approval no longer counts.
-			st.Approvals = slices.DeleteFunc(st.Approvals, func(ap workflows.Approval) bool { return ap.Actor.ID == t.Note })
-		case "escalated":
-			st.Escalated = true
-		case "submitted":
-			st.Requester = by
-		}
-		for _, l := range t.Vended {
-			st.Vended = addVended(st.Vended, pyxis.Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
-		}
-		// As the workflow does: a reason sticks when it comes with a change of status.
-		if to != st.Status && t.Reason != "" {
-			st.Reason, st.ReasonCode = t.Reason, workflows.ReasonCode(t.ReasonCode)
-		}
-		st.Status, st.UpdatedAt = to, t.At
-	}
-	return st
-}
-
-// addVended adds l to lines as the workflow does: a medication already there is summed.
-func addVended(lines []pyxis.Line, l pyxis.Line) []pyxis.Line {
-	for i := range lines {
-		if lines[i].MedicationID == l.MedicationID {
-			lines[i].Quantity += l.Quantity
-			return lines
-		}
-	}
-	return append(lines, l)
 }

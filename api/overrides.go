@@ -53,13 +53,13 @@ type ReviewBody struct {
 	Note    string `json:"note"`
 }
 
-func (s *Server) listOverrides(c *gin.Context) {
-	f, err := stockFilter(c, []string{db.OverrideOpen, db.OverrideReviewed})
+func (s *Server) listOverrides(c *gin.Context, p ListOverridesParams) {
+	f, err := stockFilter(p.Status, p.CabinetId, []string{db.OverrideOpen, db.OverrideReviewed})
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	rows, err := s.store.ListOverrideReviews(c.Request.Context(), db.OverrideFilter{Status: f.Status, CabinetID: f.CabinetID, Limit: f.Limit})
+	rows, err := s.stock.ListOverrideReviews(c.Request.Context(), db.OverrideFilter{Status: f.Status, CabinetID: f.CabinetID, Limit: f.Limit})
 	if err != nil {
 		abort(c, err)
 		return
@@ -67,8 +67,8 @@ func (s *Server) listOverrides(c *gin.Context) {
 	writeList(c, rows, overrideView, "")
 }
 
-func (s *Server) reviewOverride(c *gin.Context) {
-	id, err := pathID(c, "id", "override review")
+func (s *Server) reviewOverride(c *gin.Context, id int64) {
+	id, err := pathID(id, "override review")
 	if err != nil {
 		abort(c, err)
 		return
@@ -87,7 +87,7 @@ func (s *Server) reviewOverride(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	o, err := s.store.ReviewOverride(c.Request.Context(), id, body.Outcome, body.Note, actor(c))
+	o, err := s.stock.ReviewOverride(c.Request.Context(), id, body.Outcome, body.Note, actor(c))
 	switch {
 	case errors.Is(err, pyxis.ErrNotFound):
 		err = notFound("override review")

@@ -19,10 +19,10 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/medreq/pyxis"
-	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/internal/obs"
+	"github.com/medreq/pyxis/requests"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -116,17 +116,25 @@ func DefaultConfig() Config {
 	}
 }
 
-// Server holds the API's dependencies.
+// Server holds the API's dependencies: the database as each group of routes uses it, the
+// request service, and Temporal.
 type Server struct {
-	store    *db.Store
-	temporal client.Client
-	// intake applies withdrawal reports that come through the API, as it does the cabinets'.
-	intake  *intake.Intake
-	cfg     Config
-	auth    *authenticator
-	keys    *jwksKeys // nil without Config.JWKSURL
-	limiter *userLimiter
-	dir     *directory // nil without a store
+	reqs      requestReads
+	catalogue catalogueStore
+	stock     stockStore
+	users     userStore
+	audit     auditStore
+	metrics   metricsStore
+	ping      func(context.Context) error
+	temporal  client.Client
+	// requests creates requests and acts on them; it applies withdrawal reports through the
+	// intake, the same path as the cabinets' own reports.
+	requests *requests.Service
+	cfg      Config
+	auth     *authenticator
+	keys     *jwksKeys // nil without Config.JWKSURL
+	limiter  *userLimiter
+	dir      *directory // nil without a store
 	// draining is set once shutdown begins (Drain).
 	draining atomic.Bool
 	// stopAudit stops the audit chain verification NewServer started.
@@ -135,15 +143,20 @@ type Server struct {
 
 // NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
 // Close stops that. Tokens are checked against the users directory in store; a server
-// without a store (tests of the router alone) has no directory.
-func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
-	s := &Server{
-		store: store, temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst),
-		intake: &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout},
-	}
+// without a store (nil: tests of the router alone) has no directory.
+func NewServer(store Store, tc client.Client, cfg Config) *Server {
+	s := &Server{temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst)}
 	if store != nil {
+		s.reqs, s.catalogue, s.stock, s.users, s.audit, s.metrics = store, store, store, store, store, store
+		s.ping = store.Ping
 		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
 	}
+	withdrawals := &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout}
+	s.requests = requests.New(store, tc, withdrawals, requests.Config{
+		ApprovalTimeouts: cfg.ApprovalTimeouts, WithdrawalTimeout: cfg.WithdrawalTimeout,
+		CabinetAttempts: cfg.CabinetAttempts, CabinetRetryInterval: cfg.CabinetRetryInterval,
+		UpdateTimeout: cfg.UpdateTimeout, DualApprovalLists: cfg.DualApprovalLists, Codec: cfg.Codec,
+	})
 	if cfg.JWKSURL != "" {
 		var keys *jwksKeys
 		err := CheckJWKSURL(cfg.JWKSURL)
@@ -168,14 +181,14 @@ func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
 // store at scrape time, and the audit chain verified in the background.
 func (s *Server) startMetrics() {
 	m := s.cfg.Metrics
-	if m == nil || s.store == nil {
+	if m == nil || s.metrics == nil {
 		return
 	}
-	m.WatchStore(storeMetrics{s.store})
+	m.WatchStore(storeMetrics{s.metrics})
 	if s.cfg.AuditVerifyInterval > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopAudit = cancel
-		go m.VerifyAudit(ctx, storeMetrics{s.store}, s.cfg.AuditVerifyInterval)
+		go m.VerifyAudit(ctx, storeMetrics{s.metrics}, s.cfg.AuditVerifyInterval)
 	}
 }
 
@@ -247,7 +260,7 @@ func (s *Server) ready(c *gin.Context) {
 	defer cancel()
 	checks := gin.H{"postgres": "ok", "temporal": "ok"}
 	status := http.StatusOK
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.ping(ctx); err != nil {
 		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
 	}
 	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
@@ -287,7 +300,7 @@ func requestID() gin.HandlerFunc {
 		if sc := span.SpanContext(); sc.HasTraceID() {
 			c.Header(TraceIDHeader, sc.TraceID().String())
 		}
-		if strings.HasPrefix(c.FullPath(), "/v1/requests/:id") && requestIDPattern.MatchString(c.Param("id")) {
+		if strings.HasPrefix(c.FullPath(), "/v1/requests/:id") && pyxis.ValidRequestID(c.Param("id")) {
 			setWorkflowID(ctx, c.Param("id"))
 		}
 		c.Request = c.Request.WithContext(ctx)

@@ -50,7 +50,7 @@ func call(h http.Handler, method, path, token, body string, headers ...string) *
 	return rec
 }
 
-func serverWith(t *testing.T, store *db.Store, change func(*Config)) http.Handler {
+func serverWith(t *testing.T, store Store, change func(*Config)) http.Handler {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.JWTSecret = testSecret

@@ -28,8 +28,8 @@ const (
 // stockWithinOnHand is the cabinet_stock check that keeps reserved within on_hand.
 const stockWithinOnHand = "stock_reserved_within_on_hand"
 
-// mapError translates pgx and PostgreSQL errors into the domain's errors (package pyxis), keeping the
-// original error in the chain. It is the only place that looks at SQLSTATE codes.
+// mapError translates pgx and PostgreSQL errors into the domain's errors (package pyxis),
+// keeping the original error in the chain. It is the only place that looks at SQLSTATE codes.
 func mapError(err error) error {
 	if err == nil {
 		return nil

@@ -49,7 +49,7 @@ var requestIDPattern = regexp.MustCompile(`^medreq-[0-9A-HJKMNP-TV-Z]{26}$`)
 // Intake applies cabinet reports. Every report is applied at most once per (cabinet, message
 // control id).
 type Intake struct {
-	Store    *db.Store
+	Store    Store
 	Temporal client.Client
 	// UpdateTimeout bounds the wait for a workflow to take a report; 0 means
 	// DefaultUpdateTimeout.
