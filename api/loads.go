@@ -33,7 +33,7 @@ type LoadView struct {
 }
 
 // recordLoad serves POST /v1/cabinets/{id}/loads: a loaded movement in the ledger, on_hand
-// raised by the quantity, audited, in one transaction (db.Store.RecordPocketChange). It is
+// raised by the quantity, audited, in one transaction (db.StockStore.RecordPocketChange). It is
 // how a controlled medication's pocket is filled, which PUT .../stock may not do.
 func (s *Server) recordLoad(c *gin.Context, cabinetID int64) {
 	cabinetID, err := pathID(cabinetID, "cabinet")

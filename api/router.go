@@ -61,18 +61,10 @@ type Config struct {
 	RateBurst int
 	// HSTS adds Strict-Transport-Security to every response (when TLS terminates in front).
 	HSTS bool
-	// ApprovalTimeouts is the approval deadline per priority.
-	ApprovalTimeouts map[pyxis.Priority]time.Duration
-	// WithdrawalTimeout is how long an authorization waits at the cabinet.
-	WithdrawalTimeout time.Duration
-	// CabinetAttempts and CabinetRetryInterval bound cabinet commands.
-	CabinetAttempts      int32
-	CabinetRetryInterval time.Duration
-	// UpdateTimeout bounds how long a call waits for the workflow to take an action.
-	UpdateTimeout time.Duration
-	// DualApprovalLists are the controlled lists (Portaria SVS/MS 344/98) whose medications
-	// need two different pharmacists to approve.
-	DualApprovalLists []string
+	// Policy is what requests are created and acted on under (approval deadlines, the
+	// withdrawal window, cabinet attempts, how long an action may wait for its workflow, the
+	// lists that need two pharmacists); its fields are the Config's own.
+	requests.Policy
 	// AllowSimulatedCabinets lets cabinets with the sim driver be created (dev mode, tests,
 	// PYXIS_ALLOW_SIMULATED_CABINETS=true); /readyz then says so.
 	AllowSimulatedCabinets bool
@@ -97,22 +89,24 @@ type Config struct {
 // DefaultConfig returns the documented defaults; the secret is left empty.
 func DefaultConfig() Config {
 	return Config{
-		ApprovalTimeouts: map[pyxis.Priority]time.Duration{
-			pyxis.PriorityStat:    15 * time.Minute,
-			pyxis.PriorityUrgent:  time.Hour,
-			pyxis.PriorityRoutine: 4 * time.Hour,
+		Policy: requests.Policy{
+			ApprovalTimeouts: map[pyxis.Priority]time.Duration{
+				pyxis.PriorityStat:    15 * time.Minute,
+				pyxis.PriorityUrgent:  time.Hour,
+				pyxis.PriorityRoutine: 4 * time.Hour,
+			},
+			WithdrawalTimeout:    2 * time.Hour,
+			CabinetAttempts:      5,
+			CabinetRetryInterval: time.Second,
+			UpdateTimeout:        10 * time.Second,
+			DualApprovalLists:    []string{"A1", "A2", "A3", "B1", "B2"},
 		},
-		WithdrawalTimeout:    2 * time.Hour,
-		CabinetAttempts:      5,
-		CabinetRetryInterval: time.Second,
-		UpdateTimeout:        10 * time.Second,
-		JWTLeeway:            30 * time.Second,
-		JWTRoleClaim:         "role",
-		JWKSRefreshInterval:  time.Minute,
-		RateLimit:            20,
-		RateBurst:            40,
-		DualApprovalLists:    []string{"A1", "A2", "A3", "B1", "B2"},
-		UserCacheTTL:         MaxUserCacheTTL,
+		JWTLeeway:           30 * time.Second,
+		JWTRoleClaim:        "role",
+		JWKSRefreshInterval: time.Minute,
+		RateLimit:           20,
+		RateBurst:           40,
+		UserCacheTTL:        MaxUserCacheTTL,
 	}
 }
 
@@ -152,11 +146,7 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
 	}
 	withdrawals := &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout}
-	s.requests = requests.New(store, tc, withdrawals, requests.Config{
-		ApprovalTimeouts: cfg.ApprovalTimeouts, WithdrawalTimeout: cfg.WithdrawalTimeout,
-		CabinetAttempts: cfg.CabinetAttempts, CabinetRetryInterval: cfg.CabinetRetryInterval,
-		UpdateTimeout: cfg.UpdateTimeout, DualApprovalLists: cfg.DualApprovalLists, Codec: cfg.Codec,
-	})
+	s.requests = requests.New(store, tc, withdrawals, cfg.Policy, cfg.Codec)
 	if cfg.JWKSURL != "" {
 		var keys *jwksKeys
 		err := CheckJWKSURL(cfg.JWKSURL)

@@ -141,7 +141,7 @@ func (s *CabinetStore) SetCabinetDriver(ctx context.Context, code, driver, addre
 			return err
 		}
 		out = cabinetFromGen(row)
-		return auditChange(ctx, q, systemActor, ActionCabinetDriverSet, cabinetSnapshot(before), cabinetSnapshot(out), nil)
+		return auditChange(ctx, q, pyxis.System, ActionCabinetDriverSet, cabinetSnapshot(before), cabinetSnapshot(out), nil)
 	})
 	if err != nil {
 		return pyxis.Cabinet{}, wrap("set cabinet driver", err)

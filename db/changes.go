@@ -24,10 +24,10 @@ const (
 // settings or the users directory, in the caller's transaction. Its details are "before" (null
 // for something new) and "after", what the thing was and became, plus the extra keys. Like
 // every audit write it comes last in the transaction (appendAudit). A zero by is the system
-// (systemActor): dev mode's seeding and setup.
+// (pyxis.System): dev mode's seeding and setup.
 func auditChange(ctx context.Context, q *gen.Queries, by pyxis.Actor, action string, before, after, extra map[string]any) error {
 	if by.ID == "" {
-		by = systemActor
+		by = pyxis.System
 	}
 	details := map[string]any{"before": before, "after": after}
 	maps.Copy(details, extra)

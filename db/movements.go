@@ -14,9 +14,6 @@ import (
 	"github.com/medreq/pyxis/db/gen"
 )
 
-// systemActor is who the ledger records for what a workflow does on its own.
-var systemActor = pyxis.Actor{ID: "system", Role: "system"}
-
 // movement is one ledger row to append; zero strings are stored as NULL.
 type movement struct {
 	cabinetID, medicationID int64

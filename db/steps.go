@@ -72,7 +72,7 @@ func (s *RequestStore) RecordStep(ctx context.Context, st pyxis.Step) (pyxis.Ste
 			if res.Released, err = release(ctx, q, st.RequestID); err != nil {
 				return err
 			}
-			found = append(found, shortVends(st.RequestID, rows, systemActor, stepTime(st))...)
+			found = append(found, shortVends(st.RequestID, rows, pyxis.System, stepTime(st))...)
 		default:
 			return invalidf("unknown stock change %q", st.Stock)
 		}

@@ -191,7 +191,7 @@ func (in *Intake) applyReport(ctx context.Context, r db.InboxReport) (string, er
 	}
 	obs.SetActor(ctx, "cabinet:"+cab.Code)
 	trace.SpanFromContext(ctx).SetAttributes(obs.AttrCabinet.String(cab.Code))
-	if requestIDPattern.MatchString(e.RequestID) {
+	if pyxis.ValidRequestID(e.RequestID) {
 		obs.SetWorkflowID(ctx, e.RequestID)
 		trace.SpanFromContext(ctx).SetAttributes(obs.AttrWorkflowID.String(e.RequestID))
 	}
@@ -227,7 +227,7 @@ func retryable(err error) bool {
 // auditFailed records a report given up on, for the people who keep stock to look at.
 func (in *Intake) auditFailed(ctx context.Context, r db.InboxReport, cause error) {
 	err := in.Store.AppendAudit(ctx, pyxis.AuditEntry{
-		Actor: pyxis.Actor{ID: "system", Role: "system"}, Action: "report_failed",
+		Actor: pyxis.System, Action: "report_failed",
 		Details: map[string]any{
 			"cabinet_id": r.CabinetID, "message_control_id": r.MessageControlID, "transaction": r.Kind,
 			"inbox_id": r.ID, "reason": cause.Error(),

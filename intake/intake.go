@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
@@ -42,9 +41,6 @@ var (
 
 // DefaultUpdateTimeout bounds the wait for a workflow to take a report.
 const DefaultUpdateTimeout = 10 * time.Second
-
-// requestIDPattern is the form of a medication request id: anything else names no request.
-var requestIDPattern = regexp.MustCompile(`^medreq-[0-9A-HJKMNP-TV-Z]{26}$`)
 
 // Intake applies cabinet reports. Every report is applied at most once per (cabinet, message
 // control id).

@@ -47,7 +47,7 @@ type VendResult struct {
 // before its authorization was confirmed is ErrNotYet (to be applied shortly). Errors that
 // may pass (the database, Temporal) are returned as they are, to be retried.
 func (in *Intake) ApplyVend(ctx context.Context, v Vend, strict bool) (VendResult, error) {
-	if !requestIDPattern.MatchString(v.OrderRef) {
+	if !pyxis.ValidRequestID(v.OrderRef) {
 		cause := db.UnmatchedUnknownOrder
 		if v.OrderRef == "" {
 			cause = db.UnmatchedNoOrder

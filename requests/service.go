@@ -18,8 +18,8 @@ import (
 	"github.com/medreq/pyxis/intake"
 )
 
-// Config is the policy requests are created and acted on under.
-type Config struct {
+// Policy is what requests are created and acted on under.
+type Policy struct {
 	// ApprovalTimeouts is the approval deadline per priority.
 	ApprovalTimeouts map[pyxis.Priority]time.Duration
 	// WithdrawalTimeout is how long an authorization waits at the cabinet.
@@ -32,9 +32,6 @@ type Config struct {
 	// DualApprovalLists are the controlled lists whose medications need two different
 	// pharmacists to approve.
 	DualApprovalLists []string
-	// Codec is the payload codec of the Temporal client (nil: none): a request's start event
-	// is read with it.
-	Codec converter.PayloadCodec
 }
 
 // Store is what the service needs of the database: the catalogue entries a request names,
@@ -60,10 +57,14 @@ type Service struct {
 	store       Store
 	temporal    client.Client
 	withdrawals Withdrawals
-	cfg         Config
+	cfg         Policy
+	// codec is the payload codec of the Temporal client (nil: none): a request's start event
+	// is read with it.
+	codec converter.PayloadCodec
 }
 
-// New returns the service over its dependencies.
-func New(store Store, tc client.Client, withdrawals Withdrawals, cfg Config) *Service {
-	return &Service{store: store, temporal: tc, withdrawals: withdrawals, cfg: cfg}
+// New returns the service over its dependencies: the database, Temporal (whose client
+// encodes payloads with codec, nil for none), and the intake that applies withdrawals.
+func New(store Store, tc client.Client, withdrawals Withdrawals, p Policy, codec converter.PayloadCodec) *Service {
+	return &Service{store: store, temporal: tc, withdrawals: withdrawals, cfg: p, codec: codec}
 }

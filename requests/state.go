@@ -68,10 +68,10 @@ func (s *Service) startedState(ctx context.Context, id string) (workflows.State,
 
 // dataConverter decodes what the service's own Temporal client encoded: the same codec.
 func (s *Service) dataConverter() converter.DataConverter {
-	if s.cfg.Codec == nil {
+	if s.codec == nil {
 		return converter.GetDefaultDataConverter()
 	}
-	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.cfg.Codec)
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.codec)
 }
 
 // queryState reads the live state from the workflow.
