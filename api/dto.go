@@ -212,7 +212,8 @@ func summaryView(r db.RequestSummary) RequestSummaryView {
 	}
 	return RequestSummaryView{
 		ID: r.ID, Status: r.Status, Priority: string(r.Priority), CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
-		Patient: patientView(r.Patient), RequesterID: r.Requester.ID, Requester: r.Requester.Name, Items: items, Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Patient: patientView(r.Patient), RequesterID: r.Requester.ID, Requester: r.Requester.Name, Items: items,
+		Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 

@@ -157,7 +157,8 @@ func missingFields(missing []requests.Missing) []FieldError {
 		if m.Line < 0 {
 			out[i] = FieldError{Field: "cabinet_id", Message: fmt.Sprintf("no cabinet %d", m.ID)}
 		} else {
-			out[i] = FieldError{Field: fmt.Sprintf("items[%d].medication_id", m.Line), Message: fmt.Sprintf("no medication %d", m.ID)}
+			out[i] = FieldError{Field: fmt.Sprintf("items[%d].medication_id", m.Line),
+				Message: fmt.Sprintf("no medication %d", m.ID)}
 		}
 	}
 	return out
