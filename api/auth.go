@@ -22,17 +22,12 @@ import (
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/internal/obs"
 	"github.com/medreq/pyxis/internal/textcheck"
+	"github.com/medreq/pyxis/internal/token"
 )
 
-// Claims are what a bearer token signed with the HS256 secret says about its holder.
-type Claims struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
-	// Cabinet is the code of the cabinet a token of role cabinet speaks for; required for
-	// that role, ignored for the others.
-	Cabinet string `json:"cabinet,omitempty"`
-	jwt.RegisteredClaims
-}
+// Claims are what a bearer token signed with the HS256 secret says about its holder
+// (internal/token signs them).
+type Claims = token.Claims
 
 // CabinetClaim names the claim that holds a cabinet principal's cabinet code, in HS256 and
 // identity-provider tokens alike.
@@ -73,23 +68,10 @@ func IssueCabinetToken(secret []byte, sub, name, cabinet string, ttl time.Durati
 }
 
 func issue(secret []byte, sub, name, role, cabinet string, ttl time.Duration, now time.Time) (string, error) {
-	if len(secret) == 0 {
-		return "", errors.New("no signing secret configured (PYXIS_JWT_SECRET)")
-	}
 	if sub == "" || !ValidRole(role) {
 		return "", fmt.Errorf("a token needs a subject and one of the roles %v", tokenRoles)
 	}
-	claims := Claims{
-		Name:    name,
-		Role:    role,
-		Cabinet: cabinet,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   sub,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	return token.Sign(secret, token.Holder{Subject: sub, Name: name, Role: role, Cabinet: cabinet}, ttl, now)
 }
 
 // authenticator verifies bearer tokens of two kinds, told apart by their "alg" header:

@@ -81,3 +81,17 @@ func (s *CabinetStore) InboxProblems(ctx context.Context, scope CheckScope, pend
 	}
 	return r.Failed, r.Overdue, nil
 }
+
+// InboxOutcomes counts the cabinet reports of the inbox by state and outcome, as
+// "state/outcome".
+func (s *CabinetStore) InboxOutcomes(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.q.InboxOutcomes(ctx)
+	if err != nil {
+		return nil, wrap("inbox outcomes", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Outcome] = r.Reports
+	}
+	return out, nil
+}

@@ -11,11 +11,11 @@ import (
 
 // The data layer is one store per domain over one pool, each with the methods of its domain.
 // A consumer does not hold a store: it declares the interface of the few methods it uses,
-// where it uses it (activities.Store, intake.Store, the api's and the request service's), and
-// the wiring hands it the store. A step of a request writes into several domains in one
-// transaction (its projection, its stock, the audit chain): the stores share this package's
-// transaction helper and the queries that run inside it, so a step stays one transaction
-// whichever store's method begins it.
+// where it uses it (activities.Store, intake.Store, check.Store, the api's and the request
+// service's), and the wiring hands it the store. A step of a request writes into several
+// domains in one transaction (its projection, its stock, the audit chain): the stores share
+// this package's transaction helper and the queries that run inside it, so a step stays one
+// transaction whichever store's method begins it.
 
 // conn is what every store shares: the pool, the queries over it, and transactions.
 type conn struct {

@@ -64,18 +64,20 @@ func healthy(svc types.ServiceConfig) bool {
 // oneShot reports whether the service is meant to run to completion and stay stopped.
 func oneShot(svc types.ServiceConfig) bool { return svc.Restart == types.RestartPolicyNo }
 
-// pyxisServices maps each service that runs the pyxis image to its subcommand, the variables
-// that subcommand cannot start without (cmd/pyxis config.go, serve.go, main.go) and the
-// database role it connects as ("" for none).
+// pyxisServices maps each service built from this repository to its subcommand, the
+// variables that subcommand cannot start without (service/config.go, service/serve.go) and the
+// database role it connects as ("" for none); dev marks the one that runs the development
+// tool's image (the Dockerfile's dev target) instead of the production image.
 var pyxisServices = map[string]struct {
 	subcommand string
 	required   []string
 	dbUser     string
+	dev        bool
 }{
-	"migrate":     {"migrate", []string{"DATABASE_URL"}, "pyxis"},
-	"worker":      {"worker", []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "PYXIS_CODEC_KEYS"}, "pyxis_svc"},
-	"api":         {"api", []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "PYXIS_JWT_SECRET", "PYXIS_CODEC_KEYS", "PYXIS_MLLP_ADDR"}, "pyxis_svc"},
-	"cabinet-sim": {"cabinet-sim", nil, ""},
+	"migrate":     {"migrate", []string{"DATABASE_URL"}, "pyxis", false},
+	"worker":      {"worker", []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "PYXIS_CODEC_KEYS"}, "pyxis_svc", false},
+	"api":         {"api", []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "PYXIS_JWT_SECRET", "PYXIS_CODEC_KEYS", "PYXIS_MLLP_ADDR"}, "pyxis_svc", false},
+	"cabinet-sim": {"cabinet-sim", nil, "", true},
 }
 
 // oneShots are the services that run to completion: each must exit 0 before its dependents
@@ -186,8 +188,9 @@ func TestComposePyxisServices(t *testing.T) {
 	p := loadCompose(t, composeEnv)
 	root := repoRoot(t)
 	require.ElementsMatch(t, slices.Collect(maps.Keys(pyxisServices)), p.ServicesWithBuild(), "the services built from this repository")
-	image := p.Services["api"].Image
+	image, devImage := p.Services["api"].Image, p.Services["cabinet-sim"].Image
 	require.NotEmpty(t, image)
+	require.NotEqual(t, image, devImage, "the development tool has an image of its own")
 
 	for name, want := range pyxisServices {
 		svc := p.Services[name]
@@ -196,10 +199,16 @@ func TestComposePyxisServices(t *testing.T) {
 			assert.Equal(t, root, svc.Build.Context, "build context")
 			assert.Equal(t, "Dockerfile", svc.Build.Dockerfile)
 			assert.FileExists(t, filepath.Join(svc.Build.Context, svc.Build.Dockerfile))
-			assert.Equal(t, image, svc.Image, "every pyxis service tags and runs the same image")
+			if want.dev {
+				assert.Equal(t, "dev", svc.Build.Target, "the Dockerfile's dev target")
+				assert.Equal(t, devImage, svc.Image)
+			} else {
+				assert.Empty(t, svc.Build.Target, "the default target: the production image")
+				assert.Equal(t, image, svc.Image, "every production service tags and runs the same image")
+			}
 			require.NotEmpty(t, svc.Command)
 			assert.Equal(t, want.subcommand, svc.Command[0], "command")
-			assert.Empty(t, svc.Entrypoint, "the image's ENTRYPOINT /pyxis must stay")
+			assert.Empty(t, svc.Entrypoint, "the image's ENTRYPOINT (/pyxis, /pyxis-dev) must stay")
 			assert.True(t, svc.ReadOnly, "read_only root filesystem")
 			assert.NotContains(t, []string{"", "0", "root"}, strings.Split(svc.User, ":")[0], "user")
 			assert.Equal(t, []string{"ALL"}, svc.CapDrop, "cap_drop")
@@ -223,6 +232,7 @@ func TestComposePyxisServices(t *testing.T) {
 	for name, svc := range p.Services {
 		if _, ok := pyxisServices[name]; !ok {
 			assert.NotEqualf(t, image, svc.Image, "%s must not run the pyxis image", name)
+			assert.NotEqualf(t, devImage, svc.Image, "%s must not run the pyxis-dev image", name)
 		}
 	}
 }
@@ -375,7 +385,7 @@ func TestComposeImagesPinned(t *testing.T) {
 		})
 	}
 	// temporal-sql-tool's embedded schemas must be the server's; the server matches the one
-	// `pyxis dev` embeds (go.temporal.io/server in go.mod) in major.minor.
+	// `pyxis-dev` embeds (go.temporal.io/server in go.mod) in major.minor.
 	assert.Equal(t, tags["temporalio/server"], tags["temporalio/admin-tools"], "admin-tools and server versions")
 	serverVersion := goModVersion(t, "go.temporal.io/server")
 	assert.Equal(t, majorMinor(serverVersion), majorMinor(tags["temporalio/server"]), "temporalio/server vs go.mod's go.temporal.io/server %s", serverVersion)

@@ -150,6 +150,36 @@ func TestDockerfile(t *testing.T) {
 		assert.True(t, slices.ContainsFunc(expose, func(in instruction) bool {
 			return slices.Contains(strings.Fields(in.Args), "8080") || slices.Contains(strings.Fields(in.Args), "8080/tcp")
 		}), "EXPOSE 8080")
+		assert.False(t, slices.ContainsFunc(final.Body, func(in instruction) bool { return strings.Contains(in.Args, "pyxis-dev") }),
+			"the production image holds nothing of the development tool")
+	})
+
+	// The development tool's target: its own image, built from a stage the production image
+	// does not depend on, on the same non-root base.
+	t.Run("dev target", func(t *testing.T) {
+		i := slices.IndexFunc(stages, func(s stage) bool { return s.Name == "dev" })
+		require.GreaterOrEqual(t, i, 0, "a stage named dev (docker build --target dev)")
+		require.NotEqual(t, len(stages)-1, i, "the default target (the last stage) is the production image")
+		dev := stages[i]
+		assert.Equal(t, final.Image, dev.Image, "the same runtime base as production")
+		copyBin := dev.find("COPY")
+		require.Len(t, copyBin, 1)
+		from := regexp.MustCompile(`^--from=(\S+)\s+(\S+)\s+/pyxis-dev$`).FindStringSubmatch(copyBin[0].Args)
+		require.NotNil(t, from, "COPY --from=<stage> <binary> /pyxis-dev")
+		j := slices.IndexFunc(stages, func(s stage) bool { return s.Name == from[1] })
+		require.GreaterOrEqual(t, j, 0, "the stage %s", from[1])
+		assert.True(t, slices.ContainsFunc(stages[j].find("RUN"), func(in instruction) bool {
+			return regexp.MustCompile(`go build .*-o\s+` + regexp.QuoteMeta(from[2]) + `\s.*\./cmd/pyxis-dev\s*$`).MatchString(in.Args)
+		}), "%s builds ./cmd/pyxis-dev into %s", from[1], from[2])
+		assert.NotContains(t, final.Body, instruction{Cmd: "COPY", Args: copyBin[0].Args})
+		users := dev.find("USER")
+		require.NotEmpty(t, users)
+		assert.NotContains(t, []string{"root", "0"}, strings.Split(users[len(users)-1].Args, ":")[0])
+		entry := dev.find("ENTRYPOINT")
+		require.Len(t, entry, 1)
+		var argv []string
+		require.NoError(t, json.Unmarshal([]byte(entry[0].Args), &argv))
+		assert.Equal(t, []string{"/pyxis-dev"}, argv)
 	})
 }
 
@@ -223,14 +253,14 @@ func TestDockerignore(t *testing.T) {
 	ignore := loadDockerignore(t)
 	for _, path := range []string{
 		".git/config", ".pyxis-dev/secret", "api/api.test", ".env", ".env.production",
-		"pyxis", "docker-compose.yaml", "deploy/compose_test.go",
+		"pyxis", "pyxis-dev", "docker-compose.yaml", "deploy/compose_test.go",
 	} {
 		assert.Truef(t, ignore.excluded(path), "%s must stay out of the build context", path)
 	}
 	// Everything the build needs stays in: go.mod, go.sum, every non-test Go source and every
-	// file it embeds, except in deploy/ (test-only; cmd/pyxis does not import it).
+	// file it embeds, except in deploy/ (test-only; neither binary imports it).
 	root := repoRoot(t)
-	for _, path := range []string{"go.mod", "go.sum", "cmd/pyxis/main.go"} {
+	for _, path := range []string{"go.mod", "go.sum", "cmd/pyxis/main.go", "cmd/pyxis-dev/main.go"} {
 		assert.Falsef(t, ignore.excluded(path), "%s is needed by the build", path)
 	}
 	checked := 0

@@ -41,7 +41,7 @@ type workload struct {
 	kind, name, container, subcommand string
 	// port serves /healthz and /readyz (0: a Job, no probes).
 	port int32
-	// needs are the variables the subcommand cannot run without (cmd/pyxis config.go).
+	// needs are the variables the subcommand cannot run without (service/config.go).
 	needs []string
 	// secrets are the variables that come from a Secret, as "secret/key"; no other may.
 	secrets map[string]string
@@ -267,7 +267,7 @@ func checkPod(m manifests, o object, w workload, p *problems) *corev1.Container 
 }
 
 // checkShutdownBound checks that Kubernetes waits for the graceful stop the environment
-// asks for (README, Configuration; cmd/pyxis observability.go) before it kills the process:
+// asks for (README, Configuration; service/observability.go) before it kills the process:
 // the api keeps serving PYXIS_SHUTDOWN_DELAY, then drains HTTP and MLLP within
 // PYXIS_SHUTDOWN_TIMEOUT; the worker lets activities finish within PYXIS_SHUTDOWN_TIMEOUT.
 // Five seconds are left for closing the Temporal client and the pool.

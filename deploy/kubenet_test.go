@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"path"
 	"slices"
 	"strconv"
 
@@ -255,6 +256,11 @@ func checkCabinetSim(m manifests, p *problems) {
 	c := &spec.Containers[0]
 	checkSecurity(o, spec, c, p)
 	checkResources(o, c, p)
+	// The simulator is the development tool's (the Dockerfile's dev target); the production
+	// image has none of it.
+	if name, tag := splitImage(c.Image); path.Base(name) != "pyxis-dev" || tag == "" || tag == "latest" {
+		p.addf("%s: image %q: want the development tool's image, pyxis-dev, at a pinned tag", o, c.Image)
+	}
 	if len(c.Args) == 0 || c.Args[0] != "cabinet-sim" || len(c.Args)%2 != 1 {
 		p.addf("%s: args %q: want cabinet-sim and --flag value pairs", o, c.Args)
 		return

@@ -168,6 +168,7 @@ func TestKubernetesBrokenManifests(t *testing.T) {
 		{"file left out", "base/kustomization.yaml", "  - migrate-job.yaml\n", "", "does not use migrate-job.yaml"},
 		{"file missing", "base/kustomization.yaml", "  - migrate-job.yaml\n", "  - migrate-job.yaml\n  - extra.yaml\n", "resource extra.yaml"},
 		{"dev: simulator reports elsewhere", "overlays/dev/cabinet-sim.yaml", "pyxis-api-mllp:2575", "pyxis-api:8080", "must name the api's MLLP Service"},
+		{"dev: simulator in the production image", "overlays/dev/cabinet-sim.yaml", "image: medreq/pyxis-dev\n", "image: medreq/pyxis\n", "want the development tool's image"},
 		{"dev: patch of nothing", "overlays/dev/patches/api-mllp-service.yaml", "name: pyxis-api-mllp", "name: pyxis-api-mlp", "which the resources do not hold"},
 		{"dev: replicas of nothing", "overlays/dev/kustomization.yaml", "  - name: pyxis-worker\n    count: 1", "  - name: pyxis-workers\n    count: 1", "no Deployment pyxis-workers"},
 		{"dev: unsupported kustomize field", "overlays/dev/kustomization.yaml", "namespace: pyxis-dev\n", "namespace: pyxis-dev\ncommonLabels: {a: b}\n", `unknown field "commonLabels"`},

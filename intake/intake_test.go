@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // These tests need Postgres only: pocket events (returns, counts) never reach a workflow, so
 // the inbox's store-and-forward is tested here without Temporal. Vends and loads, which do,
-// are tested end to end in cmd/pyxis.
+// are tested end to end in e2e.
 
 type fixture struct {
 	store *db.Store

@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/medreq/pyxis"
-	"github.com/medreq/pyxis/workflows"
+	apiclient "github.com/medreq/pyxis/api/client"
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // backlogEndpoints are the endpoints the backlog scenario reports, in order.
@@ -47,7 +47,7 @@ func (r *runner) backlog(ctx context.Context, rep *Report) error {
 	)
 	for i := range fillConcurrency {
 		wg.Go(func() {
-			u, err := r.people.get(nurseID(i), pyxis.RoleNurse)
+			u, err := r.people.Get(nurseID(i), roleNurse)
 			if err != nil {
 				return
 			}
@@ -85,7 +85,7 @@ func (r *runner) backlog(ctx context.Context, rep *Report) error {
 			time.Since(measureStart).Truncate(time.Second), arrived.Load(), failures, p99[0], p99[1])
 	})
 	var arrivals sync.WaitGroup
-	r.openArrivals(ctx, b, &arrivals, func(_ *user, n uint64) {
+	r.openArrivals(ctx, b, &arrivals, func(_ *simuser.User, n uint64) {
 		arrived.Add(1)
 		rng := r.rng(n + 1<<40)
 		ph.peek(ctx, rng.IntN(len(ph.staff)))
@@ -99,7 +99,7 @@ func (r *runner) backlog(ctx context.Context, rep *Report) error {
 		r.mem.sample()
 	}
 	if !r.env.Disposable {
-		bl.CancelledAfter = r.cancelAll(ctx, reqs, func(s workflows.Status) bool { return !s.Terminal() })
+		bl.CancelledAfter = r.cancelAll(ctx, reqs, func(s apiclient.RequestStatus) bool { return !s.Terminal() })
 	}
 	r.end(rep, backlogEndpoints)
 	rep.Backlog = bl
@@ -115,7 +115,7 @@ func (ph *pharmacy) peek(ctx context.Context, i int) {
 // workflows, which may take long to reach awaiting approval under a backlog), as long as the
 // count keeps growing: it gives up when it has not grown for cfg.Settle. It returns how many
 // the queue lists.
-func (r *runner) awaitQueue(ctx context.Context, u *user, want int) (int, error) {
+func (r *runner) awaitQueue(ctx context.Context, u *simuser.User, want int) (int, error) {
 	last, progress := -1, time.Now()
 	for {
 		n, err := r.countQueue(ctx, u)
@@ -127,14 +127,14 @@ func (r *runner) awaitQueue(ctx context.Context, u *user, want int) (int, error)
 		} else if time.Since(progress) >= r.cfg.Settle {
 			return n, nil
 		}
-		if !sleep(ctx, 2*time.Second) {
+		if !simuser.Pause(ctx, 2*time.Second) {
 			return n, ctx.Err()
 		}
 	}
 }
 
 // countQueue counts the requests awaiting approval, page by page (not measured).
-func (r *runner) countQueue(ctx context.Context, u *user) (int, error) {
+func (r *runner) countQueue(ctx context.Context, u *simuser.User) (int, error) {
 	n, cursor := 0, ""
 	for {
 		page, o, err := r.queue(ctx, "", u, 200, cursor)

@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // The baseline's workflow, task queue and updates. Its worker runs in the load test's own
@@ -168,7 +170,7 @@ func (r *runner) bareLifecycle(ctx context.Context, tc client.Client, id string)
 	if err := update(BaselineApprove); err != nil {
 		return err
 	}
-	sleep(ctx, r.cfg.WithdrawAfter)
+	simuser.Pause(ctx, r.cfg.WithdrawAfter)
 	if err := update(BaselineWithdrawn); err != nil {
 		return err
 	}

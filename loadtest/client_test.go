@@ -11,17 +11,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	apiclient "github.com/medreq/pyxis/api/client"
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // newTestAPIClient returns a client of srv recording into a fresh recorder, and a user of it
 // whose limiter lets one call through at once and then one every pace.
-func newTestAPIClient(t *testing.T, srv *httptest.Server, pace time.Duration) (*apiClient, *user) {
+func newTestAPIClient(t *testing.T, srv *httptest.Server, pace time.Duration) (*apiClient, *simuser.User) {
 	t.Helper()
 	c, err := newAPIClient(srv.URL, 5*time.Second, newRecorder(time.Now()))
 	require.NoError(t, err)
-	t.Cleanup(c.close)
+	t.Cleanup(c.Close)
 	p := newPeople(testSecret, float64(time.Second)/float64(pace), 1)
-	u, err := p.get("lt-nurse-00000", "nurse")
+	u, err := p.Get("lt-nurse-00000", "nurse")
 	require.NoError(t, err)
 	return c, u
 }
@@ -44,7 +45,7 @@ func TestCallTimesOnlyTheExchange(t *testing.T) {
 		o, err := c.call(t.Context(), EndpointGet, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
 			time.Sleep(20 * time.Millisecond)
 			sent = time.Now()
-			return c.gen.GetRequest(ctx, "medreq-1", eds...)
+			return c.API.GetRequest(ctx, "medreq-1", eds...)
 		}, &v, nil)
 		returned := time.Now()
 		require.NoError(t, err)
@@ -79,7 +80,7 @@ func TestCallClassifiesAnswers(t *testing.T) {
 	c, u := newTestAPIClient(t, srv, time.Millisecond)
 	approve := func(id string) (outcome, error) {
 		return c.call(t.Context(), EndpointApprove, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-			return c.gen.ApproveRequest(ctx, id, apiclient.NoteBody{}, eds...)
+			return c.API.ApproveRequest(ctx, id, apiclient.NoteBody{}, eds...)
 		}, nil, conflictOf(apiclient.ErrorCodeInvalidState))
 	}
 
@@ -95,7 +96,7 @@ func TestCallClassifiesAnswers(t *testing.T) {
 	assert.EqualValues(t, map[string]int64{ClassOther: 1}, s.failures)
 
 	err = c.must(t.Context(), u, "list cabinets", func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return c.gen.ListCabinets(ctx, eds...)
+		return c.API.ListCabinets(ctx, eds...)
 	}, nil)
 	assert.EqualError(t, err, "list cabinets: answered 500 internal")
 	assert.Len(t, c.rec.eps, 1, "setup steps are not measured")

@@ -1,4 +1,4 @@
-// Package loadtest is `pyxis loadtest`: it puts the medication request system under the load
+// Package loadtest is `pyxis-dev loadtest`: it puts the medication request system under the load
 // of a morning medication pass and reports what the system did, in the shape locust users know.
 //
 // # The model
@@ -40,7 +40,8 @@
 // the last transition of its final state. The baseline runs, on the same Temporal server, as
 // many bare workflows of the same shape (start, an approval Update, a withdrawal Update after
 // the same delay, complete; no activities, no database) with the same concurrency, so
-// baseline_ratio says how close the real lifecycle comes to Temporal's own ceiling on this
-// machine. The Report is written as text, JSON (schema SchemaVersion, documented on Report)
+// baseline_ratio (requests dispensed a second over bare workflows completed a second) says
+// how close the real lifecycle comes to Temporal's own ceiling on this machine. Only a
+// dispensed request counts: one rejected or failed ends sooner, and must not meet the target. The Report is written as text, JSON (schema SchemaVersion, documented on Report)
 // and a self-contained HTML page whose charts are inline SVG drawn here.
 package loadtest

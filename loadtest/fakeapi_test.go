@@ -20,7 +20,7 @@ import (
 
 // fakeAPI is a small stand-in for the REST API: it checks tokens, keeps stock and requests in
 // memory, and moves an approved request to dispensed after a moment, as the cabinet would. It
-// lets the scenarios run in a unit test; the real system is tested in cmd/pyxis.
+// lets the scenarios run in a unit test; the real system is tested in devstack and e2e.
 type fakeAPI struct {
 	t      *testing.T
 	secret []byte

@@ -9,9 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // hotPocketEndpoints are the endpoints the hot-pocket scenario reports, in order.
@@ -28,11 +27,11 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	admin, err := r.people.get(adminID, pyxis.RoleAdmin)
+	admin, err := r.people.Get(adminID, roleAdmin)
 	if err != nil {
 		return err
 	}
-	tech, err := r.people.get(technicianID, pyxis.RoleTechnician)
+	tech, err := r.people.Get(technicianID, roleTechnician)
 	if err != nil {
 		return err
 	}
@@ -43,7 +42,7 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 	}
 	var created apiclient.MedicationBody
 	if err := r.api.must(ctx, admin, "create the hot pocket's medication", func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.CreateMedication(ctx, newMed, eds...)
+		return r.api.API.CreateMedication(ctx, newMed, eds...)
 	}, &created); err != nil {
 		return err
 	}
@@ -55,9 +54,9 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("stock the hot pocket: %w", err)
 	}
 	n := r.cfg.Requests
-	nurses := make([]*user, n)
+	nurses := make([]*simuser.User, n)
 	for i := range n {
-		if nurses[i], err = r.people.get(nurseID(i), pyxis.RoleNurse); err != nil {
+		if nurses[i], err = r.people.Get(nurseID(i), roleNurse); err != nil {
 			return err
 		}
 	}
@@ -68,7 +67,9 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 	// A thousand nurses looking every 250ms would be the load, not the pocket: they look less
 	// often, at staggered times. The settle time is taken from the server's clock anyway.
 	interval := max(r.cfg.PollInterval, time.Duration(n)*5*time.Millisecond)
-	settled := func(s workflows.Status) bool { return s == workflows.StatusAwaitingApproval || s.Terminal() }
+	settled := func(s apiclient.RequestStatus) bool {
+		return s == apiclient.RequestStatusAwaitingApproval || s.Terminal()
+	}
 
 	r.begin(rep)
 	b := newBudget(n, 0, r.start)
@@ -92,7 +93,7 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 			if t == nil {
 				return
 			}
-			if !sleep(followCtx, time.Duration(r.rng(uint64(i)).Int64N(int64(interval)))) {
+			if !simuser.Pause(followCtx, time.Duration(r.rng(uint64(i)).Int64N(int64(interval)))) {
 				return
 			}
 			r.follow(followCtx, t, interval, settled)
@@ -128,7 +129,7 @@ func (r *runner) hotPocket(ctx context.Context, rep *Report) error {
 		}
 	}
 	// Give the pocket back: the reserved requests are cancelled by their nurses.
-	hp.CancelledAfter = r.cancelAll(ctx, reqs, func(s workflows.Status) bool { return s == workflows.StatusAwaitingApproval })
+	hp.CancelledAfter = r.cancelAll(ctx, reqs, func(s apiclient.RequestStatus) bool { return s == apiclient.RequestStatusAwaitingApproval })
 	r.end(rep, hotPocketEndpoints)
 	rep.HotPocket = hp
 	return nil
@@ -145,12 +146,12 @@ func (r *runner) tallyHotPocket(hp *HotPocketReport, reqs []*tracked) {
 		status, createdAt, endAt, action, reason := t.view()
 		decided := true
 		switch {
-		case status == workflows.StatusAwaitingApproval:
+		case status == apiclient.RequestStatusAwaitingApproval:
 			hp.ReachedApproval++
 			lastReserved = later(lastReserved, endAt)
-		case status == workflows.StatusFailed && (action == "reserve_failed" || strings.Contains(reason, "insufficient stock")):
+		case status == apiclient.RequestStatusFailed && (action == "reserve_failed" || strings.Contains(reason, "insufficient stock")):
 			hp.InsufficientStock++
-		case status == workflows.StatusSubmitted:
+		case status == apiclient.RequestStatusSubmitted:
 			hp.Unsettled++
 			decided = false
 		default:
@@ -174,7 +175,7 @@ func (r *runner) tallyHotPocket(hp *HotPocketReport, reqs []*tracked) {
 
 // cancelAll has each nurse cancel her requests that which selects, and returns how many were
 // cancelled.
-func (r *runner) cancelAll(ctx context.Context, reqs []*tracked, which func(workflows.Status) bool) int {
+func (r *runner) cancelAll(ctx context.Context, reqs []*tracked, which func(apiclient.RequestStatus) bool) int {
 	work := make(chan *tracked)
 	var (
 		wg        sync.WaitGroup
@@ -186,7 +187,7 @@ func (r *runner) cancelAll(ctx context.Context, reqs []*tracked, which func(work
 			body := apiclient.CancelRequestJSONRequestBody{Reason: ptr("load test clean-up")}
 			for t := range work {
 				o, err := r.api.call(ctx, EndpointCancel, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-					return r.api.gen.CancelRequest(ctx, t.id, body, eds...)
+					return r.api.API.CancelRequest(ctx, t.id, body, eds...)
 				}, nil, conflictOf(apiclient.ErrorCodeInvalidState))
 				if err == nil && o.status == http.StatusAccepted {
 					mu.Lock()

@@ -362,3 +362,28 @@ func TestTextReportLooksLikeLocust(t *testing.T) {
 	}
 	assert.Contains(t, out, fmt.Sprintf("load average %s", loadString(rep.Environment.LoadAverageStart)))
 }
+
+// baseline_ratio is requests dispensed a second over bare workflows completed a second: a
+// system that rejects everything ends its lifecycles quickly and dispenses nothing, and its
+// ratio is 0, not the 0.78 it was when every terminal request counted.
+func TestBaselineRatioCountsOnlyDispensedRequests(t *testing.T) {
+	ratio := baselineRatio(&LifecycleReport{CompletedPerSecond: 2, DispensedPerSecond: 1.5}, &BaselineReport{CompletedPerSecond: 2})
+	require.NotNil(t, ratio)
+	assert.Equal(t, 0.75, *ratio)
+	assert.Nil(t, baselineRatio(&LifecycleReport{DispensedPerSecond: 1}, nil), "no baseline")
+	assert.Nil(t, baselineRatio(&LifecycleReport{DispensedPerSecond: 1}, &BaselineReport{}), "a baseline that completed nothing")
+
+	f := newFakeAPI(t, testSecret)
+	cfg := testConfig(f.srv.URL)
+	cfg.RejectShare = 1 // --reject-share 1
+	require.NoError(t, cfg.Validate())
+	rep, err := Run(context.Background(), cfg, Env{Mode: "api", JWTSecret: testSecret})
+	require.NoError(t, err)
+	lc := rep.Lifecycle
+	require.NotNil(t, lc)
+	assert.EqualValues(t, lc.Created, lc.Statuses["rejected"], "every request rejected")
+	assert.Positive(t, lc.CompletedPerSecond, "they all ended, and quickly")
+	ratio = baselineRatio(lc, &BaselineReport{CompletedPerSecond: lc.CompletedPerSecond})
+	require.NotNil(t, ratio)
+	assert.Zero(t, *ratio, "nothing dispensed: nothing near the target")
+}

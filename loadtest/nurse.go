@@ -9,19 +9,19 @@ import (
 	"time"
 
 	apiclient "github.com/medreq/pyxis/api/client"
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // tracked is one created request as its nurse last saw it.
 type tracked struct {
 	id        string
-	nurse     *user
+	nurse     *simuser.User
 	cabinetID int64
 
 	mu sync.Mutex
 	// status is the last status seen; createdAt and endAt the server's created_at and the
 	// time of the last transition into status; action and reason the last transition's.
-	status    workflows.Status
+	status    apiclient.RequestStatus
 	createdAt time.Time
 	endAt     time.Time
 	action    string
@@ -34,7 +34,7 @@ type tracked struct {
 func (t *tracked) observe(v apiclient.RequestView) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	status := workflows.Status(v.Status)
+	status := apiclient.RequestStatus(v.Status)
 	if status != t.status {
 		t.seenAt = time.Now()
 	}
@@ -54,7 +54,7 @@ func (t *tracked) observe(v apiclient.RequestView) {
 }
 
 // view returns a consistent copy of what t holds.
-func (t *tracked) view() (status workflows.Status, createdAt, endAt time.Time, action, reason string) {
+func (t *tracked) view() (status apiclient.RequestStatus, createdAt, endAt time.Time, action, reason string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.status, t.createdAt, t.endAt, t.action, t.reason
@@ -97,10 +97,10 @@ func (r *runner) newBody(rng *rand.Rand, cat catalogue) apiclient.CreateRequestJ
 
 // create posts body as nurse u and tracks the request it made; nil when it made none. It sends
 // no Idempotency-Key: a simulated nurse does not retry.
-func (r *runner) create(ctx context.Context, ep string, u *user, body apiclient.CreateRequestJSONRequestBody) *tracked {
+func (r *runner) create(ctx context.Context, ep string, u *simuser.User, body apiclient.CreateRequestJSONRequestBody) *tracked {
 	var v apiclient.RequestView
 	o, err := r.api.call(ctx, ep, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.CreateRequest(ctx, &apiclient.CreateRequestParams{}, body, eds...)
+		return r.api.API.CreateRequest(ctx, &apiclient.CreateRequestParams{}, body, eds...)
 	}, &v, nil)
 	if err != nil || o.status != http.StatusCreated || v.Id == "" {
 		if ctx.Err() == nil {
@@ -120,14 +120,14 @@ func (r *runner) create(ctx context.Context, ep string, u *user, body apiclient.
 // follow has the nurse look at her request every interval until done says its status is far
 // enough, or ctx ends. With WithdrawVia "api" she reports the withdrawal herself,
 // WithdrawAfter after she sees the request ready at the cabinet.
-func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration, done func(workflows.Status) bool) {
+func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration, done func(apiclient.RequestStatus) bool) {
 	reported := false
 	for {
 		if status, _, _, _, _ := t.view(); done(status) {
 			r.finished.Add(1)
 			return
 		}
-		if !sleep(ctx, interval) {
+		if !simuser.Pause(ctx, interval) {
 			return
 		}
 		v, o, err := r.get(ctx, EndpointGet, t)
@@ -139,7 +139,7 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 			t.mu.Lock()
 			wait := r.cfg.WithdrawAfter - time.Since(t.seenAt)
 			t.mu.Unlock()
-			if !sleep(ctx, wait) {
+			if !simuser.Pause(ctx, wait) {
 				return
 			}
 			reported = r.reportWithdrawal(ctx, t)
@@ -151,7 +151,7 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 func (r *runner) get(ctx context.Context, ep string, t *tracked) (apiclient.RequestView, outcome, error) {
 	var v apiclient.RequestView
 	o, err := r.api.call(ctx, ep, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.GetRequest(ctx, t.id, eds...)
+		return r.api.API.GetRequest(ctx, t.id, eds...)
 	}, &v, nil)
 	return v, o, err
 }
@@ -160,7 +160,7 @@ func (r *runner) get(ctx context.Context, ep string, t *tracked) (apiclient.Requ
 func (r *runner) reportWithdrawal(ctx context.Context, t *tracked) bool {
 	body := apiclient.ReportCabinetEventJSONRequestBody{Type: apiclient.Withdrawn, RequestId: t.id}
 	o, err := r.api.call(ctx, EndpointWithdraw, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.ReportCabinetEvent(ctx, t.cabinetID, body, eds...)
+		return r.api.API.ReportCabinetEvent(ctx, t.cabinetID, body, eds...)
 	}, nil, conflictOf(apiclient.ErrorCodeInvalidState))
 	return err == nil && (o.status == http.StatusAccepted || o.expected)
 }

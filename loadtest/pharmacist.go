@@ -8,8 +8,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // queuePageSize is the pharmacist's page of the queue, and queuePages how many pages she
@@ -27,7 +27,7 @@ const rejectReason = "load test: clinical review found the order unsuitable (sim
 // after the owner's goes to the next pharmacist along, as a colleague asked to co-sign.
 type pharmacy struct {
 	r     *runner
-	staff []*user
+	staff []*simuser.User
 
 	mu sync.Mutex
 	// cosign maps a request approved once, and waiting for another, to who approved it.
@@ -37,7 +37,7 @@ type pharmacy struct {
 func newPharmacy(r *runner) (*pharmacy, error) {
 	ph := &pharmacy{r: r, cosign: map[string]int{}}
 	for i := range r.cfg.Pharmacists {
-		u, err := r.people.get(pharmacistID(i), pyxis.RolePharmacist)
+		u, err := r.people.Get(pharmacistID(i), rolePharmacist)
 		if err != nil {
 			return nil, err
 		}
@@ -66,7 +66,7 @@ func (ph *pharmacy) pharmacist(ctx, idle context.Context, me int) {
 	done := map[string]bool{}
 	for idle.Err() == nil && ctx.Err() == nil {
 		if ph.round(ctx, me, done) == 0 {
-			sleep(idle, ph.r.cfg.QueueInterval)
+			simuser.Pause(idle, ph.r.cfg.QueueInterval)
 		}
 	}
 }
@@ -105,14 +105,14 @@ func (ph *pharmacy) round(ctx context.Context, me int, done map[string]bool) int
 
 // queue reads a page of the pharmacists' queue (the requests awaiting approval) as u, recorded
 // under ep unless ep is "": limit requests after cursor, or the first page when cursor is "".
-func (r *runner) queue(ctx context.Context, ep string, u *user, limit int, cursor string) (apiclient.RequestSummaryList, outcome, error) {
+func (r *runner) queue(ctx context.Context, ep string, u *simuser.User, limit int, cursor string) (apiclient.RequestSummaryList, outcome, error) {
 	params := apiclient.ListRequestsParams{Status: ptr(apiclient.ListRequestsParamsStatusAwaitingApproval), Limit: &limit}
 	if cursor != "" {
 		params.Cursor = &cursor
 	}
 	var page apiclient.RequestSummaryList
 	o, err := r.api.call(ctx, ep, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.ListRequests(ctx, &params, eds...)
+		return r.api.API.ListRequests(ctx, &params, eds...)
 	}, &page, nil)
 	return page, o, err
 }
@@ -139,14 +139,14 @@ func (ph *pharmacy) decide(ctx context.Context, me int, id string) bool {
 	if float64(hash(id+"/reject")%10_000) < ph.r.cfg.RejectShare*10_000 {
 		body := apiclient.RejectRequestJSONRequestBody{Reason: ptr(rejectReason)}
 		o, err := c.call(ctx, EndpointReject, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-			return c.gen.RejectRequest(ctx, id, body, eds...)
+			return c.API.RejectRequest(ctx, id, body, eds...)
 		}, nil, conflict)
 		return err == nil && (o.status == http.StatusAccepted || o.expected)
 	}
 	var v apiclient.RequestView
 	body := apiclient.ApproveRequestJSONRequestBody{Note: ptr("load test")}
 	o, err := c.call(ctx, EndpointApprove, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return c.gen.ApproveRequest(ctx, id, body, eds...)
+		return c.API.ApproveRequest(ctx, id, body, eds...)
 	}, &v, conflict)
 	switch {
 	case err != nil:

@@ -28,11 +28,13 @@ const SchemaVersion = "pyxis-loadtest/1"
 //     its last.
 //   - aggregated: all endpoints together, as one (no histogram, no series).
 //   - lifecycle: created, terminal, non_terminal, statuses (final or last seen status of each
-//     created request), completed_per_second (terminal requests over the server-side span from
-//     the first created_at to the last terminal transition), latency_ms (created → dispensed,
+//     created request), completed_per_second and dispensed_per_second (terminal and dispensed
+//     requests over the server-side span from the first created_at to the last terminal
+//     transition), latency_ms (created → dispensed,
 //     server timestamps) and its histogram; null when the scenario has none.
 //   - baseline: the bare-Temporal run (workflows, completed, completed_per_second, latency_ms);
-//     baseline_ratio: lifecycle completed_per_second / baseline completed_per_second. Both null
+//     baseline_ratio: lifecycle dispensed_per_second / baseline completed_per_second (only a
+//     dispensed request is a lifecycle done: a rejected one costs the system less). Both null
 //     without --baseline.
 //   - hot_pocket, backlog: the scenario's own figures; null for other scenarios.
 //   - memory: the process's resident memory (rss_bytes at the end, peak_rss_bytes = VmHWM);

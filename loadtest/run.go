@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // Env is what the caller knows about the system under test beyond its URL.
@@ -49,7 +51,7 @@ type runner struct {
 	start  time.Time
 	rec    *recorder
 	api    *apiClient
-	people *people
+	people *simuser.People
 	runID  string
 	seed   uint64
 	mem    *memSampler
@@ -101,7 +103,7 @@ func Run(ctx context.Context, cfg Config, env Env) (*Report, error) {
 	if r.api, err = newAPIClient(cfg.API, cfg.HTTPTimeout, r.rec); err != nil {
 		return nil, err
 	}
-	defer r.api.close()
+	defer r.api.Close()
 	if env.InProcess {
 		r.mem = startMemSampler()
 		defer r.mem.stop()
@@ -265,19 +267,4 @@ func (r *runner) settleContext(ctx context.Context, b *budget) (context.Context,
 		}
 	}()
 	return sctx, cancel
-}
-
-// sleep waits d or until ctx ends, and reports whether ctx is still alive.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -7,9 +7,8 @@ import (
 	"math"
 	"net/http"
 
-	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
-	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/loadtest/simuser"
 )
 
 // catalogue is what the run requests: the cabinets and the medications, split into plain and
@@ -44,19 +43,19 @@ const maxQuantity = 2
 
 // loadCatalogue reads the cabinets and medications through the API.
 func (r *runner) loadCatalogue(ctx context.Context) (catalogue, error) {
-	admin, err := r.people.get(adminID, pyxis.RoleAdmin)
+	admin, err := r.people.Get(adminID, roleAdmin)
 	if err != nil {
 		return catalogue{}, err
 	}
 	var cabs apiclient.CabinetList
 	if err := r.api.must(ctx, admin, "list cabinets", func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.ListCabinets(ctx, eds...)
+		return r.api.API.ListCabinets(ctx, eds...)
 	}, &cabs); err != nil {
 		return catalogue{}, err
 	}
 	var meds apiclient.MedicationList
 	if err := r.api.must(ctx, admin, "list medications", func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.ListMedications(ctx, eds...)
+		return r.api.API.ListMedications(ctx, eds...)
 	}, &meds); err != nil {
 		return catalogue{}, err
 	}
@@ -81,7 +80,7 @@ func (r *runner) loadCatalogue(ctx context.Context) (catalogue, error) {
 		}
 	}
 	if len(cat.cabinets) == 0 || len(cat.plain) == 0 {
-		return cat, errors.New("the system has no online cabinet or no medication that is not controlled: load the demo data (pyxis dev does) or create some")
+		return cat, errors.New("the system has no online cabinet or no medication that is not controlled: load the demo data (pyxis-dev does) or create some")
 	}
 	return cat, nil
 }
@@ -98,7 +97,7 @@ func stockNeed(n int) int32 {
 // /v1/cabinets/{id}/stock/{medication_id}); a controlled medication's on_hand changes only
 // through a load, witnessed by a pharmacist (POST /v1/cabinets/{id}/loads).
 func (r *runner) topUp(ctx context.Context, cat catalogue, need int32) error {
-	tech, err := r.people.get(technicianID, pyxis.RoleTechnician)
+	tech, err := r.people.Get(technicianID, roleTechnician)
 	if err != nil {
 		return err
 	}
@@ -114,7 +113,7 @@ func (r *runner) topUp(ctx context.Context, cat catalogue, need int32) error {
 		}
 		for _, m := range meds {
 			s := have[m.id]
-			want := min(s.Reserved+need, db.MaxOnHand)
+			want := min(s.Reserved+need, maxOnHand)
 			if s.OnHand >= want {
 				continue
 			}
@@ -132,26 +131,26 @@ func (r *runner) topUp(ctx context.Context, cat catalogue, need int32) error {
 }
 
 // stock reads a cabinet's pockets as u (not measured).
-func (r *runner) stock(ctx context.Context, u *user, cabinetID int64) ([]apiclient.StockView, error) {
+func (r *runner) stock(ctx context.Context, u *simuser.User, cabinetID int64) ([]apiclient.StockView, error) {
 	var stock apiclient.StockList
 	err := r.api.must(ctx, u, fmt.Sprintf("list the stock of cabinet %d", cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.ListStock(ctx, cabinetID, eds...)
+		return r.api.API.ListStock(ctx, cabinetID, eds...)
 	}, &stock)
 	return stock.Data, err
 }
 
 // setStock sets the level of a pocket of a medication that is not controlled, as technician u.
-func (r *runner) setStock(ctx context.Context, u *user, cabinetID, medicationID int64, body apiclient.SetStockJSONRequestBody) error {
+func (r *runner) setStock(ctx context.Context, u *simuser.User, cabinetID, medicationID int64, body apiclient.SetStockJSONRequestBody) error {
 	return r.api.must(ctx, u, fmt.Sprintf("set the stock of medication %d in cabinet %d", medicationID, cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.SetStock(ctx, cabinetID, medicationID, body, eds...)
+		return r.api.API.SetStock(ctx, cabinetID, medicationID, body, eds...)
 	}, nil)
 }
 
 // load puts quantity units of a controlled medication into a pocket, witnessed by the first
 // simulated pharmacist.
-func (r *runner) load(ctx context.Context, tech *user, cabinetID, medicationID int64, quantity int32) error {
+func (r *runner) load(ctx context.Context, tech *simuser.User, cabinetID, medicationID int64, quantity int32) error {
 	body := apiclient.RecordLoadJSONRequestBody{MedicationId: medicationID, Quantity: quantity, Witness: ptr(pharmacistID(0))}
 	return r.api.must(ctx, tech, fmt.Sprintf("load medication %d into cabinet %d", medicationID, cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.gen.RecordLoad(ctx, cabinetID, body, eds...)
+		return r.api.API.RecordLoad(ctx, cabinetID, body, eds...)
 	}, nil)
 }

@@ -1,6 +1,6 @@
 // Package client is the Go client of the Pyxis REST API, generated from api/openapi.yaml by
 // oapi-codegen (client.gen.go; `go generate ./api/...` regenerates it, and a test in api
-// fails when it is stale). It is what `pyxis loadtest` and the end-to-end tests call the API
+// fails when it is stale). It is what `pyxis-dev loadtest` and the end-to-end tests call the API
 // with.
 //
 // NewClientWithResponses gives one method per operation that answers a typed response: its
@@ -52,4 +52,14 @@ func RetryAfter(resp *http.Response) (d time.Duration, ok bool) {
 		return 0, false
 	}
 	return time.Duration(n) * time.Second, true
+}
+
+// Terminal reports whether no transition leaves s: dispensed, rejected, cancelled, expired
+// and failed (the document's RequestStatus says so of the last five of its values).
+func (s RequestStatus) Terminal() bool {
+	switch s {
+	case RequestStatusDispensed, RequestStatusRejected, RequestStatusCancelled, RequestStatusExpired, RequestStatusFailed:
+		return true
+	}
+	return false
 }

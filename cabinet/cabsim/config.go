@@ -3,7 +3,7 @@
 // (MFN^M01) over MLLP and acknowledges them as INTERFACE.md says, reports withdrawals back
 // (RDS^O13 with one RXD per line, or one OMS^O05 per line) to the system's MLLP listener, can
 // hold a stock of pockets, and shows faults on demand. It is the library behind the
-// `pyxis cabinet-sim` subcommand and what the HL7 tests run against.
+// `pyxis-dev cabinet-sim` command and what the HL7 tests run against.
 //
 // # Reports: the outbox
 //

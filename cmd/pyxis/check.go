@@ -7,23 +7,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
+	"github.com/medreq/pyxis/check"
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/internal/check"
+	"github.com/medreq/pyxis/service"
 )
 
 // runCheck runs `pyxis check`: it verifies the system's invariants against DATABASE_URL and
 // TEMPORAL_ADDRESS and prints what it found; it fails when an invariant does not hold.
-func runCheck(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	stuck := fs.Duration("stuck-after", 2*time.Minute, "how long a retrying activity, an unrecorded step or a passed deadline may last before a request counts as stuck")
 	settle := fs.Duration("settle", 30*time.Second, "how long to wait for the projection and the workflows to agree")
 	sim := fs.String("cabinet-sim", "", "admin URL of a cabinet simulator (http://127.0.0.1:2577): check that no authorization was applied twice")
-	var cabinets multiFlag
-	fs.Var(&cabinets, "cabinet", "check only this cabinet code (repeatable)")
+	var cabinets []string
+	fs.Func("cabinet", "check only this cabinet code (repeatable)", func(v string) error {
+		cabinets = append(cabinets, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,7 +39,7 @@ func runCheck(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 	}
 	defer pool.Close()
 	store := db.NewStore(pool)
-	tc, err := dialTemporal(ctx, cfg)
+	tc, err := service.DialTemporal(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -50,7 +53,7 @@ func runCheck(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 		o.Scope.CabinetIDs = append(o.Scope.CabinetIDs, cab.ID)
 	}
 	if *sim != "" {
-		o.Authorizations = simAuthorizations(*sim)
+		o.Authorizations = check.SimulatorAuthorizations(*sim)
 	}
 	rep, err := check.Run(ctx, store, tc, o)
 	if err != nil {
@@ -69,35 +72,4 @@ func runCheck(ctx context.Context, cfg config, args []string, stdout io.Writer) 
 		return fmt.Errorf("%d invariant violations", len(rep.Violations))
 	}
 	return nil
-}
-
-// simAuthorizations reads how many times a cabinet simulator applied each authorization
-// (GET /orders).
-func simAuthorizations(adminURL string) func(context.Context) (map[string]int, error) {
-	return func(ctx context.Context) (map[string]int, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/orders", nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s/orders: %s", adminURL, resp.Status)
-		}
-		var orders []struct {
-			RequestID string `json:"request_id"`
-			Applied   int    `json:"applied"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&orders); err != nil {
-			return nil, err
-		}
-		out := make(map[string]int, len(orders))
-		for _, o := range orders {
-			out[o.RequestID] = o.Applied
-		}
-		return out, nil
-	}
 }

@@ -1,6 +1,7 @@
-// Command pyxis is the one binary of the medication request system. Its subcommands run the
-// REST API, the Temporal worker, the whole system for local development, database
-// migrations, a load test, and print tokens.
+// Command pyxis is the production binary of the medication request system. Its subcommands
+// run the REST API and the Temporal worker, apply database migrations, check the system's
+// invariants, print tokens and check a server's health. The tools for working on the system
+// (dev mode, the load test and the fault scenarios, the cabinet simulator) are pyxis-dev's.
 package main
 
 import (
@@ -15,32 +16,26 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/service"
 )
 
 const usage = `usage: pyxis <command> [flags]
 
 commands:
-  dev      run the whole system locally: Temporal + Web UI, Postgres, worker, simulator, API
   api      run the REST API (needs DATABASE_URL, TEMPORAL_ADDRESS, PYXIS_JWT_SECRET or
            PYXIS_JWKS_URL, and PYXIS_CODEC_KEYS or PYXIS_CODEC_DISABLED=true)
   worker   run the Temporal worker: workflows, activities, cabinet commands
   migrate  apply database migrations to DATABASE_URL
   token    print a bearer token: pyxis token --sub ID --name NAME --role ROLE [--cabinet CODE]
-  cabinet-sim  a simulated Pyxis cabinet speaking HL7 v2 over MLLP (see --help)
   check    verify the system's invariants (stock, ledger, projection vs workflows, audit, stuck requests)
-  loadtest the morning medication pass as load: against --api URL, or --dev (the whole system
-           in this process); a report as text, --json and --html (see --help); --fault NAME
-           runs a fault scenario (worker-kill, postgres-restart, temporal-restart,
-           cabinet-offline-long, cabinet-offline-short, api-kill, mllp-kill, partition;
-           no-fault is the reference)
   healthcheck URL  exit 0 if URL answers 200 (for container health checks; images have no curl)
 
-Configuration is read from the environment; README lists every variable.
+Configuration is read from the environment; README lists every variable. The whole system
+on one machine, the load test, the fault scenarios and the cabinet simulator are
+pyxis-dev's (go run ./cmd/pyxis-dev help).
 `
 
 func main() {
@@ -62,52 +57,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprint(stdout, usage)
 		return errors.New("no command given")
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	gin.SetMode(gin.ReleaseMode)
 	cmd, rest := args[0], args[1:]
-	slog.SetDefault(newLogger(os.Stderr, cfg.Obs.logFormat(cmd), cfg.Obs.LogLevel, cfg.AllowSimulatedCabinets || cmd == "dev"))
-	if cfg.AllowSimulatedCabinets {
-		warnSimulatedCabinets()
+	cfg, done, err := service.Setup(ctx, cmd, getenv)
+	if err != nil {
+		return err
 	}
-	if cmd == "dev" || cmd == "api" || cmd == "worker" {
-		stopTracing, err := setupTracing(ctx, getenv, "pyxis-"+cmd)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := stopTracing(flushCtx); err != nil {
-				slog.Warn("traces not flushed", "error", err)
-			}
-		}()
-	}
+	defer done()
 
 	switch cmd {
-	case "dev":
-		return runDev(ctx, cfg, rest, getenv, stdout)
-	case "api":
-		return runAPI(ctx, cfg)
-	case "worker":
-		return runWorker(ctx, cfg)
+	case "api", "worker":
+		return service.Run(ctx, cmd, cfg)
 	case "migrate":
 		return runMigrate(ctx, cfg)
 	case "token":
 		return runToken(cfg, rest, stdout)
-	case "cabinet-sim":
-		return runCabinetSim(ctx, rest)
 	case "check":
 		return runCheck(ctx, cfg, rest, stdout)
-	case "loadtest":
-		return runLoadtest(ctx, cfg, rest, getenv, stdout)
 	case "healthcheck":
 		if len(rest) != 1 {
 			return errors.New("usage: pyxis healthcheck URL")
 		}
-		if ok, err := httpOK(ctx, rest[0]); !ok {
+		if ok, err := service.HTTPOK(ctx, rest[0]); !ok {
 			return fmt.Errorf("%s is not healthy: %v", rest[0], err)
 		}
 		return nil
@@ -119,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
-func runMigrate(ctx context.Context, cfg config) error {
+func runMigrate(ctx context.Context, cfg service.Config) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
@@ -131,11 +101,11 @@ func runMigrate(ctx context.Context, cfg config) error {
 	if err := db.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	slog.Info("migrations applied", "database", maskURL(cfg.DatabaseURL))
+	slog.Info("migrations applied", "database", service.MaskURL(cfg.DatabaseURL))
 	return nil
 }
 
-func runToken(cfg config, args []string, stdout io.Writer) error {
+func runToken(cfg service.Config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	sub := fs.String("sub", "", "user id (the token's subject)")
 	name := fs.String("name", "", "display name")

@@ -161,3 +161,37 @@ func (q *Queries) CheckRequestSummaries(ctx context.Context, cabinetIds []int64)
 	}
 	return items, nil
 }
+
+const inboxOutcomes = `-- name: InboxOutcomes :many
+SELECT (state::text || '/' || outcome)::text AS outcome, count(*)::bigint AS reports
+FROM cabinet_inbox
+GROUP BY 1
+ORDER BY 1
+`
+
+type InboxOutcomesRow struct {
+	Outcome string
+	Reports int64
+}
+
+// InboxOutcomes counts the cabinet reports by state and outcome (state/outcome), for the
+// fault scenarios' notes.
+func (q *Queries) InboxOutcomes(ctx context.Context) ([]InboxOutcomesRow, error) {
+	rows, err := q.db.Query(ctx, inboxOutcomes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []InboxOutcomesRow{}
+	for rows.Next() {
+		var i InboxOutcomesRow
+		if err := rows.Scan(&i.Outcome, &i.Reports); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

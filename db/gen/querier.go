@@ -97,6 +97,9 @@ type Querier interface {
 	InactiveApprovers(ctx context.Context, requestID string) ([]string, error)
 	// InboxBacklog counts pending reports and the age of the oldest, in seconds.
 	InboxBacklog(ctx context.Context) (InboxBacklogRow, error)
+	// InboxOutcomes counts the cabinet reports by state and outcome (state/outcome), for the
+	// fault scenarios' notes.
+	InboxOutcomes(ctx context.Context) ([]InboxOutcomesRow, error)
 	// InsertAccess appends one read of patient data to the access log.
 	InsertAccess(ctx context.Context, arg InsertAccessParams) error
 	// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is

@@ -45,3 +45,11 @@ SELECT count(*) FILTER (WHERE state = 'failed')::bigint AS failed,
        count(*) FILTER (WHERE state = 'pending' AND received_at < @pending_before)::bigint AS overdue
 FROM cabinet_inbox
 WHERE sqlc.narg('cabinet_ids')::bigint[] IS NULL OR cabinet_id = ANY (sqlc.narg('cabinet_ids')::bigint[]);
+
+-- name: InboxOutcomes :many
+-- InboxOutcomes counts the cabinet reports by state and outcome (state/outcome), for the
+-- fault scenarios' notes.
+SELECT (state::text || '/' || outcome)::text AS outcome, count(*)::bigint AS reports
+FROM cabinet_inbox
+GROUP BY 1
+ORDER BY 1;

@@ -1,0 +1,134 @@
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/medreq/pyxis/db/pgcluster"
+	"github.com/medreq/pyxis/service"
+)
+
+// localPostgres is the server dev mode uses when DATABASE_URL is not set and one answers.
+const localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// database is the database dev mode runs on, and how to let go of it.
+type database struct {
+	url string
+	// adminURL reaches the server's postgres database, to create more databases there.
+	adminURL string
+	stop     func()
+}
+
+// findPostgres finds a database: DATABASE_URL as given; else a "pyxis_dev" database on the
+// server at 127.0.0.1:5432; else a private cluster made with initdb in the data folder, on a
+// free port, stopped on exit. Ephemeral runs (and load tests) get a database of their own,
+// dropped on exit.
+func findPostgres(ctx context.Context, databaseURL string, o Options) (database, error) {
+	if databaseURL != "" {
+		u, err := url.Parse(databaseURL)
+		if err != nil {
+			return database{}, fmt.Errorf("DATABASE_URL: %w", err)
+		}
+		u.Path = "/postgres"
+		return database{url: databaseURL, adminURL: u.String(), stop: func() {}}, nil
+	}
+	name := "pyxis_dev"
+	if o.ThrowawayDB {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		name = "pyxis_dev_" + hex.EncodeToString(b[:])
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	conn, err := pgx.Connect(pingCtx, localPostgres)
+	cancel()
+	if err == nil {
+		defer conn.Close(ctx)
+		url, err := ensureDatabase(ctx, conn, localPostgres, name)
+		if err != nil {
+			return database{}, err
+		}
+		stop := func() {}
+		if o.ThrowawayDB {
+			stop = func() { dropDatabase(localPostgres, name) }
+		}
+		slog.Info("using the PostgreSQL server at 127.0.0.1:5432", "database", name)
+		return database{url: url, adminURL: localPostgres, stop: stop}, nil
+	}
+
+	slog.Info("no PostgreSQL at 127.0.0.1:5432; starting a private one with initdb", "dir", filepath.Join(o.Dir, "postgres"))
+	cl, err := pgcluster.Start(ctx, filepath.Join(o.Dir, "postgres"), 0)
+	if err != nil {
+		return database{}, fmt.Errorf("%w and none could be started (install the PostgreSQL server binaries or set DATABASE_URL): %w", errNoPostgres, err)
+	}
+	stop := func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cl.Stop(stopCtx); err != nil {
+			slog.Warn("postgres stop", "error", err)
+		}
+	}
+	admin, err := pgx.Connect(ctx, cl.URL("postgres"))
+	if err != nil {
+		stop()
+		return database{}, fmt.Errorf("connect to the private PostgreSQL: %w", err)
+	}
+	defer admin.Close(ctx)
+	url, err := ensureDatabase(ctx, admin, cl.URL("postgres"), name)
+	if err != nil {
+		stop()
+		return database{}, err
+	}
+	return database{url: url, adminURL: cl.URL("postgres"), stop: stop}, nil
+}
+
+// CreateDatabase connects to the server of adminURL, creates the database name there if it is
+// missing, and returns its URL.
+func CreateDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", fmt.Errorf("connect to %s: %w", service.MaskURL(adminURL), err)
+	}
+	defer admin.Close(ctx)
+	return ensureDatabase(ctx, admin, adminURL, name)
+}
+
+// ensureDatabase creates the database if it is missing and returns its URL.
+func ensureDatabase(ctx context.Context, admin *pgx.Conn, adminURL, name string) (string, error) {
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look for database %s: %w", name, err)
+	}
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", fmt.Errorf("create database %s: %w", name, err)
+		}
+	}
+	cfg, err := pgx.ParseConfig(adminURL)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), name), nil
+}
+
+func dropDatabase(adminURL, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		slog.Warn("drop ephemeral database", "database", name, "error", err)
+	}
+}

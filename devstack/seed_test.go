@@ -1,0 +1,64 @@
+package devstack
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/db/dbtest"
+)
+
+// TestDemoNursesWorkOnTheDemoCabinetsUnits keeps dev mode's nurses able to see their
+// cabinets' requests.
+func TestDemoNursesWorkOnTheDemoCabinetsUnits(t *testing.T) {
+	units := map[string]string{}
+	for _, c := range demoCabinets {
+		units[c.Code] = c.Unit
+	}
+	nurses := map[string]string{}
+	for _, u := range demoUsers {
+		if u.Role == pyxis.RoleNurse {
+			nurses[u.ID] = u.Unit
+		}
+	}
+	assert.Equal(t, map[string]string{"nurse-ana": units["PYX-ICU-01"], "nurse-caio": units["PYX-3B-01"]}, nurses)
+	assert.Equal(t, "Intensive Care Unit", nurses["nurse-ana"])
+	assert.Equal(t, "Ward 3B (Medical)", nurses["nurse-caio"])
+}
+
+// TestDevBannerPrintsDemoUsersOnly starts from a seeded database whose directory also holds a
+// cabinet interface, a user added on first sight and a deactivated demo user: the banner
+// still prints, with tokens for the active demo users only.
+func TestDevBannerPrintsDemoUsersOnly(t *testing.T) {
+	store := db.NewStore(dbtest.NewPool(t))
+	ctx := t.Context()
+	d, err := Seed(ctx, store)
+	require.NoError(t, err)
+	require.Len(t, d.Users, len(demoUsers))
+	for _, u := range []db.User{
+		{ID: "cab-icu", Name: "ICU interface", Role: pyxis.RoleCabinet, Active: true},
+		{ID: "someone-else", Name: "Someone", Role: pyxis.RoleNurse, Active: true},
+	} {
+		_, err := store.CreateUser(ctx, u, pyxis.Actor{ID: "admin-fe", Role: pyxis.RoleAdmin})
+		require.NoError(t, err)
+	}
+	_, err = store.UpdateUser(ctx, "tech-edu", db.UserPatch{Active: ptrTo(false)}, pyxis.Actor{ID: "admin-fe", Role: pyxis.RoleAdmin})
+	require.NoError(t, err)
+
+	d, err = Seed(ctx, store)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, printBanner(&out, banner{api: "http://localhost:8080", secret: strings.Repeat("s", 32), demo: d}))
+	assert.Contains(t, out.String(), "NURSE_ANA_TOKEN")
+	assert.Contains(t, out.String(), "PHARM_DORA_TOKEN")
+	for _, absent := range []string{"CAB_ICU_TOKEN", "SOMEONE_ELSE_TOKEN", "TECH_EDU_TOKEN"} {
+		assert.NotContains(t, out.String(), absent)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

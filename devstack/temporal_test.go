@@ -1,0 +1,48 @@
+package devstack
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis/service"
+)
+
+func TestDevTemporalHistoryShardsAreRecordedPerStore(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "temporal-shards.json")
+
+	n, err := historyShards(file, TemporalStoreSQLite, false, 4)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, n, "a new store gets the default")
+	n, err = historyShards(file, TemporalStoreSQLite, true, 8)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, n, "and keeps it, whatever the default becomes: a store cannot change its count")
+
+	n, err = historyShards(file, TemporalStorePostgres, true, 4)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n, "a store made before counts were recorded was made with one shard")
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"sqlite": 4, "postgres": 1}`, string(raw))
+
+	require.NoError(t, os.WriteFile(file, []byte("{not json"), 0o644))
+	_, err = historyShards(file, TemporalStoreSQLite, true, 4)
+	assert.Error(t, err, "a damaged record is not guessed around")
+}
+
+func TestDevTemporalStoreFlag(t *testing.T) {
+	o, err := ParseFlags(nil, func(string) string { return "" }, service.Config{})
+	require.NoError(t, err)
+	assert.Equal(t, TemporalStoreSQLite, o.TemporalStore)
+	o, err = ParseFlags(nil, func(k string) string { return map[string]string{"PYXIS_DEV_TEMPORAL_STORE": "postgres"}[k] }, service.Config{})
+	require.NoError(t, err)
+	assert.Equal(t, TemporalStorePostgres, o.TemporalStore)
+	o, err = ParseFlags([]string{"--temporal-store", "sqlite", "--ephemeral"}, func(string) string { return "" }, service.Config{})
+	require.NoError(t, err)
+	assert.True(t, o.TempDir && o.ThrowawayDB, "--ephemeral keeps nothing")
+	_, err = ParseFlags([]string{"--temporal-store", "mysql"}, func(string) string { return "" }, service.Config{})
+	assert.ErrorContains(t, err, "want sqlite or postgres")
+}

@@ -1,0 +1,170 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/drivers"
+	"github.com/medreq/pyxis/cabinet/hl7"
+	"github.com/medreq/pyxis/cabinet/hl7driver"
+	"github.com/medreq/pyxis/cabinet/mllp"
+	"github.com/medreq/pyxis/intake"
+)
+
+// HL7Config is how the system speaks HL7 to cabinets, beyond the listener's address and the
+// ACK timeout. Its zero value is the defaults.
+type HL7Config struct {
+	// ProcessingID is MSH-11 of what the system sends and the only one it takes
+	// (PYXIS_HL7_PROCESSING_ID: P, T or D; P).
+	ProcessingID string
+	// Location reads report timestamps without an offset (PYXIS_HL7_TIMEZONE, an IANA name;
+	// UTC).
+	Location *time.Location
+	// SendingFacility and ReceivingFacility are MSH-4 and MSH-6 of what the system sends
+	// (PYXIS_HL7_SENDING_FACILITY, PYXIS_HL7_RECEIVING_FACILITY; empty).
+	SendingFacility   string
+	ReceivingFacility string
+	// Enhanced asks cabinets for enhanced-mode commit acknowledgments (PYXIS_HL7_ACK_MODE
+	// enhanced; original).
+	Enhanced bool
+	// ConnectTimeout bounds one connection attempt to a cabinet
+	// (PYXIS_CABINET_CONNECT_TIMEOUT; 5s), PoolSize the connections to one cabinet
+	// (PYXIS_CABINET_POOL_SIZE; 1).
+	ConnectTimeout time.Duration
+	PoolSize       int
+	// TLSCert and TLSKey make the MLLP listener speak TLS (PYXIS_MLLP_TLS_CERT,
+	// PYXIS_MLLP_TLS_KEY); TLSClientCA requires client certificates of that CA
+	// (PYXIS_MLLP_TLS_CLIENT_CA).
+	TLSCert, TLSKey, TLSClientCA string
+}
+
+// String writes the settings for the start-up log (file paths, no secrets).
+func (h HL7Config) String() string {
+	loc, pid, mode := "UTC", h.ProcessingID, "original"
+	if h.Location != nil {
+		loc = h.Location.String()
+	}
+	if pid == "" {
+		pid = hl7.ProcessingProduction
+	}
+	if h.Enhanced {
+		mode = "enhanced"
+	}
+	tls := "off"
+	if h.TLSCert != "" {
+		tls = "on"
+		if h.TLSClientCA != "" {
+			tls = "client-certificates"
+		}
+	}
+	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s cabinet_pool_size=%d mllp_tls=%s",
+		pid, loc, mode, max(h.PoolSize, 1), tls)
+}
+
+// loadHL7 reads the HL7 settings from the environment.
+func loadHL7(getenv func(string) string, h *HL7Config) []error {
+	var errs []error
+	h.ProcessingID = envOr(getenv, "PYXIS_HL7_PROCESSING_ID", hl7.ProcessingProduction)
+	if !hl7.ValidProcessingID(h.ProcessingID) {
+		errs = append(errs, fmt.Errorf("PYXIS_HL7_PROCESSING_ID=%q: want P (production), T (training) or D (debugging)", h.ProcessingID))
+	}
+	h.Location = time.UTC
+	if v := getenv("PYXIS_HL7_TIMEZONE"); v != "" {
+		loc, err := time.LoadLocation(v)
+		if err != nil || v == "Local" {
+			errs = append(errs, fmt.Errorf("PYXIS_HL7_TIMEZONE=%q: want an IANA time zone such as America/Sao_Paulo", v))
+		} else {
+			h.Location = loc
+		}
+	}
+	h.SendingFacility = getenv("PYXIS_HL7_SENDING_FACILITY")
+	h.ReceivingFacility = getenv("PYXIS_HL7_RECEIVING_FACILITY")
+	switch v := envOr(getenv, "PYXIS_HL7_ACK_MODE", "original"); v {
+	case "original":
+	case "enhanced":
+		h.Enhanced = true
+	default:
+		errs = append(errs, fmt.Errorf("PYXIS_HL7_ACK_MODE=%q: want original or enhanced", v))
+	}
+	h.ConnectTimeout = 5 * time.Second
+	if v := getenv("PYXIS_CABINET_CONNECT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 20*time.Second {
+			errs = append(errs, fmt.Errorf("PYXIS_CABINET_CONNECT_TIMEOUT=%q: want a positive duration up to 20s", v))
+		} else {
+			h.ConnectTimeout = d
+		}
+	}
+	h.PoolSize = 1
+	if v := getenv("PYXIS_CABINET_POOL_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 16 {
+			errs = append(errs, fmt.Errorf("PYXIS_CABINET_POOL_SIZE=%q: want a number from 1 to 16", v))
+		} else {
+			h.PoolSize = n
+		}
+	}
+	h.TLSCert, h.TLSKey, h.TLSClientCA = getenv("PYXIS_MLLP_TLS_CERT"), getenv("PYXIS_MLLP_TLS_KEY"), getenv("PYXIS_MLLP_TLS_CLIENT_CA")
+	switch {
+	case (h.TLSCert == "") != (h.TLSKey == ""):
+		errs = append(errs, errors.New("PYXIS_MLLP_TLS_CERT and PYXIS_MLLP_TLS_KEY go together"))
+	case h.TLSClientCA != "" && h.TLSCert == "":
+		errs = append(errs, errors.New("PYXIS_MLLP_TLS_CLIENT_CA needs PYXIS_MLLP_TLS_CERT and PYXIS_MLLP_TLS_KEY"))
+	case h.TLSCert != "":
+		if _, err := mllp.ServerTLSConfig(h.TLSCert, h.TLSKey, h.TLSClientCA); err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_MLLP_TLS_*: %w", err))
+		}
+	}
+	return errs
+}
+
+// NewCabinetDrivers returns the driver the activities command cabinets with: each cabinet row
+// names "sim" (the in-process simulator; refused when sim is nil) or "hl7" (HL7 v2 over MLLP
+// to its address). The returned func releases the HL7 connections.
+func NewCabinetDrivers(sim *cabinet.Simulator, cfg Config) (cabinet.Driver, func()) {
+	hl7d := hl7driver.New(hl7driver.Options{
+		// Both well inside the cabinet activities' 30s StartToCloseTimeout, so a silent
+		// cabinet fails the attempt and Temporal's capped retries decide.
+		ConnectTimeout:    cfg.HL7.ConnectTimeout,
+		AckTimeout:        cfg.CabinetAckTimeout,
+		PoolSize:          cfg.HL7.PoolSize,
+		SendingFacility:   cfg.HL7.SendingFacility,
+		ReceivingFacility: cfg.HL7.ReceivingFacility,
+		ProcessingID:      cfg.HL7.ProcessingID,
+		Enhanced:          cfg.HL7.Enhanced,
+		Logger:            slog.Default(),
+	})
+	var simDriver cabinet.Driver // a nil *Simulator must not become a non-nil Driver
+	if sim != nil {
+		simDriver = sim
+	}
+	return drivers.New(simDriver, hl7d), func() { _ = hl7d.Close() }
+}
+
+// ListenMLLP binds the interface listener that receives what cabinets report (RDS^O13
+// dispenses, OMS^O05 pocket events) and applies it through the intake, over TLS when
+// PYXIS_MLLP_TLS_CERT is set.
+func ListenMLLP(cfg Config, in *intake.Intake) (*mllp.Server, error) {
+	var so mllp.ServerOptions
+	if cfg.HL7.TLSCert != "" {
+		tc, err := mllp.ServerTLSConfig(cfg.HL7.TLSCert, cfg.HL7.TLSKey, cfg.HL7.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("cabinet interface TLS (PYXIS_MLLP_TLS_*): %w", err)
+		}
+		so.TLS = tc
+	}
+	srv := hl7driver.NewEventServer(in, hl7driver.ListenerOptions{
+		Location:     cfg.HL7.Location,
+		ProcessingID: cfg.HL7.ProcessingID,
+		Logger:       slog.Default(),
+	}, so)
+	if err := srv.Listen(cfg.MLLPAddr); err != nil {
+		return nil, fmt.Errorf("cannot listen for cabinet reports on %s (set PYXIS_MLLP_ADDR to another address): %w", cfg.MLLPAddr, err)
+	}
+	slog.Info("cabinet interface listening", "mllp", srv.Addr(), "tls", so.TLS != nil)
+	return srv, nil
+}

@@ -1,0 +1,50 @@
+package service
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHL7Settings(t *testing.T) {
+	env := envOf
+	var h HL7Config
+	require.Empty(t, loadHL7(env(), &h))
+	assert.Equal(t, "P", h.ProcessingID)
+	assert.Equal(t, time.UTC, h.Location)
+	assert.Equal(t, 5*time.Second, h.ConnectTimeout)
+	assert.Equal(t, 1, h.PoolSize)
+	assert.False(t, h.Enhanced)
+	assert.Contains(t, h.String(), "hl7_processing_id=P hl7_timezone=UTC hl7_ack_mode=original cabinet_pool_size=1 mllp_tls=off")
+
+	h = HL7Config{}
+	require.Empty(t, loadHL7(env("PYXIS_HL7_PROCESSING_ID", "T", "PYXIS_HL7_TIMEZONE", "America/Sao_Paulo",
+		"PYXIS_HL7_ACK_MODE", "enhanced", "PYXIS_CABINET_CONNECT_TIMEOUT", "2s", "PYXIS_CABINET_POOL_SIZE", "2",
+		"PYXIS_HL7_SENDING_FACILITY", "HOSP", "PYXIS_HL7_RECEIVING_FACILITY", "ICU"), &h))
+	assert.Equal(t, "T", h.ProcessingID)
+	assert.Equal(t, "America/Sao_Paulo", h.Location.String())
+	assert.True(t, h.Enhanced)
+	assert.Equal(t, 2*time.Second, h.ConnectTimeout)
+	assert.Equal(t, 2, h.PoolSize)
+	assert.Equal(t, "HOSP", h.SendingFacility)
+	assert.Equal(t, "ICU", h.ReceivingFacility)
+
+	for name, bad := range map[string][]string{
+		"processing id":       {"PYXIS_HL7_PROCESSING_ID", "X"},
+		"time zone":           {"PYXIS_HL7_TIMEZONE", "Mars/Olympus"},
+		"local time zone":     {"PYXIS_HL7_TIMEZONE", "Local"},
+		"ack mode":            {"PYXIS_HL7_ACK_MODE", "loud"},
+		"connect timeout":     {"PYXIS_CABINET_CONNECT_TIMEOUT", "forever"},
+		"pool size":           {"PYXIS_CABINET_POOL_SIZE", "0"},
+		"certificate alone":   {"PYXIS_MLLP_TLS_CERT", "/x.pem"},
+		"client CA alone":     {"PYXIS_MLLP_TLS_CLIENT_CA", "/ca.pem"},
+		"unreadable TLS pair": {"PYXIS_MLLP_TLS_CERT", "/nonexistent.pem", "PYXIS_MLLP_TLS_KEY", "/nonexistent.key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var h HL7Config
+			assert.NotEmpty(t, loadHL7(env(bad...), &h))
+		})
+	}
+}
