@@ -15,14 +15,12 @@ import (
 )
 
 // The dependency rules of the module (README, Development): the production binary links
-// none of the tools, internal/ holds only leaves, and the simulated users and the fault
-// suite reach the API as its clients do. Each rule is checked against what `go list` says of
-// the packages as they are; TestRulesCanFail checks each against a made-up dependency list
-// that breaks it.
-//
-// Pending, for the redesign of the data layer and the api (issue 19): "workflows links
-// neither pgx nor db" (transitive, ./workflows) and "api imports neither activities nor
-// worker" (direct, ./api). Add them to rules() when they hold.
+// none of the tools, internal/ holds only leaves, the simulated users and the fault suite
+// reach the API as its clients do, workflow code links no database code (activities reach
+// the database through an interface of their own, in package pyxis's types), and the api
+// knows nothing of the worker side. Each rule is checked against what `go list` says of the
+// packages as they are; TestRulesCanFail checks each against a made-up dependency list that
+// breaks it.
 
 const module = "github.com/medreq/pyxis"
 
@@ -106,6 +104,18 @@ func rules() []rule {
 				}
 				return ""
 			},
+		},
+		{
+			// Linked: workflow code is replayed from histories and must not reach a database,
+			// not even through the activities' package.
+			name: "workflows link neither db nor pgx", pkgs: []string{module + "/workflows"}, scope: linked,
+			forbid: anyOf("database code in the workflows", module+"/db", pgx),
+		},
+		{
+			// Direct: the api starts and signals workflows through the Temporal client, and
+			// needs neither the activities' implementations nor the worker's wiring.
+			name: "api imports neither activities nor worker", pkgs: []string{module + "/api"}, scope: direct,
+			forbid: anyOf("the worker side in the api", module+"/activities", module+"/worker"),
 		},
 	}
 }
@@ -191,26 +201,38 @@ func TestRulesCanFail(t *testing.T) {
 		module + "/loadtest/simuser":   {deps: []string{module + "/api/client", pgx + "/v5"}},
 		module + "/faultsuite":         {imports: []string{module + "/db", module + "/api/client", pgx + "/v5/pgxpool"}},
 		module + "/faultsuite/verdict": {imports: []string{module + "/api"}},
+		module + "/workflows": {deps: []string{module, module + "/activities", module + "/db/gen", module + "/dbx",
+			pgx + "/v5/pgconn", "github.com/jackc/pgxlisten", module + "/db", "go.temporal.io/sdk/workflow"}},
+		// What a package links does not count for a direct rule: only its own imports.
+		module + "/api": {imports: []string{module + "/requests", module + "/activities", module + "/workers", module + "/worker"},
+			deps: []string{module + "/db", module + "/activities/more"}},
 	}
 	want := map[string][]string{
-		"the production binary links none of the tools": {
-			module + "/cmd/pyxis depends on go.temporal.io/server/temporal: a development tool in the production binary",
-			module + "/cmd/pyxis depends on " + module + "/cabinet/cabsim: a development tool in the production binary",
-		},
-		"internal/ holds only leaves": {
-			module + "/internal/metrics depends on " + module + "/db: a package of the module outside internal/",
-		},
-		"the load tool and its simulated users link neither the api server, gin nor pgx": {
-			module + "/loadtest depends on " + module + "/api: the server side of the API",
-			module + "/loadtest depends on " + gin + ": the server side of the API",
-			module + "/loadtest/simuser depends on " + pgx + "/v5: the server side of the API",
-		},
-		"the fault suite imports neither the api server, gin nor pgx": {
-			module + "/faultsuite depends on " + pgx + "/v5/pgxpool: the server side of the API, or the database driver",
-			module + "/faultsuite/verdict depends on " + module + "/api: the server side of the API, or the database driver",
-		},
+		"the production binary links none of the tools": breaches(module+"/cmd/pyxis", "a development tool in the production binary",
+			"go.temporal.io/server/temporal", module+"/cabinet/cabsim"),
+		"internal/ holds only leaves": breaches(module+"/internal/metrics", "a package of the module outside internal/", module+"/db"),
+		"the load tool and its simulated users link neither the api server, gin nor pgx": append(
+			breaches(module+"/loadtest", "the server side of the API", module+"/api", gin),
+			breaches(module+"/loadtest/simuser", "the server side of the API", pgx+"/v5")...),
+		"the fault suite imports neither the api server, gin nor pgx": append(
+			breaches(module+"/faultsuite", "the server side of the API, or the database driver", pgx+"/v5/pgxpool"),
+			breaches(module+"/faultsuite/verdict", "the server side of the API, or the database driver", module+"/api")...),
+		"workflows link neither db nor pgx": breaches(module+"/workflows", "database code in the workflows",
+			module+"/db/gen", pgx+"/v5/pgconn", module+"/db"),
+		"api imports neither activities nor worker": breaches(module+"/api", "the worker side in the api",
+			module+"/activities", module+"/worker"),
 	}
 	for _, r := range rules() {
+		require.NotEmpty(t, want[r.name], "%s: no made-up module breaks it", r.name)
 		assert.Equal(t, want[r.name], r.violations(graph), r.name)
 	}
+}
+
+// breaches is what violations says of pkg depending on each of deps, for why.
+func breaches(pkg, why string, deps ...string) []string {
+	out := make([]string, len(deps))
+	for i, d := range deps {
+		out[i] = fmt.Sprintf("%s depends on %s: %s", pkg, d, why)
+	}
+	return out
 }

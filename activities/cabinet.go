@@ -8,9 +8,9 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/drivers"
-	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/metrics"
 )
 
@@ -62,7 +62,7 @@ func online(o cabinet.Order) error {
 // that does not exist, or a medication gone from the catalogue, cannot be commanded at all.
 func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order, error) {
 	cab, err := a.Store.GetCabinet(ctx, in.CabinetID)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		return cabinet.Order{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("cabinet %d does not exist", in.CabinetID), ErrUnknownCabinet, err, "the cabinet does not exist")
 	}
@@ -73,7 +73,7 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 	if cab.Driver == drivers.Sim && !a.SimulatedCabinets {
 		return cabinet.Order{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("cabinet %s is simulated, and simulated cabinets are not allowed here", cab.Code),
-			ErrCabinetNotConfigured, nil, SimulatedCabinetsRefused)
+			ErrCabinetNotConfigured, nil, pyxis.SimulatedCabinetsRefused)
 	}
 	ids := make([]int64, len(in.Lines))
 	for i, l := range in.Lines {
@@ -87,7 +87,7 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 		return cabinet.Order{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("a medication of %s is not in the catalogue", in.RequestID), ErrNotFound, nil)
 	}
-	byID := make(map[int64]db.Medication, len(meds))
+	byID := make(map[int64]pyxis.Medication, len(meds))
 	for _, m := range meds {
 		byID[m.ID] = m
 	}
@@ -97,11 +97,11 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 		CabinetUnit:   cab.Unit,
 		Driver:        cab.Driver,
 		Address:       cab.Address,
-		PatientMRN:    in.PatientMRN,
-		PatientBed:    in.PatientBed,
-		PatientFamily: in.PatientFamily,
-		PatientGiven:  in.PatientGiven,
-		Priority:      in.Priority,
+		PatientMRN:    in.Patient.MRN,
+		PatientBed:    in.Patient.Bed,
+		PatientFamily: in.Patient.Family,
+		PatientGiven:  in.Patient.Given,
+		Priority:      string(in.Priority),
 		Lines:         make([]cabinet.Line, len(in.Lines)),
 	}
 	for i, l := range in.Lines {
@@ -115,10 +115,6 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 	}
 	return o, nil
 }
-
-// SimulatedCabinetsRefused is the first detail of the ErrCabinetNotConfigured a command to a
-// simulated cabinet fails with where simulated cabinets are not allowed.
-const SimulatedCabinetsRefused = "simulated cabinets are not allowed on this system"
 
 // commandOutcome classifies a command's result for its metrics.
 func commandOutcome(err error, ack string) string {

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
@@ -64,8 +65,8 @@ func TestSimulatedCabinetsAreCommandedOnlyWhereAllowed(t *testing.T) {
 	med, err := store.CreateMedication(ctx, db.NewMedication{Code: "PARA500", Name: "Paracetamol"})
 	require.NoError(t, err)
 	input := func(cabinetID int64) activities.CabinetInput {
-		return activities.CabinetInput{RequestID: "medreq-1", CabinetID: cabinetID, PatientMRN: "MRN-1",
-			Lines: []activities.Line{{MedicationID: med.ID, Quantity: 1}}}
+		return activities.CabinetInput{RequestID: "medreq-1", RequestHeader: pyxis.RequestHeader{
+			CabinetID: cabinetID, Patient: pyxis.Patient{MRN: "MRN-1"}, Lines: []pyxis.Line{{MedicationID: med.ID, Quantity: 1}}}}
 	}
 
 	for _, allowed := range []bool{false, true} {

@@ -8,8 +8,9 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
-	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/internal/metrics"
 )
 
@@ -27,13 +28,13 @@ type ItemInput struct {
 // over HL7 has no item master to tell.
 func (a *Activities) SyncItem(ctx context.Context, in ItemInput) error {
 	cab, err := a.Store.GetCabinet(ctx, in.CabinetID)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cabinet %d does not exist", in.CabinetID), ErrUnknownCabinet, err)
 	}
 	if err != nil {
 		return dbError(fmt.Sprintf("look up cabinet %d", in.CabinetID), err)
 	}
-	if cab.Driver != "hl7" {
+	if cab.Driver != drivers.HL7 {
 		return nil
 	}
 	med, err := a.Store.GetMedication(ctx, in.MedicationID)
@@ -49,8 +50,8 @@ func (a *Activities) SyncItem(ctx context.Context, in ItemInput) error {
 	err = a.command(ctx, metrics.CommandItemUpdate, cab.Code, "", func(ctx context.Context) error { return a.Cabinets.UpdateItem(ctx, target, item) })
 	var refused *cabinet.RefusedError
 	if errors.As(err, &refused) {
-		if aerr := a.Store.AppendAudit(ctx, db.AuditEntry{
-			Actor: db.Actor{ID: "system", Role: "system"}, Action: "item_master_refused",
+		if aerr := a.Store.AppendAudit(ctx, pyxis.AuditEntry{
+			Actor: pyxis.System, Action: "item_master_refused",
 			Details: map[string]any{"cabinet_id": cab.ID, "medication_id": med.ID, "reason": refused.Reason},
 		}, fmt.Sprintf("item/%d/%d/%d/refused", cab.ID, med.ID, med.UpdatedAt.UnixMicro())); aerr != nil {
 			return dbError("audit item master refusal", aerr)

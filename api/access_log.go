@@ -3,14 +3,13 @@ package api
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Actions of the access log: what kind of read of patient data an entry records.
@@ -28,12 +27,12 @@ const (
 // log takes no lock, unlike the audit chain). When the entry cannot be written the read is
 // refused: it returns an error that answers 503, and no patient data leaves unlogged.
 func (s *Server) logAccess(c *gin.Context, action string, requestIDs []string, details map[string]any) error {
-	if s.store == nil {
+	if s.audit == nil {
 		return newError(http.StatusServiceUnavailable, CodeUnavailable, "reads of patient data cannot be logged; try again shortly", nil)
 	}
 	me := actor(c)
-	err := s.store.LogAccess(c.Request.Context(), db.AccessEntry{
-		Actor: db.Actor{ID: me.ID, Role: me.Role}, Action: action, Endpoint: c.Request.Method + " " + c.FullPath(),
+	err := s.audit.LogAccess(c.Request.Context(), db.AccessEntry{
+		Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Action: action, Endpoint: c.Request.Method + " " + c.FullPath(),
 		RequestIDs: requestIDs, ClientIP: c.ClientIP(), HTTPRequestID: c.GetString(requestIDKey), Details: details,
 	})
 	if err != nil {
@@ -46,20 +45,20 @@ func (s *Server) logAccess(c *gin.Context, action string, requestIDs []string, d
 
 // AccessEntryView is one entry of the access log.
 type AccessEntryView struct {
-	ID            int64           `json:"id"`
-	At            time.Time       `json:"at"`
-	Actor         workflows.Actor `json:"actor"`
-	Action        string          `json:"action"`
-	Endpoint      string          `json:"endpoint"`
-	RequestIDs    []string        `json:"request_ids"`
-	ClientIP      string          `json:"client_ip"`
-	HTTPRequestID string          `json:"x_request_id"`
-	Details       map[string]any  `json:"details"`
+	ID            int64          `json:"id"`
+	At            time.Time      `json:"at"`
+	Actor         pyxis.Actor    `json:"actor"`
+	Action        string         `json:"action"`
+	Endpoint      string         `json:"endpoint"`
+	RequestIDs    []string       `json:"request_ids"`
+	ClientIP      string         `json:"client_ip"`
+	HTTPRequestID string         `json:"x_request_id"`
+	Details       map[string]any `json:"details"`
 }
 
 func accessEntryView(e db.AccessEntry) AccessEntryView {
 	return AccessEntryView{
-		ID: e.ID, At: e.At, Actor: workflows.Actor{ID: e.Actor.ID, Role: e.Actor.Role}, Action: e.Action,
+		ID: e.ID, At: e.At, Actor: pyxis.Actor{ID: e.Actor.ID, Role: e.Actor.Role}, Action: e.Action,
 		Endpoint: e.Endpoint, RequestIDs: e.RequestIDs, ClientIP: e.ClientIP, HTTPRequestID: e.HTTPRequestID, Details: e.Details,
 	}
 }
@@ -67,52 +66,46 @@ func accessEntryView(e db.AccessEntry) AccessEntryView {
 // listAccessLog answers GET /v1/access-log?request_id=&actor_id=&from=&to=&limit=&cursor=,
 // newest first. The read itself is logged once (access_log.read, with its filter); what it
 // lists is not logged again.
-func (s *Server) listAccessLog(c *gin.Context) {
-	f := db.AccessFilter{RequestID: c.Query("request_id"), ActorID: c.Query("actor_id"), Cursor: c.Query("cursor")}
+func (s *Server) listAccessLog(c *gin.Context, p ListAccessLogParams) {
+	f := db.AccessFilter{RequestID: deref(p.RequestId), ActorID: deref(p.ActorId), Cursor: deref(p.Cursor)}
 	var fe fields
-	if f.RequestID != "" && !requestIDPattern.MatchString(f.RequestID) {
+	if f.RequestID != "" && !pyxis.ValidRequestID(f.RequestID) {
 		fe.add("request_id", "is not a request id")
 	}
 	if len(f.ActorID) > maxSubjectLen || textcheck.Check(f.ActorID, textcheck.Line) != nil {
 		fe.add("actor_id", "is not a user id")
 	}
-	f.From = fe.queryTime(c, "from")
-	f.To = fe.queryTime(c, "to")
+	f.From = fe.queryTime("from", deref(p.From))
+	f.To = fe.queryTime("to", deref(p.To))
 	if f.From != nil && f.To != nil && !f.From.Before(*f.To) {
 		fe.add("to", "must be after from")
 	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			fe.add("limit", "must be between 1 and 200")
-		}
-		f.Limit = n
-	}
+	f.Limit = fe.limit(p.Limit)
 	if err := fe.err(); err != nil {
 		abort(c, err)
 		return
 	}
-	entries, next, err := s.store.ListAccess(c.Request.Context(), f)
+	entries, next, err := s.audit.ListAccess(c.Request.Context(), f)
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	filter := map[string]any{}
-	for _, k := range []string{"request_id", "actor_id", "from", "to", "cursor"} {
-		if v := c.Query(k); v != "" {
-			filter[k] = v
-		}
-	}
-	if err := s.logAccess(c, AccessLogRead, nil, map[string]any{"filter": filter, "entries": len(entries)}); err != nil {
+	filter := queryFilter{}
+	filter.add("request_id", f.RequestID)
+	filter.add("actor_id", f.ActorID)
+	filter.add("from", deref(p.From))
+	filter.add("to", deref(p.To))
+	filter.add("cursor", f.Cursor)
+	if err := s.logAccess(c, AccessLogRead, nil, map[string]any{"filter": map[string]any(filter), "entries": len(entries)}); err != nil {
 		abort(c, err)
 		return
 	}
 	writeList(c, entries, accessEntryView, next)
 }
 
-// queryTime reads an optional RFC 3339 time query parameter, noting a bad one.
-func (f *fields) queryTime(c *gin.Context, name string) *time.Time {
-	v := c.Query(name)
+// queryTime checks an optional RFC 3339 time query parameter ("" when absent), noting a bad
+// one.
+func (f *fields) queryTime(name, v string) *time.Time {
 	if v == "" {
 		return nil
 	}

@@ -13,10 +13,10 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // ward is a store with two units' cabinets, their nurses in the directory, and requests in
@@ -24,7 +24,7 @@ import (
 type ward struct {
 	pool     *pgxpool.Pool
 	store    *db.Store
-	icu, w3  db.Cabinet
+	icu, w3  pyxis.Cabinet
 	requests map[string]string // name -> request id
 }
 
@@ -54,19 +54,16 @@ func newWard(t *testing.T) ward {
 	at := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 	for i, r := range []struct {
 		name, requester string
-		cabinet         db.Cabinet
+		cabinet         pyxis.Cabinet
 	}{
 		{"ana@icu", "nurse-ana", w.icu}, {"caio@icu", "nurse-caio", w.icu},
 		{"caio@w3", "nurse-caio", w.w3}, {"ana@w3", "nurse-ana", w.w3},
 	} {
 		id := fmt.Sprintf("medreq-01JQ7ZK3V8XG4N2P5R6S7T8W%02d", i)
-		_, err := w.store.RecordStep(ctx, db.Step{RequestID: id, Transitions: []db.Transition{{
+		_, err := w.store.RecordStep(ctx, pyxis.Step{RequestID: id, Transitions: []pyxis.Transition{{
 			RequestID: id, Seq: 1, Status: "submitted", Action: "submitted", At: at.Add(time.Duration(i) * time.Minute),
-			Actor: db.Actor{ID: r.requester, Role: "nurse", Name: r.requester},
-			Header: &db.RequestHeader{
-				RequesterID: r.requester, RequesterName: r.requester, PatientMRN: "MRN-" + r.name, PatientBed: "1",
-				CabinetID: r.cabinet.ID, Priority: "urgent", Lines: []db.Line{{MedicationID: med.ID, Quantity: 1}},
-			},
+			Actor:  pyxis.Actor{ID: r.requester, Role: "nurse", Name: r.requester},
+			Header: &pyxis.RequestHeader{Requester: pyxis.Actor{ID: r.requester, Name: r.requester}, Patient: pyxis.Patient{MRN: "MRN-" + r.name, Bed: "1"}, CabinetID: r.cabinet.ID, Priority: "urgent", Lines: []pyxis.Line{{MedicationID: med.ID, Quantity: 1}}},
 		}}})
 		require.NoError(t, err)
 		w.requests[r.name] = id
@@ -87,10 +84,10 @@ func ids(t *testing.T, body ListView[RequestSummaryView]) []string {
 func TestNurseReadsOnlyWhatSheNeeds(t *testing.T) {
 	w := newWard(t)
 	h := serverWith(t, w.store, nil)
-	ana, caio := testToken(t, "nurse-ana", workflows.RoleNurse), testToken(t, "nurse-caio", workflows.RoleNurse)
+	ana, caio := testToken(t, "nurse-ana", pyxis.RoleNurse), testToken(t, "nurse-caio", pyxis.RoleNurse)
 	// A nurse the directory has just met has no unit: she sees her own requests only.
-	newcomer := testToken(t, "nurse-new", workflows.RoleNurse)
-	pharmacist, admin := testToken(t, "pharm-1", workflows.RolePharmacist), testToken(t, "admin-1", workflows.RoleAdmin)
+	newcomer := testToken(t, "nurse-new", pyxis.RoleNurse)
+	pharmacist, admin := testToken(t, "pharm-1", pyxis.RolePharmacist), testToken(t, "admin-1", pyxis.RoleAdmin)
 	r := w.requests
 	// What an id no request can have answers (an unknown id of the right form asks Temporal,
 	// which this test has not).
@@ -172,7 +169,7 @@ func TestNurseReadsOnlyWhatSheNeeds(t *testing.T) {
 // accessLog returns the access log as an admin reads it (which adds an entry of its own).
 func accessLog(t *testing.T, h http.Handler, query string) []AccessEntryView {
 	t.Helper()
-	rec := call(h, "GET", "/v1/access-log?"+query, testToken(t, "auditor", workflows.RoleAdmin), "")
+	rec := call(h, "GET", "/v1/access-log?"+query, testToken(t, "auditor", pyxis.RoleAdmin), "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	return decode[ListView[AccessEntryView]](t, rec).Data
 }
@@ -184,8 +181,8 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	cd, err := codec.New([]codec.Key{key})
 	require.NoError(t, err)
 	h := serverWith(t, w.store, func(c *Config) { c.Codec = cd })
-	ana := testToken(t, "nurse-ana", workflows.RoleNurse)
-	pharmacist := testToken(t, "pharm-1", workflows.RolePharmacist)
+	ana := testToken(t, "nurse-ana", pyxis.RoleNurse)
+	pharmacist := testToken(t, "pharm-1", pyxis.RolePharmacist)
 	r := w.requests
 	start := time.Now().Add(-time.Second)
 
@@ -209,7 +206,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 		assert.Equal(t, "192.0.2.1", e.ClientIP, "the peer's address: X-Forwarded-For is believed only from trusted proxies")
 		byRID[e.HTTPRequestID] = e
 	}
-	nurseAna := workflows.Actor{ID: "nurse-ana", Role: workflows.RoleNurse}
+	nurseAna := pyxis.Actor{ID: "nurse-ana", Role: pyxis.RoleNurse}
 	assert.Equal(t, AccessEntryView{ID: byRID["rid-read"].ID, At: byRID["rid-read"].At, Actor: nurseAna, Action: "request.read",
 		Endpoint: "GET /v1/requests/:id", RequestIDs: []string{r["ana@icu"]}, ClientIP: "192.0.2.1", HTTPRequestID: "rid-read",
 		Details: map[string]any{}}, byRID["rid-read"])
@@ -221,7 +218,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	assert.Equal(t, []string{r["ana@w3"]}, byRID["rid-audit"].RequestIDs)
 	assert.Equal(t, "request.audit", byRID["rid-audit"].Action)
 	decoded := byRID["rid-decode"]
-	assert.Equal(t, workflows.Actor{ID: "pharm-1", Role: workflows.RolePharmacist}, decoded.Actor)
+	assert.Equal(t, pyxis.Actor{ID: "pharm-1", Role: pyxis.RolePharmacist}, decoded.Actor)
 	assert.Equal(t, "codec.decode", decoded.Action)
 	assert.Equal(t, "POST /codec/decode", decoded.Endpoint)
 	assert.Empty(t, decoded.RequestIDs)
@@ -248,7 +245,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	var paged []string
 	cursor := ""
 	for range 10 {
-		rec := call(h, "GET", "/v1/access-log?actor_id=nurse-ana&limit=2&cursor="+cursor, testToken(t, "auditor", workflows.RoleAdmin), "")
+		rec := call(h, "GET", "/v1/access-log?actor_id=nurse-ana&limit=2&cursor="+cursor, testToken(t, "auditor", pyxis.RoleAdmin), "")
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		page := decode[ListView[AccessEntryView]](t, rec)
 		for _, e := range page.Data {
@@ -261,7 +258,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	}
 	assert.Equal(t, []string{"rid-audit", "rid-list", "rid-read"}, paged)
 
-	admin := testToken(t, "auditor", workflows.RoleAdmin)
+	admin := testToken(t, "auditor", pyxis.RoleAdmin)
 	for _, tc := range []struct{ query, field string }{
 		{"request_id=nope", "request_id"}, {"from=yesterday", "from"}, {"limit=0", "limit"}, {"limit=201", "limit"},
 		{"from=2026-03-02T09:00:00Z&to=2026-03-02T08:00:00Z", "to"}, {"actor_id=%00", "actor_id"},
@@ -269,7 +266,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 		requireError(t, call(h, "GET", "/v1/access-log?"+tc.query, admin, ""), http.StatusUnprocessableEntity, CodeValidation, tc.field)
 	}
 	assert.Equal(t, http.StatusBadRequest, call(h, "GET", "/v1/access-log?cursor=!!", admin, "").Code)
-	for _, role := range []string{workflows.RoleNurse, workflows.RolePharmacist, workflows.RoleTechnician} {
+	for _, role := range []string{pyxis.RoleNurse, pyxis.RolePharmacist, pyxis.RoleTechnician} {
 		requireError(t, call(h, "GET", "/v1/access-log", testToken(t, "x-"+role, role), ""), http.StatusForbidden, CodeForbidden)
 	}
 
@@ -290,7 +287,7 @@ func TestUnloggedReadsAreRefused(t *testing.T) {
 	cd, err := codec.New([]codec.Key{key})
 	require.NoError(t, err)
 	h := serverWith(t, w.store, func(c *Config) { c.Codec = cd })
-	pharmacist := testToken(t, "pharm-1", workflows.RolePharmacist)
+	pharmacist := testToken(t, "pharm-1", pyxis.RolePharmacist)
 	id := w.requests["ana@icu"]
 	plain, err := converter.GetDefaultDataConverter().ToPayload(map[string]string{"mrn": "MRN-SECRET"})
 	require.NoError(t, err)

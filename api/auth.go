@@ -19,10 +19,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/internal/obs"
 	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/internal/token"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Claims are what a bearer token signed with the HS256 secret says about its holder
@@ -43,7 +43,7 @@ const (
 // tokenRoles are the roles a token may carry. "cabinet" is for a cabinet interface that
 // reports withdrawals through the API.
 var tokenRoles = []string{
-	workflows.RoleNurse, workflows.RolePharmacist, workflows.RoleTechnician, workflows.RoleAdmin, workflows.RoleCabinet,
+	pyxis.RoleNurse, pyxis.RolePharmacist, pyxis.RoleTechnician, pyxis.RoleAdmin, pyxis.RoleCabinet,
 }
 
 // ValidRole reports whether role may appear in a token.
@@ -52,7 +52,7 @@ func ValidRole(role string) bool { return slices.Contains(tokenRoles, role) }
 // IssueToken signs an HS256 token for a user, as `pyxis token` prints it. A cabinet's token
 // names its cabinet: IssueCabinetToken makes those.
 func IssueToken(secret []byte, sub, name, role string, ttl time.Duration, now time.Time) (string, error) {
-	if role == workflows.RoleCabinet {
+	if role == pyxis.RoleCabinet {
 		return "", errors.New("a cabinet token must name its cabinet (IssueCabinetToken, pyxis token --cabinet)")
 	}
 	return issue(secret, sub, name, role, "", ttl, now)
@@ -64,7 +64,7 @@ func IssueCabinetToken(secret []byte, sub, name, cabinet string, ttl time.Durati
 	if cabinet == "" || len(cabinet) > maxCabinetLen || textcheck.Check(cabinet, textcheck.Line) != nil {
 		return "", fmt.Errorf("a cabinet token needs the cabinet's code (1 to %d printable characters)", maxCabinetLen)
 	}
-	return issue(secret, sub, name, workflows.RoleCabinet, cabinet, ttl, now)
+	return issue(secret, sub, name, pyxis.RoleCabinet, cabinet, ttl, now)
 }
 
 func issue(secret []byte, sub, name, role, cabinet string, ttl time.Duration, now time.Time) (string, error) {
@@ -151,7 +151,7 @@ func (a *authenticator) verify(ctx context.Context, raw string) (Principal, erro
 		if claims.Subject == "" || !ValidRole(claims.Role) {
 			return Principal{}, errNoRole
 		}
-		p = Principal{Actor: workflows.Actor{ID: claims.Subject, Name: claims.Name, Role: claims.Role}, Cabinet: claims.Cabinet}
+		p = Principal{Actor: pyxis.Actor{ID: claims.Subject, Name: claims.Name, Role: claims.Role}, Cabinet: claims.Cabinet}
 	case (alg == jwt.SigningMethodRS256.Alg() || alg == jwt.SigningMethodES256.Alg()) && a.keys != nil:
 		claims := jwt.MapClaims{}
 		if _, err := a.idp.ParseWithClaims(raw, claims, a.publicKey(ctx)); err != nil {
@@ -167,7 +167,7 @@ func (a *authenticator) verify(ctx context.Context, raw string) (Principal, erro
 			name, _ = claims["preferred_username"].(string)
 		}
 		cabinet, _ := claims[CabinetClaim].(string)
-		p = Principal{Actor: workflows.Actor{ID: sub, Name: name, Role: role}, Cabinet: cabinet}
+		p = Principal{Actor: pyxis.Actor{ID: sub, Name: name, Role: role}, Cabinet: cabinet}
 	default:
 		return Principal{}, errBadToken
 	}
@@ -202,7 +202,7 @@ func (p *Principal) check() error {
 	if len(p.Name) > maxNameLen || textcheck.Check(p.Name, textcheck.Line) != nil || textcheck.Check(p.Role, textcheck.Line) != nil {
 		return errBadClaims
 	}
-	if p.Role != workflows.RoleCabinet {
+	if p.Role != pyxis.RoleCabinet {
 		p.Cabinet = ""
 		return nil
 	}
@@ -281,7 +281,7 @@ func roleFrom(claims map[string]any, claim string) string {
 // role and name the users directory holds (the directory wins over the token), the unit the
 // directory places it on, and, for a cabinet interface, the cabinet its token speaks for.
 type Principal struct {
-	workflows.Actor
+	pyxis.Actor
 	// Unit is the caller's unit in the users directory; "" for none.
 	Unit string `json:"unit,omitempty"`
 	// Cabinet is the code of the cabinet a principal of role cabinet speaks for (the token's
@@ -338,7 +338,7 @@ func principal(c *gin.Context) Principal {
 }
 
 // actor returns the authenticated caller as the workflows know actors.
-func actor(c *gin.Context) workflows.Actor { return principal(c).Actor }
+func actor(c *gin.Context) pyxis.Actor { return principal(c).Actor }
 
 // cabinetClaim returns the code of the cabinet the caller speaks for: the "cabinet" claim of a
 // principal of role cabinet, "" for every other caller.

@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis"
 )
 
 const (
@@ -94,7 +94,7 @@ func idpClaims(changes ...func(jwt.MapClaims)) jwt.MapClaims {
 	now := time.Now()
 	c := jwt.MapClaims{
 		"iss": testIssuer, "aud": testAudience, "sub": "u-123", "name": "Paula Pharmacist",
-		"role": workflows.RolePharmacist, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"role": pyxis.RolePharmacist, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}
 	for _, f := range changes {
 		f(c)
@@ -141,7 +141,7 @@ func idpConfig(p *idp) Config {
 }
 
 // who calls GET /who with token and returns the status and actor.
-func who(t *testing.T, h http.Handler, token string) (int, workflows.Actor) {
+func who(t *testing.T, h http.Handler, token string) (int, pyxis.Actor) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "/who", nil)
 	if token != "" {
@@ -149,7 +149,7 @@ func who(t *testing.T, h http.Handler, token string) (int, workflows.Actor) {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	var a workflows.Actor
+	var a pyxis.Actor
 	if rec.Code == http.StatusOK {
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &a))
 	} else {
@@ -166,7 +166,7 @@ func TestJWKSTokens(t *testing.T) {
 	p.addEC("ec-1")
 	cfg := idpConfig(p)
 	h := authRouter(t, cfg)
-	hs, err := IssueToken(cfg.JWTSecret, "nurse-1", "Nina", workflows.RoleNurse, time.Hour, time.Now())
+	hs, err := IssueToken(cfg.JWTSecret, "nurse-1", "Nina", pyxis.RoleNurse, time.Hour, time.Now())
 	require.NoError(t, err)
 
 	pemPub, err := x509.MarshalPKIXPublicKey(&p.keys["rsa-1"].(*rsa.PrivateKey).PublicKey)
@@ -198,11 +198,11 @@ func TestJWKSTokens(t *testing.T) {
 		want  int
 		role  string
 	}{
-		{"RS256", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims()), http.StatusOK, workflows.RolePharmacist},
-		{"ES256", p.sign(jwt.SigningMethodES256, "ec-1", idpClaims(func(c jwt.MapClaims) { c["role"] = workflows.RoleNurse })), http.StatusOK, workflows.RoleNurse},
-		{"audience in a list", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["aud"] = []string{"account", testAudience} })), http.StatusOK, workflows.RolePharmacist},
-		{"HS256 still accepted", hs, http.StatusOK, workflows.RoleNurse},
-		{"expired within leeway", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-10 * time.Second).Unix() })), http.StatusOK, workflows.RolePharmacist},
+		{"RS256", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims()), http.StatusOK, pyxis.RolePharmacist},
+		{"ES256", p.sign(jwt.SigningMethodES256, "ec-1", idpClaims(func(c jwt.MapClaims) { c["role"] = pyxis.RoleNurse })), http.StatusOK, pyxis.RoleNurse},
+		{"audience in a list", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["aud"] = []string{"account", testAudience} })), http.StatusOK, pyxis.RolePharmacist},
+		{"HS256 still accepted", hs, http.StatusOK, pyxis.RoleNurse},
+		{"expired within leeway", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-10 * time.Second).Unix() })), http.StatusOK, pyxis.RolePharmacist},
 		{"expired beyond leeway", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-2 * time.Minute).Unix() })), http.StatusUnauthorized, ""},
 		{"not yet valid", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["nbf"] = time.Now().Add(5 * time.Minute).Unix() })), http.StatusUnauthorized, ""},
 		{"no expiry", p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { delete(c, "exp") })), http.StatusUnauthorized, ""},
@@ -311,10 +311,10 @@ func TestRoleClaim(t *testing.T) {
 	}{
 		{"keycloak realm roles", "realm_access.roles", func(c jwt.MapClaims) {
 			c["realm_access"] = map[string]any{"roles": []string{"offline_access", "uma_authorization", "technician", "admin"}}
-		}, workflows.RoleTechnician},
-		{"nested string", "pyxis.role", func(c jwt.MapClaims) { c["pyxis"] = map[string]any{"role": "admin"} }, workflows.RoleAdmin},
-		{"namespaced claim with dots", "https://pyxis.example/role", func(c jwt.MapClaims) { c["https://pyxis.example/role"] = "nurse" }, workflows.RoleNurse},
-		{"array at top level", "roles", func(c jwt.MapClaims) { c["roles"] = []any{"x", 3, "pharmacist"} }, workflows.RolePharmacist},
+		}, pyxis.RoleTechnician},
+		{"nested string", "pyxis.role", func(c jwt.MapClaims) { c["pyxis"] = map[string]any{"role": "admin"} }, pyxis.RoleAdmin},
+		{"namespaced claim with dots", "https://pyxis.example/role", func(c jwt.MapClaims) { c["https://pyxis.example/role"] = "nurse" }, pyxis.RoleNurse},
+		{"array at top level", "roles", func(c jwt.MapClaims) { c["roles"] = []any{"x", 3, "pharmacist"} }, pyxis.RolePharmacist},
 		{"no known role", "realm_access.roles", func(c jwt.MapClaims) {
 			c["realm_access"] = map[string]any{"roles": []string{"offline_access"}}
 		}, ""},

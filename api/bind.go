@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -63,13 +62,22 @@ func bindJSON(c *gin.Context, dst any) error {
 	return newError(http.StatusBadRequest, CodeInvalidJSON, "the body could not be read", nil)
 }
 
-// pathID parses a numeric path parameter; anything else names no resource.
-func pathID(c *gin.Context, name, what string) (int64, error) {
-	id, err := strconv.ParseInt(c.Param(name), 10, 64)
-	if err != nil || id <= 0 {
+// pathID checks a numeric path parameter the generated wrapper parsed: one below 1 names no
+// resource.
+func pathID(id int64, what string) (int64, error) {
+	if id <= 0 {
 		return 0, notFound(what)
 	}
 	return id, nil
+}
+
+// deref is an optional parameter's value, the zero value when it is absent.
+func deref[T any](v *T) T {
+	var zero T
+	if v == nil {
+		return zero
+	}
+	return *v
 }
 
 // fields collects validation failures of one body.
@@ -96,17 +104,20 @@ func (f *fields) checkLength(field, v string, required bool, max int) {
 	}
 }
 
-// queryID reads an optional positive integer query parameter (0 when absent), noting a bad one.
-func (f *fields) queryID(c *gin.Context, name string) int64 {
-	v := c.Query(name)
-	if v == "" {
-		return 0
-	}
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id <= 0 {
+// optionalID checks an optional id query parameter (0 when absent), noting one below 1.
+func (f *fields) optionalID(name string, v *int64) int64 {
+	if v != nil && *v <= 0 {
 		f.add(name, "must be a positive integer")
 	}
-	return id
+	return deref(v)
+}
+
+// limit checks the optional page size of a listing (0 when absent: the default).
+func (f *fields) limit(v *int) int {
+	if v != nil && (*v < 1 || *v > 200) {
+		f.add("limit", "must be between 1 and 200")
+	}
+	return deref(v)
 }
 
 func (f fields) err() error {

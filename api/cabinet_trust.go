@@ -44,8 +44,8 @@ func sourceStrings(p []netip.Prefix) []string {
 }
 
 // setReportSources replaces a cabinet's report sources, audited with before and after.
-func (s *Server) setReportSources(c *gin.Context) {
-	id, err := pathID(c, "id", "cabinet")
+func (s *Server) setReportSources(c *gin.Context, id int64) {
+	id, err := pathID(id, "cabinet")
 	if err != nil {
 		abort(c, err)
 		return
@@ -64,7 +64,7 @@ func (s *Server) setReportSources(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	after, err := s.store.SetCabinetReportSources(c.Request.Context(), id, sources, s.auditActor(c))
+	after, err := s.catalogue.SetCabinetReportSources(c.Request.Context(), id, sources, actor(c))
 	if err != nil {
 		abort(c, err)
 		return

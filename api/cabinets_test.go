@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // TestCabinetsNameTheirDriver: a cabinet has no default driver; hl7 needs host:port, and sim
@@ -21,7 +21,7 @@ func TestCabinetsNameTheirDriver(t *testing.T) {
 	for _, allowed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("simulated cabinets allowed %t", allowed), func(t *testing.T) {
 			h, _, pool := edgeServer(t, func(c *Config) { c.AllowSimulatedCabinets = allowed })
-			admin := testToken(t, "admin-1", workflows.RoleAdmin)
+			admin := testToken(t, "admin-1", pyxis.RoleAdmin)
 			create := func(body string) (int, string) {
 				rec := call(h, "POST", "/v1/cabinets", admin, body)
 				return rec.Code, rec.Body.String()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,11 +13,26 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
+
+// catalogueStore is what the catalogue routes (medications, cabinets, their report sources and
+// item masters) use of the database (db.CatalogueStore, db.CabinetStore).
+type catalogueStore interface {
+	ListMedications(ctx context.Context) ([]pyxis.Medication, error)
+	GetMedication(ctx context.Context, id int64) (pyxis.Medication, error)
+	GetMedications(ctx context.Context, ids []int64) ([]pyxis.Medication, error)
+	CreateMedication(ctx context.Context, m db.NewMedication) (pyxis.Medication, error)
+	UpdateMedication(ctx context.Context, id int64, c db.MedicationChange, by pyxis.Actor) (pyxis.Medication, error)
+	ListCabinets(ctx context.Context) ([]pyxis.Cabinet, error)
+	GetCabinet(ctx context.Context, id int64) (pyxis.Cabinet, error)
+	CreateCabinet(ctx context.Context, c db.NewCabinet) (pyxis.Cabinet, error)
+	SetCabinetReportSources(ctx context.Context, id int64, sources []netip.Prefix, by pyxis.Actor) (pyxis.Cabinet, error)
+	ItemMasterCabinets(ctx context.Context, medicationID int64) ([]pyxis.Cabinet, error)
+}
 
 // MedicationBody is the body of POST /v1/medications and the shape of a medication.
 type MedicationBody struct {
@@ -71,7 +87,7 @@ type StockView struct {
 }
 
 func (s *Server) listMedications(c *gin.Context) {
-	meds, err := s.store.ListMedications(c.Request.Context())
+	meds, err := s.catalogue.ListMedications(c.Request.Context())
 	if err != nil {
 		abort(c, err)
 		return
@@ -105,11 +121,11 @@ func (s *Server) createMedication(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	m, err := s.store.CreateMedication(c.Request.Context(), db.NewMedication{
+	m, err := s.catalogue.CreateMedication(c.Request.Context(), db.NewMedication{
 		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, ControlledList: body.ControlledList,
-		By: s.auditActor(c),
+		By: actor(c),
 	})
-	if errors.Is(err, db.ErrConflict) {
+	if errors.Is(err, pyxis.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a medication with code "+body.Code+" exists", nil)
 	}
 	if err != nil {
@@ -119,13 +135,13 @@ func (s *Server) createMedication(c *gin.Context) {
 	c.JSON(http.StatusCreated, medicationView(m))
 }
 
-func medicationView(m db.Medication) MedicationBody {
+func medicationView(m pyxis.Medication) MedicationBody {
 	return MedicationBody{ID: m.ID, Code: m.Code, Name: m.Name, Strength: m.Strength, Form: m.Form,
 		Unit: m.Unit, ControlledList: m.ControlledList, Controlled: m.Controlled(), CreatedAt: timePtr(m.CreatedAt)}
 }
 
 func (s *Server) listCabinets(c *gin.Context) {
-	cabs, err := s.store.ListCabinets(c.Request.Context())
+	cabs, err := s.catalogue.ListCabinets(c.Request.Context())
 	if err != nil {
 		abort(c, err)
 		return
@@ -158,12 +174,12 @@ func (s *Server) createCabinet(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	cb, err := s.store.CreateCabinet(c.Request.Context(), db.NewCabinet{
+	cb, err := s.catalogue.CreateCabinet(c.Request.Context(), db.NewCabinet{
 		Code: body.Code, Name: body.Name, Unit: body.Unit, Status: body.Status, Driver: body.Driver, Address: body.Address,
 		ReportSources: sources,
-		By:            s.auditActor(c),
+		By:            actor(c),
 	})
-	if errors.Is(err, db.ErrConflict) {
+	if errors.Is(err, pyxis.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a cabinet with code "+body.Code+" exists", nil)
 	}
 	if err != nil {
@@ -193,7 +209,7 @@ func (s *Server) checkDriver(fe *fields, driver, address string) {
 			fe.add("address", "an hl7 cabinet needs its interface address as host:port")
 		}
 	case driver == drivers.Sim && !s.cfg.AllowSimulatedCabinets:
-		fe.add("driver", "%s", activities.SimulatedCabinetsRefused)
+		fe.add("driver", "%s", pyxis.SimulatedCabinetsRefused)
 	case driver != drivers.Sim:
 		fe.add("driver", "must be %s", choices)
 	}
@@ -209,23 +225,23 @@ func validHostPort(addr string) bool {
 	return err == nil && n >= 1 && n <= 65535
 }
 
-func cabinetView(cb db.Cabinet) CabinetBody {
+func cabinetView(cb pyxis.Cabinet) CabinetBody {
 	return CabinetBody{ID: cb.ID, Code: cb.Code, Name: cb.Name, Unit: cb.Unit, Status: cb.Status,
 		Driver: cb.Driver, Address: cb.Address, ReportSources: sourceStrings(cb.ReportSources), CreatedAt: timePtr(cb.CreatedAt)}
 }
 
-func (s *Server) listStock(c *gin.Context) {
-	id, err := pathID(c, "id", "cabinet")
+func (s *Server) listStock(c *gin.Context, id int64) {
+	id, err := pathID(id, "cabinet")
 	if err != nil {
 		abort(c, err)
 		return
 	}
 	ctx := c.Request.Context()
-	if _, err := s.store.GetCabinet(ctx, id); err != nil {
+	if _, err := s.catalogue.GetCabinet(ctx, id); err != nil {
 		abort(c, err)
 		return
 	}
-	rows, err := s.store.ListStock(ctx, id)
+	rows, err := s.stock.ListStock(ctx, id)
 	if err != nil {
 		abort(c, err)
 		return
@@ -233,13 +249,13 @@ func (s *Server) listStock(c *gin.Context) {
 	writeList(c, rows, stockView, "")
 }
 
-func (s *Server) setStock(c *gin.Context) {
-	cabinetID, err := pathID(c, "id", "cabinet")
+func (s *Server) setStock(c *gin.Context, cabinetID, medicationID int64) {
+	cabinetID, err := pathID(cabinetID, "cabinet")
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	medicationID, err := pathID(c, "medication_id", "medication")
+	medicationID, err = pathID(medicationID, "medication")
 	if err != nil {
 		abort(c, err)
 		return
@@ -261,8 +277,8 @@ func (s *Server) setStock(c *gin.Context) {
 		return
 	}
 	me := actor(c)
-	row, err := s.store.SetStock(c.Request.Context(), cabinetID, medicationID, *body.OnHand, *body.ParLevel, db.Actor{ID: me.ID, Role: me.Role})
-	if errors.Is(err, db.ErrNotFound) {
+	row, err := s.stock.SetStock(c.Request.Context(), cabinetID, medicationID, *body.OnHand, *body.ParLevel, pyxis.Actor{ID: me.ID, Role: me.Role})
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("cabinet or medication")
 	}
 	if err != nil {
@@ -284,8 +300,8 @@ func stockView(r db.StockRow) StockView {
 // requireCabinet answers 404 "cabinet not found" when id names no cabinet, for the handlers
 // that only need the cabinet to exist.
 func (s *Server) requireCabinet(ctx context.Context, id int64) error {
-	_, err := s.store.GetCabinet(ctx, id)
-	if errors.Is(err, db.ErrNotFound) {
+	_, err := s.catalogue.GetCabinet(ctx, id)
+	if errors.Is(err, pyxis.ErrNotFound) {
 		return notFound("cabinet")
 	}
 	return err

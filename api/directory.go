@@ -6,8 +6,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
+
+// directoryStore is what the users directory reads and adds (db.CatalogueStore).
+type directoryStore interface {
+	GetUser(ctx context.Context, id string) (db.User, error)
+	EnsureUser(ctx context.Context, u db.User, by pyxis.Actor) (db.User, error)
+}
 
 // MaxUserCacheTTL bounds Config.UserCacheTTL: a deactivated user's tokens are refused by every
 // API process within it, well inside a minute.
@@ -28,7 +35,7 @@ var (
 // known users are required. Entries are cached per process for ttl; changes made through this
 // process's /v1/users take effect at once, others within ttl.
 type directory struct {
-	store        *db.Store
+	store        directoryStore
 	ttl          time.Duration
 	requireKnown bool
 
@@ -42,7 +49,7 @@ type directoryEntry struct {
 	expires time.Time
 }
 
-func newDirectory(store *db.Store, ttl time.Duration, requireKnown bool) *directory {
+func newDirectory(store directoryStore, ttl time.Duration, requireKnown bool) *directory {
 	return &directory{store: store, ttl: min(max(ttl, 0), MaxUserCacheTTL), requireKnown: requireKnown, entries: map[string]directoryEntry{}}
 }
 
@@ -74,15 +81,15 @@ func (d *directory) lookup(ctx context.Context, p Principal) (directoryEntry, er
 	switch {
 	case err == nil:
 		e = directoryEntry{user: u, known: true}
-	case errors.Is(err, db.ErrNotFound) && d.requireKnown:
+	case errors.Is(err, pyxis.ErrNotFound) && d.requireKnown:
 		e = directoryEntry{}
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, pyxis.ErrNotFound):
 		name := p.Name
 		if name == "" {
 			name = p.ID
 		}
 		u, err = d.store.EnsureUser(ctx, db.User{ID: p.ID, Name: name, Role: p.Role, Active: true},
-			db.Actor{ID: p.ID, Role: p.Role, Name: name})
+			pyxis.Actor{ID: p.ID, Role: p.Role, Name: name})
 		if err != nil {
 			return e, err
 		}

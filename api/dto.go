@@ -3,11 +3,11 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
 	"github.com/medreq/pyxis/workflows"
@@ -30,15 +30,15 @@ type PatientBody struct {
 }
 
 // patient is the workflow's form of the body's patient.
-func (p PatientBody) patient() workflows.Patient {
-	out := workflows.Patient{MRN: p.MRN, Bed: p.Bed}
+func (p PatientBody) patient() pyxis.Patient {
+	out := pyxis.Patient{MRN: p.MRN, Bed: p.Bed}
 	if p.Name != nil {
 		out.Family, out.Given = p.Name.Family, p.Name.Given
 	}
 	return out
 }
 
-func patientView(p workflows.Patient) PatientBody {
+func patientView(p pyxis.Patient) PatientBody {
 	out := PatientBody{MRN: p.MRN, Bed: p.Bed}
 	if p.Family != "" || p.Given != "" {
 		out.Name = &PersonName{Family: p.Family, Given: p.Given}
@@ -70,7 +70,7 @@ func (b CreateRequestBody) validate(idempotencyKey string) error {
 		fe.checkString("patient.name.family", n.Family, true, 100)
 		fe.checkString("patient.name.given", n.Given, false, 100)
 	}
-	if fe.checkText("priority", b.Priority, textcheck.Line) && !workflows.Priority(b.Priority).Valid() {
+	if fe.checkText("priority", b.Priority, textcheck.Line) && !pyxis.Priority(b.Priority).Valid() {
 		fe.add("priority", "must be one of stat, urgent, routine")
 	}
 	switch {
@@ -96,10 +96,10 @@ func (b CreateRequestBody) validate(idempotencyKey string) error {
 	return fe.err()
 }
 
-func (b CreateRequestBody) lines() []workflows.Line {
-	out := make([]workflows.Line, len(b.Items))
+func (b CreateRequestBody) lines() []pyxis.Line {
+	out := make([]pyxis.Line, len(b.Items))
 	for i, it := range b.Items {
-		out[i] = workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity}
+		out[i] = pyxis.Line(it)
 	}
 	return out
 }
@@ -141,11 +141,11 @@ func writeList[T, V any](c *gin.Context, rows []T, view func(T) V, nextCursor st
 type RequestView struct {
 	ID          string                 `json:"id"`
 	Status      workflows.Status       `json:"status"`
-	Priority    workflows.Priority     `json:"priority"`
+	Priority    pyxis.Priority         `json:"priority"`
 	CabinetID   int64                  `json:"cabinet_id"`
 	CabinetCode string                 `json:"cabinet_code"`
 	Patient     PatientBody            `json:"patient"`
-	Requester   workflows.Actor        `json:"requester"`
+	Requester   pyxis.Actor            `json:"requester"`
 	Items       []ItemBody             `json:"items"`
 	Approvals   []workflows.Approval   `json:"approvals"`
 	Transitions []workflows.Transition `json:"transitions"`
@@ -164,11 +164,11 @@ type RequestView struct {
 func requestView(s workflows.State) RequestView {
 	items := make([]ItemBody, len(s.Lines))
 	for i, l := range s.Lines {
-		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
+		items[i] = ItemBody(l)
 	}
 	var vended []ItemBody
 	for _, l := range s.Vended {
-		vended = append(vended, ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity})
+		vended = append(vended, ItemBody(l))
 	}
 	return RequestView{
 		Vended: vended,
@@ -208,88 +208,28 @@ type RequestSummaryView struct {
 func summaryView(r db.RequestSummary) RequestSummaryView {
 	items := make([]ItemBody, len(r.Lines))
 	for i, l := range r.Lines {
-		items[i] = ItemBody{MedicationID: l.MedicationID, Quantity: l.Quantity}
+		items[i] = ItemBody(l)
 	}
 	return RequestSummaryView{
-		ID: r.ID, Status: r.Status, Priority: r.Priority, CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
-		Patient: patientView(workflows.Patient{MRN: r.PatientMRN, Bed: r.PatientBed, Family: r.PatientFamily, Given: r.PatientGiven}), RequesterID: r.RequesterID,
-		Requester: r.RequesterName, Items: items, Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		ID: r.ID, Status: r.Status, Priority: string(r.Priority), CabinetID: r.CabinetID, CabinetCode: r.CabinetCode,
+		Patient: patientView(r.Patient), RequesterID: r.Requester.ID, Requester: r.Requester.Name, Items: items,
+		Reason: r.Reason, ReasonCode: r.ReasonCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 
 // AuditView is one audit entry.
 type AuditView struct {
-	ID        int64           `json:"id"`
-	At        time.Time       `json:"at"`
-	Actor     workflows.Actor `json:"actor"`
-	Action    string          `json:"action"`
-	RequestID string          `json:"request_id,omitempty"`
-	Details   map[string]any  `json:"details"`
+	ID        int64          `json:"id"`
+	At        time.Time      `json:"at"`
+	Actor     pyxis.Actor    `json:"actor"`
+	Action    string         `json:"action"`
+	RequestID string         `json:"request_id,omitempty"`
+	Details   map[string]any `json:"details"`
 }
 
-func auditView(e db.AuditEntry) AuditView {
+func auditView(e pyxis.AuditEntry) AuditView {
 	return AuditView{
-		ID: e.ID, At: e.At, Actor: workflows.Actor{ID: e.Actor.ID, Role: e.Actor.Role},
+		ID: e.ID, At: e.At, Actor: e.Actor,
 		Action: e.Action, RequestID: e.RequestID, Details: e.Details,
 	}
-}
-
-// stateFromProjection rebuilds a request's State from its projection the way the workflow
-// builds it from its transitions, so both answer a read alike.
-func stateFromProjection(d db.RequestDetail) workflows.State {
-	st := workflows.State{
-		ID: d.ID, Priority: workflows.Priority(d.Priority), CabinetID: d.CabinetID, CabinetCode: d.CabinetCode,
-		Patient:           workflows.Patient{MRN: d.PatientMRN, Bed: d.PatientBed, Family: d.PatientFamily, Given: d.PatientGiven},
-		Requester:         workflows.Actor{ID: d.RequesterID, Name: d.RequesterName, Role: workflows.RoleNurse},
-		Lines:             make([]workflows.Line, len(d.Lines)),
-		Approvals:         []workflows.Approval{},
-		Transitions:       make([]workflows.Transition, len(d.Transitions)),
-		RequiredApprovals: d.RequiredApprovals,
-		CreatedAt:         d.CreatedAt,
-		UpdatedAt:         d.CreatedAt,
-		ApprovalDeadline:  d.ApprovalDeadline, WithdrawalDeadline: d.WithdrawalDeadline,
-		Status: workflows.StatusSubmitted,
-	}
-	for i, l := range d.Lines {
-		st.Lines[i] = workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
-	}
-	for i, t := range d.Transitions {
-		by := workflows.Actor{ID: t.Actor.ID, Name: t.Actor.Name, Role: t.Actor.Role}
-		to := workflows.Status(t.Status)
-		st.Transitions[i] = workflows.Transition{
-			Seq: t.Seq, From: workflows.Status(t.From), To: to, Action: t.Action, Actor: by, At: t.At, Reason: t.Reason,
-			ReasonCode: workflows.ReasonCode(t.ReasonCode),
-		}
-		switch t.Action {
-		case "approved", "approval_recorded":
-			st.Approvals = append(st.Approvals, workflows.Approval{Actor: by, At: t.At, Note: t.Note})
-		case "approval_voided":
-			// The note names the pharmacist whose approval no longer counts.
-			st.Approvals = slices.DeleteFunc(st.Approvals, func(ap workflows.Approval) bool { return ap.Actor.ID == t.Note })
-		case "escalated":
-			st.Escalated = true
-		case "submitted":
-			st.Requester = by
-		}
-		for _, l := range t.Vended {
-			st.Vended = addVended(st.Vended, workflows.Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
-		}
-		// As the workflow does: a reason sticks when it comes with a change of status.
-		if to != st.Status && t.Reason != "" {
-			st.Reason, st.ReasonCode = t.Reason, workflows.ReasonCode(t.ReasonCode)
-		}
-		st.Status, st.UpdatedAt = to, t.At
-	}
-	return st
-}
-
-// addVended adds l to lines as the workflow does: a medication already there is summed.
-func addVended(lines []workflows.Line, l workflows.Line) []workflows.Line {
-	for i := range lines {
-		if lines[i].MedicationID == l.MedicationID {
-			lines[i].Quantity += l.Quantity
-			return lines
-		}
-	}
-	return append(lines, l)
 }

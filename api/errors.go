@@ -3,15 +3,15 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/temporal"
 
-	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/requests"
 )
 
 // Error codes of the JSON error body. Clients switch on these, never on messages.
@@ -72,8 +72,9 @@ func validation(fields []FieldError) *apiError {
 }
 
 // abort writes err as the response. It is the one place where errors become HTTP statuses:
-// store sentinels, Temporal errors and update rejections are mapped here, and anything
-// unexpected is logged and answered 500 without its text, which may hold SQL or internals.
+// the request service's refusals (requests.Error), the data layer's errors (package pyxis)
+// and Temporal's are mapped here, and anything unexpected is logged and answered 500 without
+// its text, which may hold SQL or internals.
 func abort(c *gin.Context, err error) {
 	status, detail := classify(err)
 	if status == http.StatusServiceUnavailable {
@@ -92,46 +93,75 @@ func classify(err error) (int, ErrorDetail) {
 	if errors.As(err, &ae) {
 		return ae.status, ae.detail
 	}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		switch appErr.Type() {
-		case workflows.ErrInvalidState:
-			return http.StatusConflict, ErrorDetail{Code: CodeInvalidState, Message: appErr.Message()}
-		case workflows.ErrDuplicateApproval:
-			return http.StatusConflict, ErrorDetail{Code: CodeDuplicateApproval, Message: appErr.Message()}
-		case workflows.ErrForbidden:
-			return http.StatusForbidden, ErrorDetail{Code: CodeForbidden, Message: appErr.Message()}
-		case workflows.ErrInvalidInput:
-			return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeValidation, Message: appErr.Message()}
-		}
+	var refused *requests.Error
+	if errors.As(err, &refused) {
+		return refusal(refused)
 	}
 	switch {
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, pyxis.ErrNotFound):
 		return http.StatusNotFound, ErrorDetail{Code: CodeNotFound, Message: "not found"}
-	case errors.Is(err, db.ErrConflict):
+	case errors.Is(err, pyxis.ErrConflict):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "already exists"}
-	case errors.Is(err, db.ErrNotOpen):
+	case errors.Is(err, pyxis.ErrNotOpen):
 		return http.StatusConflict, ErrorDetail{Code: CodeInvalidState, Message: "it is no longer open: resolved or completed already"}
-	case errors.Is(err, db.ErrControlledStock):
+	case errors.Is(err, pyxis.ErrControlledStock):
 		return http.StatusConflict, ErrorDetail{Code: CodeControlledStock, Message: "on_hand of a controlled medication changes only " +
 			"through a count (POST /v1/cabinets/{id}/counts, which records a discrepancy a pharmacist resolves with set_on_hand) " +
 			"or a load (POST /v1/cabinets/{id}/loads); this call may change par_level only"}
-	case errors.Is(err, db.ErrSamePerson):
+	case errors.Is(err, pyxis.ErrSamePerson):
 		return http.StatusConflict, ErrorDetail{Code: CodeSamePerson, Message: "a discrepancy of a controlled medication is resolved " +
 			"by someone other than who counted it (or wasted it)"}
-	case errors.Is(err, db.ErrStockBelowReserved):
+	case errors.Is(err, pyxis.ErrStockBelowReserved):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "on_hand cannot go below what is reserved for pending requests"}
-	case errors.Is(err, db.ErrIdempotencyMismatch):
+	case errors.Is(err, pyxis.ErrIdempotencyMismatch):
 		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeIdempotencyReuse, Message: "this Idempotency-Key was used for a different request"}
-	case errors.Is(err, db.ErrInvalid):
+	case errors.Is(err, pyxis.ErrInvalid):
 		return http.StatusUnprocessableEntity, ErrorDetail{Code: CodeValidation, Message: "a value is out of range"}
-	case errors.Is(err, db.ErrInvalidCursor):
+	case errors.Is(err, pyxis.ErrInvalidCursor):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeValidation, Message: "invalid cursor"}
 	}
 	if unavailable(err) {
 		return http.StatusServiceUnavailable, ErrorDetail{Code: CodeUnavailable, Message: "the request service is not answering; try again shortly"}
 	}
 	return http.StatusInternalServerError, ErrorDetail{Code: CodeInternal, Message: "internal error"}
+}
+
+// refusal is the answer to a refusal of the request service (or of a workflow update the api
+// sends itself, translated by requests.Refusal). A NotFound of a new request names, in its
+// details, the field of the body that names what is missing.
+func refusal(e *requests.Error) (int, ErrorDetail) {
+	detail := ErrorDetail{Message: e.Message}
+	var status int
+	switch e.Kind {
+	case requests.NotFound:
+		status, detail.Code = http.StatusNotFound, CodeNotFound
+		if len(e.Missing) > 0 {
+			detail.Details = missingFields(e.Missing)
+		}
+	case requests.InvalidState:
+		status, detail.Code = http.StatusConflict, CodeInvalidState
+	case requests.DuplicateApproval:
+		status, detail.Code = http.StatusConflict, CodeDuplicateApproval
+	case requests.Forbidden:
+		status, detail.Code = http.StatusForbidden, CodeForbidden
+	default:
+		status, detail.Code = http.StatusUnprocessableEntity, CodeValidation
+	}
+	return status, detail
+}
+
+// missingFields names the fields of a create body that name what does not exist.
+func missingFields(missing []requests.Missing) []FieldError {
+	out := make([]FieldError, len(missing))
+	for i, m := range missing {
+		if m.Line < 0 {
+			out[i] = FieldError{Field: "cabinet_id", Message: fmt.Sprintf("no cabinet %d", m.ID)}
+		} else {
+			out[i] = FieldError{Field: fmt.Sprintf("items[%d].medication_id", m.Line),
+				Message: fmt.Sprintf("no medication %d", m.ID)}
+		}
+	}
+	return out
 }
 
 // retryAfterSeconds is what a 503 asks the client to wait before trying again.
@@ -148,7 +178,7 @@ func unavailable(err error) bool {
 		exhausted *serviceerror.ResourceExhausted
 		notReady  *serviceerror.WorkflowNotReady
 	)
-	return errors.Is(err, db.ErrUnavailable) || errors.As(err, &down) || errors.As(err, &deadline) ||
-		errors.As(err, &exhausted) || errors.As(err, &notReady) || errors.Is(err, errWorkflowTimeout) ||
+	return errors.Is(err, pyxis.ErrUnavailable) || errors.As(err, &down) || errors.As(err, &deadline) ||
+		errors.As(err, &exhausted) || errors.As(err, &notReady) || errors.Is(err, requests.ErrWorkflowTimeout) ||
 		errors.Is(err, context.DeadlineExceeded)
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/internal/textcheck"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // FuzzCreateRequestBody feeds arbitrary bodies to the decoding and validation of
@@ -60,7 +60,7 @@ func FuzzCreateRequestBody(f *testing.F) {
 		}
 		if body.CabinetID <= 0 || strings.TrimSpace(body.Patient.MRN) == "" || len(body.Patient.MRN) > 64 ||
 			len(body.Patient.Bed) > 32 || len(body.Items) == 0 || len(body.Items) > MaxLines ||
-			!workflows.Priority(body.Priority).Valid() {
+			!pyxis.Priority(body.Priority).Valid() {
 			t.Fatalf("accepted an invalid body %q: %+v", data, body)
 		}
 		seen := map[int64]bool{}
@@ -82,7 +82,7 @@ func FuzzAuthenticate(f *testing.F) {
 	secret := []byte("fuzz-secret-fuzz-secret-fuzz-secret")
 	issued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const ttl = 100 * 365 * 24 * time.Hour
-	hs, err := IssueToken(secret, "nurse-1", "Nina", workflows.RoleNurse, ttl, issued)
+	hs, err := IssueToken(secret, "nurse-1", "Nina", pyxis.RoleNurse, ttl, issued)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // decode unmarshals a recorded JSON answer.
@@ -62,7 +62,7 @@ func TestUsersEndpoints(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	store := db.NewStore(pool)
 	h := serverWith(t, store, nil)
-	admin := testToken(t, "admin-1", workflows.RoleAdmin)
+	admin := testToken(t, "admin-1", pyxis.RoleAdmin)
 
 	rec := call(h, "POST", "/v1/users", admin, `{"id": "nurse-ana", "name": "Ana Souza", "role": "nurse", "registration": "COREN-SP 123456", "unit": "Intensive Care Unit"}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
@@ -104,7 +104,7 @@ func TestUsersEndpoints(t *testing.T) {
 		})
 	}
 	_, err := store.GetUser(t.Context(), "x")
-	require.ErrorIs(t, err, db.ErrNotFound, "a refused body writes nothing")
+	require.ErrorIs(t, err, pyxis.ErrNotFound, "a refused body writes nothing")
 
 	rec = call(h, "GET", "/v1/users/nurse-ana", admin, "")
 	require.Equal(t, http.StatusOK, rec.Code)
@@ -146,7 +146,7 @@ func TestUsersEndpoints(t *testing.T) {
 	}
 	assert.Equal(t, []string{"admin-1", "cab-icu", "nurse-ana"}, ids, "the admin was added on first sight")
 
-	for _, role := range []string{workflows.RoleNurse, workflows.RolePharmacist, workflows.RoleTechnician} {
+	for _, role := range []string{pyxis.RoleNurse, pyxis.RolePharmacist, pyxis.RoleTechnician} {
 		tok := testToken(t, "someone-"+role, role)
 		requireError(t, call(h, "GET", "/v1/users", tok, ""), http.StatusForbidden, CodeForbidden)
 		requireError(t, call(h, "POST", "/v1/users", tok, `{"id": "x", "name": "X", "role": "admin"}`), http.StatusForbidden, CodeForbidden)
@@ -195,9 +195,9 @@ func TestDeactivatedUsersAreRefused(t *testing.T) {
 	}
 	here := serverWith(t, store, withIDP(MaxUserCacheTTL))
 	elsewhere := serverWith(t, store, withIDP(300*time.Millisecond))
-	admin := testToken(t, "admin-1", workflows.RoleAdmin)
-	hs := testToken(t, "nurse-hs", workflows.RoleNurse)
-	idp := p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["sub"], c["role"] = "nurse-idp", workflows.RoleNurse }))
+	admin := testToken(t, "admin-1", pyxis.RoleAdmin)
+	hs := testToken(t, "nurse-hs", pyxis.RoleNurse)
+	idp := p.sign(jwt.SigningMethodRS256, "rsa-1", idpClaims(func(c jwt.MapClaims) { c["sub"], c["role"] = "nurse-idp", pyxis.RoleNurse }))
 
 	for _, h := range []http.Handler{here, elsewhere} {
 		for _, tok := range []string{hs, idp} {
@@ -227,7 +227,7 @@ func TestUnknownUsersJoinJustInTimeUnlessRequired(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	store := db.NewStore(pool)
 	h := serverWith(t, store, nil)
-	tok, err := IssueToken(testSecret, "pharm-new", "Paula Nova", workflows.RolePharmacist, time.Hour, time.Now())
+	tok, err := IssueToken(testSecret, "pharm-new", "Paula Nova", pyxis.RolePharmacist, time.Hour, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, call(h, "GET", "/v1/medications", tok, "").Code)
 	u, err := store.GetUser(t.Context(), "pharm-new")
@@ -237,7 +237,7 @@ func TestUnknownUsersJoinJustInTimeUnlessRequired(t *testing.T) {
 	require.NoError(t, pool.QueryRow(t.Context(), "SELECT action, actor_id FROM audit_log WHERE details->'after'->>'id' = 'pharm-new'").Scan(&action, &actorID))
 	assert.Equal(t, []string{"user_provisioned", "pharm-new"}, []string{action, actorID})
 	// A token without a name: the directory names the user by id.
-	nameless, err := IssueToken(testSecret, "tech-nameless", "", workflows.RoleTechnician, time.Hour, time.Now())
+	nameless, err := IssueToken(testSecret, "tech-nameless", "", pyxis.RoleTechnician, time.Hour, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, call(h, "GET", "/v1/medications", nameless, "").Code)
 	u, err = store.GetUser(t.Context(), "tech-nameless")
@@ -245,16 +245,16 @@ func TestUnknownUsersJoinJustInTimeUnlessRequired(t *testing.T) {
 	assert.Equal(t, "tech-nameless", u.Name)
 
 	strict := serverWith(t, store, func(c *Config) { c.RequireKnownUsers = true })
-	stranger := testToken(t, "nurse-stranger", workflows.RoleNurse)
+	stranger := testToken(t, "nurse-stranger", pyxis.RoleNurse)
 	rec := call(strict, "GET", "/v1/medications", stranger, "")
 	requireError(t, rec, http.StatusUnauthorized, CodeUnauthorized)
 	assert.Contains(t, rec.Body.String(), "not in the users directory")
 	_, err = store.GetUser(t.Context(), "nurse-stranger")
-	require.ErrorIs(t, err, db.ErrNotFound, "nobody is added when known users are required")
+	require.ErrorIs(t, err, pyxis.ErrNotFound, "nobody is added when known users are required")
 	assert.Equal(t, http.StatusOK, call(strict, "GET", "/v1/medications", tok, "").Code, "a known user passes")
 
 	require.NoError(t, store.UpsertUser(t.Context(), db.User{ID: "admin-1", Name: "Ada", Role: "admin", Active: true}))
-	admin := testToken(t, "admin-1", workflows.RoleAdmin)
+	admin := testToken(t, "admin-1", pyxis.RoleAdmin)
 	require.Equal(t, http.StatusCreated, call(strict, "POST", "/v1/users", admin, `{"id": "nurse-stranger", "name": "Now Known", "role": "nurse"}`).Code)
 	assert.Equal(t, http.StatusOK, call(strict, "GET", "/v1/medications", stranger, "").Code, "known once an admin adds her")
 }
@@ -265,11 +265,11 @@ func TestDirectoryRoleWinsOverToken(t *testing.T) {
 	ctx := t.Context()
 	require.NoError(t, store.UpsertUser(ctx, db.User{ID: "demoted", Name: "Was Admin", Role: "nurse", Active: true}))
 	require.NoError(t, store.UpsertUser(ctx, db.User{ID: "promoted", Name: "Now Admin", Role: "admin", Active: true}))
-	requireError(t, call(h, "GET", "/v1/users", testToken(t, "demoted", workflows.RoleAdmin), ""), http.StatusForbidden, CodeForbidden)
-	assert.Equal(t, http.StatusOK, call(h, "GET", "/v1/users", testToken(t, "promoted", workflows.RoleNurse), "").Code)
+	requireError(t, call(h, "GET", "/v1/users", testToken(t, "demoted", pyxis.RoleAdmin), ""), http.StatusForbidden, CodeForbidden)
+	assert.Equal(t, http.StatusOK, call(h, "GET", "/v1/users", testToken(t, "promoted", pyxis.RoleNurse), "").Code)
 	// The role a user joined with is the directory's from then on.
-	requireError(t, call(h, "GET", "/v1/users", testToken(t, "joined", workflows.RoleNurse), ""), http.StatusForbidden, CodeForbidden)
-	requireError(t, call(h, "GET", "/v1/users", testToken(t, "joined", workflows.RoleAdmin), ""), http.StatusForbidden, CodeForbidden)
+	requireError(t, call(h, "GET", "/v1/users", testToken(t, "joined", pyxis.RoleNurse), ""), http.StatusForbidden, CodeForbidden)
+	requireError(t, call(h, "GET", "/v1/users", testToken(t, "joined", pyxis.RoleAdmin), ""), http.StatusForbidden, CodeForbidden)
 }
 
 // cabinetRouter serves GET /who behind the authenticator, answering with the principal and
@@ -291,7 +291,7 @@ func cabinetRouter(t *testing.T, cfg Config) http.Handler {
 }
 
 func TestCabinetTokensNameTheirCabinet(t *testing.T) {
-	_, err := IssueToken(testSecret, "cab-1", "ICU", workflows.RoleCabinet, time.Hour, time.Now())
+	_, err := IssueToken(testSecret, "cab-1", "ICU", pyxis.RoleCabinet, time.Hour, time.Now())
 	require.Error(t, err, "a cabinet token without its cabinet is not issued")
 	_, err = IssueCabinetToken(testSecret, "cab-1", "ICU", "", time.Hour, time.Now())
 	require.Error(t, err)
@@ -348,7 +348,7 @@ func TestCabinetTokensNameTheirCabinet(t *testing.T) {
 	assert.Equal(t, http.StatusOK, call(srv, "GET", "/v1/medications", cab, "").Code)
 	requireError(t, call(srv, "GET", "/v1/medications", hsNoClaim, ""), http.StatusUnauthorized, CodeUnauthorized)
 	require.NoError(t, store.UpsertUser(t.Context(), db.User{ID: "really-a-cabinet", Name: "ICU", Role: "cabinet", Active: true}))
-	requireError(t, call(srv, "GET", "/v1/medications", testToken(t, "really-a-cabinet", workflows.RoleNurse), ""), http.StatusUnauthorized, CodeUnauthorized)
+	requireError(t, call(srv, "GET", "/v1/medications", testToken(t, "really-a-cabinet", pyxis.RoleNurse), ""), http.StatusUnauthorized, CodeUnauthorized)
 }
 
 func TestJWKSURLMustBeHTTPS(t *testing.T) {
@@ -385,7 +385,7 @@ func TestJWKSURLMustBeHTTPS(t *testing.T) {
 func TestCatalogueChangesAuditedAsTheirAuthor(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	h := serverWith(t, db.NewStore(pool), nil)
-	admin, tech := testToken(t, "admin-cat", workflows.RoleAdmin), testToken(t, "tech-cat", workflows.RoleTechnician)
+	admin, tech := testToken(t, "admin-cat", pyxis.RoleAdmin), testToken(t, "tech-cat", pyxis.RoleTechnician)
 	rec := call(h, "POST", "/v1/medications", admin, `{"code": "ONDA4", "name": "Ondansetron", "unit": "ampoule"}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	med := decode[MedicationBody](t, rec)

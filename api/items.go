@@ -10,6 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -26,8 +28,8 @@ type MedicationChangeBody struct {
 
 // updateMedication changes a catalogue entry (audited with before and after), then tells the
 // item master of every HL7 cabinet that stocks it (MFN^M01, through an ItemSync workflow).
-func (s *Server) updateMedication(c *gin.Context) {
-	id, err := pathID(c, "id", "medication")
+func (s *Server) updateMedication(c *gin.Context, id int64) {
+	id, err := pathID(id, "medication")
 	if err != nil {
 		abort(c, err)
 		return
@@ -38,7 +40,7 @@ func (s *Server) updateMedication(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	cur, err := s.store.GetMedication(ctx, id)
+	cur, err := s.catalogue.GetMedication(ctx, id)
 	if err != nil {
 		abort(c, err)
 		return
@@ -70,8 +72,8 @@ func (s *Server) updateMedication(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	m, err := s.store.UpdateMedication(ctx, id, next, s.auditActor(c))
-	if errors.Is(err, db.ErrNotFound) {
+	m, err := s.catalogue.UpdateMedication(ctx, id, next, actor(c))
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("medication")
 	}
 	if err != nil {
@@ -86,7 +88,7 @@ func (s *Server) updateMedication(c *gin.Context) {
 // not fail the change it follows: a sync that cannot start is logged, and the next change (or
 // pocket) starts it again.
 func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
-	cabs, err := s.store.ItemMasterCabinets(ctx, medicationID)
+	cabs, err := s.catalogue.ItemMasterCabinets(ctx, medicationID)
 	if err != nil {
 		slog.ErrorContext(ctx, "item master sync not started", "medication_id", medicationID, "error", err)
 		return
@@ -100,12 +102,12 @@ func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
 // cabinet, before anyone orders it there: a cabinet refuses an order for an item it does
 // not know.
 func (s *Server) syncNewPocket(ctx context.Context, cabinetID, medicationID int64) {
-	cab, err := s.store.GetCabinet(ctx, cabinetID)
+	cab, err := s.catalogue.GetCabinet(ctx, cabinetID)
 	if err != nil {
 		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
 		return
 	}
-	if cab.Driver == db.DriverHL7 {
+	if cab.Driver == drivers.HL7 {
 		s.syncItem(ctx, cabinetID, medicationID, true)
 	}
 }

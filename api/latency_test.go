@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis"
 )
 
 // TestReadLatencyWithAccessLog measures GET /v1/requests/{id} (projection read, need-to-know
@@ -27,7 +27,7 @@ func TestReadLatencyWithAccessLog(t *testing.T) {
 	w := newWard(t)
 	srv := httptest.NewServer(serverWith(t, w.store, func(c *Config) { c.RateLimit = 0 }))
 	t.Cleanup(srv.Close)
-	tok := testToken(t, "nurse-ana", workflows.RoleNurse)
+	tok := testToken(t, "nurse-ana", pyxis.RoleNurse)
 	url := srv.URL + "/v1/requests/" + w.requests["caio@icu"] // her unit's: the need-to-know check reads the cabinet
 	get := func() (time.Duration, int) {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -32,10 +33,10 @@ type LoadView struct {
 }
 
 // recordLoad serves POST /v1/cabinets/{id}/loads: a loaded movement in the ledger, on_hand
-// raised by the quantity, audited, in one transaction (db.Store.RecordPocketChange). It is
+// raised by the quantity, audited, in one transaction (db.StockStore.RecordPocketChange). It is
 // how a controlled medication's pocket is filled, which PUT .../stock may not do.
-func (s *Server) recordLoad(c *gin.Context) {
-	cabinetID, err := pathID(c, "id", "cabinet")
+func (s *Server) recordLoad(c *gin.Context, cabinetID int64) {
+	cabinetID, err := pathID(cabinetID, "cabinet")
 	if err != nil {
 		abort(c, err)
 		return
@@ -62,7 +63,7 @@ func (s *Server) recordLoad(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	meds, err := s.store.GetMedications(ctx, []int64{body.MedicationID})
+	meds, err := s.catalogue.GetMedications(ctx, []int64{body.MedicationID})
 	if err == nil && len(meds) == 0 {
 		err = newError(http.StatusNotFound, CodeNotFound, "medication not found",
 			[]FieldError{{Field: "medication_id", Message: fmt.Sprintf("no medication %d", body.MedicationID)}})
@@ -83,11 +84,11 @@ func (s *Server) recordLoad(c *gin.Context) {
 			return
 		}
 	}
-	res, err := s.store.RecordPocketChange(ctx, db.PocketChange{
+	res, err := s.stock.RecordPocketChange(ctx, db.PocketChange{
 		CabinetID: cabinetID, MedicationID: body.MedicationID, Kind: db.MovementLoaded, Quantity: *body.Quantity,
-		Actor: db.Actor{ID: me.ID, Role: me.Role}, Witness: witness, Source: db.SourceAPI,
+		Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Witness: witness, Source: db.SourceAPI,
 	})
-	if errors.Is(err, db.ErrInvalid) {
+	if errors.Is(err, pyxis.ErrInvalid) {
 		err = validation([]FieldError{{Field: "quantity", Message: fmt.Sprintf("would leave more than %d on hand", db.MaxOnHand)}})
 	}
 	if err != nil {

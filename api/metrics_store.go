@@ -11,7 +11,13 @@ import (
 // storeMetrics gives the metrics what they read from the database, in their own types: the
 // gauges at scrape time and the audit chain's verification. Metrics sit below the database
 // layer and do not import it; this is where the two meet.
-type storeMetrics struct{ store *db.Store }
+type storeMetrics struct{ store metricsStore }
+
+// metricsStore is what the metrics read of the database (db.RequestStore, db.AuditStore).
+type metricsStore interface {
+	OperationalGauges(ctx context.Context, pastDeadline time.Time) (db.OperationalGauges, error)
+	VerifyAuditSince(ctx context.Context, from db.AuditCheckpoint) (db.AuditVerification, error)
+}
 
 // Gauges reads the operational gauges.
 func (m storeMetrics) Gauges(ctx context.Context, pastDeadline time.Time) (metrics.Gauges, error) {

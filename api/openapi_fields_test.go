@@ -9,12 +9,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
 // The workflows package's types that the API answers as they are.
 type (
-	workflowsActor      = workflows.Actor
+	workflowsActor      = pyxis.Actor
 	workflowsApproval   = workflows.Approval
 	workflowsTransition = workflows.Transition
 )

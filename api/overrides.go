@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -52,13 +53,13 @@ type ReviewBody struct {
 	Note    string `json:"note"`
 }
 
-func (s *Server) listOverrides(c *gin.Context) {
-	f, err := stockFilter(c, []string{db.OverrideOpen, db.OverrideReviewed})
+func (s *Server) listOverrides(c *gin.Context, p ListOverridesParams) {
+	f, err := stockFilter(p.Status, p.CabinetId, []string{db.OverrideOpen, db.OverrideReviewed})
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	rows, err := s.store.ListOverrideReviews(c.Request.Context(), db.OverrideFilter{Status: f.Status, CabinetID: f.CabinetID, Limit: f.Limit})
+	rows, err := s.stock.ListOverrideReviews(c.Request.Context(), db.OverrideFilter{Status: f.Status, CabinetID: f.CabinetID, Limit: f.Limit})
 	if err != nil {
 		abort(c, err)
 		return
@@ -66,8 +67,8 @@ func (s *Server) listOverrides(c *gin.Context) {
 	writeList(c, rows, overrideView, "")
 }
 
-func (s *Server) reviewOverride(c *gin.Context) {
-	id, err := pathID(c, "id", "override review")
+func (s *Server) reviewOverride(c *gin.Context, id int64) {
+	id, err := pathID(id, "override review")
 	if err != nil {
 		abort(c, err)
 		return
@@ -86,14 +87,13 @@ func (s *Server) reviewOverride(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	me := actor(c)
-	o, err := s.store.ReviewOverride(c.Request.Context(), id, body.Outcome, body.Note, db.Actor{ID: me.ID, Role: me.Role, Name: me.Name})
+	o, err := s.stock.ReviewOverride(c.Request.Context(), id, body.Outcome, body.Note, actor(c))
 	switch {
-	case errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, pyxis.ErrNotFound):
 		err = notFound("override review")
-	case errors.Is(err, db.ErrNotOpen):
+	case errors.Is(err, pyxis.ErrNotOpen):
 		err = newError(http.StatusConflict, CodeInvalidState, "the override was reviewed already", nil)
-	case errors.Is(err, db.ErrInvalid):
+	case errors.Is(err, pyxis.ErrInvalid):
 		err = newError(http.StatusConflict, "same_person", "the person who dispensed may not review their own override", nil)
 	}
 	if err != nil {

@@ -48,30 +48,33 @@ type RegisterMovementView struct {
 // controlledRegister serves GET /v1/controlled/register?list=&from=&to=&format=json|csv.
 // from and to are RFC 3339 times or dates (a date "to" includes that whole day); the default
 // period is the current month up to now.
-func (s *Server) controlledRegister(c *gin.Context) {
+func (s *Server) controlledRegister(c *gin.Context, p ControlledRegisterParams) {
 	var fe fields
-	list := strings.ToUpper(c.Query("list"))
+	list := strings.ToUpper(deref(p.List))
 	if list != "" && !slices.Contains(db.ControlledLists, list) {
 		fe.add("list", "must be one of %s", strings.Join(db.ControlledLists, ", "))
 	}
 	now := time.Now().UTC()
 	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	to := now
-	if v := c.Query("from"); v != "" {
+	if v := deref(p.From); v != "" {
 		t, err := parsePeriodBound(v, false)
 		if err != nil {
 			fe.add("from", "must be a date (2026-11-01) or an RFC 3339 time")
 		}
 		from = t
 	}
-	if v := c.Query("to"); v != "" {
+	if v := deref(p.To); v != "" {
 		t, err := parsePeriodBound(v, true)
 		if err != nil {
 			fe.add("to", "must be a date (2026-11-30) or an RFC 3339 time")
 		}
 		to = t
 	}
-	format := c.DefaultQuery("format", "json")
+	format := "json"
+	if p.Format != nil {
+		format = string(*p.Format)
+	}
 	if format != "json" && format != "csv" {
 		fe.add("format", "must be json or csv")
 	}
@@ -82,7 +85,7 @@ func (s *Server) controlledRegister(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	reg, err := s.store.ControlledRegister(c.Request.Context(), list, from, to)
+	reg, err := s.stock.ControlledRegister(c.Request.Context(), list, from, to)
 	if err != nil {
 		abort(c, err)
 		return

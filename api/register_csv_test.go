@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // TestRegisterCSVNeutralisesFormulas: every text cell of the register's CSV that a
@@ -23,16 +23,16 @@ func TestRegisterCSVNeutralisesFormulas(t *testing.T) {
 	require.NoError(t, err)
 	med, err := store.CreateMedication(ctx, db.NewMedication{Code: "+MED", Name: `=HYPERLINK("http://evil.example","x")`, ControlledList: "A1"})
 	require.NoError(t, err)
-	_, err = store.SetStock(ctx, cab.ID, med.ID, 0, 5, db.Actor{ID: "-tech", Role: "technician"})
+	_, err = store.SetStock(ctx, cab.ID, med.ID, 0, 5, pyxis.Actor{ID: "-tech", Role: "technician"})
 	require.NoError(t, err)
 	_, err = store.RecordPocketChange(ctx, db.PocketChange{CabinetID: cab.ID, MedicationID: med.ID, Kind: db.MovementLoaded, Quantity: 5,
-		Actor: db.Actor{ID: "\tTECH", Role: "technician"}, Witness: "@witness", Source: db.SourceAPI, RequestID: "\rREQ"})
+		Actor: pyxis.Actor{ID: "\tTECH", Role: "technician"}, Witness: "@witness", Source: db.SourceAPI, RequestID: "\rREQ"})
 	require.NoError(t, err)
 	_, err = store.RecordPocketChange(ctx, db.PocketChange{CabinetID: cab.ID, MedicationID: med.ID, Kind: db.MovementUnloaded, Quantity: 2,
-		Actor: db.Actor{ID: "tech-2", Role: "technician"}, Source: db.SourceAPI})
+		Actor: pyxis.Actor{ID: "tech-2", Role: "technician"}, Source: db.SourceAPI})
 	require.NoError(t, err)
 
-	rec := call(h, "GET", "/v1/controlled/register?format=csv", testToken(t, "ph", workflows.RolePharmacist), "")
+	rec := call(h, "GET", "/v1/controlled/register?format=csv", testToken(t, "ph", pyxis.RolePharmacist), "")
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	rows, err := csv.NewReader(strings.NewReader(rec.Body.String())).ReadAll()
 	require.NoError(t, err)

@@ -6,178 +6,71 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"regexp"
-	"slices"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
-	"github.com/oklog/ulid/v2"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/requests"
 	"github.com/medreq/pyxis/workflows"
 )
 
 // Limits of a request body.
 const (
-	MaxLines       = 50
-	MaxQuantity    = 1000
-	maxIdemKeyLen  = 255
-	requestIDRegex = `^medreq-[0-9A-HJKMNP-TV-Z]{26}$`
+	MaxLines      = 50
+	MaxQuantity   = 1000
+	maxIdemKeyLen = 255
 )
 
-var requestIDPattern = regexp.MustCompile(requestIDRegex)
+// requestReads is what the request routes read of the database beyond the request service:
+// the projection's lists and rows, the audit trail of a request, and a request's cabinet
+// (db.RequestStore, db.AuditStore, db.CabinetStore).
+type requestReads interface {
+	ListRequests(ctx context.Context, f db.RequestFilter) ([]db.RequestSummary, string, error)
+	GetRequest(ctx context.Context, id string) (db.RequestSummary, error)
+	ListAudit(ctx context.Context, requestID string) ([]pyxis.AuditEntry, error)
+	GetCabinet(ctx context.Context, id int64) (pyxis.Cabinet, error)
+}
 
-// newRequestID returns a readable, time-ordered workflow id that carries no patient data.
-func newRequestID() string { return "medreq-" + ulid.Make().String() }
-
-func (s *Server) createRequest(c *gin.Context) {
+// createRequest checks the body, and asks the request service to create the request.
+func (s *Server) createRequest(c *gin.Context, p CreateRequestParams) {
 	var body CreateRequestBody
 	if err := bindJSON(c, &body); err != nil {
 		abort(c, err)
 		return
 	}
-	key := c.GetHeader("Idempotency-Key")
+	key := deref(p.IdempotencyKey)
 	if err := body.validate(key); err != nil {
 		abort(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	cab, err := s.store.GetCabinet(ctx, body.CabinetID)
-	if errors.Is(err, db.ErrNotFound) {
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "cabinet not found",
-			[]FieldError{{Field: "cabinet_id", Message: fmt.Sprintf("no cabinet %d", body.CabinetID)}}))
-		return
-	} else if err != nil {
-		abort(c, err)
-		return
-	}
-	ids := make([]int64, len(body.Items))
-	for i, it := range body.Items {
-		ids[i] = it.MedicationID
-	}
-	meds, err := s.store.GetMedications(ctx, ids)
-	if err != nil {
-		abort(c, err)
-		return
-	}
-	if len(meds) < len(ids) {
-		known := make(map[int64]bool, len(meds))
-		for _, m := range meds {
-			known[m.ID] = true
-		}
-		var fe fields
-		for i, it := range body.Items {
-			if !known[it.MedicationID] {
-				fe.add(fmt.Sprintf("items[%d].medication_id", i), "no medication %d", it.MedicationID)
-			}
-		}
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "medication not found", []FieldError(fe)))
-		return
-	}
-
-	me := actor(c)
-	id := newRequestID()
-	replay := false
-	if key != "" {
-		owner, err := s.store.ClaimIdempotencyKey(ctx, me.ID, key, id, body.hash())
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		replay, id = owner != id, owner
-	}
-	setWorkflowID(ctx, id)
-
-	in := workflows.Input{
-		Requester:   me,
-		Patient:     body.Patient.patient(),
-		CabinetID:   cab.ID,
-		CabinetCode: cab.Code,
-		Priority:    workflows.Priority(body.Priority),
-		Lines:       body.lines(),
-		Policy: workflows.Policy{
-			ApprovalTimeout:      s.cfg.ApprovalTimeouts[workflows.Priority(body.Priority)],
-			WithdrawalTimeout:    s.cfg.WithdrawalTimeout,
-			CabinetAttempts:      s.cfg.CabinetAttempts,
-			CabinetRetryInterval: s.cfg.CabinetRetryInterval,
+	created, err := s.requests.Create(c.Request.Context(), requests.NewRequest{
+		RequestHeader: pyxis.RequestHeader{
+			Requester: actor(c), Patient: body.Patient.patient(), CabinetID: body.CabinetID,
+			Priority: pyxis.Priority(body.Priority), Lines: body.lines(),
 		},
-		RequiredApprovals: s.requiredApprovals(meds),
-	}
-	_, err = s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: workflows.TaskQueue,
-		// One request id, one run, ever: a retry can find the request but never start a second.
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.RequestStatusKey.ValueSet(string(workflows.StatusSubmitted)),
-			workflows.CabinetCodeKey.ValueSet(cab.Code),
-			workflows.PriorityKey.ValueSet(body.Priority),
-			workflows.RequestedByKey.ValueSet(me.ID),
-		),
-	}, workflows.MedicationRequest, in)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	switch {
-	case errors.As(err, &started) && replay:
-		// The first attempt started it; answer with what it is now.
-		state, qerr := s.readState(ctx, id)
-		if qerr != nil {
-			abort(c, qerr)
-			return
-		}
-		c.Header("Idempotent-Replayed", "true")
-		c.Header("Location", "/v1/requests/"+id)
-		c.JSON(http.StatusCreated, requestView(state))
-		return
-	case err != nil:
-		abort(c, fmt.Errorf("start workflow %s: %w", id, err))
-		return
-	}
-	if replay {
-		c.Header("Idempotent-Replayed", "true")
-	}
-	c.Header("Location", "/v1/requests/"+id)
-	c.JSON(http.StatusCreated, requestView(initialState(id, in)))
-}
-
-// requiredApprovals is 2 when any medication is on a list that needs two pharmacists
-// (Config.DualApprovalLists), else 1.
-func (s *Server) requiredApprovals(meds []db.Medication) int32 {
-	for _, m := range meds {
-		if m.Controlled() && slices.Contains(s.cfg.DualApprovalLists, m.ControlledList) {
-			return 2
-		}
-	}
-	return 1
-}
-
-// initialState is what a request looks like the moment its workflow starts.
-func initialState(id string, in workflows.Input) workflows.State {
-	return workflows.State{
-		ID: id, Status: workflows.StatusSubmitted, Priority: in.Priority,
-		CabinetID: in.CabinetID, CabinetCode: in.CabinetCode, Patient: in.Patient,
-		Requester: in.Requester, Lines: in.Lines, RequiredApprovals: max(in.RequiredApprovals, 1),
-		Approvals: []workflows.Approval{}, Transitions: []workflows.Transition{},
-	}
-}
-
-func (s *Server) getRequest(c *gin.Context) {
-	id, err := requestPathID(c)
+		IdempotencyKey: key, Fingerprint: body.hash(),
+	})
 	if err != nil {
 		abort(c, err)
 		return
 	}
+	if created.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.Header("Location", "/v1/requests/"+created.State.ID)
+	c.JSON(http.StatusCreated, requestView(created.State))
+}
+
+func (s *Server) getRequest(c *gin.Context, id string) {
+	err := checkRequestID(id)
 	ctx := c.Request.Context()
-	state, err := s.readState(ctx, id)
+	var state workflows.State
+	if err == nil {
+		state, err = s.requests.State(ctx, id)
+	}
 	if err == nil {
 		err = s.mayRead(ctx, principal(c), state.Requester.ID, state.CabinetID)
 	}
@@ -194,7 +87,7 @@ func (s *Server) getRequest(c *gin.Context) {
 // seesAll reports whether p may read every request: pharmacists and admins. Anyone else who
 // reads requests (a nurse) sees only those she made and those of the cabinets of her unit.
 func seesAll(p Principal) bool {
-	return p.Role == workflows.RolePharmacist || p.Role == workflows.RoleAdmin
+	return p.Role == pyxis.RolePharmacist || p.Role == pyxis.RoleAdmin
 }
 
 // mayRead answers nil when p may read a request made by requesterID at cabinetID, and 404
@@ -204,126 +97,44 @@ func (s *Server) mayRead(ctx context.Context, p Principal, requesterID string, c
 		return nil
 	}
 	if p.Unit != "" {
-		cab, err := s.store.GetCabinet(ctx, cabinetID)
+		cab, err := s.reqs.GetCabinet(ctx, cabinetID)
 		switch {
 		case err == nil && cab.Unit == p.Unit:
 			return nil
-		case err != nil && !errors.Is(err, db.ErrNotFound):
+		case err != nil && !errors.Is(err, pyxis.ErrNotFound):
 			return err
 		}
 	}
 	return notFound("request")
 }
 
-// readState answers from the Postgres projection, which the workflow writes in the same
-// transaction as each step, so a read does not wake the workflow (a query waits for a worker
-// and, for a workflow not in its cache, a replay of its history). A request whose first step
-// is not recorded yet is still submitted: its start event says all there is to say, and
-// Temporal answers that without a worker (under a burst the first workflow task of a new
-// request may wait seconds for one). The workflow is asked only when the projection cannot
-// answer: a request recorded before the projection kept transitions, or a database that does
-// not answer.
-func (s *Server) readState(ctx context.Context, id string) (workflows.State, error) {
-	d, err := s.store.GetRequestDetail(ctx, id)
-	switch {
-	case err == nil && d.Complete:
-		return stateFromProjection(d), nil
-	case errors.Is(err, db.ErrNotFound):
-		return s.startedState(ctx, id)
-	case err != nil:
-		slog.WarnContext(ctx, "projection not read; asking the workflow", "request", id, "error", err)
-	}
-	return s.queryState(ctx, id)
-}
-
-// startedState is a request's state from its workflow's start event: what initialState
-// answered when it was created. The projection is written by the workflow's first step,
-// in the same transaction as anything else that step does, so a request with no row has
-// done nothing yet (or its first step is being retried: still nothing done).
-func (s *Server) startedState(ctx context.Context, id string) (workflows.State, error) {
-	it := s.temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var state workflows.State
-	if !it.HasNext() {
-		return state, notFound("request")
-	}
-	ev, err := it.Next()
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return state, notFound("request")
-	}
-	if err != nil {
-		return state, fmt.Errorf("read start of %s: %w", id, err)
-	}
-	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
-	if attrs == nil || attrs.GetWorkflowType().GetName() != workflows.MedicationRequestName {
-		return state, notFound("request")
-	}
-	var in workflows.Input
-	if err := s.dataConverter().FromPayloads(attrs.GetInput(), &in); err != nil {
-		return state, fmt.Errorf("decode start of %s: %w", id, err)
-	}
-	return initialState(id, in), nil
-}
-
-// dataConverter decodes what the api's own Temporal client encoded: the same codec.
-func (s *Server) dataConverter() converter.DataConverter {
-	if s.cfg.Codec == nil {
-		return converter.GetDefaultDataConverter()
-	}
-	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.cfg.Codec)
-}
-
-// queryState reads the live state from the workflow.
-func (s *Server) queryState(ctx context.Context, id string) (workflows.State, error) {
-	var state workflows.State
-	resp, err := s.temporal.QueryWorkflow(ctx, id, "", workflows.StateQuery)
-	if err == nil {
-		err = resp.Get(&state)
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return state, notFound("request")
-	}
-	if err != nil {
-		return state, fmt.Errorf("query %s: %w", id, err)
-	}
-	return state, nil
-}
-
-func (s *Server) listRequests(c *gin.Context) {
-	f := db.RequestFilter{Status: c.Query("status"), Cursor: c.Query("cursor")}
+func (s *Server) listRequests(c *gin.Context, p ListRequestsParams) {
+	f := db.RequestFilter{Status: string(deref(p.Status)), Cursor: deref(p.Cursor)}
 	var fe fields
 	if f.Status != "" && !workflows.Status(f.Status).Valid() {
 		fe.add("status", "unknown status %q", f.Status)
 	}
-	f.CabinetID = fe.queryID(c, "cabinet_id")
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			fe.add("limit", "must be between 1 and 200")
-		}
-		f.Limit = n
-	}
+	f.CabinetID = fe.optionalID("cabinet_id", p.CabinetId)
+	f.Limit = fe.limit(p.Limit)
 	if err := fe.err(); err != nil {
 		abort(c, err)
 		return
 	}
-	if p := principal(c); !seesAll(p) {
-		f.VisibleTo = &db.Viewer{ID: p.ID, Unit: p.Unit}
+	if me := principal(c); !seesAll(me) {
+		f.VisibleTo = &db.Viewer{ID: me.ID, Unit: me.Unit}
 	}
-	rows, next, err := s.store.ListRequests(c.Request.Context(), f)
+	rows, next, err := s.reqs.ListRequests(c.Request.Context(), f)
 	if err == nil {
 		ids := make([]string, len(rows))
 		for i, r := range rows {
 			ids[i] = r.ID
 		}
-		filter := map[string]any{}
-		for _, k := range []string{"status", "cabinet_id", "limit", "cursor"} {
-			if v := c.Query(k); v != "" {
-				filter[k] = v
-			}
-		}
-		err = s.logAccess(c, AccessRequestList, ids, map[string]any{"filter": filter})
+		filter := queryFilter{}
+		filter.add("status", f.Status)
+		filter.add("cabinet_id", optionalText(p.CabinetId))
+		filter.add("limit", optionalText(p.Limit))
+		filter.add("cursor", f.Cursor)
+		err = s.logAccess(c, AccessRequestList, ids, map[string]any{"filter": map[string]any(filter)})
 	}
 	if err != nil {
 		abort(c, err)
@@ -332,37 +143,36 @@ func (s *Server) listRequests(c *gin.Context) {
 	writeList(c, rows, summaryView, next)
 }
 
-func (s *Server) listAudit(c *gin.Context) {
-	id, err := requestPathID(c)
-	if err != nil {
+func (s *Server) listAudit(c *gin.Context, id string) {
+	if err := checkRequestID(id); err != nil {
 		abort(c, err)
 		return
 	}
 	ctx := c.Request.Context()
 	// One answer for a request that does not exist and one she may not read.
 	missing := func(err error) error {
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, pyxis.ErrNotFound) {
 			return notFound("request")
 		}
 		return err
 	}
 	if p := principal(c); !seesAll(p) {
-		req, err := s.store.GetRequest(ctx, id)
+		req, err := s.reqs.GetRequest(ctx, id)
 		if err == nil {
-			err = s.mayRead(ctx, p, req.RequesterID, req.CabinetID)
+			err = s.mayRead(ctx, p, req.Requester.ID, req.CabinetID)
 		}
 		if err != nil {
 			abort(c, missing(err))
 			return
 		}
 	}
-	entries, err := s.store.ListAudit(ctx, id)
+	entries, err := s.reqs.ListAudit(ctx, id)
 	if err != nil {
 		abort(c, err)
 		return
 	}
 	if len(entries) == 0 {
-		if _, err := s.store.GetRequest(ctx, id); err != nil {
+		if _, err := s.reqs.GetRequest(ctx, id); err != nil {
 			abort(c, missing(err))
 			return
 		}
@@ -374,12 +184,13 @@ func (s *Server) listAudit(c *gin.Context) {
 	writeList(c, entries, auditView, "")
 }
 
-func requestPathID(c *gin.Context) (string, error) {
-	id := c.Param("id")
-	if !requestIDPattern.MatchString(id) {
-		return "", notFound("request")
+// checkRequestID checks a request id of the path: anything but a request id names no
+// request.
+func checkRequestID(id string) error {
+	if !pyxis.ValidRequestID(id) {
+		return notFound("request")
 	}
-	return id, nil
+	return nil
 }
 
 // hash fingerprints a create body so a reused Idempotency-Key with a different body is caught.
@@ -387,4 +198,22 @@ func (b CreateRequestBody) hash() string {
 	raw, _ := json.Marshal(b)
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
+}
+
+// queryFilter is the filter of a listing as the access log records it: the query parameters
+// given, as text.
+type queryFilter map[string]any
+
+func (f queryFilter) add(name, v string) {
+	if v != "" {
+		f[name] = v
+	}
+}
+
+// optionalText is an optional integer parameter as text, "" when it is absent.
+func optionalText[T int | int64](v *T) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatInt(int64(*v), 10)
 }

@@ -18,11 +18,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/internal/obs"
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis/requests"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -61,18 +61,10 @@ type Config struct {
 	RateBurst int
 	// HSTS adds Strict-Transport-Security to every response (when TLS terminates in front).
 	HSTS bool
-	// ApprovalTimeouts is the approval deadline per priority.
-	ApprovalTimeouts map[workflows.Priority]time.Duration
-	// WithdrawalTimeout is how long an authorization waits at the cabinet.
-	WithdrawalTimeout time.Duration
-	// CabinetAttempts and CabinetRetryInterval bound cabinet commands.
-	CabinetAttempts      int32
-	CabinetRetryInterval time.Duration
-	// UpdateTimeout bounds how long a call waits for the workflow to take an action.
-	UpdateTimeout time.Duration
-	// DualApprovalLists are the controlled lists (Portaria SVS/MS 344/98) whose medications
-	// need two different pharmacists to approve.
-	DualApprovalLists []string
+	// Policy is what requests are created and acted on under (approval deadlines, the
+	// withdrawal window, cabinet attempts, how long an action may wait for its workflow, the
+	// lists that need two pharmacists); its fields are the Config's own.
+	requests.Policy
 	// AllowSimulatedCabinets lets cabinets with the sim driver be created (dev mode, tests,
 	// PYXIS_ALLOW_SIMULATED_CABINETS=true); /readyz then says so.
 	AllowSimulatedCabinets bool
@@ -97,36 +89,46 @@ type Config struct {
 // DefaultConfig returns the documented defaults; the secret is left empty.
 func DefaultConfig() Config {
 	return Config{
-		ApprovalTimeouts: map[workflows.Priority]time.Duration{
-			workflows.PriorityStat:    15 * time.Minute,
-			workflows.PriorityUrgent:  time.Hour,
-			workflows.PriorityRoutine: 4 * time.Hour,
+		Policy: requests.Policy{
+			ApprovalTimeouts: map[pyxis.Priority]time.Duration{
+				pyxis.PriorityStat:    15 * time.Minute,
+				pyxis.PriorityUrgent:  time.Hour,
+				pyxis.PriorityRoutine: 4 * time.Hour,
+			},
+			WithdrawalTimeout:    2 * time.Hour,
+			CabinetAttempts:      5,
+			CabinetRetryInterval: time.Second,
+			UpdateTimeout:        10 * time.Second,
+			DualApprovalLists:    []string{"A1", "A2", "A3", "B1", "B2"},
 		},
-		WithdrawalTimeout:    2 * time.Hour,
-		CabinetAttempts:      5,
-		CabinetRetryInterval: time.Second,
-		UpdateTimeout:        10 * time.Second,
-		JWTLeeway:            30 * time.Second,
-		JWTRoleClaim:         "role",
-		JWKSRefreshInterval:  time.Minute,
-		RateLimit:            20,
-		RateBurst:            40,
-		DualApprovalLists:    []string{"A1", "A2", "A3", "B1", "B2"},
-		UserCacheTTL:         MaxUserCacheTTL,
+		JWTLeeway:           30 * time.Second,
+		JWTRoleClaim:        "role",
+		JWKSRefreshInterval: time.Minute,
+		RateLimit:           20,
+		RateBurst:           40,
+		UserCacheTTL:        MaxUserCacheTTL,
 	}
 }
 
-// Server holds the API's dependencies.
+// Server holds the API's dependencies: the database as each group of routes uses it, the
+// request service, and Temporal.
 type Server struct {
-	store    *db.Store
-	temporal client.Client
-	// intake applies withdrawal reports that come through the API, as it does the cabinets'.
-	intake  *intake.Intake
-	cfg     Config
-	auth    *authenticator
-	keys    *jwksKeys // nil without Config.JWKSURL
-	limiter *userLimiter
-	dir     *directory // nil without a store
+	reqs      requestReads
+	catalogue catalogueStore
+	stock     stockStore
+	users     userStore
+	audit     auditStore
+	metrics   metricsStore
+	ping      func(context.Context) error
+	temporal  client.Client
+	// requests creates requests and acts on them; it applies withdrawal reports through the
+	// intake, the same path as the cabinets' own reports.
+	requests *requests.Service
+	cfg      Config
+	auth     *authenticator
+	keys     *jwksKeys // nil without Config.JWKSURL
+	limiter  *userLimiter
+	dir      *directory // nil without a store
 	// draining is set once shutdown begins (Drain).
 	draining atomic.Bool
 	// stopAudit stops the audit chain verification NewServer started.
@@ -135,15 +137,16 @@ type Server struct {
 
 // NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
 // Close stops that. Tokens are checked against the users directory in store; a server
-// without a store (tests of the router alone) has no directory.
-func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
-	s := &Server{
-		store: store, temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst),
-		intake: &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout},
-	}
+// without a store (nil: tests of the router alone) has no directory.
+func NewServer(store Store, tc client.Client, cfg Config) *Server {
+	s := &Server{temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst)}
 	if store != nil {
+		s.reqs, s.catalogue, s.stock, s.users, s.audit, s.metrics = store, store, store, store, store, store
+		s.ping = store.Ping
 		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
 	}
+	withdrawals := &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout}
+	s.requests = requests.New(store, tc, withdrawals, cfg.Policy, cfg.Codec)
 	if cfg.JWKSURL != "" {
 		var keys *jwksKeys
 		err := CheckJWKSURL(cfg.JWKSURL)
@@ -168,14 +171,14 @@ func NewServer(store *db.Store, tc client.Client, cfg Config) *Server {
 // store at scrape time, and the audit chain verified in the background.
 func (s *Server) startMetrics() {
 	m := s.cfg.Metrics
-	if m == nil || s.store == nil {
+	if m == nil || s.metrics == nil {
 		return
 	}
-	m.WatchStore(storeMetrics{s.store})
+	m.WatchStore(storeMetrics{s.metrics})
 	if s.cfg.AuditVerifyInterval > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopAudit = cancel
-		go m.VerifyAudit(ctx, storeMetrics{s.store}, s.cfg.AuditVerifyInterval)
+		go m.VerifyAudit(ctx, storeMetrics{s.metrics}, s.cfg.AuditVerifyInterval)
 	}
 }
 
@@ -247,7 +250,7 @@ func (s *Server) ready(c *gin.Context) {
 	defer cancel()
 	checks := gin.H{"postgres": "ok", "temporal": "ok"}
 	status := http.StatusOK
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.ping(ctx); err != nil {
 		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
 	}
 	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
@@ -287,7 +290,7 @@ func requestID() gin.HandlerFunc {
 		if sc := span.SpanContext(); sc.HasTraceID() {
 			c.Header(TraceIDHeader, sc.TraceID().String())
 		}
-		if strings.HasPrefix(c.FullPath(), "/v1/requests/:id") && requestIDPattern.MatchString(c.Param("id")) {
+		if strings.HasPrefix(c.FullPath(), "/v1/requests/:id") && pyxis.ValidRequestID(c.Param("id")) {
 			setWorkflowID(ctx, c.Param("id"))
 		}
 		c.Request = c.Request.WithContext(ctx)

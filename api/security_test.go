@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
@@ -20,10 +21,10 @@ import (
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 var testSecret = []byte("unit-test-secret-unit-test-secret!")
@@ -49,7 +50,7 @@ func call(h http.Handler, method, path, token, body string, headers ...string) *
 	return rec
 }
 
-func serverWith(t *testing.T, store *db.Store, change func(*Config)) http.Handler {
+func serverWith(t *testing.T, store Store, change func(*Config)) http.Handler {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.JWTSecret = testSecret
@@ -63,7 +64,7 @@ func serverWith(t *testing.T, store *db.Store, change func(*Config)) http.Handle
 
 func TestRateLimitPerUser(t *testing.T) {
 	h := serverWith(t, nil, func(c *Config) { c.RateLimit, c.RateBurst = 0.5, 3 })
-	ana, bob := testToken(t, "ana", workflows.RoleNurse), testToken(t, "bob", workflows.RoleNurse)
+	ana, bob := testToken(t, "ana", pyxis.RoleNurse), testToken(t, "bob", pyxis.RoleNurse)
 	// /v1/audit/verify is for admins: each call is a cheap 403 after the limiter.
 	for range 3 {
 		require.Equal(t, http.StatusForbidden, call(h, "GET", "/v1/audit/verify", ana, "").Code)
@@ -154,7 +155,7 @@ func TestCodecEndpoints(t *testing.T) {
 	sealed, err := cd.Encode([]*commonpb.Payload{plain})
 	require.NoError(t, err)
 	body := payloadsJSON(t, sealed)
-	pharmacist, nurse := testToken(t, "ph", workflows.RolePharmacist), testToken(t, "n", workflows.RoleNurse)
+	pharmacist, nurse := testToken(t, "ph", pyxis.RolePharmacist), testToken(t, "n", pyxis.RoleNurse)
 
 	rec := call(h, "POST", "/codec/decode?preserveStorageRefs=true", pharmacist, body, "Content-Type", "application/json", "X-Namespace", "default", "Origin", ui)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -166,7 +167,7 @@ func TestCodecEndpoints(t *testing.T) {
 	assert.Equal(t, "true", rec.Header().Get("Access-Control-Allow-Credentials"))
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
 
-	rec = call(h, "POST", "/codec/encode", testToken(t, "adm", workflows.RoleAdmin), payloadsJSON(t, []*commonpb.Payload{plain}))
+	rec = call(h, "POST", "/codec/encode", testToken(t, "adm", pyxis.RoleAdmin), payloadsJSON(t, []*commonpb.Payload{plain}))
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	require.NoError(t, protojson.Unmarshal(rec.Body.Bytes(), &out))
 	assert.Equal(t, codec.EncodingEncrypted, string(out.Payloads[0].Metadata[codec.MetadataEncoding]))
@@ -217,7 +218,7 @@ func TestCodecEndpoints(t *testing.T) {
 func TestDatabaseErrorsStayInside(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	h := serverWith(t, db.NewStore(pool), nil)
-	nurse := testToken(t, "n", workflows.RoleNurse)
+	nurse := testToken(t, "n", pyxis.RoleNurse)
 	require.Equal(t, http.StatusOK, call(h, "GET", "/v1/medications", nurse, "").Code)
 
 	_, err := pool.Exec(context.Background(), "DROP TABLE medications CASCADE")
@@ -242,11 +243,11 @@ func TestAuditVerifyEndpoint(t *testing.T) {
 		require.NoError(t, store.UpsertUser(ctx, u))
 	}
 	for i := range 4 {
-		require.NoError(t, store.AppendAudit(ctx, db.AuditEntry{
-			Actor: db.Actor{ID: "t", Role: "technician"}, Action: "stock_set", Details: map[string]any{"n": i},
+		require.NoError(t, store.AppendAudit(ctx, pyxis.AuditEntry{
+			Actor: pyxis.Actor{ID: "t", Role: "technician"}, Action: "stock_set", Details: map[string]any{"n": i},
 		}, ""))
 	}
-	admin := testToken(t, "adm", workflows.RoleAdmin)
+	admin := testToken(t, "adm", pyxis.RoleAdmin)
 	verify := func() map[string]any {
 		rec := call(h, "GET", "/v1/audit/verify", admin, "")
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -260,7 +261,7 @@ func TestAuditVerifyEndpoint(t *testing.T) {
 	assert.EqualValues(t, 0, got["first_broken_id"])
 	assert.Equal(t, "", got["reason"])
 
-	assert.Equal(t, http.StatusForbidden, call(h, "GET", "/v1/audit/verify", testToken(t, "ph", workflows.RolePharmacist), "").Code)
+	assert.Equal(t, http.StatusForbidden, call(h, "GET", "/v1/audit/verify", testToken(t, "ph", pyxis.RolePharmacist), "").Code)
 	assert.Equal(t, http.StatusUnauthorized, call(h, "GET", "/v1/audit/verify", "", "").Code)
 
 	var id int64
@@ -284,7 +285,7 @@ func TestDatabaseDownIs503(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	h := serverWith(t, db.NewStore(pool), nil)
-	nurse := testToken(t, "n", workflows.RoleNurse)
+	nurse := testToken(t, "n", pyxis.RoleNurse)
 	// (A read of one request would fall back to the workflow; this API has no Temporal.)
 	for _, path := range []string{"/v1/medications", "/v1/requests", "/v1/cabinets"} {
 		rec := call(h, "GET", path, nurse, "")

@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // edgeServer is an API over a fresh database, without Temporal (stock keeping needs none).
@@ -57,8 +57,8 @@ func TestControlledStockChangesOnlyThroughCountsLoadsAndResolutions(t *testing.T
 	require.NoError(t, err)
 	para, err := store.CreateMedication(ctx, db.NewMedication{Code: "PARA500", Name: "Paracetamol"})
 	require.NoError(t, err)
-	tech, tech2 := testToken(t, "tech-1", workflows.RoleTechnician), testToken(t, "tech-2", workflows.RoleTechnician)
-	pharm, pharm2 := testToken(t, "pharm-1", workflows.RolePharmacist), testToken(t, "pharm-2", workflows.RolePharmacist)
+	tech, tech2 := testToken(t, "tech-1", pyxis.RoleTechnician), testToken(t, "tech-2", pyxis.RoleTechnician)
+	pharm, pharm2 := testToken(t, "pharm-1", pyxis.RolePharmacist), testToken(t, "pharm-2", pyxis.RolePharmacist)
 	stock := func(med int64) string { return fmt.Sprintf("/v1/cabinets/%d/stock/%d", cab.ID, med) }
 	loads := fmt.Sprintf("/v1/cabinets/%d/loads", cab.ID)
 

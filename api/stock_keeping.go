@@ -12,9 +12,28 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/requests"
 	"github.com/medreq/pyxis/workflows"
 )
+
+// stockStore is what the stock routes (pockets, loads, counts, refills, discrepancies, override
+// reviews, the controlled register) use of the database (db.StockStore).
+type stockStore interface {
+	ListStock(ctx context.Context, cabinetID int64) ([]db.StockRow, error)
+	SetStock(ctx context.Context, cabinetID, medicationID int64, onHand, parLevel int32, by pyxis.Actor) (db.StockRow, error)
+	RecordPocketChange(ctx context.Context, c db.PocketChange) (db.PocketChangeResult, error)
+	RecordCount(ctx context.Context, c db.Count) (db.CountResult, error)
+	ListRefillTasks(ctx context.Context, f db.StockFilter) ([]db.RefillTask, error)
+	GetRefillTask(ctx context.Context, id int64) (db.RefillTask, error)
+	CompleteRefill(ctx context.Context, c pyxis.RefillCompletion) (pyxis.CompletedRefill, error)
+	ListDiscrepancies(ctx context.Context, f db.StockFilter) ([]db.Discrepancy, error)
+	ResolveDiscrepancy(ctx context.Context, id int64, r db.Resolution) (db.Discrepancy, error)
+	ListOverrideReviews(ctx context.Context, f db.OverrideFilter) ([]db.OverrideReview, error)
+	ReviewOverride(ctx context.Context, id int64, outcome, note string, by pyxis.Actor) (db.OverrideReview, error)
+	ControlledRegister(ctx context.Context, list string, from, to time.Time) (db.Register, error)
+}
 
 // MaxCount bounds a recorded count: no pocket holds more (db.MaxOnHand).
 const MaxCount = db.MaxOnHand
@@ -83,13 +102,13 @@ type ResolveBody struct {
 	SetOnHand *int32 `json:"set_on_hand"`
 }
 
-func (s *Server) listRefills(c *gin.Context) {
-	f, err := stockFilter(c, []string{db.RefillOpen, db.RefillDone, db.RefillCancelled})
+func (s *Server) listRefills(c *gin.Context, p ListRefillsParams) {
+	f, err := stockFilter(p.Status, p.CabinetId, []string{db.RefillOpen, db.RefillDone, db.RefillCancelled})
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	tasks, err := s.store.ListRefillTasks(c.Request.Context(), f)
+	tasks, err := s.stock.ListRefillTasks(c.Request.Context(), f)
 	if err != nil {
 		abort(c, err)
 		return
@@ -100,8 +119,8 @@ func (s *Server) listRefills(c *gin.Context) {
 // confirmRefill asks the task's Restock workflow to load the quantity; its validator decides
 // whether the task still awaits a refill. A task whose workflow no longer runs is completed
 // directly.
-func (s *Server) confirmRefill(c *gin.Context) {
-	id, err := pathID(c, "id", "refill task")
+func (s *Server) confirmRefill(c *gin.Context, id int64) {
+	id, err := pathID(id, "refill task")
 	if err != nil {
 		abort(c, err)
 		return
@@ -116,8 +135,8 @@ func (s *Server) confirmRefill(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	task, err := s.store.GetRefillTask(ctx, id)
-	if errors.Is(err, db.ErrNotFound) {
+	task, err := s.stock.GetRefillTask(ctx, id)
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("refill task")
 	}
 	if err == nil && task.Status != db.RefillOpen {
@@ -139,14 +158,14 @@ func (s *Server) confirmRefill(c *gin.Context) {
 		c.JSON(http.StatusAccepted, view)
 		return
 	case errors.As(err, &nf):
-		done, cerr := s.store.CompleteRefill(ctx, db.RefillCompletion{
-			TaskID: task.ID, Quantity: *body.Quantity, Actor: db.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
+		done, cerr := s.stock.CompleteRefill(ctx, pyxis.RefillCompletion{
+			TaskID: task.ID, Quantity: *body.Quantity, Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
 		})
 		if cerr == nil && !done.Applied {
 			cerr = newError(http.StatusConflict, CodeInvalidState, fmt.Sprintf("refill task %d is no longer open", id), nil)
 		}
 		if cerr == nil {
-			task, cerr = s.store.GetRefillTask(ctx, id)
+			task, cerr = s.stock.GetRefillTask(ctx, id)
 		}
 		if cerr == nil {
 			c.JSON(http.StatusAccepted, refillView(task))
@@ -163,13 +182,13 @@ func (s *Server) updateRestock(ctx context.Context, workflowID string, in workfl
 	defer cancel()
 	err := workflows.Update(ctx, s.temporal, workflowID, "", workflows.ConfirmRefillUpdate, in, nil)
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("confirm refill on %s: %w", workflowID, errWorkflowTimeout)
+		return fmt.Errorf("confirm refill on %s: %w", workflowID, requests.ErrWorkflowTimeout)
 	}
-	return err
+	return requests.Refusal(err)
 }
 
-func (s *Server) recordCount(c *gin.Context) {
-	cabinetID, err := pathID(c, "id", "cabinet")
+func (s *Server) recordCount(c *gin.Context, cabinetID int64) {
+	cabinetID, err := pathID(cabinetID, "cabinet")
 	if err != nil {
 		abort(c, err)
 		return
@@ -196,11 +215,11 @@ func (s *Server) recordCount(c *gin.Context) {
 		return
 	}
 	me := actor(c)
-	res, err := s.store.RecordCount(ctx, db.Count{
+	res, err := s.stock.RecordCount(ctx, db.Count{
 		CabinetID: cabinetID, MedicationID: body.MedicationID, Counted: *body.Count,
-		Actor: db.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
+		Actor: pyxis.Actor{ID: me.ID, Role: me.Role}, Source: db.SourceAPI,
 	})
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = newError(http.StatusNotFound, CodeNotFound, "the cabinet does not stock this medication",
 			[]FieldError{{Field: "medication_id", Message: fmt.Sprintf("medication %d is not stocked in cabinet %d", body.MedicationID, cabinetID)}})
 	}
@@ -216,13 +235,13 @@ func (s *Server) recordCount(c *gin.Context) {
 	c.JSON(http.StatusCreated, view)
 }
 
-func (s *Server) listDiscrepancies(c *gin.Context) {
-	f, err := stockFilter(c, []string{db.DiscrepancyOpen, db.DiscrepancyResolved})
+func (s *Server) listDiscrepancies(c *gin.Context, p ListDiscrepanciesParams) {
+	f, err := stockFilter(p.Status, p.CabinetId, []string{db.DiscrepancyOpen, db.DiscrepancyResolved})
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	ds, err := s.store.ListDiscrepancies(c.Request.Context(), f)
+	ds, err := s.stock.ListDiscrepancies(c.Request.Context(), f)
 	if err != nil {
 		abort(c, err)
 		return
@@ -230,8 +249,8 @@ func (s *Server) listDiscrepancies(c *gin.Context) {
 	writeList(c, ds, discrepancyView, "")
 }
 
-func (s *Server) resolveDiscrepancy(c *gin.Context) {
-	id, err := pathID(c, "id", "discrepancy")
+func (s *Server) resolveDiscrepancy(c *gin.Context, id int64) {
+	id, err := pathID(id, "discrepancy")
 	if err != nil {
 		abort(c, err)
 		return
@@ -251,10 +270,10 @@ func (s *Server) resolveDiscrepancy(c *gin.Context) {
 		return
 	}
 	me := actor(c)
-	d, err := s.store.ResolveDiscrepancy(c.Request.Context(), id, db.Resolution{
-		Reason: strings.TrimSpace(body.Reason), SetOnHand: body.SetOnHand, Actor: db.Actor{ID: me.ID, Role: me.Role},
+	d, err := s.stock.ResolveDiscrepancy(c.Request.Context(), id, db.Resolution{
+		Reason: strings.TrimSpace(body.Reason), SetOnHand: body.SetOnHand, Actor: pyxis.Actor{ID: me.ID, Role: me.Role},
 	})
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("discrepancy")
 	}
 	if err != nil {
@@ -264,14 +283,14 @@ func (s *Server) resolveDiscrepancy(c *gin.Context) {
 	c.JSON(http.StatusOK, discrepancyView(d))
 }
 
-// stockFilter reads the status (one of statuses) and cabinet_id query parameters.
-func stockFilter(c *gin.Context, statuses []string) (db.StockFilter, error) {
-	f := db.StockFilter{Status: c.Query("status")}
+// stockFilter checks the status (one of statuses) and cabinet_id query parameters.
+func stockFilter[S ~string](status *S, cabinetID *int64, statuses []string) (db.StockFilter, error) {
+	f := db.StockFilter{Status: string(deref(status))}
 	var fe fields
 	if f.Status != "" && !slices.Contains(statuses, f.Status) {
 		fe.add("status", "must be one of %s", strings.Join(statuses, ", "))
 	}
-	f.CabinetID = fe.queryID(c, "cabinet_id")
+	f.CabinetID = fe.optionalID("cabinet_id", cabinetID)
 	return f, fe.err()
 }
 

@@ -21,9 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // spyTemporal counts what would start or change a workflow; anything else it is asked panics
@@ -97,10 +97,10 @@ func TestEveryTextFieldRefusesControlsAndInvalidUTF8(t *testing.T) {
 	require.NoError(t, err)
 	med, err := store.CreateMedication(ctx, db.NewMedication{Code: "TXT-M", Name: "Text medication"})
 	require.NoError(t, err)
-	_, err = store.SetStock(ctx, cab.ID, med.ID, 5, 5, db.Actor{ID: "t", Role: "technician"})
+	_, err = store.SetStock(ctx, cab.ID, med.ID, 5, 5, pyxis.Actor{ID: "t", Role: "technician"})
 	require.NoError(t, err)
 	counted, err := store.RecordCount(ctx, db.Count{CabinetID: cab.ID, MedicationID: med.ID, Counted: 4,
-		Actor: db.Actor{ID: "t", Role: "technician"}, Source: db.SourceAPI})
+		Actor: pyxis.Actor{ID: "t", Role: "technician"}, Source: db.SourceAPI})
 	require.NoError(t, err)
 	spy := &spyTemporal{}
 	s := NewServer(store, spy, func() Config {
@@ -113,7 +113,7 @@ func TestEveryTextFieldRefusesControlsAndInvalidUTF8(t *testing.T) {
 	t.Cleanup(s.Close)
 	h := s.Handler()
 	tokens := map[string]string{}
-	for _, role := range []string{workflows.RoleNurse, workflows.RolePharmacist, workflows.RoleTechnician, workflows.RoleAdmin} {
+	for _, role := range []string{pyxis.RoleNurse, pyxis.RolePharmacist, pyxis.RoleTechnician, pyxis.RoleAdmin} {
 		tokens[role] = testToken(t, role+"-txt", role)
 	}
 	counts := func() map[string]int { return rowCounts(t, ctx, pool) }
@@ -140,28 +140,28 @@ func TestEveryTextFieldRefusesControlsAndInvalidUTF8(t *testing.T) {
 	bodies := []struct {
 		role, method, path, body, field string
 	}{
-		{workflows.RoleNurse, "POST", "/v1/requests", request("@@", "1", "stat"), "patient.mrn"},
-		{workflows.RoleNurse, "POST", "/v1/requests", request("M1", "@@", "stat"), "patient.bed"},
-		{workflows.RoleNurse, "POST", "/v1/requests", request("M1", "1", "@@"), "priority"},
-		{workflows.RolePharmacist, "POST", "/v1/requests/" + reqID + "/approve", `{"note": "@@"}`, "note"},
-		{workflows.RolePharmacist, "POST", "/v1/requests/" + reqID + "/reject", `{"reason": "@@"}`, "reason"},
-		{workflows.RoleNurse, "POST", "/v1/requests/" + reqID + "/cancel", `{"reason": "@@"}`, "reason"},
-		{workflows.RoleAdmin, "POST", "/v1/medications", medication("code"), "code"},
-		{workflows.RoleAdmin, "POST", "/v1/medications", medication("name"), "name"},
-		{workflows.RoleAdmin, "POST", "/v1/medications", medication("strength"), "strength"},
-		{workflows.RoleAdmin, "POST", "/v1/medications", medication("form"), "form"},
-		{workflows.RoleAdmin, "POST", "/v1/medications", medication("unit"), "unit"},
-		{workflows.RoleAdmin, "POST", "/v1/medications", medication("controlled_list"), "controlled_list"},
-		{workflows.RoleAdmin, "POST", "/v1/cabinets", cabinet("code"), "code"},
-		{workflows.RoleAdmin, "POST", "/v1/cabinets", cabinet("name"), "name"},
-		{workflows.RoleAdmin, "POST", "/v1/cabinets", cabinet("unit"), "unit"},
-		{workflows.RoleAdmin, "POST", "/v1/cabinets", cabinet("status"), "status"},
-		{workflows.RoleAdmin, "POST", "/v1/cabinets", cabinet("driver"), "driver"},
-		{workflows.RoleAdmin, "POST", "/v1/cabinets", cabinet("address"), "address"},
-		{workflows.RoleTechnician, "POST", cabinets + "/loads", fmt.Sprintf(`{"medication_id": %d, "quantity": 1, "witness": "@@"}`, med.ID), "witness"},
-		{workflows.RolePharmacist, "POST", fmt.Sprintf("/v1/discrepancies/%d/resolve", counted.Discrepancy.ID), `{"reason": "@@", "set_on_hand": 4}`, "reason"},
-		{workflows.RolePharmacist, "POST", cabinets + "/events", `{"type": "@@", "request_id": "` + reqID + `"}`, "type"},
-		{workflows.RolePharmacist, "POST", cabinets + "/events", `{"type": "withdrawn", "request_id": "@@"}`, "request_id"},
+		{pyxis.RoleNurse, "POST", "/v1/requests", request("@@", "1", "stat"), "patient.mrn"},
+		{pyxis.RoleNurse, "POST", "/v1/requests", request("M1", "@@", "stat"), "patient.bed"},
+		{pyxis.RoleNurse, "POST", "/v1/requests", request("M1", "1", "@@"), "priority"},
+		{pyxis.RolePharmacist, "POST", "/v1/requests/" + reqID + "/approve", `{"note": "@@"}`, "note"},
+		{pyxis.RolePharmacist, "POST", "/v1/requests/" + reqID + "/reject", `{"reason": "@@"}`, "reason"},
+		{pyxis.RoleNurse, "POST", "/v1/requests/" + reqID + "/cancel", `{"reason": "@@"}`, "reason"},
+		{pyxis.RoleAdmin, "POST", "/v1/medications", medication("code"), "code"},
+		{pyxis.RoleAdmin, "POST", "/v1/medications", medication("name"), "name"},
+		{pyxis.RoleAdmin, "POST", "/v1/medications", medication("strength"), "strength"},
+		{pyxis.RoleAdmin, "POST", "/v1/medications", medication("form"), "form"},
+		{pyxis.RoleAdmin, "POST", "/v1/medications", medication("unit"), "unit"},
+		{pyxis.RoleAdmin, "POST", "/v1/medications", medication("controlled_list"), "controlled_list"},
+		{pyxis.RoleAdmin, "POST", "/v1/cabinets", cabinet("code"), "code"},
+		{pyxis.RoleAdmin, "POST", "/v1/cabinets", cabinet("name"), "name"},
+		{pyxis.RoleAdmin, "POST", "/v1/cabinets", cabinet("unit"), "unit"},
+		{pyxis.RoleAdmin, "POST", "/v1/cabinets", cabinet("status"), "status"},
+		{pyxis.RoleAdmin, "POST", "/v1/cabinets", cabinet("driver"), "driver"},
+		{pyxis.RoleAdmin, "POST", "/v1/cabinets", cabinet("address"), "address"},
+		{pyxis.RoleTechnician, "POST", cabinets + "/loads", fmt.Sprintf(`{"medication_id": %d, "quantity": 1, "witness": "@@"}`, med.ID), "witness"},
+		{pyxis.RolePharmacist, "POST", fmt.Sprintf("/v1/discrepancies/%d/resolve", counted.Discrepancy.ID), `{"reason": "@@", "set_on_hand": 4}`, "reason"},
+		{pyxis.RolePharmacist, "POST", cabinets + "/events", `{"type": "@@", "request_id": "` + reqID + `"}`, "type"},
+		{pyxis.RolePharmacist, "POST", cabinets + "/events", `{"type": "withdrawn", "request_id": "@@"}`, "request_id"},
 	}
 	check := func(t *testing.T, rec *httptest.ResponseRecorder, status int, field, message string) {
 		t.Helper()
@@ -187,30 +187,30 @@ func TestEveryTextFieldRefusesControlsAndInvalidUTF8(t *testing.T) {
 
 	// A field name with raw bad bytes is named as far as it can be; one with escaped controls
 	// is an unknown field like any other.
-	rec := call(h, "POST", "/v1/requests/"+reqID+"/approve", tokens[workflows.RolePharmacist], "{\"note\": \"ok\", \"ab\x00c\": 1}")
+	rec := call(h, "POST", "/v1/requests/"+reqID+"/approve", tokens[pyxis.RolePharmacist], "{\"note\": \"ok\", \"ab\x00c\": 1}")
 	check(t, rec, http.StatusUnprocessableEntity, "ab\uFFFDc", "contains a NUL character (byte 2)")
-	rec = call(h, "POST", "/v1/requests/"+reqID+"/approve", tokens[workflows.RolePharmacist], `{"ab\u0000c": 1}`)
+	rec = call(h, "POST", "/v1/requests/"+reqID+"/approve", tokens[pyxis.RolePharmacist], `{"ab\u0000c": 1}`)
 	assert.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
 	assert.NotContains(t, rec.Body.String(), "\x00")
 
 	for _, class := range paramClasses {
 		t.Run("Idempotency-Key/"+class.name, func(t *testing.T) {
-			rec := call(h, "POST", "/v1/requests", tokens[workflows.RoleNurse], request("M1", "1", "stat"), "Idempotency-Key", class.value)
+			rec := call(h, "POST", "/v1/requests", tokens[pyxis.RoleNurse], request("M1", "1", "stat"), "Idempotency-Key", class.value)
 			check(t, rec, http.StatusUnprocessableEntity, "Idempotency-Key", class.message)
 		})
 		params := []struct{ role, path, field string }{
-			{workflows.RoleNurse, "/v1/requests?status=@@", "status"},
-			{workflows.RoleNurse, "/v1/requests?cursor=@@", "cursor"},
-			{workflows.RoleNurse, "/v1/requests?limit=10&cabinet_id=@@", "cabinet_id"},
-			{workflows.RoleTechnician, "/v1/refills?status=@@", "status"},
-			{workflows.RolePharmacist, "/v1/discrepancies?status=@@", "status"},
-			{workflows.RolePharmacist, "/v1/controlled/register?list=@@", "list"},
-			{workflows.RolePharmacist, "/v1/controlled/register?from=@@", "from"},
-			{workflows.RolePharmacist, "/v1/controlled/register?to=@@", "to"},
-			{workflows.RolePharmacist, "/v1/controlled/register?format=@@", "format"},
-			{workflows.RoleNurse, "/v1/requests/@@", "id"},
-			{workflows.RoleNurse, "/v1/requests/@@/audit", "id"},
-			{workflows.RoleNurse, "/v1/cabinets/@@/stock", "id"},
+			{pyxis.RoleNurse, "/v1/requests?status=@@", "status"},
+			{pyxis.RoleNurse, "/v1/requests?cursor=@@", "cursor"},
+			{pyxis.RoleNurse, "/v1/requests?limit=10&cabinet_id=@@", "cabinet_id"},
+			{pyxis.RoleTechnician, "/v1/refills?status=@@", "status"},
+			{pyxis.RolePharmacist, "/v1/discrepancies?status=@@", "status"},
+			{pyxis.RolePharmacist, "/v1/controlled/register?list=@@", "list"},
+			{pyxis.RolePharmacist, "/v1/controlled/register?from=@@", "from"},
+			{pyxis.RolePharmacist, "/v1/controlled/register?to=@@", "to"},
+			{pyxis.RolePharmacist, "/v1/controlled/register?format=@@", "format"},
+			{pyxis.RoleNurse, "/v1/requests/@@", "id"},
+			{pyxis.RoleNurse, "/v1/requests/@@/audit", "id"},
+			{pyxis.RoleNurse, "/v1/cabinets/@@/stock", "id"},
 		}
 		for _, p := range params {
 			t.Run(p.path+"/"+class.name, func(t *testing.T) {
@@ -219,7 +219,7 @@ func TestEveryTextFieldRefusesControlsAndInvalidUTF8(t *testing.T) {
 			})
 		}
 		t.Run("PUT stock path medication_id/"+class.name, func(t *testing.T) {
-			rec := call(h, "PUT", cabinets+"/stock/"+url.PathEscape(class.value), tokens[workflows.RoleTechnician], `{"on_hand": 1, "par_level": 1}`)
+			rec := call(h, "PUT", cabinets+"/stock/"+url.PathEscape(class.value), tokens[pyxis.RoleTechnician], `{"on_hand": 1, "par_level": 1}`)
 			check(t, rec, http.StatusUnprocessableEntity, "medication_id", class.message)
 		})
 	}
@@ -229,13 +229,13 @@ func TestEveryTextFieldRefusesControlsAndInvalidUTF8(t *testing.T) {
 
 	// Text that is fine passes the same checks: accents, tabs in one-line fields, and line
 	// breaks in notes and reasons.
-	rec = call(h, "POST", "/v1/medications", tokens[workflows.RoleAdmin],
+	rec = call(h, "POST", "/v1/medications", tokens[pyxis.RoleAdmin],
 		`{"code": "AÇÃO-1", "name": "Solução\tfisiológica", "strength": "0,9 %", "form": "frasco", "unit": "mL"}`)
 	assert.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
-	rec = call(h, "POST", fmt.Sprintf("/v1/discrepancies/%d/resolve", counted.Discrepancy.ID), tokens[workflows.RolePharmacist],
+	rec = call(h, "POST", fmt.Sprintf("/v1/discrepancies/%d/resolve", counted.Discrepancy.ID), tokens[pyxis.RolePharmacist],
 		`{"reason": "recounted:\r\n4 ampoules, one broken"}`)
 	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	rec = call(h, "POST", "/v1/requests/"+reqID+"/approve", tokens[workflows.RolePharmacist], "{\"note\": \"raw\nline\"}")
+	rec = call(h, "POST", "/v1/requests/"+reqID+"/approve", tokens[pyxis.RolePharmacist], "{\"note\": \"raw\nline\"}")
 	assert.Equal(t, http.StatusBadRequest, rec.Code, "a raw line break is not JSON: %s", rec.Body.String())
 }
 

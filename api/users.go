@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -9,9 +10,18 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
+
+// userStore is what the users routes use of the database (db.CatalogueStore).
+type userStore interface {
+	ListUsers(ctx context.Context) ([]db.User, error)
+	GetUser(ctx context.Context, id string) (db.User, error)
+	CreateUser(ctx context.Context, u db.User, by pyxis.Actor) (db.User, error)
+	UpdateUser(ctx context.Context, id string, p db.UserPatch, by pyxis.Actor) (db.User, error)
+}
 
 // Bounds of a user's fields.
 const (
@@ -57,7 +67,7 @@ func userView(u db.User) UserView {
 }
 
 func (s *Server) listUsers(c *gin.Context) {
-	users, err := s.store.ListUsers(c.Request.Context())
+	users, err := s.users.ListUsers(c.Request.Context())
 	if err != nil {
 		abort(c, err)
 		return
@@ -65,14 +75,13 @@ func (s *Server) listUsers(c *gin.Context) {
 	writeList(c, users, userView, "")
 }
 
-func (s *Server) getUser(c *gin.Context) {
-	id, err := userPathID(c)
-	if err != nil {
+func (s *Server) getUser(c *gin.Context, id string) {
+	if err := pathUserID(id); err != nil {
 		abort(c, err)
 		return
 	}
-	u, err := s.store.GetUser(c.Request.Context(), id)
-	if errors.Is(err, db.ErrNotFound) {
+	u, err := s.users.GetUser(c.Request.Context(), id)
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("user")
 	}
 	if err != nil {
@@ -99,10 +108,10 @@ func (s *Server) createUser(c *gin.Context) {
 		return
 	}
 	active := body.Active == nil || *body.Active
-	u, err := s.store.CreateUser(c.Request.Context(), db.User{
+	u, err := s.users.CreateUser(c.Request.Context(), db.User{
 		ID: body.ID, Name: body.Name, Role: body.Role, Registration: body.Registration, Unit: body.Unit, Active: active,
-	}, s.auditActor(c))
-	if errors.Is(err, db.ErrConflict) {
+	}, actor(c))
+	if errors.Is(err, pyxis.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a user with id "+body.ID+" exists", nil)
 	}
 	if err != nil {
@@ -114,9 +123,8 @@ func (s *Server) createUser(c *gin.Context) {
 	c.JSON(http.StatusCreated, userView(u))
 }
 
-func (s *Server) patchUser(c *gin.Context) {
-	id, err := userPathID(c)
-	if err != nil {
+func (s *Server) patchUser(c *gin.Context, id string) {
+	if err := pathUserID(id); err != nil {
 		abort(c, err)
 		return
 	}
@@ -145,10 +153,10 @@ func (s *Server) patchUser(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	u, err := s.store.UpdateUser(c.Request.Context(), id, db.UserPatch{
+	u, err := s.users.UpdateUser(c.Request.Context(), id, db.UserPatch{
 		Name: body.Name, Role: body.Role, Registration: body.Registration, Unit: body.Unit, Active: body.Active,
-	}, s.auditActor(c))
-	if errors.Is(err, db.ErrNotFound) {
+	}, actor(c))
+	if errors.Is(err, pyxis.ErrNotFound) {
 		err = notFound("user")
 	}
 	if err != nil {
@@ -159,19 +167,12 @@ func (s *Server) patchUser(c *gin.Context) {
 	c.JSON(http.StatusOK, userView(u))
 }
 
-// auditActor is the caller as the audit trail records it.
-func (s *Server) auditActor(c *gin.Context) db.Actor {
-	me := actor(c)
-	return db.Actor{ID: me.ID, Role: me.Role, Name: me.Name}
-}
-
-// userPathID reads the user id of the path; one no user can have names no user.
-func userPathID(c *gin.Context) (string, error) {
-	id := c.Param("id")
+// pathUserID checks the user id of the path; one no user can have names no user.
+func pathUserID(id string) error {
 	if id == "" || len(id) > maxSubjectLen || textcheck.Check(id, textcheck.Line) != nil {
-		return "", notFound("user")
+		return notFound("user")
 	}
-	return id, nil
+	return nil
 }
 
 // checkUserID checks a user id: a token's subject, so what a token may carry.

@@ -139,7 +139,8 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Store is what the checker reads of the database (a *db.Store).
+// Store is what the checker reads of the database: of db.RequestStore, StockStore, AuditStore
+// and CabinetStore (a *db.Store has them all).
 type Store interface {
 	RequestStocks(ctx context.Context, scope db.CheckScope) ([]db.RequestStock, error)
 	PocketProblems(ctx context.Context, scope db.CheckScope) ([]db.PocketProblem, error)

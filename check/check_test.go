@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -63,16 +64,16 @@ func newWorldOn(t *testing.T, pool *pgxpool.Pool) *world {
 	require.NoError(t, err)
 	med, err := w.store.CreateMedication(ctx, db.NewMedication{Code: fmt.Sprintf("AMOX-%d", n), Name: "Amoxicillin", Unit: "cap"})
 	require.NoError(t, err)
-	_, err = w.store.SetStock(ctx, cab.ID, med.ID, 10, 5, db.Actor{ID: "tech-1", Role: "technician"})
+	_, err = w.store.SetStock(ctx, cab.ID, med.ID, 10, 5, pyxis.Actor{ID: "tech-1", Role: "technician"})
 	require.NoError(t, err)
 	w.cabinet, w.med = cab.ID, med.ID
 	w.admit(w.wait, 2)
 	w.admit(w.done, 3)
-	system := db.Actor{ID: "system", Role: "system"}
-	_, err = w.store.RecordStep(ctx, db.Step{RequestID: w.done, Stock: db.StockRelease,
-		Vends: []db.Vend{{CabinetID: cab.ID, Lines: []db.Line{{MedicationID: med.ID, Quantity: 3}}, ReportID: "rep-" + w.done, Actor: system, Source: "cabinet", At: time.Now()}},
-		Transitions: []db.Transition{
-			{RequestID: w.done, Seq: 3, From: "awaiting_approval", Status: "approved", At: time.Now(), Actor: db.Actor{ID: "pharm-1", Role: "pharmacist"}},
+	system := pyxis.Actor{ID: "system", Role: "system"}
+	_, err = w.store.RecordStep(ctx, pyxis.Step{RequestID: w.done, Stock: pyxis.StockRelease,
+		Vends: []pyxis.Vend{{CabinetID: cab.ID, Lines: []pyxis.Line{{MedicationID: med.ID, Quantity: 3}}, ReportID: "rep-" + w.done, Actor: system, Source: "cabinet", At: time.Now()}},
+		Transitions: []pyxis.Transition{
+			{RequestID: w.done, Seq: 3, From: "awaiting_approval", Status: "approved", At: time.Now(), Actor: pyxis.Actor{ID: "pharm-1", Role: "pharmacist"}},
 			{RequestID: w.done, Seq: 4, From: "approved", Status: "ready_at_cabinet", At: time.Now(), Actor: system},
 			{RequestID: w.done, Seq: 5, From: "ready_at_cabinet", Status: "dispensed", At: time.Now(), Actor: system},
 		}})
@@ -91,16 +92,16 @@ func newWorldOn(t *testing.T, pool *pgxpool.Pool) *world {
 // admit records a request for qty units, reserved, awaiting approval.
 func (w *world) admit(id string, qty int32) {
 	w.t.Helper()
-	lines := []db.Line{{MedicationID: w.med, Quantity: qty}}
-	nurse := db.Actor{ID: "nurse-1", Role: "nurse"}
-	system := db.Actor{ID: "system", Role: "system"}
-	res, err := w.store.Admit(w.t.Context(), db.Admission{
+	lines := []pyxis.Line{{MedicationID: w.med, Quantity: qty}}
+	nurse := pyxis.Actor{ID: "nurse-1", Role: "nurse"}
+	system := pyxis.Actor{ID: "system", Role: "system"}
+	res, err := w.store.Admit(w.t.Context(), pyxis.Admission{
 		RequestID: id, CabinetID: w.cabinet, Lines: lines,
-		Submitted: db.Transition{RequestID: id, Seq: 1, Status: "submitted", At: time.Now(), Actor: nurse,
-			Header: &db.RequestHeader{RequesterID: "nurse-1", PatientMRN: "MRN-1", CabinetID: w.cabinet, Priority: "stat", Lines: lines, RequiredApprovals: 1}},
-		Reserved: db.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "awaiting_approval", Action: "stock_reserved",
+		Submitted: pyxis.Transition{RequestID: id, Seq: 1, Status: "submitted", At: time.Now(), Actor: nurse,
+			Header: &pyxis.RequestHeader{Requester: nurse, Patient: pyxis.Patient{MRN: "MRN-1"}, CabinetID: w.cabinet, Priority: "stat", Lines: lines, RequiredApprovals: 1}},
+		Reserved: pyxis.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "awaiting_approval", Action: "stock_reserved",
 			At: time.Now(), Actor: system, ApprovalDeadline: &w.deadline},
-		Refused: db.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "failed", Action: "reserve_failed", At: time.Now(), Actor: system},
+		Refused: pyxis.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "failed", Action: "reserve_failed", At: time.Now(), Actor: system},
 	})
 	require.NoError(w.t, err)
 	require.Nil(w.t, res.Short)

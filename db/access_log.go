@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -17,7 +18,7 @@ type AccessEntry struct {
 	ID int64
 	// At is when it was logged; set by the database.
 	At    time.Time
-	Actor Actor
+	Actor pyxis.Actor
 	// Action names what was read: request.read, request.list, request.audit, codec.decode,
 	// access_log.read.
 	Action string
@@ -44,7 +45,7 @@ type AccessFilter struct {
 
 // LogAccess appends e to the access log with one INSERT; its ID and At are set by the
 // database. It takes no lock: the access log is not chained like the audit log.
-func (s *Store) LogAccess(ctx context.Context, e AccessEntry) error {
+func (s *AuditStore) LogAccess(ctx context.Context, e AccessEntry) error {
 	details, err := marshalDetails(e.Details)
 	if err != nil {
 		return wrap("log access", err)
@@ -62,7 +63,7 @@ func (s *Store) LogAccess(ctx context.Context, e AccessEntry) error {
 // ListAccess returns access-log entries newest first (by id) that match every non-zero field
 // of f, and the cursor of the next page ("" on the last). A cursor it did not issue gives
 // ErrInvalidCursor.
-func (s *Store) ListAccess(ctx context.Context, f AccessFilter) ([]AccessEntry, string, error) {
+func (s *AuditStore) ListAccess(ctx context.Context, f AccessFilter) ([]AccessEntry, string, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultPageSize
@@ -98,7 +99,7 @@ func (s *Store) ListAccess(ctx context.Context, f AccessFilter) ([]AccessEntry, 
 			return nil, "", wrap("list access", err)
 		}
 		out[i] = AccessEntry{
-			ID: r.ID, At: r.At, Actor: Actor{ID: r.ActorID, Role: r.ActorRole}, Action: r.Action,
+			ID: r.ID, At: r.At, Actor: pyxis.Actor{ID: r.ActorID, Role: r.ActorRole}, Action: r.Action,
 			Endpoint: r.Endpoint, RequestIDs: r.RequestIds, ClientIP: r.ClientIp,
 			HTTPRequestID: r.HttpRequestID, Details: details,
 		}
@@ -116,11 +117,11 @@ func encodeAccessCursor(id int64) string {
 func decodeAccessCursor(cursor string) (int64, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil || len(raw) <= len(accessCursorPrefix) || string(raw[:len(accessCursorPrefix)]) != accessCursorPrefix {
-		return 0, ErrInvalidCursor
+		return 0, pyxis.ErrInvalidCursor
 	}
 	id, err := strconv.ParseInt(string(raw[len(accessCursorPrefix):]), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, ErrInvalidCursor
+		return 0, pyxis.ErrInvalidCursor
 	}
 	return id, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -25,7 +26,7 @@ const auditHashVersion = "pyxis-audit-v1"
 // auditRecord is one audit entry to append to the chain.
 type auditRecord struct {
 	at        time.Time
-	actor     Actor
+	actor     pyxis.Actor
 	action    string
 	requestID string // "" is stored as NULL
 	idemKey   string // "" means no key
@@ -217,7 +218,7 @@ const verifyBatch = 1000
 // it, seq numbers follow one another, the legacy entries still match their seal, and the chain
 // ends at the head. It reports the first entry where that fails. An error means the check
 // could not be made, not that the chain is broken.
-func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
+func (s *AuditStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	return s.VerifyAuditSince(ctx, AuditCheckpoint{})
 }
 
@@ -226,7 +227,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 // VerifyAudit checks. It reads only the entries written since, so it can run often; an
 // entry altered before the checkpoint goes unnoticed until the next full VerifyAudit (a zero
 // checkpoint makes this one).
-func (s *Store) VerifyAuditSince(ctx context.Context, from AuditCheckpoint) (AuditVerification, error) {
+func (s *AuditStore) VerifyAuditSince(ctx context.Context, from AuditCheckpoint) (AuditVerification, error) {
 	var v AuditVerification
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -50,10 +51,10 @@ func TestAuditChainCoversEveryWriter(t *testing.T) {
 		"note":   "<b>café & \u2028 \"quoted\"</b>",
 		"nested": map[string]any{"z": 1, "a": []any{1, 2.5, "x", nil, true}},
 	}
-	require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{
-		At: t0.Add(123456789 * time.Nanosecond), Actor: db.Actor{ID: "a1", Role: "admin"}, Action: "odd", Details: odd,
+	require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{
+		At: t0.Add(123456789 * time.Nanosecond), Actor: pyxis.Actor{ID: "a1", Role: "admin"}, Action: "odd", Details: odd,
 	}, "odd-1"))
-	require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{Actor: db.Actor{ID: "a1", Role: "admin"}, Action: "odd", Details: odd}, "odd-1"))
+	require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "a1", Role: "admin"}, Action: "odd", Details: odd}, "odd-1"))
 
 	var rows int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM audit_log").Scan(&rows))
@@ -75,8 +76,8 @@ func TestAuditConcurrentAppendsFormOneChain(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- s.AppendAudit(ctx, db.AuditEntry{
-				Actor: db.Actor{ID: fmt.Sprintf("u%d", i), Role: "nurse"}, Action: "concurrent",
+			errs <- s.AppendAudit(ctx, pyxis.AuditEntry{
+				Actor: pyxis.Actor{ID: fmt.Sprintf("u%d", i), Role: "nurse"}, Action: "concurrent",
 				Details: map[string]any{"i": i},
 			}, "")
 		}()
@@ -138,7 +139,7 @@ func TestAppRoleMayOnlyAppendToAuditLog(t *testing.T) {
 	s := db.NewStore(app)
 	f := seed(t, s, 10)
 	submit(t, s, f, "req-role", "u1", t0)
-	require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{Actor: db.Actor{ID: "a", Role: "admin"}, Action: "x"}, ""))
+	require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "a", Role: "admin"}, Action: "x"}, ""))
 	v := verifyOK(t, s)
 	require.Positive(t, v.Entries)
 
@@ -186,8 +187,8 @@ func TestVerifyAuditReportsTampering(t *testing.T) {
 			s := db.NewStore(pool)
 			ctx := testCtx(t)
 			for i := range 6 {
-				require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{
-					Actor: db.Actor{ID: "t1", Role: "technician"}, Action: "stock_set",
+				require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{
+					Actor: pyxis.Actor{ID: "t1", Role: "technician"}, Action: "stock_set",
 					Details: map[string]any{"on_hand": i},
 				}, ""))
 			}
@@ -244,7 +245,7 @@ func TestAuditMigrationSealsLegacyEntries(t *testing.T) {
 	require.NoError(t, db.Migrate(ctx, pool))
 
 	s := db.NewStore(pool)
-	require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{Actor: db.Actor{ID: "new", Role: "admin"}, Action: "chained"}, ""))
+	require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "new", Role: "admin"}, Action: "chained"}, ""))
 	v := verifyOK(t, s)
 	assert.Equal(t, 4, v.Entries)
 	assert.Equal(t, 3, v.Legacy)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
@@ -25,9 +26,9 @@ func TestMedications(t *testing.T) {
 	assert.True(t, b.Controlled())
 
 	_, err = s.CreateMedication(ctx, db.NewMedication{Code: "A", Name: "Again"})
-	assert.ErrorIs(t, err, db.ErrConflict)
+	assert.ErrorIs(t, err, pyxis.ErrConflict)
 	_, err = s.CreateMedication(ctx, db.NewMedication{Code: "", Name: "No code"})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 
 	list, err := s.ListMedications(ctx)
 	require.NoError(t, err)
@@ -37,7 +38,7 @@ func TestMedications(t *testing.T) {
 
 	got, err := s.GetMedications(ctx, []int64{b.ID, 999_999, a.ID, 888_888})
 	require.NoError(t, err)
-	assert.Equal(t, []db.Medication{b, a}, got, "known ids only, ordered by id (b was created first)")
+	assert.Equal(t, []pyxis.Medication{b, a}, got, "known ids only, ordered by id (b was created first)")
 	got, err = s.GetMedications(ctx, nil)
 	require.NoError(t, err)
 	assert.Empty(t, got)
@@ -56,9 +57,9 @@ func TestCabinets(t *testing.T) {
 	assert.Equal(t, "maintenance", m.Status)
 
 	_, err = s.CreateCabinet(ctx, db.NewCabinet{Code: "ICU-1", Name: "dup", Driver: "sim"})
-	assert.ErrorIs(t, err, db.ErrConflict)
+	assert.ErrorIs(t, err, pyxis.ErrConflict)
 	_, err = s.CreateCabinet(ctx, db.NewCabinet{Code: "X", Name: "x", Status: "exploded", Driver: "sim"})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 
 	got, err := s.GetCabinet(ctx, c.ID)
 	require.NoError(t, err)
@@ -68,9 +69,9 @@ func TestCabinets(t *testing.T) {
 	assert.Equal(t, m, got)
 
 	_, err = s.GetCabinet(ctx, 424242)
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 	_, err = s.GetCabinetByCode(ctx, "nope")
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 
 	list, err := s.ListCabinets(ctx)
 	require.NoError(t, err)
@@ -86,7 +87,7 @@ func TestUsers(t *testing.T) {
 	require.NoError(t, s.UpsertUser(ctx, db.User{ID: "u2", Name: "Paula", Role: "pharmacist", Registration: "CRF-1", Active: true}))
 	require.NoError(t, s.UpsertUser(ctx, db.User{ID: "u1", Name: "Nina", Role: "nurse", Active: true}))
 	require.NoError(t, s.UpsertUser(ctx, db.User{ID: "u1", Name: "Nina R.", Role: "nurse", Registration: "COREN-9", Unit: "ICU", Active: false}))
-	assert.ErrorIs(t, s.UpsertUser(ctx, db.User{ID: "u3", Name: "X", Role: "surgeon"}), db.ErrInvalid)
+	assert.ErrorIs(t, s.UpsertUser(ctx, db.User{ID: "u3", Name: "X", Role: "surgeon"}), pyxis.ErrInvalid)
 
 	users, err := s.ListUsers(ctx)
 	require.NoError(t, err)
@@ -122,15 +123,15 @@ func TestStock(t *testing.T) {
 	assert.Equal(t, "AMOX500", row.MedicationCode)
 
 	_, err = s.SetStock(ctx, 999_999, f.medA.ID, 1, 0, testActor)
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 	_, err = s.SetStock(ctx, f.cabinet.ID, 999_999, 1, 0, testActor)
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, -1, 0, testActor)
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 
-	hold(t, s, f, "req-1", db.Line{MedicationID: f.medA.ID, Quantity: 4})
+	hold(t, s, f, "req-1", pyxis.Line{MedicationID: f.medA.ID, Quantity: 4})
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 3, 3, testActor)
-	assert.ErrorIs(t, err, db.ErrStockBelowReserved)
+	assert.ErrorIs(t, err, pyxis.ErrStockBelowReserved)
 	row, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 4, 3, testActor)
 	require.NoError(t, err)
 	assert.Equal(t, int32(4), row.Reserved, "a count keeps what is reserved")

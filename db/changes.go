@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -23,10 +24,10 @@ const (
 // settings or the users directory, in the caller's transaction. Its details are "before" (null
 // for something new) and "after", what the thing was and became, plus the extra keys. Like
 // every audit write it comes last in the transaction (appendAudit). A zero by is the system
-// (systemActor): dev mode's seeding and setup.
-func auditChange(ctx context.Context, q *gen.Queries, by Actor, action string, before, after, extra map[string]any) error {
+// (pyxis.System): dev mode's seeding and setup.
+func auditChange(ctx context.Context, q *gen.Queries, by pyxis.Actor, action string, before, after, extra map[string]any) error {
 	if by.ID == "" {
-		by = systemActor
+		by = pyxis.System
 	}
 	details := map[string]any{"before": before, "after": after}
 	maps.Copy(details, extra)
@@ -34,7 +35,7 @@ func auditChange(ctx context.Context, q *gen.Queries, by Actor, action string, b
 }
 
 // medicationSnapshot is what the audit trail records of a medication.
-func medicationSnapshot(m Medication) map[string]any {
+func medicationSnapshot(m pyxis.Medication) map[string]any {
 	return map[string]any{
 		"id": m.ID, "code": m.Code, "name": m.Name, "strength": m.Strength, "form": m.Form, "unit": m.Unit,
 		"controlled_list": m.ControlledList,
@@ -42,7 +43,7 @@ func medicationSnapshot(m Medication) map[string]any {
 }
 
 // cabinetSnapshot is what the audit trail records of a cabinet.
-func cabinetSnapshot(c Cabinet) map[string]any {
+func cabinetSnapshot(c pyxis.Cabinet) map[string]any {
 	return map[string]any{
 		"id": c.ID, "code": c.Code, "name": c.Name, "unit": c.Unit, "status": c.Status, "driver": c.Driver, "address": c.Address,
 		"report_sources": prefixStrings(c.ReportSources),

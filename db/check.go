@@ -43,7 +43,7 @@ func (c CheckScope) ids() []int64 {
 }
 
 // PocketProblems returns the pockets that break the stock invariant.
-func (s *Store) PocketProblems(ctx context.Context, scope CheckScope) ([]PocketProblem, error) {
+func (s *StockStore) PocketProblems(ctx context.Context, scope CheckScope) ([]PocketProblem, error) {
 	rows, err := s.q.CheckPockets(ctx, scope.ids())
 	if err != nil {
 		return nil, wrap("check pockets", err)
@@ -56,7 +56,7 @@ func (s *Store) PocketProblems(ctx context.Context, scope CheckScope) ([]PocketP
 }
 
 // RequestStocks returns every request of the projection with what the stock says of it.
-func (s *Store) RequestStocks(ctx context.Context, scope CheckScope) ([]RequestStock, error) {
+func (s *RequestStore) RequestStocks(ctx context.Context, scope CheckScope) ([]RequestStock, error) {
 	rows, err := s.q.CheckRequestSummaries(ctx, scope.ids())
 	if err != nil {
 		return nil, wrap("check requests", err)
@@ -74,7 +74,7 @@ func (s *Store) RequestStocks(ctx context.Context, scope CheckScope) ([]RequestS
 
 // InboxProblems counts cabinet reports given up on, and those pending since before
 // pendingBefore.
-func (s *Store) InboxProblems(ctx context.Context, scope CheckScope, pendingBefore time.Time) (failed, overdue int64, err error) {
+func (s *CabinetStore) InboxProblems(ctx context.Context, scope CheckScope, pendingBefore time.Time) (failed, overdue int64, err error) {
 	r, err := s.q.CheckInbox(ctx, gen.CheckInboxParams{CabinetIds: scope.ids(), PendingBefore: pendingBefore})
 	if err != nil {
 		return 0, 0, wrap("check inbox", err)
@@ -84,7 +84,7 @@ func (s *Store) InboxProblems(ctx context.Context, scope CheckScope, pendingBefo
 
 // InboxOutcomes counts the cabinet reports of the inbox by state and outcome, as
 // "state/outcome".
-func (s *Store) InboxOutcomes(ctx context.Context) (map[string]int64, error) {
+func (s *CabinetStore) InboxOutcomes(ctx context.Context) (map[string]int64, error) {
 	rows, err := s.q.InboxOutcomes(ctx)
 	if err != nil {
 		return nil, wrap("inbox outcomes", err)

@@ -1,8 +1,9 @@
 // Package db is the Postgres data layer: it opens the pool, migrates the schema embedded
-// from migrations/, and exposes a Store with the catalogue, the stock ledger, the request
-// projection, the audit log and idempotency keys. The SQL itself lives in queries/ and is
-// compiled by sqlc into the gen package; this package adds transactions, validation and the
-// mapping of PostgreSQL errors to the sentinel errors in errors.go.
+// from migrations/, and keeps the data in one store per domain (stores.go): requests and
+// their steps, stock with its ledger and reservations, cabinets with their inbox, the
+// catalogue and users, the audit trail and access log. The SQL itself lives in queries/ and
+// is compiled by sqlc into the gen package; this package adds transactions, validation and
+// the mapping of PostgreSQL errors to the domain's errors (package pyxis) in errors.go.
 package db
 
 import (
@@ -11,8 +12,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/medreq/pyxis/db/gen"
 )
 
 // DefaultMaxConns is the pool size when the connection URL does not set pool_max_conns.
@@ -41,40 +40,4 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("db: ping %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	return pool, nil
-}
-
-// Store is the data access layer used by activities and the API. It is safe for concurrent use.
-type Store struct {
-	pool *pgxpool.Pool
-	q    *gen.Queries
-	// observe, when set, is told of the transitions recorded (observe.go).
-	observe TransitionObserver
-}
-
-// NewStore returns a Store over pool. The pool stays owned by the caller.
-func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, q: gen.New(pool)}
-}
-
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	return wrap("ping", s.pool.Ping(ctx))
-}
-
-// inTx runs fn in one transaction, committing when fn returns nil and rolling back otherwise.
-// fn's error is returned as it is, so callers choose how to wrap it.
-func (s *Store) inTx(ctx context.Context, fn func(q *gen.Queries) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	// Rollback after a successful Commit is a no-op.
-	defer func() { _ = tx.Rollback(ctx) }()
-	if err := fn(s.q.WithTx(tx)); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -19,7 +20,7 @@ type newDiscrepancy struct {
 	kind                    string
 	expected, actual        *int32
 	details                 map[string]any
-	actor                   Actor
+	actor                   pyxis.Actor
 	at                      time.Time
 }
 
@@ -58,7 +59,7 @@ func insertDiscrepancy(ctx context.Context, q *gen.Queries, d newDiscrepancy) (*
 }
 
 // GetDiscrepancy returns one discrepancy, or ErrNotFound.
-func (s *Store) GetDiscrepancy(ctx context.Context, id int64) (Discrepancy, error) {
+func (s *StockStore) GetDiscrepancy(ctx context.Context, id int64) (Discrepancy, error) {
 	row, err := s.q.GetDiscrepancy(ctx, id)
 	if err != nil {
 		return Discrepancy{}, wrap("get discrepancy", err)
@@ -69,7 +70,7 @@ func (s *Store) GetDiscrepancy(ctx context.Context, id int64) (Discrepancy, erro
 
 // ListDiscrepancies returns discrepancies newest first, filtered by status ("open",
 // "resolved" or "" for both) and cabinet. An unknown status gives ErrInvalid.
-func (s *Store) ListDiscrepancies(ctx context.Context, f StockFilter) ([]Discrepancy, error) {
+func (s *StockStore) ListDiscrepancies(ctx context.Context, f StockFilter) ([]Discrepancy, error) {
 	params := gen.ListDiscrepanciesParams{MaxRows: stockLimit(f.Limit)}
 	if f.Status != "" {
 		params.Status = gen.NullDiscrepancyStatus{DiscrepancyStatus: gen.DiscrepancyStatus(f.Status), Valid: true}
@@ -104,7 +105,7 @@ func (s *Store) ListDiscrepancies(ctx context.Context, f StockFilter) ([]Discrep
 // ErrSamePerson when the resolver is who counted or wasted a controlled medication,
 // ErrInvalid for an empty reason or a level outside 0 to MaxOnHand, and
 // ErrStockBelowReserved when the level is below what is reserved; then nothing changes.
-func (s *Store) ResolveDiscrepancy(ctx context.Context, id int64, r Resolution) (Discrepancy, error) {
+func (s *StockStore) ResolveDiscrepancy(ctx context.Context, id int64, r Resolution) (Discrepancy, error) {
 	switch {
 	case strings.TrimSpace(r.Reason) == "":
 		return Discrepancy{}, wrap("resolve discrepancy", invalidf("a resolution needs a reason"))
@@ -122,7 +123,7 @@ func (s *Store) ResolveDiscrepancy(ctx context.Context, id int64, r Resolution) 
 			if _, err := q.GetDiscrepancy(ctx, id); err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: discrepancy %d is resolved already", ErrNotOpen, id)
+			return fmt.Errorf("%w: discrepancy %d is resolved already", pyxis.ErrNotOpen, id)
 		}
 		if err != nil {
 			return err
@@ -156,7 +157,7 @@ func (s *Store) ResolveDiscrepancy(ctx context.Context, id int64, r Resolution) 
 
 // checkResolver refuses the resolution of an open discrepancy of a controlled medication by
 // the person who counted it (count_mismatch) or wasted it (unwitnessed_controlled_waste).
-func checkResolver(ctx context.Context, q *gen.Queries, id int64, resolver Actor) error {
+func checkResolver(ctx context.Context, q *gen.Queries, id int64, resolver pyxis.Actor) error {
 	row, err := q.GetDiscrepancy(ctx, id)
 	if err != nil {
 		return err
@@ -178,7 +179,7 @@ func checkResolver(ctx context.Context, q *gen.Queries, id int64, resolver Actor
 		who, what = "wasted_by", "wasted"
 	}
 	if by, _ := d.Details[who].(string); controlled && by != "" && by == resolver.ID {
-		return fmt.Errorf("%w: %s %s this controlled medication; someone else resolves discrepancy %d", ErrSamePerson, by, what, id)
+		return fmt.Errorf("%w: %s %s this controlled medication; someone else resolves discrepancy %d", pyxis.ErrSamePerson, by, what, id)
 	}
 	return nil
 }

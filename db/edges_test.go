@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -39,10 +40,10 @@ func TestCabinetDriverHasNoDefault(t *testing.T) {
 	_, err = pool.Exec(ctx, "INSERT INTO cabinets (code, name) VALUES ('NEW-1', 'after 0007')")
 	require.ErrorContains(t, err, "driver", "no default any more")
 	_, err = s.CreateCabinet(ctx, db.NewCabinet{Code: "NEW-2", Name: "no driver"})
-	require.ErrorIs(t, err, db.ErrInvalid)
+	require.ErrorIs(t, err, pyxis.ErrInvalid)
 	assert.ErrorContains(t, err, "needs its driver")
 	_, err = s.GetCabinetByCode(ctx, "NEW-2")
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 }
 
 // TestControlledOnHandChangesOnlyByCountLoadOrResolution: SetStock may create a controlled
@@ -55,7 +56,7 @@ func TestControlledOnHandChangesOnlyByCountLoadOrResolution(t *testing.T) {
 	before := kinds(t, s, f.cabinet.ID, f.medB.ID)
 
 	_, err := s.SetStock(ctx, f.cabinet.ID, f.medB.ID, 12, 5, testActor)
-	require.ErrorIs(t, err, db.ErrControlledStock)
+	require.ErrorIs(t, err, pyxis.ErrControlledStock)
 	assert.ErrorContains(t, err, "MORPH10")
 	row, err := s.SetStock(ctx, f.cabinet.ID, f.medB.ID, 10, 8, testActor)
 	require.NoError(t, err, "the par level alone may change")
@@ -66,7 +67,7 @@ func TestControlledOnHandChangesOnlyByCountLoadOrResolution(t *testing.T) {
 	fent, err := s.CreateMedication(ctx, db.NewMedication{Code: "FENT50", Name: "Fentanyl", ControlledList: "A1"})
 	require.NoError(t, err)
 	_, err = s.SetStock(ctx, f.cabinet.ID, fent.ID, 5, 5, testActor)
-	require.ErrorIs(t, err, db.ErrControlledStock)
+	require.ErrorIs(t, err, pyxis.ErrControlledStock)
 	rows, err := s.ListStock(ctx, f.cabinet.ID)
 	require.NoError(t, err)
 	assert.Len(t, rows, 2, "the refused call created no pocket")
@@ -83,12 +84,12 @@ func TestControlledOnHandChangesOnlyByCountLoadOrResolution(t *testing.T) {
 	require.NotNil(t, res.Discrepancy)
 	four := int32(4)
 	_, err = s.ResolveDiscrepancy(ctx, res.Discrepancy.ID, db.Resolution{Reason: "recounted", SetOnHand: &four, Actor: pharmacist})
-	require.ErrorIs(t, err, db.ErrSamePerson)
+	require.ErrorIs(t, err, pyxis.ErrSamePerson)
 	got, err := s.GetDiscrepancy(ctx, res.Discrepancy.ID)
 	require.NoError(t, err)
 	assert.Equal(t, db.DiscrepancyOpen, got.Status, "a refused resolution changes nothing")
 	assert.Equal(t, int32(5), requireLedger(t, s, f.cabinet.ID, fent.ID).OnHand)
-	other := db.Actor{ID: "pharm-other", Role: "pharmacist"}
+	other := pyxis.Actor{ID: "pharm-other", Role: "pharmacist"}
 	got, err = s.ResolveDiscrepancy(ctx, res.Discrepancy.ID, db.Resolution{Reason: "recounted", SetOnHand: &four, Actor: other})
 	require.NoError(t, err)
 	assert.Equal(t, "pharm-other", got.ResolvedBy)
@@ -96,11 +97,11 @@ func TestControlledOnHandChangesOnlyByCountLoadOrResolution(t *testing.T) {
 
 	// An unwitnessed waste is resolved by someone other than who wasted.
 	waste, err := s.RecordPocketChange(ctx, db.PocketChange{CabinetID: f.cabinet.ID, MedicationID: fent.ID, Kind: db.MovementWasted,
-		Quantity: 1, Actor: db.Actor{ID: "nurse-w", Role: "nurse"}, Source: db.SourceAPI})
+		Quantity: 1, Actor: pyxis.Actor{ID: "nurse-w", Role: "nurse"}, Source: db.SourceAPI})
 	require.NoError(t, err)
 	require.NotNil(t, waste.Discrepancy)
-	_, err = s.ResolveDiscrepancy(ctx, waste.Discrepancy.ID, db.Resolution{Reason: "mine", Actor: db.Actor{ID: "nurse-w", Role: "pharmacist"}})
-	require.ErrorIs(t, err, db.ErrSamePerson)
+	_, err = s.ResolveDiscrepancy(ctx, waste.Discrepancy.ID, db.Resolution{Reason: "mine", Actor: pyxis.Actor{ID: "nurse-w", Role: "pharmacist"}})
+	require.ErrorIs(t, err, pyxis.ErrSamePerson)
 	_, err = s.ResolveDiscrepancy(ctx, waste.Discrepancy.ID, db.Resolution{Reason: "witness found", Actor: other})
 	require.NoError(t, err)
 
@@ -122,15 +123,15 @@ func TestOnHandIsBounded(t *testing.T) {
 	f := seed(t, s, 10)
 
 	_, err := s.SetStock(ctx, f.cabinet.ID, f.medA.ID, db.MaxOnHand+1, 5, testActor)
-	require.ErrorIs(t, err, db.ErrInvalid)
+	require.ErrorIs(t, err, pyxis.ErrInvalid)
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 5, db.MaxOnHand+1, testActor)
-	require.ErrorIs(t, err, db.ErrInvalid)
+	require.ErrorIs(t, err, pyxis.ErrInvalid)
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, db.MaxOnHand, db.MaxOnHand, testActor)
 	require.NoError(t, err, "the bound itself is allowed")
 
 	_, err = s.RecordPocketChange(ctx, db.PocketChange{CabinetID: f.cabinet.ID, MedicationID: f.medB.ID, Kind: db.MovementLoaded,
 		Quantity: db.MaxOnHand, Actor: testActor, Witness: "w", Source: db.SourceAPI})
-	require.ErrorIs(t, err, db.ErrInvalid)
+	require.ErrorIs(t, err, pyxis.ErrInvalid)
 	assert.ErrorContains(t, err, "more than 100000")
 	assert.Equal(t, int32(10), requireLedger(t, s, f.cabinet.ID, f.medB.ID).OnHand)
 
@@ -138,7 +139,7 @@ func TestOnHandIsBounded(t *testing.T) {
 	require.NoError(t, err)
 	tooMany := int32(db.MaxOnHand + 1)
 	_, err = s.ResolveDiscrepancy(ctx, res.Discrepancy.ID, db.Resolution{Reason: "typo", SetOnHand: &tooMany, Actor: pharmacist})
-	require.ErrorIs(t, err, db.ErrInvalid)
+	require.ErrorIs(t, err, pyxis.ErrInvalid)
 
 	// The schema holds the bound too, for writes that bypass the store.
 	_, err = pool.Exec(ctx, "UPDATE cabinet_stock SET on_hand = 100001 WHERE medication_id = $1", f.medA.ID)

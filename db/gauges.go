@@ -18,7 +18,7 @@ type OperationalGauges struct {
 
 // OperationalGauges reads the gauges in one query; requests count as past their deadline
 // when it passed before pastDeadline.
-func (s *Store) OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGauges, error) {
+func (s *RequestStore) OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGauges, error) {
 	r, err := s.q.OperationalGauges(ctx, pastDeadline)
 	if err != nil {
 		return OperationalGauges{}, wrap("operational gauges", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -12,7 +13,7 @@ import (
 // bodyHash returns the id stored first, so a retried create reaches the same workflow. A later
 // claim with a different bodyHash returns ErrIdempotencyMismatch. Concurrent claims of one key
 // all return the same id.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, requesterID, key, requestID, bodyHash string) (string, error) {
+func (s *RequestStore) ClaimIdempotencyKey(ctx context.Context, requesterID, key, requestID, bodyHash string) (string, error) {
 	// Two statements, not one: under READ COMMITTED the SELECT takes a new snapshot, so it sees
 	// a row that a concurrent claim committed while the INSERT waited for it.
 	err := s.q.InsertIdempotencyKey(ctx, gen.InsertIdempotencyKeyParams{
@@ -29,7 +30,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, requesterID, key, reque
 		return "", wrap("claim idempotency key", err)
 	}
 	if owner.BodyHash != bodyHash {
-		return "", fmt.Errorf("db: claim idempotency key: %w (owned by request %s)", ErrIdempotencyMismatch, owner.RequestID)
+		return "", fmt.Errorf("db: claim idempotency key: %w (owned by request %s)", pyxis.ErrIdempotencyMismatch, owner.RequestID)
 	}
 	return owner.RequestID, nil
 }

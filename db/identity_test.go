@@ -13,11 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
 
-var admin = db.Actor{ID: "admin-1", Role: "admin", Name: "Ada"}
+var admin = pyxis.Actor{ID: "admin-1", Role: "admin", Name: "Ada"}
 
 // change is one audit entry of a change, as the tests read it back.
 type change struct {
@@ -56,11 +57,11 @@ func TestUsersDirectory(t *testing.T) {
 	assert.Equal(t, "ICU", ana.Unit)
 	assert.False(t, ana.CreatedAt.IsZero())
 	_, err = s.CreateUser(ctx, db.User{ID: "nurse-ana", Name: "Again", Role: "nurse", Active: true}, admin)
-	assert.ErrorIs(t, err, db.ErrConflict)
+	assert.ErrorIs(t, err, pyxis.ErrConflict)
 	_, err = s.CreateUser(ctx, db.User{ID: "x", Name: "X", Role: "surgeon"}, admin)
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	_, err = s.CreateUser(ctx, db.User{ID: "", Name: "X", Role: "nurse"}, admin)
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	cab, err := s.CreateUser(ctx, db.User{ID: "cab-icu", Name: "ICU cabinet", Role: "cabinet", Active: true}, admin)
 	require.NoError(t, err, "cabinet interfaces are principals of the directory")
 	assert.Equal(t, "cabinet", cab.Role)
@@ -69,7 +70,7 @@ func TestUsersDirectory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ana, got)
 	_, err = s.GetUser(ctx, "nobody")
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 
 	// A patch changes only what it names.
 	moved, err := s.UpdateUser(ctx, "nurse-ana", db.UserPatch{Unit: ptr("Ward 3B"), Active: ptr(false)}, admin)
@@ -80,14 +81,14 @@ func TestUsersDirectory(t *testing.T) {
 	assert.Equal(t, "COREN-1", moved.Registration)
 	assert.False(t, moved.UpdatedAt.Before(ana.UpdatedAt))
 	_, err = s.UpdateUser(ctx, "nobody", db.UserPatch{Active: ptr(false)}, admin)
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 	_, err = s.UpdateUser(ctx, "nurse-ana", db.UserPatch{Role: ptr("surgeon")}, admin)
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	_, err = s.UpdateUser(ctx, "nurse-ana", db.UserPatch{Name: ptr("")}, admin)
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 
 	// Just in time: the first sight adds the user, later ones find it as it is.
-	jit := db.Actor{ID: "pharm-new", Role: "pharmacist", Name: "New"}
+	jit := pyxis.Actor{ID: "pharm-new", Role: "pharmacist", Name: "New"}
 	first, err := s.EnsureUser(ctx, db.User{ID: "pharm-new", Name: "New", Role: "pharmacist", Active: true}, jit)
 	require.NoError(t, err)
 	assert.Equal(t, "", first.Unit)
@@ -137,14 +138,14 @@ func TestCatalogueChangesAuditedWithBeforeAndAfter(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.SetCabinetDriver(ctx, "ICU-1", "hl7", "127.0.0.1:2576")
 	require.NoError(t, err)
-	tech := db.Actor{ID: "tech-1", Role: "technician"}
+	tech := pyxis.Actor{ID: "tech-1", Role: "technician"}
 	_, err = s.SetStock(ctx, cab.ID, med.ID, 10, 8, tech)
 	require.NoError(t, err)
 	_, err = s.SetStock(ctx, cab.ID, med.ID, 7, 12, tech)
 	require.NoError(t, err)
 	// A refused change leaves no entry.
 	_, err = s.CreateMedication(ctx, db.NewMedication{Code: "ONDA4", Name: "dup", By: admin})
-	require.ErrorIs(t, err, db.ErrConflict)
+	require.ErrorIs(t, err, pyxis.ErrConflict)
 
 	cabinet := func(driver, address string) map[string]any {
 		return map[string]any{"id": float64(cab.ID), "code": "ICU-1", "name": "ICU cabinet", "unit": "ICU", "status": "online", "driver": driver,
@@ -247,9 +248,9 @@ func TestInactiveApprovers(t *testing.T) {
 		require.NoError(t, s.UpsertUser(ctx, db.User{ID: u, Name: u, Role: "pharmacist", Active: true}))
 	}
 	for i, by := range []string{"pharm-1", "pharm-2"} {
-		require.NoError(t, record(t, s, db.Transition{
+		require.NoError(t, record(t, s, pyxis.Transition{
 			RequestID: "req-dual", Seq: int32(i + 2), From: "awaiting_approval", Status: "awaiting_approval",
-			Action: "approval_recorded", Actor: db.Actor{ID: by, Role: "pharmacist"}, At: t0.Add(time.Minute),
+			Action: "approval_recorded", Actor: pyxis.Actor{ID: by, Role: "pharmacist"}, At: t0.Add(time.Minute),
 		}))
 	}
 	ids, err := s.InactiveApprovers(ctx, "req-dual")
@@ -273,13 +274,13 @@ func TestAccessLog(t *testing.T) {
 	before := time.Now().Add(-time.Second)
 	for i := range 5 {
 		require.NoError(t, s.LogAccess(ctx, db.AccessEntry{
-			Actor: db.Actor{ID: fmt.Sprintf("nurse-%d", i%2), Role: "nurse"}, Action: "request.read",
+			Actor: pyxis.Actor{ID: fmt.Sprintf("nurse-%d", i%2), Role: "nurse"}, Action: "request.read",
 			Endpoint: "GET /v1/requests/:id", RequestIDs: []string{fmt.Sprintf("req-%d", i), "req-all"},
 			ClientIP: "10.0.0.7", HTTPRequestID: fmt.Sprintf("rid-%d", i),
 		}))
 	}
 	require.NoError(t, s.LogAccess(ctx, db.AccessEntry{
-		Actor: db.Actor{ID: "pharm-1", Role: "pharmacist"}, Action: "codec.decode", Endpoint: "POST /codec/decode",
+		Actor: pyxis.Actor{ID: "pharm-1", Role: "pharmacist"}, Action: "codec.decode", Endpoint: "POST /codec/decode",
 		Details: map[string]any{"payloads": 3},
 	}))
 
@@ -294,7 +295,7 @@ func TestAccessLog(t *testing.T) {
 	assert.WithinDuration(t, time.Now(), last.At, time.Minute)
 	first := entries[5]
 	assert.Equal(t, db.AccessEntry{
-		ID: first.ID, At: first.At, Actor: db.Actor{ID: "nurse-0", Role: "nurse"}, Action: "request.read",
+		ID: first.ID, At: first.At, Actor: pyxis.Actor{ID: "nurse-0", Role: "nurse"}, Action: "request.read",
 		Endpoint: "GET /v1/requests/:id", RequestIDs: []string{"req-0", "req-all"}, ClientIP: "10.0.0.7",
 		HTTPRequestID: "rid-0", Details: map[string]any{},
 	}, first)
@@ -325,10 +326,10 @@ func TestAccessLog(t *testing.T) {
 	assert.Empty(t, ids(db.AccessFilter{To: &before}))
 
 	_, _, err = s.ListAccess(ctx, db.AccessFilter{Cursor: "!!"})
-	assert.ErrorIs(t, err, db.ErrInvalidCursor)
+	assert.ErrorIs(t, err, pyxis.ErrInvalidCursor)
 	// A cursor of the request list is no cursor of the access log.
 	_, _, err = s.ListAccess(ctx, db.AccessFilter{Cursor: base64.RawURLEncoding.EncodeToString([]byte("123,req-1"))})
-	assert.ErrorIs(t, err, db.ErrInvalidCursor)
+	assert.ErrorIs(t, err, pyxis.ErrInvalidCursor)
 }
 
 func TestAccessLogIsAppendOnly(t *testing.T) {
@@ -336,7 +337,7 @@ func TestAccessLogIsAppendOnly(t *testing.T) {
 	app, owner := appRolePool(t)
 	ctx := testCtx(t)
 	s := db.NewStore(app)
-	require.NoError(t, s.LogAccess(ctx, db.AccessEntry{Actor: db.Actor{ID: "n", Role: "nurse"}, Action: "request.read", Endpoint: "GET /v1/requests/:id"}))
+	require.NoError(t, s.LogAccess(ctx, db.AccessEntry{Actor: pyxis.Actor{ID: "n", Role: "nurse"}, Action: "request.read", Endpoint: "GET /v1/requests/:id"}))
 	entries, _, err := s.ListAccess(ctx, db.AccessFilter{})
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "the application appends and reads")

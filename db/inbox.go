@@ -44,7 +44,7 @@ const (
 // AcceptReport keeps a report in the inbox, in one short transaction, unless the cabinet sent
 // one under the same message control id before: then it says whether that was this report
 // again or a different one.
-func (s *Store) AcceptReport(ctx context.Context, r InboxReport) (AcceptOutcome, error) {
+func (s *CabinetStore) AcceptReport(ctx context.Context, r InboxReport) (AcceptOutcome, error) {
 	var out AcceptOutcome
 	err := s.inTx(ctx, func(q *gen.Queries) error {
 		_, err := q.InsertInboxReport(ctx, gen.InsertInboxReportParams{
@@ -72,7 +72,7 @@ func (s *Store) AcceptReport(ctx context.Context, r InboxReport) (AcceptOutcome,
 
 // PendingReports returns up to limit reports not yet applied, in the order each cabinet sent
 // them (grouped by cabinet).
-func (s *Store) PendingReports(ctx context.Context, limit int) ([]InboxReport, error) {
+func (s *CabinetStore) PendingReports(ctx context.Context, limit int) ([]InboxReport, error) {
 	rows, err := s.q.ListPendingInbox(ctx, int32(limit))
 	if err != nil {
 		return nil, wrap("pending reports", err)
@@ -89,7 +89,7 @@ func (s *Store) PendingReports(ctx context.Context, limit int) ([]InboxReport, e
 
 // SettleReport records that a pending report was applied (failed false) or given up on, with
 // what happened.
-func (s *Store) SettleReport(ctx context.Context, id int64, failed bool, outcome, lastError string) error {
+func (s *CabinetStore) SettleReport(ctx context.Context, id int64, failed bool, outcome, lastError string) error {
 	state := gen.InboxStateApplied
 	if failed {
 		state = gen.InboxStateFailed
@@ -100,14 +100,14 @@ func (s *Store) SettleReport(ctx context.Context, id int64, failed bool, outcome
 }
 
 // DeferReport records a failed attempt at a pending report, to try again at next.
-func (s *Store) DeferReport(ctx context.Context, id int64, lastError string, next time.Time) error {
+func (s *CabinetStore) DeferReport(ctx context.Context, id int64, lastError string, next time.Time) error {
 	return wrap("defer report", s.q.DeferInboxReport(ctx, gen.DeferInboxReportParams{
 		ID: id, LastError: lastError, NextAttemptAt: next,
 	}))
 }
 
 // InboxBacklog returns how many reports wait to be applied and how old the oldest is.
-func (s *Store) InboxBacklog(ctx context.Context) (int64, time.Duration, error) {
+func (s *CabinetStore) InboxBacklog(ctx context.Context) (int64, time.Duration, error) {
 	row, err := s.q.InboxBacklog(ctx)
 	if err != nil {
 		return 0, 0, wrap("inbox backlog", err)
@@ -123,7 +123,7 @@ type InboxState struct {
 }
 
 // InboxReportState returns where a cabinet's report stands, or ErrNotFound.
-func (s *Store) InboxReportState(ctx context.Context, cabinetID int64, messageControlID string) (InboxState, error) {
+func (s *CabinetStore) InboxReportState(ctx context.Context, cabinetID int64, messageControlID string) (InboxState, error) {
 	r, err := s.q.GetInboxReportState(ctx, gen.GetInboxReportStateParams{CabinetID: cabinetID, MessageControlID: messageControlID})
 	if err != nil {
 		return InboxState{}, wrap("inbox report state", err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -19,14 +20,14 @@ type MedicationChange struct {
 // UpdateMedication changes a catalogue entry, audited with before and after
 // (medication_changed), in one transaction, and returns it. ErrNotFound for an unknown id,
 // ErrInvalid for an unknown controlled list or an empty name.
-func (s *Store) UpdateMedication(ctx context.Context, id int64, c MedicationChange, by Actor) (Medication, error) {
+func (s *CatalogueStore) UpdateMedication(ctx context.Context, id int64, c MedicationChange, by pyxis.Actor) (pyxis.Medication, error) {
 	if c.ControlledList != "" && !slices.Contains(ControlledLists, c.ControlledList) {
-		return Medication{}, wrap("update medication", invalidf("unknown controlled list %q", c.ControlledList))
+		return pyxis.Medication{}, wrap("update medication", invalidf("unknown controlled list %q", c.ControlledList))
 	}
 	if c.Name == "" {
-		return Medication{}, wrap("update medication", invalidf("a medication needs a name"))
+		return pyxis.Medication{}, wrap("update medication", invalidf("a medication needs a name"))
 	}
-	var out Medication
+	var out pyxis.Medication
 	err := s.inTx(ctx, func(q *gen.Queries) error {
 		before, err := q.GetMedication(ctx, id)
 		if err != nil {
@@ -43,30 +44,16 @@ func (s *Store) UpdateMedication(ctx context.Context, id int64, c MedicationChan
 		return auditChange(ctx, q, by, ActionMedicationChanged, medicationSnapshot(medicationFromGen(before)), medicationSnapshot(out), nil)
 	})
 	if err != nil {
-		return Medication{}, wrap("update medication", err)
+		return pyxis.Medication{}, wrap("update medication", err)
 	}
 	return out, nil
 }
 
 // GetMedication returns one catalogue entry, or ErrNotFound.
-func (s *Store) GetMedication(ctx context.Context, id int64) (Medication, error) {
+func (s *CatalogueStore) GetMedication(ctx context.Context, id int64) (pyxis.Medication, error) {
 	row, err := s.q.GetMedication(ctx, id)
 	if err != nil {
-		return Medication{}, wrap("get medication", err)
+		return pyxis.Medication{}, wrap("get medication", err)
 	}
 	return medicationFromGen(row), nil
-}
-
-// ItemMasterCabinets returns the HL7 cabinets that stock a medication, whose item masters
-// must hear of its changes.
-func (s *Store) ItemMasterCabinets(ctx context.Context, medicationID int64) ([]Cabinet, error) {
-	rows, err := s.q.ListItemMasterCabinets(ctx, medicationID)
-	if err != nil {
-		return nil, wrap("item master cabinets", err)
-	}
-	out := make([]Cabinet, len(rows))
-	for i, r := range rows {
-		out[i] = cabinetFromGen(r)
-	}
-	return out, nil
 }

@@ -17,7 +17,7 @@ type Lead struct {
 }
 
 // TryLead takes the lead of key if nobody holds it, and returns nil when someone does.
-func (s *Store) TryLead(ctx context.Context, key int64) (*Lead, error) {
+func (s *CabinetStore) TryLead(ctx context.Context, key int64) (*Lead, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, wrap("try lead", err)

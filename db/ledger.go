@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -25,7 +26,7 @@ const reserveLockClass int32 = 0x52535256
 // reserves cannot deadlock. A request whose stock is settled already (released, or taken by
 // its vends) gets ErrSettled: its workflow has moved on, and a reservation now would have
 // nobody to release it.
-func reserve(ctx context.Context, q *gen.Queries, requestID string, cabinetID int64, merged []Line) error {
+func reserve(ctx context.Context, q *gen.Queries, requestID string, cabinetID int64, merged []pyxis.Line) error {
 	// Attempts for the same request wait for each other, and for its vends and release, so
 	// a retry that overlaps a slow first attempt sees its reservations instead of reserving
 	// twice, and a late attempt sees the settlement.
@@ -37,7 +38,7 @@ func reserve(ctx context.Context, q *gen.Queries, requestID string, cabinetID in
 		return err
 	}
 	if settled {
-		return fmt.Errorf("%w: request %s", ErrSettled, requestID)
+		return fmt.Errorf("%w: request %s", pyxis.ErrSettled, requestID)
 	}
 	done, err := q.ReservationsExist(ctx, requestID)
 	if err != nil || done {
@@ -78,7 +79,7 @@ func lockRequestStock(ctx context.Context, q *gen.Queries, requestID string) err
 }
 
 // insufficient builds the error for a line that could not be reserved.
-func insufficient(ctx context.Context, q *gen.Queries, cabinetID int64, l Line) error {
+func insufficient(ctx context.Context, q *gen.Queries, cabinetID int64, l pyxis.Line) error {
 	available, err := q.AvailableStock(ctx, gen.AvailableStockParams{
 		CabinetID:    cabinetID,
 		MedicationID: l.MedicationID,
@@ -86,12 +87,12 @@ func insufficient(ctx context.Context, q *gen.Queries, cabinetID int64, l Line) 
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	return &InsufficientStockError{MedicationID: l.MedicationID, Requested: l.Quantity, Available: available}
+	return &pyxis.InsufficientStockError{MedicationID: l.MedicationID, Requested: l.Quantity, Available: available}
 }
 
 // release gives back a request's held reservations in the caller's transaction and settles
 // its stock, so no reserve attempt still under way can hold anything for it afterwards.
-func release(ctx context.Context, q *gen.Queries, requestID string) ([]Line, error) {
+func release(ctx context.Context, q *gen.Queries, requestID string) ([]pyxis.Line, error) {
 	if err := lockRequestStock(ctx, q, requestID); err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func release(ctx context.Context, q *gen.Queries, requestID string) ([]Line, err
 	if err != nil {
 		return nil, err
 	}
-	released := []Line{}
+	released := []pyxis.Line{}
 	for _, r := range rows {
 		n, err := q.ReleaseStock(ctx, gen.ReleaseStockParams{
 			CabinetID:    r.CabinetID,
@@ -112,7 +113,7 @@ func release(ctx context.Context, q *gen.Queries, requestID string) ([]Line, err
 		if n != 1 {
 			return nil, fmt.Errorf("no stock row for cabinet %d medication %d", r.CabinetID, r.MedicationID)
 		}
-		released = append(released, Line{MedicationID: r.MedicationID, Quantity: r.Quantity})
+		released = append(released, pyxis.Line{MedicationID: r.MedicationID, Quantity: r.Quantity})
 	}
 	return released, nil
 }
@@ -136,7 +137,7 @@ func settle(ctx context.Context, q *gen.Queries, requestID string, state gen.Res
 
 // mergeLines adds up lines of the same medication and sorts them by medication id. It rejects
 // an empty request and non-positive quantities.
-func mergeLines(lines []Line) ([]Line, error) {
+func mergeLines(lines []pyxis.Line) ([]pyxis.Line, error) {
 	if len(lines) == 0 {
 		return nil, invalidf("a request needs at least one line")
 	}
@@ -147,13 +148,13 @@ func mergeLines(lines []Line) ([]Line, error) {
 		}
 		sum[l.MedicationID] += int64(l.Quantity)
 	}
-	merged := make([]Line, 0, len(sum))
+	merged := make([]pyxis.Line, 0, len(sum))
 	for id, q := range sum {
 		if q > 1<<31-1 {
 			return nil, invalidf("quantity of medication %d is too large", id)
 		}
-		merged = append(merged, Line{MedicationID: id, Quantity: int32(q)})
+		merged = append(merged, pyxis.Line{MedicationID: id, Quantity: int32(q)})
 	}
-	slices.SortFunc(merged, func(a, b Line) int { return cmp.Compare(a.MedicationID, b.MedicationID) })
+	slices.SortFunc(merged, func(a, b pyxis.Line) int { return cmp.Compare(a.MedicationID, b.MedicationID) })
 	return merged, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -26,7 +27,7 @@ func requireInvariant(t *testing.T, s *db.Store, cabinetID, medicationID int64) 
 }
 
 // admit admits request id for lines at the fixture's cabinet and returns the shortage, if any.
-func admit(t *testing.T, s *db.Store, f fixture, id string, lines ...db.Line) (*db.InsufficientStockError, error) {
+func admit(t *testing.T, s *db.Store, f fixture, id string, lines ...pyxis.Line) (*pyxis.InsufficientStockError, error) {
 	t.Helper()
 	a := admission(f, id, 1)
 	a.Lines, a.Submitted.Header.Lines = lines, lines
@@ -35,9 +36,9 @@ func admit(t *testing.T, s *db.Store, f fixture, id string, lines ...db.Line) (*
 }
 
 // release is the step that gives back what request id still holds.
-func release(t *testing.T, s *db.Store, id string) []db.Line {
+func release(t *testing.T, s *db.Store, id string) []pyxis.Line {
 	t.Helper()
-	res, err := s.RecordStep(testCtx(t), db.Step{RequestID: id, Stock: db.StockRelease})
+	res, err := s.RecordStep(testCtx(t), pyxis.Step{RequestID: id, Stock: pyxis.StockRelease})
 	require.NoError(t, err)
 	return res.Released
 }
@@ -55,12 +56,12 @@ func TestAdmitReservesAllOrNothing(t *testing.T) {
 		require.NoError(t, err)
 	}
 	move(db.MovementUnloaded, 8)
-	lines := []db.Line{{MedicationID: f.medA.ID, Quantity: 5}, {MedicationID: f.medB.ID, Quantity: 3}}
+	lines := []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 5}, {MedicationID: f.medB.ID, Quantity: 3}}
 
 	short, err := admit(t, s, f, "req-short", lines...)
 	require.NoError(t, err)
 	require.NotNil(t, short)
-	assert.Equal(t, db.InsufficientStockError{MedicationID: f.medB.ID, Requested: 3, Available: 2}, *short)
+	assert.Equal(t, pyxis.InsufficientStockError{MedicationID: f.medB.ID, Requested: 3, Available: 2}, *short)
 	assert.Contains(t, short.Error(), fmt.Sprint(f.medB.ID))
 	for _, m := range []int64{f.medA.ID, f.medB.ID} {
 		assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, m).Reserved, "nothing may stay reserved after a refused admission")
@@ -83,10 +84,10 @@ func TestAdmitUnstockedMedication(t *testing.T) {
 	other, err := s.CreateMedication(ctx, db.NewMedication{Code: "RARE", Name: "Rare drug"})
 	require.NoError(t, err)
 
-	short, err := admit(t, s, f, "req-rare", db.Line{MedicationID: other.ID, Quantity: 1})
+	short, err := admit(t, s, f, "req-rare", pyxis.Line{MedicationID: other.ID, Quantity: 1})
 	require.NoError(t, err)
 	require.NotNil(t, short)
-	assert.Equal(t, db.InsufficientStockError{MedicationID: other.ID, Requested: 1, Available: 0}, *short)
+	assert.Equal(t, pyxis.InsufficientStockError{MedicationID: other.ID, Requested: 1, Available: 0}, *short)
 }
 
 func TestAdmitRejectsBadLines(t *testing.T) {
@@ -95,11 +96,11 @@ func TestAdmitRejectsBadLines(t *testing.T) {
 	f := seed(t, s, 10)
 
 	_, err := admit(t, s, f, "r")
-	assert.ErrorIs(t, err, db.ErrInvalid)
-	_, err = admit(t, s, f, "r", db.Line{MedicationID: f.medA.ID, Quantity: 0})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
+	_, err = admit(t, s, f, "r", pyxis.Line{MedicationID: f.medA.ID, Quantity: 0})
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	// Lines of one medication are added together.
-	short, err := admit(t, s, f, "r", db.Line{MedicationID: f.medA.ID, Quantity: 2}, db.Line{MedicationID: f.medA.ID, Quantity: 3})
+	short, err := admit(t, s, f, "r", pyxis.Line{MedicationID: f.medA.ID, Quantity: 2}, pyxis.Line{MedicationID: f.medA.ID, Quantity: 3})
 	require.NoError(t, err)
 	require.Nil(t, short)
 	assert.Equal(t, int32(5), requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
@@ -109,14 +110,14 @@ func TestLedgerIsIdempotent(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	f := seed(t, s, 10)
-	lines := []db.Line{{MedicationID: f.medB.ID, Quantity: 1}, {MedicationID: f.medA.ID, Quantity: 2}}
+	lines := []pyxis.Line{{MedicationID: f.medB.ID, Quantity: 1}, {MedicationID: f.medA.ID, Quantity: 2}}
 
 	hold(t, s, f, "req-rel", lines...)
 	hold(t, s, f, "req-rel", lines...) // a retried admission
 	assert.Equal(t, int32(2), requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 	assert.Equal(t, int32(1), requireInvariant(t, s, f.cabinet.ID, f.medB.ID).Reserved)
 
-	assert.Equal(t, []db.Line{{MedicationID: f.medA.ID, Quantity: 2}, {MedicationID: f.medB.ID, Quantity: 1}}, release(t, s, "req-rel"))
+	assert.Equal(t, []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 2}, {MedicationID: f.medB.ID, Quantity: 1}}, release(t, s, "req-rel"))
 	again := release(t, s, "req-rel")
 	assert.Empty(t, again)
 	assert.NotNil(t, again)
@@ -125,7 +126,7 @@ func TestLedgerIsIdempotent(t *testing.T) {
 	hold(t, s, f, "req-use", lines...)
 	res, err := s.RecordStep(testCtx(t), withdrawn(f, "req-use", 3, lines...))
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []db.ConsumedLine{
+	assert.ElementsMatch(t, []pyxis.ConsumedLine{
 		{MedicationID: f.medA.ID, Quantity: 2, OnHand: 8, ParLevel: 5},
 		{MedicationID: f.medB.ID, Quantity: 1, OnHand: 9, ParLevel: 5},
 	}, res.Consumed)
@@ -153,10 +154,10 @@ func TestConcurrentAdmissionsThenSettlements(t *testing.T) {
 	t.Cleanup(pool.Close)
 	s := db.NewStore(pool)
 	f := seed(t, s, 10)
-	line := db.Line{MedicationID: f.medA.ID, Quantity: 1}
+	line := pyxis.Line{MedicationID: f.medA.ID, Quantity: 1}
 
 	const workers = 100
-	shorts := make([]*db.InsufficientStockError, workers)
+	shorts := make([]*pyxis.InsufficientStockError, workers)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -184,7 +185,7 @@ func TestConcurrentAdmissionsThenSettlements(t *testing.T) {
 	for j, i := range ok {
 		id := fmt.Sprintf("req-%03d", i)
 		wg.Go(func() {
-			st := db.Step{RequestID: id, Stock: db.StockRelease}
+			st := pyxis.Step{RequestID: id, Stock: pyxis.StockRelease}
 			if j%2 == 1 {
 				st = withdrawn(f, id, 3, line)
 			}
@@ -202,7 +203,7 @@ func TestConcurrentRetriesOfOneAdmission(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	f := seed(t, s, 10)
-	lines := []db.Line{{MedicationID: f.medA.ID, Quantity: 3}, {MedicationID: f.medB.ID, Quantity: 1}}
+	lines := []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 3}, {MedicationID: f.medB.ID, Quantity: 1}}
 
 	var wg sync.WaitGroup
 	for range 8 {
@@ -226,7 +227,7 @@ func BenchmarkAdmitAndRelease(b *testing.B) {
 		if _, err := s.Admit(ctx, admission(f, id, 1)); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.RecordStep(ctx, db.Step{RequestID: id, Stock: db.StockRelease}); err != nil {
+		if _, err := s.RecordStep(ctx, pyxis.Step{RequestID: id, Stock: pyxis.StockRelease}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -14,7 +15,7 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testActor is who the tests' stock counts are audited as.
-var testActor = db.Actor{ID: "tech-test", Role: "technician"}
+var testActor = pyxis.Actor{ID: "tech-test", Role: "technician"}
 
 // newStore returns a store on a fresh database.
 func newStore(t testing.TB) *db.Store {
@@ -31,9 +32,9 @@ func testCtx(t testing.TB) context.Context {
 
 // fixture is a cabinet with two medications, stocked by the test that uses it.
 type fixture struct {
-	cabinet db.Cabinet
-	medA    db.Medication
-	medB    db.Medication
+	cabinet pyxis.Cabinet
+	medA    pyxis.Medication
+	medB    pyxis.Medication
 }
 
 // seed creates a cabinet and two medications and stocks them with onHand units each.

@@ -10,11 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
-
-// systemActor is who the ledger records for what a workflow does on its own.
-var systemActor = Actor{ID: "system", Role: "system"}
 
 // movement is one ledger row to append; zero strings are stored as NULL.
 type movement struct {
@@ -24,7 +22,7 @@ type movement struct {
 	requestID, witness      string
 	source, messageID       string
 	refillTaskID            int64
-	actor                   Actor
+	actor                   pyxis.Actor
 	at                      time.Time
 	details                 map[string]any
 }
@@ -82,11 +80,11 @@ func moveStock(ctx context.Context, q *gen.Queries, m movement) (Movement, error
 	after := int64(level.OnHand) + int64(m.delta)
 	if after > MaxOnHand {
 		return Movement{}, fmt.Errorf("%w: %s of %d would leave %d on hand of medication %d in cabinet %d, more than %d",
-			ErrInvalid, m.kind, abs(m.delta), after, m.medicationID, m.cabinetID, MaxOnHand)
+			pyxis.ErrInvalid, m.kind, abs(m.delta), after, m.medicationID, m.cabinetID, MaxOnHand)
 	}
 	if after < int64(level.Reserved) {
 		return Movement{}, fmt.Errorf("%w: %s of %d would leave %d on hand of medication %d in cabinet %d, and %d are reserved for pending requests",
-			ErrStockBelowReserved, m.kind, abs(m.delta), after, m.medicationID, m.cabinetID, level.Reserved)
+			pyxis.ErrStockBelowReserved, m.kind, abs(m.delta), after, m.medicationID, m.cabinetID, level.Reserved)
 	}
 	m.onHandAfter = int32(after)
 	if err := q.SetOnHand(ctx, gen.SetOnHandParams{OnHand: m.onHandAfter, CabinetID: m.cabinetID, MedicationID: m.medicationID}); err != nil {
@@ -96,7 +94,7 @@ func moveStock(ctx context.Context, q *gen.Queries, m movement) (Movement, error
 }
 
 // ListMovements returns the ledger of one pocket in the order it was written.
-func (s *Store) ListMovements(ctx context.Context, cabinetID, medicationID int64) ([]Movement, error) {
+func (s *StockStore) ListMovements(ctx context.Context, cabinetID, medicationID int64) ([]Movement, error) {
 	rows, err := s.q.ListMovements(ctx, gen.ListMovementsParams{CabinetID: cabinetID, MedicationID: medicationID})
 	if err != nil {
 		return nil, wrap("list movements", err)
@@ -112,7 +110,7 @@ func (s *Store) ListMovements(ctx context.Context, cabinetID, medicationID int64
 
 // MovementBalance returns the sum of the ledger of one pocket. Because every change of on_hand
 // is written to the ledger, it equals the pocket's on_hand; tests use it to check that.
-func (s *Store) MovementBalance(ctx context.Context, cabinetID, medicationID int64) (int32, error) {
+func (s *StockStore) MovementBalance(ctx context.Context, cabinetID, medicationID int64) (int32, error) {
 	n, err := s.q.MovementBalance(ctx, gen.MovementBalanceParams{CabinetID: cabinetID, MedicationID: medicationID})
 	if err != nil {
 		return 0, wrap("movement balance", err)
@@ -122,7 +120,7 @@ func (s *Store) MovementBalance(ctx context.Context, cabinetID, medicationID int
 
 // CabinetMessageApplied reports whether a cabinet's report, named by its message control id,
 // has been applied.
-func (s *Store) CabinetMessageApplied(ctx context.Context, cabinetID int64, messageControlID string) (bool, error) {
+func (s *StockStore) CabinetMessageApplied(ctx context.Context, cabinetID int64, messageControlID string) (bool, error) {
 	ok, err := s.q.CabinetMessageApplied(ctx, gen.CabinetMessageAppliedParams{CabinetID: cabinetID, MessageControlID: messageControlID})
 	if err != nil {
 		return false, wrap("cabinet message applied", err)
@@ -141,7 +139,7 @@ func claimMessage(ctx context.Context, q *gen.Queries, cabinetID int64, messageI
 }
 
 // audit appends an audit entry to the chain in the caller's transaction (see appendAudit).
-func audit(ctx context.Context, q *gen.Queries, at time.Time, by Actor, action, requestID string, details map[string]any) error {
+func audit(ctx context.Context, q *gen.Queries, at time.Time, by pyxis.Actor, action, requestID string, details map[string]any) error {
 	return appendAudit(ctx, q, auditRecord{at: at, actor: by, action: action, requestID: requestID, details: details})
 }
 
@@ -159,7 +157,7 @@ func movementFromGen(r gen.StockMovement) (Movement, error) {
 		Quantity:         r.Quantity,
 		OnHandAfter:      r.OnHandAfter,
 		RequestID:        r.RequestID.String,
-		Actor:            Actor{ID: r.ActorID, Role: r.ActorRole},
+		Actor:            pyxis.Actor{ID: r.ActorID, Role: r.ActorRole},
 		WitnessID:        r.WitnessID.String,
 		Source:           string(r.Source),
 		CabinetMessageID: r.CabinetMessageID.String,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/medreq/pyxis"
 )
 
 // RecordedTransition is a transition of a request recorded for the first time, with what
@@ -25,18 +27,20 @@ type RecordedTransition struct {
 // runs in the caller's goroutine after the commit, and must be quick.
 type TransitionObserver func(RecordedTransition)
 
-// WithTransitionObserver returns a store over the same pool that tells o of the transitions
-// it records (the worker's, for its metrics).
+// WithTransitionObserver returns stores over the same pool whose RequestStore tells o of the
+// transitions it records (the worker's, for its metrics).
 func (s *Store) WithTransitionObserver(o TransitionObserver) *Store {
 	c := *s
-	c.observe = o
+	r := *s.RequestStore
+	r.observe = o
+	c.RequestStore = &r
 	return &c
 }
 
 // notify tells the observer of transitions just committed. What it reads of their request
 // (priority, times) no later transition changes, so it is read after the commit, outside
 // the transaction's locks. A failed read loses those observations, not the transitions.
-func (s *Store) notify(ctx context.Context, fresh []Transition) {
+func (s *RequestStore) notify(ctx context.Context, fresh []pyxis.Transition) {
 	if s.observe == nil || len(fresh) == 0 {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -49,20 +50,20 @@ func TestObserverIsToldOfEachTransitionOnce(t *testing.T) {
 	}
 	assert.Equal(t, []string{">submitted", "submitted>awaiting_approval"}, o.statuses())
 
-	approve := db.Step{RequestID: "req-observed", Transitions: []db.Transition{
-		{RequestID: "req-observed", Seq: 3, From: "awaiting_approval", Status: "approved", At: t0.Add(90 * time.Second), Actor: db.Actor{ID: "p", Role: "pharmacist"}},
+	approve := pyxis.Step{RequestID: "req-observed", Transitions: []pyxis.Transition{
+		{RequestID: "req-observed", Seq: 3, From: "awaiting_approval", Status: "approved", At: t0.Add(90 * time.Second), Actor: pyxis.Actor{ID: "p", Role: "pharmacist"}},
 	}}
-	dispense := db.Step{RequestID: "req-observed", Stock: db.StockRelease, Vends: []db.Vend{{CabinetID: f.cabinet.ID, Lines: a.Lines,
-		Actor: db.Actor{ID: "n", Role: "nurse"}, Source: db.SourceAPI, At: t0.Add(5 * time.Minute)}}, Transitions: []db.Transition{
-		{RequestID: "req-observed", Seq: 4, From: "approved", Status: "ready_at_cabinet", At: t0.Add(91 * time.Second), Actor: db.Actor{ID: "system", Role: "system"}},
-		{RequestID: "req-observed", Seq: 5, From: "ready_at_cabinet", Status: "dispensed", At: t0.Add(5 * time.Minute), Actor: db.Actor{ID: "n", Role: "nurse"}},
+	dispense := pyxis.Step{RequestID: "req-observed", Stock: pyxis.StockRelease, Vends: []pyxis.Vend{{CabinetID: f.cabinet.ID, Lines: a.Lines,
+		Actor: pyxis.Actor{ID: "n", Role: "nurse"}, Source: db.SourceAPI, At: t0.Add(5 * time.Minute)}}, Transitions: []pyxis.Transition{
+		{RequestID: "req-observed", Seq: 4, From: "approved", Status: "ready_at_cabinet", At: t0.Add(91 * time.Second), Actor: pyxis.Actor{ID: "system", Role: "system"}},
+		{RequestID: "req-observed", Seq: 5, From: "ready_at_cabinet", Status: "dispensed", At: t0.Add(5 * time.Minute), Actor: pyxis.Actor{ID: "n", Role: "nurse"}},
 	}}
-	for _, st := range []db.Step{approve, dispense, dispense, approve} {
+	for _, st := range []pyxis.Step{approve, dispense, dispense, approve} {
 		_, err := s.RecordStep(ctx, st)
 		require.NoError(t, err)
 	}
 	// A step of a transition alone, twice.
-	late := db.Transition{RequestID: "req-observed", Seq: 6, From: "dispensed", Status: "dispensed", Action: "note", At: t0.Add(6 * time.Minute), Actor: db.Actor{ID: "system", Role: "system"}}
+	late := pyxis.Transition{RequestID: "req-observed", Seq: 6, From: "dispensed", Status: "dispensed", Action: "note", At: t0.Add(6 * time.Minute), Actor: pyxis.Actor{ID: "system", Role: "system"}}
 	require.NoError(t, record(t, s, late))
 	require.NoError(t, record(t, s, late))
 
@@ -86,8 +87,8 @@ func TestObserverNotToldOfWhatRolledBack(t *testing.T) {
 	require.NoError(t, err)
 	// A step whose stock change fails (nothing to consume twice is fine; an unknown change
 	// is refused): its transitions are not recorded, and nobody is told of them.
-	_, err = s.RecordStep(ctx, db.Step{RequestID: "req-rolled", Stock: "teleport", Transitions: []db.Transition{
-		{RequestID: "req-rolled", Seq: 3, From: "awaiting_approval", Status: "cancelled", At: t0, Actor: db.Actor{ID: "n", Role: "nurse"}},
+	_, err = s.RecordStep(ctx, pyxis.Step{RequestID: "req-rolled", Stock: "teleport", Transitions: []pyxis.Transition{
+		{RequestID: "req-rolled", Seq: 3, From: "awaiting_approval", Status: "cancelled", At: t0, Actor: pyxis.Actor{ID: "n", Role: "nurse"}},
 	}})
 	require.Error(t, err)
 	assert.Equal(t, []string{">submitted", "submitted>awaiting_approval"}, o.statuses())
@@ -135,7 +136,7 @@ func TestVerifyAuditSinceACheckpoint(t *testing.T) {
 	ctx := testCtx(t)
 	appendN := func(n int) {
 		for i := range n {
-			require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{Actor: db.Actor{ID: "t1", Role: "technician"}, Action: "stock_set",
+			require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "t1", Role: "technician"}, Action: "stock_set",
 				Details: map[string]any{"on_hand": i}}, ""))
 		}
 	}

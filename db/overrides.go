@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -35,12 +36,12 @@ const (
 type UnmatchedDispense struct {
 	CabinetID int64
 	// Lines are what the cabinet reported dispensed.
-	Lines []Line
+	Lines []pyxis.Line
 	// OrderRef is the order number as the cabinet sent it; Cause why it matched nothing.
 	OrderRef         string
 	Cause            string
 	MessageControlID string
-	Actor            Actor
+	Actor            pyxis.Actor
 	Source           string
 	At               time.Time
 }
@@ -57,7 +58,7 @@ type UnmatchedResult struct {
 // far as the ledger holds it) as a dispensed movement without a request, so the stock and the
 // controlled register stay true; it is audited (unmatched_dispense); and each line opens an
 // override review for a pharmacist.
-func (s *Store) RecordUnmatchedDispense(ctx context.Context, u UnmatchedDispense) (UnmatchedResult, error) {
+func (s *StockStore) RecordUnmatchedDispense(ctx context.Context, u UnmatchedDispense) (UnmatchedResult, error) {
 	lines, err := mergeLines(u.Lines)
 	if err != nil {
 		return UnmatchedResult{}, wrap("record unmatched dispense", err)
@@ -70,7 +71,7 @@ func (s *Store) RecordUnmatchedDispense(ctx context.Context, u UnmatchedDispense
 			return err
 		}
 		type taken struct {
-			line       Line
+			line       pyxis.Line
 			movementID pgtype.Int8
 			missing    int32
 		}
@@ -154,7 +155,7 @@ type OverrideFilter struct {
 }
 
 // ListOverrideReviews returns override reviews newest first.
-func (s *Store) ListOverrideReviews(ctx context.Context, f OverrideFilter) ([]OverrideReview, error) {
+func (s *StockStore) ListOverrideReviews(ctx context.Context, f OverrideFilter) ([]OverrideReview, error) {
 	params := gen.ListOverrideReviewsParams{MaxRows: stockLimit(f.Limit)}
 	if f.Status != "" {
 		st := gen.OverrideStatus(f.Status)
@@ -178,7 +179,7 @@ func (s *Store) ListOverrideReviews(ctx context.Context, f OverrideFilter) ([]Ov
 }
 
 // GetOverrideReview returns one override review, or ErrNotFound.
-func (s *Store) GetOverrideReview(ctx context.Context, id int64) (OverrideReview, error) {
+func (s *StockStore) GetOverrideReview(ctx context.Context, id int64) (OverrideReview, error) {
 	r, err := s.q.GetOverrideReview(ctx, id)
 	if err != nil {
 		return OverrideReview{}, wrap("get override review", err)
@@ -189,7 +190,7 @@ func (s *Store) GetOverrideReview(ctx context.Context, id int64) (OverrideReview
 // ReviewOverride closes an open review with its outcome (OverrideJustified or
 // OverrideNotJustified) and audits it. A review already closed gives ErrNotOpen; the person
 // who dispensed reviewing it, ErrInvalid; an unknown one, ErrNotFound.
-func (s *Store) ReviewOverride(ctx context.Context, id int64, outcome, note string, by Actor) (OverrideReview, error) {
+func (s *StockStore) ReviewOverride(ctx context.Context, id int64, outcome, note string, by pyxis.Actor) (OverrideReview, error) {
 	if outcome != OverrideJustified && outcome != OverrideNotJustified {
 		return OverrideReview{}, wrap("review override", invalidf("outcome must be %q or %q", OverrideJustified, OverrideNotJustified))
 	}
@@ -210,7 +211,7 @@ func (s *Store) ReviewOverride(ctx context.Context, id int64, outcome, note stri
 			return err
 		}
 		if n == 0 {
-			return ErrNotOpen
+			return pyxis.ErrNotOpen
 		}
 		if cur, err = q.GetOverrideReview(ctx, id); err != nil {
 			return err
@@ -228,7 +229,7 @@ func (s *Store) ReviewOverride(ctx context.Context, id int64, outcome, note stri
 }
 
 // CountOpenOverrideReviews counts the reviews nobody has done yet.
-func (s *Store) CountOpenOverrideReviews(ctx context.Context) (int64, error) {
+func (s *StockStore) CountOpenOverrideReviews(ctx context.Context) (int64, error) {
 	n, err := s.q.CountOpenOverrideReviews(ctx)
 	return n, wrap("count open override reviews", err)
 }

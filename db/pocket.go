@@ -31,7 +31,7 @@ var sources = []string{SourceAPI, SourceCabinet, SourceWorkflow}
 // Duplicate and changes nothing. A change that would leave on_hand below what is reserved
 // returns ErrStockBelowReserved; a negative change to a pocket the cabinet does not stock,
 // ErrNotFound; an unknown kind or a non-positive quantity, ErrInvalid.
-func (s *Store) RecordPocketChange(ctx context.Context, c PocketChange) (PocketChangeResult, error) {
+func (s *StockStore) RecordPocketChange(ctx context.Context, c PocketChange) (PocketChangeResult, error) {
 	sign, ok := pocketKinds[c.Kind]
 	switch {
 	case !ok:
@@ -104,7 +104,7 @@ func (s *Store) RecordPocketChange(ctx context.Context, c PocketChange) (PocketC
 //
 // With a CabinetMessageID the count is recorded once per cabinet: a repeat returns Duplicate.
 // A pocket the cabinet does not stock gives ErrNotFound; a negative count, ErrInvalid.
-func (s *Store) RecordCount(ctx context.Context, c Count) (CountResult, error) {
+func (s *StockStore) RecordCount(ctx context.Context, c Count) (CountResult, error) {
 	switch {
 	case c.Counted < 0:
 		return CountResult{}, wrap("record count", invalidf("a count must not be negative, got %d", c.Counted))
@@ -164,13 +164,4 @@ func (s *Store) RecordCount(ctx context.Context, c Count) (CountResult, error) {
 		return CountResult{}, wrap("record count", err)
 	}
 	return res, nil
-}
-
-// GetMedicationByCode returns the medication with the given code, or ErrNotFound.
-func (s *Store) GetMedicationByCode(ctx context.Context, code string) (Medication, error) {
-	row, err := s.q.GetMedicationByCode(ctx, code)
-	if err != nil {
-		return Medication{}, wrap("get medication by code", err)
-	}
-	return medicationFromGen(row), nil
 }

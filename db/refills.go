@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -16,8 +17,8 @@ import (
 // pocket is open already it returns that one; when the pocket is at or above its par level it
 // opens nothing and returns NotNeeded. A retry therefore never opens a second task. A pocket
 // the cabinet does not stock gives ErrNotFound.
-func (s *Store) OpenRefillTask(ctx context.Context, cabinetID, medicationID int64, workflowID string, by Actor) (OpenedRefill, error) {
-	var out OpenedRefill
+func (s *StockStore) OpenRefillTask(ctx context.Context, cabinetID, medicationID int64, workflowID string, by pyxis.Actor) (pyxis.OpenedRefill, error) {
+	var out pyxis.OpenedRefill
 	err := s.inTx(ctx, func(q *gen.Queries) error {
 		// The stock row's lock serializes openings of one pocket.
 		level, err := q.LockStock(ctx, gen.LockStockParams{CabinetID: cabinetID, MedicationID: medicationID})
@@ -54,7 +55,7 @@ func (s *Store) OpenRefillTask(ctx context.Context, cabinetID, medicationID int6
 		})
 	})
 	if err != nil {
-		return OpenedRefill{}, wrap("open refill task", err)
+		return pyxis.OpenedRefill{}, wrap("open refill task", err)
 	}
 	return out, nil
 }
@@ -65,15 +66,15 @@ func (s *Store) OpenRefillTask(ctx context.Context, cabinetID, medicationID int6
 // confirmation is harmless. When the cabinet's load report (CabinetMessageID) was applied
 // already as a load of its own, the task is closed without loading it a second time.
 // It returns ErrNotFound for an unknown task and ErrInvalid for a non-positive quantity.
-func (s *Store) CompleteRefill(ctx context.Context, c RefillCompletion) (CompletedRefill, error) {
+func (s *StockStore) CompleteRefill(ctx context.Context, c pyxis.RefillCompletion) (pyxis.CompletedRefill, error) {
 	if c.Quantity <= 0 {
-		return CompletedRefill{}, wrap("complete refill", invalidf("the quantity loaded must be positive, got %d", c.Quantity))
+		return pyxis.CompletedRefill{}, wrap("complete refill", invalidf("the quantity loaded must be positive, got %d", c.Quantity))
 	}
 	source := c.Source
 	if source == "" {
 		source = SourceWorkflow
 	}
-	var out CompletedRefill
+	var out pyxis.CompletedRefill
 	err := s.inTx(ctx, func(q *gen.Queries) error {
 		pocket, err := q.CloseRefillTask(ctx, gen.CloseRefillTaskParams{
 			Status: gen.RefillStatusDone, LoadedQty: pgtype.Int4{Int32: c.Quantity, Valid: true},
@@ -120,14 +121,14 @@ func (s *Store) CompleteRefill(ctx context.Context, c RefillCompletion) (Complet
 		return audit(ctx, q, c.At, c.Actor, "refill_completed", "", details)
 	})
 	if err != nil {
-		return CompletedRefill{}, wrap("complete refill", err)
+		return pyxis.CompletedRefill{}, wrap("complete refill", err)
 	}
 	return out, nil
 }
 
 // CancelRefill cancels an open refill task and audits why. A task that is no longer open is
 // left as it is; an unknown one gives ErrNotFound.
-func (s *Store) CancelRefill(ctx context.Context, taskID int64, by Actor, reason string) error {
+func (s *StockStore) CancelRefill(ctx context.Context, taskID int64, by pyxis.Actor, reason string) error {
 	err := s.inTx(ctx, func(q *gen.Queries) error {
 		pocket, err := q.CloseRefillTask(ctx, gen.CloseRefillTaskParams{
 			Status: gen.RefillStatusCancelled, CompletedBy: optText(by.ID), ID: taskID,
@@ -147,7 +148,7 @@ func (s *Store) CancelRefill(ctx context.Context, taskID int64, by Actor, reason
 }
 
 // GetRefillTask returns one refill task, or ErrNotFound.
-func (s *Store) GetRefillTask(ctx context.Context, id int64) (RefillTask, error) {
+func (s *StockStore) GetRefillTask(ctx context.Context, id int64) (RefillTask, error) {
 	row, err := s.q.GetRefillTask(ctx, id)
 	if err != nil {
 		return RefillTask{}, wrap("get refill task", err)
@@ -156,7 +157,7 @@ func (s *Store) GetRefillTask(ctx context.Context, id int64) (RefillTask, error)
 }
 
 // OpenRefillTaskOf returns the open refill task of a pocket, or ErrNotFound when none is open.
-func (s *Store) OpenRefillTaskOf(ctx context.Context, cabinetID, medicationID int64) (RefillTask, error) {
+func (s *StockStore) OpenRefillTaskOf(ctx context.Context, cabinetID, medicationID int64) (RefillTask, error) {
 	id, err := s.q.OpenRefillTaskID(ctx, gen.OpenRefillTaskIDParams{CabinetID: cabinetID, MedicationID: medicationID})
 	if err != nil {
 		return RefillTask{}, wrap("open refill task of pocket", err)
@@ -166,7 +167,7 @@ func (s *Store) OpenRefillTaskOf(ctx context.Context, cabinetID, medicationID in
 
 // ListRefillTasks returns refill tasks newest first, filtered by status ("open", "done",
 // "cancelled" or "" for all) and cabinet. An unknown status gives ErrInvalid.
-func (s *Store) ListRefillTasks(ctx context.Context, f StockFilter) ([]RefillTask, error) {
+func (s *StockStore) ListRefillTasks(ctx context.Context, f StockFilter) ([]RefillTask, error) {
 	params := gen.ListRefillTasksParams{MaxRows: stockLimit(f.Limit)}
 	if f.Status != "" {
 		params.Status = gen.NullRefillStatus{RefillStatus: gen.RefillStatus(f.Status), Valid: true}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -37,7 +38,7 @@ type RegisterMovement struct {
 	BalanceAfter int32
 	CabinetCode  string
 	RequestID    string
-	Actor        Actor
+	Actor        pyxis.Actor
 	WitnessID    string
 	Source       string
 }
@@ -45,7 +46,7 @@ type RegisterMovement struct {
 // ControlledRegister returns the register of [from, to) for one controlled list, or for all
 // when list is "". Medications without movements in the period are listed with their
 // balance, as a register page that shows no activity.
-func (s *Store) ControlledRegister(ctx context.Context, list string, from, to time.Time) (Register, error) {
+func (s *StockStore) ControlledRegister(ctx context.Context, list string, from, to time.Time) (Register, error) {
 	if !to.After(from) {
 		return Register{}, wrap("controlled register", invalidf("the period must end after it starts"))
 	}
@@ -74,7 +75,7 @@ func (s *Store) ControlledRegister(ctx context.Context, list string, from, to ti
 			page.Movements = append(page.Movements, RegisterMovement{
 				ID: m.ID, At: m.At, Kind: string(m.Kind), Quantity: m.Quantity, BalanceAfter: balance,
 				CabinetCode: m.CabinetCode, RequestID: m.RequestID.String,
-				Actor: Actor{ID: m.ActorID, Role: m.ActorRole}, WitnessID: m.WitnessID.String, Source: string(m.Source),
+				Actor: pyxis.Actor{ID: m.ActorID, Role: m.ActorRole}, WitnessID: m.WitnessID.String, Source: string(m.Source),
 			})
 		}
 		page.Closing = balance

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/medreq/pyxis"
+
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -19,7 +21,7 @@ const (
 )
 
 // GetRequest returns one request of the projection with its lines, or ErrNotFound.
-func (s *Store) GetRequest(ctx context.Context, id string) (RequestSummary, error) {
+func (s *RequestStore) GetRequest(ctx context.Context, id string) (RequestSummary, error) {
 	row, err := s.q.GetRequest(ctx, id)
 	if err != nil {
 		return RequestSummary{}, wrap("get request", err)
@@ -35,7 +37,7 @@ func (s *Store) GetRequest(ctx context.Context, id string) (RequestSummary, erro
 // every non-zero field of f, with their lines and cabinet code. It also returns the cursor of
 // the next page, or "" when this page is the last. A cursor it did not issue gives
 // ErrInvalidCursor; an unknown status gives ErrInvalid.
-func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestSummary, string, error) {
+func (s *RequestStore) ListRequests(ctx context.Context, f RequestFilter) ([]RequestSummary, string, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultPageSize
@@ -88,7 +90,7 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]RequestSum
 }
 
 // attachLines loads the lines of all the given requests with one query.
-func (s *Store) attachLines(ctx context.Context, reqs []RequestSummary) error {
+func (s *RequestStore) attachLines(ctx context.Context, reqs []RequestSummary) error {
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -104,7 +106,7 @@ func (s *Store) attachLines(ctx context.Context, reqs []RequestSummary) error {
 	}
 	for _, l := range lines {
 		i := index[l.RequestID]
-		reqs[i].Lines = append(reqs[i].Lines, Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
+		reqs[i].Lines = append(reqs[i].Lines, pyxis.Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
 	}
 	return nil
 }
@@ -112,22 +114,20 @@ func (s *Store) attachLines(ctx context.Context, reqs []RequestSummary) error {
 // summaryFromGen converts a generated row to the domain type, with an empty, non-nil Lines.
 func summaryFromGen(r gen.ListRequestsRow) RequestSummary {
 	return RequestSummary{
-		ID:            r.ID,
-		RequesterID:   r.RequesterID,
-		RequesterName: r.RequesterName,
-		PatientMRN:    r.PatientMrn,
-		PatientBed:    r.PatientBed,
-		PatientFamily: r.PatientFamily,
-		PatientGiven:  r.PatientGiven,
-		CabinetID:     r.CabinetID,
-		CabinetCode:   r.CabinetCode,
-		Priority:      string(r.Priority),
-		Status:        string(r.Status),
-		Reason:        r.Reason,
-		ReasonCode:    r.ReasonCode,
-		Lines:         []Line{},
-		CreatedAt:     r.CreatedAt,
-		UpdatedAt:     r.UpdatedAt,
+		ID: r.ID,
+		RequestHeader: pyxis.RequestHeader{
+			Requester: pyxis.Actor{ID: r.RequesterID, Name: r.RequesterName},
+			Patient:   pyxis.Patient{MRN: r.PatientMrn, Bed: r.PatientBed, Family: r.PatientFamily, Given: r.PatientGiven},
+			CabinetID: r.CabinetID,
+			Priority:  pyxis.Priority(r.Priority),
+			Lines:     []pyxis.Line{},
+		},
+		CabinetCode: r.CabinetCode,
+		Status:      string(r.Status),
+		Reason:      r.Reason,
+		ReasonCode:  r.ReasonCode,
+		CreatedAt:   r.CreatedAt,
+		UpdatedAt:   r.UpdatedAt,
 	}
 }
 
@@ -141,21 +141,21 @@ func encodeCursor(createdAt time.Time, id string) string {
 func decodeCursor(cursor string) (time.Time, string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
-		return time.Time{}, "", ErrInvalidCursor
+		return time.Time{}, "", pyxis.ErrInvalidCursor
 	}
 	nanos, id, ok := strings.Cut(string(raw), ",")
 	if !ok || id == "" {
-		return time.Time{}, "", ErrInvalidCursor
+		return time.Time{}, "", pyxis.ErrInvalidCursor
 	}
 	n, err := strconv.ParseInt(nanos, 10, 64)
 	if err != nil || n < 0 {
-		return time.Time{}, "", ErrInvalidCursor
+		return time.Time{}, "", pyxis.ErrInvalidCursor
 	}
 	return time.Unix(0, n), id, nil
 }
 
 // GetRequestDetail returns one request with its lines and transitions, or ErrNotFound.
-func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail, error) {
+func (s *RequestStore) GetRequestDetail(ctx context.Context, id string) (RequestDetail, error) {
 	row, err := s.q.GetRequestDetail(ctx, id)
 	if err != nil {
 		return RequestDetail{}, wrap("get request detail", err)
@@ -169,11 +169,11 @@ func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail,
 			ReasonCode: row.ReasonCode, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
 		}),
 		Seq:                row.Seq,
-		RequiredApprovals:  row.RequiredApprovals,
 		ApprovalDeadline:   row.ApprovalDeadline,
 		WithdrawalDeadline: row.WithdrawalDeadline,
-		Transitions:        []Transition{},
+		Transitions:        []pyxis.Transition{},
 	}
+	d.RequiredApprovals = row.RequiredApprovals
 	reqs := []RequestSummary{d.RequestSummary}
 	if err := s.attachLines(ctx, reqs); err != nil {
 		return RequestDetail{}, wrap("get request detail", err)
@@ -188,14 +188,24 @@ func (s *Store) GetRequestDetail(ctx context.Context, id string) (RequestDetail,
 		if err != nil {
 			return RequestDetail{}, wrap("get request detail", err)
 		}
-		d.Transitions = append(d.Transitions, Transition{
+		d.Transitions = append(d.Transitions, pyxis.Transition{
 			Vended:    vended,
 			RequestID: id, Seq: r.Seq, From: string(r.FromStatus.RequestStatus), Status: string(r.ToStatus),
-			Action: r.Action, Actor: Actor{ID: r.ActorID, Name: r.ActorName, Role: r.ActorRole},
+			Action: r.Action, Actor: pyxis.Actor{ID: r.ActorID, Name: r.ActorName, Role: r.ActorRole},
 			At: r.At, Reason: r.Reason, ReasonCode: r.ReasonCode, Note: r.Note,
 		})
 	}
 	// Transitions are numbered from 1 without gaps: all are here when the last one is.
 	d.Complete = row.HasTransitions && int32(len(d.Transitions)) == row.Seq
 	return d, nil
+}
+
+// InactiveApprovers returns the ids of the users who recorded an approval of the request
+// (approval_recorded, the first of two) and are deactivated now, ordered by id.
+func (s *RequestStore) InactiveApprovers(ctx context.Context, requestID string) ([]string, error) {
+	ids, err := s.q.InactiveApprovers(ctx, requestID)
+	if err != nil {
+		return nil, wrap("inactive approvers", err)
+	}
+	return ids, nil
 }

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
 // checkTransitions refuses what the schema would refuse, before a transaction starts.
-func checkTransitions(ts []Transition) error {
+func checkTransitions(ts []pyxis.Transition) error {
 	for _, t := range ts {
 		if !gen.RequestStatus(t.Status).Valid() {
 			return invalidf("unknown request status %q", t.Status)
@@ -29,7 +28,7 @@ func checkTransitions(ts []Transition) error {
 // project applies t to the projection in the caller's transaction: it creates the request
 // from its header, moves the row forward (never back) and keeps the transition itself. It
 // reports whether the transition is recorded now for the first time.
-func project(ctx context.Context, q *gen.Queries, t Transition) (bool, error) {
+func project(ctx context.Context, q *gen.Queries, t pyxis.Transition) (bool, error) {
 	status := gen.RequestStatus(t.Status)
 	if t.Header != nil {
 		if err := insertRequest(ctx, q, t, status); err != nil {
@@ -72,7 +71,7 @@ func project(ctx context.Context, q *gen.Queries, t Transition) (bool, error) {
 		Seq:        t.Seq,
 		FromStatus: gen.NullRequestStatus{RequestStatus: gen.RequestStatus(t.From), Valid: t.From != ""},
 		ToStatus:   status,
-		Action:     t.action(),
+		Action:     action(t),
 		ActorID:    t.Actor.ID,
 		ActorName:  t.Actor.Name,
 		ActorRole:  t.Actor.Role,
@@ -85,18 +84,19 @@ func project(ctx context.Context, q *gen.Queries, t Transition) (bool, error) {
 }
 
 // auditTransition appends t's audit entry, keyed requestID/seq, in the caller's transaction.
-func auditTransition(ctx context.Context, q *gen.Queries, t Transition) error {
+func auditTransition(ctx context.Context, q *gen.Queries, t pyxis.Transition) error {
 	return appendAudit(ctx, q, auditRecord{
 		at:        t.At,
 		actor:     t.Actor,
-		action:    t.action(),
+		action:    action(t),
 		requestID: t.RequestID,
 		idemKey:   t.RequestID + "/" + strconv.Itoa(int(t.Seq)),
 		details:   t.Details,
 	})
 }
 
-func (t Transition) action() string {
+// action names a transition's audit entry: its Action, else its Status.
+func action(t pyxis.Transition) string {
 	if t.Action == "" {
 		return t.Status
 	}
@@ -104,7 +104,7 @@ func (t Transition) action() string {
 }
 
 // insertRequest creates the projection row and lines of a request from its first transition.
-func insertRequest(ctx context.Context, q *gen.Queries, t Transition, status gen.RequestStatus) error {
+func insertRequest(ctx context.Context, q *gen.Queries, t pyxis.Transition, status gen.RequestStatus) error {
 	h := t.Header
 	priority := gen.RequestPriority(h.Priority)
 	if !priority.Valid() {
@@ -112,12 +112,12 @@ func insertRequest(ctx context.Context, q *gen.Queries, t Transition, status gen
 	}
 	n, err := q.InsertRequest(ctx, gen.InsertRequestParams{
 		ID:                t.RequestID,
-		RequesterID:       h.RequesterID,
-		RequesterName:     h.RequesterName,
-		PatientMrn:        h.PatientMRN,
-		PatientBed:        h.PatientBed,
-		PatientFamily:     h.PatientFamily,
-		PatientGiven:      h.PatientGiven,
+		RequesterID:       h.Requester.ID,
+		RequesterName:     h.Requester.Name,
+		PatientMrn:        h.Patient.MRN,
+		PatientBed:        h.Patient.Bed,
+		PatientFamily:     h.Patient.Family,
+		PatientGiven:      h.Patient.Given,
 		CabinetID:         h.CabinetID,
 		Priority:          priority,
 		Status:            status,
@@ -145,57 +145,6 @@ func insertRequest(ctx context.Context, q *gen.Queries, t Transition, status gen
 	return q.InsertRequestLines(ctx, params)
 }
 
-// AppendAudit appends an audit entry not tied to a transition: an escalation, a stock count,
-// a catalogue change. A zero At means now, an empty RequestID is stored as NULL, and a
-// non-empty idemKey makes a repeated call write the entry once; "" means no key. The entry's
-// ID is ignored.
-func (s *Store) AppendAudit(ctx context.Context, e AuditEntry, idemKey string) error {
-	return wrap("append audit", s.inTx(ctx, func(q *gen.Queries) error {
-		return appendAudit(ctx, q, auditRecord{
-			at: e.At, actor: e.Actor, action: e.Action, requestID: e.RequestID, idemKey: idemKey, details: e.Details,
-		})
-	}))
-}
-
-// ListAudit returns the audit entries of a request in the order they were written.
-func (s *Store) ListAudit(ctx context.Context, requestID string) ([]AuditEntry, error) {
-	rows, err := s.q.ListAudit(ctx, pgtype.Text{String: requestID, Valid: true})
-	if err != nil {
-		return nil, wrap("list audit", err)
-	}
-	out, err := auditEntries(rows)
-	return out, wrap("list audit", err)
-}
-
-// ListAuditByAction returns the latest 500 audit entries of one action, newest first.
-func (s *Store) ListAuditByAction(ctx context.Context, action string) ([]AuditEntry, error) {
-	rows, err := s.q.ListAuditByAction(ctx, gen.ListAuditByActionParams{Action: action, MaxRows: 500})
-	if err != nil {
-		return nil, wrap("list audit by action", err)
-	}
-	out, err := auditEntries(rows)
-	return out, wrap("list audit by action", err)
-}
-
-func auditEntries(rows []gen.AuditLog) ([]AuditEntry, error) {
-	out := make([]AuditEntry, len(rows))
-	for i, r := range rows {
-		details := map[string]any{}
-		if err := json.Unmarshal(r.Details, &details); err != nil {
-			return nil, err
-		}
-		out[i] = AuditEntry{
-			ID:        r.ID,
-			At:        r.At,
-			Actor:     Actor{ID: r.ActorID, Role: r.ActorRole},
-			Action:    r.Action,
-			RequestID: r.RequestID.String,
-			Details:   details,
-		}
-	}
-	return out, nil
-}
-
 // marshalDetails encodes audit details as a JSON object; nil becomes {}.
 func marshalDetails(d map[string]any) ([]byte, error) {
 	if d == nil {
@@ -214,7 +163,7 @@ type lineJSON struct {
 	Quantity     int32 `json:"quantity"`
 }
 
-func linesJSON(lines []Line) []lineJSON {
+func linesJSON(lines []pyxis.Line) []lineJSON {
 	out := make([]lineJSON, len(lines))
 	for i, l := range lines {
 		out[i] = lineJSON(l)
@@ -222,7 +171,7 @@ func linesJSON(lines []Line) []lineJSON {
 	return out
 }
 
-func linesFromJSON(raw []byte) ([]Line, error) {
+func linesFromJSON(raw []byte) ([]pyxis.Line, error) {
 	if raw == nil {
 		return nil, nil
 	}
@@ -230,9 +179,9 @@ func linesFromJSON(raw []byte) ([]Line, error) {
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return nil, err
 	}
-	out := make([]Line, len(in))
+	out := make([]pyxis.Line, len(in))
 	for i, l := range in {
-		out[i] = Line(l)
+		out[i] = pyxis.Line(l)
 	}
 	return out, nil
 }

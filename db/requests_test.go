@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
@@ -17,19 +18,15 @@ var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 // submit records the first transition of a request.
 func submit(t *testing.T, s *db.Store, f fixture, id, requester string, at time.Time) {
 	t.Helper()
-	require.NoError(t, record(t, s, db.Transition{
+	require.NoError(t, record(t, s, pyxis.Transition{
 		RequestID: id,
 		Seq:       1,
 		Status:    "submitted",
 		At:        at,
-		Actor:     db.Actor{ID: requester, Role: "nurse"},
+		Actor:     pyxis.Actor{ID: requester, Role: "nurse"},
 		Action:    "request.submitted",
 		Details:   map[string]any{"lines": 2},
-		Header: &db.RequestHeader{
-			RequesterID: requester, RequesterName: "Nina", PatientMRN: "MRN-1", PatientBed: "12B",
-			CabinetID: f.cabinet.ID, Priority: "urgent",
-			Lines: []db.Line{{MedicationID: f.medB.ID, Quantity: 1}, {MedicationID: f.medA.ID, Quantity: 2}},
-		},
+		Header:    &pyxis.RequestHeader{Requester: pyxis.Actor{ID: requester, Name: "Nina"}, Patient: pyxis.Patient{MRN: "MRN-1", Bed: "12B"}, CabinetID: f.cabinet.ID, Priority: "urgent", Lines: []pyxis.Line{{MedicationID: f.medB.ID, Quantity: 1}, {MedicationID: f.medA.ID, Quantity: 2}}},
 	}))
 }
 
@@ -45,20 +42,20 @@ func TestRecordTransitions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "submitted", got.Status)
 	assert.Equal(t, "CAB-1", got.CabinetCode)
-	assert.Equal(t, "urgent", got.Priority)
+	assert.Equal(t, pyxis.PriorityUrgent, got.Priority)
 	assert.True(t, got.CreatedAt.Equal(t0))
-	assert.Equal(t, []db.Line{{MedicationID: f.medA.ID, Quantity: 2}, {MedicationID: f.medB.ID, Quantity: 1}}, got.Lines)
+	assert.Equal(t, []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 2}, {MedicationID: f.medB.ID, Quantity: 1}}, got.Lines)
 
-	approve := db.Transition{
+	approve := pyxis.Transition{
 		RequestID: "req-1", Seq: 3, Status: "approved", Reason: "ok",
-		At: t0.Add(2 * time.Minute), Actor: db.Actor{ID: "p1", Role: "pharmacist"},
+		At: t0.Add(2 * time.Minute), Actor: pyxis.Actor{ID: "p1", Role: "pharmacist"},
 	}
 	require.NoError(t, record(t, s, approve))
 	require.NoError(t, record(t, s, approve))
 	// A late delivery of an older transition is audited but does not move the request back.
-	require.NoError(t, record(t, s, db.Transition{
+	require.NoError(t, record(t, s, pyxis.Transition{
 		RequestID: "req-1", Seq: 2, Status: "awaiting_approval",
-		At: t0.Add(time.Minute), Actor: db.Actor{ID: "system", Role: "system"},
+		At: t0.Add(time.Minute), Actor: pyxis.Actor{ID: "system", Role: "system"},
 	}))
 
 	got, err = s.GetRequest(ctx, "req-1")
@@ -72,30 +69,30 @@ func TestRecordTransitions(t *testing.T) {
 	require.Len(t, audit, 3, "one audit row per transition, however often it is recorded")
 	assert.Equal(t, "request.submitted", audit[0].Action)
 	assert.Equal(t, map[string]any{"lines": float64(2)}, audit[0].Details)
-	assert.Equal(t, db.Actor{ID: "u1", Role: "nurse"}, audit[0].Actor)
+	assert.Equal(t, pyxis.Actor{ID: "u1", Role: "nurse"}, audit[0].Actor)
 	assert.Equal(t, "approved", audit[1].Action, "an empty Action defaults to the status")
 	assert.Equal(t, map[string]any{}, audit[1].Details)
 	assert.Equal(t, "awaiting_approval", audit[2].Action)
 
-	err = record(t, s, db.Transition{RequestID: "ghost", Seq: 2, Status: "approved", At: t0})
-	assert.ErrorIs(t, err, db.ErrNotFound)
-	err = record(t, s, db.Transition{RequestID: "req-1", Seq: 9, Status: "teleported", At: t0})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	err = record(t, s, pyxis.Transition{RequestID: "ghost", Seq: 2, Status: "approved", At: t0})
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
+	err = record(t, s, pyxis.Transition{RequestID: "req-1", Seq: 9, Status: "teleported", At: t0})
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	_, err = s.GetRequest(ctx, "ghost")
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 }
 
 func TestAppendAudit(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := testCtx(t)
-	e := db.AuditEntry{At: t0, Actor: db.Actor{ID: "system", Role: "system"}, Action: "request.escalated",
+	e := pyxis.AuditEntry{At: t0, Actor: pyxis.Actor{ID: "system", Role: "system"}, Action: "request.escalated",
 		RequestID: "req-9", Details: map[string]any{"after": "15m"}}
 
 	require.NoError(t, s.AppendAudit(ctx, e, "req-9/escalated"))
 	require.NoError(t, s.AppendAudit(ctx, e, "req-9/escalated"))
-	require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{Actor: db.Actor{ID: "t1", Role: "technician"}, Action: "stock.set"}, ""))
-	require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{Actor: db.Actor{ID: "t1", Role: "technician"}, Action: "stock.set"}, ""))
+	require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "t1", Role: "technician"}, Action: "stock.set"}, ""))
+	require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "t1", Role: "technician"}, Action: "stock.set"}, ""))
 
 	audit, err := s.ListAudit(ctx, "req-9")
 	require.NoError(t, err)
@@ -109,7 +106,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	s := db.NewStore(pool)
 	ctx := testCtx(t)
-	require.NoError(t, s.AppendAudit(ctx, db.AuditEntry{Actor: db.Actor{ID: "a", Role: "admin"}, Action: "x", RequestID: "r"}, ""))
+	require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "a", Role: "admin"}, Action: "x", RequestID: "r"}, ""))
 
 	_, err := pool.Exec(ctx, "UPDATE audit_log SET action = 'forged'")
 	require.Error(t, err)
@@ -131,9 +128,9 @@ func TestListRequests(t *testing.T) {
 	for i := range 7 {
 		submit(t, s, f, fmt.Sprintf("req-%d", i), fmt.Sprintf("u%d", i%2), t0.Add(time.Duration(min(i, 5))*time.Minute))
 	}
-	require.NoError(t, record(t, s, db.Transition{RequestID: "req-2", Seq: 2, Status: "awaiting_approval", At: t0.Add(time.Hour)}))
-	require.NoError(t, record(t, s, db.Transition{RequestID: "other", Seq: 1, Status: "submitted", At: t0,
-		Header: &db.RequestHeader{RequesterID: "u9", PatientMRN: "MRN-2", CabinetID: other.ID, Priority: "stat"}}))
+	require.NoError(t, record(t, s, pyxis.Transition{RequestID: "req-2", Seq: 2, Status: "awaiting_approval", At: t0.Add(time.Hour)}))
+	require.NoError(t, record(t, s, pyxis.Transition{RequestID: "other", Seq: 1, Status: "submitted", At: t0,
+		Header: &pyxis.RequestHeader{Requester: pyxis.Actor{ID: "u9"}, Patient: pyxis.Patient{MRN: "MRN-2"}, CabinetID: other.ID, Priority: "stat"}}))
 
 	var ids []string
 	cursor, pages := "", 0
@@ -168,7 +165,7 @@ func TestListRequests(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, mine, 3) // req-1, req-3, req-5
 	for _, r := range mine {
-		assert.Equal(t, "u1", r.RequesterID)
+		assert.Equal(t, "u1", r.Requester.ID)
 		assert.Equal(t, "submitted", r.Status)
 	}
 
@@ -180,10 +177,10 @@ func TestListRequests(t *testing.T) {
 
 	for _, bad := range []string{"%%%", "bm90LWEtY3Vyc29y", "MTIz"} {
 		_, _, err = s.ListRequests(ctx, db.RequestFilter{Cursor: bad})
-		assert.ErrorIs(t, err, db.ErrInvalidCursor, bad)
+		assert.ErrorIs(t, err, pyxis.ErrInvalidCursor, bad)
 	}
 	_, _, err = s.ListRequests(ctx, db.RequestFilter{Status: "lost"})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 }
 
 func TestClaimIdempotencyKey(t *testing.T) {
@@ -199,7 +196,7 @@ func TestClaimIdempotencyKey(t *testing.T) {
 	assert.Equal(t, "req-a", id, "a retry gets the request of the first claim")
 
 	_, err = s.ClaimIdempotencyKey(ctx, "u1", "key-1", "req-c", "hash-2")
-	assert.ErrorIs(t, err, db.ErrIdempotencyMismatch)
+	assert.ErrorIs(t, err, pyxis.ErrIdempotencyMismatch)
 
 	id, err = s.ClaimIdempotencyKey(ctx, "u2", "key-1", "req-d", "hash-2")
 	require.NoError(t, err)
@@ -213,10 +210,9 @@ func BenchmarkRecordStep(b *testing.B) {
 	f := seed(b, s, 10)
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("bench-%d", i)
-		if err := record(b, s, db.Transition{
-			RequestID: id, Seq: 1, Status: "submitted", At: t0, Actor: db.Actor{ID: "nurse-1", Role: "nurse"},
-			Header: &db.RequestHeader{RequesterID: "nurse-1", PatientMRN: "MRN-1", CabinetID: f.cabinet.ID, Priority: "stat",
-				Lines: []db.Line{{MedicationID: f.medA.ID, Quantity: 1}}},
+		if err := record(b, s, pyxis.Transition{
+			RequestID: id, Seq: 1, Status: "submitted", At: t0, Actor: pyxis.Actor{ID: "nurse-1", Role: "nurse"},
+			Header: &pyxis.RequestHeader{Requester: pyxis.Actor{ID: "nurse-1"}, Patient: pyxis.Patient{MRN: "MRN-1"}, CabinetID: f.cabinet.ID, Priority: "stat", Lines: []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 1}}},
 		}); err != nil {
 			b.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -14,54 +15,24 @@ import (
 // the one the rest of the package keeps: the request's stock lock and stock rows first, then
 // the request row, then the audit chain head last.
 
-// StockChange is what a step does to the request's hold on stock.
-type StockChange string
-
-// Stock changes a step may carry.
-const (
-	// StockNone records transitions only.
-	StockNone StockChange = ""
-	// StockRelease gives back what the request still holds: every terminal status does,
-	// dispensed after its vends took their lines (a short line opens its discrepancy).
-	StockRelease StockChange = "release"
-)
-
-// Step is one durable step of a request: transitions to record, in seq order, and the stock
-// changes that go with them: withdrawal reports (Vends, applied first, in order), then Stock.
-type Step struct {
-	RequestID   string
-	Transitions []Transition
-	Vends       []Vend
-	Stock       StockChange
-}
-
-// StepResult is what a step's stock changes did now; empty when a retry finds it done.
-// Consumed holds, per medication, what vends took and the levels they left;
-// Discrepancies the ids of what vends or a release found to differ from the order.
-type StepResult struct {
-	Released      []Line
-	Consumed      []ConsumedLine
-	Discrepancies []int64
-}
-
 // RecordStep applies a step in one transaction: the stock changes, then each transition's
 // projection and audit entry (a transition without a Header needs its request in the
 // projection: ErrNotFound otherwise). It is idempotent: a repeat records nothing twice and
 // finds the stock already settled, and an older transition delivered late is audited but
 // does not move the request back.
-func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
+func (s *RequestStore) RecordStep(ctx context.Context, st pyxis.Step) (pyxis.StepResult, error) {
 	if err := checkStep(st.RequestID, st.Transitions); err != nil {
-		return StepResult{}, wrap("record step", err)
+		return pyxis.StepResult{}, wrap("record step", err)
 	}
 	for i := 1; i < len(st.Transitions); i++ {
 		if st.Transitions[i].Seq <= st.Transitions[i-1].Seq {
-			return StepResult{}, wrap("record step", invalidf("transitions of %s out of order: %d after %d",
+			return pyxis.StepResult{}, wrap("record step", invalidf("transitions of %s out of order: %d after %d",
 				st.RequestID, st.Transitions[i].Seq, st.Transitions[i-1].Seq))
 		}
 	}
 	var (
-		res   StepResult
-		fresh []Transition
+		res   pyxis.StepResult
+		fresh []pyxis.Transition
 	)
 	err := s.inTx(ctx, func(q *gen.Queries) (err error) {
 		// A step is retried until it commits once: one whose first transition is recorded
@@ -78,7 +49,7 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 			}
 			if settled, err := q.StockSettled(ctx, st.RequestID); err != nil || settled {
 				if settled {
-					err = fmt.Errorf("%w: a vend for request %s", ErrSettled, st.RequestID)
+					err = fmt.Errorf("%w: a vend for request %s", pyxis.ErrSettled, st.RequestID)
 				}
 				return err
 			}
@@ -92,8 +63,8 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 			found = append(found, differs...)
 		}
 		switch st.Stock {
-		case StockNone:
-		case StockRelease:
+		case pyxis.StockNone:
+		case pyxis.StockRelease:
 			rows, err := q.ListReservations(ctx, st.RequestID)
 			if err != nil {
 				return err
@@ -101,7 +72,7 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 			if res.Released, err = release(ctx, q, st.RequestID); err != nil {
 				return err
 			}
-			found = append(found, shortVends(st.RequestID, rows, systemActor, stepTime(st))...)
+			found = append(found, shortVends(st.RequestID, rows, pyxis.System, stepTime(st))...)
 		default:
 			return invalidf("unknown stock change %q", st.Stock)
 		}
@@ -116,7 +87,7 @@ func (s *Store) RecordStep(ctx context.Context, st Step) (StepResult, error) {
 		return err
 	})
 	if err != nil {
-		return StepResult{}, wrap("record step", err)
+		return pyxis.StepResult{}, wrap("record step", err)
 	}
 	s.notify(ctx, fresh)
 	return res, nil
@@ -137,43 +108,21 @@ func transitionRecorded(ctx context.Context, q *gen.Queries, requestID string, s
 }
 
 // stepTime is when a step happened: its last transition's time, else now.
-func stepTime(st Step) time.Time {
+func stepTime(st pyxis.Step) time.Time {
 	if n := len(st.Transitions); n > 0 {
 		return st.Transitions[n-1].At
 	}
 	return time.Now()
 }
 
-// Admission is the first step of a request: it is submitted, and its lines are reserved at
-// its cabinet or it fails for want of stock. Submitted carries the request's header;
-// Reserved is recorded when every line is held, Refused (with RefusedReason's text as its
-// reason) when one is short.
-type Admission struct {
-	RequestID string
-	CabinetID int64
-	Lines     []Line
-	Submitted Transition
-	Reserved  Transition
-	Refused   Transition
-	// RefusedReason words the refusal for people; nil uses the shortage's own text.
-	RefusedReason func(*InsufficientStockError) string
-}
-
-// AdmissionResult says how the admission went. Short is nil when the lines are reserved.
-type AdmissionResult struct {
-	Short *InsufficientStockError
-	// Reason is the reason Refused was recorded with.
-	Reason string
-}
-
 // Admit applies an admission in one transaction: the reservation (all lines or none) and the
 // two transitions it ends with. A retry after a commit finds the transitions recorded and the
 // reservations held, and answers as the first attempt did. A request whose stock is settled
 // already gets ErrSettled.
-func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error) {
+func (s *RequestStore) Admit(ctx context.Context, a pyxis.Admission) (pyxis.AdmissionResult, error) {
 	merged, err := mergeLines(a.Lines)
 	if err == nil {
-		err = checkStep(a.RequestID, []Transition{a.Submitted, a.Reserved, a.Refused})
+		err = checkStep(a.RequestID, []pyxis.Transition{a.Submitted, a.Reserved, a.Refused})
 	}
 	switch {
 	case err != nil:
@@ -183,11 +132,11 @@ func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error)
 		err = invalidf("the outcomes of admitting %s must both follow its submission", a.RequestID)
 	}
 	if err != nil {
-		return AdmissionResult{}, wrap("admit", err)
+		return pyxis.AdmissionResult{}, wrap("admit", err)
 	}
 	var (
-		res   AdmissionResult
-		fresh []Transition
+		res   pyxis.AdmissionResult
+		fresh []pyxis.Transition
 	)
 	err = s.inTx(ctx, func(q *gen.Queries) error {
 		// The outcome is recorded in the same transaction as the reservation, so a retry
@@ -202,7 +151,7 @@ func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error)
 		}
 		next := a.Reserved
 		err = reserve(ctx, q, a.RequestID, a.CabinetID, merged)
-		var short *InsufficientStockError
+		var short *pyxis.InsufficientStockError
 		switch {
 		case errors.As(err, &short):
 			// All or nothing: what the lines before the short one reserved goes back, and the
@@ -212,19 +161,16 @@ func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error)
 			}
 			res.Short = short
 			res.Reason = short.Error()
-			if a.RefusedReason != nil {
-				res.Reason = a.RefusedReason(short)
-			}
 			next = a.Refused
 			next.Reason = res.Reason
 		case err != nil:
 			return err
 		}
-		fresh, err = recordAll(ctx, q, []Transition{a.Submitted, next})
+		fresh, err = recordAll(ctx, q, []pyxis.Transition{a.Submitted, next})
 		return err
 	})
 	if err != nil {
-		return AdmissionResult{}, wrap("admit", err)
+		return pyxis.AdmissionResult{}, wrap("admit", err)
 	}
 	s.notify(ctx, fresh)
 	return res, nil
@@ -232,7 +178,7 @@ func (s *Store) Admit(ctx context.Context, a Admission) (AdmissionResult, error)
 
 // recordedOutcome returns the outcome an earlier attempt of the admission committed, or nil
 // when none did.
-func recordedOutcome(ctx context.Context, q *gen.Queries, a Admission) (*AdmissionResult, error) {
+func recordedOutcome(ctx context.Context, q *gen.Queries, a pyxis.Admission) (*pyxis.AdmissionResult, error) {
 	rows, err := q.ListTransitions(ctx, a.RequestID)
 	if err != nil {
 		return nil, err
@@ -241,18 +187,18 @@ func recordedOutcome(ctx context.Context, q *gen.Queries, a Admission) (*Admissi
 		if r.Seq != a.Reserved.Seq {
 			continue
 		}
-		if string(r.ToStatus) == a.Reserved.Status && r.Action == a.Reserved.action() {
-			return &AdmissionResult{}, nil
+		if string(r.ToStatus) == a.Reserved.Status && r.Action == action(a.Reserved) {
+			return &pyxis.AdmissionResult{}, nil
 		}
 		// Refused: the shortage itself is not kept, only its words.
-		return &AdmissionResult{Short: &InsufficientStockError{}, Reason: r.Reason}, nil
+		return &pyxis.AdmissionResult{Short: &pyxis.InsufficientStockError{}, Reason: r.Reason}, nil
 	}
 	return nil, nil
 }
 
 // checkStep refuses, before anything is written, transitions of another request and
 // transitions without a time: a step is retried, and every attempt must write the same.
-func checkStep(requestID string, ts []Transition) error {
+func checkStep(requestID string, ts []pyxis.Transition) error {
 	if requestID == "" {
 		return invalidf("a step needs a request id")
 	}
@@ -270,8 +216,8 @@ func checkStep(requestID string, ts []Transition) error {
 // recordAll applies transitions to the projection, then appends their audit entries: the
 // audit chain head is locked last, and held as briefly as possible. It returns the
 // transitions recorded now for the first time (a retry's are not).
-func recordAll(ctx context.Context, q *gen.Queries, ts []Transition) ([]Transition, error) {
-	var fresh []Transition
+func recordAll(ctx context.Context, q *gen.Queries, ts []pyxis.Transition) ([]pyxis.Transition, error) {
+	var fresh []pyxis.Transition
 	for _, t := range ts {
 		inserted, err := project(ctx, q, t)
 		if err != nil {

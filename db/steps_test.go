@@ -9,36 +9,31 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
 )
 
 // admission is the first step of request id for qty units of medication A (and 1 of B),
 // decided at t0 with the approval deadline an hour later.
-func admission(f fixture, id string, qty int32) db.Admission {
+func admission(f fixture, id string, qty int32) pyxis.Admission {
 	deadline := t0.Add(time.Hour)
-	lines := []db.Line{{MedicationID: f.medA.ID, Quantity: qty}, {MedicationID: f.medB.ID, Quantity: 1}}
-	nurse := db.Actor{ID: "nurse-ana", Role: "nurse", Name: "Ana"}
-	system := db.Actor{ID: "system", Role: "system"}
-	return db.Admission{
+	lines := []pyxis.Line{{MedicationID: f.medA.ID, Quantity: qty}, {MedicationID: f.medB.ID, Quantity: 1}}
+	nurse := pyxis.Actor{ID: "nurse-ana", Role: "nurse", Name: "Ana"}
+	system := pyxis.Actor{ID: "system", Role: "system"}
+	return pyxis.Admission{
 		RequestID: id, CabinetID: f.cabinet.ID, Lines: lines,
-		Submitted: db.Transition{RequestID: id, Seq: 1, Status: "submitted", Action: "submitted", At: t0, Actor: nurse,
-			Header: &db.RequestHeader{
-				RequesterID: "nurse-ana", RequesterName: "Ana", PatientMRN: "MRN-9", PatientBed: "3", CabinetID: f.cabinet.ID,
-				Priority: "stat", Lines: lines, RequiredApprovals: 2,
-			}},
-		Reserved: db.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "awaiting_approval", Action: "stock_reserved",
+		Submitted: pyxis.Transition{RequestID: id, Seq: 1, Status: "submitted", Action: "submitted", At: t0, Actor: nurse,
+			Header: &pyxis.RequestHeader{Requester: pyxis.Actor{ID: "nurse-ana", Name: "Ana"}, Patient: pyxis.Patient{MRN: "MRN-9", Bed: "3"}, CabinetID: f.cabinet.ID, Priority: "stat", Lines: lines, RequiredApprovals: 2}},
+		Reserved: pyxis.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "awaiting_approval", Action: "stock_reserved",
 			At: t0, Actor: system, ApprovalDeadline: &deadline},
-		Refused: db.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "failed", Action: "reserve_failed", At: t0, Actor: system},
-		RefusedReason: func(short *db.InsufficientStockError) string {
-			return fmt.Sprintf("short of %d", short.MedicationID)
-		},
+		Refused: pyxis.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "failed", Action: "reserve_failed", At: t0, Actor: system},
 	}
 }
 
 // hold admits request id for lines at the fixture's cabinet, so that they are reserved, as
 // every request's stock is held.
-func hold(t testing.TB, s *db.Store, f fixture, id string, lines ...db.Line) {
+func hold(t testing.TB, s *db.Store, f fixture, id string, lines ...pyxis.Line) {
 	t.Helper()
 	a := admission(f, id, 1)
 	a.Lines, a.Submitted.Header.Lines = lines, lines
@@ -48,19 +43,19 @@ func hold(t testing.TB, s *db.Store, f fixture, id string, lines ...db.Line) {
 }
 
 // record records transitions of one request in a step of their own, without a stock change.
-func record(t testing.TB, s *db.Store, ts ...db.Transition) error {
+func record(t testing.TB, s *db.Store, ts ...pyxis.Transition) error {
 	t.Helper()
-	_, err := s.RecordStep(testCtx(t), db.Step{RequestID: ts[0].RequestID, Transitions: ts})
+	_, err := s.RecordStep(testCtx(t), pyxis.Step{RequestID: ts[0].RequestID, Transitions: ts})
 	return err
 }
 
 // withdrawn is the step of request id's withdrawal of lines, reported by the cabinet at t0+5m,
 // with the rest released: what a dispensed request's last step holds.
-func withdrawn(f fixture, id string, seq int32, lines ...db.Line) db.Step {
+func withdrawn(f fixture, id string, seq int32, lines ...pyxis.Line) pyxis.Step {
 	at := t0.Add(5 * time.Minute)
-	return db.Step{RequestID: id, Stock: db.StockRelease,
-		Vends: []db.Vend{{CabinetID: f.cabinet.ID, Lines: lines, ReportID: "RDS-" + id, Actor: vendingCabinet, Source: db.SourceCabinet, At: at}},
-		Transitions: []db.Transition{{RequestID: id, Seq: seq, From: "ready_at_cabinet", Status: "dispensed", Action: "withdrawn",
+	return pyxis.Step{RequestID: id, Stock: pyxis.StockRelease,
+		Vends: []pyxis.Vend{{CabinetID: f.cabinet.ID, Lines: lines, ReportID: "RDS-" + id, Actor: vendingCabinet, Source: db.SourceCabinet, At: at}},
+		Transitions: []pyxis.Transition{{RequestID: id, Seq: seq, From: "ready_at_cabinet", Status: "dispensed", Action: "withdrawn",
 			At: at, Actor: vendingCabinet, Vended: lines}}}
 }
 
@@ -91,10 +86,10 @@ func TestAdmitReservesAndRecordsInOneStep(t *testing.T) {
 	assert.True(t, t0.Add(time.Hour).Equal(*d.ApprovalDeadline))
 	assert.Nil(t, d.WithdrawalDeadline)
 	require.Len(t, d.Transitions, 2)
-	assert.Equal(t, db.Actor{ID: "nurse-ana", Role: "nurse", Name: "Ana"}, d.Transitions[0].Actor)
+	assert.Equal(t, pyxis.Actor{ID: "nurse-ana", Role: "nurse", Name: "Ana"}, d.Transitions[0].Actor)
 	assert.Equal(t, []string{"submitted", "stock_reserved"}, []string{d.Transitions[0].Action, d.Transitions[1].Action})
 	assert.Equal(t, "submitted", d.Transitions[1].From)
-	assert.ElementsMatch(t, []db.Line{{MedicationID: f.medA.ID, Quantity: 3}, {MedicationID: f.medB.ID, Quantity: 1}}, d.Lines)
+	assert.ElementsMatch(t, []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 3}, {MedicationID: f.medB.ID, Quantity: 1}}, d.Lines)
 
 	audit, err := s.ListAudit(ctx, "req-admit")
 	require.NoError(t, err)
@@ -109,10 +104,12 @@ func TestAdmitShortRecordsTheRefusal(t *testing.T) {
 	f := seed(t, s, 2)
 	a := admission(f, "req-short", 5)
 
+	// The refusal is worded by the shortage, for the nurse and the audit trail.
+	short := fmt.Sprintf("insufficient stock of medication %d: requested 5, available 2", f.medA.ID)
 	res, err := s.Admit(ctx, a)
 	require.NoError(t, err, "too little stock is an outcome, not an error")
 	require.NotNil(t, res.Short)
-	assert.Equal(t, fmt.Sprintf("short of %d", f.medA.ID), res.Reason)
+	assert.Equal(t, short, res.Reason)
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medB.ID).Reserved)
 
@@ -123,13 +120,13 @@ func TestAdmitShortRecordsTheRefusal(t *testing.T) {
 	res, err = s.Admit(ctx, a)
 	require.NoError(t, err)
 	require.NotNil(t, res.Short)
-	assert.Equal(t, fmt.Sprintf("short of %d", f.medA.ID), res.Reason)
+	assert.Equal(t, short, res.Reason)
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 
 	d, err := s.GetRequestDetail(ctx, "req-short")
 	require.NoError(t, err)
 	assert.Equal(t, "failed", d.Status)
-	assert.Equal(t, fmt.Sprintf("short of %d", f.medA.ID), d.Reason)
+	assert.Equal(t, short, d.Reason)
 	require.Len(t, d.Transitions, 2)
 	assert.Equal(t, "reserve_failed", d.Transitions[1].Action)
 }
@@ -139,24 +136,24 @@ func TestAdmitRefusesMalformedSteps(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	cases := map[string]func(*db.Admission){
-		"no header":        func(a *db.Admission) { a.Submitted.Header = nil },
-		"other request":    func(a *db.Admission) { a.Reserved.RequestID = "req-other" },
-		"outcome seq":      func(a *db.Admission) { a.Refused.Seq = 3 },
-		"no time":          func(a *db.Admission) { a.Reserved.At = time.Time{} },
-		"unknown status":   func(a *db.Admission) { a.Reserved.Status = "teleported" },
-		"no lines":         func(a *db.Admission) { a.Lines = nil },
-		"unknown priority": func(a *db.Admission) { a.Submitted.Header.Priority = "whenever" },
+	cases := map[string]func(*pyxis.Admission){
+		"no header":        func(a *pyxis.Admission) { a.Submitted.Header = nil },
+		"other request":    func(a *pyxis.Admission) { a.Reserved.RequestID = "req-other" },
+		"outcome seq":      func(a *pyxis.Admission) { a.Refused.Seq = 3 },
+		"no time":          func(a *pyxis.Admission) { a.Reserved.At = time.Time{} },
+		"unknown status":   func(a *pyxis.Admission) { a.Reserved.Status = "teleported" },
+		"no lines":         func(a *pyxis.Admission) { a.Lines = nil },
+		"unknown priority": func(a *pyxis.Admission) { a.Submitted.Header.Priority = "whenever" },
 	}
 	for name, change := range cases {
 		a := admission(f, "req-bad", 1)
 		change(&a)
 		_, err := s.Admit(ctx, a)
-		assert.ErrorIs(t, err, db.ErrInvalid, name)
+		assert.ErrorIs(t, err, pyxis.ErrInvalid, name)
 	}
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved, "nothing half-written")
 	_, err := s.GetRequestDetail(ctx, "req-bad")
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 }
 
 func TestRecordStepTakesTheWithdrawal(t *testing.T) {
@@ -166,20 +163,20 @@ func TestRecordStepTakesTheWithdrawal(t *testing.T) {
 	f := seed(t, s, 10)
 	_, err := s.Admit(ctx, admission(f, "req-step", 4))
 	require.NoError(t, err)
-	pharm := db.Actor{ID: "pharm-bo", Role: "pharmacist", Name: "Bo"}
+	pharm := pyxis.Actor{ID: "pharm-bo", Role: "pharmacist", Name: "Bo"}
 	deadline := t0.Add(3 * time.Hour)
-	steps := []db.Step{
-		{RequestID: "req-step", Transitions: []db.Transition{
+	steps := []pyxis.Step{
+		{RequestID: "req-step", Transitions: []pyxis.Transition{
 			{RequestID: "req-step", Seq: 3, From: "awaiting_approval", Status: "awaiting_approval", Action: "approval_recorded",
 				Reason: "approval 1 of 2", At: t0.Add(time.Minute), Actor: pharm, Note: "renal dose checked"},
 		}},
-		{RequestID: "req-step", Transitions: []db.Transition{
+		{RequestID: "req-step", Transitions: []pyxis.Transition{
 			{RequestID: "req-step", Seq: 4, From: "awaiting_approval", Status: "approved", Action: "approved", At: t0.Add(2 * time.Minute),
-				Actor: db.Actor{ID: "pharm-cy", Role: "pharmacist"}},
+				Actor: pyxis.Actor{ID: "pharm-cy", Role: "pharmacist"}},
 			{RequestID: "req-step", Seq: 5, From: "approved", Status: "ready_at_cabinet", Action: "authorized_at_cabinet",
-				At: t0.Add(2 * time.Minute), Actor: db.Actor{ID: "system", Role: "system"}, WithdrawalDeadline: &deadline},
+				At: t0.Add(2 * time.Minute), Actor: pyxis.Actor{ID: "system", Role: "system"}, WithdrawalDeadline: &deadline},
 		}},
-		withdrawn(f, "req-step", 6, db.Line{MedicationID: f.medA.ID, Quantity: 4}, db.Line{MedicationID: f.medB.ID, Quantity: 1}),
+		withdrawn(f, "req-step", 6, pyxis.Line{MedicationID: f.medA.ID, Quantity: 4}, pyxis.Line{MedicationID: f.medB.ID, Quantity: 1}),
 	}
 	for _, st := range steps {
 		_, err := s.RecordStep(ctx, st)
@@ -205,8 +202,8 @@ func TestRecordStepTakesTheWithdrawal(t *testing.T) {
 	assert.Len(t, audit, 6)
 	verifyOK(t, s)
 
-	_, err = s.RecordStep(ctx, db.Step{RequestID: "req-step", Transitions: []db.Transition{steps[1].Transitions[1], steps[1].Transitions[0]}})
-	assert.ErrorIs(t, err, db.ErrInvalid, "transitions out of order")
+	_, err = s.RecordStep(ctx, pyxis.Step{RequestID: "req-step", Transitions: []pyxis.Transition{steps[1].Transitions[1], steps[1].Transitions[0]}})
+	assert.ErrorIs(t, err, pyxis.ErrInvalid, "transitions out of order")
 }
 
 // A run cancelled while its admission was still in the database: the cancellation's release
@@ -217,11 +214,11 @@ func TestReleaseSettlesBeforeALateAdmission(t *testing.T) {
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
 
-	res, err := s.RecordStep(ctx, db.Step{RequestID: "req-late", Stock: db.StockRelease})
+	res, err := s.RecordStep(ctx, pyxis.Step{RequestID: "req-late", Stock: pyxis.StockRelease})
 	require.NoError(t, err)
 	assert.Empty(t, res.Released)
 	_, err = s.Admit(ctx, admission(f, "req-late", 2))
-	require.ErrorIs(t, err, db.ErrSettled)
+	require.ErrorIs(t, err, pyxis.ErrSettled)
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medB.ID).Reserved)
 }
@@ -239,11 +236,11 @@ func TestAdmissionRacingReleaseLeaksNothing(t *testing.T) {
 		wg.Go(func() {
 			_, err := s.Admit(ctx, admission(f, id, 1))
 			if err != nil {
-				assert.ErrorIs(t, err, db.ErrSettled)
+				assert.ErrorIs(t, err, pyxis.ErrSettled)
 			}
 		})
 		wg.Go(func() {
-			_, err := s.RecordStep(ctx, db.Step{RequestID: id, Stock: db.StockRelease})
+			_, err := s.RecordStep(ctx, pyxis.Step{RequestID: id, Stock: pyxis.StockRelease})
 			assert.NoError(t, err)
 		})
 	}
@@ -313,7 +310,7 @@ func BenchmarkAdmitAndWithdraw(b *testing.B) {
 		if _, err := s.Admit(ctx, admission(f, id, 1)); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.RecordStep(ctx, withdrawn(f, id, 3, db.Line{MedicationID: f.medA.ID, Quantity: 1}, db.Line{MedicationID: f.medB.ID, Quantity: 1})); err != nil {
+		if _, err := s.RecordStep(ctx, withdrawn(f, id, 3, pyxis.Line{MedicationID: f.medA.ID, Quantity: 1}, pyxis.Line{MedicationID: f.medB.ID, Quantity: 1})); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
 // ListStock returns the stock of a cabinet with each medication's code and name, ordered by
 // medication code. A cabinet without stock, or an unknown one, gives an empty slice.
-func (s *Store) ListStock(ctx context.Context, cabinetID int64) ([]StockRow, error) {
+func (s *StockStore) ListStock(ctx context.Context, cabinetID int64) ([]StockRow, error) {
 	rows, err := s.q.ListStock(ctx, cabinetID)
 	if err != nil {
 		return nil, wrap("list stock", err)
@@ -44,7 +45,7 @@ func (s *Store) ListStock(ctx context.Context, cabinetID int64) ([]StockRow, err
 // ErrStockBelowReserved when onHand is less than what is reserved, ErrControlledStock when
 // onHand would change the level of a controlled medication, and ErrInvalid for negative
 // numbers or numbers above MaxOnHand.
-func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onHand, parLevel int32, by Actor) (StockRow, error) {
+func (s *StockStore) SetStock(ctx context.Context, cabinetID, medicationID int64, onHand, parLevel int32, by pyxis.Actor) (StockRow, error) {
 	if onHand < 0 || parLevel < 0 || onHand > MaxOnHand || parLevel > MaxOnHand {
 		return StockRow{}, wrap("set stock",
 			invalidf("on hand %d and par level %d must be between 0 and %d", onHand, parLevel, MaxOnHand))
@@ -67,7 +68,7 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 			}
 			if med.Controlled.Bool {
 				return fmt.Errorf("%w: %s (list %s) holds %d in cabinet %d, not %d",
-					ErrControlledStock, med.Code, med.ControlledList.String, before.OnHand, cabinetID, onHand)
+					pyxis.ErrControlledStock, med.Code, med.ControlledList.String, before.OnHand, cabinetID, onHand)
 			}
 		}
 		r, err := q.UpsertStock(ctx, gen.UpsertStockParams{
@@ -120,7 +121,7 @@ func (s *Store) SetStock(ctx context.Context, cabinetID, medicationID int64, onH
 
 // HeldReservations returns the sum of the held reservations of a medication in a cabinet.
 // The ledger keeps it equal to cabinet_stock.reserved; tests use it to check that invariant.
-func (s *Store) HeldReservations(ctx context.Context, cabinetID, medicationID int64) (int32, error) {
+func (s *StockStore) HeldReservations(ctx context.Context, cabinetID, medicationID int64) (int32, error) {
 	held, err := s.q.HeldReservations(ctx, gen.HeldReservationsParams{
 		CabinetID:    cabinetID,
 		MedicationID: medicationID,

@@ -7,12 +7,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
 var (
-	cabinetActor = db.Actor{ID: "cabinet:CAB-1", Role: "cabinet"}
-	pharmacist   = db.Actor{ID: "pharm-test", Role: "pharmacist"}
+	cabinetActor = pyxis.Actor{ID: "cabinet:CAB-1", Role: "cabinet"}
+	pharmacist   = pyxis.Actor{ID: "pharm-test", Role: "pharmacist"}
 )
 
 // requireLedger checks the stock invariant and that the movement ledger sums to on_hand, and
@@ -47,11 +48,11 @@ func TestSetStockAndWithdrawalWriteMovements(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 12, 8, testActor)
 	require.NoError(t, err)
-	hold(t, s, f, "req-mv", db.Line{MedicationID: f.medA.ID, Quantity: 3})
+	hold(t, s, f, "req-mv", pyxis.Line{MedicationID: f.medA.ID, Quantity: 3})
 	_, err = s.SetStock(ctx, f.cabinet.ID, f.medA.ID, 2, 8, testActor)
-	require.ErrorIs(t, err, db.ErrStockBelowReserved)
+	require.ErrorIs(t, err, pyxis.ErrStockBelowReserved)
 	for range 2 { // a retry takes nothing again
-		_, err = s.RecordStep(ctx, withdrawn(f, "req-mv", 3, db.Line{MedicationID: f.medA.ID, Quantity: 3}))
+		_, err = s.RecordStep(ctx, withdrawn(f, "req-mv", 3, pyxis.Line{MedicationID: f.medA.ID, Quantity: 3}))
 		require.NoError(t, err)
 	}
 
@@ -74,7 +75,7 @@ func TestPocketChanges(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	hold(t, s, f, "req-held", db.Line{MedicationID: f.medA.ID, Quantity: 4})
+	hold(t, s, f, "req-held", pyxis.Line{MedicationID: f.medA.ID, Quantity: 4})
 
 	change := func(kind string, qty int32, msg string) (db.PocketChangeResult, error) {
 		return s.RecordPocketChange(ctx, db.PocketChange{
@@ -103,7 +104,7 @@ func TestPocketChanges(t *testing.T) {
 
 	// Never below what is reserved: the error says so, and nothing is written, not even the claim.
 	_, err = change(db.MovementUnloaded, 10, "m5")
-	require.ErrorIs(t, err, db.ErrStockBelowReserved)
+	require.ErrorIs(t, err, pyxis.ErrStockBelowReserved)
 	assert.Contains(t, err.Error(), "4 are reserved")
 	applied, err := s.CabinetMessageApplied(ctx, f.cabinet.ID, "m5")
 	require.NoError(t, err)
@@ -114,14 +115,14 @@ func TestPocketChanges(t *testing.T) {
 	assert.Equal(t, []int32{4, 4}, []int32{row.OnHand, row.Reserved})
 
 	_, err = change("teleported", 1, "m6")
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	_, err = change(db.MovementReturned, 0, "m6")
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	other, err := s.CreateMedication(ctx, db.NewMedication{Code: "RARE", Name: "Rare"})
 	require.NoError(t, err)
 	_, err = s.RecordPocketChange(ctx, db.PocketChange{CabinetID: f.cabinet.ID, MedicationID: other.ID, Kind: db.MovementWasted,
 		Quantity: 1, Actor: cabinetActor, Source: db.SourceCabinet})
-	assert.ErrorIs(t, err, db.ErrNotFound, "nothing to waste in a pocket that is not stocked")
+	assert.ErrorIs(t, err, pyxis.ErrNotFound, "nothing to waste in a pocket that is not stocked")
 }
 
 func TestUnwitnessedControlledWaste(t *testing.T) {
@@ -133,7 +134,7 @@ func TestUnwitnessedControlledWaste(t *testing.T) {
 		t.Helper()
 		res, err := s.RecordPocketChange(ctx, db.PocketChange{
 			CabinetID: f.cabinet.ID, MedicationID: med, Kind: db.MovementWasted, Quantity: 1,
-			Actor: db.Actor{ID: "nurse-7", Role: "cabinet"}, Witness: witness, ControlledClass: class,
+			Actor: pyxis.Actor{ID: "nurse-7", Role: "cabinet"}, Witness: witness, ControlledClass: class,
 			Source: db.SourceCabinet, CabinetMessageID: msg, RequestID: "medreq-X",
 		})
 		require.NoError(t, err)
@@ -168,7 +169,7 @@ func TestCountAndResolve(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	hold(t, s, f, "req-c", db.Line{MedicationID: f.medA.ID, Quantity: 3})
+	hold(t, s, f, "req-c", pyxis.Line{MedicationID: f.medA.ID, Quantity: 3})
 	count := func(n int32, msg string) db.CountResult {
 		t.Helper()
 		res, err := s.RecordCount(ctx, db.Count{CabinetID: f.cabinet.ID, MedicationID: f.medA.ID, Counted: n,
@@ -190,13 +191,13 @@ func TestCountAndResolve(t *testing.T) {
 	assert.Equal(t, int32(10), requireLedger(t, s, f.cabinet.ID, f.medA.ID).OnHand, "a count never overwrites on_hand")
 
 	_, err := s.RecordCount(ctx, db.Count{CabinetID: f.cabinet.ID, MedicationID: f.medA.ID, Counted: -1, Actor: testActor, Source: db.SourceAPI})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 
 	two := int32(2)
 	_, err = s.ResolveDiscrepancy(ctx, d.ID, db.Resolution{Reason: "  ", Actor: pharmacist})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 	_, err = s.ResolveDiscrepancy(ctx, d.ID, db.Resolution{Reason: "recount", SetOnHand: &two, Actor: pharmacist})
-	assert.ErrorIs(t, err, db.ErrStockBelowReserved)
+	assert.ErrorIs(t, err, pyxis.ErrStockBelowReserved)
 	got, err := s.GetDiscrepancy(ctx, d.ID)
 	require.NoError(t, err)
 	assert.Equal(t, db.DiscrepancyOpen, got.Status, "a refused resolution leaves it open")
@@ -212,16 +213,16 @@ func TestCountAndResolve(t *testing.T) {
 	assert.Equal(t, []string{"adjusted", "counted", "counted", "adjusted"}, kinds(t, s, f.cabinet.ID, f.medA.ID))
 
 	_, err = s.ResolveDiscrepancy(ctx, d.ID, db.Resolution{Reason: "again", Actor: pharmacist})
-	assert.ErrorIs(t, err, db.ErrNotOpen)
+	assert.ErrorIs(t, err, pyxis.ErrNotOpen)
 	_, err = s.ResolveDiscrepancy(ctx, 999999, db.Resolution{Reason: "x", Actor: pharmacist})
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 
 	resolved, err := s.ListDiscrepancies(ctx, db.StockFilter{Status: db.DiscrepancyResolved, CabinetID: f.cabinet.ID})
 	require.NoError(t, err)
 	require.Len(t, resolved, 1)
 	assert.Equal(t, d.ID, resolved[0].ID)
 	_, err = s.ListDiscrepancies(ctx, db.StockFilter{Status: "pending"})
-	assert.ErrorIs(t, err, db.ErrInvalid)
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
 }
 
 func TestRefillTasks(t *testing.T) {
@@ -250,16 +251,16 @@ func TestRefillTasks(t *testing.T) {
 	assert.Equal(t, "CAB-1", task.CabinetCode)
 	assert.Nil(t, task.LoadedQty)
 
-	_, err = s.CompleteRefill(ctx, db.RefillCompletion{TaskID: task.ID, Quantity: 0, Actor: testActor})
-	assert.ErrorIs(t, err, db.ErrInvalid)
-	done, err := s.CompleteRefill(ctx, db.RefillCompletion{TaskID: task.ID, Quantity: 4, Actor: testActor, Source: db.SourceAPI})
+	_, err = s.CompleteRefill(ctx, pyxis.RefillCompletion{TaskID: task.ID, Quantity: 0, Actor: testActor})
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
+	done, err := s.CompleteRefill(ctx, pyxis.RefillCompletion{TaskID: task.ID, Quantity: 4, Actor: testActor, Source: db.SourceAPI})
 	require.NoError(t, err)
-	assert.Equal(t, db.CompletedRefill{Applied: true, OnHandAfter: 6}, done)
-	done, err = s.CompleteRefill(ctx, db.RefillCompletion{TaskID: task.ID, Quantity: 4, Actor: testActor, Source: db.SourceAPI})
+	assert.Equal(t, pyxis.CompletedRefill{Applied: true, OnHandAfter: 6}, done)
+	done, err = s.CompleteRefill(ctx, pyxis.RefillCompletion{TaskID: task.ID, Quantity: 4, Actor: testActor, Source: db.SourceAPI})
 	require.NoError(t, err)
 	assert.False(t, done.Applied, "a repeated confirmation changes nothing")
-	_, err = s.CompleteRefill(ctx, db.RefillCompletion{TaskID: 999999, Quantity: 4, Actor: testActor})
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	_, err = s.CompleteRefill(ctx, pyxis.RefillCompletion{TaskID: 999999, Quantity: 4, Actor: testActor})
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 
 	task, err = s.GetRefillTask(ctx, task.ID)
 	require.NoError(t, err)
@@ -267,7 +268,7 @@ func TestRefillTasks(t *testing.T) {
 	assert.Equal(t, int32(4), *task.LoadedQty)
 	assert.Equal(t, testActor.ID, task.CompletedBy)
 	_, err = s.OpenRefillTaskOf(ctx, f.cabinet.ID, f.medA.ID)
-	assert.ErrorIs(t, err, db.ErrNotFound)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
 	ms, err := s.ListMovements(ctx, f.cabinet.ID, f.medA.ID)
 	require.NoError(t, err)
 	last := ms[len(ms)-1]
@@ -305,10 +306,10 @@ func TestRefillWithAlreadyAppliedLoadReport(t *testing.T) {
 	require.NoError(t, err)
 	opened, err := s.OpenRefillTask(ctx, f.cabinet.ID, f.medA.ID, "restock-a", testActor)
 	require.NoError(t, err)
-	done, err := s.CompleteRefill(ctx, db.RefillCompletion{TaskID: opened.TaskID, Quantity: 3, Actor: cabinetActor,
+	done, err := s.CompleteRefill(ctx, pyxis.RefillCompletion{TaskID: opened.TaskID, Quantity: 3, Actor: cabinetActor,
 		Source: db.SourceCabinet, CabinetMessageID: "load-1"})
 	require.NoError(t, err)
-	assert.Equal(t, db.CompletedRefill{Applied: true, OnHandAfter: 2}, done)
+	assert.Equal(t, pyxis.CompletedRefill{Applied: true, OnHandAfter: 2}, done)
 	assert.Equal(t, int32(2), requireLedger(t, s, f.cabinet.ID, f.medA.ID).OnHand)
 }
 

@@ -1,6 +1,10 @@
 package db
 
-import "time"
+import (
+	"time"
+
+	"github.com/medreq/pyxis"
+)
 
 // MaxOnHand is the most a pocket may hold, and the highest par level: far above any real
 // pocket, low enough that a typo (or an extra zero) is refused rather than stored. The
@@ -55,7 +59,7 @@ type Movement struct {
 	Quantity         int32
 	OnHandAfter      int32
 	RequestID        string
-	Actor            Actor
+	Actor            pyxis.Actor
 	WitnessID        string
 	Source           string
 	CabinetMessageID string
@@ -72,7 +76,7 @@ type PocketChange struct {
 	// Kind is one of MovementLoaded, MovementReturned, MovementWasted, MovementUnloaded.
 	Kind     string
 	Quantity int32
-	Actor    Actor
+	Actor    pyxis.Actor
 	// Witness is who witnessed a waste; a controlled medication wasted without one is recorded
 	// as a discrepancy.
 	Witness string
@@ -100,7 +104,7 @@ type Count struct {
 	CabinetID        int64
 	MedicationID     int64
 	Counted          int32
-	Actor            Actor
+	Actor            pyxis.Actor
 	Source           string
 	CabinetMessageID string
 	At               time.Time
@@ -135,37 +139,6 @@ type RefillTask struct {
 	CompletedBy string
 }
 
-// OpenedRefill is what OpenRefillTask did.
-type OpenedRefill struct {
-	// NotNeeded is set when the pocket is at or above its par level: no task was opened.
-	NotNeeded bool
-	TaskID    int64
-	// RequestedQty is par_level - on_hand when the task was opened (of the existing task, if one
-	// was open already).
-	RequestedQty int32
-	OnHand       int32
-	ParLevel     int32
-}
-
-// RefillCompletion confirms a refill: Quantity units were loaded into the task's pocket.
-type RefillCompletion struct {
-	TaskID   int64
-	Quantity int32
-	Actor    Actor
-	// Source is SourceAPI or SourceCabinet: who reported the load.
-	Source string
-	// CabinetMessageID is the cabinet's load report, when the cabinet reported it.
-	CabinetMessageID string
-	At               time.Time
-}
-
-// CompletedRefill is what CompleteRefill did.
-type CompletedRefill struct {
-	// Applied is false when the task was no longer open (a retry after success): nothing changed.
-	Applied     bool
-	OnHandAfter int32
-}
-
 // Discrepancy is something a pharmacist must look at and resolve with a reason.
 type Discrepancy struct {
 	ID             int64
@@ -191,7 +164,7 @@ type Discrepancy struct {
 type Resolution struct {
 	Reason    string
 	SetOnHand *int32
-	Actor     Actor
+	Actor     pyxis.Actor
 }
 
 // StockFilter selects refill tasks or discrepancies. Zero values mean no filter; Limit 0 means

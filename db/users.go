@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
 
@@ -19,7 +20,7 @@ const (
 // UpsertUser creates a user, or replaces the name, role, registration, unit and active flag
 // of the user with the same ID, without an audit entry: it is for seeding demo data. It
 // returns ErrInvalid for an unknown role.
-func (s *Store) UpsertUser(ctx context.Context, u User) error {
+func (s *CatalogueStore) UpsertUser(ctx context.Context, u User) error {
 	role := gen.UserRole(u.Role)
 	if !role.Valid() {
 		return wrap("upsert user", invalidf("unknown role %q", u.Role))
@@ -35,7 +36,7 @@ func (s *Store) UpsertUser(ctx context.Context, u User) error {
 }
 
 // ListUsers returns every user ordered by id.
-func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+func (s *CatalogueStore) ListUsers(ctx context.Context) ([]User, error) {
 	rows, err := s.q.ListUsers(ctx)
 	if err != nil {
 		return nil, wrap("list users", err)
@@ -48,7 +49,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 }
 
 // GetUser returns the user with the given id, or ErrNotFound.
-func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
+func (s *CatalogueStore) GetUser(ctx context.Context, id string) (User, error) {
 	row, err := s.q.GetUser(ctx, id)
 	if err != nil {
 		return User{}, wrap("get user", err)
@@ -59,7 +60,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 // CreateUser adds a user to the directory, audited (user_created, details before null and
 // after the user) in the same transaction. It returns ErrConflict when the id is taken and
 // ErrInvalid for an unknown role or an empty id or name.
-func (s *Store) CreateUser(ctx context.Context, u User, by Actor) (User, error) {
+func (s *CatalogueStore) CreateUser(ctx context.Context, u User, by pyxis.Actor) (User, error) {
 	role := gen.UserRole(u.Role)
 	if !role.Valid() {
 		return User{}, wrap("create user", invalidf("unknown role %q", u.Role))
@@ -86,7 +87,7 @@ func (s *Store) CreateUser(ctx context.Context, u User, by Actor) (User, error) 
 // null and after the user, source "token"): it is how a user is provisioned just in time, on
 // the first sight of a valid token. It returns ErrInvalid for an unknown role or an empty id
 // or name.
-func (s *Store) EnsureUser(ctx context.Context, u User, by Actor) (User, error) {
+func (s *CatalogueStore) EnsureUser(ctx context.Context, u User, by pyxis.Actor) (User, error) {
 	role := gen.UserRole(u.Role)
 	if !role.Valid() {
 		return User{}, wrap("ensure user", invalidf("unknown role %q", u.Role))
@@ -117,7 +118,7 @@ func (s *Store) EnsureUser(ctx context.Context, u User, by Actor) (User, error) 
 // UpdateUser changes the fields of the user set in p, audited (user_updated, details before
 // and after) in the same transaction. It returns ErrNotFound for an unknown id and ErrInvalid
 // for an unknown role or an empty name.
-func (s *Store) UpdateUser(ctx context.Context, id string, p UserPatch, by Actor) (User, error) {
+func (s *CatalogueStore) UpdateUser(ctx context.Context, id string, p UserPatch, by pyxis.Actor) (User, error) {
 	if p.Role != nil && !gen.UserRole(*p.Role).Valid() {
 		return User{}, wrap("update user", invalidf("unknown role %q", *p.Role))
 	}
@@ -148,16 +149,6 @@ func (s *Store) UpdateUser(ctx context.Context, id string, p UserPatch, by Actor
 		return User{}, wrap("update user", err)
 	}
 	return out, nil
-}
-
-// InactiveApprovers returns the ids of the users who recorded an approval of the request
-// (approval_recorded, the first of two) and are deactivated now, ordered by id.
-func (s *Store) InactiveApprovers(ctx context.Context, requestID string) ([]string, error) {
-	ids, err := s.q.InactiveApprovers(ctx, requestID)
-	if err != nil {
-		return nil, wrap("inactive approvers", err)
-	}
-	return ids, nil
 }
 
 func set[T any](dst *T, v *T) {

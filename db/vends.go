@@ -8,21 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
-
-// Vend is what one withdrawal report says a cabinet dispensed for a request: each line's
-// medication and quantity as the cabinet counted it, which may differ from the order.
-type Vend struct {
-	CabinetID int64
-	Lines     []Line
-	// ReportID identifies the report (the cabinet's message control id, or the API call's
-	// request id); it is kept with the movements and discrepancies, for whoever traces them.
-	ReportID string
-	Actor    Actor
-	Source   string
-	At       time.Time
-}
 
 // applyVend consumes, in the caller's transaction, what a vend dispensed for a request: each
 // line first from the request's reservation of that medication, what it took beyond (an over
@@ -30,7 +18,7 @@ type Vend struct {
 // the ledger holds it. Every unit taken is a dispensed movement of the request. What differs
 // from the order is returned as discrepancies to record once the stock rows are done with:
 // the audit chain's lock comes last in a transaction.
-func applyVend(ctx context.Context, q *gen.Queries, requestID string, v Vend) ([]ConsumedLine, []newDiscrepancy, error) {
+func applyVend(ctx context.Context, q *gen.Queries, requestID string, v pyxis.Vend) ([]pyxis.ConsumedLine, []newDiscrepancy, error) {
 	lines, err := mergeLines(v.Lines)
 	if err != nil {
 		return nil, nil, err
@@ -44,7 +32,7 @@ func applyVend(ctx context.Context, q *gen.Queries, requestID string, v Vend) ([
 		held[r.MedicationID] = r
 	}
 	var (
-		consumed []ConsumedLine
+		consumed []pyxis.ConsumedLine
 		found    []newDiscrepancy
 	)
 	for _, l := range lines {
@@ -54,7 +42,7 @@ func applyVend(ctx context.Context, q *gen.Queries, requestID string, v Vend) ([
 			remaining = r.Quantity - r.Consumed
 		}
 		take := min(l.Quantity, remaining)
-		left := ConsumedLine{MedicationID: l.MedicationID}
+		left := pyxis.ConsumedLine{MedicationID: l.MedicationID}
 		if take > 0 {
 			if err := q.ConsumeReservation(ctx, gen.ConsumeReservationParams{RequestID: requestID, MedicationID: l.MedicationID, Quantity: take}); err != nil {
 				return nil, nil, err
@@ -66,7 +54,7 @@ func applyVend(ctx context.Context, q *gen.Queries, requestID string, v Vend) ([
 			if err := vendMovement(ctx, q, requestID, v, l.MedicationID, take, lvl.OnHand, false); err != nil {
 				return nil, nil, err
 			}
-			left = ConsumedLine{MedicationID: l.MedicationID, Quantity: take, OnHand: lvl.OnHand, ParLevel: lvl.ParLevel}
+			left = pyxis.ConsumedLine{MedicationID: l.MedicationID, Quantity: take, OnHand: lvl.OnHand, ParLevel: lvl.ParLevel}
 		}
 		if extra := l.Quantity - take; extra > 0 {
 			kind := DiscrepancyWrongMedication
@@ -81,7 +69,7 @@ func applyVend(ctx context.Context, q *gen.Queries, requestID string, v Vend) ([
 				if err := vendMovement(ctx, q, requestID, v, l.MedicationID, free, lvl.OnHand, true); err != nil {
 					return nil, nil, err
 				}
-				left = ConsumedLine{MedicationID: l.MedicationID, Quantity: take + free, OnHand: lvl.OnHand, ParLevel: lvl.ParLevel}
+				left = pyxis.ConsumedLine{MedicationID: l.MedicationID, Quantity: take + free, OnHand: lvl.OnHand, ParLevel: lvl.ParLevel}
 			}
 			actual := l.Quantity
 			found = append(found, newDiscrepancy{
@@ -119,7 +107,7 @@ func takeFree(ctx context.Context, q *gen.Queries, cabinetID, medicationID int64
 }
 
 // vendMovement writes a dispensed movement of a request.
-func vendMovement(ctx context.Context, q *gen.Queries, requestID string, v Vend, medicationID int64, n, onHandAfter int32, beyondOrder bool) error {
+func vendMovement(ctx context.Context, q *gen.Queries, requestID string, v pyxis.Vend, medicationID int64, n, onHandAfter int32, beyondOrder bool) error {
 	details := map[string]any{"report_id": v.ReportID}
 	if beyondOrder {
 		details["beyond_order"] = true
@@ -136,7 +124,7 @@ func vendMovement(ctx context.Context, q *gen.Queries, requestID string, v Vend,
 // some of but not all, once the request stops waiting at the cabinet (rows are its
 // reservations as they were before the release). A request nothing was vended for has none:
 // it simply expired or was cancelled.
-func shortVends(requestID string, rows []gen.ListReservationsRow, by Actor, at time.Time) []newDiscrepancy {
+func shortVends(requestID string, rows []gen.ListReservationsRow, by pyxis.Actor, at time.Time) []newDiscrepancy {
 	vended := false
 	for _, r := range rows {
 		vended = vended || r.Consumed > 0

@@ -7,20 +7,21 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 )
 
-var vendingCabinet = db.Actor{ID: "cabinet:CAB-1", Role: "cabinet"}
+var vendingCabinet = pyxis.Actor{ID: "cabinet:CAB-1", Role: "cabinet"}
 
 // vendStep records the next transition of req-vend with a withdrawal report of lines.
-func vendStep(f fixture, seq int32, stock db.StockChange, lines ...db.Line) db.Step {
+func vendStep(f fixture, seq int32, stock pyxis.StockChange, lines ...pyxis.Line) pyxis.Step {
 	at := t0.Add(time.Duration(seq) * time.Minute)
-	st := db.Step{RequestID: "req-vend", Stock: stock, Transitions: []db.Transition{{
+	st := pyxis.Step{RequestID: "req-vend", Stock: stock, Transitions: []pyxis.Transition{{
 		RequestID: "req-vend", Seq: seq, From: "ready_at_cabinet", Status: "ready_at_cabinet", Action: "partially_withdrawn",
 		At: at, Actor: vendingCabinet, Vended: lines,
 	}}}
 	if len(lines) > 0 {
-		st.Vends = []db.Vend{{CabinetID: f.cabinet.ID, Lines: lines, ReportID: "MSG-" + time.Duration(seq).String(), Actor: vendingCabinet, Source: db.SourceCabinet, At: at}}
+		st.Vends = []pyxis.Vend{{CabinetID: f.cabinet.ID, Lines: lines, ReportID: "MSG-" + time.Duration(seq).String(), Actor: vendingCabinet, Source: db.SourceCabinet, At: at}}
 	}
 	return st
 }
@@ -64,10 +65,10 @@ func TestVendAsOrderedConsumesEachLine(t *testing.T) {
 	f := seed(t, s, 10)
 	admitted(t, s, f)
 
-	st := vendStep(f, 3, db.StockRelease, db.Line{MedicationID: f.medA.ID, Quantity: 4}, db.Line{MedicationID: f.medB.ID, Quantity: 1})
+	st := vendStep(f, 3, pyxis.StockRelease, pyxis.Line{MedicationID: f.medA.ID, Quantity: 4}, pyxis.Line{MedicationID: f.medB.ID, Quantity: 1})
 	res, err := s.RecordStep(ctx, st)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []db.ConsumedLine{
+	assert.ElementsMatch(t, []pyxis.ConsumedLine{
 		{MedicationID: f.medA.ID, Quantity: 4, OnHand: 6, ParLevel: 5},
 		{MedicationID: f.medB.ID, Quantity: 1, OnHand: 9, ParLevel: 5},
 	}, res.Consumed)
@@ -83,7 +84,7 @@ func TestVendAsOrderedConsumesEachLine(t *testing.T) {
 	assert.Empty(t, discrepancyKinds(t, s, f))
 	d, err := s.GetRequestDetail(ctx, "req-vend")
 	require.NoError(t, err)
-	assert.Equal(t, []db.Line{{MedicationID: f.medA.ID, Quantity: 4}, {MedicationID: f.medB.ID, Quantity: 1}}, d.Transitions[2].Vended)
+	assert.Equal(t, []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 4}, {MedicationID: f.medB.ID, Quantity: 1}}, d.Transitions[2].Vended)
 }
 
 func TestVendBeyondTheOrderOpensDiscrepancies(t *testing.T) {
@@ -91,7 +92,7 @@ func TestVendBeyondTheOrderOpensDiscrepancies(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
-	_, err := s.Admit(ctx, func() db.Admission {
+	_, err := s.Admit(ctx, func() pyxis.Admission {
 		a := admission(f, "req-vend", 2)
 		a.Lines = a.Lines[:1] // 2 of A only
 		a.Submitted.Header.Lines = a.Lines
@@ -100,7 +101,7 @@ func TestVendBeyondTheOrderOpensDiscrepancies(t *testing.T) {
 	require.NoError(t, err)
 
 	// Three of A where two were ordered, and one of B, which was not ordered at all.
-	res, err := s.RecordStep(ctx, vendStep(f, 3, db.StockRelease, db.Line{MedicationID: f.medA.ID, Quantity: 3}, db.Line{MedicationID: f.medB.ID, Quantity: 1}))
+	res, err := s.RecordStep(ctx, vendStep(f, 3, pyxis.StockRelease, pyxis.Line{MedicationID: f.medA.ID, Quantity: 3}, pyxis.Line{MedicationID: f.medB.ID, Quantity: 1}))
 	require.NoError(t, err)
 	assert.Len(t, res.Discrepancies, 2)
 	assert.ElementsMatch(t, []found{{db.DiscrepancyOverVend, 2, 3}, {db.DiscrepancyWrongMedication, 0, 1}}, discrepancyKinds(t, s, f))
@@ -119,13 +120,13 @@ func TestShortVendReleasesTheRestWithADiscrepancy(t *testing.T) {
 	admitted(t, s, f)
 
 	// One of four A; B not yet. Then the window passes: the rest is released.
-	_, err := s.RecordStep(ctx, vendStep(f, 3, db.StockNone, db.Line{MedicationID: f.medA.ID, Quantity: 1}))
+	_, err := s.RecordStep(ctx, vendStep(f, 3, pyxis.StockNone, pyxis.Line{MedicationID: f.medA.ID, Quantity: 1}))
 	require.NoError(t, err)
 	a := requireInvariant(t, s, f.cabinet.ID, f.medA.ID)
 	assert.Equal(t, []int32{9, 3}, []int32{a.OnHand, a.Reserved}, "one consumed, three still held")
-	res, err := s.RecordStep(ctx, vendStep(f, 4, db.StockRelease))
+	res, err := s.RecordStep(ctx, vendStep(f, 4, pyxis.StockRelease))
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []db.Line{{MedicationID: f.medA.ID, Quantity: 3}, {MedicationID: f.medB.ID, Quantity: 1}}, res.Released)
+	assert.ElementsMatch(t, []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 3}, {MedicationID: f.medB.ID, Quantity: 1}}, res.Released)
 	assert.ElementsMatch(t, []found{{db.DiscrepancyShortVend, 4, 1}, {db.DiscrepancyShortVend, 1, 0}}, discrepancyKinds(t, s, f),
 		"A ordered 4 got 1, B ordered 1 got 0")
 	a = requireLedger(t, s, f.cabinet.ID, f.medA.ID)
@@ -138,7 +139,7 @@ func TestExpiryWithoutVendsOpensNoDiscrepancy(t *testing.T) {
 	ctx := testCtx(t)
 	f := seed(t, s, 10)
 	admitted(t, s, f)
-	_, err := s.RecordStep(ctx, vendStep(f, 3, db.StockRelease))
+	_, err := s.RecordStep(ctx, vendStep(f, 3, pyxis.StockRelease))
 	require.NoError(t, err)
 	assert.Empty(t, discrepancyKinds(t, s, f))
 	assert.Zero(t, requireInvariant(t, s, f.cabinet.ID, f.medA.ID).Reserved)
@@ -150,9 +151,9 @@ func TestUnmatchedDispenseAndItsReview(t *testing.T) {
 	ctx := testCtx(t)
 	f := seed(t, s, 3)
 	u := db.UnmatchedDispense{
-		CabinetID: f.cabinet.ID, Lines: []db.Line{{MedicationID: f.medB.ID, Quantity: 5}},
+		CabinetID: f.cabinet.ID, Lines: []pyxis.Line{{MedicationID: f.medB.ID, Quantity: 5}},
 		OrderRef: "PHARM-778", Cause: db.UnmatchedUnknownOrder, MessageControlID: "V-1",
-		Actor: db.Actor{ID: "nurse-ana", Role: "cabinet"}, Source: db.SourceCabinet, At: t0,
+		Actor: pyxis.Actor{ID: "nurse-ana", Role: "cabinet"}, Source: db.SourceCabinet, At: t0,
 	}
 	res, err := s.RecordUnmatchedDispense(ctx, u)
 	require.NoError(t, err)
@@ -173,15 +174,15 @@ func TestUnmatchedDispenseAndItsReview(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, n)
 
-	_, err = s.ReviewOverride(ctx, open[0].ID, db.OverrideJustified, "", db.Actor{ID: "nurse-ana", Role: "pharmacist"})
-	assert.ErrorIs(t, err, db.ErrInvalid, "who dispensed does not review it")
-	_, err = s.ReviewOverride(ctx, open[0].ID, "fine", "", db.Actor{ID: "pharm-bo", Role: "pharmacist"})
-	assert.ErrorIs(t, err, db.ErrInvalid)
-	r, err := s.ReviewOverride(ctx, open[0].ID, db.OverrideJustified, "code blue, bed 4", db.Actor{ID: "pharm-bo", Role: "pharmacist"})
+	_, err = s.ReviewOverride(ctx, open[0].ID, db.OverrideJustified, "", pyxis.Actor{ID: "nurse-ana", Role: "pharmacist"})
+	assert.ErrorIs(t, err, pyxis.ErrInvalid, "who dispensed does not review it")
+	_, err = s.ReviewOverride(ctx, open[0].ID, "fine", "", pyxis.Actor{ID: "pharm-bo", Role: "pharmacist"})
+	assert.ErrorIs(t, err, pyxis.ErrInvalid)
+	r, err := s.ReviewOverride(ctx, open[0].ID, db.OverrideJustified, "code blue, bed 4", pyxis.Actor{ID: "pharm-bo", Role: "pharmacist"})
 	require.NoError(t, err)
 	assert.Equal(t, db.OverrideReviewed, r.Status)
-	_, err = s.ReviewOverride(ctx, open[0].ID, db.OverrideNotJustified, "", db.Actor{ID: "pharm-cy", Role: "pharmacist"})
-	assert.ErrorIs(t, err, db.ErrNotOpen)
+	_, err = s.ReviewOverride(ctx, open[0].ID, db.OverrideNotJustified, "", pyxis.Actor{ID: "pharm-cy", Role: "pharmacist"})
+	assert.ErrorIs(t, err, pyxis.ErrNotOpen)
 	verifyOK(t, s)
 }
 

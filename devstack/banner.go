@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // banner is what dev mode prints once it is ready.
@@ -50,10 +50,10 @@ func printBanner(w io.Writer, b banner) error {
 		}
 		v := strings.ToUpper(strings.ReplaceAll(u.ID, "-", "_")) + "_TOKEN"
 		fmt.Fprintf(&sb, "  # %s, %s\n  export %s=%s\n", u.Name, u.Role, v, tok)
-		if u.Role == workflows.RoleNurse && nurse == "" {
+		if u.Role == pyxis.RoleNurse && nurse == "" {
 			nurse = v
 		}
-		if u.Role == workflows.RolePharmacist && pharmacist == "" {
+		if u.Role == pyxis.RolePharmacist && pharmacist == "" {
 			pharmacist, pharmacistToken, pharmacistName = v, tok, u.Name
 		}
 	}

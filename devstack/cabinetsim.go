@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/db"
 )
@@ -45,11 +46,11 @@ func PointDemoCabinets(ctx context.Context, store *db.Store, addr string) error 
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 	for _, c := range demoCabinets {
 		cab, err := store.SetCabinetDriver(ctx, c.Code, "hl7", addr)
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, pyxis.ErrNotFound) {
 			continue
 		}
 		if err == nil {
-			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopback, db.Actor{})
+			_, err = store.SetCabinetReportSources(ctx, cab.ID, loopback, pyxis.Actor{})
 		}
 		if err != nil {
 			return fmt.Errorf("point %s at the simulator: %w", c.Code, err)

@@ -5,27 +5,27 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Demo is what the first start of dev mode creates, and what its banner shows.
 type Demo struct {
 	Users    []db.User
-	Cabinets []db.Cabinet
+	Cabinets []pyxis.Cabinet
 	// Meds holds the first two medications, for the sample request.
-	Meds []db.Medication
+	Meds []pyxis.Medication
 }
 
 // demoUsers are dev mode's users; each nurse works on the unit of a demo cabinet, so she sees
 // that cabinet's requests.
 var demoUsers = []db.User{
-	{ID: "nurse-ana", Name: "Ana Souza", Role: workflows.RoleNurse, Registration: "COREN-SP 123456", Unit: "Intensive Care Unit", Active: true},
-	{ID: "nurse-caio", Name: "Caio Lima", Role: workflows.RoleNurse, Registration: "COREN-SP 654321", Unit: "Ward 3B (Medical)", Active: true},
-	{ID: "pharm-bruno", Name: "Bruno Alves", Role: workflows.RolePharmacist, Registration: "CRF-SP 12345", Active: true},
-	{ID: "pharm-dora", Name: "Dora Reis", Role: workflows.RolePharmacist, Registration: "CRF-SP 54321", Active: true},
-	{ID: "tech-edu", Name: "Eduardo Melo", Role: workflows.RoleTechnician, Active: true},
-	{ID: "admin-fe", Name: "Fernanda Dias", Role: workflows.RoleAdmin, Active: true},
+	{ID: "nurse-ana", Name: "Ana Souza", Role: pyxis.RoleNurse, Registration: "COREN-SP 123456", Unit: "Intensive Care Unit", Active: true},
+	{ID: "nurse-caio", Name: "Caio Lima", Role: pyxis.RoleNurse, Registration: "COREN-SP 654321", Unit: "Ward 3B (Medical)", Active: true},
+	{ID: "pharm-bruno", Name: "Bruno Alves", Role: pyxis.RolePharmacist, Registration: "CRF-SP 12345", Active: true},
+	{ID: "pharm-dora", Name: "Dora Reis", Role: pyxis.RolePharmacist, Registration: "CRF-SP 54321", Active: true},
+	{ID: "tech-edu", Name: "Eduardo Melo", Role: pyxis.RoleTechnician, Active: true},
+	{ID: "admin-fe", Name: "Fernanda Dias", Role: pyxis.RoleAdmin, Active: true},
 }
 
 // demoCabinets are created simulated; dev mode then points them at its cabinet simulator
@@ -95,7 +95,7 @@ func createDemo(ctx context.Context, store *db.Store) error {
 			return err
 		}
 	}
-	var meds []db.Medication
+	var meds []pyxis.Medication
 	for _, m := range demoMedications {
 		created, err := store.CreateMedication(ctx, m)
 		if err != nil {
@@ -103,7 +103,7 @@ func createDemo(ctx context.Context, store *db.Store) error {
 		}
 		meds = append(meds, created)
 	}
-	seeder := db.Actor{ID: "dev-seed", Role: workflows.RoleSystem}
+	seeder := pyxis.Actor{ID: "dev-seed", Role: pyxis.RoleSystem}
 	for _, c := range demoCabinets {
 		cab, err := store.CreateCabinet(ctx, c)
 		if err != nil {
@@ -120,7 +120,7 @@ func createDemo(ctx context.Context, store *db.Store) error {
 
 // stockDemoPocket fills a demo pocket to its par level: a controlled medication's through a
 // witnessed load, the only way its level rises.
-func stockDemoPocket(ctx context.Context, store *db.Store, cabinetID int64, m db.Medication, seeder db.Actor) error {
+func stockDemoPocket(ctx context.Context, store *db.Store, cabinetID int64, m pyxis.Medication, seeder pyxis.Actor) error {
 	if !m.Controlled() {
 		_, err := store.SetStock(ctx, cabinetID, m.ID, DemoParLevel, DemoParLevel, seeder)
 		return err

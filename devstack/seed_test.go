@@ -8,9 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/dbtest"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // TestDemoNursesWorkOnTheDemoCabinetsUnits keeps dev mode's nurses able to see their
@@ -22,7 +22,7 @@ func TestDemoNursesWorkOnTheDemoCabinetsUnits(t *testing.T) {
 	}
 	nurses := map[string]string{}
 	for _, u := range demoUsers {
-		if u.Role == workflows.RoleNurse {
+		if u.Role == pyxis.RoleNurse {
 			nurses[u.ID] = u.Unit
 		}
 	}
@@ -41,13 +41,13 @@ func TestDevBannerPrintsDemoUsersOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, d.Users, len(demoUsers))
 	for _, u := range []db.User{
-		{ID: "cab-icu", Name: "ICU interface", Role: workflows.RoleCabinet, Active: true},
-		{ID: "someone-else", Name: "Someone", Role: workflows.RoleNurse, Active: true},
+		{ID: "cab-icu", Name: "ICU interface", Role: pyxis.RoleCabinet, Active: true},
+		{ID: "someone-else", Name: "Someone", Role: pyxis.RoleNurse, Active: true},
 	} {
-		_, err := store.CreateUser(ctx, u, db.Actor{ID: "admin-fe", Role: workflows.RoleAdmin})
+		_, err := store.CreateUser(ctx, u, pyxis.Actor{ID: "admin-fe", Role: pyxis.RoleAdmin})
 		require.NoError(t, err)
 	}
-	_, err = store.UpdateUser(ctx, "tech-edu", db.UserPatch{Active: ptrTo(false)}, db.Actor{ID: "admin-fe", Role: workflows.RoleAdmin})
+	_, err = store.UpdateUser(ctx, "tech-edu", db.UserPatch{Active: ptrTo(false)}, pyxis.Actor{ID: "admin-fe", Role: pyxis.RoleAdmin})
 	require.NoError(t, err)
 
 	d, err = Seed(ctx, store)

@@ -11,16 +11,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
-	"github.com/medreq/pyxis/workflows"
 )
 
 func TestAuthentication(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	forged, err := api.IssueToken([]byte("another-secret-another-secret-!!"), "nurse-x", "X", workflows.RoleNurse, time.Hour, time.Now())
+	forged, err := api.IssueToken([]byte("another-secret-another-secret-!!"), "nurse-x", "X", pyxis.RoleNurse, time.Hour, time.Now())
 	require.NoError(t, err)
-	expired, err := api.IssueToken(e2e.secret, "nurse-x", "X", workflows.RoleNurse, time.Minute, time.Now().Add(-time.Hour))
+	expired, err := api.IssueToken(e2e.secret, "nurse-x", "X", pyxis.RoleNurse, time.Minute, time.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	noExp, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "nurse-x", "role": "nurse"}).SignedString(e2e.secret)
 	require.NoError(t, err)
@@ -42,13 +42,13 @@ func TestAuthentication(t *testing.T) {
 		{"no expiry", "GET", "/v1/requests", noExp, http.StatusUnauthorized},
 		{"unknown role", "GET", "/v1/requests", badRole, http.StatusUnauthorized},
 		{"alg none", "GET", "/v1/requests", none, http.StatusUnauthorized},
-		{"technician creates", "POST", "/v1/requests", c.token("tech", workflows.RoleTechnician), http.StatusForbidden},
-		{"pharmacist creates", "POST", "/v1/requests", c.token("ph", workflows.RolePharmacist), http.StatusForbidden},
-		{"technician reads requests", "GET", "/v1/requests", c.token("tech", workflows.RoleTechnician), http.StatusForbidden},
-		{"nurse approves", "POST", "/v1/requests/medreq-01J00000000000000000000000/approve", c.token("n", workflows.RoleNurse), http.StatusForbidden},
-		{"nurse sets stock", "PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0]), c.token("n", workflows.RoleNurse), http.StatusForbidden},
-		{"pharmacist adds medication", "POST", "/v1/medications", c.token("ph", workflows.RolePharmacist), http.StatusForbidden},
-		{"nurse lists requests", "GET", "/v1/requests", c.token("n", workflows.RoleNurse), http.StatusOK},
+		{"technician creates", "POST", "/v1/requests", c.token("tech", pyxis.RoleTechnician), http.StatusForbidden},
+		{"pharmacist creates", "POST", "/v1/requests", c.token("ph", pyxis.RolePharmacist), http.StatusForbidden},
+		{"technician reads requests", "GET", "/v1/requests", c.token("tech", pyxis.RoleTechnician), http.StatusForbidden},
+		{"nurse approves", "POST", "/v1/requests/medreq-01J00000000000000000000000/approve", c.token("n", pyxis.RoleNurse), http.StatusForbidden},
+		{"nurse sets stock", "PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0]), c.token("n", pyxis.RoleNurse), http.StatusForbidden},
+		{"pharmacist adds medication", "POST", "/v1/medications", c.token("ph", pyxis.RolePharmacist), http.StatusForbidden},
+		{"nurse lists requests", "GET", "/v1/requests", c.token("n", pyxis.RoleNurse), http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b any
@@ -70,11 +70,11 @@ func TestAuthentication(t *testing.T) {
 func TestRequestAsOwnerOnlyPharmacistMayApprove(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-self", workflows.RoleNurse)
+	nurse := c.token("nurse-self", pyxis.RoleNurse)
 	id := c.create(f, nurse, 1)
 	c.waitStatus(id, nurse, "awaiting_approval")
 	// A pharmacist token with the requester's subject: the requester never approves their own.
-	self := c.token("nurse-self", workflows.RolePharmacist)
+	self := c.token("nurse-self", pyxis.RolePharmacist)
 	status, body := c.do("POST", "/v1/requests/"+id+"/approve", self, nil)
 	assert.Equal(t, http.StatusForbidden, status, body)
 }
@@ -84,7 +84,7 @@ func TestRequestAsOwnerOnlyPharmacistMayApprove(t *testing.T) {
 func TestBadInputStartsAndWritesNothing(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-bad", workflows.RoleNurse)
+	nurse := c.token("nurse-bad", pyxis.RoleNurse)
 	item := func(med int64, qty int) map[string]any { return map[string]any{"medication_id": med, "quantity": qty} }
 	valid := func(items ...map[string]any) map[string]any {
 		return map[string]any{"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "M-1", "bed": "1"}, "priority": "urgent", "items": items}
@@ -143,7 +143,7 @@ func TestBadInputStartsAndWritesNothing(t *testing.T) {
 func TestListFiltersAndPaginates(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(50)
-	nurse := c.token("nurse-list", workflows.RoleNurse)
+	nurse := c.token("nurse-list", pyxis.RoleNurse)
 	var ids []string
 	for range 5 {
 		ids = append(ids, c.create(f, nurse, 1))
@@ -191,8 +191,8 @@ func TestListFiltersAndPaginates(t *testing.T) {
 
 func TestCatalogueAndStock(t *testing.T) {
 	c := newAPI(t, testConfig())
-	admin := c.token("admin-cat", workflows.RoleAdmin)
-	tech := c.token("tech-cat", workflows.RoleTechnician)
+	admin := c.token("admin-cat", pyxis.RoleAdmin)
+	tech := c.token("tech-cat", pyxis.RoleTechnician)
 	f := c.fixture(2)
 
 	status, body := c.do("POST", "/v1/medications", admin, map[string]any{"code": fmt.Sprintf("%s-M0", f.cabinetCode), "name": "dup"})
@@ -215,7 +215,7 @@ func TestCatalogueAndStock(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status, body)
 
 	// Reserve 2, then try to count the pocket below what is reserved.
-	nurse := c.token("nurse-cat", workflows.RoleNurse)
+	nurse := c.token("nurse-cat", pyxis.RoleNurse)
 	id := c.create(f, nurse, 2)
 	c.waitStatus(id, nurse, "awaiting_approval")
 	status, body = c.do("PUT", stockPath, tech, map[string]any{"on_hand": 1, "par_level": 2})
@@ -239,6 +239,6 @@ func TestHealthAndReadiness(t *testing.T) {
 	status, body = c.do("GET", "/readyz", "", nil)
 	assert.Equal(t, http.StatusOK, status, body)
 	assert.Equal(t, map[string]any{"postgres": "ok", "temporal": "ok"}, body["checks"])
-	status, body = c.malformed().do("GET", "/v1/nowhere", c.token("a", workflows.RoleAdmin), nil)
+	status, body = c.malformed().do("GET", "/v1/nowhere", c.token("a", pyxis.RoleAdmin), nil)
 	assert.Equal(t, http.StatusNotFound, status, body)
 }

@@ -8,10 +8,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/check"
 	"github.com/medreq/pyxis/db"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // checkCabinets runs the invariant checker over the given cabinets only (other tests share
@@ -41,8 +41,8 @@ func checkCabinets(t *testing.T, sim *cabsim.Sim, cabs ...fixture) check.Report 
 func TestCheckerFindsEveryInvariantHeld(t *testing.T) {
 	c := newAPI(t, testConfig())
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 100*time.Millisecond, 20)
-	nurse := c.token("nurse-chk", workflows.RoleNurse)
-	pharmacist := c.token("pharm-chk", workflows.RolePharmacist)
+	nurse := c.token("nurse-chk", pyxis.RoleNurse)
+	pharmacist := c.token("pharm-chk", pyxis.RolePharmacist)
 	dispensed := c.create(cab.fixture, nurse, 2)
 	rejected := c.create(cab.fixture, nurse, 1)
 	waiting := c.create(cab.fixture, nurse, 1)
@@ -65,7 +65,7 @@ func TestCheckerFindsEveryInvariantHeld(t *testing.T) {
 func TestCheckerFindsBrokenInvariants(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(10, 10)
-	nurse := c.token("nurse-chk2", workflows.RoleNurse)
+	nurse := c.token("nurse-chk2", pyxis.RoleNurse)
 	id := c.create(f, nurse, 2)
 	c.waitStatus(id, nurse, "awaiting_approval")
 	ctx := context.Background()
@@ -75,10 +75,9 @@ func TestCheckerFindsBrokenInvariants(t *testing.T) {
 	_, err := e2e.pool.Exec(ctx, "UPDATE cabinet_stock SET reserved = reserved + 1 WHERE cabinet_id = $1 AND medication_id = $2", f.cabinetID, f.meds[1])
 	require.NoError(t, err)
 	const ghost = "medreq-01J0000000000000000000GHST"
-	_, err = e2e.store.RecordStep(ctx, db.Step{RequestID: ghost, Transitions: []db.Transition{{
-		RequestID: ghost, Seq: 1, Status: "submitted", At: time.Now(), Actor: db.Actor{ID: "nurse-chk2", Role: "nurse"},
-		Header: &db.RequestHeader{RequesterID: "nurse-chk2", PatientMRN: "MRN-X", CabinetID: f.cabinetID, Priority: "stat",
-			Lines: []db.Line{{MedicationID: f.meds[0], Quantity: 1}}},
+	_, err = e2e.store.RecordStep(ctx, pyxis.Step{RequestID: ghost, Transitions: []pyxis.Transition{{
+		RequestID: ghost, Seq: 1, Status: "submitted", At: time.Now(), Actor: pyxis.Actor{ID: "nurse-chk2", Role: "nurse"},
+		Header: &pyxis.RequestHeader{Requester: pyxis.Actor{ID: "nurse-chk2"}, Patient: pyxis.Patient{MRN: "MRN-X"}, CabinetID: f.cabinetID, Priority: "stat", Lines: []pyxis.Line{{MedicationID: f.meds[0], Quantity: 1}}},
 	}}})
 	require.NoError(t, err)
 	o := check.Options{Namespace: e2e.namespace, StuckAfter: time.Minute, Settle: 2 * time.Second,

@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis"
 )
 
 // controlledMedication adds a medication of the given controlled list, stocked in the fixture's
 // cabinet, and returns its id.
 func (c *apiClient) controlledMedication(f fixture, list string, onHand int) int64 {
 	c.t.Helper()
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	status, med := c.do("POST", "/v1/medications", admin, map[string]any{
 		"code": fmt.Sprintf("%s-%s-%d", f.cabinetCode, list, c.s.seq.Add(1)), "name": "Controlled " + list, "unit": "ampoule", "controlled_list": list,
 	})
@@ -31,7 +31,7 @@ func (c *apiClient) controlledMedication(f fixture, list string, onHand int) int
 // loads onHand units into it, witnessed: the only way a controlled pocket fills.
 func (c *apiClient) stockControlled(f fixture, med int64, onHand, parLevel int) {
 	c.t.Helper()
-	tech := c.token("tech-1", workflows.RoleTechnician)
+	tech := c.token("tech-1", pyxis.RoleTechnician)
 	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, med), tech,
 		map[string]any{"on_hand": 0, "par_level": parLevel})
 	require.Equal(c.t, http.StatusOK, status, row)
@@ -46,9 +46,9 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
 	morphine := c.controlledMedication(f, "A1", 5)
-	nurse := c.token("nurse-ctl", workflows.RoleNurse)
-	p1 := c.token("pharm-ctl-1", workflows.RolePharmacist)
-	p2 := c.token("pharm-ctl-2", workflows.RolePharmacist)
+	nurse := c.token("nurse-ctl", pyxis.RoleNurse)
+	p1 := c.token("pharm-ctl-1", pyxis.RolePharmacist)
+	p2 := c.token("pharm-ctl-2", pyxis.RolePharmacist)
 
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-CTL-1", "bed": "3"}, "priority": "urgent",
@@ -67,7 +67,7 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, status, body)
 	assert.Equal(t, "duplicate_approval", body["error"].(map[string]any)["code"])
 
-	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("nurse-other", workflows.RoleNurse), nil)
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("nurse-other", pyxis.RoleNurse), nil)
 	assert.Equal(t, http.StatusForbidden, status, "a nurse never approves: %v", body)
 
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", p2, nil)
@@ -90,7 +90,7 @@ func TestUncontrolledAndLowerListsNeedOneApproval(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
 	c1 := c.controlledMedication(f, "C1", 5) // not a dual-approval list by default
-	nurse := c.token("nurse-c1", workflows.RoleNurse)
+	nurse := c.token("nurse-c1", pyxis.RoleNurse)
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-C1"}, "priority": "routine",
 		"items": []map[string]any{{"medication_id": c1, "quantity": 1}},
@@ -98,7 +98,7 @@ func TestUncontrolledAndLowerListsNeedOneApproval(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status, body)
 	assert.EqualValues(t, 1, body["required_approvals"])
 
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	status, body = c.malformed().do("POST", "/v1/medications", admin, map[string]any{"code": "BAD-LIST-" + f.cabinetCode, "name": "x", "controlled_list": "Z9"})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 	status, body = c.do("POST", "/v1/medications", admin, map[string]any{"code": "NO-LIST-" + f.cabinetCode, "name": "x", "controlled": true})

@@ -24,6 +24,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/api/contracttest"
@@ -35,7 +36,6 @@ import (
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // These are the end-to-end tests: a real Temporal server started in-process, a real Postgres
@@ -309,14 +309,14 @@ func (c *apiClient) fixture(onHand ...int) fixture {
 	c.t.Helper()
 	ctx := c.t.Context()
 	n := c.s.seq.Add(1)
-	admin := as(c.token("admin-1", workflows.RoleAdmin))
+	admin := as(c.token("admin-1", pyxis.RoleAdmin))
 	code := fmt.Sprintf("CAB-%d-%d", n, time.Now().UnixNano()%1e9)
 	cab, err := c.api.CreateCabinetWithResponse(ctx, apiclient.CabinetBody{Code: code, Name: "Test cabinet", Unit: ptr("Test unit"),
 		Driver: apiclient.Sim, ReportSources: &[]string{"127.0.0.1/32"}}, admin)
 	require.NoError(c.t, err)
 	require.Equal(c.t, http.StatusCreated, cab.StatusCode(), "%s", cab.Body)
 	f := fixture{cabinetID: *cab.JSON201.Id, cabinetCode: code}
-	tech := as(c.token("tech-1", workflows.RoleTechnician))
+	tech := as(c.token("tech-1", pyxis.RoleTechnician))
 	for i, qty := range onHand {
 		med, err := c.api.CreateMedicationWithResponse(ctx, apiclient.MedicationBody{
 			Code: fmt.Sprintf("%s-M%d", code, i), Name: fmt.Sprintf("Medication %d", i), Unit: ptr("ampoule"),
@@ -370,7 +370,7 @@ func (c *apiClient) waitStatus(id, token, want string) apiclient.RequestView {
 // stock returns (on_hand, reserved) of a pocket from the API.
 func (c *apiClient) stock(f fixture, med int64) (onHand, reserved int) {
 	c.t.Helper()
-	resp, err := c.api.ListStockWithResponse(context.Background(), f.cabinetID, as(c.token("tech-1", workflows.RoleTechnician)))
+	resp, err := c.api.ListStockWithResponse(context.Background(), f.cabinetID, as(c.token("tech-1", pyxis.RoleTechnician)))
 	require.NoError(c.t, err)
 	require.Equal(c.t, http.StatusOK, resp.StatusCode(), "%s", resp.Body)
 	for _, row := range resp.JSON200.Data {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/service"
@@ -40,7 +41,7 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 	require.NoError(c.t, sim.Start(ctx))
 	c.t.Cleanup(func() { _ = sim.Close() })
 
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	code := fmt.Sprintf("HL7-%d-%d", c.s.seq.Add(1), time.Now().UnixNano()%1e9)
 	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "HL7 cabinet", "unit": "ICU", "driver": "hl7", "address": sim.Addr(),
 		"report_sources": []string{"127.0.0.1/32"}})
@@ -49,7 +50,7 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 	status, med := c.do("POST", "/v1/medications", admin, map[string]any{"code": code + "-M0", "name": "Ondansetron", "unit": "ampoule"})
 	require.Equal(c.t, http.StatusCreated, status, med)
 	f.meds = []int64{int64(med["id"].(float64))}
-	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0]), c.token("tech-1", workflows.RoleTechnician),
+	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0]), c.token("tech-1", pyxis.RoleTechnician),
 		map[string]any{"on_hand": onHand, "par_level": 0})
 	require.Equal(c.t, http.StatusOK, status, row)
 	return hl7Cabinet{fixture: f, sim: sim}
@@ -57,7 +58,7 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 
 func (c *apiClient) approveOnce(id string) {
 	c.t.Helper()
-	resp, err := c.api.ApproveRequestWithResponse(c.t.Context(), id, apiclient.NoteBody{}, as(c.token("pharm-hl7", workflows.RolePharmacist)))
+	resp, err := c.api.ApproveRequestWithResponse(c.t.Context(), id, apiclient.NoteBody{}, as(c.token("pharm-hl7", pyxis.RolePharmacist)))
 	require.NoError(c.t, err)
 	require.Equal(c.t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
 }
@@ -69,7 +70,7 @@ func TestLifecycleOverHL7(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			c := newAPI(t, testConfig())
 			cab := c.hl7Cabinet(format, 200*time.Millisecond, 6)
-			nurse := c.token("nurse-hl7", workflows.RoleNurse)
+			nurse := c.token("nurse-hl7", pyxis.RoleNurse)
 			id := c.create(cab.fixture, nurse, 2)
 			c.waitStatus(id, nurse, "awaiting_approval")
 			c.approveOnce(id)
@@ -95,7 +96,7 @@ func TestDuplicateReportConsumesOnce(t *testing.T) {
 	faults, err := cabsim.ParseFaults([]string{"duplicate"})
 	require.NoError(t, err)
 	cab.sim.SetFaults(faults)
-	nurse := c.token("nurse-dup", workflows.RoleNurse)
+	nurse := c.token("nurse-dup", pyxis.RoleNurse)
 	id := c.create(cab.fixture, nurse, 3)
 	c.waitStatus(id, nurse, "awaiting_approval")
 	c.approveOnce(id)
@@ -119,7 +120,7 @@ func TestRetriedAuthorizationCountedOnce(t *testing.T) {
 	slow, err := cabsim.ParseFaults([]string{"slow=1500ms"}) // beyond the harness's 1s ACK timeout
 	require.NoError(t, err)
 	cab.sim.SetFaults(slow)
-	nurse := c.token("nurse-retry", workflows.RoleNurse)
+	nurse := c.token("nurse-retry", pyxis.RoleNurse)
 	id := c.create(cab.fixture, nurse, 1)
 	c.waitStatus(id, nurse, "awaiting_approval")
 	c.approveOnce(id)
@@ -143,7 +144,7 @@ func TestRetriedAuthorizationCountedOnce(t *testing.T) {
 func TestOrderCarriesPatientNameAndPriorityOverHL7(t *testing.T) {
 	c := newAPI(t, testConfig())
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 5)
-	nurse := c.token("nurse-pid", workflows.RoleNurse)
+	nurse := c.token("nurse-pid", pyxis.RoleNurse)
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": cab.cabinetID, "priority": "urgent",
 		"patient": map[string]any{"mrn": "MRN-PID-5", "bed": "4", "name": map[string]any{"family": "Souza", "given": "Maria"}},
@@ -171,7 +172,7 @@ func TestVendDifferentFromOrderOverHL7(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			c := newAPI(t, testConfig())
 			cab := c.hl7Cabinet(format, 0, 10)
-			nurse := c.token("nurse-odd", workflows.RoleNurse)
+			nurse := c.token("nurse-odd", pyxis.RoleNurse)
 			id := c.create(cab.fixture, nurse, 2)
 			c.waitStatus(id, nurse, "awaiting_approval")
 			c.approveOnce(id)
@@ -218,11 +219,11 @@ func TestOverrideVendOverHL7IsReviewed(t *testing.T) {
 	assert.Equal(t, "unknown_order", review["cause"])
 	assert.EqualValues(t, 3, requireLedger(t, cab.fixture, cab.meds[0]))
 
-	pharmacist := c.token("pharm-ovr", workflows.RolePharmacist)
+	pharmacist := c.token("pharm-ovr", pyxis.RolePharmacist)
 	path := fmt.Sprintf("/v1/overrides/%d/review", num(review["id"]))
 	status, body := c.do("POST", path, pharmacist, map[string]any{"outcome": "not_justified"})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, "a finding against it needs a note: %v", body)
-	status, body = c.do("POST", path, c.token("nurse-ovr", workflows.RoleNurse), map[string]any{"outcome": "justified"})
+	status, body = c.do("POST", path, c.token("nurse-ovr", pyxis.RoleNurse), map[string]any{"outcome": "justified"})
 	assert.Equal(t, http.StatusForbidden, status, body)
 	status, body = c.do("POST", path, pharmacist, map[string]any{"outcome": "justified", "note": "code blue, bed 4"})
 	require.Equal(t, http.StatusOK, status, body)
@@ -236,7 +237,7 @@ func TestOverrideVendOverHL7IsReviewed(t *testing.T) {
 func TestReportFromAnUnlistedPeerIsRefused(t *testing.T) {
 	c := newAPI(t, testConfig())
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 4)
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	status, body := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/report-sources", cab.cabinetID), admin, map[string]any{"report_sources": []string{"10.20.4.0/24"}})
 	require.Equal(t, http.StatusOK, status, body)
 	assert.Equal(t, []any{"10.20.4.0/24"}, body["report_sources"])
@@ -259,7 +260,7 @@ func TestReportFromAnUnlistedPeerIsRefused(t *testing.T) {
 func TestMedicationChangeReachesTheItemMaster(t *testing.T) {
 	c := newAPI(t, testConfig())
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 0, 4)
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	// The pocket hl7Cabinet made is new: the cabinet learns the medication before any order.
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		var names []string

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/medreq/pyxis/workflows"
+	"github.com/medreq/pyxis"
 )
 
 // TestDeactivatedPharmacistDoesNotCountTowardDualApproval runs a request that needs two
@@ -19,10 +19,10 @@ func TestDeactivatedPharmacistDoesNotCountTowardDualApproval(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
 	morphine := c.controlledMedication(f, "A1", 5)
-	nurse := c.token("nurse-void", workflows.RoleNurse)
-	first, second, third := c.token("pharm-void-1", workflows.RolePharmacist), c.token("pharm-void-2", workflows.RolePharmacist),
-		c.token("pharm-void-3", workflows.RolePharmacist)
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	nurse := c.token("nurse-void", pyxis.RoleNurse)
+	first, second, third := c.token("pharm-void-1", pyxis.RolePharmacist), c.token("pharm-void-2", pyxis.RolePharmacist),
+		c.token("pharm-void-3", pyxis.RolePharmacist)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-VOID-1", "bed": "4"}, "priority": "urgent",
@@ -68,13 +68,13 @@ func TestDeactivatedPharmacistDoesNotCountTowardDualApproval(t *testing.T) {
 func TestNeedToKnowAndAccessLogEndToEnd(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5) // its cabinet is on "Test unit"
-	owner := c.token("nurse-ntk-owner", workflows.RoleNurse)
+	owner := c.token("nurse-ntk-owner", pyxis.RoleNurse)
 	id := c.create(f, owner, 1)
 	c.waitStatus(id, owner, "awaiting_approval")
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	status, body := c.do("POST", "/v1/users", admin, map[string]any{"id": "nurse-ntk-unit", "name": "Unit Nurse", "role": "nurse", "unit": "Test unit"})
 	require.Equal(t, http.StatusCreated, status, body)
-	colleague, stranger := c.token("nurse-ntk-unit", workflows.RoleNurse), c.token("nurse-ntk-stranger", workflows.RoleNurse)
+	colleague, stranger := c.token("nurse-ntk-unit", pyxis.RoleNurse), c.token("nurse-ntk-stranger", pyxis.RoleNurse)
 
 	status, body = c.do("GET", "/v1/requests/"+id, colleague, nil, "X-Request-ID", "e2e-ntk-read")
 	require.Equal(t, http.StatusOK, status, body)

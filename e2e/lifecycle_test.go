@@ -13,16 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/cabinet"
-	"github.com/medreq/pyxis/workflows"
 )
 
 func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(10)
-	nurse := c.token("nurse-happy", workflows.RoleNurse)
-	pharmacist := c.token("pharm-happy", workflows.RolePharmacist)
+	nurse := c.token("nurse-happy", pyxis.RoleNurse)
+	pharmacist := c.token("pharm-happy", pyxis.RolePharmacist)
 
 	id := c.create(f, nurse, 3)
 	require.Regexp(t, `^medreq-[0-9A-Z]{26}$`, id)
@@ -83,8 +83,8 @@ func TestHappyPathEndsDispensedWithStockConsumedAndFullAudit(t *testing.T) {
 func TestRejectReleasesStock(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-rej", workflows.RoleNurse)
-	pharmacist := c.token("pharm-rej", workflows.RolePharmacist)
+	nurse := c.token("nurse-rej", pyxis.RoleNurse)
+	pharmacist := c.token("pharm-rej", pyxis.RolePharmacist)
 	id := c.create(f, nurse, 2)
 	c.waitStatus(id, nurse, "awaiting_approval")
 
@@ -111,8 +111,8 @@ func TestRejectReleasesStock(t *testing.T) {
 func TestCancelByOwnNurseOnly(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-own", workflows.RoleNurse)
-	other := c.token("nurse-other", workflows.RoleNurse)
+	nurse := c.token("nurse-own", pyxis.RoleNurse)
+	other := c.token("nurse-other", pyxis.RoleNurse)
 	id := c.create(f, nurse, 1)
 	c.waitStatus(id, nurse, "awaiting_approval")
 
@@ -139,10 +139,10 @@ func TestCancelByOwnNurseOnly(t *testing.T) {
 
 func TestApprovalDeadlineEscalatesThenExpires(t *testing.T) {
 	cfg := testConfig()
-	cfg.ApprovalTimeouts[workflows.PriorityStat] = 2 * time.Second
+	cfg.ApprovalTimeouts[pyxis.PriorityStat] = 2 * time.Second
 	c := newAPI(t, cfg)
 	f := c.fixture(4)
-	nurse := c.token("nurse-exp", workflows.RoleNurse)
+	nurse := c.token("nurse-exp", pyxis.RoleNurse)
 	id := c.create(f, nurse, 4)
 
 	state := c.waitStatus(id, nurse, "expired")
@@ -164,8 +164,8 @@ func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
 	cfg.WithdrawalTimeout = 2 * time.Second
 	c := newAPI(t, cfg)
 	f := c.fixture(3)
-	nurse := c.token("nurse-wd", workflows.RoleNurse)
-	pharmacist := c.token("pharm-wd", workflows.RolePharmacist)
+	nurse := c.token("nurse-wd", pyxis.RoleNurse)
+	pharmacist := c.token("pharm-wd", pyxis.RolePharmacist)
 	id := c.create(f, nurse, 1)
 	c.waitStatus(id, nurse, "awaiting_approval")
 	c.approve(id, pharmacist)
@@ -192,7 +192,7 @@ func TestWithdrawalWindowExpiresAndRevokes(t *testing.T) {
 func TestWithdrawalInTwoReports(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(10, 10)
-	nurse := c.token("nurse-part", workflows.RoleNurse)
+	nurse := c.token("nurse-part", pyxis.RoleNurse)
 	resp, err := c.api.CreateRequestWithResponse(t.Context(), &apiclient.CreateRequestParams{}, apiclient.CreateRequestBody{
 		CabinetId: f.cabinetID, Patient: apiclient.PatientBody{Mrn: "MRN-778899", Bed: ptr("12A")}, Priority: apiclient.Urgent,
 		Items: []apiclient.ItemBody{{MedicationId: f.meds[0], Quantity: 2}, {MedicationId: f.meds[1], Quantity: 1}},
@@ -201,7 +201,7 @@ func TestWithdrawalInTwoReports(t *testing.T) {
 	require.Equal(t, http.StatusCreated, resp.StatusCode(), "%s", resp.Body)
 	id := resp.JSON201.Id
 	c.waitStatus(id, nurse, "awaiting_approval")
-	c.approve(id, c.token("pharm-part", workflows.RolePharmacist))
+	c.approve(id, c.token("pharm-part", pyxis.RolePharmacist))
 	c.waitStatus(id, nurse, "ready_at_cabinet")
 
 	first, err := c.api.ReportCabinetEventWithResponse(t.Context(), f.cabinetID, apiclient.CabinetEventBody{Type: apiclient.Withdrawn,
@@ -241,8 +241,8 @@ func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
 			f := c.fixture(6)
 			e2e.sim.SetFault(f.cabinetCode, tc.fault)
 			t.Cleanup(func() { e2e.sim.SetFault(f.cabinetCode, cabinet.FaultNone) })
-			nurse := c.token("nurse-cf", workflows.RoleNurse)
-			pharmacist := c.token("pharm-cf", workflows.RolePharmacist)
+			nurse := c.token("nurse-cf", pyxis.RoleNurse)
+			pharmacist := c.token("pharm-cf", pyxis.RolePharmacist)
 			id := c.create(f, nurse, 2)
 			c.waitStatus(id, nurse, "awaiting_approval")
 			c.approve(id, pharmacist)
@@ -264,9 +264,9 @@ func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
 func TestDoubleApprovalIsRefusedWith409(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-dbl", workflows.RoleNurse)
-	p1 := c.token("pharm-one", workflows.RolePharmacist)
-	p2 := c.token("pharm-two", workflows.RolePharmacist)
+	nurse := c.token("nurse-dbl", pyxis.RoleNurse)
+	p1 := c.token("pharm-one", pyxis.RolePharmacist)
+	p2 := c.token("pharm-two", pyxis.RolePharmacist)
 	id := c.create(f, nurse, 1)
 
 	c.waitStatus(id, nurse, "awaiting_approval")
@@ -291,7 +291,7 @@ func TestDoubleApprovalIsRefusedWith409(t *testing.T) {
 func TestIdempotencyKeyReturnsTheSameRequest(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-idem", workflows.RoleNurse)
+	nurse := c.token("nurse-idem", pyxis.RoleNurse)
 
 	first := c.create(f, nurse, 1, "Idempotency-Key", "order-42")
 	second := c.create(f, nurse, 1, "Idempotency-Key", "order-42")
@@ -321,7 +321,7 @@ func TestIdempotencyKeyReturnsTheSameRequest(t *testing.T) {
 func TestConcurrentRequestsNeverOversell(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(10)
-	nurse := c.token("nurse-rush", workflows.RoleNurse)
+	nurse := c.token("nurse-rush", pyxis.RoleNurse)
 
 	const n = 100
 	ids := make([]string, n)

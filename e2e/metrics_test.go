@@ -20,6 +20,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/service"
@@ -108,7 +109,7 @@ func TestMetricsFollowARequestThroughItsLifecycle(t *testing.T) {
 	cfg.CabinetRetryInterval = 500 * time.Millisecond
 	c := newAPI(t, cfg)
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 200*time.Millisecond, 6)
-	nurse := c.token("nurse-metrics", workflows.RoleNurse)
+	nurse := c.token("nurse-metrics", pyxis.RoleNurse)
 	apiURL, workerURL := c.url, e2e.workerMetricsURL
 
 	apiBefore, workerBefore := scrapeMetrics(t, apiURL), scrapeMetrics(t, workerURL)
@@ -132,7 +133,7 @@ func TestMetricsFollowARequestThroughItsLifecycle(t *testing.T) {
 	c.waitStatus(id, nurse, "dispensed")
 	// An approval of a request that does not exist: 404, after the api's Temporal client got
 	// NOT_FOUND for the update (temporal_request_failure_total).
-	status, body := c.do("POST", "/v1/requests/medreq-01ARZ3NDEKTSV4RRFFQ69G5FAV/approve", c.token("pharm-late", workflows.RolePharmacist), nil)
+	status, body := c.do("POST", "/v1/requests/medreq-01ARZ3NDEKTSV4RRFFQ69G5FAV/approve", c.token("pharm-late", pyxis.RolePharmacist), nil)
 	require.Equal(t, http.StatusNotFound, status, body)
 	status, _ = c.malformed().do("GET", "/v1/no/such/route/"+id, nurse, nil)
 	require.Equal(t, http.StatusNotFound, status)

@@ -20,10 +20,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/service"
-	"github.com/medreq/pyxis/workflows"
 )
 
 var (
@@ -132,7 +132,7 @@ func TestTraceAndLogsOfOneRequest(t *testing.T) {
 
 	c := newAPI(t, testConfig())
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 200*time.Millisecond, 5)
-	nurse := c.token("nurse-trace", workflows.RoleNurse)
+	nurse := c.token("nurse-trace", pyxis.RoleNurse)
 	status, hdr, body := c.doHeaders("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": cab.cabinetID, "priority": "stat",
 		"patient": map[string]any{"mrn": phiMRN, "bed": "7C", "name": map[string]any{"family": phiFamily, "given": phiGiven}},

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/workflows"
@@ -46,7 +47,7 @@ func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
 		}
 		got := workflows.State{
 			ID: view.ID, Status: view.Status, Priority: view.Priority, CabinetID: view.CabinetID, CabinetCode: view.CabinetCode,
-			Patient: workflows.Patient{MRN: view.Patient.MRN, Bed: view.Patient.Bed}, Requester: view.Requester,
+			Patient: pyxis.Patient{MRN: view.Patient.MRN, Bed: view.Patient.Bed}, Requester: view.Requester,
 			Approvals: view.Approvals, Transitions: view.Transitions, Reason: view.Reason, ReasonCode: view.ReasonCode,
 			RequiredApprovals: view.RequiredApprovals, Escalated: view.Escalated,
 			ApprovalDeadline: view.ApprovalDeadline, WithdrawalDeadline: view.WithdrawalDeadline,
@@ -58,10 +59,10 @@ func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
 			got.Patient.Family, got.Patient.Given = n.Family, n.Given
 		}
 		for _, it := range view.Items {
-			got.Lines = append(got.Lines, workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
+			got.Lines = append(got.Lines, pyxis.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
 		}
 		for _, it := range view.Vended {
-			got.Vended = append(got.Vended, workflows.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
+			got.Vended = append(got.Vended, pyxis.Line{MedicationID: it.MedicationID, Quantity: it.Quantity})
 		}
 		assert.Equal(t, comparable(live), comparable(got))
 	}, 15*time.Second, 100*time.Millisecond, "the projection of %s never matched the workflow", id)
@@ -155,17 +156,17 @@ func TestReadBeforeTheFirstStep(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
 	id := "medreq-" + ulid.Make().String()
-	in := workflows.Input{
-		Requester: workflows.Actor{ID: "nurse-early", Role: workflows.RoleNurse}, Patient: workflows.Patient{MRN: "MRN-EARLY1", Bed: "3B"},
-		CabinetID: f.cabinetID, CabinetCode: f.cabinetCode, Priority: workflows.PriorityRoutine,
-		Lines: []workflows.Line{{MedicationID: f.meds[0], Quantity: 2}},
-	}
+	in := workflows.Input{RequestHeader: pyxis.RequestHeader{
+		Requester: pyxis.Actor{ID: "nurse-early", Role: pyxis.RoleNurse}, Patient: pyxis.Patient{MRN: "MRN-EARLY1", Bed: "3B"},
+		CabinetID: f.cabinetID, Priority: pyxis.PriorityRoutine,
+		Lines: []pyxis.Line{{MedicationID: f.meds[0], Quantity: 2}},
+	}, CabinetCode: f.cabinetCode}
 	ctx := context.Background()
 	_, err := e2e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "nobody-polls-" + id}, workflows.MedicationRequestName, in)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e2e.tc.TerminateWorkflow(ctx, id, "", "test over") })
 
-	pharmacist := c.token("pharm-early", workflows.RolePharmacist)
+	pharmacist := c.token("pharm-early", pyxis.RolePharmacist)
 	status, body := c.do("GET", "/v1/requests/"+id, pharmacist, nil)
 	require.Equal(t, http.StatusOK, status, body)
 	assert.Equal(t, "submitted", body["status"])
@@ -175,7 +176,7 @@ func TestReadBeforeTheFirstStep(t *testing.T) {
 	assert.EqualValues(t, 2, lines[0].(map[string]any)["quantity"])
 
 	// Need-to-know holds as for any read: a nurse elsewhere does not learn it exists.
-	other := c.token("nurse-elsewhere", workflows.RoleNurse)
+	other := c.token("nurse-elsewhere", pyxis.RoleNurse)
 	status, body = c.do("GET", "/v1/requests/"+id, other, nil)
 	assert.Equal(t, http.StatusNotFound, status, body)
 	// A workflow id that is not a request's: not found.

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // TestControlledRegisterReconcilesAfterMixedRun moves a controlled medication every way the
@@ -25,8 +25,8 @@ func TestControlledRegisterReconcilesAfterMixedRun(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
 	morphine := c.controlledMedication(f, "A1", 10)
-	nurse := c.token("nurse-reg", workflows.RoleNurse)
-	p1, p2 := c.token("pharm-reg-1", workflows.RolePharmacist), c.token("pharm-reg-2", workflows.RolePharmacist)
+	nurse := c.token("nurse-reg", pyxis.RoleNurse)
+	p1, p2 := c.token("pharm-reg-1", pyxis.RolePharmacist), c.token("pharm-reg-2", pyxis.RolePharmacist)
 	order := func(qty int) string {
 		status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 			"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-REG", "bed": "9"}, "priority": "urgent",

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/mllp"
@@ -138,10 +139,10 @@ func requireLedger(t require.TestingT, f fixture, med int64) int32 {
 // ready_at_cabinet.
 func (c *apiClient) readyRequest(f fixture, qty int) string {
 	c.t.Helper()
-	nurse := c.token("nurse-rs", workflows.RoleNurse)
+	nurse := c.token("nurse-rs", pyxis.RoleNurse)
 	id := c.create(f, nurse, qty)
 	c.waitStatus(id, nurse, "awaiting_approval")
-	status, body := c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-rs", workflows.RolePharmacist), nil)
+	status, body := c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-rs", pyxis.RolePharmacist), nil)
 	require.Equal(c.t, http.StatusAccepted, status, body)
 	c.waitStatus(id, nurse, "ready_at_cabinet")
 	return id
@@ -150,7 +151,7 @@ func (c *apiClient) readyRequest(f fixture, qty int) string {
 // refills lists the refill tasks of the fixture's cabinet.
 func (c *apiClient) refills(f fixture, status string) []map[string]any {
 	c.t.Helper()
-	code, body := c.do("GET", fmt.Sprintf("/v1/refills?status=%s&cabinet_id=%d", status, f.cabinetID), c.token("tech-rs", workflows.RoleTechnician), nil)
+	code, body := c.do("GET", fmt.Sprintf("/v1/refills?status=%s&cabinet_id=%d", status, f.cabinetID), c.token("tech-rs", pyxis.RoleTechnician), nil)
 	require.Equal(c.t, http.StatusOK, code, body)
 	var out []map[string]any
 	for _, r := range body["data"].([]any) {
@@ -175,7 +176,7 @@ func (c *apiClient) openRefill(f fixture) map[string]any {
 // discrepancies lists the fixture cabinet's discrepancies of a status.
 func (c *apiClient) discrepancies(f fixture, status string) []map[string]any {
 	c.t.Helper()
-	code, body := c.do("GET", fmt.Sprintf("/v1/discrepancies?status=%s&cabinet_id=%d", status, f.cabinetID), c.token("pharm-rs", workflows.RolePharmacist), nil)
+	code, body := c.do("GET", fmt.Sprintf("/v1/discrepancies?status=%s&cabinet_id=%d", status, f.cabinetID), c.token("pharm-rs", pyxis.RolePharmacist), nil)
 	require.Equal(c.t, http.StatusOK, code, body)
 	var out []map[string]any
 	for _, r := range body["data"].([]any) {
@@ -205,7 +206,7 @@ func TestRestockBelowParCompletedByCabinetLoad(t *testing.T) {
 
 	id := c.readyRequest(f, 4)
 	require.NoError(t, in.HandleEvent(ctx, c.vend(f, "RDS-"+id, id, 4)))
-	c.waitStatus(id, c.token("nurse-rs", workflows.RoleNurse), "dispensed")
+	c.waitStatus(id, c.token("nurse-rs", pyxis.RoleNurse), "dispensed")
 
 	task := c.openRefill(f)
 	assert.Equal(t, 4, num(task["requested_quantity"]), "par 10 - on_hand 6")
@@ -247,8 +248,8 @@ func TestRestockBelowParCompletedByCabinetLoad(t *testing.T) {
 func TestRefillConfirmedThroughAPI(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5) // par level 5
-	nurse := c.token("nurse-rs", workflows.RoleNurse)
-	tech := c.token("tech-rs", workflows.RoleTechnician)
+	nurse := c.token("nurse-rs", pyxis.RoleNurse)
+	tech := c.token("tech-rs", pyxis.RoleTechnician)
 
 	first := c.readyRequest(f, 2)
 	status, body := c.do("POST", fmt.Sprintf("/v1/cabinets/%d/events", f.cabinetID), nurse, map[string]any{"type": "withdrawn", "request_id": first})
@@ -277,7 +278,7 @@ func TestRefillConfirmedThroughAPI(t *testing.T) {
 		{tech, map[string]any{"quantity": workflows.MaxRefillQuantity + 1}, http.StatusUnprocessableEntity},
 		{tech, map[string]any{"quantity": 3, "extra": 1}, http.StatusBadRequest},
 		{nurse, map[string]any{"quantity": 3}, http.StatusForbidden},
-		{c.token("pharm-rs", workflows.RolePharmacist), map[string]any{"quantity": 3}, http.StatusForbidden},
+		{c.token("pharm-rs", pyxis.RolePharmacist), map[string]any{"quantity": 3}, http.StatusForbidden},
 	} {
 		// Bodies outside the document on purpose; the answers are still checked.
 		status, body := c.malformed().do("POST", path, tc.token, tc.body)
@@ -314,8 +315,8 @@ func TestCountMismatchRecordedAndResolved(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(10)
 	in := newIntake()
-	tech := c.token("tech-rs", workflows.RoleTechnician)
-	pharmacist := c.token("pharm-rs", workflows.RolePharmacist)
+	tech := c.token("tech-rs", pyxis.RoleTechnician)
+	pharmacist := c.token("pharm-rs", pyxis.RolePharmacist)
 	counts := fmt.Sprintf("/v1/cabinets/%d/counts", f.cabinetID)
 
 	status, body := c.do("POST", counts, tech, map[string]any{"medication_id": f.meds[0], "count": 10})
@@ -337,7 +338,7 @@ func TestCountMismatchRecordedAndResolved(t *testing.T) {
 		body  any
 		want  int
 	}{
-		{counts, c.token("nurse-rs", workflows.RoleNurse), map[string]any{"medication_id": f.meds[0], "count": 8}, http.StatusForbidden},
+		{counts, c.token("nurse-rs", pyxis.RoleNurse), map[string]any{"medication_id": f.meds[0], "count": 8}, http.StatusForbidden},
 		{counts, tech, map[string]any{"medication_id": f.meds[0], "count": -1}, http.StatusUnprocessableEntity},
 		{counts, tech, map[string]any{"medication_id": f.meds[0]}, http.StatusUnprocessableEntity},
 		{counts, tech, map[string]any{"medication_id": 999999999, "count": 1}, http.StatusNotFound},
@@ -390,7 +391,7 @@ func TestUnwitnessedControlledWasteRecordedAndResolved(t *testing.T) {
 	f := c.fixture(5)
 	in := newIntake()
 	ctx := context.Background()
-	admin := c.token("admin-1", workflows.RoleAdmin)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
 	status, med := c.do("POST", "/v1/medications", admin, map[string]any{
 		"code": f.cabinetCode + "-FENT", "name": "Fentanyl 50 mcg/ml", "unit": "ampoule", "controlled_list": "A1",
 	})
@@ -439,7 +440,7 @@ func TestUnwitnessedControlledWasteRecordedAndResolved(t *testing.T) {
 	assert.Contains(t, err.Error(), "would leave -47 on hand")
 	assert.EqualValues(t, 3, requireLedger(t, f, fentanyl))
 
-	pharmacist := c.token("pharm-rs", workflows.RolePharmacist)
+	pharmacist := c.token("pharm-rs", pyxis.RolePharmacist)
 	for _, d := range open {
 		status, body := c.do("POST", fmt.Sprintf("/v1/discrepancies/%d/resolve", num(d["id"])), pharmacist,
 			map[string]any{"reason": "witness signed the paper log; waste confirmed"})
@@ -500,7 +501,7 @@ func TestIntakeVendCompletesRequestOnce(t *testing.T) {
 	other := c.fixture(1)
 	in := newIntake()
 	ctx := context.Background()
-	nurse := c.token("nurse-rs", workflows.RoleNurse)
+	nurse := c.token("nurse-rs", pyxis.RoleNurse)
 
 	id := c.readyRequest(f, 3)
 	vend := c.vend(f, "RDS-1-"+id, id, 3)
@@ -594,7 +595,7 @@ func TestIntakeUnknownOrderAndBadReports(t *testing.T) {
 // overrides lists the override reviews of the fixture's cabinet.
 func (c *apiClient) overrides(f fixture) []map[string]any {
 	c.t.Helper()
-	status, body := c.do("GET", fmt.Sprintf("/v1/overrides?cabinet_id=%d", f.cabinetID), c.token("pharm-rs", workflows.RolePharmacist), nil)
+	status, body := c.do("GET", fmt.Sprintf("/v1/overrides?cabinet_id=%d", f.cabinetID), c.token("pharm-rs", pyxis.RolePharmacist), nil)
 	require.Equal(c.t, http.StatusOK, status, body)
 	var out []map[string]any
 	for _, r := range body["data"].([]any) {

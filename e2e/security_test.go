@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/workflows"
@@ -44,8 +45,8 @@ func TestPatientDataIsEncryptedInHistory(t *testing.T) {
 	const mrn, bed = "MRN-SECRET-90817", "BED-ZX-42"
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-enc", workflows.RoleNurse)
-	pharmacist := c.token("pharm-enc", workflows.RolePharmacist)
+	nurse := c.token("nurse-enc", pyxis.RoleNurse)
+	pharmacist := c.token("pharm-enc", pyxis.RolePharmacist)
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": mrn, "bed": bed},
 		"priority": "urgent", "items": []map[string]any{{"medication_id": f.meds[0], "quantity": 1}},
@@ -109,10 +110,10 @@ func TestPatientDataIsEncryptedInHistory(t *testing.T) {
 func TestAuditVerifyAfterARun(t *testing.T) {
 	c := newAPI(t, testConfig())
 	f := c.fixture(5)
-	nurse := c.token("nurse-audit", workflows.RoleNurse)
+	nurse := c.token("nurse-audit", pyxis.RoleNurse)
 	id := c.create(f, nurse, 1)
 	c.waitStatus(id, nurse, "awaiting_approval")
-	status, body := c.do("GET", "/v1/audit/verify", c.token("admin-audit", workflows.RoleAdmin), nil)
+	status, body := c.do("GET", "/v1/audit/verify", c.token("admin-audit", pyxis.RoleAdmin), nil)
 	require.Equal(t, http.StatusOK, status, body)
 	assert.Equal(t, true, body["ok"], body)
 	assert.Positive(t, body["entries"])

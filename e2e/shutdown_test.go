@@ -27,6 +27,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/cabsim"
@@ -35,7 +36,6 @@ import (
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // pyxisProcess is `pyxis api` or `pyxis worker` running as a subprocess (this test binary,
@@ -175,7 +175,7 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 	assert.Regexp(t, `^[0-9a-f]{32}$`, resp.Header.Get(api.TraceIDHeader))
 	c := newAPIClient(t, base)
 	f := c.fixture(10_000)
-	nurse := c.token("nurse-sigterm", workflows.RoleNurse)
+	nurse := c.token("nurse-sigterm", pyxis.RoleNurse)
 	createBody := func() []byte {
 		b, _ := json.Marshal(map[string]any{"cabinet_id": f.cabinetID, "priority": "routine",
 			"patient": map[string]any{"mrn": "MRN-SIGTERM", "bed": "1A"},
@@ -192,7 +192,7 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 
 	// A cabinet reporting over HL7, and a count report whose frame starts before SIGTERM and
 	// ends after the listener stopped accepting.
-	admin := c.token("admin-sigterm", workflows.RoleAdmin)
+	admin := c.token("admin-sigterm", pyxis.RoleAdmin)
 	code := fmt.Sprintf("T%d", time.Now().UnixNano()%1e9)
 	controlID := "TERM-" + code
 	status, cab := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code, "name": "n", "unit": "ICU", "driver": "hl7",
@@ -201,7 +201,7 @@ func TestAPIStopsGracefullyOnSIGTERM(t *testing.T) {
 	status, med := c.do("POST", "/v1/medications", admin, map[string]any{"code": code + "-M", "name": "Ondansetron", "unit": "ampoule"})
 	require.Equal(t, http.StatusCreated, status, med)
 	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", int64(cab["id"].(float64)), int64(med["id"].(float64))),
-		c.token("tech-sigterm", workflows.RoleTechnician), map[string]any{"on_hand": 5, "par_level": 5})
+		c.token("tech-sigterm", pyxis.RoleTechnician), map[string]any{"on_hand": 5, "par_level": 5})
 	require.Equal(t, http.StatusOK, status, row)
 	report, err := hl7.BuildOMS(hl7.Report{Event: cabinet.Event{Kind: cabinet.EventCount, CabinetCode: code,
 		MessageControlID: controlID, At: time.Now(), MedicationCode: code + "-M", Actual: cabinet.CountOf(5)},
@@ -384,7 +384,7 @@ func TestWorkerStopsGracefullyOnSIGTERM(t *testing.T) {
 		"PYXIS_CABINET_ACK_TIMEOUT=8s", "PYXIS_SHUTDOWN_TIMEOUT="+timeout.String())
 	w1.waitLine(t, "worker started")
 
-	nurse := c.token("nurse-wstop", workflows.RoleNurse)
+	nurse := c.token("nurse-wstop", pyxis.RoleNurse)
 	var ids []string
 	for _, cab := range cabs {
 		for range 2 {

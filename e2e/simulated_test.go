@@ -13,12 +13,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // TestSimulatedCabinetRefusedWhereNotAllowed runs a worker and an API as `pyxis worker` and
@@ -52,7 +52,7 @@ func TestSimulatedCabinetRefusedWhereNotAllowed(t *testing.T) {
 	t.Cleanup(as.Close)
 	c := newAPIClient(t, srv.URL)
 
-	admin := c.token("admin-nosim", workflows.RoleAdmin)
+	admin := c.token("admin-nosim", pyxis.RoleAdmin)
 	code := fmt.Sprintf("SIM-OLD-%d", time.Now().UnixNano()%1e9)
 	status, body := c.do("POST", "/v1/cabinets", admin, map[string]any{"code": code + "-NEW", "name": "n", "driver": "sim"})
 	require.Equal(t, http.StatusUnprocessableEntity, status, body)
@@ -65,16 +65,16 @@ func TestSimulatedCabinetRefusedWhereNotAllowed(t *testing.T) {
 	require.NoError(t, err)
 	med, err := e2e.store.CreateMedication(bg, db.NewMedication{Code: code + "-M", Name: "Paracetamol", Unit: "tablet"})
 	require.NoError(t, err)
-	_, err = e2e.store.SetStock(bg, cab.ID, med.ID, 5, 5, db.Actor{ID: "tech-1", Role: workflows.RoleTechnician})
+	_, err = e2e.store.SetStock(bg, cab.ID, med.ID, 5, 5, pyxis.Actor{ID: "tech-1", Role: pyxis.RoleTechnician})
 	require.NoError(t, err)
 	f := fixture{cabinetID: cab.ID, cabinetCode: code, meds: []int64{med.ID}}
 
-	nurse := c.token("nurse-nosim", workflows.RoleNurse)
+	nurse := c.token("nurse-nosim", pyxis.RoleNurse)
 	id := c.create(f, nurse, 2)
 	c.waitStatus(id, nurse, "awaiting_approval")
 	_, reserved := c.stock(f, med.ID)
 	require.Equal(t, 2, reserved)
-	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-nosim", workflows.RolePharmacist), nil)
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-nosim", pyxis.RolePharmacist), nil)
 	require.Equal(t, http.StatusAccepted, status, body)
 	state := c.waitStatus(id, nurse, "failed")
 	assert.Equal(t, ptr("cabinet_not_configured"), state.ReasonCode)

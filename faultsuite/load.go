@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/medreq/pyxis"
 	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/faultsuite/verdict"
 
@@ -204,7 +205,7 @@ func (l *Load) run(ctx context.Context, r *request, body apiclient.CreateRequest
 // create posts the request as the nurse, with its Idempotency-Key on every try, and reports
 // whether an answer acknowledged it.
 func (l *Load) create(ctx context.Context, r *request, body apiclient.CreateRequestBody, nurse string) bool {
-	u, err := l.people.Get(nurse, workflows.RoleNurse)
+	u, err := l.people.Get(nurse, pyxis.RoleNurse)
 	if err != nil {
 		l.giveUp(r, "create: "+err.Error())
 		return false
@@ -237,7 +238,7 @@ func (l *Load) create(ctx context.Context, r *request, body apiclient.CreateRequ
 
 // approve approves the request as the pharmacist, until an answer says it is approved.
 func (l *Load) approve(ctx context.Context, r *request, pharm string) {
-	u, err := l.people.Get(pharm, workflows.RolePharmacist)
+	u, err := l.people.Get(pharm, pyxis.RolePharmacist)
 	if err != nil {
 		l.giveUp(r, "approve: "+err.Error())
 		return

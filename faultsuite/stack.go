@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
@@ -21,7 +22,6 @@ import (
 	"github.com/medreq/pyxis/faultsuite/proxy"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Config says which fault scenario to run, and how big.
@@ -218,7 +218,7 @@ func (fs *stack) seed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	seeder := db.Actor{ID: "fault-seed", Role: workflows.RoleSystem}
+	seeder := pyxis.Actor{ID: "fault-seed", Role: pyxis.RoleSystem}
 	for _, cab := range d.Cabinets {
 		fs.cabinetIDs = append(fs.cabinetIDs, cab.ID)
 		for _, m := range meds {

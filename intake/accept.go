@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
@@ -38,7 +39,7 @@ func (in *Intake) accept(ctx context.Context, e cabinet.Event) (string, error) {
 		return metrics.ReportRefused, cabinet.Rejected(cabinet.ConditionRequiredField, "a report needs its message control id (MSH-10)", nil)
 	}
 	cab, err := in.Store.GetCabinetByCode(ctx, e.CabinetCode)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		return metrics.ReportRefused, cabinet.Rejected(cabinet.ConditionUnknownKey, fmt.Sprintf("unknown cabinet %q", e.CabinetCode), err)
 	}
 	if err != nil {
@@ -85,7 +86,7 @@ func (in *Intake) accept(ctx context.Context, e cabinet.Event) (string, error) {
 // refusedPeer says why a peer may not report for a cabinet, or "" when it may. With a
 // verified client certificate, its common name must be the cabinet's code; without one, the
 // peer's address must be in one of the cabinet's report_sources.
-func refusedPeer(cab db.Cabinet, p mllp.Peer) string {
+func refusedPeer(cab pyxis.Cabinet, p mllp.Peer) string {
 	if p.CommonName != "" {
 		if p.CommonName == cab.Code {
 			return ""
@@ -104,7 +105,7 @@ func refusedPeer(cab db.Cabinet, p mllp.Peer) string {
 
 // checkContent refuses what the sender must fix before the report is kept: medications the
 // catalogue does not know, amounts that are missing or not positive.
-func (in *Intake) checkContent(ctx context.Context, cab db.Cabinet, e cabinet.Event) error {
+func (in *Intake) checkContent(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event) error {
 	codes := []string{}
 	if e.Kind == cabinet.EventVend {
 		if len(e.Lines) == 0 {
@@ -139,7 +140,7 @@ func (in *Intake) checkContent(ctx context.Context, cab db.Cabinet, e cabinet.Ev
 	}
 	for _, code := range codes {
 		_, err := in.Store.GetMedicationByCode(ctx, code)
-		if errors.Is(err, db.ErrNotFound) {
+		if errors.Is(err, pyxis.ErrNotFound) {
 			return cabinet.Rejected(cabinet.ConditionTableValue, fmt.Sprintf("unknown medication %q", code), err)
 		}
 		if err != nil {
@@ -154,7 +155,7 @@ func (in *Intake) checkContent(ctx context.Context, cab db.Cabinet, e cabinet.Ev
 
 // checkBound refuses a load or return that would fill a pocket beyond what any pocket holds
 // (db.MaxOnHand): resending it could never help.
-func (in *Intake) checkBound(ctx context.Context, cab db.Cabinet, e cabinet.Event) error {
+func (in *Intake) checkBound(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event) error {
 	rows, err := in.Store.ListStock(ctx, cab.ID)
 	if err != nil {
 		return cabinet.NotNow("report not accepted; resend later", err)
@@ -170,18 +171,18 @@ func (in *Intake) checkBound(ctx context.Context, cab db.Cabinet, e cabinet.Even
 
 // refuse audits a report from a peer that may not send it (report_refused); it changes
 // nothing else.
-func (in *Intake) refuse(ctx context.Context, cab db.Cabinet, e cabinet.Event, p mllp.Peer, why string) {
+func (in *Intake) refuse(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event, p mllp.Peer, why string) {
 	in.logger().WarnContext(ctx, "cabinet report refused", "cabinet", cab.Code, "peer", peerString(p), "reason", why)
 	in.audit(ctx, cab, e, "report_refused", map[string]any{"peer": peerString(p), "reason": why})
 }
 
 // audit records something about a report that is not a change of stock.
-func (in *Intake) audit(ctx context.Context, cab db.Cabinet, e cabinet.Event, action string, details map[string]any) {
+func (in *Intake) audit(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event, action string, details map[string]any) {
 	details["cabinet_id"] = cab.ID
 	details["message_control_id"] = e.MessageControlID
 	details["transaction"] = string(e.Kind)
-	err := in.Store.AppendAudit(ctx, db.AuditEntry{
-		Actor: db.Actor{ID: "cabinet:" + cab.Code, Role: "cabinet"}, Action: action, Details: details,
+	err := in.Store.AppendAudit(ctx, pyxis.AuditEntry{
+		Actor: pyxis.Actor{ID: "cabinet:" + cab.Code, Role: "cabinet"}, Action: action, Details: details,
 	}, "")
 	if err != nil {
 		in.logger().ErrorContext(ctx, "audit of a cabinet report", "action", action, "error", err)

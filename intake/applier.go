@@ -11,11 +11,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/internal/obs"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Applier settings.
@@ -191,7 +191,7 @@ func (in *Intake) applyReport(ctx context.Context, r db.InboxReport) (string, er
 	}
 	obs.SetActor(ctx, "cabinet:"+cab.Code)
 	trace.SpanFromContext(ctx).SetAttributes(obs.AttrCabinet.String(cab.Code))
-	if requestIDPattern.MatchString(e.RequestID) {
+	if pyxis.ValidRequestID(e.RequestID) {
 		obs.SetWorkflowID(ctx, e.RequestID)
 		trace.SpanFromContext(ctx).SetAttributes(obs.AttrWorkflowID.String(e.RequestID))
 	}
@@ -207,7 +207,7 @@ func (in *Intake) applyReport(ctx context.Context, r db.InboxReport) (string, er
 		if err != nil {
 			return "", fmt.Errorf("medication %q: %w", l.MedicationCode, err)
 		}
-		v.Lines = append(v.Lines, workflows.Line{MedicationID: med.ID, Quantity: l.Amount.Or(0)})
+		v.Lines = append(v.Lines, pyxis.Line{MedicationID: med.ID, Quantity: l.Amount.Or(0)})
 	}
 	res, err := in.ApplyVend(ctx, v, false)
 	return res.Outcome, err
@@ -217,8 +217,8 @@ func (in *Intake) applyReport(ctx context.Context, r db.InboxReport) (string, er
 // refuses for good (invalid, a row it needs missing) or that makes no sense.
 func retryable(err error) bool {
 	switch {
-	case errors.Is(err, ErrInvalidReport), errors.Is(err, db.ErrInvalid), errors.Is(err, db.ErrNotFound),
-		errors.Is(err, db.ErrStockBelowReserved), errors.Is(err, db.ErrSettled):
+	case errors.Is(err, ErrInvalidReport), errors.Is(err, pyxis.ErrInvalid), errors.Is(err, pyxis.ErrNotFound),
+		errors.Is(err, pyxis.ErrStockBelowReserved), errors.Is(err, pyxis.ErrSettled):
 		return false
 	}
 	return true
@@ -226,8 +226,8 @@ func retryable(err error) bool {
 
 // auditFailed records a report given up on, for the people who keep stock to look at.
 func (in *Intake) auditFailed(ctx context.Context, r db.InboxReport, cause error) {
-	err := in.Store.AppendAudit(ctx, db.AuditEntry{
-		Actor: db.Actor{ID: "system", Role: "system"}, Action: "report_failed",
+	err := in.Store.AppendAudit(ctx, pyxis.AuditEntry{
+		Actor: pyxis.System, Action: "report_failed",
 		Details: map[string]any{
 			"cabinet_id": r.CabinetID, "message_control_id": r.MessageControlID, "transaction": r.Kind,
 			"inbox_id": r.ID, "reason": cause.Error(),

@@ -13,17 +13,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/metrics"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Errors of reports that cannot be applied.
@@ -43,13 +42,10 @@ var (
 // DefaultUpdateTimeout bounds the wait for a workflow to take a report.
 const DefaultUpdateTimeout = 10 * time.Second
 
-// requestIDPattern is the form of a medication request id: anything else names no request.
-var requestIDPattern = regexp.MustCompile(`^medreq-[0-9A-HJKMNP-TV-Z]{26}$`)
-
 // Intake applies cabinet reports. Every report is applied at most once per (cabinet, message
 // control id).
 type Intake struct {
-	Store    *db.Store
+	Store    Store
 	Temporal client.Client
 	// UpdateTimeout bounds the wait for a workflow to take a report; 0 means
 	// DefaultUpdateTimeout.
@@ -65,7 +61,7 @@ type Intake struct {
 
 // apply applies a pocket event (anything but a vend) of a cabinet; it is idempotent per
 // (cabinet, message control id).
-func (in *Intake) apply(ctx context.Context, cab db.Cabinet, e cabinet.Event) (string, error) {
+func (in *Intake) apply(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event) (string, error) {
 	applied, err := in.Store.CabinetMessageApplied(ctx, cab.ID, e.MessageControlID)
 	if err != nil || applied {
 		return outcomeDuplicate, err
@@ -98,15 +94,13 @@ const (
 
 // actor is who a report is recorded as: the cabinet user (ZPM-11, RXD-10) when the cabinet
 // names one, else the cabinet itself; always in the cabinet role.
-func actor(cab db.Cabinet, e cabinet.Event) workflows.Actor {
-	a := workflows.Actor{ID: "cabinet:" + cab.Code, Name: "cabinet " + cab.Code, Role: workflows.RoleCabinet}
+func actor(cab pyxis.Cabinet, e cabinet.Event) pyxis.Actor {
+	a := pyxis.Actor{ID: "cabinet:" + cab.Code, Name: "cabinet " + cab.Code, Role: pyxis.RoleCabinet}
 	if e.User != "" {
 		a.ID = e.User
 	}
 	return a
 }
-
-func dbActor(a workflows.Actor) db.Actor { return db.Actor{ID: a.ID, Role: a.Role, Name: a.Name} }
 
 // details are the report's facts kept with its movement: where in the cabinet, and what the
 // cabinet itself believed.
@@ -126,14 +120,14 @@ func details(e cabinet.Event) map[string]any {
 }
 
 // move applies a return, waste or unload (and a load with no open refill).
-func (in *Intake) move(ctx context.Context, cab db.Cabinet, med db.Medication, e cabinet.Event, kind string) error {
+func (in *Intake) move(ctx context.Context, cab pyxis.Cabinet, med pyxis.Medication, e cabinet.Event, kind string) error {
 	amount := e.Amount.Or(0)
 	if amount <= 0 {
 		return fmt.Errorf("%w: %s of %s needs a positive amount, got %q", ErrInvalidReport, kind, med.Code, e.Amount.String())
 	}
 	_, err := in.Store.RecordPocketChange(ctx, db.PocketChange{
 		CabinetID: cab.ID, MedicationID: med.ID, Kind: kind, Quantity: amount,
-		Actor: dbActor(actor(cab, e)), Witness: e.Witness, ControlledClass: e.ControlledClass,
+		Actor: actor(cab, e), Witness: e.Witness, ControlledClass: e.ControlledClass,
 		RequestID: e.RequestID, Source: db.SourceCabinet, CabinetMessageID: e.MessageControlID,
 		At: e.At, Details: details(e),
 	})
@@ -144,9 +138,9 @@ func (in *Intake) move(ctx context.Context, cab db.Cabinet, med db.Medication, e
 }
 
 // count compares the cabinet's count (ZPM-9) with on_hand; a difference becomes a discrepancy.
-func (in *Intake) count(ctx context.Context, cab db.Cabinet, med db.Medication, e cabinet.Event) error {
+func (in *Intake) count(ctx context.Context, cab pyxis.Cabinet, med pyxis.Medication, e cabinet.Event) error {
 	_, err := in.Store.RecordCount(ctx, db.Count{
-		CabinetID: cab.ID, MedicationID: med.ID, Counted: e.Actual.Or(0), Actor: dbActor(actor(cab, e)),
+		CabinetID: cab.ID, MedicationID: med.ID, Counted: e.Actual.Or(0), Actor: actor(cab, e),
 		Source: db.SourceCabinet, CabinetMessageID: e.MessageControlID, At: e.At, Details: details(e),
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
@@ -24,8 +25,8 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 type fixture struct {
 	store *db.Store
-	cab   db.Cabinet
-	med   db.Medication
+	cab   pyxis.Cabinet
+	med   pyxis.Medication
 }
 
 func setup(t *testing.T, sources ...string) fixture {
@@ -40,7 +41,7 @@ func setup(t *testing.T, sources ...string) fixture {
 	require.NoError(t, err)
 	med, err := s.CreateMedication(ctx, db.NewMedication{Code: "ONDA4", Name: "Ondansetron", Unit: "ampoule"})
 	require.NoError(t, err)
-	_, err = s.SetStock(ctx, cab.ID, med.ID, 10, 10, db.Actor{ID: "tech", Role: "technician"})
+	_, err = s.SetStock(ctx, cab.ID, med.ID, 10, 10, pyxis.Actor{ID: "tech", Role: "technician"})
 	require.NoError(t, err)
 	return fixture{store: s, cab: cab, med: med}
 }
@@ -154,7 +155,7 @@ func TestWhoMayReport(t *testing.T) {
 	assert.Len(t, entries, 3, "every refusal is audited")
 	for _, id := range []string{"R-1", "R-5", "R-6"} {
 		_, err := f.store.InboxReportState(ctx, f.cab.ID, id)
-		assert.ErrorIs(t, err, db.ErrNotFound, "a refused report changes nothing: %s", id)
+		assert.ErrorIs(t, err, pyxis.ErrNotFound, "a refused report changes nothing: %s", id)
 	}
 }
 

@@ -6,22 +6,23 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
 
 // Vend is one withdrawal report: what a cabinet says it dispensed, and for which order.
 type Vend struct {
-	Cabinet db.Cabinet
+	Cabinet pyxis.Cabinet
 	// OrderRef is the order the report names: a request id, another system's order number,
 	// or empty.
 	OrderRef string
 	// Lines are what was dispensed; none means the whole order, as ordered.
-	Lines []workflows.Line
+	Lines []pyxis.Line
 	// ReportID identifies the report (the cabinet's message control id, the API call's
 	// request id); a resent report with the same id is applied once.
 	ReportID string
-	Actor    workflows.Actor
+	Actor    pyxis.Actor
 	// Source is "cabinet" or "api".
 	Source string
 	At     time.Time
@@ -46,7 +47,7 @@ type VendResult struct {
 // before its authorization was confirmed is ErrNotYet (to be applied shortly). Errors that
 // may pass (the database, Temporal) are returned as they are, to be retried.
 func (in *Intake) ApplyVend(ctx context.Context, v Vend, strict bool) (VendResult, error) {
-	if !requestIDPattern.MatchString(v.OrderRef) {
+	if !pyxis.ValidRequestID(v.OrderRef) {
 		cause := db.UnmatchedUnknownOrder
 		if v.OrderRef == "" {
 			cause = db.UnmatchedNoOrder
@@ -82,7 +83,7 @@ func (in *Intake) ApplyVend(ctx context.Context, v Vend, strict bool) (VendResul
 // dispensed it, resent after the end, is a duplicate; anything else is unmatched.
 func (in *Intake) vendForEnded(ctx context.Context, v Vend, strict bool) (VendResult, error) {
 	d, err := in.Store.GetRequestDetail(ctx, v.OrderRef)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		if strict {
 			return VendResult{}, fmt.Errorf("%w: no request %s", ErrRefused, v.OrderRef)
 		}
@@ -106,7 +107,7 @@ func (in *Intake) vendForEnded(ctx context.Context, v Vend, strict bool) (VendRe
 // approval, ended) is unmatched.
 func (in *Intake) vendRefused(ctx context.Context, v Vend, strict bool, refusal error) (VendResult, error) {
 	d, err := in.Store.GetRequestDetail(ctx, v.OrderRef)
-	if err != nil && !errors.Is(err, db.ErrNotFound) {
+	if err != nil && !errors.Is(err, pyxis.ErrNotFound) {
 		return VendResult{}, fmt.Errorf("vend of %s refused (%w); request not read: %w", v.OrderRef, refusal, err)
 	}
 	if err == nil {
@@ -142,17 +143,13 @@ func (in *Intake) alreadyTaken(ctx context.Context, d db.RequestDetail, v Vend) 
 // unmatched records a vend no request could take: the stock leaves the ledger without a
 // request, and each line opens an override review.
 func (in *Intake) unmatched(ctx context.Context, v Vend, cause string) (VendResult, error) {
-	lines := v.Lines
-	if len(lines) == 0 {
+	if len(v.Lines) == 0 {
 		// A report with neither lines nor a request says nothing that can be recorded.
 		return VendResult{}, fmt.Errorf("%w: a vend without an order must say what it dispensed", ErrInvalidReport)
 	}
 	u := db.UnmatchedDispense{
 		CabinetID: v.Cabinet.ID, OrderRef: v.OrderRef, Cause: cause, MessageControlID: v.ReportID,
-		Actor: dbActor(v.Actor), Source: v.Source, At: v.At,
-	}
-	for _, l := range lines {
-		u.Lines = append(u.Lines, db.Line{MedicationID: l.MedicationID, Quantity: l.Quantity})
+		Lines: v.Lines, Actor: v.Actor, Source: v.Source, At: v.At,
 	}
 	res, err := in.Store.RecordUnmatchedDispense(ctx, u)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
@@ -12,7 +13,7 @@ import (
 
 // updateID names the workflow update a report becomes: a resent report reaches a running
 // workflow as the same update, which Temporal applies once.
-func updateID(cab db.Cabinet, e cabinet.Event) string {
+func updateID(cab pyxis.Cabinet, e cabinet.Event) string {
 	return fmt.Sprintf("cabinet-%d-%s", cab.ID, e.MessageControlID)
 }
 
@@ -27,13 +28,13 @@ func (in *Intake) update(ctx context.Context, workflowID, name, id string, arg a
 // Restock workflow. With no open task, or when another confirmation of the task got there
 // first, the load is a load of its own. A task whose workflow no longer runs is completed
 // here.
-func (in *Intake) load(ctx context.Context, cab db.Cabinet, med db.Medication, e cabinet.Event) error {
+func (in *Intake) load(ctx context.Context, cab pyxis.Cabinet, med pyxis.Medication, e cabinet.Event) error {
 	amount := e.Amount.Or(0)
 	if amount <= 0 {
 		return fmt.Errorf("%w: load of %s needs a positive amount, got %q", ErrInvalidReport, med.Code, e.Amount.String())
 	}
 	task, err := in.Store.OpenRefillTaskOf(ctx, cab.ID, med.ID)
-	if errors.Is(err, db.ErrNotFound) {
+	if errors.Is(err, pyxis.ErrNotFound) {
 		return in.move(ctx, cab, med, e, db.MovementLoaded)
 	}
 	if err != nil {
@@ -52,8 +53,8 @@ func (in *Intake) load(ctx context.Context, cab db.Cabinet, med db.Medication, e
 	case isRejection(err, workflows.ErrInvalidState):
 		return in.move(ctx, cab, med, e, db.MovementLoaded)
 	case isNotFound(err):
-		_, err = in.Store.CompleteRefill(ctx, db.RefillCompletion{
-			TaskID: task.ID, Quantity: amount, Actor: dbActor(by), Source: db.SourceCabinet,
+		_, err = in.Store.CompleteRefill(ctx, pyxis.RefillCompletion{
+			TaskID: task.ID, Quantity: amount, Actor: by, Source: db.SourceCabinet,
 			CabinetMessageID: e.MessageControlID, At: e.At,
 		})
 		if err != nil {

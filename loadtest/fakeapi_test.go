@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -73,7 +74,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.subjects[claims.Subject] = true
-	me := workflows.Actor{ID: claims.Subject, Role: claims.Role}
+	me := pyxis.Actor{ID: claims.Subject, Role: claims.Role}
 	path := r.URL.Path
 	switch {
 	case r.Method == "GET" && path == "/v1/cabinets":
@@ -93,7 +94,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, 200, api.ListView[api.StockView]{Data: rows})
 	case r.Method == "PUT" && strings.HasPrefix(path, "/v1/cabinets/1/stock/"):
-		if me.Role != workflows.RoleTechnician {
+		if me.Role != pyxis.RoleTechnician {
 			fakeError(w, 403, "forbidden")
 			return
 		}
@@ -112,7 +113,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "POST" && path == "/v1/cabinets/1/loads":
 		var b api.LoadBody
 		_ = json.NewDecoder(r.Body).Decode(&b)
-		if me.Role != workflows.RoleTechnician || (f.controlled(b.MedicationID) && (b.Witness == "" || b.Witness == me.ID)) {
+		if me.Role != pyxis.RoleTechnician || (f.controlled(b.MedicationID) && (b.Witness == "" || b.Witness == me.ID)) {
 			fakeError(w, 422, "validation_failed")
 			return
 		}
@@ -130,7 +131,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if req.view.Status == workflows.StatusApproved && time.Since(req.approvedAt) > 20*time.Millisecond {
-			f.move(req, workflows.StatusDispensed, workflows.Actor{ID: "cabinet", Role: workflows.RoleCabinet})
+			f.move(req, workflows.StatusDispensed, pyxis.Actor{ID: "cabinet", Role: pyxis.RoleCabinet})
 		}
 		writeJSON(w, 200, req.view)
 	case r.Method == "POST" && strings.HasPrefix(path, "/v1/requests/"):
@@ -140,15 +141,15 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request, me workflows.Actor) {
+func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request, me pyxis.Actor) {
 	var b api.CreateRequestBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || me.Role != workflows.RoleNurse {
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || me.Role != pyxis.RoleNurse {
 		fakeError(w, 422, "validation_failed")
 		return
 	}
 	f.seq++
 	now := time.Now().UTC()
-	v := api.RequestView{ID: fmt.Sprintf("medreq-%06d", f.seq), Status: workflows.StatusSubmitted, Priority: workflows.Priority(b.Priority),
+	v := api.RequestView{ID: fmt.Sprintf("medreq-%06d", f.seq), Status: workflows.StatusSubmitted, Priority: pyxis.Priority(b.Priority),
 		CabinetID: b.CabinetID, Requester: me, RequiredApprovals: 1, CreatedAt: &now, Approvals: []workflows.Approval{}}
 	ok := true
 	for _, it := range b.Items {
@@ -167,9 +168,9 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request, me workflows.Ac
 			k := [2]int64{b.CabinetID, it.MedicationID}
 			f.stock[k] = [2]int32{f.stock[k][0], f.stock[k][1] + it.Quantity}
 		}
-		f.move(req, workflows.StatusAwaitingApproval, workflows.System)
+		f.move(req, workflows.StatusAwaitingApproval, pyxis.System)
 	} else {
-		f.move(req, workflows.StatusFailed, workflows.System)
+		f.move(req, workflows.StatusFailed, pyxis.System)
 		req.view.Transitions[len(req.view.Transitions)-1].Action = "reserve_failed"
 	}
 	writeJSON(w, 201, v)
@@ -186,7 +187,7 @@ func (f *fakeAPI) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, api.ListView[api.RequestSummaryView]{Data: out[:min(len(out), 50)]})
 }
 
-func (f *fakeAPI) act(w http.ResponseWriter, r *http.Request, me workflows.Actor) {
+func (f *fakeAPI) act(w http.ResponseWriter, r *http.Request, me pyxis.Actor) {
 	id, action, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1/requests/"), "/")
 	req, ok := f.reqs[id]
 	if !ok {
@@ -220,7 +221,7 @@ func (f *fakeAPI) act(w http.ResponseWriter, r *http.Request, me workflows.Actor
 
 // move records a transition; leaving a reserving status for a terminal one releases the
 // stock, or consumes it when dispensed.
-func (f *fakeAPI) move(req *fakeRequest, to workflows.Status, by workflows.Actor) {
+func (f *fakeAPI) move(req *fakeRequest, to workflows.Status, by pyxis.Actor) {
 	from := req.view.Status
 	req.view.Transitions = append(req.view.Transitions, workflows.Transition{From: from, To: to, Actor: by, At: time.Now().UTC(), Action: string(to)})
 	req.view.Status = to

@@ -13,11 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/worker"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // Config is every setting of every subcommand, read from the environment (README lists them).
@@ -97,7 +97,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	timeouts := c.API.ApprovalTimeouts
-	for _, p := range []workflows.Priority{workflows.PriorityStat, workflows.PriorityUrgent, workflows.PriorityRoutine} {
+	for _, p := range []pyxis.Priority{pyxis.PriorityStat, pyxis.PriorityUrgent, pyxis.PriorityRoutine} {
 		d := timeouts[p]
 		dur("PYXIS_APPROVAL_TIMEOUT_"+strings.ToUpper(string(p)), &d)
 		timeouts[p] = d

@@ -13,6 +13,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/cabinet"
@@ -20,7 +21,6 @@ import (
 	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/worker"
-	"github.com/medreq/pyxis/workflows"
 )
 
 // connect checks what the api and worker cannot default, then opens Postgres and Temporal;
@@ -174,7 +174,7 @@ func withdrawalReporter(in *intake.Intake) cabinet.Reporter {
 		}
 		_, err = in.ApplyVend(ctx, intake.Vend{
 			Cabinet: cab, OrderRef: requestID, ReportID: "sim-" + requestID,
-			Actor:  workflows.Actor{ID: "cabinet:" + cabinetCode, Role: workflows.RoleCabinet},
+			Actor:  pyxis.Actor{ID: "cabinet:" + cabinetCode, Role: pyxis.RoleCabinet},
 			Source: db.SourceCabinet, At: time.Now(),
 		}, false)
 		return err

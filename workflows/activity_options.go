@@ -41,14 +41,6 @@ func localCtx(ctx workflow.Context) workflow.Context {
 	})
 }
 
-func toActivityLines(lines []Line) []activities.Line {
-	out := make([]activities.Line, len(lines))
-	for i, l := range lines {
-		out[i] = activities.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
-	}
-	return out
-}
-
 func isApplicationError(err error, errType string) bool {
 	var appErr *temporal.ApplicationError
 	return errors.As(err, &appErr) && appErr.Type() == errType

@@ -3,7 +3,7 @@ package workflows_test
 import (
 	"time"
 
-	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
@@ -11,7 +11,7 @@ import (
 func (s *MedicationRequestTestSuite) TestApproveTwice() {
 	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
 	before := s.queryAt(5*time.Minute + 30*time.Second)
-	second := s.sendUpdate(6*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: workflows.Actor{ID: "u-pharm-eve", Role: workflows.RolePharmacist}})
+	second := s.sendUpdate(6*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pyxis.Actor{ID: "u-pharm-eve", Role: pyxis.RolePharmacist}})
 	after := s.queryAt(6*time.Minute + 30*time.Second)
 	s.sendUpdate(8*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 
@@ -48,13 +48,13 @@ func (s *MedicationRequestTestSuite) TestApproveTwiceSameInstant() {
 func (s *MedicationRequestTestSuite) TestApproveForbidden() {
 	cases := []struct {
 		name  string
-		actor workflows.Actor
+		actor pyxis.Actor
 		msg   string
 	}{
 		{"another nurse", otherNurse, "only a pharmacist may approve"},
 		{"the requesting nurse", nurse, "only a pharmacist may approve"},
 		{"a technician", technician, "only a pharmacist may approve"},
-		{"the requester as pharmacist", workflows.Actor{ID: nurse.ID, Role: workflows.RolePharmacist}, "the requester may not approve their own request"},
+		{"the requester as pharmacist", pyxis.Actor{ID: nurse.ID, Role: pyxis.RolePharmacist}, "the requester may not approve their own request"},
 	}
 	for _, tc := range cases {
 		s.Run(tc.name, func() {
@@ -88,7 +88,7 @@ func (s *MedicationRequestTestSuite) TestRejectWithReason() {
 	s.Equal(workflows.StatusRejected, s.requireCompleted(reject).Status)
 	wantTransitions := []workflows.Transition{
 		tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
-		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""),
+		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", pyxis.System, t0, ""),
 		tr(3, workflows.StatusAwaitingApproval, workflows.StatusRejected, "rejected", pharmacist, t0.Add(10*time.Minute), reason),
 	}
 	st := s.finalState()
@@ -99,7 +99,7 @@ func (s *MedicationRequestTestSuite) TestRejectWithReason() {
 	s.Equal([]string{"Admit", "RecordStep#3/release"}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 1})
 	s.assertRecorded(in, wantTransitions)
-	s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
+	s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
 }
 
 // A rejection without a reason, or by someone not a pharmacist, is refused and changes nothing.
@@ -157,7 +157,7 @@ func (s *MedicationRequestTestSuite) TestCancelWhileAwaitingApproval() {
 			s.Equal(workflows.StatusCancelled, s.requireCompleted(cancel).Status)
 			wantTransitions := []workflows.Transition{
 				tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
-				tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""),
+				tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", pyxis.System, t0, ""),
 				tr(3, workflows.StatusAwaitingApproval, workflows.StatusCancelled, "cancelled", tc.in.Actor, t0.Add(10*time.Minute), tc.reason),
 			}
 			st := s.finalState()
@@ -175,7 +175,7 @@ func (s *MedicationRequestTestSuite) TestCancelWhileAwaitingApproval() {
 func (s *MedicationRequestTestSuite) TestCancelForbidden() {
 	cases := []struct {
 		name  string
-		actor workflows.Actor
+		actor pyxis.Actor
 		msg   string
 	}{
 		{"another nurse", otherNurse, "a nurse may cancel only their own requests"},
@@ -224,9 +224,9 @@ func (s *MedicationRequestTestSuite) TestApprovalDeadlineEscalatesThenExpires() 
 
 			wantTransitions := []workflows.Transition{
 				tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
-				tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""),
-				tr(3, workflows.StatusAwaitingApproval, workflows.StatusAwaitingApproval, "escalated", workflows.System, t0.Add(half), "no decision after "+half.String()),
-				tr(4, workflows.StatusAwaitingApproval, workflows.StatusExpired, "approval_deadline_passed", workflows.System, t0.Add(timeout), "no pharmacist decision within "+timeout.String()),
+				tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", pyxis.System, t0, ""),
+				tr(3, workflows.StatusAwaitingApproval, workflows.StatusAwaitingApproval, "escalated", pyxis.System, t0.Add(half), "no decision after "+half.String()),
+				tr(4, workflows.StatusAwaitingApproval, workflows.StatusExpired, "approval_deadline_passed", pyxis.System, t0.Add(timeout), "no pharmacist decision within "+timeout.String()),
 			}
 			final := s.finalState()
 			s.Equal(workflows.StatusExpired, final.Status)

@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -34,7 +35,7 @@ func (s *MedicationRequestTestSuite) approveAt10() *update {
 func firstThree() []workflows.Transition {
 	return []workflows.Transition{
 		tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
-		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""),
+		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", pyxis.System, t0, ""),
 		tr(3, workflows.StatusAwaitingApproval, workflows.StatusApproved, "approved", pharmacist, approvedAt, ""),
 	}
 }
@@ -52,7 +53,7 @@ func (s *MedicationRequestTestSuite) TestCabinetRefuses() {
 	s.execute(in)
 
 	want := append(firstThree(),
-		trc(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, approvedAt, workflows.ReasonCabinetRefused, reason))
+		trc(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", pyxis.System, approvedAt, workflows.ReasonCabinetRefused, reason))
 	st := s.finalState()
 	s.Equal(workflows.StatusFailed, st.Status)
 	s.Equal(reason, st.Reason)
@@ -86,7 +87,7 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachable() {
 			s.execute(in)
 
 			want := append(firstThree(),
-				trc(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, tc.failedAt,
+				trc(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", pyxis.System, tc.failedAt,
 					workflows.ReasonCabinetUnreachable, unreachable(int(tc.attempts))))
 			st := s.finalState()
 			s.Equal(workflows.StatusFailed, st.Status)
@@ -119,8 +120,8 @@ func (s *MedicationRequestTestSuite) TestCabinetUnreachableRevokeFails() {
 	// Authorize at +0s and +2s; revoke at +2s, +4s and +8s.
 	end := approvedAt.Add(8 * time.Second)
 	want := append(firstThree(),
-		trc(4, workflows.StatusApproved, workflows.StatusApproved, "revoke_failed", workflows.System, end, workflows.ReasonCabinetUnreachable, unreachable(3)),
-		trc(5, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", workflows.System, end, workflows.ReasonCabinetUnreachable, unreachable(2)))
+		trc(4, workflows.StatusApproved, workflows.StatusApproved, "revoke_failed", pyxis.System, end, workflows.ReasonCabinetUnreachable, unreachable(3)),
+		trc(5, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", pyxis.System, end, workflows.ReasonCabinetUnreachable, unreachable(2)))
 	st := s.finalState()
 	s.Equal(workflows.StatusFailed, st.Status)
 	s.Equal(want, st.Transitions)
@@ -148,7 +149,7 @@ func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	ready := approvedAt.Add(6 * time.Second)
 	st := s.finalState()
 	s.Equal(workflows.StatusDispensed, st.Status)
-	s.Equal(tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, ready, ""), st.Transitions[3])
+	s.Equal(tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", pyxis.System, ready, ""), st.Transitions[3])
 	s.Equal(at(ready.Add(15*time.Minute)), st.WithdrawalDeadline)
 	s.Empty(st.Reason)
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 3})
@@ -166,8 +167,8 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPasses() {
 	s.Equal(workflows.StatusReadyAtCabinet, s.requireSnapshot(ready).Status)
 	deadline := approvedAt.Add(15 * time.Minute)
 	want := append(firstThree(),
-		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, approvedAt, ""),
-		tr(5, workflows.StatusReadyAtCabinet, workflows.StatusExpired, "withdrawal_window_passed", workflows.System, deadline, "not withdrawn within 15m0s"))
+		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", pyxis.System, approvedAt, ""),
+		tr(5, workflows.StatusReadyAtCabinet, workflows.StatusExpired, "withdrawal_window_passed", pyxis.System, deadline, "not withdrawn within 15m0s"))
 	st := s.finalState()
 	s.Equal(workflows.StatusExpired, st.Status)
 	s.Equal("not withdrawn within 15m0s", st.Reason)
@@ -181,7 +182,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPasses() {
 		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 1,
 	})
 	s.requirePrepared(in)
-	s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
+	s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
 	s.assertRecorded(in, want)
 }
 
@@ -198,7 +199,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPassesRevokeFails() {
 	s.Equal(workflows.StatusExpired, st.Status)
 	s.Equal("not withdrawn within 15m0s", st.Reason)
 	s.Require().Len(st.Transitions, 6)
-	s.Equal(trc(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", workflows.System, deadline.Add(6*time.Second),
+	s.Equal(trc(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", pyxis.System, deadline.Add(6*time.Second),
 		workflows.ReasonCabinetUnreachable, unreachable(3)), st.Transitions[5])
 	s.assertActivityCalls(map[string]int{
 		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 3,
@@ -215,7 +216,7 @@ func (s *MedicationRequestTestSuite) TestCancelWhileReadyAtCabinet() {
 
 	s.Equal(workflows.StatusCancelled, s.requireCompleted(cancel).Status)
 	want := append(firstThree(),
-		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, approvedAt, ""),
+		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", pyxis.System, approvedAt, ""),
 		tr(5, workflows.StatusReadyAtCabinet, workflows.StatusCancelled, "cancelled", nurse, t0.Add(15*time.Minute), "patient refused"))
 	st := s.finalState()
 	s.Equal(workflows.StatusCancelled, st.Status)

@@ -3,10 +3,11 @@ package workflows_test
 import (
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
-var secondPharmacist = workflows.Actor{ID: "u-pharm-eve", Name: "Eve Sato", Role: workflows.RolePharmacist}
+var secondPharmacist = pyxis.Actor{ID: "u-pharm-eve", Name: "Eve Sato", Role: pyxis.RolePharmacist}
 
 func dualInput() workflows.Input {
 	in := validInput()

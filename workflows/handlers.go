@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
 
@@ -45,7 +46,7 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 			return rejection(ErrInvalidInput, "voided approver "+err.Error())
 		}
 	}
-	if in.Actor.Role != RolePharmacist {
+	if in.Actor.Role != pyxis.RolePharmacist {
 		return rejection(ErrForbidden, "only a pharmacist may approve")
 	}
 	if in.Actor.ID == r.in.Requester.ID {
@@ -94,7 +95,7 @@ func (r *request) voidApprovals(ctx workflow.Context, ids []string) {
 			r.notes = map[int32]string{}
 		}
 		r.notes[int32(len(r.state.Transitions)+1)] = id
-		r.move(ctx, StatusAwaitingApproval, "approval_voided", System,
+		r.move(ctx, StatusAwaitingApproval, "approval_voided", pyxis.System,
 			note("the approval of "+id+" no longer counts: the user is deactivated"))
 	}
 }
@@ -103,7 +104,7 @@ func (r *request) validateReject(_ workflow.Context, in RejectInput) error {
 	if err := r.requireStatus("reject", StatusAwaitingApproval); err != nil {
 		return err
 	}
-	if in.Actor.Role != RolePharmacist {
+	if in.Actor.Role != pyxis.RolePharmacist {
 		return rejection(ErrForbidden, "only a pharmacist may reject")
 	}
 	if strings.TrimSpace(in.Reason) == "" {
@@ -125,9 +126,9 @@ func (r *request) validateCancel(_ workflow.Context, in CancelInput) error {
 		return err
 	}
 	switch in.Actor.Role {
-	case RolePharmacist:
+	case pyxis.RolePharmacist:
 		return nil
-	case RoleNurse:
+	case pyxis.RoleNurse:
 		if in.Actor.ID == r.in.Requester.ID {
 			return nil
 		}
@@ -190,7 +191,7 @@ func (r *request) requireStatus(action string, allowed ...Status) error {
 
 // checkText refuses an update whose actor or free text (named field) holds what textcheck
 // refuses: it would reach history and the database.
-func checkText(by Actor, field, text string) error {
+func checkText(by pyxis.Actor, field, text string) error {
 	for _, f := range []struct {
 		name, value string
 		mode        textcheck.Mode

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
@@ -59,7 +60,7 @@ type request struct {
 	// reports not yet recorded, and vendedAt what each withdrawal transition (by seq)
 	// dispensed (vends.go).
 	named        map[int64]bool
-	pendingVends []activities.Vend
+	pendingVends []pyxis.Vend
 	vendedAt     map[int32]vendRecord
 }
 
@@ -175,12 +176,12 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 		if !isApplicationError(err, activities.ErrCabinetRefused) && !isApplicationError(err, activities.ErrUnknownCabinet) {
 			r.revoke(ctx)
 		}
-		r.move(ctx, StatusFailed, "cabinet_failed", System, cabinetFailure(err, r.in.Policy.CabinetAttempts))
+		r.move(ctx, StatusFailed, "cabinet_failed", pyxis.System, cabinetFailure(err, r.in.Policy.CabinetAttempts))
 		return r.finish(ctx, true)
 	}
 	deadline := workflow.Now(ctx).Add(r.in.Policy.WithdrawalTimeout)
 	r.state.WithdrawalDeadline = &deadline
-	r.move(ctx, StatusReadyAtCabinet, "authorized_at_cabinet", System, noReason)
+	r.move(ctx, StatusReadyAtCabinet, "authorized_at_cabinet", pyxis.System, noReason)
 	if err := r.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 // and gives back what the reports left held (a short line: the step opens its
 // discrepancy); then it starts the restocks the pockets need.
 func (r *request) dispense(ctx workflow.Context) error {
-	res, err := r.commit(ctx, activities.StockRelease)
+	res, err := r.commit(ctx, pyxis.StockRelease)
 	if err != nil {
 		return err
 	}
@@ -215,13 +216,13 @@ func (r *request) compensateCancellation(ctx workflow.Context, cause error) erro
 		}
 	} else {
 		if !r.state.Status.Terminal() {
-			r.move(ctx, StatusCancelled, "workflow_cancelled", System,
+			r.move(ctx, StatusCancelled, "workflow_cancelled", pyxis.System,
 				because(ReasonWorkflowCancelled, "the workflow run was cancelled in Temporal"))
 		}
 		if r.authorizing {
 			r.revoke(ctx)
 		}
-		if _, err := r.commit(ctx, activities.StockRelease); err != nil {
+		if _, err := r.commit(ctx, pyxis.StockRelease); err != nil {
 			return errors.Join(cause, err)
 		}
 	}
@@ -254,12 +255,12 @@ func (r *request) awaitApproval(ctx workflow.Context) error {
 		now := workflow.Now(ctx)
 		switch {
 		case !now.Before(deadline):
-			r.move(ctx, StatusExpired, "approval_deadline_passed", System,
+			r.move(ctx, StatusExpired, "approval_deadline_passed", pyxis.System,
 				because(ReasonApprovalExpired, "no pharmacist decision within "+total.String()))
 			return nil
 		case !r.state.Escalated && !now.Before(escalateAt):
 			r.state.Escalated = true
-			r.move(ctx, StatusAwaitingApproval, "escalated", System, note("no decision after "+(total/2).String()))
+			r.move(ctx, StatusAwaitingApproval, "escalated", pyxis.System, note("no decision after "+(total/2).String()))
 			continue
 		}
 		next := deadline
@@ -277,7 +278,7 @@ func (r *request) awaitApproval(ctx workflow.Context) error {
 // still running (say, slowed by an interceptor) must not have its update lost with the run.
 func (r *request) finish(ctx workflow.Context, release bool) (*State, error) {
 	if release {
-		if _, err := r.commit(ctx, activities.StockRelease); err != nil {
+		if _, err := r.commit(ctx, pyxis.StockRelease); err != nil {
 			return nil, err
 		}
 	}
@@ -296,31 +297,22 @@ func (r *request) finish(ctx workflow.Context, release bool) (*State, error) {
 func (r *request) revoke(ctx workflow.Context) {
 	if err := r.withdrawAuthorization(ctx); err != nil {
 		r.logger.Warn("Cabinet authorization not withdrawn", "Error", err)
-		r.move(ctx, r.state.Status, "revoke_failed", System, cabinetFailure(err, 3))
+		r.move(ctx, r.state.Status, "revoke_failed", pyxis.System, cabinetFailure(err, 3))
 	}
 }
 
 func (r *request) cabinetInput() activities.CabinetInput {
-	return activities.CabinetInput{
-		RequestID:     r.state.ID,
-		CabinetID:     r.in.CabinetID,
-		PatientMRN:    r.in.Patient.MRN,
-		PatientBed:    r.in.Patient.Bed,
-		PatientFamily: r.in.Patient.Family,
-		PatientGiven:  r.in.Patient.Given,
-		Priority:      string(r.in.Priority),
-		Lines:         toActivityLines(r.in.Lines),
-	}
+	return activities.CabinetInput{RequestID: r.state.ID, RequestHeader: r.in.RequestHeader}
 }
 
 // move applies a transition in memory; flush (or a step) writes it. Keeping the two apart
 // lets update handlers change state synchronously while the main coroutine does the I/O.
-func (r *request) move(ctx workflow.Context, to Status, action string, by Actor, w why) {
+func (r *request) move(ctx workflow.Context, to Status, action string, by pyxis.Actor, w why) {
 	r.apply(r.next(ctx, to, action, by, w))
 }
 
 // next builds the transition that would follow the current state, without applying it.
-func (r *request) next(ctx workflow.Context, to Status, action string, by Actor, w why) Transition {
+func (r *request) next(ctx workflow.Context, to Status, action string, by pyxis.Actor, w why) Transition {
 	t := Transition{
 		Seq:        int32(len(r.state.Transitions) + 1),
 		From:       r.state.Status,

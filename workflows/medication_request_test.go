@@ -7,6 +7,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -24,16 +25,16 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 
 	wantTransitions := []workflows.Transition{
 		tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
-		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""),
+		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", pyxis.System, t0, ""),
 		tr(3, workflows.StatusAwaitingApproval, workflows.StatusApproved, "approved", pharmacist, t0.Add(10*time.Minute), ""),
-		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", workflows.System, t0.Add(10*time.Minute), ""),
+		tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", pyxis.System, t0.Add(10*time.Minute), ""),
 		tr(5, workflows.StatusReadyAtCabinet, workflows.StatusDispensed, "withdrawn", cabinetBot, t0.Add(20*time.Minute), ""),
 	}
 	s.Equal(workflows.State{
 		ID:                 requestID,
 		Status:             workflows.StatusDispensed,
 		RequiredApprovals:  1,
-		Priority:           workflows.PriorityUrgent,
+		Priority:           pyxis.PriorityUrgent,
 		CabinetID:          cabinetID,
 		CabinetCode:        "ICU-A3",
 		Patient:            in.Patient,
@@ -55,9 +56,9 @@ func (s *MedicationRequestTestSuite) TestHappyPathDispensed() {
 	s.Equal([]string{"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "RecordStep#5/release"}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 1})
 	s.assertRecorded(in, wantTransitions)
-	s.Equal([]reservation{{requestID: requestID, cabinetID: cabinetID, lines: activityLines(in.Lines)}}, s.fake.reserve)
+	s.Equal([]reservation{{requestID: requestID, cabinetID: cabinetID, lines: in.Lines}}, s.fake.reserve)
 	s.requirePrepared(in)
-	s.Equal([]activities.Vend{{CabinetID: cabinetID, Lines: activityLines(in.Lines), Actor: activities.Actor{ID: cabinetBot.ID, Role: cabinetBot.Role},
+	s.Equal([]pyxis.Vend{{CabinetID: cabinetID, Lines: in.Lines, Actor: pyxis.Actor{ID: cabinetBot.ID, Role: cabinetBot.Role},
 		Source: "cabinet", At: t0.Add(20 * time.Minute)}}, s.fake.recordedVends())
 
 	// The projection learns the deadlines and the note with the transitions that set them.
@@ -106,13 +107,13 @@ func (s *MedicationRequestTestSuite) TestInvalidInputFailsWithoutActivities() {
 		{"no lines", func(in *workflows.Input) { in.Lines = nil }, "at least one line is required"},
 		{"bad priority", func(in *workflows.Input) { in.Priority = "asap" }, `unknown priority "asap"`},
 		{"zero quantity", func(in *workflows.Input) { in.Lines[1].Quantity = 0 }, "medication 12: quantity must be positive"},
-		{"no requester", func(in *workflows.Input) { in.Requester = workflows.Actor{} }, "requester is required"},
+		{"no requester", func(in *workflows.Input) { in.Requester = pyxis.Actor{} }, "requester is required"},
 		{"no patient", func(in *workflows.Input) { in.Patient.MRN = "" }, "patient MRN is required"},
 		{"no cabinet", func(in *workflows.Input) { in.CabinetID = 0 }, "cabinet is required"},
 		{"no cabinet attempts", func(in *workflows.Input) { in.Policy.CabinetAttempts = 0 }, "policy timeouts and cabinet attempts must be positive"},
 		{"no required approvals", func(in *workflows.Input) { in.RequiredApprovals = 0 }, "required approvals must be 1 or 2, not 0"},
 		{"three approvals", func(in *workflows.Input) { in.RequiredApprovals = 3 }, "required approvals must be 1 or 2, not 3"},
-		{"several at once", func(in *workflows.Input) { in.Priority = ""; in.Lines = []workflows.Line{} },
+		{"several at once", func(in *workflows.Input) { in.Priority = ""; in.Lines = []pyxis.Line{} },
 			strings.Join([]string{`unknown priority ""`, "at least one line is required"}, "\n")},
 	}
 	for _, tc := range cases {
@@ -146,7 +147,7 @@ func (s *MedicationRequestTestSuite) TestInsufficientStockFails() {
 
 	wantTransitions := []workflows.Transition{
 		tr(1, "", workflows.StatusSubmitted, "submitted", nurse, t0, ""),
-		tr(2, workflows.StatusSubmitted, workflows.StatusFailed, "reserve_failed", workflows.System, t0, reason),
+		tr(2, workflows.StatusSubmitted, workflows.StatusFailed, "reserve_failed", pyxis.System, t0, reason),
 	}
 	st := s.finalState()
 	s.Equal(workflows.StatusFailed, st.Status)
@@ -172,7 +173,7 @@ func (s *MedicationRequestTestSuite) TestAdmissionRetriedThroughOutage() {
 	s.requireCompleted(cancel)
 	st := s.finalState()
 	s.Equal(workflows.StatusCancelled, st.Status)
-	s.Equal(tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", workflows.System, t0, ""), st.Transitions[1])
+	s.Equal(tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", pyxis.System, t0, ""), st.Transitions[1])
 	s.Equal(at(t0.Add(time.Hour)), st.ApprovalDeadline)
 	s.assertActivityCalls(map[string]int{"Admit": 3, "RecordStep": 1})
 	s.Equal([]string{"Admit", "Admit", "Admit", "RecordStep#3/release"}, s.fake.calls())
@@ -223,7 +224,7 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationCompensates() {
 
 			s.execute(validInput())
 
-			s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
+			s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
 			s.env.AssertActivityNumberOfCalls(s.T(), "WithdrawOrder", tc.revokes)
 		})
 	}
@@ -257,7 +258,7 @@ func (s *MedicationRequestTestSuite) TestUpdatesRefuseControlCharacters() {
 	// (Invalid UTF-8 cannot arrive here: JSON turns it into U+FFFD on the way; the API
 	// refuses it before decoding.)
 	del := s.sendUpdate(3*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse, Reason: "bad \x7f"})
-	name := s.sendUpdate(4*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: workflows.Actor{ID: "p\x00", Role: workflows.RolePharmacist}})
+	name := s.sendUpdate(4*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pyxis.Actor{ID: "p\x00", Role: pyxis.RolePharmacist}})
 	ok := s.sendUpdate(5*time.Minute, workflows.RejectUpdate, workflows.RejectInput{Actor: pharmacist, Reason: "two\nlines\tare fine"})
 
 	s.execute(validInput())
@@ -279,6 +280,6 @@ func (s *MedicationRequestTestSuite) TestTemporalCancellationDuringAdmission() {
 
 	s.execute(validInput())
 
-	s.Equal([]string{requestID}, s.fake.stockChanges(activities.StockRelease))
+	s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
 	s.env.AssertActivityNumberOfCalls(s.T(), "DispenseOrder", 0)
 }

@@ -1,6 +1,10 @@
 package workflows
 
-import "go.temporal.io/sdk/temporal"
+import (
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/medreq/pyxis"
+)
 
 // TaskQueue is the one task queue of the medication request workflows and their activities;
 // the worker polls it and the API starts workflows on it.
@@ -22,8 +26,8 @@ const (
 
 // ApproveInput is a pharmacist's approval.
 type ApproveInput struct {
-	Actor Actor  `json:"actor"`
-	Note  string `json:"note,omitempty"`
+	Actor pyxis.Actor `json:"actor"`
+	Note  string      `json:"note,omitempty"`
 	// Voided names pharmacists whose earlier approval of this request no longer counts: the
 	// users directory has deactivated them since. The handler voids their approvals
 	// (approval_voided) before it counts this one.
@@ -32,24 +36,24 @@ type ApproveInput struct {
 
 // RejectInput is a pharmacist's rejection; the reason is required.
 type RejectInput struct {
-	Actor  Actor  `json:"actor"`
-	Reason string `json:"reason"`
+	Actor  pyxis.Actor `json:"actor"`
+	Reason string      `json:"reason"`
 }
 
 // CancelInput is a cancellation by the requesting nurse or a pharmacist.
 type CancelInput struct {
-	Actor  Actor  `json:"actor"`
-	Reason string `json:"reason,omitempty"`
+	Actor  pyxis.Actor `json:"actor"`
+	Reason string      `json:"reason,omitempty"`
 }
 
 // WithdrawnInput is a report that medication was taken out of the cabinet for the request.
 type WithdrawnInput struct {
-	Actor     Actor `json:"actor"`
-	CabinetID int64 `json:"cabinet_id"`
+	Actor     pyxis.Actor `json:"actor"`
+	CabinetID int64       `json:"cabinet_id"`
 	// Lines are what the cabinet dispensed, per medication, as it counted them; they may
 	// differ from the order. None means every line not yet withdrawn, as ordered (a report
 	// that does not say what: the API's, older cabinets').
-	Lines []Line `json:"lines,omitempty"`
+	Lines []pyxis.Line `json:"lines,omitempty"`
 	// ReportID identifies the report (the cabinet's message control id, or the API call's
 	// request id), for the records it leaves.
 	ReportID string `json:"report_id,omitempty"`

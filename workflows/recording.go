@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
@@ -22,12 +23,12 @@ func (r *request) admit(ctx workflow.Context) (bool, error) {
 	// The approval deadline runs from the admission, and the projection learns it with it.
 	deadline := workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
 	r.state.ApprovalDeadline = &deadline
-	reserved := r.next(ctx, StatusAwaitingApproval, "stock_reserved", System, noReason)
+	reserved := r.next(ctx, StatusAwaitingApproval, "stock_reserved", pyxis.System, noReason)
 	// The words of a refusal are the shortage's, filled in by the admission.
-	refused := r.next(ctx, StatusFailed, "reserve_failed", System, because(ReasonInsufficientStock, ""))
+	refused := r.next(ctx, StatusFailed, "reserve_failed", pyxis.System, because(ReasonInsufficientStock, ""))
 	var res activities.AdmitResult
-	err := workflow.ExecuteLocalActivity(localCtx(ctx), a.Admit, activities.AdmitInput{
-		RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: toActivityLines(r.in.Lines),
+	err := workflow.ExecuteLocalActivity(localCtx(ctx), a.Admit, pyxis.Admission{
+		RequestID: r.state.ID, CabinetID: r.in.CabinetID, Lines: r.in.Lines,
 		Submitted: r.record(r.state.Transitions[0]), Reserved: r.record(reserved), Refused: r.record(refused),
 	}).Get(ctx, &res)
 	switch {
@@ -38,7 +39,7 @@ func (r *request) admit(ctx workflow.Context) (bool, error) {
 		// finish records it.
 		r.logger.Error("Admission refused", "Error", err)
 		r.state.ApprovalDeadline = nil
-		r.move(ctx, StatusFailed, "reserve_failed", System, admissionFailure(err))
+		r.move(ctx, StatusFailed, "reserve_failed", pyxis.System, admissionFailure(err))
 		return false, nil
 	case !res.Reserved:
 		r.state.ApprovalDeadline = nil
@@ -54,21 +55,21 @@ func (r *request) admit(ctx workflow.Context) (bool, error) {
 
 // flush records every pending transition, in order.
 func (r *request) flush(ctx workflow.Context) error {
-	_, err := r.commit(ctx, "")
+	_, err := r.commit(ctx, pyxis.StockNone)
 	return err
 }
 
-// commit records the pending transitions and vends with the stock change ("" for none,
-// activities.StockRelease to give back what the request still holds) in one step, then
-// indexes the status the step leaves the request in.
-func (r *request) commit(ctx workflow.Context, change string) (activities.StockResult, error) {
+// commit records the pending transitions and vends with the stock change (pyxis.StockNone,
+// or pyxis.StockRelease to give back what the request still holds) in one step, then indexes
+// the status the step leaves the request in.
+func (r *request) commit(ctx workflow.Context, change pyxis.StockChange) (activities.StockResult, error) {
 	var res activities.StockResult
 	pending := r.state.Transitions[r.recorded:]
 	vends := r.pendingVends
-	if len(pending) == 0 && len(vends) == 0 && change == "" {
+	if len(pending) == 0 && len(vends) == 0 && change == pyxis.StockNone {
 		return res, nil
 	}
-	in := activities.StepInput{RequestID: r.state.ID, Stock: change, Vends: vends, Transitions: make([]activities.RecordInput, len(pending))}
+	in := pyxis.Step{RequestID: r.state.ID, Stock: change, Vends: vends, Transitions: make([]pyxis.Transition, len(pending))}
 	for i, t := range pending {
 		in.Transitions[i] = r.record(t)
 	}
@@ -88,10 +89,11 @@ func (r *request) commit(ctx workflow.Context, change string) (activities.StockR
 	return res, nil
 }
 
-// record is the activity form of transition t: the first carries the request's header, the
-// one that starts a wait carries its deadline, an approval its note.
-func (r *request) record(t Transition) activities.RecordInput {
-	in := activities.RecordInput{
+// record is the recorded form of transition t: the first carries the request's header, the
+// one that starts a wait carries its deadline, an approval its note. Its audit details say
+// where it came from and, when it has one, why.
+func (r *request) record(t Transition) pyxis.Transition {
+	in := pyxis.Transition{
 		RequestID:  r.state.ID,
 		Seq:        t.Seq,
 		From:       string(t.From),
@@ -99,27 +101,20 @@ func (r *request) record(t Transition) activities.RecordInput {
 		Action:     t.Action,
 		Reason:     t.Reason,
 		ReasonCode: string(t.ReasonCode),
-		Actor:      activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
+		Actor:      t.Actor,
 		At:         t.At,
 		Details:    map[string]any{"from": string(t.From)},
 		Note:       r.notes[t.Seq],
-		Vended:     toActivityLines(r.vendedAt[t.Seq].lines),
+		Vended:     r.vendedAt[t.Seq].lines,
 		ReportID:   r.vendedAt[t.Seq].reportID,
+	}
+	if t.Reason != "" {
+		in.Details["reason"] = t.Reason
 	}
 	switch {
 	case t.Seq == 1:
-		in.Header = &activities.RequestHeader{
-			RequesterID:       r.in.Requester.ID,
-			RequesterName:     r.in.Requester.Name,
-			PatientMRN:        r.in.Patient.MRN,
-			PatientBed:        r.in.Patient.Bed,
-			PatientFamily:     r.in.Patient.Family,
-			PatientGiven:      r.in.Patient.Given,
-			CabinetID:         r.in.CabinetID,
-			Priority:          string(r.in.Priority),
-			Lines:             toActivityLines(r.in.Lines),
-			RequiredApprovals: r.state.RequiredApprovals,
-		}
+		header := r.in.RequestHeader
+		in.Header = &header
 	case t.Action == "stock_reserved":
 		in.ApprovalDeadline = r.state.ApprovalDeadline
 	case t.Action == "authorized_at_cabinet":
@@ -143,7 +138,7 @@ func permanent(err error) bool {
 // cleaned, a request not yet ended fails with invalid_data (its authorization withdrawn, its
 // stock released), and the run ends. Should the database refuse even that, the run fails with
 // the error: only a person can help then.
-func (r *request) salvage(ctx workflow.Context, change string, cause error) (activities.StockResult, error) {
+func (r *request) salvage(ctx workflow.Context, change pyxis.StockChange, cause error) (activities.StockResult, error) {
 	r.logger.Error("The database refused a step for good; ending the request", "Error", cause)
 	r.salvaging = true
 	for i := r.recorded; i < len(r.state.Transitions); i++ {
@@ -155,8 +150,8 @@ func (r *request) salvage(ctx workflow.Context, change string, cause error) (act
 		if r.authorizing {
 			r.revoke(ctx)
 		}
-		r.move(ctx, StatusFailed, "invalid_data", System, because(ReasonInvalidData, "the request holds data the system cannot store"))
-		change = activities.StockRelease
+		r.move(ctx, StatusFailed, "invalid_data", pyxis.System, because(ReasonInvalidData, "the request holds data the system cannot store"))
+		change = pyxis.StockRelease
 	}
 	res, err := r.commit(ctx, change)
 	if err != nil {

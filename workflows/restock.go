@@ -10,11 +10,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 )
 
 // refillRoles may confirm a refill.
-var refillRoles = []string{RoleTechnician, RoleAdmin, RoleCabinet}
+var refillRoles = []string{pyxis.RoleTechnician, pyxis.RoleAdmin, pyxis.RoleCabinet}
 
 // Restock brings one cabinet pocket back to its par level. It opens a refill task for the
 // technicians (unless the pocket is at par again by then), waits for the refill to be
@@ -116,10 +117,10 @@ func (r *restock) run(ctx workflow.Context) (*RestockState, error) {
 // open opens the refill task of the pocket. It reports whether one was needed: a pocket at
 // par again needs none.
 func (r *restock) open(ctx workflow.Context) (bool, error) {
-	var opened activities.OpenRefillResult
+	var opened pyxis.OpenedRefill
 	err := workflow.ExecuteActivity(dbCtx(ctx), a.OpenRefillTask, activities.OpenRefillInput{
 		CabinetID: r.in.CabinetID, MedicationID: r.in.MedicationID, WorkflowID: r.state.ID,
-		Actor: activities.Actor{ID: System.ID, Role: System.Role},
+		Actor: pyxis.System,
 	}).Get(ctx, &opened)
 	if err != nil || opened.NotNeeded {
 		return false, err
@@ -187,7 +188,7 @@ func (r *restock) escalate(ctx workflow.Context) error {
 	info := workflow.GetInfo(ctx)
 	return workflow.ExecuteActivity(dbCtx(ctx), a.AuditRefill, activities.RefillAuditInput{
 		Action: "refill_overdue",
-		Actor:  activities.Actor{ID: System.ID, Role: System.Role},
+		Actor:  pyxis.System,
 		At:     workflow.Now(ctx),
 		Details: map[string]any{
 			"refill_task_id": r.state.TaskID, "cabinet_id": r.in.CabinetID, "medication_id": r.in.MedicationID,
@@ -199,13 +200,13 @@ func (r *restock) escalate(ctx workflow.Context) error {
 
 // complete applies the confirmed refill to the stock and closes the task.
 func (r *restock) complete(ctx workflow.Context) error {
-	var done activities.CompleteRefillResult
-	err := workflow.ExecuteActivity(dbCtx(ctx), a.CompleteRefill, activities.CompleteRefillInput{
+	var done pyxis.CompletedRefill
+	err := workflow.ExecuteActivity(dbCtx(ctx), a.CompleteRefill, pyxis.RefillCompletion{
 		TaskID:           r.state.TaskID,
 		Quantity:         r.confirm.Quantity,
-		Actor:            activities.Actor{ID: r.confirm.Actor.ID, Role: r.confirm.Actor.Role},
+		Actor:            pyxis.Actor{ID: r.confirm.Actor.ID, Role: r.confirm.Actor.Role},
 		Source:           r.confirm.Source,
-		MessageControlID: r.confirm.MessageControlID,
+		CabinetMessageID: r.confirm.MessageControlID,
 		At:               *r.state.ConfirmedAt,
 	}).Get(ctx, &done)
 	if err != nil {
@@ -227,7 +228,7 @@ func (r *restock) compensateCancellation(ctx workflow.Context, cause error) erro
 		}
 	case RestockAwaitingRefill:
 		err := workflow.ExecuteActivity(dbCtx(ctx), a.CancelRefill, activities.CancelRefillInput{
-			TaskID: r.state.TaskID, Actor: activities.Actor{ID: System.ID, Role: System.Role},
+			TaskID: r.state.TaskID, Actor: pyxis.System,
 			Reason: "the restock workflow was cancelled in Temporal",
 		}).Get(ctx, nil)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -48,7 +49,7 @@ func (s *RestockTestSuite) reset() {
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.SetStartTime(t0)
 	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: restockID, TaskQueue: "medication-requests"})
-	s.fake = &fakeRefills{open: activities.OpenRefillResult{TaskID: taskID, RequestedQty: 6, OnHand: 4, ParLevel: 10}}
+	s.fake = &fakeRefills{open: pyxis.OpenedRefill{TaskID: taskID, RequestedQty: 6, OnHand: 4, ParLevel: 10}}
 	s.env.RegisterActivity(&activities.Activities{})
 	s.openCall = s.env.OnActivity(a.OpenRefillTask, mock.Anything, mock.Anything).Return(s.fake.openRefillTask)
 	s.env.OnActivity(a.CompleteRefill, mock.Anything, mock.Anything).Return(s.fake.completeRefill)
@@ -122,9 +123,9 @@ func (s *RestockTestSuite) TestRefillConfirmed() {
 		Source: workflows.RefillSourceAPI, CreatedAt: t0, UpdatedAt: confirmedAt, ConfirmedAt: &confirmedAt,
 	}, st)
 	s.Equal([]activities.OpenRefillInput{{CabinetID: cabinetID, MedicationID: 11, WorkflowID: restockID,
-		Actor: activities.Actor{ID: "system", Role: workflows.RoleSystem}}}, s.fake.opens)
-	s.Equal([]activities.CompleteRefillInput{{TaskID: taskID, Quantity: 5, Source: "api", At: confirmedAt,
-		Actor: activities.Actor{ID: technician.ID, Role: technician.Role}}}, s.fake.completes)
+		Actor: pyxis.Actor{ID: "system", Role: pyxis.RoleSystem}}}, s.fake.opens)
+	s.Equal([]pyxis.RefillCompletion{{TaskID: taskID, Quantity: 5, Source: "api", At: confirmedAt,
+		Actor: pyxis.Actor{ID: technician.ID, Role: technician.Role}}}, s.fake.completes)
 	s.Empty(s.fake.audits)
 }
 
@@ -136,7 +137,7 @@ func (s *RestockTestSuite) TestRefillConfirmedByCabinet() {
 
 	s.Equal(workflows.RestockDone, s.result().Status)
 	s.Require().Len(s.fake.completes, 1)
-	s.Equal("MSG-1", s.fake.completes[0].MessageControlID)
+	s.Equal("MSG-1", s.fake.completes[0].CabinetMessageID)
 	s.Equal("cabinet", s.fake.completes[0].Source)
 }
 
@@ -216,7 +217,7 @@ func (s *RestockTestSuite) TestDefaultEscalation() {
 
 // A pocket back at par by the time the restock runs needs no task.
 func (s *RestockTestSuite) TestNotNeeded() {
-	s.fake.open = activities.OpenRefillResult{NotNeeded: true, OnHand: 10, ParLevel: 10}
+	s.fake.open = pyxis.OpenedRefill{NotNeeded: true, OnHand: 10, ParLevel: 10}
 	late := s.confirm(time.Minute, workflows.ConfirmRefillInput{Actor: technician, Quantity: 6, Source: "api"})
 
 	s.env.ExecuteWorkflow(workflows.Restock, restockInput())
@@ -232,7 +233,7 @@ func (s *RestockTestSuite) TestTemporalCancellation() {
 		s.env.RegisterDelayedCallback(s.env.CancelWorkflow, time.Hour)
 		s.env.ExecuteWorkflow(workflows.Restock, restockInput())
 		s.True(temporal.IsCanceledError(s.env.GetWorkflowError()))
-		s.Equal([]activities.CancelRefillInput{{TaskID: taskID, Actor: activities.Actor{ID: "system", Role: "system"},
+		s.Equal([]activities.CancelRefillInput{{TaskID: taskID, Actor: pyxis.Actor{ID: "system", Role: "system"},
 			Reason: "the restock workflow was cancelled in Temporal"}}, s.fake.cancels)
 		s.Empty(s.fake.completes)
 	})
@@ -258,15 +259,15 @@ func (s *RestockTestSuite) TestInvalidInput() {
 // fakeRefills stands in for the refill activities and records their inputs.
 type fakeRefills struct {
 	mu        sync.Mutex
-	open      activities.OpenRefillResult
+	open      pyxis.OpenedRefill
 	onHand    int32
 	opens     []activities.OpenRefillInput
-	completes []activities.CompleteRefillInput
+	completes []pyxis.RefillCompletion
 	cancels   []activities.CancelRefillInput
 	audits    []activities.RefillAuditInput
 }
 
-func (f *fakeRefills) openRefillTask(_ context.Context, in activities.OpenRefillInput) (*activities.OpenRefillResult, error) {
+func (f *fakeRefills) openRefillTask(_ context.Context, in activities.OpenRefillInput) (*pyxis.OpenedRefill, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.opens = append(f.opens, in)
@@ -274,11 +275,11 @@ func (f *fakeRefills) openRefillTask(_ context.Context, in activities.OpenRefill
 	return &res, nil
 }
 
-func (f *fakeRefills) completeRefill(_ context.Context, in activities.CompleteRefillInput) (*activities.CompleteRefillResult, error) {
+func (f *fakeRefills) completeRefill(_ context.Context, in pyxis.RefillCompletion) (*pyxis.CompletedRefill, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.completes = append(f.completes, in)
-	return &activities.CompleteRefillResult{Applied: true, OnHandAfter: f.onHand}, nil
+	return &pyxis.CompletedRefill{Applied: true, OnHandAfter: f.onHand}, nil
 }
 
 func (f *fakeRefills) cancelRefill(_ context.Context, in activities.CancelRefillInput) error {
@@ -306,12 +307,12 @@ func (s *MedicationRequestTestSuite) TestConsumeBelowParStartsRestock() {
 	s.env.OnActivity(a.PrepareOrder, mock.Anything, mock.Anything).Return(s.fake.prepareOrder)
 	s.env.OnActivity(a.DispenseOrder, mock.Anything, mock.Anything).Return(s.fake.dispenseOrder)
 	s.env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.StepInput) (*activities.StockResult, error) {
+		func(_ context.Context, in pyxis.Step) (*activities.StockResult, error) {
 			if len(in.Vends) == 0 {
 				return &activities.StockResult{}, nil
 			}
 			return &activities.StockResult{
-				Lines: []activities.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
+				Lines: []pyxis.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
 				Levels: []activities.StockLevel{
 					{MedicationID: 11, OnHand: 3, ParLevel: 5},
 					{MedicationID: 12, OnHand: 5, ParLevel: 5},

@@ -3,6 +3,8 @@ package workflows
 import (
 	"fmt"
 	"time"
+
+	"github.com/medreq/pyxis"
 )
 
 // DefaultRestockEscalation is how long a refill task waits before it is audited as overdue, and
@@ -68,7 +70,7 @@ type RestockState struct {
 	RequestedQuantity int32         `json:"requested_quantity"`
 	LoadedQuantity    int32         `json:"loaded_quantity,omitempty"`
 	OnHandAfter       int32         `json:"on_hand_after,omitempty"`
-	ConfirmedBy       *Actor        `json:"confirmed_by,omitempty"`
+	ConfirmedBy       *pyxis.Actor  `json:"confirmed_by,omitempty"`
 	// Source says who reported the refill: RefillSourceAPI or RefillSourceCabinet.
 	Source      string     `json:"source,omitempty"`
 	Escalations int        `json:"escalations"`
@@ -92,8 +94,8 @@ const (
 
 // ConfirmRefillInput is a refill confirmation: how much was actually loaded, and by whom.
 type ConfirmRefillInput struct {
-	Actor    Actor `json:"actor"`
-	Quantity int32 `json:"quantity"`
+	Actor    pyxis.Actor `json:"actor"`
+	Quantity int32       `json:"quantity"`
 	// Source is RefillSourceAPI or RefillSourceCabinet.
 	Source string `json:"source"`
 	// MessageControlID is the cabinet's load report, for a cabinet confirmation.

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/workflows"
@@ -30,11 +31,11 @@ const requestID = "medreq-01JQ7ZK3V8XG4N2P5R6S7T8W9Y"
 var t0 = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 
 var (
-	nurse      = workflows.Actor{ID: "u-nurse-ana", Name: "Ana Lima", Role: workflows.RoleNurse}
-	otherNurse = workflows.Actor{ID: "u-nurse-cai", Name: "Cai Moreno", Role: workflows.RoleNurse}
-	pharmacist = workflows.Actor{ID: "u-pharm-ben", Name: "Ben Ito", Role: workflows.RolePharmacist}
-	technician = workflows.Actor{ID: "u-tech-dee", Name: "Dee Park", Role: workflows.RoleTechnician}
-	cabinetBot = workflows.Actor{ID: "cabinet-ICU-A3", Role: workflows.RoleCabinet}
+	nurse      = pyxis.Actor{ID: "u-nurse-ana", Name: "Ana Lima", Role: pyxis.RoleNurse}
+	otherNurse = pyxis.Actor{ID: "u-nurse-cai", Name: "Cai Moreno", Role: pyxis.RoleNurse}
+	pharmacist = pyxis.Actor{ID: "u-pharm-ben", Name: "Ben Ito", Role: pyxis.RolePharmacist}
+	technician = pyxis.Actor{ID: "u-tech-dee", Name: "Dee Park", Role: pyxis.RoleTechnician}
+	cabinetBot = pyxis.Actor{ID: "cabinet-ICU-A3", Role: pyxis.RoleCabinet}
 )
 
 const cabinetID = 3
@@ -42,13 +43,15 @@ const cabinetID = 3
 // validInput is a well-formed urgent request; tests change copies of it.
 func validInput() workflows.Input {
 	return workflows.Input{
-		Requester:         nurse,
-		Patient:           workflows.Patient{MRN: "MRN-000042", Bed: "ICU-7", Family: "Souza", Given: "Maria"},
-		CabinetID:         cabinetID,
-		CabinetCode:       "ICU-A3",
-		Priority:          workflows.PriorityUrgent,
-		Lines:             []workflows.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
-		RequiredApprovals: 1,
+		RequestHeader: pyxis.RequestHeader{
+			Requester:         nurse,
+			Patient:           pyxis.Patient{MRN: "MRN-000042", Bed: "ICU-7", Family: "Souza", Given: "Maria"},
+			CabinetID:         cabinetID,
+			Priority:          pyxis.PriorityUrgent,
+			Lines:             []pyxis.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}},
+			RequiredApprovals: 1,
+		},
+		CabinetCode: "ICU-A3",
 		Policy: workflows.Policy{
 			ApprovalTimeout:      time.Hour,
 			WithdrawalTimeout:    15 * time.Minute,
@@ -209,7 +212,7 @@ func (s *MedicationRequestTestSuite) requireSnapshot(q *snapshot) workflows.Stat
 
 // tr builds an expected transition. Actions that always end a request for the same cause
 // carry that cause's reason code; trc gives one explicitly.
-func tr(seq int32, from, to workflows.Status, action string, by workflows.Actor, at time.Time, reason string) workflows.Transition {
+func tr(seq int32, from, to workflows.Status, action string, by pyxis.Actor, at time.Time, reason string) workflows.Transition {
 	code := map[string]workflows.ReasonCode{
 		"rejected": workflows.ReasonRejected, "cancelled": workflows.ReasonCancelled,
 		"approval_deadline_passed": workflows.ReasonApprovalExpired, "withdrawal_window_passed": workflows.ReasonWithdrawalExpired,
@@ -218,7 +221,7 @@ func tr(seq int32, from, to workflows.Status, action string, by workflows.Actor,
 	return trc(seq, from, to, action, by, at, code, reason)
 }
 
-func trc(seq int32, from, to workflows.Status, action string, by workflows.Actor, at time.Time, code workflows.ReasonCode, reason string) workflows.Transition {
+func trc(seq int32, from, to workflows.Status, action string, by pyxis.Actor, at time.Time, code workflows.ReasonCode, reason string) workflows.Transition {
 	return workflows.Transition{Seq: seq, From: from, To: to, Action: action, Actor: by, At: at, Reason: reason, ReasonCode: code}
 }
 
@@ -226,9 +229,9 @@ func trc(seq int32, from, to workflows.Status, action string, by workflows.Actor
 // each, and that only the first carries the projection header.
 func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []workflows.Transition) {
 	s.T().Helper()
-	expected := make([]activities.RecordInput, len(want))
+	expected := make([]pyxis.Transition, len(want))
 	for i, t := range want {
-		expected[i] = activities.RecordInput{
+		expected[i] = pyxis.Transition{
 			RequestID:  requestID,
 			Seq:        t.Seq,
 			From:       string(t.From),
@@ -236,24 +239,19 @@ func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []w
 			Action:     t.Action,
 			Reason:     t.Reason,
 			ReasonCode: string(t.ReasonCode),
-			Actor:      activities.Actor{ID: t.Actor.ID, Role: t.Actor.Role, Name: t.Actor.Name},
+			Actor:      t.Actor,
 			At:         t.At,
 			Details:    map[string]any{"from": string(t.From)},
 		}
+		// A reason the workflow knows is in the audit details; a refused admission's words
+		// are the shortage's, which only the admission itself learns.
+		if t.Reason != "" && t.Action != "reserve_failed" {
+			expected[i].Details["reason"] = t.Reason
+		}
 	}
 	if len(expected) > 0 {
-		expected[0].Header = &activities.RequestHeader{
-			RequesterID:       in.Requester.ID,
-			RequesterName:     in.Requester.Name,
-			PatientMRN:        in.Patient.MRN,
-			PatientBed:        in.Patient.Bed,
-			PatientFamily:     in.Patient.Family,
-			PatientGiven:      in.Patient.Given,
-			CabinetID:         in.CabinetID,
-			Priority:          string(in.Priority),
-			Lines:             activityLines(in.Lines),
-			RequiredApprovals: in.RequiredApprovals,
-		}
+		header := in.RequestHeader
+		expected[0].Header = &header
 	}
 	// Deadlines, notes and vends have tests of their own.
 	got := s.fake.recorded()
@@ -263,26 +261,9 @@ func (s *MedicationRequestTestSuite) assertRecorded(in workflows.Input, want []w
 	s.Equal(expected, got)
 }
 
-func activityLines(lines []workflows.Line) []activities.Line {
-	out := make([]activities.Line, len(lines))
-	for i, l := range lines {
-		out[i] = activities.Line{MedicationID: l.MedicationID, Quantity: l.Quantity}
-	}
-	return out
-}
-
 // expectedCabinetInput is the command every cabinet activity must receive for validInput.
 func expectedCabinetInput(in workflows.Input) activities.CabinetInput {
-	return activities.CabinetInput{
-		RequestID:     requestID,
-		CabinetID:     in.CabinetID,
-		PatientMRN:    in.Patient.MRN,
-		PatientBed:    in.Patient.Bed,
-		PatientFamily: in.Patient.Family,
-		PatientGiven:  in.Patient.Given,
-		Priority:      string(in.Priority),
-		Lines:         activityLines(in.Lines),
-	}
+	return activities.CabinetInput{RequestID: requestID, RequestHeader: in.RequestHeader}
 }
 
 // requirePrepared checks that every cabinet command prepared its order from in.
@@ -301,12 +282,12 @@ func (s *MedicationRequestTestSuite) requirePrepared(in workflows.Input) {
 type fakeActivities struct {
 	mu      sync.Mutex
 	log     []string
-	records []activities.RecordInput
+	records []pyxis.Transition
 	reserve []reservation
-	vends   []activities.Vend
+	vends   []pyxis.Vend
 	cabinet map[string][]activities.CabinetInput
 	// stock holds, per stock change, the requests whose steps carried it.
-	stock  map[string][]string
+	stock  map[pyxis.StockChange][]string
 	counts map[string]int
 
 	reserveErr, authorizeErr, revokeErr, stepErr, prepareErr func(attempt int) error
@@ -318,7 +299,7 @@ func (f *fakeActivities) enter(entry, name string) int {
 	if f.counts == nil {
 		f.counts = map[string]int{}
 		f.cabinet = map[string][]activities.CabinetInput{}
-		f.stock = map[string][]string{}
+		f.stock = map[pyxis.StockChange][]string{}
 	}
 	f.log = append(f.log, entry)
 	f.counts[name]++
@@ -336,13 +317,13 @@ func outcome(fn func(int) error, attempt int) error {
 type reservation struct {
 	requestID string
 	cabinetID int64
-	lines     []activities.Line
+	lines     []pyxis.Line
 }
 
 // admit stands in for Admit: reserveErr decides the reservation by attempt; an
 // InsufficientStock application error is the business outcome (recorded refused), any other
 // error fails the attempt.
-func (f *fakeActivities) admit(_ context.Context, in activities.AdmitInput) (*activities.AdmitResult, error) {
+func (f *fakeActivities) admit(_ context.Context, in pyxis.Admission) (*activities.AdmitResult, error) {
 	n := f.enter("Admit", "Admit")
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -363,14 +344,14 @@ func (f *fakeActivities) admit(_ context.Context, in activities.AdmitInput) (*ac
 }
 
 // recordStep stands in for RecordStep; it is logged as RecordStep#<seqs>[/<stock change>].
-func (f *fakeActivities) recordStep(_ context.Context, in activities.StepInput) (*activities.StockResult, error) {
+func (f *fakeActivities) recordStep(_ context.Context, in pyxis.Step) (*activities.StockResult, error) {
 	var seqs []string
 	for _, t := range in.Transitions {
 		seqs = append(seqs, fmt.Sprint(t.Seq))
 	}
 	entry := "RecordStep#" + strings.Join(seqs, ",")
 	if in.Stock != "" {
-		entry += "/" + in.Stock
+		entry += "/" + string(in.Stock)
 	}
 	if err := outcome(f.stepErr, f.enter(entry, "RecordStep")); err != nil {
 		return nil, err
@@ -396,7 +377,7 @@ func (f *fakeActivities) prepareOrder(_ context.Context, in activities.CabinetIn
 		return nil, err
 	}
 	f.cabinet["PrepareOrder"] = append(f.cabinet["PrepareOrder"], in)
-	return &cabinet.Order{RequestID: in.RequestID, CabinetCode: "ICU-A3", Status: "online", PatientMRN: in.PatientMRN}, nil
+	return &cabinet.Order{RequestID: in.RequestID, CabinetCode: "ICU-A3", Status: "online", PatientMRN: in.Patient.MRN}, nil
 }
 
 // dispenseOrder and withdrawOrder stand in for the cabinet commands; authorizeErr and
@@ -416,16 +397,16 @@ func (f *fakeActivities) calls() []string {
 	return append([]string(nil), f.log...)
 }
 
-func (f *fakeActivities) recordedVends() []activities.Vend {
+func (f *fakeActivities) recordedVends() []pyxis.Vend {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]activities.Vend(nil), f.vends...)
+	return append([]pyxis.Vend(nil), f.vends...)
 }
 
-func (f *fakeActivities) recorded() []activities.RecordInput {
+func (f *fakeActivities) recorded() []pyxis.Transition {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]activities.RecordInput(nil), f.records...)
+	return append([]pyxis.Transition(nil), f.records...)
 }
 
 func (f *fakeActivities) cabinetInputs(name string) []activities.CabinetInput {
@@ -435,7 +416,7 @@ func (f *fakeActivities) cabinetInputs(name string) []activities.CabinetInput {
 }
 
 // stockChanges lists the requests whose steps carried the stock change.
-func (f *fakeActivities) stockChanges(change string) []string {
+func (f *fakeActivities) stockChanges(change pyxis.StockChange) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.stock[change]...)

@@ -6,6 +6,8 @@ package workflows
 import (
 	"slices"
 	"time"
+
+	"github.com/medreq/pyxis"
 )
 
 // Status is where a medication request stands in its lifecycle.
@@ -42,59 +44,6 @@ func (s Status) Terminal() bool {
 	return false
 }
 
-// Priority decides how long a request may wait for a pharmacist.
-type Priority string
-
-// The three clinical priorities.
-const (
-	PriorityStat    Priority = "stat"
-	PriorityUrgent  Priority = "urgent"
-	PriorityRoutine Priority = "routine"
-)
-
-// Valid reports whether p is a known priority.
-func (p Priority) Valid() bool {
-	return p == PriorityStat || p == PriorityUrgent || p == PriorityRoutine
-}
-
-// Roles a token may carry. RoleSystem and RoleCabinet are never users: the first marks what the
-// workflow does on its own (timers, stock), the second what a cabinet reports.
-const (
-	RoleNurse      = "nurse"
-	RolePharmacist = "pharmacist"
-	RoleTechnician = "technician"
-	RoleAdmin      = "admin"
-	RoleCabinet    = "cabinet"
-	RoleSystem     = "system"
-)
-
-// Actor is who caused a transition. It always comes from a verified token or from the system,
-// never from a request body.
-type Actor struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
-	Role string `json:"role"`
-}
-
-// System is the actor of transitions the workflow makes by itself.
-var System = Actor{ID: "system", Role: RoleSystem}
-
-// Patient identifies whom the medication is for. It stays out of workflow ids, search
-// attributes and memos: the visibility store is not encrypted.
-type Patient struct {
-	MRN string `json:"mrn"`
-	Bed string `json:"bed"`
-	// Family and Given are the patient's names, when the request gives them.
-	Family string `json:"family,omitempty"`
-	Given  string `json:"given,omitempty"`
-}
-
-// Line is one medication and how many units of it.
-type Line struct {
-	MedicationID int64 `json:"medication_id"`
-	Quantity     int32 `json:"quantity"`
-}
-
 // Policy holds the tunables a request is started with. The API resolves them from its
 // configuration, so a running workflow keeps the deadlines it was created under.
 type Policy struct {
@@ -106,62 +55,57 @@ type Policy struct {
 	CabinetRetryInterval time.Duration `json:"cabinet_retry_interval"`
 }
 
-// Input starts a MedicationRequest.
+// Input starts a MedicationRequest: what the request is created with (its header, whose
+// fields are the JSON fields of the input in every history), the code of its cabinet, and
+// the policy it runs under.
 type Input struct {
-	Requester   Actor    `json:"requester"`
-	Patient     Patient  `json:"patient"`
-	CabinetID   int64    `json:"cabinet_id"`
-	CabinetCode string   `json:"cabinet_code"`
-	Priority    Priority `json:"priority"`
-	Lines       []Line   `json:"lines"`
-	Policy      Policy   `json:"policy"`
-	// RequiredApprovals is how many different pharmacists must approve: 2 when the request
-	// holds a medication of a list that needs dual approval, else 1.
-	RequiredApprovals int32 `json:"required_approvals,omitempty"`
+	pyxis.RequestHeader
+	CabinetCode string `json:"cabinet_code"`
+	Policy      Policy `json:"policy"`
 }
 
 // Transition is one audited step: a status change, or an event such as an escalation that
 // leaves the status where it was (From == To).
 type Transition struct {
-	Seq    int32     `json:"seq"`
-	From   Status    `json:"from,omitempty"`
-	To     Status    `json:"to"`
-	Action string    `json:"action"`
-	Actor  Actor     `json:"actor"`
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason,omitempty"`
+	Seq    int32       `json:"seq"`
+	From   Status      `json:"from,omitempty"`
+	To     Status      `json:"to"`
+	Action string      `json:"action"`
+	Actor  pyxis.Actor `json:"actor"`
+	At     time.Time   `json:"at"`
+	Reason string      `json:"reason,omitempty"`
 	// ReasonCode says why, from the reason table (reasons.go); Reason holds the words.
 	ReasonCode ReasonCode `json:"reason_code,omitempty"`
 }
 
 // Approval records a pharmacist's approval.
 type Approval struct {
-	Actor Actor     `json:"actor"`
-	At    time.Time `json:"at"`
-	Note  string    `json:"note,omitempty"`
+	Actor pyxis.Actor `json:"actor"`
+	At    time.Time   `json:"at"`
+	Note  string      `json:"note,omitempty"`
 }
 
 // State is the whole current state of a request, as the StateQuery returns it and as the
 // workflow returns it when it completes.
 type State struct {
-	ID          string       `json:"id"`
-	Status      Status       `json:"status"`
-	Priority    Priority     `json:"priority"`
-	CabinetID   int64        `json:"cabinet_id"`
-	CabinetCode string       `json:"cabinet_code"`
-	Patient     Patient      `json:"patient"`
-	Requester   Actor        `json:"requester"`
-	Lines       []Line       `json:"lines"`
-	Approvals   []Approval   `json:"approvals"`
-	Transitions []Transition `json:"transitions"`
-	Reason      string       `json:"reason,omitempty"`
-	ReasonCode  ReasonCode   `json:"reason_code,omitempty"`
+	ID          string         `json:"id"`
+	Status      Status         `json:"status"`
+	Priority    pyxis.Priority `json:"priority"`
+	CabinetID   int64          `json:"cabinet_id"`
+	CabinetCode string         `json:"cabinet_code"`
+	Patient     pyxis.Patient  `json:"patient"`
+	Requester   pyxis.Actor    `json:"requester"`
+	Lines       []pyxis.Line   `json:"lines"`
+	Approvals   []Approval     `json:"approvals"`
+	Transitions []Transition   `json:"transitions"`
+	Reason      string         `json:"reason,omitempty"`
+	ReasonCode  ReasonCode     `json:"reason_code,omitempty"`
 	// Vended is what withdrawal reports dispensed so far, per medication.
-	Vended             []Line     `json:"vended,omitempty"`
-	RequiredApprovals  int32      `json:"required_approvals"`
-	Escalated          bool       `json:"escalated"`
-	CreatedAt          time.Time  `json:"created_at"`
-	UpdatedAt          time.Time  `json:"updated_at"`
-	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
-	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
+	Vended             []pyxis.Line `json:"vended,omitempty"`
+	RequiredApprovals  int32        `json:"required_approvals"`
+	Escalated          bool         `json:"escalated"`
+	CreatedAt          time.Time    `json:"created_at"`
+	UpdatedAt          time.Time    `json:"updated_at"`
+	ApprovalDeadline   *time.Time   `json:"approval_deadline,omitempty"`
+	WithdrawalDeadline *time.Time   `json:"withdrawal_deadline,omitempty"`
 }

@@ -6,7 +6,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis"
 )
 
 // Withdrawals are accounted per line: what each report says was dispensed is consumed, line
@@ -33,10 +33,8 @@ func (r *request) takeVend(ctx workflow.Context, in WithdrawnInput) {
 	if in.Source == "api" {
 		source = "api"
 	}
-	r.pendingVends = append(r.pendingVends, activities.Vend{
-		CabinetID: r.in.CabinetID, Lines: toActivityLines(lines), ReportID: in.ReportID,
-		Actor:  activities.Actor{ID: in.Actor.ID, Role: in.Actor.Role, Name: in.Actor.Name},
-		Source: source, At: workflow.Now(ctx),
+	r.pendingVends = append(r.pendingVends, pyxis.Vend{
+		CabinetID: r.in.CabinetID, Lines: lines, ReportID: in.ReportID, Actor: in.Actor, Source: source, At: workflow.Now(ctx),
 	})
 	if len(r.owed()) == 0 {
 		r.move(ctx, StatusDispensed, "withdrawn", in.Actor, noReason)
@@ -52,13 +50,13 @@ func (r *request) takeVend(ctx workflow.Context, in WithdrawnInput) {
 
 // vendRecord is what a withdrawal transition records: the lines and the report.
 type vendRecord struct {
-	lines    []Line
+	lines    []pyxis.Line
 	reportID string
 }
 
 // owed returns the ordered lines no report has named yet, as ordered.
-func (r *request) owed() []Line {
-	var out []Line
+func (r *request) owed() []pyxis.Line {
+	var out []pyxis.Line
 	for _, l := range r.in.Lines {
 		if !r.named[l.MedicationID] {
 			out = append(out, l)
@@ -68,8 +66,8 @@ func (r *request) owed() []Line {
 }
 
 // addLine adds l to lines, summing a medication already there; the order stays stable.
-func addLine(lines []Line, l Line) []Line {
-	i := slices.IndexFunc(lines, func(x Line) bool { return x.MedicationID == l.MedicationID })
+func addLine(lines []pyxis.Line, l pyxis.Line) []pyxis.Line {
+	i := slices.IndexFunc(lines, func(x pyxis.Line) bool { return x.MedicationID == l.MedicationID })
 	if i < 0 {
 		return append(lines, l)
 	}
@@ -100,13 +98,13 @@ func (r *request) awaitWithdrawal(ctx workflow.Context) (*State, error) {
 			r.revoke(ctx)
 			return r.finish(ctx, true)
 		case len(r.pendingVends) > 0:
-			res, err := r.commit(ctx, "")
+			res, err := r.commit(ctx, pyxis.StockNone)
 			if err != nil {
 				return nil, err
 			}
 			r.restockAfterConsume(ctx, res.Levels)
 		default:
-			r.move(ctx, StatusExpired, "withdrawal_window_passed", System,
+			r.move(ctx, StatusExpired, "withdrawal_window_passed", pyxis.System,
 				because(ReasonWithdrawalExpired, "not withdrawn within "+r.in.Policy.WithdrawalTimeout.String()))
 			r.revoke(ctx)
 			return r.finish(ctx, true)

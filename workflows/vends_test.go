@@ -3,12 +3,12 @@ package workflows_test
 import (
 	"time"
 
-	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
 // withdrawnAt sends a withdrawal report of lines (none: the whole order) after the offset.
-func (s *MedicationRequestTestSuite) withdrawnAt(after time.Duration, lines ...workflows.Line) *update {
+func (s *MedicationRequestTestSuite) withdrawnAt(after time.Duration, lines ...pyxis.Line) *update {
 	return s.sendUpdate(after, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID, Lines: lines, ReportID: "MSG-" + after.String()})
 }
 
@@ -16,9 +16,9 @@ func (s *MedicationRequestTestSuite) withdrawnAt(after time.Duration, lines ...w
 // report named yet, and is dispensed once every line was withdrawn.
 func (s *MedicationRequestTestSuite) TestWithdrawalInTwoReports() {
 	s.approveAt10()
-	first := s.withdrawnAt(12*time.Minute, workflows.Line{MedicationID: 11, Quantity: 2})
+	first := s.withdrawnAt(12*time.Minute, pyxis.Line{MedicationID: 11, Quantity: 2})
 	mid := s.queryAt(13 * time.Minute)
-	second := s.withdrawnAt(14*time.Minute, workflows.Line{MedicationID: 12, Quantity: 1})
+	second := s.withdrawnAt(14*time.Minute, pyxis.Line{MedicationID: 12, Quantity: 1})
 
 	s.execute(validInput())
 
@@ -31,15 +31,15 @@ func (s *MedicationRequestTestSuite) TestWithdrawalInTwoReports() {
 
 	final := s.finalState()
 	s.Equal(workflows.StatusDispensed, final.Status)
-	s.Equal([]workflows.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}}, final.Vended)
+	s.Equal([]pyxis.Line{{MedicationID: 11, Quantity: 2}, {MedicationID: 12, Quantity: 1}}, final.Vended)
 	s.Equal([]string{"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "RecordStep#5", "RecordStep#6/release"}, s.fake.calls())
 	vends := s.fake.recordedVends()
 	s.Require().Len(vends, 2)
-	s.Equal([]activities.Line{{MedicationID: 11, Quantity: 2}}, vends[0].Lines)
+	s.Equal([]pyxis.Line{{MedicationID: 11, Quantity: 2}}, vends[0].Lines)
 	s.Equal("MSG-12m0s", vends[0].ReportID)
-	s.Equal([]activities.Line{{MedicationID: 12, Quantity: 1}}, vends[1].Lines)
+	s.Equal([]pyxis.Line{{MedicationID: 12, Quantity: 1}}, vends[1].Lines)
 	rec := s.fake.recorded()
-	s.Equal([]activities.Line{{MedicationID: 11, Quantity: 2}}, rec[4].Vended, "the projection learns what each report dispensed")
+	s.Equal([]pyxis.Line{{MedicationID: 11, Quantity: 2}}, rec[4].Vended, "the projection learns what each report dispensed")
 }
 
 // What the cabinet counted is what is recorded, even when it differs from the order: more
@@ -47,7 +47,7 @@ func (s *MedicationRequestTestSuite) TestWithdrawalInTwoReports() {
 // (db's vend tests); the workflow passes the report on as it came.
 func (s *MedicationRequestTestSuite) TestWithdrawalDifferentFromTheOrder() {
 	s.approveAt10()
-	odd := s.withdrawnAt(12*time.Minute, workflows.Line{MedicationID: 11, Quantity: 3}, workflows.Line{MedicationID: 99, Quantity: 1})
+	odd := s.withdrawnAt(12*time.Minute, pyxis.Line{MedicationID: 11, Quantity: 3}, pyxis.Line{MedicationID: 99, Quantity: 1})
 	rest := s.withdrawnAt(14 * time.Minute)
 
 	s.execute(validInput())
@@ -56,16 +56,16 @@ func (s *MedicationRequestTestSuite) TestWithdrawalDifferentFromTheOrder() {
 	s.Equal(workflows.StatusDispensed, s.requireCompleted(rest).Status)
 	vends := s.fake.recordedVends()
 	s.Require().Len(vends, 2)
-	s.Equal([]activities.Line{{MedicationID: 11, Quantity: 3}, {MedicationID: 99, Quantity: 1}}, vends[0].Lines)
-	s.Equal([]activities.Line{{MedicationID: 12, Quantity: 1}}, vends[1].Lines, "a report without lines takes what is still owed")
-	s.Equal([]workflows.Line{{MedicationID: 11, Quantity: 3}, {MedicationID: 99, Quantity: 1}, {MedicationID: 12, Quantity: 1}}, s.finalState().Vended)
+	s.Equal([]pyxis.Line{{MedicationID: 11, Quantity: 3}, {MedicationID: 99, Quantity: 1}}, vends[0].Lines)
+	s.Equal([]pyxis.Line{{MedicationID: 12, Quantity: 1}}, vends[1].Lines, "a report without lines takes what is still owed")
+	s.Equal([]pyxis.Line{{MedicationID: 11, Quantity: 3}, {MedicationID: 99, Quantity: 1}, {MedicationID: 12, Quantity: 1}}, s.finalState().Vended)
 }
 
 // A partial withdrawal when the window passes: what was withdrawn stays consumed, the rest is
 // released (and, the step finds, a short line opens a discrepancy), the authorization revoked.
 func (s *MedicationRequestTestSuite) TestPartialWithdrawalThenWindowPasses() {
 	s.approveAt10()
-	s.withdrawnAt(12*time.Minute, workflows.Line{MedicationID: 11, Quantity: 1})
+	s.withdrawnAt(12*time.Minute, pyxis.Line{MedicationID: 11, Quantity: 1})
 
 	s.execute(validInput())
 
@@ -78,8 +78,8 @@ func (s *MedicationRequestTestSuite) TestPartialWithdrawalThenWindowPasses() {
 // A report that cannot be right is refused before it is recorded.
 func (s *MedicationRequestTestSuite) TestWithdrawalReportRefused() {
 	s.approveAt10()
-	zero := s.withdrawnAt(12*time.Minute, workflows.Line{MedicationID: 11, Quantity: 0})
-	huge := s.withdrawnAt(13*time.Minute, workflows.Line{MedicationID: 11, Quantity: workflows.MaxVendQuantity + 1})
+	zero := s.withdrawnAt(12*time.Minute, pyxis.Line{MedicationID: 11, Quantity: 0})
+	huge := s.withdrawnAt(13*time.Minute, pyxis.Line{MedicationID: 11, Quantity: workflows.MaxVendQuantity + 1})
 	s.withdrawnAt(14 * time.Minute)
 
 	s.execute(validInput())
@@ -92,10 +92,10 @@ func (s *MedicationRequestTestSuite) TestWithdrawalReportRefused() {
 // A report holds at most 50 lines: one more is refused before it reaches history, the 50th
 // is taken.
 func (s *MedicationRequestTestSuite) TestWithdrawalReportOfAtMost50Lines() {
-	lines := func(n int) []workflows.Line {
-		out := make([]workflows.Line, n)
+	lines := func(n int) []pyxis.Line {
+		out := make([]pyxis.Line, n)
 		for i := range out {
-			out[i] = workflows.Line{MedicationID: int64(100 + i), Quantity: 1}
+			out[i] = pyxis.Line{MedicationID: int64(100 + i), Quantity: 1}
 		}
 		return out
 	}

@@ -3,10 +3,11 @@ package workflows_test
 import (
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/workflows"
 )
 
-var thirdPharmacist = workflows.Actor{ID: "u-pharm-ivo", Name: "Ivo Rocha", Role: workflows.RolePharmacist}
+var thirdPharmacist = pyxis.Actor{ID: "u-pharm-ivo", Name: "Ivo Rocha", Role: pyxis.RolePharmacist}
 
 // An approval whose pharmacist has been deactivated since does not count toward the second
 // sign-off: the API names that pharmacist in the next approval's Voided, and the workflow
@@ -35,7 +36,7 @@ func (s *MedicationRequestTestSuite) TestDeactivatedPharmacistsApprovalIsVoided(
 	}, st.Approvals)
 	at := t0.Add(7 * time.Minute)
 	s.Equal([]workflows.Transition{
-		trc(4, workflows.StatusAwaitingApproval, workflows.StatusAwaitingApproval, "approval_voided", workflows.System, at, "",
+		trc(4, workflows.StatusAwaitingApproval, workflows.StatusAwaitingApproval, "approval_voided", pyxis.System, at, "",
 			"the approval of u-pharm-ben no longer counts: the user is deactivated"),
 		trc(5, workflows.StatusAwaitingApproval, workflows.StatusAwaitingApproval, "approval_recorded", secondPharmacist, at, "", "approval 1 of 2"),
 		trc(6, workflows.StatusAwaitingApproval, workflows.StatusApproved, "approved", thirdPharmacist, t0.Add(8*time.Minute), "", ""),

@@ -16,10 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/service"
-	"github.com/medreq/pyxis/workflows"
 )
 
 const usage = `usage: pyxis <command> [flags]
@@ -116,9 +116,9 @@ func runToken(cfg service.Config, args []string, stdout io.Writer) error {
 		return err
 	}
 	switch {
-	case *role == workflows.RoleCabinet && *cabinet == "":
+	case *role == pyxis.RoleCabinet && *cabinet == "":
 		return errors.New("a cabinet token must name its cabinet: --cabinet CODE")
-	case *role != workflows.RoleCabinet && *cabinet != "":
+	case *role != pyxis.RoleCabinet && *cabinet != "":
 		return fmt.Errorf("--cabinet is for tokens of role cabinet, not %q", *role)
 	}
 	if cfg.JWTSecret == "" {
@@ -126,7 +126,7 @@ func runToken(cfg service.Config, args []string, stdout io.Writer) error {
 	}
 	var tok string
 	var err error
-	if *role == workflows.RoleCabinet {
+	if *role == pyxis.RoleCabinet {
 		tok, err = api.IssueCabinetToken([]byte(cfg.JWTSecret), *sub, *name, *cabinet, *ttl, time.Now())
 	} else {
 		tok, err = api.IssueToken([]byte(cfg.JWTSecret), *sub, *name, *role, *ttl, time.Now())
