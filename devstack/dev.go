@@ -30,8 +30,9 @@ type Options struct {
 	// admin requests.
 	CabinetSimAddr  string
 	CabinetSimAdmin string
-	// TemporalStore is where the in-process Temporal server keeps its state: "sqlite" (a
-	// file in Dir) or "postgres" (databases of their own on dev mode's Postgres server).
+	// TemporalStore is where the in-process Temporal server keeps its state: "postgres"
+	// (databases of their own on dev mode's Postgres server) or "sqlite" (a file in Dir).
+	// Empty until Start resolves it: see ResolveTemporalStore.
 	TemporalStore string
 
 	// The rest are not flags: `pyxis-dev loadtest --dev` sets them. Ephemeral implies the first
@@ -63,15 +64,17 @@ func ParseFlags(args []string, getenv func(string) string, cfg service.Config) (
 	fs.StringVar(&o.UIAddr, "ui-addr", cmp.Or(getenv("PYXIS_DEV_UI_ADDR"), "127.0.0.1:8233"), "Temporal Web UI address (PYXIS_DEV_UI_ADDR)")
 	fs.StringVar(&o.CabinetSimAddr, "cabinet-sim-addr", cmp.Or(getenv("PYXIS_DEV_CABINET_SIM_ADDR"), "127.0.0.1:2576"), "simulated cabinet's MLLP address for orders (PYXIS_DEV_CABINET_SIM_ADDR)")
 	fs.StringVar(&o.CabinetSimAdmin, "cabinet-sim-admin", cmp.Or(getenv("PYXIS_DEV_CABINET_SIM_ADMIN"), "127.0.0.1:2577"), "simulated cabinet's admin HTTP address (PYXIS_DEV_CABINET_SIM_ADMIN)")
-	fs.StringVar(&o.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), TemporalStoreSQLite), "where the in-process Temporal server keeps its state: sqlite (in the data folder) or postgres (databases on dev mode's PostgreSQL server) (PYXIS_DEV_TEMPORAL_STORE)")
+	fs.StringVar(&o.TemporalStore, "temporal-store", getenv("PYXIS_DEV_TEMPORAL_STORE"), "where the in-process Temporal server keeps its state: postgres (databases on dev mode's PostgreSQL server; the default) or sqlite (in the data folder; the default for a data folder that already holds one, and for --ephemeral, in memory) (PYXIS_DEV_TEMPORAL_STORE)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if err := CheckTemporalStore(o.TemporalStore); err != nil {
-		return o, err
+	if o.TemporalStore != "" {
+		if err := CheckTemporalStore(o.TemporalStore); err != nil {
+			return o, err
+		}
 	}
 	if o.Ephemeral {
 		o.TempDir, o.ThrowawayDB = true, true
@@ -87,8 +90,30 @@ func CheckTemporalStore(store string) error {
 	return nil
 }
 
-// TemporalStores are the stores of dev mode's Temporal server, the default first.
-func TemporalStores() []string { return []string{TemporalStoreSQLite, TemporalStorePostgres} }
+// TemporalStores are the stores of dev mode's Temporal server, the default first: Postgres,
+// which measured about three times SQLite's bare workflows a second on 2 cores (README,
+// Performance), and which dev mode always has, found or started.
+func TemporalStores() []string { return []string{TemporalStorePostgres, TemporalStoreSQLite} }
+
+// ResolveTemporalStore picks the store when neither --temporal-store nor
+// PYXIS_DEV_TEMPORAL_STORE names one. A data folder that already holds Temporal's SQLite file
+// keeps it: its workflows live there, and starting on an empty Postgres store would strand
+// every request of the database. --ephemeral keeps Temporal in memory, since nothing is to
+// survive the process. Everything else runs on Postgres. It says why it chose SQLite, so a
+// user who expected Postgres knows how to move.
+func ResolveTemporalStore(o Options) (store, why string) {
+	if o.TemporalStore != "" {
+		return o.TemporalStore, ""
+	}
+	if o.Ephemeral {
+		return TemporalStoreSQLite, "--ephemeral keeps Temporal in memory"
+	}
+	if _, err := os.Stat(filepath.Join(o.Dir, sqliteFile)); err == nil {
+		return TemporalStoreSQLite, "the data folder " + o.Dir + " already holds Temporal's SQLite state; " +
+			"pass --temporal-store postgres with a new --dir to move"
+	}
+	return TemporalStorePostgres, ""
+}
 
 // Run runs the whole system in one process: Temporal and its Web UI (unless
 // TEMPORAL_ADDRESS names a server), Postgres (found or started), migrations and demo data,

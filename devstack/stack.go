@@ -32,6 +32,9 @@ type Stack struct {
 	CodecSessionURL string
 	// TemporalAddr is the Temporal frontend's host:port.
 	TemporalAddr string
+	// TemporalStore is the in-process server's store (ResolveTemporalStore), which the
+	// banner names.
+	TemporalStore string
 	// TemporalCompression is the compression the stack's clients use towards it.
 	TemporalCompression client.GrpcCompression
 	// DatabaseURL is the system's Postgres database.
@@ -97,6 +100,11 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 		return nil, err
 	}
 	s.Dir = o.Dir
+	var why string
+	if o.TemporalStore, why = ResolveTemporalStore(o); why != "" && cfg.TemporalAddress == "" {
+		slog.Info("dev mode's Temporal runs on SQLite", "why", why)
+	}
+	s.TemporalStore = o.TemporalStore
 	if len(cfg.Codec.Keys) == 0 && !cfg.Codec.Disabled {
 		if cfg.Codec.Keys, err = codecKeys(o.Dir); err != nil {
 			return nil, err
@@ -219,7 +227,7 @@ func (s *Stack) startTemporal(cfg *service.Config, o Options, pg database, apiAd
 			})
 		}
 	case !o.Ephemeral:
-		tOpts.DBFile = filepath.Join(o.Dir, "temporal.db")
+		tOpts.DBFile = filepath.Join(o.Dir, sqliteFile)
 	}
 	srv, err := StartTemporal(tOpts)
 	if err != nil {

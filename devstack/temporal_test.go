@@ -34,9 +34,19 @@ func TestDevTemporalHistoryShardsAreRecordedPerStore(t *testing.T) {
 }
 
 func TestDevTemporalStoreFlag(t *testing.T) {
-	o, err := ParseFlags(nil, func(string) string { return "" }, service.Config{})
+	o, err := ParseFlags([]string{"--dir", t.TempDir()}, func(string) string { return "" }, service.Config{})
 	require.NoError(t, err)
-	assert.Equal(t, TemporalStoreSQLite, o.TemporalStore)
+	store, why := ResolveTemporalStore(o)
+	assert.Equal(t, TemporalStorePostgres, store, "a new data folder runs Temporal on Postgres")
+	assert.Empty(t, why)
+	require.NoError(t, os.WriteFile(filepath.Join(o.Dir, sqliteFile), nil, 0o600))
+	store, why = ResolveTemporalStore(o)
+	assert.Equal(t, TemporalStoreSQLite, store, "a data folder that holds Temporal's SQLite state keeps it")
+	assert.Contains(t, why, "--temporal-store postgres")
+	o, err = ParseFlags([]string{"--ephemeral"}, func(string) string { return "" }, service.Config{})
+	require.NoError(t, err)
+	store, _ = ResolveTemporalStore(o)
+	assert.Equal(t, TemporalStoreSQLite, store, "--ephemeral keeps Temporal in memory")
 	o, err = ParseFlags(nil, func(k string) string { return map[string]string{"PYXIS_DEV_TEMPORAL_STORE": "postgres"}[k] }, service.Config{})
 	require.NoError(t, err)
 	assert.Equal(t, TemporalStorePostgres, o.TemporalStore)

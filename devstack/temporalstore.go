@@ -19,6 +19,9 @@ import (
 	sqltool "go.temporal.io/server/tools/sql"
 )
 
+// sqliteFile is the SQLite store's file in the data folder.
+const sqliteFile = "temporal.db"
+
 // temporalStore is the persistence of a dev server.
 type temporalStore struct {
 	// name is the store's kind, TemporalStoreSQLite or TemporalStorePostgres.

@@ -47,7 +47,7 @@ func ParseCommand(args []string, getenv func(string) string, known Choices) (Com
 	if len(known.TemporalStores) > 0 {
 		defStore = known.TemporalStores[0]
 	}
-	fs.BoolVar(&c.Dev, "dev", false, "start the whole system in this process on free ports (a temporary data folder with Temporal on SQLite, a throw-away database), run, stop and clean up")
+	fs.BoolVar(&c.Dev, "dev", false, "start the whole system in this process on free ports (a temporary data folder, Temporal on --temporal-store, a throw-away database), run, stop and clean up")
 	fs.StringVar(&c.DevDir, "dev-dir", "", "against a running pyxis-dev: its data folder, whose jwt-secret signs the users' tokens (else PYXIS_JWT_SECRET)")
 	fs.StringVar(&c.TemporalStore, "temporal-store", cmp.Or(getenv("PYXIS_DEV_TEMPORAL_STORE"), defStore), "with --dev: the Temporal server's store, "+strings.Join(known.TemporalStores, " or ")+" (PYXIS_DEV_TEMPORAL_STORE)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --dev: the whole system) to this file")
