@@ -54,5 +54,5 @@ func TestDevTemporalStoreFlag(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, o.TempDir && o.ThrowawayDB, "--ephemeral keeps nothing")
 	_, err = ParseFlags([]string{"--temporal-store", "mysql"}, func(string) string { return "" }, service.Config{})
-	assert.ErrorContains(t, err, "want sqlite or postgres")
+	assert.ErrorContains(t, err, "want postgres or sqlite")
 }
