@@ -159,6 +159,8 @@ type RequestView struct {
 	UpdatedAt          *time.Time `json:"updated_at,omitempty"`
 	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
 	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
+	// Version grows with every change of the view: what ?wait=&version= waits on.
+	Version int64 `json:"version"`
 }
 
 func requestView(s workflows.State) RequestView {
@@ -178,6 +180,7 @@ func requestView(s workflows.State) RequestView {
 		RequiredApprovals: s.RequiredApprovals, Escalated: s.Escalated,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt),
 		ApprovalDeadline: s.ApprovalDeadline, WithdrawalDeadline: s.WithdrawalDeadline,
+		Version: s.Version,
 	}
 }
 

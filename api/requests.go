@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -32,6 +33,13 @@ type requestReads interface {
 	GetRequest(ctx context.Context, id string) (db.RequestSummary, error)
 	ListAudit(ctx context.Context, requestID string) ([]pyxis.AuditEntry, error)
 	GetCabinet(ctx context.Context, id int64) (pyxis.Cabinet, error)
+	// ListenChanges tells of committed changes of requests until ctx ends (?wait).
+	ListenChanges(ctx context.Context) *db.RequestChanges
+}
+
+// requestChanges is what a waiting read subscribes to (db.RequestChanges).
+type requestChanges interface {
+	Subscribe(ctx context.Context, id string) (<-chan struct{}, func())
 }
 
 // createRequest checks the body, and asks the request service to create the request.
@@ -64,15 +72,28 @@ func (s *Server) createRequest(c *gin.Context, p CreateRequestParams) {
 	c.JSON(http.StatusCreated, requestView(created.State))
 }
 
-func (s *Server) getRequest(c *gin.Context, id string) {
-	err := checkRequestID(id)
+func (s *Server) getRequest(c *gin.Context, id string, p GetRequestParams) {
+	wait, err := waitFor(p)
+	if err == nil {
+		err = checkRequestID(id)
+	}
 	ctx := c.Request.Context()
+	var changed <-chan struct{}
+	if err == nil && wait > 0 && s.changes != nil {
+		// Subscribed before the first read, so a change committed after it wakes us.
+		var cancel func()
+		changed, cancel = s.changes.Subscribe(ctx, id)
+		defer cancel()
+	}
 	var state workflows.State
 	if err == nil {
 		state, err = s.requests.State(ctx, id)
 	}
 	if err == nil {
 		err = s.mayRead(ctx, principal(c), state.Requester.ID, state.CabinetID)
+	}
+	if err == nil && wait > 0 && state.Version == *p.Version {
+		state, err = s.awaitChange(ctx, id, state, changed, wait)
 	}
 	if err == nil {
 		err = s.logAccess(c, AccessRequestRead, []string{id}, nil)
@@ -82,6 +103,55 @@ func (s *Server) getRequest(c *gin.Context, id string) {
 		return
 	}
 	c.JSON(http.StatusOK, requestView(state))
+}
+
+// maxWait bounds ?wait, so that a client reads again at least once a minute and a
+// connection is not held longer than proxies commonly allow.
+const maxWait = 60 * time.Second
+
+// waitFor reads ?wait and ?version: how long to wait for a change (0: answer at once).
+func waitFor(p GetRequestParams) (time.Duration, error) {
+	var fe fields
+	var wait time.Duration
+	if p.Wait != nil {
+		d, err := time.ParseDuration(*p.Wait)
+		switch {
+		case err != nil || d < 0:
+			fe.add("wait", "want a duration such as 30s")
+		case d > maxWait:
+			fe.add("wait", "at most %s", maxWait)
+		case p.Version == nil:
+			fe.add("version", "needed with wait: the version of the view you hold")
+		default:
+			wait = d
+		}
+	}
+	return wait, fe.err()
+}
+
+// awaitChange waits until the request's version is no longer the one state has, or wait
+// ends, or the server drains, and returns the state read last. Between wake-ups it holds
+// only a subscription: no database connection.
+func (s *Server) awaitChange(ctx context.Context, id string, state workflows.State, changed <-chan struct{}, wait time.Duration) (workflows.State, error) {
+	held := state.Version
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for state.Version == held {
+		select {
+		case <-changed:
+		case <-timer.C:
+			return state, nil
+		case <-s.drained:
+			return state, nil
+		case <-ctx.Done():
+			return state, ctx.Err()
+		}
+		var err error
+		if state, err = s.requests.State(ctx, id); err != nil {
+			return state, err
+		}
+	}
+	return state, nil
 }
 
 // seesAll reports whether p may read every request: pharmacists and admins. Anyone else who

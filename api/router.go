@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -133,16 +134,25 @@ type Server struct {
 	draining atomic.Bool
 	// stopAudit stops the audit chain verification NewServer started.
 	stopAudit context.CancelFunc
+	// changes wakes the reads that wait for a request to change (?wait); stopChanges ends
+	// its listener, and drained, closed by Drain, answers the waiting ones at once.
+	changes     requestChanges
+	stopChanges context.CancelFunc
+	drained     chan struct{}
+	drainOnce   sync.Once
 }
 
 // NewServer returns the API server. With a JWKS URL it starts fetching the provider's keys;
 // Close stops that. Tokens are checked against the users directory in store; a server
 // without a store (nil: tests of the router alone) has no directory.
 func NewServer(store Store, tc client.Client, cfg Config) *Server {
-	s := &Server{temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst)}
+	s := &Server{temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst), drained: make(chan struct{})}
 	if store != nil {
 		s.reqs, s.catalogue, s.stock, s.users, s.audit, s.metrics = store, store, store, store, store, store
 		s.ping = store.Ping
+		var ctx context.Context
+		ctx, s.stopChanges = context.WithCancel(context.Background())
+		s.changes = store.ListenChanges(ctx)
 		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
 	}
 	withdrawals := &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout}
@@ -190,6 +200,9 @@ func (s *Server) Close() {
 	if s.stopAudit != nil {
 		s.stopAudit()
 	}
+	if s.stopChanges != nil {
+		s.stopChanges()
+	}
 }
 
 // Handler returns the HTTP handler with every route.
@@ -236,8 +249,12 @@ func (s *Server) Handler() http.Handler {
 }
 
 // Drain marks the server as shutting down: from now on /readyz answers 503, so load
-// balancers stop sending, while requests are still served.
-func (s *Server) Drain() { s.draining.Store(true) }
+// balancers stop sending, while requests are still served; reads waiting for a change
+// (?wait) are answered at once with what they hold, so they do not hold up the shutdown.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.drainOnce.Do(func() { close(s.drained) })
+}
 
 // ready answers 200 only when Postgres and Temporal both answer, and 503 once the server
 // drains.

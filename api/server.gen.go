@@ -265,6 +265,16 @@ type CreateRequestParams struct {
 	IdempotencyKey *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
 }
 
+// GetRequestParams defines parameters for GetRequest.
+type GetRequestParams struct {
+	// Wait How long to wait for a change, as a Go duration (`500ms`, `30s`), at most `60s`.
+	// Needs `version`. Without it the answer comes at once.
+	Wait *string `form:"wait,omitempty" json:"wait,omitempty"`
+
+	// Version The `version` of the view the caller holds; with `wait`.
+	Version *int64 `form:"version,omitempty" json:"version,omitempty"`
+}
+
 // CreateCabinetJSONRequestBody defines body for CreateCabinet for application/json ContentType.
 type CreateCabinetJSONRequestBody = CabinetBody
 
@@ -386,7 +396,7 @@ type ServerInterface interface {
 	CreateRequest(c *gin.Context, params CreateRequestParams)
 	// GetRequest A request's current state
 	// (GET /v1/requests/{id})
-	GetRequest(c *gin.Context, id RequestIdParam)
+	GetRequest(c *gin.Context, id RequestIdParam, params GetRequestParams)
 	// ApproveRequest Approve a request awaiting approval
 	// (POST /v1/requests/{id}/approve)
 	ApproveRequest(c *gin.Context, id RequestIdParam)
@@ -1075,6 +1085,25 @@ func (siw *ServerInterfaceWrapper) GetRequest(c *gin.Context) {
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetRequestParams
+
+	// ------------- Optional query parameter "wait" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "wait", c.Request.URL.Query(), &params.Wait, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter wait: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "version" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "version", c.Request.URL.Query(), &params.Version, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter version: %w", err), http.StatusBadRequest)
+		return
+	}
+
 	for _, middleware := range siw.HandlerMiddlewares {
 		middleware(c)
 		if c.IsAborted() {
@@ -1082,7 +1111,7 @@ func (siw *ServerInterfaceWrapper) GetRequest(c *gin.Context) {
 		}
 	}
 
-	siw.Handler.GetRequest(c, id)
+	siw.Handler.GetRequest(c, id, params)
 }
 
 // ApproveRequest operation middleware

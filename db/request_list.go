@@ -169,6 +169,7 @@ func (s *RequestStore) GetRequestDetail(ctx context.Context, id string) (Request
 			ReasonCode: row.ReasonCode, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
 		}),
 		Seq:                row.Seq,
+		Version:            row.Version,
 		ApprovalDeadline:   row.ApprovalDeadline,
 		WithdrawalDeadline: row.WithdrawalDeadline,
 		Transitions:        []pyxis.Transition{},

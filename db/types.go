@@ -83,7 +83,10 @@ type UserPatch struct {
 // request recorded before the projection kept transitions: its Transitions are missing some.
 type RequestDetail struct {
 	RequestSummary
-	Seq                int32
+	Seq int32
+	// Version grows with every change of the request's row (migration 0016): what a client
+	// waits on to change (RequestChanges).
+	Version            int64
 	ApprovalDeadline   *time.Time
 	WithdrawalDeadline *time.Time
 	Transitions        []pyxis.Transition

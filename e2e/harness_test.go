@@ -357,7 +357,7 @@ func (c *apiClient) waitStatus(id, token, want string) apiclient.RequestView {
 	c.t.Helper()
 	var last apiclient.RequestView
 	require.EventuallyWithT(c.t, func(t *assert.CollectT) {
-		resp, err := c.api.GetRequestWithResponse(context.Background(), id, as(token))
+		resp, err := c.api.GetRequestWithResponse(context.Background(), id, &apiclient.GetRequestParams{}, as(token))
 		if !assert.NoError(t, err) || !assert.Equal(t, http.StatusOK, resp.StatusCode()) {
 			return
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
+	apiclient "github.com/medreq/pyxis/api/client"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -36,7 +37,7 @@ func (c *apiClient) requireProjectionMatchesWorkflow(id, token string) {
 		if !assert.NoError(t, err) || !assert.NoError(t, resp.Get(&live)) {
 			return
 		}
-		res, err := c.api.GetRequestWithResponse(context.Background(), id, as(token))
+		res, err := c.api.GetRequestWithResponse(context.Background(), id, &apiclient.GetRequestParams{}, as(token))
 		if !assert.NoError(t, err) {
 			return
 		}

@@ -45,7 +45,7 @@ func TestCallTimesOnlyTheExchange(t *testing.T) {
 		o, err := c.call(t.Context(), EndpointGet, u, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
 			time.Sleep(20 * time.Millisecond)
 			sent = time.Now()
-			return c.API.GetRequest(ctx, "medreq-1", eds...)
+			return c.API.GetRequest(ctx, "medreq-1", &apiclient.GetRequestParams{}, eds...)
 		}, &v, nil)
 		returned := time.Now()
 		require.NoError(t, err)

@@ -45,8 +45,11 @@ const (
 	DefaultPharmacists   = 4
 	DefaultWithdrawAfter = 200 * time.Millisecond
 	DefaultPollInterval  = 250 * time.Millisecond
-	DefaultHotPocket     = 1000
-	DefaultBacklog       = 10_000
+	// FollowWait and FollowPoll are the ways a nurse follows her request (--follow).
+	FollowWait       = "wait"
+	FollowPoll       = "poll"
+	DefaultHotPocket = 1000
+	DefaultBacklog   = 10_000
 )
 
 // Config is one run's settings; RegisterFlags binds them to flags and Validate checks them.
@@ -71,8 +74,13 @@ type Config struct {
 	WithdrawAfter time.Duration
 	// WithdrawVia is WithdrawByCabinet or WithdrawByAPI.
 	WithdrawVia string
-	// PollInterval is how often a nurse looks at her request.
+	// PollInterval is how often a nurse looks at her request when she polls, and how long
+	// she pauses after a failed read when she waits.
 	PollInterval time.Duration
+	// Follow is how a nurse follows her request: FollowWait (a read that waits for the next
+	// change, ?wait=&version=) or FollowPoll (a read every PollInterval, as an outside client
+	// that does not know ?wait does).
+	Follow string
 	// QueueInterval is how long a pharmacist with nothing to do waits before looking again.
 	QueueInterval time.Duration
 	// Settle bounds the wait for outstanding requests once arrivals end (and, in the backlog
@@ -114,6 +122,7 @@ func DefaultConfig() Config {
 		WithdrawAfter:   DefaultWithdrawAfter,
 		WithdrawVia:     WithdrawByCabinet,
 		PollInterval:    DefaultPollInterval,
+		Follow:          FollowWait,
 		QueueInterval:   250 * time.Millisecond,
 		Settle:          60 * time.Second,
 		HTTPTimeout:     30 * time.Second,
@@ -140,7 +149,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Pharmacists, "pharmacists", c.Pharmacists, "pharmacists working the queue (at least 2 when requests hold controlled medications)")
 	fs.DurationVar(&c.WithdrawAfter, "withdraw-after", c.WithdrawAfter, "the cabinet reports the withdrawal this long after authorizing")
 	fs.StringVar(&c.WithdrawVia, "withdraw-via", c.WithdrawVia, "who reports withdrawals: cabinet (the system's cabinet driver or simulator) or api (the nurse, through POST /v1/cabinets/{id}/events)")
-	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "how often a nurse looks at her request")
+	fs.DurationVar(&c.PollInterval, "poll-interval", c.PollInterval, "with --follow poll: how often a nurse looks at her request")
+	fs.StringVar(&c.Follow, "follow", c.Follow, "how a nurse follows her request: wait (each read waits for the next change, ?wait=&version=) or poll (a read every --poll-interval)")
 	fs.DurationVar(&c.QueueInterval, "queue-interval", c.QueueInterval, "how long a pharmacist with nothing to do waits before looking at the queue again")
 	fs.DurationVar(&c.Settle, "settle", c.Settle, "how long requests still open when arrivals end may take to become terminal (backlog: how long the queue may stop growing before measuring begins)")
 	fs.DurationVar(&c.HTTPTimeout, "http-timeout", c.HTTPTimeout, "bound of one API call")
@@ -215,6 +225,9 @@ func (c Config) Validate() error {
 	}
 	if c.WithdrawVia != WithdrawByCabinet && c.WithdrawVia != WithdrawByAPI {
 		bad("--withdraw-via %q: want cabinet or api", c.WithdrawVia)
+	}
+	if c.Follow != FollowWait && c.Follow != FollowPoll {
+		bad("--follow %q: want wait or poll", c.Follow)
 	}
 	if c.PollInterval < 10*time.Millisecond {
 		bad("--poll-interval %s: want at least 10ms", c.PollInterval)

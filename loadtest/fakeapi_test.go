@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,8 +131,16 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 			fakeError(w, 404, "not_found")
 			return
 		}
-		if req.view.Status == workflows.StatusApproved && time.Since(req.approvedAt) > 20*time.Millisecond {
-			f.move(req, workflows.StatusDispensed, pyxis.Actor{ID: "cabinet", Role: pyxis.RoleCabinet})
+		f.dispenseDue(req)
+		// ?wait=&version=: as the API, answer when the version differs or the wait ends.
+		if wait, err := time.ParseDuration(r.URL.Query().Get("wait")); err == nil {
+			held, _ := strconv.ParseInt(r.URL.Query().Get("version"), 10, 64)
+			for end := time.Now().Add(wait); req.view.Version == held && time.Now().Before(end); {
+				f.mu.Unlock()
+				time.Sleep(5 * time.Millisecond) // the fake has no change feed; the API's does not poll
+				f.mu.Lock()
+				f.dispenseDue(req)
+			}
 		}
 		writeJSON(w, 200, req.view)
 	case r.Method == "POST" && strings.HasPrefix(path, "/v1/requests/"):
@@ -207,6 +216,7 @@ func (f *fakeAPI) act(w http.ResponseWriter, r *http.Request, me pyxis.Actor) {
 			}
 		}
 		req.view.Approvals = append(req.view.Approvals, workflows.Approval{Actor: me, At: time.Now()})
+		req.view.Version++
 		if int32(len(req.view.Approvals)) >= req.view.RequiredApprovals {
 			f.move(req, workflows.StatusApproved, me)
 			req.approvedAt = time.Now()
@@ -219,12 +229,20 @@ func (f *fakeAPI) act(w http.ResponseWriter, r *http.Request, me pyxis.Actor) {
 	writeJSON(w, 202, req.view)
 }
 
+// dispenseDue dispenses an approved request a moment after its approval, as the cabinet would.
+func (f *fakeAPI) dispenseDue(req *fakeRequest) {
+	if req.view.Status == workflows.StatusApproved && time.Since(req.approvedAt) > 20*time.Millisecond {
+		f.move(req, workflows.StatusDispensed, pyxis.Actor{ID: "cabinet", Role: pyxis.RoleCabinet})
+	}
+}
+
 // move records a transition; leaving a reserving status for a terminal one releases the
 // stock, or consumes it when dispensed.
 func (f *fakeAPI) move(req *fakeRequest, to workflows.Status, by pyxis.Actor) {
 	from := req.view.Status
 	req.view.Transitions = append(req.view.Transitions, workflows.Transition{From: from, To: to, Actor: by, At: time.Now().UTC(), Action: string(to)})
 	req.view.Status = to
+	req.view.Version++
 	if (from == workflows.StatusAwaitingApproval || from == workflows.StatusApproved) && to.Terminal() {
 		for _, it := range req.view.Items {
 			k := [2]int64{req.view.CabinetID, it.MedicationID}

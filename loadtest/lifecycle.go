@@ -15,7 +15,7 @@ import (
 )
 
 // lifecycleEndpoints are the endpoints the lifecycle scenario reports, in order.
-var lifecycleEndpoints = []string{EndpointCreate, EndpointGet, EndpointQueue, EndpointApprove, EndpointReject}
+var lifecycleEndpoints = []string{EndpointCreate, EndpointGet, EndpointWait, EndpointQueue, EndpointApprove, EndpointReject}
 
 // lifecycle is the default scenario: nurses create requests and follow them to the end,
 // pharmacists work the queue, the cabinet withdraws.
@@ -63,6 +63,7 @@ func (r *runner) lifecycle(ctx context.Context, rep *Report) error {
 	}
 	r.end(rep, eps)
 	rep.Lifecycle = r.lifecycleReport(settle)
+	rep.Lifecycle.GetsPerRequest = getsPerRequest(rep)
 	// Interrupted, the run still reports what it measured; the baseline is left out.
 	if r.cfg.Baseline && ctx.Err() == nil {
 		concurrency := r.cfg.Users
@@ -161,6 +162,21 @@ func constantPacer(rate float64) vegeta.Pacer {
 
 // lifecycleReport tallies what became of the created requests, timing each from its own
 // server-side timestamps.
+// getsPerRequest is how many reads of one request (immediate and waiting) the nurses made
+// per request created: what following a request costs the API.
+func getsPerRequest(rep *Report) float64 {
+	if rep.Lifecycle == nil || rep.Lifecycle.Created == 0 {
+		return 0
+	}
+	var n int64
+	for _, ep := range []string{EndpointGet, EndpointWait} {
+		if e := rep.Endpoint(ep); e != nil {
+			n += e.Count
+		}
+	}
+	return round(float64(n)/float64(rep.Lifecycle.Created), 2)
+}
+
 func (r *runner) lifecycleReport(settle time.Duration) *LifecycleReport {
 	lr := &LifecycleReport{
 		Created: r.created.Load(), CreateFailures: r.createFailures.Load(),

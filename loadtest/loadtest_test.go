@@ -75,7 +75,9 @@ func TestLifecycleAgainstAFakeAPI(t *testing.T) {
 	for _, tg := range rep.Targets {
 		met[tg.Name] = tg.Met
 	}
-	assert.Equal(t, map[string]bool{"no_5xx": true, "no_429": true, "all_terminal": true}, met)
+	assert.Equal(t, map[string]bool{"no_5xx": true, "no_429": true, "all_terminal": true, "gets_per_request": true}, met)
+	assert.Positive(t, rep.Endpoint(EndpointWait).Count, "the nurses wait for changes")
+	assert.LessOrEqual(t, lc.GetsPerRequest, float64(TargetGetsPerRequest))
 }
 
 func TestHotPocketAgainstAFakeAPI(t *testing.T) {
@@ -318,23 +320,24 @@ func TestTargetsAreJudged(t *testing.T) {
 	ratio := 0.69
 	rep := &Report{
 		Endpoints:     []EndpointReport{{Name: EndpointCreate, FailuresByClass: map[string]int64{Class5xx: 2}}, {Name: EndpointGet, FailuresByClass: map[string]int64{}}},
-		Lifecycle:     &LifecycleReport{NonTerminal: 0},
+		Lifecycle:     &LifecycleReport{NonTerminal: 0, GetsPerRequest: 3.2},
 		BaselineRatio: &ratio,
 	}
 	got := map[string]bool{}
 	for _, tg := range judge(cfg, rep) {
 		got[tg.Name] = tg.Met
 	}
-	assert.Equal(t, map[string]bool{"no_5xx": false, "no_429": true, "all_terminal": true, "baseline_ratio": false}, got)
+	assert.Equal(t, map[string]bool{"no_5xx": false, "no_429": true, "all_terminal": true, "baseline_ratio": false, "gets_per_request": false}, got)
 
 	cfg.Users, cfg.Rate = 0, 30
 	rep.Endpoints[0] = EndpointReport{Name: EndpointCreate, FailuresByClass: map[string]int64{}, Latency: Latency{P99: 49}}
 	rep.Endpoints[1].Latency.P99 = 21
+	rep.Lifecycle.GetsPerRequest = 2.9
 	got = map[string]bool{}
 	for _, tg := range judge(cfg, rep) {
 		got[tg.Name] = tg.Met
 	}
-	assert.Equal(t, map[string]bool{"no_5xx": true, "no_429": true, "all_terminal": true, "create_p99": true, "approve_p99": true, "get_p99": false}, got,
+	assert.Equal(t, map[string]bool{"no_5xx": true, "no_429": true, "all_terminal": true, "create_p99": true, "approve_p99": true, "get_p99": false, "gets_per_request": true}, got,
 		"open model at 30/s: latency targets, and no baseline ratio (arrivals, not Temporal, set the pace)")
 }
 

@@ -28,6 +28,8 @@ type tracked struct {
 	reason    string
 	// seenAt is when the nurse saw status first.
 	seenAt time.Time
+	// version is the view's version last seen, which a waiting read waits to change.
+	version int64
 }
 
 // observe takes in a state read from the API.
@@ -39,6 +41,7 @@ func (t *tracked) observe(v apiclient.RequestView) {
 		t.seenAt = time.Now()
 	}
 	t.status = status
+	t.version = v.Version
 	if v.CreatedAt != nil {
 		t.createdAt = *v.CreatedAt
 	}
@@ -127,11 +130,23 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 			r.finished.Add(1)
 			return
 		}
-		if !simuser.Pause(ctx, interval) {
-			return
+		var (
+			v   apiclient.RequestView
+			o   outcome
+			err error
+		)
+		if r.cfg.Follow == FollowWait {
+			v, o, err = r.await(ctx, t)
+		} else {
+			if !simuser.Pause(ctx, interval) {
+				return
+			}
+			v, o, err = r.get(ctx, EndpointGet, t)
 		}
-		v, o, err := r.get(ctx, EndpointGet, t)
 		if err != nil || o.status != http.StatusOK {
+			if r.cfg.Follow == FollowWait && !simuser.Pause(ctx, interval) {
+				return // a failed read is not retried at once
+			}
 			continue
 		}
 		t.observe(v)
@@ -151,7 +166,21 @@ func (r *runner) follow(ctx context.Context, t *tracked, interval time.Duration,
 func (r *runner) get(ctx context.Context, ep string, t *tracked) (apiclient.RequestView, outcome, error) {
 	var v apiclient.RequestView
 	o, err := r.api.call(ctx, ep, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-		return r.api.API.GetRequest(ctx, t.id, eds...)
+		return r.api.API.GetRequest(ctx, t.id, &apiclient.GetRequestParams{}, eds...)
+	}, &v, nil)
+	return v, o, err
+}
+
+// await reads the request t as its nurse, answered when its view changes from the version
+// she last saw or after a wait well inside the call's timeout, recorded as EndpointWait.
+func (r *runner) await(ctx context.Context, t *tracked) (apiclient.RequestView, outcome, error) {
+	t.mu.Lock()
+	version := t.version
+	t.mu.Unlock()
+	wait := fmt.Sprintf("%ds", int(max(time.Second, min(30*time.Second, r.cfg.HTTPTimeout/2)).Seconds()))
+	var v apiclient.RequestView
+	o, err := r.api.call(ctx, EndpointWait, t.nurse, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.API.GetRequest(ctx, t.id, &apiclient.GetRequestParams{Wait: &wait, Version: &version}, eds...)
 	}, &v, nil)
 	return v, o, err
 }

@@ -82,6 +82,7 @@ type RunInfo struct {
 	WithdrawAfterMs float64 `json:"withdraw_after_ms"`
 	WithdrawVia     string  `json:"withdraw_via"`
 	PollIntervalMs  float64 `json:"poll_interval_ms"`
+	Follow          string  `json:"follow"`
 	ControlledShare float64 `json:"controlled_share"`
 	RejectShare     float64 `json:"reject_share"`
 	Baseline        bool    `json:"baseline"`
@@ -171,6 +172,9 @@ type LifecycleReport struct {
 	// SettleSeconds is how long after arrivals ended the last request became terminal (or
 	// the settle wait gave up).
 	SettleSeconds float64 `json:"settle_seconds"`
+	// GetsPerRequest is the nurses' reads of their requests (GET /v1/requests/{id}, waiting
+	// or not) per request created.
+	GetsPerRequest float64 `json:"gets_per_request"`
 }
 
 // BaselineReport is the bare-Temporal run.

@@ -168,7 +168,7 @@ func (r *runner) runInfo() RunInfo {
 		Scenario: c.Scenario, Mode: r.env.Mode, API: c.API, TemporalStore: r.env.TemporalStore, Model: model,
 		Rate: c.Rate, Users: c.Users, Pharmacists: c.Pharmacists, Requests: c.Requests,
 		DurationSeconds: c.Duration.Seconds(), WithdrawAfterMs: float64(c.WithdrawAfter.Milliseconds()),
-		WithdrawVia: c.WithdrawVia, PollIntervalMs: float64(c.PollInterval.Milliseconds()),
+		WithdrawVia: c.WithdrawVia, PollIntervalMs: float64(c.PollInterval.Milliseconds()), Follow: c.Follow,
 		ControlledShare: c.ControlledShare, RejectShare: c.RejectShare, Baseline: c.Baseline,
 		BaselineUsers: c.BaselineUsers, Backlog: c.Backlog, PocketStock: c.PocketStock, Seed: r.seed,
 	}

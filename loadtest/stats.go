@@ -14,8 +14,11 @@ import (
 
 // Endpoints as the report names them.
 const (
-	EndpointCreate   = "POST /v1/requests"
-	EndpointGet      = "GET /v1/requests/{id}"
+	EndpointCreate = "POST /v1/requests"
+	EndpointGet    = "GET /v1/requests/{id}"
+	// EndpointWait is a read that waits for the request to change (?wait=&version=): its
+	// latency is mostly the wait, so it is kept apart from the immediate reads' p99.
+	EndpointWait     = "GET /v1/requests/{id}?wait"
 	EndpointQueue    = "GET /v1/requests?status=awaiting_approval"
 	EndpointApprove  = "POST /v1/requests/{id}/approve"
 	EndpointReject   = "POST /v1/requests/{id}/reject"

@@ -14,6 +14,9 @@ const (
 	TargetApproveP99  = 100
 	TargetGetP99Ms    = 20
 	TargetQueueP99Ms  = 30
+	// TargetGetsPerRequest: a nurse who waits for changes reads her request at most this many
+	// times per request (it changes about four times; several changes may come in one read).
+	TargetGetsPerRequest = 3
 	// TargetBacklog is the queue length the queue target is set at.
 	TargetBacklog = 10_000
 )
@@ -54,6 +57,9 @@ func judge(cfg Config, rep *Report) []Target {
 			break
 		}
 		add("all_terminal", fmt.Sprintf("every request created reached a terminal status within the settle wait (%s)", cfg.Settle), "==", 0, float64(lc.NonTerminal), "requests")
+		if cfg.Follow == FollowWait {
+			add("gets_per_request", "nurses' reads of their requests per request created, following with ?wait", "<=", TargetGetsPerRequest, lc.GetsPerRequest, "reads")
+		}
 		if rep.BaselineRatio != nil && cfg.Closed() {
 			add("baseline_ratio", "requests dispensed/s at least 0.7 × the bare workflows completed/s of the same run", ">=", TargetBaselineRatio, *rep.BaselineRatio, "ratio")
 		}

@@ -101,6 +101,7 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		Approvals:         []workflows.Approval{},
 		Transitions:       make([]workflows.Transition, len(d.Transitions)),
 		RequiredApprovals: d.RequiredApprovals,
+		Version:           d.Version,
 		CreatedAt:         d.CreatedAt,
 		UpdatedAt:         d.CreatedAt,
 		ApprovalDeadline:  d.ApprovalDeadline, WithdrawalDeadline: d.WithdrawalDeadline,

@@ -108,4 +108,7 @@ type State struct {
 	UpdatedAt          time.Time    `json:"updated_at"`
 	ApprovalDeadline   *time.Time   `json:"approval_deadline,omitempty"`
 	WithdrawalDeadline *time.Time   `json:"withdrawal_deadline,omitempty"`
+	// Version is the projection's version of the request (it grows with every change); 0 when
+	// the state comes from the workflow or its start, before the projection holds it all.
+	Version int64 `json:"version"`
 }

@@ -1192,8 +1192,13 @@ type RequestView struct {
 	UpdatedAt   *time.Time    `json:"updated_at,omitempty"`
 
 	// Vended What withdrawal reports dispensed so far, per medication.
-	Vended             *[]ItemBody `json:"vended,omitempty"`
-	WithdrawalDeadline *time.Time  `json:"withdrawal_deadline,omitempty"`
+	Vended *[]ItemBody `json:"vended,omitempty"`
+
+	// Version Grows with every change of this view (status, approvals, vends, deadlines). Pass it
+	// back with `wait` to be answered when the request changes instead of polling. 0 while
+	// the request is answered from its workflow rather than the projection.
+	Version            int64      `json:"version"`
+	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
 }
 
 // ResolveBody defines model for ResolveBody.
@@ -1450,6 +1455,16 @@ type CreateRequestParams struct {
 	// IdempotencyKey The client's key for this request (at most 255 characters, one line): a retry with the
 	// same key and body returns the same request instead of creating a second one.
 	IdempotencyKey *IdempotencyKeyParam `json:"Idempotency-Key,omitempty"`
+}
+
+// GetRequestParams defines parameters for GetRequest.
+type GetRequestParams struct {
+	// Wait How long to wait for a change, as a Go duration (`500ms`, `30s`), at most `60s`.
+	// Needs `version`. Without it the answer comes at once.
+	Wait *string `form:"wait,omitempty" json:"wait,omitempty"`
+
+	// Version The `version` of the view the caller holds; with `wait`.
+	Version *int64 `form:"version,omitempty" json:"version,omitempty"`
 }
 
 // CodecDecodeJSONRequestBody defines body for CodecDecode for application/json ContentType.
@@ -1999,8 +2014,15 @@ type ClientInterface interface {
 	// Answered from the projection, or from the workflow's `state` query when the projection
 	// cannot answer. A request the caller may not read is 404, like one that does not exist.
 	//
+	// To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
+	// answers as soon as the request's `version` differs from it, or when the wait ends with
+	// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
+	// no database connection; changes reach every api replica (Postgres NOTIFY).
+	//
+	//     curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
+	//
 	// Corresponds with GET /v1/requests/{id} (the `GetRequest` operationId).
-	GetRequest(ctx context.Context, id RequestIdParam, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetRequest(ctx context.Context, id RequestIdParam, params *GetRequestParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ApproveRequestWithBody Approve a request awaiting approval
 	//
@@ -2994,9 +3016,16 @@ func (c *Client) CreateRequest(ctx context.Context, params *CreateRequestParams,
 // Answered from the projection, or from the workflow's `state` query when the projection
 // cannot answer. A request the caller may not read is 404, like one that does not exist.
 //
+// To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
+// answers as soon as the request's `version` differs from it, or when the wait ends with
+// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
+// no database connection; changes reach every api replica (Postgres NOTIFY).
+//
+//	curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
+//
 // Corresponds with GET /v1/requests/{id} (the `GetRequest` operationId).
-func (c *Client) GetRequest(ctx context.Context, id RequestIdParam, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetRequestRequest(c.Server, id)
+func (c *Client) GetRequest(ctx context.Context, id RequestIdParam, params *GetRequestParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRequestRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4728,7 +4757,7 @@ func NewCreateRequestRequestWithBody(server string, params *CreateRequestParams,
 }
 
 // NewGetRequestRequest constructs an http.Request for the GetRequest method
-func NewGetRequestRequest(server string, id RequestIdParam) (*http.Request, error) {
+func NewGetRequestRequest(server string, id RequestIdParam, params *GetRequestParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4751,6 +4780,45 @@ func NewGetRequestRequest(server string, id RequestIdParam) (*http.Request, erro
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Wait != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "wait", *params.Wait, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Version != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "version", *params.Version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -5580,10 +5648,17 @@ type ClientWithResponsesInterface interface {
 	// Answered from the projection, or from the workflow's `state` query when the projection
 	// cannot answer. A request the caller may not read is 404, like one that does not exist.
 	//
+	// To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
+	// answers as soon as the request's `version` differs from it, or when the wait ends with
+	// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
+	// no database connection; changes reach every api replica (Postgres NOTIFY).
+	//
+	//     curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/requests/{id} (the `GetRequest` operationId).
-	GetRequestWithResponse(ctx context.Context, id RequestIdParam, reqEditors ...RequestEditorFn) (*GetRequestResponse, error)
+	GetRequestWithResponse(ctx context.Context, id RequestIdParam, params *GetRequestParams, reqEditors ...RequestEditorFn) (*GetRequestResponse, error)
 
 	// ApproveRequestWithBodyWithResponse Approve a request awaiting approval
 	//
@@ -12220,11 +12295,18 @@ func (c *ClientWithResponses) CreateRequestWithResponse(ctx context.Context, par
 // Answered from the projection, or from the workflow's `state` query when the projection
 // cannot answer. A request the caller may not read is 404, like one that does not exist.
 //
+// To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
+// answers as soon as the request's `version` differs from it, or when the wait ends with
+// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
+// no database connection; changes reach every api replica (Postgres NOTIFY).
+//
+//	curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/requests/{id} (the `GetRequest` operationId).
-func (c *ClientWithResponses) GetRequestWithResponse(ctx context.Context, id RequestIdParam, reqEditors ...RequestEditorFn) (*GetRequestResponse, error) {
-	rsp, err := c.GetRequest(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetRequestWithResponse(ctx context.Context, id RequestIdParam, params *GetRequestParams, reqEditors ...RequestEditorFn) (*GetRequestResponse, error) {
+	rsp, err := c.GetRequest(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

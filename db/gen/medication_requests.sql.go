@@ -109,7 +109,7 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 const getRequestDetail = `-- name: GetRequestDetail :one
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
-       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
+       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions, r.version
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE r.id = $1
@@ -136,6 +136,7 @@ type GetRequestDetailRow struct {
 	ApprovalDeadline   *time.Time
 	WithdrawalDeadline *time.Time
 	HasTransitions     bool
+	Version            int64
 }
 
 // GetRequestDetail returns what a read of one request shows besides its lines and transitions.
@@ -163,6 +164,7 @@ func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDe
 		&i.ApprovalDeadline,
 		&i.WithdrawalDeadline,
 		&i.HasTransitions,
+		&i.Version,
 	)
 	return i, err
 }

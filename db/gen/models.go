@@ -917,6 +917,7 @@ type MedicationRequest struct {
 	HasTransitions     bool
 	PatientFamily      string
 	PatientGiven       string
+	Version            int64
 }
 
 type MedicationRequestLine struct {

@@ -47,7 +47,7 @@ WHERE r.id = @id;
 -- GetRequestDetail returns what a read of one request shows besides its lines and transitions.
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
-       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
+       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions, r.version
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE r.id = @id;

@@ -34,7 +34,7 @@ func (c *Client) Close() { c.http.CloseIdleConnections() }
 // Operation is one call of the generated client with its arguments bound, as in
 //
 //	func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
-//		return c.API.GetRequest(ctx, id, eds...)
+//		return c.API.GetRequest(ctx, id, &apiclient.GetRequestParams{}, eds...)
 //	}
 //
 // It must pass eds on: they carry the user's token and mark when the request leaves.
