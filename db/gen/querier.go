@@ -103,8 +103,9 @@ type Querier interface {
 	// InboxOutcomes counts the cabinet reports by state and outcome (state/outcome), for the
 	// fault scenarios' notes.
 	InboxOutcomes(ctx context.Context) ([]InboxOutcomesRow, error)
-	// InsertAccess appends one read of patient data to the access log.
-	InsertAccess(ctx context.Context, arg InsertAccessParams) error
+	// InsertAccessBatch appends several reads of patient data in one statement, and so in one
+	// commit (AuditStore.LogAccess groups concurrent reads).
+	InsertAccessBatch(ctx context.Context, arg []InsertAccessBatchParams) (int64, error)
 	// InsertAudit appends an audit entry, not yet chained: a trigger queues it for the sealer.
 	// An entry whose idem_key was already written is skipped (0 rows).
 	InsertAudit(ctx context.Context, arg InsertAuditParams) (int64, error)
