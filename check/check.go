@@ -4,7 +4,8 @@
 // of its ledger, within 0 <= reserved <= on_hand; every dispensed request took from the stock
 // what its cabinet reported; no authorization was applied twice; the audit chain verifies; no
 // request is stuck (an activity retrying, a step not recorded, a deadline long passed); no
-// cabinet report was given up on or left waiting. `pyxis check` runs it; the fault tests call
+// cabinet report was given up on or left waiting; no audit entry waits for its seal longer
+// than 5 seconds. `pyxis check` runs it; the fault tests call
 // it after each scenario.
 package check
 
@@ -30,8 +31,12 @@ const (
 	VendMismatch    = "vend_mismatch"     // a dispensed request took other than what was vended
 	DoubleAuthorize = "double_authorization"
 	AuditBroken     = "audit_broken"
-	Stuck           = "stuck"
-	ReportFailed    = "report_failed"
+	// AuditUnsealed is an audit entry not chained longer than Options.UnsealedAfter after it
+	// was written: the sealer is not running or is behind, or the entry was taken off its
+	// queue. Until sealed, an entry's content is not covered by the chain.
+	AuditUnsealed = "audit_unsealed"
+	Stuck         = "stuck"
+	ReportFailed  = "report_failed"
 	// Unverified is a running request whose workflow could not be described: whether an
 	// activity of it is stuck retrying is not known.
 	Unverified = "unverified"
@@ -40,7 +45,7 @@ const (
 // Kinds are every kind of violation the checker reports.
 func Kinds() []string {
 	return []string{NoWorkflow, NoProjection, StatusDiffers, PocketLedger, StockNotSettled, VendMismatch,
-		DoubleAuthorize, AuditBroken, Stuck, ReportFailed, Unverified}
+		DoubleAuthorize, AuditBroken, AuditUnsealed, Stuck, ReportFailed, Unverified}
 }
 
 // Classes of violation: what a violation means for the requests, as the report's counts and
@@ -66,7 +71,7 @@ func Class(kind string) string {
 		return ClassStuck
 	case PocketLedger:
 		return ClassLedger
-	case AuditBroken:
+	case AuditBroken, AuditUnsealed:
 		return ClassAudit
 	}
 	return ""
@@ -113,6 +118,9 @@ type Options struct {
 	// Settle is how long to wait for projection and workflows to agree before a difference
 	// counts (default 30 seconds); they are compared again every second meanwhile.
 	Settle time.Duration
+	// UnsealedAfter is how long an audit entry may wait for its seal, by the database's
+	// clock (default db.UnsealedAfter, 5 seconds).
+	UnsealedAfter time.Duration
 	// Authorizations, when set, returns how many times each request's authorization was
 	// applied at its cabinet (a simulator's count, or a cabinet's log).
 	Authorizations func(ctx context.Context) (map[string]int, error)
@@ -130,6 +138,9 @@ func (o Options) withDefaults() Options {
 	if o.Settle <= 0 {
 		o.Settle = 30 * time.Second
 	}
+	if o.UnsealedAfter <= 0 {
+		o.UnsealedAfter = db.UnsealedAfter
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -145,6 +156,7 @@ type Store interface {
 	RequestStocks(ctx context.Context, scope db.CheckScope) ([]db.RequestStock, error)
 	PocketProblems(ctx context.Context, scope db.CheckScope) ([]db.PocketProblem, error)
 	VerifyAudit(ctx context.Context) (db.AuditVerification, error)
+	UnsealedAudit(ctx context.Context, olderThan time.Duration) (db.UnsealedEntries, error)
 	InboxProblems(ctx context.Context, scope db.CheckScope, pendingBefore time.Time) (failed, overdue int64, err error)
 }
 
@@ -217,6 +229,15 @@ func Run(ctx context.Context, store Store, tc Temporal, o Options) (Report, erro
 	}
 	if !audit.OK {
 		rep.Violations = append(rep.Violations, Violation{AuditBroken, fmt.Sprintf("audit entry %d", audit.FirstBrokenID), audit.Reason})
+	}
+	unsealed, err := store.UnsealedAudit(ctx, o.UnsealedAfter)
+	if err != nil {
+		return rep, err
+	}
+	if unsealed.Count > 0 {
+		rep.Violations = append(rep.Violations, Violation{AuditUnsealed, fmt.Sprintf("audit entry %d", unsealed.FirstID),
+			fmt.Sprintf("%d audit entries not sealed more than %s after they were written (the oldest for %s): is a sealer running?",
+				unsealed.Count, o.UnsealedAfter, unsealed.Oldest)})
 	}
 
 	failed, overdue, err := store.InboxProblems(ctx, o.Scope, o.Now().Add(-o.StuckAfter))

@@ -86,6 +86,9 @@ func newWorldOn(t *testing.T, pool *pgxpool.Pool) *world {
 		Namespace: "default", StuckAfter: time.Minute, Settle: time.Millisecond, Scope: db.CheckScope{CabinetIDs: []int64{cab.ID}},
 		Authorizations: func(context.Context) (map[string]int, error) { return map[string]int{w.done: 1}, nil },
 	}
+	// As the sealer of a running system would, within a second.
+	_, err = w.store.SealAudit(ctx)
+	require.NoError(t, err)
 	return w
 }
 
@@ -301,6 +304,31 @@ func TestABrokenAuditChainIsReported(t *testing.T) {
 	only(t, rep, AuditBroken, rep.Violations[0].Subject)
 	assert.False(t, rep.AuditOK)
 	assert.Contains(t, rep.Summary(), "audit=broken")
+}
+
+// An audit entry written but not sealed is not a violation for db.UnsealedAfter; after that
+// it is one, until it is sealed.
+func TestAnUnsealedAuditEntryIsReported(t *testing.T) {
+	t.Parallel()
+	w := newWorldOn(t, dbtest.NewPool(t))
+	ctx := t.Context()
+	require.NoError(t, w.store.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "tech-1", Role: "technician"}, Action: "left_unsealed"}, ""))
+	rep := w.check()
+	assert.True(t, rep.OK(), "just written: %s", rep.Summary())
+
+	var id int64
+	require.NoError(t, w.pool.QueryRow(ctx, "SELECT id FROM audit_log WHERE action = 'left_unsealed'").Scan(&id))
+	w.exec("UPDATE audit_log SET written_at = written_at - interval '6 seconds' WHERE id = $1", id)
+	rep = w.check()
+	v := only(t, rep, AuditUnsealed, fmt.Sprintf("audit entry %d", id))
+	assert.Contains(t, v.Detail, "1 audit entries not sealed more than 5s after they were written")
+	assert.False(t, rep.AuditOK)
+	assert.Contains(t, rep.Summary(), "audit=broken")
+
+	_, err := w.store.SealAudit(ctx)
+	require.NoError(t, err)
+	rep = w.check()
+	assert.True(t, rep.OK(), rep.Summary())
 }
 
 // Stuck: a deadline long passed, a step not recorded, an activity retrying, a workflow task

@@ -43,8 +43,10 @@ type AccessFilter struct {
 	Cursor    string
 }
 
-// LogAccess appends e to the access log with one INSERT; its ID and At are set by the
-// database. It takes no lock: the access log is not chained like the audit log.
+// LogAccess appends e to the access log and returns once it is committed: a read is logged
+// before its answer. Concurrent calls share one statement and one commit (access_batch.go);
+// its ID and At are set by the database. It takes no lock: the access log is not chained like
+// the audit log.
 func (s *AuditStore) LogAccess(ctx context.Context, e AccessEntry) error {
 	details, err := marshalDetails(e.Details)
 	if err != nil {
@@ -54,7 +56,7 @@ func (s *AuditStore) LogAccess(ctx context.Context, e AccessEntry) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	return wrap("log access", s.q.InsertAccess(ctx, gen.InsertAccessParams{
+	return wrap("log access", s.access.log(ctx, s.q, gen.InsertAccessBatchParams{
 		ActorID: e.Actor.ID, ActorRole: e.Actor.Role, Action: e.Action, Endpoint: e.Endpoint,
 		RequestIds: ids, ClientIp: e.ClientIP, HttpRequestID: e.HTTPRequestID, Details: details,
 	}))

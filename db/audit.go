@@ -33,12 +33,12 @@ type auditRecord struct {
 	details   map[string]any
 }
 
-// appendAudit appends rec to the audit chain in the caller's transaction. It is the only way
-// audit entries are written: it locks the chain head, links the entry to the head's hash,
-// stores the entry's own hash and moves the head, so concurrent writers are chained one after
-// another. Call it last in a transaction, after any row locks the transaction takes, so that
-// lock order is the same everywhere. An entry whose idemKey was already written is skipped
-// and the head stays where it is. A zero at means now; at is stored to the microsecond.
+// appendAudit appends rec to the audit log in the caller's transaction. It is the only way
+// audit entries are written. The entry is durable and append-only as soon as the transaction
+// commits, but not chained yet: a trigger queues it, and the sealer (audit_seal.go) chains it
+// within a second. So no transaction waits here for another: an audited transaction takes no
+// lock beyond its own row. An entry whose idemKey was already written is skipped. A zero at
+// means now; at is stored to the microsecond, as it is hashed.
 func appendAudit(ctx context.Context, q *gen.Queries, rec auditRecord) error {
 	details, err := marshalDetails(rec.details)
 	if err != nil {
@@ -47,33 +47,16 @@ func appendAudit(ctx context.Context, q *gen.Queries, rec auditRecord) error {
 	if rec.at.IsZero() {
 		rec.at = time.Now()
 	}
-	// Postgres keeps microseconds; hash exactly what is stored.
-	at := rec.at.UTC().Truncate(time.Microsecond)
-	head, err := q.LockAuditHead(ctx)
-	if err != nil {
-		return fmt.Errorf("lock audit chain head: %w", err)
-	}
-	seq := head.Seq + 1
-	hash, err := auditHash(head.Hash, seq, at, rec.actor.ID, rec.actor.Role, rec.action, rec.requestID, details)
-	if err != nil {
-		return err
-	}
-	n, err := q.InsertAudit(ctx, gen.InsertAuditParams{
-		At:        at,
+	_, err = q.InsertAudit(ctx, gen.InsertAuditParams{
+		At:        rec.at.UTC().Truncate(time.Microsecond),
 		ActorID:   rec.actor.ID,
 		ActorRole: rec.actor.Role,
 		Action:    rec.action,
 		RequestID: pgtype.Text{String: rec.requestID, Valid: rec.requestID != ""},
 		Details:   details,
 		IdemKey:   pgtype.Text{String: rec.idemKey, Valid: rec.idemKey != ""},
-		Seq:       pgtype.Int8{Int64: seq, Valid: true},
-		PrevHash:  head.Hash,
-		Hash:      hash,
 	})
-	if err != nil || n == 0 {
-		return err
-	}
-	return q.AdvanceAuditHead(ctx, gen.AdvanceAuditHeadParams{Seq: seq, Hash: hash})
+	return err
 }
 
 // auditHash is SHA-256 over the canonical encoding of an entry: the JSON array
@@ -181,11 +164,18 @@ func canonicalNumber(s string) string {
 
 // AuditVerification is the result of walking the audit chain.
 type AuditVerification struct {
-	// Entries is how many audit entries were checked, legacy ones included.
+	// Entries is how many audit entries were checked: chained (in-row or sealed) and, in a
+	// full walk, legacy ones. Entries not sealed yet are not among them (Unsealed).
 	Entries int
 	// Legacy is how many of them predate the chain (migration 0003); they are checked as a
 	// whole against the seal the migration made of them.
 	Legacy int
+	// Unsealed is how many entries were written but not chained yet, and OldestUnsealed how
+	// long the oldest of them has waited; a full walk (VerifyAudit) counts them. The sealer
+	// chains an entry within a second; one that waits longer than 5 s is a violation that
+	// `pyxis check` reports (UnsealedAudit).
+	Unsealed       int
+	OldestUnsealed time.Duration
 	// OK is true when every link holds.
 	OK bool
 	// FirstBrokenID is the id of the first entry found altered, missing its predecessor or
@@ -213,31 +203,63 @@ type AuditCheckpoint struct {
 // verifyBatch is how many entries VerifyAudit reads per query.
 const verifyBatch = 1000
 
-// VerifyAudit walks the whole audit log in one consistent snapshot and checks every link:
-// each chained entry's hash matches its content, its prev_hash is the hash of the entry before
-// it, seq numbers follow one another, the legacy entries still match their seal, and the chain
-// ends at the head. It reports the first entry where that fails. An error means the check
-// could not be made, not that the chain is broken.
+// VerifyAudit walks the whole audit chain in one consistent snapshot and checks every link,
+// in chain (seq) order: entries chained in-row before migration 0015 and sealed entries
+// alike. Each entry's hash matches its content, its prev_hash is the hash of the entry
+// before it, seq numbers follow one another, no sealed entry is missing, the legacy entries
+// still match their seal, and the chain ends at the head. It reports the first entry where
+// that fails, and counts the entries not sealed yet. An error means the check could not be
+// made, not that the chain is broken.
 func (s *AuditStore) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	return s.VerifyAuditSince(ctx, AuditCheckpoint{})
 }
 
 // VerifyAuditSince checks the chain from a checkpoint an earlier verification returned: the
 // checkpoint entry still has its hash and content, and every entry after it links as
-// VerifyAudit checks. It reads only the entries written since, so it can run often; an
+// VerifyAudit checks. It reads only the entries chained since, so it can run often; an
 // entry altered before the checkpoint goes unnoticed until the next full VerifyAudit (a zero
 // checkpoint makes this one).
 func (s *AuditStore) VerifyAuditSince(ctx context.Context, from AuditCheckpoint) (AuditVerification, error) {
 	var v AuditVerification
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
 		var err error
-		v, err = verifyChain(ctx, s.q.WithTx(tx), from)
+		if v, err = verifyChain(ctx, q, from); err != nil || from.ID > 0 {
+			return err
+		}
+		u, err := q.UnsealedAudit(ctx, 0)
+		v.Unsealed, v.OldestUnsealed = int(u.Unsealed), secondsDuration(u.OldestAgeSeconds)
 		return err
 	})
 	if err != nil {
 		return AuditVerification{}, wrap("verify audit", err)
 	}
 	return v, nil
+}
+
+// UnsealedEntries are the audit entries that have waited longer than some time for their
+// seal.
+type UnsealedEntries struct {
+	// Count is how many; FirstID the first of them (0 for none); Oldest how long the oldest
+	// has waited.
+	Count   int64
+	FirstID int64
+	Oldest  time.Duration
+}
+
+// UnsealedAudit returns the audit entries written at least olderThan ago, by the database's
+// clock, that are not chained yet: the sealer is not running, or is behind, or an entry was
+// taken off its queue.
+func (s *AuditStore) UnsealedAudit(ctx context.Context, olderThan time.Duration) (UnsealedEntries, error) {
+	u, err := s.q.UnsealedAudit(ctx, olderThan.Seconds())
+	if err != nil {
+		return UnsealedEntries{}, wrap("unsealed audit", err)
+	}
+	return UnsealedEntries{Count: u.Unsealed, FirstID: u.FirstID, Oldest: secondsDuration(u.OldestAgeSeconds)}, nil
+}
+
+func secondsDuration(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
 }
 
 func verifyChain(ctx context.Context, q *gen.Queries, from AuditCheckpoint) (AuditVerification, error) {
@@ -250,77 +272,69 @@ func verifyChain(ctx context.Context, q *gen.Queries, from AuditCheckpoint) (Aud
 		v.FirstBrokenID, v.Reason = id, fmt.Sprintf(format, args...)
 		return v, nil
 	}
+	legacyBroken := func() (AuditVerification, error) {
+		return broken(max(info.FirstLegacyID, 1), "the entries written before the chain began (ids up to %d) changed after migration 0003 sealed them", info.LegacyThroughID)
+	}
 	var (
-		prevHash     = info.LegacySeal // the genesis: the seal of the legacy entries as they are now
-		prevSeq      int64
-		prevID       int64
-		firstLegacy  int64
-		afterID      int64
-		sealedLegacy = true
+		prevHash = info.LegacySeal // the genesis: the seal of the legacy entries as they are now
+		prevSeq  int64
+		prevID   int64
 	)
 	if from.ID > 0 {
-		rows, err := q.ListAuditChain(ctx, gen.ListAuditChainParams{AfterID: from.ID - 1, MaxRows: 1})
+		rows, err := q.ListAuditChain(ctx, gen.ListAuditChainParams{AfterSeq: from.Seq - 1, MaxRows: 1})
 		if err != nil {
 			return AuditVerification{}, err
 		}
-		if len(rows) == 0 || rows[0].ID != from.ID {
+		if len(rows) == 0 || rows[0].Seq.Int64 != from.Seq || rows[0].ID != from.ID || !rows[0].Present {
 			return broken(from.ID, "entry %d, verified before, is missing", from.ID)
 		}
 		r := rows[0]
 		want, err := auditHash(r.PrevHash, r.Seq.Int64, r.At, r.ActorID, r.ActorRole, r.Action, r.RequestID.String, r.Details)
-		if err != nil || !r.Seq.Valid || r.Seq.Int64 != from.Seq || !bytes.Equal(r.Hash, from.Hash) || !bytes.Equal(want, r.Hash) {
+		if err != nil || !bytes.Equal(r.Hash, from.Hash) || !bytes.Equal(want, r.Hash) {
 			return broken(from.ID, "entry %d was altered since it was verified", from.ID)
 		}
-		prevHash, prevSeq, prevID, afterID, sealedLegacy = from.Hash, from.Seq, from.ID, from.ID, false
+		prevHash, prevSeq, prevID = from.Hash, from.Seq, from.ID
 		v.Checkpoint = from
+	} else {
+		v.Legacy = int(info.LegacyEntries)
+		v.Entries = v.Legacy
 	}
 	for {
-		rows, err := q.ListAuditChain(ctx, gen.ListAuditChainParams{AfterID: afterID, MaxRows: verifyBatch})
+		rows, err := q.ListAuditChain(ctx, gen.ListAuditChainParams{AfterSeq: prevSeq, MaxRows: verifyBatch})
 		if err != nil {
 			return AuditVerification{}, err
 		}
 		for _, r := range rows {
 			v.Entries++
-			afterID = r.ID
-			if r.ID <= info.LegacyThroughID && r.Hash == nil {
-				v.Legacy++
-				if firstLegacy == 0 {
-					firstLegacy = r.ID
-				}
-				continue
+			seq := r.Seq.Int64
+			if seq != prevSeq+1 {
+				return broken(r.ID, "entry %d has chain position %d where %d was expected: entries before it are missing or it was moved", r.ID, seq, prevSeq+1)
 			}
-			if !r.Seq.Valid || r.Hash == nil || r.PrevHash == nil {
-				return broken(r.ID, "entry %d is not chained", r.ID)
-			}
-			if r.Seq.Int64 != prevSeq+1 {
-				return broken(r.ID, "entry %d has chain position %d where %d was expected: entries before it are missing or it was moved", r.ID, r.Seq.Int64, prevSeq+1)
+			if !r.Present {
+				return broken(r.ID, "entry %d, sealed at chain position %d, is missing", r.ID, seq)
 			}
 			if !bytes.Equal(r.PrevHash, prevHash) {
-				if prevSeq == 0 && sealedLegacy {
-					id := firstLegacy
-					if id == 0 {
-						id = r.ID
-					}
-					return broken(id, "the entries written before the chain began (ids up to %d) changed after migration 0003 sealed them", info.LegacyThroughID)
+				if prevSeq == 0 {
+					return legacyBroken()
 				}
 				return broken(r.ID, "entry %d does not link to entry %d before it", r.ID, prevID)
 			}
-			want, err := auditHash(r.PrevHash, r.Seq.Int64, r.At, r.ActorID, r.ActorRole, r.Action, r.RequestID.String, r.Details)
+			want, err := auditHash(r.PrevHash, seq, r.At, r.ActorID, r.ActorRole, r.Action, r.RequestID.String, r.Details)
 			if err != nil {
 				return broken(r.ID, "entry %d cannot be encoded: %v", r.ID, err)
 			}
 			if !bytes.Equal(want, r.Hash) {
 				return broken(r.ID, "entry %d was altered: its content does not match its hash", r.ID)
 			}
-			prevHash, prevSeq, prevID, sealedLegacy = r.Hash, r.Seq.Int64, r.ID, false
-			v.Checkpoint = AuditCheckpoint{ID: r.ID, Seq: r.Seq.Int64, Hash: r.Hash}
+			prevHash, prevSeq, prevID = r.Hash, seq, r.ID
+			v.Checkpoint = AuditCheckpoint{ID: r.ID, Seq: seq, Hash: r.Hash}
 		}
 		if len(rows) < verifyBatch {
 			break
 		}
 	}
 	if prevSeq == 0 && !bytes.Equal(prevHash, info.Hash) {
-		return broken(max(firstLegacy, 1), "the entries written before the chain began (ids up to %d) changed after migration 0003 sealed them", info.LegacyThroughID)
+		return legacyBroken()
 	}
 	if prevSeq != info.Seq || !bytes.Equal(prevHash, info.Hash) {
 		return broken(prevID+1, "the chain ends at position %d (entry %d) but its head is at %d: the last entries were removed or the head was moved", prevSeq, prevID, info.Seq)

@@ -9,7 +9,7 @@ import (
 )
 
 // Lead is held by one process among several doing the same background work (the cabinet
-// inbox's applier): a session advisory lock on a connection of its own, which Postgres
+// inbox's applier, the audit sealer): a session advisory lock on a connection of its own, which Postgres
 // releases when the connection goes, so another process takes over after a crash.
 type Lead struct {
 	conn *pgxpool.Conn
@@ -18,7 +18,13 @@ type Lead struct {
 
 // TryLead takes the lead of key if nobody holds it, and returns nil when someone does.
 func (s *CabinetStore) TryLead(ctx context.Context, key int64) (*Lead, error) {
-	conn, err := s.pool.Acquire(ctx)
+	return tryLead(ctx, s.pool, key)
+}
+
+// tryLead takes the lead of key on a connection of its own from pool, or returns nil when
+// another session holds it.
+func tryLead(ctx context.Context, pool *pgxpool.Pool, key int64) (*Lead, error) {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, wrap("try lead", err)
 	}

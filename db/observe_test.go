@@ -113,7 +113,12 @@ func TestOperationalGauges(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, base.AwaitingApprovalPastDeadline+2, g.AwaitingApprovalPastDeadline)
 	assert.Zero(t, g.ReadyAtCabinetPastDeadline)
-	assert.Greater(t, g.AuditHeadSeq, base.AuditHeadSeq, "the admissions were audited")
+	assert.Equal(t, g.AuditHeadSeq, base.AuditHeadSeq, "the admissions' audit entries wait for the sealer")
+	_, err = s.SealAudit(ctx)
+	require.NoError(t, err)
+	g, err = s.OperationalGauges(ctx, t0.Add(30*time.Minute))
+	require.NoError(t, err)
+	assert.Greater(t, g.AuditHeadSeq, base.AuditHeadSeq, "the admissions were audited and sealed")
 	g, err = s.OperationalGauges(ctx, t0.Add(30*time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, base.AwaitingApprovalPastDeadline, g.AwaitingApprovalPastDeadline, "not past a deadline an hour after t0")
@@ -139,6 +144,8 @@ func TestVerifyAuditSinceACheckpoint(t *testing.T) {
 			require.NoError(t, s.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.Actor{ID: "t1", Role: "technician"}, Action: "stock_set",
 				Details: map[string]any{"on_hand": i}}, ""))
 		}
+		_, err := s.SealAudit(ctx)
+		require.NoError(t, err)
 	}
 	appendN(4)
 	full := verifyOK(t, s)

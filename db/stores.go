@@ -62,7 +62,11 @@ type CabinetStore struct{ conn }
 type CatalogueStore struct{ conn }
 
 // AuditStore keeps the hash-chained audit trail and the access log of patient data.
-type AuditStore struct{ conn }
+type AuditStore struct {
+	conn
+	// access groups concurrent access-log inserts (access_batch.go).
+	access *accessBatcher
+}
 
 // Store is the stores of every domain over one pool, safe for concurrent use. Only the wiring
 // holds one (the api and worker processes, the dev stack, tests): each consumer gets it as
@@ -81,7 +85,7 @@ func NewStore(pool *pgxpool.Pool) *Store {
 	c := conn{pool: pool, q: gen.New(pool)}
 	return &Store{
 		RequestStore: &RequestStore{conn: c}, StockStore: &StockStore{c}, CabinetStore: &CabinetStore{c},
-		CatalogueStore: &CatalogueStore{c}, AuditStore: &AuditStore{c}, pool: pool,
+		CatalogueStore: &CatalogueStore{c}, AuditStore: &AuditStore{conn: c, access: newAccessBatcher()}, pool: pool,
 	}
 }
 

@@ -158,10 +158,12 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	applyCtx, stopApplying := context.WithCancel(context.Background())
 	applied := make(chan struct{})
 	go func() { _ = s.intake.Run(applyCtx); close(applied) }()
+	stopSealing := service.StartSealer(context.Background(), s.store)
 	return s, func() {
 		stopApplying()
 		<-applied
 		w.Stop()
+		stopSealing()
 		workerSrv.Close()
 		wtc.Close()
 		closeDrivers()

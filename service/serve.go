@@ -41,8 +41,9 @@ func connect(ctx context.Context, cfg Config, name string, needAuth bool) (store
 	return db.NewStore(pool), tc, func() { tc.Close(); pool.Close() }, nil
 }
 
-// RunAPI runs `pyxis api`: the REST API, the MLLP listener for cabinet reports and the
-// applier of the inbox, until ctx ends; then it stops them in order (serveAPI).
+// RunAPI runs `pyxis api`: the REST API, the MLLP listener for cabinet reports, the applier
+// of the inbox and the audit sealer, until ctx ends; then it stops them in order (serveAPI),
+// the sealer last.
 func RunAPI(ctx context.Context, cfg Config) error {
 	if cfg.Metrics.API {
 		cfg.Registry = metrics.New()
@@ -52,6 +53,7 @@ func RunAPI(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer closeServices()
+	defer StartSealer(ctx, store)()
 	ln, err := Listen(cfg.HTTPAddr, "PYXIS_HTTP_ADDR")
 	if err != nil {
 		return err
@@ -142,6 +144,8 @@ func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	// Stopped after the worker, so that it seals what the activities finishing write.
+	defer StartSealer(ctx, store)()
 	started()
 	slog.Info("worker started", "task_queue", worker.TaskQueue)
 	<-ctx.Done()
@@ -151,6 +155,24 @@ func serveWorkerWith(ctx context.Context, tc client.Client, store *db.Store, cfg
 	w.Stop()
 	slog.Info("worker stopped", "after", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// StartSealer runs the audit sealer (db.AuditStore.RunSealer) beside the api or the worker:
+// every process runs one, and one of them, the leader of an advisory lock, chains the audit
+// entries within a second. It keeps running after ctx ends, so that it seals what a
+// process's graceful stop still writes, until the returned function stops it; call that
+// before closing the store's pool.
+func StartSealer(ctx context.Context, store *db.Store) (stop func()) {
+	sealCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		store.RunSealer(sealCtx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // WorkerActivities returns the worker's activities. With a metrics registry they count the

@@ -12,12 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const insertAccess = `-- name: InsertAccess :exec
-INSERT INTO access_log (actor_id, actor_role, action, endpoint, request_ids, client_ip, http_request_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-`
-
-type InsertAccessParams struct {
+type InsertAccessBatchParams struct {
 	ActorID       string
 	ActorRole     string
 	Action        string
@@ -26,21 +21,6 @@ type InsertAccessParams struct {
 	ClientIp      string
 	HttpRequestID string
 	Details       []byte
-}
-
-// InsertAccess appends one read of patient data to the access log.
-func (q *Queries) InsertAccess(ctx context.Context, arg InsertAccessParams) error {
-	_, err := q.db.Exec(ctx, insertAccess,
-		arg.ActorID,
-		arg.ActorRole,
-		arg.Action,
-		arg.Endpoint,
-		arg.RequestIds,
-		arg.ClientIp,
-		arg.HttpRequestID,
-		arg.Details,
-	)
-	return err
 }
 
 const listAccess = `-- name: ListAccess :many

@@ -21,15 +21,28 @@ type AdvanceAuditHeadParams struct {
 	Hash []byte
 }
 
-// AdvanceAuditHead moves the chain head to the entry just inserted.
+// AdvanceAuditHead moves the chain head to the entry just sealed.
 func (q *Queries) AdvanceAuditHead(ctx context.Context, arg AdvanceAuditHeadParams) error {
 	_, err := q.db.Exec(ctx, advanceAuditHead, arg.Seq, arg.Hash)
 	return err
 }
 
+const deleteAuditPending = `-- name: DeleteAuditPending :exec
+DELETE FROM audit_pending WHERE entry_id = ANY($1::bigint[])
+`
+
+// DeleteAuditPending takes sealed entries off the sealer's queue.
+func (q *Queries) DeleteAuditPending(ctx context.Context, entryIds []int64) error {
+	_, err := q.db.Exec(ctx, deleteAuditPending, entryIds)
+	return err
+}
+
 const getAuditChainInfo = `-- name: GetAuditChainInfo :one
-SELECT seq, hash, legacy_through_id, audit_legacy_seal(legacy_through_id)::bytea AS legacy_seal
-FROM audit_chain_head
+SELECT h.seq, h.hash, h.legacy_through_id, audit_legacy_seal(h.legacy_through_id)::bytea AS legacy_seal,
+       l.entries AS legacy_entries, l.first_id AS first_legacy_id
+FROM audit_chain_head h,
+     LATERAL (SELECT count(*) AS entries, coalesce(min(id), 0)::bigint AS first_id
+              FROM audit_log WHERE id <= h.legacy_through_id) l
 `
 
 type GetAuditChainInfoRow struct {
@@ -37,10 +50,13 @@ type GetAuditChainInfoRow struct {
 	Hash            []byte
 	LegacyThroughID int64
 	LegacySeal      []byte
+	LegacyEntries   int64
+	FirstLegacyID   int64
 }
 
-// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, and the seal
-// of the legacy entries recomputed now (it must equal the chain's genesis hash).
+// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, how many
+// legacy entries there are and the first of them, and the seal of the legacy entries
+// recomputed now (it must equal the chain's genesis hash).
 func (q *Queries) GetAuditChainInfo(ctx context.Context) (GetAuditChainInfoRow, error) {
 	row := q.db.QueryRow(ctx, getAuditChainInfo)
 	var i GetAuditChainInfoRow
@@ -49,14 +65,15 @@ func (q *Queries) GetAuditChainInfo(ctx context.Context) (GetAuditChainInfoRow, 
 		&i.Hash,
 		&i.LegacyThroughID,
 		&i.LegacySeal,
+		&i.LegacyEntries,
+		&i.FirstLegacyID,
 	)
 	return i, err
 }
 
 const insertAudit = `-- name: InsertAudit :execrows
-INSERT INTO audit_log (at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7,
-        $8, $9, $10)
+INSERT INTO audit_log (at, actor_id, actor_role, action, request_id, details, idem_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (idem_key) DO NOTHING
 `
 
@@ -68,13 +85,10 @@ type InsertAuditParams struct {
 	RequestID pgtype.Text
 	Details   []byte
 	IdemKey   pgtype.Text
-	Seq       pgtype.Int8
-	PrevHash  []byte
-	Hash      []byte
 }
 
-// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is
-// skipped (0 rows), and the head must then stay where it is.
+// InsertAudit appends an audit entry, not yet chained: a trigger queues it for the sealer.
+// An entry whose idem_key was already written is skipped (0 rows).
 func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) (int64, error) {
 	result, err := q.db.Exec(ctx, insertAudit,
 		arg.At,
@@ -84,9 +98,6 @@ func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) (int64
 		arg.RequestID,
 		arg.Details,
 		arg.IdemKey,
-		arg.Seq,
-		arg.PrevHash,
-		arg.Hash,
 	)
 	if err != nil {
 		return 0, err
@@ -94,8 +105,31 @@ func (q *Queries) InsertAudit(ctx context.Context, arg InsertAuditParams) (int64
 	return result.RowsAffected(), nil
 }
 
+const insertAuditSeals = `-- name: InsertAuditSeals :exec
+INSERT INTO audit_seal (entry_id, seq, prev_hash, hash)
+SELECT unnest($1::bigint[]), unnest($2::bigint[]), unnest($3::bytea[]), unnest($4::bytea[])
+`
+
+type InsertAuditSealsParams struct {
+	EntryIds   []int64
+	Seqs       []int64
+	PrevHashes [][]byte
+	Hashes     [][]byte
+}
+
+// InsertAuditSeals chains a batch of entries: one seal per entry, the arrays side by side.
+func (q *Queries) InsertAuditSeals(ctx context.Context, arg InsertAuditSealsParams) error {
+	_, err := q.db.Exec(ctx, insertAuditSeals,
+		arg.EntryIds,
+		arg.Seqs,
+		arg.PrevHashes,
+		arg.Hashes,
+	)
+	return err
+}
+
 const listAudit = `-- name: ListAudit :many
-SELECT id, at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash FROM audit_log
+SELECT id, at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash, written_at FROM audit_log
 WHERE request_id = $1
 ORDER BY id
 `
@@ -122,6 +156,7 @@ func (q *Queries) ListAudit(ctx context.Context, requestID pgtype.Text) ([]Audit
 			&i.Seq,
 			&i.PrevHash,
 			&i.Hash,
+			&i.WrittenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -134,7 +169,7 @@ func (q *Queries) ListAudit(ctx context.Context, requestID pgtype.Text) ([]Audit
 }
 
 const listAuditByAction = `-- name: ListAuditByAction :many
-SELECT id, at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash FROM audit_log
+SELECT id, at, actor_id, actor_role, action, request_id, details, idem_key, seq, prev_hash, hash, written_at FROM audit_log
 WHERE action = $1
 ORDER BY id DESC
 LIMIT $2
@@ -167,6 +202,7 @@ func (q *Queries) ListAuditByAction(ctx context.Context, arg ListAuditByActionPa
 			&i.Seq,
 			&i.PrevHash,
 			&i.Hash,
+			&i.WrittenAt,
 		); err != nil {
 			return nil, err
 		}
@@ -179,19 +215,63 @@ func (q *Queries) ListAuditByAction(ctx context.Context, arg ListAuditByActionPa
 }
 
 const listAuditChain = `-- name: ListAuditChain :many
-SELECT id, at, actor_id, actor_role, action, request_id, details, seq, prev_hash, hash
-FROM audit_log
-WHERE id > $1
-ORDER BY id
+SELECT seq, id, present, at, actor_id, actor_role, action, request_id, details, prev_hash, hash
+FROM audit_chain
+WHERE seq > $1::bigint
+ORDER BY seq
 LIMIT $2
 `
 
 type ListAuditChainParams struct {
-	AfterID int64
-	MaxRows int32
+	AfterSeq int64
+	MaxRows  int32
 }
 
-type ListAuditChainRow struct {
+// ListAuditChain pages through the chain in seq order, for verification: entries chained
+// in-row and sealed entries, and seals whose entry is missing (present false).
+func (q *Queries) ListAuditChain(ctx context.Context, arg ListAuditChainParams) ([]AuditChain, error) {
+	rows, err := q.db.Query(ctx, listAuditChain, arg.AfterSeq, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditChain{}
+	for rows.Next() {
+		var i AuditChain
+		if err := rows.Scan(
+			&i.Seq,
+			&i.ID,
+			&i.Present,
+			&i.At,
+			&i.ActorID,
+			&i.ActorRole,
+			&i.Action,
+			&i.RequestID,
+			&i.Details,
+			&i.PrevHash,
+			&i.Hash,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listAuditToSeal = `-- name: ListAuditToSeal :many
+SELECT a.id, a.at, a.actor_id, a.actor_role, a.action, a.request_id, a.details
+FROM audit_pending p
+JOIN audit_log a ON a.id = p.entry_id
+WHERE a.hash IS NULL
+  AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.entry_id = p.entry_id)
+ORDER BY p.entry_id
+LIMIT $1
+`
+
+type ListAuditToSealRow struct {
 	ID        int64
 	At        time.Time
 	ActorID   string
@@ -199,21 +279,18 @@ type ListAuditChainRow struct {
 	Action    string
 	RequestID pgtype.Text
 	Details   []byte
-	Seq       pgtype.Int8
-	PrevHash  []byte
-	Hash      []byte
 }
 
-// ListAuditChain pages through the whole audit log in id order, for verification.
-func (q *Queries) ListAuditChain(ctx context.Context, arg ListAuditChainParams) ([]ListAuditChainRow, error) {
-	rows, err := q.db.Query(ctx, listAuditChain, arg.AfterID, arg.MaxRows)
+// ListAuditToSeal returns the queued entries that still need a seal, oldest id first.
+func (q *Queries) ListAuditToSeal(ctx context.Context, maxRows int32) ([]ListAuditToSealRow, error) {
+	rows, err := q.db.Query(ctx, listAuditToSeal, maxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []ListAuditChainRow{}
+	items := []ListAuditToSealRow{}
 	for rows.Next() {
-		var i ListAuditChainRow
+		var i ListAuditToSealRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.At,
@@ -222,9 +299,6 @@ func (q *Queries) ListAuditChain(ctx context.Context, arg ListAuditChainParams) 
 			&i.Action,
 			&i.RequestID,
 			&i.Details,
-			&i.Seq,
-			&i.PrevHash,
-			&i.Hash,
 		); err != nil {
 			return nil, err
 		}
@@ -246,11 +320,36 @@ type LockAuditHeadRow struct {
 }
 
 // LockAuditHead reads the head of the audit chain and locks it until the transaction ends.
-// Every audit write takes this lock, last in its transaction, so entries are chained one at a
-// time and the chain never forks.
+// Only the sealer takes it (and writers of the version before migration 0015), so seals are
+// chained one batch at a time and the chain never forks.
 func (q *Queries) LockAuditHead(ctx context.Context) (LockAuditHeadRow, error) {
 	row := q.db.QueryRow(ctx, lockAuditHead)
 	var i LockAuditHeadRow
 	err := row.Scan(&i.Seq, &i.Hash)
+	return i, err
+}
+
+const unsealedAudit = `-- name: UnsealedAudit :one
+SELECT count(*) AS unsealed, coalesce(min(a.id), 0)::bigint AS first_id, coalesce(extract(epoch FROM clock_timestamp() - min(a.written_at)), 0)::float8 AS oldest_age_seconds
+FROM audit_log a, audit_chain_head h
+WHERE a.id > h.legacy_through_id
+  AND a.hash IS NULL
+  AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.entry_id = a.id)
+  AND a.written_at <= clock_timestamp() - make_interval(secs => $1::float8)
+`
+
+type UnsealedAuditRow struct {
+	Unsealed         int64
+	FirstID          int64
+	OldestAgeSeconds float64
+}
+
+// UnsealedAudit counts the entries after the legacy ones that are neither chained in-row
+// nor sealed and were written at least older_than_seconds ago (by the database's clock), with
+// the first of them and how long the oldest has waited.
+func (q *Queries) UnsealedAudit(ctx context.Context, olderThanSeconds float64) (UnsealedAuditRow, error) {
+	row := q.db.QueryRow(ctx, unsealedAudit, olderThanSeconds)
+	var i UnsealedAuditRow
+	err := row.Scan(&i.Unsealed, &i.FirstID, &i.OldestAgeSeconds)
 	return i, err
 }

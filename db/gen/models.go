@@ -794,6 +794,20 @@ type AccessLog struct {
 	Details       []byte
 }
 
+type AuditChain struct {
+	Seq       pgtype.Int8
+	ID        int64
+	Present   bool
+	At        time.Time
+	ActorID   string
+	ActorRole string
+	Action    string
+	RequestID pgtype.Text
+	Details   []byte
+	PrevHash  []byte
+	Hash      []byte
+}
+
 type AuditChainHead struct {
 	Singleton       bool
 	Seq             int64
@@ -813,6 +827,19 @@ type AuditLog struct {
 	Seq       pgtype.Int8
 	PrevHash  []byte
 	Hash      []byte
+	WrittenAt time.Time
+}
+
+type AuditPending struct {
+	EntryID int64
+}
+
+type AuditSeal struct {
+	EntryID  int64
+	Seq      int64
+	PrevHash []byte
+	Hash     []byte
+	SealedAt time.Time
 }
 
 type Cabinet struct {

@@ -12,7 +12,7 @@ import (
 )
 
 type Querier interface {
-	// AdvanceAuditHead moves the chain head to the entry just inserted.
+	// AdvanceAuditHead moves the chain head to the entry just sealed.
 	AdvanceAuditHead(ctx context.Context, arg AdvanceAuditHeadParams) error
 	// AdvanceRequest applies a transition to the projection only if it is newer than the last one applied.
 	// A deadline left NULL keeps the one the row has. Like the workflow's state, the row keeps the
@@ -52,11 +52,14 @@ type Querier interface {
 	CreateUser(ctx context.Context, arg CreateUserParams) (User, error)
 	// DeferInboxReport records a failed attempt at a pending report and when to try again.
 	DeferInboxReport(ctx context.Context, arg DeferInboxReportParams) error
+	// DeleteAuditPending takes sealed entries off the sealer's queue.
+	DeleteAuditPending(ctx context.Context, entryIds []int64) error
 	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked;
 	// it affects one row when the pocket is new.
 	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) (int64, error)
-	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, and the seal
-	// of the legacy entries recomputed now (it must equal the chain's genesis hash).
+	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, how many
+	// legacy entries there are and the first of them, and the seal of the legacy entries
+	// recomputed now (it must equal the chain's genesis hash).
 	GetAuditChainInfo(ctx context.Context) (GetAuditChainInfoRow, error)
 	// GetCabinet returns the cabinet with the given id.
 	GetCabinet(ctx context.Context, id int64) (Cabinet, error)
@@ -100,11 +103,14 @@ type Querier interface {
 	// InboxOutcomes counts the cabinet reports by state and outcome (state/outcome), for the
 	// fault scenarios' notes.
 	InboxOutcomes(ctx context.Context) ([]InboxOutcomesRow, error)
-	// InsertAccess appends one read of patient data to the access log.
-	InsertAccess(ctx context.Context, arg InsertAccessParams) error
-	// InsertAudit appends a chained audit entry; an entry whose idem_key was already written is
-	// skipped (0 rows), and the head must then stay where it is.
+	// InsertAccessBatch appends several reads of patient data in one statement, and so in one
+	// commit (AuditStore.LogAccess groups concurrent reads).
+	InsertAccessBatch(ctx context.Context, arg []InsertAccessBatchParams) (int64, error)
+	// InsertAudit appends an audit entry, not yet chained: a trigger queues it for the sealer.
+	// An entry whose idem_key was already written is skipped (0 rows).
 	InsertAudit(ctx context.Context, arg InsertAuditParams) (int64, error)
+	// InsertAuditSeals chains a batch of entries: one seal per entry, the arrays side by side.
+	InsertAuditSeals(ctx context.Context, arg InsertAuditSealsParams) error
 	// InsertDiscrepancy records an open discrepancy and returns its id.
 	InsertDiscrepancy(ctx context.Context, arg InsertDiscrepancyParams) (int64, error)
 	// InsertIdempotencyKey claims an Idempotency-Key for a request unless the requester already used it.
@@ -137,8 +143,11 @@ type Querier interface {
 	ListAudit(ctx context.Context, requestID pgtype.Text) ([]AuditLog, error)
 	// ListAuditByAction returns the latest audit entries of one action, newest first.
 	ListAuditByAction(ctx context.Context, arg ListAuditByActionParams) ([]AuditLog, error)
-	// ListAuditChain pages through the whole audit log in id order, for verification.
-	ListAuditChain(ctx context.Context, arg ListAuditChainParams) ([]ListAuditChainRow, error)
+	// ListAuditChain pages through the chain in seq order, for verification: entries chained
+	// in-row and sealed entries, and seals whose entry is missing (present false).
+	ListAuditChain(ctx context.Context, arg ListAuditChainParams) ([]AuditChain, error)
+	// ListAuditToSeal returns the queued entries that still need a seal, oldest id first.
+	ListAuditToSeal(ctx context.Context, maxRows int32) ([]ListAuditToSealRow, error)
 	// ListCabinets returns every cabinet ordered by code.
 	ListCabinets(ctx context.Context) ([]Cabinet, error)
 	// ListDiscrepancies returns discrepancies newest first, optionally only those of one status or cabinet.
@@ -171,8 +180,8 @@ type Querier interface {
 	// ListUsers returns every user ordered by id.
 	ListUsers(ctx context.Context) ([]User, error)
 	// LockAuditHead reads the head of the audit chain and locks it until the transaction ends.
-	// Every audit write takes this lock, last in its transaction, so entries are chained one at a
-	// time and the chain never forks.
+	// Only the sealer takes it (and writers of the version before migration 0015), so seals are
+	// chained one batch at a time and the chain never forks.
 	LockAuditHead(ctx context.Context) (LockAuditHeadRow, error)
 	// LockCabinetByCode returns the cabinet with the given code and locks it until the transaction ends.
 	LockCabinetByCode(ctx context.Context, code string) (Cabinet, error)
@@ -228,6 +237,10 @@ type Querier interface {
 	// TakeFreeStock lowers on_hand by what a vend took beyond its reservations, only where that much
 	// is not reserved by other requests, and returns the new levels.
 	TakeFreeStock(ctx context.Context, arg TakeFreeStockParams) (TakeFreeStockRow, error)
+	// UnsealedAudit counts the entries after the legacy ones that are neither chained in-row
+	// nor sealed and were written at least older_than_seconds ago (by the database's clock), with
+	// the first of them and how long the oldest has waited.
+	UnsealedAudit(ctx context.Context, olderThanSeconds float64) (UnsealedAuditRow, error)
 	// UpdateMedication changes a catalogue entry and returns it.
 	UpdateMedication(ctx context.Context, arg UpdateMedicationParams) (Medication, error)
 	// UpdateUser replaces the changeable fields of a user and returns it.
