@@ -58,7 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errors.New("no command given")
 	}
 	cmd, rest := args[0], args[1:]
-	cfg, done, err := service.Setup(ctx, cmd, getenv)
+	env := service.NewEnv(getenv)
+	cfg, done, err := service.Setup(ctx, cmd, env.Getenv)
 	if err != nil {
 		return err
 	}
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch cmd {
 	case "api", "worker":
+		// Everything they read at start has been read: the rest is nobody's.
+		env.WarnUnread(os.Environ(), "pyxis "+cmd)
 		return service.Run(ctx, cmd, cfg)
 	case "migrate":
 		return runMigrate(ctx, cfg)
