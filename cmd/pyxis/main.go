@@ -96,7 +96,7 @@ func runMigrate(ctx context.Context, cfg service.Config) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	pool, err := service.OpenDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
