@@ -138,7 +138,7 @@ var errBadToken = errors.New("invalid token")
 func (a *authenticator) verify(ctx context.Context, raw string) (Principal, error) {
 	unverified, _, err := jwt.NewParser().ParseUnverified(raw, jwt.MapClaims{})
 	if err != nil {
-		return Principal{}, errBadToken
+		return Principal{}, refused(err)
 	}
 	alg, _ := unverified.Header["alg"].(string)
 	var p Principal
@@ -146,7 +146,7 @@ func (a *authenticator) verify(ctx context.Context, raw string) (Principal, erro
 	case alg == jwt.SigningMethodHS256.Alg() && len(a.secret) > 0:
 		var claims Claims
 		if _, err := a.hs.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return a.secret, nil }); err != nil {
-			return Principal{}, errBadToken
+			return Principal{}, refused(err)
 		}
 		if claims.Subject == "" || !ValidRole(claims.Role) {
 			return Principal{}, errNoRole
@@ -155,7 +155,7 @@ func (a *authenticator) verify(ctx context.Context, raw string) (Principal, erro
 	case (alg == jwt.SigningMethodRS256.Alg() || alg == jwt.SigningMethodES256.Alg()) && a.keys != nil:
 		claims := jwt.MapClaims{}
 		if _, err := a.idp.ParseWithClaims(raw, claims, a.publicKey(ctx)); err != nil {
-			return Principal{}, errBadToken
+			return Principal{}, refused(err)
 		}
 		sub, _ := claims.GetSubject()
 		role := roleFrom(claims, a.roleClaim)
@@ -169,7 +169,8 @@ func (a *authenticator) verify(ctx context.Context, raw string) (Principal, erro
 		cabinet, _ := claims[CabinetClaim].(string)
 		p = Principal{Actor: pyxis.Actor{ID: sub, Name: name, Role: role}, Cabinet: cabinet}
 	default:
-		return Principal{}, errBadToken
+		// An algorithm this server is not set up to verify.
+		return Principal{}, tokenRefusal{reason: refusedBadSignature}
 	}
 	if err := rawClaimsValid(raw); err != nil {
 		return Principal{}, err
@@ -295,9 +296,8 @@ const principalKey = "pyxis.principal"
 // principal on the context.
 func (a *authenticator) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		raw = strings.TrimSpace(raw)
-		if !ok || raw == "" {
+		raw, ok := bearerToken(c.GetHeader("Authorization"))
+		if !ok {
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "a bearer token is required", nil))
 			return
 		}
@@ -317,6 +317,7 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, err.Error(), nil))
 			return
 		case errors.Is(err, errBadToken):
+			c.Set(refusalKey, refusalReason(err))
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "invalid or expired token", nil))
 			return
 		default:

@@ -52,10 +52,17 @@ func bindJSON(c *gin.Context, dst any) error {
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return newError(http.StatusBadRequest, CodeInvalidJSON, "the body is not valid JSON", nil)
 	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if p, found := badFieldPath(raw, dst); found {
+			field = p
+		}
 		return newError(http.StatusBadRequest, CodeInvalidJSON, "a field has the wrong type",
-			[]FieldError{{Field: typeErr.Field, Message: "expected " + typeErr.Type.String()}})
+			[]FieldError{{Field: field, Message: "expected " + typeErr.Type.String()}})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if p, found := badFieldPath(raw, dst); found {
+			field = p
+		}
 		return newError(http.StatusBadRequest, CodeInvalidJSON, "unknown field "+field,
 			[]FieldError{{Field: field, Message: "not a field of this request"}})
 	}

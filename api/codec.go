@@ -66,7 +66,7 @@ func (s *Server) codecSessionToken() gin.HandlerFunc {
 // startCodecSession stores the (already verified) token in an HttpOnly cookie scoped to
 // /codec and sends the browser on to the Web UI, which can then decode payloads.
 func (s *Server) startCodecSession(c *gin.Context) {
-	tok := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
+	tok, _ := bearerToken(c.GetHeader("Authorization"))
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: codecSessionCookie, Value: tok, Path: "/codec", HttpOnly: true,
 		// Lax is sent by the UI's fetches: the dev UI and API share a host, so a site.

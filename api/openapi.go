@@ -131,6 +131,14 @@ func (c *contract) authorize() gin.HandlerFunc {
 // number is a validation failure naming it (422). err is the wrapper's and is not sent.
 func (c *contract) paramError(ctx *gin.Context, err error, _ int) {
 	op := c.ops[ctx.Request.Method+" "+ctx.FullPath()]
+	// An empty path segment (POST /v1/requests//approve, what a shell sends when $REQ is
+	// empty) names no resource.
+	for _, p := range ctx.Params {
+		if p.Value == "" {
+			abort(ctx, newError(http.StatusNotFound, CodeNotFound, p.Key+" is empty: it names nothing", nil))
+			return
+		}
+	}
 	var fe fields
 	for name, in := range op.intParams {
 		switch {

@@ -329,9 +329,13 @@ func logRequests() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
-		slog.InfoContext(c.Request.Context(), "http request",
-			"method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
-			"duration_ms", time.Since(start).Milliseconds(), "request_id", c.GetString(requestIDKey))
+		attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(),
+			"duration_ms", time.Since(start).Milliseconds(), "request_id", c.GetString(requestIDKey)}
+		// Whoever runs the server learns why a token was refused; its holder does not.
+		if reason := c.GetString(refusalKey); reason != "" {
+			attrs = append(attrs, "reason", reason)
+		}
+		slog.InfoContext(c.Request.Context(), "http request", attrs...)
 	}
 }
 

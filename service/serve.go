@@ -30,7 +30,7 @@ func connect(ctx context.Context, cfg Config, name string, needAuth bool) (store
 		return nil, nil, nil, err
 	}
 	slog.Info("starting "+name, "config", cfg.String())
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	pool, err := OpenDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, nil, nil, err
 	}

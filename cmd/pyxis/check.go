@@ -33,7 +33,7 @@ func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.
 	if cfg.DatabaseURL == "" || cfg.TemporalAddress == "" {
 		return errors.New("DATABASE_URL and TEMPORAL_ADDRESS are needed")
 	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	pool, err := service.OpenDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errors.New("no command given")
 	}
 	cmd, rest := args[0], args[1:]
-	cfg, done, err := service.Setup(ctx, cmd, getenv)
+	env := service.NewEnv(getenv)
+	cfg, done, err := service.Setup(ctx, cmd, env.Getenv)
 	if err != nil {
 		return err
 	}
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch cmd {
 	case "api", "worker":
+		// Everything they read at start has been read: the rest is nobody's.
+		env.WarnUnread(os.Environ(), "pyxis "+cmd)
 		return service.Run(ctx, cmd, cfg)
 	case "migrate":
 		return runMigrate(ctx, cfg)
@@ -93,7 +96,7 @@ func runMigrate(ctx context.Context, cfg service.Config) error {
 	if cfg.DatabaseURL == "" {
 		return errors.New("DATABASE_URL is not set")
 	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	pool, err := service.OpenDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}

@@ -197,6 +197,9 @@ func startCluster() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := pgcluster.Start(ctx, dir+"/data", 0)
+	if errors.Is(err, pgcluster.ErrNoPostgres) {
+		return "", fmt.Errorf("%w, or point the tests at a server with PYXIS_TEST_DATABASE_URL", err)
+	}
 	if err != nil {
 		return "", err
 	}

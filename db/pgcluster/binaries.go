@@ -14,10 +14,11 @@ import (
 	"syscall"
 )
 
-// ErrNoPostgres means initdb or pg_ctl could not be found.
+// ErrNoPostgres means initdb or pg_ctl could not be found. Its text advises what every user
+// of the package can do; each adds its own way around (dev mode DATABASE_URL, the tests
+// PYXIS_TEST_DATABASE_URL).
 var ErrNoPostgres = errors.New("pgcluster: PostgreSQL server binaries (initdb, pg_ctl) not found on PATH " +
-	"or under /usr/lib/postgresql/*/bin; install them (Debian: apt-get install postgresql) " +
-	"or point the tests at a server with PYXIS_TEST_DATABASE_URL")
+	"or under /usr/lib/postgresql/*/bin; install them (Debian: apt-get install postgresql)")
 
 // binaries are the paths of the PostgreSQL programs the cluster runs.
 type binaries struct {

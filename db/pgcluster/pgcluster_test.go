@@ -128,3 +128,10 @@ func TestHaltResume(t *testing.T) {
 		require.NoError(t, exec("INSERT INTO kept VALUES (2)"), "a committed table survives -m %s", mode)
 	}
 }
+
+// TestNoPostgresAdvisesOnlyWhatEveryUserCan keeps the tests' own variable out of the message
+// dev mode shows when it finds neither a server nor initdb.
+func TestNoPostgresAdvisesOnlyWhatEveryUserCan(t *testing.T) {
+	assert.NotContains(t, pgcluster.ErrNoPostgres.Error(), "PYXIS_TEST_DATABASE_URL")
+	assert.Contains(t, pgcluster.ErrNoPostgres.Error(), "initdb")
+}
