@@ -33,6 +33,9 @@ var (
 	// ErrControlledStock means a change of a controlled medication's on_hand was asked for
 	// outside the ways it may change: a count (and a resolved discrepancy) or a load.
 	ErrControlledStock = errors.New("on hand of a controlled medication changes only through a count, a load or a resolved discrepancy")
+	// ErrControlledInStock means a medication's controlled list was to be lowered or removed
+	// while a pocket holds it.
+	ErrControlledInStock = errors.New("the controlled list of a medication in stock cannot be lowered")
 	// ErrSamePerson means someone asked to review their own act: resolving a discrepancy of a
 	// controlled medication they counted (or wasted unwitnessed).
 	ErrSamePerson = errors.New("the same person may not do both")

@@ -25,7 +25,7 @@ func (s *Server) approve(c *gin.Context, id string) {
 	var fe fields
 	fe.checkFreeText("note", body.Note, false, 1000)
 	s.act(c, id, fe, func() (workflows.State, error) {
-		return s.requests.Approve(c.Request.Context(), id, actor(c), body.Note)
+		return s.requests.Approve(c.Request.Context(), id, actor(c), principal(c).Registration, body.Note)
 	})
 }
 

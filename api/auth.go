@@ -285,6 +285,9 @@ type Principal struct {
 	pyxis.Actor
 	// Unit is the caller's unit in the users directory; "" for none.
 	Unit string `json:"unit,omitempty"`
+	// Registration is the caller's professional registration in the users directory; "" for
+	// none (or without a directory).
+	Registration string `json:"registration,omitempty"`
 	// Cabinet is the code of the cabinet a principal of role cabinet speaks for (the token's
 	// "cabinet" claim); "" for every other role.
 	Cabinet string `json:"cabinet,omitempty"`

@@ -65,7 +65,7 @@ func (d *directory) resolve(ctx context.Context, p Principal) (Principal, error)
 	case !e.user.Active:
 		return Principal{}, errInactiveUser
 	}
-	p.Role, p.Name, p.Unit = e.user.Role, e.user.Name, e.user.Unit
+	p.Role, p.Name, p.Unit, p.Registration = e.user.Role, e.user.Name, e.user.Unit, e.user.Registration
 	return p, nil
 }
 

@@ -28,6 +28,7 @@ const (
 	CodeIdempotencyReuse  = "idempotency_key_reused"
 	CodeControlledStock   = "controlled_stock"
 	CodeSamePerson        = "same_person"
+	CodeControlledInStock = "controlled_list_in_stock"
 	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
 )
@@ -109,8 +110,11 @@ func classify(err error) (int, ErrorDetail) {
 			"through a count (POST /v1/cabinets/{id}/counts, which records a discrepancy a pharmacist resolves with set_on_hand) " +
 			"or a load (POST /v1/cabinets/{id}/loads); this call may change par_level only"}
 	case errors.Is(err, pyxis.ErrSamePerson):
-		return http.StatusConflict, ErrorDetail{Code: CodeSamePerson, Message: "a discrepancy of a controlled medication is resolved " +
-			"by someone other than who counted it (or wasted it)"}
+		return http.StatusConflict, ErrorDetail{Code: CodeSamePerson, Message: "a discrepancy is resolved by someone other than " +
+			"who counted, wasted or reported the vend in question"}
+	case errors.Is(err, pyxis.ErrControlledInStock):
+		return http.StatusConflict, ErrorDetail{Code: CodeControlledInStock, Message: "the controlled list of a medication cannot be " +
+			"lowered or removed while any pocket holds it (raising it is always allowed)"}
 	case errors.Is(err, pyxis.ErrStockBelowReserved):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: "on_hand cannot go below what is reserved for pending requests"}
 	case errors.Is(err, pyxis.ErrIdempotencyMismatch):

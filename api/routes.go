@@ -30,6 +30,7 @@ func (r routes) SetReportSources(c *gin.Context, id NumericIdParam)   { r.s.setR
 func (r routes) ListStock(c *gin.Context, id NumericIdParam)          { r.s.listStock(c, id) }
 func (r routes) RecordCount(c *gin.Context, id NumericIdParam)        { r.s.recordCount(c, id) }
 func (r routes) RecordLoad(c *gin.Context, id NumericIdParam)         { r.s.recordLoad(c, id) }
+func (r routes) WitnessLoad(c *gin.Context, id NumericIdParam)        { r.s.witnessLoad(c, id) }
 func (r routes) ListRefills(c *gin.Context, p ListRefillsParams)      { r.s.listRefills(c, p) }
 func (r routes) ConfirmRefill(c *gin.Context, id NumericIdParam)      { r.s.confirmRefill(c, id) }
 func (r routes) ResolveDiscrepancy(c *gin.Context, id NumericIdParam) { r.s.resolveDiscrepancy(c, id) }

@@ -367,6 +367,9 @@ type ServerInterface interface {
 	// ResolveDiscrepancy Resolve a discrepancy
 	// (POST /v1/discrepancies/{id}/resolve)
 	ResolveDiscrepancy(c *gin.Context, id NumericIdParam)
+	// WitnessLoad Witness a pending load of a controlled medication
+	// (POST /v1/loads/{id}/witness)
+	WitnessLoad(c *gin.Context, id NumericIdParam)
 	// ListMedications The medication catalogue
 	// (GET /v1/medications)
 	ListMedications(c *gin.Context)
@@ -806,6 +809,31 @@ func (siw *ServerInterfaceWrapper) ResolveDiscrepancy(c *gin.Context) {
 	}
 
 	siw.Handler.ResolveDiscrepancy(c, id)
+}
+
+// WitnessLoad operation middleware
+func (siw *ServerInterfaceWrapper) WitnessLoad(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id NumericIdParam
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", c.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter id: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.WitnessLoad(c, id)
 }
 
 // ListMedications operation middleware
@@ -1335,6 +1363,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 	router.PUT(options.BaseURL+"/v1/cabinets/:id/report-sources", wrapper.SetReportSources)
 	router.POST(options.BaseURL+"/v1/cabinets/:id/counts", wrapper.RecordCount)
 	router.POST(options.BaseURL+"/v1/cabinets/:id/loads", wrapper.RecordLoad)
+	router.POST(options.BaseURL+"/v1/loads/:id/witness", wrapper.WitnessLoad)
 	router.GET(options.BaseURL+"/v1/overrides", wrapper.ListOverrides)
 	router.POST(options.BaseURL+"/v1/overrides/:id/review", wrapper.ReviewOverride)
 	router.GET(options.BaseURL+"/v1/refills", wrapper.ListRefills)

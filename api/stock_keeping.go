@@ -24,6 +24,8 @@ type stockStore interface {
 	ListStock(ctx context.Context, cabinetID int64) ([]db.StockRow, error)
 	SetStock(ctx context.Context, cabinetID, medicationID int64, onHand, parLevel int32, by pyxis.Actor) (db.StockRow, error)
 	RecordPocketChange(ctx context.Context, c db.PocketChange) (db.PocketChangeResult, error)
+	RecordPendingLoad(ctx context.Context, cabinetID, medicationID int64, quantity int32, by pyxis.Actor) (db.Load, error)
+	WitnessLoad(ctx context.Context, id int64, witness pyxis.Actor) (db.Load, error)
 	RecordCount(ctx context.Context, c db.Count) (db.CountResult, error)
 	ListRefillTasks(ctx context.Context, f db.StockFilter) ([]db.RefillTask, error)
 	GetRefillTask(ctx context.Context, id int64) (db.RefillTask, error)

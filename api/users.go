@@ -153,6 +153,12 @@ func (s *Server) patchUser(c *gin.Context, id string) {
 		abort(c, err)
 		return
 	}
+	// An admin does not raise themselves: a second admin changes their role, or reactivates
+	// them. (Deactivating oneself, or changing one's name, raises nothing.)
+	if id == actor(c).ID && (body.Role != nil || (body.Active != nil && *body.Active)) {
+		abort(c, newError(http.StatusForbidden, CodeForbidden, "an admin cannot change their own role or reactivate themselves", nil))
+		return
+	}
 	u, err := s.users.UpdateUser(c.Request.Context(), id, db.UserPatch{
 		Name: body.Name, Role: body.Role, Registration: body.Registration, Unit: body.Unit, Active: body.Active,
 	}, actor(c))

@@ -98,8 +98,9 @@ func (s *StockStore) ListDiscrepancies(ctx context.Context, f StockFilter) ([]Di
 // transaction with its audit entry. With SetOnHand, on_hand is set to that level too, written
 // to the ledger as an adjusted movement of the difference (none when it is already there).
 // A discrepancy of a controlled medication (by the catalogue, or an unwitnessed controlled
-// waste) is resolved by someone other than who counted, or who wasted: the one whose act is
-// in question does not close the question.
+// waste) is resolved by someone other than who counted, or who wasted, and a vend
+// discrepancy by someone other than who reported the vend: the one whose act is in question
+// does not close the question.
 //
 // It returns ErrNotFound for an unknown discrepancy, ErrNotOpen for one already resolved,
 // ErrSamePerson when the resolver is who counted or wasted a controlled medication,
@@ -156,7 +157,8 @@ func (s *StockStore) ResolveDiscrepancy(ctx context.Context, id int64, r Resolut
 }
 
 // checkResolver refuses the resolution of an open discrepancy of a controlled medication by
-// the person who counted it (count_mismatch) or wasted it (unwitnessed_controlled_waste).
+// the person who counted it (count_mismatch) or wasted it (unwitnessed_controlled_waste), and
+// of any vend discrepancy (over, short, wrong medication) by who reported the vend.
 func checkResolver(ctx context.Context, q *gen.Queries, id int64, resolver pyxis.Actor) error {
 	row, err := q.GetDiscrepancy(ctx, id)
 	if err != nil {
@@ -165,6 +167,18 @@ func checkResolver(ctx context.Context, q *gen.Queries, id int64, resolver pyxis
 	d, err := discrepancyFromGen(row)
 	if err != nil || d.Status != DiscrepancyOpen {
 		return err // a resolved one is refused as such by the update
+	}
+	switch d.Kind {
+	case DiscrepancyOverVend, DiscrepancyShortVend, DiscrepancyWrongMedication:
+		// Whoever reported the vend (a nurse through the API, say) does not close the
+		// question their report opened, controlled or not.
+		reporters, _ := d.Details["reported_by"].([]any)
+		for _, r := range reporters {
+			if by, _ := r.(string); by != "" && by == resolver.ID {
+				return fmt.Errorf("%w: %s reported the vend; someone else resolves discrepancy %d", pyxis.ErrSamePerson, by, id)
+			}
+		}
+		return nil
 	}
 	controlled := d.Kind == DiscrepancyUnwitnessedControlledWaste
 	if !controlled {

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -19,7 +20,9 @@ type MedicationChange struct {
 
 // UpdateMedication changes a catalogue entry, audited with before and after
 // (medication_changed), in one transaction, and returns it. ErrNotFound for an unknown id,
-// ErrInvalid for an unknown controlled list or an empty name.
+// ErrInvalid for an unknown controlled list or an empty name, ErrControlledInStock for a
+// controlled list lowered or removed while a pocket holds the medication (the stock was
+// received, counted and witnessed under the stricter list; raising is always allowed).
 func (s *CatalogueStore) UpdateMedication(ctx context.Context, id int64, c MedicationChange, by pyxis.Actor) (pyxis.Medication, error) {
 	if c.ControlledList != "" && !slices.Contains(ControlledLists, c.ControlledList) {
 		return pyxis.Medication{}, wrap("update medication", invalidf("unknown controlled list %q", c.ControlledList))
@@ -32,6 +35,15 @@ func (s *CatalogueStore) UpdateMedication(ctx context.Context, id int64, c Medic
 		before, err := q.GetMedication(ctx, id)
 		if err != nil {
 			return err
+		}
+		if lowers(before.ControlledList.String, c.ControlledList) {
+			held, err := q.MedicationHeld(ctx, id)
+			if err != nil {
+				return err
+			}
+			if held {
+				return fmt.Errorf("%w: medication %d is on list %q and some pocket holds it", pyxis.ErrControlledInStock, id, before.ControlledList.String)
+			}
 		}
 		row, err := q.UpdateMedication(ctx, gen.UpdateMedicationParams{
 			ID: id, Name: c.Name, Strength: c.Strength, Form: c.Form, Unit: c.Unit,
@@ -56,4 +68,14 @@ func (s *CatalogueStore) GetMedication(ctx context.Context, id int64) (pyxis.Med
 		return pyxis.Medication{}, wrap("get medication", err)
 	}
 	return medicationFromGen(row), nil
+}
+
+// lowers reports whether moving a medication from controlled list from to list to makes it
+// less controlled: off every list, or onto a later list of ControlledLists (A before B
+// before C).
+func lowers(from, to string) bool {
+	if from == "" || from == to {
+		return false
+	}
+	return to == "" || slices.Index(ControlledLists, to) > slices.Index(ControlledLists, from)
 }

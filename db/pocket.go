@@ -32,7 +32,7 @@ var sources = []string{SourceAPI, SourceCabinet, SourceWorkflow}
 // returns ErrStockBelowReserved; a negative change to a pocket the cabinet does not stock,
 // ErrNotFound; an unknown kind or a non-positive quantity, ErrInvalid.
 func (s *StockStore) RecordPocketChange(ctx context.Context, c PocketChange) (PocketChangeResult, error) {
-	sign, ok := pocketKinds[c.Kind]
+	_, ok := pocketKinds[c.Kind]
 	switch {
 	case !ok:
 		return PocketChangeResult{}, wrap("record pocket change", invalidf("unknown pocket movement %q", c.Kind))
@@ -48,47 +48,7 @@ func (s *StockStore) RecordPocketChange(ctx context.Context, c PocketChange) (Po
 			res.Duplicate = !fresh
 			return err
 		}
-		med, err := q.GetMedication(ctx, c.MedicationID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFoundf("medication %d", c.MedicationID)
-		}
-		if err != nil {
-			return err
-		}
-		res.Movement, err = moveStock(ctx, q, movement{
-			cabinetID: c.CabinetID, medicationID: c.MedicationID, kind: c.Kind, delta: sign * c.Quantity,
-			requestID: c.RequestID, witness: c.Witness, source: c.Source, messageID: c.CabinetMessageID,
-			actor: c.Actor, at: c.At, details: c.Details,
-		})
-		if err != nil {
-			return err
-		}
-		details := map[string]any{
-			"cabinet_id": c.CabinetID, "medication_id": c.MedicationID, "quantity": c.Quantity,
-			"on_hand": res.Movement.OnHandAfter, "movement_id": res.Movement.ID, "source": c.Source,
-		}
-		if c.Witness != "" {
-			details["witness"] = c.Witness
-		}
-		if c.CabinetMessageID != "" {
-			details["cabinet_message_id"] = c.CabinetMessageID
-		}
-		if err := audit(ctx, q, res.Movement.At, c.Actor, "stock_"+c.Kind, c.RequestID, details); err != nil {
-			return err
-		}
-		controlled := med.Controlled.Bool || strings.TrimSpace(c.ControlledClass) != ""
-		if c.Kind != MovementWasted || !controlled || strings.TrimSpace(c.Witness) != "" {
-			return nil
-		}
-		d := newDiscrepancy{
-			cabinetID: c.CabinetID, medicationID: c.MedicationID, kind: DiscrepancyUnwitnessedControlledWaste,
-			details: map[string]any{
-				"quantity": c.Quantity, "wasted_by": c.Actor.ID, "movement_id": res.Movement.ID,
-				"controlled_class": c.ControlledClass, "request_id": c.RequestID, "source": c.Source,
-			},
-			actor: c.Actor, at: res.Movement.At,
-		}
-		res.Discrepancy, err = insertDiscrepancy(ctx, q, d)
+		res, err = applyPocketChange(ctx, q, c)
 		return err
 	})
 	if err != nil {
@@ -164,4 +124,52 @@ func (s *StockStore) RecordCount(ctx context.Context, c Count) (CountResult, err
 		return CountResult{}, wrap("record count", err)
 	}
 	return res, nil
+}
+
+// applyPocketChange applies c in the caller's transaction (see RecordPocketChange).
+func applyPocketChange(ctx context.Context, q *gen.Queries, c PocketChange) (PocketChangeResult, error) {
+	var res PocketChangeResult
+	sign := pocketKinds[c.Kind]
+	med, err := q.GetMedication(ctx, c.MedicationID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return res, notFoundf("medication %d", c.MedicationID)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Movement, err = moveStock(ctx, q, movement{
+		cabinetID: c.CabinetID, medicationID: c.MedicationID, kind: c.Kind, delta: sign * c.Quantity,
+		requestID: c.RequestID, witness: c.Witness, source: c.Source, messageID: c.CabinetMessageID,
+		actor: c.Actor, at: c.At, details: c.Details,
+	})
+	if err != nil {
+		return res, err
+	}
+	details := map[string]any{
+		"cabinet_id": c.CabinetID, "medication_id": c.MedicationID, "quantity": c.Quantity,
+		"on_hand": res.Movement.OnHandAfter, "movement_id": res.Movement.ID, "source": c.Source,
+	}
+	if c.Witness != "" {
+		details["witness"] = c.Witness
+	}
+	if c.CabinetMessageID != "" {
+		details["cabinet_message_id"] = c.CabinetMessageID
+	}
+	if err := audit(ctx, q, res.Movement.At, c.Actor, "stock_"+c.Kind, c.RequestID, details); err != nil {
+		return res, err
+	}
+	controlled := med.Controlled.Bool || strings.TrimSpace(c.ControlledClass) != ""
+	if c.Kind != MovementWasted || !controlled || strings.TrimSpace(c.Witness) != "" {
+		return res, nil
+	}
+	d := newDiscrepancy{
+		cabinetID: c.CabinetID, medicationID: c.MedicationID, kind: DiscrepancyUnwitnessedControlledWaste,
+		details: map[string]any{
+			"quantity": c.Quantity, "wasted_by": c.Actor.ID, "movement_id": res.Movement.ID,
+			"controlled_class": c.ControlledClass, "request_id": c.RequestID, "source": c.Source,
+		},
+		actor: c.Actor, at: res.Movement.At,
+	}
+	res.Discrepancy, err = insertDiscrepancy(ctx, q, d)
+	return res, err
 }

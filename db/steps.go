@@ -72,7 +72,11 @@ func (s *RequestStore) RecordStep(ctx context.Context, st pyxis.Step) (pyxis.Ste
 			if res.Released, err = release(ctx, q, st.RequestID); err != nil {
 				return err
 			}
-			found = append(found, shortVends(st.RequestID, rows, pyxis.System, stepTime(st))...)
+			reporters, err := q.RequestVendReporters(ctx, optText(st.RequestID))
+			if err != nil {
+				return err
+			}
+			found = append(found, shortVends(st.RequestID, rows, reporters, pyxis.System, stepTime(st))...)
 		default:
 			return invalidf("unknown stock change %q", st.Stock)
 		}

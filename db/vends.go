@@ -77,6 +77,8 @@ func applyVend(ctx context.Context, q *gen.Queries, requestID string, v pyxis.Ve
 				details: map[string]any{
 					"request_id": requestID, "report_id": v.ReportID, "source": v.Source,
 					"taken_beyond_order": free, "not_in_ledger": extra - free,
+					// Who reported the vend does not resolve what it opened (checkResolver).
+					"reported_by": []string{v.Actor.ID},
 				},
 				actor: v.Actor, at: v.At,
 			})
@@ -123,8 +125,9 @@ func vendMovement(ctx context.Context, q *gen.Queries, requestID string, v pyxis
 // shortVends returns a short_vend discrepancy for every line of a request that vends took
 // some of but not all, once the request stops waiting at the cabinet (rows are its
 // reservations as they were before the release). A request nothing was vended for has none:
-// it simply expired or was cancelled.
-func shortVends(requestID string, rows []gen.ListReservationsRow, by pyxis.Actor, at time.Time) []newDiscrepancy {
+// it simply expired or was cancelled. reporters are who reported its vends: none of them
+// resolves the discrepancy.
+func shortVends(requestID string, rows []gen.ListReservationsRow, reporters []string, by pyxis.Actor, at time.Time) []newDiscrepancy {
 	vended := false
 	for _, r := range rows {
 		vended = vended || r.Consumed > 0
@@ -141,7 +144,7 @@ func shortVends(requestID string, rows []gen.ListReservationsRow, by pyxis.Actor
 		out = append(out, newDiscrepancy{
 			cabinetID: r.CabinetID, medicationID: r.MedicationID, kind: DiscrepancyShortVend,
 			expected: &ordered, actual: &got,
-			details: map[string]any{"request_id": requestID, "released": r.Quantity - r.Consumed},
+			details: map[string]any{"request_id": requestID, "released": r.Quantity - r.Consumed, "reported_by": reporters},
 			actor:   by, at: at,
 		})
 	}

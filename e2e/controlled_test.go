@@ -37,8 +37,11 @@ func (c *apiClient) stockControlled(f fixture, med int64, onHand, parLevel int) 
 	require.Equal(c.t, http.StatusOK, status, row)
 	if onHand > 0 {
 		status, row = c.do("POST", fmt.Sprintf("/v1/cabinets/%d/loads", f.cabinetID), tech,
-			map[string]any{"medication_id": med, "quantity": onHand, "witness": "tech-witness"})
-		require.Equal(c.t, http.StatusCreated, status, row)
+			map[string]any{"medication_id": med, "quantity": onHand})
+		require.Equal(c.t, http.StatusAccepted, status, row)
+		status, row = c.do("POST", fmt.Sprintf("/v1/loads/%d/witness", int64(row["id"].(float64))),
+			c.token("tech-witness", pyxis.RoleTechnician), nil)
+		require.Equal(c.t, http.StatusOK, status, row)
 	}
 }
 

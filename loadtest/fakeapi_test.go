@@ -34,6 +34,7 @@ type fakeAPI struct {
 	meds     []api.MedicationBody
 	seq      int
 	subjects map[string]bool // who called, to check tokens are per user
+	loads    []api.LoadView  // controlled loads, pending their witness; the id is the index + 1
 }
 
 type fakeRequest struct {
@@ -113,14 +114,38 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, api.StockView{})
 	case r.Method == "POST" && path == "/v1/cabinets/1/loads":
 		var b api.LoadBody
-		_ = json.NewDecoder(r.Body).Decode(&b)
-		if me.Role != pyxis.RoleTechnician || (f.controlled(b.MedicationID) && (b.Witness == "" || b.Witness == me.ID)) {
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil || me.Role != pyxis.RoleTechnician {
 			fakeError(w, 422, "validation_failed")
+			return
+		}
+		if f.controlled(b.MedicationID) {
+			// As the API: a controlled load waits for a witness who signs in.
+			l := api.LoadView{ID: int64(len(f.loads) + 1), Status: "pending_witness", CabinetID: 1, MedicationID: b.MedicationID,
+				Quantity: *b.Quantity, LoadedBy: me.ID}
+			f.loads = append(f.loads, l)
+			writeJSON(w, 202, l)
 			return
 		}
 		k := [2]int64{1, b.MedicationID}
 		f.stock[k] = [2]int32{f.stock[k][0] + *b.Quantity, f.stock[k][1]}
-		writeJSON(w, 201, api.LoadView{Quantity: *b.Quantity, OnHand: f.stock[k][0]})
+		onHand := f.stock[k][0]
+		writeJSON(w, 201, api.LoadView{Status: "loaded", Quantity: *b.Quantity, OnHand: &onHand})
+	case r.Method == "POST" && strings.HasPrefix(path, "/v1/loads/") && strings.HasSuffix(path, "/witness"):
+		var id int
+		fmt.Sscan(strings.TrimSuffix(strings.TrimPrefix(path, "/v1/loads/"), "/witness"), &id)
+		if id < 1 || id > len(f.loads) || f.loads[id-1].Status != "pending_witness" {
+			fakeError(w, 404, "not_found")
+			return
+		}
+		l := &f.loads[id-1]
+		if l.LoadedBy == me.ID {
+			fakeError(w, 409, "same_person")
+			return
+		}
+		k := [2]int64{1, l.MedicationID}
+		f.stock[k] = [2]int32{f.stock[k][0] + l.Quantity, f.stock[k][1]}
+		l.Status, l.Witness = "witnessed", me.ID
+		writeJSON(w, 200, *l)
 	case r.Method == "POST" && path == "/v1/requests":
 		f.create(w, r, me)
 	case r.Method == "GET" && path == "/v1/requests":

@@ -95,7 +95,8 @@ func stockNeed(n int) int32 {
 // reserved, so that failures measure the system and not an empty cabinet. It puts stock in as
 // the hospital does, through the API: a technician sets a plain pocket's level (PUT
 // /v1/cabinets/{id}/stock/{medication_id}); a controlled medication's on_hand changes only
-// through a load, witnessed by a pharmacist (POST /v1/cabinets/{id}/loads).
+// through a load, witnessed by a pharmacist (POST /v1/cabinets/{id}/loads, then
+// POST /v1/loads/{id}/witness).
 func (r *runner) topUp(ctx context.Context, cat catalogue, need int32) error {
 	tech, err := r.people.Get(technicianID, roleTechnician)
 	if err != nil {
@@ -146,11 +147,25 @@ func (r *runner) setStock(ctx context.Context, u *simuser.User, cabinetID, medic
 	}, nil)
 }
 
-// load puts quantity units of a controlled medication into a pocket, witnessed by the first
-// simulated pharmacist.
+// load puts quantity units of a controlled medication into a pocket: the technician records
+// the load, and the first simulated pharmacist witnesses it with her own token.
 func (r *runner) load(ctx context.Context, tech *simuser.User, cabinetID, medicationID int64, quantity int32) error {
-	body := apiclient.RecordLoadJSONRequestBody{MedicationId: medicationID, Quantity: quantity, Witness: ptr(pharmacistID(0))}
-	return r.api.must(ctx, tech, fmt.Sprintf("load medication %d into cabinet %d", medicationID, cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+	body := apiclient.RecordLoadJSONRequestBody{MedicationId: medicationID, Quantity: quantity}
+	var pending apiclient.LoadView
+	err := r.api.must(ctx, tech, fmt.Sprintf("load medication %d into cabinet %d", medicationID, cabinetID), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
 		return r.api.API.RecordLoad(ctx, cabinetID, body, eds...)
+	}, &pending)
+	if err != nil {
+		return err
+	}
+	if pending.Id == nil {
+		return fmt.Errorf("load medication %d into cabinet %d: the answer names no load to witness", medicationID, cabinetID)
+	}
+	witness, err := r.people.Get(pharmacistID(0), rolePharmacist)
+	if err != nil {
+		return err
+	}
+	return r.api.must(ctx, witness, fmt.Sprintf("witness load %d", *pending.Id), func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.API.WitnessLoad(ctx, *pending.Id, eds...)
 	}, nil)
 }

@@ -21,13 +21,15 @@ import (
 // since approving no longer counts toward a second sign-off: the workflow voids their
 // approval before it counts this one. A refused second approval by the same pharmacist is
 // audited (approval_refused): the workflow leaves no trace of it, but the controlled-drug
-// rules want every attempt on record.
-func (s *Service) Approve(ctx context.Context, id string, by pyxis.Actor, note string) (workflows.State, error) {
+// rules want every attempt on record. registration is the approver's professional
+// registration in the users directory: a second approval under the same registration is one
+// person's, and refused like a second approval of the same user.
+func (s *Service) Approve(ctx context.Context, id string, by pyxis.Actor, registration, note string) (workflows.State, error) {
 	voided, err := s.store.InactiveApprovers(ctx, id)
 	if err != nil {
 		return workflows.State{}, err
 	}
-	st, err := s.update(ctx, id, workflows.ApproveUpdate, workflows.ApproveInput{Actor: by, Note: note, Voided: voided})
+	st, err := s.update(ctx, id, workflows.ApproveUpdate, workflows.ApproveInput{Actor: by, Note: note, Registration: registration, Voided: voided})
 	if re := (*Error)(nil); errors.As(err, &re) && re.Kind == DuplicateApproval {
 		aerr := s.store.AppendAudit(ctx, pyxis.AuditEntry{
 			Actor: pyxis.Actor{ID: by.ID, Role: by.Role}, Action: "approval_refused", RequestID: id,

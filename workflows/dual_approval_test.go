@@ -71,6 +71,23 @@ func (s *MedicationRequestTestSuite) TestDualApprovalRefusesSamePharmacistTwice(
 		"the first approval, the escalation, the expiry: nothing for the refused one")
 }
 
+// Two user ids of one professional registration are one person: the second approval is
+// refused as a duplicate, and a pharmacist of another registration completes it.
+func (s *MedicationRequestTestSuite) TestDualApprovalRefusesOneRegistrationTwice() {
+	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist, Registration: "CRF-SP 1234"})
+	again := s.sendUpdate(6*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: secondPharmacist, Registration: "CRF-SP 1234"})
+	other := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{
+		Actor: pyxis.Actor{ID: "u-pharm-ivo", Role: pyxis.RolePharmacist}, Registration: "CRF-SP 9876"})
+
+	s.execute(dualInput())
+
+	s.Equal(workflows.StatusAwaitingApproval, s.requireCompleted(first).Status)
+	s.requireRejected(again, workflows.ErrDuplicateApproval, "this professional registration has already approved; the second approval must come from a different pharmacist")
+	approved := s.requireCompleted(other)
+	s.Equal(workflows.StatusApproved, approved.Status)
+	s.Equal([]string{"CRF-SP 1234", "CRF-SP 9876"}, []string{approved.Approvals[0].Registration, approved.Approvals[1].Registration})
+}
+
 // Escalation and expiry still happen on time when an approval arrives in between.
 func (s *MedicationRequestTestSuite) TestDualApprovalDeadlineAfterFirstApproval() {
 	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})

@@ -52,9 +52,15 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 	if in.Actor.ID == r.in.Requester.ID {
 		return rejection(ErrForbidden, "the requester may not approve their own request")
 	}
+	if err := checkText(in.Actor, "registration", in.Registration); err != nil {
+		return err
+	}
 	for _, ap := range r.state.Approvals {
 		if ap.Actor.ID == in.Actor.ID {
 			return rejection(ErrDuplicateApproval, "this pharmacist has already approved; the second approval must come from a different pharmacist")
+		}
+		if in.Registration != "" && ap.Registration == in.Registration && !slices.Contains(in.Voided, ap.Actor.ID) {
+			return rejection(ErrDuplicateApproval, "this professional registration has already approved; the second approval must come from a different pharmacist")
 		}
 	}
 	return nil
@@ -65,7 +71,7 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 // pharmacists in in.Voided are voided first, so they are not counted.
 func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) {
 	r.voidApprovals(ctx, in.Voided)
-	r.state.Approvals = append(r.state.Approvals, Approval{Actor: in.Actor, At: workflow.Now(ctx), Note: in.Note})
+	r.state.Approvals = append(r.state.Approvals, Approval{Actor: in.Actor, At: workflow.Now(ctx), Note: in.Note, Registration: in.Registration})
 	if in.Note != "" {
 		if r.notes == nil {
 			r.notes = map[int32]string{}

@@ -28,6 +28,9 @@ const (
 type ApproveInput struct {
 	Actor pyxis.Actor `json:"actor"`
 	Note  string      `json:"note,omitempty"`
+	// Registration is the approver's professional registration (CRF) in the users directory,
+	// "" for none. Two approvals of one registration are one person's, whatever the user ids.
+	Registration string `json:"registration,omitempty"`
 	// Voided names pharmacists whose earlier approval of this request no longer counts: the
 	// users directory has deactivated them since. The handler voids their approvals
 	// (approval_voided) before it counts this one.

@@ -83,6 +83,9 @@ type Approval struct {
 	Actor pyxis.Actor `json:"actor"`
 	At    time.Time   `json:"at"`
 	Note  string      `json:"note,omitempty"`
+	// Registration is the approver's professional registration, as the users directory held
+	// it: two approvals are two people only when it differs.
+	Registration string `json:"registration,omitempty"`
 }
 
 // State is the whole current state of a request, as the StateQuery returns it and as the

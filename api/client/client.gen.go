@@ -190,28 +190,31 @@ func (e DiscrepancyViewStatus) Valid() bool {
 
 // Defines values for ErrorCode.
 const (
-	ErrorCodeConflict             ErrorCode = "conflict"
-	ErrorCodeControlledStock      ErrorCode = "controlled_stock"
-	ErrorCodeDuplicateApproval    ErrorCode = "duplicate_approval"
-	ErrorCodeForbidden            ErrorCode = "forbidden"
-	ErrorCodeIdempotencyKeyReused ErrorCode = "idempotency_key_reused"
-	ErrorCodeInternal             ErrorCode = "internal"
-	ErrorCodeInvalidJson          ErrorCode = "invalid_json"
-	ErrorCodeInvalidState         ErrorCode = "invalid_state"
-	ErrorCodeMethodNotAllowed     ErrorCode = "method_not_allowed"
-	ErrorCodeNotFound             ErrorCode = "not_found"
-	ErrorCodePayloadTooLarge      ErrorCode = "payload_too_large"
-	ErrorCodeRateLimited          ErrorCode = "rate_limited"
-	ErrorCodeSamePerson           ErrorCode = "same_person"
-	ErrorCodeUnauthorized         ErrorCode = "unauthorized"
-	ErrorCodeUnavailable          ErrorCode = "unavailable"
-	ErrorCodeValidationFailed     ErrorCode = "validation_failed"
+	ErrorCodeConflict              ErrorCode = "conflict"
+	ErrorCodeControlledListInStock ErrorCode = "controlled_list_in_stock"
+	ErrorCodeControlledStock       ErrorCode = "controlled_stock"
+	ErrorCodeDuplicateApproval     ErrorCode = "duplicate_approval"
+	ErrorCodeForbidden             ErrorCode = "forbidden"
+	ErrorCodeIdempotencyKeyReused  ErrorCode = "idempotency_key_reused"
+	ErrorCodeInternal              ErrorCode = "internal"
+	ErrorCodeInvalidJson           ErrorCode = "invalid_json"
+	ErrorCodeInvalidState          ErrorCode = "invalid_state"
+	ErrorCodeMethodNotAllowed      ErrorCode = "method_not_allowed"
+	ErrorCodeNotFound              ErrorCode = "not_found"
+	ErrorCodePayloadTooLarge       ErrorCode = "payload_too_large"
+	ErrorCodeRateLimited           ErrorCode = "rate_limited"
+	ErrorCodeSamePerson            ErrorCode = "same_person"
+	ErrorCodeUnauthorized          ErrorCode = "unauthorized"
+	ErrorCodeUnavailable           ErrorCode = "unavailable"
+	ErrorCodeValidationFailed      ErrorCode = "validation_failed"
 )
 
 // Valid indicates whether the value is a known member of the ErrorCode enum.
 func (e ErrorCode) Valid() bool {
 	switch e {
 	case ErrorCodeConflict:
+		return true
+	case ErrorCodeControlledListInStock:
 		return true
 	case ErrorCodeControlledStock:
 		return true
@@ -257,6 +260,27 @@ const (
 func (e HealthViewStatus) Valid() bool {
 	switch e {
 	case HealthViewStatusOk:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LoadViewStatus.
+const (
+	LoadViewStatusLoaded         LoadViewStatus = "loaded"
+	LoadViewStatusPendingWitness LoadViewStatus = "pending_witness"
+	LoadViewStatusWitnessed      LoadViewStatus = "witnessed"
+)
+
+// Valid indicates whether the value is a known member of the LoadViewStatus enum.
+func (e LoadViewStatus) Valid() bool {
+	switch e {
+	case LoadViewStatusLoaded:
+		return true
+	case LoadViewStatusPendingWitness:
+		return true
+	case LoadViewStatusWitnessed:
 		return true
 	default:
 		return false
@@ -715,6 +739,10 @@ type Approval struct {
 	Actor Actor     `json:"actor"`
 	At    time.Time `json:"at"`
 	Note  *string   `json:"note,omitempty"`
+
+	// Registration The approver's professional registration in the users directory. The two approvals
+	// of a controlled request come from two registrations (409 `duplicate_approval`).
+	Registration *string `json:"registration,omitempty"`
 }
 
 // AuditList defines model for AuditList.
@@ -919,21 +947,34 @@ type ItemBody struct {
 type LoadBody struct {
 	MedicationId int64 `json:"medication_id"`
 	Quantity     int32 `json:"quantity"`
-
-	// Witness Required for a controlled medication; someone other than who loads.
-	Witness *string `json:"witness,omitempty"`
 }
 
 // LoadView defines model for LoadView.
 type LoadView struct {
-	At           time.Time `json:"at"`
-	CabinetId    int64     `json:"cabinet_id"`
-	MedicationId int64     `json:"medication_id"`
-	MovementId   int64     `json:"movement_id"`
-	OnHand       int32     `json:"on_hand"`
-	Quantity     int32     `json:"quantity"`
-	Witness      *string   `json:"witness,omitempty"`
+	At        time.Time `json:"at"`
+	CabinetId int64     `json:"cabinet_id"`
+
+	// Id The load a witness confirms (a controlled medication's load only).
+	Id *int64 `json:"id,omitempty"`
+
+	// LoadedBy The user who loaded.
+	LoadedBy     string `json:"loaded_by"`
+	MedicationId int64  `json:"medication_id"`
+
+	// MovementId The ledger's movement (once applied).
+	MovementId *int64 `json:"movement_id,omitempty"`
+
+	// OnHand The level the load left (once applied).
+	OnHand   *int32         `json:"on_hand,omitempty"`
+	Quantity int32          `json:"quantity"`
+	Status   LoadViewStatus `json:"status"`
+
+	// Witness The user who witnessed it (a witnessed load).
+	Witness *string `json:"witness,omitempty"`
 }
+
+// LoadViewStatus defines model for LoadView.Status.
+type LoadViewStatus string
 
 // MedicationBody A medication of the catalogue; `id`, `controlled` and `created_at` are the server's.
 type MedicationBody struct {
@@ -1768,8 +1809,11 @@ type ClientInterface interface {
 
 	// RecordLoadWithBody Record units loaded into a pocket
 	//
-	// How a controlled medication's pocket is filled; such a load needs a witness other than
-	// who loads (409 `same_person` otherwise).
+	// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+	// of a controlled medication is how its pocket is filled: it is recorded as
+	// `pending_witness` (202) and changes neither the pocket nor the register until another
+	// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+	// free-text witness.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1778,8 +1822,11 @@ type ClientInterface interface {
 
 	// RecordLoad Record units loaded into a pocket
 	//
-	// How a controlled medication's pocket is filled; such a load needs a witness other than
-	// who loads (409 `same_person` otherwise).
+	// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+	// of a controlled medication is how its pocket is filled: it is recorded as
+	// `pending_witness` (202) and changes neither the pocket nor the register until another
+	// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+	// free-text witness.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1850,7 +1897,8 @@ type ClientInterface interface {
 	//
 	// With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 	// movement; refused below what pending requests hold). A controlled medication's
-	// discrepancy is resolved by someone other than who counted or wasted it (409
+	// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+	// (over, short, wrong medication) by someone other than who reported the vend (409
 	// `same_person`); one already resolved is 409 `invalid_state`.
 	//
 	// Takes any type of body and a specified content type.
@@ -1862,13 +1910,24 @@ type ClientInterface interface {
 	//
 	// With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 	// movement; refused below what pending requests hold). A controlled medication's
-	// discrepancy is resolved by someone other than who counted or wasted it (409
+	// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+	// (over, short, wrong medication) by someone other than who reported the vend (409
 	// `same_person`); one already resolved is 409 `invalid_state`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/discrepancies/{id}/resolve (the `ResolveDiscrepancy` operationId).
 	ResolveDiscrepancy(ctx context.Context, id NumericIdParam, body ResolveDiscrepancyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// WitnessLoad Witness a pending load of a controlled medication
+	//
+	// The caller (the token's subject, an active user) witnesses the load; only now are the
+	// pocket and the register changed, with the caller as the movement's witness. Who loaded
+	// may not witness their own load (409 `same_person`); a load witnessed already is 409
+	// `invalid_state`.
+	//
+	// Corresponds with POST /v1/loads/{id}/witness (the `WitnessLoad` operationId).
+	WitnessLoad(ctx context.Context, id NumericIdParam, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMedications The medication catalogue
 	//
@@ -1899,7 +1958,9 @@ type ClientInterface interface {
 	//
 	// Only the fields given change (the code never does); the change is audited with before and
 	// after, and the item master of every HL7 cabinet that stocks the medication is told
-	// (MFN^M01, through an ItemSync workflow).
+	// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+	// list) or removed while any pocket holds the medication (409
+	// `controlled_list_in_stock`); raising it is always allowed.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1910,7 +1971,9 @@ type ClientInterface interface {
 	//
 	// Only the fields given change (the code never does); the change is audited with before and
 	// after, and the item master of every HL7 cabinet that stocks the medication is told
-	// (MFN^M01, through an ItemSync workflow).
+	// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+	// list) or removed while any pocket holds the medication (409
+	// `controlled_list_in_stock`); raising it is always allowed.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2123,7 +2186,9 @@ type ClientInterface interface {
 
 	// PatchUserWithBody Change a user
 	//
-	// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+	// The fields given change; at least one. Deactivating a user refuses their tokens within
+	// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+	// reactivate themselves (403 on their own id, the token's subject). Audited.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2132,7 +2197,9 @@ type ClientInterface interface {
 
 	// PatchUser Change a user
 	//
-	// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+	// The fields given change; at least one. Deactivating a user refuses their tokens within
+	// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+	// reactivate themselves (403 on their own id, the token's subject). Audited.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2520,8 +2587,11 @@ func (c *Client) ReportCabinetEvent(ctx context.Context, id NumericIdParam, body
 
 // RecordLoadWithBody Record units loaded into a pocket
 //
-// How a controlled medication's pocket is filled; such a load needs a witness other than
-// who loads (409 `same_person` otherwise).
+// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+// of a controlled medication is how its pocket is filled: it is recorded as
+// `pending_witness` (202) and changes neither the pocket nor the register until another
+// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+// free-text witness.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2540,8 +2610,11 @@ func (c *Client) RecordLoadWithBody(ctx context.Context, id NumericIdParam, cont
 
 // RecordLoad Record units loaded into a pocket
 //
-// How a controlled medication's pocket is filled; such a load needs a witness other than
-// who loads (409 `same_person` otherwise).
+// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+// of a controlled medication is how its pocket is filled: it is recorded as
+// `pending_witness` (202) and changes neither the pocket nor the register until another
+// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+// free-text witness.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2692,7 +2765,8 @@ func (c *Client) ListDiscrepancies(ctx context.Context, params *ListDiscrepancie
 //
 // With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 // movement; refused below what pending requests hold). A controlled medication's
-// discrepancy is resolved by someone other than who counted or wasted it (409
+// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+// (over, short, wrong medication) by someone other than who reported the vend (409
 // `same_person`); one already resolved is 409 `invalid_state`.
 //
 // Takes any type of body and a specified content type.
@@ -2714,7 +2788,8 @@ func (c *Client) ResolveDiscrepancyWithBody(ctx context.Context, id NumericIdPar
 //
 // With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 // movement; refused below what pending requests hold). A controlled medication's
-// discrepancy is resolved by someone other than who counted or wasted it (409
+// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+// (over, short, wrong medication) by someone other than who reported the vend (409
 // `same_person`); one already resolved is 409 `invalid_state`.
 //
 // Takes a body of the `application/json` content type.
@@ -2722,6 +2797,26 @@ func (c *Client) ResolveDiscrepancyWithBody(ctx context.Context, id NumericIdPar
 // Corresponds with POST /v1/discrepancies/{id}/resolve (the `ResolveDiscrepancy` operationId).
 func (c *Client) ResolveDiscrepancy(ctx context.Context, id NumericIdParam, body ResolveDiscrepancyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResolveDiscrepancyRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// WitnessLoad Witness a pending load of a controlled medication
+//
+// The caller (the token's subject, an active user) witnesses the load; only now are the
+// pocket and the register changed, with the caller as the movement's witness. Who loaded
+// may not witness their own load (409 `same_person`); a load witnessed already is 409
+// `invalid_state`.
+//
+// Corresponds with POST /v1/loads/{id}/witness (the `WitnessLoad` operationId).
+func (c *Client) WitnessLoad(ctx context.Context, id NumericIdParam, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWitnessLoadRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -2791,7 +2886,9 @@ func (c *Client) CreateMedication(ctx context.Context, body CreateMedicationJSON
 //
 // Only the fields given change (the code never does); the change is audited with before and
 // after, and the item master of every HL7 cabinet that stocks the medication is told
-// (MFN^M01, through an ItemSync workflow).
+// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+// list) or removed while any pocket holds the medication (409
+// `controlled_list_in_stock`); raising it is always allowed.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2812,7 +2909,9 @@ func (c *Client) UpdateMedicationWithBody(ctx context.Context, id NumericIdParam
 //
 // Only the fields given change (the code never does); the change is audited with before and
 // after, and the item master of every HL7 cabinet that stocks the medication is told
-// (MFN^M01, through an ItemSync workflow).
+// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+// list) or removed while any pocket holds the medication (409
+// `controlled_list_in_stock`); raising it is always allowed.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3245,7 +3344,9 @@ func (c *Client) GetUser(ctx context.Context, id UserIdParam, reqEditors ...Requ
 
 // PatchUserWithBody Change a user
 //
-// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+// The fields given change; at least one. Deactivating a user refuses their tokens within
+// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+// reactivate themselves (403 on their own id, the token's subject). Audited.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3264,7 +3365,9 @@ func (c *Client) PatchUserWithBody(ctx context.Context, id UserIdParam, contentT
 
 // PatchUser Change a user
 //
-// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+// The fields given change; at least one. Deactivating a user refuses their tokens within
+// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+// reactivate themselves (403 on their own id, the token's subject). Audited.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4267,6 +4370,40 @@ func NewResolveDiscrepancyRequestWithBody(server string, id NumericIdParam, cont
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewWitnessLoadRequest constructs an http.Request for the WitnessLoad method
+func NewWitnessLoadRequest(server string, id NumericIdParam) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/loads/%s/witness", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -5388,8 +5525,11 @@ type ClientWithResponsesInterface interface {
 
 	// RecordLoadWithBodyWithResponse Record units loaded into a pocket
 	//
-	// How a controlled medication's pocket is filled; such a load needs a witness other than
-	// who loads (409 `same_person` otherwise).
+	// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+	// of a controlled medication is how its pocket is filled: it is recorded as
+	// `pending_witness` (202) and changes neither the pocket nor the register until another
+	// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+	// free-text witness.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5398,8 +5538,11 @@ type ClientWithResponsesInterface interface {
 
 	// RecordLoadWithResponse Record units loaded into a pocket
 	//
-	// How a controlled medication's pocket is filled; such a load needs a witness other than
-	// who loads (409 `same_person` otherwise).
+	// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+	// of a controlled medication is how its pocket is filled: it is recorded as
+	// `pending_witness` (202) and changes neither the pocket nor the register until another
+	// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+	// free-text witness.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5476,7 +5619,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 	// movement; refused below what pending requests hold). A controlled medication's
-	// discrepancy is resolved by someone other than who counted or wasted it (409
+	// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+	// (over, short, wrong medication) by someone other than who reported the vend (409
 	// `same_person`); one already resolved is 409 `invalid_state`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5488,13 +5632,26 @@ type ClientWithResponsesInterface interface {
 	//
 	// With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 	// movement; refused below what pending requests hold). A controlled medication's
-	// discrepancy is resolved by someone other than who counted or wasted it (409
+	// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+	// (over, short, wrong medication) by someone other than who reported the vend (409
 	// `same_person`); one already resolved is 409 `invalid_state`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/discrepancies/{id}/resolve (the `ResolveDiscrepancy` operationId).
 	ResolveDiscrepancyWithResponse(ctx context.Context, id NumericIdParam, body ResolveDiscrepancyJSONRequestBody, reqEditors ...RequestEditorFn) (*ResolveDiscrepancyResponse, error)
+
+	// WitnessLoadWithResponse Witness a pending load of a controlled medication
+	//
+	// The caller (the token's subject, an active user) witnesses the load; only now are the
+	// pocket and the register changed, with the caller as the movement's witness. Who loaded
+	// may not witness their own load (409 `same_person`); a load witnessed already is 409
+	// `invalid_state`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/loads/{id}/witness (the `WitnessLoad` operationId).
+	WitnessLoadWithResponse(ctx context.Context, id NumericIdParam, reqEditors ...RequestEditorFn) (*WitnessLoadResponse, error)
 
 	// ListMedicationsWithResponse The medication catalogue
 	//
@@ -5527,7 +5684,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Only the fields given change (the code never does); the change is audited with before and
 	// after, and the item master of every HL7 cabinet that stocks the medication is told
-	// (MFN^M01, through an ItemSync workflow).
+	// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+	// list) or removed while any pocket holds the medication (409
+	// `controlled_list_in_stock`); raising it is always allowed.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5538,7 +5697,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Only the fields given change (the code never does); the change is audited with before and
 	// after, and the item master of every HL7 cabinet that stocks the medication is told
-	// (MFN^M01, through an ItemSync workflow).
+	// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+	// list) or removed while any pocket holds the medication (409
+	// `controlled_list_in_stock`); raising it is always allowed.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5765,7 +5926,9 @@ type ClientWithResponsesInterface interface {
 
 	// PatchUserWithBodyWithResponse Change a user
 	//
-	// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+	// The fields given change; at least one. Deactivating a user refuses their tokens within
+	// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+	// reactivate themselves (403 on their own id, the token's subject). Audited.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5774,7 +5937,9 @@ type ClientWithResponsesInterface interface {
 
 	// PatchUserWithResponse Change a user
 	//
-	// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+	// The fields given change; at least one. Deactivating a user refuses their tokens within
+	// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+	// reactivate themselves (403 on their own id, the token's subject). Audited.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7477,6 +7642,12 @@ type RecordLoadResponse201Headers struct {
 	XRequestID string
 }
 
+// RecordLoadResponse202Headers the declared response headers of an HTTP 202 response for RecordLoad
+type RecordLoadResponse202Headers struct {
+	Location   *string
+	XRequestID string
+}
+
 // RecordLoadResponse400Headers the declared response headers of an HTTP 400 response for RecordLoad
 type RecordLoadResponse400Headers struct {
 	XRequestID string
@@ -7534,6 +7705,8 @@ type RecordLoadResponse struct {
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *LoadView
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *LoadView
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -7556,6 +7729,8 @@ type RecordLoadResponse struct {
 	JSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *RecordLoadResponse201Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RecordLoadResponse202Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *RecordLoadResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -7581,6 +7756,11 @@ type RecordLoadResponse struct {
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
 func (r RecordLoadResponse) GetJSON201() *LoadView {
 	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RecordLoadResponse) GetJSON202() *LoadView {
+	return r.JSON202
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -8620,6 +8800,168 @@ func (r ResolveDiscrepancyResponse) ContentType() string {
 	return ""
 }
 
+// WitnessLoadResponse200Headers the declared response headers of an HTTP 200 response for WitnessLoad
+type WitnessLoadResponse200Headers struct {
+	XRequestID string
+}
+
+// WitnessLoadResponse400Headers the declared response headers of an HTTP 400 response for WitnessLoad
+type WitnessLoadResponse400Headers struct {
+	XRequestID string
+}
+
+// WitnessLoadResponse401Headers the declared response headers of an HTTP 401 response for WitnessLoad
+type WitnessLoadResponse401Headers struct {
+	XRequestID string
+}
+
+// WitnessLoadResponse403Headers the declared response headers of an HTTP 403 response for WitnessLoad
+type WitnessLoadResponse403Headers struct {
+	XRequestID string
+}
+
+// WitnessLoadResponse404Headers the declared response headers of an HTTP 404 response for WitnessLoad
+type WitnessLoadResponse404Headers struct {
+	XRequestID string
+}
+
+// WitnessLoadResponse409Headers the declared response headers of an HTTP 409 response for WitnessLoad
+type WitnessLoadResponse409Headers struct {
+	XRequestID string
+}
+
+// WitnessLoadResponse429Headers the declared response headers of an HTTP 429 response for WitnessLoad
+type WitnessLoadResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+// WitnessLoadResponse500Headers the declared response headers of an HTTP 500 response for WitnessLoad
+type WitnessLoadResponse500Headers struct {
+	XRequestID string
+}
+
+// WitnessLoadResponse503Headers the declared response headers of an HTTP 503 response for WitnessLoad
+type WitnessLoadResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type WitnessLoadResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LoadView
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *WitnessLoadResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *WitnessLoadResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *WitnessLoadResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *WitnessLoadResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *WitnessLoadResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *WitnessLoadResponse409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *WitnessLoadResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *WitnessLoadResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *WitnessLoadResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r WitnessLoadResponse) GetJSON200() *LoadView {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r WitnessLoadResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r WitnessLoadResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r WitnessLoadResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r WitnessLoadResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r WitnessLoadResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r WitnessLoadResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r WitnessLoadResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r WitnessLoadResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r WitnessLoadResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r WitnessLoadResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r WitnessLoadResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r WitnessLoadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListMedicationsResponse200Headers the declared response headers of an HTTP 200 response for ListMedications
 type ListMedicationsResponse200Headers struct {
 	XRequestID string
@@ -8941,6 +9283,11 @@ type UpdateMedicationResponse404Headers struct {
 	XRequestID string
 }
 
+// UpdateMedicationResponse409Headers the declared response headers of an HTTP 409 response for UpdateMedication
+type UpdateMedicationResponse409Headers struct {
+	XRequestID string
+}
+
 // UpdateMedicationResponse413Headers the declared response headers of an HTTP 413 response for UpdateMedication
 type UpdateMedicationResponse413Headers struct {
 	XRequestID string
@@ -8981,6 +9328,8 @@ type UpdateMedicationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON422 the response for an HTTP 422 `application/json` response
@@ -9001,6 +9350,8 @@ type UpdateMedicationResponse struct {
 	Headers403 *UpdateMedicationResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *UpdateMedicationResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *UpdateMedicationResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *UpdateMedicationResponse413Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
@@ -9036,6 +9387,11 @@ func (r UpdateMedicationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r UpdateMedicationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpdateMedicationResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -11885,8 +12241,11 @@ func (c *ClientWithResponses) ReportCabinetEventWithResponse(ctx context.Context
 
 // RecordLoadWithBodyWithResponse Record units loaded into a pocket
 //
-// How a controlled medication's pocket is filled; such a load needs a witness other than
-// who loads (409 `same_person` otherwise).
+// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+// of a controlled medication is how its pocket is filled: it is recorded as
+// `pending_witness` (202) and changes neither the pocket nor the register until another
+// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+// free-text witness.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11901,8 +12260,11 @@ func (c *ClientWithResponses) RecordLoadWithBodyWithResponse(ctx context.Context
 
 // RecordLoadWithResponse Record units loaded into a pocket
 //
-// How a controlled medication's pocket is filled; such a load needs a witness other than
-// who loads (409 `same_person` otherwise).
+// A load of an uncontrolled medication is applied at once (201, status `loaded`). A load
+// of a controlled medication is how its pocket is filled: it is recorded as
+// `pending_witness` (202) and changes neither the pocket nor the register until another
+// person confirms it with their own token (`POST /v1/loads/{id}/witness`). There is no
+// free-text witness.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12027,7 +12389,8 @@ func (c *ClientWithResponses) ListDiscrepanciesWithResponse(ctx context.Context,
 //
 // With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 // movement; refused below what pending requests hold). A controlled medication's
-// discrepancy is resolved by someone other than who counted or wasted it (409
+// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+// (over, short, wrong medication) by someone other than who reported the vend (409
 // `same_person`); one already resolved is 409 `invalid_state`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12045,7 +12408,8 @@ func (c *ClientWithResponses) ResolveDiscrepancyWithBodyWithResponse(ctx context
 //
 // With a reason, and optionally the level actually found (`set_on_hand`, an `adjusted`
 // movement; refused below what pending requests hold). A controlled medication's
-// discrepancy is resolved by someone other than who counted or wasted it (409
+// discrepancy is resolved by someone other than who counted or wasted it, and a vend's
+// (over, short, wrong medication) by someone other than who reported the vend (409
 // `same_person`); one already resolved is 409 `invalid_state`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -12057,6 +12421,24 @@ func (c *ClientWithResponses) ResolveDiscrepancyWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseResolveDiscrepancyResponse(rsp)
+}
+
+// WitnessLoadWithResponse Witness a pending load of a controlled medication
+//
+// The caller (the token's subject, an active user) witnesses the load; only now are the
+// pocket and the register changed, with the caller as the movement's witness. Who loaded
+// may not witness their own load (409 `same_person`); a load witnessed already is 409
+// `invalid_state`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/loads/{id}/witness (the `WitnessLoad` operationId).
+func (c *ClientWithResponses) WitnessLoadWithResponse(ctx context.Context, id NumericIdParam, reqEditors ...RequestEditorFn) (*WitnessLoadResponse, error) {
+	rsp, err := c.WitnessLoad(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseWitnessLoadResponse(rsp)
 }
 
 // ListMedicationsWithResponse The medication catalogue
@@ -12108,7 +12490,9 @@ func (c *ClientWithResponses) CreateMedicationWithResponse(ctx context.Context, 
 //
 // Only the fields given change (the code never does); the change is audited with before and
 // after, and the item master of every HL7 cabinet that stocks the medication is told
-// (MFN^M01, through an ItemSync workflow).
+// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+// list) or removed while any pocket holds the medication (409
+// `controlled_list_in_stock`); raising it is always allowed.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12125,7 +12509,9 @@ func (c *ClientWithResponses) UpdateMedicationWithBodyWithResponse(ctx context.C
 //
 // Only the fields given change (the code never does); the change is audited with before and
 // after, and the item master of every HL7 cabinet that stocks the medication is told
-// (MFN^M01, through an ItemSync workflow).
+// (MFN^M01, through an ItemSync workflow). A controlled list cannot be lowered (to a later
+// list) or removed while any pocket holds the medication (409
+// `controlled_list_in_stock`); raising it is always allowed.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12484,7 +12870,9 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id UserId
 
 // PatchUserWithBodyWithResponse Change a user
 //
-// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+// The fields given change; at least one. Deactivating a user refuses their tokens within
+// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+// reactivate themselves (403 on their own id, the token's subject). Audited.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12499,7 +12887,9 @@ func (c *ClientWithResponses) PatchUserWithBodyWithResponse(ctx context.Context,
 
 // PatchUserWithResponse Change a user
 //
-// The fields given change; at least one. Deactivating a user refuses their tokens within the directory cache's lifetime (at most 30 s). Audited.
+// The fields given change; at least one. Deactivating a user refuses their tokens within
+// the directory cache's lifetime (at most 30 s). An admin cannot change their own role or
+// reactivate themselves (403 on their own id, the token's subject). Audited.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14388,6 +14778,13 @@ func ParseRecordLoadResponse(rsp *http.Response) (*RecordLoadResponse, error) {
 		}
 		response.JSON201 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest LoadView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14471,6 +14868,23 @@ func ParseRecordLoadResponse(rsp *http.Response) (*RecordLoadResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers201 = &headers
+	case rsp.StatusCode == 202:
+		var headers RecordLoadResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
 	case rsp.StatusCode == 400:
 		var headers RecordLoadResponse400Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -15710,6 +16124,195 @@ func ParseResolveDiscrepancyResponse(rsp *http.Response) (*ResolveDiscrepancyRes
 	return response, nil
 }
 
+// ParseWitnessLoadResponse parses an HTTP response from a WitnessLoadWithResponse call
+func ParseWitnessLoadResponse(rsp *http.Response) (*WitnessLoadResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &WitnessLoadResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LoadView
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers WitnessLoadResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers WitnessLoadResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers WitnessLoadResponse401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers WitnessLoadResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers WitnessLoadResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers WitnessLoadResponse409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers WitnessLoadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers WitnessLoadResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers WitnessLoadResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListMedicationsResponse parses an HTTP response from a ListMedicationsWithResponse call
 func ParseListMedicationsResponse(rsp *http.Response) (*ListMedicationsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -16103,6 +16706,13 @@ func ParseUpdateMedicationResponse(rsp *http.Response) (*UpdateMedicationRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16191,6 +16801,16 @@ func ParseUpdateMedicationResponse(rsp *http.Response) (*UpdateMedicationRespons
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers UpdateMedicationResponse409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers UpdateMedicationResponse413Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {

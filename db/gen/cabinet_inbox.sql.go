@@ -198,6 +198,22 @@ func (q *Queries) ListPendingInbox(ctx context.Context, maxRows int32) ([]ListPe
 	return items, nil
 }
 
+const purgeInboxRaw = `-- name: PurgeInboxRaw :execrows
+UPDATE cabinet_inbox
+SET raw = ''
+WHERE raw <> '' AND state <> 'pending' AND received_at < $1
+`
+
+// PurgeInboxRaw blanks the raw text of settled reports received before the cutoff; the parsed
+// report stays.
+func (q *Queries) PurgeInboxRaw(ctx context.Context, cutoff time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeInboxRaw, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const settleInboxReport = `-- name: SettleInboxReport :exec
 UPDATE cabinet_inbox
 SET state = $1, outcome = $2, last_error = $3, settled_at = now()

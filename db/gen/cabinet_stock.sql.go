@@ -157,6 +157,20 @@ func (q *Queries) LockStock(ctx context.Context, arg LockStockParams) (LockStock
 	return i, err
 }
 
+const medicationHeld = `-- name: MedicationHeld :one
+SELECT EXISTS (
+    SELECT 1 FROM cabinet_stock WHERE medication_id = $1 AND on_hand > 0
+)::boolean AS held
+`
+
+// MedicationHeld reports whether any pocket holds the medication.
+func (q *Queries) MedicationHeld(ctx context.Context, medicationID int64) (bool, error) {
+	row := q.db.QueryRow(ctx, medicationHeld, medicationID)
+	var held bool
+	err := row.Scan(&held)
+	return held, err
+}
+
 const releaseStock = `-- name: ReleaseStock :execrows
 UPDATE cabinet_stock
 SET reserved = reserved - $1,

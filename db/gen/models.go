@@ -260,6 +260,64 @@ func AllInboxStateValues() []InboxState {
 	}
 }
 
+type LoadStatus string
+
+const (
+	LoadStatusPendingWitness LoadStatus = "pending_witness"
+	LoadStatusWitnessed      LoadStatus = "witnessed"
+)
+
+func (e *LoadStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = LoadStatus(s)
+	case string:
+		*e = LoadStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for LoadStatus: %T", src)
+	}
+	return nil
+}
+
+type NullLoadStatus struct {
+	LoadStatus LoadStatus
+	Valid      bool // Valid is true if LoadStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullLoadStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.LoadStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.LoadStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullLoadStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.LoadStatus), nil
+}
+
+func (e LoadStatus) Valid() bool {
+	switch e {
+	case LoadStatusPendingWitness,
+		LoadStatusWitnessed:
+		return true
+	}
+	return false
+}
+
+func AllLoadStatusValues() []LoadStatus {
+	return []LoadStatus{
+		LoadStatusPendingWitness,
+		LoadStatusWitnessed,
+	}
+}
+
 type OverrideStatus string
 
 const (
@@ -971,6 +1029,20 @@ type OverrideReview struct {
 	ReviewedBy       pgtype.Text
 	Outcome          pgtype.Text
 	Note             pgtype.Text
+}
+
+type PendingLoad struct {
+	ID           int64
+	CabinetID    int64
+	MedicationID int64
+	Quantity     int32
+	LoadedBy     string
+	LoadedRole   string
+	Status       LoadStatus
+	CreatedAt    time.Time
+	WitnessID    pgtype.Text
+	WitnessedAt  *time.Time
+	MovementID   pgtype.Int8
 }
 
 type RefillTask struct {

@@ -81,6 +81,8 @@ type Querier interface {
 	GetMedications(ctx context.Context, ids []int64) ([]Medication, error)
 	// GetOverrideReview returns one override review with its cabinet's and medication's codes.
 	GetOverrideReview(ctx context.Context, id int64) (GetOverrideReviewRow, error)
+	// GetPendingLoad returns one load that needed a witness.
+	GetPendingLoad(ctx context.Context, id int64) (PendingLoad, error)
 	// GetRefillTask returns one refill task with its cabinet's and medication's codes.
 	GetRefillTask(ctx context.Context, id int64) (GetRefillTaskRow, error)
 	// GetRequest returns one request of the projection with its cabinet's code.
@@ -122,6 +124,8 @@ type Querier interface {
 	InsertMovement(ctx context.Context, arg InsertMovementParams) (StockMovement, error)
 	// InsertOverrideReview opens the review of a dispense no request matched and returns its id.
 	InsertOverrideReview(ctx context.Context, arg InsertOverrideReviewParams) (int64, error)
+	// InsertPendingLoad records a load of a controlled medication that waits for its witness.
+	InsertPendingLoad(ctx context.Context, arg InsertPendingLoadParams) (PendingLoad, error)
 	// InsertRefillTask opens a refill task for a pocket unless one is open; then it returns no row.
 	InsertRefillTask(ctx context.Context, arg InsertRefillTaskParams) (int64, error)
 	// InsertRequest creates the projection row of a request unless it exists already. Rows made
@@ -185,12 +189,16 @@ type Querier interface {
 	LockAuditHead(ctx context.Context) (LockAuditHeadRow, error)
 	// LockCabinetByCode returns the cabinet with the given code and locks it until the transaction ends.
 	LockCabinetByCode(ctx context.Context, code string) (Cabinet, error)
+	// LockPendingLoad returns one load that needed a witness and locks it until the transaction ends.
+	LockPendingLoad(ctx context.Context, id int64) (PendingLoad, error)
 	// LockReservationRequest serializes, until the end of the transaction, reserve attempts for one request.
 	LockReservationRequest(ctx context.Context, arg LockReservationRequestParams) error
 	// LockStock locks the stock row of a pocket until the end of the transaction and returns its levels.
 	LockStock(ctx context.Context, arg LockStockParams) (LockStockRow, error)
 	// LockUser returns the user with the given id and locks the row until the transaction ends.
 	LockUser(ctx context.Context, id string) (User, error)
+	// MedicationHeld reports whether any pocket holds the medication.
+	MedicationHeld(ctx context.Context, medicationID int64) (bool, error)
 	// MovementBalance sums the ledger of one pocket; it equals the pocket's on_hand.
 	MovementBalance(ctx context.Context, arg MovementBalanceParams) (int32, error)
 	// OpenRefillTaskID returns the id of the open refill task of a pocket.
@@ -201,6 +209,9 @@ type Querier interface {
 	// reviews), the requests still waiting past a deadline that passed before @past_deadline, and
 	// reads the audit chain head.
 	OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGaugesRow, error)
+	// PurgeInboxRaw blanks the raw text of settled reports received before the cutoff; the parsed
+	// report stays.
+	PurgeInboxRaw(ctx context.Context, cutoff time.Time) (int64, error)
 	// RegisterMovements returns the ledger entries of controlled medications within the period,
 	// in the order they happened.
 	RegisterMovements(ctx context.Context, arg RegisterMovementsParams) ([]RegisterMovementsRow, error)
@@ -211,6 +222,9 @@ type Querier interface {
 	ReleaseStock(ctx context.Context, arg ReleaseStockParams) (int64, error)
 	// RequestExists reports whether the projection has a row for the request.
 	RequestExists(ctx context.Context, id string) (bool, error)
+	// RequestVendReporters returns who reported the vends of a request (the actors of its
+	// dispensed movements), ordered by id.
+	RequestVendReporters(ctx context.Context, requestID pgtype.Text) ([]string, error)
 	// ReservationsExist reports whether a reserve for the request has already committed.
 	ReservationsExist(ctx context.Context, requestID string) (bool, error)
 	// ReserveStock raises reserved by quantity only where that much is still available; it affects no row otherwise.
@@ -249,6 +263,8 @@ type Querier interface {
 	UpsertStock(ctx context.Context, arg UpsertStockParams) (UpsertStockRow, error)
 	// UpsertUser creates a user or replaces the name, role, registration, unit and active flag of an existing one.
 	UpsertUser(ctx context.Context, arg UpsertUserParams) error
+	// WitnessPendingLoad records who witnessed a pending load, and the movement it became.
+	WitnessPendingLoad(ctx context.Context, arg WitnessPendingLoadParams) (PendingLoad, error)
 }
 
 var _ Querier = (*Queries)(nil)

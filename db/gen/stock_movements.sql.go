@@ -148,3 +148,32 @@ func (q *Queries) MovementBalance(ctx context.Context, arg MovementBalanceParams
 	err := row.Scan(&balance)
 	return balance, err
 }
+
+const requestVendReporters = `-- name: RequestVendReporters :many
+SELECT DISTINCT actor_id
+FROM stock_movements
+WHERE request_id = $1 AND kind = 'dispensed'
+ORDER BY actor_id
+`
+
+// RequestVendReporters returns who reported the vends of a request (the actors of its
+// dispensed movements), ordered by id.
+func (q *Queries) RequestVendReporters(ctx context.Context, requestID pgtype.Text) ([]string, error) {
+	rows, err := q.db.Query(ctx, requestVendReporters, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var actor_id string
+		if err := rows.Scan(&actor_id); err != nil {
+			return nil, err
+		}
+		items = append(items, actor_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -45,3 +45,10 @@ WHERE state = 'pending';
 SELECT state, outcome, last_error, attempts
 FROM cabinet_inbox
 WHERE cabinet_id = @cabinet_id AND message_control_id = @message_control_id;
+
+-- name: PurgeInboxRaw :execrows
+-- PurgeInboxRaw blanks the raw text of settled reports received before the cutoff; the parsed
+-- report stays.
+UPDATE cabinet_inbox
+SET raw = ''
+WHERE raw <> '' AND state <> 'pending' AND received_at < @cutoff;

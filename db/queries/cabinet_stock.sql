@@ -90,3 +90,9 @@ WHERE cabinet_id = @cabinet_id
   AND medication_id = @medication_id
   AND on_hand - reserved >= @quantity
 RETURNING on_hand, par_level;
+
+-- name: MedicationHeld :one
+-- MedicationHeld reports whether any pocket holds the medication.
+SELECT EXISTS (
+    SELECT 1 FROM cabinet_stock WHERE medication_id = @medication_id AND on_hand > 0
+)::boolean AS held;

@@ -23,3 +23,11 @@ SELECT COALESCE(SUM(quantity), 0)::integer AS balance
 FROM stock_movements
 WHERE cabinet_id = @cabinet_id
   AND medication_id = @medication_id;
+
+-- name: RequestVendReporters :many
+-- RequestVendReporters returns who reported the vends of a request (the actors of its
+-- dispensed movements), ordered by id.
+SELECT DISTINCT actor_id
+FROM stock_movements
+WHERE request_id = @request_id AND kind = 'dispensed'
+ORDER BY actor_id;
