@@ -13,19 +13,29 @@ import (
 
 // OverrideView is a dispense a cabinet reported without a request the system could match:
 // another system's order, an override, a vend without an order, or one for a request that
-// was no longer waiting at the cabinet. A pharmacist reviews it.
+// was no longer waiting at the cabinet; or a report kept as the cabinet wrote it because it
+// cannot be applied as written (an unknown medication, a fractional amount, another patient
+// or other units than the order's). A pharmacist reviews it.
 type OverrideView struct {
-	ID             int64  `json:"id"`
-	CabinetID      int64  `json:"cabinet_id"`
-	CabinetCode    string `json:"cabinet_code"`
-	MedicationID   int64  `json:"medication_id"`
+	ID          int64  `json:"id"`
+	CabinetID   int64  `json:"cabinet_id"`
+	CabinetCode string `json:"cabinet_code"`
+	// MedicationID is nil for a code the catalogue does not know; MedicationCode is then
+	// the code as reported.
+	MedicationID   *int64 `json:"medication_id"`
 	MedicationCode string `json:"medication_code"`
 	MedicationName string `json:"medication_name"`
 	Quantity       int32  `json:"quantity"`
 	// NotInLedger is what the cabinet dispensed beyond the unreserved stock the ledger held.
-	NotInLedger      int32      `json:"not_in_ledger"`
-	OrderRef         string     `json:"order_ref"`
-	Cause            string     `json:"cause"`
+	NotInLedger int32  `json:"not_in_ledger"`
+	OrderRef    string `json:"order_ref"`
+	Cause       string `json:"cause"`
+	// Transaction is the report's kind (V, R, W, L, U, C); ReportedAmount and ReportedUnits
+	// what the cabinet wrote when it was kept as written; Detail what differed.
+	Transaction      string     `json:"transaction"`
+	ReportedAmount   string     `json:"reported_amount,omitempty"`
+	ReportedUnits    string     `json:"reported_units,omitempty"`
+	Detail           string     `json:"detail,omitempty"`
 	MessageControlID string     `json:"message_control_id,omitempty"`
 	DispensedBy      string     `json:"dispensed_by"`
 	DispensedAt      time.Time  `json:"dispensed_at"`
@@ -38,8 +48,13 @@ type OverrideView struct {
 }
 
 func overrideView(o db.OverrideReview) OverrideView {
+	var med *int64
+	if o.MedicationID != 0 {
+		med = &o.MedicationID
+	}
 	return OverrideView{
-		ID: o.ID, CabinetID: o.CabinetID, CabinetCode: o.CabinetCode, MedicationID: o.MedicationID,
+		Transaction: o.Transaction, ReportedAmount: o.ReportedAmount, ReportedUnits: o.ReportedUnits, Detail: o.Detail,
+		ID: o.ID, CabinetID: o.CabinetID, CabinetCode: o.CabinetCode, MedicationID: med,
 		MedicationCode: o.MedicationCode, MedicationName: o.MedicationName, Quantity: o.Quantity,
 		NotInLedger: o.NotInLedger, OrderRef: o.OrderRef, Cause: o.Cause, MessageControlID: o.MessageControlID,
 		DispensedBy: o.DispensedBy, DispensedAt: o.DispensedAt, Status: o.Status, CreatedAt: o.CreatedAt,

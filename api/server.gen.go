@@ -379,7 +379,7 @@ type ServerInterface interface {
 	// UpdateMedication Change a catalogue entry
 	// (PATCH /v1/medications/{id})
 	UpdateMedication(c *gin.Context, id NumericIdParam)
-	// ListOverrides Dispenses the cabinets reported without a matching request
+	// ListOverrides Reports the cabinets made that a pharmacist reviews
 	// (GET /v1/overrides)
 	ListOverrides(c *gin.Context, params ListOverridesParams)
 	// ReviewOverride Close an override review

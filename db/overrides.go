@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -22,6 +23,16 @@ const (
 	// UnmatchedRequestNotReady: the request exists but was not waiting at this cabinet (it
 	// ended, was never authorized there, or belongs to another cabinet).
 	UnmatchedRequestNotReady = "request_not_ready"
+	// ReviewUnknownMedication: the cabinet named a medication code the catalogue does not
+	// know; the review has no medication, only the code as reported.
+	ReviewUnknownMedication = "unknown_medication"
+	// ReviewFractionalAmount: an amount or a count is not a whole number ("0.5" of an
+	// ampoule); the ledger counts whole units, so the review keeps the amount as reported.
+	ReviewFractionalAmount = "fractional_amount"
+	// ReviewPatientMismatch: the report's patient (PID-3.1) is not the order's.
+	ReviewPatientMismatch = "patient_mismatch"
+	// ReviewUnitMismatch: the report's units (RXD-5) are not the ones the order was sent in.
+	ReviewUnitMismatch = "unit_mismatch"
 )
 
 // Override review statuses and outcomes.
@@ -44,6 +55,32 @@ type UnmatchedDispense struct {
 	Actor            pyxis.Actor
 	Source           string
 	At               time.Time
+	// Detail says what differed, for the reviewer (the report's patient and the order's).
+	Detail string
+	// Transaction is the report's kind (ZPM-1: V, R, W, L, U, C); empty is V, a vend.
+	Transaction string
+	// Parked are what the report says that the ledger cannot hold as written (a medication
+	// it does not know, an amount that is not a whole number, other units): each opens a
+	// review with its own cause and moves no stock.
+	Parked []ParkedLine
+	// ClaimKey is the key the report is applied once under (cabinet_messages); empty:
+	// MessageControlID. A vend whose other lines went to their request claims the report
+	// there, so its parked lines claim another key.
+	ClaimKey string
+}
+
+// ParkedLine is one item of a report kept for a pharmacist's review as the cabinet wrote it.
+type ParkedLine struct {
+	// MedicationID is the catalogue's medication, 0 when the code is unknown.
+	MedicationID int64
+	// Code, Amount and Units are as the cabinet reported them; Quantity is the amount when
+	// it is a whole number, else 0 and Amount holds it.
+	Code     string
+	Quantity int32
+	Amount   string
+	Units    string
+	Cause    string
+	Detail   string
 }
 
 // UnmatchedResult says what recording an unmatched dispense did: the reviews it opened, or
@@ -57,15 +94,21 @@ type UnmatchedResult struct {
 // id), a dispense no request could take: each line leaves the pocket's unreserved stock (as
 // far as the ledger holds it) as a dispensed movement without a request, so the stock and the
 // controlled register stay true; it is audited (unmatched_dispense); and each line opens an
-// override review for a pharmacist.
+// override review for a pharmacist. Each parked line (u.Parked) opens a review too, audited
+// (report_parked), without moving stock: what the ledger cannot hold as written waits for the
+// pharmacist, and the report itself stays in the inbox.
 func (s *StockStore) RecordUnmatchedDispense(ctx context.Context, u UnmatchedDispense) (UnmatchedResult, error) {
-	lines, err := mergeLines(u.Lines)
-	if err != nil {
-		return UnmatchedResult{}, wrap("record unmatched dispense", err)
+	var lines []pyxis.Line
+	if len(u.Lines) > 0 || len(u.Parked) == 0 {
+		var err error
+		if lines, err = mergeLines(u.Lines); err != nil {
+			return UnmatchedResult{}, wrap("record unmatched dispense", err)
+		}
 	}
+	transaction := cmp.Or(u.Transaction, "V")
 	var res UnmatchedResult
-	err = s.inTx(ctx, func(q *gen.Queries) error {
-		fresh, err := claimMessage(ctx, q, u.CabinetID, u.MessageControlID, "V")
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		fresh, err := claimMessage(ctx, q, u.CabinetID, cmp.Or(u.ClaimKey, u.MessageControlID), transaction)
 		if err != nil || !fresh {
 			res.Duplicate = !fresh
 			return err
@@ -102,9 +145,10 @@ func (s *StockStore) RecordUnmatchedDispense(ctx context.Context, u UnmatchedDis
 		}
 		for _, t := range all {
 			id, err := q.InsertOverrideReview(ctx, gen.InsertOverrideReviewParams{
-				CabinetID: u.CabinetID, MedicationID: t.line.MedicationID, Quantity: t.line.Quantity, NotInLedger: t.missing,
+				CabinetID: u.CabinetID, MedicationID: pgtype.Int8{Int64: t.line.MedicationID, Valid: true},
+				Quantity: t.line.Quantity, NotInLedger: t.missing,
 				OrderRef: u.OrderRef, Cause: u.Cause, MovementID: t.movementID, MessageControlID: u.MessageControlID,
-				DispensedBy: u.Actor.ID, DispensedAt: u.At,
+				DispensedBy: u.Actor.ID, DispensedAt: u.At, Transaction: transaction, Detail: u.Detail,
 			})
 			if err != nil {
 				return err
@@ -119,12 +163,49 @@ func (s *StockStore) RecordUnmatchedDispense(ctx context.Context, u UnmatchedDis
 				return err
 			}
 		}
+		for _, p := range u.Parked {
+			id, err := parkLine(ctx, q, u, transaction, p)
+			if err != nil {
+				return err
+			}
+			res.Reviews = append(res.Reviews, id)
+		}
 		return nil
 	})
 	if err != nil {
 		return UnmatchedResult{}, wrap("record unmatched dispense", err)
 	}
 	return res, nil
+}
+
+// parkLine opens the review of one parked line and audits it.
+func parkLine(ctx context.Context, q *gen.Queries, u UnmatchedDispense, transaction string, p ParkedLine) (int64, error) {
+	med := pgtype.Int8{Int64: p.MedicationID, Valid: p.MedicationID != 0}
+	if med.Valid {
+		if _, err := q.GetMedication(ctx, p.MedicationID); errors.Is(err, pgx.ErrNoRows) {
+			return 0, notFoundf("medication %d", p.MedicationID)
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	if p.Quantity < 0 || (p.Quantity == 0 && p.Amount == "") || (!med.Valid && p.Code == "") {
+		return 0, invalidf("a parked line names what and how much (medication %q, amount %q)", p.Code, p.Amount)
+	}
+	id, err := q.InsertOverrideReview(ctx, gen.InsertOverrideReviewParams{
+		CabinetID: u.CabinetID, MedicationID: med, Quantity: p.Quantity, OrderRef: u.OrderRef,
+		Cause: p.Cause, MessageControlID: u.MessageControlID, DispensedBy: u.Actor.ID, DispensedAt: u.At,
+		Transaction: transaction, ReportedCode: p.Code, ReportedAmount: p.Amount, ReportedUnits: p.Units,
+		Detail: p.Detail,
+	})
+	if err != nil {
+		return 0, err
+	}
+	return id, audit(ctx, q, u.At, u.Actor, "report_parked", "", map[string]any{
+		"cabinet_id": u.CabinetID, "medication_id": p.MedicationID, "medication_code": p.Code,
+		"quantity": p.Quantity, "amount": p.Amount, "units": p.Units, "transaction": transaction,
+		"order_ref": u.OrderRef, "cause": p.Cause, "detail": p.Detail,
+		"message_control_id": u.MessageControlID, "override_review_id": id,
+	})
 }
 
 // OverrideReview is a dispense without a matching request, waiting for (or after) a
@@ -138,12 +219,19 @@ type OverrideReview struct {
 	Quantity, NotInLedger          int32
 	OrderRef, Cause                string
 	MessageControlID               string
-	DispensedBy                    string
-	DispensedAt                    time.Time
-	Status                         string
-	CreatedAt                      time.Time
-	ReviewedAt                     *time.Time
-	ReviewedBy, Outcome, Note      string
+	// Transaction is the report's kind (V, R, W, L, U, C); ReportedCode, ReportedAmount and
+	// ReportedUnits what the cabinet wrote when the ledger could not take it as written
+	// (MedicationID is then 0 for an unknown code, Quantity 0 for a fractional amount);
+	// Detail what differed.
+	Transaction                                 string
+	ReportedCode, ReportedAmount, ReportedUnits string
+	Detail                                      string
+	DispensedBy                                 string
+	DispensedAt                                 time.Time
+	Status                                      string
+	CreatedAt                                   time.Time
+	ReviewedAt                                  *time.Time
+	ReviewedBy, Outcome, Note                   string
 }
 
 // OverrideFilter selects override reviews; zero values mean no filter. Limit 0 means 100, at
@@ -219,7 +307,7 @@ func (s *StockStore) ReviewOverride(ctx context.Context, id int64, outcome, note
 		out = overrideFromGen(cur)
 		return audit(ctx, q, time.Time{}, by, "override_reviewed", "", map[string]any{
 			"override_review_id": id, "outcome": outcome, "note": note, "cabinet_id": cur.CabinetID,
-			"medication_id": cur.MedicationID, "quantity": cur.Quantity,
+			"medication_id": cur.MedicationID.Int64, "quantity": cur.Quantity, "cause": cur.Cause,
 		})
 	})
 	if err != nil {
@@ -236,10 +324,12 @@ func (s *StockStore) CountOpenOverrideReviews(ctx context.Context) (int64, error
 
 func overrideFromGen(r gen.GetOverrideReviewRow) OverrideReview {
 	return OverrideReview{
-		ID: r.ID, CabinetID: r.CabinetID, CabinetCode: r.CabinetCode, MedicationID: r.MedicationID,
+		ID: r.ID, CabinetID: r.CabinetID, CabinetCode: r.CabinetCode, MedicationID: r.MedicationID.Int64,
 		MedicationCode: r.MedicationCode, MedicationName: r.MedicationName, Quantity: r.Quantity,
 		NotInLedger: r.NotInLedger, OrderRef: r.OrderRef, Cause: r.Cause, MessageControlID: r.MessageControlID,
 		DispensedBy: r.DispensedBy, DispensedAt: r.DispensedAt, Status: string(r.Status), CreatedAt: r.CreatedAt,
 		ReviewedAt: r.ReviewedAt, ReviewedBy: r.ReviewedBy.String, Outcome: r.Outcome.String, Note: r.Note.String,
+		Transaction: r.Transaction, ReportedCode: r.ReportedCode, ReportedAmount: r.ReportedAmount,
+		ReportedUnits: r.ReportedUnits, Detail: r.Detail,
 	}
 }

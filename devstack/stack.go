@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
@@ -73,6 +74,11 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	s := &Stack{}
 	// Dev mode is where simulated cabinets belong.
 	cfg.AllowSimulatedCabinets = true
+	// A developer's HL7 cabinet speaks the machine's time unless PYXIS_HL7_TIMEZONE says
+	// otherwise; production refuses to guess (service.HL7Config.RequireZone).
+	if cfg.HL7.Location == nil {
+		cfg.HL7.Location = time.Local
+	}
 	// One metrics registry for all of it, served at the api's /metrics.
 	if cfg.Registry == nil {
 		cfg.Registry = metrics.New()

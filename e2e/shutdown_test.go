@@ -64,7 +64,7 @@ func startPyxis(t *testing.T, command string, env ...string) *pyxisProcess {
 	p := &pyxisProcess{done: make(chan error, 1)}
 	p.cmd = exec.Command(os.Args[0], command)
 	p.cmd.Env = append(os.Environ(), execMainEnv+"=1", "DATABASE_URL="+e2e.dbURL, "PYXIS_CODEC_KEYS="+e2e.codecKeys,
-		"PYXIS_LOG_FORMAT=json", "PYXIS_METRICS_ADDR=127.0.0.1:0")
+		"PYXIS_LOG_FORMAT=json", "PYXIS_METRICS_ADDR=127.0.0.1:0", "PYXIS_HL7_TIMEZONE=UTC")
 	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	require.NoError(t, p.cmd.Start())

@@ -156,6 +156,7 @@ func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error
 		"PYXIS_CABINET_RETRY_INTERVAL": tm.RetryInterval.String(), "PYXIS_CABINET_ACK_TIMEOUT": tm.AckTimeout.String(),
 		"PYXIS_CABINET_CONNECT_TIMEOUT": "1s", "PYXIS_CABINET_POOL_SIZE": fmt.Sprint(max(tm.PoolSize, 1)), "PYXIS_SHUTDOWN_TIMEOUT": "10s", "PYXIS_SHUTDOWN_DELAY": "0s",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "", "PYXIS_ALLOW_SIMULATED_CABINETS": "false",
+		"PYXIS_HL7_TIMEZONE": "UTC",
 	}
 	fs.env = append(os.Environ(), fc.Env...)
 	for k, v := range vars {

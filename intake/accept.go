@@ -19,8 +19,9 @@ import (
 var _ cabinet.EventHandler = (*Intake)(nil)
 
 // HandleEvent takes one report from the HL7 listener, store and forward: it checks what the
-// sender must fix (AE: an unknown cabinet or medication, a missing amount, a report id reused
-// for other content) and who may send it (AR: a peer the cabinet's report_sources do not
+// sender must fix (AE: an unknown cabinet, a missing amount or one beyond any pocket, a report
+// id reused for other content; an unknown medication, a fractional amount, another patient or
+// other units are kept, and parked for review when applied) and who may send it (AR: a peer the cabinet's report_sources do not
 // allow, or a TLS client certificate naming another cabinet), keeps the report in the inbox
 // in one short transaction, and returns; the applier applies it afterwards (Run). So the
 // cabinet is acknowledged within a second however busy the workflows are, and a crash between
@@ -103,49 +104,50 @@ func refusedPeer(cab pyxis.Cabinet, p mllp.Peer) string {
 	return fmt.Sprintf("%s is not in cabinet %s's report sources", addr, cab.Code)
 }
 
-// checkContent refuses what the sender must fix before the report is kept: medications the
-// catalogue does not know, amounts that are missing or not positive.
+// checkContent refuses what cannot have happened in a pocket: a vend that names nothing, an
+// amount beyond any pocket, a transaction that does not exist. What did happen but cannot be
+// applied as written (a medication the catalogue does not know, an amount that is not a whole
+// number, another patient or other units than the order's) is kept, and the applier parks it
+// for a pharmacist's review: refusing it would send it to the engine's error queue, and a
+// controlled drug would never reach the register.
 func (in *Intake) checkContent(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event) error {
-	codes := []string{}
 	if e.Kind == cabinet.EventVend {
 		if len(e.Lines) == 0 {
 			return cabinet.Rejected(cabinet.ConditionRequiredField, "a vend names what it dispensed", nil)
 		}
-		for _, l := range e.Lines {
+		for i, l := range e.Lines {
+			if _, flagged := lineFlag(e, i+1, cabinet.CauseFractional); flagged {
+				continue
+			}
 			if n, ok := l.Amount.Get(); !ok || n <= 0 {
 				return cabinet.Rejected(cabinet.ConditionRequiredField, fmt.Sprintf("vend of %s needs a positive amount", l.MedicationCode), nil)
 			} else if n > db.MaxOnHand {
 				return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("vend of %s: %d is beyond any pocket (at most %d)", l.MedicationCode, n, db.MaxOnHand), nil)
 			}
-			codes = append(codes, l.MedicationCode)
 		}
-	} else {
-		codes = append(codes, e.MedicationCode)
+		return nil
+	}
+	if _, flagged := lineFlag(e, 0, cabinet.CauseFractional); flagged {
 		switch e.Kind {
-		case cabinet.EventCount:
-			if n, ok := e.Actual.Get(); !ok || n < 0 {
-				return cabinet.Rejected(cabinet.ConditionRequiredField, "a count needs the quantity counted", nil)
-			} else if n > db.MaxOnHand {
-				return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("a count of %d is beyond any pocket (at most %d)", n, db.MaxOnHand), nil)
-			}
-		case cabinet.EventReturn, cabinet.EventWaste, cabinet.EventUnload, cabinet.EventLoad:
-			if n, ok := e.Amount.Get(); !ok || n <= 0 {
-				return cabinet.Rejected(cabinet.ConditionRequiredField, fmt.Sprintf("%s of %s needs a positive amount", e.Kind, e.MedicationCode), nil)
-			} else if n > db.MaxOnHand {
-				return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("%s of %d %s is beyond any pocket (at most %d)", e.Kind, n, e.MedicationCode, db.MaxOnHand), nil)
-			}
-		default:
-			return cabinet.Rejected(cabinet.ConditionTableValue, fmt.Sprintf("unknown transaction %q", e.Kind), nil)
+		case cabinet.EventCount, cabinet.EventReturn, cabinet.EventWaste, cabinet.EventUnload, cabinet.EventLoad:
+			return nil
 		}
 	}
-	for _, code := range codes {
-		_, err := in.Store.GetMedicationByCode(ctx, code)
-		if errors.Is(err, pyxis.ErrNotFound) {
-			return cabinet.Rejected(cabinet.ConditionTableValue, fmt.Sprintf("unknown medication %q", code), err)
+	switch e.Kind {
+	case cabinet.EventCount:
+		if n, ok := e.Actual.Get(); !ok || n < 0 {
+			return cabinet.Rejected(cabinet.ConditionRequiredField, "a count needs the quantity counted", nil)
+		} else if n > db.MaxOnHand {
+			return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("a count of %d is beyond any pocket (at most %d)", n, db.MaxOnHand), nil)
 		}
-		if err != nil {
-			return cabinet.NotNow("report not accepted; resend later", err)
+	case cabinet.EventReturn, cabinet.EventWaste, cabinet.EventUnload, cabinet.EventLoad:
+		if n, ok := e.Amount.Get(); !ok || n <= 0 {
+			return cabinet.Rejected(cabinet.ConditionRequiredField, fmt.Sprintf("%s of %s needs a positive amount", e.Kind, e.MedicationCode), nil)
+		} else if n > db.MaxOnHand {
+			return cabinet.Rejected(cabinet.ConditionDataType, fmt.Sprintf("%s of %d %s is beyond any pocket (at most %d)", e.Kind, n, e.MedicationCode, db.MaxOnHand), nil)
 		}
+	default:
+		return cabinet.Rejected(cabinet.ConditionTableValue, fmt.Sprintf("unknown transaction %q", e.Kind), nil)
 	}
 	if e.Kind == cabinet.EventLoad || e.Kind == cabinet.EventReturn {
 		return in.checkBound(ctx, cab, e)

@@ -198,19 +198,7 @@ func (in *Intake) applyReport(ctx context.Context, r db.InboxReport) (string, er
 	if e.Kind != cabinet.EventVend {
 		return in.apply(ctx, cab, e)
 	}
-	v := Vend{
-		Cabinet: cab, OrderRef: e.RequestID, ReportID: e.MessageControlID, Actor: actor(cab, e),
-		Source: db.SourceCabinet, At: e.At,
-	}
-	for _, l := range e.Lines {
-		med, err := in.Store.GetMedicationByCode(ctx, l.MedicationCode)
-		if err != nil {
-			return "", fmt.Errorf("medication %q: %w", l.MedicationCode, err)
-		}
-		v.Lines = append(v.Lines, pyxis.Line{MedicationID: med.ID, Quantity: l.Amount.Or(0)})
-	}
-	res, err := in.ApplyVend(ctx, v, false)
-	return res.Outcome, err
+	return in.applyVendReport(ctx, cab, e)
 }
 
 // retryable reports whether applying may succeed later: anything but a report the database

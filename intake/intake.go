@@ -66,6 +66,9 @@ func (in *Intake) apply(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event)
 	if err != nil || applied {
 		return outcomeDuplicate, err
 	}
+	if parked, err := in.parkPocket(ctx, cab, e); err != nil || parked {
+		return outcomeReview, err
+	}
 	med, err := in.Store.GetMedicationByCode(ctx, e.MedicationCode)
 	if err != nil {
 		return "", fmt.Errorf("medication %q: %w", e.MedicationCode, err)

@@ -1,12 +1,15 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/cabinet/hl7"
@@ -21,8 +24,10 @@ type HL7Config struct {
 	// ProcessingID is MSH-11 of what the system sends and the only one it takes
 	// (PYXIS_HL7_PROCESSING_ID: P, T or D; P).
 	ProcessingID string
-	// Location reads report timestamps without an offset (PYXIS_HL7_TIMEZONE, an IANA name;
-	// UTC).
+	// Location is the hospital's zone (PYXIS_HL7_TIMEZONE, an IANA name): everything sent
+	// is written in it with its offset, and report timestamps without an offset are read in
+	// it. Nil when unset: the api and the worker then refuse to start while a cabinet uses
+	// the hl7 driver (RequireZone), and reports are read in UTC.
 	Location *time.Location
 	// SendingFacility and ReceivingFacility are MSH-4 and MSH-6 of what the system sends
 	// (PYXIS_HL7_SENDING_FACILITY, PYXIS_HL7_RECEIVING_FACILITY; empty).
@@ -44,7 +49,7 @@ type HL7Config struct {
 
 // String writes the settings for the start-up log (file paths, no secrets).
 func (h HL7Config) String() string {
-	loc, pid, mode := "UTC", h.ProcessingID, "original"
+	loc, pid, mode := "(unset)", h.ProcessingID, "original"
 	if h.Location != nil {
 		loc = h.Location.String()
 	}
@@ -72,7 +77,7 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 	if !hl7.ValidProcessingID(h.ProcessingID) {
 		errs = append(errs, fmt.Errorf("PYXIS_HL7_PROCESSING_ID=%q: want P (production), T (training) or D (debugging)", h.ProcessingID))
 	}
-	h.Location = time.UTC
+	h.Location = nil
 	if v := getenv("PYXIS_HL7_TIMEZONE"); v != "" {
 		loc, err := time.LoadLocation(v)
 		if err != nil || v == "Local" {
@@ -122,6 +127,37 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 	return errs
 }
 
+// CabinetLister lists the cabinets of the database (db.CabinetStore).
+type CabinetLister interface {
+	ListCabinets(ctx context.Context) ([]pyxis.Cabinet, error)
+}
+
+// RequireZone refuses to run with cabinets commanded over HL7 while PYXIS_HL7_TIMEZONE is
+// unset. A cabinet server or an engine reads the wall-clock time of an order (its start, its
+// end) and often ignores the offset, so a time written in the wrong zone shifts the window
+// in which a nurse may withdraw; no zone is guessed for production. The cabinets are the
+// database's rows: they are what the worker will command.
+func (h HL7Config) RequireZone(ctx context.Context, cabs CabinetLister) error {
+	if h.Location != nil {
+		return nil
+	}
+	list, err := cabs.ListCabinets(ctx)
+	if err != nil {
+		return fmt.Errorf("list cabinets to check PYXIS_HL7_TIMEZONE: %w", err)
+	}
+	var hl7Cabs []string
+	for _, c := range list {
+		if c.Driver == drivers.HL7 {
+			hl7Cabs = append(hl7Cabs, c.Code)
+		}
+	}
+	if len(hl7Cabs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("PYXIS_HL7_TIMEZONE is not set, and cabinet %s use the hl7 driver: set it to the hospital's IANA time zone (such as America/Sao_Paulo); every time sent to a cabinet is written in it",
+		strings.Join(hl7Cabs, ", "))
+}
+
 // NewCabinetDrivers returns the driver the activities command cabinets with: each cabinet row
 // names "sim" (the in-process simulator; refused when sim is nil) or "hl7" (HL7 v2 over MLLP
 // to its address). The returned func releases the HL7 connections.
@@ -136,6 +172,7 @@ func NewCabinetDrivers(sim *cabinet.Simulator, cfg Config) (cabinet.Driver, func
 		ReceivingFacility: cfg.HL7.ReceivingFacility,
 		ProcessingID:      cfg.HL7.ProcessingID,
 		Enhanced:          cfg.HL7.Enhanced,
+		Location:          cfg.HL7.Location,
 		Logger:            slog.Default(),
 	})
 	var simDriver cabinet.Driver // a nil *Simulator must not become a non-nil Driver

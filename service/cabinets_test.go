@@ -13,11 +13,11 @@ func TestHL7Settings(t *testing.T) {
 	var h HL7Config
 	require.Empty(t, loadHL7(env(), &h))
 	assert.Equal(t, "P", h.ProcessingID)
-	assert.Equal(t, time.UTC, h.Location)
+	assert.Nil(t, h.Location, "unset: RequireZone decides")
 	assert.Equal(t, 5*time.Second, h.ConnectTimeout)
 	assert.Equal(t, 1, h.PoolSize)
 	assert.False(t, h.Enhanced)
-	assert.Contains(t, h.String(), "hl7_processing_id=P hl7_timezone=UTC hl7_ack_mode=original cabinet_pool_size=1 mllp_tls=off")
+	assert.Contains(t, h.String(), "hl7_processing_id=P hl7_timezone=(unset) hl7_ack_mode=original cabinet_pool_size=1 mllp_tls=off")
 
 	h = HL7Config{}
 	require.Empty(t, loadHL7(env("PYXIS_HL7_PROCESSING_ID", "T", "PYXIS_HL7_TIMEZONE", "America/Sao_Paulo",

@@ -23,8 +23,9 @@ import (
 	"github.com/medreq/pyxis/worker"
 )
 
-// connect checks what the api and worker cannot default, then opens Postgres and Temporal;
-// close releases both.
+// connect checks what the api and worker cannot default, then opens Postgres, checks that
+// the cabinets it lists can be spoken to (RequireZone), and opens Temporal; close releases
+// both.
 func connect(ctx context.Context, cfg Config, name string, needAuth bool) (store *db.Store, tc client.Client, closeFn func(), err error) {
 	if err := cfg.requireServices(needAuth); err != nil {
 		return nil, nil, nil, err
@@ -34,11 +35,16 @@ func connect(ctx context.Context, cfg Config, name string, needAuth bool) (store
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	store = db.NewStore(pool)
+	if err := cfg.HL7.RequireZone(ctx, store); err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
 	if tc, err = DialTemporal(ctx, cfg); err != nil {
 		pool.Close()
 		return nil, nil, nil, err
 	}
-	return db.NewStore(pool), tc, func() { tc.Close(); pool.Close() }, nil
+	return store, tc, func() { tc.Close(); pool.Close() }, nil
 }
 
 // RunAPI runs `pyxis api`: the REST API, the MLLP listener for cabinet reports, the applier

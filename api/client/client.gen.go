@@ -287,6 +287,39 @@ func (e LoadViewStatus) Valid() bool {
 	}
 }
 
+// Defines values for OverrideViewCause.
+const (
+	FractionalAmount  OverrideViewCause = "fractional_amount"
+	NoOrder           OverrideViewCause = "no_order"
+	PatientMismatch   OverrideViewCause = "patient_mismatch"
+	RequestNotReady   OverrideViewCause = "request_not_ready"
+	UnitMismatch      OverrideViewCause = "unit_mismatch"
+	UnknownMedication OverrideViewCause = "unknown_medication"
+	UnknownOrder      OverrideViewCause = "unknown_order"
+)
+
+// Valid indicates whether the value is a known member of the OverrideViewCause enum.
+func (e OverrideViewCause) Valid() bool {
+	switch e {
+	case FractionalAmount:
+		return true
+	case NoOrder:
+		return true
+	case PatientMismatch:
+		return true
+	case RequestNotReady:
+		return true
+	case UnitMismatch:
+		return true
+	case UnknownMedication:
+		return true
+	case UnknownOrder:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OverrideViewOutcome.
 const (
 	OverrideViewOutcomeJustified    OverrideViewOutcome = "justified"
@@ -317,6 +350,36 @@ func (e OverrideViewStatus) Valid() bool {
 	case OverrideViewStatusOpen:
 		return true
 	case OverrideViewStatusReviewed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OverrideViewTransaction.
+const (
+	C OverrideViewTransaction = "C"
+	L OverrideViewTransaction = "L"
+	R OverrideViewTransaction = "R"
+	U OverrideViewTransaction = "U"
+	V OverrideViewTransaction = "V"
+	W OverrideViewTransaction = "W"
+)
+
+// Valid indicates whether the value is a known member of the OverrideViewTransaction enum.
+func (e OverrideViewTransaction) Valid() bool {
+	switch e {
+	case C:
+		return true
+	case L:
+		return true
+	case R:
+		return true
+	case U:
+		return true
+	case V:
+		return true
+	case W:
 		return true
 	default:
 		return false
@@ -1020,36 +1083,60 @@ type OverrideList struct {
 	NextCursor *string        `json:"next_cursor,omitempty"`
 }
 
-// OverrideView A dispense a cabinet reported without a request the system could match.
+// OverrideView A report a pharmacist reviews: a dispense a cabinet reported without a request the system could match (cause no_order, unknown_order, request_not_ready), or what a cabinet reported that cannot be applied as written (unknown_medication, fractional_amount, patient_mismatch, unit_mismatch). The cabinet was answered AA either way: it happened.
 type OverrideView struct {
-	CabinetCode      string    `json:"cabinet_code"`
-	CabinetId        int64     `json:"cabinet_id"`
-	Cause            string    `json:"cause"`
-	CreatedAt        time.Time `json:"created_at"`
-	DispensedAt      time.Time `json:"dispensed_at"`
-	DispensedBy      string    `json:"dispensed_by"`
-	Id               int64     `json:"id"`
-	MedicationCode   string    `json:"medication_code"`
-	MedicationId     int64     `json:"medication_id"`
-	MedicationName   string    `json:"medication_name"`
-	MessageControlId *string   `json:"message_control_id,omitempty"`
+	CabinetCode string            `json:"cabinet_code"`
+	CabinetId   int64             `json:"cabinet_id"`
+	Cause       OverrideViewCause `json:"cause"`
+	CreatedAt   time.Time         `json:"created_at"`
+
+	// Detail What differed (the report's patient and the order's; the units reported and ordered).
+	Detail      *string   `json:"detail,omitempty"`
+	DispensedAt time.Time `json:"dispensed_at"`
+	DispensedBy string    `json:"dispensed_by"`
+	Id          int64     `json:"id"`
+
+	// MedicationCode The catalogue's code, or the code as the cabinet reported it.
+	MedicationCode string `json:"medication_code"`
+
+	// MedicationId The catalogue's medication; null when the cabinet named a code the catalogue does not know (unknown_medication).
+	MedicationId     *int64  `json:"medication_id"`
+	MedicationName   string  `json:"medication_name"`
+	MessageControlId *string `json:"message_control_id,omitempty"`
 
 	// NotInLedger What the cabinet dispensed beyond the unreserved stock the ledger held.
 	NotInLedger int32                `json:"not_in_ledger"`
 	Note        *string              `json:"note,omitempty"`
 	OrderRef    string               `json:"order_ref"`
 	Outcome     *OverrideViewOutcome `json:"outcome,omitempty"`
-	Quantity    int32                `json:"quantity"`
-	ReviewedAt  *time.Time           `json:"reviewed_at,omitempty"`
-	ReviewedBy  *string              `json:"reviewed_by,omitempty"`
-	Status      OverrideViewStatus   `json:"status"`
+
+	// Quantity Units reported; 0 when the amount is not a whole number (reported_amount holds it).
+	Quantity int32 `json:"quantity"`
+
+	// ReportedAmount The amount as the cabinet wrote it, when the ledger cannot hold it (fractional_amount).
+	ReportedAmount *string `json:"reported_amount,omitempty"`
+
+	// ReportedUnits The units as the cabinet wrote them (RXD-5), when they were kept.
+	ReportedUnits *string            `json:"reported_units,omitempty"`
+	ReviewedAt    *time.Time         `json:"reviewed_at,omitempty"`
+	ReviewedBy    *string            `json:"reviewed_by,omitempty"`
+	Status        OverrideViewStatus `json:"status"`
+
+	// Transaction The report's transaction (ZPM-1); V, a vend, for every dispense.
+	Transaction OverrideViewTransaction `json:"transaction"`
 }
+
+// OverrideViewCause defines model for OverrideView.Cause.
+type OverrideViewCause string
 
 // OverrideViewOutcome defines model for OverrideView.Outcome.
 type OverrideViewOutcome string
 
 // OverrideViewStatus defines model for OverrideView.Status.
 type OverrideViewStatus string
+
+// OverrideViewTransaction The report's transaction (ZPM-1); V, a vend, for every dispense.
+type OverrideViewTransaction string
 
 // PatientBody Patient data; it never reaches workflow ids, search attributes or memos.
 type PatientBody struct {
@@ -1980,9 +2067,9 @@ type ClientInterface interface {
 	// Corresponds with PATCH /v1/medications/{id} (the `UpdateMedication` operationId).
 	UpdateMedication(ctx context.Context, id NumericIdParam, body UpdateMedicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListOverrides Dispenses the cabinets reported without a matching request
+	// ListOverrides Reports the cabinets made that a pharmacist reviews
 	//
-	// Overrides, other systems' orders and late vends, for a pharmacist to review.
+	// Overrides, other systems' orders and late vends, and reports kept as the cabinet wrote them because they cannot be applied as written (an unknown medication, a fractional amount, another patient or other units than the order's), for a pharmacist to review.
 	//
 	// Corresponds with GET /v1/overrides (the `ListOverrides` operationId).
 	ListOverrides(ctx context.Context, params *ListOverridesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2928,9 +3015,9 @@ func (c *Client) UpdateMedication(ctx context.Context, id NumericIdParam, body U
 	return c.Client.Do(req)
 }
 
-// ListOverrides Dispenses the cabinets reported without a matching request
+// ListOverrides Reports the cabinets made that a pharmacist reviews
 //
-// Overrides, other systems' orders and late vends, for a pharmacist to review.
+// Overrides, other systems' orders and late vends, and reports kept as the cabinet wrote them because they cannot be applied as written (an unknown medication, a fractional amount, another patient or other units than the order's), for a pharmacist to review.
 //
 // Corresponds with GET /v1/overrides (the `ListOverrides` operationId).
 func (c *Client) ListOverrides(ctx context.Context, params *ListOverridesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5706,9 +5793,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /v1/medications/{id} (the `UpdateMedication` operationId).
 	UpdateMedicationWithResponse(ctx context.Context, id NumericIdParam, body UpdateMedicationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMedicationResponse, error)
 
-	// ListOverridesWithResponse Dispenses the cabinets reported without a matching request
+	// ListOverridesWithResponse Reports the cabinets made that a pharmacist reviews
 	//
-	// Overrides, other systems' orders and late vends, for a pharmacist to review.
+	// Overrides, other systems' orders and late vends, and reports kept as the cabinet wrote them because they cannot be applied as written (an unknown medication, a fractional amount, another patient or other units than the order's), for a pharmacist to review.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12524,9 +12611,9 @@ func (c *ClientWithResponses) UpdateMedicationWithResponse(ctx context.Context, 
 	return ParseUpdateMedicationResponse(rsp)
 }
 
-// ListOverridesWithResponse Dispenses the cabinets reported without a matching request
+// ListOverridesWithResponse Reports the cabinets made that a pharmacist reviews
 //
-// Overrides, other systems' orders and late vends, for a pharmacist to review.
+// Overrides, other systems' orders and late vends, and reports kept as the cabinet wrote them because they cannot be applied as written (an unknown medication, a fractional amount, another patient or other units than the order's), for a pharmacist to review.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -1014,7 +1014,7 @@ type MedicationRequestLine struct {
 type OverrideReview struct {
 	ID               int64
 	CabinetID        int64
-	MedicationID     int64
+	MedicationID     pgtype.Int8
 	Quantity         int32
 	NotInLedger      int32
 	OrderRef         string
@@ -1029,6 +1029,11 @@ type OverrideReview struct {
 	ReviewedBy       pgtype.Text
 	Outcome          pgtype.Text
 	Note             pgtype.Text
+	Transaction      string
+	ReportedCode     string
+	ReportedAmount   string
+	ReportedUnits    string
+	Detail           string
 }
 
 type PendingLoad struct {

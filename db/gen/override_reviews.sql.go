@@ -25,17 +25,18 @@ func (q *Queries) CountOpenOverrideReviews(ctx context.Context) (int64, error) {
 }
 
 const getOverrideReview = `-- name: GetOverrideReview :one
-SELECT o.id, o.cabinet_id, o.medication_id, o.quantity, o.not_in_ledger, o.order_ref, o.cause, o.movement_id, o.message_control_id, o.dispensed_by, o.dispensed_at, o.status, o.created_at, o.reviewed_at, o.reviewed_by, o.outcome, o.note, c.code AS cabinet_code, m.code AS medication_code, m.name AS medication_name
+SELECT o.id, o.cabinet_id, o.medication_id, o.quantity, o.not_in_ledger, o.order_ref, o.cause, o.movement_id, o.message_control_id, o.dispensed_by, o.dispensed_at, o.status, o.created_at, o.reviewed_at, o.reviewed_by, o.outcome, o.note, o.transaction, o.reported_code, o.reported_amount, o.reported_units, o.detail, c.code AS cabinet_code, COALESCE(m.code, o.reported_code)::text AS medication_code,
+       COALESCE(m.name, '')::text AS medication_name
 FROM override_reviews o
 JOIN cabinets c ON c.id = o.cabinet_id
-JOIN medications m ON m.id = o.medication_id
+LEFT JOIN medications m ON m.id = o.medication_id
 WHERE o.id = $1
 `
 
 type GetOverrideReviewRow struct {
 	ID               int64
 	CabinetID        int64
-	MedicationID     int64
+	MedicationID     pgtype.Int8
 	Quantity         int32
 	NotInLedger      int32
 	OrderRef         string
@@ -50,6 +51,11 @@ type GetOverrideReviewRow struct {
 	ReviewedBy       pgtype.Text
 	Outcome          pgtype.Text
 	Note             pgtype.Text
+	Transaction      string
+	ReportedCode     string
+	ReportedAmount   string
+	ReportedUnits    string
+	Detail           string
 	CabinetCode      string
 	MedicationCode   string
 	MedicationName   string
@@ -77,6 +83,11 @@ func (q *Queries) GetOverrideReview(ctx context.Context, id int64) (GetOverrideR
 		&i.ReviewedBy,
 		&i.Outcome,
 		&i.Note,
+		&i.Transaction,
+		&i.ReportedCode,
+		&i.ReportedAmount,
+		&i.ReportedUnits,
+		&i.Detail,
 		&i.CabinetCode,
 		&i.MedicationCode,
 		&i.MedicationName,
@@ -87,17 +98,18 @@ func (q *Queries) GetOverrideReview(ctx context.Context, id int64) (GetOverrideR
 const insertOverrideReview = `-- name: InsertOverrideReview :one
 INSERT INTO override_reviews (
     cabinet_id, medication_id, quantity, not_in_ledger, order_ref, cause, movement_id, message_control_id,
-    dispensed_by, dispensed_at
+    dispensed_by, dispensed_at, transaction, reported_code, reported_amount, reported_units, detail
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10
+    $8, $9, $10, $11, $12, $13,
+    $14, $15
 )
 RETURNING id
 `
 
 type InsertOverrideReviewParams struct {
 	CabinetID        int64
-	MedicationID     int64
+	MedicationID     pgtype.Int8
 	Quantity         int32
 	NotInLedger      int32
 	OrderRef         string
@@ -106,6 +118,11 @@ type InsertOverrideReviewParams struct {
 	MessageControlID string
 	DispensedBy      string
 	DispensedAt      time.Time
+	Transaction      string
+	ReportedCode     string
+	ReportedAmount   string
+	ReportedUnits    string
+	Detail           string
 }
 
 // InsertOverrideReview opens the review of a dispense no request matched and returns its id.
@@ -121,6 +138,11 @@ func (q *Queries) InsertOverrideReview(ctx context.Context, arg InsertOverrideRe
 		arg.MessageControlID,
 		arg.DispensedBy,
 		arg.DispensedAt,
+		arg.Transaction,
+		arg.ReportedCode,
+		arg.ReportedAmount,
+		arg.ReportedUnits,
+		arg.Detail,
 	)
 	var id int64
 	err := row.Scan(&id)
@@ -128,10 +150,11 @@ func (q *Queries) InsertOverrideReview(ctx context.Context, arg InsertOverrideRe
 }
 
 const listOverrideReviews = `-- name: ListOverrideReviews :many
-SELECT o.id, o.cabinet_id, o.medication_id, o.quantity, o.not_in_ledger, o.order_ref, o.cause, o.movement_id, o.message_control_id, o.dispensed_by, o.dispensed_at, o.status, o.created_at, o.reviewed_at, o.reviewed_by, o.outcome, o.note, c.code AS cabinet_code, m.code AS medication_code, m.name AS medication_name
+SELECT o.id, o.cabinet_id, o.medication_id, o.quantity, o.not_in_ledger, o.order_ref, o.cause, o.movement_id, o.message_control_id, o.dispensed_by, o.dispensed_at, o.status, o.created_at, o.reviewed_at, o.reviewed_by, o.outcome, o.note, o.transaction, o.reported_code, o.reported_amount, o.reported_units, o.detail, c.code AS cabinet_code, COALESCE(m.code, o.reported_code)::text AS medication_code,
+       COALESCE(m.name, '')::text AS medication_name
 FROM override_reviews o
 JOIN cabinets c ON c.id = o.cabinet_id
-JOIN medications m ON m.id = o.medication_id
+LEFT JOIN medications m ON m.id = o.medication_id
 WHERE ($1::override_status IS NULL OR o.status = $1::override_status)
   AND ($2::bigint IS NULL OR o.cabinet_id = $2::bigint)
 ORDER BY o.created_at DESC, o.id DESC
@@ -147,7 +170,7 @@ type ListOverrideReviewsParams struct {
 type ListOverrideReviewsRow struct {
 	ID               int64
 	CabinetID        int64
-	MedicationID     int64
+	MedicationID     pgtype.Int8
 	Quantity         int32
 	NotInLedger      int32
 	OrderRef         string
@@ -162,6 +185,11 @@ type ListOverrideReviewsRow struct {
 	ReviewedBy       pgtype.Text
 	Outcome          pgtype.Text
 	Note             pgtype.Text
+	Transaction      string
+	ReportedCode     string
+	ReportedAmount   string
+	ReportedUnits    string
+	Detail           string
 	CabinetCode      string
 	MedicationCode   string
 	MedicationName   string
@@ -195,6 +223,11 @@ func (q *Queries) ListOverrideReviews(ctx context.Context, arg ListOverrideRevie
 			&i.ReviewedBy,
 			&i.Outcome,
 			&i.Note,
+			&i.Transaction,
+			&i.ReportedCode,
+			&i.ReportedAmount,
+			&i.ReportedUnits,
+			&i.Detail,
 			&i.CabinetCode,
 			&i.MedicationCode,
 			&i.MedicationName,

@@ -84,13 +84,13 @@ var (
 	CabinetReachable = Def{"pyxis_cabinet_reachable", Gauge, []string{"cabinet"},
 		"1 when this worker's last command to the cabinet was acknowledged, 0 when it failed in transport (no connection or no acknowledgment).", Worker}
 	HL7Reports = Def{"pyxis_hl7_reports_total", Counter, []string{"type", "outcome"},
-		"Cabinet reports over HL7, by transaction type (vend, count, load, return, waste, unload); each counts once when received (accepted, resent, refused, error) and once when applied (applied, duplicate, unmatched, failed).", API}
+		"Cabinet reports over HL7, by transaction type (vend, count, load, return, waste, unload); each counts once when received (accepted, resent, refused, error) and once when applied (applied, duplicate, unmatched, review, failed).", API}
 	OpenRestockTasks = Def{"pyxis_open_restock_tasks", Gauge, nil,
 		"Refill tasks open (read from Postgres at scrape time).", API}
 	OpenDiscrepancies = Def{"pyxis_open_discrepancies", Gauge, nil,
 		"Stock discrepancies open (read from Postgres at scrape time).", API}
 	OpenOverrideReviews = Def{"pyxis_open_override_reviews", Gauge, nil,
-		"Override withdrawals waiting for a pharmacist's review (read from Postgres at scrape time).", API}
+		"Override withdrawals and reports kept as written (an unknown medication, a fractional amount, another patient or other units) waiting for a pharmacist's review (read from Postgres at scrape time).", API}
 	AuditHeadSeq = Def{"pyxis_audit_chain_head_seq", Gauge, nil,
 		"Chain position of the newest audit entry (read from Postgres at scrape time).", API}
 	AuditChainOK = Def{"pyxis_audit_chain_ok", Gauge, nil,

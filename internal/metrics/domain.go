@@ -185,7 +185,7 @@ func (m *Cabinets) Observe(c CabinetCommand) {
 }
 
 // HL7 report outcomes. A report counts once when the listener receives it, with one of the
-// first four, and once when the inbox applier settles it, with one of the last four.
+// first four, and once when the inbox applier settles it, with one of the last five.
 const (
 	ReportAccepted = "accepted" // kept in the inbox (acknowledged AA)
 	ReportResent   = "resent"   // the same report again: acknowledged, applied once
@@ -194,6 +194,7 @@ const (
 	ReportApplied  = "applied"
 	ReportDup      = "duplicate" // applied before, through another door
 	ReportUnmatch  = "unmatched" // a vend no request took: recorded for review
+	ReportReview   = "review"    // kept as written for review: an unknown medication, a fractional amount, another patient or other units
 	ReportFailed   = "failed"    // given up on: it can never be applied
 )
 
