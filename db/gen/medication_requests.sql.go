@@ -109,9 +109,12 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 const getRequestDetail = `-- name: GetRequestDetail :one
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
-       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions
+       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions,
+       d.command AS delivery_command, d.attempts AS delivery_attempts, d.last_error AS delivery_last_error,
+       d.since AS delivery_since
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
+LEFT JOIN cabinet_deliveries d ON d.request_id = r.id AND d.open
 WHERE r.id = $1
 `
 
@@ -136,9 +139,14 @@ type GetRequestDetailRow struct {
 	ApprovalDeadline   *time.Time
 	WithdrawalDeadline *time.Time
 	HasTransitions     bool
+	DeliveryCommand    pgtype.Text
+	DeliveryAttempts   pgtype.Int4
+	DeliveryLastError  pgtype.Text
+	DeliverySince      *time.Time
 }
 
-// GetRequestDetail returns what a read of one request shows besides its lines and transitions.
+// GetRequestDetail returns what a read of one request shows besides its lines and transitions,
+// with the cabinet command it waits for, if any.
 func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error) {
 	row := q.db.QueryRow(ctx, getRequestDetail, id)
 	var i GetRequestDetailRow
@@ -163,6 +171,10 @@ func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDe
 		&i.ApprovalDeadline,
 		&i.WithdrawalDeadline,
 		&i.HasTransitions,
+		&i.DeliveryCommand,
+		&i.DeliveryAttempts,
+		&i.DeliveryLastError,
+		&i.DeliverySince,
 	)
 	return i, err
 }

@@ -827,6 +827,17 @@ type Cabinet struct {
 	ReportSources []netip.Prefix
 }
 
+type CabinetDelivery struct {
+	RequestID      string
+	Command        string
+	Attempts       int32
+	LastError      string
+	Since          time.Time
+	LastAt         time.Time
+	MaybeDelivered bool
+	Open           bool
+}
+
 type CabinetInbox struct {
 	ID               int64
 	CabinetID        int64
