@@ -110,3 +110,37 @@ type AdmissionResult struct {
 	// Reason is the reason Refused was recorded with.
 	Reason string
 }
+
+// A cabinet command that the cabinet does not acknowledge is retried until the request's
+// withdrawal window closes (the outage rule of issue 16). Its attempts are not in the
+// workflow's history (Temporal retries the activity on its own), so each failed attempt is
+// recorded in Postgres, where the request view, the metrics and the alerts read it.
+
+// Cabinet commands a delivery is made of.
+const (
+	DeliveryAuthorize = "authorize"
+	DeliveryRevoke    = "revoke"
+)
+
+// DeliveryAttempt is one failed attempt of a cabinet command for a request.
+type DeliveryAttempt struct {
+	RequestID string
+	// Command is DeliveryAuthorize or DeliveryRevoke.
+	Command string
+	// Attempt is the attempt's number (1 for the first) among the command's attempts.
+	Attempt int32
+	// LastError says, in fixed words, how the attempt failed (never an address).
+	LastError string
+	At        time.Time
+	// MaybeDelivered says the message was sent and no answer came: the cabinet may hold it.
+	MaybeDelivered bool
+}
+
+// CabinetDelivery is a cabinet command still waiting for the cabinet's acknowledgment: how
+// many attempts failed, how the last one did, and since when the command waits.
+type CabinetDelivery struct {
+	Command   string    `json:"command"`
+	Attempts  int32     `json:"attempts"`
+	LastError string    `json:"last_error"`
+	Since     time.Time `json:"since"`
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -27,26 +28,111 @@ func (a *Activities) PrepareOrder(ctx context.Context, in CabinetInput) (*cabine
 	return &o, nil
 }
 
-// DispenseOrder sends a prepared dispense authorization to its cabinet, once: the workflow
-// decides about another attempt. A cabinet that is not online, does not answer, or answers
-// "not now" is a failure worth retrying; a refusal is final.
-func (a *Activities) DispenseOrder(ctx context.Context, o cabinet.Order) error {
-	if err := online(o); err != nil {
-		return err
-	}
-	activity.GetLogger(ctx).Info("Authorizing dispense", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
-	return cabinetError(o.CabinetCode, a.command(ctx, metrics.CommandAuthorize, o.CabinetCode, o.RequestID,
-		func(ctx context.Context) error { return a.Cabinets.Authorize(ctx, o) }))
+// DispenseOrder sends a prepared dispense authorization to its cabinet (deliver).
+func (a *Activities) DispenseOrder(ctx context.Context, d Delivery) error {
+	return a.deliver(ctx, pyxis.DeliveryAuthorize, d)
 }
 
-// WithdrawOrder withdraws a prepared, unused authorization from its cabinet, once.
-func (a *Activities) WithdrawOrder(ctx context.Context, o cabinet.Order) error {
-	if err := online(o); err != nil {
+// WithdrawOrder withdraws a prepared, unused authorization from its cabinet (deliver).
+func (a *Activities) WithdrawOrder(ctx context.Context, d Delivery) error {
+	return a.deliver(ctx, pyxis.DeliveryRevoke, d)
+}
+
+// deliver makes one attempt of a cabinet command; the workflow's retry policy decides about
+// the next (until the withdrawal window closes, for the workflows since v0.1.0). Each
+// attempt reads where the cabinet is now, and sends the same message. A cabinet that is
+// not online, does not answer, or answers "not now" fails the attempt, which is recorded
+// for the request's view (cabinet_delivery) and retried; a refusal is final, and says
+// (its second detail) whether an earlier attempt may have reached the cabinet unanswered.
+func (a *Activities) deliver(ctx context.Context, command string, d Delivery) error {
+	o := d.Order
+	if d.CabinetID != 0 {
+		cab, err := a.Store.GetCabinet(ctx, d.CabinetID)
+		if errors.Is(err, pyxis.ErrNotFound) {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("cabinet %d does not exist", d.CabinetID), ErrUnknownCabinet, err, "the cabinet does not exist")
+		}
+		if err != nil {
+			return dbError(fmt.Sprintf("look up cabinet %d", d.CabinetID), err)
+		}
+		if cab.Driver == drivers.Sim && !a.SimulatedCabinets {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("cabinet %s is simulated, and simulated cabinets are not allowed here", cab.Code),
+				ErrCabinetNotConfigured, nil, pyxis.SimulatedCabinetsRefused)
+		}
+		o.Driver, o.Address, o.Status = cab.Driver, cab.Address, cab.Status
+	}
+	var ack string
+	err := online(o)
+	if err == nil {
+		name, send := metrics.CommandAuthorize, a.Cabinets.Authorize
+		if command == pyxis.DeliveryRevoke {
+			name, send = metrics.CommandRevoke, a.Cabinets.Revoke
+		}
+		activity.GetLogger(ctx).Info("Cabinet command", "Command", name, "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
+		ack, err = a.command(ctx, name, o.CabinetCode, o.RequestID, func(ctx context.Context) error { return send(ctx, o) })
+	}
+	var refused *cabinet.RefusedError
+	switch {
+	case err == nil:
+		a.settle(ctx, command, o.RequestID)
+		return nil
+	case errors.As(err, &refused):
+		maybe := a.settle(ctx, command, o.RequestID) || refused.EarlierAttemptUnanswered
+		return temporal.NewNonRetryableApplicationError(refused.Error(), ErrCabinetRefused, err, refused.Reason, maybe)
+	case isApplicationError(err, ErrWorkerStopping):
+		// Not an attempt: nothing was sent.
 		return err
 	}
-	activity.GetLogger(ctx).Info("Withdrawing dispense authorization", "RequestID", o.RequestID, "Cabinet", o.CabinetCode)
-	return cabinetError(o.CabinetCode, a.command(ctx, metrics.CommandRevoke, o.CabinetCode, o.RequestID,
-		func(ctx context.Context) error { return a.Cabinets.Revoke(ctx, o) }))
+	a.recordAttempt(ctx, pyxis.DeliveryAttempt{
+		RequestID: o.RequestID, Command: command, LastError: attemptError(o, ack, err), At: time.Now(),
+		MaybeDelivered: errors.Is(err, cabinet.ErrMaybeDelivered),
+	})
+	return fmt.Errorf("command cabinet %s: %w", o.CabinetCode, err)
+}
+
+// attemptError words how an attempt failed, in fixed words a nurse's view may show: never an
+// address, nor the driver's own message.
+func attemptError(o cabinet.Order, ack string, err error) string {
+	switch {
+	case o.Status != "" && o.Status != "online":
+		return "the cabinet is " + o.Status
+	case ack != "":
+		return "the cabinet answered " + ack + ": not now"
+	case errors.Is(err, cabinet.ErrMaybeDelivered):
+		return "no acknowledgment: the cabinet may have received the order"
+	case errors.Is(err, cabinet.ErrUnreachable):
+		return "the cabinet could not be reached"
+	}
+	return "the command could not be sent"
+}
+
+// recordAttempt records a failed attempt for the request's view, best effort: a database
+// that does not answer must not turn a cabinet's failure into another.
+func (a *Activities) recordAttempt(ctx context.Context, at pyxis.DeliveryAttempt) {
+	if !activity.IsActivity(ctx) {
+		return
+	}
+	at.Attempt = activity.GetInfo(ctx).Attempt
+	if err := a.Store.RecordDeliveryAttempt(ctx, at); err != nil {
+		activity.GetLogger(ctx).Warn("Cabinet attempt not recorded", "RequestID", at.RequestID, "Error", err)
+	}
+}
+
+// settle closes the request's command the cabinet answered, and reports whether an earlier
+// attempt may have reached the cabinet unanswered. When the database cannot tell, any
+// earlier attempt counts as such: revoking an order the cabinet never had costs a message,
+// leaving one it has costs a dose.
+func (a *Activities) settle(ctx context.Context, command, requestID string) bool {
+	if !activity.IsActivity(ctx) {
+		return false
+	}
+	maybe, err := a.Store.SettleDelivery(ctx, requestID, command)
+	if err != nil {
+		activity.GetLogger(ctx).Warn("Cabinet delivery not settled", "RequestID", requestID, "Error", err)
+		return activity.GetInfo(ctx).Attempt > 1
+	}
+	return maybe
 }
 
 // online refuses, for now, a cabinet that is not online: a cabinet back from maintenance
@@ -131,14 +217,7 @@ func commandOutcome(err error, ack string) string {
 	return metrics.OutcomeUnreachable
 }
 
-func cabinetError(code string, err error) error {
-	var refused *cabinet.RefusedError
-	if errors.As(err, &refused) {
-		// The cabinet's own words travel as a detail: the workflow shows them, cleaned.
-		return temporal.NewNonRetryableApplicationError(refused.Error(), ErrCabinetRefused, err, refused.Reason)
-	}
-	if err != nil {
-		return fmt.Errorf("command cabinet %s: %w", code, err)
-	}
-	return nil
+func isApplicationError(err error, errType string) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == errType
 }

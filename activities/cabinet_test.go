@@ -83,7 +83,7 @@ func TestSimulatedCabinetsAreCommandedOnlyWhereAllowed(t *testing.T) {
 			}
 			var o cabinet.Order
 			require.NoError(t, v.Get(&o))
-			_, err = env.ExecuteActivity(send, o)
+			_, err = env.ExecuteActivity(send, activities.Delivery{Order: o})
 			return err
 		}
 

@@ -28,11 +28,11 @@ const ErrWorkerStopping = "WorkerStopping"
 // timeout is shorter than the worker's stop timeout (PYXIS_CABINET_ACK_TIMEOUT <
 // PYXIS_SHUTDOWN_TIMEOUT), so a stopping worker does not cut it short. One that has not begun
 // when the worker starts stopping (activity.GetWorkerStopChannel) is not sent from here.
-func (a *Activities) command(ctx context.Context, name, cabinetCode, requestID string, send func(context.Context) error) error {
+func (a *Activities) command(ctx context.Context, name, cabinetCode, requestID string, send func(context.Context) error) (ack string, err error) {
 	if activity.IsActivity(ctx) {
 		select {
 		case <-activity.GetWorkerStopChannel(ctx):
-			return temporal.NewApplicationError(
+			return "", temporal.NewApplicationError(
 				fmt.Sprintf("cabinet %s: %s not sent: the worker is stopping", cabinetCode, name), ErrWorkerStopping)
 		default:
 		}
@@ -43,14 +43,13 @@ func (a *Activities) command(ctx context.Context, name, cabinetCode, requestID s
 	}
 	ctx, span := obs.StartSpan(ctx, "cabinet "+name, attrs...)
 	// The driver tells the acknowledgment code it got, which an error does not always carry.
-	var ack string
 	ctx = cabinet.WithCommandTrace(ctx, &cabinet.CommandTrace{Acknowledged: func(code string) { ack = code }})
 	start := time.Now()
-	err := send(ctx)
+	err = send(ctx)
 	a.Metrics.Observe(metrics.CabinetCommand{
 		Cabinet: cabinetCode, Command: name, Ack: ack, Outcome: commandOutcome(err, ack), Duration: time.Since(start),
 		Transport: ack == "" && errors.Is(err, cabinet.ErrUnreachable),
 	})
 	obs.End(span, err)
-	return err
+	return ack, err
 }

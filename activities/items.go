@@ -47,7 +47,7 @@ func (a *Activities) SyncItem(ctx context.Context, in ItemInput) error {
 	}
 	target := cabinet.CabinetTarget{Driver: cab.Driver, Address: cab.Address, CabinetCode: cab.Code}
 	activity.GetLogger(ctx).Info("Sending item master update", "Cabinet", cab.Code, "Medication", med.Code, "New", in.New)
-	err = a.command(ctx, metrics.CommandItemUpdate, cab.Code, "", func(ctx context.Context) error { return a.Cabinets.UpdateItem(ctx, target, item) })
+	_, err = a.command(ctx, metrics.CommandItemUpdate, cab.Code, "", func(ctx context.Context) error { return a.Cabinets.UpdateItem(ctx, target, item) })
 	var refused *cabinet.RefusedError
 	if errors.As(err, &refused) {
 		if aerr := a.Store.AppendAudit(ctx, pyxis.AuditEntry{
@@ -58,4 +58,16 @@ func (a *Activities) SyncItem(ctx context.Context, in ItemInput) error {
 		}
 	}
 	return cabinetError(cab.Code, err)
+}
+
+func cabinetError(code string, err error) error {
+	var refused *cabinet.RefusedError
+	if errors.As(err, &refused) {
+		// The cabinet's own words travel as a detail: the workflow shows them, cleaned.
+		return temporal.NewNonRetryableApplicationError(refused.Error(), ErrCabinetRefused, err, refused.Reason)
+	}
+	if err != nil {
+		return fmt.Errorf("command cabinet %s: %w", code, err)
+	}
+	return nil
 }

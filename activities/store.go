@@ -14,6 +14,7 @@ type Store interface {
 	Steps
 	Catalogue
 	Refills
+	Deliveries
 	// AppendAudit appends an audit entry that no transition carries; a non-empty idemKey
 	// makes a retried write land once.
 	AppendAudit(ctx context.Context, e pyxis.AuditEntry, idemKey string) error
@@ -42,4 +43,13 @@ type Refills interface {
 	OpenRefillTask(ctx context.Context, cabinetID, medicationID int64, workflowID string, by pyxis.Actor) (pyxis.OpenedRefill, error)
 	CompleteRefill(ctx context.Context, c pyxis.RefillCompletion) (pyxis.CompletedRefill, error)
 	CancelRefill(ctx context.Context, taskID int64, by pyxis.Actor, reason string) error
+}
+
+// Deliveries records the failed attempts of a request's cabinet command, which Temporal
+// retries without the workflow seeing them (db.RequestStore).
+type Deliveries interface {
+	RecordDeliveryAttempt(ctx context.Context, at pyxis.DeliveryAttempt) error
+	// SettleDelivery closes a command the cabinet answered, reporting whether an earlier
+	// attempt of it may have reached the cabinet unanswered.
+	SettleDelivery(ctx context.Context, requestID, command string) (maybeDelivered bool, err error)
 }

@@ -1,6 +1,9 @@
 package activities
 
-import "github.com/medreq/pyxis"
+import (
+	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/cabinet"
+)
 
 // AdmitResult says how the admission went: Reserved, or refused for Reason.
 type AdmitResult struct {
@@ -32,6 +35,17 @@ func (l StockLevel) BelowPar() bool { return l.OnHand < l.ParLevel }
 type CabinetInput struct {
 	RequestID string `json:"request_id"`
 	pyxis.RequestHeader
+}
+
+// Delivery is a cabinet command as the workflow sends it: the order, prepared once, with its
+// times fixed (cabinet.Order: IssuedAt, StartAt, EndAt), so that every attempt puts the same
+// message on the wire, and the cabinet's id, by which each attempt reads where the cabinet is
+// now (its driver, address and status: an operator may mend an address during an outage).
+// The order's fields are the JSON fields of the input, as the orders of v0.1.0 were, so
+// their histories decode into it (CabinetID zero: the order's own address is used).
+type Delivery struct {
+	cabinet.Order
+	CabinetID int64 `json:"cabinet_id,omitempty"`
 }
 
 // Error types of the non-retryable failures activities return. The workflow turns them into a

@@ -97,7 +97,6 @@ func DefaultConfig() Config {
 				pyxis.PriorityRoutine: 4 * time.Hour,
 			},
 			WithdrawalTimeout:    2 * time.Hour,
-			CabinetAttempts:      5,
 			CabinetRetryInterval: time.Second,
 			UpdateTimeout:        10 * time.Second,
 			DualApprovalLists:    []string{"A1", "A2", "A3", "B1", "B2"},

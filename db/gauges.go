@@ -14,6 +14,10 @@ type OperationalGauges struct {
 	AwaitingApprovalPastDeadline, ReadyAtCabinetPastDeadline int64
 	// AuditHeadSeq is the chain position of the newest audit entry.
 	AuditHeadSeq int64
+	// CabinetDeliveriesWaiting counts the cabinet commands not yet acknowledged, and
+	// OldestCabinetDeliverySeconds is how long the oldest of them has waited (0: none).
+	CabinetDeliveriesWaiting     int64
+	OldestCabinetDeliverySeconds float64
 }
 
 // OperationalGauges reads the gauges in one query; requests count as past their deadline

@@ -175,6 +175,10 @@ func (s *RequestStore) GetRequestDetail(ctx context.Context, id string) (Request
 		Transitions:        []pyxis.Transition{},
 	}
 	d.RequiredApprovals = row.RequiredApprovals
+	if row.DeliveryCommand.Valid && row.DeliverySince != nil {
+		d.CabinetDelivery = &pyxis.CabinetDelivery{Command: row.DeliveryCommand.String, Attempts: row.DeliveryAttempts.Int32,
+			LastError: row.DeliveryLastError.String, Since: *row.DeliverySince}
+	}
 	reqs := []RequestSummary{d.RequestSummary}
 	if err := s.attachLines(ctx, reqs); err != nil {
 		return RequestDetail{}, wrap("get request detail", err)

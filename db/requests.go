@@ -48,6 +48,12 @@ func project(ctx context.Context, q *gen.Queries, t pyxis.Transition) (bool, err
 	if err != nil {
 		return false, err
 	}
+	if n > 0 {
+		// The workflow moved on: no cabinet command it sent before waits any more.
+		if err := q.CloseDelivery(ctx, t.RequestID); err != nil {
+			return false, err
+		}
+	}
 	if n == 0 && t.Header == nil {
 		exists, err := q.RequestExists(ctx, t.RequestID)
 		if err != nil {

@@ -91,6 +91,9 @@ type RequestDetail struct {
 	WithdrawalDeadline *time.Time
 	Transitions        []pyxis.Transition
 	Complete           bool
+	// CabinetDelivery is the cabinet command the request waits for, while the cabinet has
+	// not acknowledged it (nil: none).
+	CabinetDelivery *pyxis.CabinetDelivery
 }
 
 // RequestSummary is a medication request as projected into Postgres: what it was created

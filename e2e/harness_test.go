@@ -175,7 +175,6 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 // testConfig is the API configuration of a test: long deadlines unless the test shortens them.
 func testConfig() api.Config {
 	cfg := api.DefaultConfig()
-	cfg.CabinetAttempts = 2
 	cfg.CabinetRetryInterval = 100 * time.Millisecond
 	// Tests send bursts from one user (a hundred requests at once); the limiter has tests of
 	// its own in api.

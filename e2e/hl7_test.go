@@ -113,9 +113,7 @@ func TestDuplicateReportConsumesOnce(t *testing.T) {
 // An authorization whose ACK comes too late is resent by Temporal's retry with the same
 // control id: the cabinet acknowledges it and counts it once.
 func TestRetriedAuthorizationCountedOnce(t *testing.T) {
-	cfg := testConfig()
-	cfg.CabinetAttempts = 4
-	c := newAPI(t, cfg)
+	c := newAPI(t, testConfig())
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 200*time.Millisecond, 5)
 	slow, err := cabsim.ParseFaults([]string{"slow=1500ms"}) // beyond the harness's 1s ACK timeout
 	require.NoError(t, err)

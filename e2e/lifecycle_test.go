@@ -237,7 +237,10 @@ func TestCabinetFailureFailsRequestAndReleases(t *testing.T) {
 		{cabinet.FaultOffline, "cabinet_unreachable"},
 	} {
 		t.Run(string(tc.fault), func(t *testing.T) {
-			c := newAPI(t, testConfig())
+			cfg := testConfig()
+			// An unreachable cabinet is retried until the withdrawal window closes.
+			cfg.WithdrawalTimeout = 3 * time.Second
+			c := newAPI(t, cfg)
 			f := c.fixture(6)
 			e2e.sim.SetFault(f.cabinetCode, tc.fault)
 			t.Cleanup(func() { e2e.sim.SetFault(f.cabinetCode, cabinet.FaultNone) })

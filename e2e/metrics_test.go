@@ -105,7 +105,6 @@ func TestMetricsFollowARequestThroughItsLifecycle(t *testing.T) {
 	cfg := testConfig()
 	cfg.Metrics = e2e.apiMetrics
 	cfg.AuditVerifyInterval = time.Hour // the first verification runs at once
-	cfg.CabinetAttempts = 5
 	cfg.CabinetRetryInterval = 500 * time.Millisecond
 	c := newAPI(t, cfg)
 	cab := c.hl7Cabinet(cabsim.FormatRDS, 200*time.Millisecond, 6)

@@ -30,10 +30,11 @@ type scenario struct {
 	inject    func(ctx context.Context, fs *stack, load *Load, o *observed) error
 }
 
-// defaultTimings: a cabinet command may take 8 attempts (about a minute of back-off),
-// an ACK 2s, and the simulated nurse withdraws 3s after the authorization.
+// defaultTimings: a cabinet command is retried from 1s until the withdrawal window (the
+// default, 2h) closes, an ACK takes at most 2s, and the simulated nurse withdraws 3s after
+// the authorization.
 func defaultTimings() timings {
-	return timings{CabinetAttempts: 8, RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second}
+	return timings{RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second}
 }
 
 // scenarios are the scenarios of `pyxis-dev loadtest --fault NAME`, in the order --help
@@ -53,12 +54,12 @@ func scenarios() []scenario {
 			timings: defaultTimings(), inject: injectTemporalRestart,
 		},
 		{
-			name: "cabinet-offline-long", what: "the cabinet refuses connections for 15s, longer than a command's budget (3 attempts): requests commanded meanwhile fail cabinet_unreachable, stock released, no authorization left at the cabinet",
-			timings: timings{CabinetAttempts: 3, RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second},
+			name: "cabinet-offline-long", what: "the cabinet refuses connections for 15s, longer than a request's withdrawal window (12s): requests whose window closes meanwhile fail cabinet_unreachable, stock released, no authorization left at the cabinet",
+			timings: timings{Window: 12 * time.Second, RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second},
 			mayFail: workflows.ReasonCabinetUnreachable, inject: injectCabinetOffline(15 * time.Second),
 		},
 		{
-			name: "cabinet-offline-short", what: "the cabinet refuses connections for 4s, within a command's budget: every request completes",
+			name: "cabinet-offline-short", what: "the cabinet refuses connections for 4s, well within the withdrawal window: every request completes",
 			timings: defaultTimings(), inject: injectCabinetOffline(4 * time.Second),
 		},
 		{
@@ -71,7 +72,7 @@ func scenarios() []scenario {
 		},
 		{
 			name: "partition", what: "a TCP proxy on both cabinet links (4 connections to the cabinet): 6s in which orders arrive and their ACKs are lost and reports are lost, then 8s in which everything arrives 3s late (past the 2s ACK timeout), then healed",
-			timings:        timings{CabinetAttempts: 8, RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second, PoolSize: 4},
+			timings:        timings{RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second, PoolSize: 4},
 			wantDuplicates: true, inject: injectPartition,
 		},
 		{

@@ -80,10 +80,12 @@ type stack struct {
 
 // timings are the cabinet and withdrawal timings of a scenario's system.
 type timings struct {
-	CabinetAttempts int
-	RetryInterval   time.Duration
-	AckTimeout      time.Duration
-	WithdrawAfter   time.Duration
+	// Window is the requests' withdrawal window, which bounds a cabinet command's retries
+	// (0: the default).
+	Window        time.Duration
+	RetryInterval time.Duration
+	AckTimeout    time.Duration
+	WithdrawAfter time.Duration
 	// PoolSize is how many connections the worker keeps to a cabinet (1 unless set).
 	PoolSize int
 }
@@ -152,11 +154,14 @@ func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error
 		"DATABASE_URL": fs.dbURL, "TEMPORAL_ADDRESS": fs.temporal.HostPort(), "TEMPORAL_NAMESPACE": "default",
 		"PYXIS_JWT_SECRET": fs.secret, "PYXIS_HTTP_ADDR": fs.apiAddr, "PYXIS_MLLP_ADDR": fs.mllpAddr,
 		"PYXIS_CODEC_DISABLED": "true", "PYXIS_LOG_FORMAT": "json", "PYXIS_LOG_LEVEL": "info", "PYXIS_RATE_LIMIT": "0",
-		"PYXIS_METRICS_ADDR": "off", "PYXIS_CABINET_ATTEMPTS": fmt.Sprint(tm.CabinetAttempts),
+		"PYXIS_METRICS_ADDR":           "off",
 		"PYXIS_CABINET_RETRY_INTERVAL": tm.RetryInterval.String(), "PYXIS_CABINET_ACK_TIMEOUT": tm.AckTimeout.String(),
 		"PYXIS_CABINET_CONNECT_TIMEOUT": "1s", "PYXIS_CABINET_POOL_SIZE": fmt.Sprint(max(tm.PoolSize, 1)), "PYXIS_SHUTDOWN_TIMEOUT": "10s", "PYXIS_SHUTDOWN_DELAY": "0s",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "", "PYXIS_ALLOW_SIMULATED_CABINETS": "false",
 		"PYXIS_HL7_TIMEZONE": "UTC",
+	}
+	if tm.Window > 0 {
+		vars["PYXIS_WITHDRAWAL_TIMEOUT"] = tm.Window.String()
 	}
 	fs.env = append(os.Environ(), fc.Env...)
 	for k, v := range vars {

@@ -111,10 +111,15 @@ func (s *Service) policy(p pyxis.Priority) workflows.Policy {
 	return workflows.Policy{
 		ApprovalTimeout:      s.cfg.ApprovalTimeouts[p],
 		WithdrawalTimeout:    s.cfg.WithdrawalTimeout,
-		CabinetAttempts:      s.cfg.CabinetAttempts,
+		CabinetAttempts:      legacyCabinetAttempts,
 		CabinetRetryInterval: s.cfg.CabinetRetryInterval,
 	}
 }
+
+// legacyCabinetAttempts is what a request tells a worker of v0.1.0, which refuses a request
+// without cabinet attempts and fails a command after them: during a rolling upgrade such a
+// worker may still run a new request. Workers since read the withdrawal window instead.
+const legacyCabinetAttempts = 5
 
 // requiredApprovals is 2 when any medication is on a list that needs two pharmacists
 // (Config.DualApprovalLists), else 1.

@@ -24,8 +24,8 @@ type Policy struct {
 	ApprovalTimeouts map[pyxis.Priority]time.Duration
 	// WithdrawalTimeout is how long an authorization waits at the cabinet.
 	WithdrawalTimeout time.Duration
-	// CabinetAttempts and CabinetRetryInterval bound cabinet commands.
-	CabinetAttempts      int32
+	// CabinetRetryInterval is the first wait between attempts of a cabinet command, which
+	// is retried until the cabinet acknowledges it or the withdrawal window closes.
 	CabinetRetryInterval time.Duration
 	// UpdateTimeout bounds how long a call waits for the workflow to take an action.
 	UpdateTimeout time.Duration

@@ -55,6 +55,10 @@ type Config struct {
 	// Metrics are the Prometheus settings (metrics.go).
 	Metrics MetricsConfig
 
+	// Retired lists the settings of earlier releases that are set but no longer read
+	// (retiredSettings); Setup warns about each.
+	Retired []string
+
 	// Registry is the process's metrics registry, made by the subcommand that serves it (nil:
 	// none).
 	Registry *metrics.Registry
@@ -66,10 +70,17 @@ func (c Config) String() string {
 	if c.JWTSecret != "" {
 		secret = "(set)"
 	}
-	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s cabinet_attempts=%d sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
+	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
 		MaskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
-		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.API.CabinetAttempts, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
+		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
 		" " + c.HL7.String() + " " + c.Metrics.String() + " " + c.securityString() + " " + c.Obs.String()
+}
+
+// retiredSettings are settings earlier releases read and this one does not: a deployment
+// that still sets one is told so, not left to believe it works.
+var retiredSettings = []string{
+	// A cabinet command is retried until the withdrawal window closes (issue 16).
+	"PYXIS_CABINET_ATTEMPTS",
 }
 
 // LoadConfig reads the environment. Every problem is reported at once.
@@ -108,12 +119,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.CabinetAckTimeout > 20*time.Second {
 		errs = append(errs, fmt.Errorf("PYXIS_CABINET_ACK_TIMEOUT=%s: at most 20s, inside the cabinet command's 30s timeout", c.CabinetAckTimeout))
 	}
-	if v := getenv("PYXIS_CABINET_ATTEMPTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			errs = append(errs, fmt.Errorf("PYXIS_CABINET_ATTEMPTS=%q: want a number from 1 to 100", v))
+	for _, name := range retiredSettings {
+		if getenv(name) != "" {
+			c.Retired = append(c.Retired, name)
 		}
-		c.API.CabinetAttempts = int32(n)
 	}
 	if v := getenv("PYXIS_DUAL_APPROVAL_LISTS"); v != "" {
 		lists, err := parseLists(v)

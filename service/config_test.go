@@ -43,3 +43,18 @@ func TestTemporalCompressionSetting(t *testing.T) {
 	_, err = LoadConfig(envOf("PYXIS_TEMPORAL_COMPRESSION", "zstd"))
 	assert.ErrorContains(t, err, `PYXIS_TEMPORAL_COMPRESSION="zstd": want gzip or none`)
 }
+
+// PYXIS_CABINET_ATTEMPTS is no longer read (a cabinet command is retried until the
+// withdrawal window closes): a deployment that still sets it starts, and is told so, even
+// with a value the old release refused.
+func TestRetiredSettingIsReported(t *testing.T) {
+	cfg, err := LoadConfig(envOf())
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Retired)
+
+	for _, v := range []string{"5", "0"} {
+		cfg, err = LoadConfig(envOf("PYXIS_CABINET_ATTEMPTS", v))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"PYXIS_CABINET_ATTEMPTS"}, cfg.Retired)
+	}
+}

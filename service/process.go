@@ -26,6 +26,10 @@ func Setup(ctx context.Context, command string, getenv func(string) string) (Con
 	if cfg.AllowSimulatedCabinets {
 		WarnSimulatedCabinets()
 	}
+	for _, name := range cfg.Retired {
+		slog.Warn("a setting is no longer read: remove it", "setting", name,
+			"why", "a cabinet command is retried until the cabinet acknowledges it or the request's withdrawal window (PYXIS_WITHDRAWAL_TIMEOUT) closes")
+	}
 	if command != "dev" && command != "api" && command != "worker" {
 		return cfg, func() {}, nil
 	}

@@ -66,74 +66,124 @@ func (s *MedicationRequestTestSuite) TestCabinetRefuses() {
 	s.assertRecorded(in, want)
 }
 
-// An unreachable cabinet is tried Policy.CabinetAttempts times with the policy's back-off;
-// then the authorization is revoked in case a command got through, the stock released, and
-// the request failed.
-func (s *MedicationRequestTestSuite) TestCabinetUnreachable() {
-	cases := []struct {
-		attempts int32
-		failedAt time.Time
-	}{
-		{1, approvedAt},
-		{3, approvedAt.Add(2*time.Second + 4*time.Second)},
-	}
-	for _, tc := range cases {
-		s.Run(fmt.Sprintf("%d attempts", tc.attempts), func() {
-			s.fake.authorizeErr = always(errUnreachable)
-			in := validInput()
-			in.Policy.CabinetAttempts = tc.attempts
-			s.approveAt10()
+// windowEnd is when the withdrawal window of validInput closes: it opens when the order is
+// first sent, at the approval.
+var windowEnd = approvedAt.Add(15 * time.Minute)
 
-			s.execute(in)
-
-			want := append(firstThree(),
-				trc(4, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", pyxis.System, tc.failedAt,
-					workflows.ReasonCabinetUnreachable, unreachable(int(tc.attempts))))
-			st := s.finalState()
-			s.Equal(workflows.StatusFailed, st.Status)
-			s.Equal(unreachable(int(tc.attempts)), st.Reason)
-			s.Equal(workflows.ReasonCabinetUnreachable, st.ReasonCode)
-			s.Equal(want, st.Transitions)
-			s.Nil(st.WithdrawalDeadline)
-			s.assertActivityCalls(map[string]int{
-				"Admit": 1, "RecordStep": 2, "DispenseOrder": int(tc.attempts), "WithdrawOrder": 1,
-			})
-			calls := s.fake.calls()
-			s.Equal([]string{"WithdrawOrder", "RecordStep#4/release"}, calls[len(calls)-2:])
-			s.requirePrepared(in)
-			s.assertRecorded(in, want)
-		})
-	}
+// notAcknowledged is the reason of a request whose cabinet never acknowledged what.
+func notAcknowledged(what string) string {
+	return "the cabinet did not acknowledge " + what + " within the withdrawal window (15m0s)"
 }
 
-// Revoking is best effort: a cabinet that stays unreachable gets three revoke attempts,
-// whatever the policy says, the failure is audited, and the stock is released all the same.
-func (s *MedicationRequestTestSuite) TestCabinetUnreachableRevokeFails() {
+// An unreachable cabinet does not fail the order after a few attempts: the same order is
+// retried with back-off until the withdrawal window closes, and only then does the request
+// fail cabinet_unreachable; the authorization is revoked in case an attempt got through,
+// and the stock released. Every attempt carries the same order, whose times are fixed when
+// it is first sent (so the same bytes go on the wire), and whose end is the window's.
+func (s *MedicationRequestTestSuite) TestCabinetOutageOutlastsTheWindow() {
 	s.fake.authorizeErr = always(errUnreachable)
-	s.fake.revokeErr = always(errUnreachable)
 	in := validInput()
-	in.Policy.CabinetAttempts = 2
 	s.approveAt10()
 
 	s.execute(in)
 
-	// Authorize at +0s and +2s; revoke at +2s, +4s and +8s.
-	end := approvedAt.Add(8 * time.Second)
-	want := append(firstThree(),
-		trc(4, workflows.StatusApproved, workflows.StatusApproved, "revoke_failed", pyxis.System, end, workflows.ReasonCabinetUnreachable, unreachable(3)),
-		trc(5, workflows.StatusApproved, workflows.StatusFailed, "cabinet_failed", pyxis.System, end, workflows.ReasonCabinetUnreachable, unreachable(2)))
 	st := s.finalState()
 	s.Equal(workflows.StatusFailed, st.Status)
-	s.Equal(want, st.Transitions)
-	s.assertActivityCalls(map[string]int{
-		"Admit": 1, "RecordStep": 2, "DispenseOrder": 2, "WithdrawOrder": 3,
-	})
-	s.assertRecorded(in, want)
+	s.Equal(workflows.ReasonCabinetUnreachable, st.ReasonCode)
+	s.Equal(notAcknowledged("the order"), st.Reason)
+	s.Require().Len(st.Transitions, 4)
+	failedAt := st.Transitions[3].At
+	s.False(failedAt.After(windowEnd), "failed at %s, after the window closed at %s", failedAt, windowEnd)
+	s.True(failedAt.After(windowEnd.Add(-time.Minute)), "failed at %s, long before the window closed at %s", failedAt, windowEnd)
+	s.Nil(st.WithdrawalDeadline)
+
+	// Back-off from 2s, doubling, at most 30s: some 30 attempts in 15 minutes, all alike.
+	sent := s.fake.deliveries("DispenseOrder")
+	s.Greater(len(sent), 20)
+	first := sent[0]
+	s.Equal(int64(cabinetID), first.CabinetID)
+	s.Equal(approvedAt, first.IssuedAt)
+	s.Equal(approvedAt, first.StartAt)
+	s.Equal(windowEnd, first.EndAt)
+	for _, d := range sent {
+		s.Equal(first, d)
+	}
+	s.Len(s.fake.cabinetInputs("PrepareOrder"), 1, "the order is prepared once")
+
+	// The revoke repeats the order, issued when it is sent.
+	revokes := s.fake.deliveries("WithdrawOrder")
+	s.Require().Len(revokes, 1)
+	s.Equal(failedAt, revokes[0].IssuedAt)
+	s.Equal(windowEnd, revokes[0].EndAt)
+	s.False(revokes[0].PartlyDispensed)
+	calls := s.fake.calls()
+	s.Equal([]string{"WithdrawOrder", "RecordStep#4/release"}, calls[len(calls)-2:])
+	s.requirePrepared(in)
 }
 
-// A cabinet that answers within the attempts makes the request ready; meanwhile the request
-// cannot be cancelled (it is approved, not yet at the cabinet), and a withdrawal the cabinet
-// reports before its answer arrives is early, not wrong: the reporter tries it again.
+// A cabinet back within the window gets the order: the request is ready, with the window
+// the order carries (not a new one from the acknowledgment).
+func (s *MedicationRequestTestSuite) TestCabinetBackWithinTheWindow() {
+	s.fake.authorizeErr = failFirst(10, errUnreachable)
+	s.approveAt10()
+	withdrawn := s.withdrawnAt(20 * time.Minute)
+
+	s.execute(validInput())
+
+	s.requireCompleted(withdrawn)
+	st := s.finalState()
+	s.Equal(workflows.StatusDispensed, st.Status)
+	s.Equal("authorized_at_cabinet", st.Transitions[3].Action)
+	s.True(st.Transitions[3].At.After(approvedAt.Add(3*time.Minute)), "ready at %s", st.Transitions[3].At)
+	s.Equal(at(windowEnd), st.WithdrawalDeadline)
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 11})
+}
+
+// A refusal (AE) that follows an attempt which went unanswered is revoked: that attempt may
+// have reached the cabinet, which then refused only the resend.
+func (s *MedicationRequestTestSuite) TestRefusalAfterUnansweredAttemptIsRevoked() {
+	s.fake.authorizeErr = func(attempt int) error {
+		if attempt == 1 {
+			return errUnreachable
+		}
+		return temporal.NewNonRetryableApplicationError("cabinet ICU-A3 refused: duplicate order",
+			activities.ErrCabinetRefused, nil, "duplicate order", true)
+	}
+	s.approveAt10()
+
+	s.execute(validInput())
+
+	st := s.finalState()
+	s.Equal(workflows.StatusFailed, st.Status)
+	s.Equal(workflows.ReasonCabinetRefused, st.ReasonCode)
+	s.Equal("the cabinet refused the order: duplicate order", st.Reason)
+	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 2, "DispenseOrder": 2, "WithdrawOrder": 1})
+}
+
+// A revoke the cabinet does not acknowledge after the window closed is tried three times:
+// the cabinet ended the order itself (TQ1-8). The failure is audited and the stock released.
+func (s *MedicationRequestTestSuite) TestCabinetOutageRevokeFails() {
+	s.fake.authorizeErr = always(errUnreachable)
+	s.fake.revokeErr = always(errUnreachable)
+	in := validInput()
+	s.approveAt10()
+
+	s.execute(in)
+
+	st := s.finalState()
+	s.Equal(workflows.StatusFailed, st.Status)
+	s.Require().Len(st.Transitions, 5)
+	s.Equal("revoke_failed", st.Transitions[3].Action)
+	s.Equal(notAcknowledged("the cancel"), st.Transitions[3].Reason)
+	s.Equal("cabinet_failed", st.Transitions[4].Action)
+	s.Equal(notAcknowledged("the order"), st.Transitions[4].Reason)
+	s.Greater(len(s.fake.deliveries("WithdrawOrder")), 1)
+	s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
+}
+
+// While the order is being delivered the request cannot be cancelled (it is approved, not
+// yet at the cabinet), and a withdrawal the cabinet reports before its answer arrives is
+// early, not wrong: the reporter tries it again.
 func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	s.fake.authorizeErr = failFirst(2, errUnreachable)
 	s.approveAt10()
@@ -150,7 +200,7 @@ func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	st := s.finalState()
 	s.Equal(workflows.StatusDispensed, st.Status)
 	s.Equal(tr(4, workflows.StatusApproved, workflows.StatusReadyAtCabinet, "authorized_at_cabinet", pyxis.System, ready, ""), st.Transitions[3])
-	s.Equal(at(ready.Add(15*time.Minute)), st.WithdrawalDeadline)
+	s.Equal(at(windowEnd), st.WithdrawalDeadline)
 	s.Empty(st.Reason)
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 3})
 }
@@ -186,8 +236,9 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPasses() {
 	s.assertRecorded(in, want)
 }
 
-// When the window passes and the revoke fails, the expiry stands, the failure is audited
-// and the stock is still released.
+// When the window passes and the revoke fails (three attempts: the order's TQ1-8 ended it at
+// the cabinet already), the expiry stands, the failure is audited and the stock is still
+// released.
 func (s *MedicationRequestTestSuite) TestWithdrawalWindowPassesRevokeFails() {
 	s.fake.revokeErr = always(errUnreachable)
 	s.approveAt10()
@@ -200,13 +251,14 @@ func (s *MedicationRequestTestSuite) TestWithdrawalWindowPassesRevokeFails() {
 	s.Equal("not withdrawn within 15m0s", st.Reason)
 	s.Require().Len(st.Transitions, 6)
 	s.Equal(trc(6, workflows.StatusExpired, workflows.StatusExpired, "revoke_failed", pyxis.System, deadline.Add(6*time.Second),
-		workflows.ReasonCabinetUnreachable, unreachable(3)), st.Transitions[5])
+		workflows.ReasonCabinetUnreachable, notAcknowledged("the cancel")), st.Transitions[5])
 	s.assertActivityCalls(map[string]int{
 		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 3,
 	})
 }
 
-// Cancelling a request that is ready at the cabinet revokes the authorization, then releases.
+// Cancelling a request that is ready at the cabinet records the cancellation at once, then
+// revokes the authorization, then releases.
 func (s *MedicationRequestTestSuite) TestCancelWhileReadyAtCabinet() {
 	in := validInput()
 	s.approveAt10()
@@ -224,12 +276,67 @@ func (s *MedicationRequestTestSuite) TestCancelWhileReadyAtCabinet() {
 	s.Equal(want, st.Transitions)
 	s.Equal(t0.Add(15*time.Minute), s.env.Now().UTC())
 	s.Equal([]string{
-		"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "WithdrawOrder", "RecordStep#5/release",
+		"Admit", "RecordStep#3", "DispenseOrder", "RecordStep#4", "RecordStep#5", "WithdrawOrder", "RecordStep#/release",
 	}, s.fake.calls())
 	s.assertActivityCalls(map[string]int{
-		"Admit": 1, "RecordStep": 3, "DispenseOrder": 1, "WithdrawOrder": 1,
+		"Admit": 1, "RecordStep": 4, "DispenseOrder": 1, "WithdrawOrder": 1,
 	})
 	s.assertRecorded(in, want)
+}
+
+// A cancel is retried until the cabinet acknowledges it while the window is open: no
+// request is left withdrawable at the cabinet after three tries. The request shows it is
+// cancelled meanwhile, and its stock stays held until the cabinet took the cancel. A
+// partly withdrawn order is discontinued (PartlyDispensed: DC), not cancelled.
+func (s *MedicationRequestTestSuite) TestCancelRetriedUntilAcknowledged() {
+	s.fake.revokeErr = failFirst(8, errUnreachable)
+	s.approveAt10()
+	s.withdrawnAt(12*time.Minute, pyxis.Line{MedicationID: 11, Quantity: 2})
+	cancel := s.sendUpdate(13*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse, Reason: "patient refused"})
+	cancelled := s.queryAt(13*time.Minute + 30*time.Second)
+
+	s.execute(validInput())
+
+	s.Equal(workflows.StatusCancelled, s.requireCompleted(cancel).Status)
+	s.Equal(workflows.StatusCancelled, s.requireSnapshot(cancelled).Status)
+	st := s.finalState()
+	s.Equal(workflows.StatusCancelled, st.Status)
+	s.Equal("patient refused", st.Reason)
+	for _, t := range st.Transitions {
+		s.NotEqual("revoke_failed", t.Action)
+	}
+	revokes := s.fake.deliveries("WithdrawOrder")
+	s.Len(revokes, 9)
+	for _, r := range revokes {
+		s.Equal(revokes[0], r, "every attempt of the cancel is the same message")
+	}
+	s.True(revokes[0].PartlyDispensed)
+	s.Equal(t0.Add(13*time.Minute), revokes[0].IssuedAt)
+	s.Equal(approvedAt, revokes[0].StartAt)
+	s.Equal(windowEnd, revokes[0].EndAt)
+	calls := s.fake.calls()
+	s.Equal("RecordStep#/release", calls[len(calls)-1])
+	s.Equal("WithdrawOrder", calls[len(calls)-2])
+}
+
+// A cancel the cabinet never acknowledges is retried until the window closes (after which
+// the cabinet no longer offers the order); then the failure is audited and the stock
+// released.
+func (s *MedicationRequestTestSuite) TestCancelNeverAcknowledged() {
+	s.fake.revokeErr = always(errUnreachable)
+	s.approveAt10()
+	s.sendUpdate(13*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse, Reason: "patient refused"})
+
+	s.execute(validInput())
+
+	st := s.finalState()
+	s.Equal(workflows.StatusCancelled, st.Status)
+	last := st.Transitions[len(st.Transitions)-1]
+	s.Equal("revoke_failed", last.Action)
+	s.Equal(notAcknowledged("the cancel"), last.Reason)
+	s.False(last.At.Before(windowEnd.Add(-time.Minute)), "gave up at %s, before the window closed at %s", last.At, windowEnd)
+	s.Greater(len(s.fake.deliveries("WithdrawOrder")), 20)
+	s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
 }
 
 // A withdrawal reported by another cabinet is refused and the request stays ready.

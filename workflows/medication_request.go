@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/activities"
+	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/internal/textcheck"
 )
 
@@ -52,6 +54,12 @@ type request struct {
 	notes map[int32]string
 	// authorizing is set once a cabinet command may have reached the cabinet.
 	authorizing bool
+	// durable is set for a run that sends its cabinet commands since durableDelivery
+	// (cabinet.go); windowEnd is then the end of its withdrawal window, fixed when the
+	// authorization is first sent, and order the authorization as sent.
+	durable   bool
+	windowEnd time.Time
+	order     *cabinet.Order
 	// consumed is set once the withdrawn stock has left the ledger.
 	consumed bool
 	// salvaging is set once a step was refused for good (recording.go, salvage).
@@ -124,8 +132,9 @@ func validateInput(in Input) error {
 			errs = append(errs, fmt.Errorf("medication %d: quantity must be positive", l.MedicationID))
 		}
 	}
-	if in.Policy.ApprovalTimeout <= 0 || in.Policy.WithdrawalTimeout <= 0 || in.Policy.CabinetAttempts <= 0 {
-		errs = append(errs, errors.New("policy timeouts and cabinet attempts must be positive"))
+	// CabinetAttempts is read by runs of v0.1.0 only (cabinet.go); it may be zero since.
+	if in.Policy.ApprovalTimeout <= 0 || in.Policy.WithdrawalTimeout <= 0 || in.Policy.CabinetAttempts < 0 {
+		errs = append(errs, errors.New("policy timeouts must be positive"))
 	}
 	// The API refuses such text already; a workflow started some other way must not carry
 	// it into history and the database either.
@@ -172,14 +181,24 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 		}
 		// A transport failure may hide a command the cabinet did apply: withdraw it, so no
 		// authorization outlives its reservation. A refusal, or a cabinet that does not
-		// exist, needs no such care.
-		if !isApplicationError(err, activities.ErrCabinetRefused) && !isApplicationError(err, activities.ErrUnknownCabinet) {
+		// exist, needs no such care, unless the refusal followed an attempt that went
+		// unanswered (since durableDelivery): that one may have reached the cabinet.
+		refused := isApplicationError(err, activities.ErrCabinetRefused) && !(r.durable && refusedAfterSilence(err))
+		if !refused && !isApplicationError(err, activities.ErrUnknownCabinet) {
 			r.revoke(ctx)
 		}
-		r.move(ctx, StatusFailed, "cabinet_failed", pyxis.System, cabinetFailure(err, r.in.Policy.CabinetAttempts))
+		w := cabinetFailure(err, r.in.Policy.CabinetAttempts)
+		if r.durable {
+			w = deliveryFailure(err, "the order", r.in.Policy.WithdrawalTimeout)
+		}
+		r.move(ctx, StatusFailed, "cabinet_failed", pyxis.System, w)
 		return r.finish(ctx, true)
 	}
 	deadline := workflow.Now(ctx).Add(r.in.Policy.WithdrawalTimeout)
+	if r.durable {
+		// The window the order carries (TQ1-8) is the one the nurse has.
+		deadline = r.windowEnd
+	}
 	r.state.WithdrawalDeadline = &deadline
 	r.move(ctx, StatusReadyAtCabinet, "authorized_at_cabinet", pyxis.System, noReason)
 	if err := r.flush(ctx); err != nil {
@@ -292,12 +311,16 @@ func (r *request) finish(ctx workflow.Context, release bool) (*State, error) {
 	return &r.state, nil
 }
 
-// revoke withdraws the cabinet authorization, best effort: the request ends either way, and a
-// cabinet that stays unreachable cannot be helped by waiting longer.
+// revoke withdraws the cabinet authorization (withdrawAuthorization): the request ends
+// either way, and a revoke that the cabinet never acknowledged is audited (revoke_failed).
 func (r *request) revoke(ctx workflow.Context) {
 	if err := r.withdrawAuthorization(ctx); err != nil {
 		r.logger.Warn("Cabinet authorization not withdrawn", "Error", err)
-		r.move(ctx, r.state.Status, "revoke_failed", pyxis.System, cabinetFailure(err, 3))
+		w := cabinetFailure(err, revokeAttemptsAfterWindow)
+		if r.durable {
+			w = deliveryFailure(err, "the cancel", r.in.Policy.WithdrawalTimeout)
+		}
+		r.move(ctx, r.state.Status, "revoke_failed", pyxis.System, w)
 	}
 }
 

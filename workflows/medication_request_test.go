@@ -110,7 +110,7 @@ func (s *MedicationRequestTestSuite) TestInvalidInputFailsWithoutActivities() {
 		{"no requester", func(in *workflows.Input) { in.Requester = pyxis.Actor{} }, "requester is required"},
 		{"no patient", func(in *workflows.Input) { in.Patient.MRN = "" }, "patient MRN is required"},
 		{"no cabinet", func(in *workflows.Input) { in.CabinetID = 0 }, "cabinet is required"},
-		{"no cabinet attempts", func(in *workflows.Input) { in.Policy.CabinetAttempts = 0 }, "policy timeouts and cabinet attempts must be positive"},
+		{"no withdrawal window", func(in *workflows.Input) { in.Policy.WithdrawalTimeout = 0 }, "policy timeouts must be positive"},
 		{"no required approvals", func(in *workflows.Input) { in.RequiredApprovals = 0 }, "required approvals must be 1 or 2, not 0"},
 		{"three approvals", func(in *workflows.Input) { in.RequiredApprovals = 3 }, "required approvals must be 1 or 2, not 3"},
 		{"several at once", func(in *workflows.Input) { in.Priority = ""; in.Lines = []pyxis.Line{} },

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -61,6 +62,17 @@ func cabinetFailure(err error, attempts int32) why {
 		}
 	}
 	return because(ReasonCabinetUnreachable, fmt.Sprintf("the cabinet did not answer (%d attempts)", attempts))
+}
+
+// deliveryFailure words the failure of a cabinet command (what: "the order", "the cancel")
+// sent since durableDelivery: a refusal or a cabinet that cannot take orders as
+// cabinetFailure does, else a cabinet that did not acknowledge it within the window.
+func deliveryFailure(err error, what string, window time.Duration) why {
+	w := cabinetFailure(err, 0)
+	if w.code != ReasonCabinetUnreachable {
+		return w
+	}
+	return because(ReasonCabinetUnreachable, "the cabinet did not acknowledge "+what+" within the withdrawal window ("+window.String()+")")
 }
 
 // admissionFailure words an admission that failed other than for want of stock.

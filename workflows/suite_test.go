@@ -289,6 +289,8 @@ type fakeActivities struct {
 	// stock holds, per stock change, the requests whose steps carried it.
 	stock  map[pyxis.StockChange][]string
 	counts map[string]int
+	// sent holds the input of every attempt of each cabinet command.
+	sent map[string][]activities.Delivery
 
 	reserveErr, authorizeErr, revokeErr, stepErr, prepareErr func(attempt int) error
 }
@@ -382,12 +384,31 @@ func (f *fakeActivities) prepareOrder(_ context.Context, in activities.CabinetIn
 
 // dispenseOrder and withdrawOrder stand in for the cabinet commands; authorizeErr and
 // revokeErr decide them by attempt.
-func (f *fakeActivities) dispenseOrder(_ context.Context, o cabinet.Order) error {
+func (f *fakeActivities) dispenseOrder(_ context.Context, d activities.Delivery) error {
+	f.keep("DispenseOrder", d)
 	return outcome(f.authorizeErr, f.enter("DispenseOrder", "DispenseOrder"))
 }
 
-func (f *fakeActivities) withdrawOrder(_ context.Context, o cabinet.Order) error {
+func (f *fakeActivities) withdrawOrder(_ context.Context, d activities.Delivery) error {
+	f.keep("WithdrawOrder", d)
 	return outcome(f.revokeErr, f.enter("WithdrawOrder", "WithdrawOrder"))
+}
+
+// keep keeps a cabinet command's input, so tests can check what each attempt sent.
+func (f *fakeActivities) keep(name string, d activities.Delivery) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sent == nil {
+		f.sent = map[string][]activities.Delivery{}
+	}
+	f.sent[name] = append(f.sent[name], d)
+}
+
+// deliveries returns the inputs of every attempt of a cabinet command.
+func (f *fakeActivities) deliveries(name string) []activities.Delivery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.Delivery(nil), f.sent[name]...)
 }
 
 // calls is the order in which activities ran.

@@ -95,6 +95,12 @@ func (r *request) awaitWithdrawal(ctx workflow.Context) (*State, error) {
 			}
 			return r.finish(ctx, false)
 		case r.state.Status == StatusCancelled:
+			if r.durable {
+				// The revoke may wait out an outage: the cancellation shows at once.
+				if err := r.flush(ctx); err != nil {
+					return nil, err
+				}
+			}
 			r.revoke(ctx)
 			return r.finish(ctx, true)
 		case len(r.pendingVends) > 0:

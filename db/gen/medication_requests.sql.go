@@ -109,9 +109,13 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 const getRequestDetail = `-- name: GetRequestDetail :one
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
-       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions, r.version
+       r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions,
+       d.command AS delivery_command, d.attempts AS delivery_attempts, d.last_error AS delivery_last_error,
+       d.since AS delivery_since,
+       (r.version + COALESCE((SELECT dv.changes FROM cabinet_deliveries dv WHERE dv.request_id = r.id), 0))::bigint AS version
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
+LEFT JOIN cabinet_deliveries d ON d.request_id = r.id AND d.open
 WHERE r.id = $1
 `
 
@@ -136,10 +140,15 @@ type GetRequestDetailRow struct {
 	ApprovalDeadline   *time.Time
 	WithdrawalDeadline *time.Time
 	HasTransitions     bool
+	DeliveryCommand    pgtype.Text
+	DeliveryAttempts   pgtype.Int4
+	DeliveryLastError  pgtype.Text
+	DeliverySince      *time.Time
 	Version            int64
 }
 
-// GetRequestDetail returns what a read of one request shows besides its lines and transitions.
+// GetRequestDetail returns what a read of one request shows besides its lines and transitions,
+// with the cabinet command it waits for, if any.
 func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error) {
 	row := q.db.QueryRow(ctx, getRequestDetail, id)
 	var i GetRequestDetailRow
@@ -164,6 +173,10 @@ func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDe
 		&i.ApprovalDeadline,
 		&i.WithdrawalDeadline,
 		&i.HasTransitions,
+		&i.DeliveryCommand,
+		&i.DeliveryAttempts,
+		&i.DeliveryLastError,
+		&i.DeliverySince,
 		&i.Version,
 	)
 	return i, err

@@ -20,7 +20,10 @@ SELECT
      WHERE status = 'awaiting_approval' AND approval_deadline < $1::timestamptz)::bigint AS awaiting_approval_past_deadline,
     (SELECT count(*) FROM medication_requests
      WHERE status = 'ready_at_cabinet' AND withdrawal_deadline < $1::timestamptz)::bigint AS ready_at_cabinet_past_deadline,
-    (SELECT seq FROM audit_chain_head)::bigint AS audit_head_seq
+    (SELECT seq FROM audit_chain_head)::bigint AS audit_head_seq,
+    (SELECT count(*) FROM cabinet_deliveries WHERE open)::bigint AS cabinet_deliveries_waiting,
+    (SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(since)), 0) FROM cabinet_deliveries WHERE open)::float8
+        AS oldest_cabinet_delivery_seconds
 `
 
 type OperationalGaugesRow struct {
@@ -30,13 +33,16 @@ type OperationalGaugesRow struct {
 	AwaitingApprovalPastDeadline int64
 	ReadyAtCabinetPastDeadline   int64
 	AuditHeadSeq                 int64
+	CabinetDeliveriesWaiting     int64
+	OldestCabinetDeliverySeconds float64
 }
 
 // Queries of the metrics read at scrape time (internal/metrics): each is a count over an
 // index, cheap enough to run every few seconds.
 // OperationalGauges counts what waits for people (open refill tasks, discrepancies, override
 // reviews), the requests still waiting past a deadline that passed before @past_deadline, and
-// reads the audit chain head.
+// reads the audit chain head, the cabinet commands waiting for an acknowledgment and how
+// long the oldest has waited (by the database's clock).
 func (q *Queries) OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGaugesRow, error) {
 	row := q.db.QueryRow(ctx, operationalGauges, pastDeadline)
 	var i OperationalGaugesRow
@@ -47,6 +53,8 @@ func (q *Queries) OperationalGauges(ctx context.Context, pastDeadline time.Time)
 		&i.AwaitingApprovalPastDeadline,
 		&i.ReadyAtCabinetPastDeadline,
 		&i.AuditHeadSeq,
+		&i.CabinetDeliveriesWaiting,
+		&i.OldestCabinetDeliverySeconds,
 	)
 	return i, err
 }

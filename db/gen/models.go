@@ -912,6 +912,18 @@ type Cabinet struct {
 	ReportSources []netip.Prefix
 }
 
+type CabinetDelivery struct {
+	RequestID      string
+	Command        string
+	Attempts       int32
+	LastError      string
+	Since          time.Time
+	LastAt         time.Time
+	MaybeDelivered bool
+	Open           bool
+	Changes        int64
+}
+
 type CabinetInbox struct {
 	ID               int64
 	CabinetID        int64

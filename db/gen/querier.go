@@ -35,6 +35,9 @@ type Querier interface {
 	CheckRequestSummaries(ctx context.Context, cabinetIds []int64) ([]CheckRequestSummariesRow, error)
 	// ClaimCabinetMessage records a cabinet report as applied; it affects no row when the report was applied before.
 	ClaimCabinetMessage(ctx context.Context, arg ClaimCabinetMessageParams) (int64, error)
+	// CloseDelivery closes whatever command of the request is still open: the workflow recorded
+	// a transition after it, so it no longer waits for it.
+	CloseDelivery(ctx context.Context, requestID string) error
 	// CloseRefillTask moves an open refill task to done or cancelled; it returns no row when the task is not open.
 	CloseRefillTask(ctx context.Context, arg CloseRefillTaskParams) (CloseRefillTaskRow, error)
 	// ConsumeReservation records that a vend took quantity of a held reservation; the reservation
@@ -87,7 +90,8 @@ type Querier interface {
 	GetRefillTask(ctx context.Context, id int64) (GetRefillTaskRow, error)
 	// GetRequest returns one request of the projection with its cabinet's code.
 	GetRequest(ctx context.Context, id string) (GetRequestRow, error)
-	// GetRequestDetail returns what a read of one request shows besides its lines and transitions.
+	// GetRequestDetail returns what a read of one request shows besides its lines and transitions,
+	// with the cabinet command it waits for, if any.
 	GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error)
 	// GetRequestTimes returns what the metrics of a request's transitions need: its priority, when
 	// it was submitted, and when it first entered awaiting_approval (its submission when it never
@@ -207,11 +211,17 @@ type Querier interface {
 	// index, cheap enough to run every few seconds.
 	// OperationalGauges counts what waits for people (open refill tasks, discrepancies, override
 	// reviews), the requests still waiting past a deadline that passed before @past_deadline, and
-	// reads the audit chain head.
+	// reads the audit chain head, the cabinet commands waiting for an acknowledgment and how
+	// long the oldest has waited (by the database's clock).
 	OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGaugesRow, error)
 	// PurgeInboxRaw blanks the raw text of settled reports received before the cutoff; the parsed
 	// report stays.
 	PurgeInboxRaw(ctx context.Context, cutoff time.Time) (int64, error)
+	// RecordDeliveryAttempt records a failed attempt of a request's cabinet command. Attempts of
+	// the same command add up (the first one's time stays since, and maybe_delivered stays set
+	// once set); another command starts afresh. An attempt older than the one recorded (a slow
+	// worker reporting late) changes nothing.
+	RecordDeliveryAttempt(ctx context.Context, arg RecordDeliveryAttemptParams) (int64, error)
 	// RegisterMovements returns the ledger entries of controlled medications within the period,
 	// in the order they happened.
 	RegisterMovements(ctx context.Context, arg RegisterMovementsParams) ([]RegisterMovementsRow, error)
@@ -239,6 +249,9 @@ type Querier interface {
 	SetCabinetReportSources(ctx context.Context, arg SetCabinetReportSourcesParams) (Cabinet, error)
 	// SetOnHand sets the on_hand of a pocket locked with LockStock.
 	SetOnHand(ctx context.Context, arg SetOnHandParams) error
+	// SettleDelivery closes a request's command the cabinet answered (acknowledged or refused),
+	// and says whether an earlier attempt of it may have reached the cabinet unanswered.
+	SettleDelivery(ctx context.Context, arg SettleDeliveryParams) (bool, error)
 	// SettleInboxReport records that a pending report was applied (or given up on) and how.
 	SettleInboxReport(ctx context.Context, arg SettleInboxReportParams) error
 	// SettleReservations moves the held reservations of a request to a final state and returns what

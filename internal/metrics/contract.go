@@ -97,6 +97,10 @@ var (
 		"1 when the last verification of the audit hash chain found every link intact, 0 when it found a broken one; absent before the first verification.", API}
 	RequestsPastDeadline = Def{"pyxis_requests_past_deadline", Gauge, []string{"status"},
 		"Requests still awaiting_approval or ready_at_cabinet more than a minute past their deadline (read from Postgres at scrape time).", API}
+	CabinetDeliveriesWaiting = Def{"pyxis_cabinet_deliveries_waiting", Gauge, nil,
+		"Cabinet commands (an order or its cancel) retried because the cabinet has not acknowledged them, until it does or the withdrawal window closes (read from Postgres at scrape time).", API}
+	CabinetDeliveryOldest = Def{"pyxis_cabinet_delivery_oldest_seconds", Gauge, nil,
+		"How long the oldest cabinet command not yet acknowledged has been retried; 0 when none waits (read from Postgres at scrape time).", API}
 )
 
 // The Temporal SDK metrics the dashboard and alerts use, as the SDK handler names them:
@@ -116,6 +120,7 @@ var Contract = []Def{
 	RequestsStarted, RequestsEnded, ApprovalWait, RequestLifecycle, ReservationsRefused,
 	CabinetCommandDuration, CabinetCommands, CabinetReachable, HL7Reports,
 	OpenRestockTasks, OpenDiscrepancies, OpenOverrideReviews, AuditHeadSeq, AuditChainOK, RequestsPastDeadline,
+	CabinetDeliveriesWaiting, CabinetDeliveryOldest,
 	TemporalWorkflowTaskScheduleToStart, TemporalActivityScheduleToStart, TemporalSlotsAvailable,
 	TemporalPollers, TemporalActivityFailed, TemporalRequestFailures,
 }

@@ -29,6 +29,10 @@ type Gauges struct {
 	AwaitingApprovalPastDeadline, ReadyAtCabinetPastDeadline int64
 	// AuditHeadSeq is the chain position of the newest audit entry.
 	AuditHeadSeq int64
+	// CabinetDeliveriesWaiting counts the cabinet commands not yet acknowledged, and
+	// OldestCabinetDeliverySeconds is how long the oldest has waited (0: none).
+	CabinetDeliveriesWaiting     int64
+	OldestCabinetDeliverySeconds float64
 }
 
 // GaugeSource is what the gauges are read from (the database, through an adapter where the
@@ -50,11 +54,12 @@ type storeGauges struct {
 	failed bool
 
 	restock, discrepancies, overrides, headSeq, pastDeadline *prometheus.Desc
+	deliveries, oldestDelivery                               *prometheus.Desc
 }
 
 // WatchStore exports the gauges read from src at scrape time: open restock tasks,
-// discrepancies and override reviews, requests past deadline by status, and the audit chain
-// head. The api exports them (one reading per scrape of one process is enough; the worker's
+// discrepancies and override reviews, requests past deadline by status, the audit chain
+// head, and the cabinet commands waiting for an acknowledgment. The api exports them (one reading per scrape of one process is enough; the worker's
 // /metrics stays free of database reads). Only the first call registers.
 func (r *Registry) WatchStore(src GaugeSource) {
 	if r == nil {
@@ -65,13 +70,14 @@ func (r *Registry) WatchStore(src GaugeSource) {
 			src: src, now: time.Now,
 			restock: desc(OpenRestockTasks), discrepancies: desc(OpenDiscrepancies), overrides: desc(OpenOverrideReviews),
 			headSeq: desc(AuditHeadSeq), pastDeadline: desc(RequestsPastDeadline),
+			deliveries: desc(CabinetDeliveriesWaiting), oldestDelivery: desc(CabinetDeliveryOldest),
 		}
 		return g, []prometheus.Collector{g}
 	})
 }
 
 func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{g.restock, g.discrepancies, g.overrides, g.headSeq, g.pastDeadline} {
+	for _, d := range []*prometheus.Desc{g.restock, g.discrepancies, g.overrides, g.headSeq, g.pastDeadline, g.deliveries, g.oldestDelivery} {
 		ch <- d
 	}
 }
@@ -90,6 +96,8 @@ func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
 	gauge(g.headSeq, v.AuditHeadSeq)
 	gauge(g.pastDeadline, v.AwaitingApprovalPastDeadline, statusAwaiting)
 	gauge(g.pastDeadline, v.ReadyAtCabinetPastDeadline, "ready_at_cabinet")
+	gauge(g.deliveries, v.CabinetDeliveriesWaiting)
+	ch <- prometheus.MustNewConstMetric(g.oldestDelivery, prometheus.GaugeValue, v.OldestCabinetDeliverySeconds)
 }
 
 // read returns the cached reading, or a new one when it is older than GaugeTTL. Concurrent
