@@ -137,10 +137,14 @@ func TestPlaintextApprovalStraightToTemporalIsRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// e2e.raw holds no codec key: its payloads are plaintext JSON.
-	_, err := e2e.raw.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	h, err := e2e.raw.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: id, UpdateName: workflows.ApproveUpdate, WaitForStage: client.WorkflowUpdateStageCompleted,
 		Args: []any{map[string]any{"actor": map[string]any{"id": "ph-2", "role": "pharmacist"}}},
 	})
+	if err == nil {
+		// The rejection is the Update's outcome.
+		err = h.Get(ctx, nil)
+	}
 	require.Error(t, err, "a plaintext approval was accepted")
 
 	state := c.waitStatus(id, nurse, "awaiting_approval")
