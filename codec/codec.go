@@ -182,7 +182,9 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 }
 
 // Decode opens each payload this codec sealed, with the key its metadata names. Payloads of
-// any other encoding are returned as they are, so unencrypted history still reads.
+// any other encoding are returned as they are, so unencrypted history still reads (the codec
+// endpoint of the Web UI, replays of old histories). What the worker accepts goes through a
+// Guard instead, which refuses them.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
@@ -190,27 +192,37 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 			out[i] = p
 			continue
 		}
-		kid := string(p.GetMetadata()[MetadataKeyID])
-		aead, ok := c.aeads[kid]
-		if !ok {
-			return nil, fmt.Errorf("codec: payload sealed with key %q, which is not configured", kid)
-		}
-		data := p.GetData()
-		if len(data) < aead.NonceSize()+aead.Overhead() {
-			return nil, errors.New("codec: encrypted payload is too short")
-		}
-		nonce, sealed := data[:aead.NonceSize()], data[aead.NonceSize():]
-		plain, err := aead.Open(nil, nonce, sealed, []byte(kid))
+		d, _, err := c.open(p)
 		if err != nil {
-			return nil, fmt.Errorf("codec: payload sealed with key %q does not open: it was altered or the key is wrong", kid)
+			return nil, err
 		}
-		var decoded commonpb.Payload
-		if err := proto.Unmarshal(plain, &decoded); err != nil {
-			return nil, fmt.Errorf("codec: decrypted payload: %w", err)
-		}
-		out[i] = &decoded
+		out[i] = d
 	}
 	return out, nil
+}
+
+// open decrypts one payload sealed by a codec; on failure it also says why, as one of the
+// Refused... reasons.
+func (c *Codec) open(p *commonpb.Payload) (*commonpb.Payload, string, error) {
+	kid := string(p.GetMetadata()[MetadataKeyID])
+	aead, ok := c.aeads[kid]
+	if !ok {
+		return nil, RefusedUnknownKey, fmt.Errorf("codec: payload sealed with key %q, which is not configured", kid)
+	}
+	data := p.GetData()
+	if len(data) < aead.NonceSize()+aead.Overhead() {
+		return nil, RefusedDoesNotOpen, errors.New("codec: encrypted payload is too short")
+	}
+	nonce, sealed := data[:aead.NonceSize()], data[aead.NonceSize():]
+	plain, err := aead.Open(nil, nonce, sealed, []byte(kid))
+	if err != nil {
+		return nil, RefusedDoesNotOpen, fmt.Errorf("codec: payload sealed with key %q does not open: it was altered or the key is wrong", kid)
+	}
+	var decoded commonpb.Payload
+	if err := proto.Unmarshal(plain, &decoded); err != nil {
+		return nil, RefusedDoesNotOpen, fmt.Errorf("codec: decrypted payload: %w", err)
+	}
+	return &decoded, "", nil
 }
 
 // NewDataConverter wraps Temporal's default data converter with c.

@@ -154,7 +154,7 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 		}
 	}
 	s.TemporalAddr, s.TemporalCompression = cfg.TemporalAddress, cfg.GRPCCompression()
-	if s.Temporal, err = service.DialTemporal(ctx, cfg); err != nil {
+	if s.Temporal, err = service.DialTemporal(ctx, cfg, s.Store); err != nil {
 		return nil, err
 	}
 	s.cleanups = append(s.cleanups, s.Temporal.Close)

@@ -128,14 +128,18 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	// of the metrics test, the HL7 intake and tc (the api's Temporal client) record into
 	// apiMetrics; the worker and its own client into workerMetrics.
 	apiMetrics, workerMetrics := metrics.New(), metrics.New()
-	tc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(cd), Interceptors: interceptors,
+	// Both clients take the converters every client of the system has: payloads not sealed
+	// with the key are refused and audited (service.PayloadConverters).
+	store := db.NewStore(pool)
+	dc, fc := service.PayloadConverters(cd, store)
+	tc := ts.NewClientWithOptions(client.Options{DataConverter: dc, FailureConverter: fc, Interceptors: interceptors,
 		Logger: sdklog.NewStructuredLogger(e2eLogger), MetricsHandler: apiMetrics.Temporal()})
-	wtc := ts.NewClientWithOptions(client.Options{DataConverter: codec.NewDataConverter(cd), Interceptors: interceptors,
+	wtc := ts.NewClientWithOptions(client.Options{DataConverter: dc, FailureConverter: fc, Interceptors: interceptors,
 		Logger: sdklog.NewStructuredLogger(e2eLogger), MetricsHandler: workerMetrics.Temporal()})
 	if err := worker.EnsureSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		return nil, nil, err
 	}
-	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: db.NewStore(pool), pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("e2e-secret-e2e-secret-e2e-secret!"),
+	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: store, pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("e2e-secret-e2e-secret-e2e-secret!"),
 		temporalAddr: ts.GetFrontendHostPort(), dbURL: dbURL, codecKeys: codec.FormatKeys([]codec.Key{key}),
 		apiMetrics: apiMetrics, workerMetrics: workerMetrics, workerClient: wtc}
 	s.sim = cabinet.NewSimulator(0, nil, nil)

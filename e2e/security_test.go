@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -119,4 +121,54 @@ func TestAuditVerifyAfterARun(t *testing.T) {
 	assert.Positive(t, body["entries"])
 	status, _ = c.do("GET", "/v1/audit/verify", nurse, nil)
 	assert.Equal(t, http.StatusForbidden, status)
+}
+
+// TestPlaintextApprovalStraightToTemporalIsRefused is the attack of issue 17: whoever reaches
+// the Temporal frontend sends `approve` with a pharmacist's name in plaintext, as
+// `temporal workflow update execute --name approve` would. The worker refuses it (the Update
+// is rejected), the request still awaits approval, and the refusal is audited.
+func TestPlaintextApprovalStraightToTemporalIsRefused(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(5)
+	nurse := c.token("nurse-forge", pyxis.RoleNurse)
+	id := c.create(f, nurse, 1)
+	c.waitStatus(id, nurse, "awaiting_approval")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// e2e.raw holds no codec key: its payloads are plaintext JSON.
+	h, err := e2e.raw.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: workflows.ApproveUpdate, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{map[string]any{"actor": map[string]any{"id": "ph-2", "role": "pharmacist"}}},
+	})
+	if err == nil {
+		// The rejection is the Update's outcome.
+		err = h.Get(ctx, nil)
+	}
+	require.Error(t, err, "a plaintext approval was accepted")
+
+	state := c.waitStatus(id, nurse, "awaiting_approval")
+	if state.Approvals != nil {
+		assert.Empty(t, *state.Approvals, "the forged approval counted")
+	}
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		entries, err := e2e.store.ListAudit(context.Background(), id)
+		require.NoError(ct, err)
+		var forged []pyxis.AuditEntry
+		for _, e := range entries {
+			assert.NotEqual(ct, "approved", e.Action)
+			if e.Action == "forged_payload" {
+				forged = append(forged, e)
+			}
+		}
+		if assert.Len(ct, forged, 1) {
+			assert.Equal(ct, codec.RefusedNotEncrypted, forged[0].Details["reason"])
+			assert.Equal(ct, id, forged[0].Details["workflow_id"])
+		}
+	}, 10*time.Second, 100*time.Millisecond)
+
+	// The request goes on as usual for the real pharmacist.
+	status, body := c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-forge", pyxis.RolePharmacist), map[string]any{"note": "ok"})
+	require.Equal(t, http.StatusAccepted, status, body)
+	c.waitStatus(id, nurse, "ready_at_cabinet")
 }

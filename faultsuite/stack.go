@@ -171,7 +171,7 @@ func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error
 	if err != nil {
 		return nil, err
 	}
-	if fs.tc, err = service.DialTemporal(ctx, cfg); err != nil {
+	if fs.tc, err = service.DialTemporal(ctx, cfg, nil); err != nil {
 		return nil, err
 	}
 	saCtx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
@@ -22,9 +23,13 @@ import (
 
 // Config is every setting of every subcommand, read from the environment (README lists them).
 type Config struct {
-	DatabaseURL       string
+	DatabaseURL string
+	// TemporalAddress and TemporalNamespace come from TemporalConn, the Temporal CLI's own
+	// environment configuration (temporal.go); dev mode sets the address of its own server.
 	TemporalAddress   string
 	TemporalNamespace string
+	// TemporalConn is the rest of it: TLS, mutual TLS, API key, gRPC metadata.
+	TemporalConn envconfig.ClientConfigProfile
 	// TemporalCompression is the gRPC compression of calls to Temporal: "gzip" (the SDK's
 	// default, for a frontend across a network) or "none". Dev mode's in-process server is
 	// on loopback, where gzip only costs CPU (7% of the whole process under load).
@@ -73,7 +78,7 @@ func (c Config) String() string {
 	return fmt.Sprintf("database=%s temporal=%s namespace=%s http=%s jwt_secret=%s approval=%v withdrawal=%s sim_withdraw_after=%s allow_simulated_cabinets=%t mllp=%s",
 		MaskURL(c.DatabaseURL), c.TemporalAddress, c.TemporalNamespace, c.HTTPAddr, secret,
 		c.API.ApprovalTimeouts, c.API.WithdrawalTimeout, c.SimWithdrawAfter, c.AllowSimulatedCabinets, c.MLLPAddr) +
-		" " + c.HL7.String() + " " + c.Metrics.String() + " " + c.securityString() + " " + c.Obs.String()
+		" " + c.HL7.String() + " " + c.Metrics.String() + " " + c.temporalString() + " " + c.securityString() + " " + c.Obs.String()
 }
 
 // retiredSettings are settings earlier releases read and this one does not: a deployment
@@ -87,8 +92,6 @@ var retiredSettings = []string{
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		DatabaseURL:         envOr(getenv, "DATABASE_URL", ""),
-		TemporalAddress:     envOr(getenv, "TEMPORAL_ADDRESS", ""),
-		TemporalNamespace:   envOr(getenv, "TEMPORAL_NAMESPACE", "default"),
 		TemporalCompression: getenv("PYXIS_TEMPORAL_COMPRESSION"),
 		HTTPAddr:            envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
 		MLLPAddr:            envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
@@ -173,6 +176,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("PYXIS_TEMPORAL_COMPRESSION=%q: want gzip or none", c.TemporalCompression))
 	}
 	errs = append(errs, loadMetrics(getenv, &c.Metrics)...)
+	errs = append(errs, loadTemporal(getenv, &c)...)
 	errs = append(errs, loadSecurity(getenv, &c)...)
 	errs = append(errs, loadHL7(getenv, &c.HL7)...)
 	errs = append(errs, loadObs(getenv, &c.Obs)...)

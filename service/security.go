@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/converter"
-
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/codec"
 )
@@ -157,16 +155,6 @@ func (c Config) payloadCodec() (*codec.Codec, error) {
 		return nil, nil
 	}
 	return codec.New(c.Codec.Keys)
-}
-
-// dataConverter returns what every Temporal client of the process uses: the default data
-// converter, wrapped with the codec unless encryption is off (nil: the SDK's default).
-func (c Config) dataConverter() (converter.DataConverter, error) {
-	cd, err := c.payloadCodec()
-	if err != nil || cd == nil {
-		return nil, err
-	}
-	return codec.NewDataConverter(cd), nil
 }
 
 // securityString describes the security settings without their secrets.

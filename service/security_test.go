@@ -32,9 +32,12 @@ func TestSecurityConfig(t *testing.T) {
 	cfg, err = LoadConfig(env("PYXIS_CODEC_DISABLED", "true", "PYXIS_JWT_SECRET", secret))
 	require.NoError(t, err)
 	assert.NoError(t, cfg.requireServices(true), "an explicit opt-out")
-	dc, err := cfg.dataConverter()
+	cd, err := cfg.payloadCodec()
 	require.NoError(t, err)
-	assert.Nil(t, dc)
+	assert.Nil(t, cd)
+	dc, fc := PayloadConverters(cd, nil)
+	assert.Nil(t, dc, "the SDK's default converters")
+	assert.Nil(t, fc)
 
 	cfg, err = LoadConfig(env("PYXIS_CODEC_KEYS", key, "PYXIS_JWKS_URL", "https://idp.example/certs",
 		"PYXIS_JWT_ISSUER", "https://idp.example", "PYXIS_JWT_AUDIENCE", "pyxis", "PYXIS_JWT_ROLE_CLAIM", "realm_access.roles",
@@ -47,7 +50,7 @@ func TestSecurityConfig(t *testing.T) {
 	assert.Equal(t, []string{"https://ui.example", "http://localhost:8233"}, cfg.API.CodecCORSOrigins)
 	assert.Equal(t, 2.5, cfg.API.RateLimit)
 	assert.True(t, cfg.API.HSTS)
-	cd, err := cfg.payloadCodec()
+	cd, err = cfg.payloadCodec()
 	require.NoError(t, err)
 	assert.Equal(t, "k2", cd.KeyID())
 	assert.NotContains(t, cfg.String(), key[4:20], "keys are never logged")

@@ -40,7 +40,7 @@ func connect(ctx context.Context, cfg Config, name string, needAuth bool) (store
 		pool.Close()
 		return nil, nil, nil, err
 	}
-	if tc, err = DialTemporal(ctx, cfg); err != nil {
+	if tc, err = DialTemporal(ctx, cfg, store); err != nil {
 		pool.Close()
 		return nil, nil, nil, err
 	}
@@ -210,26 +210,31 @@ func withdrawalReporter(in *intake.Intake) cabinet.Reporter {
 }
 
 // DialTemporal connects to the Temporal frontend, logging through slog. Every client of the
-// process is made here, with the payload codec: workers use their client's data converter.
-func DialTemporal(ctx context.Context, cfg Config) (client.Client, error) {
-	dc, err := cfg.dataConverter()
+// process is made here, with the payload codec: workers use their client's converters, which
+// refuse payloads not sealed with the codec keys and audit each refusal into audit (nil:
+// logged only; PayloadConverters).
+func DialTemporal(ctx context.Context, cfg Config, audit RefusalAuditor) (client.Client, error) {
+	cd, err := cfg.payloadCodec()
 	if err != nil {
 		return nil, err
 	}
+	dc, fc := PayloadConverters(cd, audit)
 	interceptors, err := TemporalInterceptors()
 	if err != nil {
 		return nil, err
 	}
-	tc, err := client.DialContext(ctx, client.Options{
-		HostPort:      cfg.TemporalAddress,
-		Namespace:     cfg.TemporalNamespace,
-		Logger:        sdklog.NewStructuredLogger(slog.Default()),
-		DataConverter: dc,
-		Interceptors:  interceptors,
-		// The SDK's metrics (temporal_...) go to the process's registry, if it has one.
-		MetricsHandler:    cfg.Registry.Temporal(),
-		ConnectionOptions: client.ConnectionOptions{GrpcCompression: cfg.GRPCCompression()},
-	})
+	// Address, namespace, TLS and API key: the Temporal CLI's environment configuration.
+	opts, err := cfg.temporalOptions()
+	if err != nil {
+		return nil, fmt.Errorf("Temporal client configuration: %w", err)
+	}
+	opts.Logger = sdklog.NewStructuredLogger(slog.Default())
+	opts.DataConverter, opts.FailureConverter = dc, fc
+	opts.Interceptors = interceptors
+	// The SDK's metrics (temporal_...) go to the process's registry, if it has one.
+	opts.MetricsHandler = cfg.Registry.Temporal()
+	opts.ConnectionOptions.GrpcCompression = cfg.GRPCCompression()
+	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
 	}

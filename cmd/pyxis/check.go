@@ -39,7 +39,7 @@ func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.
 	}
 	defer pool.Close()
 	store := db.NewStore(pool)
-	tc, err := service.DialTemporal(ctx, cfg)
+	tc, err := service.DialTemporal(ctx, cfg, store)
 	if err != nil {
 		return err
 	}
