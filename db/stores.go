@@ -73,6 +73,7 @@ type Store struct {
 	*CabinetStore
 	*CatalogueStore
 	*AuditStore
+	*SessionStore
 	pool *pgxpool.Pool
 }
 
@@ -81,7 +82,7 @@ func NewStore(pool *pgxpool.Pool) *Store {
 	c := conn{pool: pool, q: gen.New(pool)}
 	return &Store{
 		RequestStore: &RequestStore{conn: c}, StockStore: &StockStore{c}, CabinetStore: &CabinetStore{c},
-		CatalogueStore: &CatalogueStore{c}, AuditStore: &AuditStore{c}, pool: pool,
+		CatalogueStore: &CatalogueStore{c}, AuditStore: &AuditStore{c}, SessionStore: &SessionStore{c}, pool: pool,
 	}
 }
 
