@@ -81,6 +81,15 @@ type Config struct {
 	// authentication (deploy/OPERATIONS.md: keep it off the public ingress); the intake's
 	// reports and the gauges read from the store are exported there too. Nil: no /metrics.
 	Metrics *metrics.Registry
+	// ConsoleTokenSignIn serves GET /session?token=, which opens a console session for a
+	// bearer token (dev mode, PYXIS_CONSOLE_TOKEN_SIGNIN=true): off in production, where a
+	// token in a URL would end up in logs and histories.
+	ConsoleTokenSignIn bool
+	// ConsoleSessionTTL is how long a console session lasts (0: 12h).
+	ConsoleSessionTTL time.Duration
+	// Changes, when set, feeds the console's live views (GET /console/events) with the
+	// projection's changes; the server closes it. Nil: the console reads again on a timer.
+	Changes ChangeFeed
 	// AuditVerifyInterval is how often the audit chain is verified in the background for
 	// pyxis_audit_chain_ok (with Metrics and a store); 0: never.
 	AuditVerifyInterval time.Duration
@@ -114,6 +123,8 @@ func DefaultConfig() Config {
 // request service, and Temporal.
 type Server struct {
 	reqs      requestReads
+	queue     queueReads
+	sessions  sessionStore
 	catalogue catalogueStore
 	stock     stockStore
 	users     userStore
@@ -142,6 +153,7 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 	s := &Server{temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst)}
 	if store != nil {
 		s.reqs, s.catalogue, s.stock, s.users, s.audit, s.metrics = store, store, store, store, store, store
+		s.queue, s.sessions = store, store
 		s.ping = store.Ping
 		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
 	}
@@ -163,6 +175,7 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 	}
 	s.auth = newAuthenticator(cfg, s.keys)
 	s.auth.dir = s.dir
+	s.auth.session = s.sessionToken
 	s.startMetrics()
 	return s
 }
@@ -189,6 +202,9 @@ func (s *Server) Close() {
 	}
 	if s.stopAudit != nil {
 		s.stopAudit()
+	}
+	if s.cfg.Changes != nil {
+		s.cfg.Changes.Close()
 	}
 }
 
@@ -232,6 +248,7 @@ func (s *Server) Handler() http.Handler {
 	v1 := r.Group("/", s.auth.authenticate(), s.limiter.middleware(), checkParams(), spec.authorize())
 	RegisterHandlersWithOptions(v1, routes{s}, GinServerOptions{ErrorHandler: spec.paramError})
 	s.codecRoutes(r, spec.authorize())
+	s.consoleRoutes(r)
 	return r
 }
 

@@ -137,3 +137,6 @@ func (b *Broker) listen(ctx context.Context, listening func()) error {
 		b.publish(Change{RequestID: id, Status: status})
 	}
 }
+
+// NewBroker starts a Broker over the store's pool (NewBroker); Close it when done.
+func (s *Store) NewBroker() *Broker { return NewBroker(s.pool) }

@@ -70,6 +70,8 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	s := &Stack{}
 	// Dev mode is where simulated cabinets belong.
 	cfg.AllowSimulatedCabinets = true
+	// The dev banner prints a console sign-in link per demo user.
+	cfg.API.ConsoleTokenSignIn = true
 	// One metrics registry for all of it, served at the api's /metrics.
 	if cfg.Registry == nil {
 		cfg.Registry = metrics.New()

@@ -87,6 +87,9 @@ func NewAPIServer(store *db.Store, tc client.Client, cfg Config) (*api.Server, e
 	if cd != nil {
 		apiCfg.Codec = cd
 	}
+	// The console's live views follow the projection through Postgres notifications, so a
+	// change made through any replica reaches every browser.
+	apiCfg.Changes = store.NewBroker()
 	return api.NewServer(store, tc, apiCfg), nil
 }
 
