@@ -11,8 +11,8 @@ type routes struct{ s *Server }
 
 var _ ServerInterface = routes{}
 
-func (r routes) CreateRequest(c *gin.Context, p CreateRequestParams)  { r.s.createRequest(c, p) }
-func (r routes) ListRequests(c *gin.Context, p ListRequestsParams)    { r.s.listRequests(c, p) }
+func (r routes) CreateRequest(c *gin.Context, p CreateRequestParams) { r.s.createRequest(c, p) }
+func (r routes) ListRequests(c *gin.Context, p ListRequestsParams)   { r.s.listRequests(c, p) }
 func (r routes) ListApprovalQueue(c *gin.Context, p ListApprovalQueueParams) {
 	r.s.listApprovalQueue(c, p)
 }
