@@ -94,6 +94,9 @@ type authenticator struct {
 	keys      *jwksKeys // nil without a JWKS URL
 	roleClaim string
 	dir       *directory // nil without a store (tests of the router alone)
+	// session, when set, finds the token of a request's console session (the cookie) when it
+	// has no Authorization header (console.go).
+	session func(c *gin.Context) (string, error)
 }
 
 func newAuthenticator(cfg Config, keys *jwksKeys) *authenticator {
@@ -299,8 +302,22 @@ const principalKey = "pyxis.principal"
 // principal on the context.
 func (a *authenticator) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		raw, ok := bearerToken(c.GetHeader("Authorization"))
-		if !ok {
+		header := c.GetHeader("Authorization")
+		raw, ok := bearerToken(header)
+		if header == "" && a.session != nil {
+			tok, err := a.session(c)
+			switch {
+			case errors.Is(err, errCSRF):
+				abort(c, newError(http.StatusForbidden, CodeForbidden, err.Error(), nil))
+				return
+			case err != nil:
+				slog.ErrorContext(c.Request.Context(), "console sessions unavailable", "error", err, "request_id", c.GetString(requestIDKey))
+				abort(c, newError(http.StatusServiceUnavailable, CodeUnavailable, "sessions are not answering; try again shortly", nil))
+				return
+			}
+			raw, ok = tok, tok != ""
+		}
+		if !ok || raw == "" {
 			abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, "a bearer token is required", nil))
 			return
 		}

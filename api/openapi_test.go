@@ -63,6 +63,7 @@ func fullRouter(t *testing.T) *gin.Engine {
 	cfg.JWTSecret = testSecret
 	cfg.Codec = passthroughCodec{}
 	cfg.CodecSession = "http://localhost:8233/"
+	cfg.ConsoleTokenSignIn = true
 	s := NewServer(nil, nil, cfg)
 	t.Cleanup(s.Close)
 	engine, ok := s.Handler().(*gin.Engine)
@@ -233,6 +234,8 @@ var goTypes = map[string]struct {
 	"Actor": {workflowsActor{}, true}, "Approval": {workflowsApproval{}, true}, "Transition": {workflowsTransition{}, true},
 	"RequestView": {RequestView{}, true}, "RequestSummaryView": {RequestSummaryView{}, true},
 	"RequestSummaryList": {ListView[RequestSummaryView]{}, true}, "AuditView": {AuditView{}, true},
+	"QueueItemView": {QueueItemView{}, true}, "QueueApprovalView": {QueueApprovalView{}, true},
+	"QueueList": {ListView[QueueItemView]{}, true}, "ConsoleMe": {ConsoleMe{}, true},
 	"AuditList": {ListView[AuditView]{}, true}, "MedicationBody": {MedicationBody{}, false},
 	"MedicationChangeBody": {MedicationChangeBody{}, false}, "MedicationList": {ListView[MedicationBody]{}, true},
 	"CabinetBody": {CabinetBody{}, false}, "CabinetList": {ListView[CabinetBody]{}, true},

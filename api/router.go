@@ -82,6 +82,12 @@ type Config struct {
 	// authentication (deploy/OPERATIONS.md: keep it off the public ingress); the intake's
 	// reports and the gauges read from the store are exported there too. Nil: no /metrics.
 	Metrics *metrics.Registry
+	// ConsoleTokenSignIn serves GET /session?token=, which opens a console session for a
+	// bearer token (dev mode, PYXIS_CONSOLE_TOKEN_SIGNIN=true): off in production, where a
+	// token in a URL would end up in logs and histories.
+	ConsoleTokenSignIn bool
+	// ConsoleSessionTTL is how long a console session lasts (0: 12h).
+	ConsoleSessionTTL time.Duration
 	// AuditVerifyInterval is how often the audit chain is verified in the background for
 	// pyxis_audit_chain_ok (with Metrics and a store); 0: never.
 	AuditVerifyInterval time.Duration
@@ -114,6 +120,8 @@ func DefaultConfig() Config {
 // request service, and Temporal.
 type Server struct {
 	reqs      requestReads
+	queue     queueReads
+	sessions  sessionStore
 	catalogue catalogueStore
 	stock     stockStore
 	users     userStore
@@ -148,6 +156,7 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 	s := &Server{temporal: tc, cfg: cfg, limiter: newUserLimiter(cfg.RateLimit, cfg.RateBurst), drained: make(chan struct{})}
 	if store != nil {
 		s.reqs, s.catalogue, s.stock, s.users, s.audit, s.metrics = store, store, store, store, store, store
+		s.queue, s.sessions = store, store
 		s.ping = store.Ping
 		var ctx context.Context
 		ctx, s.stopChanges = context.WithCancel(context.Background())
@@ -172,6 +181,7 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 	}
 	s.auth = newAuthenticator(cfg, s.keys)
 	s.auth.dir = s.dir
+	s.auth.session = s.sessionToken
 	s.startMetrics()
 	return s
 }
@@ -244,6 +254,7 @@ func (s *Server) Handler() http.Handler {
 	v1 := r.Group("/", s.auth.authenticate(), s.limiter.middleware(), checkParams(), spec.authorize())
 	RegisterHandlersWithOptions(v1, routes{s}, GinServerOptions{ErrorHandler: spec.paramError})
 	s.codecRoutes(r, spec.authorize())
+	s.consoleRoutes(r)
 	return r
 }
 

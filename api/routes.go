@@ -13,6 +13,9 @@ var _ ServerInterface = routes{}
 
 func (r routes) CreateRequest(c *gin.Context, p CreateRequestParams) { r.s.createRequest(c, p) }
 func (r routes) ListRequests(c *gin.Context, p ListRequestsParams)   { r.s.listRequests(c, p) }
+func (r routes) ListApprovalQueue(c *gin.Context, p ListApprovalQueueParams) {
+	r.s.listApprovalQueue(c, p)
+}
 func (r routes) GetRequest(c *gin.Context, id RequestIdParam, p GetRequestParams) {
 	r.s.getRequest(c, id, p)
 }

@@ -234,6 +234,15 @@ type ListOverridesParams struct {
 // ListOverridesParamsStatus defines parameters for ListOverrides.
 type ListOverridesParamsStatus string
 
+// ListApprovalQueueParams defines parameters for ListApprovalQueue.
+type ListApprovalQueueParams struct {
+	// Limit Page size, 1-200 (default 50).
+	Limit *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; an unreadable one is 400.
+	Cursor *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListRefillsParams defines parameters for ListRefills.
 type ListRefillsParams struct {
 	Status    *ListRefillsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
@@ -385,6 +394,9 @@ type ServerInterface interface {
 	// ReviewOverride Close an override review
 	// (POST /v1/overrides/{id}/review)
 	ReviewOverride(c *gin.Context, id NumericIdParam)
+	// ListApprovalQueue The pharmacist's approval queue
+	// (GET /v1/queue)
+	ListApprovalQueue(c *gin.Context, params ListApprovalQueueParams)
 	// ListRefills Refill tasks
 	// (GET /v1/refills)
 	ListRefills(c *gin.Context, params ListRefillsParams)
@@ -947,6 +959,41 @@ func (siw *ServerInterfaceWrapper) ReviewOverride(c *gin.Context) {
 	siw.Handler.ReviewOverride(c, id)
 }
 
+// ListApprovalQueue operation middleware
+func (siw *ServerInterfaceWrapper) ListApprovalQueue(c *gin.Context) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApprovalQueueParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", c.Request.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter limit: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", c.Request.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		siw.ErrorHandler(c, fmt.Errorf("Invalid format for parameter cursor: %w", err), http.StatusBadRequest)
+		return
+	}
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		middleware(c)
+		if c.IsAborted() {
+			return
+		}
+	}
+
+	siw.Handler.ListApprovalQueue(c, params)
+}
+
 // ListRefills operation middleware
 func (siw *ServerInterfaceWrapper) ListRefills(c *gin.Context) {
 
@@ -1347,6 +1394,7 @@ func RegisterHandlersWithOptions(router gin.IRouter, si ServerInterface, options
 
 	router.GET(options.BaseURL+"/v1/requests", wrapper.ListRequests)
 	router.POST(options.BaseURL+"/v1/requests", wrapper.CreateRequest)
+	router.GET(options.BaseURL+"/v1/queue", wrapper.ListApprovalQueue)
 	router.GET(options.BaseURL+"/v1/requests/:id", wrapper.GetRequest)
 	router.GET(options.BaseURL+"/v1/requests/:id/audit", wrapper.ListRequestAudit)
 	router.POST(options.BaseURL+"/v1/requests/:id/approve", wrapper.ApproveRequest)

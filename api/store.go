@@ -14,6 +14,8 @@ import (
 // database layer's stores (db.Store); NewServer hands each group its part.
 type Store interface {
 	requestReads
+	queueReads
+	sessionStore
 	catalogueStore
 	stockStore
 	userStore

@@ -77,6 +77,7 @@ type Store struct {
 	*CabinetStore
 	*CatalogueStore
 	*AuditStore
+	*SessionStore
 	pool *pgxpool.Pool
 }
 
@@ -85,7 +86,8 @@ func NewStore(pool *pgxpool.Pool) *Store {
 	c := conn{pool: pool, q: gen.New(pool)}
 	return &Store{
 		RequestStore: &RequestStore{conn: c}, StockStore: &StockStore{c}, CabinetStore: &CabinetStore{c},
-		CatalogueStore: &CatalogueStore{c}, AuditStore: &AuditStore{conn: c, access: newAccessBatcher()}, pool: pool,
+		CatalogueStore: &CatalogueStore{c}, AuditStore: &AuditStore{conn: c, access: newAccessBatcher()},
+		SessionStore: &SessionStore{c}, pool: pool,
 	}
 }
 

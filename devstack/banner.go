@@ -50,6 +50,10 @@ func printBanner(w io.Writer, b banner) error {
 		}
 		v := strings.ToUpper(strings.ReplaceAll(u.ID, "-", "_")) + "_TOKEN"
 		fmt.Fprintf(&sb, "  # %s, %s\n  export %s=%s\n", u.Name, u.Role, v, tok)
+		if u.Role != pyxis.RoleCabinet {
+			// Opening it signs this browser in to the console as the user (api: GET /session).
+			fmt.Fprintf(&sb, "  # console: %s/session?token=%s\n", b.api, tok)
+		}
 		if u.Role == pyxis.RoleNurse && nurse == "" {
 			nurse = v
 		}

@@ -79,6 +79,8 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	if cfg.HL7.Location == nil {
 		cfg.HL7.Location = time.Local
 	}
+	// The dev banner prints a console sign-in link per demo user.
+	cfg.API.ConsoleTokenSignIn = true
 	// One metrics registry for all of it, served at the api's /metrics.
 	if cfg.Registry == nil {
 		cfg.Registry = metrics.New()

@@ -88,6 +88,20 @@ func loadSecurity(getenv func(string) string, c *Config) []error {
 		}
 		a.RateBurst = n
 	}
+	if v := getenv("PYXIS_CONSOLE_TOKEN_SIGNIN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_CONSOLE_TOKEN_SIGNIN=%q: want true or false", v))
+		}
+		a.ConsoleTokenSignIn = b
+	}
+	if v := getenv("PYXIS_CONSOLE_SESSION_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("PYXIS_CONSOLE_SESSION_TTL=%q: want a positive duration such as 12h", v))
+		}
+		a.ConsoleSessionTTL = d
+	}
 	if v := getenv("PYXIS_HSTS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -892,6 +892,21 @@ type ConfirmRefillBody struct {
 	Quantity int32 `json:"quantity"`
 }
 
+// ConsoleMe defines model for ConsoleMe.
+type ConsoleMe struct {
+	// Csrf The token every change of the session carries in X-CSRF-Token (absent with a bearer token).
+	Csrf *string `json:"csrf,omitempty"`
+	Id   string  `json:"id"`
+
+	// Live GET /console/events follows the projection.
+	Live bool   `json:"live"`
+	Name string `json:"name"`
+
+	// Role `system` marks what the workflow did by itself; `cabinet` what a cabinet reported.
+	Role Role    `json:"role"`
+	Unit *string `json:"unit,omitempty"`
+}
+
 // ControlledList A list of Portaria SVS/MS 344/98, or empty for a medication that is not controlled.
 type ControlledList string
 
@@ -1157,6 +1172,43 @@ type PersonName struct {
 
 // Priority Sets the approval deadline: stat 15 min, urgent 1 h, routine 4 h by default.
 type Priority string
+
+// QueueApprovalView defines model for QueueApprovalView.
+type QueueApprovalView struct {
+	// Actor Who did something; always from a token, never from a body.
+	Actor Actor     `json:"actor"`
+	At    time.Time `json:"at"`
+}
+
+// QueueItemView A request awaiting approval, as the approval queue lists it.
+type QueueItemView struct {
+	ApprovalDeadline *time.Time `json:"approval_deadline,omitempty"`
+
+	// Approvals The approvals that count so far, in order.
+	Approvals   []QueueApprovalView `json:"approvals"`
+	CabinetCode string              `json:"cabinet_code"`
+	CabinetId   int64               `json:"cabinet_id"`
+	CreatedAt   time.Time           `json:"created_at"`
+	Id          string              `json:"id"`
+	Items       []ItemBody          `json:"items"`
+
+	// Patient Patient data; it never reaches workflow ids, search attributes or memos.
+	Patient PatientBody `json:"patient"`
+
+	// Priority Sets the approval deadline: stat 15 min, urgent 1 h, routine 4 h by default.
+	Priority          Priority `json:"priority"`
+	RequesterId       string   `json:"requester_id"`
+	RequesterName     string   `json:"requester_name"`
+	RequiredApprovals int32    `json:"required_approvals"`
+}
+
+// QueueList defines model for QueueList.
+type QueueList struct {
+	Data []QueueItemView `json:"data"`
+
+	// NextCursor Present when there is a next page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
 
 // ReadinessView defines model for ReadinessView.
 type ReadinessView struct {
@@ -1554,6 +1606,15 @@ type ListOverridesParams struct {
 // ListOverridesParamsStatus defines parameters for ListOverrides.
 type ListOverridesParamsStatus string
 
+// ListApprovalQueueParams defines parameters for ListApprovalQueue.
+type ListApprovalQueueParams struct {
+	// Limit Page size, 1-200 (default 50).
+	Limit *LimitParam `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; an unreadable one is 400.
+	Cursor *CursorParam `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListRefillsParams defines parameters for ListRefills.
 type ListRefillsParams struct {
 	Status    *ListRefillsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
@@ -1726,6 +1787,20 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ConsolePage The web console's page
+	//
+	// One page for every role; its scripts read who is signed in (GET /console/me) and show
+	// that role's pages. Served under a Content-Security-Policy without unsafe-inline or
+	// unsafe-eval, with frame-ancestors 'none'.
+	//
+	// Corresponds with GET / (the `ConsolePage` operationId).
+	ConsolePage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsoleAsset A script, style sheet or image of the web console
+	//
+	// Corresponds with GET /assets/{file} (the `ConsoleAsset` operationId).
+	ConsoleAsset(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CodecDecodePreflight CORS preflight
 	//
 	// Corresponds with OPTIONS /codec/decode (the `CodecDecodePreflight` operationId).
@@ -1782,6 +1857,20 @@ type ClientInterface interface {
 	// Corresponds with GET /codec/session (the `CodecSession` operationId).
 	CodecSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ConsoleEvents Server-sent events - the projection moved
+	//
+	// An event stream: `change` whenever a request of the projection moves (through any api
+	// replica or worker: Postgres notifications), so the console reads its lists again through
+	// /v1, scoped and logged as ever. Events name no request and no patient.
+	//
+	// Corresponds with GET /console/events (the `ConsoleEvents` operationId).
+	ConsoleEvents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsoleMe Who the console is signed in as, and the session's CSRF token
+	//
+	// Corresponds with GET /console/me (the `ConsoleMe` operationId).
+	ConsoleMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DocsPage The API reference page (Swagger UI, served from the binary)
 	//
 	// Corresponds with GET /docs (the `DocsPage` operationId).
@@ -1806,6 +1895,23 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsoleSignIn Dev mode only - open a console session with a bearer token
+	//
+	// Served in dev mode, or with PYXIS_CONSOLE_TOKEN_SIGNIN=true: a token in a URL ends up in
+	// logs and histories. The token is checked as a bearer token is (a cabinet's is refused),
+	// kept on the server, and the browser gets only a random session id in an HttpOnly,
+	// SameSite=Strict cookie (Secure over https), then is sent on to /.
+	//
+	// Corresponds with GET /session (the `ConsoleSignIn` operationId).
+	ConsoleSignIn(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsoleSignOut Sign out of the console
+	//
+	// Ends the session on the server and clears the cookie. Needs the session's CSRF token.
+	//
+	// Corresponds with POST /session/end (the `ConsoleSignOut` operationId).
+	ConsoleSignOut(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAccessLog Who read patient data, newest first
 	//
@@ -2094,6 +2200,17 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/overrides/{id}/review (the `ReviewOverride` operationId).
 	ReviewOverride(ctx context.Context, id NumericIdParam, body ReviewOverrideJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListApprovalQueue The pharmacist's approval queue
+	//
+	// The requests awaiting approval, STAT first, then oldest first, from the projection, with
+	// their approval deadline and the approvals they have so far (a request needing two
+	// pharmacists shows the first). Paged with `next_cursor`; a page is a keyset read, so the
+	// next page of a long queue costs what the first does. Every read is recorded in the
+	// access log. The web console's queue reads this.
+	//
+	// Corresponds with GET /v1/queue (the `ListApprovalQueue` operationId).
+	ListApprovalQueue(ctx context.Context, params *ListApprovalQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListRefills Refill tasks
 	//
 	// A dispense that leaves a pocket below its par level opens one (a Restock workflow per pocket).
@@ -2294,6 +2411,40 @@ type ClientInterface interface {
 	PatchUser(ctx context.Context, id UserIdParam, body PatchUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
+// ConsolePage The web console's page
+//
+// One page for every role; its scripts read who is signed in (GET /console/me) and show
+// that role's pages. Served under a Content-Security-Policy without unsafe-inline or
+// unsafe-eval, with frame-ancestors 'none'.
+//
+// Corresponds with GET / (the `ConsolePage` operationId).
+func (c *Client) ConsolePage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsolePageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsoleAsset A script, style sheet or image of the web console
+//
+// Corresponds with GET /assets/{file} (the `ConsoleAsset` operationId).
+func (c *Client) ConsoleAsset(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsoleAssetRequest(c.Server, file)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CodecDecodePreflight CORS preflight
 //
 // Corresponds with OPTIONS /codec/decode (the `CodecDecodePreflight` operationId).
@@ -2420,6 +2571,40 @@ func (c *Client) CodecSession(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// ConsoleEvents Server-sent events - the projection moved
+//
+// An event stream: `change` whenever a request of the projection moves (through any api
+// replica or worker: Postgres notifications), so the console reads its lists again through
+// /v1, scoped and logged as ever. Events name no request and no patient.
+//
+// Corresponds with GET /console/events (the `ConsoleEvents` operationId).
+func (c *Client) ConsoleEvents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsoleEventsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsoleMe Who the console is signed in as, and the session's CSRF token
+//
+// Corresponds with GET /console/me (the `ConsoleMe` operationId).
+func (c *Client) ConsoleMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsoleMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // DocsPage The API reference page (Swagger UI, served from the binary)
 //
 // Corresponds with GET /docs (the `DocsPage` operationId).
@@ -2485,6 +2670,43 @@ func (c *Client) OpenapiDocument(ctx context.Context, reqEditors ...RequestEdito
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadyzRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsoleSignIn Dev mode only - open a console session with a bearer token
+//
+// Served in dev mode, or with PYXIS_CONSOLE_TOKEN_SIGNIN=true: a token in a URL ends up in
+// logs and histories. The token is checked as a bearer token is (a cabinet's is refused),
+// kept on the server, and the browser gets only a random session id in an HttpOnly,
+// SameSite=Strict cookie (Secure over https), then is sent on to /.
+//
+// Corresponds with GET /session (the `ConsoleSignIn` operationId).
+func (c *Client) ConsoleSignIn(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsoleSignInRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsoleSignOut Sign out of the console
+//
+// Ends the session on the server and clears the cookie. Needs the session's CSRF token.
+//
+// Corresponds with POST /session/end (the `ConsoleSignOut` operationId).
+func (c *Client) ConsoleSignOut(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsoleSignOutRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3072,6 +3294,27 @@ func (c *Client) ReviewOverride(ctx context.Context, id NumericIdParam, body Rev
 	return c.Client.Do(req)
 }
 
+// ListApprovalQueue The pharmacist's approval queue
+//
+// The requests awaiting approval, STAT first, then oldest first, from the projection, with
+// their approval deadline and the approvals they have so far (a request needing two
+// pharmacists shows the first). Paged with `next_cursor`; a page is a keyset read, so the
+// next page of a long queue costs what the first does. Every read is recorded in the
+// access log. The web console's queue reads this.
+//
+// Corresponds with GET /v1/queue (the `ListApprovalQueue` operationId).
+func (c *Client) ListApprovalQueue(ctx context.Context, params *ListApprovalQueueParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApprovalQueueRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListRefills Refill tasks
 //
 // A dispense that leaves a pocket below its par level opens one (a Restock workflow per pocket).
@@ -3471,6 +3714,67 @@ func (c *Client) PatchUser(ctx context.Context, id UserIdParam, body PatchUserJS
 	return c.Client.Do(req)
 }
 
+// NewConsolePageRequest constructs an http.Request for the ConsolePage method
+func NewConsolePageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsoleAssetRequest constructs an http.Request for the ConsoleAsset method
+func NewConsoleAssetRequest(server string, file string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "file", file, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/assets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCodecDecodePreflightRequest constructs an http.Request for the CodecDecodePreflight method
 func NewCodecDecodePreflightRequest(server string) (*http.Request, error) {
 	var err error
@@ -3632,6 +3936,60 @@ func NewCodecSessionRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewConsoleEventsRequest constructs an http.Request for the ConsoleEvents method
+func NewConsoleEventsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsoleMeRequest constructs an http.Request for the ConsoleMe method
+func NewConsoleMeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewDocsPageRequest constructs an http.Request for the DocsPage method
 func NewDocsPageRequest(server string) (*http.Request, error) {
 	var err error
@@ -3767,6 +4125,60 @@ func NewReadyzRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsoleSignInRequest constructs an http.Request for the ConsoleSignIn method
+func NewConsoleSignInRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/session")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsoleSignOutRequest constructs an http.Request for the ConsoleSignOut method
+func NewConsoleSignOutRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/session/end")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4722,6 +5134,72 @@ func NewReviewOverrideRequestWithBody(server string, id NumericIdParam, contentT
 	return req, nil
 }
 
+// NewListApprovalQueueRequest constructs an http.Request for the ListApprovalQueue method
+func NewListApprovalQueueRequest(server string, params *ListApprovalQueueParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/queue")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListRefillsRequest constructs an http.Request for the ListRefills method
 func NewListRefillsRequest(server string, params *ListRefillsParams) (*http.Request, error) {
 	var err error
@@ -5420,6 +5898,24 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ConsolePageWithResponse The web console's page
+	//
+	// One page for every role; its scripts read who is signed in (GET /console/me) and show
+	// that role's pages. Served under a Content-Security-Policy without unsafe-inline or
+	// unsafe-eval, with frame-ancestors 'none'.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET / (the `ConsolePage` operationId).
+	ConsolePageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsolePageResponse, error)
+
+	// ConsoleAssetWithResponse A script, style sheet or image of the web console
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /assets/{file} (the `ConsoleAsset` operationId).
+	ConsoleAssetWithResponse(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*ConsoleAssetResponse, error)
+
 	// CodecDecodePreflightWithResponse CORS preflight
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5482,6 +5978,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /codec/session (the `CodecSession` operationId).
 	CodecSessionWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CodecSessionResponse, error)
 
+	// ConsoleEventsWithResponse Server-sent events - the projection moved
+	//
+	// An event stream: `change` whenever a request of the projection moves (through any api
+	// replica or worker: Postgres notifications), so the console reads its lists again through
+	// /v1, scoped and logged as ever. Events name no request and no patient.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console/events (the `ConsoleEvents` operationId).
+	ConsoleEventsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleEventsResponse, error)
+
+	// ConsoleMeWithResponse Who the console is signed in as, and the session's CSRF token
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console/me (the `ConsoleMe` operationId).
+	ConsoleMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleMeResponse, error)
+
 	// DocsPageWithResponse The API reference page (Swagger UI, served from the binary)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -5516,6 +6030,27 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	ReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyzResponse, error)
+
+	// ConsoleSignInWithResponse Dev mode only - open a console session with a bearer token
+	//
+	// Served in dev mode, or with PYXIS_CONSOLE_TOKEN_SIGNIN=true: a token in a URL ends up in
+	// logs and histories. The token is checked as a bearer token is (a cabinet's is refused),
+	// kept on the server, and the browser gets only a random session id in an HttpOnly,
+	// SameSite=Strict cookie (Secure over https), then is sent on to /.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /session (the `ConsoleSignIn` operationId).
+	ConsoleSignInWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleSignInResponse, error)
+
+	// ConsoleSignOutWithResponse Sign out of the console
+	//
+	// Ends the session on the server and clears the cookie. Needs the session's CSRF token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /session/end (the `ConsoleSignOut` operationId).
+	ConsoleSignOutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleSignOutResponse, error)
 
 	// ListAccessLogWithResponse Who read patient data, newest first
 	//
@@ -5822,6 +6357,19 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/overrides/{id}/review (the `ReviewOverride` operationId).
 	ReviewOverrideWithResponse(ctx context.Context, id NumericIdParam, body ReviewOverrideJSONRequestBody, reqEditors ...RequestEditorFn) (*ReviewOverrideResponse, error)
 
+	// ListApprovalQueueWithResponse The pharmacist's approval queue
+	//
+	// The requests awaiting approval, STAT first, then oldest first, from the projection, with
+	// their approval deadline and the approvals they have so far (a request needing two
+	// pharmacists shows the first). Paged with `next_cursor`; a page is a keyset read, so the
+	// next page of a long queue costs what the first does. Every read is recorded in the
+	// access log. The web console's queue reads this.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/queue (the `ListApprovalQueue` operationId).
+	ListApprovalQueueWithResponse(ctx context.Context, params *ListApprovalQueueParams, reqEditors ...RequestEditorFn) (*ListApprovalQueueResponse, error)
+
 	// ListRefillsWithResponse Refill tasks
 	//
 	// A dispense that leaves a pocket below its par level opens one (a Restock workflow per pocket).
@@ -6032,6 +6580,102 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /v1/users/{id} (the `PatchUser` operationId).
 	PatchUserWithResponse(ctx context.Context, id UserIdParam, body PatchUserJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchUserResponse, error)
+}
+
+// ConsolePageResponse200Headers the declared response headers of an HTTP 200 response for ConsolePage
+type ConsolePageResponse200Headers struct {
+	XRequestID string
+}
+
+type ConsolePageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConsolePageResponse200Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsolePageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsolePageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsolePageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsolePageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsoleAssetResponse200Headers the declared response headers of an HTTP 200 response for ConsoleAsset
+type ConsoleAssetResponse200Headers struct {
+	XRequestID string
+}
+
+// ConsoleAssetResponse404Headers the declared response headers of an HTTP 404 response for ConsoleAsset
+type ConsoleAssetResponse404Headers struct {
+	XRequestID string
+}
+
+type ConsoleAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConsoleAssetResponse200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ConsoleAssetResponse404Headers
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ConsoleAssetResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsoleAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsoleAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsoleAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsoleAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // CodecDecodePreflightResponse204Headers the declared response headers of an HTTP 204 response for CodecDecodePreflight
@@ -6512,6 +7156,168 @@ func (r CodecSessionResponse) ContentType() string {
 	return ""
 }
 
+// ConsoleEventsResponse200Headers the declared response headers of an HTTP 200 response for ConsoleEvents
+type ConsoleEventsResponse200Headers struct {
+	XRequestID string
+}
+
+// ConsoleEventsResponse401Headers the declared response headers of an HTTP 401 response for ConsoleEvents
+type ConsoleEventsResponse401Headers struct {
+	XRequestID string
+}
+
+// ConsoleEventsResponse503Headers the declared response headers of an HTTP 503 response for ConsoleEvents
+type ConsoleEventsResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ConsoleEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConsoleEventsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsoleEventsResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConsoleEventsResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ConsoleEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ConsoleEventsResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsoleEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsoleEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsoleEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsoleEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsoleMeResponse200Headers the declared response headers of an HTTP 200 response for ConsoleMe
+type ConsoleMeResponse200Headers struct {
+	XRequestID string
+}
+
+// ConsoleMeResponse401Headers the declared response headers of an HTTP 401 response for ConsoleMe
+type ConsoleMeResponse401Headers struct {
+	XRequestID string
+}
+
+// ConsoleMeResponse429Headers the declared response headers of an HTTP 429 response for ConsoleMe
+type ConsoleMeResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+// ConsoleMeResponse503Headers the declared response headers of an HTTP 503 response for ConsoleMe
+type ConsoleMeResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ConsoleMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ConsoleMe
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConsoleMeResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsoleMeResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConsoleMeResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConsoleMeResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ConsoleMeResponse) GetJSON200() *ConsoleMe {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ConsoleMeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ConsoleMeResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ConsoleMeResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsoleMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsoleMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsoleMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsoleMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DocsPageResponse200Headers the declared response headers of an HTTP 200 response for DocsPage
 type DocsPageResponse200Headers struct {
 	XRequestID string
@@ -6760,6 +7566,177 @@ func (r ReadyzResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadyzResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsoleSignInResponse303Headers the declared response headers of an HTTP 303 response for ConsoleSignIn
+type ConsoleSignInResponse303Headers struct {
+	Location   *string
+	SetCookie  *string
+	XRequestID string
+}
+
+// ConsoleSignInResponse401Headers the declared response headers of an HTTP 401 response for ConsoleSignIn
+type ConsoleSignInResponse401Headers struct {
+	XRequestID string
+}
+
+// ConsoleSignInResponse500Headers the declared response headers of an HTTP 500 response for ConsoleSignIn
+type ConsoleSignInResponse500Headers struct {
+	XRequestID string
+}
+
+// ConsoleSignInResponse503Headers the declared response headers of an HTTP 503 response for ConsoleSignIn
+type ConsoleSignInResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ConsoleSignInResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *ConsoleSignInResponse303Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsoleSignInResponse401Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConsoleSignInResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConsoleSignInResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ConsoleSignInResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ConsoleSignInResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ConsoleSignInResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsoleSignInResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsoleSignInResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsoleSignInResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsoleSignInResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsoleSignOutResponse204Headers the declared response headers of an HTTP 204 response for ConsoleSignOut
+type ConsoleSignOutResponse204Headers struct {
+	SetCookie  *string
+	XRequestID string
+}
+
+// ConsoleSignOutResponse403Headers the declared response headers of an HTTP 403 response for ConsoleSignOut
+type ConsoleSignOutResponse403Headers struct {
+	XRequestID string
+}
+
+// ConsoleSignOutResponse500Headers the declared response headers of an HTTP 500 response for ConsoleSignOut
+type ConsoleSignOutResponse500Headers struct {
+	XRequestID string
+}
+
+// ConsoleSignOutResponse503Headers the declared response headers of an HTTP 503 response for ConsoleSignOut
+type ConsoleSignOutResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ConsoleSignOutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *ConsoleSignOutResponse204Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ConsoleSignOutResponse403Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConsoleSignOutResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConsoleSignOutResponse503Headers
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ConsoleSignOutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ConsoleSignOutResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ConsoleSignOutResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsoleSignOutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsoleSignOutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsoleSignOutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsoleSignOutResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9859,6 +10836,154 @@ func (r ReviewOverrideResponse) ContentType() string {
 	return ""
 }
 
+// ListApprovalQueueResponse200Headers the declared response headers of an HTTP 200 response for ListApprovalQueue
+type ListApprovalQueueResponse200Headers struct {
+	XRequestID string
+}
+
+// ListApprovalQueueResponse400Headers the declared response headers of an HTTP 400 response for ListApprovalQueue
+type ListApprovalQueueResponse400Headers struct {
+	XRequestID string
+}
+
+// ListApprovalQueueResponse401Headers the declared response headers of an HTTP 401 response for ListApprovalQueue
+type ListApprovalQueueResponse401Headers struct {
+	XRequestID string
+}
+
+// ListApprovalQueueResponse403Headers the declared response headers of an HTTP 403 response for ListApprovalQueue
+type ListApprovalQueueResponse403Headers struct {
+	XRequestID string
+}
+
+// ListApprovalQueueResponse422Headers the declared response headers of an HTTP 422 response for ListApprovalQueue
+type ListApprovalQueueResponse422Headers struct {
+	XRequestID string
+}
+
+// ListApprovalQueueResponse429Headers the declared response headers of an HTTP 429 response for ListApprovalQueue
+type ListApprovalQueueResponse429Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+// ListApprovalQueueResponse500Headers the declared response headers of an HTTP 500 response for ListApprovalQueue
+type ListApprovalQueueResponse500Headers struct {
+	XRequestID string
+}
+
+// ListApprovalQueueResponse503Headers the declared response headers of an HTTP 503 response for ListApprovalQueue
+type ListApprovalQueueResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ListApprovalQueueResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *QueueList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Unprocessable
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *Internal
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListApprovalQueueResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListApprovalQueueResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListApprovalQueueResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListApprovalQueueResponse403Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListApprovalQueueResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListApprovalQueueResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListApprovalQueueResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListApprovalQueueResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON200() *QueueList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON422() *Unprocessable {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON500() *Internal {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListApprovalQueueResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApprovalQueueResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApprovalQueueResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApprovalQueueResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApprovalQueueResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListRefillsResponse200Headers the declared response headers of an HTTP 200 response for ListRefills
 type ListRefillsResponse200Headers struct {
 	XRequestID string
@@ -12010,6 +13135,36 @@ func (r PatchUserResponse) ContentType() string {
 	return ""
 }
 
+// ConsolePageWithResponse The web console's page
+//
+// One page for every role; its scripts read who is signed in (GET /console/me) and show
+// that role's pages. Served under a Content-Security-Policy without unsafe-inline or
+// unsafe-eval, with frame-ancestors 'none'.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET / (the `ConsolePage` operationId).
+func (c *ClientWithResponses) ConsolePageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsolePageResponse, error) {
+	rsp, err := c.ConsolePage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsolePageResponse(rsp)
+}
+
+// ConsoleAssetWithResponse A script, style sheet or image of the web console
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /assets/{file} (the `ConsoleAsset` operationId).
+func (c *ClientWithResponses) ConsoleAssetWithResponse(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*ConsoleAssetResponse, error) {
+	rsp, err := c.ConsoleAsset(ctx, file, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsoleAssetResponse(rsp)
+}
+
 // CodecDecodePreflightWithResponse CORS preflight
 //
 // Returns a wrapper object for the known response body format(s).
@@ -12114,6 +13269,36 @@ func (c *ClientWithResponses) CodecSessionWithResponse(ctx context.Context, reqE
 	return ParseCodecSessionResponse(rsp)
 }
 
+// ConsoleEventsWithResponse Server-sent events - the projection moved
+//
+// An event stream: `change` whenever a request of the projection moves (through any api
+// replica or worker: Postgres notifications), so the console reads its lists again through
+// /v1, scoped and logged as ever. Events name no request and no patient.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console/events (the `ConsoleEvents` operationId).
+func (c *ClientWithResponses) ConsoleEventsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleEventsResponse, error) {
+	rsp, err := c.ConsoleEvents(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsoleEventsResponse(rsp)
+}
+
+// ConsoleMeWithResponse Who the console is signed in as, and the session's CSRF token
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console/me (the `ConsoleMe` operationId).
+func (c *ClientWithResponses) ConsoleMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleMeResponse, error) {
+	rsp, err := c.ConsoleMe(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsoleMeResponse(rsp)
+}
+
 // DocsPageWithResponse The API reference page (Swagger UI, served from the binary)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -12177,6 +13362,39 @@ func (c *ClientWithResponses) ReadyzWithResponse(ctx context.Context, reqEditors
 		return nil, err
 	}
 	return ParseReadyzResponse(rsp)
+}
+
+// ConsoleSignInWithResponse Dev mode only - open a console session with a bearer token
+//
+// Served in dev mode, or with PYXIS_CONSOLE_TOKEN_SIGNIN=true: a token in a URL ends up in
+// logs and histories. The token is checked as a bearer token is (a cabinet's is refused),
+// kept on the server, and the browser gets only a random session id in an HttpOnly,
+// SameSite=Strict cookie (Secure over https), then is sent on to /.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /session (the `ConsoleSignIn` operationId).
+func (c *ClientWithResponses) ConsoleSignInWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleSignInResponse, error) {
+	rsp, err := c.ConsoleSignIn(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsoleSignInResponse(rsp)
+}
+
+// ConsoleSignOutWithResponse Sign out of the console
+//
+// Ends the session on the server and clears the cookie. Needs the session's CSRF token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /session/end (the `ConsoleSignOut` operationId).
+func (c *ClientWithResponses) ConsoleSignOutWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleSignOutResponse, error) {
+	rsp, err := c.ConsoleSignOut(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsoleSignOutResponse(rsp)
 }
 
 // ListAccessLogWithResponse Who read patient data, newest first
@@ -12658,6 +13876,25 @@ func (c *ClientWithResponses) ReviewOverrideWithResponse(ctx context.Context, id
 	return ParseReviewOverrideResponse(rsp)
 }
 
+// ListApprovalQueueWithResponse The pharmacist's approval queue
+//
+// The requests awaiting approval, STAT first, then oldest first, from the projection, with
+// their approval deadline and the approvals they have so far (a request needing two
+// pharmacists shows the first). Paged with `next_cursor`; a page is a keyset read, so the
+// next page of a long queue costs what the first does. Every read is recorded in the
+// access log. The web console's queue reads this.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/queue (the `ListApprovalQueue` operationId).
+func (c *ClientWithResponses) ListApprovalQueueWithResponse(ctx context.Context, params *ListApprovalQueueParams, reqEditors ...RequestEditorFn) (*ListApprovalQueueResponse, error) {
+	rsp, err := c.ListApprovalQueue(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApprovalQueueResponse(rsp)
+}
+
 // ListRefillsWithResponse Refill tasks
 //
 // A dispense that leaves a pocket below its par level opens one (a Restock workflow per pocket).
@@ -12987,6 +14224,84 @@ func (c *ClientWithResponses) PatchUserWithResponse(ctx context.Context, id User
 		return nil, err
 	}
 	return ParsePatchUserResponse(rsp)
+}
+
+// ParseConsolePageResponse parses an HTTP response from a ConsolePageWithResponse call
+func ParseConsolePageResponse(rsp *http.Response) (*ConsolePageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsolePageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConsolePageResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsoleAssetResponse parses an HTTP response from a ConsoleAssetWithResponse call
+func ParseConsoleAssetResponse(rsp *http.Response) (*ConsoleAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsoleAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConsoleAssetResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers ConsoleAssetResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseCodecDecodePreflightResponse parses an HTTP response from a CodecDecodePreflightWithResponse call
@@ -13515,6 +14830,183 @@ func ParseCodecSessionResponse(rsp *http.Response) (*CodecSessionResponse, error
 	return response, nil
 }
 
+// ParseConsoleEventsResponse parses an HTTP response from a ConsoleEventsWithResponse call
+func ParseConsoleEventsResponse(rsp *http.Response) (*ConsoleEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsoleEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConsoleEventsResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsoleEventsResponse401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConsoleEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsoleMeResponse parses an HTTP response from a ConsoleMeWithResponse call
+func ParseConsoleMeResponse(rsp *http.Response) (*ConsoleMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsoleMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ConsoleMe
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConsoleMeResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsoleMeResponse401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ConsoleMeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConsoleMeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseDocsPageResponse parses an HTTP response from a DocsPageWithResponse call
 func ParseDocsPageResponse(rsp *http.Response) (*DocsPageResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13714,6 +15206,213 @@ func ParseReadyzResponse(rsp *http.Response) (*ReadyzResponse, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReadyzResponse503Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsoleSignInResponse parses an HTTP response from a ConsoleSignInWithResponse call
+func ParseConsoleSignInResponse(rsp *http.Response) (*ConsoleSignInResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsoleSignInResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		var headers ConsoleSignInResponse303Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers303 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsoleSignInResponse401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConsoleSignInResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConsoleSignInResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsoleSignOutResponse parses an HTTP response from a ConsoleSignOutWithResponse call
+func ParseConsoleSignOutResponse(rsp *http.Response) (*ConsoleSignOutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsoleSignOutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers ConsoleSignOutResponse204Headers
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 403:
+		var headers ConsoleSignOutResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConsoleSignOutResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConsoleSignOutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -17325,6 +19024,178 @@ func ParseReviewOverrideResponse(rsp *http.Response) (*ReviewOverrideResponse, e
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReviewOverrideResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListApprovalQueueResponse parses an HTTP response from a ListApprovalQueueWithResponse call
+func ParseListApprovalQueueResponse(rsp *http.Response) (*ListApprovalQueueResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApprovalQueueResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest QueueList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListApprovalQueueResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListApprovalQueueResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListApprovalQueueResponse401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListApprovalQueueResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListApprovalQueueResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListApprovalQueueResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListApprovalQueueResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListApprovalQueueResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -56,6 +56,18 @@ func (q *Queries) AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) 
 	return result.RowsAffected(), nil
 }
 
+const countApprovalQueue = `-- name: CountApprovalQueue :one
+SELECT count(*) FROM medication_requests WHERE status = 'awaiting_approval'
+`
+
+// CountApprovalQueue counts the requests awaiting approval.
+func (q *Queries) CountApprovalQueue(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countApprovalQueue)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const getRequest = `-- name: GetRequest :one
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at
@@ -327,6 +339,129 @@ func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionPara
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const listApprovalQueue = `-- name: ListApprovalQueue :many
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given,
+       r.cabinet_id, c.code AS cabinet_code, r.priority, r.created_at, r.approval_deadline, r.required_approvals
+FROM medication_requests r
+JOIN cabinets c ON c.id = r.cabinet_id
+WHERE r.status = 'awaiting_approval'
+  AND ($1::timestamptz IS NULL
+       OR ((r.priority <> 'stat'), r.created_at, r.id)
+          > ($2::boolean, $1::timestamptz, $3::text))
+ORDER BY (r.priority <> 'stat'), r.created_at, r.id
+LIMIT $4
+`
+
+type ListApprovalQueueParams struct {
+	AfterCreatedAt *time.Time
+	AfterNotStat   pgtype.Bool
+	AfterID        pgtype.Text
+	MaxRows        int32
+}
+
+type ListApprovalQueueRow struct {
+	ID                string
+	RequesterID       string
+	RequesterName     string
+	PatientMrn        string
+	PatientBed        string
+	PatientFamily     string
+	PatientGiven      string
+	CabinetID         int64
+	CabinetCode       string
+	Priority          RequestPriority
+	CreatedAt         time.Time
+	ApprovalDeadline  *time.Time
+	RequiredApprovals int32
+}
+
+// ListApprovalQueue returns the requests awaiting approval, STAT first, then oldest first,
+// starting after a (not stat, created_at, id) cursor.
+func (q *Queries) ListApprovalQueue(ctx context.Context, arg ListApprovalQueueParams) ([]ListApprovalQueueRow, error) {
+	rows, err := q.db.Query(ctx, listApprovalQueue,
+		arg.AfterCreatedAt,
+		arg.AfterNotStat,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListApprovalQueueRow{}
+	for rows.Next() {
+		var i ListApprovalQueueRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.RequesterID,
+			&i.RequesterName,
+			&i.PatientMrn,
+			&i.PatientBed,
+			&i.PatientFamily,
+			&i.PatientGiven,
+			&i.CabinetID,
+			&i.CabinetCode,
+			&i.Priority,
+			&i.CreatedAt,
+			&i.ApprovalDeadline,
+			&i.RequiredApprovals,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listApprovalTransitions = `-- name: ListApprovalTransitions :many
+SELECT request_id, action, actor_id, actor_name, at, note
+FROM request_transitions
+WHERE request_id = ANY ($1::text[])
+  AND action IN ('approved', 'approval_recorded', 'approval_voided')
+ORDER BY request_id, seq
+`
+
+type ListApprovalTransitionsRow struct {
+	RequestID string
+	Action    string
+	ActorID   string
+	ActorName string
+	At        time.Time
+	Note      string
+}
+
+// ListApprovalTransitions returns the approvals recorded for the given requests, and the
+// voidings of approvals (note names the pharmacist voided), in order.
+func (q *Queries) ListApprovalTransitions(ctx context.Context, requestIds []string) ([]ListApprovalTransitionsRow, error) {
+	rows, err := q.db.Query(ctx, listApprovalTransitions, requestIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListApprovalTransitionsRow{}
+	for rows.Next() {
+		var i ListApprovalTransitionsRow
+		if err := rows.Scan(
+			&i.RequestID,
+			&i.Action,
+			&i.ActorID,
+			&i.ActorName,
+			&i.At,
+			&i.Note,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listRequestLines = `-- name: ListRequestLines :many

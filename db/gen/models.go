@@ -958,6 +958,15 @@ type CabinetStock struct {
 	UpdatedAt    time.Time
 }
 
+type ConsoleSession struct {
+	IDHash    []byte
+	Token     string
+	Refresh   string
+	Csrf      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 type Discrepancy struct {
 	ID           int64
 	CabinetID    int64

@@ -45,10 +45,14 @@ type Querier interface {
 	ConsumeReservation(ctx context.Context, arg ConsumeReservationParams) error
 	// ConsumeStock takes a consumed reservation out of both on_hand and reserved and returns the new levels.
 	ConsumeStock(ctx context.Context, arg ConsumeStockParams) (ConsumeStockRow, error)
+	// CountApprovalQueue counts the requests awaiting approval.
+	CountApprovalQueue(ctx context.Context) (int64, error)
 	// CountOpenOverrideReviews counts the reviews nobody has done yet.
 	CountOpenOverrideReviews(ctx context.Context) (int64, error)
 	// CreateCabinet registers a dispensing cabinet and returns it.
 	CreateCabinet(ctx context.Context, arg CreateCabinetParams) (Cabinet, error)
+	// CreateConsoleSession stores a new console session under the hash of its id.
+	CreateConsoleSession(ctx context.Context, arg CreateConsoleSessionParams) error
 	// CreateMedication adds a medication to the catalogue and returns it.
 	CreateMedication(ctx context.Context, arg CreateMedicationParams) (Medication, error)
 	// CreateUser adds a user to the directory and returns it; an existing id is a unique violation.
@@ -57,6 +61,10 @@ type Querier interface {
 	DeferInboxReport(ctx context.Context, arg DeferInboxReportParams) error
 	// DeleteAuditPending takes sealed entries off the sealer's queue.
 	DeleteAuditPending(ctx context.Context, entryIds []int64) error
+	// DeleteConsoleSession ends a session (sign out).
+	DeleteConsoleSession(ctx context.Context, idHash []byte) error
+	// DeleteExpiredConsoleSessions removes the sessions that have expired.
+	DeleteExpiredConsoleSessions(ctx context.Context) (int64, error)
 	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked;
 	// it affects one row when the pocket is new.
 	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) (int64, error)
@@ -68,6 +76,8 @@ type Querier interface {
 	GetCabinet(ctx context.Context, id int64) (Cabinet, error)
 	// GetCabinetByCode returns the cabinet with the given code.
 	GetCabinetByCode(ctx context.Context, code string) (Cabinet, error)
+	// GetConsoleSession returns the session stored under id_hash, unless it has expired.
+	GetConsoleSession(ctx context.Context, idHash []byte) (GetConsoleSessionRow, error)
 	// GetDiscrepancy returns one discrepancy with its cabinet's and medication's codes.
 	GetDiscrepancy(ctx context.Context, id int64) (GetDiscrepancyRow, error)
 	// GetIdempotencyKey returns the request and body hash that own a requester's Idempotency-Key.
@@ -147,6 +157,12 @@ type Querier interface {
 	// ListAccess returns access-log entries newest first, optionally filtered by actor, request and
 	// a time range [from, to), starting below a cursor id.
 	ListAccess(ctx context.Context, arg ListAccessParams) ([]AccessLog, error)
+	// ListApprovalQueue returns the requests awaiting approval, STAT first, then oldest first,
+	// starting after a (not stat, created_at, id) cursor.
+	ListApprovalQueue(ctx context.Context, arg ListApprovalQueueParams) ([]ListApprovalQueueRow, error)
+	// ListApprovalTransitions returns the approvals recorded for the given requests, and the
+	// voidings of approvals (note names the pharmacist voided), in order.
+	ListApprovalTransitions(ctx context.Context, requestIds []string) ([]ListApprovalTransitionsRow, error)
 	// ListAudit returns the audit entries of one request in the order they were written.
 	ListAudit(ctx context.Context, requestID pgtype.Text) ([]AuditLog, error)
 	// ListAuditByAction returns the latest audit entries of one action, newest first.
@@ -268,6 +284,8 @@ type Querier interface {
 	// nor sealed and were written at least older_than_seconds ago (by the database's clock), with
 	// the first of them and how long the oldest has waited.
 	UnsealedAudit(ctx context.Context, olderThanSeconds float64) (UnsealedAuditRow, error)
+	// UpdateConsoleSessionTokens replaces the tokens of a session (an OIDC refresh).
+	UpdateConsoleSessionTokens(ctx context.Context, arg UpdateConsoleSessionTokensParams) error
 	// UpdateMedication changes a catalogue entry and returns it.
 	UpdateMedication(ctx context.Context, arg UpdateMedicationParams) (Medication, error)
 	// UpdateUser replaces the changeable fields of a user and returns it.

@@ -112,3 +112,30 @@ SELECT r.priority, r.created_at,
                  WHERE t.request_id = r.id AND t.to_status = 'awaiting_approval'), r.created_at)::timestamptz AS awaiting_since
 FROM medication_requests r
 WHERE r.id = @id;
+
+-- name: ListApprovalQueue :many
+-- ListApprovalQueue returns the requests awaiting approval, STAT first, then oldest first,
+-- starting after a (not stat, created_at, id) cursor.
+SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given,
+       r.cabinet_id, c.code AS cabinet_code, r.priority, r.created_at, r.approval_deadline, r.required_approvals
+FROM medication_requests r
+JOIN cabinets c ON c.id = r.cabinet_id
+WHERE r.status = 'awaiting_approval'
+  AND (sqlc.narg('after_created_at')::timestamptz IS NULL
+       OR ((r.priority <> 'stat'), r.created_at, r.id)
+          > (sqlc.narg('after_not_stat')::boolean, sqlc.narg('after_created_at')::timestamptz, sqlc.narg('after_id')::text))
+ORDER BY (r.priority <> 'stat'), r.created_at, r.id
+LIMIT @max_rows;
+
+-- name: ListApprovalTransitions :many
+-- ListApprovalTransitions returns the approvals recorded for the given requests, and the
+-- voidings of approvals (note names the pharmacist voided), in order.
+SELECT request_id, action, actor_id, actor_name, at, note
+FROM request_transitions
+WHERE request_id = ANY (@request_ids::text[])
+  AND action IN ('approved', 'approval_recorded', 'approval_voided')
+ORDER BY request_id, seq;
+
+-- name: CountApprovalQueue :one
+-- CountApprovalQueue counts the requests awaiting approval.
+SELECT count(*) FROM medication_requests WHERE status = 'awaiting_approval';

@@ -1,0 +1,137 @@
+package db
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/db/gen"
+)
+
+// QueueItem is a request awaiting approval as the pharmacist's queue shows it: the request,
+// its approval deadline, how many approvals it needs and those it has.
+type QueueItem struct {
+	RequestSummary
+	// ApprovalDeadline is when the request expires unapproved (nil: not recorded).
+	ApprovalDeadline  *time.Time
+	RequiredApprovals int32
+	// Approvals are the approvals recorded so far that still count, in order.
+	Approvals []QueueApproval
+}
+
+// QueueApproval is one approval a queued request has.
+type QueueApproval struct {
+	Actor pyxis.Actor
+	At    time.Time
+}
+
+// ListApprovalQueue returns a page of the requests awaiting approval, STAT first and then
+// oldest first, with their lines and approvals, and the cursor of the next page ("" at the
+// last). A cursor it did not issue gives ErrInvalidCursor. Each page is a keyset read of a
+// partial index, so the time to the next page does not grow with the queue.
+func (s *RequestStore) ListApprovalQueue(ctx context.Context, limit int, cursor string) ([]QueueItem, string, error) {
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	limit = min(limit, maxPageSize)
+	params := gen.ListApprovalQueueParams{MaxRows: int32(limit + 1)}
+	if cursor != "" {
+		notStat, at, id, err := decodeQueueCursor(cursor)
+		if err != nil {
+			return nil, "", wrap("list approval queue", err)
+		}
+		params.AfterNotStat = pgtype.Bool{Bool: notStat, Valid: true}
+		params.AfterCreatedAt = &at
+		params.AfterID = pgtype.Text{String: id, Valid: true}
+	}
+	rows, err := s.q.ListApprovalQueue(ctx, params)
+	if err != nil {
+		return nil, "", wrap("list approval queue", err)
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		next = encodeQueueCursor(last.Priority != gen.RequestPriorityStat, last.CreatedAt, last.ID)
+	}
+	out := make([]QueueItem, len(rows))
+	summaries := make([]RequestSummary, len(rows))
+	for i, r := range rows {
+		summaries[i] = summaryFromGen(gen.ListRequestsRow{
+			ID: r.ID, RequesterID: r.RequesterID, RequesterName: r.RequesterName, PatientMrn: r.PatientMrn,
+			PatientBed: r.PatientBed, PatientFamily: r.PatientFamily, PatientGiven: r.PatientGiven,
+			CabinetID: r.CabinetID, CabinetCode: r.CabinetCode, Priority: r.Priority,
+			Status: gen.RequestStatusAwaitingApproval, CreatedAt: r.CreatedAt, UpdatedAt: r.CreatedAt,
+		})
+	}
+	if err := s.attachLines(ctx, summaries); err != nil {
+		return nil, "", wrap("list approval queue", err)
+	}
+	index := make(map[string]int, len(rows))
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = QueueItem{
+			RequestSummary: summaries[i], ApprovalDeadline: r.ApprovalDeadline,
+			RequiredApprovals: r.RequiredApprovals, Approvals: []QueueApproval{},
+		}
+		index[r.ID], ids[i] = i, r.ID
+	}
+	if len(ids) == 0 {
+		return out, next, nil
+	}
+	ts, err := s.q.ListApprovalTransitions(ctx, ids)
+	if err != nil {
+		return nil, "", wrap("list approval queue", err)
+	}
+	for _, t := range ts {
+		item := &out[index[t.RequestID]]
+		if t.Action == "approval_voided" {
+			// As the request's state is rebuilt (requests.stateFromProjection): the note names
+			// the pharmacist whose approval no longer counts.
+			kept := item.Approvals[:0]
+			for _, a := range item.Approvals {
+				if a.Actor.ID != t.Note {
+					kept = append(kept, a)
+				}
+			}
+			item.Approvals = kept
+			continue
+		}
+		item.Approvals = append(item.Approvals, QueueApproval{
+			Actor: pyxis.Actor{ID: t.ActorID, Name: t.ActorName, Role: pyxis.RolePharmacist}, At: t.At,
+		})
+	}
+	return out, next, nil
+}
+
+// encodeQueueCursor makes the opaque cursor that resumes the queue after a row.
+func encodeQueueCursor(notStat bool, createdAt time.Time, id string) string {
+	raw := "q," + strconv.FormatBool(notStat) + "," + strconv.FormatInt(createdAt.UnixNano(), 10) + "," + id
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeQueueCursor reverses encodeQueueCursor, returning ErrInvalidCursor for anything else.
+func decodeQueueCursor(cursor string) (bool, time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return false, time.Time{}, "", pyxis.ErrInvalidCursor
+	}
+	parts := strings.SplitN(string(raw), ",", 4)
+	if len(parts) != 4 || parts[0] != "q" || parts[3] == "" {
+		return false, time.Time{}, "", pyxis.ErrInvalidCursor
+	}
+	notStat, err := strconv.ParseBool(parts[1])
+	if err != nil {
+		return false, time.Time{}, "", pyxis.ErrInvalidCursor
+	}
+	n, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || n < 0 {
+		return false, time.Time{}, "", pyxis.ErrInvalidCursor
+	}
+	return notStat, time.Unix(0, n), parts[3], nil
+}

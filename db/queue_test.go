@@ -1,0 +1,102 @@
+package db_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/db"
+)
+
+// queued records a request of priority p submitted at `at` and now awaiting approval.
+func queued(t *testing.T, s *db.Store, f fixture, id string, p pyxis.Priority, at time.Time) {
+	t.Helper()
+	deadline := at.Add(15 * time.Minute)
+	require.NoError(t, record(t, s,
+		pyxis.Transition{RequestID: id, Seq: 1, Status: "submitted", At: at, Actor: pyxis.Actor{ID: "nurse-1", Role: "nurse"},
+			Header: &pyxis.RequestHeader{Requester: pyxis.Actor{ID: "nurse-1", Name: "Nina"}, Patient: pyxis.Patient{MRN: "MRN-" + id},
+				CabinetID: f.cabinet.ID, Priority: p, Lines: []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 1}}}},
+		pyxis.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "awaiting_approval", At: at, Actor: pyxis.System,
+			ApprovalDeadline: &deadline},
+	))
+}
+
+// The queue is STAT first, then oldest first, paged with a cursor that resumes exactly where
+// the page ended; approvals voided since no longer count; what left the queue is not in it.
+func TestApprovalQueue(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := testCtx(t)
+	f := seed(t, s, 100)
+	queued(t, s, f, "r-routine-old", pyxis.PriorityRoutine, t0)
+	queued(t, s, f, "r-stat-new", pyxis.PriorityStat, t0.Add(3*time.Minute))
+	queued(t, s, f, "r-urgent", pyxis.PriorityUrgent, t0.Add(time.Minute))
+	queued(t, s, f, "r-stat-old", pyxis.PriorityStat, t0.Add(2*time.Minute))
+	queued(t, s, f, "r-gone", pyxis.PriorityStat, t0)
+	ph := pyxis.Actor{ID: "ph-1", Name: "Paula", Role: "pharmacist"}
+	require.NoError(t, record(t, s, pyxis.Transition{RequestID: "r-gone", Seq: 3, From: "awaiting_approval", Status: "rejected", Action: "rejected", At: t0, Actor: ph, Reason: "no"}))
+	require.NoError(t, record(t, s, pyxis.Transition{RequestID: "r-urgent", Seq: 3, From: "awaiting_approval", Status: "awaiting_approval", Action: "approval_recorded", At: t0, Actor: ph}))
+	require.NoError(t, record(t, s, pyxis.Transition{RequestID: "r-stat-old", Seq: 3, From: "awaiting_approval", Status: "awaiting_approval", Action: "approval_recorded", At: t0, Actor: ph}))
+	require.NoError(t, record(t, s, pyxis.Transition{RequestID: "r-stat-old", Seq: 4, From: "awaiting_approval", Status: "awaiting_approval", Action: "approval_voided", Note: "ph-1", At: t0, Actor: pyxis.System}))
+
+	var ids []string
+	var pages int
+	cursor := ""
+	for {
+		page, next, err := s.ListApprovalQueue(ctx, 2, cursor)
+		require.NoError(t, err)
+		pages++
+		for _, it := range page {
+			ids = append(ids, it.ID)
+			switch it.ID {
+			case "r-urgent":
+				require.Len(t, it.Approvals, 1)
+				assert.Equal(t, "Paula", it.Approvals[0].Actor.Name)
+			default:
+				assert.Empty(t, it.Approvals, it.ID)
+			}
+			assert.Len(t, it.Lines, 1)
+			require.NotNil(t, it.ApprovalDeadline)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	assert.Equal(t, []string{"r-stat-old", "r-stat-new", "r-routine-old", "r-urgent"}, ids)
+	assert.Equal(t, 2, pages)
+
+	_, _, err := s.ListApprovalQueue(ctx, 2, "bm90IGEgY3Vyc29y")
+	assert.ErrorIs(t, err, pyxis.ErrInvalidCursor)
+}
+
+// A session is found by the hash of its id until it expires or is deleted.
+func TestConsoleSessions(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := testCtx(t)
+	id := []byte("hash-of-id")
+	require.NoError(t, s.CreateSession(ctx, id, db.ConsoleSession{Token: "tok", CSRF: "c", ExpiresAt: time.Now().Add(time.Hour)}))
+	got, err := s.GetSession(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, "tok", got.Token)
+	assert.Equal(t, "c", got.CSRF)
+	require.NoError(t, s.UpdateSessionTokens(ctx, id, "tok2", "ref"))
+	got, err = s.GetSession(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, "tok2", got.Token)
+	require.NoError(t, s.DeleteSession(ctx, id))
+	_, err = s.GetSession(ctx, id)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
+
+	old := []byte("old")
+	require.NoError(t, s.CreateSession(ctx, old, db.ConsoleSession{Token: "tok", CSRF: "c", ExpiresAt: time.Now().Add(-time.Second)}))
+	_, err = s.GetSession(ctx, old)
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
+	n, err := s.DeleteExpiredSessions(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n)
+}
