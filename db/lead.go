@@ -40,6 +40,16 @@ func tryLead(ctx context.Context, pool *pgxpool.Pool, key int64) (*Lead, error) 
 	return &Lead{conn: conn, key: key}, nil
 }
 
+// LeadHeld reports whether some session holds the lead of key (pg_locks): how the fault
+// suite sees an applier take over after its leader died.
+func (s *CabinetStore) LeadHeld(ctx context.Context, key int64) (bool, error) {
+	var held bool
+	// A bigint advisory key shows as classid (high half), objid (low half) and objsubid 1.
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1)`, key).Scan(&held)
+	return held, wrap("lead held", err)
+}
+
 // Check reports whether the lead is still held: its connection still answers.
 func (l *Lead) Check(ctx context.Context) error {
 	if err := l.conn.Ping(ctx); err != nil {

@@ -82,6 +82,11 @@ func TestFaultAPIKill(t *testing.T)   { testFaultScenario(t, "api-kill") }
 func TestFaultMLLPKill(t *testing.T)  { testFaultScenario(t, "mllp-kill") }
 func TestFaultPartition(t *testing.T) { testFaultScenario(t, "partition") }
 
+// Two replicas of each process, one of each killed: the line must read lost=0 duplicated=0
+// stuck=0, the inbox applier fail over within 5s and the cut waiting reads be answered by the
+// other api (problems otherwise).
+func TestFaultReplicaKill(t *testing.T) { testFaultScenario(t, "replica-kill") }
+
 // TestFaultVerdictShowsBrokenInvariants breaks invariants after a small run settles (a
 // request's projection says failed where its workflow dispensed it; a pocket's on_hand moved
 // outside the ledger): the verdict must count them, so a scenario can fail.
@@ -106,11 +111,11 @@ func TestFaultVerdictShowsBrokenInvariants(t *testing.T) {
 	assert.Contains(t, res.Line(), "ledger=broken")
 }
 
-// The scenarios are the nine README's Reliability section describes, each found by its name.
+// The scenarios are the ten README's Reliability section describes, each found by its name.
 func TestFaultScenarioNames(t *testing.T) {
 	require.ErrorContains(t, faultsuite.CheckName("nope"), "no fault scenario")
 	assert.Equal(t, []string{"worker-kill", "postgres-restart", "temporal-restart", "cabinet-offline-long",
-		"cabinet-offline-short", "api-kill", "mllp-kill", "partition", "no-fault"}, faultsuite.Names())
+		"cabinet-offline-short", "api-kill", "mllp-kill", "partition", "replica-kill", "no-fault"}, faultsuite.Names())
 	for _, name := range faultsuite.Names() {
 		assert.NoError(t, faultsuite.CheckName(name))
 	}

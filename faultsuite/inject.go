@@ -2,12 +2,19 @@ package faultsuite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet/cabsim"
 	"github.com/medreq/pyxis/faultsuite/proxy"
+	"github.com/medreq/pyxis/intake"
+	"github.com/medreq/pyxis/internal/token"
 	"github.com/medreq/pyxis/service"
+	"github.com/medreq/pyxis/workflows"
 )
 
 // The faults of the scenarios (scenarios.go): each injects its fault and heals it, and
@@ -175,4 +182,106 @@ func injectPartition(_ context.Context, fs *stack, _ *Load, o *observed) error {
 	fs.logf("partition: healed (%d chunks dropped, %d delayed)", fs.orders.Dropped()+fs.reports.Dropped(), fs.orders.Delayed()+fs.reports.Delayed())
 	o.notef("partition: %d chunks dropped, %d delayed", fs.orders.Dropped()+fs.reports.Dropped(), fs.orders.Delayed()+fs.reports.Delayed())
 	return nil
+}
+
+// watchers is how many reads wait on the api that replica-kill kills.
+const watchers = 8
+
+func injectReplicaKill(ctx context.Context, fs *stack, _ *Load, o *observed) error {
+	statuses, err := fs.statuses(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for id, st := range statuses {
+		if !workflows.Status(st).Terminal() && len(ids) < watchers {
+			ids = append(ids, id)
+		}
+	}
+	tok, err := token.Sign([]byte(fs.secret), token.Holder{Subject: "fault-watcher", Name: "Fault Watcher", Role: pyxis.RolePharmacist}, time.Hour, time.Now())
+	if err != nil {
+		return err
+	}
+	// Reads that wait on the first api for their request to change; once it is killed, each
+	// retries through the balancer and must be answered there.
+	var waiting atomic.Int32
+	type watch struct{ cut, answered bool }
+	results := make(chan watch, len(ids))
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for _, id := range ids {
+		go func() {
+			var w watch
+			defer func() { results <- w }()
+			v, err := readRequest(wctx, fs.apiAddr, tok, id, "")
+			for err == nil {
+				waiting.Add(1)
+				v, err = readRequest(wctx, fs.apiAddr, tok, id, fmt.Sprintf("?wait=60s&version=%d", v))
+				waiting.Add(-1)
+			}
+			if wctx.Err() != nil {
+				return
+			}
+			w.cut = true
+			_, err = readRequest(wctx, fs.front, tok, id, fmt.Sprintf("?wait=5s&version=%d", v))
+			w.answered = err == nil
+		}()
+	}
+	_ = waitFor(ctx, 15*time.Second, func() (bool, error) { return int(waiting.Load()) == len(ids), nil }, "the reads to wait")
+	fs.logf("replica-kill: SIGKILL the first api (the inbox's applier; %d reads waiting on it) and the first worker", waiting.Load())
+	killed := time.Now()
+	for _, c := range []*child{fs.api, fs.worker} {
+		if c.killLive() {
+			o.faults++
+		}
+	}
+	// Postgres drops the killed process's session, and its advisory lock with it: the
+	// second api's applier must take the lead within 5 s.
+	if err := waitFor(ctx, 30*time.Second, func() (bool, error) {
+		return fs.store.LeadHeld(ctx, intake.InboxLeaderKey)
+	}, "another api to lead the inbox"); err != nil {
+		o.problems = append(o.problems, "replica-kill: "+err.Error())
+	} else if took := time.Since(killed); took > 5*time.Second {
+		o.problems = append(o.problems, fmt.Sprintf("replica-kill: the inbox applier failed over in %s, over 5s", took.Round(10*time.Millisecond)))
+	} else {
+		o.notef("replica-kill: the inbox applier failed over in %s", took.Round(10*time.Millisecond))
+	}
+	cut, answered := 0, 0
+	for range ids {
+		w := <-results
+		if w.cut {
+			cut++
+		}
+		if w.answered {
+			answered++
+		}
+	}
+	o.notef("replica-kill: %d waiting reads cut by the kill, %d answered by the other api after a retry", cut, answered)
+	if cut > 0 && answered == cut {
+		o.caught++
+	} else if answered < cut {
+		o.problems = append(o.problems, fmt.Sprintf("replica-kill: %d of %d waiting reads cut by the kill were not answered after a retry", cut-answered, cut))
+	}
+	return nil
+}
+
+// readRequest reads request id from the api at addr with query, and returns its version.
+func readRequest(ctx context.Context, addr, tok, id, query string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/requests/"+id+query, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", id, resp.Status)
+	}
+	var v struct {
+		Version int64 `json:"version"`
+	}
+	return v.Version, json.NewDecoder(resp.Body).Decode(&v)
 }

@@ -76,6 +76,11 @@ func scenarios() []scenario {
 			wantDuplicates: true, inject: injectPartition,
 		},
 		{
+			name: "replica-kill", what: "two pyxis api (behind a balancer) and two pyxis worker processes; the first api (the inbox's applier, with reads waiting on it) and the first worker killed with SIGKILL mid-load: the other api applies the inbox within 5s and answers the cut reads when their clients retry",
+			timings:   timings{RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second, Replicas: true},
+			mustCatch: "reads waiting on the killed api", inject: injectReplicaKill,
+		},
+		{
 			// The reference: what the load alone costs on the machine (settle time).
 			name: "no-fault", what: "the same load with no fault: the reference for the settle times",
 			timings: defaultTimings(), reference: true,
@@ -139,7 +144,7 @@ func Run(ctx context.Context, fc Config) (verdict.Result, error) {
 	fs.logf("%s: system up in %s (data in %s); load of %d requests at %.0f/s", sc.name, time.Since(start).Round(time.Millisecond), fs.dir, fc.Requests, fc.Rate)
 
 	load, err := StartLoad(ctx, LoadConfig{
-		API: "http://" + fs.apiAddr, Secret: []byte(fs.secret), Requests: fc.Requests, Rate: fc.Rate,
+		API: "http://" + fs.front, Secret: []byte(fs.secret), Requests: fc.Requests, Rate: fc.Rate,
 		ApproveWithin: 3 * time.Second, HeldShare: 0.2, Cabinets: fs.cabinetIDs, Medications: fs.plainIDs,
 		Statuses: fs.statuses, Seed: fc.Seed,
 	})

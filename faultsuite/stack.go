@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/devstack"
 	"github.com/medreq/pyxis/faultsuite/proxy"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/service"
 	"github.com/medreq/pyxis/worker"
 )
@@ -76,6 +78,13 @@ type stack struct {
 	env                  []string
 	api, worker          *child
 	cabinetIDs, plainIDs []int64
+
+	// With replicas: a second api (api2Addr, mllp2Addr) and worker, and the balancer in
+	// front of both apis. front is where the load goes: the balancer, or the one api.
+	api2, worker2       *child
+	api2Addr, mllp2Addr string
+	lb                  *balancer
+	front               string
 }
 
 // timings are the cabinet and withdrawal timings of a scenario's system.
@@ -88,6 +97,9 @@ type timings struct {
 	WithdrawAfter time.Duration
 	// PoolSize is how many connections the worker keeps to a cabinet (1 unless set).
 	PoolSize int
+	// Replicas runs two api and two worker processes, the apis behind a balancer; the
+	// cabinet reports to the second api's listener, and the first applies the inbox.
+	Replicas bool
 }
 
 func (fs *stack) logf(format string, args ...any) {
@@ -144,11 +156,13 @@ func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error
 	}
 	// The api's ports are drawn once the Temporal server holds its own (drawn from the same
 	// range), so the api subprocess never finds one of them taken.
-	ports, err := devstack.FreePorts(2)
+	ports, err := devstack.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
 	fs.apiAddr, fs.mllpAddr = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	fs.api2Addr, fs.mllp2Addr = fmt.Sprintf("127.0.0.1:%d", ports[2]), fmt.Sprintf("127.0.0.1:%d", ports[3])
+	fs.front = fs.apiAddr
 	fs.secret = "fault-scenarios-secret-" + filepath.Base(fs.dir)
 	vars := map[string]string{
 		"DATABASE_URL": fs.dbURL, "TEMPORAL_ADDRESS": fs.temporal.HostPort(), "TEMPORAL_NAMESPACE": "default",
@@ -181,8 +195,13 @@ func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error
 		return nil, err
 	}
 
-	// The cabinet, behind its two links.
-	if fs.reports, err = proxy.New(fs.mllpAddr); err != nil {
+	// The cabinet, behind its two links. With replicas it reports to the second api, so that
+	// killing the first (the inbox's applier) takes the applier away and not the listener.
+	reportTo := fs.mllpAddr
+	if tm.Replicas {
+		reportTo = fs.mllp2Addr
+	}
+	if fs.reports, err = proxy.New(reportTo); err != nil {
 		return nil, err
 	}
 	fs.sim, err = cabsim.New(cabsim.Config{
@@ -208,7 +227,43 @@ func startStack(ctx context.Context, fc Config, tm timings) (_ *stack, err error
 	if err := fs.startAPI(ctx); err != nil {
 		return nil, err
 	}
+	if tm.Replicas {
+		if err := fs.startReplicas(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return fs, nil
+}
+
+// startReplicas starts the second worker and, once the first api leads the inbox, the second
+// api and the balancer in front of both.
+func (fs *stack) startReplicas(ctx context.Context) error {
+	if err := waitFor(ctx, 30*time.Second, func() (bool, error) {
+		return fs.store.LeadHeld(ctx, intake.InboxLeaderKey)
+	}, "the first api to lead the inbox"); err != nil {
+		return err
+	}
+	w, err := fs.spawn("worker")
+	if err != nil {
+		return err
+	}
+	fs.worker2 = w
+	if err := waitStarted(ctx, w); err != nil {
+		return err
+	}
+	a, err := fs.spawn("api", "PYXIS_HTTP_ADDR="+fs.api2Addr, "PYXIS_MLLP_ADDR="+fs.mllp2Addr)
+	if err != nil {
+		return err
+	}
+	fs.api2 = a
+	if err := waitReady(ctx, a, fs.api2Addr); err != nil {
+		return err
+	}
+	if fs.lb, err = newBalancer([]string{fs.apiAddr, fs.api2Addr}); err != nil {
+		return err
+	}
+	fs.front = fs.lb.Addr()
+	return nil
 }
 
 // stockPerPocket is what every plain pocket holds at the start: more than any run takes.
@@ -253,7 +308,8 @@ type child struct {
 	err  error
 }
 
-func (fs *stack) spawn(name string) (*child, error) {
+// spawn starts `pyxis name` with the stack's environment and extra (KEY=value, overriding).
+func (fs *stack) spawn(name string, extra ...string) (*child, error) {
 	c := &child{name: name, done: make(chan struct{})}
 	n := 0
 	for {
@@ -268,7 +324,8 @@ func (fs *stack) spawn(name string) (*child, error) {
 		return nil, err
 	}
 	c.cmd = exec.Command(fs.fc.Exe, name)
-	c.cmd.Env = fs.env
+	// exec uses the last value of a key given twice.
+	c.cmd.Env = append(slices.Clone(fs.env), extra...)
 	c.cmd.Stdout, c.cmd.Stderr = f, f
 	if err := c.cmd.Start(); err != nil {
 		_ = f.Close()
@@ -328,6 +385,11 @@ func (fs *stack) startWorker(ctx context.Context) error {
 		return err
 	}
 	fs.worker = w
+	return waitStarted(ctx, w)
+}
+
+// waitStarted waits until worker w polls.
+func waitStarted(ctx context.Context, w *child) error {
 	return waitFor(ctx, time.Minute, func() (bool, error) {
 		select {
 		case <-w.done:
@@ -344,13 +406,18 @@ func (fs *stack) startAPI(ctx context.Context) error {
 		return err
 	}
 	fs.api = a
+	return waitReady(ctx, a, fs.apiAddr)
+}
+
+// waitReady waits until api a at addr answers /readyz.
+func waitReady(ctx context.Context, a *child, addr string) error {
 	return waitFor(ctx, time.Minute, func() (bool, error) {
 		select {
 		case <-a.done:
 			return false, fmt.Errorf("pyxis api exited (%v):\n%s", a.err, tail(a.output(), 20))
 		default:
 		}
-		ok, _ := service.HTTPOK(ctx, "http://"+fs.apiAddr+"/readyz")
+		ok, _ := service.HTTPOK(ctx, "http://"+addr+"/readyz")
 		return ok, nil
 	}, "pyxis api to be ready")
 }
@@ -371,8 +438,12 @@ func (fs *stack) restartTemporal(down time.Duration) error {
 
 // stop stops everything; keep leaves the data folder (logs, databases) for a look.
 func (fs *stack) stop(keep bool) {
-	fs.api.terminate(15 * time.Second)
-	fs.worker.terminate(15 * time.Second)
+	if fs.lb != nil {
+		_ = fs.lb.Close()
+	}
+	for _, c := range []*child{fs.api, fs.api2, fs.worker, fs.worker2} {
+		c.terminate(15 * time.Second)
+	}
 	if fs.sim != nil {
 		_ = fs.sim.Close()
 	}

@@ -31,8 +31,8 @@ const (
 	retryFirst, retryMax = time.Second, time.Minute
 )
 
-// inboxLeaderKey is the advisory lock of the one process that applies the inbox ("inbx").
-const inboxLeaderKey int64 = 0x696e6278
+// InboxLeaderKey is the advisory lock of the one process that applies the inbox ("inbx").
+const InboxLeaderKey int64 = 0x696e6278
 
 // Notify wakes the applier: a report was accepted.
 func (in *Intake) Notify() {
@@ -60,7 +60,7 @@ func (in *Intake) wakeChan() chan struct{} {
 func (in *Intake) Run(ctx context.Context) error {
 	_ = in.wakeChan()
 	for {
-		lead, err := in.Store.TryLead(ctx, inboxLeaderKey)
+		lead, err := in.Store.TryLead(ctx, InboxLeaderKey)
 		if err == nil && lead != nil {
 			err = in.lead(ctx, lead)
 			lead.Release()
