@@ -109,6 +109,9 @@ func (s *Server) getRequest(c *gin.Context, id string, p GetRequestParams) {
 // connection is not held longer than proxies commonly allow.
 const maxWait = 60 * time.Second
 
+// changeSettle is how long a waiting read gathers the changes that follow the first one.
+const changeSettle = 250 * time.Millisecond
+
 // waitFor reads ?wait and ?version: how long to wait for a change (0: answer at once).
 func waitFor(p GetRequestParams) (time.Duration, error) {
 	var fe fields
@@ -134,11 +137,21 @@ func waitFor(p GetRequestParams) (time.Duration, error) {
 // only a subscription: no database connection.
 func (s *Server) awaitChange(ctx context.Context, id string, state workflows.State, changed <-chan struct{}, wait time.Duration) (workflows.State, error) {
 	held := state.Version
+	deadline := time.Now().Add(wait)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for state.Version == held {
 		select {
 		case <-changed:
+			// Changes come in bursts (an approval, then the cabinet's acknowledgment a moment
+			// later): gather what follows within changeSettle, so that one answer carries the
+			// burst and the client reads once.
+			select {
+			case <-time.After(min(changeSettle, time.Until(deadline))):
+			case <-s.drained:
+			case <-ctx.Done():
+				return state, ctx.Err()
+			}
 		case <-timer.C:
 			return state, nil
 		case <-s.drained:
