@@ -861,6 +861,13 @@ type CabinetStock struct {
 	UpdatedAt    time.Time
 }
 
+type DevInstance struct {
+	Singleton bool
+	ID        string
+	Dir       string
+	CreatedAt time.Time
+}
+
 type Discrepancy struct {
 	ID           int64
 	CabinetID    int64

@@ -35,6 +35,8 @@ type Querier interface {
 	CheckRequestSummaries(ctx context.Context, cabinetIds []int64) ([]CheckRequestSummariesRow, error)
 	// ClaimCabinetMessage records a cabinet report as applied; it affects no row when the report was applied before.
 	ClaimCabinetMessage(ctx context.Context, arg ClaimCabinetMessageParams) (int64, error)
+	// ClaimDevInstance records the dev stack's instance id and data folder unless one is recorded.
+	ClaimDevInstance(ctx context.Context, arg ClaimDevInstanceParams) error
 	// CloseRefillTask moves an open refill task to done or cancelled; it returns no row when the task is not open.
 	CloseRefillTask(ctx context.Context, arg CloseRefillTaskParams) (CloseRefillTaskRow, error)
 	// ConsumeReservation records that a vend took quantity of a held reservation; the reservation
@@ -62,6 +64,8 @@ type Querier interface {
 	GetCabinet(ctx context.Context, id int64) (Cabinet, error)
 	// GetCabinetByCode returns the cabinet with the given code.
 	GetCabinetByCode(ctx context.Context, code string) (Cabinet, error)
+	// GetDevInstance returns the dev stack's instance id and the data folder that holds it.
+	GetDevInstance(ctx context.Context) (GetDevInstanceRow, error)
 	// GetDiscrepancy returns one discrepancy with its cabinet's and medication's codes.
 	GetDiscrepancy(ctx context.Context, id int64) (GetDiscrepancyRow, error)
 	// GetIdempotencyKey returns the request and body hash that own a requester's Idempotency-Key.
