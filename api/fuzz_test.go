@@ -141,9 +141,9 @@ func FuzzAuthenticate(f *testing.F) {
 		r.ServeHTTP(rec, req)
 		switch rec.Code {
 		case http.StatusOK:
-			// The scheme is case-insensitive (RFC 7235): only a valid token after it passes.
+			// The scheme is case-insensitive (RFC 7235): "bearer" and "BEARER" are Bearer.
 			scheme, raw, _ := strings.Cut(strings.TrimSpace(header), " ")
-			if !strings.EqualFold(scheme, "bearer") || !valid[strings.TrimSpace(raw)] {
+			if !strings.EqualFold(scheme, "Bearer") || !valid[strings.TrimSpace(raw)] {
 				t.Fatalf("let through %q", header)
 			}
 		case http.StatusUnauthorized:

@@ -30,7 +30,7 @@ func startCabinetSim(ctx context.Context, store *db.Store, o Options, reportTo s
 		return nil, err
 	}
 	if err := sim.Start(ctx); err != nil {
-		return nil, fmt.Errorf("cabinet simulator (PYXIS_DEV_CABINET_SIM_ADDR, PYXIS_DEV_CABINET_SIM_ADMIN): %w", err)
+		return nil, fmt.Errorf("cabinet simulator (PYXIS_DEV_CABINET_SIM_ADDR or --cabinet-sim-addr, PYXIS_DEV_CABINET_SIM_ADMIN or --cabinet-sim-admin): %w", err)
 	}
 	if err := PointDemoCabinets(ctx, store, sim.Addr()); err != nil {
 		_ = sim.Close()

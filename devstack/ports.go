@@ -2,12 +2,15 @@ package devstack
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
 	"strconv"
+
+	"github.com/medreq/pyxis/service"
 )
 
 // internalPorts returns the ports of the history, matching and worker services and of the
@@ -72,3 +75,32 @@ func FreePorts(n int) ([]int, error) {
 
 // Temporal's ports are taken from this range: on Postgres its cluster_membership table keeps
 // a service's port in a SMALLINT, so a port above 32767 (the kernel's ephemeral ports are)
+
+// checkPorts makes sure the addresses dev mode will listen on are free, before it touches the
+// database: a taken port is reported by its setting and flag, and nothing is migrated or
+// seeded for a start that cannot happen. Each is bound and let go at once; the API's is bound
+// already and kept. The MLLP listener's address has a setting only.
+func checkPorts(o Options, cfg service.Config) error {
+	type port struct{ addr, setting string }
+	var ports []port
+	if cfg.TemporalAddress == "" {
+		ports = append(ports, port{o.TemporalAddr, "PYXIS_DEV_TEMPORAL_ADDR or --temporal-addr"})
+		if !o.NoUI {
+			ports = append(ports, port{o.UIAddr, "PYXIS_DEV_UI_ADDR or --ui-addr"})
+		}
+	}
+	ports = append(ports,
+		port{cfg.MLLPAddr, "PYXIS_MLLP_ADDR"},
+		port{o.CabinetSimAddr, "PYXIS_DEV_CABINET_SIM_ADDR or --cabinet-sim-addr"},
+		port{o.CabinetSimAdmin, "PYXIS_DEV_CABINET_SIM_ADMIN or --cabinet-sim-admin"})
+	var errs []error
+	for _, p := range ports {
+		ln, err := service.Listen(p.addr, p.setting)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_ = ln.Close()
+	}
+	return errors.Join(errs...)
+}

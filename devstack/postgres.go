@@ -40,6 +40,9 @@ func findPostgres(ctx context.Context, databaseURL string, o Options) (database,
 			return database{}, fmt.Errorf("DATABASE_URL: %w", err)
 		}
 		u.Path = "/postgres"
+		// Dev mode migrates it and adds demo data: whoever exported it for something else
+		// should know.
+		slog.Info("using DATABASE_URL from the environment: dev mode migrates it and adds its demo data", "database", service.MaskURL(databaseURL))
 		return database{url: databaseURL, adminURL: u.String(), stop: func() {}}, nil
 	}
 	name := "pyxis_dev"
@@ -68,7 +71,7 @@ func findPostgres(ctx context.Context, databaseURL string, o Options) (database,
 	slog.Info("no PostgreSQL at 127.0.0.1:5432; starting a private one with initdb", "dir", filepath.Join(o.Dir, "postgres"))
 	cl, err := pgcluster.Start(ctx, filepath.Join(o.Dir, "postgres"), 0)
 	if err != nil {
-		return database{}, fmt.Errorf("%w and none could be started (install the PostgreSQL server binaries or set DATABASE_URL): %w", errNoPostgres, err)
+		return database{}, fmt.Errorf("%w at 127.0.0.1:5432, and none could be started: %w; or set DATABASE_URL to a server of yours", errNoPostgres, err)
 	}
 	stop := func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -26,7 +26,18 @@ var demoUsers = []db.User{
 	{ID: "pharm-dora", Name: "Dora Reis", Role: pyxis.RolePharmacist, Registration: "CRF-SP 54321", Active: true},
 	{ID: "tech-edu", Name: "Eduardo Melo", Role: pyxis.RoleTechnician, Active: true},
 	{ID: "admin-fe", Name: "Fernanda Dias", Role: pyxis.RoleAdmin, Active: true},
+	// A cabinet interface for each demo cabinet (demoCabinetUsers): what reports withdrawals
+	// through the API.
+	{ID: "cab-icu-01", Name: "PYX-ICU-01 interface", Role: pyxis.RoleCabinet, Unit: "Intensive Care Unit", Active: true},
+	{ID: "cab-3b-01", Name: "PYX-3B-01 interface", Role: pyxis.RoleCabinet, Unit: "Ward 3B (Medical)", Active: true},
 }
+
+// demoCabinetUsers maps each demo cabinet interface to the code of the cabinet it speaks for,
+// which its token names.
+var demoCabinetUsers = map[string]string{"cab-icu-01": "PYX-ICU-01", "cab-3b-01": "PYX-3B-01"}
+
+// demoCabinetCode is the cabinet a demo cabinet interface speaks for; "" for another user.
+func demoCabinetCode(userID string) string { return demoCabinetUsers[userID] }
 
 // demoCabinets are created simulated; dev mode then points them at its cabinet simulator
 // over HL7 (startCabinetSim).

@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -62,3 +63,48 @@ func TestDevBannerPrintsDemoUsersOnly(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestDevBannerGuidesTheFirstHour prints the banner of a seeded database: the link that lets
+// the Web UI decode payloads sits right under its address, every demo cabinet has an
+// interface with a token, the banner says how to mint another token, and the sample request
+// is made by a nurse at the cabinet of her own unit.
+func TestDevBannerGuidesTheFirstHour(t *testing.T) {
+	store := db.NewStore(dbtest.NewPool(t))
+	d, err := Seed(t.Context(), store)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, printBanner(&out, banner{
+		api: "http://localhost:8080", ui: "http://127.0.0.1:8233", codecSession: "http://127.0.0.1:8080/codec/session",
+		dir: "/home/you/pyxis/.pyxis-dev", secret: strings.Repeat("s", 32), demo: d,
+	}))
+	text := out.String()
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "Temporal Web UI") {
+			require.Greater(t, len(lines), i+2)
+			assert.Contains(t, lines[i+1], "open once")
+			assert.Contains(t, lines[i+2], "http://127.0.0.1:8080/codec/session?token=")
+		}
+	}
+	assert.Contains(t, text, "PYXIS_JWT_SECRET=$(cat /home/you/pyxis/.pyxis-dev/jwt-secret) go run ./cmd/pyxis token --sub ")
+
+	for _, c := range d.Cabinets {
+		env := ""
+		for id, code := range demoCabinetUsers {
+			if code == c.Code {
+				env = strings.ToUpper(strings.ReplaceAll(id, "-", "_")) + "_TOKEN"
+			}
+		}
+		require.NotEmpty(t, env, "no interface for cabinet %s", c.Code)
+		assert.Contains(t, text, "export "+env+"=", c.Code)
+	}
+
+	var icu pyxis.Cabinet
+	for _, c := range d.Cabinets {
+		if c.Code == "PYX-ICU-01" {
+			icu = c
+		}
+	}
+	assert.Contains(t, text, "Bearer $NURSE_ANA_TOKEN")
+	assert.Contains(t, text, fmt.Sprintf(`"cabinet_id": %d,`, icu.ID), "Ana works on the ICU")
+}

@@ -126,6 +126,9 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	}
 	s.cleanups = append(s.cleanups, func() { _ = apiLn.Close() })
 	s.APIURL = "http://" + displayAddr(apiLn.Addr().String())
+	if err := checkPorts(o, cfg); err != nil {
+		return nil, err
+	}
 
 	pg, err := findPostgres(ctx, cfg.DatabaseURL, o)
 	if err != nil {
@@ -133,7 +136,7 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	}
 	s.cleanups = append(s.cleanups, pg.stop)
 	cfg.DatabaseURL, s.DatabaseURL = pg.url, pg.url
-	pool, err := db.Open(ctx, pg.url)
+	pool, err := service.OpenDatabase(ctx, pg.url)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +145,12 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 		return nil, err
 	}
 	s.Store = db.NewStore(pool)
+	// A data folder kept only for this run pairs with no database.
+	if !o.TempDir {
+		if err := checkInstance(ctx, s.Store, o.Dir, pg.url, devDatabases(pg.url, o)); err != nil {
+			return nil, err
+		}
+	}
 	if s.Demo, err = Seed(ctx, s.Store); err != nil {
 		return nil, fmt.Errorf("demo data: %w", err)
 	}
@@ -221,10 +230,7 @@ func (s *Stack) startTemporal(cfg *service.Config, o Options, pg database, apiAd
 	case o.TemporalStore == TemporalStorePostgres:
 		// Databases of its own beside the system's, named after it: pyxis_dev_temporal and
 		// pyxis_dev_temporal_visibility in dev mode; a throw-away system's go with it.
-		name := "pyxis_dev"
-		if u, err := url.Parse(pg.url); err == nil && len(u.Path) > 1 {
-			name = u.Path[1:]
-		}
+		name := databaseName(pg.url)
 		p := &TemporalPostgres{AdminURL: pg.adminURL, Database: name + "_temporal", Visibility: name + "_temporal_visibility"}
 		tOpts.Postgres = p
 		if o.ThrowawayDB {
@@ -268,6 +274,24 @@ func (s *Stack) startTemporal(cfg *service.Config, o Options, pg database, apiAd
 		s.CodecSessionURL = codecEndpoint + "/session"
 	}
 	return nil
+}
+
+// databaseName is the name of the database of url; dev mode's when url names none.
+func databaseName(dbURL string) string {
+	if u, err := url.Parse(dbURL); err == nil && len(u.Path) > 1 {
+		return u.Path[1:]
+	}
+	return "pyxis_dev"
+}
+
+// devDatabases are the databases of the dev stack on its Postgres server: the system's, and
+// Temporal's beside it when it keeps its state there.
+func devDatabases(dbURL string, o Options) []string {
+	name := databaseName(dbURL)
+	if o.TemporalStore == TemporalStorePostgres {
+		return []string{name, name + "_temporal", name + "_temporal_visibility"}
+	}
+	return []string{name}
 }
 
 // Wait waits until the stack stops, because the context it was started with ended or a

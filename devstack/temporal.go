@@ -68,14 +68,14 @@ const DefaultHistoryShards = 4
 func StartTemporal(o TemporalOptions) (*Temporal, error) {
 	host, portStr, err := net.SplitHostPort(o.FrontendAddr)
 	if err != nil {
-		return nil, fmt.Errorf("PYXIS_DEV_TEMPORAL_ADDR=%q: %w", o.FrontendAddr, err)
+		return nil, fmt.Errorf("PYXIS_DEV_TEMPORAL_ADDR (--temporal-addr) %q: %w", o.FrontendAddr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, fmt.Errorf("PYXIS_DEV_TEMPORAL_ADDR=%q: bad port", o.FrontendAddr)
+		return nil, fmt.Errorf("PYXIS_DEV_TEMPORAL_ADDR (--temporal-addr) %q: bad port", o.FrontendAddr)
 	}
 	// The frontend's port is the one people type; fail clearly when it is taken.
-	ln, err := service.Listen(o.FrontendAddr, "PYXIS_DEV_TEMPORAL_ADDR")
+	ln, err := service.Listen(o.FrontendAddr, "PYXIS_DEV_TEMPORAL_ADDR or --temporal-addr")
 	if err != nil {
 		return nil, err
 	}

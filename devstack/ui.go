@@ -56,7 +56,7 @@ func startWebUI(addr, temporalAddr, namespace, codecEndpoint string) (*webUI, er
 		// Dev mode serves plain HTTP, and the UI passes its access token only to an https
 		// codec endpoint; it has no sign-in here anyway (README, Security).
 		// The UI sends the codec-session cookie (api Config.CodecSession) with its calls.
-		Codec: uiconfig.Codec{Endpoint: codecEndpoint, PassAccessToken: false, IncludeCredentials: codecEndpoint != ""},
+		Codec: uiconfig.Codec{Endpoint: codecEndpoint, PassAccessToken: false, IncludeCredentials: codecEndpoint != "", DefaultErrorMessage: codecHint(codecEndpoint)},
 	}}))
 	go func() {
 		if err := srv.Start(); err != nil {
@@ -77,6 +77,15 @@ func startWebUI(addr, temporalAddr, namespace, codecEndpoint string) (*webUI, er
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// codecHint is what the UI shows, in place of "Codec Server could not connect", while its
+// codec session is not open: the codec answers 401 until the banner's link is opened.
+func codecHint(codecEndpoint string) string {
+	if codecEndpoint == "" {
+		return ""
+	}
+	return "Payloads are encrypted: to read them, open once the link dev mode printed under the Web UI's address"
 }
 
 // Stop stops the UI server.

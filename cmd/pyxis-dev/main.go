@@ -83,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprintf(stdout, usage, scenarioList())
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+	env := service.NewEnv(getenv)
+	getenv = env.Getenv
 	cfg, done, err := service.Setup(ctx, cmd, getenv)
 	if err != nil {
 		return err
@@ -98,7 +100,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return cabsim.Run(ctx, simCfg, slog.Default())
 	case "api", "worker":
+		env.WarnUnread(os.Environ(), "pyxis-dev "+cmd)
 		return service.Run(ctx, cmd, cfg)
 	}
+	// The flags are read here first, and again by Run, so that the settings dev mode reads
+	// through them are counted before the warning.
+	if _, err := devstack.ParseFlags(rest, getenv, cfg); err != nil {
+		return err
+	}
+	env.WarnUnread(os.Environ(), "pyxis-dev")
 	return devstack.Run(ctx, cfg, rest, getenv, stdout)
 }

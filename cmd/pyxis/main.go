@@ -125,7 +125,8 @@ func runToken(cfg service.Config, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--cabinet is for tokens of role cabinet, not %q", *role)
 	}
 	if cfg.JWTSecret == "" {
-		return errors.New("PYXIS_JWT_SECRET is not set; tokens are signed with it")
+		return errors.New("PYXIS_JWT_SECRET is not set; tokens are signed with it " +
+			"(dev mode's is kept in its data folder: PYXIS_JWT_SECRET=$(cat .pyxis-dev/jwt-secret) pyxis token ...)")
 	}
 	var tok string
 	var err error

@@ -69,3 +69,11 @@ func TestTokenCommand(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, claims.Cabinet)
 }
+
+// TestTokenWithoutSecretSaysWhereDevModesIs: a newcomer who runs pyxis token beside dev mode
+// learns where its secret is.
+func TestTokenWithoutSecretSaysWhereDevModesIs(t *testing.T) {
+	err := run(t.Context(), []string{"token", "--sub", "nurse-new", "--role", "nurse"}, noEnv, &bytes.Buffer{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "PYXIS_JWT_SECRET=$(cat .pyxis-dev/jwt-secret) pyxis token")
+}

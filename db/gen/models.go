@@ -967,6 +967,13 @@ type ConsoleSession struct {
 	ExpiresAt time.Time
 }
 
+type DevInstance struct {
+	Singleton bool
+	ID        string
+	Dir       string
+	CreatedAt time.Time
+}
+
 type Discrepancy struct {
 	ID           int64
 	CabinetID    int64

@@ -35,6 +35,8 @@ type Querier interface {
 	CheckRequestSummaries(ctx context.Context, cabinetIds []int64) ([]CheckRequestSummariesRow, error)
 	// ClaimCabinetMessage records a cabinet report as applied; it affects no row when the report was applied before.
 	ClaimCabinetMessage(ctx context.Context, arg ClaimCabinetMessageParams) (int64, error)
+	// ClaimDevInstance records the dev stack's instance id and data folder unless one is recorded.
+	ClaimDevInstance(ctx context.Context, arg ClaimDevInstanceParams) error
 	// CloseDelivery closes whatever command of the request is still open: the workflow recorded
 	// a transition after it, so it no longer waits for it.
 	CloseDelivery(ctx context.Context, requestID string) error
@@ -78,6 +80,8 @@ type Querier interface {
 	GetCabinetByCode(ctx context.Context, code string) (Cabinet, error)
 	// GetConsoleSession returns the session stored under id_hash, unless it has expired.
 	GetConsoleSession(ctx context.Context, idHash []byte) (GetConsoleSessionRow, error)
+	// GetDevInstance returns the dev stack's instance id and the data folder that holds it.
+	GetDevInstance(ctx context.Context) (GetDevInstanceRow, error)
 	// GetDiscrepancy returns one discrepancy with its cabinet's and medication's codes.
 	GetDiscrepancy(ctx context.Context, id int64) (GetDiscrepancyRow, error)
 	// GetIdempotencyKey returns the request and body hash that own a requester's Idempotency-Key.
