@@ -247,7 +247,7 @@ func TestAuditVerifyEndpoint(t *testing.T) {
 			Actor: pyxis.Actor{ID: "t", Role: "technician"}, Action: "stock_set", Details: map[string]any{"n": i},
 		}, ""))
 	}
-	// The entries are chained by the sealer, as the api's and worker's sealer does within 1 s.
+	// As the sealer of a running system does within a second (db.AuditStore.RunSealer).
 	_, err := store.SealAudit(ctx)
 	require.NoError(t, err)
 	admin := testToken(t, "adm", pyxis.RoleAdmin)
