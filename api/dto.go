@@ -159,6 +159,9 @@ type RequestView struct {
 	UpdatedAt          *time.Time `json:"updated_at,omitempty"`
 	ApprovalDeadline   *time.Time `json:"approval_deadline,omitempty"`
 	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
+	// CabinetDelivery is the cabinet command the request waits for (issue 16), while the
+	// cabinet has not acknowledged it.
+	CabinetDelivery *pyxis.CabinetDelivery `json:"cabinet_delivery,omitempty"`
 }
 
 func requestView(s workflows.State) RequestView {
@@ -178,6 +181,7 @@ func requestView(s workflows.State) RequestView {
 		RequiredApprovals: s.RequiredApprovals, Escalated: s.Escalated,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt),
 		ApprovalDeadline: s.ApprovalDeadline, WithdrawalDeadline: s.WithdrawalDeadline,
+		CabinetDelivery: s.CabinetDelivery,
 	}
 }
 

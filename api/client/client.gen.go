@@ -86,6 +86,24 @@ func (e CabinetBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for CabinetDeliveryCommand.
+const (
+	Authorize CabinetDeliveryCommand = "authorize"
+	Revoke    CabinetDeliveryCommand = "revoke"
+)
+
+// Valid indicates whether the value is a known member of the CabinetDeliveryCommand enum.
+func (e CabinetDeliveryCommand) Valid() bool {
+	switch e {
+	case Authorize:
+		return true
+	case Revoke:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CabinetEventBodyType.
 const (
 	Withdrawn CabinetEventBodyType = "withdrawn"
@@ -772,6 +790,24 @@ type CabinetBodyDriver string
 // CabinetBodyStatus Empty means online.
 type CabinetBodyStatus string
 
+// CabinetDelivery A cabinet command (the order, or its cancel) the cabinet has not acknowledged yet: it is retried with back-off until the cabinet acknowledges it or the withdrawal window closes. Present only while it waits.
+type CabinetDelivery struct {
+	// Attempts Attempts that failed so far.
+	Attempts int32 `json:"attempts"`
+
+	// Command authorize (the order, HL7 NW) or revoke (its cancel, CA, or DC once part was withdrawn).
+	Command CabinetDeliveryCommand `json:"command"`
+
+	// LastError How the last attempt failed, in fixed words (the cabinet is offline, could not be reached, answered AR, did not acknowledge).
+	LastError string `json:"last_error"`
+
+	// Since When the first attempt failed.
+	Since time.Time `json:"since"`
+}
+
+// CabinetDeliveryCommand authorize (the order, HL7 NW) or revoke (its cancel, CA, or DC once part was withdrawn).
+type CabinetDeliveryCommand string
+
 // CabinetEventBody defines model for CabinetEventBody.
 type CabinetEventBody struct {
 	Lines     *[]ItemBody          `json:"lines,omitempty"`
@@ -1164,8 +1200,11 @@ type RequestView struct {
 	ApprovalDeadline *time.Time  `json:"approval_deadline,omitempty"`
 	Approvals        *[]Approval `json:"approvals"`
 	CabinetCode      string      `json:"cabinet_code"`
-	CabinetId        int64       `json:"cabinet_id"`
-	CreatedAt        *time.Time  `json:"created_at,omitempty"`
+
+	// CabinetDelivery A cabinet command (the order, or its cancel) the cabinet has not acknowledged yet: it is retried with back-off until the cabinet acknowledges it or the withdrawal window closes. Present only while it waits.
+	CabinetDelivery *CabinetDelivery `json:"cabinet_delivery,omitempty"`
+	CabinetId       int64            `json:"cabinet_id"`
+	CreatedAt       *time.Time       `json:"created_at,omitempty"`
 
 	// Escalated Half the approval deadline passed without a decision.
 	Escalated bool       `json:"escalated"`
