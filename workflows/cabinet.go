@@ -96,7 +96,8 @@ func (r *request) deliver(ctx workflow.Context, send any, order cabinet.Order, a
 		},
 	}
 	if attempts == 0 {
-		opts.ScheduleToCloseTimeout = max(r.windowEnd.Sub(workflow.Now(ctx)), cabinetCommandTimeout)
+		// At least a second: the bound of an attempt begun just before the window closes.
+		opts.ScheduleToCloseTimeout = max(r.windowEnd.Sub(workflow.Now(ctx)), time.Second)
 		// The window bounds the attempts. Zero would say "no maximum" to the server too, but
 		// the SDK's test environment reads it as ten, and the tests must see the window.
 		opts.RetryPolicy.MaximumAttempts = math.MaxInt32
