@@ -22,6 +22,9 @@ import (
 	"github.com/medreq/pyxis/db/dbtest"
 )
 
+// silent is a "code" for frameRecorder: no answer at all.
+const silent hl7.AckCode = "-"
+
 // frameRecorder is a cabinet over real MLLP that records every frame it receives and
 // answers each with the next of its codes (the last one from then on).
 type frameRecorder struct {
@@ -49,7 +52,7 @@ func (r *frameRecorder) handle(_ context.Context, raw []byte) []byte {
 	r.got = append(r.got, append([]byte(nil), raw...))
 	r.mu.Unlock()
 	h, err := hl7.ParseHeader(raw)
-	if err != nil {
+	if err != nil || code == silent {
 		return nil
 	}
 	out, _ := hl7.Reply(h, hl7.Ack{Code: code, Text: "busy"}, time.Now())
@@ -148,4 +151,74 @@ func TestResendsPutTheSameBytesOnTheWire(t *testing.T) {
 
 func errorAs(err error, target **temporal.ApplicationError) bool {
 	return errors.As(err, target)
+}
+
+// seedRequest makes an HL7 cabinet at addr, a medication and request id awaiting approval,
+// and returns the delivery of its order with fixed times.
+func seedRequest(t *testing.T, store *db.Store, addr, id string) activities.Delivery {
+	t.Helper()
+	ctx := context.Background()
+	cab, err := store.CreateCabinet(ctx, db.NewCabinet{Code: "HL7-" + id[len(id)-4:], Name: "ward", Unit: "W1", Driver: "hl7", Address: addr})
+	require.NoError(t, err)
+	med, err := store.CreateMedication(ctx, db.NewMedication{Code: "MED-" + id[len(id)-4:], Name: "Paracetamol", Unit: "tablet"})
+	require.NoError(t, err)
+	_, err = store.SetStock(ctx, cab.ID, med.ID, 5, 1, pyxis.Actor{ID: "tech", Role: pyxis.RoleTechnician})
+	require.NoError(t, err)
+	lines := []pyxis.Line{{MedicationID: med.ID, Quantity: 1}}
+	header := pyxis.RequestHeader{Requester: pyxis.Actor{ID: "nurse", Role: pyxis.RoleNurse}, Patient: pyxis.Patient{MRN: "MRN-1"},
+		CabinetID: cab.ID, Priority: pyxis.PriorityRoutine, Lines: lines, RequiredApprovals: 1}
+	at := time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	_, err = store.Admit(ctx, pyxis.Admission{RequestID: id, CabinetID: cab.ID, Lines: lines,
+		Submitted: pyxis.Transition{RequestID: id, Seq: 1, Status: "submitted", Action: "submitted", At: at, Actor: header.Requester, Header: &header},
+		Reserved:  pyxis.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "awaiting_approval", Action: "stock_reserved", At: at, Actor: pyxis.System},
+		Refused:   pyxis.Transition{RequestID: id, Seq: 2, From: "submitted", Status: "failed", Action: "reserve_failed", At: at, Actor: pyxis.System},
+	})
+	require.NoError(t, err)
+	o := cabinet.Order{RequestID: id, CabinetCode: cab.Code, Driver: "hl7", Address: addr, PatientMRN: "MRN-1",
+		IssuedAt: at, StartAt: at, EndAt: at.Add(2 * time.Hour),
+		Lines: []cabinet.Line{{MedicationID: med.ID, MedicationCode: med.Code, Unit: "tablet", Quantity: 1}}}
+	return activities.Delivery{Order: o, CabinetID: cab.ID}
+}
+
+// An NW answered AE after an earlier attempt went unanswered may be held by the cabinet: the
+// refusal says so (its second detail), even when the attempts ran on two workers, whose
+// drivers cannot know of each other's: the earlier attempt is in Postgres.
+func TestRefusalAfterAnUnansweredAttemptOnAnotherWorker(t *testing.T) {
+	store := db.NewStore(dbtest.NewPool(t))
+	rec := newFrameRecorder(t, silent, hl7.AckError)
+	delivery := seedRequest(t, store, rec.addr, "medreq-01JQ8ZK3M4V7XYZABCDEFGH1")
+	worker := func() (*activities.Activities, *testsuite.TestActivityEnvironment) {
+		d := hl7driver.New(hl7driver.Options{AckTimeout: 200 * time.Millisecond})
+		t.Cleanup(func() { _ = d.Close() })
+		a := &activities.Activities{Store: store, Cabinets: d}
+		var suite testsuite.WorkflowTestSuite
+		env := suite.NewTestActivityEnvironment()
+		env.RegisterActivity(a)
+		return a, env
+	}
+	a1, env1 := worker()
+	a2, env2 := worker()
+
+	_, err := env1.ExecuteActivity(a1.DispenseOrder, delivery)
+	require.Error(t, err, "no answer: retried")
+	_, err = env2.ExecuteActivity(a2.DispenseOrder, delivery)
+	var appErr *temporal.ApplicationError
+	require.True(t, errorAs(err, &appErr), "%v", err)
+	assert.Equal(t, activities.ErrCabinetRefused, appErr.Type())
+	assert.True(t, appErr.NonRetryable())
+	var (
+		reason string
+		maybe  bool
+	)
+	require.NoError(t, appErr.Details(&reason, &maybe))
+	assert.True(t, maybe, "the first attempt may have reached the cabinet")
+	assert.Len(t, rec.frames(), 2)
+
+	// A refusal with no unanswered attempt before it is a plain refusal.
+	rec2 := newFrameRecorder(t, hl7.AckError)
+	plain := seedRequest(t, store, rec2.addr, "medreq-01JQ8ZK3M4V7XYZABCDEFGH2")
+	_, err = env1.ExecuteActivity(a1.DispenseOrder, plain)
+	require.True(t, errorAs(err, &appErr), "%v", err)
+	require.NoError(t, appErr.Details(&reason, &maybe))
+	assert.False(t, maybe)
 }
