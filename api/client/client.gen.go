@@ -2072,7 +2072,9 @@ type ClientInterface interface {
 
 	// CancelRequestWithBody Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes any type of body and a specified content type.
@@ -2082,7 +2084,9 @@ type ClientInterface interface {
 
 	// CancelRequest Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes a body of the `application/json` content type.
@@ -3107,7 +3111,9 @@ func (c *Client) ListRequestAudit(ctx context.Context, id RequestIdParam, reqEdi
 
 // CancelRequestWithBody Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes any type of body and a specified content type.
@@ -3127,7 +3133,9 @@ func (c *Client) CancelRequestWithBody(ctx context.Context, id RequestIdParam, c
 
 // CancelRequest Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes a body of the `application/json` content type.
@@ -5657,7 +5665,9 @@ type ClientWithResponsesInterface interface {
 
 	// CancelRequestWithBodyWithResponse Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5667,7 +5677,9 @@ type ClientWithResponsesInterface interface {
 
 	// CancelRequestWithResponse Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -12321,7 +12333,9 @@ func (c *ClientWithResponses) ListRequestAuditWithResponse(ctx context.Context, 
 
 // CancelRequestWithBodyWithResponse Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12337,7 +12351,9 @@ func (c *ClientWithResponses) CancelRequestWithBodyWithResponse(ctx context.Cont
 
 // CancelRequestWithResponse Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
