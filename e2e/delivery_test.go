@@ -142,3 +142,32 @@ func TestCancelRetriedUntilTheCabinetTakesIt(t *testing.T) {
 	c.requireProjectionMatchesWorkflow(id, nurse)
 	captureHistory(t, id, "v0.2.0_cancel_retried_until_acknowledged")
 }
+
+// A request whose order waits out an outage may be cancelled meanwhile: the delivery stops,
+// the request is cancelled with its stock released, and the cabinet, back later, holds
+// nothing of it.
+func TestCancelWhileTheOrderWaitsOutAnOutage(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(4)
+	e2e.sim.SetFault(f.cabinetCode, cabinet.FaultOffline)
+	t.Cleanup(func() { e2e.sim.SetFault(f.cabinetCode, cabinet.FaultNone) })
+	nurse := c.token("nurse-stop", pyxis.RoleNurse)
+	id := c.create(f, nurse, 1)
+	c.waitStatus(id, nurse, "awaiting_approval")
+	c.approve(id, c.token("pharm-stop", pyxis.RolePharmacist))
+	c.waitDelivery(id, nurse, apiclient.Authorize, 2)
+
+	resp, err := c.api.CancelRequestWithResponse(t.Context(), id, apiclient.ReasonBody{Reason: ptr("patient discharged")}, as(nurse))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
+	e2e.sim.SetFault(f.cabinetCode, cabinet.FaultNone)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		onHand, reserved := c.stock(f, f.meds[0])
+		assert.Equal(ct, []int{4, 0}, []int{onHand, reserved})
+	}, 30*time.Second, 100*time.Millisecond)
+	state := c.waitStatus(id, nurse, "cancelled")
+	assert.Nil(t, state.CabinetDelivery)
+	assert.False(t, e2e.sim.Authorized(id))
+	c.requireProjectionMatchesWorkflow(id, nurse)
+	captureHistory(t, id, "v0.2.0_cancelled_while_cabinet_unreachable")
+}
