@@ -161,6 +161,9 @@ type RequestView struct {
 	WithdrawalDeadline *time.Time `json:"withdrawal_deadline,omitempty"`
 	// Version grows with every change of the view: what ?wait=&version= waits on.
 	Version int64 `json:"version"`
+	// CabinetDelivery is the cabinet command the request waits for (issue 16), while the
+	// cabinet has not acknowledged it.
+	CabinetDelivery *pyxis.CabinetDelivery `json:"cabinet_delivery,omitempty"`
 }
 
 func requestView(s workflows.State) RequestView {
@@ -180,7 +183,8 @@ func requestView(s workflows.State) RequestView {
 		RequiredApprovals: s.RequiredApprovals, Escalated: s.Escalated,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt),
 		ApprovalDeadline: s.ApprovalDeadline, WithdrawalDeadline: s.WithdrawalDeadline,
-		Version: s.Version,
+		Version:         s.Version,
+		CabinetDelivery: s.CabinetDelivery,
 	}
 }
 

@@ -18,6 +18,7 @@ type (
 	workflowsActor      = pyxis.Actor
 	workflowsApproval   = workflows.Approval
 	workflowsTransition = workflows.Transition
+	cabinetDelivery     = pyxis.CabinetDelivery
 )
 
 // compareFields checks that schema s lists the JSON fields of Go value v: the same names, of

@@ -232,7 +232,7 @@ var goTypes = map[string]struct {
 	"PersonName": {PersonName{}, false}, "ItemBody": {ItemBody{}, false}, "NoteBody": {NoteBody{}, false},
 	"ReasonBody": {ReasonBody{}, false}, "CabinetEventBody": {CabinetEventBody{}, false},
 	"Actor": {workflowsActor{}, true}, "Approval": {workflowsApproval{}, true}, "Transition": {workflowsTransition{}, true},
-	"RequestView": {RequestView{}, true}, "RequestSummaryView": {RequestSummaryView{}, true},
+	"RequestView": {RequestView{}, true}, "CabinetDelivery": {cabinetDelivery{}, true}, "RequestSummaryView": {RequestSummaryView{}, true},
 	"RequestSummaryList": {ListView[RequestSummaryView]{}, true}, "AuditView": {AuditView{}, true},
 	"QueueItemView": {QueueItemView{}, true}, "QueueApprovalView": {QueueApprovalView{}, true},
 	"QueueList": {ListView[QueueItemView]{}, true}, "ConsoleMe": {ConsoleMe{}, true},

@@ -105,7 +105,8 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		CreatedAt:         d.CreatedAt,
 		UpdatedAt:         d.CreatedAt,
 		ApprovalDeadline:  d.ApprovalDeadline, WithdrawalDeadline: d.WithdrawalDeadline,
-		Status: workflows.StatusSubmitted,
+		CabinetDelivery: d.CabinetDelivery,
+		Status:          workflows.StatusSubmitted,
 	}
 	for i, t := range d.Transitions {
 		to := workflows.Status(t.Status)

@@ -48,7 +48,19 @@ func (r *request) authorize(ctx workflow.Context) error {
 	// window's end, after which the cabinet no longer offers the order).
 	order.IssuedAt, order.StartAt, order.EndAt = now, now, r.windowEnd
 	r.order = &order
-	return r.deliver(ctx, a.DispenseOrder, order, 0)
+	// The order may wait out an outage for as long as the window: meanwhile the request may
+	// be cancelled (validateCancel), and the delivery then stops; run revokes what an
+	// attempt may have left at the cabinet.
+	sendCtx, stop := workflow.WithCancel(ctx)
+	defer stop()
+	sent := r.send(sendCtx, a.DispenseOrder, order, 0)
+	r.delivering = true
+	err := workflow.Await(ctx, func() bool { return sent.IsReady() || r.state.Status == StatusCancelled })
+	r.delivering = false
+	if err != nil || !sent.IsReady() {
+		return err
+	}
+	return sent.Get(ctx, nil)
 }
 
 // withdrawAuthorization withdraws the authorization. Since durableDelivery, the cancel (or,
@@ -86,6 +98,11 @@ func (r *request) withdrawAuthorization(ctx workflow.Context) error {
 // are not events of the history, which stays the same size through an outage of any length;
 // the activity records them in Postgres for the request's view.
 func (r *request) deliver(ctx workflow.Context, send any, order cabinet.Order, attempts int32) error {
+	return r.send(ctx, send, order, attempts).Get(ctx, nil)
+}
+
+// send schedules the activity deliver waits for.
+func (r *request) send(ctx workflow.Context, send any, order cabinet.Order, attempts int32) workflow.Future {
 	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: cabinetCommandTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -96,13 +113,14 @@ func (r *request) deliver(ctx workflow.Context, send any, order cabinet.Order, a
 		},
 	}
 	if attempts == 0 {
-		opts.ScheduleToCloseTimeout = max(r.windowEnd.Sub(workflow.Now(ctx)), cabinetCommandTimeout)
+		// At least a second: the bound of an attempt begun just before the window closes.
+		opts.ScheduleToCloseTimeout = max(r.windowEnd.Sub(workflow.Now(ctx)), time.Second)
 		// The window bounds the attempts. Zero would say "no maximum" to the server too, but
 		// the SDK's test environment reads it as ten, and the tests must see the window.
 		opts.RetryPolicy.MaximumAttempts = math.MaxInt32
 	}
 	in := activities.Delivery{Order: order, CabinetID: r.in.CabinetID}
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), send, in).Get(ctx, nil)
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), send, in)
 }
 
 func (r *request) retryInterval() time.Duration {

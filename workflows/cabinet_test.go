@@ -181,19 +181,16 @@ func (s *MedicationRequestTestSuite) TestCabinetOutageRevokeFails() {
 	s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
 }
 
-// While the order is being delivered the request cannot be cancelled (it is approved, not
-// yet at the cabinet), and a withdrawal the cabinet reports before its answer arrives is
-// early, not wrong: the reporter tries it again.
+// While the order is being delivered, a withdrawal the cabinet reports before its answer
+// arrives is early, not wrong: the reporter tries it again.
 func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	s.fake.authorizeErr = failFirst(2, errUnreachable)
 	s.approveAt10()
-	cancel := s.sendUpdate(10*time.Minute+3*time.Second, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse})
 	early := s.sendUpdate(10*time.Minute+4*time.Second, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 	withdrawn := s.sendUpdate(20*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 
 	s.execute(validInput())
 
-	s.requireRejected(cancel, workflows.ErrInvalidState, "cannot cancel a request that is approved")
 	s.requireRejected(early, workflows.ErrNotYet, "the cabinet's authorization of this request is still being confirmed")
 	s.requireCompleted(withdrawn)
 	ready := approvedAt.Add(6 * time.Second)
@@ -203,6 +200,33 @@ func (s *MedicationRequestTestSuite) TestCabinetRecoversWithinAttempts() {
 	s.Equal(at(windowEnd), st.WithdrawalDeadline)
 	s.Empty(st.Reason)
 	s.assertActivityCalls(map[string]int{"Admit": 1, "RecordStep": 3, "DispenseOrder": 3})
+}
+
+// An order that waits out an outage may be cancelled meanwhile: the delivery stops, the
+// cancellation is recorded, the order is revoked (an attempt may have reached the cabinet),
+// and the stock released.
+func (s *MedicationRequestTestSuite) TestCancelWhileTheOrderWaitsOutAnOutage() {
+	s.fake.authorizeErr = always(errUnreachable)
+	in := validInput()
+	s.approveAt10()
+	cancel := s.sendUpdate(13*time.Minute, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse, Reason: "patient discharged"})
+
+	s.execute(in)
+
+	s.Equal(workflows.StatusCancelled, s.requireCompleted(cancel).Status)
+	cancelledAt := t0.Add(13 * time.Minute)
+	want := append(firstThree(),
+		tr(4, workflows.StatusApproved, workflows.StatusCancelled, "cancelled", nurse, cancelledAt, "patient discharged"))
+	st := s.finalState()
+	s.Equal(want, st.Transitions)
+	s.Equal(cancelledAt, s.env.Now().UTC(), "the delivery stopped at the cancellation")
+	s.Less(len(s.fake.deliveries("DispenseOrder")), 15)
+	revokes := s.fake.deliveries("WithdrawOrder")
+	s.Require().Len(revokes, 1)
+	s.Equal(cancelledAt, revokes[0].IssuedAt)
+	s.Equal([]string{"RecordStep#4", "WithdrawOrder", "RecordStep#/release"}, s.fake.calls()[len(s.fake.calls())-3:])
+	s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
+	s.assertRecorded(in, want)
 }
 
 // An authorization nobody uses expires with the withdrawal window: it is revoked first, then

@@ -125,7 +125,12 @@ func (r *request) reject(ctx workflow.Context, in RejectInput) (State, error) {
 }
 
 func (r *request) validateCancel(_ workflow.Context, in CancelInput) error {
-	if err := r.requireStatus("cancel", StatusAwaitingApproval, StatusReadyAtCabinet); err != nil {
+	allowed := []Status{StatusAwaitingApproval, StatusReadyAtCabinet}
+	if r.delivering {
+		// The order waits out a cabinet outage (since durableDelivery): it may be cancelled.
+		allowed = append(allowed, StatusApproved)
+	}
+	if err := r.requireStatus("cancel", allowed...); err != nil {
 		return err
 	}
 	if err := checkText(in.Actor, "reason", in.Reason); err != nil {

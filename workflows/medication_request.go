@@ -60,6 +60,9 @@ type request struct {
 	durable   bool
 	windowEnd time.Time
 	order     *cabinet.Order
+	// delivering is set while the order waits for the cabinet's acknowledgment (durable
+	// runs only): the request may be cancelled then.
+	delivering bool
 	// consumed is set once the withdrawn stock has left the ledger.
 	consumed bool
 	// salvaging is set once a step was refused for good (recording.go, salvage).
@@ -175,7 +178,17 @@ func (r *request) run(ctx workflow.Context) (*State, error) {
 	}
 
 	r.authorizing = true
-	if err := r.authorize(ctx); err != nil {
+	err = r.authorize(ctx)
+	if r.durable && r.state.Status == StatusCancelled {
+		// Cancelled while the order waited out an outage: an attempt may have reached the
+		// cabinet, so the order is revoked, after the cancellation is recorded.
+		if err := r.flush(ctx); err != nil {
+			return nil, err
+		}
+		r.revoke(ctx)
+		return r.finish(ctx, true)
+	}
+	if err != nil {
 		if temporal.IsCanceledError(err) {
 			return nil, err
 		}

@@ -49,7 +49,8 @@ func (s Status) Terminal() bool {
 type Policy struct {
 	ApprovalTimeout   time.Duration `json:"approval_timeout"`
 	WithdrawalTimeout time.Duration `json:"withdrawal_timeout"`
-	// CabinetAttempts bounds how often a cabinet command is tried before the request fails.
+	// CabinetAttempts bounds how often a cabinet command is tried before the request fails,
+	// in runs of v0.1.0 only: since, a command is retried until the withdrawal window closes.
 	CabinetAttempts int32 `json:"cabinet_attempts"`
 	// CabinetRetryInterval is the first back-off between cabinet attempts; it doubles.
 	CabinetRetryInterval time.Duration `json:"cabinet_retry_interval"`
@@ -114,4 +115,8 @@ type State struct {
 	// Version is the projection's version of the request (it grows with every change); 0 when
 	// the state comes from the workflow or its start, before the projection holds it all.
 	Version int64 `json:"version"`
+	// CabinetDelivery is the cabinet command the request waits for, while the cabinet has not
+	// acknowledged it. The projection knows it (its activity records each failed attempt);
+	// the workflow does not, since Temporal retries the activity without telling it.
+	CabinetDelivery *pyxis.CabinetDelivery `json:"cabinet_delivery,omitempty"`
 }

@@ -86,6 +86,24 @@ func (e CabinetBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for CabinetDeliveryCommand.
+const (
+	Authorize CabinetDeliveryCommand = "authorize"
+	Revoke    CabinetDeliveryCommand = "revoke"
+)
+
+// Valid indicates whether the value is a known member of the CabinetDeliveryCommand enum.
+func (e CabinetDeliveryCommand) Valid() bool {
+	switch e {
+	case Authorize:
+		return true
+	case Revoke:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CabinetEventBodyType.
 const (
 	Withdrawn CabinetEventBodyType = "withdrawn"
@@ -863,6 +881,24 @@ type CabinetBodyDriver string
 // CabinetBodyStatus Empty means online.
 type CabinetBodyStatus string
 
+// CabinetDelivery A cabinet command (the order, or its cancel) the cabinet has not acknowledged yet: it is retried with back-off until the cabinet acknowledges it or the withdrawal window closes. Present only while it waits.
+type CabinetDelivery struct {
+	// Attempts Attempts that failed so far.
+	Attempts int32 `json:"attempts"`
+
+	// Command authorize (the order, HL7 NW) or revoke (its cancel, CA, or DC once part was withdrawn).
+	Command CabinetDeliveryCommand `json:"command"`
+
+	// LastError How the last attempt failed, in fixed words (the cabinet is offline, could not be reached, answered AR, did not acknowledge).
+	LastError string `json:"last_error"`
+
+	// Since When the first attempt failed.
+	Since time.Time `json:"since"`
+}
+
+// CabinetDeliveryCommand authorize (the order, HL7 NW) or revoke (its cancel, CA, or DC once part was withdrawn).
+type CabinetDeliveryCommand string
+
 // CabinetEventBody defines model for CabinetEventBody.
 type CabinetEventBody struct {
 	Lines     *[]ItemBody          `json:"lines,omitempty"`
@@ -1344,8 +1380,11 @@ type RequestView struct {
 	ApprovalDeadline *time.Time  `json:"approval_deadline,omitempty"`
 	Approvals        *[]Approval `json:"approvals"`
 	CabinetCode      string      `json:"cabinet_code"`
-	CabinetId        int64       `json:"cabinet_id"`
-	CreatedAt        *time.Time  `json:"created_at,omitempty"`
+
+	// CabinetDelivery A cabinet command (the order, or its cancel) the cabinet has not acknowledged yet: it is retried with back-off until the cabinet acknowledges it or the withdrawal window closes. Present only while it waits.
+	CabinetDelivery *CabinetDelivery `json:"cabinet_delivery,omitempty"`
+	CabinetId       int64            `json:"cabinet_id"`
+	CreatedAt       *time.Time       `json:"created_at,omitempty"`
 
 	// Escalated Half the approval deadline passed without a decision.
 	Escalated bool       `json:"escalated"`
@@ -2322,7 +2361,9 @@ type ClientInterface interface {
 
 	// CancelRequestWithBody Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes any type of body and a specified content type.
@@ -2332,7 +2373,9 @@ type ClientInterface interface {
 
 	// CancelRequest Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes a body of the `application/json` content type.
@@ -3526,7 +3569,9 @@ func (c *Client) ListRequestAudit(ctx context.Context, id RequestIdParam, reqEdi
 
 // CancelRequestWithBody Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes any type of body and a specified content type.
@@ -3546,7 +3591,9 @@ func (c *Client) CancelRequestWithBody(ctx context.Context, id RequestIdParam, c
 
 // CancelRequest Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes a body of the `application/json` content type.
@@ -6489,7 +6536,9 @@ type ClientWithResponsesInterface interface {
 
 	// CancelRequestWithBodyWithResponse Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -6499,7 +6548,9 @@ type ClientWithResponsesInterface interface {
 
 	// CancelRequestWithResponse Cancel a request
 	//
-	// While it awaits approval or waits at the cabinet (which then loses its authorization).
+	// While it awaits approval, while it is approved and its order waits for a cabinet that
+	// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+	// loses its authorization).
 	// A nurse cancels only her own requests (403 otherwise). The body is optional.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -14074,7 +14125,9 @@ func (c *ClientWithResponses) ListRequestAuditWithResponse(ctx context.Context, 
 
 // CancelRequestWithBodyWithResponse Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -14090,7 +14143,9 @@ func (c *ClientWithResponses) CancelRequestWithBodyWithResponse(ctx context.Cont
 
 // CancelRequestWithResponse Cancel a request
 //
-// While it awaits approval or waits at the cabinet (which then loses its authorization).
+// While it awaits approval, while it is approved and its order waits for a cabinet that
+// does not acknowledge it (cabinet_delivery), or while it waits at the cabinet (which then
+// loses its authorization).
 // A nurse cancels only her own requests (403 otherwise). The body is optional.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
