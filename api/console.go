@@ -82,7 +82,7 @@ func (s *Server) consoleRoutes(r *gin.Engine) {
 		r.GET("/session", s.signInWithToken)
 	}
 	r.POST("/session/end", s.signOut)
-	r.GET("/console/me", s.auth.authenticate(), s.consoleMe)
+	r.GET("/console/me", s.consoleSignedIn, s.auth.authenticate(), s.consoleMe)
 	r.GET("/console/events", s.auth.authenticate(), s.consoleEvents)
 }
 
@@ -189,6 +189,19 @@ type ConsoleMe struct {
 	CSRF string `json:"csrf,omitempty"`
 	// Live says whether GET /console/events follows the projection.
 	Live bool `json:"live"`
+}
+
+// consoleSignedIn answers 204 to a browser that holds no live session and sends no token:
+// the page then shows how to sign in, without a failed request in the browser's console.
+func (s *Server) consoleSignedIn(c *gin.Context) {
+	if c.GetHeader("Authorization") != "" {
+		return
+	}
+	tok, err := s.sessionToken(c)
+	if err == nil && tok == "" {
+		c.Header("Cache-Control", "no-store")
+		c.AbortWithStatus(http.StatusNoContent)
+	}
 }
 
 func (s *Server) consoleMe(c *gin.Context) {
