@@ -197,7 +197,9 @@ func (b *consoleBrowser) clickIn(ctx context.Context, mrn, name string) {
 }
 
 // mark puts a value in the page's window that a reload would lose.
-func (b *consoleBrowser) mark(ctx context.Context) { eval[bool](b, ctx, `(window.__notReloaded = true)`) }
+func (b *consoleBrowser) mark(ctx context.Context) {
+	eval[bool](b, ctx, `(window.__notReloaded = true)`)
+}
 
 func (b *consoleBrowser) requireNotReloaded(ctx context.Context) {
 	b.t.Helper()
