@@ -212,9 +212,53 @@ func (b *consoleBrowser) screenshot(ctx context.Context, name string) {
 	if os.Getenv("PYXIS_CONSOLE_SCREENSHOTS") != "1" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(b.t, err)
 	require.NoError(b.t, os.WriteFile(filepath.Join("..", "docs", "console", name+".png"), png, 0o644))
+}
+
+// axeSource is axe-core, vendored under testdata (its README says from where).
+var axeSource = sync.OnceValues(func() (string, error) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "axe-core", "axe.min.js"))
+	return string(raw), err
+})
+
+// axeViolation is what the test reports of a violation axe-core finds.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any `json:"target"`
+	} `json:"nodes"`
+}
+
+// requireAccessible runs axe-core on the page as it is and fails on any serious or critical
+// violation.
+func (b *consoleBrowser) requireAccessible(ctx context.Context, page string) {
+	b.t.Helper()
+	src, err := axeSource()
+	require.NoError(b.t, err)
+	if !eval[bool](b, ctx, `typeof window.axe === "object"`) {
+		// DevTools evaluation is not subject to the page's CSP, as an extension's would not be.
+		eval[bool](b, ctx, src+";true")
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	found, err := chromedp.Run(tctx, chromedp.Evaluate[[]axeViolation](
+		`axe.run(document, {resultTypes: ["violations"]}).then((r) => r.violations.filter((v) => v.impact === "serious" || v.impact === "critical"))`,
+		chromedp.EvalAwaitPromise))
+	require.NoError(b.t, err)
+	for _, v := range found {
+		b.t.Errorf("axe-core on %s: %s (%s) %s at %v", page, v.ID, v.Impact, v.Help, v.Nodes)
+	}
+}
+
+// requireFits checks that the page needs no horizontal scrolling at the current viewport.
+func (b *consoleBrowser) requireFits(ctx context.Context, page string) {
+	b.t.Helper()
+	over := eval[int](b, ctx, `document.documentElement.scrollWidth - window.innerWidth`)
+	assert.LessOrEqual(b.t, over, 0, "%s scrolls sideways by %dpx", page, over)
 }
 
 // consoleAPI is an API server with the console as dev mode serves it: token sign-in, and the
@@ -249,6 +293,7 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	pharmacist := b.user(p1Tok, "")
 	nurse := b.user(nurseTok, "")
+	b.eventually(nurse, `document.querySelector("form.request #med-0") !== null`, "the nurse's form is built")
 	require.Equal(t, 1, b.named(pharmacist, "heading", "Approval queue"), "the pharmacist's page is the queue")
 	for _, role := range []struct{ role, name string }{{"form", "New request"}, {"textbox", "Patient MRN"}, {"textbox", "Bed"},
 		{"textbox", "Family name"}, {"textbox", "Given name"}, {"combobox", "Cabinet"}, {"combobox", "Medication"},
@@ -396,11 +441,53 @@ func TestConsoleInABrowser(t *testing.T) {
 		assert.Equal(t, 1, b.named(pt, "table", "Approval queue"))
 	})
 
+	t.Run("axe-core on every page, at 1280x800 and 390x844", func(t *testing.T) {
+		b := b.with(t)
+		c.directoryUser("admin-ui", "Ada Admin", pyxis.RoleAdmin, "")
+		admin := b.user(c.token("admin-ui", pyxis.RoleAdmin), "")
+		tech := b.user(c.token("tech-ui", pyxis.RoleTechnician), "")
+		far := b.user(farTok, "")
+		pages := []struct {
+			ctx  context.Context
+			hash string
+			h1   string
+		}{
+			{pharmacist, "queue", "Approval queue"}, {pharmacist, "overrides", "Override reviews"},
+			{pharmacist, "discrepancies", "Discrepancies"}, {far, "new", "New request"},
+			{tech, "refills", "Refills"}, {tech, "stock", "Counts and loads"},
+			{admin, "users", "Users"}, {admin, "cabinets", "Cabinets"}, {admin, "medications", "Medications"},
+		}
+		for _, size := range []struct{ w, h int64 }{{1280, 800}, {390, 844}} {
+			for _, p := range pages {
+				page := fmt.Sprintf("#%s at %dx%d", p.hash, size.w, size.h)
+				b.do(p.ctx, chromedp.EmulateViewport(size.w, size.h))
+				eval[bool](b, p.ctx, `(location.hash = `+js(p.hash)+`, true)`)
+				b.eventually(p.ctx, `document.querySelector("main h1")?.textContent === `+js(p.h1)+
+					` && document.querySelector("main table, main p:not(#loading)") !== null`, page+" shows")
+				b.requireAccessible(p.ctx, page)
+				b.requireFits(p.ctx, page)
+			}
+		}
+		// The help dialog, and the queue on a phone.
+		b.do(pharmacist, chromedp.EmulateViewport(390, 844))
+		eval[bool](b, pharmacist, `(location.hash = "queue", true)`)
+		b.eventually(pharmacist, `document.querySelector("main caption") !== null`, "the queue on a phone")
+		b.screenshot(pharmacist, "queue-phone")
+		b.do(pharmacist, chromedp.KeyEvent("?"))
+		b.requireAccessible(pharmacist, "the keyboard help")
+		b.do(pharmacist, chromedp.KeyEvent("\x1b"), chromedp.EmulateViewport(1280, 800))
+		b.do(admin, chromedp.EmulateViewport(1280, 800))
+		eval[bool](b, admin, `(location.hash = "users", true)`)
+		b.eventually(admin, `document.querySelector("main caption")?.textContent === "Users"`, "the users page")
+		b.screenshot(admin, "users")
+	})
+
 	t.Run("sign out ends the session", func(t *testing.T) {
 		b := b.with(t)
 		b.do(nurse, chromedp.Click(chromedp.CSS(`#tools button:last-child`)))
 		b.eventually(nurse, `document.querySelector("main h1")?.textContent === "Sign in"`, "signed out")
 		assert.Zero(t, b.named(nurse, "table", "My requests"))
+		b.requireAccessible(nurse, "the sign-in page")
 	})
 
 }
