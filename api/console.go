@@ -81,6 +81,10 @@ func (s *Server) consoleRoutes(r *gin.Engine) {
 	if s.cfg.ConsoleTokenSignIn {
 		r.GET("/session", s.signInWithToken)
 	}
+	if s.oidc != nil {
+		r.GET("/login", s.oidcLogin)
+		r.GET("/auth/callback", s.oidcCallback)
+	}
 	r.POST("/session/end", s.signOut)
 	r.GET("/console/me", s.consoleSignedIn, s.auth.authenticate(), s.consoleMe)
 	r.GET("/console/events", s.auth.authenticate(), s.consoleEvents)
