@@ -74,8 +74,12 @@ func (s *Server) consoleRoutes(r *gin.Engine) {
 	if s.cfg.ConsoleTokenSignIn {
 		r.GET("/session", s.signInWithToken)
 	}
+	if s.oidc != nil {
+		r.GET("/login", s.oidcLogin)
+		r.GET("/auth/callback", s.oidcCallback)
+	}
 	r.POST("/session/end", s.signOut)
-	r.GET("/console/me", s.auth.authenticate(), s.consoleMe)
+	r.GET("/console/me", s.consoleSignedIn, s.auth.authenticate(), s.consoleMe)
 	r.GET("/console/events", s.auth.authenticate(), s.consoleEvents)
 }
 
@@ -182,6 +186,19 @@ type ConsoleMe struct {
 	CSRF string `json:"csrf,omitempty"`
 	// Live says whether GET /console/events follows the projection.
 	Live bool `json:"live"`
+}
+
+// consoleSignedIn answers 204 to a browser that holds no live session and sends no token:
+// the page then shows how to sign in, without a failed request in the browser's console.
+func (s *Server) consoleSignedIn(c *gin.Context) {
+	if c.GetHeader("Authorization") != "" {
+		return
+	}
+	tok, err := s.sessionToken(c)
+	if err == nil && tok == "" {
+		c.Header("Cache-Control", "no-store")
+		c.AbortWithStatus(http.StatusNoContent)
+	}
 }
 
 func (s *Server) consoleMe(c *gin.Context) {

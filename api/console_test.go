@@ -76,7 +76,7 @@ func TestConsoleSession(t *testing.T) {
 	cleared := rec.Result().Cookies()
 	require.Len(t, cleared, 1)
 	assert.Equal(t, -1, cleared[0].MaxAge)
-	requireError(t, withCookie(h, "GET", "/console/me", cookie, ""), http.StatusUnauthorized, CodeUnauthorized)
+	assert.Equal(t, http.StatusNoContent, withCookie(h, "GET", "/console/me", cookie, "").Code, "signed out")
 	requireError(t, withCookie(h, "GET", "/v1/queue", cookie, ""), http.StatusUnauthorized, CodeUnauthorized)
 }
 
@@ -134,6 +134,8 @@ func TestConsolePageAndPolicy(t *testing.T) {
 	for _, path := range []string{"/assets/..%2Frouter.go", "/assets/", "/assets/nope.js", "/assets/index.html"} {
 		assert.Equal(t, http.StatusNotFound, call(h, "GET", path, "", "").Code, path)
 	}
-	// Without a session, the console's own routes answer 401 like /v1.
-	requireError(t, call(h, "GET", "/console/me", "", ""), http.StatusUnauthorized, CodeUnauthorized)
+	// Without a session the page learns that nobody is signed in; a bad token is still 401.
+	assert.Equal(t, http.StatusNoContent, call(h, "GET", "/console/me", "", "").Code)
+	requireError(t, call(h, "GET", "/console/me", "bad", ""), http.StatusUnauthorized, CodeUnauthorized)
+	requireError(t, call(h, "GET", "/console/events", "", ""), http.StatusUnauthorized, CodeUnauthorized)
 }

@@ -64,6 +64,7 @@ func fullRouter(t *testing.T) *gin.Engine {
 	cfg.Codec = passthroughCodec{}
 	cfg.CodecSession = "http://localhost:8233/"
 	cfg.ConsoleTokenSignIn = true
+	cfg.OIDCIssuer, cfg.OIDCClientID = "https://idp.test/realms/hospital", "pyxis-console"
 	s := NewServer(nil, nil, cfg)
 	t.Cleanup(s.Close)
 	engine, ok := s.Handler().(*gin.Engine)

@@ -88,6 +88,15 @@ type Config struct {
 	ConsoleTokenSignIn bool
 	// ConsoleSessionTTL is how long a console session lasts (0: 12h).
 	ConsoleSessionTTL time.Duration
+	// OIDCIssuer, when set, lets the console sign in with the identity provider: the OpenID
+	// Connect authorization code flow with PKCE (GET /login, GET /auth/callback), discovered
+	// from the issuer, for the client OIDCClientID (OIDCClientSecret for a confidential
+	// client), returning to OIDCRedirectURL (default: this server's /auth/callback). The
+	// access tokens it gets are checked as bearer tokens (JWKSURL, issuer, audience).
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	OIDCRedirectURL  string
 	// AuditVerifyInterval is how often the audit chain is verified in the background for
 	// pyxis_audit_chain_ok (with Metrics and a store); 0: never.
 	AuditVerifyInterval time.Duration
@@ -136,7 +145,8 @@ type Server struct {
 	auth     *authenticator
 	keys     *jwksKeys // nil without Config.JWKSURL
 	limiter  *userLimiter
-	dir      *directory // nil without a store
+	dir      *directory  // nil without a store
+	oidc     *oidcClient // nil without Config.OIDCIssuer
 	// draining is set once shutdown begins (Drain).
 	draining atomic.Bool
 	// stopAudit stops the audit chain verification NewServer started.
@@ -182,6 +192,9 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 	s.auth = newAuthenticator(cfg, s.keys)
 	s.auth.dir = s.dir
 	s.auth.session = s.sessionToken
+	if cfg.OIDCIssuer != "" {
+		s.oidc = newOIDCClient(cfg)
+	}
 	s.startMetrics()
 	return s
 }

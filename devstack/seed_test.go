@@ -60,6 +60,8 @@ func TestDevBannerPrintsDemoUsersOnly(t *testing.T) {
 	for _, absent := range []string{"CAB_ICU_TOKEN", "SOMEONE_ELSE_TOKEN", "TECH_EDU_TOKEN"} {
 		assert.NotContains(t, out.String(), absent)
 	}
+	// One console sign-in link per demo user, next to the token.
+	assert.Equal(t, len(d.Users), strings.Count(out.String(), "# console: http://localhost:8080/session?token=ey"))
 }
 
 func ptrTo[T any](v T) *T { return &v }

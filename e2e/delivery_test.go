@@ -23,7 +23,7 @@ func (c *apiClient) waitDelivery(id, token string, command apiclient.CabinetDeli
 	c.t.Helper()
 	var last apiclient.RequestView
 	require.EventuallyWithT(c.t, func(ct *assert.CollectT) {
-		resp, err := c.api.GetRequestWithResponse(c.t.Context(), id, as(token))
+		resp, err := c.api.GetRequestWithResponse(c.t.Context(), id, &apiclient.GetRequestParams{}, as(token))
 		if !assert.NoError(ct, err) || !assert.Equal(ct, http.StatusOK, resp.StatusCode()) {
 			return
 		}

@@ -102,6 +102,16 @@ func loadSecurity(getenv func(string) string, c *Config) []error {
 		}
 		a.ConsoleSessionTTL = d
 	}
+	a.OIDCIssuer, a.OIDCClientID = getenv("PYXIS_OIDC_ISSUER"), getenv("PYXIS_OIDC_CLIENT_ID")
+	a.OIDCClientSecret, a.OIDCRedirectURL = getenv("PYXIS_OIDC_CLIENT_SECRET"), getenv("PYXIS_OIDC_REDIRECT_URL")
+	if a.OIDCIssuer != "" {
+		if err := api.CheckJWKSURL(a.OIDCIssuer); err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_OIDC_ISSUER: %w", err))
+		}
+		if a.OIDCClientID == "" {
+			errs = append(errs, errors.New("PYXIS_OIDC_ISSUER needs PYXIS_OIDC_CLIENT_ID"))
+		}
+	}
 	if v := getenv("PYXIS_HSTS"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -1593,6 +1593,13 @@ type Unavailable = ErrorBody
 // Unprocessable The envelope of every error.
 type Unprocessable = ErrorBody
 
+// ConsoleAuthCallbackParams defines parameters for ConsoleAuthCallback.
+type ConsoleAuthCallbackParams struct {
+	Code  *string `form:"code,omitempty" json:"code,omitempty"`
+	State *string `form:"state,omitempty" json:"state,omitempty"`
+	Error *string `form:"error,omitempty" json:"error,omitempty"`
+}
+
 // ListAccessLogParams defines parameters for ListAccessLog.
 type ListAccessLogParams struct {
 	RequestId *string `form:"request_id,omitempty" json:"request_id,omitempty"`
@@ -1840,6 +1847,15 @@ type ClientInterface interface {
 	// Corresponds with GET /assets/{file} (the `ConsoleAsset` operationId).
 	ConsoleAsset(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ConsoleAuthCallback The identity provider's answer to a console sign-in
+	//
+	// Checks the state, exchanges the code with the PKCE verifier at the token endpoint (the
+	// server, not the browser), checks the access token as a bearer token of the provider,
+	// keeps the tokens in the session, and sends the browser to / with the session cookie.
+	//
+	// Corresponds with GET /auth/callback (the `ConsoleAuthCallback` operationId).
+	ConsoleAuthCallback(ctx context.Context, params *ConsoleAuthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CodecDecodePreflight CORS preflight
 	//
 	// Corresponds with OPTIONS /codec/decode (the `CodecDecodePreflight` operationId).
@@ -1924,6 +1940,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /healthz (the `Healthz` operationId).
 	Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsoleLogin Sign in to the console with the identity provider
+	//
+	// Served when PYXIS_OIDC_ISSUER is set. Sends the browser to the provider's authorization
+	// endpoint (from its discovery document): authorization code flow with PKCE (S256), a fresh
+	// state, and a short-lived HttpOnly cookie that carries them to the callback.
+	//
+	// Corresponds with GET /login (the `ConsoleLogin` operationId).
+	ConsoleLogin(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OpenapiDocument This document, as JSON
 	//
@@ -2488,6 +2513,25 @@ func (c *Client) ConsoleAsset(ctx context.Context, file string, reqEditors ...Re
 	return c.Client.Do(req)
 }
 
+// ConsoleAuthCallback The identity provider's answer to a console sign-in
+//
+// Checks the state, exchanges the code with the PKCE verifier at the token endpoint (the
+// server, not the browser), checks the access token as a bearer token of the provider,
+// keeps the tokens in the session, and sends the browser to / with the session cookie.
+//
+// Corresponds with GET /auth/callback (the `ConsoleAuthCallback` operationId).
+func (c *Client) ConsoleAuthCallback(ctx context.Context, params *ConsoleAuthCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsoleAuthCallbackRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CodecDecodePreflight CORS preflight
 //
 // Corresponds with OPTIONS /codec/decode (the `CodecDecodePreflight` operationId).
@@ -2683,6 +2727,25 @@ func (c *Client) DocsAsset(ctx context.Context, asset string, reqEditors ...Requ
 // Corresponds with GET /healthz (the `Healthz` operationId).
 func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewHealthzRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsoleLogin Sign in to the console with the identity provider
+//
+// Served when PYXIS_OIDC_ISSUER is set. Sends the browser to the provider's authorization
+// endpoint (from its discovery document): authorization code flow with PKCE (S256), a fresh
+// state, and a short-lived HttpOnly cookie that carries them to the callback.
+//
+// Corresponds with GET /login (the `ConsoleLogin` operationId).
+func (c *Client) ConsoleLogin(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsoleLoginRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3822,6 +3885,84 @@ func NewConsoleAssetRequest(server string, file string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewConsoleAuthCallbackRequest constructs an http.Request for the ConsoleAuthCallback method
+func NewConsoleAuthCallbackRequest(server string, params *ConsoleAuthCallbackParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/auth/callback")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Code != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code", *params.Code, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Error != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "error", *params.Error, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCodecDecodePreflightRequest constructs an http.Request for the CodecDecodePreflight method
 func NewCodecDecodePreflightRequest(server string) (*http.Request, error) {
 	var err error
@@ -4108,6 +4249,33 @@ func NewHealthzRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/healthz")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsoleLoginRequest constructs an http.Request for the ConsoleLogin method
+func NewConsoleLoginRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/login")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -5963,6 +6131,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /assets/{file} (the `ConsoleAsset` operationId).
 	ConsoleAssetWithResponse(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*ConsoleAssetResponse, error)
 
+	// ConsoleAuthCallbackWithResponse The identity provider's answer to a console sign-in
+	//
+	// Checks the state, exchanges the code with the PKCE verifier at the token endpoint (the
+	// server, not the browser), checks the access token as a bearer token of the provider,
+	// keeps the tokens in the session, and sends the browser to / with the session cookie.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /auth/callback (the `ConsoleAuthCallback` operationId).
+	ConsoleAuthCallbackWithResponse(ctx context.Context, params *ConsoleAuthCallbackParams, reqEditors ...RequestEditorFn) (*ConsoleAuthCallbackResponse, error)
+
 	// CodecDecodePreflightWithResponse CORS preflight
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -6063,6 +6242,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /healthz (the `Healthz` operationId).
 	HealthzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*HealthzResponse, error)
+
+	// ConsoleLoginWithResponse Sign in to the console with the identity provider
+	//
+	// Served when PYXIS_OIDC_ISSUER is set. Sends the browser to the provider's authorization
+	// endpoint (from its discovery document): authorization code flow with PKCE (S256), a fresh
+	// state, and a short-lived HttpOnly cookie that carries them to the callback.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /login (the `ConsoleLogin` operationId).
+	ConsoleLoginWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleLoginResponse, error)
 
 	// OpenapiDocumentWithResponse This document, as JSON
 	//
@@ -6729,6 +6919,78 @@ func (r ConsoleAssetResponse) ContentType() string {
 	return ""
 }
 
+// ConsoleAuthCallbackResponse303Headers the declared response headers of an HTTP 303 response for ConsoleAuthCallback
+type ConsoleAuthCallbackResponse303Headers struct {
+	Location   *string
+	SetCookie  *string
+	XRequestID string
+}
+
+// ConsoleAuthCallbackResponse401Headers the declared response headers of an HTTP 401 response for ConsoleAuthCallback
+type ConsoleAuthCallbackResponse401Headers struct {
+	XRequestID string
+}
+
+// ConsoleAuthCallbackResponse503Headers the declared response headers of an HTTP 503 response for ConsoleAuthCallback
+type ConsoleAuthCallbackResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ConsoleAuthCallbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *ConsoleAuthCallbackResponse303Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsoleAuthCallbackResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConsoleAuthCallbackResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ConsoleAuthCallbackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ConsoleAuthCallbackResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsoleAuthCallbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsoleAuthCallbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsoleAuthCallbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsoleAuthCallbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CodecDecodePreflightResponse204Headers the declared response headers of an HTTP 204 response for CodecDecodePreflight
 type CodecDecodePreflightResponse204Headers struct {
 	XRequestID string
@@ -7282,6 +7544,11 @@ type ConsoleMeResponse200Headers struct {
 	XRequestID string
 }
 
+// ConsoleMeResponse204Headers the declared response headers of an HTTP 204 response for ConsoleMe
+type ConsoleMeResponse204Headers struct {
+	XRequestID string
+}
+
 // ConsoleMeResponse401Headers the declared response headers of an HTTP 401 response for ConsoleMe
 type ConsoleMeResponse401Headers struct {
 	XRequestID string
@@ -7312,6 +7579,8 @@ type ConsoleMeResponse struct {
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ConsoleMeResponse200Headers
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *ConsoleMeResponse204Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ConsoleMeResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -7507,6 +7776,64 @@ func (r HealthzResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r HealthzResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsoleLoginResponse302Headers the declared response headers of an HTTP 302 response for ConsoleLogin
+type ConsoleLoginResponse302Headers struct {
+	Location   *string
+	SetCookie  *string
+	XRequestID string
+}
+
+// ConsoleLoginResponse503Headers the declared response headers of an HTTP 503 response for ConsoleLogin
+type ConsoleLoginResponse503Headers struct {
+	RetryAfter string
+	XRequestID string
+}
+
+type ConsoleLoginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *ConsoleLoginResponse302Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConsoleLoginResponse503Headers
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ConsoleLoginResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsoleLoginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsoleLoginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsoleLoginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsoleLoginResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13216,6 +13543,23 @@ func (c *ClientWithResponses) ConsoleAssetWithResponse(ctx context.Context, file
 	return ParseConsoleAssetResponse(rsp)
 }
 
+// ConsoleAuthCallbackWithResponse The identity provider's answer to a console sign-in
+//
+// Checks the state, exchanges the code with the PKCE verifier at the token endpoint (the
+// server, not the browser), checks the access token as a bearer token of the provider,
+// keeps the tokens in the session, and sends the browser to / with the session cookie.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /auth/callback (the `ConsoleAuthCallback` operationId).
+func (c *ClientWithResponses) ConsoleAuthCallbackWithResponse(ctx context.Context, params *ConsoleAuthCallbackParams, reqEditors ...RequestEditorFn) (*ConsoleAuthCallbackResponse, error) {
+	rsp, err := c.ConsoleAuthCallback(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsoleAuthCallbackResponse(rsp)
+}
+
 // CodecDecodePreflightWithResponse CORS preflight
 //
 // Returns a wrapper object for the known response body format(s).
@@ -13387,6 +13731,23 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, reqEditor
 		return nil, err
 	}
 	return ParseHealthzResponse(rsp)
+}
+
+// ConsoleLoginWithResponse Sign in to the console with the identity provider
+//
+// Served when PYXIS_OIDC_ISSUER is set. Sends the browser to the provider's authorization
+// endpoint (from its discovery document): authorization code flow with PKCE (S256), a fresh
+// state, and a short-lived HttpOnly cookie that carries them to the callback.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /login (the `ConsoleLogin` operationId).
+func (c *ClientWithResponses) ConsoleLoginWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ConsoleLoginResponse, error) {
+	rsp, err := c.ConsoleLogin(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsoleLoginResponse(rsp)
 }
 
 // OpenapiDocumentWithResponse This document, as JSON
@@ -14359,6 +14720,96 @@ func ParseConsoleAssetResponse(rsp *http.Response) (*ConsoleAssetResponse, error
 	return response, nil
 }
 
+// ParseConsoleAuthCallbackResponse parses an HTTP response from a ConsoleAuthCallbackWithResponse call
+func ParseConsoleAuthCallbackResponse(rsp *http.Response) (*ConsoleAuthCallbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsoleAuthCallbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		var headers ConsoleAuthCallbackResponse303Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers303 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsoleAuthCallbackResponse401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConsoleAuthCallbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseCodecDecodePreflightResponse parses an HTTP response from a CodecDecodePreflightWithResponse call
 func ParseCodecDecodePreflightResponse(rsp *http.Response) (*CodecDecodePreflightResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -14979,6 +15430,9 @@ func ParseConsoleMeResponse(rsp *http.Response) (*ConsoleMeResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 204:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -15013,6 +15467,16 @@ func ParseConsoleMeResponse(rsp *http.Response) (*ConsoleMeResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 204:
+		var headers ConsoleMeResponse204Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
 	case rsp.StatusCode == 401:
 		var headers ConsoleMeResponse401Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -15174,6 +15638,79 @@ func ParseHealthzResponse(rsp *http.Response) (*HealthzResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsoleLoginResponse parses an HTTP response from a ConsoleLoginWithResponse call
+func ParseConsoleLoginResponse(rsp *http.Response) (*ConsoleLoginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsoleLoginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers ConsoleLoginResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConsoleLoginResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

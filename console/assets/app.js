@@ -28,6 +28,7 @@ async function start() {
   setLang(pick(navigator.languages || [navigator.language]));
   try {
     me = await api('GET', '/console/me');
+    if (!me) { signedOut(); return; }
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) { signedOut(); return; }
     fail(err);

@@ -44,7 +44,7 @@ function discrepancies() {
       const reason = h('input', { id: rid, required: true, maxlength: 1000 });
       const counted = h('input', { id: cid, type: 'number', min: 0, required: true });
       const form = h('form', { class: 'actions', onsubmit: act('POST', `/v1/discrepancies/${d.id}/resolve`,
-        () => ({ reason: reason.value, counted_level: Number(counted.value) }), again) },
+        () => ({ reason: reason.value, set_on_hand: Number(counted.value) }), again) },
       h('label', { for: rid }, t('reason')), reason, h('label', { for: cid }, t('dis.counted')), counted,
       h('button', { type: 'submit' }, t('dis.resolve')));
       return h('tr', {}, cells(cols, [when(d.created_at, lang()), d.cabinet_code, d.medication_name, d.kind, form]));
@@ -101,7 +101,7 @@ function cabinets() {
 function meds() {
   return listPage('med.title', () => all('/v1/medications'), (rows) => {
     const cols = [t('col.code'), t('col.name'), t('col.strength'), t('col.form'), t('col.controlled')];
-    return [h('p', {}, h('a', { href: '/v1/register?format=csv', download: 'register.csv' }, t('register'))),
+    return [h('p', {}, h('a', { href: '/v1/controlled/register?format=csv', download: 'register.csv' }, t('register'))),
       table(t('med.title'), cols, rows.map((m) => h('tr', {}, cells(cols, [m.code, m.name, m.strength, m.form, m.controlled_list || '']))))];
   });
 }

@@ -40,7 +40,7 @@ export function wardView(me, focus) {
       datalist);
     function addLine(focusIt) {
       const n = lineSeq++;
-      const med = h('input', { id: `med-${n}`, list: 'catalogue', role: 'combobox', required: true, autocomplete: 'off', 'data-line': n });
+      const med = h('input', { id: `med-${n}`, list: 'catalogue', required: true, autocomplete: 'off', 'data-line': n });
       const qty = h('input', { id: `qty-${n}`, type: 'number', min: 1, max: 1000, value: 1, required: true, inputmode: 'numeric' });
       const line = h('div', { class: 'line' }, field(`med-${n}`, t('f.medication'), med), field(`qty-${n}`, t('f.quantity'), qty));
       if (lines.children.length > 0) {
