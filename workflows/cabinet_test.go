@@ -2,7 +2,6 @@ package workflows_test
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -15,11 +14,6 @@ import (
 // unreachableMsg is what a transport failure says inside: an address that must never reach
 // a request's reason.
 const unreachableMsg = "command cabinet ICU-A3: dial tcp 10.1.2.3:2576: connect: connection refused"
-
-// unreachable is the reason a request shows after attempts unanswered commands.
-func unreachable(attempts int) string {
-	return fmt.Sprintf("the cabinet did not answer (%d attempts)", attempts)
-}
 
 var (
 	approvedAt     = t0.Add(10 * time.Minute)
