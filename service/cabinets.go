@@ -41,6 +41,9 @@ type HL7Config struct {
 	// (PYXIS_CABINET_POOL_SIZE; 1).
 	ConnectTimeout time.Duration
 	PoolSize       int
+	// IDRetention is how long a cabinet's message control ids are remembered
+	// (PYXIS_HL7_ID_RETENTION: a Go duration or a number of days such as 30d; 720h).
+	IDRetention time.Duration
 	// TLSCert and TLSKey make the MLLP listener speak TLS (PYXIS_MLLP_TLS_CERT,
 	// PYXIS_MLLP_TLS_KEY); TLSClientCA requires client certificates of that CA
 	// (PYXIS_MLLP_TLS_CLIENT_CA).
@@ -66,8 +69,8 @@ func (h HL7Config) String() string {
 			tls = "client-certificates"
 		}
 	}
-	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s cabinet_pool_size=%d mllp_tls=%s",
-		pid, loc, mode, max(h.PoolSize, 1), tls)
+	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s hl7_id_retention=%s cabinet_pool_size=%d mllp_tls=%s",
+		pid, loc, mode, h.IDRetention, max(h.PoolSize, 1), tls)
 }
 
 // loadHL7 reads the HL7 settings from the environment.
@@ -113,6 +116,15 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 			h.PoolSize = n
 		}
 	}
+	h.IDRetention = intake.DefaultIDRetention
+	if v := getenv("PYXIS_HL7_ID_RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d < time.Hour {
+			errs = append(errs, fmt.Errorf("PYXIS_HL7_ID_RETENTION=%q: want a duration of at least 1h, such as 720h or 30d", v))
+		} else {
+			h.IDRetention = d
+		}
+	}
 	h.TLSCert, h.TLSKey, h.TLSClientCA = getenv("PYXIS_MLLP_TLS_CERT"), getenv("PYXIS_MLLP_TLS_KEY"), getenv("PYXIS_MLLP_TLS_CLIENT_CA")
 	switch {
 	case (h.TLSCert == "") != (h.TLSKey == ""):
@@ -125,6 +137,18 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 		}
 	}
 	return errs
+}
+
+// parseDays reads a Go duration, or a whole number of days written Nd (30d).
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 3650 {
+			return 0, fmt.Errorf("%q: not a number of days", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // CabinetLister lists the cabinets of the database (db.CabinetStore).

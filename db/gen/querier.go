@@ -55,6 +55,9 @@ type Querier interface {
 	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked;
 	// it affects one row when the pocket is new.
 	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) (int64, error)
+	// ForgetInboxReport removes a settled report whose message control id aged out, with the claims
+	// it was applied under, so that the id can be taken again.
+	ForgetInboxReport(ctx context.Context, id int64) error
 	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, and the seal
 	// of the legacy entries recomputed now (it must equal the chain's genesis hash).
 	GetAuditChainInfo(ctx context.Context) (GetAuditChainInfoRow, error)
@@ -192,6 +195,11 @@ type Querier interface {
 	// reviews), the requests still waiting past a deadline that passed before @past_deadline, and
 	// reads the audit chain head.
 	OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGaugesRow, error)
+	// PurgeCabinetMessages removes the claims of reports applied before a time, but those of a report
+	// still pending in the inbox.
+	PurgeCabinetMessages(ctx context.Context, before time.Time) (int64, error)
+	// PurgeInbox removes settled reports received before a time.
+	PurgeInbox(ctx context.Context, before time.Time) (int64, error)
 	// RegisterMovements returns the ledger entries of controlled medications within the period,
 	// in the order they happened.
 	RegisterMovements(ctx context.Context, arg RegisterMovementsParams) ([]RegisterMovementsRow, error)
