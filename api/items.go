@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/drivers"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
@@ -84,9 +85,11 @@ func (s *Server) updateMedication(c *gin.Context, id int64) {
 	c.JSON(http.StatusOK, medicationView(m))
 }
 
-// syncItemMasters tells every HL7 cabinet that stocks a medication that it changed. It does
-// not fail the change it follows: a sync that cannot start is logged, and the next change (or
-// pocket) starts it again.
+// syncItemMasters tells every item master of the HL7 cabinets that stock a medication that it
+// changed: once per address, since cabinets behind one central server or interface engine
+// share its item master (the sync's activity sends for all of them). It does not fail the
+// change it follows: a sync that cannot start is logged, and the next change (or pocket)
+// starts it again.
 func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
 	cabs, err := s.catalogue.ItemMasterCabinets(ctx, medicationID)
 	if err != nil {
@@ -94,8 +97,23 @@ func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
 		return
 	}
 	for _, cab := range cabs {
-		s.syncItem(ctx, cab.ID, medicationID, false)
+		if siteOf(cabs, cab).ID == cab.ID {
+			s.syncItem(ctx, cab.ID, medicationID, false)
+		}
 	}
+}
+
+// siteOf returns the cabinet that stands for cab's address among cabs (ordered by id): the
+// first at the same address, else cab. One ItemSync per address and medication runs under
+// its id, so changes at the same time are sent once.
+func siteOf(cabs []pyxis.Cabinet, cab pyxis.Cabinet) pyxis.Cabinet {
+	addr := cabinet.NormalizeAddress(cab.Address)
+	for _, c := range cabs {
+		if c.Driver == cab.Driver && cabinet.NormalizeAddress(c.Address) == addr {
+			return c
+		}
+	}
+	return cab
 }
 
 // syncNewPocket sends the item master record of a medication newly stocked at an HL7
@@ -107,9 +125,15 @@ func (s *Server) syncNewPocket(ctx context.Context, cabinetID, medicationID int6
 		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
 		return
 	}
-	if cab.Driver == drivers.HL7 {
-		s.syncItem(ctx, cabinetID, medicationID, true)
+	if cab.Driver != drivers.HL7 {
+		return
 	}
+	cabs, err := s.catalogue.ItemMasterCabinets(ctx, medicationID)
+	if err != nil {
+		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
+		return
+	}
+	s.syncItem(ctx, siteOf(cabs, cab).ID, medicationID, true)
 }
 
 // syncItem starts (or signals) the ItemSync of one medication at one cabinet.
