@@ -47,6 +47,7 @@ func (a *Activities) SyncItem(ctx context.Context, in ItemInput) error {
 	item := cabinet.Item{
 		Code: med.Code, Name: med.Name, Strength: med.Strength, Form: med.Form, Unit: med.Unit,
 		ControlledList: med.ControlledList, New: in.New, ChangedAt: med.UpdatedAt,
+		Barcodes: med.Barcodes, Deactivated: !med.Active,
 	}
 	site, err := a.itemSite(ctx, cab, med.ID)
 	if err != nil {

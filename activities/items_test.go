@@ -21,12 +21,14 @@ type siteDriver struct {
 	recordingDriver
 	mu    sync.Mutex
 	sites []cabinet.Site
+	items []cabinet.Item
 }
 
-func (d *siteDriver) UpdateItemAt(_ context.Context, s cabinet.Site, _ cabinet.Item) error {
+func (d *siteDriver) UpdateItemAt(_ context.Context, s cabinet.Site, it cabinet.Item) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sites = append(d.sites, s)
+	d.items = append(d.items, it)
 	return nil
 }
 
@@ -66,4 +68,40 @@ func TestItemMasterUpdateGoesOncePerAddress(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, driver.sites, 2)
 	assert.Equal(t, []string{"ER-1"}, driver.sites[1].Cabinets, "a cabinet of its own address")
+}
+
+// A deactivated medication is sent to the item master as a deactivation (MFE-1 MDC), with
+// its barcodes; orders name its route (RXR-1) as the catalogue gives it.
+func TestDeactivatedMedicationIsSentAsSuch(t *testing.T) {
+	store := db.NewStore(dbtest.NewPool(t))
+	ctx := context.Background()
+	med, err := store.CreateMedication(ctx, db.NewMedication{Code: "MORF10", Name: "Morphine", Unit: "ampoule",
+		Route: "IM", Barcodes: []string{"07891058001155"}})
+	require.NoError(t, err)
+	cab, err := store.CreateCabinet(ctx, db.NewCabinet{Code: "ICU-1", Name: "ICU", Driver: "hl7", Address: "10.0.0.1:2575"})
+	require.NoError(t, err)
+	_, err = store.SetStock(ctx, cab.ID, med.ID, 5, 5, pyxis.Actor{ID: "tech", Role: pyxis.RoleTechnician})
+	require.NoError(t, err)
+	_, err = store.UpdateMedication(ctx, med.ID, db.MedicationChange{Name: med.Name, Unit: med.Unit, Route: med.Route,
+		Barcodes: med.Barcodes, Active: false}, pyxis.Actor{ID: "admin", Role: pyxis.RoleAdmin})
+	require.NoError(t, err)
+
+	driver := &siteDriver{}
+	a := &activities.Activities{Store: store, Cabinets: driver}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	_, err = env.ExecuteActivity(a.SyncItem, activities.ItemInput{CabinetID: cab.ID, MedicationID: med.ID})
+	require.NoError(t, err)
+	require.Len(t, driver.items, 1)
+	assert.True(t, driver.items[0].Deactivated)
+	assert.Equal(t, []string{"07891058001155"}, driver.items[0].Barcodes)
+
+	v, err := env.ExecuteActivity(a.PrepareOrder, activities.CabinetInput{RequestID: "medreq-1", RequestHeader: pyxis.RequestHeader{
+		CabinetID: cab.ID, Patient: pyxis.Patient{MRN: "MRN-1", Bed: "12B"}, Lines: []pyxis.Line{{MedicationID: med.ID, Quantity: 1}}}})
+	require.NoError(t, err)
+	var o cabinet.Order
+	require.NoError(t, v.Get(&o))
+	assert.Equal(t, "IM", o.Lines[0].Route)
+	assert.Equal(t, "12B", o.PatientBed, "PV1-3's bed comes from the request")
 }

@@ -31,3 +31,13 @@ CREATE INDEX cabinet_messages_received ON cabinet_messages (received_at);
 ALTER TABLE stock_movements DROP CONSTRAINT stock_movements_message_once;
 CREATE INDEX stock_movements_cabinet_message ON stock_movements (cabinet_id, cabinet_message_id)
     WHERE cabinet_message_id IS NOT NULL;
+
+-- The catalogue's item master content. route: the route of administration, a code of HL7
+-- table 0162 (RXR-1 of every order of the medication; '' derives it from the form). barcodes:
+-- the package barcodes (GTIN, NDC) a cabinet scans at refill (ZPI-9 of the item master
+-- update). active: false deactivates the medication, and every cabinet that stocks it is
+-- told (MFE-1 MDC).
+ALTER TABLE medications
+    ADD COLUMN route    text NOT NULL DEFAULT '',
+    ADD COLUMN barcodes text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN active   boolean NOT NULL DEFAULT true;
