@@ -16,7 +16,14 @@ type Medication struct {
 	// ControlledList is the medication's list of Portaria SVS/MS 344/98 (A1 ... C5, as
 	// db.ControlledLists has them), or "" for a medication that is not controlled.
 	ControlledList string
-	CreatedAt      time.Time
+	// Route is the route of administration, a code of HL7 table 0162 (PO, IV, SC), or ""
+	// to derive it from the form (RXR-1 of its orders).
+	Route string
+	// Barcodes are the package barcodes (GTIN, NDC) cabinets scan at refill.
+	Barcodes []string
+	// Active is false for a medication no longer used: cabinets are told to deactivate it.
+	Active    bool
+	CreatedAt time.Time
 	// UpdatedAt is when the entry last changed: cabinets' item masters are told it.
 	UpdatedAt time.Time
 }

@@ -195,8 +195,8 @@ func (a *Activities) order(ctx context.Context, in CabinetInput) (cabinet.Order,
 		o.Lines[i] = cabinet.Line{
 			MedicationID: l.MedicationID, MedicationCode: m.Code, MedicationName: m.Name, Unit: m.Unit, Quantity: l.Quantity,
 			// The HL7 driver derives the dose per unit (RXE-3/5) from the strength, and the
-			// route (RXR) from the form.
-			Strength: m.Strength, Form: m.Form,
+			// route (RXR) from the form when the catalogue gives none.
+			Strength: m.Strength, Form: m.Form, Route: m.Route,
 		}
 	}
 	return o, nil

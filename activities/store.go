@@ -36,6 +36,8 @@ type Catalogue interface {
 	// GetMedications leaves unknown ids out.
 	GetMedications(ctx context.Context, ids []int64) ([]pyxis.Medication, error)
 	GetMedication(ctx context.Context, id int64) (pyxis.Medication, error)
+	// ItemMasterCabinets returns the HL7 cabinets that stock a medication.
+	ItemMasterCabinets(ctx context.Context, medicationID int64) ([]pyxis.Cabinet, error)
 }
 
 // Refills keeps the refill tasks of the Restock workflows (db.StockStore).

@@ -44,9 +44,15 @@ type MedicationBody struct {
 	Unit     string `json:"unit"`
 	// ControlledList is the list of Portaria SVS/MS 344/98 (A1 ... C5), empty if none;
 	// Controlled is derived from it.
-	ControlledList string     `json:"controlled_list"`
-	Controlled     bool       `json:"controlled"`
-	CreatedAt      *time.Time `json:"created_at,omitempty"`
+	ControlledList string `json:"controlled_list"`
+	Controlled     bool   `json:"controlled"`
+	// Route is the route of administration, a code of HL7 table 0162 ("" derives it from
+	// the form); Barcodes the package barcodes (GTIN, NDC) cabinets scan; Active false for a
+	// medication no longer used (the server's on creation: true).
+	Route     string     `json:"route"`
+	Barcodes  []string   `json:"barcodes"`
+	Active    *bool      `json:"active,omitempty"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
 }
 
 // CabinetBody is the body of POST /v1/cabinets and the shape of a cabinet.
@@ -117,13 +123,17 @@ func (s *Server) createMedication(c *gin.Context) {
 	case body.Controlled && body.ControlledList == "":
 		fe.add("controlled_list", "a controlled medication needs its list (%s)", strings.Join(db.ControlledLists, ", "))
 	}
+	route, barcodes := fe.checkRoute(body.Route), fe.checkBarcodes(body.Barcodes)
+	if body.Active != nil && !*body.Active {
+		fe.add("active", "a new medication is active")
+	}
 	if err := fe.err(); err != nil {
 		abort(c, err)
 		return
 	}
 	m, err := s.catalogue.CreateMedication(c.Request.Context(), db.NewMedication{
 		Code: body.Code, Name: body.Name, Strength: body.Strength, Form: body.Form, Unit: body.Unit, ControlledList: body.ControlledList,
-		By: actor(c),
+		Route: route, Barcodes: barcodes, By: actor(c),
 	})
 	if errors.Is(err, pyxis.ErrConflict) {
 		err = newError(http.StatusConflict, CodeConflict, "a medication with code "+body.Code+" exists", nil)
@@ -136,8 +146,13 @@ func (s *Server) createMedication(c *gin.Context) {
 }
 
 func medicationView(m pyxis.Medication) MedicationBody {
+	barcodes := m.Barcodes
+	if barcodes == nil {
+		barcodes = []string{}
+	}
 	return MedicationBody{ID: m.ID, Code: m.Code, Name: m.Name, Strength: m.Strength, Form: m.Form,
-		Unit: m.Unit, ControlledList: m.ControlledList, Controlled: m.Controlled(), CreatedAt: timePtr(m.CreatedAt)}
+		Unit: m.Unit, ControlledList: m.ControlledList, Controlled: m.Controlled(), Route: m.Route, Barcodes: barcodes,
+		Active: &m.Active, CreatedAt: timePtr(m.CreatedAt)}
 }
 
 func (s *Server) listCabinets(c *gin.Context) {

@@ -412,6 +412,7 @@ func TestCatalogueChangesAuditedAsTheirAuthor(t *testing.T) {
 	require.Len(t, got, 3)
 	assert.Equal(t, entry{"medication_created", "admin-cat", "admin", map[string]any{"before": nil, "after": map[string]any{
 		"id": float64(med.ID), "code": "ONDA4", "name": "Ondansetron", "strength": "", "form": "", "unit": "ampoule", "controlled_list": "",
+		"route": "", "barcodes": []any{}, "active": true,
 	}}}, got[0])
 	assert.Equal(t, entry{"cabinet_created", "admin-cat", "admin", map[string]any{"before": nil, "after": map[string]any{
 		"id": float64(cab.ID), "code": "PYX-ICU-01", "name": "ICU", "unit": "Intensive Care Unit", "status": "online",

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -11,7 +12,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/medreq/pyxis"
+	"github.com/medreq/pyxis/cabinet"
 	"github.com/medreq/pyxis/cabinet/drivers"
+	"github.com/medreq/pyxis/cabinet/hl7"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -19,11 +22,15 @@ import (
 // MedicationChangeBody is the body of PATCH /v1/medications/{id}: the fields to change (the
 // code is the medication's identity and does not change).
 type MedicationChangeBody struct {
-	Name           *string `json:"name"`
-	Strength       *string `json:"strength"`
-	Form           *string `json:"form"`
-	Unit           *string `json:"unit"`
-	ControlledList *string `json:"controlled_list"`
+	Name           *string   `json:"name"`
+	Strength       *string   `json:"strength"`
+	Form           *string   `json:"form"`
+	Unit           *string   `json:"unit"`
+	ControlledList *string   `json:"controlled_list"`
+	Route          *string   `json:"route"`
+	Barcodes       *[]string `json:"barcodes"`
+	// Active false deactivates the medication: every cabinet that stocks it is told (MDC).
+	Active *bool `json:"active"`
 }
 
 // updateMedication changes a catalogue entry (audited with before and after), then tells the
@@ -45,7 +52,8 @@ func (s *Server) updateMedication(c *gin.Context, id int64) {
 		abort(c, err)
 		return
 	}
-	next := db.MedicationChange{Name: cur.Name, Strength: cur.Strength, Form: cur.Form, Unit: cur.Unit, ControlledList: cur.ControlledList}
+	next := db.MedicationChange{Name: cur.Name, Strength: cur.Strength, Form: cur.Form, Unit: cur.Unit, ControlledList: cur.ControlledList,
+		Route: cur.Route, Barcodes: cur.Barcodes, Active: cur.Active}
 	var fe fields
 	for _, f := range []struct {
 		name string
@@ -68,6 +76,15 @@ func (s *Server) updateMedication(c *gin.Context, id int64) {
 		}
 		next.ControlledList = *body.ControlledList
 	}
+	if body.Route != nil {
+		next.Route = fe.checkRoute(*body.Route)
+	}
+	if body.Barcodes != nil {
+		next.Barcodes = fe.checkBarcodes(*body.Barcodes)
+	}
+	if body.Active != nil {
+		next.Active = *body.Active
+	}
 	if err := fe.err(); err != nil {
 		abort(c, err)
 		return
@@ -84,9 +101,11 @@ func (s *Server) updateMedication(c *gin.Context, id int64) {
 	c.JSON(http.StatusOK, medicationView(m))
 }
 
-// syncItemMasters tells every HL7 cabinet that stocks a medication that it changed. It does
-// not fail the change it follows: a sync that cannot start is logged, and the next change (or
-// pocket) starts it again.
+// syncItemMasters tells every item master of the HL7 cabinets that stock a medication that it
+// changed: once per address, since cabinets behind one central server or interface engine
+// share its item master (the sync's activity sends for all of them). It does not fail the
+// change it follows: a sync that cannot start is logged, and the next change (or pocket)
+// starts it again.
 func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
 	cabs, err := s.catalogue.ItemMasterCabinets(ctx, medicationID)
 	if err != nil {
@@ -94,8 +113,23 @@ func (s *Server) syncItemMasters(ctx context.Context, medicationID int64) {
 		return
 	}
 	for _, cab := range cabs {
-		s.syncItem(ctx, cab.ID, medicationID, false)
+		if siteOf(cabs, cab).ID == cab.ID {
+			s.syncItem(ctx, cab.ID, medicationID, false)
+		}
 	}
+}
+
+// siteOf returns the cabinet that stands for cab's address among cabs (ordered by id): the
+// first at the same address, else cab. One ItemSync per address and medication runs under
+// its id, so changes at the same time are sent once.
+func siteOf(cabs []pyxis.Cabinet, cab pyxis.Cabinet) pyxis.Cabinet {
+	addr := cabinet.NormalizeAddress(cab.Address)
+	for _, c := range cabs {
+		if c.Driver == cab.Driver && cabinet.NormalizeAddress(c.Address) == addr {
+			return c
+		}
+	}
+	return cab
 }
 
 // syncNewPocket sends the item master record of a medication newly stocked at an HL7
@@ -107,9 +141,15 @@ func (s *Server) syncNewPocket(ctx context.Context, cabinetID, medicationID int6
 		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
 		return
 	}
-	if cab.Driver == drivers.HL7 {
-		s.syncItem(ctx, cabinetID, medicationID, true)
+	if cab.Driver != drivers.HL7 {
+		return
 	}
+	cabs, err := s.catalogue.ItemMasterCabinets(ctx, medicationID)
+	if err != nil {
+		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
+		return
+	}
+	s.syncItem(ctx, siteOf(cabs, cab).ID, medicationID, true)
 }
 
 // syncItem starts (or signals) the ItemSync of one medication at one cabinet.
@@ -120,4 +160,46 @@ func (s *Server) syncItem(ctx context.Context, cabinetID, medicationID int64, is
 	if err := workflows.SyncItem(ctx, s.temporal, workflows.TaskQueue, cabinetID, medicationID, isNew); err != nil {
 		slog.ErrorContext(ctx, "item master sync not started", "cabinet_id", cabinetID, "medication_id", medicationID, "error", err)
 	}
+}
+
+// Bounds of a medication's barcodes.
+const (
+	maxBarcodes      = 20
+	maxBarcodeLength = 48
+)
+
+// checkRoute checks a route of administration against HL7 table 0162 (what RXR-1 of every
+// order of the medication sends) and returns it in upper case; "" derives it from the form.
+func (f *fields) checkRoute(route string) string {
+	route = strings.ToUpper(strings.TrimSpace(route))
+	if route == "" {
+		return ""
+	}
+	if err := hl7.CheckRoute(route); err != nil {
+		f.add("route", "%q is not a route of HL7 table 0162 (such as PO, IV, IM, SC, SL, TD)", route)
+	}
+	return route
+}
+
+// checkBarcodes checks the package barcodes (GTIN, NDC, or a hospital's own label) a cabinet
+// scans at refill, and returns them without surrounding space.
+func (f *fields) checkBarcodes(codes []string) []string {
+	if len(codes) > maxBarcodes {
+		f.add("barcodes", "at most %d barcodes", maxBarcodes)
+		return nil
+	}
+	out := make([]string, 0, len(codes))
+	for i, c := range codes {
+		c = strings.TrimSpace(c)
+		name := fmt.Sprintf("barcodes[%d]", i)
+		f.checkString(name, c, true, maxBarcodeLength)
+		if strings.ContainsAny(c, `|^~\&`) {
+			f.add(name, `holds an HL7 delimiter (| ^ ~ \ &)`)
+		}
+		if slices.Contains(out, c) {
+			f.add(name, "is listed twice")
+		}
+		out = append(out, c)
+	}
+	return out
 }

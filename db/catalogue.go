@@ -22,6 +22,8 @@ func (s *CatalogueStore) CreateMedication(ctx context.Context, m NewMedication) 
 			Form:           m.Form,
 			Unit:           m.Unit,
 			ControlledList: pgtype.Text{String: m.ControlledList, Valid: m.ControlledList != ""},
+			Route:          m.Route,
+			Barcodes:       nonNilStrings(m.Barcodes),
 		})
 		if err != nil {
 			return err
@@ -72,6 +74,9 @@ func medicationFromGen(r gen.Medication) pyxis.Medication {
 		Form:           r.Form,
 		Unit:           r.Unit,
 		ControlledList: r.ControlledList.String,
+		Route:          r.Route,
+		Barcodes:       r.Barcodes,
+		Active:         r.Active,
 		CreatedAt:      r.CreatedAt,
 		UpdatedAt:      r.UpdatedAt,
 	}

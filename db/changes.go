@@ -38,7 +38,7 @@ func auditChange(ctx context.Context, q *gen.Queries, by pyxis.Actor, action str
 func medicationSnapshot(m pyxis.Medication) map[string]any {
 	return map[string]any{
 		"id": m.ID, "code": m.Code, "name": m.Name, "strength": m.Strength, "form": m.Form, "unit": m.Unit,
-		"controlled_list": m.ControlledList,
+		"controlled_list": m.ControlledList, "route": m.Route, "barcodes": m.Barcodes, "active": m.Active,
 	}
 }
 

@@ -157,6 +157,7 @@ func TestCatalogueChangesAuditedWithBeforeAndAfter(t *testing.T) {
 	assert.Equal(t, []change{
 		{Action: "medication_created", ActorID: "admin-1", Details: map[string]any{"before": nil, "after": map[string]any{
 			"id": float64(med.ID), "code": "ONDA4", "name": "Ondansetron", "strength": "", "form": "", "unit": "amp", "controlled_list": "",
+			"route": "", "barcodes": []any{}, "active": true,
 		}}},
 		{Action: "cabinet_created", ActorID: "admin-1", Details: map[string]any{"before": nil, "after": cabinet("sim", "")}},
 		{Action: "cabinet_driver_set", ActorID: "system", Details: map[string]any{"before": cabinet("sim", ""), "after": cabinet("hl7", "127.0.0.1:2576")}},

@@ -27,6 +27,10 @@ type InboxReport struct {
 	Attempts   int32
 	// NextAttemptAt is when a report that failed to apply may be tried again.
 	NextAttemptAt time.Time
+	// Retention is how long the cabinet's message control ids are remembered (0: for ever):
+	// a settled report received longer ago no longer makes its id a conflict
+	// (AcceptReport).
+	Retention time.Duration
 }
 
 // Outcomes of accepting a report.
@@ -43,7 +47,8 @@ const (
 
 // AcceptReport keeps a report in the inbox, in one short transaction, unless the cabinet sent
 // one under the same message control id before: then it says whether that was this report
-// again or a different one.
+// again or a different one. A different one under an id older than r.Retention, whose report
+// was settled, is no conflict: the old report is forgotten and this one kept.
 func (s *CabinetStore) AcceptReport(ctx context.Context, r InboxReport) (AcceptOutcome, error) {
 	var out AcceptOutcome
 	err := s.inTx(ctx, func(q *gen.Queries) error {
@@ -59,10 +64,25 @@ func (s *CabinetStore) AcceptReport(ctx context.Context, r InboxReport) (AcceptO
 			return err
 		}
 		out = Resent
-		if !bytes.Equal(prev.ContentHash, r.ContentHash) {
-			out = Conflict
+		if bytes.Equal(prev.ContentHash, r.ContentHash) {
+			return nil
 		}
-		return nil
+		out = Conflict
+		if r.Retention <= 0 || prev.State == gen.InboxStatePending || time.Since(prev.ReceivedAt) < r.Retention {
+			return nil
+		}
+		// The id aged out: a cabinet whose counter restarted. Forget the old report (it
+		// was settled long ago; what it did stays in the ledger and the audit trail) and
+		// keep this one.
+		if err := q.ForgetInboxReport(ctx, prev.ID); err != nil {
+			return err
+		}
+		_, err = q.InsertInboxReport(ctx, gen.InsertInboxReportParams{
+			CabinetID: r.CabinetID, MessageControlID: r.MessageControlID, ContentHash: r.ContentHash,
+			Kind: r.Kind, Report: r.Report, Raw: r.Raw, Peer: r.Peer,
+		})
+		out = Accepted
+		return err
 	})
 	if err != nil {
 		return 0, wrap("accept report", err)
@@ -104,6 +124,27 @@ func (s *CabinetStore) DeferReport(ctx context.Context, id int64, lastError stri
 	return wrap("defer report", s.q.DeferInboxReport(ctx, gen.DeferInboxReportParams{
 		ID: id, LastError: lastError, NextAttemptAt: next,
 	}))
+}
+
+// PurgeReports forgets what is older than retention: settled reports of the inbox, and the
+// claims of applied reports (cabinet_messages) but those of a report still pending. Their ids
+// may then be used again by the cabinet. It returns how many rows went.
+func (s *CabinetStore) PurgeReports(ctx context.Context, retention time.Duration) (int64, error) {
+	if retention <= 0 {
+		return 0, nil
+	}
+	before := time.Now().Add(-retention)
+	var n int64
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		a, err := q.PurgeInbox(ctx, before)
+		if err != nil {
+			return err
+		}
+		b, err := q.PurgeCabinetMessages(ctx, before)
+		n = a + b
+		return err
+	})
+	return n, wrap("purge reports", err)
 }
 
 // InboxBacklog returns how many reports wait to be applied and how old the oldest is.

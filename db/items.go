@@ -16,6 +16,11 @@ type MedicationChange struct {
 	Name, Strength, Form, Unit string
 	// ControlledList is the list of Portaria SVS/MS 344/98, "" for none.
 	ControlledList string
+	// Route is a code of HL7 table 0162 or ""; Barcodes the package barcodes; Active false
+	// deactivates the medication.
+	Route    string
+	Barcodes []string
+	Active   bool
 }
 
 // UpdateMedication changes a catalogue entry, audited with before and after
@@ -48,6 +53,7 @@ func (s *CatalogueStore) UpdateMedication(ctx context.Context, id int64, c Medic
 		row, err := q.UpdateMedication(ctx, gen.UpdateMedicationParams{
 			ID: id, Name: c.Name, Strength: c.Strength, Form: c.Form, Unit: c.Unit,
 			ControlledList: pgtype.Text{String: c.ControlledList, Valid: c.ControlledList != ""},
+			Route:          c.Route, Barcodes: nonNilStrings(c.Barcodes), Active: c.Active,
 		})
 		if err != nil {
 			return err
@@ -59,6 +65,14 @@ func (s *CatalogueStore) UpdateMedication(ctx context.Context, id int64, c Medic
 		return pyxis.Medication{}, wrap("update medication", err)
 	}
 	return out, nil
+}
+
+// nonNilStrings returns s, or an empty slice for nil: the column is NOT NULL.
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // GetMedication returns one catalogue entry, or ErrNotFound.

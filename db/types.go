@@ -18,6 +18,10 @@ type NewMedication struct {
 	Form           string
 	Unit           string
 	ControlledList string
+	// Route is a code of HL7 table 0162 or ""; Barcodes the package barcodes (GTIN, NDC).
+	// The API checks both.
+	Route    string
+	Barcodes []string
 	// By is who adds it, for the audit trail; zero means the system (seeding).
 	By pyxis.Actor
 }

@@ -177,7 +177,7 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	}
 	s.Secret = cfg.JWTSecret
 
-	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal, Metrics: cfg.Registry.Reports()}
+	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal, Metrics: cfg.Registry.Reports(), IDRetention: cfg.HL7.IDRetention}
 	mllpSrv, err := service.ListenMLLP(cfg, in)
 	if err != nil {
 		return nil, err

@@ -65,7 +65,7 @@ func (in *Intake) accept(ctx context.Context, e cabinet.Event) (string, error) {
 	sum := sha256.Sum256(report)
 	out, err := in.Store.AcceptReport(ctx, db.InboxReport{
 		CabinetID: cab.ID, MessageControlID: e.MessageControlID, ContentHash: sum[:], Kind: string(e.Kind),
-		Report: report, Raw: string(cabinet.RawFromContext(ctx)), Peer: peerString(peer),
+		Report: report, Raw: string(cabinet.RawFromContext(ctx)), Peer: peerString(peer), Retention: in.idRetention(),
 	})
 	if err != nil {
 		return metrics.ReportError, cabinet.NotNow("report not accepted; resend later", err)

@@ -29,6 +29,8 @@ const (
 	maxCabinets = 8
 	// retryFirst and retryMax bound the back-off of a report that could not be applied yet.
 	retryFirst, retryMax = time.Second, time.Minute
+	// purgeInterval is how often the applier forgets reports older than the id retention.
+	purgeInterval = time.Hour
 )
 
 // InboxLeaderKey is the advisory lock of the one process that applies the inbox ("inbx").
@@ -79,11 +81,23 @@ func (in *Intake) Run(ctx context.Context) error {
 	}
 }
 
-// lead applies the inbox while this process holds the lead.
+// lead applies the inbox while this process holds the lead, and forgets, once an hour, the
+// reports older than the id retention.
 func (in *Intake) lead(ctx context.Context, lead *db.Lead) error {
+	var purged time.Time
 	for {
 		if err := lead.Check(ctx); err != nil {
 			return err
+		}
+		if time.Since(purged) >= purgeInterval {
+			n, err := in.Store.PurgeReports(ctx, in.idRetention())
+			if err != nil {
+				return err
+			}
+			purged = time.Now()
+			if n > 0 {
+				in.logger().InfoContext(ctx, "cabinet inbox: reports older than the id retention forgotten", "rows", n, "retention", in.idRetention())
+			}
 		}
 		progressed, err := in.applyRound(ctx)
 		if err != nil {

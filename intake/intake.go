@@ -42,6 +42,10 @@ var (
 // DefaultUpdateTimeout bounds the wait for a workflow to take a report.
 const DefaultUpdateTimeout = 10 * time.Second
 
+// DefaultIDRetention is how long a cabinet's message control ids are remembered when
+// Intake.IDRetention is 0: 30 days.
+const DefaultIDRetention = 30 * 24 * time.Hour
+
 // Intake applies cabinet reports. Every report is applied at most once per (cabinet, message
 // control id).
 type Intake struct {
@@ -55,6 +59,11 @@ type Intake struct {
 	Logger *slog.Logger
 	// Metrics counts the HL7 reports received and applied (nil: none).
 	Metrics *metrics.Reports
+	// IDRetention is how long a cabinet's message control ids are remembered
+	// (PYXIS_HL7_ID_RETENTION; 0 means DefaultIDRetention): within it, an id used again for
+	// other content is a conflict (AE 205); after it, the id is taken again, so a cabinet
+	// whose counter restarted is not refused for good. The applier purges older reports.
+	IDRetention time.Duration
 
 	wake chan struct{}
 }
@@ -150,6 +159,13 @@ func (in *Intake) count(ctx context.Context, cab pyxis.Cabinet, med pyxis.Medica
 		return fmt.Errorf("count of %s at cabinet %s: %w", med.Code, cab.Code, err)
 	}
 	return nil
+}
+
+func (in *Intake) idRetention() time.Duration {
+	if in.IDRetention > 0 {
+		return in.IDRetention
+	}
+	return DefaultIDRetention
 }
 
 func (in *Intake) timeout() time.Duration {

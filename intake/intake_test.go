@@ -196,3 +196,69 @@ func TestContentErrorsAreRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n)
 }
+
+// A cabinet's message control ids are remembered for the id retention: within it, an id used
+// again for other content is AE 205; once the first report is older, the id is taken again (a
+// cabinet whose counter restarted), applied as a new report; and the applier purges what is
+// older than the retention.
+func TestMessageIDsAreRememberedForTheRetention(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	f := setup(t, "127.0.0.1/32")
+	f.store = db.NewStore(pool)
+	cab, err := f.store.CreateCabinet(ctx, db.NewCabinet{Code: "PYX-T2", Name: "Test", Unit: "ICU", Driver: "hl7", Address: "127.0.0.1:2",
+		ReportSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	require.NoError(t, err)
+	med, err := f.store.CreateMedication(ctx, db.NewMedication{Code: "ONDA4", Name: "Ondansetron", Unit: "ampoule"})
+	require.NoError(t, err)
+	_, err = f.store.SetStock(ctx, cab.ID, med.ID, 10, 10, pyxis.Actor{ID: "tech", Role: "technician"})
+	require.NoError(t, err)
+	f.cab, f.med = cab, med
+	ret := func(id string, n int32) cabinet.Event {
+		e := returned(id, n)
+		e.CabinetCode = "PYX-T2"
+		return e
+	}
+	applied := func(id string) {
+		t.Helper()
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			st, err := f.store.InboxReportState(ctx, cab.ID, id)
+			if assert.NoError(ct, err) {
+				assert.Equal(ct, "applied", st.State)
+			}
+		}, 10*time.Second, 20*time.Millisecond)
+	}
+	age := func(id string, by time.Duration) {
+		t.Helper()
+		_, err := pool.Exec(ctx, `UPDATE cabinet_inbox SET received_at = received_at - $3::interval WHERE cabinet_id = $1 AND message_control_id = $2`, cab.ID, id, by.String())
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `UPDATE cabinet_messages SET received_at = received_at - $3::interval WHERE cabinet_id = $1 AND message_control_id = $2`, cab.ID, id, by.String())
+		require.NoError(t, err)
+	}
+
+	in := &intake.Intake{Store: f.store, IDRetention: 24 * time.Hour}
+	peer := from("127.0.0.1:5000")
+	runApplier(t, in)
+	require.NoError(t, in.HandleEvent(peer, ret("R-1", 2)))
+	applied("R-1")
+	var re *cabinet.ReportError
+	require.ErrorAs(t, in.HandleEvent(peer, ret("R-1", 3)), &re, "within the retention")
+	assert.Equal(t, cabinet.ConditionDuplicateKey, re.Condition)
+
+	age("R-1", 25*time.Hour)
+	require.NoError(t, in.HandleEvent(peer, ret("R-1", 3)), "the id aged out: taken again")
+	applied("R-1")
+	assert.EqualValues(t, 15, onHand(t, f), "both reports applied, each once")
+	require.NoError(t, in.HandleEvent(peer, ret("R-1", 3)), "and its resend is a resend")
+
+	require.NoError(t, in.HandleEvent(peer, ret("R-OLD", 1)))
+	applied("R-OLD")
+	age("R-OLD", 48*time.Hour)
+	n, err := f.store.PurgeReports(ctx, 24*time.Hour)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, n, "the report and its claim")
+	_, err = f.store.InboxReportState(ctx, cab.ID, "R-OLD")
+	assert.ErrorIs(t, err, pyxis.ErrNotFound)
+	_, err = f.store.InboxReportState(ctx, cab.ID, "R-1")
+	assert.NoError(t, err, "younger than the retention: kept")
+}

@@ -49,7 +49,9 @@ func (in *Intake) sortVend(ctx context.Context, e cabinet.Event) (sortedVend, er
 		} else if whole {
 			p.Quantity = n
 		}
-		if p.Cause == "" && l.Units != "" && !strings.EqualFold(strings.TrimSpace(l.Units), strings.TrimSpace(med.Unit)) {
+		// Units are compared when both sides name them: a catalogue entry without a unit
+		// says nothing the cabinet could contradict.
+		if p.Cause == "" && l.Units != "" && med.Unit != "" && !strings.EqualFold(strings.TrimSpace(l.Units), strings.TrimSpace(med.Unit)) {
 			p.Cause, p.Detail = db.ReviewUnitMismatch, fmt.Sprintf("reported in %q, ordered in %q", l.Units, med.Unit)
 		}
 		if p.Cause == "" && whole {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,11 @@ type HL7Config struct {
 	// (PYXIS_HL7_SENDING_FACILITY, PYXIS_HL7_RECEIVING_FACILITY; empty).
 	SendingFacility   string
 	ReceivingFacility string
+	// AssigningAuthority is PID-3.4, the authority of the MRN
+	// (PYXIS_HL7_ASSIGNING_AUTHORITY; the sending facility); PatientClass is PV1-2
+	// (PYXIS_HL7_PATIENT_CLASS, HL7 table 0004; I).
+	AssigningAuthority string
+	PatientClass       string
 	// Enhanced asks cabinets for enhanced-mode commit acknowledgments (PYXIS_HL7_ACK_MODE
 	// enhanced; original).
 	Enhanced bool
@@ -41,6 +47,9 @@ type HL7Config struct {
 	// (PYXIS_CABINET_POOL_SIZE; 1).
 	ConnectTimeout time.Duration
 	PoolSize       int
+	// IDRetention is how long a cabinet's message control ids are remembered
+	// (PYXIS_HL7_ID_RETENTION: a Go duration or a number of days such as 30d; 720h).
+	IDRetention time.Duration
 	// TLSCert and TLSKey make the MLLP listener speak TLS (PYXIS_MLLP_TLS_CERT,
 	// PYXIS_MLLP_TLS_KEY); TLSClientCA requires client certificates of that CA
 	// (PYXIS_MLLP_TLS_CLIENT_CA).
@@ -66,8 +75,8 @@ func (h HL7Config) String() string {
 			tls = "client-certificates"
 		}
 	}
-	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s cabinet_pool_size=%d mllp_tls=%s",
-		pid, loc, mode, max(h.PoolSize, 1), tls)
+	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s hl7_id_retention=%s cabinet_pool_size=%d mllp_tls=%s",
+		pid, loc, mode, h.IDRetention, max(h.PoolSize, 1), tls)
 }
 
 // loadHL7 reads the HL7 settings from the environment.
@@ -88,6 +97,11 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 	}
 	h.SendingFacility = getenv("PYXIS_HL7_SENDING_FACILITY")
 	h.ReceivingFacility = getenv("PYXIS_HL7_RECEIVING_FACILITY")
+	h.AssigningAuthority = getenv("PYXIS_HL7_ASSIGNING_AUTHORITY")
+	h.PatientClass = envOr(getenv, "PYXIS_HL7_PATIENT_CLASS", "I")
+	if !slices.Contains(patientClasses, h.PatientClass) {
+		errs = append(errs, fmt.Errorf("PYXIS_HL7_PATIENT_CLASS=%q: want a patient class of HL7 table 0004 (%s)", h.PatientClass, strings.Join(patientClasses, ", ")))
+	}
 	switch v := envOr(getenv, "PYXIS_HL7_ACK_MODE", "original"); v {
 	case "original":
 	case "enhanced":
@@ -113,6 +127,15 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 			h.PoolSize = n
 		}
 	}
+	h.IDRetention = intake.DefaultIDRetention
+	if v := getenv("PYXIS_HL7_ID_RETENTION"); v != "" {
+		d, err := parseDays(v)
+		if err != nil || d < time.Hour {
+			errs = append(errs, fmt.Errorf("PYXIS_HL7_ID_RETENTION=%q: want a duration of at least 1h, such as 720h or 30d", v))
+		} else {
+			h.IDRetention = d
+		}
+	}
 	h.TLSCert, h.TLSKey, h.TLSClientCA = getenv("PYXIS_MLLP_TLS_CERT"), getenv("PYXIS_MLLP_TLS_KEY"), getenv("PYXIS_MLLP_TLS_CLIENT_CA")
 	switch {
 	case (h.TLSCert == "") != (h.TLSKey == ""):
@@ -125,6 +148,22 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 		}
 	}
 	return errs
+}
+
+// patientClasses are the values of HL7 table 0004 (PV1-2): emergency, inpatient, outpatient,
+// preadmit, recurring, obstetrics, commercial account, not applicable, unknown.
+var patientClasses = []string{"E", "I", "O", "P", "R", "B", "C", "N", "U"}
+
+// parseDays reads a Go duration, or a whole number of days written Nd (30d).
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 3650 {
+			return 0, fmt.Errorf("%q: not a number of days", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // CabinetLister lists the cabinets of the database (db.CabinetStore).
@@ -165,15 +204,17 @@ func NewCabinetDrivers(sim *cabinet.Simulator, cfg Config) (cabinet.Driver, func
 	hl7d := hl7driver.New(hl7driver.Options{
 		// Both well inside the cabinet activities' 30s StartToCloseTimeout, so a silent
 		// cabinet fails the attempt and Temporal's capped retries decide.
-		ConnectTimeout:    cfg.HL7.ConnectTimeout,
-		AckTimeout:        cfg.CabinetAckTimeout,
-		PoolSize:          cfg.HL7.PoolSize,
-		SendingFacility:   cfg.HL7.SendingFacility,
-		ReceivingFacility: cfg.HL7.ReceivingFacility,
-		ProcessingID:      cfg.HL7.ProcessingID,
-		Enhanced:          cfg.HL7.Enhanced,
-		Location:          cfg.HL7.Location,
-		Logger:            slog.Default(),
+		ConnectTimeout:     cfg.HL7.ConnectTimeout,
+		AckTimeout:         cfg.CabinetAckTimeout,
+		PoolSize:           cfg.HL7.PoolSize,
+		SendingFacility:    cfg.HL7.SendingFacility,
+		ReceivingFacility:  cfg.HL7.ReceivingFacility,
+		ProcessingID:       cfg.HL7.ProcessingID,
+		Enhanced:           cfg.HL7.Enhanced,
+		Location:           cfg.HL7.Location,
+		AssigningAuthority: cfg.HL7.AssigningAuthority,
+		PatientClass:       cfg.HL7.PatientClass,
+		Logger:             slog.Default(),
 	})
 	var simDriver cabinet.Driver // a nil *Simulator must not become a non-nil Driver
 	if sim != nil {

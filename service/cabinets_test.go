@@ -16,8 +16,9 @@ func TestHL7Settings(t *testing.T) {
 	assert.Nil(t, h.Location, "unset: RequireZone decides")
 	assert.Equal(t, 5*time.Second, h.ConnectTimeout)
 	assert.Equal(t, 1, h.PoolSize)
+	assert.Equal(t, []string{"I", ""}, []string{h.PatientClass, h.AssigningAuthority}, "I; the authority defaults to the sending facility in the encoder")
 	assert.False(t, h.Enhanced)
-	assert.Contains(t, h.String(), "hl7_processing_id=P hl7_timezone=(unset) hl7_ack_mode=original cabinet_pool_size=1 mllp_tls=off")
+	assert.Contains(t, h.String(), "hl7_processing_id=P hl7_timezone=(unset) hl7_ack_mode=original hl7_id_retention=720h0m0s cabinet_pool_size=1 mllp_tls=off")
 
 	h = HL7Config{}
 	require.Empty(t, loadHL7(env("PYXIS_HL7_PROCESSING_ID", "T", "PYXIS_HL7_TIMEZONE", "America/Sao_Paulo",
@@ -30,6 +31,14 @@ func TestHL7Settings(t *testing.T) {
 	assert.Equal(t, 2, h.PoolSize)
 	assert.Equal(t, "HOSP", h.SendingFacility)
 	assert.Equal(t, "ICU", h.ReceivingFacility)
+	h = HL7Config{}
+	require.Empty(t, loadHL7(env("PYXIS_HL7_PATIENT_CLASS", "E", "PYXIS_HL7_ASSIGNING_AUTHORITY", "HOSP-MRN"), &h))
+	assert.Equal(t, []string{"E", "HOSP-MRN"}, []string{h.PatientClass, h.AssigningAuthority})
+	for v, want := range map[string]time.Duration{"30d": 720 * time.Hour, "36h": 36 * time.Hour, "1d": 24 * time.Hour} {
+		h = HL7Config{}
+		require.Empty(t, loadHL7(env("PYXIS_HL7_ID_RETENTION", v), &h), v)
+		assert.Equal(t, want, h.IDRetention, v)
+	}
 
 	for name, bad := range map[string][]string{
 		"processing id":       {"PYXIS_HL7_PROCESSING_ID", "X"},
@@ -38,6 +47,10 @@ func TestHL7Settings(t *testing.T) {
 		"ack mode":            {"PYXIS_HL7_ACK_MODE", "loud"},
 		"connect timeout":     {"PYXIS_CABINET_CONNECT_TIMEOUT", "forever"},
 		"pool size":           {"PYXIS_CABINET_POOL_SIZE", "0"},
+		"patient class":       {"PYXIS_HL7_PATIENT_CLASS", "inpatient"},
+		"id retention":        {"PYXIS_HL7_ID_RETENTION", "a month"},
+		"id retention days":   {"PYXIS_HL7_ID_RETENTION", "1.5d"},
+		"id retention short":  {"PYXIS_HL7_ID_RETENTION", "5m"},
 		"certificate alone":   {"PYXIS_MLLP_TLS_CERT", "/x.pem"},
 		"client CA alone":     {"PYXIS_MLLP_TLS_CLIENT_CA", "/ca.pem"},
 		"unreadable TLS pair": {"PYXIS_MLLP_TLS_CERT", "/nonexistent.pem", "PYXIS_MLLP_TLS_KEY", "/nonexistent.key"},

@@ -52,14 +52,15 @@ func TestCabinetDriversWriteTheHospitalsZone(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 
 	var cfg Config
-	require.Empty(t, loadHL7(envOf("PYXIS_HL7_TIMEZONE", "America/Sao_Paulo"), &cfg.HL7))
+	require.Empty(t, loadHL7(envOf("PYXIS_HL7_TIMEZONE", "America/Sao_Paulo", "PYXIS_HL7_SENDING_FACILITY", "HOSP",
+		"PYXIS_HL7_ASSIGNING_AUTHORITY", "HOSP-MRN", "PYXIS_HL7_PATIENT_CLASS", "E"), &cfg.HL7))
 	cfg.CabinetAckTimeout = 5 * time.Second
 	d, closeDrivers := NewCabinetDrivers(nil, cfg)
 	defer closeDrivers()
 	issued := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
 	require.NoError(t, d.Authorize(context.Background(), cabinet.Order{
 		RequestID: "medreq-01J00000000000000000000000", CabinetCode: "PYX-1", CabinetUnit: "ICU",
-		Driver: "hl7", Address: srv.Addr().String(), PatientMRN: "MRN1", IssuedAt: issued,
+		Driver: "hl7", Address: srv.Addr().String(), PatientMRN: "MRN1", PatientBed: "12B", IssuedAt: issued,
 		Lines: []cabinet.Line{{MedicationCode: "PARA500", MedicationName: "Paracetamol", Unit: "tablet", Quantity: 1}},
 	}))
 	mu.Lock()
@@ -67,4 +68,13 @@ func TestCabinetDriversWriteTheHospitalsZone(t *testing.T) {
 	h, err := hl7.ParseHeader(got)
 	require.NoError(t, err)
 	assert.Equal(t, "20260302120000-0300", h.Time, "MSH-7")
+	m, err := hl7.Parse(got)
+	require.NoError(t, err)
+	pid := m.Segment("PID")
+	assert.Equal(t, []string{"MRN1", "HOSP-MRN", "MR"}, []string{pid.Component(3, 1, 1), pid.Component(3, 1, 4), pid.Component(3, 1, 5)},
+		"PID-3 with PYXIS_HL7_ASSIGNING_AUTHORITY")
+	assert.Equal(t, "", m.Segment("PID").Value(5), "no name: PID-5 empty")
+	assert.Equal(t, "E", m.Segment("PV1").Value(2), "PYXIS_HL7_PATIENT_CLASS")
+	pv1 := m.Segment("PV1")
+	assert.Equal(t, []string{"ICU", "", "12B"}, []string{pv1.Component(3, 1, 1), pv1.Component(3, 1, 2), pv1.Component(3, 1, 3)}, "PV1-3 unit, room, bed")
 }

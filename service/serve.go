@@ -64,7 +64,7 @@ func RunAPI(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports()}
+	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports(), IDRetention: cfg.HL7.IDRetention}
 	mllpSrv, err := ListenMLLP(cfg, in)
 	if err != nil {
 		_ = ln.Close()

@@ -1092,7 +1092,12 @@ type LoadViewStatus string
 
 // MedicationBody A medication of the catalogue; `id`, `controlled` and `created_at` are the server's.
 type MedicationBody struct {
-	Code string `json:"code"`
+	// Active False for a medication no longer used; PATCH it to false to deactivate it, and every cabinet that stocks it is told (MFN^M01 MFE-1 MDC).
+	Active *bool `json:"active,omitempty"`
+
+	// Barcodes The package barcodes (GTIN, NDC, or a hospital's own label) cabinets scan at refill, sent in the item master update (ZPI-9).
+	Barcodes *[]string `json:"barcodes,omitempty"`
+	Code     string    `json:"code"`
 
 	// Controlled Derived from controlled_list; true needs a list.
 	Controlled *bool `json:"controlled,omitempty"`
@@ -1103,18 +1108,28 @@ type MedicationBody struct {
 	Form           *string         `json:"form,omitempty"`
 	Id             *int64          `json:"id,omitempty"`
 	Name           string          `json:"name"`
-	Strength       *string         `json:"strength,omitempty"`
-	Unit           *string         `json:"unit,omitempty"`
+
+	// Route The route of administration, a code of HL7 table 0162 (PO, IV, IM, SC, SL, TD, ...), sent in RXR-1 of every order of the medication; empty derives it from the form. Another code is refused 422.
+	Route    *string `json:"route,omitempty"`
+	Strength *string `json:"strength,omitempty"`
+	Unit     *string `json:"unit,omitempty"`
 }
 
 // MedicationChangeBody defines model for MedicationChangeBody.
 type MedicationChangeBody struct {
+	// Active False deactivates the medication; every HL7 cabinet that stocks it is told (MFE-1 MDC).
+	Active   *bool     `json:"active,omitempty"`
+	Barcodes *[]string `json:"barcodes,omitempty"`
+
 	// ControlledList A list of Portaria SVS/MS 344/98, or empty for a medication that is not controlled.
 	ControlledList *ControlledList `json:"controlled_list,omitempty"`
 	Form           *string         `json:"form,omitempty"`
 	Name           *string         `json:"name,omitempty"`
-	Strength       *string         `json:"strength,omitempty"`
-	Unit           *string         `json:"unit,omitempty"`
+
+	// Route A code of HL7 table 0162, or empty to derive it from the form; another code is refused 422.
+	Route    *string `json:"route,omitempty"`
+	Strength *string `json:"strength,omitempty"`
+	Unit     *string `json:"unit,omitempty"`
 }
 
 // MedicationList defines model for MedicationList.

@@ -49,6 +49,14 @@ func examples() []example {
 	stop.IssuedAt, stop.PartlyDispensed = at.Add(30*time.Minute), true
 	dc := must(BuildRDE(stop, OrderDiscontinue, at, env))
 	enhanced := must(BuildRDE(order, OrderNew, at, Envelope{ProcessingID: ProcessingTraining, Enhanced: true, Location: local}))
+	// Through an engine to a central server: the MRN's own authority, an emergency patient
+	// whose name is not known, no room, and the route the catalogue gives.
+	engine := order
+	engine.PatientFamily, engine.PatientGiven, engine.PatientRoom = "", "", ""
+	engine.Lines = []cabinet.Line{{MedicationCode: "MORF10", MedicationName: "Morphine sulfate 10 mg/mL", Unit: "ampoule",
+		Quantity: 1, Strength: "10 mg/mL, 1 mL", Form: "ampoule", Route: "IM"}}
+	toEngine := must(BuildRDE(engine, OrderNew, at, Envelope{SendingFacility: "HOSP", AssigningAuthority: "HOSP-MRN",
+		PatientClass: "E", Location: local}))
 	vendAt := at.Add(9 * time.Minute)
 	rds := must(BuildRDS(Report{Event: cabinet.Event{
 		MessageControlID: "PYXICU01-000731", Kind: cabinet.EventVend, CabinetCode: "PYX-ICU-01",
@@ -104,7 +112,7 @@ func examples() []example {
 	mdc := must(BuildMFN("PYX-ICU-01", gone, at, env))
 	site := must(BuildMFN(DefaultServerApplication, tab, at, env))
 	return []example{
-		{"rde-nw", nw}, {"rde-ca", ca}, {"rde-dc", dc}, {"rde-nw-enhanced", enhanced},
+		{"rde-nw", nw}, {"rde-ca", ca}, {"rde-dc", dc}, {"rde-nw-enhanced", enhanced}, {"rde-nw-engine", toEngine},
 		{"ack-aa", aa}, {"ack-ae", ae}, {"ack-ar", ar}, {"ack-ca", ca2},
 		{"rds", rds}, {"rds-no-order", override}, {"oms-vend", omsVend}, {"oms-count", count}, {"oms-waste", waste},
 		{"ack-report-ae", reportAE},

@@ -28,8 +28,27 @@ func (q *Queries) DeferInboxReport(ctx context.Context, arg DeferInboxReportPara
 	return err
 }
 
+const forgetInboxReport = `-- name: ForgetInboxReport :exec
+WITH gone AS (
+    DELETE FROM cabinet_inbox
+    WHERE id = $1 AND state <> 'pending'
+    RETURNING cabinet_id, message_control_id
+)
+DELETE FROM cabinet_messages m
+USING gone
+WHERE m.cabinet_id = gone.cabinet_id
+  AND (m.message_control_id = gone.message_control_id OR m.message_control_id = gone.message_control_id || '/parked')
+`
+
+// ForgetInboxReport removes a settled report whose message control id aged out, with the claims
+// it was applied under, so that the id can be taken again.
+func (q *Queries) ForgetInboxReport(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, forgetInboxReport, id)
+	return err
+}
+
 const getInboxReportByMessage = `-- name: GetInboxReportByMessage :one
-SELECT id, content_hash, state, outcome
+SELECT id, content_hash, state, outcome, received_at
 FROM cabinet_inbox
 WHERE cabinet_id = $1 AND message_control_id = $2
 `
@@ -44,6 +63,7 @@ type GetInboxReportByMessageRow struct {
 	ContentHash []byte
 	State       InboxState
 	Outcome     string
+	ReceivedAt  time.Time
 }
 
 // GetInboxReportByMessage returns the report a cabinet sent under a message control id.
@@ -55,6 +75,7 @@ func (q *Queries) GetInboxReportByMessage(ctx context.Context, arg GetInboxRepor
 		&i.ContentHash,
 		&i.State,
 		&i.Outcome,
+		&i.ReceivedAt,
 	)
 	return i, err
 }
@@ -196,6 +217,40 @@ func (q *Queries) ListPendingInbox(ctx context.Context, maxRows int32) ([]ListPe
 		return nil, err
 	}
 	return items, nil
+}
+
+const purgeCabinetMessages = `-- name: PurgeCabinetMessages :execrows
+DELETE FROM cabinet_messages m
+WHERE m.received_at < $1
+  AND NOT EXISTS (
+    SELECT 1 FROM cabinet_inbox i
+    WHERE i.cabinet_id = m.cabinet_id AND i.state = 'pending'
+      AND (i.message_control_id = m.message_control_id OR i.message_control_id || '/parked' = m.message_control_id)
+  )
+`
+
+// PurgeCabinetMessages removes the claims of reports applied before a time, but those of a report
+// still pending in the inbox.
+func (q *Queries) PurgeCabinetMessages(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeCabinetMessages, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const purgeInbox = `-- name: PurgeInbox :execrows
+DELETE FROM cabinet_inbox
+WHERE state <> 'pending' AND received_at < $1
+`
+
+// PurgeInbox removes settled reports received before a time.
+func (q *Queries) PurgeInbox(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeInbox, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const purgeInboxRaw = `-- name: PurgeInboxRaw :execrows

@@ -12,9 +12,9 @@ import (
 )
 
 const createMedication = `-- name: CreateMedication :one
-INSERT INTO medications (code, name, strength, form, unit, controlled_list)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at
+INSERT INTO medications (code, name, strength, form, unit, controlled_list, route, barcodes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[])
+RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at, route, barcodes, active
 `
 
 type CreateMedicationParams struct {
@@ -24,6 +24,8 @@ type CreateMedicationParams struct {
 	Form           string
 	Unit           string
 	ControlledList pgtype.Text
+	Route          string
+	Barcodes       []string
 }
 
 // CreateMedication adds a medication to the catalogue and returns it.
@@ -35,6 +37,8 @@ func (q *Queries) CreateMedication(ctx context.Context, arg CreateMedicationPara
 		arg.Form,
 		arg.Unit,
 		arg.ControlledList,
+		arg.Route,
+		arg.Barcodes,
 	)
 	var i Medication
 	err := row.Scan(
@@ -48,12 +52,15 @@ func (q *Queries) CreateMedication(ctx context.Context, arg CreateMedicationPara
 		&i.ControlledList,
 		&i.Controlled,
 		&i.UpdatedAt,
+		&i.Route,
+		&i.Barcodes,
+		&i.Active,
 	)
 	return i, err
 }
 
 const getMedication = `-- name: GetMedication :one
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at, route, barcodes, active FROM medications
 WHERE id = $1
 `
 
@@ -72,12 +79,15 @@ func (q *Queries) GetMedication(ctx context.Context, id int64) (Medication, erro
 		&i.ControlledList,
 		&i.Controlled,
 		&i.UpdatedAt,
+		&i.Route,
+		&i.Barcodes,
+		&i.Active,
 	)
 	return i, err
 }
 
 const getMedicationByCode = `-- name: GetMedicationByCode :one
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at, route, barcodes, active FROM medications
 WHERE code = $1
 `
 
@@ -96,12 +106,15 @@ func (q *Queries) GetMedicationByCode(ctx context.Context, code string) (Medicat
 		&i.ControlledList,
 		&i.Controlled,
 		&i.UpdatedAt,
+		&i.Route,
+		&i.Barcodes,
+		&i.Active,
 	)
 	return i, err
 }
 
 const getMedications = `-- name: GetMedications :many
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at, route, barcodes, active FROM medications
 WHERE id = ANY($1::bigint[])
 ORDER BY id
 `
@@ -127,6 +140,9 @@ func (q *Queries) GetMedications(ctx context.Context, ids []int64) ([]Medication
 			&i.ControlledList,
 			&i.Controlled,
 			&i.UpdatedAt,
+			&i.Route,
+			&i.Barcodes,
+			&i.Active,
 		); err != nil {
 			return nil, err
 		}
@@ -178,7 +194,7 @@ func (q *Queries) ListItemMasterCabinets(ctx context.Context, medicationID int64
 }
 
 const listMedications = `-- name: ListMedications :many
-SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at FROM medications
+SELECT id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at, route, barcodes, active FROM medications
 ORDER BY code
 `
 
@@ -203,6 +219,9 @@ func (q *Queries) ListMedications(ctx context.Context) ([]Medication, error) {
 			&i.ControlledList,
 			&i.Controlled,
 			&i.UpdatedAt,
+			&i.Route,
+			&i.Barcodes,
+			&i.Active,
 		); err != nil {
 			return nil, err
 		}
@@ -217,9 +236,10 @@ func (q *Queries) ListMedications(ctx context.Context) ([]Medication, error) {
 const updateMedication = `-- name: UpdateMedication :one
 UPDATE medications
 SET name = $1, strength = $2, form = $3, unit = $4,
-    controlled_list = $5, updated_at = now()
-WHERE id = $6
-RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at
+    controlled_list = $5, route = $6, barcodes = $7::text[],
+    active = $8, updated_at = now()
+WHERE id = $9
+RETURNING id, code, name, strength, form, unit, created_at, controlled_list, controlled, updated_at, route, barcodes, active
 `
 
 type UpdateMedicationParams struct {
@@ -228,6 +248,9 @@ type UpdateMedicationParams struct {
 	Form           string
 	Unit           string
 	ControlledList pgtype.Text
+	Route          string
+	Barcodes       []string
+	Active         bool
 	ID             int64
 }
 
@@ -239,6 +262,9 @@ func (q *Queries) UpdateMedication(ctx context.Context, arg UpdateMedicationPara
 		arg.Form,
 		arg.Unit,
 		arg.ControlledList,
+		arg.Route,
+		arg.Barcodes,
+		arg.Active,
 		arg.ID,
 	)
 	var i Medication
@@ -253,6 +279,9 @@ func (q *Queries) UpdateMedication(ctx context.Context, arg UpdateMedicationPara
 		&i.ControlledList,
 		&i.Controlled,
 		&i.UpdatedAt,
+		&i.Route,
+		&i.Barcodes,
+		&i.Active,
 	)
 	return i, err
 }

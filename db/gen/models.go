@@ -1008,6 +1008,9 @@ type Medication struct {
 	ControlledList pgtype.Text
 	Controlled     pgtype.Bool
 	UpdatedAt      time.Time
+	Route          string
+	Barcodes       []string
+	Active         bool
 }
 
 type MedicationRequest struct {

@@ -70,6 +70,9 @@ type Querier interface {
 	// EnsureStockRow creates an empty stock row for a pocket unless it exists, so it can be locked;
 	// it affects one row when the pocket is new.
 	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) (int64, error)
+	// ForgetInboxReport removes a settled report whose message control id aged out, with the claims
+	// it was applied under, so that the id can be taken again.
+	ForgetInboxReport(ctx context.Context, id int64) error
 	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, how many
 	// legacy entries there are and the first of them, and the seal of the legacy entries
 	// recomputed now (it must equal the chain's genesis hash).
@@ -234,6 +237,11 @@ type Querier interface {
 	// reads the audit chain head, the cabinet commands waiting for an acknowledgment and how
 	// long the oldest has waited (by the database's clock).
 	OperationalGauges(ctx context.Context, pastDeadline time.Time) (OperationalGaugesRow, error)
+	// PurgeCabinetMessages removes the claims of reports applied before a time, but those of a report
+	// still pending in the inbox.
+	PurgeCabinetMessages(ctx context.Context, before time.Time) (int64, error)
+	// PurgeInbox removes settled reports received before a time.
+	PurgeInbox(ctx context.Context, before time.Time) (int64, error)
 	// PurgeInboxRaw blanks the raw text of settled reports received before the cutoff; the parsed
 	// report stays.
 	PurgeInboxRaw(ctx context.Context, cutoff time.Time) (int64, error)

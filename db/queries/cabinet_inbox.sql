@@ -8,7 +8,7 @@ RETURNING id;
 
 -- name: GetInboxReportByMessage :one
 -- GetInboxReportByMessage returns the report a cabinet sent under a message control id.
-SELECT id, content_hash, state, outcome
+SELECT id, content_hash, state, outcome, received_at
 FROM cabinet_inbox
 WHERE cabinet_id = @cabinet_id AND message_control_id = @message_control_id;
 
@@ -52,3 +52,32 @@ WHERE cabinet_id = @cabinet_id AND message_control_id = @message_control_id;
 UPDATE cabinet_inbox
 SET raw = ''
 WHERE raw <> '' AND state <> 'pending' AND received_at < @cutoff;
+
+-- name: ForgetInboxReport :exec
+-- ForgetInboxReport removes a settled report whose message control id aged out, with the claims
+-- it was applied under, so that the id can be taken again.
+WITH gone AS (
+    DELETE FROM cabinet_inbox
+    WHERE id = @id AND state <> 'pending'
+    RETURNING cabinet_id, message_control_id
+)
+DELETE FROM cabinet_messages m
+USING gone
+WHERE m.cabinet_id = gone.cabinet_id
+  AND (m.message_control_id = gone.message_control_id OR m.message_control_id = gone.message_control_id || '/parked');
+
+-- name: PurgeInbox :execrows
+-- PurgeInbox removes settled reports received before a time.
+DELETE FROM cabinet_inbox
+WHERE state <> 'pending' AND received_at < @before;
+
+-- name: PurgeCabinetMessages :execrows
+-- PurgeCabinetMessages removes the claims of reports applied before a time, but those of a report
+-- still pending in the inbox.
+DELETE FROM cabinet_messages m
+WHERE m.received_at < @before
+  AND NOT EXISTS (
+    SELECT 1 FROM cabinet_inbox i
+    WHERE i.cabinet_id = m.cabinet_id AND i.state = 'pending'
+      AND (i.message_control_id = m.message_control_id OR i.message_control_id || '/parked' = m.message_control_id)
+  );

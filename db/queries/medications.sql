@@ -1,7 +1,7 @@
 -- name: CreateMedication :one
 -- CreateMedication adds a medication to the catalogue and returns it.
-INSERT INTO medications (code, name, strength, form, unit, controlled_list)
-VALUES (@code, @name, @strength, @form, @unit, sqlc.narg(controlled_list))
+INSERT INTO medications (code, name, strength, form, unit, controlled_list, route, barcodes)
+VALUES (@code, @name, @strength, @form, @unit, sqlc.narg(controlled_list), @route, @barcodes::text[])
 RETURNING *;
 
 -- name: ListMedications :many
@@ -29,7 +29,8 @@ WHERE code = @code;
 -- UpdateMedication changes a catalogue entry and returns it.
 UPDATE medications
 SET name = @name, strength = @strength, form = @form, unit = @unit,
-    controlled_list = sqlc.narg(controlled_list), updated_at = now()
+    controlled_list = sqlc.narg(controlled_list), route = @route, barcodes = @barcodes::text[],
+    active = @active, updated_at = now()
 WHERE id = @id
 RETURNING *;
 
