@@ -57,10 +57,10 @@ func (o ListenerOptions) withDefaults() ListenerOptions {
 }
 
 // NewEventServer returns an MLLP server that receives cabinet reports and applies them with
-// h; call Listen and Serve on it. A frame cut short is answered AR 207 (resend it), an
-// oversize one AE 100 (it will not fit however often it is sent), when their MSH can be
-// read; see NewEventHandler for the rest. The handler's context carries the peer
-// (mllp.PeerFromContext).
+// h; call Listen and Serve on it. A frame cut short is answered AR 207 (resend it) when its
+// MSH can be read; an oversize one is refused unread, the connection closed without an
+// answer (mllp.ServerOptions.MaxFrameSize); see NewEventHandler for the rest. The handler's
+// context carries the peer (mllp.PeerFromContext).
 func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOptions) *mllp.Server {
 	o = o.withDefaults()
 	if so.Logger == nil {
@@ -71,10 +71,6 @@ func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOpt
 			return nil
 		}
 		a := hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionInternal, Text: "truncated frame; resend the message"}
-		if errors.Is(fe, mllp.ErrFrameTooLarge) {
-			a = hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionSegmentSequence,
-				Text: fmt.Sprintf("message larger than %d bytes", hl7.MaxMessageSize)}
-		}
 		return hl7.Answer(fe.Head, a, o.Now().In(o.Location))
 	}
 	return mllp.NewServer(NewEventHandler(h, o), so)
