@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	s.Secret = cfg.JWTSecret
 
 	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal, Metrics: cfg.Registry.Reports()}
-	mllpSrv, err := service.ListenMLLP(cfg, in)
+	mllpSrv, err := service.ListenMLLP(cfg, in, s.Store)
 	if err != nil {
 		return nil, err
 	}

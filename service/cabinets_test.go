@@ -17,12 +17,19 @@ func TestHL7Settings(t *testing.T) {
 	assert.Equal(t, 5*time.Second, h.ConnectTimeout)
 	assert.Equal(t, 1, h.PoolSize)
 	assert.False(t, h.Enhanced)
+	assert.Equal(t, 64<<10, h.MaxFrame)
+	assert.Equal(t, 10*time.Second, h.FirstFrameTimeout)
+	assert.Equal(t, 10*time.Minute, h.IdleTimeout)
 	assert.Contains(t, h.String(), "hl7_processing_id=P hl7_timezone=UTC hl7_ack_mode=original cabinet_pool_size=1 mllp_tls=off")
 
 	h = HL7Config{}
 	require.Empty(t, loadHL7(env("PYXIS_HL7_PROCESSING_ID", "T", "PYXIS_HL7_TIMEZONE", "America/Sao_Paulo",
 		"PYXIS_HL7_ACK_MODE", "enhanced", "PYXIS_CABINET_CONNECT_TIMEOUT", "2s", "PYXIS_CABINET_POOL_SIZE", "2",
-		"PYXIS_HL7_SENDING_FACILITY", "HOSP", "PYXIS_HL7_RECEIVING_FACILITY", "ICU"), &h))
+		"PYXIS_HL7_SENDING_FACILITY", "HOSP", "PYXIS_HL7_RECEIVING_FACILITY", "ICU",
+		"PYXIS_MLLP_MAX_FRAME", "131072", "PYXIS_MLLP_FIRST_FRAME_TIMEOUT", "3s", "PYXIS_MLLP_IDLE_TIMEOUT", "2m"), &h))
+	assert.Equal(t, 128<<10, h.MaxFrame)
+	assert.Equal(t, 3*time.Second, h.FirstFrameTimeout)
+	assert.Equal(t, 2*time.Minute, h.IdleTimeout)
 	assert.Equal(t, "T", h.ProcessingID)
 	assert.Equal(t, "America/Sao_Paulo", h.Location.String())
 	assert.True(t, h.Enhanced)
@@ -38,6 +45,10 @@ func TestHL7Settings(t *testing.T) {
 		"ack mode":            {"PYXIS_HL7_ACK_MODE", "loud"},
 		"connect timeout":     {"PYXIS_CABINET_CONNECT_TIMEOUT", "forever"},
 		"pool size":           {"PYXIS_CABINET_POOL_SIZE", "0"},
+		"tiny frames":         {"PYXIS_MLLP_MAX_FRAME", "10"},
+		"huge frames":         {"PYXIS_MLLP_MAX_FRAME", "99999999"},
+		"first frame timeout": {"PYXIS_MLLP_FIRST_FRAME_TIMEOUT", "soon"},
+		"idle timeout":        {"PYXIS_MLLP_IDLE_TIMEOUT", "1ms"},
 		"certificate alone":   {"PYXIS_MLLP_TLS_CERT", "/x.pem"},
 		"client CA alone":     {"PYXIS_MLLP_TLS_CLIENT_CA", "/ca.pem"},
 		"unreadable TLS pair": {"PYXIS_MLLP_TLS_CERT", "/nonexistent.pem", "PYXIS_MLLP_TLS_KEY", "/nonexistent.key"},

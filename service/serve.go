@@ -58,7 +58,7 @@ func RunAPI(ctx context.Context, cfg Config) error {
 		return err
 	}
 	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports()}
-	mllpSrv, err := ListenMLLP(cfg, in)
+	mllpSrv, err := ListenMLLP(cfg, in, store)
 	if err != nil {
 		_ = ln.Close()
 		return err
