@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, getenv func(str
 	if err := printBanner(stdout, banner{
 		api: s.APIURL, ui: s.UIURL, temporal: s.TemporalAddr,
 		database: service.MaskURL(s.DatabaseURL), dir: s.Dir, ephemeral: o.Ephemeral, secret: s.Secret, demo: s.Demo,
-		mllp: s.MLLPAddr, codecSession: s.CodecSessionURL, cabinetSim: s.CabinetSimAddr, cabinetSimAdmin: s.CabinetSimAdminURL,
+		mllp: s.MLLPAddr, codecSession: s.CodecSessionURL, cabinetSim: s.CabinetSimAddr, cabinetSimAdmin: s.CabinetSimAdminURL, cabinetSimToken: s.CabinetSimAdminToken,
 	}); err != nil {
 		_ = s.Stop()
 		return err
