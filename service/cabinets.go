@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +45,11 @@ type HL7Config struct {
 	// PYXIS_MLLP_TLS_KEY); TLSClientCA requires client certificates of that CA
 	// (PYXIS_MLLP_TLS_CLIENT_CA).
 	TLSCert, TLSKey, TLSClientCA string
+	// CabinetTLSCA makes the connections to cabinets TLS, verifying each cabinet's
+	// certificate against this CA and its address's host (PYXIS_CABINET_TLS_CA);
+	// CabinetTLSCert and CabinetTLSKey are the client certificate presented
+	// (PYXIS_CABINET_TLS_CERT, PYXIS_CABINET_TLS_KEY; optional).
+	CabinetTLSCA, CabinetTLSCert, CabinetTLSKey string
 	// MaxFrame bounds one MLLP frame; larger ones are refused unread (PYXIS_MLLP_MAX_FRAME,
 	// bytes; 64 KiB).
 	MaxFrame int
@@ -71,8 +78,15 @@ func (h HL7Config) String() string {
 			tls = "client-certificates"
 		}
 	}
-	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s cabinet_pool_size=%d mllp_tls=%s mllp_max_frame=%d mllp_first_frame_timeout=%s mllp_idle_timeout=%s",
-		pid, loc, mode, max(h.PoolSize, 1), tls, h.MaxFrame, h.FirstFrameTimeout, h.IdleTimeout)
+	cabTLS := "off"
+	if h.CabinetTLSCA != "" {
+		cabTLS = "verified"
+		if h.CabinetTLSCert != "" {
+			cabTLS = "mutual"
+		}
+	}
+	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s cabinet_pool_size=%d mllp_tls=%s cabinet_tls=%s mllp_max_frame=%d mllp_first_frame_timeout=%s mllp_idle_timeout=%s",
+		pid, loc, mode, max(h.PoolSize, 1), tls, cabTLS, h.MaxFrame, h.FirstFrameTimeout, h.IdleTimeout)
 }
 
 // loadHL7 reads the HL7 settings from the environment.
@@ -138,6 +152,12 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 			}
 		}
 	}
+	h.CabinetTLSCA, h.CabinetTLSCert, h.CabinetTLSKey = getenv("PYXIS_CABINET_TLS_CA"), getenv("PYXIS_CABINET_TLS_CERT"), getenv("PYXIS_CABINET_TLS_KEY")
+	if h.CabinetTLSCA != "" || h.CabinetTLSCert != "" || h.CabinetTLSKey != "" {
+		if _, err := mllp.ClientTLSConfig(h.CabinetTLSCA, h.CabinetTLSCert, h.CabinetTLSKey); err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_CABINET_TLS_* (PYXIS_CABINET_TLS_CA is required with a client certificate): %w", err))
+		}
+	}
 	h.TLSCert, h.TLSKey, h.TLSClientCA = getenv("PYXIS_MLLP_TLS_CERT"), getenv("PYXIS_MLLP_TLS_KEY"), getenv("PYXIS_MLLP_TLS_CLIENT_CA")
 	switch {
 	case (h.TLSCert == "") != (h.TLSKey == ""):
@@ -156,7 +176,18 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 // names "sim" (the in-process simulator; refused when sim is nil) or "hl7" (HL7 v2 over MLLP
 // to its address). The returned func releases the HL7 connections.
 func NewCabinetDrivers(sim *cabinet.Simulator, cfg Config) (cabinet.Driver, func()) {
+	var client mllp.ClientOptions
+	if cfg.HL7.CabinetTLSCA != "" {
+		// Checked when the configuration was loaded; a file gone since fails every send.
+		tc, err := mllp.ClientTLSConfig(cfg.HL7.CabinetTLSCA, cfg.HL7.CabinetTLSCert, cfg.HL7.CabinetTLSKey)
+		if err != nil {
+			slog.Error("cabinet TLS (PYXIS_CABINET_TLS_*) not usable: commands to HL7 cabinets will fail", "error", err)
+			tc = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()}
+		}
+		client.TLS = tc
+	}
 	hl7d := hl7driver.New(hl7driver.Options{
+		Client: client,
 		// Both well inside the cabinet activities' 30s StartToCloseTimeout, so a silent
 		// cabinet fails the attempt and Temporal's capped retries decide.
 		ConnectTimeout:    cfg.HL7.ConnectTimeout,

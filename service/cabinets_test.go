@@ -39,19 +39,21 @@ func TestHL7Settings(t *testing.T) {
 	assert.Equal(t, "ICU", h.ReceivingFacility)
 
 	for name, bad := range map[string][]string{
-		"processing id":       {"PYXIS_HL7_PROCESSING_ID", "X"},
-		"time zone":           {"PYXIS_HL7_TIMEZONE", "Mars/Olympus"},
-		"local time zone":     {"PYXIS_HL7_TIMEZONE", "Local"},
-		"ack mode":            {"PYXIS_HL7_ACK_MODE", "loud"},
-		"connect timeout":     {"PYXIS_CABINET_CONNECT_TIMEOUT", "forever"},
-		"pool size":           {"PYXIS_CABINET_POOL_SIZE", "0"},
-		"tiny frames":         {"PYXIS_MLLP_MAX_FRAME", "10"},
-		"huge frames":         {"PYXIS_MLLP_MAX_FRAME", "99999999"},
-		"first frame timeout": {"PYXIS_MLLP_FIRST_FRAME_TIMEOUT", "soon"},
-		"idle timeout":        {"PYXIS_MLLP_IDLE_TIMEOUT", "1ms"},
-		"certificate alone":   {"PYXIS_MLLP_TLS_CERT", "/x.pem"},
-		"client CA alone":     {"PYXIS_MLLP_TLS_CLIENT_CA", "/ca.pem"},
-		"unreadable TLS pair": {"PYXIS_MLLP_TLS_CERT", "/nonexistent.pem", "PYXIS_MLLP_TLS_KEY", "/nonexistent.key"},
+		"processing id":                    {"PYXIS_HL7_PROCESSING_ID", "X"},
+		"time zone":                        {"PYXIS_HL7_TIMEZONE", "Mars/Olympus"},
+		"local time zone":                  {"PYXIS_HL7_TIMEZONE", "Local"},
+		"ack mode":                         {"PYXIS_HL7_ACK_MODE", "loud"},
+		"connect timeout":                  {"PYXIS_CABINET_CONNECT_TIMEOUT", "forever"},
+		"pool size":                        {"PYXIS_CABINET_POOL_SIZE", "0"},
+		"tiny frames":                      {"PYXIS_MLLP_MAX_FRAME", "10"},
+		"huge frames":                      {"PYXIS_MLLP_MAX_FRAME", "99999999"},
+		"first frame timeout":              {"PYXIS_MLLP_FIRST_FRAME_TIMEOUT", "soon"},
+		"idle timeout":                     {"PYXIS_MLLP_IDLE_TIMEOUT", "1ms"},
+		"cabinet client cert without a CA": {"PYXIS_CABINET_TLS_CERT", "/c.pem", "PYXIS_CABINET_TLS_KEY", "/c.key"},
+		"unreadable cabinet CA":            {"PYXIS_CABINET_TLS_CA", "/nonexistent-ca.pem"},
+		"certificate alone":                {"PYXIS_MLLP_TLS_CERT", "/x.pem"},
+		"client CA alone":                  {"PYXIS_MLLP_TLS_CLIENT_CA", "/ca.pem"},
+		"unreadable TLS pair":              {"PYXIS_MLLP_TLS_CERT", "/nonexistent.pem", "PYXIS_MLLP_TLS_KEY", "/nonexistent.key"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var h HL7Config
