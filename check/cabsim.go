@@ -9,13 +9,15 @@ import (
 
 // SimulatorAuthorizations reads how many times a simulated cabinet applied each
 // authorization, from its admin endpoint (GET /orders): the Authorizations of a check of a
-// system whose cabinets are simulated (pyxis check --cabinet-sim URL).
-func SimulatorAuthorizations(adminURL string) func(context.Context) (map[string]int, error) {
+// system whose cabinets are simulated (pyxis check --cabinet-sim URL), with the simulator's
+// admin token (PYXIS_SIM_ADMIN_TOKEN).
+func SimulatorAuthorizations(adminURL, token string) func(context.Context) (map[string]int, error) {
 	return func(ctx context.Context) (map[string]int, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/orders", nil)
 		if err != nil {
 			return nil, err
 		}
+		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return nil, err

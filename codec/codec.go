@@ -5,9 +5,10 @@
 //
 // Each encrypted payload names the key that sealed it in its metadata
 // ("encryption-key-id"), so keys rotate without re-encrypting history: new payloads use the
-// newest key, and every configured key still decrypts. Payloads that are not encrypted pass
-// through Decode unchanged, so histories recorded before encryption was switched on still
-// replay.
+// newest key, and every configured key still decrypts. Codec's Decode passes payloads that
+// are not encrypted through unchanged (for the Web UI's codec endpoint and for replaying
+// histories recorded before encryption); the clients and the worker decode through a Guard
+// instead, which refuses them: a payload the system did not seal is a forgery.
 package codec
 
 import (

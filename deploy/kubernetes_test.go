@@ -113,10 +113,34 @@ func TestKubernetesSecrets(t *testing.T) {
 	}
 	example, err := renderBase(fsys)
 	require.NoError(t, err)
-	assert.Equal(t, want, secretKeys(example), "secrets.example.yaml")
 	dev, err := render(fsys, "overlays/dev")
 	require.NoError(t, err)
 	assert.Equal(t, want, secretKeys(dev), "the dev overlay's generated Secrets")
+	// The example also holds the database CA the pods mount (optional: the dev overlay does
+	// not verify its database).
+	want["pyxis-db-ca"] = []string{"ca.crt"}
+	assert.Equal(t, want, secretKeys(example), "secrets.example.yaml")
+	for _, w := range pyxisWorkloads {
+		o, ok := example.find(w.kind, w.name)
+		require.True(t, ok, w.name)
+		spec := podTemplate(o).Spec
+		vol := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool {
+			return v.Secret != nil && v.Secret.SecretName == "pyxis-db-ca"
+		})
+		require.GreaterOrEqual(t, vol, 0, "%s mounts no database CA", w.name)
+		mounted := slices.ContainsFunc(spec.Containers[0].VolumeMounts, func(vm corev1.VolumeMount) bool {
+			return vm.Name == spec.Volumes[vol].Name && vm.MountPath == "/etc/pyxis/db-ca" && vm.ReadOnly
+		})
+		assert.True(t, mounted, "%s: the database CA at /etc/pyxis/db-ca, read-only", w.name)
+	}
+	// The example verifies the database: its certificate, against that CA, for that host.
+	for _, ref := range []string{"pyxis-secrets/DATABASE_URL", "pyxis-db-owner/DATABASE_URL_OWNER"} {
+		name, key, _ := strings.Cut(ref, "/")
+		u, err := url.Parse(secretValue(example, name, key))
+		require.NoError(t, err, ref)
+		assert.Equal(t, "verify-full", u.Query().Get("sslmode"), ref)
+		assert.Equal(t, "/etc/pyxis/db-ca/ca.crt", u.Query().Get("sslrootcert"), ref)
+	}
 
 	for _, m := range []manifests{example, dev} {
 		for ref, user := range map[string]string{"pyxis-secrets/DATABASE_URL": "pyxis_svc", "pyxis-db-owner/DATABASE_URL_OWNER": "pyxis"} {

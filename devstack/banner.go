@@ -15,11 +15,11 @@ import (
 
 // banner is what dev mode prints once it is ready.
 type banner struct {
-	api, ui, temporal, database, dir  string
-	mllp, cabinetSim, cabinetSimAdmin string
-	codecSession                      string
-	ephemeral                         bool
-	secret                            string
+	api, ui, temporal, database, dir                   string
+	mllp, cabinetSim, cabinetSimAdmin, cabinetSimToken string
+	codecSession                                       string
+	ephemeral                                          bool
+	secret                                             string
 	// secretFromEnv is true when PYXIS_JWT_SECRET was set, so not read from dir/jwt-secret.
 	secretFromEnv bool
 	demo          Demo
@@ -47,6 +47,7 @@ func printBanner(w io.Writer, b banner) error {
 	fmt.Fprintf(tw, "  PostgreSQL\t%s\n", b.database)
 	fmt.Fprintf(tw, "  Cabinet reports (MLLP)\t%s\n", b.mllp)
 	fmt.Fprintf(tw, "  Simulated cabinet\tMLLP %s, admin %s (demo cabinets point here)\n", b.cabinetSim, b.cabinetSimAdmin)
+	fmt.Fprintf(tw, "  Cabinet admin token\tAuthorization: Bearer %s\n", b.cabinetSimToken)
 	if b.ephemeral {
 		fmt.Fprintf(tw, "  Data\tephemeral: nothing is kept after exit\n")
 	} else {

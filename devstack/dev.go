@@ -140,6 +140,7 @@ func Run(ctx context.Context, cfg service.Config, args []string, getenv func(str
 		database: service.MaskURL(s.DatabaseURL), dir: s.Dir, ephemeral: o.Ephemeral, secret: s.Secret, demo: s.Demo,
 		secretFromEnv: cfg.JWTSecret != "",
 		mllp:          s.MLLPAddr, codecSession: s.CodecSessionURL, cabinetSim: s.CabinetSimAddr, cabinetSimAdmin: s.CabinetSimAdminURL,
+		cabinetSimToken: s.CabinetSimAdminToken,
 	}); err != nil {
 		_ = s.Stop()
 		return err

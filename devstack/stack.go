@@ -50,9 +50,12 @@ type Stack struct {
 	// addresses.
 	CabinetSimAddr     string
 	CabinetSimAdminURL string
-	Store              *db.Store
-	Temporal           client.Client
-	Demo               Demo
+	// CabinetSimAdminToken is the bearer token of the simulator's admin endpoint, made at
+	// start.
+	CabinetSimAdminToken string
+	Store                *db.Store
+	Temporal             client.Client
+	Demo                 Demo
 	// Config is the configuration the stack runs with: the caller's, with what dev mode
 	// filled in (database, Temporal address, secret, codec keys).
 	Config service.Config
@@ -178,7 +181,7 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 	s.Secret = cfg.JWTSecret
 
 	in := &intake.Intake{Store: s.Store, Temporal: s.Temporal, Metrics: cfg.Registry.Reports(), IDRetention: cfg.HL7.IDRetention}
-	mllpSrv, err := service.ListenMLLP(cfg, in)
+	mllpSrv, err := service.ListenMLLP(cfg, in, s.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +192,7 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 		return nil, err
 	}
 	s.cleanups = append(s.cleanups, func() { _ = cabSim.Close() })
-	s.CabinetSimAddr, s.CabinetSimAdminURL = cabSim.Addr(), "http://"+cabSim.AdminAddr()
+	s.CabinetSimAddr, s.CabinetSimAdminURL, s.CabinetSimAdminToken = cabSim.Addr(), "http://"+cabSim.AdminAddr(), cabSim.AdminToken()
 	apiSrv, err := service.NewAPIServer(s.Store, s.Temporal, cfg)
 	if err != nil {
 		_ = mllpSrv.Close()

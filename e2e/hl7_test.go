@@ -22,13 +22,30 @@ import (
 type hl7Cabinet struct {
 	fixture
 	sim *cabsim.Sim
+	// listener is the address of the MLLP listener the cabinet reports to.
+	listener string
+}
+
+// listenerConfig is the listener's configuration as `pyxis api` reads it with nothing set.
+func listenerConfig(t *testing.T) service.Config {
+	t.Helper()
+	cfg, err := service.LoadConfig(func(string) string { return "" })
+	require.NoError(t, err)
+	cfg.MLLPAddr = "127.0.0.1:0"
+	return cfg
 }
 
 func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHand int) hl7Cabinet {
 	c.t.Helper()
+	return c.hl7CabinetOn(listenerConfig(c.t), format, withdrawAfter, onHand)
+}
+
+// hl7CabinetOn is hl7Cabinet with a listener of the given configuration.
+func (c *apiClient) hl7CabinetOn(cfg service.Config, format string, withdrawAfter time.Duration, onHand int) hl7Cabinet {
+	c.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.t.Cleanup(cancel)
-	listener, err := service.ListenMLLP(service.Config{MLLPAddr: "127.0.0.1:0"}, e2e.intake)
+	listener, err := service.ListenMLLP(cfg, e2e.intake, e2e.store)
 	require.NoError(c.t, err)
 	go func() { _ = listener.Serve(ctx) }()
 	c.t.Cleanup(func() { _ = listener.Close() })
@@ -53,7 +70,7 @@ func (c *apiClient) hl7Cabinet(format string, withdrawAfter time.Duration, onHan
 	status, row := c.do("PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0]), c.token("tech-1", pyxis.RoleTechnician),
 		map[string]any{"on_hand": onHand, "par_level": 0})
 	require.Equal(c.t, http.StatusOK, status, row)
-	return hl7Cabinet{fixture: f, sim: sim}
+	return hl7Cabinet{fixture: f, sim: sim, listener: listener.Addr().String()}
 }
 
 func (c *apiClient) approveOnce(id string) {

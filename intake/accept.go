@@ -104,6 +104,19 @@ func refusedPeer(cab pyxis.Cabinet, p mllp.Peer) string {
 	return fmt.Sprintf("%s is not in cabinet %s's report sources", addr, cab.Code)
 }
 
+// MayConnect reports whether a peer may report for any of cabs: its verified certificate
+// names one of them, or its address is in one's report_sources. The listener asks it when the
+// connection is accepted, before reading anything; refusedPeer then checks each report
+// against the cabinet it names.
+func MayConnect(cabs []pyxis.Cabinet, p mllp.Peer) bool {
+	for _, c := range cabs {
+		if refusedPeer(c, p) == "" {
+			return true
+		}
+	}
+	return false
+}
+
 // checkContent refuses what cannot have happened in a pocket: a vend that names nothing, an
 // amount beyond any pocket, a transaction that does not exist. What did happen but cannot be
 // applied as written (a medication the catalogue does not know, an amount that is not a whole

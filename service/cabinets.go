@@ -2,9 +2,12 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +57,18 @@ type HL7Config struct {
 	// PYXIS_MLLP_TLS_KEY); TLSClientCA requires client certificates of that CA
 	// (PYXIS_MLLP_TLS_CLIENT_CA).
 	TLSCert, TLSKey, TLSClientCA string
+	// CabinetTLSCA makes the connections to cabinets TLS, verifying each cabinet's
+	// certificate against this CA and its address's host (PYXIS_CABINET_TLS_CA);
+	// CabinetTLSCert and CabinetTLSKey are the client certificate presented
+	// (PYXIS_CABINET_TLS_CERT, PYXIS_CABINET_TLS_KEY; optional).
+	CabinetTLSCA, CabinetTLSCert, CabinetTLSKey string
+	// MaxFrame bounds one MLLP frame; larger ones are refused unread (PYXIS_MLLP_MAX_FRAME,
+	// bytes; 64 KiB).
+	MaxFrame int
+	// FirstFrameTimeout is how long a new connection has to complete its first frame
+	// (PYXIS_MLLP_FIRST_FRAME_TIMEOUT; 10s), IdleTimeout how long one may be silent between
+	// frames (PYXIS_MLLP_IDLE_TIMEOUT; 10m).
+	FirstFrameTimeout, IdleTimeout time.Duration
 }
 
 // String writes the settings for the start-up log (file paths, no secrets).
@@ -75,8 +90,15 @@ func (h HL7Config) String() string {
 			tls = "client-certificates"
 		}
 	}
-	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s hl7_id_retention=%s cabinet_pool_size=%d mllp_tls=%s",
-		pid, loc, mode, h.IDRetention, max(h.PoolSize, 1), tls)
+	cabTLS := "off"
+	if h.CabinetTLSCA != "" {
+		cabTLS = "verified"
+		if h.CabinetTLSCert != "" {
+			cabTLS = "mutual"
+		}
+	}
+	return fmt.Sprintf("hl7_processing_id=%s hl7_timezone=%s hl7_ack_mode=%s hl7_id_retention=%s cabinet_pool_size=%d mllp_tls=%s cabinet_tls=%s mllp_max_frame=%d mllp_first_frame_timeout=%s mllp_idle_timeout=%s",
+		pid, loc, mode, h.IDRetention, max(h.PoolSize, 1), tls, cabTLS, h.MaxFrame, h.FirstFrameTimeout, h.IdleTimeout)
 }
 
 // loadHL7 reads the HL7 settings from the environment.
@@ -134,6 +156,32 @@ func loadHL7(getenv func(string) string, h *HL7Config) []error {
 			errs = append(errs, fmt.Errorf("PYXIS_HL7_ID_RETENTION=%q: want a duration of at least 1h, such as 720h or 30d", v))
 		} else {
 			h.IDRetention = d
+		}
+	}
+	h.MaxFrame = 64 << 10
+	if v := getenv("PYXIS_MLLP_MAX_FRAME"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1<<10 || n > mllp.MaxFrameSize {
+			errs = append(errs, fmt.Errorf("PYXIS_MLLP_MAX_FRAME=%q: want a number of bytes from 1024 to %d", v, mllp.MaxFrameSize))
+		} else {
+			h.MaxFrame = n
+		}
+	}
+	h.FirstFrameTimeout, h.IdleTimeout = 10*time.Second, 10*time.Minute
+	for name, dst := range map[string]*time.Duration{"PYXIS_MLLP_FIRST_FRAME_TIMEOUT": &h.FirstFrameTimeout, "PYXIS_MLLP_IDLE_TIMEOUT": &h.IdleTimeout} {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 100*time.Millisecond {
+				errs = append(errs, fmt.Errorf("%s=%q: want a duration of at least 100ms such as 10s", name, v))
+			} else {
+				*dst = d
+			}
+		}
+	}
+	h.CabinetTLSCA, h.CabinetTLSCert, h.CabinetTLSKey = getenv("PYXIS_CABINET_TLS_CA"), getenv("PYXIS_CABINET_TLS_CERT"), getenv("PYXIS_CABINET_TLS_KEY")
+	if h.CabinetTLSCA != "" || h.CabinetTLSCert != "" || h.CabinetTLSKey != "" {
+		if _, err := mllp.ClientTLSConfig(h.CabinetTLSCA, h.CabinetTLSCert, h.CabinetTLSKey); err != nil {
+			errs = append(errs, fmt.Errorf("PYXIS_CABINET_TLS_* (PYXIS_CABINET_TLS_CA is required with a client certificate): %w", err))
 		}
 	}
 	h.TLSCert, h.TLSKey, h.TLSClientCA = getenv("PYXIS_MLLP_TLS_CERT"), getenv("PYXIS_MLLP_TLS_KEY"), getenv("PYXIS_MLLP_TLS_CLIENT_CA")
@@ -201,7 +249,18 @@ func (h HL7Config) RequireZone(ctx context.Context, cabs CabinetLister) error {
 // names "sim" (the in-process simulator; refused when sim is nil) or "hl7" (HL7 v2 over MLLP
 // to its address). The returned func releases the HL7 connections.
 func NewCabinetDrivers(sim *cabinet.Simulator, cfg Config) (cabinet.Driver, func()) {
+	var client mllp.ClientOptions
+	if cfg.HL7.CabinetTLSCA != "" {
+		// Checked when the configuration was loaded; a file gone since fails every send.
+		tc, err := mllp.ClientTLSConfig(cfg.HL7.CabinetTLSCA, cfg.HL7.CabinetTLSCert, cfg.HL7.CabinetTLSKey)
+		if err != nil {
+			slog.Error("cabinet TLS (PYXIS_CABINET_TLS_*) not usable: commands to HL7 cabinets will fail", "error", err)
+			tc = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: x509.NewCertPool()}
+		}
+		client.TLS = tc
+	}
 	hl7d := hl7driver.New(hl7driver.Options{
+		Client: client,
 		// Both well inside the cabinet activities' 30s StartToCloseTimeout, so a silent
 		// cabinet fails the attempt and Temporal's capped retries decide.
 		ConnectTimeout:     cfg.HL7.ConnectTimeout,
@@ -223,11 +282,46 @@ func NewCabinetDrivers(sim *cabinet.Simulator, cfg Config) (cabinet.Driver, func
 	return drivers.New(simDriver, hl7d), func() { _ = hl7d.Close() }
 }
 
+// CabinetDirectory is what the listener's peer check needs of the store.
+type CabinetDirectory interface {
+	ListCabinets(ctx context.Context) ([]pyxis.Cabinet, error)
+	AppendAudit(ctx context.Context, e pyxis.AuditEntry, idemKey string) error
+}
+
 // ListenMLLP binds the interface listener that receives what cabinets report (RDS^O13
 // dispenses, OMS^O05 pocket events) and applies it through the intake, over TLS when
-// PYXIS_MLLP_TLS_CERT is set.
-func ListenMLLP(cfg Config, in *intake.Intake) (*mllp.Server, error) {
-	var so mllp.ServerOptions
+// PYXIS_MLLP_TLS_CERT is set. A connection is accepted only from a peer that may report for
+// some cabinet of cabs (its certificate names one, or its address is in one's
+// report_sources), before any of its bytes is read; which cabinet it may report for is the
+// intake's check, per message. Refused peers are audited (mllp_peer_refused), at most once a
+// minute each, with the count. A nil cabs accepts every peer (tests of the intake alone).
+func ListenMLLP(cfg Config, in *intake.Intake, cabs CabinetDirectory) (*mllp.Server, error) {
+	so := mllp.ServerOptions{
+		MaxFrameSize: cfg.HL7.MaxFrame, FirstFrameTimeout: cfg.HL7.FirstFrameTimeout, IdleTimeout: cfg.HL7.IdleTimeout,
+	}
+	if cabs != nil {
+		so.AcceptPeer = func(ctx context.Context, p mllp.Peer) error {
+			list, err := cabs.ListCabinets(ctx)
+			if err != nil {
+				return fmt.Errorf("cabinets not readable: %w", err)
+			}
+			if !intake.MayConnect(list, p) {
+				return errors.New("no cabinet may report from this peer")
+			}
+			return nil
+		}
+		so.OnRefused = func(addr netip.Addr, reason string, count int) {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				err := cabs.AppendAudit(ctx, pyxis.AuditEntry{Actor: pyxis.System, Action: "mllp_peer_refused",
+					Details: map[string]any{"peer": addr.String(), "reason": reason, "refusals": count}}, "")
+				if err != nil {
+					slog.Error("audit of a refused MLLP peer", "peer", addr.String(), "error", err)
+				}
+			}()
+		}
+	}
 	if cfg.HL7.TLSCert != "" {
 		tc, err := mllp.ServerTLSConfig(cfg.HL7.TLSCert, cfg.HL7.TLSKey, cfg.HL7.TLSClientCA)
 		if err != nil {

@@ -65,7 +65,7 @@ func RunAPI(ctx context.Context, cfg Config) error {
 		return err
 	}
 	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports(), IDRetention: cfg.HL7.IDRetention}
-	mllpSrv, err := ListenMLLP(cfg, in)
+	mllpSrv, err := ListenMLLP(cfg, in, store)
 	if err != nil {
 		_ = ln.Close()
 		return err

@@ -4,11 +4,18 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
 
+	"github.com/medreq/pyxis/activities"
 	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/workflows"
 )
@@ -115,4 +122,48 @@ func (s *MedicationRequestTestSuite) TestPlaintextStartDoesNothing() {
 // decoding error on as text inside a Temporal failure.
 func containsForged(err error) bool {
 	return err != nil && strings.Contains(err.Error(), codec.ErrForged.Error())
+}
+
+// A change signalled in plaintext while the item master is being sent is dropped (and
+// reported): the entry is not sent again for it, as it is for a genuine one.
+func TestPlaintextSignalIsDropped(t *testing.T) {
+	for _, forged := range []bool{true, false} {
+		t.Run(map[bool]string{true: "forged", false: "genuine"}[forged], func(t *testing.T) {
+			var ts testsuite.WorkflowTestSuite
+			env := ts.NewTestWorkflowEnvironment()
+			k, err := codec.GenerateKey("k1")
+			require.NoError(t, err)
+			cd, err := codec.New([]codec.Key{k})
+			require.NoError(t, err)
+			refused := &refusals{}
+			dc, fc := codec.GuardedConverters(codec.NewGuard(cd, refused.add))
+			env.SetDataConverter(forgingConverter{dc, &atomic.Bool{}})
+			env.SetFailureConverter(fc)
+			id := workflows.ItemSyncWorkflowID(cabinetID, 11)
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue})
+			env.RegisterActivity(&activities.Activities{})
+			// Each send takes a minute; the change comes during the first.
+			env.OnActivity(a.SyncItem, mock.Anything, mock.Anything).After(time.Minute).Return(nil)
+			env.RegisterDelayedCallback(func() {
+				var change any = workflows.ItemChanged{}
+				if forged {
+					change = forgery{change}
+				}
+				env.SignalWorkflow(workflows.ItemChangedSignal, change)
+			}, 10*time.Second)
+
+			env.ExecuteWorkflow(workflows.ItemSync, workflows.ItemSyncInput{CabinetID: cabinetID, MedicationID: 11})
+
+			require.True(t, env.IsWorkflowCompleted())
+			require.NoError(t, env.GetWorkflowError())
+			if forged {
+				env.AssertActivityNumberOfCalls(t, "SyncItem", 1)
+				require.Len(t, refused.list(), 1)
+				assert.Equal(t, id, refused.list()[0].WorkflowID)
+				return
+			}
+			env.AssertActivityNumberOfCalls(t, "SyncItem", 2)
+			assert.Empty(t, refused.list())
+		})
+	}
 }

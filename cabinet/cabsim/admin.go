@@ -2,6 +2,7 @@ package cabsim
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ func (s *Sim) startAdminLocked() error {
 	})
 	mux.HandleFunc("POST /event", s.postEvent)
 	s.admin = &http.Server{
-		Handler:           mux,
+		Handler:           s.requireToken(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      time.Minute,
@@ -53,6 +54,22 @@ func (s *Sim) startAdminLocked() error {
 		}
 	}()
 	return nil
+}
+
+// requireToken refuses every admin request without the simulator's bearer token (401): the
+// endpoint moves stock and withdraws orders, and a browser page or any host that reaches the
+// port must not.
+func (s *Sim) requireToken(next http.Handler) http.Handler {
+	want := []byte("Bearer " + s.cfg.AdminToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if s.cfg.AdminToken == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cabinet-sim"`)
+			writeError(w, http.StatusUnauthorized, errors.New("the admin endpoint needs Authorization: Bearer <PYXIS_SIM_ADMIN_TOKEN>"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Sim) postFaults(w http.ResponseWriter, r *http.Request) {

@@ -96,6 +96,10 @@ type Config struct {
 	ReportTo string
 	// Admin is the admin HTTP address; empty runs no admin endpoint.
 	Admin string
+	// AdminToken is what every admin request must carry as `Authorization: Bearer <token>`
+	// (PYXIS_SIM_ADMIN_TOKEN). Empty: the simulator makes one at start (AdminToken) and logs
+	// it, so the endpoint is never open to whoever reaches its port.
+	AdminToken string
 	// WithdrawAfter is how long after an authorization the simulated nurse withdraws; 0
 	// never, withdrawals then come only through POST /withdraw.
 	WithdrawAfter time.Duration

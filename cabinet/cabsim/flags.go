@@ -3,15 +3,18 @@ package cabsim
 import (
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/medreq/pyxis/cabinet/hl7"
 )
 
-// ParseFlags reads the flags of `pyxis-dev cabinet-sim` into a Config for Run.
+// ParseFlags reads the flags of `pyxis-dev cabinet-sim` into a Config for Run, and the admin
+// token from PYXIS_SIM_ADMIN_TOKEN (an environment variable, not a flag, so it stays out of
+// the process list).
 func ParseFlags(args []string) (Config, error) {
 	fs := flag.NewFlagSet("cabinet-sim", flag.ContinueOnError)
-	var cfg Config
+	cfg := Config{AdminToken: os.Getenv("PYXIS_SIM_ADMIN_TOKEN")}
 	var faults []string
 	withdraw := fs.String("withdraw-after", "3s", "how long after an authorization the simulated nurse withdraws; off: only through POST /withdraw")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:2576", "MLLP address for orders (RDE^O11) and item master updates (MFN^M01)")

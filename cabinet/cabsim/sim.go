@@ -3,6 +3,8 @@ package cabsim
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -127,6 +129,13 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.ReportFormat == "" {
 		cfg.ReportFormat = FormatRDS
 	}
+	if cfg.Admin != "" && cfg.AdminToken == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		cfg.AdminToken = hex.EncodeToString(b)
+	}
 	s := &Sim{
 		cfg:        cfg,
 		logger:     slog.Default(),
@@ -187,6 +196,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	st := s.Stats()
+	if cfg.Admin != "" && cfg.AdminToken == "" {
+		// Made up at start: whoever runs the simulator needs it to reach the admin endpoint.
+		s.logger.Info("cabinet simulator admin token (send as Authorization: Bearer; set PYXIS_SIM_ADMIN_TOKEN to choose it)", "token", s.cfg.AdminToken)
+	}
 	s.logger.Info("cabinet simulator running", "mllp", s.Addr(), "admin", s.AdminAddr(),
 		"report_to", cfg.ReportTo, "format", s.cfg.ReportFormat, "faults", s.Faults().List(),
 		"state", cfg.StateFile, "orders_accepted", st.OrdersAccepted, "outbox", st.Outbox)
@@ -261,6 +274,9 @@ func (s *Sim) Addr() string {
 }
 
 // AdminAddr returns the admin HTTP address, or "" without one.
+// AdminToken is the bearer token the admin endpoint requires ("" without an endpoint).
+func (s *Sim) AdminToken() string { return s.cfg.AdminToken }
+
 func (s *Sim) AdminAddr() string {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()

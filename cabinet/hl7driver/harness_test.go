@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -104,7 +105,7 @@ func (e *env) order(requestID string, qty int32) cabinet.Order {
 // items returns the simulator's item master (GET /items).
 func (e *env) items(t *testing.T) []cabinet.Item {
 	t.Helper()
-	resp, err := http.Get(e.admin + "/items")
+	resp, err := e.do(t, http.MethodGet, "/items", nil)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -118,13 +119,25 @@ func (e *env) post(t *testing.T, path string, body any, out any) int {
 	t.Helper()
 	raw, err := json.Marshal(body)
 	require.NoError(t, err)
-	resp, err := http.Post(e.admin+path, "application/json", bytes.NewReader(raw))
+	resp, err := e.do(t, http.MethodPost, path, bytes.NewReader(raw))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	if out != nil {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
 	}
 	return resp.StatusCode
+}
+
+// do sends one request to the admin endpoint with the simulator's token.
+func (e *env) do(t *testing.T, method, path string, body io.Reader) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.admin+path, body)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.sim.AdminToken())
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return http.DefaultClient.Do(req)
 }
 
 func (e *env) faults(t *testing.T, faults ...string) {
@@ -134,7 +147,7 @@ func (e *env) faults(t *testing.T, faults ...string) {
 
 func (e *env) stats(t *testing.T) cabsim.Stats {
 	t.Helper()
-	resp, err := http.Get(e.admin + "/stats")
+	resp, err := e.do(t, http.MethodGet, "/stats", nil)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)

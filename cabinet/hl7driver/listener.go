@@ -33,6 +33,10 @@ type ListenerOptions struct {
 	Versions []string
 	// Now is the clock for the acknowledgments' MSH-7 (time.Now).
 	Now func() time.Time
+	// MaxSegments and MaxFields bound a message before it is parsed: segments in all (500),
+	// and fields in one segment (200). A report has a dozen segments of a few dozen fields; a
+	// message beyond either is answered AE 100 unparsed.
+	MaxSegments, MaxFields int
 	// Logger receives a line per report (slog.Default()).
 	Logger *slog.Logger
 }
@@ -50,6 +54,12 @@ func (o ListenerOptions) withDefaults() ListenerOptions {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxSegments <= 0 {
+		o.MaxSegments = 500
+	}
+	if o.MaxFields <= 0 {
+		o.MaxFields = 200
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -57,10 +67,10 @@ func (o ListenerOptions) withDefaults() ListenerOptions {
 }
 
 // NewEventServer returns an MLLP server that receives cabinet reports and applies them with
-// h; call Listen and Serve on it. A frame cut short is answered AR 207 (resend it), an
-// oversize one AE 100 (it will not fit however often it is sent), when their MSH can be
-// read; see NewEventHandler for the rest. The handler's context carries the peer
-// (mllp.PeerFromContext).
+// h; call Listen and Serve on it. A frame cut short is answered AR 207 (resend it) when its
+// MSH can be read; an oversize one is refused unread, the connection closed without an
+// answer (mllp.ServerOptions.MaxFrameSize); see NewEventHandler for the rest. The handler's
+// context carries the peer (mllp.PeerFromContext).
 func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOptions) *mllp.Server {
 	o = o.withDefaults()
 	if so.Logger == nil {
@@ -71,10 +81,6 @@ func NewEventServer(h cabinet.EventHandler, o ListenerOptions, so mllp.ServerOpt
 			return nil
 		}
 		a := hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionInternal, Text: "truncated frame; resend the message"}
-		if errors.Is(fe, mllp.ErrFrameTooLarge) {
-			a = hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionSegmentSequence,
-				Text: fmt.Sprintf("message larger than %d bytes", hl7.MaxMessageSize)}
-		}
 		return hl7.Answer(fe.Head, a, o.Now().In(o.Location))
 	}
 	return mllp.NewServer(NewEventHandler(h, o), so)
@@ -140,10 +146,18 @@ func NewEventHandler(h cabinet.EventHandler, o ListenerOptions) mllp.Handler {
 			return reply(hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionUnsupportedVersion,
 				Text: fmt.Sprintf("version %q is not supported", head.Version)})
 		}
+		if why := overShape(raw, o.MaxSegments, o.MaxFields); why != "" {
+			log.WarnContext(ctx, "cabinet message refused unparsed", "reason", why)
+			return reply(hl7.Ack{Code: hl7.AckError, Condition: hl7.ConditionSegmentSequence, Text: why})
+		}
 		msg, err := hl7.Parse(raw)
 		if err != nil {
-			log.WarnContext(ctx, "unreadable cabinet message", "error", err)
-			return reply(hl7.AckFor(hl7.AckError, err))
+			// The parser's words may quote the message: neither the log nor the answer repeats
+			// them, only where the message went wrong.
+			a := hl7.AckFor(hl7.AckError, err)
+			a.Text = "the message does not parse"
+			log.WarnContext(ctx, "unreadable cabinet message", "condition", a.Condition, "segment", a.Segment, "field", a.Field)
+			return reply(a)
 		}
 		ev, err := hl7.DecodeEvent(msg, o.Location)
 		if errors.Is(err, hl7.ErrUnsupported) || errors.Is(err, hl7.ErrUnsupportedEvent) {
@@ -195,4 +209,36 @@ func answerOf(ctx context.Context, log *slog.Logger, err error) hl7.Ack {
 		log.ErrorContext(ctx, "cabinet report not applied", "error", err)
 		return hl7.Ack{Code: hl7.AckReject, Condition: hl7.ConditionInternal, Text: "report not applied; resend later"}
 	}
+}
+
+// overShape says why a message has too many segments or a segment too many fields, or "".
+// It counts separators only (MSH-1's field separator, CR or LF between segments): nothing of
+// the message is decoded or kept.
+func overShape(raw []byte, maxSegments, maxFields int) string {
+	sep := byte('|')
+	if len(raw) > 3 {
+		sep = raw[3]
+	}
+	segments, fields, empty := 0, 0, true
+	for _, c := range raw {
+		switch c {
+		case '\r', '\n':
+			if !empty {
+				segments++
+			}
+			fields, empty = 0, true
+		case sep:
+			empty = false
+			fields++
+		default:
+			empty = false
+		}
+		if fields > maxFields {
+			return fmt.Sprintf("a segment with more than %d fields", maxFields)
+		}
+		if segments > maxSegments || segments == maxSegments && !empty {
+			return fmt.Sprintf("more than %d segments", maxSegments)
+		}
+	}
+	return ""
 }

@@ -95,7 +95,7 @@ func TestListenerAnswers(t *testing.T) {
 			&hl7.Ack{Code: hl7.AckError, ControlID: "r5", Condition: "101", Text: "hl7: invalid message: RXD 1: RXD-4 amount dispensed is empty",
 				Segment: "RXD", Occurrence: 1, Field: 4}},
 		{"bad segment after a readable MSH: AE 100", rds("r6", "medreq-1") + "bad segment\r",
-			ack(hl7.AckError, "r6", "100", `hl7: bad segment (segment 5): segment name "bad segment"`)},
+			ack(hl7.AckError, "r6", "100", "the message does not parse")},
 		{"no MSH: dropped unanswered", "PID|1||MRN\r", nil},
 	}
 	for _, tt := range tests {
@@ -297,17 +297,12 @@ func TestListenerAnswersFrameErrors(t *testing.T) {
 	c := mllp.NewClient(addr, mllp.ClientOptions{AckTimeout: 2 * time.Second})
 	defer c.Close()
 	huge := rds("big1", "medreq-1") + "NTE|1||" + string(bytes.Repeat([]byte("x"), mllp.MaxFrameSize)) + "\r"
-	answer, err := c.Send(context.Background(), []byte(huge))
+	_, err := c.Send(context.Background(), []byte(huge))
+	require.Error(t, err, "an oversize message is refused unread: no answer, the connection closed")
+	// The next report, on a new connection, is taken.
+	answer, err := c.Send(context.Background(), []byte(rds("r7", "medreq-1")))
 	require.NoError(t, err)
 	got, err := hl7.ParseACK(answer)
-	require.NoError(t, err)
-	assert.Equal(t, hl7.AckError, got.Code, "an oversize message will not fit however often it is sent")
-	assert.Equal(t, "big1", got.ControlID)
-	assert.Contains(t, got.Text, "larger than")
-	// The connection is still good for the next report.
-	answer, err = c.Send(context.Background(), []byte(rds("r7", "medreq-1")))
-	require.NoError(t, err)
-	got, err = hl7.ParseACK(answer)
 	require.NoError(t, err)
 	assert.Equal(t, hl7.AckAccept, got.Code)
 
@@ -322,4 +317,31 @@ func TestListenerAnswersFrameErrors(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, got.Code)
 	}
+}
+
+// A message with too many segments, or a segment with too many fields, is answered AE 100
+// before it is parsed; a parse error never repeats the message's content.
+func TestListenerBoundsTheMessageShape(t *testing.T) {
+	rec := &recorder{}
+	h := hl7driver.NewEventHandler(rec, hl7driver.ListenerOptions{MaxSegments: 10, MaxFields: 20})
+	manySegments := rds("s1", "medreq-1") + strings.Repeat("NTE|1||note\r", 10)
+	manyFields := rds("s2", "medreq-1") + "NTE" + strings.Repeat("|x", 21) + "\r"
+	secret := rds("s3", "medreq-1") + "MRN-SECRET-99 in a bad segment\r"
+	for _, tt := range []struct{ msg, text string }{
+		{manySegments, "more than 10 segments"},
+		{manyFields, "a segment with more than 20 fields"},
+		{secret, "the message does not parse"},
+	} {
+		got, err := hl7.ParseACK(h(context.Background(), []byte(tt.msg)))
+		require.NoError(t, err)
+		assert.Equal(t, hl7.AckError, got.Code)
+		assert.Equal(t, "100", got.Condition)
+		assert.Equal(t, tt.text, got.Text)
+	}
+	raw := h(context.Background(), []byte(secret))
+	assert.NotContains(t, string(raw), "MRN-SECRET", "the answer echoes the message")
+	assert.Empty(t, rec.got())
+	got, err := hl7.ParseACK(h(context.Background(), []byte(rds("s4", "medreq-1"))))
+	require.NoError(t, err)
+	assert.Equal(t, hl7.AckAccept, got.Code, "a genuine report is within the bounds")
 }

@@ -181,3 +181,25 @@ func TestWithdrawOtherThanOrdered(t *testing.T) {
 		})
 	}
 }
+
+// The simulator's admin endpoint answers only with its bearer token.
+func TestSimulatorAdminNeedsItsToken(t *testing.T) {
+	e := newEnv(t, cabsim.Config{AdminToken: "s3cret-token"}, hl7driver.Options{})
+	assert.Equal(t, "s3cret-token", e.sim.AdminToken())
+	for _, auth := range []string{"", "Bearer wrong", "s3cret-token", "Basic s3cret-token"} {
+		req, err := http.NewRequest(http.MethodGet, e.admin+"/stats", nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "Authorization %q", auth)
+	}
+	e.stats(t) // with the token
+
+	generated := newEnv(t, cabsim.Config{}, hl7driver.Options{})
+	assert.Len(t, generated.sim.AdminToken(), 48, "a token is made when none is set")
+	generated.stats(t)
+}

@@ -97,6 +97,15 @@ func NewReader(r io.Reader, max int) *Reader {
 // payload: a server uses it to bound how long one frame may take once it has begun.
 func (r *Reader) OnFrameStart(f func()) { r.onStart = f }
 
+// peekByte returns the next byte without consuming it.
+func (r *Reader) peekByte() (byte, error) {
+	b, err := r.r.Peek(1)
+	if err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
+
 // ReadFrame returns the next frame's payload. At a clean end of the stream it returns
 // io.EOF; a bad frame gives a *FrameError; other errors come from the stream (a deadline, a
 // reset). The end block ends the frame at once: the CR that should follow it is not waited

@@ -237,3 +237,35 @@ func TestServerTLSConfigErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tls.NoClientCert, cfg.ClientAuth, "no client CA: no client certificate asked")
 }
+
+// A client made with ClientTLSConfig verifies the server against its CA, and presents its
+// certificate: a server of another CA is refused in the handshake.
+func TestClientTLSConfigVerifiesTheServer(t *testing.T) {
+	hospital := newPKI(t, "hospital CA")
+	stranger := newPKI(t, "another CA")
+	certFile, keyFile := hospital.issue(t, "pyxis-cabinet", true)
+	srv, err := ServerTLSConfig(certFile, keyFile, filepath.Join(hospital.dir, "ca.pem"))
+	require.NoError(t, err)
+	_, addr := startServer(t, echo, ServerOptions{TLS: srv})
+	clientCert, clientKey := hospital.issue(t, "pyxis-medreq", false)
+
+	cfg, err := ClientTLSConfig(filepath.Join(hospital.dir, "ca.pem"), clientCert, clientKey)
+	require.NoError(t, err)
+	c := NewClient(addr, ClientOptions{TLS: cfg, DialAttempts: 1})
+	defer c.Close()
+	ack, err := c.Send(context.Background(), []byte("MSH|tls"))
+	require.NoError(t, err)
+	assert.Equal(t, "ACK:MSH|tls", string(ack))
+
+	wrong, err := ClientTLSConfig(filepath.Join(stranger.dir, "ca.pem"), clientCert, clientKey)
+	require.NoError(t, err)
+	w := NewClient(addr, ClientOptions{TLS: wrong, DialAttempts: 1, AckTimeout: time.Second})
+	defer w.Close()
+	_, err = w.Send(context.Background(), []byte("MSH|tls"))
+	assert.Error(t, err, "a server the CA did not certify")
+
+	_, err = ClientTLSConfig("", "", "")
+	assert.Error(t, err)
+	_, err = ClientTLSConfig(filepath.Join(hospital.dir, "ca.pem"), clientCert, "")
+	assert.Error(t, err)
+}

@@ -27,9 +27,26 @@ type ServerOptions struct {
 	FrameTimeout time.Duration
 	// WriteTimeout bounds writing one answer (30s).
 	WriteTimeout time.Duration
+	// FirstFrameTimeout is how long a new connection has to complete its first frame, TLS
+	// handshake included (10s): silent connections cannot hold the connection slots that a
+	// genuine cabinet needs for longer than that.
+	FirstFrameTimeout time.Duration
 	// MaxFrameSize bounds a message (MaxFrameSize). A connection holds at most one frame and
-	// a 64 KiB read buffer at a time.
+	// a 64 KiB read buffer at a time. A larger frame is refused unread: the connection is
+	// closed without an answer, and nothing of the frame reaches a parser.
 	MaxFrameSize int
+	// AcceptPeer, when set, decides whether a peer may send at all, once the connection is
+	// accepted (and its TLS handshake done) and before a byte of it is read: one that may not
+	// is closed without an answer. An application checks that the peer is allowed for some
+	// cabinet (its address or its certificate); which cabinet it may report for is checked
+	// per message.
+	AcceptPeer func(ctx context.Context, p Peer) error
+	// OnRefused hears of refused peers, aggregated: at most one call a minute per address,
+	// with the refusals counted since the previous call (for an audit entry).
+	OnRefused func(addr netip.Addr, reason string, count int)
+	// MaxRefusalsPerMinute bounds the refusals of one address in a minute (20): past it, its
+	// connections are closed as soon as they are accepted, before TLS or any other work.
+	MaxRefusalsPerMinute int
 	// MaxConns bounds the open connections (64), MaxConnsPerPeer those from one IP address
 	// (8). A connection over either is closed at once, and logged.
 	MaxConns        int
@@ -53,6 +70,7 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	}
 	def(&o.IdleTimeout, 10*time.Minute)
 	def(&o.FrameTimeout, 30*time.Second)
+	def(&o.FirstFrameTimeout, 10*time.Second)
 	def(&o.WriteTimeout, 30*time.Second)
 	if o.MaxFrameSize <= 0 {
 		o.MaxFrameSize = MaxFrameSize
@@ -62,6 +80,9 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	}
 	if o.MaxConnsPerPeer <= 0 {
 		o.MaxConnsPerPeer = 8
+	}
+	if o.MaxRefusalsPerMinute <= 0 {
+		o.MaxRefusalsPerMinute = 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -81,6 +102,7 @@ type Server struct {
 	ln      net.Listener
 	conns   map[*serverConn]struct{}
 	perPeer map[netip.Addr]int
+	refusal refusals
 	closing bool
 	wg      sync.WaitGroup
 }
@@ -133,7 +155,8 @@ func WithPeer(ctx context.Context, p Peer) context.Context {
 func NewServer(h Handler, opts ServerOptions) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{handler: h, opts: opts.withDefaults(), ctx: ctx, cancel: cancel,
-		conns: make(map[*serverConn]struct{}), perPeer: make(map[netip.Addr]int)}
+		conns: make(map[*serverConn]struct{}), perPeer: make(map[netip.Addr]int),
+		refusal: refusals{byAddr: make(map[netip.Addr]*peerRefusals)}}
 }
 
 // Listen binds the server's TCP address (host:port; port 0 picks a free one).
@@ -205,6 +228,10 @@ func (s *Server) admit(nc net.Conn) bool {
 	case s.closing:
 		nc.Close()
 		return false
+	case s.refusal.overLimit(ip, s.opts.MaxRefusalsPerMinute, time.Now()):
+		// Refused too often this minute: no handshake, no lookup, no log line.
+		nc.Close()
+		return true
 	case len(s.conns) >= s.opts.MaxConns:
 		nc.Close()
 		s.opts.Logger.Warn("mllp connection refused: too many connections", "remote", addr.String(), "limit", s.opts.MaxConns)

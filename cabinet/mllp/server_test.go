@@ -38,10 +38,14 @@ func TestServerBadFrames(t *testing.T) {
 		want   []string
 		closed bool
 	}{
-		{"garbage before a frame is dropped, the frame answered", append([]byte("junk"), AppendFrame(nil, []byte("ok"))...),
-			[]string{"ACK:ok"}, false},
-		{"oversize frame answered AR, the next one served", append(AppendFrame(nil, append([]byte("MSH|big"), big...)), AppendFrame(nil, []byte("ok"))...),
-			[]string{"AR:MSH|bigx", "ACK:ok"}, false},
+		{"a first byte other than a start block: closed without an answer", append([]byte("GET / HTTP/1.1\r\n\r\n"), AppendFrame(nil, []byte("ok"))...),
+			nil, true},
+		{"garbage between frames is dropped, the next frame answered", append(append(AppendFrame(nil, []byte("one")), "junk"...), AppendFrame(nil, []byte("ok"))...),
+			[]string{"ACK:one", "ACK:ok"}, false},
+		{"oversize frame: closed unread, without an answer", append(AppendFrame(nil, append([]byte("MSH|big"), big...)), AppendFrame(nil, []byte("ok"))...),
+			nil, true},
+		{"oversize frame after a good one: the good one answered, then closed", append(AppendFrame(nil, []byte("ok")), AppendFrame(nil, append([]byte("MSH|big"), big...))...),
+			[]string{"ACK:ok"}, true},
 		{"truncated frame answered AR, the next one served", append([]byte("\x0bMSH|cut"), AppendFrame(nil, []byte("ok"))...),
 			[]string{"AR:MSH|cut", "ACK:ok"}, false},
 		{"endless garbage closes the connection", bytes.Repeat([]byte("g"), 100), nil, true},

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/medreq/pyxis/check"
@@ -53,7 +54,7 @@ func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.
 		o.Scope.CabinetIDs = append(o.Scope.CabinetIDs, cab.ID)
 	}
 	if *sim != "" {
-		o.Authorizations = check.SimulatorAuthorizations(*sim)
+		o.Authorizations = check.SimulatorAuthorizations(*sim, os.Getenv("PYXIS_SIM_ADMIN_TOKEN"))
 	}
 	rep, err := check.Run(ctx, store, tc, o)
 	if err != nil {
