@@ -30,6 +30,11 @@ const MaxBodyBytes = 1 << 20
 
 // Config is what the API needs to know beyond its dependencies.
 type Config struct {
+	// Auth is how tokens are verified: AuthJWKS admits only the identity provider's tokens
+	// (HS256 is off, JWTSecret is ignored) and takes the role from each token; AuthHS256, or
+	// "" (tests of the router), admits what JWTSecret and JWKSURL verify, with the directory's
+	// role winning over the token's.
+	Auth string
 	// JWTSecret verifies HS256 bearer tokens; empty refuses them.
 	JWTSecret []byte
 	// JWKSURL, when set, also admits RS256 and ES256 tokens of an identity provider, verified
@@ -144,6 +149,7 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 		s.reqs, s.catalogue, s.stock, s.users, s.audit, s.metrics = store, store, store, store, store, store
 		s.ping = store.Ping
 		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
+		s.dir.providerRoles = cfg.Auth == AuthJWKS
 	}
 	withdrawals := &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout}
 	s.requests = requests.New(store, tc, withdrawals, cfg.Policy, cfg.Codec)

@@ -81,7 +81,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TemporalCompression: getenv("PYXIS_TEMPORAL_COMPRESSION"),
 		HTTPAddr:            envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
 		MLLPAddr:            envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
-		JWTSecret:           getenv("PYXIS_JWT_SECRET"),
 		API:                 api.DefaultConfig(),
 		CabinetAckTimeout:   10 * time.Second,
 	}
