@@ -79,11 +79,41 @@ func (in *Intake) Run(ctx context.Context) error {
 	}
 }
 
-// lead applies the inbox while this process holds the lead.
+// DefaultRawRetention is how long the raw message of a settled report is kept by default.
+const DefaultRawRetention = 30 * 24 * time.Hour
+
+// PurgeRaw blanks the raw messages of the settled reports received more than RawRetention
+// before now, and returns how many: the parsed facts stay. The applier calls it while it
+// holds the lead, every RawPurgeInterval.
+func (in *Intake) PurgeRaw(ctx context.Context, now time.Time) (int64, error) {
+	retention := in.RawRetention
+	if retention <= 0 {
+		retention = DefaultRawRetention
+	}
+	n, err := in.Store.PurgeInboxRaw(ctx, now.Add(-retention))
+	if err == nil && n > 0 {
+		in.logger().InfoContext(ctx, "cabinet inbox: raw messages past their retention purged", "reports", n, "retention", retention.String())
+	}
+	return n, err
+}
+
+// lead applies the inbox while this process holds the lead, and purges raw messages past
+// their retention.
 func (in *Intake) lead(ctx context.Context, lead *db.Lead) error {
+	every := in.RawPurgeInterval
+	if every <= 0 {
+		every = time.Hour
+	}
+	var purged time.Time
 	for {
 		if err := lead.Check(ctx); err != nil {
 			return err
+		}
+		if time.Since(purged) >= every {
+			if _, err := in.PurgeRaw(ctx, time.Now()); err != nil {
+				in.logger().WarnContext(ctx, "cabinet inbox: raw messages not purged for now", "error", err)
+			}
+			purged = time.Now()
 		}
 		progressed, err := in.applyRound(ctx)
 		if err != nil {

@@ -55,6 +55,11 @@ type Intake struct {
 	Logger *slog.Logger
 	// Metrics counts the HL7 reports received and applied (nil: none).
 	Metrics *metrics.Reports
+	// RawRetention is how long the raw message of a settled report is kept in the inbox
+	// (PYXIS_INBOX_RAW_RETENTION); 0 means DefaultRawRetention. RawPurgeInterval is how often
+	// the applier purges what is older; 0 means an hour.
+	RawRetention     time.Duration
+	RawPurgeInterval time.Duration
 
 	wake chan struct{}
 }

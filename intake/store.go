@@ -30,6 +30,7 @@ type Inbox interface {
 	SettleReport(ctx context.Context, id int64, failed bool, outcome, lastError string) error
 	DeferReport(ctx context.Context, id int64, lastError string, next time.Time) error
 	TryLead(ctx context.Context, key int64) (*db.Lead, error)
+	PurgeInboxRaw(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
 // Pockets moves the stock a cabinet reports (db.StockStore): returns, wastes, unloads and

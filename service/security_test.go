@@ -106,3 +106,17 @@ func TestAuthModes(t *testing.T) {
 	_, err = LoadConfig(env("PYXIS_JWT_SECRET", good, "PYXIS_JWT_LEEWAY", "2m"))
 	assert.NoError(t, err)
 }
+
+func TestInboxRawRetention(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return envOf(append([]string{"DATABASE_URL", "postgres://u:p@h/db", "TEMPORAL_ADDRESS", "h:7233"}, kv...)...)
+	}
+	cfg, err := LoadConfig(env())
+	require.NoError(t, err)
+	assert.Equal(t, 30*24*time.Hour, cfg.InboxRawRetention)
+	cfg, err = LoadConfig(env("PYXIS_INBOX_RAW_RETENTION", "168h"))
+	require.NoError(t, err)
+	assert.Equal(t, 7*24*time.Hour, cfg.InboxRawRetention)
+	_, err = LoadConfig(env("PYXIS_INBOX_RAW_RETENTION", "-1h"))
+	assert.ErrorContains(t, err, "PYXIS_INBOX_RAW_RETENTION")
+}

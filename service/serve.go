@@ -56,7 +56,7 @@ func RunAPI(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports()}
+	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports(), RawRetention: cfg.InboxRawRetention}
 	mllpSrv, err := ListenMLLP(cfg, in)
 	if err != nil {
 		_ = ln.Close()

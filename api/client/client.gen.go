@@ -19,11 +19,17 @@ import (
 
 // Defines values for AccessEntryViewAction.
 const (
-	AccessLogRead AccessEntryViewAction = "access_log.read"
-	CodecDecode   AccessEntryViewAction = "codec.decode"
-	RequestAudit  AccessEntryViewAction = "request.audit"
-	RequestList   AccessEntryViewAction = "request.list"
-	RequestRead   AccessEntryViewAction = "request.read"
+	AccessLogRead     AccessEntryViewAction = "access_log.read"
+	CodecDecode       AccessEntryViewAction = "codec.decode"
+	Denied            AccessEntryViewAction = "denied"
+	RequestApprove    AccessEntryViewAction = "request.approve"
+	RequestAudit      AccessEntryViewAction = "request.audit"
+	RequestCancel     AccessEntryViewAction = "request.cancel"
+	RequestCreate     AccessEntryViewAction = "request.create"
+	RequestList       AccessEntryViewAction = "request.list"
+	RequestRead       AccessEntryViewAction = "request.read"
+	RequestReject     AccessEntryViewAction = "request.reject"
+	RequestWithdrawal AccessEntryViewAction = "request.withdrawal"
 )
 
 // Valid indicates whether the value is a known member of the AccessEntryViewAction enum.
@@ -33,11 +39,23 @@ func (e AccessEntryViewAction) Valid() bool {
 		return true
 	case CodecDecode:
 		return true
+	case Denied:
+		return true
+	case RequestApprove:
+		return true
 	case RequestAudit:
+		return true
+	case RequestCancel:
+		return true
+	case RequestCreate:
 		return true
 	case RequestList:
 		return true
 	case RequestRead:
+		return true
+	case RequestReject:
+		return true
+	case RequestWithdrawal:
 		return true
 	default:
 		return false
@@ -706,6 +724,11 @@ type AccessEntryList struct {
 
 // AccessEntryView One read of patient data.
 type AccessEntryView struct {
+	// Action What was looked at: every answer carrying patient data is logged before it leaves
+	// (reads, creates and idempotent replays, approvals, rejections, cancellations,
+	// withdrawal reports, codec decodes with the request ids the payloads named).
+	// `denied` is a refused look at a request that exists (details.attempted says
+	// which); the caller got 404.
 	Action AccessEntryViewAction `json:"action"`
 
 	// Actor Who did something; always from a token, never from a body.
@@ -721,7 +744,11 @@ type AccessEntryView struct {
 	XRequestId string    `json:"x_request_id"`
 }
 
-// AccessEntryViewAction defines model for AccessEntryView.Action.
+// AccessEntryViewAction What was looked at: every answer carrying patient data is logged before it leaves
+// (reads, creates and idempotent replays, approvals, rejections, cancellations,
+// withdrawal reports, codec decodes with the request ids the payloads named).
+// `denied` is a refused look at a request that exists (details.attempted says
+// which); the caller got 404.
 type AccessEntryViewAction string
 
 // Actor Who did something; always from a token, never from a body.
@@ -778,7 +805,7 @@ type AuditView struct {
 
 // CabinetBody A cabinet; `id` and `created_at` are the server's.
 type CabinetBody struct {
-	// Address host:port of the cabinet's MLLP interface (hl7).
+	// Address host:port of the cabinet's MLLP interface (hl7); answered to admins only.
 	Address   *string           `json:"address,omitempty"`
 	Code      string            `json:"code"`
 	CreatedAt *time.Time        `json:"created_at,omitempty"`
@@ -786,7 +813,8 @@ type CabinetBody struct {
 	Id        *int64            `json:"id,omitempty"`
 	Name      string            `json:"name"`
 
-	// ReportSources CIDRs the cabinet's HL7 reports are believed from.
+	// ReportSources CIDRs the cabinet's HL7 reports are believed from; answered to admins only (and
+	// absent when empty). Every address (`0.0.0.0/0`, `::/0`) is refused (422).
 	ReportSources *[]string `json:"report_sources,omitempty"`
 
 	// Status Empty means online.
@@ -1723,6 +1751,8 @@ type ClientInterface interface {
 
 	// ListCabinets Every cabinet
 	//
+	// `address` and `report_sources` are answered to admins only.
+	//
 	// Corresponds with GET /v1/cabinets (the `ListCabinets` operationId).
 	ListCabinets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -2423,6 +2453,8 @@ func (c *Client) VerifyAudit(ctx context.Context, reqEditors ...RequestEditorFn)
 }
 
 // ListCabinets Every cabinet
+//
+// `address` and `report_sources` are answered to admins only.
 //
 // Corresponds with GET /v1/cabinets (the `ListCabinets` operationId).
 func (c *Client) ListCabinets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5383,6 +5415,8 @@ type ClientWithResponsesInterface interface {
 	VerifyAuditWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*VerifyAuditResponse, error)
 
 	// ListCabinetsWithResponse Every cabinet
+	//
+	// `address` and `report_sources` are answered to admins only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12050,6 +12084,8 @@ func (c *ClientWithResponses) VerifyAuditWithResponse(ctx context.Context, reqEd
 }
 
 // ListCabinetsWithResponse Every cabinet
+//
+// `address` and `report_sources` are answered to admins only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
