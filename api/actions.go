@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 
@@ -80,6 +82,18 @@ func (s *Server) act(c *gin.Context, id string, fe fields, logAs string, action 
 	c.JSON(http.StatusAccepted, requestView(state))
 }
 
+// newReportID names a withdrawal report made through the API: generated here, in the API's
+// own namespace (rest-<uuid>), never taken from the caller (X-Request-ID), so no caller can
+// take the id under which a cabinet will report, and have the cabinet's real report taken
+// for a resend of hers.
+func newReportID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID
+	h := hex.EncodeToString(b[:])
+	return "rest-" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 // cabinetEvent takes a withdrawal report through the API, the same path as the cabinet's own
 // reports (requests.Service.ReportWithdrawal, then intake.ApplyVend). Who may report it, and
 // what a report the request cannot take now is, the service decides.
@@ -123,7 +137,7 @@ func (s *Server) cabinetEvent(c *gin.Context, id int64) {
 		return
 	}
 	state, err := s.requests.ReportWithdrawal(c.Request.Context(), requests.Withdrawal{
-		CabinetID: cabinetID, RequestID: body.RequestID, Lines: lines, ReportID: c.GetString(requestIDKey),
+		CabinetID: cabinetID, RequestID: body.RequestID, Lines: lines, ReportID: newReportID(),
 		By: actor(c), ByCabinet: cabinetClaim(c),
 	})
 	if err == nil {

@@ -95,6 +95,9 @@ const (
 	outcomeApplied   = "applied"
 	outcomeDuplicate = "duplicate"
 	outcomeUnmatched = "unmatched"
+	// outcomeLate: a vend for a request another report had dispensed, applied to its ledger
+	// (RecordLateVend).
+	outcomeLate = "late_vend"
 )
 
 // actor is who a report is recorded as: the cabinet user (ZPM-11, RXD-10) when the cabinet

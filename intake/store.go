@@ -43,4 +43,5 @@ type Pockets interface {
 	OpenRefillTaskOf(ctx context.Context, cabinetID, medicationID int64) (db.RefillTask, error)
 	CompleteRefill(ctx context.Context, c pyxis.RefillCompletion) (pyxis.CompletedRefill, error)
 	RecordUnmatchedDispense(ctx context.Context, u db.UnmatchedDispense) (db.UnmatchedResult, error)
+	RecordLateVend(ctx context.Context, requestID string, v pyxis.Vend) (db.LateVendResult, error)
 }
