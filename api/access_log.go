@@ -13,12 +13,21 @@ import (
 )
 
 // Actions of the access log: what kind of read of patient data an entry records.
+// Every answer that carries patient data is logged, not only reads: a create (and its
+// idempotent replay), an approval, rejection or cancellation, and a withdrawal report answer
+// the request's state. A refused look at a request that exists is logged too (denied).
 const (
-	AccessRequestRead  = "request.read"
-	AccessRequestList  = "request.list"
-	AccessRequestAudit = "request.audit"
-	AccessCodecDecode  = "codec.decode"
-	AccessLogRead      = "access_log.read"
+	AccessRequestRead     = "request.read"
+	AccessRequestList     = "request.list"
+	AccessRequestAudit    = "request.audit"
+	AccessRequestCreate   = "request.create"
+	AccessRequestApprove  = "request.approve"
+	AccessRequestReject   = "request.reject"
+	AccessRequestCancel   = "request.cancel"
+	AccessRequestWithdraw = "request.withdrawal"
+	AccessDenied          = "denied"
+	AccessCodecDecode     = "codec.decode"
+	AccessLogRead         = "access_log.read"
 )
 
 // logAccess records that the caller is reading patient data: who (id and role), what (action
@@ -41,6 +50,16 @@ func (s *Server) logAccess(c *gin.Context, action string, requestIDs []string, d
 		return newError(http.StatusServiceUnavailable, CodeUnavailable, "the read could not be recorded in the access log; try again shortly", nil)
 	}
 	return nil
+}
+
+// deny records a refused look at request id, which exists, by a caller who may not see it
+// (action names what was tried), and returns the 404 the caller gets: the same answer as for
+// a request that does not exist. An entry that cannot be written is 503, as for a read.
+func (s *Server) deny(c *gin.Context, id, action string) error {
+	if err := s.logAccess(c, AccessDenied, []string{id}, map[string]any{"attempted": action}); err != nil {
+		return err
+	}
+	return notFound("request")
 }
 
 // AccessEntryView is one entry of the access log.

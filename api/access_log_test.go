@@ -189,9 +189,10 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	require.Equal(t, http.StatusOK, call(h, "GET", "/v1/requests/"+r["ana@icu"], ana, "", "X-Request-ID", "rid-read", "X-Forwarded-For", "203.0.113.9").Code)
 	require.Equal(t, http.StatusOK, call(h, "GET", "/v1/requests?limit=2", ana, "", "X-Request-ID", "rid-list").Code)
 	require.Equal(t, http.StatusOK, call(h, "GET", "/v1/requests/"+r["ana@w3"]+"/audit", ana, "", "X-Request-ID", "rid-audit").Code)
-	// What she may not read, and what does not exist, is no read of patient data.
+	// What she may not read is refused as if it did not exist, and the attempt is logged
+	// (denied).
 	require.Equal(t, http.StatusNotFound, call(h, "GET", "/v1/requests/"+r["caio@w3"], ana, "", "X-Request-ID", "rid-refused").Code)
-	plain, err := converter.GetDefaultDataConverter().ToPayload(map[string]string{"mrn": "MRN-1"})
+	plain, err := converter.GetDefaultDataConverter().ToPayload(map[string]string{"mrn": "MRN-1", "request_id": r["ana@icu"]})
 	require.NoError(t, err)
 	sealed, err := cd.Encode([]*commonpb.Payload{plain, plain})
 	require.NoError(t, err)
@@ -199,7 +200,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	require.Equal(t, http.StatusOK, call(h, "POST", "/codec/encode", pharmacist, payloadsJSON(t, []*commonpb.Payload{plain})).Code)
 
 	got := accessLog(t, h, "")
-	require.Len(t, got, 4, "one entry per read; encoding reveals nothing: %+v", got)
+	require.Len(t, got, 5, "one entry per read and per refusal; encoding reveals nothing: %+v", got)
 	byRID := map[string]AccessEntryView{}
 	for _, e := range got {
 		assert.WithinDuration(t, time.Now(), e.At, time.Minute)
@@ -221,12 +222,15 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	assert.Equal(t, pyxis.Actor{ID: "pharm-1", Role: pyxis.RolePharmacist}, decoded.Actor)
 	assert.Equal(t, "codec.decode", decoded.Action)
 	assert.Equal(t, "POST /codec/decode", decoded.Endpoint)
-	assert.Empty(t, decoded.RequestIDs)
+	assert.Equal(t, []string{r["ana@icu"]}, decoded.RequestIDs, "the requests the decoded payloads name")
+	refused := byRID["rid-refused"]
+	assert.Equal(t, []any{"denied", []string{r["caio@w3"]}, map[string]any{"attempted": "request.read"}},
+		[]any{refused.Action, refused.RequestIDs, refused.Details})
 	assert.Equal(t, map[string]any{"payloads": float64(2)}, decoded.Details)
 
 	// Reading the access log is logged once per read, never about what it lists.
 	again := accessLog(t, h, "")
-	require.Len(t, again, 5, "the four reads and the first read of the log")
+	require.Len(t, again, 6, "the four reads, the refusal and the first read of the log")
 	assert.Equal(t, "access_log.read", again[0].Action)
 	assert.Empty(t, again[0].RequestIDs)
 	assert.Equal(t, "GET /v1/access-log", again[0].Endpoint)
@@ -240,7 +244,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 	require.Len(t, byActor, 1)
 	assert.Equal(t, "rid-decode", byActor[0].HTTPRequestID)
 	q := url.Values{"actor_id": {"nurse-ana"}, "from": {start.UTC().Format(time.RFC3339Nano)}, "to": {time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
-	assert.Len(t, accessLog(t, h, q.Encode()), 3)
+	assert.Len(t, accessLog(t, h, q.Encode()), 4)
 	assert.Empty(t, accessLog(t, h, url.Values{"to": {start.UTC().Format(time.RFC3339Nano)}}.Encode()))
 	var paged []string
 	cursor := ""
@@ -256,7 +260,7 @@ func TestReadsOfPatientDataAreLogged(t *testing.T) {
 		}
 		cursor = page.NextCursor
 	}
-	assert.Equal(t, []string{"rid-audit", "rid-list", "rid-read"}, paged)
+	assert.Equal(t, []string{"rid-refused", "rid-audit", "rid-list", "rid-read"}, paged)
 
 	admin := testToken(t, "auditor", pyxis.RoleAdmin)
 	for _, tc := range []struct{ query, field string }{

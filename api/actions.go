@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 
@@ -24,7 +26,7 @@ func (s *Server) approve(c *gin.Context, id string) {
 	}
 	var fe fields
 	fe.checkFreeText("note", body.Note, false, 1000)
-	s.act(c, id, fe, func() (workflows.State, error) {
+	s.act(c, id, fe, AccessRequestApprove, func() (workflows.State, error) {
 		return s.requests.Approve(c.Request.Context(), id, actor(c), principal(c).Registration, body.Note)
 	})
 }
@@ -37,7 +39,7 @@ func (s *Server) reject(c *gin.Context, id string) {
 	}
 	var fe fields
 	fe.checkFreeText("reason", body.Reason, true, 1000)
-	s.act(c, id, fe, func() (workflows.State, error) {
+	s.act(c, id, fe, AccessRequestReject, func() (workflows.State, error) {
 		return s.requests.Reject(c.Request.Context(), id, actor(c), body.Reason)
 	})
 }
@@ -50,27 +52,46 @@ func (s *Server) cancel(c *gin.Context, id string) {
 	}
 	var fe fields
 	fe.checkFreeText("reason", body.Reason, false, 1000)
-	s.act(c, id, fe, func() (workflows.State, error) {
+	s.act(c, id, fe, AccessRequestCancel, func() (workflows.State, error) {
 		return s.requests.Cancel(c.Request.Context(), id, actor(c), body.Reason)
 	})
 }
 
 // act checks the request id and the body's fields, then takes the action and answers 202
-// with the request's state.
-func (s *Server) act(c *gin.Context, id string, fe fields, action func() (workflows.State, error)) {
+// with the request's state, logged (as access) before it leaves. A nurse acting on a request
+// she may not see gets 404, whatever the request's state, and the attempt is logged denied.
+func (s *Server) act(c *gin.Context, id string, fe fields, logAs string, action func() (workflows.State, error)) {
 	err := checkRequestID(id)
 	if err == nil {
 		err = fe.err()
 	}
+	if err == nil {
+		err = s.mayActOn(c, id, logAs)
+	}
 	var state workflows.State
 	if err == nil {
 		state, err = action()
+	}
+	if err == nil {
+		err = s.logAccess(c, logAs, []string{id}, nil)
 	}
 	if err != nil {
 		abort(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, requestView(state))
+}
+
+// newReportID names a withdrawal report made through the API: generated here, in the API's
+// own namespace (rest-<uuid>), never taken from the caller (X-Request-ID), so no caller can
+// take the id under which a cabinet will report, and have the cabinet's real report taken
+// for a resend of hers.
+func newReportID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID
+	h := hex.EncodeToString(b[:])
+	return "rest-" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // cabinetEvent takes a withdrawal report through the API, the same path as the cabinet's own
@@ -111,10 +132,17 @@ func (s *Server) cabinetEvent(c *gin.Context, id int64) {
 		abort(c, err)
 		return
 	}
+	if err := s.mayActOn(c, body.RequestID, AccessRequestWithdraw); err != nil {
+		abort(c, err)
+		return
+	}
 	state, err := s.requests.ReportWithdrawal(c.Request.Context(), requests.Withdrawal{
-		CabinetID: cabinetID, RequestID: body.RequestID, Lines: lines, ReportID: c.GetString(requestIDKey),
+		CabinetID: cabinetID, RequestID: body.RequestID, Lines: lines, ReportID: newReportID(),
 		By: actor(c), ByCabinet: cabinetClaim(c),
 	})
+	if err == nil {
+		err = s.logAccess(c, AccessRequestWithdraw, []string{body.RequestID}, nil)
+	}
 	if err != nil {
 		abort(c, err)
 		return

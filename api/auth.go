@@ -49,8 +49,25 @@ var tokenRoles = []string{
 // ValidRole reports whether role may appear in a token.
 func ValidRole(role string) bool { return slices.Contains(tokenRoles, role) }
 
-// IssueToken signs an HS256 token for a user, as `pyxis token` prints it. A cabinet's token
-// names its cabinet: IssueCabinetToken makes those.
+// Ways the API verifies tokens (Config.Auth, PYXIS_AUTH).
+const (
+	// AuthHS256 verifies tokens signed with the shared secret: whoever holds it can mint any
+	// token, so the secret itself is the boundary. For development and small sites.
+	AuthHS256 = "hs256"
+	// AuthJWKS verifies only the identity provider's tokens, and the role comes from each
+	// token: HS256 is off entirely.
+	AuthJWKS = "jwks"
+)
+
+// MaxTokenTTL bounds the lifetime of an HS256 token the API issues: a leaked one is good
+// for a day at most.
+const MaxTokenTTL = 24 * time.Hour
+
+// MaxJWTLeeway bounds the clock skew allowed on exp, nbf and iat.
+const MaxJWTLeeway = 2 * time.Minute
+
+// IssueToken signs an HS256 token for a user, as `pyxis token` prints it, valid for ttl (at
+// most MaxTokenTTL). A cabinet's token names its cabinet: IssueCabinetToken makes those.
 func IssueToken(secret []byte, sub, name, role string, ttl time.Duration, now time.Time) (string, error) {
 	if role == pyxis.RoleCabinet {
 		return "", errors.New("a cabinet token must name its cabinet (IssueCabinetToken, pyxis token --cabinet)")
@@ -70,6 +87,9 @@ func IssueCabinetToken(secret []byte, sub, name, cabinet string, ttl time.Durati
 func issue(secret []byte, sub, name, role, cabinet string, ttl time.Duration, now time.Time) (string, error) {
 	if sub == "" || !ValidRole(role) {
 		return "", fmt.Errorf("a token needs a subject and one of the roles %v", tokenRoles)
+	}
+	if ttl <= 0 || ttl > MaxTokenTTL {
+		return "", fmt.Errorf("a token lives from a moment to %s, not %s", MaxTokenTTL, ttl)
 	}
 	return token.Sign(secret, token.Holder{Subject: sub, Name: name, Role: role, Cabinet: cabinet}, ttl, now)
 }
@@ -100,9 +120,10 @@ type authenticator struct {
 }
 
 func newAuthenticator(cfg Config, keys *jwksKeys) *authenticator {
-	leeway := cfg.JWTLeeway
-	if leeway < 0 {
-		leeway = 0
+	leeway := min(max(cfg.JWTLeeway, 0), MaxJWTLeeway)
+	secret := cfg.JWTSecret
+	if cfg.Auth == AuthJWKS {
+		secret = nil // HS256 is off entirely: no token signed with a shared secret passes
 	}
 	roleClaim := cfg.JWTRoleClaim
 	if roleClaim == "" {
@@ -121,7 +142,7 @@ func newAuthenticator(cfg Config, keys *jwksKeys) *authenticator {
 		idpOpts = append(idpOpts, jwt.WithAudience(cfg.JWTAudience))
 	}
 	return &authenticator{
-		secret: cfg.JWTSecret,
+		secret: secret,
 		hs: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),

@@ -30,6 +30,11 @@ func parseSources(fe *fields, field string, in []string) []netip.Prefix {
 			fe.add(fmt.Sprintf("%s[%d]", field, i), "is not a network in CIDR form such as 10.20.4.0/24")
 			continue
 		}
+		if p.Bits() == 0 {
+			// 0.0.0.0/0 or ::/0 believes every address: no source check at all.
+			fe.add(fmt.Sprintf("%s[%d]", field, i), "must not be every address (%s): name the cabinet's own network", s)
+			continue
+		}
 		out = append(out, p.Masked())
 	}
 	return out

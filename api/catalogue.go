@@ -64,11 +64,13 @@ type CabinetBody struct {
 	Status string `json:"status"`
 	// Driver is "hl7" or "sim" and has no default; an hl7 cabinet needs Address (host:port
 	// of its MLLP interface), and sim is taken only where simulated cabinets are allowed.
+	// Address and ReportSources are answered to admins only: where a cabinet listens, and
+	// which networks it is believed from, is a map for whoever would forge its reports.
 	Driver  string `json:"driver"`
-	Address string `json:"address"`
+	Address string `json:"address,omitempty"`
 	// ReportSources are the networks (CIDRs) the cabinet's HL7 reports are believed from;
 	// empty: nobody (a TLS client certificate naming the cabinet still is).
-	ReportSources []string   `json:"report_sources"`
+	ReportSources []string   `json:"report_sources,omitempty"`
 	CreatedAt     *time.Time `json:"created_at,omitempty"`
 }
 
@@ -161,7 +163,15 @@ func (s *Server) listCabinets(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	writeList(c, cabs, cabinetView, "")
+	view := cabinetView
+	if principal(c).Role != pyxis.RoleAdmin {
+		view = func(cab pyxis.Cabinet) CabinetBody {
+			v := cabinetView(cab)
+			v.Address, v.ReportSources = "", nil
+			return v
+		}
+	}
+	writeList(c, cabs, view, "")
 }
 
 func (s *Server) createCabinet(c *gin.Context) {

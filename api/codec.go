@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/converter"
+
+	"github.com/medreq/pyxis"
 )
 
 // codecCORSHeaders are the request headers the Temporal Web UI sends to a codec server.
@@ -119,15 +122,30 @@ func serveCodec(h http.Handler, logged func(c *gin.Context, answer []byte) error
 	}
 }
 
-// logDecode records a decode in the access log: decoded payloads may hold patient data, but
-// name no request, so the entry says how many payloads were decoded.
+// logDecode records a decode in the access log: how many payloads were decoded, and the
+// requests whose ids the decoded payloads hold (a workflow's input and state, an activity's
+// arguments name their request), so a look at a request through the Web UI is found by the
+// request like any other.
 func (s *Server) logDecode(c *gin.Context, answer []byte) error {
 	var decoded struct {
-		Payloads []json.RawMessage `json:"payloads"`
+		Payloads []struct {
+			Data []byte `json:"data"` // base64 in JSON, as the codec-server protocol sends it
+		} `json:"payloads"`
 	}
 	_ = json.Unmarshal(answer, &decoded) // the SDK wrote it; a count of 0 says it was unreadable
-	return s.logAccess(c, AccessCodecDecode, nil, map[string]any{"payloads": len(decoded.Payloads)})
+	var ids []string
+	for _, p := range decoded.Payloads {
+		for _, id := range requestIDsIn.FindAllString(string(p.Data), -1) {
+			if !slices.Contains(ids, id) && pyxis.ValidRequestID(id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return s.logAccess(c, AccessCodecDecode, ids, map[string]any{"payloads": len(decoded.Payloads)})
 }
+
+// requestIDsIn finds request ids (pyxis.ValidRequestID) in decoded payload data.
+var requestIDsIn = regexp.MustCompile(`medreq-[0-9A-HJKMNP-TV-Z]{26}`)
 
 // bufferedWriter keeps a handler's response until it is known to have succeeded.
 type bufferedWriter struct {

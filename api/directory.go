@@ -14,6 +14,7 @@ import (
 type directoryStore interface {
 	GetUser(ctx context.Context, id string) (db.User, error)
 	EnsureUser(ctx context.Context, u db.User, by pyxis.Actor) (db.User, error)
+	UpdateUser(ctx context.Context, id string, p db.UserPatch, by pyxis.Actor) (db.User, error)
 }
 
 // MaxUserCacheTTL bounds Config.UserCacheTTL: a deactivated user's tokens are refused by every
@@ -34,10 +35,16 @@ var (
 // not know is added on first sight (just in time: the token's name and role, no unit) unless
 // known users are required. Entries are cached per process for ttl; changes made through this
 // process's /v1/users take effect at once, others within ttl.
+//
+// With providerRoles (PYXIS_AUTH=jwks) the identity provider decides the role: the token's
+// role is used every time, so a demotion there takes effect with the next token, and the
+// directory mirrors the last role it saw (audited as a change by the system). The directory
+// can then only take access away (deactivate), never give a role the provider did not.
 type directory struct {
-	store        directoryStore
-	ttl          time.Duration
-	requireKnown bool
+	store         directoryStore
+	ttl           time.Duration
+	requireKnown  bool
+	providerRoles bool
 
 	mu      sync.Mutex
 	entries map[string]directoryEntry
@@ -65,8 +72,28 @@ func (d *directory) resolve(ctx context.Context, p Principal) (Principal, error)
 	case !e.user.Active:
 		return Principal{}, errInactiveUser
 	}
+	if d.providerRoles {
+		if e.user.Role != p.Role {
+			if err := d.mirror(ctx, p); err != nil {
+				return Principal{}, err
+			}
+		}
+		p.Name, p.Unit, p.Registration = e.user.Name, e.user.Unit, e.user.Registration
+		return p, nil
+	}
 	p.Role, p.Name, p.Unit, p.Registration = e.user.Role, e.user.Name, e.user.Unit, e.user.Registration
 	return p, nil
+}
+
+// mirror records the role the provider's token asserts as the user's role in the directory.
+func (d *directory) mirror(ctx context.Context, p Principal) error {
+	role := p.Role
+	u, err := d.store.UpdateUser(ctx, p.ID, db.UserPatch{Role: &role}, pyxis.Actor{ID: pyxis.System.ID, Role: pyxis.System.Role, Name: "identity provider"})
+	if err != nil {
+		return err
+	}
+	d.remember(p.ID, directoryEntry{user: u, known: true}, time.Now())
+	return nil
 }
 
 func (d *directory) lookup(ctx context.Context, p Principal) (directoryEntry, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -65,6 +66,11 @@ func (s *Server) createRequest(c *gin.Context, p CreateRequestParams) {
 		abort(c, err)
 		return
 	}
+	// The answer holds the patient's data, a replay's as much as a new request's.
+	if err := s.logAccess(c, AccessRequestCreate, []string{created.State.ID}, map[string]any{"replayed": created.Replayed}); err != nil {
+		abort(c, err)
+		return
+	}
 	if created.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
@@ -91,6 +97,9 @@ func (s *Server) getRequest(c *gin.Context, id string, p GetRequestParams) {
 	}
 	if err == nil {
 		err = s.mayRead(ctx, principal(c), state.Requester.ID, state.CabinetID)
+		if errors.Is(err, errHidden) {
+			err = s.deny(c, id, AccessRequestRead)
+		}
 	}
 	if err == nil && wait > 0 && state.Version == *p.Version {
 		state, err = s.awaitChange(ctx, id, state, changed, wait)
@@ -173,8 +182,12 @@ func seesAll(p Principal) bool {
 	return p.Role == pyxis.RolePharmacist || p.Role == pyxis.RoleAdmin
 }
 
-// mayRead answers nil when p may read a request made by requesterID at cabinetID, and 404
-// otherwise: not 403, which would confirm that the request exists.
+// errHidden is mayRead's refusal: the request exists, and the caller may not see it. Callers
+// log it (deny) and answer 404, as for a request that does not exist.
+var errHidden = fmt.Errorf("%w: hidden from the caller", notFound("request"))
+
+// mayRead answers nil when p may read a request made by requesterID at cabinetID, and
+// errHidden (a 404) otherwise: not 403, which would confirm that the request exists.
 func (s *Server) mayRead(ctx context.Context, p Principal, requesterID string, cabinetID int64) error {
 	if seesAll(p) || requesterID == p.ID {
 		return nil
@@ -188,7 +201,29 @@ func (s *Server) mayRead(ctx context.Context, p Principal, requesterID string, c
 			return err
 		}
 	}
-	return notFound("request")
+	return errHidden
+}
+
+// mayActOn refuses, with the 404 of a request that does not exist, an action of a caller who
+// does not see every request on a request she may not see, and logs the attempt (denied).
+// A request the projection does not hold yet is left to the action's own answer.
+func (s *Server) mayActOn(c *gin.Context, id, action string) error {
+	p := principal(c)
+	if seesAll(p) || p.Role == pyxis.RoleCabinet || !pyxis.ValidRequestID(id) {
+		return nil
+	}
+	ctx := c.Request.Context()
+	req, err := s.reqs.GetRequest(ctx, id)
+	if errors.Is(err, pyxis.ErrNotFound) {
+		return nil
+	}
+	if err == nil {
+		err = s.mayRead(ctx, p, req.Requester.ID, req.CabinetID)
+	}
+	if errors.Is(err, errHidden) {
+		return s.deny(c, id, action)
+	}
+	return err
 }
 
 func (s *Server) listRequests(c *gin.Context, p ListRequestsParams) {
@@ -243,6 +278,9 @@ func (s *Server) listAudit(c *gin.Context, id string) {
 		req, err := s.reqs.GetRequest(ctx, id)
 		if err == nil {
 			err = s.mayRead(ctx, p, req.Requester.ID, req.CabinetID)
+			if errors.Is(err, errHidden) {
+				err = s.deny(c, id, AccessRequestAudit)
+			}
 		}
 		if err != nil {
 			abort(c, missing(err))

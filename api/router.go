@@ -31,6 +31,11 @@ const MaxBodyBytes = 1 << 20
 
 // Config is what the API needs to know beyond its dependencies.
 type Config struct {
+	// Auth is how tokens are verified: AuthJWKS admits only the identity provider's tokens
+	// (HS256 is off, JWTSecret is ignored) and takes the role from each token; AuthHS256, or
+	// "" (tests of the router), admits what JWTSecret and JWKSURL verify, with the directory's
+	// role winning over the token's.
+	Auth string
 	// JWTSecret verifies HS256 bearer tokens; empty refuses them.
 	JWTSecret []byte
 	// JWKSURL, when set, also admits RS256 and ES256 tokens of an identity provider, verified
@@ -172,6 +177,7 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 		ctx, s.stopChanges = context.WithCancel(context.Background())
 		s.changes = store.ListenChanges(ctx)
 		s.dir = newDirectory(store, cfg.UserCacheTTL, cfg.RequireKnownUsers)
+		s.dir.providerRoles = cfg.Auth == AuthJWKS
 	}
 	withdrawals := &intake.Intake{Store: store, Temporal: tc, UpdateTimeout: cfg.UpdateTimeout}
 	s.requests = requests.New(store, tc, withdrawals, cfg.Policy, cfg.Codec)

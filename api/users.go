@@ -142,6 +142,10 @@ func (s *Server) patchUser(c *gin.Context, id string) {
 	}
 	if body.Role != nil {
 		fe.checkRole("role", *body.Role)
+		if s.cfg.Auth == AuthJWKS {
+			// The provider's token decides the role, every time; the directory only mirrors it.
+			fe.add("role", "comes from the identity provider (PYXIS_AUTH=jwks): change it there, or deactivate the user here")
+		}
 	}
 	if body.Registration != nil {
 		fe.checkLine("registration", *body.Registration, false, maxRegistrationLen)

@@ -171,3 +171,11 @@ func (s *CabinetStore) InboxReportState(ctx context.Context, cabinetID int64, me
 	}
 	return InboxState{State: string(r.State), Outcome: r.Outcome, LastError: r.LastError, Attempts: r.Attempts}, nil
 }
+
+// PurgeInboxRaw blanks the raw message of every settled report received before cutoff, and
+// returns how many it blanked. The parsed report, its outcome and its place in the ledger
+// stay: only the message as received, which holds patient data verbatim, goes.
+func (s *CabinetStore) PurgeInboxRaw(ctx context.Context, cutoff time.Time) (int64, error) {
+	n, err := s.q.PurgeInboxRaw(ctx, cutoff)
+	return n, wrap("purge inbox raw", err)
+}

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,4 +95,29 @@ func TestControlledLoadWaitsForItsWitness(t *testing.T) {
 	_, err = s.WitnessLoad(ctx, l.ID+100, pyxis.Actor{ID: "pharm-2", Role: "pharmacist"})
 	require.ErrorIs(t, err, pyxis.ErrNotFound)
 	assert.Equal(t, int32(15), requireLedger(t, s, f.cabinet.ID, f.medB.ID).OnHand)
+}
+
+func TestLateVendOpensItsOverVend(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := testCtx(t)
+	f := seed(t, s, 10)
+	admitted(t, s, f) // 4 of A, 1 of B
+	// Another report named every line first: the request is dispensed, its stock settled.
+	_, err := s.RecordStep(ctx, vendStep(f, 3, pyxis.StockRelease, pyxis.Line{MedicationID: f.medA.ID, Quantity: 4}, pyxis.Line{MedicationID: f.medB.ID, Quantity: 1}))
+	require.NoError(t, err)
+	require.Empty(t, discrepancyKinds(t, s, f))
+
+	late := pyxis.Vend{CabinetID: f.cabinet.ID, Lines: []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 2}}, ReportID: "MSG-LATE",
+		Actor: vendingCabinet, Source: db.SourceCabinet, At: t0.Add(time.Hour)}
+	res, err := s.RecordLateVend(ctx, "req-vend", late)
+	require.NoError(t, err)
+	assert.Len(t, res.Discrepancies, 1)
+	assert.Equal(t, []found{{db.DiscrepancyOverVend, 0, 2}}, discrepancyKinds(t, s, f))
+	assert.Equal(t, int32(4), requireLedger(t, s, f.cabinet.ID, f.medA.ID).OnHand, "10, less the four, less the two")
+
+	again, err := s.RecordLateVend(ctx, "req-vend", late)
+	require.NoError(t, err)
+	assert.True(t, again.Duplicate)
+	assert.Equal(t, int32(4), requireLedger(t, s, f.cabinet.ID, f.medA.ID).OnHand, "applied once")
 }

@@ -150,3 +150,48 @@ func shortVends(requestID string, rows []gen.ListReservationsRow, reporters []st
 	}
 	return out
 }
+
+// RecordLateVend applies, in one transaction, a vend the cabinet reported for a request that
+// is dispensed already (another report, through another door, named every line first): by
+// the same rules as any vend (applyVend), against what the request still holds, which is
+// nothing, so every unit opens an over_vend (or wrong_medication) discrepancy and leaves the
+// ledger as a dispensed movement of the request. An over-vend thus shows whichever report
+// came first. It is applied once per (cabinet, report id): a repeat returns Duplicate.
+func (s *StockStore) RecordLateVend(ctx context.Context, requestID string, v pyxis.Vend) (LateVendResult, error) {
+	var res LateVendResult
+	err := s.inTx(ctx, func(q *gen.Queries) error {
+		fresh, err := claimMessage(ctx, q, v.CabinetID, v.ReportID, "V")
+		if err != nil || !fresh {
+			res.Duplicate = !fresh
+			return err
+		}
+		if err := lockRequestStock(ctx, q, requestID); err != nil {
+			return err
+		}
+		_, found, err := applyVend(ctx, q, requestID, v)
+		if err != nil {
+			return err
+		}
+		for _, d := range found {
+			rec, err := insertDiscrepancy(ctx, q, d)
+			if err != nil {
+				return err
+			}
+			res.Discrepancies = append(res.Discrepancies, rec.ID)
+		}
+		return audit(ctx, q, v.At, v.Actor, "late_vend_recorded", requestID, map[string]any{
+			"cabinet_id": v.CabinetID, "report_id": v.ReportID, "source": v.Source, "discrepancies": res.Discrepancies,
+		})
+	})
+	if err != nil {
+		return LateVendResult{}, wrap("record late vend", err)
+	}
+	return res, nil
+}
+
+// LateVendResult is what RecordLateVend did.
+type LateVendResult struct {
+	// Duplicate is set when the report was applied before: nothing changed.
+	Duplicate     bool
+	Discrepancies []int64
+}

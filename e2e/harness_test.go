@@ -139,7 +139,7 @@ func startStack(ts *temporaltest.TestServer, dbURL string) (*stack, func(), erro
 	if err := worker.EnsureSearchAttributes(ctx, tc, ts.GetDefaultNamespace()); err != nil {
 		return nil, nil, err
 	}
-	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: store, pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("e2e-secret-e2e-secret-e2e-secret!"),
+	s := &stack{tc: tc, raw: ts.GetDefaultClient(), codec: cd, store: store, pool: pool, namespace: ts.GetDefaultNamespace(), secret: []byte("9f2c51e07ab34d68c1e5f0a27b9d3c4e8a61f5d20c7b4e93"),
 		temporalAddr: ts.GetFrontendHostPort(), dbURL: dbURL, codecKeys: codec.FormatKeys([]codec.Key{key}),
 		apiMetrics: apiMetrics, workerMetrics: workerMetrics, workerClient: wtc}
 	s.sim = cabinet.NewSimulator(0, nil, nil)

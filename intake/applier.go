@@ -29,8 +29,6 @@ const (
 	maxCabinets = 8
 	// retryFirst and retryMax bound the back-off of a report that could not be applied yet.
 	retryFirst, retryMax = time.Second, time.Minute
-	// purgeInterval is how often the applier forgets reports older than the id retention.
-	purgeInterval = time.Hour
 )
 
 // InboxLeaderKey is the advisory lock of the one process that applies the inbox ("inbx").
@@ -81,23 +79,48 @@ func (in *Intake) Run(ctx context.Context) error {
 	}
 }
 
-// lead applies the inbox while this process holds the lead, and forgets, once an hour, the
-// reports older than the id retention.
+// DefaultRawRetention is how long the raw message of a settled report is kept by default.
+const DefaultRawRetention = 30 * 24 * time.Hour
+
+// PurgeRaw blanks the raw messages of the settled reports received more than RawRetention
+// before now, and returns how many: the parsed facts stay. The applier calls it while it
+// holds the lead, every RawPurgeInterval.
+func (in *Intake) PurgeRaw(ctx context.Context, now time.Time) (int64, error) {
+	retention := in.RawRetention
+	if retention <= 0 {
+		retention = DefaultRawRetention
+	}
+	n, err := in.Store.PurgeInboxRaw(ctx, now.Add(-retention))
+	if err == nil && n > 0 {
+		in.logger().InfoContext(ctx, "cabinet inbox: raw messages past their retention purged", "reports", n, "retention", retention.String())
+	}
+	return n, err
+}
+
+// lead applies the inbox while this process holds the lead; once an hour (RawPurgeInterval)
+// it forgets the reports older than the id retention and blanks raw messages past theirs.
 func (in *Intake) lead(ctx context.Context, lead *db.Lead) error {
+	every := in.RawPurgeInterval
+	if every <= 0 {
+		every = time.Hour
+	}
 	var purged time.Time
 	for {
 		if err := lead.Check(ctx); err != nil {
 			return err
 		}
-		if time.Since(purged) >= purgeInterval {
+		if time.Since(purged) >= every {
 			n, err := in.Store.PurgeReports(ctx, in.idRetention())
 			if err != nil {
 				return err
 			}
-			purged = time.Now()
 			if n > 0 {
 				in.logger().InfoContext(ctx, "cabinet inbox: reports older than the id retention forgotten", "rows", n, "retention", in.idRetention())
 			}
+			if _, err := in.PurgeRaw(ctx, time.Now()); err != nil {
+				in.logger().WarnContext(ctx, "cabinet inbox: raw messages not purged for now", "error", err)
+			}
+			purged = time.Now()
 		}
 		progressed, err := in.applyRound(ctx)
 		if err != nil {

@@ -64,6 +64,11 @@ type Intake struct {
 	// other content is a conflict (AE 205); after it, the id is taken again, so a cabinet
 	// whose counter restarted is not refused for good. The applier purges older reports.
 	IDRetention time.Duration
+	// RawRetention is how long the raw message of a settled report is kept in the inbox
+	// (PYXIS_INBOX_RAW_RETENTION); 0 means DefaultRawRetention. RawPurgeInterval is how often
+	// the applier purges what is older; 0 means an hour.
+	RawRetention     time.Duration
+	RawPurgeInterval time.Duration
 
 	wake chan struct{}
 }
@@ -102,6 +107,9 @@ const (
 	outcomeApplied   = "applied"
 	outcomeDuplicate = "duplicate"
 	outcomeUnmatched = "unmatched"
+	// outcomeLate: a vend for a request another report had dispensed, applied to its ledger
+	// (RecordLateVend).
+	outcomeLate = "late_vend"
 )
 
 // actor is who a report is recorded as: the cabinet user (ZPM-11, RXD-10) when the cabinet

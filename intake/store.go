@@ -31,6 +31,7 @@ type Inbox interface {
 	DeferReport(ctx context.Context, id int64, lastError string, next time.Time) error
 	TryLead(ctx context.Context, key int64) (*db.Lead, error)
 	PurgeReports(ctx context.Context, retention time.Duration) (int64, error)
+	PurgeInboxRaw(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
 // Pockets moves the stock a cabinet reports (db.StockStore): returns, wastes, unloads and
@@ -43,4 +44,5 @@ type Pockets interface {
 	OpenRefillTaskOf(ctx context.Context, cabinetID, medicationID int64) (db.RefillTask, error)
 	CompleteRefill(ctx context.Context, c pyxis.RefillCompletion) (pyxis.CompletedRefill, error)
 	RecordUnmatchedDispense(ctx context.Context, u db.UnmatchedDispense) (db.UnmatchedResult, error)
+	RecordLateVend(ctx context.Context, requestID string, v pyxis.Vend) (db.LateVendResult, error)
 }

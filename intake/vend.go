@@ -19,8 +19,8 @@ type Vend struct {
 	OrderRef string
 	// Lines are what was dispensed; none means the whole order, as ordered.
 	Lines []pyxis.Line
-	// ReportID identifies the report (the cabinet's message control id, the API call's
-	// request id); a resent report with the same id is applied once.
+	// ReportID identifies the report within its door (the cabinet's message control id; the
+	// id the API generated, rest-<uuid>); a resent report with the same id is applied once.
 	ReportID string
 	Actor    pyxis.Actor
 	// Source is "cabinet" or "api".
@@ -58,10 +58,7 @@ func (in *Intake) ApplyVend(ctx context.Context, v Vend, strict bool) (VendResul
 		return in.unmatched(ctx, v, cause)
 	}
 	var st workflows.State
-	updateID := ""
-	if v.ReportID != "" {
-		updateID = fmt.Sprintf("vend-%d-%s", v.Cabinet.ID, v.ReportID)
-	}
+	updateID := vendUpdateID(v)
 	err := in.update(ctx, v.OrderRef, workflows.WithdrawnUpdate, updateID, workflows.WithdrawnInput{
 		Actor: v.Actor, CabinetID: v.Cabinet.ID, Lines: v.Lines, ReportID: v.ReportID, Source: v.Source,
 	}, &st)
@@ -77,6 +74,21 @@ func (in *Intake) ApplyVend(ctx context.Context, v Vend, strict bool) (VendResul
 		return in.vendRefused(ctx, v, strict, err)
 	}
 	return VendResult{}, fmt.Errorf("vend of %s at cabinet %s: %w", v.OrderRef, v.Cabinet.Code, err)
+}
+
+// vendUpdateID names the workflow update a vend becomes, in one namespace per door, so no
+// door can take the id another door's report will use: the API's reports carry an id the
+// server generated (rest-<uuid>, whatever the caller's X-Request-ID), the cabinets' their
+// own message control id within that cabinet (vend-<cabinet>-<MSH-10>, as it always was, so
+// a report in flight across an upgrade keeps its id). None without a report id.
+func vendUpdateID(v Vend) string {
+	switch {
+	case v.ReportID == "":
+		return ""
+	case v.Source == db.SourceAPI:
+		return "api-vend-" + v.ReportID
+	}
+	return fmt.Sprintf("vend-%d-%s", v.Cabinet.ID, v.ReportID)
 }
 
 // vendForEnded answers a vend for a request whose workflow is not running: the report that
@@ -98,6 +110,9 @@ func (in *Intake) vendForEnded(ctx context.Context, v Vend, strict bool) (VendRe
 	if strict {
 		return VendResult{}, fmt.Errorf("%w: vend of request %s at cabinet %s: the request is %s", ErrRefused, v.OrderRef, v.Cabinet.Code, d.Status)
 	}
+	if late(d, v) {
+		return in.lateVend(ctx, d, v)
+	}
 	return in.unmatched(ctx, v, db.UnmatchedRequestNotReady)
 }
 
@@ -117,6 +132,9 @@ func (in *Intake) vendRefused(ctx context.Context, v Vend, strict bool, refusal 
 	}
 	if strict {
 		return VendResult{}, fmt.Errorf("%w: vend of %s at cabinet %s: %w", ErrRefused, v.OrderRef, v.Cabinet.Code, refusal)
+	}
+	if err == nil && late(d, v) {
+		return in.lateVend(ctx, d, v)
 	}
 	return in.unmatched(ctx, v, db.UnmatchedRequestNotReady)
 }
@@ -138,6 +156,35 @@ func (in *Intake) alreadyTaken(ctx context.Context, d db.RequestDetail, v Vend) 
 	}
 	// Recorded before reports kept their id: a dispensed request took it.
 	return d.Status == string(workflows.StatusDispensed) && !d.Complete, nil
+}
+
+// late reports whether v is a cabinet's vend for a request another report already dispensed
+// at that cabinet: a nurse's REST report, say, that named every line before the cabinet's own
+// report came in.
+func late(d db.RequestDetail, v Vend) bool {
+	return d.Status == string(workflows.StatusDispensed) && d.CabinetID == v.Cabinet.ID && v.ReportID != ""
+}
+
+// lateVend applies a late vend to its request's ledger by the rules of every vend: what the
+// request no longer holds opens an over_vend (or wrong_medication) discrepancy, whichever
+// report came first. A report without lines dispensed the order, as ordered.
+func (in *Intake) lateVend(ctx context.Context, d db.RequestDetail, v Vend) (VendResult, error) {
+	lines := v.Lines
+	if len(lines) == 0 {
+		lines = d.Lines
+	}
+	res, err := in.Store.RecordLateVend(ctx, d.ID, pyxis.Vend{
+		CabinetID: v.Cabinet.ID, Lines: lines, ReportID: v.ReportID, Actor: v.Actor, Source: v.Source, At: v.At,
+	})
+	if err != nil {
+		return VendResult{}, fmt.Errorf("record late vend of %s at cabinet %s: %w", d.ID, v.Cabinet.Code, err)
+	}
+	if res.Duplicate {
+		return VendResult{Outcome: outcomeDuplicate}, nil
+	}
+	in.logger().WarnContext(ctx, "vend reported after the request was dispensed: applied to its ledger", "cabinet", v.Cabinet.Code,
+		"request_id", d.ID, "report_id", v.ReportID, "discrepancies", res.Discrepancies)
+	return VendResult{Outcome: outcomeLate}, nil
 }
 
 // unmatched records a vend no request could take: the stock leaves the ledger without a

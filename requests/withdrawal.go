@@ -18,7 +18,8 @@ type Withdrawal struct {
 	RequestID string
 	// Lines are what was dispensed per medication; none means the order as it stands.
 	Lines []pyxis.Line
-	// ReportID identifies the report (the API call's request id): a resent one is applied once.
+	// ReportID identifies the report: an id the API generated for it (rest-<uuid>), never
+	// one the caller chose.
 	ReportID string
 	By       pyxis.Actor
 	// ByCabinet is the code of the cabinet a cabinet's token speaks for ("" for a token that

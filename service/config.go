@@ -17,6 +17,7 @@ import (
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/db"
+	"github.com/medreq/pyxis/intake"
 	"github.com/medreq/pyxis/internal/metrics"
 	"github.com/medreq/pyxis/worker"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	MLLPAddr string
 	// CabinetAckTimeout bounds the wait for a cabinet's HL7 acknowledgment.
 	CabinetAckTimeout time.Duration
+	// InboxRawRetention is how long the raw HL7 of a settled report is kept in the inbox
+	// (PYXIS_INBOX_RAW_RETENTION; 30 days); the parsed report stays.
+	InboxRawRetention time.Duration
 	// HL7 holds the rest of the HL7 interface's settings (cabinets.go).
 	HL7       HL7Config
 	JWTSecret string
@@ -95,9 +99,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		TemporalCompression: getenv("PYXIS_TEMPORAL_COMPRESSION"),
 		HTTPAddr:            envOr(getenv, "PYXIS_HTTP_ADDR", ":8080"),
 		MLLPAddr:            envOr(getenv, "PYXIS_MLLP_ADDR", "127.0.0.1:2575"),
-		JWTSecret:           getenv("PYXIS_JWT_SECRET"),
 		API:                 api.DefaultConfig(),
 		CabinetAckTimeout:   10 * time.Second,
+		InboxRawRetention:   intake.DefaultRawRetention,
 	}
 	var errs []error
 	dur := func(name string, dst *time.Duration) {
@@ -119,6 +123,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	dur("PYXIS_WITHDRAWAL_TIMEOUT", &c.API.WithdrawalTimeout)
 	dur("PYXIS_CABINET_RETRY_INTERVAL", &c.API.CabinetRetryInterval)
 	dur("PYXIS_CABINET_ACK_TIMEOUT", &c.CabinetAckTimeout)
+	dur("PYXIS_INBOX_RAW_RETENTION", &c.InboxRawRetention)
 	if c.CabinetAckTimeout > 20*time.Second {
 		errs = append(errs, fmt.Errorf("PYXIS_CABINET_ACK_TIMEOUT=%s: at most 20s, inside the cabinet command's 30s timeout", c.CabinetAckTimeout))
 	}

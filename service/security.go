@@ -3,8 +3,10 @@ package service
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +28,7 @@ func loadSecurity(getenv func(string) string, c *Config) []error {
 	var errs []error
 	a := &c.API
 	a.JWKSURL = getenv("PYXIS_JWKS_URL")
+	errs = append(errs, loadAuth(getenv, c)...)
 	a.JWTIssuer = getenv("PYXIS_JWT_ISSUER")
 	a.JWTAudience = getenv("PYXIS_JWT_AUDIENCE")
 	a.JWTRoleClaim = envOr(getenv, "PYXIS_JWT_ROLE_CLAIM", a.JWTRoleClaim)
@@ -48,6 +51,9 @@ func loadSecurity(getenv func(string) string, c *Config) []error {
 		}
 	}
 	durationAtLeast("PYXIS_JWT_LEEWAY", &a.JWTLeeway)
+	if a.JWTLeeway > api.MaxJWTLeeway {
+		errs = append(errs, fmt.Errorf("PYXIS_JWT_LEEWAY=%s: at most %s; clocks that far apart need fixing, not tolerating", a.JWTLeeway, api.MaxJWTLeeway))
+	}
 	durationAtLeast("PYXIS_JWKS_REFRESH_INTERVAL", &a.JWKSRefreshInterval)
 	errs = append(errs, loadIdentity(getenv, a)...)
 
@@ -152,16 +158,88 @@ func loadIdentity(getenv func(string) string, a *api.Config) []error {
 	return errs
 }
 
-// requireAuth checks that the API can verify tokens: an HS256 secret of 32 characters or
-// more, a JWKS URL, or both.
-func (c Config) requireAuth() error {
+// loadAuth reads PYXIS_AUTH, how tokens are verified: jwks (the identity provider's tokens
+// only; PYXIS_JWT_SECRET is then not read at all) or hs256 (the shared secret, for
+// development and small sites). Unset, it is jwks when PYXIS_JWKS_URL is set and hs256
+// otherwise.
+func loadAuth(getenv func(string) string, c *Config) []error {
+	mode := strings.ToLower(strings.TrimSpace(getenv("PYXIS_AUTH")))
 	switch {
-	case c.JWTSecret != "" && len(c.JWTSecret) < 32:
+	case mode == "" && c.API.JWKSURL != "":
+		mode = api.AuthJWKS
+	case mode == "":
+		mode = api.AuthHS256
+	}
+	c.API.Auth = mode
+	switch mode {
+	case api.AuthJWKS:
+		return nil
+	case api.AuthHS256:
+		if c.API.JWKSURL != "" {
+			return []error{errors.New("PYXIS_JWKS_URL is set with PYXIS_AUTH=hs256: the provider's tokens are verified with PYXIS_AUTH=jwks, which turns HS256 off")}
+		}
+		c.JWTSecret = getenv("PYXIS_JWT_SECRET")
+		return nil
+	}
+	return []error{fmt.Errorf("PYXIS_AUTH=%q: want jwks or hs256", mode)}
+}
+
+// requireAuth checks that the API can verify tokens: with jwks a JWKS URL, with hs256 a
+// secret that is not a known placeholder and has the entropy of at least 96 random bits.
+func (c Config) requireAuth() error {
+	if c.API.Auth == api.AuthJWKS {
+		if c.API.JWKSURL == "" {
+			return errors.New("PYXIS_AUTH=jwks needs PYXIS_JWKS_URL, PYXIS_JWT_ISSUER and PYXIS_JWT_AUDIENCE")
+		}
+		return nil
+	}
+	return CheckJWTSecret(c.JWTSecret)
+}
+
+// placeholderSecrets are secrets published in this repository's examples (deploy/): a
+// deployment that copied one verifies tokens anyone can sign.
+var placeholderSecrets = []string{
+	"CHANGE-ME-to-at-least-32-random-characters",
+	"dev-only-jwt-secret-not-for-production-0123456789",
+}
+
+// minSecretBits is the least entropy CheckJWTSecret accepts, estimated from the secret's
+// characters: `openssl rand -hex 32` has about 230, a 32-character hex secret about 120.
+const minSecretBits = 96
+
+// CheckJWTSecret refuses an HS256 secret that is missing, shorter than 32 characters, a known
+// placeholder, or of little entropy (repeated or few distinct characters): whoever holds the
+// secret can mint any token.
+func CheckJWTSecret(secret string) error {
+	switch {
+	case secret == "":
+		return errors.New("set PYXIS_JWT_SECRET (at least 32 random characters: openssl rand -hex 32), or PYXIS_AUTH=jwks with PYXIS_JWKS_URL: tokens cannot be verified otherwise")
+	case len(secret) < 32:
 		return errors.New("PYXIS_JWT_SECRET must be at least 32 characters")
-	case c.JWTSecret == "" && c.API.JWKSURL == "":
-		return errors.New("set PYXIS_JWT_SECRET (at least 32 characters), PYXIS_JWKS_URL, or both: tokens cannot be verified otherwise")
+	case slices.Contains(placeholderSecrets, secret) || strings.Contains(strings.ToLower(secret), "change-me"):
+		return errors.New("PYXIS_JWT_SECRET is a placeholder from the examples: generate one (openssl rand -hex 32)")
+	case secretBits(secret) < minSecretBits:
+		return fmt.Errorf("PYXIS_JWT_SECRET has too little entropy (about %.0f bits, want %d): generate one (openssl rand -hex 32)", secretBits(secret), minSecretBits)
 	}
 	return nil
+}
+
+// secretBits estimates a secret's entropy as its length times the Shannon entropy of its
+// characters' frequencies: a fair estimate for random strings, and an overestimate for words,
+// which the placeholder list covers.
+func secretBits(s string) float64 {
+	counts := map[rune]int{}
+	n := 0
+	for _, r := range s {
+		counts[r]++
+		n++
+	}
+	var perChar float64
+	for _, k := range counts {
+		p := float64(k) / float64(n)
+		perChar -= p * math.Log2(p)
+	}
+	return perChar * float64(n)
 }
 
 // requireCodec refuses to run without payload encryption unless that was asked for.
@@ -191,7 +269,7 @@ func (c Config) securityString() string {
 		}
 		enc = "keys " + strings.Join(ids, ",") + " (encrypting with " + ids[len(ids)-1] + ")"
 	}
-	jwks := "(unset)"
+	jwks := "(unset, auth=" + c.API.Auth + ")"
 	if c.API.JWKSURL != "" {
 		jwks = fmt.Sprintf("%s issuer=%s audience=%s role_claim=%s", c.API.JWKSURL, c.API.JWTIssuer, c.API.JWTAudience, c.API.JWTRoleClaim)
 	}

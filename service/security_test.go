@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis/api"
 	"github.com/medreq/pyxis/codec"
 )
 
@@ -18,7 +19,7 @@ func TestSecurityConfig(t *testing.T) {
 		// Later pairs win, so a test can still override these two.
 		return envOf(append([]string{"DATABASE_URL", "postgres://u:p@h/db", "TEMPORAL_ADDRESS", "h:7233"}, kv...)...)
 	}
-	secret := strings.Repeat("s", 32)
+	secret := "0d8f3a6c29e14b7f5a0c8e3d61b2f47a"
 
 	cfg, err := LoadConfig(env())
 	require.NoError(t, err)
@@ -64,4 +65,61 @@ func TestSecurityConfig(t *testing.T) {
 	cfg, err = LoadConfig(env("PYXIS_JWT_SECRET", "short", "PYXIS_CODEC_DISABLED", "true"))
 	require.NoError(t, err)
 	assert.ErrorContains(t, cfg.requireServices(true), "at least 32 characters")
+}
+
+// TestAuthModes: PYXIS_AUTH=jwks turns HS256 off and does not read the secret; hs256 takes
+// only a secret that is no placeholder and not guessable; the leeway is bounded.
+func TestAuthModes(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return envOf(append([]string{"DATABASE_URL", "postgres://u:p@h/db", "TEMPORAL_ADDRESS", "h:7233", "PYXIS_CODEC_DISABLED", "true"}, kv...)...)
+	}
+	idp := []string{"PYXIS_JWKS_URL", "https://idp.example/certs", "PYXIS_JWT_ISSUER", "https://idp.example", "PYXIS_JWT_AUDIENCE", "pyxis"}
+	good := "0d8f3a6c29e14b7f5a0c8e3d61b2f47a"
+
+	cfg, err := LoadConfig(env(append([]string{"PYXIS_JWT_SECRET", good}, idp...)...))
+	require.NoError(t, err)
+	assert.Equal(t, api.AuthJWKS, cfg.API.Auth, "a JWKS URL alone means jwks")
+	assert.Empty(t, cfg.JWTSecret, "with jwks the secret is not read")
+	require.NoError(t, cfg.requireServices(true))
+	cfg, err = LoadConfig(env("PYXIS_AUTH", "jwks"))
+	require.NoError(t, err)
+	assert.ErrorContains(t, cfg.requireServices(true), "PYXIS_JWKS_URL")
+
+	cfg, err = LoadConfig(env("PYXIS_JWT_SECRET", good))
+	require.NoError(t, err)
+	assert.Equal(t, api.AuthHS256, cfg.API.Auth, "the default without a provider")
+	require.NoError(t, cfg.requireServices(true))
+	_, err = LoadConfig(env(append([]string{"PYXIS_AUTH", "hs256", "PYXIS_JWT_SECRET", good}, idp...)...))
+	assert.ErrorContains(t, err, "PYXIS_AUTH=hs256")
+	_, err = LoadConfig(env("PYXIS_AUTH", "both"))
+	assert.ErrorContains(t, err, "PYXIS_AUTH")
+
+	for _, bad := range []string{
+		"CHANGE-ME-to-at-least-32-random-characters", // deploy/kubernetes/secrets.example.yaml
+		"dev-only-jwt-secret-not-for-production-0123456789",
+		strings.Repeat("s", 32), strings.Repeat("ab", 20), "test-secret-test-secret-test-secret",
+	} {
+		cfg, err := LoadConfig(env("PYXIS_JWT_SECRET", bad))
+		require.NoError(t, err)
+		assert.Error(t, cfg.requireServices(true), bad)
+	}
+
+	_, err = LoadConfig(env("PYXIS_JWT_SECRET", good, "PYXIS_JWT_LEEWAY", "3m"))
+	assert.ErrorContains(t, err, "PYXIS_JWT_LEEWAY")
+	_, err = LoadConfig(env("PYXIS_JWT_SECRET", good, "PYXIS_JWT_LEEWAY", "2m"))
+	assert.NoError(t, err)
+}
+
+func TestInboxRawRetention(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return envOf(append([]string{"DATABASE_URL", "postgres://u:p@h/db", "TEMPORAL_ADDRESS", "h:7233"}, kv...)...)
+	}
+	cfg, err := LoadConfig(env())
+	require.NoError(t, err)
+	assert.Equal(t, 30*24*time.Hour, cfg.InboxRawRetention)
+	cfg, err = LoadConfig(env("PYXIS_INBOX_RAW_RETENTION", "168h"))
+	require.NoError(t, err)
+	assert.Equal(t, 7*24*time.Hour, cfg.InboxRawRetention)
+	_, err = LoadConfig(env("PYXIS_INBOX_RAW_RETENTION", "-1h"))
+	assert.ErrorContains(t, err, "PYXIS_INBOX_RAW_RETENTION")
 }

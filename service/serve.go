@@ -64,7 +64,7 @@ func RunAPI(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports(), IDRetention: cfg.HL7.IDRetention}
+	in := &intake.Intake{Store: store, Temporal: tc, Metrics: cfg.Registry.Reports(), IDRetention: cfg.HL7.IDRetention, RawRetention: cfg.InboxRawRetention}
 	mllpSrv, err := ListenMLLP(cfg, in, store)
 	if err != nil {
 		_ = ln.Close()

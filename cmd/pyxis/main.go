@@ -114,7 +114,7 @@ func runToken(cfg service.Config, args []string, stdout io.Writer) error {
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", "", "nurse, pharmacist, technician, admin or cabinet")
 	cabinet := fs.String("cabinet", "", "the code of the cabinet a token of role cabinet speaks for (required for that role only)")
-	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid")
+	ttl := fs.Duration("ttl", 12*time.Hour, "how long the token is valid (at most 24h)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,9 +124,18 @@ func runToken(cfg service.Config, args []string, stdout io.Writer) error {
 	case *role != pyxis.RoleCabinet && *cabinet != "":
 		return fmt.Errorf("--cabinet is for tokens of role cabinet, not %q", *role)
 	}
-	if cfg.JWTSecret == "" {
+	switch {
+	case *ttl <= 0 || *ttl > api.MaxTokenTTL:
+		return fmt.Errorf("--ttl %s: a token lives at most %s", *ttl, api.MaxTokenTTL)
+	case cfg.API.Auth == api.AuthJWKS:
+		return errors.New("PYXIS_AUTH=jwks: tokens come from the identity provider, and the API refuses HS256 tokens")
+	case cfg.JWTSecret == "":
 		return errors.New("PYXIS_JWT_SECRET is not set; tokens are signed with it " +
 			"(dev mode's is kept in its data folder: PYXIS_JWT_SECRET=$(cat .pyxis-dev/jwt-secret) pyxis token ...)")
+	}
+	// A token signed with a secret the API refuses would be refused too.
+	if err := service.CheckJWTSecret(cfg.JWTSecret); err != nil {
+		return err
 	}
 	var tok string
 	var err error

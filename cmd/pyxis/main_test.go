@@ -37,7 +37,7 @@ func TestAPIRefusesABadConfiguration(t *testing.T) {
 }
 
 func TestTokenCommand(t *testing.T) {
-	secret := strings.Repeat("k", 32)
+	secret := "4b1e9a07c3d25f68e0a7b4c19d3f2e85"
 	env := func(k string) string {
 		if k == "PYXIS_JWT_SECRET" {
 			return secret
@@ -68,6 +68,12 @@ func TestTokenCommand(t *testing.T) {
 	_, err = jwt.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return []byte(secret), nil })
 	require.NoError(t, err)
 	assert.Empty(t, claims.Cabinet)
+
+	_, err = token("--sub", "nurse-1", "--role", "nurse", "--ttl", "25h")
+	assert.ErrorContains(t, err, "at most 24h", "a leaked token is good for a day at most")
+	secret = strings.Repeat("k", 32)
+	_, err = token("--sub", "nurse-1", "--role", "nurse")
+	assert.ErrorContains(t, err, "entropy")
 }
 
 // TestTokenWithoutSecretSaysWhereDevModesIs: a newcomer who runs pyxis token beside dev mode
