@@ -22,9 +22,8 @@ const (
 
 // auditChange appends the audit entry of a change to the catalogue, a cabinet, a pocket's
 // settings or the users directory, in the caller's transaction. Its details are "before" (null
-// for something new) and "after", what the thing was and became, plus the extra keys. Like
-// every audit write it comes last in the transaction (appendAudit). A zero by is the system
-// (pyxis.System): dev mode's seeding and setup.
+// for something new) and "after", what the thing was and became, plus the extra keys. A zero
+// by is the system (pyxis.System): dev mode's seeding and setup.
 func auditChange(ctx context.Context, q *gen.Queries, by pyxis.Actor, action string, before, after, extra map[string]any) error {
 	if by.ID == "" {
 		by = pyxis.System

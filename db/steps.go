@@ -13,7 +13,7 @@ import (
 // A request's workflow records its transitions together with the stock change each goes
 // with, one transaction per step. The lock order inside every step is
 // the one the rest of the package keeps: the request's stock lock and stock rows first, then
-// the request row, then the audit chain head last.
+// the request row. Audit entries take no lock (the sealer chains them: audit_seal.go).
 
 // RecordStep applies a step in one transaction: the stock changes, then each transition's
 // projection and audit entry (a transition without a Header needs its request in the

@@ -16,8 +16,7 @@ import (
 // line first from the request's reservation of that medication, what it took beyond (an over
 // vend, or a drug the request did not order) from the pocket's unreserved stock, as far as
 // the ledger holds it. Every unit taken is a dispensed movement of the request. What differs
-// from the order is returned as discrepancies to record once the stock rows are done with:
-// the audit chain's lock comes last in a transaction.
+// from the order is returned as discrepancies to record once the stock rows are done with.
 func applyVend(ctx context.Context, q *gen.Queries, requestID string, v pyxis.Vend) ([]pyxis.ConsumedLine, []newDiscrepancy, error) {
 	lines, err := mergeLines(v.Lines)
 	if err != nil {
