@@ -121,8 +121,9 @@ func TestCancelByOwnNurseOnly(t *testing.T) {
 		require.NoError(t, err)
 		return resp
 	}
+	// A nurse who may not see the request (not hers, not her unit's) is told it does not exist.
 	resp := cancel(other, ptr("not mine"))
-	assert.Equal(t, http.StatusForbidden, resp.StatusCode(), "%s", resp.Body)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode(), "%s", resp.Body)
 
 	resp = cancel(nurse, ptr("patient discharged"))
 	require.Equal(t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)

@@ -304,7 +304,8 @@ func TestWorkerHealthAnswersBeforeTemporal(t *testing.T) {
 	cfg, err := service.LoadConfig(func(name string) string {
 		return map[string]string{
 			"DATABASE_URL": e2e.dbURL, "TEMPORAL_ADDRESS": silent.Addr().String(), "PYXIS_CODEC_DISABLED": "true",
-			"PYXIS_METRICS_ADDR": addr,
+			// Other tests' HL7 cabinets share the database: the worker needs the zone.
+			"PYXIS_METRICS_ADDR": addr, "PYXIS_HL7_TIMEZONE": "UTC",
 		}[name]
 	})
 	require.NoError(t, err)

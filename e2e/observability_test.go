@@ -234,7 +234,9 @@ func TestTraceAndLogsOfOneRequest(t *testing.T) {
 	assert.Equal(t, traceID, create["trace_id"])
 	assert.Equal(t, "nurse-trace", create["actor"])
 	assert.Equal(t, id, create["workflow_id"])
-	activityLine := find(func(m map[string]any) bool { return m["msg"] == "Authorizing dispense" && m["workflow_id"] == id })
+	activityLine := find(func(m map[string]any) bool {
+		return m["msg"] == "Cabinet command" && m["Command"] == "authorize" && m["workflow_id"] == id
+	})
 	require.NotNil(t, activityLine, "the activity's line:\n%s", logs)
 	assert.Equal(t, traceID, activityLine["trace_id"], "the activity's line is in the request's trace")
 	assert.NotNil(t, find(func(m map[string]any) bool { return m["msg"] == "Request finished" && m["workflow_id"] == id }),

@@ -17,7 +17,7 @@ import (
 func (fs *stack) evidence(ctx context.Context, sc scenario, o observed, out verdict.Outcome, open []string) (verdict.Evidence, error) {
 	e := verdict.Evidence{
 		Scenario: sc.name, Reference: sc.reference, Faults: o.faults, MustCatch: sc.mustCatch, Caught: o.caught,
-		MayFail: sc.mayFail, WantDuplicates: sc.wantDuplicates, Problems: o.problems, Notes: o.notes,
+		MayFail: sc.mayFail, MayExpire: sc.mayExpire, WantDuplicates: sc.wantDuplicates, Problems: o.problems, Notes: o.notes,
 		Client: out, Open: open,
 	}
 	var err error

@@ -20,6 +20,9 @@ type scenario struct {
 	// mayFail is the reason a request may end failed with in this scenario (the cabinet gone
 	// for longer than its budget); any other end than dispensed is a lost request.
 	mayFail workflows.ReasonCode
+	// mayExpire: a request may also end expired withdrawal_window_passed (its order reached
+	// the cabinet too late in its window to be withdrawn).
+	mayExpire bool
 	// wantDuplicates: the fault must make the cabinet see orders again (else it tested
 	// nothing). mustCatch names the moment an injection must catch at least once (else it
 	// tested nothing).
@@ -56,7 +59,7 @@ func scenarios() []scenario {
 		{
 			name: "cabinet-offline-long", what: "the cabinet refuses connections for 15s, longer than a request's withdrawal window (12s): requests whose window closes meanwhile fail cabinet_unreachable, stock released, no authorization left at the cabinet",
 			timings: timings{Window: 12 * time.Second, RetryInterval: time.Second, AckTimeout: 2 * time.Second, WithdrawAfter: 3 * time.Second},
-			mayFail: workflows.ReasonCabinetUnreachable, inject: injectCabinetOffline(15 * time.Second),
+			mayFail: workflows.ReasonCabinetUnreachable, mayExpire: true, inject: injectCabinetOffline(15 * time.Second),
 		},
 		{
 			name: "cabinet-offline-short", what: "the cabinet refuses connections for 4s, well within the withdrawal window: every request completes",

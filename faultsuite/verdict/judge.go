@@ -29,6 +29,10 @@ type Evidence struct {
 	// MayFail is the reason a request may end failed with (the cabinet gone for longer
 	// than its budget); any other end than dispensed is a lost request.
 	MayFail workflows.ReasonCode
+	// MayExpire says a request may end expired withdrawal_window_passed: the fault took most of
+	// the window its order had to be withdrawn in (the cabinet got the order, and took it too
+	// late to be withdrawn before the window closed).
+	MayExpire bool
 	// WantDuplicates says the fault must make the cabinet see orders again.
 	WantDuplicates bool
 
@@ -168,6 +172,7 @@ func (res *Result) ended(e Evidence) {
 			continue
 		case end.Status == string(workflows.StatusDispensed):
 		case end.Status == string(workflows.StatusFailed) && e.MayFail != "" && end.Reason == string(e.MayFail):
+		case end.Status == string(workflows.StatusExpired) && e.MayExpire && end.Reason == string(workflows.ReasonWithdrawalExpired):
 		case workflows.Status(end.Status).Terminal():
 			res.Lost++
 			res.note(fmt.Sprintf("ended %s (%s) where the fault must only delay it: %s", end.Status, end.Reason, id))

@@ -110,6 +110,13 @@ func TestHowRequestsEndedCounts(t *testing.T) {
 	assert.True(t, res.OK(), "%s %v", res.Line(), res.Problems)
 	e.Ends["medreq-2"] = End{Status: "failed", Reason: "cabinet_refused"}
 	assert.Equal(t, 1, Judge(e).Lost, "failed for another reason")
+
+	e.Ends["medreq-2"] = End{Status: "expired", Reason: "withdrawal_window_passed"}
+	assert.Equal(t, 1, Judge(e).Lost, "expired, where the fault must only delay it")
+	e.MayExpire = true
+	assert.Zero(t, Judge(e).Lost, "expired when the fault took the window")
+	e.Ends["medreq-2"] = End{Status: "expired", Reason: "approval_deadline_passed"}
+	assert.Equal(t, 1, Judge(e).Lost, "the approval deadline is not the cabinet's")
 }
 
 func TestTheCabinetsViewCounts(t *testing.T) {
