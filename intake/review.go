@@ -179,7 +179,7 @@ func (in *Intake) applyByOrder(ctx context.Context, cab pyxis.Cabinet, e cabinet
 		v := Vend{Cabinet: cab, OrderRef: ref, ReportID: e.MessageControlID, Actor: actor(cab, e),
 			Source: db.SourceCabinet, At: e.At, Lines: byRef[ref]}
 		if len(refs) > 1 {
-			v.ReportID = fmt.Sprintf("%s/%d", e.MessageControlID, i+1)
+			v.ReportID, v.MessageControlID = fmt.Sprintf("%s/%d", e.MessageControlID, i+1), e.MessageControlID
 		}
 		res, err := in.ApplyVend(ctx, v, false)
 		if err != nil {
