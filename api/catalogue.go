@@ -229,6 +229,8 @@ func (s *Server) checkDriver(fe *fields, driver, address string) {
 	case !fe.checkText("driver", driver, textcheck.Line):
 	case driver == "":
 		fe.add("driver", "is required: %s", choices)
+	case driver == drivers.HL7 && s.cfg.HL7ZoneUnset:
+		fe.add("driver", "hl7 cabinets need the hospital's time zone: set PYXIS_HL7_TIMEZONE on the api and the worker first")
 	case driver == drivers.HL7:
 		if addressOK && !validHostPort(address) {
 			fe.add("address", "an hl7 cabinet needs its interface address as host:port")

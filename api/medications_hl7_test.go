@@ -105,3 +105,24 @@ func TestMedicationRouteBarcodesAndDeactivation(t *testing.T) {
 	assert.ElementsMatch(t, []string{fmt.Sprintf("items-%d-%d", cabs[0].ID, med.ID), fmt.Sprintf("items-%d-%d", cabs[2].ID, med.ID)},
 		spy.started(), "one item sync per address")
 }
+
+// Without PYXIS_HL7_TIMEZONE an hl7 cabinet is refused (422 naming driver), as the api and
+// the worker refuse to start with one; a simulated one is not concerned.
+func TestHL7CabinetNeedsTheZone(t *testing.T) {
+	store := db.NewStore(dbtest.NewPool(t))
+	s := NewServer(store, nil, func() Config {
+		cfg := DefaultConfig()
+		cfg.JWTSecret = testSecret
+		cfg.RateLimit = 0
+		cfg.AllowSimulatedCabinets = true
+		cfg.HL7ZoneUnset = true
+		return cfg
+	}())
+	t.Cleanup(s.Close)
+	admin := testToken(t, "admin-zone", pyxis.RoleAdmin)
+	rec := call(s.Handler(), "POST", "/v1/cabinets", admin, `{"code": "ICU-1", "name": "ICU", "driver": "hl7", "address": "10.0.0.1:2575"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, rec.Body.String())
+	assert.Contains(t, rec.Body.String(), "PYXIS_HL7_TIMEZONE")
+	rec = call(s.Handler(), "POST", "/v1/cabinets", admin, `{"code": "SIM-1", "name": "Sim", "driver": "sim"}`)
+	assert.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+}

@@ -74,6 +74,9 @@ type Config struct {
 	// AllowSimulatedCabinets lets cabinets with the sim driver be created (dev mode, tests,
 	// PYXIS_ALLOW_SIMULATED_CABINETS=true); /readyz then says so.
 	AllowSimulatedCabinets bool
+	// HL7ZoneUnset says PYXIS_HL7_TIMEZONE is not set: a cabinet with the hl7 driver is then
+	// refused (422 naming driver), as the api and the worker refuse to start with one.
+	HL7ZoneUnset bool
 	// RequireKnownUsers refuses (401) a valid token whose subject is not in the users
 	// directory; otherwise that user is added on first sight with the token's name and role.
 	RequireKnownUsers bool

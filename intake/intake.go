@@ -5,7 +5,10 @@
 // says per line (ApplyVend, the one function every door uses); a vend no request can take is
 // recorded as an unmatched dispense for a pharmacist's review. A return, waste, unload or load
 // moves stock in the ledger (a load confirms the pocket's open refill through its Restock
-// workflow); a count is compared with on_hand, a difference recorded as a discrepancy.
+// workflow); a count is compared with on_hand, a difference recorded as a discrepancy. What a
+// report says that cannot be applied as written (an unknown medication, a fractional amount,
+// another patient or other units than the order's) is parked for a pharmacist's review
+// (review.go): it happened, so it is never refused.
 package intake
 
 import (

@@ -182,3 +182,31 @@ func TestVendWithOneUnknownLine(t *testing.T) {
 	_, reviews = reviewsOf(t, f, "V-MIX")
 	assert.Len(t, reviews, 2, "applied once")
 }
+
+// A vend of two orders (each ORDER group names its own, the report as a whole none) applies
+// each order's lines to it: here two other systems' orders, each recorded with its own order
+// number; a resend changes nothing.
+func TestVendOfTwoOrdersAppliesEachLineToItsOrder(t *testing.T) {
+	f := setup(t, "127.0.0.1/32")
+	in := &intake.Intake{Store: f.store}
+	send := listen(t, in)
+	msg := []string{msh("RDS^O13^RDS_O13", "V-TWO"),
+		"ORC|RE|L-1||PHARM-1", "RXD|1|ONDA4^Ondansetron|20261201080000+0000|1|ampoule",
+		"ORC|RE|L-2||PHARM-2", "RXD|2|ONDA4^Ondansetron|20261201080000+0000|2|ampoule"}
+	ack, _ := send(msg...)
+	require.Equal(t, "AA", ack)
+	_, all := reviewsOf(t, f, "V-TWO")
+	refs := map[string]int32{}
+	for _, o := range all {
+		refs[o.OrderRef] += o.Quantity
+	}
+	assert.Equal(t, map[string]int32{"PHARM-1": 1, "PHARM-2": 2}, refs, "each line under its own order")
+	assert.EqualValues(t, 7, onHand(t, f))
+
+	ack, _ = send(msg...)
+	require.Equal(t, "AA", ack, "a resend")
+	require.NoError(t, in.HandleEvent(from("127.0.0.1:5000"), returned("R-AFTER", 1)))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) { assert.EqualValues(ct, 8, onHand(t, f)) }, 10*time.Second, 20*time.Millisecond)
+	_, all = reviewsOf(t, f, "V-TWO")
+	assert.Len(t, all, 2, "applied once, both under the cabinet's MSH-10")
+}

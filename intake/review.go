@@ -19,7 +19,9 @@ const outcomeReview = "review"
 // sortedVend is a vend's lines sorted into those that can be applied as they are and those
 // parked for review, with the reason for each.
 type sortedVend struct {
-	good   []pyxis.Line
+	good []pyxis.Line
+	// refs are the orders the good lines name (lineRef), one per line.
+	refs   []string
 	parked []db.ParkedLine
 }
 
@@ -56,6 +58,7 @@ func (in *Intake) sortVend(ctx context.Context, e cabinet.Event) (sortedVend, er
 		}
 		if p.Cause == "" && whole {
 			s.good = append(s.good, pyxis.Line{MedicationID: med.ID, Quantity: n})
+			s.refs = append(s.refs, lineRef(e, l))
 			continue
 		}
 		if p.Cause == "" {
@@ -143,11 +146,50 @@ func (in *Intake) applyVendReport(ctx context.Context, cab pyxis.Cabinet, e cabi
 			return outcomeReview, err
 		}
 	}
-	res, err := in.ApplyVend(ctx, Vend{
-		Cabinet: cab, OrderRef: e.RequestID, ReportID: e.MessageControlID, Actor: actor(cab, e),
-		Source: db.SourceCabinet, At: e.At, Lines: s.good,
-	}, false)
-	return res.Outcome, err
+	return in.applyByOrder(ctx, cab, e, s)
+}
+
+// lineRef is the order a vend's line names: the report's when it names one as a whole, else
+// the line's placer group number (ORC-4, the request), else its placer order number (ORC-2).
+func lineRef(e cabinet.Event, l cabinet.EventLine) string {
+	switch {
+	case e.RequestID != "":
+		return e.RequestID
+	case l.GroupNumber != "":
+		return l.GroupNumber
+	}
+	return l.OrderNumber
+}
+
+// applyByOrder applies a vend's good lines to the orders they name: all at once when they
+// name one (or none), else each order's lines to it, under a report id of its own (the
+// message control id and the group's position, the same on every resend), so that a vend of
+// two requests dispenses both. The outcome is applied when any order took its lines.
+func (in *Intake) applyByOrder(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event, s sortedVend) (string, error) {
+	var refs []string
+	byRef := map[string][]pyxis.Line{}
+	for i, l := range s.good {
+		if _, ok := byRef[s.refs[i]]; !ok {
+			refs = append(refs, s.refs[i])
+		}
+		byRef[s.refs[i]] = append(byRef[s.refs[i]], l)
+	}
+	outcome := ""
+	for i, ref := range refs {
+		v := Vend{Cabinet: cab, OrderRef: ref, ReportID: e.MessageControlID, Actor: actor(cab, e),
+			Source: db.SourceCabinet, At: e.At, Lines: byRef[ref]}
+		if len(refs) > 1 {
+			v.ReportID, v.MessageControlID = fmt.Sprintf("%s/%d", e.MessageControlID, i+1), e.MessageControlID
+		}
+		res, err := in.ApplyVend(ctx, v, false)
+		if err != nil {
+			return "", err
+		}
+		if outcome == "" || res.Outcome == outcomeApplied {
+			outcome = res.Outcome
+		}
+	}
+	return outcome, nil
 }
 
 // parkPocket keeps a pocket event (a waste, return, load, unload or count) for review when it

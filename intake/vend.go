@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +23,10 @@ type Vend struct {
 	// ReportID identifies the report within its door (the cabinet's message control id; the
 	// id the API generated, rest-<uuid>); a resent report with the same id is applied once.
 	ReportID string
-	Actor    pyxis.Actor
+	// MessageControlID is the cabinet's MSH-10 when ReportID is one order's part of a vend
+	// of several (MSH-10/n): what an override review shows. Empty: ReportID.
+	MessageControlID string
+	Actor            pyxis.Actor
 	// Source is "cabinet" or "api".
 	Source string
 	At     time.Time
@@ -195,8 +199,9 @@ func (in *Intake) unmatched(ctx context.Context, v Vend, cause string) (VendResu
 		return VendResult{}, fmt.Errorf("%w: a vend without an order must say what it dispensed", ErrInvalidReport)
 	}
 	u := db.UnmatchedDispense{
-		CabinetID: v.Cabinet.ID, OrderRef: v.OrderRef, Cause: cause, MessageControlID: v.ReportID,
-		Lines: v.Lines, Actor: v.Actor, Source: v.Source, At: v.At,
+		CabinetID: v.Cabinet.ID, OrderRef: v.OrderRef, Cause: cause, MessageControlID: cmp.Or(v.MessageControlID, v.ReportID),
+		ClaimKey: v.ReportID,
+		Lines:    v.Lines, Actor: v.Actor, Source: v.Source, At: v.At,
 	}
 	res, err := in.Store.RecordUnmatchedDispense(ctx, u)
 	if err != nil {

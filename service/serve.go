@@ -85,6 +85,7 @@ func NewAPIServer(store *db.Store, tc client.Client, cfg Config) (*api.Server, e
 	apiCfg := cfg.API
 	apiCfg.JWTSecret = []byte(cfg.JWTSecret)
 	apiCfg.AllowSimulatedCabinets = cfg.AllowSimulatedCabinets
+	apiCfg.HL7ZoneUnset = cfg.HL7.Location == nil
 	if cfg.Metrics.API {
 		apiCfg.Metrics, apiCfg.AuditVerifyInterval = cfg.Registry, cfg.Metrics.AuditVerifyInterval
 	}

@@ -37,11 +37,13 @@ WITH gone AS (
 DELETE FROM cabinet_messages m
 USING gone
 WHERE m.cabinet_id = gone.cabinet_id
-  AND (m.message_control_id = gone.message_control_id OR m.message_control_id = gone.message_control_id || '/parked')
+  AND (m.message_control_id = gone.message_control_id
+       OR left(m.message_control_id, length(gone.message_control_id) + 1) = gone.message_control_id || '/')
 `
 
 // ForgetInboxReport removes a settled report whose message control id aged out, with the claims
-// it was applied under, so that the id can be taken again.
+// it was applied under (the id, and the id/... of its parked lines and of each order of a vend
+// of several), so that the id can be taken again.
 func (q *Queries) ForgetInboxReport(ctx context.Context, id int64) error {
 	_, err := q.db.Exec(ctx, forgetInboxReport, id)
 	return err
@@ -225,7 +227,8 @@ WHERE m.received_at < $1
   AND NOT EXISTS (
     SELECT 1 FROM cabinet_inbox i
     WHERE i.cabinet_id = m.cabinet_id AND i.state = 'pending'
-      AND (i.message_control_id = m.message_control_id OR i.message_control_id || '/parked' = m.message_control_id)
+      AND (i.message_control_id = m.message_control_id
+           OR left(m.message_control_id, length(i.message_control_id) + 1) = i.message_control_id || '/')
   )
 `
 

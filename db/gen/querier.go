@@ -71,7 +71,8 @@ type Querier interface {
 	// it affects one row when the pocket is new.
 	EnsureStockRow(ctx context.Context, arg EnsureStockRowParams) (int64, error)
 	// ForgetInboxReport removes a settled report whose message control id aged out, with the claims
-	// it was applied under, so that the id can be taken again.
+	// it was applied under (the id, and the id/... of its parked lines and of each order of a vend
+	// of several), so that the id can be taken again.
 	ForgetInboxReport(ctx context.Context, id int64) error
 	// GetAuditChainInfo returns the chain head, the last legacy (unchained) entry id, how many
 	// legacy entries there are and the first of them, and the seal of the legacy entries

@@ -55,7 +55,8 @@ WHERE raw <> '' AND state <> 'pending' AND received_at < @cutoff;
 
 -- name: ForgetInboxReport :exec
 -- ForgetInboxReport removes a settled report whose message control id aged out, with the claims
--- it was applied under, so that the id can be taken again.
+-- it was applied under (the id, and the id/... of its parked lines and of each order of a vend
+-- of several), so that the id can be taken again.
 WITH gone AS (
     DELETE FROM cabinet_inbox
     WHERE id = @id AND state <> 'pending'
@@ -64,7 +65,8 @@ WITH gone AS (
 DELETE FROM cabinet_messages m
 USING gone
 WHERE m.cabinet_id = gone.cabinet_id
-  AND (m.message_control_id = gone.message_control_id OR m.message_control_id = gone.message_control_id || '/parked');
+  AND (m.message_control_id = gone.message_control_id
+       OR left(m.message_control_id, length(gone.message_control_id) + 1) = gone.message_control_id || '/');
 
 -- name: PurgeInbox :execrows
 -- PurgeInbox removes settled reports received before a time.
@@ -79,5 +81,6 @@ WHERE m.received_at < @before
   AND NOT EXISTS (
     SELECT 1 FROM cabinet_inbox i
     WHERE i.cabinet_id = m.cabinet_id AND i.state = 'pending'
-      AND (i.message_control_id = m.message_control_id OR i.message_control_id || '/parked' = m.message_control_id)
+      AND (i.message_control_id = m.message_control_id
+           OR left(m.message_control_id, length(i.message_control_id) + 1) = i.message_control_id || '/')
   );
