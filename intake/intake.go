@@ -21,6 +21,7 @@ import (
 
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/metrics"
 )
@@ -57,6 +58,8 @@ type Intake struct {
 	Metrics *metrics.Reports
 
 	wake chan struct{}
+	// refusals aggregates the audit of refused peers: one entry a minute per address.
+	refusals mllp.RefusalCounter
 }
 
 // apply applies a pocket event (anything but a vend) of a cabinet; it is idempotent per
