@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/medreq/pyxis/db"
 )
@@ -124,6 +125,10 @@ type Options struct {
 	// Authorizations, when set, returns how many times each request's authorization was
 	// applied at its cabinet (a simulator's count, or a cabinet's log).
 	Authorizations func(ctx context.Context) (map[string]int, error)
+	// Failures reads the failures Temporal reports (an activity's last failure), whose
+	// message is sealed when payloads are encrypted ("Encoded failure"): the Temporal client's
+	// failure converter. Nil shows the message as Temporal holds it.
+	Failures converter.FailureConverter
 	// Now is the clock (time.Now).
 	Now func() time.Time
 	// retention is how long Temporal keeps closed workflows (read from the namespace): a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
@@ -96,7 +97,7 @@ func stuckActivities(ctx context.Context, tc Temporal, wfs map[string]workflowIn
 			since := pa.GetLastStartedTime().AsTime()
 			if pa.GetAttempt() > 1 && !since.IsZero() && now.Sub(since) > o.StuckAfter {
 				out = append(out, Violation{Stuck, id, fmt.Sprintf("activity %s retrying (attempt %d): %s",
-					pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage())})
+					pa.GetActivityType().GetName(), pa.GetAttempt(), failureMessage(o.Failures, pa.GetLastFailure()))})
 			}
 		}
 		if wt := desc.GetPendingWorkflowTask(); wt != nil && wt.GetAttempt() > 3 {
@@ -104,4 +105,12 @@ func stuckActivities(ctx context.Context, tc Temporal, wfs map[string]workflowIn
 		}
 	}
 	return out
+}
+
+// failureMessage is a failure's message, opened with fc when the message is sealed.
+func failureMessage(fc converter.FailureConverter, f *failurepb.Failure) string {
+	if fc == nil || f == nil || f.GetEncodedAttributes() == nil {
+		return f.GetMessage()
+	}
+	return fc.FailureToError(f).Error()
 }

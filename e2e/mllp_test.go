@@ -54,7 +54,11 @@ func TestHugeFramesAreRefusedUnread(t *testing.T) {
 		map[string]any{"report_sources": []string{"127.0.0.1/32", "127.0.0.2/32"}})
 	require.Equal(t, http.StatusOK, status, body)
 	dialer := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 2 * time.Second}
-	frame := mllp.AppendFrame(nil, append([]byte(`MSH|^~\&|PYX|||||RDS^O13|big|P|2.5`+"\r"), bytes.Repeat([]byte("x"), 1<<20)...))
+	// Just under 1 MiB, the old frame limit: a well-formed message the listener would once
+	// have parsed whole.
+	head := []byte(`MSH|^~\&|PYX-ICU-01||PYXIS-MEDREQ||20260314093512+0000||RDS^O13^RDS_O13|big|P|2.5` + "\rNTE|1||")
+	msg := append(head, bytes.Repeat([]byte("x"), 1<<20-len(head)-1)...)
+	frame := mllp.AppendFrame(nil, append(msg, '\r'))
 	before := residentBytes(t)
 	for range 20 {
 		nc, err := dialer.Dial("tcp", cab.listener)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
@@ -186,9 +187,15 @@ func (in *Intake) checkBound(ctx context.Context, cab pyxis.Cabinet, e cabinet.E
 
 // refuse audits a report from a peer that may not send it (report_refused); it changes
 // nothing else.
+// A peer refused again and again costs one log line and one audit entry a minute, with the
+// count of refusals since the last.
 func (in *Intake) refuse(ctx context.Context, cab pyxis.Cabinet, e cabinet.Event, p mllp.Peer, why string) {
-	in.logger().WarnContext(ctx, "cabinet report refused", "cabinet", cab.Code, "peer", peerString(p), "reason", why)
-	in.audit(ctx, cab, e, "report_refused", map[string]any{"peer": peerString(p), "reason": why})
+	report, count := in.refusals.Add(p.Addr.Addr().Unmap(), time.Now())
+	if !report {
+		return
+	}
+	in.logger().WarnContext(ctx, "cabinet report refused", "cabinet", cab.Code, "peer", peerString(p), "reason", why, "refusals", count)
+	in.audit(ctx, cab, e, "report_refused", map[string]any{"peer": peerString(p), "reason": why, "refusals": count})
 }
 
 // audit records something about a report that is not a change of stock.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/cabinet"
+	"github.com/medreq/pyxis/cabinet/mllp"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/internal/metrics"
 )
@@ -74,6 +75,8 @@ type Intake struct {
 	RawPurgeInterval time.Duration
 
 	wake chan struct{}
+	// refusals aggregates the audit of refused peers: one entry a minute per address.
+	refusals mllp.RefusalCounter
 }
 
 // apply applies a pocket event (anything but a vend) of a cabinet; it is idempotent per

@@ -2,6 +2,7 @@ package intake_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -152,7 +153,15 @@ func TestWhoMayReport(t *testing.T) {
 
 	entries, err := f.store.ListAuditByAction(ctx, "report_refused")
 	require.NoError(t, err)
-	assert.Len(t, entries, 3, "every refusal is audited")
+	assert.Len(t, entries, 3, "every refusing peer is audited")
+
+	// The same peer again and again: refused each time, audited once a minute.
+	for i := range 5 {
+		require.ErrorAs(t, in.HandleEvent(from("10.20.5.9:4001"), returned(fmt.Sprintf("R-X%d", i), 1)), &re)
+	}
+	entries, err = f.store.ListAuditByAction(ctx, "report_refused")
+	require.NoError(t, err)
+	assert.Len(t, entries, 3, "one aggregated entry a minute per peer, not one per report")
 	for _, id := range []string{"R-1", "R-5", "R-6"} {
 		_, err := f.store.InboxReportState(ctx, f.cab.ID, id)
 		assert.ErrorIs(t, err, pyxis.ErrNotFound, "a refused report changes nothing: %s", id)

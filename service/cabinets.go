@@ -303,7 +303,13 @@ func ListenMLLP(cfg Config, in *intake.Intake, cabs CabinetDirectory) (*mllp.Ser
 		so.AcceptPeer = func(ctx context.Context, p mllp.Peer) error {
 			list, err := cabs.ListCabinets(ctx)
 			if err != nil {
-				return fmt.Errorf("cabinets not readable: %w", err)
+				// The database is away: let the connection in rather than count a refusal
+				// against a genuine cabinet (which would cut it off for a minute once the
+				// database is back). Each report is still checked against its cabinet, and
+				// answered AR "resend later" while the database is away; the frame and shape
+				// bounds hold as ever.
+				slog.Warn("MLLP peer check skipped: cabinets not readable", "peer", p.Addr.String(), "error", err)
+				return nil
 			}
 			if !intake.MayConnect(list, p) {
 				return errors.New("no cabinet may report from this peer")

@@ -44,6 +44,9 @@ func (r *refusals) overLimit(addr netip.Addr, max int, now time.Time) bool {
 func (r *refusals) add(addr netip.Addr, reason string, now time.Time) (report bool, count int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.byAddr == nil {
+		r.byAddr = make(map[netip.Addr]*peerRefusals)
+	}
 	for a, p := range r.byAddr {
 		// Forget peers quiet for a whole window, so the map does not grow without bound.
 		if now.Sub(p.since) >= 2*refusalWindow {
@@ -67,4 +70,16 @@ func (r *refusals) add(addr netip.Addr, reason string, now time.Time) (report bo
 		return true, p.count
 	}
 	return false, 0
+}
+
+// RefusalCounter aggregates refusals per address for an application that refuses peers per
+// message, as the server does per connection: the first refusal of an address in a minute is
+// reported at once, the others counted into the next report. Its zero value is ready; it is
+// safe for concurrent use.
+type RefusalCounter struct{ r refusals }
+
+// Add counts a refusal of addr at now and says whether to report (log, audit) it now, with
+// the number of refusals the report stands for.
+func (c *RefusalCounter) Add(addr netip.Addr, now time.Time) (report bool, count int) {
+	return c.r.add(addr, "", now)
 }

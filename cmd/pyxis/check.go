@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/medreq/pyxis/check"
+	"github.com/medreq/pyxis/codec"
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/service"
 )
@@ -46,6 +47,14 @@ func runCheck(ctx context.Context, cfg service.Config, args []string, stdout io.
 	}
 	defer tc.Close()
 	o := check.Options{Namespace: cfg.TemporalNamespace, StuckAfter: *stuck, Settle: *settle, CabinetCodes: cabinets}
+	if !cfg.Codec.Disabled && len(cfg.Codec.Keys) > 0 {
+		cd, err := codec.New(cfg.Codec.Keys)
+		if err != nil {
+			return err
+		}
+		// Failure messages are sealed in Temporal: open them for the report.
+		_, o.Failures = service.PayloadConverters(cd, nil)
+	}
 	for _, code := range cabinets {
 		cab, err := store.GetCabinetByCode(ctx, code)
 		if err != nil {
