@@ -71,7 +71,9 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 	assert.Equal(t, "duplicate_approval", body["error"].(map[string]any)["code"])
 
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("nurse-other", pyxis.RoleNurse), nil)
-	assert.Equal(t, http.StatusForbidden, status, "a nurse never approves: %v", body)
+	assert.Equal(t, http.StatusNotFound, status, "a nurse never approves, and one who may not see the request learns nothing of it: %v", body)
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", nurse, nil)
+	assert.Equal(t, http.StatusForbidden, status, "a nurse never approves, not even her own: %v", body)
 
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", p2, nil)
 	require.Equal(t, http.StatusAccepted, status, body)
