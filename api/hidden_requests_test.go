@@ -26,6 +26,8 @@ func TestNurseGets404OnEveryRouteOfAHiddenRequest(t *testing.T) {
 		{"POST", "/v1/requests/" + hidden + "/cancel", `{"reason": "mine?"}`, AccessRequestCancel},
 		{"POST", fmt.Sprintf("/v1/cabinets/%d/events", w.w3.ID), `{"type": "withdrawn", "request_id": "` + hidden + `"}`, AccessRequestWithdraw},
 		{"POST", fmt.Sprintf("/v1/cabinets/%d/events", w.icu.ID), `{"type": "withdrawn", "request_id": "` + hidden + `"}`, AccessRequestWithdraw},
+		{"POST", "/v1/requests/" + hidden + "/approve", "", AccessRequestApprove},
+		{"POST", "/v1/requests/" + hidden + "/reject", `{"reason": "x"}`, AccessRequestReject},
 	} {
 		rec := call(h, c.method, c.path, ana, c.body)
 		requireError(t, rec, http.StatusNotFound, CodeNotFound)
@@ -35,4 +37,8 @@ func TestNurseGets404OnEveryRouteOfAHiddenRequest(t *testing.T) {
 		assert.Equal(t, []any{AccessDenied, []string{hidden}, map[string]any{"attempted": c.action}},
 			[]any{got[0].Action, got[0].RequestIDs, got[0].Details}, c.path)
 	}
+	// A route her role may not take answers 404 for a request that does not exist too, and
+	// 403 only for one she may see.
+	requireError(t, call(h, "POST", "/v1/requests/medreq-01JQ7ZK3V8XG4N2P5R6S7T8W99/approve", ana, ""), http.StatusNotFound, CodeNotFound)
+	requireError(t, call(h, "POST", "/v1/requests/"+w.requests["ana@icu"]+"/approve", ana, ""), http.StatusForbidden, CodeForbidden)
 }

@@ -110,7 +110,11 @@ func mustContract() *contract {
 // wrong role learns nothing from a malformed parameter. A route the document does not know is
 // refused: it cannot be registered by the generated code, and a hand-registered one must be
 // documented first.
-func (c *contract) authorize() gin.HandlerFunc {
+//
+// hidden, when set, is asked first about a caller the route's roles refuse: an error it
+// returns is answered instead of the 403 (a nurse on a route of a request she may not see
+// gets the 404 of a request that does not exist).
+func (c *contract) authorize(hidden func(*gin.Context) error) gin.HandlerFunc {
 	return func(ctx *gin.Context) {
 		op, ok := c.ops[ctx.Request.Method+" "+ctx.FullPath()]
 		if !ok {
@@ -118,6 +122,12 @@ func (c *contract) authorize() gin.HandlerFunc {
 			return
 		}
 		if a := actor(ctx); len(op.roles) > 0 && !slices.Contains(op.roles, a.Role) {
+			if hidden != nil {
+				if err := hidden(ctx); err != nil {
+					abort(ctx, err)
+					return
+				}
+			}
 			abort(ctx, newError(http.StatusForbidden, CodeForbidden,
 				fmt.Sprintf("role %q may not do this; allowed: %s", a.Role, strings.Join(op.roles, ", ")), nil))
 			return

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -202,6 +204,31 @@ func (s *Server) mayRead(ctx context.Context, p Principal, requesterID string, c
 		}
 	}
 	return errHidden
+}
+
+// hiddenFromNurse answers a nurse whom a request's route refuses by role (approve, reject)
+// as the route would for a request she may not see: 404 when it does not exist or is hidden
+// from her (logged denied), so the refusal tells her nothing; nil (the 403 stands) for a
+// request she may see.
+func (s *Server) hiddenFromNurse(c *gin.Context) error {
+	if s.reqs == nil || principal(c).Role != pyxis.RoleNurse || !strings.HasPrefix(c.FullPath(), "/v1/requests/:id") {
+		return nil
+	}
+	id := c.Param("id")
+	if !pyxis.ValidRequestID(id) {
+		return notFound("request")
+	}
+	req, err := s.reqs.GetRequest(c.Request.Context(), id)
+	if errors.Is(err, pyxis.ErrNotFound) {
+		return notFound("request")
+	}
+	if err == nil {
+		err = s.mayRead(c.Request.Context(), principal(c), req.Requester.ID, req.CabinetID)
+	}
+	if errors.Is(err, errHidden) {
+		return s.deny(c, id, "request."+path.Base(c.FullPath()))
+	}
+	return err
 }
 
 // mayActOn refuses, with the 404 of a request that does not exist, an action of a caller who

@@ -273,9 +273,9 @@ func (s *Server) Handler() http.Handler {
 	// per-user rate limit, the text check of parameters, and the roles the document admits.
 	// The group has no path of its own, so unknown routes still fall to NoRoute (404)
 	// without asking for a token.
-	v1 := r.Group("/", s.auth.authenticate(), s.limiter.middleware(), checkParams(), spec.authorize())
+	v1 := r.Group("/", s.auth.authenticate(), s.limiter.middleware(), checkParams(), spec.authorize(s.hiddenFromNurse))
 	RegisterHandlersWithOptions(v1, routes{s}, GinServerOptions{ErrorHandler: spec.paramError})
-	s.codecRoutes(r, spec.authorize())
+	s.codecRoutes(r, spec.authorize(nil))
 	s.consoleRoutes(r)
 	return r
 }

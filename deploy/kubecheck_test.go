@@ -34,6 +34,7 @@ type expectation struct {
 	minAvailable int
 	mllpExposed  bool // the MLLP Service is a load balancer for the cabinets' network
 	cabinetSim   bool // the simulated cabinet runs in the namespace
+	hs256        bool // PYXIS_AUTH=hs256: the api reads PYXIS_JWT_SECRET (else jwks)
 }
 
 // workload is what a pyxis workload must look like.
@@ -52,9 +53,8 @@ type workload struct {
 var pyxisWorkloads = []workload{
 	{
 		kind: "Deployment", name: "pyxis-api", container: "api", subcommand: "api", port: 8080,
-		needs: []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "PYXIS_HTTP_ADDR", "PYXIS_MLLP_ADDR", "PYXIS_JWT_SECRET", "PYXIS_CODEC_KEYS"},
-		secrets: map[string]string{"DATABASE_URL": "pyxis-secrets/DATABASE_URL", "PYXIS_JWT_SECRET": "pyxis-secrets/PYXIS_JWT_SECRET",
-			"PYXIS_CODEC_KEYS": "pyxis-secrets/PYXIS_CODEC_KEYS"},
+		needs:    []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "PYXIS_HTTP_ADDR", "PYXIS_MLLP_ADDR", "PYXIS_AUTH", "PYXIS_CODEC_KEYS"},
+		secrets:  map[string]string{"DATABASE_URL": "pyxis-secrets/DATABASE_URL", "PYXIS_CODEC_KEYS": "pyxis-secrets/PYXIS_CODEC_KEYS"},
 		minGrace: 40, // and at least the shutdown delay and timeout (checkShutdownBound)
 	},
 	{
@@ -68,6 +68,27 @@ var pyxisWorkloads = []workload{
 		needs:   []string{"DATABASE_URL"},
 		secrets: map[string]string{"DATABASE_URL": "pyxis-db-owner/DATABASE_URL_OWNER"},
 	},
+}
+
+// workloads returns the pyxis workloads as e renders them: with PYXIS_AUTH=jwks (the base)
+// the api verifies the provider's tokens and needs its JWKS; with hs256 (the dev overlay) it
+// needs the secret, from pyxis-secrets, and nothing else reads it.
+func workloads(e expectation) []workload {
+	out := slices.Clone(pyxisWorkloads)
+	for i, w := range out {
+		if w.name != "pyxis-api" {
+			continue
+		}
+		w.secrets = maps.Clone(w.secrets)
+		if e.hs256 {
+			w.needs = append(slices.Clone(w.needs), "PYXIS_JWT_SECRET")
+			w.secrets["PYXIS_JWT_SECRET"] = "pyxis-secrets/PYXIS_JWT_SECRET"
+		} else {
+			w.needs = append(slices.Clone(w.needs), "PYXIS_JWKS_URL", "PYXIS_JWT_ISSUER", "PYXIS_JWT_AUDIENCE")
+		}
+		out[i] = w
+	}
+	return out
 }
 
 // secretNames are variables that must never sit in a ConfigMap.
@@ -127,7 +148,7 @@ func checkManifests(m manifests, e expectation) []string {
 	}
 	checkConfigMaps(m, &p)
 	var image string
-	for _, w := range pyxisWorkloads {
+	for _, w := range workloads(e) {
 		o, ok := m.find(w.kind, w.name)
 		if !ok {
 			p.addf("no %s %s", w.kind, w.name)

@@ -27,6 +27,7 @@ var (
 		namespace:  "pyxis-dev",
 		replicas:   map[string]int32{"pyxis-api": 1, "pyxis-worker": 1, "pyxis-cabinet-sim": 1},
 		cabinetSim: true,
+		hs256:      true,
 	}
 )
 
@@ -99,27 +100,31 @@ func TestKubernetesSecrets(t *testing.T) {
 
 	// The example holds exactly the keys the workloads read, and the dev overlay generates
 	// the same Secrets.
-	want := map[string][]string{}
-	for _, w := range pyxisWorkloads {
-		for _, ref := range w.secrets {
-			name, key, _ := strings.Cut(ref, "/")
-			if !slices.Contains(want[name], key) {
-				want[name] = append(want[name], key)
+	want := func(e expectation) map[string][]string {
+		out := map[string][]string{}
+		for _, w := range workloads(e) {
+			for _, ref := range w.secrets {
+				name, key, _ := strings.Cut(ref, "/")
+				if !slices.Contains(out[name], key) {
+					out[name] = append(out[name], key)
+				}
 			}
 		}
-	}
-	for _, keys := range want {
-		slices.Sort(keys)
+		for _, keys := range out {
+			slices.Sort(keys)
+		}
+		return out
 	}
 	example, err := renderBase(fsys)
 	require.NoError(t, err)
 	dev, err := render(fsys, "overlays/dev")
 	require.NoError(t, err)
-	assert.Equal(t, want, secretKeys(dev), "the dev overlay's generated Secrets")
-	// The example also holds the database CA the pods mount (optional: the dev overlay does
-	// not verify its database).
-	want["pyxis-db-ca"] = []string{"ca.crt"}
-	assert.Equal(t, want, secretKeys(example), "secrets.example.yaml")
+	assert.Equal(t, want(devExpectation), secretKeys(dev), "the dev overlay's generated Secrets")
+	// The example holds no HS256 secret where the provider's tokens are verified, and the
+	// database CA the pods mount (optional: the dev overlay does not verify its database).
+	wantExample := want(baseExpectation)
+	wantExample["pyxis-db-ca"] = []string{"ca.crt"}
+	assert.Equal(t, wantExample, secretKeys(example), "secrets.example.yaml")
 	for _, w := range pyxisWorkloads {
 		o, ok := example.find(w.kind, w.name)
 		require.True(t, ok, w.name)

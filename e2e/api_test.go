@@ -45,7 +45,9 @@ func TestAuthentication(t *testing.T) {
 		{"technician creates", "POST", "/v1/requests", c.token("tech", pyxis.RoleTechnician), http.StatusForbidden},
 		{"pharmacist creates", "POST", "/v1/requests", c.token("ph", pyxis.RolePharmacist), http.StatusForbidden},
 		{"technician reads requests", "GET", "/v1/requests", c.token("tech", pyxis.RoleTechnician), http.StatusForbidden},
-		{"nurse approves", "POST", "/v1/requests/medreq-01J00000000000000000000000/approve", c.token("n", pyxis.RoleNurse), http.StatusForbidden},
+		// A nurse never approves; of a request that does not exist (or she may not see) she
+		// learns only that: 404, as on every route of such a request.
+		{"nurse approves", "POST", "/v1/requests/medreq-01J00000000000000000000000/approve", c.token("n", pyxis.RoleNurse), http.StatusNotFound},
 		{"nurse sets stock", "PUT", fmt.Sprintf("/v1/cabinets/%d/stock/%d", f.cabinetID, f.meds[0]), c.token("n", pyxis.RoleNurse), http.StatusForbidden},
 		{"pharmacist adds medication", "POST", "/v1/medications", c.token("ph", pyxis.RolePharmacist), http.StatusForbidden},
 		{"nurse lists requests", "GET", "/v1/requests", c.token("n", pyxis.RoleNurse), http.StatusOK},

@@ -71,7 +71,9 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 	assert.Equal(t, "duplicate_approval", body["error"].(map[string]any)["code"])
 
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("nurse-other", pyxis.RoleNurse), nil)
-	assert.Equal(t, http.StatusForbidden, status, "a nurse never approves: %v", body)
+	assert.Equal(t, http.StatusNotFound, status, "a nurse never approves, and one who may not see the request learns nothing of it: %v", body)
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", nurse, nil)
+	assert.Equal(t, http.StatusForbidden, status, "a nurse never approves, not even her own: %v", body)
 
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", p2, nil)
 	require.Equal(t, http.StatusAccepted, status, body)
@@ -106,4 +108,40 @@ func TestUncontrolledAndLowerListsNeedOneApproval(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, status, body)
 	status, body = c.do("POST", "/v1/medications", admin, map[string]any{"code": "NO-LIST-" + f.cabinetCode, "name": "x", "controlled": true})
 	assert.Equal(t, http.StatusUnprocessableEntity, status, "controlled needs its list: %v", body)
+}
+
+// Two accounts of one professional registration are one pharmacist: the registration the
+// users directory holds goes with each approval, and the second approval under it is refused
+// (409 duplicate_approval); a pharmacist of another registration completes the request.
+func TestDualApprovalNeedsTwoRegistrations(t *testing.T) {
+	c := newAPI(t, testConfig())
+	f := c.fixture(5)
+	morphine := c.controlledMedication(f, "A1", 5)
+	nurse := c.token("nurse-reg", pyxis.RoleNurse)
+	admin := c.token("admin-1", pyxis.RoleAdmin)
+	for id, reg := range map[string]string{"pharm-reg-a": "CRF-SP 1111", "pharm-reg-a2": "CRF-SP 1111", "pharm-reg-b": "CRF-SP 2222"} {
+		status, body := c.do("POST", "/v1/users", admin, map[string]any{"id": id, "name": id, "role": "pharmacist", "registration": reg})
+		require.Equal(t, http.StatusCreated, status, body)
+	}
+	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
+		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-REG-1", "bed": "3"}, "priority": "urgent",
+		"items": []map[string]any{{"medication_id": morphine, "quantity": 1}},
+	})
+	require.Equal(t, http.StatusCreated, status, body)
+	id := body["id"].(string)
+	c.waitStatus(id, nurse, "awaiting_approval")
+
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-reg-a", pyxis.RolePharmacist), nil)
+	require.Equal(t, http.StatusAccepted, status, body)
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-reg-a2", pyxis.RolePharmacist), nil)
+	require.Equal(t, http.StatusConflict, status, body)
+	assert.Equal(t, "duplicate_approval", body["error"].(map[string]any)["code"])
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-reg-b", pyxis.RolePharmacist), nil)
+	require.Equal(t, http.StatusAccepted, status, body)
+	assert.Equal(t, "approved", body["status"])
+	regs := []string{}
+	for _, a := range body["approvals"].([]any) {
+		regs = append(regs, a.(map[string]any)["registration"].(string))
+	}
+	assert.Equal(t, []string{"CRF-SP 1111", "CRF-SP 2222"}, regs)
 }

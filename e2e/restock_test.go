@@ -524,13 +524,16 @@ func TestIntakeVendCompletesRequestOnce(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	assert.Equal(t, []string{"adjusted", "dispensed"}, c.movementKinds(f, f.meds[0]))
 
-	// Another report for the request once it is dispensed is a dispense of its own: it is
-	// recorded, and a pharmacist reviews it.
+	// Another report of this cabinet for the request once it is dispensed is applied to the
+	// request by the rules of every vend: beyond the order, it opens an over_vend.
 	again := c.vend(f, "RDS-2-"+id, id, 1)
 	out, err = in.apply(ctx, again)
 	require.NoError(t, err)
-	assert.Equal(t, "unmatched", out)
+	assert.Equal(t, "late_vend", out)
 	assert.EqualValues(t, 6, requireLedger(t, f, f.meds[0]))
+	over := c.discrepancies(f, "open")
+	require.Len(t, over, 1)
+	assert.Equal(t, []any{"over_vend", float64(0), float64(1)}, []any{over[0]["kind"], over[0]["expected"], over[0]["actual"]})
 	elsewhere := c.vend(other, "RDS-3-"+id, id, 1)
 	out, err = in.apply(ctx, elsewhere)
 	require.NoError(t, err)
@@ -545,7 +548,7 @@ func TestIntakeVendCompletesRequestOnce(t *testing.T) {
 	assert.Equal(t, "unmatched", out)
 
 	reviews := c.overrides(f)
-	require.Len(t, reviews, 2)
+	require.Len(t, reviews, 1, "the vend of a request awaiting approval")
 	for _, r := range reviews {
 		assert.Equal(t, "request_not_ready", r["cause"])
 		assert.Equal(t, "open", r["status"])

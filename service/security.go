@@ -199,8 +199,7 @@ func (c Config) requireAuth() error {
 // placeholderSecrets are secrets published in this repository's examples (deploy/): a
 // deployment that copied one verifies tokens anyone can sign.
 var placeholderSecrets = []string{
-	"CHANGE-ME-to-at-least-32-random-characters",
-	"dev-only-jwt-secret-not-for-production-0123456789",
+	"CHANGE-ME-to-at-least-32-random-characters", // secrets.example.yaml, before PYXIS_AUTH=jwks
 }
 
 // minSecretBits is the least entropy CheckJWTSecret accepts, estimated from the secret's

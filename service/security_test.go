@@ -96,7 +96,6 @@ func TestAuthModes(t *testing.T) {
 
 	for _, bad := range []string{
 		"CHANGE-ME-to-at-least-32-random-characters", // deploy/kubernetes/secrets.example.yaml
-		"dev-only-jwt-secret-not-for-production-0123456789",
 		strings.Repeat("s", 32), strings.Repeat("ab", 20), "test-secret-test-secret-test-secret",
 	} {
 		cfg, err := LoadConfig(env("PYXIS_JWT_SECRET", bad))
