@@ -204,9 +204,16 @@ func (s *Server) consoleSignedIn(c *gin.Context) {
 	tok, err := s.sessionToken(c)
 	if err == nil && tok == "" {
 		c.Header("Cache-Control", "no-store")
+		if s.oidc != nil {
+			// The page then offers to sign in with the identity provider (GET /login).
+			c.Header(consoleSignInHeader, "oidc")
+		}
 		c.AbortWithStatus(http.StatusNoContent)
 	}
 }
+
+// consoleSignInHeader says, on the 204 of GET /console/me, how the console signs in.
+const consoleSignInHeader = "X-Console-Sign-In"
 
 func (s *Server) consoleMe(c *gin.Context) {
 	p := principal(c)

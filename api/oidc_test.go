@@ -111,8 +111,12 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 	t.Cleanup(s.Close)
 	h := s.Handler()
 
+	rec := call(h, "GET", "/console/me", "", "")
+	require.Equal(t, http.StatusNoContent, rec.Code)
+	assert.Equal(t, "oidc", rec.Header().Get("X-Console-Sign-In"), "the page offers the provider's sign-in")
+
 	callback, login := startLogin(t, h)
-	rec := withCookie(h, "GET", callback, login, "")
+	rec = withCookie(h, "GET", callback, login, "")
 	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
 	var session *http.Cookie
 	for _, c := range rec.Result().Cookies() {
