@@ -464,6 +464,39 @@ func TestConsoleInABrowser(t *testing.T) {
 		assert.Equal(t, 1, b.named(pt, "table", "Approval queue"))
 	})
 
+	t.Run("a technician's count that differs is resolved by a pharmacist; an admin adds a user", func(t *testing.T) {
+		b := b.with(t)
+		tech := b.user(c.token("tech-ui", pyxis.RoleTechnician), "")
+		eval[bool](b, tech, `(location.hash = "stock", true)`)
+		row := fmt.Sprintf(`[...document.querySelectorAll("tbody tr")].find((r) => r.textContent.includes(%s) && r.textContent.includes("Medication 1"))`, js(f.cabinetCode))
+		b.eventually(tech, row+" !== undefined", "the pocket is listed")
+		onHand := eval[int](b, tech, row+`.querySelectorAll("td")[2].textContent * 1`)
+		eval[bool](b, tech, `(() => { const r = `+row+`; r.querySelector('input[id^="sc-"]').value = "`+fmt.Sprint(onHand-1)+`"; [...r.querySelectorAll("button")].find((x) => x.textContent === "Record count").click(); return true; })()`)
+		// The count is recorded through the API; the discrepancies page reads it when opened.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			status, body := c.do("GET", fmt.Sprintf("/v1/discrepancies?status=open&cabinet_id=%d", f.cabinetID), p1Tok, nil)
+			if assert.Equal(ct, http.StatusOK, status) {
+				assert.NotEmpty(ct, body["data"])
+			}
+		}, 10*time.Second, 100*time.Millisecond)
+		eval[bool](b, pharmacist, `(location.hash = "discrepancies", true)`)
+		dis := fmt.Sprintf(`[...document.querySelectorAll("tbody tr")].find((r) => r.textContent.includes(%s))`, js(f.cabinetCode))
+		b.eventually(pharmacist, dis+" !== undefined", "the count mismatch waits for a pharmacist")
+		eval[bool](b, pharmacist, `(() => { const r = `+dis+`; r.querySelector('input[id^="dr-"]').value = "recounted: one vial broken"; r.querySelector('input[id^="dc-"]').value = "`+fmt.Sprint(onHand-1)+`"; [...r.querySelectorAll("button")].find((x) => x.textContent === "Resolve").click(); return true; })()`)
+		b.eventually(pharmacist, dis+" === undefined", "resolved, it leaves the list")
+		b.eventually(tech, `(location.hash = "refills", location.hash = "stock", true)`, "back to the stock")
+		b.eventually(tech, row+`?.querySelectorAll("td")[2].textContent === "`+fmt.Sprint(onHand-1)+`"`, "on hand is the counted level")
+		eval[bool](b, pharmacist, `(location.hash = "queue", true)`)
+
+		admin := b.user(c.token("admin-1", pyxis.RoleAdmin), "")
+		eval[bool](b, admin, `(location.hash = "users", true)`)
+		b.eventually(admin, `document.querySelector("#u-id") !== null`, "the users page")
+		b.do(admin, chromedp.SendKeys(chromedp.ID("u-id"), "nurse-new"), chromedp.SendKeys(chromedp.ID("u-name"), "Nova Enfermeira"),
+			chromedp.SetValue(chromedp.ID("u-role"), "nurse"), chromedp.SendKeys(chromedp.ID("u-unit"), "Test unit"))
+		b.do(admin, chromedp.Click(chromedp.CSS(`form.request button[type="submit"]`)))
+		b.eventually(admin, rowOf("Nova Enfermeira")+" !== undefined", "the new user is listed")
+	})
+
 	t.Run("axe-core on every page, at 1280x800 and 390x844", func(t *testing.T) {
 		b := b.with(t)
 		c.directoryUser("admin-ui", "Ada Admin", pyxis.RoleAdmin, "")
