@@ -329,6 +329,11 @@ func TestConsoleInABrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("med-1"), "Medication 1 ("+f.cabinetCode+"-M1)"),
 			chromedp.Click(chromedp.CSS(`form.request button[type="submit"]`)),
 		)
+		// The pharmacist's queue shows it within 2 s of the workflow's reserving the stock (the
+		// projection's write): measured from the click, which also includes that step.
+		submitted := time.Now()
+		b.within(pharmacist, 3*time.Second, rowOf(mrn)+" !== undefined", "the request arrives in the pharmacist's queue")
+		t.Logf("from Submit request to the row in the pharmacist's queue: %s", time.Since(submitted).Round(time.Millisecond))
 		b.eventually(nurse, rowOf(mrn)+`?.querySelector(".req-status")?.dataset.status === "awaiting_approval"`, "the nurse's row awaits approval")
 		assert.Contains(t, eval[string](b, nurse, rowOf(mrn)+".textContent"), "awaiting approval")
 		assert.Contains(t, eval[string](b, nurse, rowOf(mrn)+".textContent"), "2 × Medication 0; 1 × Medication 1")
@@ -441,6 +446,30 @@ func TestConsoleInABrowser(t *testing.T) {
 		far := b.user(farTok, "")
 		b.eventually(far, `document.querySelector("#mine-h") !== null && document.querySelector("#mine-h").parentElement.querySelector("table, p") !== null`, "her list loaded")
 		assert.NotContains(t, eval[string](b, far, `document.querySelector("main").textContent`), "MRN-UI-1")
+	})
+
+	t.Run("a STAT past its deadline is marked", func(t *testing.T) {
+		b := b.with(t)
+		// A row of the projection as a STAT request looks once its deadline has passed and
+		// before its workflow has expired it.
+		id := "medreq-OVERDUE" + fmt.Sprint(time.Now().UnixNano())
+		ctx := t.Context()
+		_, err := e2e.pool.Exec(ctx, `INSERT INTO medication_requests (id, requester_id, patient_mrn, cabinet_id, priority, status, seq,
+			created_at, updated_at, approval_deadline, has_transitions)
+			VALUES ($1, 'nurse-ui', 'MRN-UI-LATE', $2, 'stat', 'awaiting_approval', 2, now() - interval '20 minutes', now(), now() - interval '5 minutes', true)`,
+			id, f.cabinetID)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, err := e2e.pool.Exec(context.Background(), `DELETE FROM medication_requests WHERE id = $1`, id)
+			assert.NoError(t, err)
+		})
+		b.eventually(pharmacist, rowOf("MRN-UI-LATE")+`?.textContent.includes("Past deadline")`, "the overdue STAT is marked")
+		assert.True(t, eval[bool](b, pharmacist, rowOf("MRN-UI-LATE")+`.classList.contains("overdue")`))
+		assert.Regexp(t, `^2\d:\d\d$`, eval[string](b, pharmacist, rowOf("MRN-UI-LATE")+`.querySelector("[data-since]").textContent`), "waited about 20 minutes")
+		// As its workflow would record it expiring: the queue drops it, live.
+		_, err = e2e.pool.Exec(ctx, `UPDATE medication_requests SET status = 'expired', seq = 3 WHERE id = $1`, id)
+		require.NoError(t, err)
+		b.eventually(pharmacist, rowOf("MRN-UI-LATE")+" === undefined", "expired, it leaves the queue")
 	})
 
 	t.Run("pt-BR", func(t *testing.T) {
