@@ -524,6 +524,23 @@ func TestConsoleInABrowser(t *testing.T) {
 			chromedp.SetValue(chromedp.ID("u-role"), "nurse"), chromedp.SendKeys(chromedp.ID("u-unit"), "Test unit"))
 		b.do(admin, chromedp.Click(chromedp.CSS(`form.request button[type="submit"]`)))
 		b.eventually(admin, rowOf("Nova Enfermeira")+" !== undefined", "the new user is listed")
+
+		// The cabinet's report sources, through the Cabinets page.
+		eval[bool](b, admin, `(location.hash = "cabinets", true)`)
+		cab := rowOf(f.cabinetCode)
+		b.eventually(admin, cab+" !== undefined", "the cabinet is listed")
+		eval[bool](b, admin, `(() => { const r = `+cab+`; r.querySelector('input[id^="rs-"]').value = "10.20.0.0/16"; [...r.querySelectorAll("button")].find((x) => x.textContent === "Save").click(); return true; })()`)
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			status, body := c.do("GET", "/v1/cabinets", c.token("admin-1", pyxis.RoleAdmin), nil)
+			if !assert.Equal(ct, http.StatusOK, status) {
+				return
+			}
+			for _, raw := range body["data"].([]any) {
+				if cb := raw.(map[string]any); cb["code"] == f.cabinetCode {
+					assert.Equal(ct, []any{"10.20.0.0/16"}, cb["report_sources"])
+				}
+			}
+		}, 10*time.Second, 100*time.Millisecond)
 	})
 
 	t.Run("axe-core on every page, at 1280x800 and 390x844", func(t *testing.T) {

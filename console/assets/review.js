@@ -121,17 +121,32 @@ function users() {
 }
 
 function cabinets() {
-  return listPage('cab.title', () => all('/v1/cabinets'), (rows) => {
+  return listPage('cab.title', () => all('/v1/cabinets'), (rows, again) => {
     const cols = [t('col.code'), t('col.name'), t('col.unit'), t('col.driver'), t('col.address'), t('col.sources')];
-    return table(t('cab.title'), cols, rows.map((c) => h('tr', {}, cells(cols, [c.code, c.name, c.unit, c.driver, c.address || '', (c.report_sources || []).join(', ')]))));
+    return table(t('cab.title'), cols, rows.map((c) => {
+      const id = `rs-${c.id}`;
+      const sources = h('input', { id, value: (c.report_sources || []).join(', '), autocomplete: 'off' });
+      const form = h('form', { class: 'actions', onsubmit: act('PUT', `/v1/cabinets/${c.id}/report-sources`, () => ({
+        report_sources: sources.value.split(',').map((x) => x.trim()).filter(Boolean) }), again) },
+      h('label', { for: id, class: 'muted' }, t('col.sources')), sources, h('button', { type: 'submit' }, t('save')));
+      return h('tr', {}, cells(cols, [c.code, c.name, c.unit, c.driver, c.address || '', form]));
+    }));
   });
 }
 
+const controlledLists = ['', 'A1', 'A2', 'A3', 'B1', 'B2', 'C1', 'C2', 'C3', 'C4', 'C5'];
+
 function meds() {
-  return listPage('med.title', () => all('/v1/medications'), (rows) => {
+  return listPage('med.title', () => all('/v1/medications'), (rows, again) => {
     const cols = [t('col.code'), t('col.name'), t('col.strength'), t('col.form'), t('col.controlled')];
     return [h('p', {}, h('a', { href: '/v1/controlled/register?format=csv', download: 'register.csv' }, t('register'))),
-      table(t('med.title'), cols, rows.map((m) => h('tr', {}, cells(cols, [m.code, m.name, m.strength, m.form, m.controlled_list || '']))))];
+      table(t('med.title'), cols, rows.map((m) => {
+        const id = `cl-${m.id}`;
+        const list = h('select', { id }, controlledLists.map((l) => h('option', { value: l, selected: l === (m.controlled_list || '') }, l || '—')));
+        const form = h('form', { class: 'actions', onsubmit: act('PATCH', `/v1/medications/${m.id}`, () => ({ controlled_list: list.value }), again) },
+          h('label', { for: id, class: 'muted' }, t('col.controlled')), list, h('button', { type: 'submit' }, t('save')));
+        return h('tr', {}, cells(cols, [m.code, m.name, m.strength, m.form, form]));
+      }))];
   });
 }
 
