@@ -30,6 +30,7 @@ type sessionStore interface {
 	GetSession(ctx context.Context, idHash []byte) (db.ConsoleSession, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteExpiredSessions(ctx context.Context) (int64, error)
+	UpdateSessionTokens(ctx context.Context, idHash []byte, token, refresh string) error
 }
 
 // ChangeFeed tells of the projection's changes (db.Broker): the console's live views follow
@@ -63,7 +64,16 @@ func (s *Server) sessionToken(c *gin.Context) (string, error) {
 		return "", errCSRF
 	}
 	c.Set(sessionCSRFKey, sess.CSRF)
+	c.Set(sessionKey, sessionRef{idHash: console.HashID(id), refresh: sess.Refresh})
 	return sess.Token, nil
+}
+
+const sessionKey = "pyxis.console_session"
+
+// sessionRef is the request's console session, for a refresh of its tokens.
+type sessionRef struct {
+	idHash  []byte
+	refresh string
 }
 
 // consoleRoutes mounts the console.
