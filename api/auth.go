@@ -117,6 +117,9 @@ type authenticator struct {
 	// session, when set, finds the token of a request's console session (the cookie) when it
 	// has no Authorization header (console.go).
 	session func(c *gin.Context) (string, error)
+	// refresh, when set, renews the token of the request's console session with the identity
+	// provider once it no longer verifies (oidc.go); "" when it cannot.
+	refresh func(c *gin.Context) string
 }
 
 func newAuthenticator(cfg Config, keys *jwksKeys) *authenticator {
@@ -344,6 +347,11 @@ func (a *authenticator) authenticate() gin.HandlerFunc {
 		}
 		ctx := c.Request.Context()
 		p, err := a.verify(ctx, raw)
+		if errors.Is(err, errBadToken) && a.refresh != nil && c.GetHeader("Authorization") == "" {
+			if renewed := a.refresh(c); renewed != "" {
+				p, err = a.verify(ctx, renewed)
+			}
+		}
 		if err == nil && a.dir != nil {
 			p, err = a.dir.resolve(ctx, p)
 		}

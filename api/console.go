@@ -30,6 +30,7 @@ type sessionStore interface {
 	GetSession(ctx context.Context, idHash []byte) (db.ConsoleSession, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteExpiredSessions(ctx context.Context) (int64, error)
+	UpdateSessionTokens(ctx context.Context, idHash []byte, token, refresh string) error
 }
 
 // errCSRF refuses a change made with a session but without its CSRF token.
@@ -56,7 +57,16 @@ func (s *Server) sessionToken(c *gin.Context) (string, error) {
 		return "", errCSRF
 	}
 	c.Set(sessionCSRFKey, sess.CSRF)
+	c.Set(sessionKey, sessionRef{idHash: console.HashID(id), refresh: sess.Refresh})
 	return sess.Token, nil
+}
+
+const sessionKey = "pyxis.console_session"
+
+// sessionRef is the request's console session, for a refresh of its tokens.
+type sessionRef struct {
+	idHash  []byte
+	refresh string
 }
 
 // consoleRoutes mounts the console.
@@ -197,9 +207,16 @@ func (s *Server) consoleSignedIn(c *gin.Context) {
 	tok, err := s.sessionToken(c)
 	if err == nil && tok == "" {
 		c.Header("Cache-Control", "no-store")
+		if s.oidc != nil {
+			// The page then offers to sign in with the identity provider (GET /login).
+			c.Header(consoleSignInHeader, "oidc")
+		}
 		c.AbortWithStatus(http.StatusNoContent)
 	}
 }
+
+// consoleSignInHeader says, on the 204 of GET /console/me, how the console signs in.
+const consoleSignInHeader = "X-Console-Sign-In"
 
 func (s *Server) consoleMe(c *gin.Context) {
 	p := principal(c)

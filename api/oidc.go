@@ -124,6 +124,11 @@ func (o *oidcClient) exchange(ctx context.Context, endpoint, code, verifier, red
 	if o.clientSecret != "" {
 		form.Set("client_secret", o.clientSecret)
 	}
+	return o.post(ctx, endpoint, form)
+}
+
+// post sends a form to the token endpoint and reads the tokens it answers.
+func (o *oidcClient) post(ctx context.Context, endpoint string, form url.Values) (oidcTokens, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return oidcTokens{}, err
@@ -146,6 +151,47 @@ func (o *oidcClient) exchange(ctx context.Context, endpoint, code, verifier, red
 		return oidcTokens{}, errors.New("oidc token: no access token")
 	}
 	return t, nil
+}
+
+// refreshed trades a refresh token for new tokens; the provider may keep the refresh token
+// (none answered) or rotate it.
+func (o *oidcClient) refreshed(ctx context.Context, endpoint, refresh string) (oidcTokens, error) {
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {o.clientID}}
+	if o.clientSecret != "" {
+		form.Set("client_secret", o.clientSecret)
+	}
+	t, err := o.post(ctx, endpoint, form)
+	if err == nil && t.RefreshToken == "" {
+		t.RefreshToken = refresh
+	}
+	return t, err
+}
+
+// refreshSession renews the tokens of the request's console session when its access token no
+// longer verifies (expired), and keeps them in the session; "" when it cannot (no refresh
+// token, or the provider refuses: the user signs in again).
+func (s *Server) refreshSession(c *gin.Context) string {
+	v, ok := c.Get(sessionKey)
+	ref, _ := v.(sessionRef)
+	if !ok || ref.refresh == "" {
+		return ""
+	}
+	ctx := c.Request.Context()
+	d, err := s.oidc.discover(ctx)
+	if err != nil {
+		slog.WarnContext(ctx, "identity provider unavailable; session not refreshed", "error", err)
+		return ""
+	}
+	t, err := s.oidc.refreshed(ctx, d.TokenEndpoint, ref.refresh)
+	if err != nil {
+		slog.InfoContext(ctx, "session not refreshed", "error", err)
+		return ""
+	}
+	if err := s.sessions.UpdateSessionTokens(ctx, ref.idHash, t.AccessToken, t.RefreshToken); err != nil {
+		slog.WarnContext(ctx, "refreshed tokens not kept", "error", err)
+		return ""
+	}
+	return t.AccessToken
 }
 
 // pkceChallenge is the S256 challenge of a verifier.

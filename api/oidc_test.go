@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
@@ -58,6 +59,15 @@ func newOIDCProvider(t *testing.T) *oidcProvider {
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		require.NoError(t, r.ParseForm())
+		if r.PostForm.Get("grant_type") == "refresh_token" {
+			if r.PostForm.Get("refresh_token") != "r-1" || r.PostForm.Get("client_id") != oidcClientID {
+				http.Error(w, `{"error": "invalid_grant"}`, http.StatusBadRequest)
+				return
+			}
+			access := p.sign(jwt.SigningMethodRS256, "k1", idpClaims(func(c jwt.MapClaims) { c["iss"] = p.srv.URL; c["jti"] = "renewed" }))
+			_ = json.NewEncoder(w).Encode(map[string]string{"access_token": access, "refresh_token": "r-2", "token_type": "Bearer"})
+			return
+		}
 		p.mu.Lock()
 		grant, ok := p.codes[r.PostForm.Get("code")]
 		delete(p.codes, r.PostForm.Get("code"))
@@ -111,8 +121,12 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 	t.Cleanup(s.Close)
 	h := s.Handler()
 
+	rec := call(h, "GET", "/console/me", "", "")
+	require.Equal(t, http.StatusNoContent, rec.Code)
+	assert.Equal(t, "oidc", rec.Header().Get("X-Console-Sign-In"), "the page offers the provider's sign-in")
+
 	callback, login := startLogin(t, h)
-	rec := withCookie(h, "GET", callback, login, "")
+	rec = withCookie(h, "GET", callback, login, "")
 	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
 	var session *http.Cookie
 	for _, c := range rec.Result().Cookies() {
@@ -128,6 +142,24 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 	me := decode[ConsoleMe](t, rec)
 	assert.Equal(t, "u-123", me.ID)
 	assert.Equal(t, pyxis.RolePharmacist, me.Role)
+
+	// Once the access token has expired, the session renews it with the refresh token and
+	// keeps the new tokens; a refresh token the provider refuses ends the session.
+	expired := p.sign(jwt.SigningMethodRS256, "k1", idpClaims(func(c jwt.MapClaims) {
+		c["iss"] = p.srv.URL
+		c["exp"] = time.Now().Add(-time.Hour).Unix()
+	}))
+	hash := console.HashID(session.Value)
+	require.NoError(t, store.UpdateSessionTokens(t.Context(), hash, expired, "r-1"))
+	rec = withCookie(h, "GET", "/console/me", session, "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, "u-123", decode[ConsoleMe](t, rec).ID)
+	kept, err := store.GetSession(t.Context(), hash)
+	require.NoError(t, err)
+	assert.NotEqual(t, expired, kept.Token)
+	assert.Equal(t, "r-2", kept.Refresh, "the rotated refresh token is kept")
+	require.NoError(t, store.UpdateSessionTokens(t.Context(), hash, expired, "r-2"))
+	requireError(t, withCookie(h, "GET", "/console/me", session, ""), http.StatusUnauthorized, CodeUnauthorized)
 
 	// A callback whose state is not the one /login set is refused.
 	callback, login = startLogin(t, h)

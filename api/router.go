@@ -203,6 +203,9 @@ func NewServer(store Store, tc client.Client, cfg Config) *Server {
 	s.auth.session = s.sessionToken
 	if cfg.OIDCIssuer != "" {
 		s.oidc = newOIDCClient(cfg)
+		if store != nil {
+			s.auth.refresh = s.refreshSession
+		}
 	}
 	s.startMetrics()
 	return s

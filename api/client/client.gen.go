@@ -7619,7 +7619,8 @@ type ConsoleMeResponse200Headers struct {
 
 // ConsoleMeResponse204Headers the declared response headers of an HTTP 204 response for ConsoleMe
 type ConsoleMeResponse204Headers struct {
-	XRequestID string
+	XConsoleSignIn *string
+	XRequestID     string
 }
 
 // ConsoleMeResponse401Headers the declared response headers of an HTTP 401 response for ConsoleMe
@@ -15552,6 +15553,13 @@ func ParseConsoleMeResponse(rsp *http.Response) (*ConsoleMeResponse, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 204:
 		var headers ConsoleMeResponse204Headers
+		if values := rsp.Header.Values("X-Console-Sign-In"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Console-Sign-In", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XConsoleSignIn = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -27,10 +27,12 @@ let view = null;
 async function start() {
   setLang(pick(navigator.languages || [navigator.language]));
   try {
-    me = await api('GET', '/console/me');
-    if (!me) { signedOut(); return; }
+    const resp = await fetch('/console/me', { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+    if (resp.status === 204) { signedOut(resp.headers.get('X-Console-Sign-In') === 'oidc'); return; }
+    if (!resp.ok) throw new ApiError(resp.status, await resp.json().catch(() => null));
+    me = await resp.json();
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) { signedOut(); return; }
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) { signedOut(false); return; }
     fail(err);
     return;
   }
@@ -92,13 +94,13 @@ async function signOut() {
   location.assign('/');
 }
 
-function signedOut() {
+function signedOut(oidc) {
   document.getElementById('nav').replaceChildren();
   document.getElementById('tools').replaceChildren();
   document.title = t('signin.title') + ' — ' + t('app.title');
   document.getElementById('main').replaceChildren(
     h('h1', {}, t('signin.title')), h('p', {}, t('signin.text')),
-    h('p', {}, h('a', { href: '/login' }, t('signin.oidc'))));
+    oidc ? h('p', {}, h('a', { href: '/login' }, t('signin.oidc'))) : null);
 }
 
 // live reads the open page again when the projection moves, at most every 300 ms. Without

@@ -44,6 +44,8 @@ export const messages = {
     'cab.title': 'Cabinets', 'col.code': 'Code', 'col.driver': 'Driver', 'col.address': 'Address', 'col.sources': 'Report sources',
     'med.title': 'Medications', 'col.strength': 'Strength', 'col.form': 'Form', 'col.controlled': 'Controlled list',
     'register': 'Download the controlled-substance register (CSV)',
+    'stock.count': 'Counted', 'stock.record': 'Record count', 'stock.load': 'Quantity to load', 'stock.witness': 'Witness', 'stock.loadButton': 'Record load',
+    'save': 'Save', 'users.add': 'Add user', 'col.id': 'User id',
     'stock.title': 'Counts and loads', 'col.onhand': 'On hand', 'col.reserved': 'Reserved', 'col.par': 'Par level',
   },
   'pt-BR': {
@@ -88,6 +90,8 @@ export const messages = {
     'cab.title': 'Gabinetes', 'col.code': 'Código', 'col.driver': 'Driver', 'col.address': 'Endereço', 'col.sources': 'Origens de relatório',
     'med.title': 'Medicamentos', 'col.strength': 'Concentração', 'col.form': 'Forma', 'col.controlled': 'Lista de controlados',
     'register': 'Baixar o livro de substâncias controladas (CSV)',
+    'stock.count': 'Contado', 'stock.record': 'Registrar contagem', 'stock.load': 'Quantidade a carregar', 'stock.witness': 'Testemunha', 'stock.loadButton': 'Registrar carga',
+    'save': 'Salvar', 'users.add': 'Adicionar usuário', 'col.id': 'Id do usuário',
     'stock.title': 'Contagens e cargas', 'col.onhand': 'Em estoque', 'col.reserved': 'Reservado', 'col.par': 'Nível par',
   },
 };

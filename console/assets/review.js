@@ -12,7 +12,9 @@ function listPage(titleKey, load, build) {
     try { body.replaceChildren(...[].concat(build(await load(), refresh))); } catch (err) { fail(err); }
   }
   refresh();
-  return { node: root, refresh, close() {} };
+  // These pages are not about requests: the live feed (a request moved) does not rebuild them,
+  // which would also wipe what is being typed. Each reads again after its own actions.
+  return { node: root, refresh() {}, close() {} };
 }
 
 const act = (method, path, bodyOf, done) => async (e) => {
@@ -75,34 +77,76 @@ function stock() {
       for (const s of await all(`/v1/cabinets/${c.id}/stock`)) out.push({ cab: c, s, med: meds.get(s.medication_id) });
     }
     return out;
-  }, (rows) => {
-    const cols = [t('col.cabinet'), t('col.medication'), t('col.onhand'), t('col.reserved'), t('col.par')];
-    return table(t('stock.title'), cols, rows.map(({ cab, s, med }) => h('tr', {}, cells(cols, [cab.code, medLabel(med), s.on_hand, s.reserved, s.par_level]))));
+  }, (rows, again) => {
+    const cols = [t('col.cabinet'), t('col.medication'), t('col.onhand'), t('col.reserved'), t('col.par'), t('col.actions')];
+    return table(t('stock.title'), cols, rows.map(({ cab, s, med }, i) => {
+      const cid = `sc-${i}`, lid = `sl-${i}`, wid = `sw-${i}`;
+      const count = h('input', { id: cid, type: 'number', min: 0, required: true });
+      const load = h('input', { id: lid, type: 'number', min: 1, required: true });
+      const witness = h('input', { id: wid, maxlength: 200 });
+      const counts = h('form', { class: 'actions', onsubmit: act('POST', `/v1/cabinets/${cab.id}/counts`,
+        () => ({ medication_id: s.medication_id, count: Number(count.value) }), again) },
+      h('label', { for: cid }, t('stock.count')), count, h('button', { type: 'submit' }, t('stock.record')));
+      const loads = h('form', { class: 'actions', onsubmit: act('POST', `/v1/cabinets/${cab.id}/loads`,
+        () => ({ medication_id: s.medication_id, quantity: Number(load.value), ...(witness.value ? { witness: witness.value } : {}) }), again) },
+      h('label', { for: lid }, t('stock.load')), load, h('label', { for: wid }, t('stock.witness')), witness,
+      h('button', { type: 'submit' }, t('stock.loadButton')));
+      return h('tr', {}, cells(cols, [cab.code, medLabel(med), s.on_hand, s.reserved, s.par_level, h('div', {}, counts, loads)]));
+    }));
   });
 }
 
 function users() {
   return listPage('users.title', () => all('/v1/users'), (rows, again) => {
     const cols = [t('col.name'), t('col.role'), t('col.unit'), t('col.registration'), t('col.active'), t('col.actions')];
-    return table(t('users.title'), cols, rows.map((u) => h('tr', {}, cells(cols, [u.name || u.id, u.role, u.unit, u.registration,
+    const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
+    const inputs = {
+      id: h('input', { id: 'u-id', required: true, maxlength: 200, autocomplete: 'off' }),
+      name: h('input', { id: 'u-name', required: true, maxlength: 200, autocomplete: 'off' }),
+      role: h('select', { id: 'u-role' }, ['nurse', 'pharmacist', 'technician', 'admin', 'cabinet'].map((r) => h('option', { value: r }, r))),
+      unit: h('input', { id: 'u-unit', maxlength: 200, autocomplete: 'off' }),
+      registration: h('input', { id: 'u-reg', maxlength: 200, autocomplete: 'off' }),
+    };
+    const add = h('form', { class: 'request', 'aria-label': t('users.add'), onsubmit: act('POST', '/v1/users', () => ({
+      id: inputs.id.value.trim(), name: inputs.name.value.trim(), role: inputs.role.value,
+      unit: inputs.unit.value.trim(), registration: inputs.registration.value.trim() }), again) },
+    field('u-id', t('col.id'), inputs.id), field('u-name', t('col.name'), inputs.name), field('u-role', t('col.role'), inputs.role),
+    field('u-unit', t('col.unit'), inputs.unit), field('u-reg', t('col.registration'), inputs.registration),
+    h('div', { class: 'formbar' }, h('button', { type: 'submit', class: 'primary' }, t('users.add'))));
+    return [add, table(t('users.title'), cols, rows.map((u) => h('tr', {}, cells(cols, [u.name || u.id, u.role, u.unit, u.registration,
       u.active ? t('yes') : t('no'),
       h('button', { type: 'button', onclick: act('PATCH', `/v1/users/${encodeURIComponent(u.id)}`, () => ({ active: !u.active }), again) },
-        u.active ? t('deactivate') : t('activate'))]))));
+        u.active ? t('deactivate') : t('activate'))]))))];
   });
 }
 
 function cabinets() {
-  return listPage('cab.title', () => all('/v1/cabinets'), (rows) => {
+  return listPage('cab.title', () => all('/v1/cabinets'), (rows, again) => {
     const cols = [t('col.code'), t('col.name'), t('col.unit'), t('col.driver'), t('col.address'), t('col.sources')];
-    return table(t('cab.title'), cols, rows.map((c) => h('tr', {}, cells(cols, [c.code, c.name, c.unit, c.driver, c.address || '', (c.report_sources || []).join(', ')]))));
+    return table(t('cab.title'), cols, rows.map((c) => {
+      const id = `rs-${c.id}`;
+      const sources = h('input', { id, value: (c.report_sources || []).join(', '), autocomplete: 'off' });
+      const form = h('form', { class: 'actions', onsubmit: act('PUT', `/v1/cabinets/${c.id}/report-sources`, () => ({
+        report_sources: sources.value.split(',').map((x) => x.trim()).filter(Boolean) }), again) },
+      h('label', { for: id, class: 'muted' }, t('col.sources')), sources, h('button', { type: 'submit' }, t('save')));
+      return h('tr', {}, cells(cols, [c.code, c.name, c.unit, c.driver, c.address || '', form]));
+    }));
   });
 }
 
+const controlledLists = ['', 'A1', 'A2', 'A3', 'B1', 'B2', 'C1', 'C2', 'C3', 'C4', 'C5'];
+
 function meds() {
-  return listPage('med.title', () => all('/v1/medications'), (rows) => {
+  return listPage('med.title', () => all('/v1/medications'), (rows, again) => {
     const cols = [t('col.code'), t('col.name'), t('col.strength'), t('col.form'), t('col.controlled')];
     return [h('p', {}, h('a', { href: '/v1/controlled/register?format=csv', download: 'register.csv' }, t('register'))),
-      table(t('med.title'), cols, rows.map((m) => h('tr', {}, cells(cols, [m.code, m.name, m.strength, m.form, m.controlled_list || '']))))];
+      table(t('med.title'), cols, rows.map((m) => {
+        const id = `cl-${m.id}`;
+        const list = h('select', { id }, controlledLists.map((l) => h('option', { value: l, selected: l === (m.controlled_list || '') }, l || '—')));
+        const form = h('form', { class: 'actions', onsubmit: act('PATCH', `/v1/medications/${m.id}`, () => ({ controlled_list: list.value }), again) },
+          h('label', { for: id, class: 'muted' }, t('col.controlled')), list, h('button', { type: 'submit' }, t('save')));
+        return h('tr', {}, cells(cols, [m.code, m.name, m.strength, m.form, form]));
+      }))];
   });
 }
 
