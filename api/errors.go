@@ -150,6 +150,9 @@ func refusal(e *requests.Error) (int, ErrorDetail) {
 		status, detail.Code = http.StatusForbidden, CodeForbidden
 	default:
 		status, detail.Code = http.StatusUnprocessableEntity, CodeValidation
+		if len(e.Missing) > 0 {
+			detail.Details = missingFields(e.Missing)
+		}
 	}
 	return status, detail
 }
@@ -161,8 +164,11 @@ func missingFields(missing []requests.Missing) []FieldError {
 		if m.Line < 0 {
 			out[i] = FieldError{Field: "cabinet_id", Message: fmt.Sprintf("no cabinet %d", m.ID)}
 		} else {
-			out[i] = FieldError{Field: fmt.Sprintf("items[%d].medication_id", m.Line),
-				Message: fmt.Sprintf("no medication %d", m.ID)}
+			msg := fmt.Sprintf("no medication %d", m.ID)
+			if m.Inactive {
+				msg = fmt.Sprintf("medication %d is deactivated", m.ID)
+			}
+			out[i] = FieldError{Field: fmt.Sprintf("items[%d].medication_id", m.Line), Message: msg}
 		}
 	}
 	return out

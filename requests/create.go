@@ -86,6 +86,23 @@ func (s *Service) lookUp(ctx context.Context, h pyxis.RequestHeader) (pyxis.Cabi
 		ids[i] = l.MedicationID
 	}
 	meds, err := s.store.GetMedications(ctx, ids)
+	if err == nil && len(meds) == len(ids) {
+		// A deactivated medication is off the catalogue and the cabinets' item masters
+		// (MDC): nobody may order it.
+		byID := make(map[int64]pyxis.Medication, len(meds))
+		for _, m := range meds {
+			byID[m.ID] = m
+		}
+		e := refuse(Invalid, "a medication of the request is deactivated")
+		for i, l := range h.Lines {
+			if !byID[l.MedicationID].Active {
+				e.Missing = append(e.Missing, Missing{Line: i, ID: l.MedicationID, Inactive: true})
+			}
+		}
+		if len(e.Missing) > 0 {
+			return cab, nil, e
+		}
+	}
 	if err != nil || len(meds) == len(ids) {
 		return cab, meds, err
 	}

@@ -31,7 +31,7 @@ type Error struct {
 	Kind    Kind
 	Message string
 	// Missing names what a NotFound refusal of a new request did not find: the cabinet, or
-	// the medications of some of its lines.
+	// the medications of some of its lines; for an Invalid one, the deactivated medications.
 	Missing []Missing
 	// Err is the cause, when another error was translated (an update's rejection).
 	Err error
@@ -42,6 +42,8 @@ type Error struct {
 type Missing struct {
 	Line int
 	ID   int64
+	// Inactive: the medication exists but is deactivated (an Invalid refusal).
+	Inactive bool
 }
 
 // Error returns the message.

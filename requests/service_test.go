@@ -82,7 +82,7 @@ func newFakes(t *testing.T) (fakeStore, *fakeWithdrawals) {
 	return fakeStore{
 		t:        t,
 		cabinets: map[int64]pyxis.Cabinet{3: {ID: 3, Code: "ICU-A3", Unit: "ICU"}, 4: {ID: 4, Code: "ER-1", Unit: "ER"}},
-		meds:     map[int64]pyxis.Medication{11: {ID: 11, Code: "PARA500"}},
+		meds:     map[int64]pyxis.Medication{11: {ID: 11, Code: "PARA500", Active: true}, 14: {ID: 14, Code: "OLD10"}},
 		requests: map[string]db.RequestDetail{reqID: {RequestSummary: db.RequestSummary{ID: reqID,
 			RequestHeader: pyxis.RequestHeader{Requester: pyxis.Actor{ID: "nurse-ana"}, CabinetID: 3}}}},
 	}, &fakeWithdrawals{}
@@ -113,6 +113,12 @@ func TestCreateNamesWhatDoesNotExist(t *testing.T) {
 	_, err = s.Create(context.Background(), NewRequest{RequestHeader: pyxis.RequestHeader{Requester: nurse, CabinetID: 3, Lines: lines}, IdempotencyKey: "k"})
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, &Error{Kind: NotFound, Message: "medication not found", Missing: []Missing{{Line: 1, ID: 12}, {Line: 2, ID: 13}}}, e)
+
+	// A deactivated medication (14) exists, and nobody may order it.
+	lines = []pyxis.Line{{MedicationID: 11, Quantity: 1}, {MedicationID: 14, Quantity: 1}}
+	_, err = s.Create(context.Background(), NewRequest{RequestHeader: pyxis.RequestHeader{Requester: nurse, CabinetID: 3, Lines: lines}, IdempotencyKey: "k"})
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, &Error{Kind: Invalid, Message: "a medication of the request is deactivated", Missing: []Missing{{Line: 1, ID: 14, Inactive: true}}}, e)
 }
 
 // A withdrawal report is taken from a pharmacist, from the cabinet (its own, when its token
