@@ -492,7 +492,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		assert.Equal(t, 1, b.named(pt, "table", "Approval queue"))
 	})
 
-	t.Run("a technician's count that differs is resolved by a pharmacist; an admin adds a user", func(t *testing.T) {
+	t.Run("technician, pharmacist and admin pages: a count mismatch resolved, a refill confirmed, a user added, report sources set", func(t *testing.T) {
 		b := b.with(t)
 		tech := b.user(c.token("tech-ui", pyxis.RoleTechnician), "")
 		eval[bool](b, tech, `(location.hash = "stock", true)`)
@@ -515,6 +515,32 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.eventually(tech, `(location.hash = "refills", location.hash = "stock", true)`, "back to the stock")
 		b.eventually(tech, row+`?.querySelectorAll("td")[2].textContent === "`+fmt.Sprint(onHand-1)+`"`, "on hand is the counted level")
 		eval[bool](b, pharmacist, `(location.hash = "queue", true)`)
+
+		// The dispense of the first request left Medication 0 below its par level: a refill
+		// waits, and the technician confirms it.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			status, body := c.do("GET", fmt.Sprintf("/v1/refills?status=open&cabinet_id=%d", f.cabinetID), c.token("tech-ui", pyxis.RoleTechnician), nil)
+			if assert.Equal(ct, http.StatusOK, status) {
+				assert.Contains(ct, fmt.Sprint(body["data"]), "Medication 0")
+			}
+		}, 15*time.Second, 100*time.Millisecond, "a refill of Medication 0 opens")
+		eval[bool](b, tech, `(location.hash = "refills", true)`)
+		refill := fmt.Sprintf(`(document.querySelector("main caption")?.textContent === "Refills" ? [...document.querySelectorAll("tbody tr")].find((r) => r.textContent.includes(%s) && r.textContent.includes("Medication 0")) : undefined)`, js(f.cabinetCode))
+		b.eventually(tech, refill+` !== undefined`, "the refill is listed")
+		eval[bool](b, tech, `(() => { const r = `+refill+`; [...r.querySelectorAll("button")].find((x) => x.textContent === "Confirm refill").click(); return true; })()`)
+		b.eventually(tech, `document.querySelector("main caption")?.textContent === "Refills" || document.querySelector("main p")?.textContent === "No refill to confirm."`, "the refills page")
+		b.eventually(tech, `document.getElementById('status').textContent === 'Done.'`, "the confirmation is taken")
+		// The refill's workflow closes the task: once it has, the list read again lacks it.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			status, body := c.do("GET", fmt.Sprintf("/v1/refills?status=open&cabinet_id=%d", f.cabinetID), c.token("tech-ui", pyxis.RoleTechnician), nil)
+			if assert.Equal(ct, http.StatusOK, status) {
+				assert.NotContains(ct, fmt.Sprint(body["data"]), "Medication 0")
+			}
+		}, 15*time.Second, 100*time.Millisecond, "the refill of Medication 0 is done")
+		eval[bool](b, tech, `(location.hash = "stock", true)`)
+		b.eventually(tech, `document.querySelector("main h1")?.textContent === "Counts and loads"`, "away")
+		eval[bool](b, tech, `(location.hash = "refills", true)`)
+		b.eventually(tech, `document.querySelector("main h1")?.textContent === "Refills" && document.querySelector("main table, main p") !== null && `+refill+" === undefined", "confirmed, the refill is no longer listed")
 
 		admin := b.user(c.token("admin-1", pyxis.RoleAdmin), "")
 		eval[bool](b, admin, `(location.hash = "users", true)`)
