@@ -82,7 +82,7 @@ func readInitScripts(t *testing.T) dbRoles {
 	return r
 }
 
-// TestComposeDatabaseRoles checks the wiring README's Security section asks for: migrate
+// TestComposeDatabaseRoles checks the wiring docs/security.md asks for: migrate
 // connects as the schema owner, api and worker as a login role that is only a member of
 // pyxis_app, the role the migrations grant the application's rights to.
 func TestComposeDatabaseRoles(t *testing.T) {

@@ -288,7 +288,7 @@ func checkPod(m manifests, o object, w workload, p *problems) *corev1.Container 
 }
 
 // checkShutdownBound checks that Kubernetes waits for the graceful stop the environment
-// asks for (README, Configuration; service/observability.go) before it kills the process:
+// asks for (docs/configuration.md; service/observability.go) before it kills the process:
 // the api keeps serving PYXIS_SHUTDOWN_DELAY, then drains HTTP and MLLP within
 // PYXIS_SHUTDOWN_TIMEOUT; the worker lets activities finish within PYXIS_SHUTDOWN_TIMEOUT.
 // Five seconds are left for closing the Temporal client and the pool.

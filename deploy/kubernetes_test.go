@@ -152,7 +152,7 @@ func TestKubernetesSecrets(t *testing.T) {
 			name, key, _ := strings.Cut(ref, "/")
 			u, err := url.Parse(secretValue(m, name, key))
 			require.NoError(t, err, ref)
-			assert.Equal(t, user, u.User.Username(), "%s: the role (README, Security)", ref)
+			assert.Equal(t, user, u.User.Username(), "%s: the role (docs/security.md)", ref)
 			assert.Equal(t, "/pyxis", u.Path, ref)
 		}
 	}

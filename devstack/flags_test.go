@@ -13,9 +13,9 @@ import (
 )
 
 // TestDevSettingsOfREADMEAreRead keeps the unknown-setting warning honest in dev mode: every
-// PYXIS_DEV_ setting of README's configuration tables is read when dev mode parses its flags.
+// PYXIS_DEV_ setting of docs/configuration.md's tables is read when dev mode parses its flags.
 func TestDevSettingsOfREADMEAreRead(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/configuration.md")
 	require.NoError(t, err)
 	var environ []string
 	for line := range strings.SplitSeq(string(readme), "\n") {
@@ -26,7 +26,7 @@ func TestDevSettingsOfREADMEAreRead(t *testing.T) {
 			}
 		}
 	}
-	require.GreaterOrEqual(t, len(environ), 5, "README's dev mode table was not found")
+	require.GreaterOrEqual(t, len(environ), 5, "docs/configuration.md's dev mode table was not found")
 	env := service.NewEnv(func(string) string { return "" })
 	_, err = ParseFlags(nil, env.Getenv, service.Config{})
 	require.NoError(t, err)

@@ -54,7 +54,7 @@ func startWebUI(addr, temporalAddr, namespace, codecEndpoint string) (*webUI, er
 		DisableNewsFetch:    true,
 		CORS:                uiconfig.CORS{CookieInsecure: true},
 		// Dev mode serves plain HTTP, and the UI passes its access token only to an https
-		// codec endpoint; it has no sign-in here anyway (README, Security).
+		// codec endpoint; it has no sign-in here anyway (docs/security.md).
 		// The UI sends the codec-session cookie (api Config.CodecSession) with its calls.
 		Codec: uiconfig.Codec{Endpoint: codecEndpoint, PassAccessToken: false, IncludeCredentials: codecEndpoint != "", DefaultErrorMessage: codecHint(codecEndpoint)},
 	}}))

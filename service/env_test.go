@@ -41,11 +41,11 @@ func TestUnknownSettingIsNamed(t *testing.T) {
 	assert.NotContains(t, logs.String(), ":8090", "values are not logged")
 }
 
-// TestDocumentedSettingsAreRead keeps the warning honest: every PYXIS_ setting of README's
+// TestDocumentedSettingsAreRead keeps the warning honest: every PYXIS_ setting of docs/configuration.md's
 // configuration tables is read when the configuration loads, whatever else is set, so none
 // is ever called unknown. Dev mode's own (PYXIS_DEV_*) are devstack's to read.
 func TestDocumentedSettingsAreRead(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../docs/configuration.md")
 	require.NoError(t, err)
 	env := NewEnv(func(string) string { return "" })
 	_, err = LoadConfig(env.Getenv)
@@ -64,7 +64,7 @@ func TestDocumentedSettingsAreRead(t *testing.T) {
 			}
 		}
 	}
-	require.Greater(t, len(documented), 40, "README's configuration tables were not found")
+	require.Greater(t, len(documented), 40, "docs/configuration.md's tables were not found")
 	var environ []string
 	for name := range documented {
 		environ = append(environ, name+"=x")

@@ -17,7 +17,7 @@ import (
 	"github.com/medreq/pyxis/internal/metrics"
 )
 
-// MetricsConfig is where metrics are served (README, Configuration; deploy/OPERATIONS.md,
+// MetricsConfig is where metrics are served (docs/configuration.md; deploy/OPERATIONS.md,
 // Metrics).
 type MetricsConfig struct {
 	// WorkerAddr is where the worker serves /metrics, /healthz and /readyz

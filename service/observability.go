@@ -23,7 +23,7 @@ import (
 	"github.com/medreq/pyxis/internal/obs"
 )
 
-// ObsConfig is how the process logs, traces and stops (README, Configuration).
+// ObsConfig is how the process logs, traces and stops (docs/configuration.md).
 type ObsConfig struct {
 	// LogFormat is "json" or "text"; "" takes the command's default (FormatFor).
 	LogFormat string

@@ -245,7 +245,7 @@ func secretBits(s string) float64 {
 func (c Config) requireCodec() error {
 	if len(c.Codec.Keys) == 0 && !c.Codec.Disabled {
 		return errors.New("PYXIS_CODEC_KEYS is not set: workflow payloads (patient data) would reach Temporal unencrypted; " +
-			"set it (README, Security), or set PYXIS_CODEC_DISABLED=true to run without encryption deliberately")
+			"set it (docs/security.md), or set PYXIS_CODEC_DISABLED=true to run without encryption deliberately")
 	}
 	return nil
 }
