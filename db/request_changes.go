@@ -74,19 +74,30 @@ func (r *RequestChanges) Subscribe(ctx context.Context, id string) (<-chan struc
 	}
 }
 
-// wake signals the subscribers of id and those of every request; with all, every one.
+// wake signals the subscribers of id and those of every request; with all, every one. A
+// notification looks up its request's subscribers: it does not walk every waiting request.
 func (r *RequestChanges) wake(id string, all bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for key, subs := range r.subs {
-		if !all && key != id && key != "" {
-			continue
+	if all {
+		for _, subs := range r.subs {
+			signal(subs)
 		}
-		for sub := range subs {
-			select {
-			case sub.ch <- struct{}{}:
-			default: // already signalled and not yet taken: one wake-up covers both
-			}
+		return
+	}
+	signal(r.subs[id])
+	if id != "" {
+		signal(r.subs[""])
+	}
+}
+
+// signal wakes each of subs once; one already signalled and not yet woken keeps its one
+// wake-up, which covers both changes.
+func signal(subs map[*subscription]struct{}) {
+	for sub := range subs {
+		select {
+		case sub.ch <- struct{}{}:
+		default:
 		}
 	}
 }
