@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,13 +94,7 @@ func (s *RequestStore) ListApprovalQueue(ctx context.Context, limit int, cursor 
 		if t.Action == "approval_voided" {
 			// As the request's state is rebuilt (requests.stateFromProjection): the note names
 			// the pharmacist whose approval no longer counts.
-			kept := item.Approvals[:0]
-			for _, a := range item.Approvals {
-				if a.Actor.ID != t.Note {
-					kept = append(kept, a)
-				}
-			}
-			item.Approvals = kept
+			item.Approvals = slices.DeleteFunc(item.Approvals, func(a QueueApproval) bool { return a.Actor.ID == t.Note })
 			continue
 		}
 		item.Approvals = append(item.Approvals, QueueApproval{
@@ -121,17 +116,14 @@ func decodeQueueCursor(cursor string) (bool, time.Time, string, error) {
 	if err != nil {
 		return false, time.Time{}, "", pyxis.ErrInvalidCursor
 	}
-	parts := strings.SplitN(string(raw), ",", 4)
-	if len(parts) != 4 || parts[0] != "q" || parts[3] == "" {
+	parts := strings.SplitN(string(raw), ",", 3)
+	if len(parts) != 3 || parts[0] != "q" {
 		return false, time.Time{}, "", pyxis.ErrInvalidCursor
 	}
 	notStat, err := strconv.ParseBool(parts[1])
 	if err != nil {
 		return false, time.Time{}, "", pyxis.ErrInvalidCursor
 	}
-	n, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || n < 0 {
-		return false, time.Time{}, "", pyxis.ErrInvalidCursor
-	}
-	return notStat, time.Unix(0, n), parts[3], nil
+	at, id, err := parseTimeID(parts[2])
+	return notStat, at, id, err
 }

@@ -143,7 +143,13 @@ func decodeCursor(cursor string) (time.Time, string, error) {
 	if err != nil {
 		return time.Time{}, "", pyxis.ErrInvalidCursor
 	}
-	nanos, id, ok := strings.Cut(string(raw), ",")
+	return parseTimeID(string(raw))
+}
+
+// parseTimeID reads the "<unix nanos>,<id>" a cursor ends with (encodeCursor,
+// encodeQueueCursor), returning ErrInvalidCursor for anything else.
+func parseTimeID(raw string) (time.Time, string, error) {
+	nanos, id, ok := strings.Cut(raw, ",")
 	if !ok || id == "" {
 		return time.Time{}, "", pyxis.ErrInvalidCursor
 	}
