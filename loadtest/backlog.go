@@ -30,7 +30,7 @@ func (r *runner) backlog(ctx context.Context, rep *Report) error {
 	if err := r.topUp(ctx, cat, stockNeed(r.cfg.Backlog)); err != nil {
 		return err
 	}
-	ph, err := newPharmacy(r)
+	ph, err := newPharmacy(ctx, r)
 	if err != nil {
 		return err
 	}

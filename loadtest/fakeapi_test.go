@@ -33,8 +33,9 @@ type fakeAPI struct {
 	order    []string
 	meds     []api.MedicationBody
 	seq      int
-	subjects map[string]bool // who called, to check tokens are per user
-	loads    []api.LoadView  // controlled loads, pending their witness; the id is the index + 1
+	subjects map[string]bool   // who called, to check tokens are per user
+	loads    []api.LoadView    // controlled loads, pending their witness; the id is the index + 1
+	regs     map[string]string // the users directory's professional registrations, by user id
 }
 
 type fakeRequest struct {
@@ -43,7 +44,7 @@ type fakeRequest struct {
 }
 
 func newFakeAPI(t *testing.T, secret []byte) *fakeAPI {
-	f := &fakeAPI{t: t, secret: secret, stock: map[[2]int64][2]int32{}, reqs: map[string]*fakeRequest{}, subjects: map[string]bool{}}
+	f := &fakeAPI{t: t, secret: secret, stock: map[[2]int64][2]int32{}, reqs: map[string]*fakeRequest{}, subjects: map[string]bool{}, regs: map[string]string{}}
 	for i, code := range []string{"PARA500", "DIPI1G", "ONDA4", "OMEP40", "CEFT1G", "MORF10", "FENT50"} {
 		m := api.MedicationBody{ID: int64(i + 1), Code: code, Name: code}
 		if strings.HasPrefix(code, "MORF") || strings.HasPrefix(code, "FENT") {
@@ -146,6 +147,8 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		f.stock[k] = [2]int32{f.stock[k][0] + l.Quantity, f.stock[k][1]}
 		l.Status, l.Witness = "witnessed", me.ID
 		writeJSON(w, 200, *l)
+	case r.Method == "PATCH" && strings.HasPrefix(path, "/v1/users/"), r.Method == "POST" && path == "/v1/users":
+		f.user(w, r, me)
 	case r.Method == "POST" && path == "/v1/requests":
 		f.create(w, r, me)
 	case r.Method == "GET" && path == "/v1/requests":
@@ -173,6 +176,26 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		fakeError(w, 404, "not_found")
 	}
+}
+
+// user adds a user (POST) or changes one's registration (PATCH), as an admin, as the API does:
+// a PATCH of a user the directory lacks is 404.
+func (f *fakeAPI) user(w http.ResponseWriter, r *http.Request, me pyxis.Actor) {
+	var b api.UserBody
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || me.Role != pyxis.RoleAdmin {
+		fakeError(w, 422, "validation_failed")
+		return
+	}
+	id, patch := strings.CutPrefix(r.URL.Path, "/v1/users/")
+	if !patch {
+		id = b.ID
+	}
+	if _, ok := f.regs[id]; ok != patch {
+		fakeError(w, map[bool]int{true: 404, false: 409}[patch], "not_found_or_conflict")
+		return
+	}
+	f.regs[id] = b.Registration
+	writeJSON(w, map[bool]int{true: 200, false: 201}[patch], api.UserView{ID: id, Registration: b.Registration})
 }
 
 func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request, me pyxis.Actor) {
@@ -234,6 +257,10 @@ func (f *fakeAPI) act(w http.ResponseWriter, r *http.Request, me pyxis.Actor) {
 	}
 	switch action {
 	case "approve":
+		if req.view.RequiredApprovals >= 2 && f.regs[me.ID] == "" {
+			fakeError(w, 403, api.CodeForbidden)
+			return
+		}
 		for _, a := range req.view.Approvals {
 			if a.Actor.ID == me.ID {
 				fakeError(w, 409, api.CodeDuplicateApproval)

@@ -27,7 +27,7 @@ func (r *runner) lifecycle(ctx context.Context, rep *Report) error {
 	if err := r.topUp(ctx, cat, stockNeed(r.expectedArrivals())); err != nil {
 		return err
 	}
-	ph, err := newPharmacy(r)
+	ph, err := newPharmacy(ctx, r)
 	if err != nil {
 		return err
 	}

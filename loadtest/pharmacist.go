@@ -34,9 +34,12 @@ type pharmacy struct {
 	cosign map[string]int
 }
 
-func newPharmacy(r *runner) (*pharmacy, error) {
+func newPharmacy(ctx context.Context, r *runner) (*pharmacy, error) {
 	ph := &pharmacy{r: r, cosign: map[string]int{}}
 	for i := range r.cfg.Pharmacists {
+		if err := r.register(ctx, pharmacistID(i)); err != nil {
+			return nil, err
+		}
 		u, err := r.people.Get(pharmacistID(i), rolePharmacist)
 		if err != nil {
 			return nil, err

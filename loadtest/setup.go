@@ -169,3 +169,29 @@ func (r *runner) load(ctx context.Context, tech *simuser.User, cabinetID, medica
 		return r.api.API.WitnessLoad(ctx, *pending.Id, eds...)
 	}, nil)
 }
+
+// register makes the pharmacist id a user of the directory with a professional registration
+// of her own, as an admin does (not measured): a request that needs two approvals counts only
+// approvals of registered pharmacists, so two accounts cannot pass for two people.
+func (r *runner) register(ctx context.Context, id string) error {
+	admin, err := r.people.Get(adminID, roleAdmin)
+	if err != nil {
+		return err
+	}
+	reg := "LT-CRF " + id
+	o, err := r.api.call(ctx, "", admin, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+		return r.api.API.PatchUser(ctx, id, apiclient.UserPatchBody{Registration: &reg}, eds...)
+	}, nil, nil)
+	switch {
+	case err != nil:
+		return fmt.Errorf("register pharmacist %s: %w", id, err)
+	case o.status == http.StatusNotFound:
+		return r.api.must(ctx, admin, "add pharmacist "+id, func(ctx context.Context, eds ...apiclient.RequestEditorFn) (*http.Response, error) {
+			return r.api.API.CreateUser(ctx, apiclient.UserBody{Id: id, Name: "Load-test pharmacist " + id,
+				Role: apiclient.UserRolePharmacist, Registration: &reg}, eds...)
+		}, nil)
+	case o.status < 200 || o.status > 299:
+		return fmt.Errorf("register pharmacist %s: answered %d %s", id, o.status, o.code)
+	}
+	return nil
+}
