@@ -27,8 +27,10 @@ type Transition struct {
 	From   string         `json:"from,omitempty"`
 	// ReasonCode says why, from the workflows' reason table; Reason holds the words.
 	ReasonCode string `json:"reason_code,omitempty"`
-	// Note is a pharmacist's note on an approval.
-	Note string `json:"note,omitempty"`
+	// Note is a pharmacist's note on an approval, Registration the professional registration
+	// the approval was given under.
+	Note         string `json:"note,omitempty"`
+	Registration string `json:"registration,omitempty"`
 	// Vended is what the withdrawal report this transition records dispensed, ReportID which
 	// report it was.
 	Vended   []Line `json:"vended,omitempty"`

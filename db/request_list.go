@@ -204,6 +204,7 @@ func (s *RequestStore) GetRequestDetail(ctx context.Context, id string) (Request
 			RequestID: id, Seq: r.Seq, From: string(r.FromStatus.RequestStatus), Status: string(r.ToStatus),
 			Action: r.Action, Actor: pyxis.Actor{ID: r.ActorID, Name: r.ActorName, Role: r.ActorRole},
 			At: r.At, Reason: r.Reason, ReasonCode: r.ReasonCode, Note: r.Note, ReportID: r.ReportID,
+			Registration: r.Registration,
 		})
 	}
 	// Transitions are numbered from 1 without gaps: all are here when the last one is.

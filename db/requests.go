@@ -71,20 +71,21 @@ func project(ctx context.Context, q *gen.Queries, t pyxis.Transition) (bool, err
 		}
 	}
 	inserted, err := q.InsertTransition(ctx, gen.InsertTransitionParams{
-		Vended:     vended,
-		ReportID:   t.ReportID,
-		RequestID:  t.RequestID,
-		Seq:        t.Seq,
-		FromStatus: gen.NullRequestStatus{RequestStatus: gen.RequestStatus(t.From), Valid: t.From != ""},
-		ToStatus:   status,
-		Action:     action(t),
-		ActorID:    t.Actor.ID,
-		ActorName:  t.Actor.Name,
-		ActorRole:  t.Actor.Role,
-		At:         t.At,
-		Reason:     t.Reason,
-		ReasonCode: t.ReasonCode,
-		Note:       t.Note,
+		Vended:       vended,
+		ReportID:     t.ReportID,
+		RequestID:    t.RequestID,
+		Seq:          t.Seq,
+		FromStatus:   gen.NullRequestStatus{RequestStatus: gen.RequestStatus(t.From), Valid: t.From != ""},
+		ToStatus:     status,
+		Action:       action(t),
+		ActorID:      t.Actor.ID,
+		ActorName:    t.Actor.Name,
+		ActorRole:    t.Actor.Role,
+		At:           t.At,
+		Reason:       t.Reason,
+		ReasonCode:   t.ReasonCode,
+		Note:         t.Note,
+		Registration: t.Registration,
 	})
 	return inserted == 1, err
 }

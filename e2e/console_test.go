@@ -278,11 +278,15 @@ func consoleAPI(t *testing.T) *apiClient {
 	return newAPI(t, cfg)
 }
 
-// directoryUser puts a user on a unit in the users directory.
+// directoryUser puts a user on a unit in the users directory; a pharmacist with a
+// professional registration of her own, so that she counts towards two approvals.
 func (c *apiClient) directoryUser(id, name, role, unit string) {
 	c.t.Helper()
-	status, body := c.do("POST", "/v1/users", c.token("admin-1", pyxis.RoleAdmin),
-		map[string]any{"id": id, "name": name, "role": role, "unit": unit})
+	user := map[string]any{"id": id, "name": name, "role": role, "unit": unit}
+	if role == pyxis.RolePharmacist {
+		user["registration"] = "CRF-T " + id
+	}
+	status, body := c.do("POST", "/v1/users", c.token("admin-1", pyxis.RoleAdmin), user)
 	require.Equal(c.t, http.StatusCreated, status, body)
 }
 

@@ -50,8 +50,8 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 	f := c.fixture(5)
 	morphine := c.controlledMedication(f, "A1", 5)
 	nurse := c.token("nurse-ctl", pyxis.RoleNurse)
-	p1 := c.token("pharm-ctl-1", pyxis.RolePharmacist)
-	p2 := c.token("pharm-ctl-2", pyxis.RolePharmacist)
+	p1 := c.pharmacist("pharm-ctl-1")
+	p2 := c.pharmacist("pharm-ctl-2")
 
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 		"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-CTL-1", "bed": "3"}, "priority": "urgent",
@@ -61,6 +61,12 @@ func TestControlledMedicationNeedsTwoDifferentPharmacists(t *testing.T) {
 	id := body["id"].(string)
 	assert.EqualValues(t, 2, body["required_approvals"])
 	c.waitStatus(id, nurse, "awaiting_approval")
+
+	// A pharmacist the directory knows only from her token (no registration) could be
+	// anyone's second account: she does not count as one of the two.
+	status, body = c.do("POST", "/v1/requests/"+id+"/approve", c.token("pharm-ctl-jit", pyxis.RolePharmacist), nil)
+	assert.Equal(t, http.StatusForbidden, status, body)
+	assert.Contains(t, body["error"].(map[string]any)["message"], "professional registration")
 
 	status, body = c.do("POST", "/v1/requests/"+id+"/approve", p1, map[string]any{"note": "first check"})
 	require.Equal(t, http.StatusAccepted, status, body)
@@ -144,4 +150,6 @@ func TestDualApprovalNeedsTwoRegistrations(t *testing.T) {
 		regs = append(regs, a.(map[string]any)["registration"].(string))
 	}
 	assert.Equal(t, []string{"CRF-SP 1111", "CRF-SP 2222"}, regs)
+	// A read of the request from the projection names the same registrations.
+	c.requireProjectionMatchesWorkflow(id, nurse)
 }

@@ -254,6 +254,22 @@ func (c *apiClient) token(sub, role string) string {
 	return tok
 }
 
+// pharmacist signs a token for a pharmacist of the users directory who has a professional
+// registration of her own, adding her (or her registration) on first use: a request that needs two approvals counts
+// only registered pharmacists, so a token alone (a user added just in time) is not enough.
+func (c *apiClient) pharmacist(sub string) string {
+	c.t.Helper()
+	admin, reg := c.token("admin-1", pyxis.RoleAdmin), "CRF-T "+sub
+	status, body := c.do("POST", "/v1/users", admin, map[string]any{"id": sub, "name": sub + " name", "role": "pharmacist", "registration": reg})
+	if status == http.StatusConflict {
+		status, body = c.do("PATCH", "/v1/users/"+sub, admin, map[string]any{"registration": reg})
+		require.Equal(c.t, http.StatusOK, status, body)
+		return c.token(sub, pyxis.RolePharmacist)
+	}
+	require.Equal(c.t, http.StatusCreated, status, body)
+	return c.token(sub, pyxis.RolePharmacist)
+}
+
 // do sends a request with a JSON body (nil for none; a string or []byte is sent as is) and
 // returns the status and decoded body.
 func (c *apiClient) do(method, path, token string, body any, headers ...string) (int, map[string]any) {

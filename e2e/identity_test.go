@@ -20,8 +20,7 @@ func TestDeactivatedPharmacistDoesNotCountTowardDualApproval(t *testing.T) {
 	f := c.fixture(5)
 	morphine := c.controlledMedication(f, "A1", 5)
 	nurse := c.token("nurse-void", pyxis.RoleNurse)
-	first, second, third := c.token("pharm-void-1", pyxis.RolePharmacist), c.token("pharm-void-2", pyxis.RolePharmacist),
-		c.token("pharm-void-3", pyxis.RolePharmacist)
+	first, second, third := c.pharmacist("pharm-void-1"), c.pharmacist("pharm-void-2"), c.pharmacist("pharm-void-3")
 	admin := c.token("admin-1", pyxis.RoleAdmin)
 
 	status, body := c.do("POST", "/v1/requests", nurse, map[string]any{

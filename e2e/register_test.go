@@ -26,7 +26,7 @@ func TestControlledRegisterReconcilesAfterMixedRun(t *testing.T) {
 	f := c.fixture(5)
 	morphine := c.controlledMedication(f, "A1", 10)
 	nurse := c.token("nurse-reg", pyxis.RoleNurse)
-	p1, p2 := c.token("pharm-reg-1", pyxis.RolePharmacist), c.token("pharm-reg-2", pyxis.RolePharmacist)
+	p1, p2 := c.pharmacist("pharm-reg-1"), c.pharmacist("pharm-reg-2")
 	order := func(qty int) string {
 		status, body := c.do("POST", "/v1/requests", nurse, map[string]any{
 			"cabinet_id": f.cabinetID, "patient": map[string]any{"mrn": "MRN-REG", "bed": "9"}, "priority": "urgent",

@@ -116,7 +116,7 @@ func stateFromProjection(d db.RequestDetail) workflows.State {
 		}
 		switch t.Action {
 		case "approved", "approval_recorded":
-			st.Approvals = append(st.Approvals, workflows.Approval{Actor: t.Actor, At: t.At, Note: t.Note})
+			st.Approvals = append(st.Approvals, workflows.Approval{Actor: t.Actor, At: t.At, Note: t.Note, Registration: t.Registration})
 		case "approval_voided":
 			// The note names the pharmacist whose approval no longer counts.
 			st.Approvals = slices.DeleteFunc(st.Approvals, func(ap workflows.Approval) bool { return ap.Actor.ID == t.Note })

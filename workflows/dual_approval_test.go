@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/medreq/pyxis"
@@ -8,6 +9,19 @@ import (
 )
 
 var secondPharmacist = pyxis.Actor{ID: "u-pharm-eve", Name: "Eve Sato", Role: pyxis.RolePharmacist}
+
+// registration is each test pharmacist's professional registration: a request that needs
+// two approvals counts only approvals that name one.
+var registration = map[string]string{
+	pharmacist.ID:       "CRF-SP 1001",
+	secondPharmacist.ID: "CRF-SP 1002",
+	thirdPharmacist.ID:  "CRF-SP 1003",
+}
+
+// registered is an approval by a, with a's registration, as the API sends it.
+func registered(a pyxis.Actor, note string) workflows.ApproveInput {
+	return workflows.ApproveInput{Actor: a, Note: note, Registration: registration[a.ID]}
+}
 
 func dualInput() workflows.Input {
 	in := validInput()
@@ -18,9 +32,9 @@ func dualInput() workflows.Input {
 // A request with a controlled medication of a dual-approval list waits for two different
 // pharmacists; the first approval is audited at once and changes no status.
 func (s *MedicationRequestTestSuite) TestDualApprovalNeedsTwoPharmacists() {
-	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist, Note: "dose checked"})
+	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, registered(pharmacist, "dose checked"))
 	mid := s.queryAt(6 * time.Minute)
-	second := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: secondPharmacist})
+	second := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, registered(secondPharmacist, ""))
 	s.sendUpdate(9*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 
 	s.execute(dualInput())
@@ -36,8 +50,8 @@ func (s *MedicationRequestTestSuite) TestDualApprovalNeedsTwoPharmacists() {
 	st := s.finalState()
 	s.Equal(workflows.StatusDispensed, st.Status)
 	s.Equal([]workflows.Approval{
-		{Actor: pharmacist, At: t0.Add(5 * time.Minute), Note: "dose checked"},
-		{Actor: secondPharmacist, At: t0.Add(7 * time.Minute)},
+		{Actor: pharmacist, At: t0.Add(5 * time.Minute), Note: "dose checked", Registration: "CRF-SP 1001"},
+		{Actor: secondPharmacist, At: t0.Add(7 * time.Minute), Registration: "CRF-SP 1002"},
 	}, st.Approvals)
 	var actions []string
 	for _, tr := range st.Transitions {
@@ -53,9 +67,9 @@ func (s *MedicationRequestTestSuite) TestDualApprovalNeedsTwoPharmacists() {
 
 // The same pharmacist approving twice is refused as a duplicate and changes nothing.
 func (s *MedicationRequestTestSuite) TestDualApprovalRefusesSamePharmacistTwice() {
-	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	first := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, registered(pharmacist, ""))
 	before := s.queryAt(5*time.Minute + 30*time.Second)
-	again := s.sendUpdate(6*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	again := s.sendUpdate(6*time.Minute, workflows.ApproveUpdate, registered(pharmacist, ""))
 	after := s.queryAt(6*time.Minute + 30*time.Second)
 
 	s.execute(dualInput())
@@ -86,11 +100,20 @@ func (s *MedicationRequestTestSuite) TestDualApprovalRefusesOneRegistrationTwice
 	approved := s.requireCompleted(other)
 	s.Equal(workflows.StatusApproved, approved.Status)
 	s.Equal([]string{"CRF-SP 1234", "CRF-SP 9876"}, []string{approved.Approvals[0].Registration, approved.Approvals[1].Registration})
+	// The projection keeps each approval's registration with its transition, and the audit
+	// entry names it.
+	var recorded []string
+	for _, r := range s.fake.recorded() {
+		if r.Action == "approval_recorded" || r.Action == "approved" {
+			recorded = append(recorded, r.Registration+" "+fmt.Sprint(r.Details["registration"]))
+		}
+	}
+	s.Equal([]string{"CRF-SP 1234 CRF-SP 1234", "CRF-SP 9876 CRF-SP 9876"}, recorded)
 }
 
 // Escalation and expiry still happen on time when an approval arrives in between.
 func (s *MedicationRequestTestSuite) TestDualApprovalDeadlineAfterFirstApproval() {
-	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	s.sendUpdate(10*time.Minute, workflows.ApproveUpdate, registered(pharmacist, ""))
 
 	s.execute(dualInput())
 
@@ -102,4 +125,23 @@ func (s *MedicationRequestTestSuite) TestDualApprovalDeadlineAfterFirstApproval(
 		at = append(at, tr.At.Sub(t0))
 	}
 	s.Equal([]time.Duration{10 * time.Minute, 30 * time.Minute, time.Hour}, at, "approval, escalation at half, expiry at the deadline")
+}
+
+// Two accounts without a registration could be one person: neither approval counts towards
+// a request that needs two, and nothing changes until registered pharmacists approve.
+func (s *MedicationRequestTestSuite) TestDualApprovalNeedsRegistrations() {
+	unregistered := s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
+	before := s.queryAt(5*time.Minute + 30*time.Second)
+	first := s.sendUpdate(6*time.Minute, workflows.ApproveUpdate, registered(pharmacist, ""))
+	secondUnregistered := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: secondPharmacist})
+	second := s.sendUpdate(8*time.Minute, workflows.ApproveUpdate, registered(secondPharmacist, ""))
+
+	s.execute(dualInput())
+
+	const msg = "a request that needs two approvals is approved only by pharmacists with a professional registration in the users directory; this account has none"
+	s.requireRejected(unregistered, workflows.ErrForbidden, msg)
+	s.Empty(s.requireSnapshot(before).Approvals)
+	s.Equal(workflows.StatusAwaitingApproval, s.requireCompleted(first).Status)
+	s.requireRejected(secondUnregistered, workflows.ErrForbidden, msg)
+	s.Equal(workflows.StatusApproved, s.requireCompleted(second).Status)
 }

@@ -55,6 +55,12 @@ func (r *request) validateApprove(_ workflow.Context, in ApproveInput) error {
 	if err := checkText(in.Actor, "registration", in.Registration); err != nil {
 		return err
 	}
+	// Two approvals are two people only if each names a professional registration: two
+	// accounts without one could be one pharmacist, so neither counts towards a second
+	// approval. Validators do not run on replay, so the rule needs no version marker.
+	if r.state.RequiredApprovals >= 2 && in.Registration == "" {
+		return rejection(ErrForbidden, "a request that needs two approvals is approved only by pharmacists with a professional registration in the users directory; this account has none")
+	}
 	for _, ap := range r.state.Approvals {
 		if ap.Actor.ID == in.Actor.ID {
 			return rejection(ErrDuplicateApproval, "this pharmacist has already approved; the second approval must come from a different pharmacist")
@@ -77,6 +83,12 @@ func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) 
 			r.notes = map[int32]string{}
 		}
 		r.notes[int32(len(r.state.Transitions)+1)] = in.Note
+	}
+	if in.Registration != "" {
+		if r.registrations == nil {
+			r.registrations = map[int32]string{}
+		}
+		r.registrations[int32(len(r.state.Transitions)+1)] = in.Registration
 	}
 	if int32(len(r.state.Approvals)) < r.state.RequiredApprovals {
 		r.move(ctx, StatusAwaitingApproval, "approval_recorded", in.Actor,

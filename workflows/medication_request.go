@@ -50,8 +50,10 @@ type request struct {
 	recorded int
 	// indexed is the status last written to the RequestStatus search attribute.
 	indexed Status
-	// notes are the pharmacists' approval notes by the seq of their transition.
-	notes map[int32]string
+	// notes are the pharmacists' approval notes by the seq of their transition, registrations
+	// the professional registrations the approvals were given under.
+	notes         map[int32]string
+	registrations map[int32]string
 	// authorizing is set once a cabinet command may have reached the cabinet.
 	authorizing bool
 	// durable is set for a run that sends its cabinet commands since durableDelivery

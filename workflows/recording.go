@@ -90,26 +90,31 @@ func (r *request) commit(ctx workflow.Context, change pyxis.StockChange) (activi
 }
 
 // record is the recorded form of transition t: the first carries the request's header, the
-// one that starts a wait carries its deadline, an approval its note. Its audit details say
-// where it came from and, when it has one, why.
+// one that starts a wait carries its deadline, an approval its note and registration. Its
+// audit details say where it came from, when it has one why, and under which registration an
+// approval was given.
 func (r *request) record(t Transition) pyxis.Transition {
 	in := pyxis.Transition{
-		RequestID:  r.state.ID,
-		Seq:        t.Seq,
-		From:       string(t.From),
-		Status:     string(t.To),
-		Action:     t.Action,
-		Reason:     t.Reason,
-		ReasonCode: string(t.ReasonCode),
-		Actor:      t.Actor,
-		At:         t.At,
-		Details:    map[string]any{"from": string(t.From)},
-		Note:       r.notes[t.Seq],
-		Vended:     r.vendedAt[t.Seq].lines,
-		ReportID:   r.vendedAt[t.Seq].reportID,
+		RequestID:    r.state.ID,
+		Seq:          t.Seq,
+		From:         string(t.From),
+		Status:       string(t.To),
+		Action:       t.Action,
+		Reason:       t.Reason,
+		ReasonCode:   string(t.ReasonCode),
+		Actor:        t.Actor,
+		At:           t.At,
+		Details:      map[string]any{"from": string(t.From)},
+		Note:         r.notes[t.Seq],
+		Registration: r.registrations[t.Seq],
+		Vended:       r.vendedAt[t.Seq].lines,
+		ReportID:     r.vendedAt[t.Seq].reportID,
 	}
 	if t.Reason != "" {
 		in.Details["reason"] = t.Reason
+	}
+	if in.Registration != "" {
+		in.Details["registration"] = in.Registration
 	}
 	switch {
 	case t.Seq == 1:

@@ -14,25 +14,25 @@ var thirdPharmacist = pyxis.Actor{ID: "u-pharm-ivo", Name: "Ivo Rocha", Role: py
 // voids the first approval (audited) before counting, so the request keeps waiting for a
 // second active pharmacist.
 func (s *MedicationRequestTestSuite) TestDeactivatedPharmacistsApprovalIsVoided() {
-	s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist, Note: "dose checked"})
-	second := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{
-		Actor: secondPharmacist, Voided: []string{pharmacist.ID},
-	})
-	third := s.sendUpdate(8*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: thirdPharmacist})
+	s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, registered(pharmacist, "dose checked"))
+	voiding := registered(secondPharmacist, "")
+	voiding.Voided = []string{pharmacist.ID}
+	second := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, voiding)
+	third := s.sendUpdate(8*time.Minute, workflows.ApproveUpdate, registered(thirdPharmacist, ""))
 	s.sendUpdate(9*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 
 	s.execute(dualInput())
 
 	afterSecond := s.requireCompleted(second)
 	s.Equal(workflows.StatusAwaitingApproval, afterSecond.Status, "the second approval alone does not complete it")
-	s.Equal([]workflows.Approval{{Actor: secondPharmacist, At: t0.Add(7 * time.Minute)}}, afterSecond.Approvals)
+	s.Equal([]workflows.Approval{{Actor: secondPharmacist, At: t0.Add(7 * time.Minute), Registration: "CRF-SP 1002"}}, afterSecond.Approvals)
 	s.Equal(workflows.StatusApproved, s.requireCompleted(third).Status)
 
 	st := s.finalState()
 	s.Equal(workflows.StatusDispensed, st.Status)
 	s.Equal([]workflows.Approval{
-		{Actor: secondPharmacist, At: t0.Add(7 * time.Minute)},
-		{Actor: thirdPharmacist, At: t0.Add(8 * time.Minute)},
+		{Actor: secondPharmacist, At: t0.Add(7 * time.Minute), Registration: "CRF-SP 1002"},
+		{Actor: thirdPharmacist, At: t0.Add(8 * time.Minute), Registration: "CRF-SP 1003"},
 	}, st.Approvals)
 	at := t0.Add(7 * time.Minute)
 	s.Equal([]workflows.Transition{
@@ -53,10 +53,10 @@ func (s *MedicationRequestTestSuite) TestDeactivatedPharmacistsApprovalIsVoided(
 
 // Voided names that hold no approval change nothing: no transition, the approval counts.
 func (s *MedicationRequestTestSuite) TestVoidedWithoutApprovalChangesNothing() {
-	s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{Actor: pharmacist})
-	second := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, workflows.ApproveInput{
-		Actor: secondPharmacist, Voided: []string{"u-pharm-gone"},
-	})
+	s.sendUpdate(5*time.Minute, workflows.ApproveUpdate, registered(pharmacist, ""))
+	voiding := registered(secondPharmacist, "")
+	voiding.Voided = []string{"u-pharm-gone"}
+	second := s.sendUpdate(7*time.Minute, workflows.ApproveUpdate, voiding)
 	s.sendUpdate(9*time.Minute, workflows.WithdrawnUpdate, workflows.WithdrawnInput{Actor: cabinetBot, CabinetID: cabinetID})
 
 	s.execute(dualInput())

@@ -2412,8 +2412,11 @@ type ClientInterface interface {
 	//
 	// The requester never approves their own request (403). A request that needs two
 	// pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-	// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-	// is 409 `invalid_state`. The body is optional.
+	// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+	// from a pharmacist with a professional `registration` in the users directory (403
+	// `forbidden` for one without), and the two registrations differ (409
+	// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+	// is optional.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2424,8 +2427,11 @@ type ClientInterface interface {
 	//
 	// The requester never approves their own request (403). A request that needs two
 	// pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-	// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-	// is 409 `invalid_state`. The body is optional.
+	// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+	// from a pharmacist with a professional `registration` in the users directory (403
+	// `forbidden` for one without), and the two registrations differ (409
+	// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+	// is optional.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3638,8 +3644,11 @@ func (c *Client) GetRequest(ctx context.Context, id RequestIdParam, params *GetR
 //
 // The requester never approves their own request (403). A request that needs two
 // pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-// is 409 `invalid_state`. The body is optional.
+// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+// from a pharmacist with a professional `registration` in the users directory (403
+// `forbidden` for one without), and the two registrations differ (409
+// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+// is optional.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3660,8 +3669,11 @@ func (c *Client) ApproveRequestWithBody(ctx context.Context, id RequestIdParam, 
 //
 // The requester never approves their own request (403). A request that needs two
 // pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-// is 409 `invalid_state`. The body is optional.
+// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+// from a pharmacist with a professional `registration` in the users directory (403
+// `forbidden` for one without), and the two registrations differ (409
+// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+// is optional.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6770,8 +6782,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// The requester never approves their own request (403). A request that needs two
 	// pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-	// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-	// is 409 `invalid_state`. The body is optional.
+	// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+	// from a pharmacist with a professional `registration` in the users directory (403
+	// `forbidden` for one without), and the two registrations differ (409
+	// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+	// is optional.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6782,8 +6797,11 @@ type ClientWithResponsesInterface interface {
 	//
 	// The requester never approves their own request (403). A request that needs two
 	// pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-	// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-	// is 409 `invalid_state`. The body is optional.
+	// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+	// from a pharmacist with a professional `registration` in the users directory (403
+	// `forbidden` for one without), and the two registrations differ (409
+	// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+	// is optional.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14523,8 +14541,11 @@ func (c *ClientWithResponses) GetRequestWithResponse(ctx context.Context, id Req
 //
 // The requester never approves their own request (403). A request that needs two
 // pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-// is 409 `invalid_state`. The body is optional.
+// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+// from a pharmacist with a professional `registration` in the users directory (403
+// `forbidden` for one without), and the two registrations differ (409
+// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+// is optional.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -14541,8 +14562,11 @@ func (c *ClientWithResponses) ApproveRequestWithBodyWithResponse(ctx context.Con
 //
 // The requester never approves their own request (403). A request that needs two
 // pharmacists records the first approval (`approval_recorded`) and keeps waiting; the same
-// pharmacist approving again is 409 `duplicate_approval`. A request not awaiting approval
-// is 409 `invalid_state`. The body is optional.
+// pharmacist approving again is 409 `duplicate_approval`. Each of its two approvals comes
+// from a pharmacist with a professional `registration` in the users directory (403
+// `forbidden` for one without), and the two registrations differ (409
+// `duplicate_approval`). A request not awaiting approval is 409 `invalid_state`. The body
+// is optional.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -291,29 +291,32 @@ func (q *Queries) InsertRequestLines(ctx context.Context, arg InsertRequestLines
 
 const insertTransition = `-- name: InsertTransition :execrows
 INSERT INTO request_transitions (
-    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id,
+    registration
 ) VALUES (
     $1, $2, $3::request_status, $4, $5,
-    $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14
+    $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14,
+    $15
 )
 ON CONFLICT (request_id, seq) DO NOTHING
 `
 
 type InsertTransitionParams struct {
-	RequestID  string
-	Seq        int32
-	FromStatus NullRequestStatus
-	ToStatus   RequestStatus
-	Action     string
-	ActorID    string
-	ActorName  string
-	ActorRole  string
-	At         time.Time
-	Reason     string
-	ReasonCode string
-	Note       string
-	Vended     []byte
-	ReportID   string
+	RequestID    string
+	Seq          int32
+	FromStatus   NullRequestStatus
+	ToStatus     RequestStatus
+	Action       string
+	ActorID      string
+	ActorName    string
+	ActorRole    string
+	At           time.Time
+	Reason       string
+	ReasonCode   string
+	Note         string
+	Vended       []byte
+	ReportID     string
+	Registration string
 }
 
 // InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes
@@ -334,6 +337,7 @@ func (q *Queries) InsertTransition(ctx context.Context, arg InsertTransitionPara
 		arg.Note,
 		arg.Vended,
 		arg.ReportID,
+		arg.Registration,
 	)
 	if err != nil {
 		return 0, err
@@ -589,26 +593,28 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 }
 
 const listTransitions = `-- name: ListTransitions :many
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id,
+       registration
 FROM request_transitions
 WHERE request_id = $1
 ORDER BY seq
 `
 
 type ListTransitionsRow struct {
-	Seq        int32
-	FromStatus NullRequestStatus
-	ToStatus   RequestStatus
-	Action     string
-	ActorID    string
-	ActorName  string
-	ActorRole  string
-	At         time.Time
-	Reason     string
-	ReasonCode string
-	Note       string
-	Vended     []byte
-	ReportID   string
+	Seq          int32
+	FromStatus   NullRequestStatus
+	ToStatus     RequestStatus
+	Action       string
+	ActorID      string
+	ActorName    string
+	ActorRole    string
+	At           time.Time
+	Reason       string
+	ReasonCode   string
+	Note         string
+	Vended       []byte
+	ReportID     string
+	Registration string
 }
 
 // ListTransitions returns the transitions of a request in order.
@@ -635,6 +641,7 @@ func (q *Queries) ListTransitions(ctx context.Context, requestID string) ([]List
 			&i.Note,
 			&i.Vended,
 			&i.ReportID,
+			&i.Registration,
 		); err != nil {
 			return nil, err
 		}

@@ -1095,20 +1095,21 @@ type RefillTask struct {
 }
 
 type RequestTransition struct {
-	RequestID  string
-	Seq        int32
-	FromStatus NullRequestStatus
-	ToStatus   RequestStatus
-	Action     string
-	ActorID    string
-	ActorName  string
-	ActorRole  string
-	At         time.Time
-	Reason     string
-	ReasonCode string
-	Note       string
-	Vended     []byte
-	ReportID   string
+	RequestID    string
+	Seq          int32
+	FromStatus   NullRequestStatus
+	ToStatus     RequestStatus
+	Action       string
+	ActorID      string
+	ActorName    string
+	ActorRole    string
+	At           time.Time
+	Reason       string
+	ReasonCode   string
+	Note         string
+	Vended       []byte
+	ReportID     string
+	Registration string
 }
 
 type Reservation struct {

@@ -61,16 +61,19 @@ WHERE r.id = @id;
 -- InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes
 -- nothing, and affects no row: 1 means the transition is recorded now for the first time.
 INSERT INTO request_transitions (
-    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
+    request_id, seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id,
+    registration
 ) VALUES (
     @request_id, @seq, sqlc.narg('from_status')::request_status, @to_status, @action,
-    @actor_id, @actor_name, @actor_role, @at, @reason, @reason_code, @note, sqlc.narg('vended')::jsonb, @report_id
+    @actor_id, @actor_name, @actor_role, @at, @reason, @reason_code, @note, sqlc.narg('vended')::jsonb, @report_id,
+    @registration
 )
 ON CONFLICT (request_id, seq) DO NOTHING;
 
 -- name: ListTransitions :many
 -- ListTransitions returns the transitions of a request in order.
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id
+SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id,
+       registration
 FROM request_transitions
 WHERE request_id = @request_id
 ORDER BY seq;
