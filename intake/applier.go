@@ -179,41 +179,122 @@ func (in *Intake) applyRound(ctx context.Context) (bool, error) {
 
 // applyQueue applies one cabinet's pending reports in order, stopping at the first that is
 // not due or cannot be applied yet. It returns how many it settled.
+//
+// In order means: a report is applied after every report before it that it could depend
+// on. Vends for different medication requests commute (each moves its own request, and what
+// they take from a shared pocket adds up the same in any order), so a run of them is
+// applied together (at most maxRun); any other report (a load, a count, a vend without one
+// request, a second vend of the same request) waits for everything before it, and everything
+// after it waits for it. A cabinet that reports many vends in a burst is then not held to one
+// workflow Update at a time.
 func (in *Intake) applyQueue(ctx context.Context, q []db.InboxReport) (int, error) {
 	n := 0
-	for _, r := range q {
-		if time.Now().Before(r.NextAttemptAt) {
+	for i := 0; i < len(q); {
+		run := commutingRun(q[i:])
+		if len(run) == 0 {
+			return n, nil // the next report is not due yet
+		}
+		outcomes := make([]string, len(run))
+		errs := make([]error, len(run))
+		var wg sync.WaitGroup
+		for k, r := range run {
+			wg.Go(func() { outcomes[k], errs[k] = in.applyTraced(ctx, r) })
+		}
+		wg.Wait()
+		// Every report of the run was applied or not on its own: each is settled or deferred
+		// by its own result; a deferred one stops the queue behind the run.
+		deferred := false
+		for k, r := range run {
+			settled, err := in.settle(ctx, r, outcomes[k], errs[k])
+			if err != nil {
+				return n, err
+			}
+			if settled {
+				n++
+			} else {
+				deferred = true
+			}
+		}
+		if deferred {
 			return n, nil
 		}
-		rctx, span := obs.StartSpan(ctx, "cabinet report apply", attribute.Int64("pyxis.cabinet_id", r.CabinetID),
-			obs.AttrReportKind.String(r.Kind), obs.AttrControlID.String(r.MessageControlID))
-		rctx, _ = obs.Start(rctx)
-		outcome, err := in.applyReport(rctx, r)
-		obs.End(span, err)
-		switch {
-		case err == nil:
-			if err := in.Store.SettleReport(ctx, r.ID, false, outcome, ""); err != nil {
-				return n, err
-			}
-			in.Metrics.Observe(r.Kind, outcome)
-			n++
-		case retryable(err):
-			delay := min(retryFirst<<min(r.Attempts, 6), retryMax)
-			in.logger().WarnContext(rctx, "cabinet report not applied yet", "report", r.MessageControlID,
-				"cabinet_id", r.CabinetID, "attempt", r.Attempts+1, "retry_in", delay, "error", err)
-			return n, in.Store.DeferReport(ctx, r.ID, err.Error(), time.Now().Add(delay))
-		default:
-			in.logger().ErrorContext(rctx, "cabinet report cannot be applied", "report", r.MessageControlID,
-				"cabinet_id", r.CabinetID, "error", err)
-			if err := in.Store.SettleReport(ctx, r.ID, true, "failed", err.Error()); err != nil {
-				return n, err
-			}
-			in.Metrics.Observe(r.Kind, metrics.ReportFailed)
-			in.auditFailed(ctx, r, err)
-			n++
-		}
+		i += len(run)
 	}
 	return n, nil
+}
+
+// maxRun bounds the reports of one cabinet applied together.
+const maxRun = 8
+
+// commutingRun returns the reports at the head of q to apply together: the first alone
+// unless it is a vend for one medication request, then it and the due vends after it for
+// other requests, up to maxRun. It is empty when the first is not due.
+func commutingRun(q []db.InboxReport) []db.InboxReport {
+	now := time.Now()
+	if len(q) == 0 || now.Before(q[0].NextAttemptAt) {
+		return nil
+	}
+	seen := map[string]bool{}
+	end := 0
+	for end < len(q) && end < maxRun && !now.Before(q[end].NextAttemptAt) {
+		id := vendRequest(q[end])
+		if id == "" || seen[id] {
+			break
+		}
+		seen[id] = true
+		end++
+	}
+	return q[:max(end, 1)]
+}
+
+// vendRequest is the medication request a vend report is for, "" for any other report (or
+// a vend of several orders, or one the store cannot read: applying it says why).
+func vendRequest(r db.InboxReport) string {
+	if r.Kind != string(cabinet.EventVend) {
+		return ""
+	}
+	var e struct{ RequestID string }
+	if json.Unmarshal(r.Report, &e) != nil || !pyxis.ValidRequestID(e.RequestID) {
+		return ""
+	}
+	return e.RequestID
+}
+
+// applyTraced applies one report in a span of its own.
+func (in *Intake) applyTraced(ctx context.Context, r db.InboxReport) (string, error) {
+	rctx, span := obs.StartSpan(ctx, "cabinet report apply", attribute.Int64("pyxis.cabinet_id", r.CabinetID),
+		obs.AttrReportKind.String(r.Kind), obs.AttrControlID.String(r.MessageControlID))
+	rctx, _ = obs.Start(rctx)
+	outcome, err := in.applyReport(rctx, r)
+	obs.End(span, err)
+	return outcome, err
+}
+
+// settle records what applying r came to: settled with its outcome, deferred with a back-off
+// when it may apply later (false), or settled as failed and audited when it never will.
+func (in *Intake) settle(ctx context.Context, r db.InboxReport, outcome string, applyErr error) (bool, error) {
+	switch {
+	case applyErr == nil:
+		if err := in.Store.SettleReport(ctx, r.ID, false, outcome, ""); err != nil {
+			return false, err
+		}
+		in.Metrics.Observe(r.Kind, outcome)
+		return true, nil
+	case retryable(applyErr):
+		delay := min(retryFirst<<min(r.Attempts, 6), retryMax)
+		in.logger().WarnContext(ctx, "cabinet report not applied yet", "report", r.MessageControlID,
+			"cabinet_id", r.CabinetID, "attempt", r.Attempts+1, "retry_in", delay, "error", applyErr)
+		return false, in.Store.DeferReport(ctx, r.ID, applyErr.Error(), time.Now().Add(delay))
+	default:
+		in.logger().ErrorContext(ctx, "cabinet report cannot be applied", "report", r.MessageControlID,
+			"cabinet_id", r.CabinetID, "error", applyErr)
+		if err := in.Store.SettleReport(ctx, r.ID, true, "failed", applyErr.Error()); err != nil {
+			return false, err
+		}
+		in.Metrics.Observe(r.Kind, metrics.ReportFailed)
+		in.auditFailed(ctx, r, applyErr)
+		return true, nil
+	}
 }
 
 // applyReport applies one report of the inbox and returns its outcome.
