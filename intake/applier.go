@@ -194,18 +194,20 @@ func (in *Intake) applyQueue(ctx context.Context, q []db.InboxReport) (int, erro
 		if len(run) == 0 {
 			return n, nil // the next report is not due yet
 		}
+		rctxs := make([]context.Context, len(run))
 		outcomes := make([]string, len(run))
 		errs := make([]error, len(run))
 		var wg sync.WaitGroup
 		for k, r := range run {
-			wg.Go(func() { outcomes[k], errs[k] = in.applyTraced(ctx, r) })
+			wg.Go(func() { rctxs[k], outcomes[k], errs[k] = in.applyTraced(ctx, r) })
 		}
 		wg.Wait()
 		// Every report of the run was applied or not on its own: each is settled or deferred
-		// by its own result; a deferred one stops the queue behind the run.
+		// by its own result, logged with what applying it learnt (cabinet, request); a
+		// deferred one stops the queue behind the run.
 		deferred := false
 		for k, r := range run {
-			settled, err := in.settle(ctx, r, outcomes[k], errs[k])
+			settled, err := in.settle(rctxs[k], r, outcomes[k], errs[k])
 			if err != nil {
 				return n, err
 			}
@@ -260,14 +262,15 @@ func vendRequest(r db.InboxReport) string {
 	return e.RequestID
 }
 
-// applyTraced applies one report in a span of its own.
-func (in *Intake) applyTraced(ctx context.Context, r db.InboxReport) (string, error) {
+// applyTraced applies one report in a span of its own, and returns the context it applied
+// it in, which carries what applying learnt for the log lines about it.
+func (in *Intake) applyTraced(ctx context.Context, r db.InboxReport) (context.Context, string, error) {
 	rctx, span := obs.StartSpan(ctx, "cabinet report apply", attribute.Int64("pyxis.cabinet_id", r.CabinetID),
 		obs.AttrReportKind.String(r.Kind), obs.AttrControlID.String(r.MessageControlID))
 	rctx, _ = obs.Start(rctx)
 	outcome, err := in.applyReport(rctx, r)
 	obs.End(span, err)
-	return outcome, err
+	return rctx, outcome, err
 }
 
 // settle records what applying r came to: settled with its outcome, deferred with a back-off
