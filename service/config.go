@@ -139,13 +139,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 		c.API.DualApprovalLists = lists
 	}
-	if v := getenv("PYXIS_ALLOW_SIMULATED_CABINETS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PYXIS_ALLOW_SIMULATED_CABINETS=%q: want true or false", v))
-		}
-		c.AllowSimulatedCabinets = b
-	}
+	boolSetting(getenv, &errs, "PYXIS_ALLOW_SIMULATED_CABINETS", &c.AllowSimulatedCabinets)
 	switch v := getenv("PYXIS_SIM_WITHDRAW_AFTER"); v {
 	case "":
 	case "off":

@@ -1,8 +1,10 @@
 package service
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -99,4 +101,18 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// boolSetting reads the true-or-false setting name into dst when it is set. A value
+// strconv.ParseBool does not read is added to errs, naming the setting, and leaves dst false.
+func boolSetting(getenv func(string) string, errs *[]error, name string, dst *bool) {
+	v := getenv(name)
+	if v == "" {
+		return
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want true or false", name, v))
+	}
+	*dst = b
 }

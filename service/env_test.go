@@ -71,3 +71,20 @@ func TestDocumentedSettingsAreRead(t *testing.T) {
 	}
 	assert.Empty(t, env.Unread(environ))
 }
+
+// A true-or-false setting takes what strconv.ParseBool reads; anything else names the
+// setting and reads as false; an unset one leaves the default.
+func TestBoolSetting(t *testing.T) {
+	env := map[string]string{"PYXIS_HSTS": "1", "PYXIS_API_METRICS": "yes"}
+	getenv := func(name string) string { return env[name] }
+	var errs []error
+	hsts, metrics, known := false, true, true
+	boolSetting(getenv, &errs, "PYXIS_HSTS", &hsts)
+	boolSetting(getenv, &errs, "PYXIS_API_METRICS", &metrics)
+	boolSetting(getenv, &errs, "PYXIS_REQUIRE_KNOWN_USERS", &known)
+	assert.True(t, hsts)
+	assert.False(t, metrics)
+	assert.True(t, known, "unset: the default stays")
+	require.Len(t, errs, 1)
+	assert.EqualError(t, errs[0], `PYXIS_API_METRICS="yes": want true or false`)
+}

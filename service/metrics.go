@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -49,13 +48,7 @@ func loadMetrics(getenv func(string) string, m *MetricsConfig) []error {
 		}
 		m.WorkerAddr = v
 	}
-	if v := getenv("PYXIS_API_METRICS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PYXIS_API_METRICS=%q: want true or false", v))
-		}
-		m.API = b
-	}
+	boolSetting(getenv, &errs, "PYXIS_API_METRICS", &m.API)
 	switch v := getenv("PYXIS_AUDIT_VERIFY_INTERVAL"); v {
 	case "":
 	case "off":

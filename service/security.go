@@ -62,13 +62,7 @@ func loadSecurity(getenv func(string) string, c *Config) []error {
 		errs = append(errs, fmt.Errorf("PYXIS_CODEC_KEYS: %w", err))
 	}
 	c.Codec.Keys = keys
-	if v := getenv("PYXIS_CODEC_DISABLED"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PYXIS_CODEC_DISABLED=%q: want true or false", v))
-		}
-		c.Codec.Disabled = b
-	}
+	boolSetting(getenv, &errs, "PYXIS_CODEC_DISABLED", &c.Codec.Disabled)
 	for o := range strings.SplitSeq(getenv("PYXIS_CODEC_CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue
@@ -94,13 +88,7 @@ func loadSecurity(getenv func(string) string, c *Config) []error {
 		}
 		a.RateBurst = n
 	}
-	if v := getenv("PYXIS_CONSOLE_TOKEN_SIGNIN"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PYXIS_CONSOLE_TOKEN_SIGNIN=%q: want true or false", v))
-		}
-		a.ConsoleTokenSignIn = b
-	}
+	boolSetting(getenv, &errs, "PYXIS_CONSOLE_TOKEN_SIGNIN", &a.ConsoleTokenSignIn)
 	if v := getenv("PYXIS_CONSOLE_SESSION_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -118,26 +106,14 @@ func loadSecurity(getenv func(string) string, c *Config) []error {
 			errs = append(errs, errors.New("PYXIS_OIDC_ISSUER needs PYXIS_OIDC_CLIENT_ID"))
 		}
 	}
-	if v := getenv("PYXIS_HSTS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PYXIS_HSTS=%q: want true or false", v))
-		}
-		a.HSTS = b
-	}
+	boolSetting(getenv, &errs, "PYXIS_HSTS", &a.HSTS)
 	return errs
 }
 
 // loadIdentity reads the users-directory and client-address settings.
 func loadIdentity(getenv func(string) string, a *api.Config) []error {
 	var errs []error
-	if v := getenv("PYXIS_REQUIRE_KNOWN_USERS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PYXIS_REQUIRE_KNOWN_USERS=%q: want true or false", v))
-		}
-		a.RequireKnownUsers = b
-	}
+	boolSetting(getenv, &errs, "PYXIS_REQUIRE_KNOWN_USERS", &a.RequireKnownUsers)
 	if v := getenv("PYXIS_USER_CACHE_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > api.MaxUserCacheTTL {
