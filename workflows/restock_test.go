@@ -256,7 +256,11 @@ func (s *RestockTestSuite) TestInvalidInput() {
 	s.Empty(s.fake.opens)
 }
 
-// fakeRefills stands in for the refill activities and records their inputs.
+// fakeRefills stands in for the refill activities and records their inputs. Like the store,
+// it applies a task's completion once: completes holds the completions that were applied,
+// and a second one for the same task returns Applied false. (When the run is cancelled in
+// the instant of a confirmation, the cancelled CompleteRefill may already be running in the
+// test environment while the compensation sends it again.)
 type fakeRefills struct {
 	mu        sync.Mutex
 	open      pyxis.OpenedRefill
@@ -278,6 +282,11 @@ func (f *fakeRefills) openRefillTask(_ context.Context, in activities.OpenRefill
 func (f *fakeRefills) completeRefill(_ context.Context, in pyxis.RefillCompletion) (*pyxis.CompletedRefill, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, done := range f.completes {
+		if done.TaskID == in.TaskID {
+			return &pyxis.CompletedRefill{Applied: false}, nil
+		}
+	}
 	f.completes = append(f.completes, in)
 	return &pyxis.CompletedRefill{Applied: true, OnHandAfter: f.onHand}, nil
 }
