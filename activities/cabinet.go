@@ -86,7 +86,7 @@ func (a *Activities) deliver(ctx context.Context, command string, d Delivery) er
 	}
 	a.recordAttempt(ctx, pyxis.DeliveryAttempt{
 		RequestID: o.RequestID, Command: command, LastError: attemptError(o, ack, err), At: time.Now(),
-		MaybeDelivered: errors.Is(err, cabinet.ErrMaybeDelivered), Attempt: d.PriorAttempts,
+		MaybeDelivered: errors.Is(err, cabinet.ErrMaybeDelivered),
 	})
 	return fmt.Errorf("command cabinet %s: %w", o.CabinetCode, err)
 }
@@ -107,20 +107,13 @@ func attemptError(o cabinet.Order, ack string, err error) string {
 	return "the command could not be sent"
 }
 
-// recordAttemptTimeout bounds the record of a failed attempt.
-const recordAttemptTimeout = 5 * time.Second
-
 // recordAttempt records a failed attempt for the request's view, best effort: a database
 // that does not answer must not turn a cabinet's failure into another.
 func (a *Activities) recordAttempt(ctx context.Context, at pyxis.DeliveryAttempt) {
 	if !activity.IsActivity(ctx) {
 		return
 	}
-	at.Attempt += activity.GetInfo(ctx).Attempt
-	// An attempt ended by its own deadline is recorded all the same (the order's first
-	// attempt is bounded tighter than the cabinet's acknowledgment timeout).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordAttemptTimeout)
-	defer cancel()
+	at.Attempt = activity.GetInfo(ctx).Attempt
 	if err := a.Store.RecordDeliveryAttempt(ctx, at); err != nil {
 		activity.GetLogger(ctx).Warn("Cabinet attempt not recorded", "RequestID", at.RequestID, "Error", err)
 	}

@@ -46,10 +46,6 @@ type CabinetInput struct {
 type Delivery struct {
 	cabinet.Order
 	CabinetID int64 `json:"cabinet_id,omitempty"`
-	// PriorAttempts are the attempts of the command made before this activity (the order's
-	// first attempt, sent as a local activity), so the attempts recorded for the request's
-	// view count them all.
-	PriorAttempts int32 `json:"prior_attempts,omitempty"`
 }
 
 // Error types of the non-retryable failures activities return. The workflow turns them into a

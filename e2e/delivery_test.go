@@ -70,7 +70,7 @@ func TestOrderWaitsOutACabinetOutage(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
 	c.waitStatus(id, nurse, "dispensed")
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "v0.2.0_local_first_dispensed_after_cabinet_outage")
+	captureHistory(t, id, "v0.2.0_dispensed_after_cabinet_outage")
 }
 
 // An order the cabinet never acknowledges ends cabinet_unreachable when the withdrawal
@@ -103,7 +103,7 @@ func TestOrderEndsUnreachableWhenTheWindowCloses(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	assert.False(t, strings.Contains(*state.Reason, "127.0.0.1"))
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "v0.2.0_local_first_cabinet_unreachable_window_closed")
+	captureHistory(t, id, "v0.2.0_cabinet_unreachable_window_closed")
 }
 
 // A cancel is retried until the cabinet takes it: the request shows cancelled at once and
@@ -140,7 +140,7 @@ func TestCancelRetriedUntilTheCabinetTakesIt(t *testing.T) {
 	assert.Nil(t, c.waitStatus(id, nurse, "cancelled").CabinetDelivery)
 	assert.NotContains(t, c.auditActions(id, nurse), "revoke_failed")
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "v0.2.0_local_first_cancel_retried_until_acknowledged")
+	captureHistory(t, id, "v0.2.0_cancel_retried_until_acknowledged")
 }
 
 // A request whose order waits out an outage may be cancelled meanwhile: the delivery stops,
@@ -169,5 +169,5 @@ func TestCancelWhileTheOrderWaitsOutAnOutage(t *testing.T) {
 	assert.Nil(t, state.CabinetDelivery)
 	assert.False(t, e2e.sim.Authorized(id))
 	c.requireProjectionMatchesWorkflow(id, nurse)
-	captureHistory(t, id, "v0.2.0_local_first_cancelled_while_cabinet_unreachable")
+	captureHistory(t, id, "v0.2.0_cancelled_while_cabinet_unreachable")
 }

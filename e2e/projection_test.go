@@ -123,22 +123,6 @@ func writeHistory(t require.TestingT, c client.Client, cd *codec.Codec, id, name
 	if dir == "" {
 		return
 	}
-	hist := readHistory(t, c, id, closed)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, proxy.VisitPayloads(ctx, hist, proxy.VisitPayloadsOptions{
-		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
-			return cd.Decode(p)
-		},
-	}))
-	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644))
-}
-
-// readHistory reads the history of workflow id with c, its payloads as stored; closed waits
-// for the run to end first.
-func readHistory(t require.TestingT, c client.Client, id string, closed bool) *historypb.History {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if closed {
@@ -156,7 +140,14 @@ func readHistory(t require.TestingT, c client.Client, id string, closed bool) *h
 		require.NoError(t, err)
 		hist.Events = append(hist.Events, ev)
 	}
-	return hist
+	require.NoError(t, proxy.VisitPayloads(ctx, hist, proxy.VisitPayloadsOptions{
+		Visitor: func(_ *proxy.VisitPayloadsContext, p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+			return cd.Decode(p)
+		},
+	}))
+	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644))
 }
 
 // A request whose first step no worker has run yet is read from its start event, without a

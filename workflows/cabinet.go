@@ -12,17 +12,11 @@ import (
 	"github.com/medreq/pyxis/cabinet"
 )
 
-// durableDelivery is the change id of how the cabinet commands are sent. Runs of v0.1.0 (no
-// marker) send each command in attempts the workflow counts itself (commandInAttempts).
-// Version 1 (issue 16) sends it as one activity that Temporal retries until the cabinet
-// acknowledges it or the withdrawal window closes (send). Version 2, localFirstOrder,
-// first sends the authorization in the workflow task that approved it, as a local activity,
-// and falls back to version 1's activity only when that attempt fails (issue 20).
+// durableDelivery is the change id of the cabinet commands that outlive an outage (issue 16).
+// Runs of v0.1.0 (no marker) send each command in attempts the workflow counts itself
+// (commandInAttempts); runs since send it as one activity that Temporal retries until the
+// cabinet acknowledges it or the withdrawal window closes (deliver).
 const durableDelivery = "durable-cabinet-delivery"
-
-// localFirstOrder is durableDelivery's version that tries the authorization as a local
-// activity first (authorize).
-const localFirstOrder workflow.Version = 2
 
 // maxCabinetBackoff bounds the wait between attempts of a cabinet command.
 const maxCabinetBackoff = 30 * time.Second
@@ -31,23 +25,15 @@ const maxCabinetBackoff = 30 * time.Second
 // (PYXIS_CABINET_ACK_TIMEOUT is at most 20s).
 const cabinetCommandTimeout = 30 * time.Second
 
-// firstOrderTimeout bounds the order's first attempt (sendNow), which runs in the workflow
-// task that took the approval, so the pharmacist's answer waits for it: a cabinet that
-// answers does so in milliseconds, and one that is slow or silent is left to the durable
-// delivery, which sends the same message again after the first back-off.
-const firstOrderTimeout = 2 * time.Second
-
 // revokeAttemptsAfterWindow are the attempts of a revoke once the window has closed: the
 // order's TQ1-8 has ended it at the cabinet already, so the revoke is a courtesy.
 const revokeAttemptsAfterWindow = 3
 
 // authorize sends the dispense authorization. Since durableDelivery, the order is prepared
 // once, with its times fixed (issued and started now, ending with the withdrawal window),
-// and it is retried until the cabinet acknowledges it or the window closes. Since
-// localFirstOrder, the first attempt is a local activity (sendNow).
+// and it is retried until the cabinet acknowledges it or the window closes.
 func (r *request) authorize(ctx workflow.Context) error {
-	version := workflow.GetVersion(ctx, durableDelivery, workflow.DefaultVersion, localFirstOrder)
-	r.durable = version >= 1
+	r.durable = workflow.GetVersion(ctx, durableDelivery, workflow.DefaultVersion, 1) >= 1
 	if !r.durable {
 		return r.commandInAttempts(ctx, a.DispenseOrder, r.in.Policy.CabinetAttempts)
 	}
@@ -62,32 +48,12 @@ func (r *request) authorize(ctx workflow.Context) error {
 	// window's end, after which the cabinet no longer offers the order).
 	order.IssuedAt, order.StartAt, order.EndAt = now, now, r.windowEnd
 	r.order = &order
-	backoff, prior := r.retryInterval(), int32(0)
-	if version >= localFirstOrder {
-		err := r.sendNow(ctx, a.DispenseOrder, order)
-		if err == nil || final(err) || temporal.IsCanceledError(err) || r.state.Status == StatusCancelled {
-			return err
-		}
-		r.logger.Info("The cabinet did not take the order at once; it is retried until the window closes", "Error", err)
-		// The next attempts keep the schedule an activity's retries would have had: the first
-		// back-off, then doubling. The request may be cancelled meanwhile.
-		r.delivering = true
-		_, werr := workflow.AwaitWithTimeout(ctx, backoff, func() bool { return r.state.Status == StatusCancelled })
-		r.delivering = false
-		if werr != nil {
-			return werr
-		}
-		if r.state.Status == StatusCancelled {
-			return err
-		}
-		backoff, prior = min(2*backoff, maxCabinetBackoff), 1
-	}
 	// The order may wait out an outage for as long as the window: meanwhile the request may
 	// be cancelled (validateCancel), and the delivery then stops; run revokes what an
 	// attempt may have left at the cabinet.
 	sendCtx, stop := workflow.WithCancel(ctx)
 	defer stop()
-	sent := r.send(sendCtx, a.DispenseOrder, order, 0, backoff, prior)
+	sent := r.send(sendCtx, a.DispenseOrder, order, 0)
 	r.delivering = true
 	err := workflow.Await(ctx, func() bool { return sent.IsReady() || r.state.Status == StatusCancelled })
 	r.delivering = false
@@ -123,38 +89,24 @@ func (r *request) withdrawAuthorization(ctx workflow.Context) error {
 	if !workflow.Now(ctx).Before(r.windowEnd) {
 		attempts = revokeAttemptsAfterWindow
 	}
-	return r.send(ctx, a.WithdrawOrder, order, attempts, r.retryInterval(), 0).Get(ctx, nil)
+	return r.deliver(ctx, a.WithdrawOrder, order, attempts)
 }
 
-// sendNow makes one attempt of a cabinet command as a local activity, in the workflow task
-// that decided it. A cabinet that answers, as it does nearly always, then costs the request
-// no activity task and no workflow task of its own: one workflow task takes the approval,
-// records it, commands the cabinet and records the authorization. The attempt is bounded by
-// firstOrderTimeout; while it runs the request may be cancelled, as while the durable
-// delivery runs (validateCancel), though the cancellation is taken only once the attempt
-// has ended. A failed attempt is recorded in Postgres like any other (activities.deliver),
-// so a refusal that follows it still knows it went unanswered.
-func (r *request) sendNow(ctx workflow.Context, send any, order cabinet.Order) error {
-	once := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: firstOrderTimeout,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
-	r.delivering = true
-	defer func() { r.delivering = false }()
-	return workflow.ExecuteLocalActivity(once, send, activities.Delivery{Order: order, CabinetID: r.in.CabinetID}).Get(ctx, nil)
+// deliver sends a cabinet command as one activity that Temporal retries with back-off (the
+// policy's interval, doubling, at most maxCabinetBackoff) until it succeeds, is refused, or
+// attempts run out; attempts zero retries until the withdrawal window closes. The attempts
+// are not events of the history, which stays the same size through an outage of any length;
+// the activity records them in Postgres for the request's view.
+func (r *request) deliver(ctx workflow.Context, send any, order cabinet.Order, attempts int32) error {
+	return r.send(ctx, send, order, attempts).Get(ctx, nil)
 }
 
-// send sends a cabinet command as one activity that Temporal retries with back-off (first
-// backoff, doubling, at most maxCabinetBackoff) until it succeeds, is refused, or attempts
-// run out; attempts zero retries until the withdrawal window closes; prior attempts were
-// made before it (the order's local first attempt), for the count. The attempts are not
-// events of the history, which stays the same size through an outage of any length; the
-// activity records them in Postgres for the request's view.
-func (r *request) send(ctx workflow.Context, send any, order cabinet.Order, attempts int32, backoff time.Duration, prior int32) workflow.Future {
+// send schedules the activity deliver waits for.
+func (r *request) send(ctx workflow.Context, send any, order cabinet.Order, attempts int32) workflow.Future {
 	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: cabinetCommandTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    backoff,
+			InitialInterval:    r.retryInterval(),
 			BackoffCoefficient: 2,
 			MaximumInterval:    maxCabinetBackoff,
 			MaximumAttempts:    attempts,
@@ -167,7 +119,7 @@ func (r *request) send(ctx workflow.Context, send any, order cabinet.Order, atte
 		// the SDK's test environment reads it as ten, and the tests must see the window.
 		opts.RetryPolicy.MaximumAttempts = math.MaxInt32
 	}
-	in := activities.Delivery{Order: order, CabinetID: r.in.CabinetID, PriorAttempts: prior}
+	in := activities.Delivery{Order: order, CabinetID: r.in.CabinetID}
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), send, in)
 }
 

@@ -1,12 +1,9 @@
 package workflows_test
 
 import (
-	"context"
 	"errors"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/medreq/pyxis"
@@ -35,71 +32,6 @@ func firstThree() []workflows.Transition {
 		tr(2, workflows.StatusSubmitted, workflows.StatusAwaitingApproval, "stock_reserved", pyxis.System, t0, ""),
 		tr(3, workflows.StatusAwaitingApproval, workflows.StatusApproved, "approved", pharmacist, approvedAt, ""),
 	}
-}
-
-// The order goes to the cabinet as a local activity, in the workflow task that took the
-// approval; only when that attempt fails does an activity (retried by Temporal) take over,
-// keeping the attempts' schedule: the first back-off after the local attempt, then doubling.
-func (s *MedicationRequestTestSuite) TestOrderSentAtOnceThenDurably() {
-	s.Run("the cabinet answers", func() {
-		local, durable := s.recordDispenseOrders()
-		s.approveAt10()
-		s.withdrawnAt(20 * time.Minute)
-		s.execute(validInput())
-		s.Equal(workflows.StatusDispensed, s.finalState().Status)
-		s.Equal([]time.Time{approvedAt}, *local, "sent in the approving workflow task")
-		s.Empty(*durable, "no activity task")
-	})
-	s.Run("the cabinet answers the third attempt", func() {
-		local, durable := s.recordDispenseOrders()
-		s.fake.authorizeErr = failFirst(2, errUnreachable)
-		s.approveAt10()
-		s.withdrawnAt(20 * time.Minute)
-		s.execute(validInput())
-		s.Equal(workflows.StatusDispensed, s.finalState().Status)
-		s.Equal([]time.Time{approvedAt}, *local)
-		s.Equal([]time.Time{approvedAt.Add(2 * time.Second), approvedAt.Add(6 * time.Second)}, *durable,
-			"the activity's attempts follow the local one by the back-off, doubling")
-	})
-	s.Run("the cabinet refuses", func() {
-		local, durable := s.recordDispenseOrders()
-		s.fake.authorizeErr = always(temporal.NewNonRetryableApplicationError("cabinet ICU-A3 refused: unknown item",
-			activities.ErrCabinetRefused, nil, "unknown item", false))
-		s.approveAt10()
-		s.execute(validInput())
-		s.Equal(workflows.StatusFailed, s.finalState().Status)
-		s.Len(*local, 1)
-		s.Empty(*durable, "a refusal is final")
-	})
-	s.Run("cancelled before the second attempt", func() {
-		local, durable := s.recordDispenseOrders()
-		s.fake.authorizeErr = always(errUnreachable)
-		s.approveAt10()
-		cancel := s.sendUpdate(10*time.Minute+time.Second, workflows.CancelUpdate, workflows.CancelInput{Actor: nurse, Reason: "patient discharged"})
-		s.execute(validInput())
-		s.Equal(workflows.StatusCancelled, s.requireCompleted(cancel).Status)
-		s.Len(*local, 1)
-		s.Empty(*durable, "the delivery stopped at the cancellation")
-		s.Len(s.fake.deliveries("WithdrawOrder"), 1, "the first attempt may have reached the cabinet")
-		s.Equal([]string{requestID}, s.fake.stockChanges(pyxis.StockRelease))
-	})
-}
-
-// recordDispenseOrders records when DispenseOrder started, as a local activity and as an
-// activity.
-func (s *MedicationRequestTestSuite) recordDispenseOrders() (local, durable *[]time.Time) {
-	local, durable = new([]time.Time), new([]time.Time)
-	s.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
-		if info.ActivityType.Name == "DispenseOrder" {
-			*local = append(*local, s.env.Now().UTC())
-		}
-	})
-	s.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		if info.ActivityType.Name == "DispenseOrder" {
-			*durable = append(*durable, s.env.Now().UTC())
-		}
-	})
-	return local, durable
 }
 
 // A cabinet that refuses fails the request at once: stock released, nothing to revoke.
@@ -167,11 +99,8 @@ func (s *MedicationRequestTestSuite) TestCabinetOutageOutlastsTheWindow() {
 	s.Equal(approvedAt, first.IssuedAt)
 	s.Equal(approvedAt, first.StartAt)
 	s.Equal(windowEnd, first.EndAt)
-	s.Zero(first.PriorAttempts, "the first attempt, local")
-	for _, d := range sent[1:] {
-		s.Equal(first.Order, d.Order)
-		s.Equal(first.CabinetID, d.CabinetID)
-		s.Equal(int32(1), d.PriorAttempts, "the activity's attempts follow the local one")
+	for _, d := range sent {
+		s.Equal(first, d)
 	}
 	s.Len(s.fake.cabinetInputs("PrepareOrder"), 1, "the order is prepared once")
 
