@@ -142,7 +142,9 @@ func (r *runner) baselineOnly(ctx context.Context, rep *Report) error {
 	r.end(rep, nil)
 	rep.Baseline = base
 	if rep.CPU != nil && base.Workflows > 0 {
-		rep.CPU.BaselineSeconds, rep.CPU.PerBaselineWorkflowMs = rep.CPU.Seconds, round(rep.CPU.Seconds*1000/float64(base.Workflows), 3)
+		c := rep.CPU
+		c.BaselineSeconds, c.PerBaselineWorkflowMs = c.Seconds, round(c.Seconds*1000/float64(base.Workflows), 3)
+		c.MachineBaselineSeconds, c.MachinePerBaselineWorkflowMs = c.MachineSeconds, round(c.MachineSeconds*1000/float64(base.Workflows), 3)
 	}
 	return nil
 }

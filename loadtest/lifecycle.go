@@ -70,15 +70,15 @@ func (r *runner) lifecycle(ctx context.Context, rep *Report) error {
 		if !r.cfg.Closed() {
 			concurrency = r.cfg.BaselineUsers
 		}
-		before, _ := cpuTime()
+		before := markCPU()
 		base, err := r.baseline(ctx, int(rep.Lifecycle.Created), concurrency)
 		if err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
-		if after, ok := cpuTime(); ok && rep.CPU != nil {
-			rep.CPU.BaselineSeconds = round((after - before).Seconds(), 3)
-			if base.Workflows > 0 {
-				rep.CPU.PerBaselineWorkflowMs = round(float64((after-before).Milliseconds())/float64(base.Workflows), 3)
+		if self, machine, ok := before.spent(); ok && rep.CPU != nil {
+			rep.CPU.BaselineSeconds, rep.CPU.MachineBaselineSeconds = round(self.Seconds(), 3), round(machine.Seconds(), 3)
+			if n := int64(base.Workflows); n > 0 {
+				rep.CPU.PerBaselineWorkflowMs, rep.CPU.MachinePerBaselineWorkflowMs = perMs(self, n), perMs(machine, n)
 			}
 		}
 		rep.Baseline = base

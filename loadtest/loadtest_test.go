@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -129,7 +130,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 	rep.BaselineRatio = &ratio
 	rep.Baseline = &BaselineReport{TaskQueue: BaselineTaskQueue, Workflows: 8, Completed: 8, CompletedPerSecond: 3.5, ErrorExamples: []string{}}
 	rep.Memory = &MemoryReport{Source: procStatus, RSSBytes: 1 << 20, PeakRSSBytes: 2 << 20}
-	rep.CPU = &CPUReport{Seconds: 1.5, PerRequestMs: 187.5, BaselineSeconds: 0.5, PerBaselineWorkflowMs: 62.5}
+	rep.CPU = &CPUReport{Seconds: 1.5, PerRequestMs: 187.5, BaselineSeconds: 0.5, PerBaselineWorkflowMs: 62.5, MachineSeconds: 3, MachinePerRequestMs: 375}
 
 	var buf bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&buf))
@@ -139,7 +140,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 
 	// The documented keys are there, null where a section does not apply.
 	for _, key := range []string{`"schema": "pyxis-loadtest/1"`, `"endpoints"`, `"aggregated"`, `"latency_ms"`, `"p99_9"`,
-		`"failures_by_class"`, `"lifecycle"`, `"baseline_ratio": 0.5`, `"hot_pocket": null`, `"backlog": null`, `"per_request_ms": 187.5`, `"targets"`, `"series"`, `"histogram"`} {
+		`"failures_by_class"`, `"lifecycle"`, `"baseline_ratio": 0.5`, `"hot_pocket": null`, `"backlog": null`, `"per_request_ms": 187.5`, `"machine_per_request_ms": 375`, `"targets"`, `"series"`, `"histogram"`} {
 		assert.Contains(t, buf.String(), key)
 	}
 	_, err = ReadJSON(strings.NewReader(`{"schema": "pyxis-loadtest/0"}`))
@@ -392,4 +393,18 @@ func TestBaselineRatioCountsOnlyDispensedRequests(t *testing.T) {
 	ratio = baselineRatio(lc, &BaselineReport{CompletedPerSecond: lc.CompletedPerSecond})
 	require.NotNil(t, ratio)
 	assert.Zero(t, *ratio, "nothing dispensed: nothing near the target")
+}
+
+// The machine's busy time is every CPU state of /proc/stat's first line but idle and iowait.
+func TestParseProcStat(t *testing.T) {
+	busy, ok := parseProcStat("cpu  100 5 40 900 50 3 2 1 7 0\ncpu0 50 2 20 450 25 1 1 0 3 0\n")
+	require.True(t, ok)
+	assert.Equal(t, 1510*time.Millisecond, busy) // (100+5+40+3+2+1) ticks of 10 ms
+	for _, bad := range []string{"", "intr 1 2 3", "cpu 1 2 3", "cpu  1 2 x 4 5 6 7 8 9 10"} {
+		_, ok := parseProcStat(bad)
+		assert.False(t, ok, bad)
+	}
+	_, ok = machineCPUTime()
+	_, statErr := os.Stat("/proc/stat")
+	assert.Equal(t, statErr == nil, ok, "the machine's CPU time is read wherever /proc/stat is")
 }

@@ -41,7 +41,10 @@ const SchemaVersion = "pyxis-loadtest/1"
 //     null when the system does not run in this process.
 //   - cpu: CPU time (user + system) of this process in the measured phase and in the baseline,
 //     in total and per request or bare workflow; null when the system does not run in this
-//     process. Unlike throughput it hardly depends on what else the machine runs.
+//     process. Unlike throughput it hardly depends on what else the machine runs. Beside it,
+//     machine_*: the busy time of all the machine's CPUs over the same spans (Linux
+//     /proc/stat; 0 elsewhere), which counts the PostgreSQL server the process leaves out,
+//     and anything else that ran.
 //   - targets: each target the scenario measures: name, description, comparison, threshold,
 //     value, unit, met.
 //   - error_examples: the first distinct failures, for a start at finding their cause.
@@ -257,6 +260,13 @@ type CPUReport struct {
 	// BaselineSeconds and PerBaselineWorkflowMs are the baseline's; 0 without one.
 	BaselineSeconds       float64 `json:"baseline_seconds"`
 	PerBaselineWorkflowMs float64 `json:"per_baseline_workflow_ms"`
+	// The Machine figures are the same spans' busy time of every CPU of the machine: the
+	// process and the PostgreSQL server (and whatever else ran), where the process's
+	// figures leave the database server out. 0 where /proc/stat cannot be read.
+	MachineSeconds               float64 `json:"machine_seconds"`
+	MachinePerRequestMs          float64 `json:"machine_per_request_ms"`
+	MachineBaselineSeconds       float64 `json:"machine_baseline_seconds"`
+	MachinePerBaselineWorkflowMs float64 `json:"machine_per_baseline_workflow_ms"`
 }
 
 // Target is one of the issue's targets, judged against what the run measured.

@@ -55,8 +55,8 @@ type runner struct {
 	runID  string
 	seed   uint64
 	mem    *memSampler
-	// cpu is the process's CPU time when the measured phase began.
-	cpu time.Duration
+	// cpu is the process's and the machine's CPU time when the measured phase began.
+	cpu cpuMark
 
 	// created counts requests answered 201; createFailures the creates that were not.
 	created        atomic.Int64
@@ -140,7 +140,7 @@ func (r *runner) begin(rep *Report) {
 	r.rec = newRecorder(now)
 	r.api.rec = r.rec
 	rep.StartedAt = now.UTC()
-	r.cpu, _ = cpuTime()
+	r.cpu = markCPU()
 }
 
 // end closes the measured phase and fills in the endpoints.
@@ -149,10 +149,10 @@ func (r *runner) end(rep *Report, endpoints []string) {
 	rep.FinishedAt = now.UTC()
 	rep.DurationSeconds = round(now.Sub(r.start).Seconds(), 3)
 	rep.Endpoints, rep.Aggregated, rep.ErrorExamples = r.rec.snapshot(endpoints, now)
-	if used, ok := cpuTime(); ok && r.env.InProcess {
-		c := &CPUReport{Seconds: round((used - r.cpu).Seconds(), 3)}
+	if self, machine, ok := r.cpu.spent(); ok && r.env.InProcess {
+		c := &CPUReport{Seconds: round(self.Seconds(), 3), MachineSeconds: round(machine.Seconds(), 3)}
 		if n := r.created.Load(); n > 0 {
-			c.PerRequestMs = round(float64((used-r.cpu).Milliseconds())/float64(n), 3)
+			c.PerRequestMs, c.MachinePerRequestMs = perMs(self, n), perMs(machine, n)
 		}
 		rep.CPU = c
 	}
@@ -267,4 +267,9 @@ func (r *runner) settleContext(ctx context.Context, b *budget) (context.Context,
 		}
 	}()
 	return sctx, cancel
+}
+
+// perMs is d over n, in milliseconds.
+func perMs(d time.Duration, n int64) float64 {
+	return round(float64(d.Microseconds())/1000/float64(n), 3)
 }

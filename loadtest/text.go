@@ -123,6 +123,14 @@ func (r *Report) writeOutcomes(sb *strings.Builder) {
 			fmt.Fprintf(sb, ", %.1fs in the baseline (%.1f ms a bare workflow)", c.BaselineSeconds, c.PerBaselineWorkflowMs)
 		}
 		sb.WriteString("\n")
+		if c.MachineSeconds > 0 {
+			fmt.Fprintf(sb, "CPU of the machine (this process, the database server and anything else): %.1fs in the measured phase (%.1f ms a request, %.0f%% of its CPUs busy)",
+				c.MachineSeconds, c.MachinePerRequestMs, busyShare(c.MachineSeconds, r.DurationSeconds, r.Environment.NumCPU))
+			if c.MachineBaselineSeconds > 0 {
+				fmt.Fprintf(sb, ", %.1fs in the baseline (%.1f ms a bare workflow)", c.MachineBaselineSeconds, c.MachinePerBaselineWorkflowMs)
+			}
+			sb.WriteString("\n")
+		}
 	}
 }
 
@@ -200,4 +208,12 @@ func loadString(l []float64) string {
 
 func bytesString(b int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// busyShare is the percentage of cpus CPUs' time over seconds that busy seconds took.
+func busyShare(busy, seconds float64, cpus int) float64 {
+	if seconds <= 0 || cpus <= 0 {
+		return 0
+	}
+	return 100 * busy / (seconds * float64(cpus))
 }
