@@ -83,6 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprintf(stdout, usage, scenarioList())
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+	if cmd == "dev" || cmd == "loadtest" {
+		devstack.TuneGC(getenv)
+	}
 	env := service.NewEnv(getenv)
 	getenv = env.Getenv
 	cfg, done, err := service.Setup(ctx, cmd, getenv)
