@@ -141,10 +141,8 @@ func (r *runner) baselineOnly(ctx context.Context, rep *Report) error {
 	}
 	r.end(rep, nil)
 	rep.Baseline = base
-	if rep.CPU != nil && base.Workflows > 0 {
-		c := rep.CPU
-		c.BaselineSeconds, c.PerBaselineWorkflowMs = c.Seconds, round(c.Seconds*1000/float64(base.Workflows), 3)
-		c.MachineBaselineSeconds, c.MachinePerBaselineWorkflowMs = c.MachineSeconds, round(c.MachineSeconds*1000/float64(base.Workflows), 3)
+	if rep.CPU != nil {
+		rep.CPU.setBaseline(rep.CPU.Seconds, rep.CPU.MachineSeconds, base.Workflows)
 	}
 	return nil
 }

@@ -76,10 +76,7 @@ func (r *runner) lifecycle(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("baseline: %w", err)
 		}
 		if self, machine, ok := before.spent(); ok && rep.CPU != nil {
-			rep.CPU.BaselineSeconds, rep.CPU.MachineBaselineSeconds = round(self.Seconds(), 3), round(machine.Seconds(), 3)
-			if n := int64(base.Workflows); n > 0 {
-				rep.CPU.PerBaselineWorkflowMs, rep.CPU.MachinePerBaselineWorkflowMs = perMs(self, n), perMs(machine, n)
-			}
+			rep.CPU.setBaseline(self.Seconds(), machine.Seconds(), base.Workflows)
 		}
 		rep.Baseline = base
 		rep.BaselineRatio = baselineRatio(rep.Lifecycle, base)

@@ -269,6 +269,16 @@ type CPUReport struct {
 	MachinePerBaselineWorkflowMs float64 `json:"machine_per_baseline_workflow_ms"`
 }
 
+// setBaseline records the baseline's CPU time, the process's and the machine's in seconds,
+// over its n bare workflows.
+func (c *CPUReport) setBaseline(self, machine float64, n int) {
+	c.BaselineSeconds, c.MachineBaselineSeconds = round(self, 3), round(machine, 3)
+	if n > 0 {
+		c.PerBaselineWorkflowMs = round(self*1000/float64(n), 3)
+		c.MachinePerBaselineWorkflowMs = round(machine*1000/float64(n), 3)
+	}
+}
+
 // Target is one of the issue's targets, judged against what the run measured.
 type Target struct {
 	Name        string `json:"name"`
