@@ -13,8 +13,9 @@ import (
 )
 
 // registerUpdates installs the update handlers. Validators only read state: a rejection leaves
-// no trace in history. Handlers change state synchronously and return it; the main coroutine
-// notices the new status and does the I/O (audit, cabinet, stock).
+// no trace in history. Handlers change state synchronously; the main coroutine notices the new
+// status and does the I/O (audit, cabinet, stock), and a handler answers once what it changed
+// is recorded (answer, recording.go).
 func (r *request) registerUpdates(ctx workflow.Context) error {
 	handlers := []struct {
 		name string
@@ -93,10 +94,10 @@ func (r *request) approve(ctx workflow.Context, in ApproveInput) (State, error) 
 	if int32(len(r.state.Approvals)) < r.state.RequiredApprovals {
 		r.move(ctx, StatusAwaitingApproval, "approval_recorded", in.Actor,
 			note(fmt.Sprintf("approval %d of %d", len(r.state.Approvals), r.state.RequiredApprovals)))
-		return r.state, nil
+		return r.answer(ctx)
 	}
 	r.move(ctx, StatusApproved, "approved", in.Actor, noReason)
-	return r.state, nil
+	return r.answer(ctx)
 }
 
 // voidApprovals removes the approvals of the given pharmacists, each with an audited
@@ -133,7 +134,7 @@ func (r *request) validateReject(_ workflow.Context, in RejectInput) error {
 
 func (r *request) reject(ctx workflow.Context, in RejectInput) (State, error) {
 	r.move(ctx, StatusRejected, "rejected", in.Actor, because(ReasonRejected, in.Reason))
-	return r.state, nil
+	return r.answer(ctx)
 }
 
 func (r *request) validateCancel(_ workflow.Context, in CancelInput) error {
@@ -166,7 +167,7 @@ func (r *request) cancel(ctx workflow.Context, in CancelInput) (State, error) {
 		reason = "cancelled by " + in.Actor.Role
 	}
 	r.move(ctx, StatusCancelled, "cancelled", in.Actor, because(ReasonCancelled, reason))
-	return r.state, nil
+	return r.answer(ctx)
 }
 
 func (r *request) validateWithdrawn(_ workflow.Context, in WithdrawnInput) error {
@@ -200,7 +201,7 @@ func (r *request) validateWithdrawn(_ workflow.Context, in WithdrawnInput) error
 // then.
 func (r *request) withdrawn(ctx workflow.Context, in WithdrawnInput) (State, error) {
 	r.takeVend(ctx, in)
-	return r.state, nil
+	return r.answer(ctx)
 }
 
 func (r *request) requireStatus(action string, allowed ...Status) error {

@@ -50,6 +50,11 @@ type request struct {
 	recorded int
 	// indexed is the status last written to the RequestStatus search attribute.
 	indexed Status
+	// acceptFirst is set for runs since recordAfterAcceptance (recording.go): what an update
+	// handler changed is recorded only once the update is accepted. unaccepted is set when a
+	// handler has moved the request in a workflow task that has not completed yet.
+	acceptFirst bool
+	unaccepted  bool
 	// notes are the pharmacists' approval notes by the seq of their transition, registrations
 	// the professional registrations the approvals were given under.
 	notes         map[int32]string
@@ -103,6 +108,9 @@ func (r *request) setup(ctx workflow.Context) error {
 		RequiredApprovals: r.in.RequiredApprovals,
 	}
 	r.logger = log.With(workflow.GetLogger(ctx), "RequestID", r.state.ID)
+	// Decided once, at the start, for the whole run: a run of an earlier release replays
+	// without the marker and keeps recording as it did.
+	r.acceptFirst = workflow.GetVersion(ctx, recordAfterAcceptance, workflow.DefaultVersion, 1) >= 1
 
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (State, error) {
 		return r.state, nil

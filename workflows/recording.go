@@ -15,6 +15,51 @@ import (
 // A request is recorded in steps: each step's transitions, with the stock change that goes
 // with them, in one local activity and one transaction (Admit, RecordStep). A step costs no
 // server round trip beyond the workflow task that takes it; see README, Performance.
+//
+// A step that records what an update did is the exception. A local activity runs inside the
+// workflow task, before the task completes, and an update is durable only once a completed
+// task has accepted it. Temporal refuses a completion that ends the run while something else
+// arrived during the task (UNHANDLED_COMMAND: another person's action, a report, a timer) and
+// aborts the updates the task had not accepted; the retried task runs without them. Had the
+// step run in that task, the database would keep a rejection, a cancellation or a vend the
+// workflow never took (its stock released, its audit entry written), and the next step at the
+// same seq would be skipped as a retry. So since recordAfterAcceptance such a step runs as an
+// activity: the task that accepts the update schedules it, so it runs only once the update is
+// durable, and the handler answers once the step is recorded, so an answered update is in the
+// database as before. docs/reliability.md tells the story; e2e/acceptance_test.go provokes it.
+// (A task the worker fails, or that times out, keeps its updates: Temporal delivers them
+// again.)
+
+// recordAfterAcceptance is the change id of that. Runs of v0.1.0 and of the code before the
+// change (no marker) record an update's step in the task that handles it.
+const recordAfterAcceptance = "record-after-acceptance"
+
+// answer is an update handler's result: the state, once the transitions the handler applied
+// are recorded (since recordAfterAcceptance; at once before). The run's end waits for every
+// handler (finish), and every step it takes records what is pending, so the wait ends.
+func (r *request) answer(ctx workflow.Context) (State, error) {
+	if !r.acceptFirst {
+		return r.state, nil
+	}
+	r.unaccepted = true
+	applied := len(r.state.Transitions)
+	if err := workflow.Await(ctx, func() bool { return r.recorded >= applied }); err != nil {
+		return r.state, err
+	}
+	return r.state, nil
+}
+
+// recordStep runs a step: as a local activity, in this workflow task, unless an update handler
+// moved the request in it (since recordAfterAcceptance); then as an activity, which the task's
+// completion schedules together with the update's acceptance. A handler that runs while the
+// activity is on its way sets unaccepted again, for the next step.
+func (r *request) recordStep(ctx workflow.Context, in pyxis.Step) workflow.Future {
+	if !r.unaccepted {
+		return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, in)
+	}
+	r.unaccepted = false
+	return workflow.ExecuteActivity(dbCtx(ctx), a.RecordStep, in)
+}
 
 // admit records the submission and reserves the request's lines. It reports whether the lines
 // are held; a request that could not get them has moved to failed, recorded.
@@ -73,7 +118,7 @@ func (r *request) commit(ctx workflow.Context, change pyxis.StockChange) (activi
 	for i, t := range pending {
 		in.Transitions[i] = r.record(t)
 	}
-	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, in).Get(ctx, &res); err != nil {
+	if err := r.recordStep(ctx, in).Get(ctx, &res); err != nil {
 		if permanent(err) && !r.salvaging {
 			return r.salvage(ctx, change, err)
 		}
