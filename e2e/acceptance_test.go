@@ -200,9 +200,7 @@ func TestARejectionWhoseCompletionIsRefusedAfterItsStepIsKept(t *testing.T) {
 	view := c.agrees(id, pharmacist)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode(), "%s", resp.Body)
 	assert.Equal(t, apiclient.RequestStatus("rejected"), view.Status)
-	_, reserved := c.stock(f, f.meds[0])
-	assert.Zero(t, reserved, "the rejected request still holds stock")
-	assert.Equal(t, 1, countOf(c.auditActions(id, pharmacist), "rejected"))
+	c.endedOnce(f, id, pharmacist, "rejected")
 }
 
 // The approval, which does not end the run: its step commits, then the task fails (the
@@ -225,9 +223,7 @@ func TestAnApprovalWhoseTaskFailsAfterItsStepIsKept(t *testing.T) {
 	c.waitStatus(id, pharmacist, "expired")
 	view := c.agrees(id, pharmacist)
 	assert.Contains(t, viewTransitions(view), "3 approved by pharm-fault → approved")
-	_, reserved := c.stock(f, f.meds[0])
-	assert.Zero(t, reserved, "the expired request still holds stock")
-	assert.Equal(t, 1, countOf(c.auditActions(id, pharmacist), "approved"))
+	c.endedOnce(f, id, pharmacist, "approved")
 }
 
 // The task that accepts an approval fails before it completes (the worker dies as it
@@ -245,6 +241,15 @@ func TestAnApprovalWhoseTaskFailsBeforeAcceptanceIsRecordedOnce(t *testing.T) {
 	c.waitStatus(id, pharmacist, "ready_at_cabinet")
 	c.agrees(id, pharmacist)
 	assert.Equal(t, 1, countOf(c.auditActions(id, pharmacist), "approved"))
+}
+
+// endedOnce checks that the ended request id holds no stock of f and that its audit trail
+// records action once.
+func (c *apiClient) endedOnce(f fixture, id, token, action string) {
+	c.t.Helper()
+	_, reserved := c.stock(f, f.meds[0])
+	assert.Zero(c.t, reserved, "the ended request still holds stock")
+	assert.Equal(c.t, 1, countOf(c.auditActions(id, token), action), "%s audited other than once", action)
 }
 
 func countOf(xs []string, x string) int {
