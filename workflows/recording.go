@@ -19,7 +19,7 @@ import (
 // A step that records what an update did is the exception. A local activity runs inside the
 // workflow task, before the task completes, and an update is durable only once a completed
 // task has accepted it. Temporal refuses a completion that ends the run while something else
-// arrived during the task (UNHANDLED_COMMAND: another person's action, a report, a timer) and
+// arrived during the task (UNHANDLED_COMMAND: a deadline's timer, an activity's result) and
 // aborts the updates the task had not accepted; the retried task runs without them. Had the
 // step run in that task, the database would keep a rejection, a cancellation or a vend the
 // workflow never took (its stock released, its audit entry written), and the next step at the
