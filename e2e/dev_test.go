@@ -292,7 +292,10 @@ func TestDevModeResumesWorkflowsAfterRestart(t *testing.T) {
 		t.Skip("starts a full dev stack in a subprocess twice")
 	}
 	dir := t.TempDir()
-	env := []string{"DATABASE_URL=" + dbtest.URL(t), "PYXIS_DEV_DIR=" + dir}
+	dbURL := dbtest.URL(t)
+	// Dev mode keeps its Temporal's databases beside its own; they go with the test's.
+	dbtest.DropBeside(t, dbURL, "_temporal", "_temporal_visibility")
+	env := []string{"DATABASE_URL=" + dbURL, "PYXIS_DEV_DIR=" + dir}
 	p := startDev(t, env)
 	c := p.client()
 	nurse, pharmacist := p.token("NURSE_ANA_TOKEN"), p.token("PHARM_BRUNO_TOKEN")

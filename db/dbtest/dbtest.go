@@ -89,6 +89,32 @@ func URL(t testing.TB) string {
 	return dbURL
 }
 
+// DropBeside drops, when the test ends, the databases named after dbURL's (a URL from URL)
+// with the given suffixes: what a system started on it creates beside it and keeps, as dev
+// mode keeps its Temporal's (_temporal, _temporal_visibility). Call it before starting that
+// system, so the drop runs after the system has stopped.
+func DropBeside(t testing.TB, dbURL string, suffixes ...string) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil || len(u.Path) < 2 {
+		t.Fatalf("dbtest: no database in the URL")
+	}
+	adminURL, err := adminServer()
+	if err != nil {
+		t.Fatalf("dbtest: no Postgres server: %v", err)
+	}
+	name := u.Path[1:]
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, suffix := range suffixes {
+			if err := execAdmin(ctx, adminURL, "DROP DATABASE IF EXISTS "+name+suffix+" WITH (FORCE)"); err != nil {
+				t.Errorf("dbtest: drop database %s: %v", name+suffix, err)
+			}
+		}
+	})
+}
+
 // Main runs the tests, stops the private cluster if one was started, and exits. Call it from
 // TestMain: func TestMain(m *testing.M) { dbtest.Main(m) }.
 func Main(m *testing.M) {
