@@ -71,8 +71,7 @@ func (o *taskFaultOutbound) ExecuteLocalActivity(ctx workflow.Context, activityT
 }
 
 func (o *taskFaultOutbound) ExecuteActivity(ctx workflow.Context, activityType string, args ...any) workflow.Future {
-	if st, ok := args[0].(pyxis.Step); ok && activityType == "RecordStep" && o.f.atSchedule != nil && o.f.atSchedule(st) &&
-		!workflow.IsReplaying(ctx) && o.f.fired.CompareAndSwap(false, true) {
+	if o.picks(ctx, o.f.atSchedule, activityType, args) && o.f.fired.CompareAndSwap(false, true) {
 		panic("test fault: the workflow task fails before it completes")
 	}
 	return o.after(ctx, activityType, args, o.Next.ExecuteActivity(ctx, activityType, args...))
@@ -80,14 +79,19 @@ func (o *taskFaultOutbound) ExecuteActivity(ctx workflow.Context, activityType s
 
 // after runs the fault's act once the step fut records has committed, if afterStep picks it.
 func (o *taskFaultOutbound) after(ctx workflow.Context, activityType string, args []any, fut workflow.Future) workflow.Future {
-	st, ok := args[0].(pyxis.Step)
-	if activityType != "RecordStep" || !ok || o.f.afterStep == nil || !o.f.afterStep(st) || workflow.IsReplaying(ctx) {
+	if !o.picks(ctx, o.f.afterStep, activityType, args) {
 		return fut
 	}
 	if err := fut.Get(ctx, nil); err == nil && o.f.fired.CompareAndSwap(false, true) {
 		o.f.act()
 	}
 	return fut
+}
+
+// picks reports whether an activity is a step that pick picks, outside a replay.
+func (o *taskFaultOutbound) picks(ctx workflow.Context, pick func(pyxis.Step) bool, activityType string, args []any) bool {
+	st, ok := args[0].(pyxis.Step)
+	return ok && activityType == "RecordStep" && pick != nil && pick(st) && !workflow.IsReplaying(ctx)
 }
 
 // records reports whether a step records an action.

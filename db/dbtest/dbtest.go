@@ -67,13 +67,7 @@ func URL(t testing.TB) string {
 	if err := execAdmin(ctx, adminURL, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("dbtest: create database %s: %v", name, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := execAdmin(ctx, adminURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dbtest: drop database %s: %v", name, err)
-		}
-	})
+	dropAtEnd(t, adminURL, name)
 	dbURL, err := withDatabase(adminURL, name)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
@@ -103,13 +97,21 @@ func DropBeside(t testing.TB, dbURL string, suffixes ...string) {
 	if err != nil {
 		t.Fatalf("dbtest: no Postgres server: %v", err)
 	}
-	name := u.Path[1:]
+	names := make([]string, len(suffixes))
+	for i, suffix := range suffixes {
+		names[i] = u.Path[1:] + suffix
+	}
+	dropAtEnd(t, adminURL, names...)
+}
+
+// dropAtEnd drops the databases names when the test ends.
+func dropAtEnd(t testing.TB, adminURL string, names ...string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, suffix := range suffixes {
-			if err := execAdmin(ctx, adminURL, "DROP DATABASE IF EXISTS "+name+suffix+" WITH (FORCE)"); err != nil {
-				t.Errorf("dbtest: drop database %s: %v", name+suffix, err)
+		for _, name := range names {
+			if err := execAdmin(ctx, adminURL, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+				t.Errorf("dbtest: drop database %s: %v", name, err)
 			}
 		}
 	})
