@@ -3,11 +3,13 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -39,11 +41,17 @@ func shortLoadtest(t *testing.T, store string) {
 		func(string) string { return "" }, loadtest.Choices{TemporalStores: TemporalStores()})
 	require.NoError(t, err)
 	// The run makes a throw-away database of its own on the server DATABASE_URL names.
-	cfg, err := service.LoadConfig(func(k string) string { return map[string]string{"DATABASE_URL": dbtest.URL(t)}[k] })
+	testDB := dbtest.URL(t)
+	cfg, err := service.LoadConfig(func(k string) string { return map[string]string{"DATABASE_URL": testDB}[k] })
 	require.NoError(t, err)
 	stack, release, err := StartForLoad(ctx, cfg, c.Config, store)
 	require.NoError(t, err)
-	defer release()
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
 	c.API = stack.APIURL
 	run, err := loadtest.Run(ctx, c.Config, stack.LoadEnv(store))
 	require.NoError(t, err)
@@ -105,4 +113,28 @@ func shortLoadtest(t *testing.T, store string) {
 	for _, kind := range []string{"latency-over-time", "calls-per-second", "histogram", "lifecycle-histogram"} {
 		assert.Contains(t, string(page), `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="`+kind+`"`)
 	}
+
+	// Nothing of the throw-away system stays on the server: its database, and on the Postgres
+	// store its Temporal's two beside it.
+	throwaway := databaseName(stack.Config.DatabaseURL)
+	release()
+	released = true
+	conn, err := pgx.Connect(ctx, testDB)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var left []string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT COALESCE(array_agg(datname), '{}') FROM pg_database WHERE datname LIKE $1",
+		throwaway+"%").Scan(&left))
+	assert.Empty(t, left, "databases of the throw-away system left on the server")
+}
+
+// A drop that cannot reach the server says so, after trying for as long as it was given,
+// instead of leaving the database behind without a word.
+func TestDropDatabaseReportsWhatItCouldNotDrop(t *testing.T) {
+	ports, err := FreePorts(1)
+	require.NoError(t, err)
+	start := time.Now()
+	err = dropDatabaseWithin(fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?connect_timeout=1", ports[0]), "pyxis_loadtest_gone", 500*time.Millisecond)
+	require.Error(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "tried again before giving up")
 }

@@ -123,15 +123,40 @@ func ensureDatabase(ctx context.Context, admin *pgx.Conn, adminURL, name string)
 	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), name), nil
 }
 
+// dropDatabase drops a database dev mode made to throw away (a load test's, and its Temporal's
+// beside it), on the server of adminURL. A connection refused or a drop that fails is tried
+// again for up to 30 s: the server may be at its connection limit for the moment a system's
+// pools take to close, and a database left behind would hold its data on the user's server
+// for good. What still fails is logged with the statement to run by hand.
 func dropDatabase(adminURL, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return
+	if err := dropDatabaseWithin(adminURL, name, 30*time.Second); err != nil {
+		slog.Warn("a throw-away database was not dropped; drop it by hand", "database", name, "error", err,
+			"sql", "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		slog.Warn("drop ephemeral database", "database", name, "error", err)
+}
+
+// dropDatabaseWithin drops the database name, trying again until it succeeds or bound passes.
+func dropDatabaseWithin(adminURL, name string, bound time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	drop := func() error {
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		return err
+	}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := drop()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
 }
