@@ -3,10 +3,12 @@ package db
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/medreq/pyxis"
@@ -160,12 +162,18 @@ func parseTimeID(raw string) (time.Time, string, error) {
 	return time.Unix(0, n), id, nil
 }
 
-// GetRequestDetail returns one request with its lines and transitions, or ErrNotFound.
+// GetRequestDetail returns one request with its lines and transitions, or ErrNotFound. One
+// statement reads them all (GetRequestDetail's rows: the request on each, a transition per
+// row), so they are one snapshot, and a read costs one round trip where it cost three.
 func (s *RequestStore) GetRequestDetail(ctx context.Context, id string) (RequestDetail, error) {
-	row, err := s.q.GetRequestDetail(ctx, id)
+	rows, err := s.q.GetRequestDetail(ctx, id)
+	if err == nil && len(rows) == 0 {
+		err = pgx.ErrNoRows
+	}
 	if err != nil {
 		return RequestDetail{}, wrap("get request detail", err)
 	}
+	row := rows[0]
 	d := RequestDetail{
 		RequestSummary: summaryFromGen(gen.ListRequestsRow{
 			ID: row.ID, RequesterID: row.RequesterID, RequesterName: row.RequesterName,
@@ -185,26 +193,31 @@ func (s *RequestStore) GetRequestDetail(ctx context.Context, id string) (Request
 		d.CabinetDelivery = &pyxis.CabinetDelivery{Command: row.DeliveryCommand.String, Attempts: row.DeliveryAttempts.Int32,
 			LastError: row.DeliveryLastError.String, Since: *row.DeliverySince}
 	}
-	reqs := []RequestSummary{d.RequestSummary}
-	if err := s.attachLines(ctx, reqs); err != nil {
-		return RequestDetail{}, wrap("get request detail", err)
+	if len(row.LineMedicationIds) != len(row.LineQuantities) {
+		return RequestDetail{}, wrap("get request detail", fmt.Errorf("request %s: %d line medications for %d quantities",
+			id, len(row.LineMedicationIds), len(row.LineQuantities)))
 	}
-	d.RequestSummary = reqs[0]
-	rows, err := s.q.ListTransitions(ctx, id)
-	if err != nil {
-		return RequestDetail{}, wrap("get request detail", err)
+	for i, m := range row.LineMedicationIds {
+		d.Lines = append(d.Lines, pyxis.Line{MedicationID: m, Quantity: row.LineQuantities[i]})
 	}
 	for _, r := range rows {
-		vended, err := linesFromJSON(r.Vended)
+		if !r.TSeq.Valid {
+			continue // the request's one row when it has no transition yet
+		}
+		vended, err := linesFromJSON(r.TVended)
 		if err != nil {
 			return RequestDetail{}, wrap("get request detail", err)
 		}
+		var at time.Time
+		if r.TAt != nil {
+			at = *r.TAt
+		}
 		d.Transitions = append(d.Transitions, pyxis.Transition{
 			Vended:    vended,
-			RequestID: id, Seq: r.Seq, From: string(r.FromStatus.RequestStatus), Status: string(r.ToStatus),
-			Action: r.Action, Actor: pyxis.Actor{ID: r.ActorID, Name: r.ActorName, Role: r.ActorRole},
-			At: r.At, Reason: r.Reason, ReasonCode: r.ReasonCode, Note: r.Note, ReportID: r.ReportID,
-			Registration: r.Registration,
+			RequestID: id, Seq: r.TSeq.Int32, From: string(r.TFromStatus.RequestStatus), Status: string(r.TToStatus.RequestStatus),
+			Action: r.TAction.String, Actor: pyxis.Actor{ID: r.TActorID.String, Name: r.TActorName.String, Role: r.TActorRole.String},
+			At: at, Reason: r.TReason.String, ReasonCode: r.TReasonCode.String, Note: r.TNote.String, ReportID: r.TReportID.String,
+			Registration: r.TRegistration.String,
 		})
 	}
 	// Transitions are numbered from 1 without gaps: all are here when the last one is.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/medreq/pyxis"
 	"github.com/medreq/pyxis/db/gen"
 )
@@ -99,16 +101,11 @@ func (s *RequestStore) RecordStep(ctx context.Context, st pyxis.Step) (pyxis.Ste
 
 // transitionRecorded reports whether a request's transition seq is in the projection.
 func transitionRecorded(ctx context.Context, q *gen.Queries, requestID string, seq int32) (bool, error) {
-	rows, err := q.ListTransitions(ctx, requestID)
-	if err != nil {
-		return false, err
+	_, err := q.GetTransition(ctx, gen.GetTransitionParams{RequestID: requestID, Seq: seq})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
 	}
-	for _, r := range rows {
-		if r.Seq == seq {
-			return true, nil
-		}
-	}
-	return false, nil
+	return err == nil, err
 }
 
 // stepTime is when a step happened: its last transition's time, else now.
@@ -183,21 +180,17 @@ func (s *RequestStore) Admit(ctx context.Context, a pyxis.Admission) (pyxis.Admi
 // recordedOutcome returns the outcome an earlier attempt of the admission committed, or nil
 // when none did.
 func recordedOutcome(ctx context.Context, q *gen.Queries, a pyxis.Admission) (*pyxis.AdmissionResult, error) {
-	rows, err := q.ListTransitions(ctx, a.RequestID)
-	if err != nil {
+	r, err := q.GetTransition(ctx, gen.GetTransitionParams{RequestID: a.RequestID, Seq: a.Reserved.Seq})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
 		return nil, err
+	case string(r.ToStatus) == a.Reserved.Status && r.Action == action(a.Reserved):
+		return &pyxis.AdmissionResult{}, nil
 	}
-	for _, r := range rows {
-		if r.Seq != a.Reserved.Seq {
-			continue
-		}
-		if string(r.ToStatus) == a.Reserved.Status && r.Action == action(a.Reserved) {
-			return &pyxis.AdmissionResult{}, nil
-		}
-		// Refused: the shortage itself is not kept, only its words.
-		return &pyxis.AdmissionResult{Short: &pyxis.InsufficientStockError{}, Reason: r.Reason}, nil
-	}
-	return nil, nil
+	// Refused: the shortage itself is not kept, only its words.
+	return &pyxis.AdmissionResult{Short: &pyxis.InsufficientStockError{}, Reason: r.Reason}, nil
 }
 
 // checkStep refuses, before anything is written, transitions of another request and

@@ -118,17 +118,30 @@ func (q *Queries) GetRequest(ctx context.Context, id string) (GetRequestRow, err
 	return i, err
 }
 
-const getRequestDetail = `-- name: GetRequestDetail :one
+const getRequestDetail = `-- name: GetRequestDetail :many
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
        r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions,
        d.command AS delivery_command, d.attempts AS delivery_attempts, d.last_error AS delivery_last_error,
        d.since AS delivery_since,
-       (r.version + COALESCE((SELECT dv.changes FROM cabinet_deliveries dv WHERE dv.request_id = r.id), 0))::bigint AS version
+       (r.version + COALESCE((SELECT dv.changes FROM cabinet_deliveries dv WHERE dv.request_id = r.id), 0))::bigint AS version,
+       l.medication_ids::bigint[] AS line_medication_ids, l.quantities::integer[] AS line_quantities,
+       t.seq AS t_seq, t.from_status AS t_from_status, t.to_status AS t_to_status, t.action AS t_action,
+       t.actor_id AS t_actor_id, t.actor_name AS t_actor_name, t.actor_role AS t_actor_role, t.at AS t_at,
+       t.reason AS t_reason, t.reason_code AS t_reason_code, t.note AS t_note, t.vended AS t_vended,
+       t.report_id AS t_report_id, t.registration AS t_registration
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 LEFT JOIN cabinet_deliveries d ON d.request_id = r.id AND d.open
+CROSS JOIN LATERAL (
+    SELECT COALESCE(array_agg(rl.medication_id ORDER BY rl.medication_id), '{}') AS medication_ids,
+           COALESCE(array_agg(rl.quantity ORDER BY rl.medication_id), '{}') AS quantities
+    FROM medication_request_lines rl
+    WHERE rl.request_id = r.id
+) l
+LEFT JOIN request_transitions t ON t.request_id = r.id
 WHERE r.id = $1
+ORDER BY t.seq
 `
 
 type GetRequestDetailRow struct {
@@ -157,41 +170,89 @@ type GetRequestDetailRow struct {
 	DeliveryLastError  pgtype.Text
 	DeliverySince      *time.Time
 	Version            int64
+	LineMedicationIds  []int64
+	LineQuantities     []int32
+	TSeq               pgtype.Int4
+	TFromStatus        NullRequestStatus
+	TToStatus          NullRequestStatus
+	TAction            pgtype.Text
+	TActorID           pgtype.Text
+	TActorName         pgtype.Text
+	TActorRole         pgtype.Text
+	TAt                *time.Time
+	TReason            pgtype.Text
+	TReasonCode        pgtype.Text
+	TNote              pgtype.Text
+	TVended            []byte
+	TReportID          pgtype.Text
+	TRegistration      pgtype.Text
 }
 
-// GetRequestDetail returns what a read of one request shows besides its lines and transitions,
-// with the cabinet command it waits for, if any.
-func (q *Queries) GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error) {
-	row := q.db.QueryRow(ctx, getRequestDetail, id)
-	var i GetRequestDetailRow
-	err := row.Scan(
-		&i.ID,
-		&i.RequesterID,
-		&i.RequesterName,
-		&i.PatientMrn,
-		&i.PatientBed,
-		&i.PatientFamily,
-		&i.PatientGiven,
-		&i.CabinetID,
-		&i.CabinetCode,
-		&i.Priority,
-		&i.Status,
-		&i.Reason,
-		&i.ReasonCode,
-		&i.Seq,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.RequiredApprovals,
-		&i.ApprovalDeadline,
-		&i.WithdrawalDeadline,
-		&i.HasTransitions,
-		&i.DeliveryCommand,
-		&i.DeliveryAttempts,
-		&i.DeliveryLastError,
-		&i.DeliverySince,
-		&i.Version,
-	)
-	return i, err
+// GetRequestDetail returns one request as a read shows it, in one statement, so that the
+// request, its lines and its transitions come from one snapshot and one round trip: every row
+// carries the request (with the cabinet command it waits for, if any, and its lines as two
+// arrays ordered by medication), and there is one row per transition, in order. A request
+// with no transition recorded yet has one row, its transition columns null.
+func (q *Queries) GetRequestDetail(ctx context.Context, id string) ([]GetRequestDetailRow, error) {
+	rows, err := q.db.Query(ctx, getRequestDetail, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []GetRequestDetailRow{}
+	for rows.Next() {
+		var i GetRequestDetailRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.RequesterID,
+			&i.RequesterName,
+			&i.PatientMrn,
+			&i.PatientBed,
+			&i.PatientFamily,
+			&i.PatientGiven,
+			&i.CabinetID,
+			&i.CabinetCode,
+			&i.Priority,
+			&i.Status,
+			&i.Reason,
+			&i.ReasonCode,
+			&i.Seq,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.RequiredApprovals,
+			&i.ApprovalDeadline,
+			&i.WithdrawalDeadline,
+			&i.HasTransitions,
+			&i.DeliveryCommand,
+			&i.DeliveryAttempts,
+			&i.DeliveryLastError,
+			&i.DeliverySince,
+			&i.Version,
+			&i.LineMedicationIds,
+			&i.LineQuantities,
+			&i.TSeq,
+			&i.TFromStatus,
+			&i.TToStatus,
+			&i.TAction,
+			&i.TActorID,
+			&i.TActorName,
+			&i.TActorRole,
+			&i.TAt,
+			&i.TReason,
+			&i.TReasonCode,
+			&i.TNote,
+			&i.TVended,
+			&i.TReportID,
+			&i.TRegistration,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getRequestTimes = `-- name: GetRequestTimes :one
@@ -215,6 +276,32 @@ func (q *Queries) GetRequestTimes(ctx context.Context, id string) (GetRequestTim
 	row := q.db.QueryRow(ctx, getRequestTimes, id)
 	var i GetRequestTimesRow
 	err := row.Scan(&i.Priority, &i.CreatedAt, &i.AwaitingSince)
+	return i, err
+}
+
+const getTransition = `-- name: GetTransition :one
+SELECT to_status, action, reason
+FROM request_transitions
+WHERE request_id = $1 AND seq = $2
+`
+
+type GetTransitionParams struct {
+	RequestID string
+	Seq       int32
+}
+
+type GetTransitionRow struct {
+	ToStatus RequestStatus
+	Action   string
+	Reason   string
+}
+
+// GetTransition returns what a step's retry needs to know of a request's transition seq: that
+// it is recorded (pgx.ErrNoRows otherwise), where it went and why.
+func (q *Queries) GetTransition(ctx context.Context, arg GetTransitionParams) (GetTransitionRow, error) {
+	row := q.db.QueryRow(ctx, getTransition, arg.RequestID, arg.Seq)
+	var i GetTransitionRow
+	err := row.Scan(&i.ToStatus, &i.Action, &i.Reason)
 	return i, err
 }
 
@@ -581,67 +668,6 @@ func (q *Queries) ListRequests(ctx context.Context, arg ListRequestsParams) ([]L
 			&i.ReasonCode,
 			&i.CreatedAt,
 			&i.UpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const listTransitions = `-- name: ListTransitions :many
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id,
-       registration
-FROM request_transitions
-WHERE request_id = $1
-ORDER BY seq
-`
-
-type ListTransitionsRow struct {
-	Seq          int32
-	FromStatus   NullRequestStatus
-	ToStatus     RequestStatus
-	Action       string
-	ActorID      string
-	ActorName    string
-	ActorRole    string
-	At           time.Time
-	Reason       string
-	ReasonCode   string
-	Note         string
-	Vended       []byte
-	ReportID     string
-	Registration string
-}
-
-// ListTransitions returns the transitions of a request in order.
-func (q *Queries) ListTransitions(ctx context.Context, requestID string) ([]ListTransitionsRow, error) {
-	rows, err := q.db.Query(ctx, listTransitions, requestID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ListTransitionsRow{}
-	for rows.Next() {
-		var i ListTransitionsRow
-		if err := rows.Scan(
-			&i.Seq,
-			&i.FromStatus,
-			&i.ToStatus,
-			&i.Action,
-			&i.ActorID,
-			&i.ActorName,
-			&i.ActorRole,
-			&i.At,
-			&i.Reason,
-			&i.ReasonCode,
-			&i.Note,
-			&i.Vended,
-			&i.ReportID,
-			&i.Registration,
 		); err != nil {
 			return nil, err
 		}

@@ -108,13 +108,19 @@ type Querier interface {
 	GetRefillTask(ctx context.Context, id int64) (GetRefillTaskRow, error)
 	// GetRequest returns one request of the projection with its cabinet's code.
 	GetRequest(ctx context.Context, id string) (GetRequestRow, error)
-	// GetRequestDetail returns what a read of one request shows besides its lines and transitions,
-	// with the cabinet command it waits for, if any.
-	GetRequestDetail(ctx context.Context, id string) (GetRequestDetailRow, error)
+	// GetRequestDetail returns one request as a read shows it, in one statement, so that the
+	// request, its lines and its transitions come from one snapshot and one round trip: every row
+	// carries the request (with the cabinet command it waits for, if any, and its lines as two
+	// arrays ordered by medication), and there is one row per transition, in order. A request
+	// with no transition recorded yet has one row, its transition columns null.
+	GetRequestDetail(ctx context.Context, id string) ([]GetRequestDetailRow, error)
 	// GetRequestTimes returns what the metrics of a request's transitions need: its priority, when
 	// it was submitted, and when it first entered awaiting_approval (its submission when it never
 	// did).
 	GetRequestTimes(ctx context.Context, id string) (GetRequestTimesRow, error)
+	// GetTransition returns what a step's retry needs to know of a request's transition seq: that
+	// it is recorded (pgx.ErrNoRows otherwise), where it went and why.
+	GetTransition(ctx context.Context, arg GetTransitionParams) (GetTransitionRow, error)
 	// GetUser returns the user with the given id.
 	GetUser(ctx context.Context, id string) (User, error)
 	// HeldReservations sums the held reservations of a medication in a cabinet.
@@ -207,8 +213,6 @@ type Querier interface {
 	ListReservations(ctx context.Context, requestID string) ([]ListReservationsRow, error)
 	// ListStock returns the stock of one cabinet with each medication's code and name, ordered by code.
 	ListStock(ctx context.Context, cabinetID int64) ([]ListStockRow, error)
-	// ListTransitions returns the transitions of a request in order.
-	ListTransitions(ctx context.Context, requestID string) ([]ListTransitionsRow, error)
 	// ListUsers returns every user ordered by id.
 	ListUsers(ctx context.Context) ([]User, error)
 	// LockAuditHead reads the head of the audit chain and locks it until the transaction ends.

@@ -43,19 +43,35 @@ FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 WHERE r.id = @id;
 
--- name: GetRequestDetail :one
--- GetRequestDetail returns what a read of one request shows besides its lines and transitions,
--- with the cabinet command it waits for, if any.
+-- name: GetRequestDetail :many
+-- GetRequestDetail returns one request as a read shows it, in one statement, so that the
+-- request, its lines and its transitions come from one snapshot and one round trip: every row
+-- carries the request (with the cabinet command it waits for, if any, and its lines as two
+-- arrays ordered by medication), and there is one row per transition, in order. A request
+-- with no transition recorded yet has one row, its transition columns null.
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.seq, r.created_at, r.updated_at,
        r.required_approvals, r.approval_deadline, r.withdrawal_deadline, r.has_transitions,
        d.command AS delivery_command, d.attempts AS delivery_attempts, d.last_error AS delivery_last_error,
        d.since AS delivery_since,
-       (r.version + COALESCE((SELECT dv.changes FROM cabinet_deliveries dv WHERE dv.request_id = r.id), 0))::bigint AS version
+       (r.version + COALESCE((SELECT dv.changes FROM cabinet_deliveries dv WHERE dv.request_id = r.id), 0))::bigint AS version,
+       l.medication_ids::bigint[] AS line_medication_ids, l.quantities::integer[] AS line_quantities,
+       t.seq AS t_seq, t.from_status AS t_from_status, t.to_status AS t_to_status, t.action AS t_action,
+       t.actor_id AS t_actor_id, t.actor_name AS t_actor_name, t.actor_role AS t_actor_role, t.at AS t_at,
+       t.reason AS t_reason, t.reason_code AS t_reason_code, t.note AS t_note, t.vended AS t_vended,
+       t.report_id AS t_report_id, t.registration AS t_registration
 FROM medication_requests r
 JOIN cabinets c ON c.id = r.cabinet_id
 LEFT JOIN cabinet_deliveries d ON d.request_id = r.id AND d.open
-WHERE r.id = @id;
+CROSS JOIN LATERAL (
+    SELECT COALESCE(array_agg(rl.medication_id ORDER BY rl.medication_id), '{}') AS medication_ids,
+           COALESCE(array_agg(rl.quantity ORDER BY rl.medication_id), '{}') AS quantities
+    FROM medication_request_lines rl
+    WHERE rl.request_id = r.id
+) l
+LEFT JOIN request_transitions t ON t.request_id = r.id
+WHERE r.id = @id
+ORDER BY t.seq;
 
 -- name: InsertTransition :execrows
 -- InsertTransition keeps one transition of a request; a retry of the same (request, seq) writes
@@ -70,13 +86,12 @@ INSERT INTO request_transitions (
 )
 ON CONFLICT (request_id, seq) DO NOTHING;
 
--- name: ListTransitions :many
--- ListTransitions returns the transitions of a request in order.
-SELECT seq, from_status, to_status, action, actor_id, actor_name, actor_role, at, reason, reason_code, note, vended, report_id,
-       registration
+-- name: GetTransition :one
+-- GetTransition returns what a step's retry needs to know of a request's transition seq: that
+-- it is recorded (pgx.ErrNoRows otherwise), where it went and why.
+SELECT to_status, action, reason
 FROM request_transitions
-WHERE request_id = @request_id
-ORDER BY seq;
+WHERE request_id = @request_id AND seq = @seq;
 
 -- name: ListRequests :many
 -- ListRequests returns requests newest first, optionally filtered (and limited to what a viewer
