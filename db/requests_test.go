@@ -218,3 +218,32 @@ func BenchmarkRecordStep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGetRequestDetail reads a dispensed request as a GET of it does: the request, its
+// two lines and its six transitions.
+func BenchmarkGetRequestDetail(b *testing.B) {
+	s := newStore(b)
+	ctx := testCtx(b)
+	f := seed(b, s, 10)
+	const id = "bench-read"
+	if _, err := s.Admit(ctx, admission(f, id, 2)); err != nil {
+		b.Fatal(err)
+	}
+	pharm := pyxis.Actor{ID: "pharm-bo", Role: "pharmacist", Name: "Bo"}
+	if err := record(b, s,
+		pyxis.Transition{RequestID: id, Seq: 3, From: "awaiting_approval", Status: "awaiting_approval", Action: "approval_recorded", At: t0, Actor: pharm, Note: "checked"},
+		pyxis.Transition{RequestID: id, Seq: 4, From: "awaiting_approval", Status: "approved", Action: "approved", At: t0, Actor: pyxis.Actor{ID: "pharm-cy", Role: "pharmacist"}},
+		pyxis.Transition{RequestID: id, Seq: 5, From: "approved", Status: "ready_at_cabinet", Action: "authorized_at_cabinet", At: t0, Actor: pyxis.Actor{ID: "system", Role: "system"}},
+	); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.RecordStep(ctx, withdrawn(f, id, 6, pyxis.Line{MedicationID: f.medA.ID, Quantity: 2}, pyxis.Line{MedicationID: f.medB.ID, Quantity: 1})); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		d, err := s.GetRequestDetail(ctx, id)
+		if err != nil || len(d.Transitions) != 6 || len(d.Lines) != 2 {
+			b.Fatalf("read %d transitions, %d lines: %v", len(d.Transitions), len(d.Lines), err)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package db_test
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -178,6 +180,8 @@ func TestRecordStepTakesTheWithdrawal(t *testing.T) {
 		}},
 		withdrawn(f, "req-step", 6, pyxis.Line{MedicationID: f.medA.ID, Quantity: 4}, pyxis.Line{MedicationID: f.medB.ID, Quantity: 1}),
 	}
+	// The workflow names the report on the transition it dispensed by, as on the vend.
+	steps[2].Transitions[0].ReportID = steps[2].Vends[0].ReportID
 	for _, st := range steps {
 		_, err := s.RecordStep(ctx, st)
 		require.NoError(t, err)
@@ -195,6 +199,16 @@ func TestRecordStepTakesTheWithdrawal(t *testing.T) {
 	assert.Equal(t, "dispensed", d.Status)
 	require.Len(t, d.Transitions, 6)
 	assert.Equal(t, "renal dose checked", d.Transitions[2].Note)
+	assert.Equal(t, pyxis.Actor{ID: "pharm-cy", Role: "pharmacist"}, d.Transitions[3].Actor)
+	assert.Equal(t, "approval 1 of 2", d.Transitions[2].Reason)
+	last := d.Transitions[5]
+	assert.Equal(t, []any{int32(6), "ready_at_cabinet", "dispensed", "withdrawn", "RDS-req-step"},
+		[]any{last.Seq, last.From, last.Status, last.Action, last.ReportID})
+	assert.ElementsMatch(t, steps[2].Transitions[0].Vended, last.Vended)
+	assert.True(t, steps[2].Transitions[0].At.Equal(last.At))
+	lines := []pyxis.Line{{MedicationID: f.medA.ID, Quantity: 4}, {MedicationID: f.medB.ID, Quantity: 1}}
+	slices.SortFunc(lines, func(a, b pyxis.Line) int { return cmp.Compare(a.MedicationID, b.MedicationID) })
+	assert.Equal(t, lines, d.Lines, "the lines, by medication")
 	require.NotNil(t, d.WithdrawalDeadline)
 	assert.True(t, deadline.Equal(*d.WithdrawalDeadline))
 	audit, err := s.ListAudit(ctx, "req-step")
