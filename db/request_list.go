@@ -29,7 +29,7 @@ func (s *RequestStore) GetRequest(ctx context.Context, id string) (RequestSummar
 		return RequestSummary{}, wrap("get request", err)
 	}
 	out := []RequestSummary{summaryFromGen(gen.ListRequestsRow(row))}
-	if err := s.attachLines(ctx, out); err != nil {
+	if err := attachLines(ctx, s.q, out); err != nil {
 		return RequestSummary{}, wrap("get request", err)
 	}
 	return out[0], nil
@@ -85,14 +85,14 @@ func (s *RequestStore) ListRequests(ctx context.Context, f RequestFilter) ([]Req
 	for i, r := range rows {
 		out[i] = summaryFromGen(r)
 	}
-	if err := s.attachLines(ctx, out); err != nil {
+	if err := attachLines(ctx, s.q, out); err != nil {
 		return nil, "", wrap("list requests", err)
 	}
 	return out, next, nil
 }
 
-// attachLines loads the lines of all the given requests with one query.
-func (s *RequestStore) attachLines(ctx context.Context, reqs []RequestSummary) error {
+// attachLines loads the lines of all the given requests with one query of q.
+func attachLines(ctx context.Context, q *gen.Queries, reqs []RequestSummary) error {
 	if len(reqs) == 0 {
 		return nil
 	}
@@ -102,7 +102,7 @@ func (s *RequestStore) attachLines(ctx context.Context, reqs []RequestSummary) e
 		ids[i] = r.ID
 		index[r.ID] = i
 	}
-	lines, err := s.q.ListRequestLines(ctx, ids)
+	lines, err := q.ListRequestLines(ctx, ids)
 	if err != nil {
 		return err
 	}

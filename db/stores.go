@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/medreq/pyxis/db/gen"
@@ -33,6 +34,24 @@ func (c conn) inTx(ctx context.Context, fn func(q *gen.Queries) error) error {
 	// Rollback after a successful Commit is a no-op.
 	defer func() { _ = tx.Rollback(ctx) }()
 	if err := fn(c.q.WithTx(tx)); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// inReadTx runs fn in one read-only transaction that begin starts: BEGIN and the settings the
+// reads need, sent as one message (pgx runs a query without arguments as a simple query, which
+// may hold several statements), so the settings cost no round trip of their own.
+func (c conn) inReadTx(ctx context.Context, begin string, fn func(tx pgx.Tx) error) error {
+	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
