@@ -12,21 +12,37 @@ import (
 // AuditHash lets the tests chain entries in-row as the version before migration 0015 did.
 var AuditHash = auditHash
 
-// QueuePagePlan is the plan Postgres takes for the first page of the approval queue when it
-// is read in the transaction ListApprovalQueue reads it in (queueReadBegin), or, with planned
-// false, in a plain read-only one.
-func (s *RequestStore) QueuePagePlan(ctx context.Context, planned bool) (string, error) {
+// OrderedByIndex lets the tests see which lists are read in their index's order.
+var OrderedByIndex = orderedByIndex
+
+// PagePlans are the plans Postgres takes for the first page of the approval queue and of the
+// requests of a status, read in the transaction such pages are read in (orderedReadBegin), or,
+// with ordered false, in a plain read-only one.
+func (s *RequestStore) PagePlans(ctx context.Context, status string, ordered bool) (queue, list string, err error) {
 	begin := "BEGIN READ ONLY"
-	if planned {
-		begin = queueReadBegin
+	if ordered {
+		begin = orderedReadBegin
 	}
-	e := &explainer{}
-	err := s.inReadTx(ctx, begin, func(tx pgx.Tx) error {
-		e.DBTX = tx
-		_, err := gen.New(e).ListApprovalQueue(ctx, gen.ListApprovalQueueParams{MaxRows: defaultPageSize + 1})
+	explain := func(read func(q *gen.Queries) error) (string, error) {
+		e := &explainer{}
+		err := s.inReadTx(ctx, begin, func(tx pgx.Tx) error {
+			e.DBTX = tx
+			return read(gen.New(e))
+		})
+		return e.plan.String(), err
+	}
+	if queue, err = explain(func(q *gen.Queries) error {
+		_, err := q.ListApprovalQueue(ctx, gen.ListApprovalQueueParams{MaxRows: defaultPageSize + 1})
+		return err
+	}); err != nil {
+		return "", "", err
+	}
+	list, err = explain(func(q *gen.Queries) error {
+		_, err := q.ListRequests(ctx, gen.ListRequestsParams{MaxRows: defaultPageSize + 1,
+			Status: gen.NullRequestStatus{RequestStatus: gen.RequestStatus(status), Valid: true}})
 		return err
 	})
-	return e.plan.String(), err
+	return queue, list, err
 }
 
 // explainer runs each query it is given twice: under EXPLAIN, keeping the plan, then as it is.

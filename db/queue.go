@@ -32,21 +32,24 @@ type QueueApproval struct {
 	At    time.Time
 }
 
-// queueReadBegin begins the transaction a page of the queue is read in. The page is read in the
-// order of its partial index (medication_requests_queue), 51 rows at most, when Postgres knows
-// how many requests await approval; when its statistics say few do, it gathers all of them and
-// sorts them instead. They say so on a table never analyzed, or on a large one after a surge,
-// until autovacuum's next ANALYZE (a tenth of the table must change first), which is when the
-// queue is long: 10,000 requests waiting, that read took 5.8 ms where the ordered one took 0.13
-// ms (EXPLAIN ANALYZE, docs/performance.md). With sorting off for this transaction alone, the
-// ordered read is the plan. Read-only and repeatable read: the page, its lines and its
-// approvals are one snapshot.
-const queueReadBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL enable_sort = off"
+// orderedReadBegin begins the transaction a page of requests is read in when one index holds
+// exactly the requests it lists, in its order: the approval queue (its partial index,
+// medication_requests_queue), and a list filtered by status alone, by cabinet alone, by
+// requester alone, or not at all (ListRequests, orderedByIndex). The page then reads the
+// index's first rows, 51 at most, when Postgres knows how many requests match; when its
+// statistics say few do, it gathers all of them and sorts them instead. They say so on a table
+// never analyzed, or on a large one after a surge, until autovacuum's next ANALYZE (a tenth of
+// the table must change first), which is when the queue is long: with 10,000 requests awaiting
+// approval, the queue's page took 24.6 ms that way under load where the ordered read took 0.46
+// ms, and the list by status 14.3 against 0.12 ms (EXPLAIN ANALYZE, docs/performance.md). With
+// sorting off for this transaction alone, the ordered read is the plan. Read-only and
+// repeatable read: a page and what is read with it (lines, approvals) are one snapshot.
+const orderedReadBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL enable_sort = off"
 
 // ListApprovalQueue returns a page of the requests awaiting approval, STAT first and then
 // oldest first, with their lines and approvals, and the cursor of the next page ("" at the
 // last). A cursor it did not issue gives ErrInvalidCursor. Each page is a keyset read of a
-// partial index (queueReadBegin), so the time to the next page does not grow with the queue.
+// partial index (orderedReadBegin), so the time to the next page does not grow with the queue.
 func (s *RequestStore) ListApprovalQueue(ctx context.Context, limit int, cursor string) ([]QueueItem, string, error) {
 	if limit <= 0 {
 		limit = defaultPageSize
@@ -66,7 +69,7 @@ func (s *RequestStore) ListApprovalQueue(ctx context.Context, limit int, cursor 
 		out  []QueueItem
 		next string
 	)
-	err := s.inReadTx(ctx, queueReadBegin, func(tx pgx.Tx) (err error) {
+	err := s.inReadTx(ctx, orderedReadBegin, func(tx pgx.Tx) (err error) {
 		out, next, err = readQueuePage(ctx, s.q.WithTx(tx), params, limit)
 		return err
 	})
