@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -112,14 +113,8 @@ func TestApprovalQueueOf10000(t *testing.T) {
 	s := db.NewStore(pool)
 	ctx := testCtx(t)
 	f := seed(t, s, 100)
-	_, err := pool.Exec(ctx, `
-		INSERT INTO medication_requests (id, requester_id, patient_mrn, cabinet_id, priority, status, seq, created_at, updated_at, has_transitions)
-		SELECT 'q-' || lpad(n::text, 5, '0'), 'nurse-1', 'MRN-' || n, $1,
-		       (CASE WHEN n % 10 = 0 THEN 'stat' ELSE 'routine' END)::request_priority, 'awaiting_approval', 2,
-		       $2::timestamptz + n * interval '1 second', $2::timestamptz, true
-		FROM generate_series(1, 10000) AS n`, f.cabinet.ID, t0)
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, `INSERT INTO medication_request_lines (request_id, medication_id, quantity)
+	fillQueue(t, pool, f, 10000)
+	_, err := pool.Exec(ctx, `INSERT INTO medication_request_lines (request_id, medication_id, quantity)
 		SELECT id, $1, 1 FROM medication_requests WHERE id LIKE 'q-%'`, f.medA.ID)
 	require.NoError(t, err)
 	// Not analyzed: the queue is read in the order of its index whatever Postgres knows of it
@@ -159,21 +154,7 @@ func TestTheQueueIsReadInItsIndexOrderWithoutStatistics(t *testing.T) {
 	f := seed(t, s, 100)
 	_, err := pool.Exec(ctx, `ALTER TABLE medication_requests SET (autovacuum_enabled = off)`)
 	require.NoError(t, err)
-	// Submitted, then reserved, as the steps write them: each request's row is written three times.
-	_, err = pool.Exec(ctx, `
-		INSERT INTO medication_requests (id, requester_id, patient_mrn, cabinet_id, priority, status, seq, created_at, updated_at, has_transitions)
-		SELECT 'q-' || lpad(n::text, 5, '0'), 'nurse-1', 'MRN-' || n, $1,
-		       (CASE WHEN n % 10 = 0 THEN 'stat' ELSE 'routine' END)::request_priority, 'submitted', 1,
-		       $2::timestamptz + n * interval '1 second', $2::timestamptz, true
-		FROM generate_series(1, 10000) AS n`, f.cabinet.ID, t0)
-	require.NoError(t, err)
-	for _, sql := range []string{
-		`UPDATE medication_requests SET seq = 2`,
-		`UPDATE medication_requests SET seq = 3, status = 'awaiting_approval'`,
-	} {
-		_, err = pool.Exec(ctx, sql)
-		require.NoError(t, err)
-	}
+	fillQueue(t, pool, f, 10000)
 
 	queue, list, err := s.PagePlans(ctx, "awaiting_approval", false)
 	require.NoError(t, err)
@@ -201,5 +182,26 @@ func TestTheQueueIsReadInItsIndexOrderWithoutStatistics(t *testing.T) {
 		{Status: "dispensed", CabinetID: 3}: false, {VisibleTo: &db.Viewer{ID: "nurse-1"}}: false,
 	} {
 		assert.Equal(t, want, db.OrderedByIndex(*f), "%+v", *f)
+	}
+}
+
+// fillQueue adds n requests awaiting approval at f's cabinet, q-00001 to q-<n>, a second apart
+// from t0, every tenth STAT, each row written as the steps write it: submitted, then reserved.
+func fillQueue(t *testing.T, pool *pgxpool.Pool, f fixture, n int) {
+	t.Helper()
+	ctx := testCtx(t)
+	_, err := pool.Exec(ctx, `
+		INSERT INTO medication_requests (id, requester_id, patient_mrn, cabinet_id, priority, status, seq, created_at, updated_at, has_transitions)
+		SELECT 'q-' || lpad(n::text, 5, '0'), 'nurse-1', 'MRN-' || n, $1,
+		       (CASE WHEN n % 10 = 0 THEN 'stat' ELSE 'routine' END)::request_priority, 'submitted', 1,
+		       $2::timestamptz + n * interval '1 second', $2::timestamptz, true
+		FROM generate_series(1, $3::integer) AS n`, f.cabinet.ID, t0, n)
+	require.NoError(t, err)
+	for _, sql := range []string{
+		`UPDATE medication_requests SET seq = 2 WHERE id LIKE 'q-%'`,
+		`UPDATE medication_requests SET seq = 3, status = 'awaiting_approval' WHERE id LIKE 'q-%'`,
+	} {
+		_, err = pool.Exec(ctx, sql)
+		require.NoError(t, err)
 	}
 }
