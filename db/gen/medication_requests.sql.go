@@ -56,18 +56,6 @@ func (q *Queries) AdvanceRequest(ctx context.Context, arg AdvanceRequestParams) 
 	return result.RowsAffected(), nil
 }
 
-const countApprovalQueue = `-- name: CountApprovalQueue :one
-SELECT count(*) FROM medication_requests WHERE status = 'awaiting_approval'
-`
-
-// CountApprovalQueue counts the requests awaiting approval.
-func (q *Queries) CountApprovalQueue(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, countApprovalQueue)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const getRequest = `-- name: GetRequest :one
 SELECT r.id, r.requester_id, r.requester_name, r.patient_mrn, r.patient_bed, r.patient_family, r.patient_given, r.cabinet_id,
        c.code AS cabinet_code, r.priority, r.status, r.reason, r.reason_code, r.created_at, r.updated_at

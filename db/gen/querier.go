@@ -47,8 +47,6 @@ type Querier interface {
 	ConsumeReservation(ctx context.Context, arg ConsumeReservationParams) error
 	// ConsumeStock takes a consumed reservation out of both on_hand and reserved and returns the new levels.
 	ConsumeStock(ctx context.Context, arg ConsumeStockParams) (ConsumeStockRow, error)
-	// CountApprovalQueue counts the requests awaiting approval.
-	CountApprovalQueue(ctx context.Context) (int64, error)
 	// CountOpenOverrideReviews counts the reviews nobody has done yet.
 	CountOpenOverrideReviews(ctx context.Context) (int64, error)
 	// CreateCabinet registers a dispensing cabinet and returns it.

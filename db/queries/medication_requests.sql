@@ -153,7 +153,3 @@ FROM request_transitions
 WHERE request_id = ANY (@request_ids::text[])
   AND action IN ('approved', 'approval_recorded', 'approval_voided')
 ORDER BY request_id, seq;
-
--- name: CountApprovalQueue :one
--- CountApprovalQueue counts the requests awaiting approval.
-SELECT count(*) FROM medication_requests WHERE status = 'awaiting_approval';
