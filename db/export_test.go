@@ -25,7 +25,7 @@ func (s *RequestStore) PagePlans(ctx context.Context, status string, ordered boo
 	}
 	explain := func(read func(q *gen.Queries) error) (string, error) {
 		e := &explainer{}
-		err := s.inReadTx(ctx, begin, func(tx pgx.Tx) error {
+		err := s.inTxBegun(ctx, begin, func(tx pgx.Tx) error {
 			e.DBTX = tx
 			return read(gen.New(e))
 		})

@@ -69,7 +69,7 @@ func (s *RequestStore) ListApprovalQueue(ctx context.Context, limit int, cursor 
 		out  []QueueItem
 		next string
 	)
-	err := s.inReadTx(ctx, orderedReadBegin, func(tx pgx.Tx) (err error) {
+	err := s.inTxBegun(ctx, orderedReadBegin, func(tx pgx.Tx) (err error) {
 		out, next, err = readQueuePage(ctx, s.q.WithTx(tx), params, limit)
 		return err
 	})

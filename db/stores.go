@@ -27,29 +27,18 @@ type conn struct {
 // inTx runs fn in one transaction, committing when fn returns nil and rolling back otherwise.
 // fn's error is returned as it is, so callers choose how to wrap it.
 func (c conn) inTx(ctx context.Context, fn func(q *gen.Queries) error) error {
-	tx, err := c.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	// Rollback after a successful Commit is a no-op.
-	defer func() { _ = tx.Rollback(ctx) }()
-	if err := fn(c.q.WithTx(tx)); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return c.inTxBegun(ctx, "", func(tx pgx.Tx) error { return fn(c.q.WithTx(tx)) })
 }
 
-// inReadTx runs fn in one read-only transaction that begin starts: BEGIN and the settings the
-// reads need, sent as one message (pgx runs a query without arguments as a simple query, which
-// may hold several statements), so the settings cost no round trip of their own.
-func (c conn) inReadTx(ctx context.Context, begin string, fn func(tx pgx.Tx) error) error {
+// inTxBegun is inTx over the transaction begin starts ("" for a plain BEGIN): BEGIN and the
+// settings its statements need, sent as one message (pgx runs a query without arguments as a
+// simple query, which may hold several statements), so the settings cost no round trip.
+func (c conn) inTxBegun(ctx context.Context, begin string, fn func(tx pgx.Tx) error) error {
 	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	// Rollback after a successful Commit is a no-op.
 	defer func() { _ = tx.Rollback(ctx) }()
 	if err := fn(tx); err != nil {
 		return err
