@@ -46,6 +46,11 @@ type QueueApproval struct {
 // repeatable read: a page and what is read with it (lines, approvals) are one snapshot.
 const orderedReadBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL enable_sort = off"
 
+// readOrdered runs read in the transaction of orderedReadBegin.
+func (c conn) readOrdered(ctx context.Context, read func(q *gen.Queries) error) error {
+	return c.inTxBegun(ctx, orderedReadBegin, func(tx pgx.Tx) error { return read(c.q.WithTx(tx)) })
+}
+
 // ListApprovalQueue returns a page of the requests awaiting approval, STAT first and then
 // oldest first, with their lines and approvals, and the cursor of the next page ("" at the
 // last). A cursor it did not issue gives ErrInvalidCursor. Each page is a keyset read of a
@@ -69,8 +74,8 @@ func (s *RequestStore) ListApprovalQueue(ctx context.Context, limit int, cursor 
 		out  []QueueItem
 		next string
 	)
-	err := s.inTxBegun(ctx, orderedReadBegin, func(tx pgx.Tx) (err error) {
-		out, next, err = readQueuePage(ctx, s.q.WithTx(tx), params, limit)
+	err := s.readOrdered(ctx, func(q *gen.Queries) (err error) {
+		out, next, err = readQueuePage(ctx, q, params, limit)
 		return err
 	})
 	if err != nil {

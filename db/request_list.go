@@ -81,7 +81,7 @@ func (s *RequestStore) ListRequests(ctx context.Context, f RequestFilter) ([]Req
 	}
 	var err error
 	if orderedByIndex(f) {
-		err = s.inTxBegun(ctx, orderedReadBegin, func(tx pgx.Tx) error { return read(s.q.WithTx(tx)) })
+		err = s.readOrdered(ctx, read)
 	} else {
 		err = read(s.q)
 	}
