@@ -103,8 +103,8 @@ func (s *Server) getRequest(c *gin.Context, id string, p GetRequestParams) {
 			err = s.deny(c, id, AccessRequestRead)
 		}
 	}
-	if err == nil && wait > 0 && state.Version == *p.Version {
-		state, err = s.awaitChange(ctx, id, state, changed, wait)
+	if err == nil && wait > 0 && (state.Version == *p.Version || passing(state.Status)) {
+		state, err = s.awaitChange(ctx, id, state, *p.Version, changed, wait)
 	}
 	if err == nil {
 		err = s.logAccess(c, AccessRequestRead, []string{id}, nil)
@@ -122,6 +122,20 @@ const maxWait = 60 * time.Second
 
 // changeSettle is how long a waiting read gathers the changes that follow the first one.
 const changeSettle = 250 * time.Millisecond
+
+// passingHold bounds how long a waiting read that found the request in a passing status
+// waits for the step that moves it on.
+const passingHold = 2 * time.Second
+
+// passing reports whether a request in status is on its way to the next one by the system's
+// own step, with nobody to act first: submitted (the admission reserves its stock) and
+// approved (the cabinet is commanded, then it is ready at the cabinet). A read that finds it
+// there waits a little longer (passingHold), so that its reader learns the step's outcome in
+// one answer: under load the cabinet's acknowledgment can come more than changeSettle after
+// the approval, and a nurse would read twice for one change she cares about.
+func passing(status workflows.Status) bool {
+	return status == workflows.StatusSubmitted || status == workflows.StatusApproved
+}
 
 // waitFor reads ?wait and ?version: how long to wait for a change (0: answer at once).
 func waitFor(p GetRequestParams) (time.Duration, error) {
@@ -143,39 +157,55 @@ func waitFor(p GetRequestParams) (time.Duration, error) {
 	return wait, fe.err()
 }
 
-// awaitChange waits until the request's version is no longer the one state has, or wait
-// ends, or the server drains, and returns the state read last. Between wake-ups it holds
-// only a subscription: no database connection.
-func (s *Server) awaitChange(ctx context.Context, id string, state workflows.State, changed <-chan struct{}, wait time.Duration) (workflows.State, error) {
-	held := state.Version
+// awaitChange waits until the request's version is no longer held, or wait ends, or the
+// server drains, and returns the state read last. A change into a passing status is
+// answered once the request moves on, or passingHold after it was seen: an order that waits
+// out a cabinet outage is shown approved, with its delivery's attempts, two seconds late.
+// Between wake-ups it holds only a subscription: no database connection.
+func (s *Server) awaitChange(ctx context.Context, id string, state workflows.State, held int64, changed <-chan struct{}, wait time.Duration) (workflows.State, error) {
 	deadline := time.Now().Add(wait)
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for state.Version == held {
+	var holdEnd time.Time
+	for {
+		end := deadline
+		if state.Version != held {
+			if !passing(state.Status) {
+				return state, nil
+			}
+			if holdEnd.IsZero() {
+				holdEnd = time.Now().Add(passingHold)
+			}
+			if holdEnd.Before(deadline) {
+				end = holdEnd
+			}
+		}
+		timer := time.NewTimer(time.Until(end))
 		select {
 		case <-changed:
 			// Changes come in bursts (an approval, then the cabinet's acknowledgment a moment
 			// later): gather what follows within changeSettle, so that one answer carries the
 			// burst and the client reads once.
 			select {
-			case <-time.After(min(changeSettle, time.Until(deadline))):
+			case <-time.After(min(changeSettle, time.Until(end))):
 			case <-s.drained:
 			case <-ctx.Done():
+				timer.Stop()
 				return state, ctx.Err()
 			}
 		case <-timer.C:
 			return state, nil
 		case <-s.drained:
+			timer.Stop()
 			return state, nil
 		case <-ctx.Done():
+			timer.Stop()
 			return state, ctx.Err()
 		}
+		timer.Stop()
 		var err error
 		if state, err = s.requests.State(ctx, id); err != nil {
 			return state, err
 		}
 	}
-	return state, nil
 }
 
 // seesAll reports whether p may read every request: pharmacists and admins. Anyone else who

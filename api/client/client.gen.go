@@ -2400,8 +2400,12 @@ type ClientInterface interface {
 	//
 	// To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
 	// answers as soon as the request's `version` differs from it, or when the wait ends with
-	// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
-	// no database connection; changes reach every api replica (Postgres NOTIFY).
+	// the view unchanged. Either way the answer is 200 with the view. Changes that come
+	// together (within 250 ms) come in one answer, and a request in a status the system
+	// leaves by itself (`submitted`, `approved`) is answered once it moves on, or at most
+	// 2 s later as it is: an approval comes with the cabinet's acknowledgment that follows
+	// it. A waiting request holds no database connection; changes reach every api replica
+	// (Postgres NOTIFY).
 	//
 	//     curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
 	//
@@ -3622,8 +3626,12 @@ func (c *Client) CreateRequest(ctx context.Context, params *CreateRequestParams,
 //
 // To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
 // answers as soon as the request's `version` differs from it, or when the wait ends with
-// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
-// no database connection; changes reach every api replica (Postgres NOTIFY).
+// the view unchanged. Either way the answer is 200 with the view. Changes that come
+// together (within 250 ms) come in one answer, and a request in a status the system
+// leaves by itself (`submitted`, `approved`) is answered once it moves on, or at most
+// 2 s later as it is: an approval comes with the cabinet's acknowledgment that follows
+// it. A waiting request holds no database connection; changes reach every api replica
+// (Postgres NOTIFY).
 //
 //	curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
 //
@@ -6768,8 +6776,12 @@ type ClientWithResponsesInterface interface {
 	//
 	// To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
 	// answers as soon as the request's `version` differs from it, or when the wait ends with
-	// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
-	// no database connection; changes reach every api replica (Postgres NOTIFY).
+	// the view unchanged. Either way the answer is 200 with the view. Changes that come
+	// together (within 250 ms) come in one answer, and a request in a status the system
+	// leaves by itself (`submitted`, `approved`) is answered once it moves on, or at most
+	// 2 s later as it is: an approval comes with the cabinet's acknowledgment that follows
+	// it. A waiting request holds no database connection; changes reach every api replica
+	// (Postgres NOTIFY).
 	//
 	//     curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
 	//
@@ -14521,8 +14533,12 @@ func (c *ClientWithResponses) CreateRequestWithResponse(ctx context.Context, par
 //
 // To follow a request, wait instead of polling: `?wait=30s&version=<the version you hold>`
 // answers as soon as the request's `version` differs from it, or when the wait ends with
-// the view unchanged. Either way the answer is 200 with the view. A waiting request holds
-// no database connection; changes reach every api replica (Postgres NOTIFY).
+// the view unchanged. Either way the answer is 200 with the view. Changes that come
+// together (within 250 ms) come in one answer, and a request in a status the system
+// leaves by itself (`submitted`, `approved`) is answered once it moves on, or at most
+// 2 s later as it is: an approval comes with the cabinet's acknowledgment that follows
+// it. A waiting request holds no database connection; changes reach every api replica
+// (Postgres NOTIFY).
 //
 //	curl -H "Authorization: Bearer $TOKEN" "http://localhost:8080/v1/requests/$REQ?wait=30s&version=4"
 //
