@@ -103,7 +103,7 @@ func (s *Server) getRequest(c *gin.Context, id string, p GetRequestParams) {
 			err = s.deny(c, id, AccessRequestRead)
 		}
 	}
-	if err == nil && wait > 0 && (state.Version == *p.Version || passing(state.Status)) {
+	if err == nil && wait > 0 && (state.Version == *p.Version || state.Status.Passing()) {
 		state, err = s.awaitChange(ctx, id, state, *p.Version, changed, wait)
 	}
 	if err == nil {
@@ -124,18 +124,11 @@ const maxWait = 60 * time.Second
 const changeSettle = 250 * time.Millisecond
 
 // passingHold bounds how long a waiting read that found the request in a passing status
-// waits for the step that moves it on.
+// (Status.Passing: submitted, approved) waits for the system's step that moves it on, so that
+// its reader learns the step's outcome in one answer: under load the cabinet's
+// acknowledgment can come more than changeSettle after the approval, and a nurse would read
+// twice for one change she cares about.
 const passingHold = 2 * time.Second
-
-// passing reports whether a request in status is on its way to the next one by the system's
-// own step, with nobody to act first: submitted (the admission reserves its stock) and
-// approved (the cabinet is commanded, then it is ready at the cabinet). A read that finds it
-// there waits a little longer (passingHold), so that its reader learns the step's outcome in
-// one answer: under load the cabinet's acknowledgment can come more than changeSettle after
-// the approval, and a nurse would read twice for one change she cares about.
-func passing(status workflows.Status) bool {
-	return status == workflows.StatusSubmitted || status == workflows.StatusApproved
-}
 
 // waitFor reads ?wait and ?version: how long to wait for a change (0: answer at once).
 func waitFor(p GetRequestParams) (time.Duration, error) {
@@ -168,7 +161,7 @@ func (s *Server) awaitChange(ctx context.Context, id string, state workflows.Sta
 	for {
 		end := deadline
 		if state.Version != held {
-			if !passing(state.Status) {
+			if !state.Status.Passing() {
 				return state, nil
 			}
 			if holdEnd.IsZero() {

@@ -68,16 +68,16 @@ func stuckRequest(r db.RequestStock, w workflowInfo, now time.Time, after time.D
 		return Violation{}, false
 	}
 	late := func(t *time.Time) bool { return t != nil && now.Sub(*t) > after }
-	switch workflows.Status(r.Status) {
-	case workflows.StatusAwaitingApproval:
+	switch status := workflows.Status(r.Status); {
+	case status == workflows.StatusAwaitingApproval:
 		if late(r.ApprovalDeadline) {
 			return Violation{Stuck, r.ID, "still awaiting approval, past its approval deadline"}, true
 		}
-	case workflows.StatusReadyAtCabinet:
+	case status == workflows.StatusReadyAtCabinet:
 		if late(r.WithdrawalDeadline) {
 			return Violation{Stuck, r.ID, "still ready at the cabinet, past its withdrawal deadline"}, true
 		}
-	case workflows.StatusSubmitted, workflows.StatusApproved:
+	case status.Passing():
 		if now.Sub(r.UpdatedAt) > after {
 			return Violation{Stuck, r.ID, fmt.Sprintf("%s for %s", r.Status, now.Sub(r.UpdatedAt).Round(time.Second))}, true
 		}

@@ -44,6 +44,14 @@ func (s Status) Terminal() bool {
 	return false
 }
 
+// Passing reports whether the system's own next step leaves s, with nobody to act first:
+// submitted (the admission reserves the lines) and approved (the cabinet is commanded). A
+// request seen there for long is stuck (pyxis check); a reader waiting for a change is
+// answered once it moves on (GET /v1/requests/{id}?wait).
+func (s Status) Passing() bool {
+	return s == StatusSubmitted || s == StatusApproved
+}
+
 // Policy holds the tunables a request is started with. The API resolves them from its
 // configuration, so a running workflow keeps the deadlines it was created under.
 type Policy struct {
