@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,7 +76,10 @@ func (s *Stack) LoadEnv(temporalStore string) loadtest.Env {
 // throwawayDatabase creates a database of its own on the server of databaseURL and returns its
 // URL, and how to drop it.
 func throwawayDatabase(ctx context.Context, databaseURL string) (string, func(), error) {
-	u, err := url.Parse(databaseURL)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "pyxis_loadtest_" + hex.EncodeToString(b[:])
+	dbURL, err := withDatabase(databaseURL, name)
 	if err != nil {
 		return "", nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
@@ -86,12 +88,8 @@ func throwawayDatabase(ctx context.Context, databaseURL string) (string, func(),
 		return "", nil, fmt.Errorf("connect to DATABASE_URL: %w", err)
 	}
 	defer admin.Close(ctx)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := "pyxis_loadtest_" + hex.EncodeToString(b[:])
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
-	u.Path = "/" + name
-	return u.String(), func() { dropDatabase(databaseURL, name) }, nil
+	return dbURL, func() { dropDatabase(databaseURL, name) }, nil
 }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,15 +34,14 @@ type database struct {
 // dropped on exit.
 func findPostgres(ctx context.Context, databaseURL string, o Options) (database, error) {
 	if databaseURL != "" {
-		u, err := url.Parse(databaseURL)
+		adminURL, err := withDatabase(databaseURL, "postgres")
 		if err != nil {
 			return database{}, fmt.Errorf("DATABASE_URL: %w", err)
 		}
-		u.Path = "/postgres"
 		// Dev mode migrates it and adds demo data: whoever exported it for something else
 		// should know.
 		slog.Info("using DATABASE_URL from the environment: dev mode migrates it and adds its demo data", "database", service.MaskURL(databaseURL))
-		return database{url: databaseURL, adminURL: u.String(), stop: func() {}}, nil
+		return database{url: databaseURL, adminURL: adminURL, stop: func() {}}, nil
 	}
 	name := "pyxis_dev"
 	if o.ThrowawayDB {
@@ -116,11 +114,22 @@ func ensureDatabase(ctx context.Context, admin *pgx.Conn, adminURL, name string)
 			return "", fmt.Errorf("create database %s: %w", name, err)
 		}
 	}
-	cfg, err := pgx.ParseConfig(adminURL)
+	return withDatabase(adminURL, name)
+}
+
+// withDatabase is serverURL with its database replaced by name: the same server, role and
+// parameters (a Unix socket's host among them). Dev mode makes databases beside the one it is
+// given, so it takes the URL form only, where the API and the worker also take key=value.
+func withDatabase(serverURL, name string) (string, error) {
+	u, err := url.Parse(serverURL)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", cfg.User, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), name), nil
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return "", errors.New("want a postgres:// URL (dev mode names its other databases after it)")
+	}
+	u.Path, u.RawPath = "/"+name, ""
+	return u.String(), nil
 }
 
 // dropDatabase drops a database dev mode made to throw away (a load test's, and its Temporal's

@@ -1,13 +1,19 @@
 package devstack
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/service"
 )
 
@@ -55,4 +61,46 @@ func TestDevTemporalStoreFlag(t *testing.T) {
 	assert.True(t, o.TempDir && o.ThrowawayDB, "--ephemeral keeps nothing")
 	_, err = ParseFlags([]string{"--temporal-store", "mysql"}, func(string) string { return "" }, service.Config{})
 	assert.ErrorContains(t, err, "want postgres or sqlite")
+}
+
+// A server named by its Unix socket, in a folder that is not a default one, is the server
+// Temporal's databases are made on: the Postgres plugin builds its own URL from the config,
+// and one without the socket's folder would reach whatever answers at pgx's default (another
+// server, or none).
+func TestTemporalPostgresStoreThroughAUnixSocket(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "pyxis-devstack-pg-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755)) // the server may run as the postgres OS user
+	cl, err := pgcluster.Start(ctx, filepath.Join(dir, "data"), 0)
+	if errors.Is(err, pgcluster.ErrNoPostgres) {
+		t.Skip("no PostgreSQL binaries")
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+
+	admin := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", cl.SocketDir(), cl.Port())
+	sys, err := withDatabase(admin, "pyxis_dev")
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("postgres://postgres@/pyxis_dev?host=%s&port=%d&sslmode=disable", cl.SocketDir(), cl.Port()), sys,
+		"the system's database is on the same socket")
+	_, err = withDatabase("host="+cl.SocketDir()+" dbname=postgres", "pyxis_dev")
+	assert.ErrorContains(t, err, "want a postgres:// URL", "the key=value form names no place for another database")
+
+	st, err := postgresStore(TemporalPostgres{AdminURL: admin, Database: "pyxis_dev_temporal", Visibility: "pyxis_dev_temporal_visibility"})
+	require.NoError(t, err)
+	assert.False(t, st.existed)
+	for _, name := range []string{"pyxis_dev_temporal", "pyxis_dev_temporal_visibility"} {
+		conn, err := pgx.Connect(ctx, cl.URL(name)) // over TCP: the same server either way
+		require.NoError(t, err, name)
+		var version string
+		require.NoError(t, conn.QueryRow(ctx, "SELECT curr_version FROM schema_version").Scan(&version), name)
+		assert.NotEmpty(t, version, "%s holds Temporal's schema", name)
+		require.NoError(t, conn.Close(ctx))
+	}
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,23 +77,47 @@ const (
 	postgresVisibilitySchema = "postgresql/v12/visibility"
 )
 
+// postgresSQLConfig is how Temporal's Postgres plugin reaches the server of adminURL: the
+// same host, port, role and sslmode, read with pgx's own parser. A host in the URL's host
+// parameter, a Unix socket's folder (postgres://postgres@/postgres?host=/var/run/postgresql),
+// goes to the plugin as that parameter too: the plugin builds its own URL from an address,
+// and without it pgx would pick a default socket folder or localhost, which may be another
+// server than the one named.
+func postgresSQLConfig(adminURL string) (temporalconfig.SQL, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return temporalconfig.SQL{}, err
+	}
+	cfg, err := pgx.ParseConfig(adminURL)
+	if err != nil {
+		return temporalconfig.SQL{}, err
+	}
+	sql := temporalconfig.SQL{
+		PluginName: postgresql.PluginNamePGX, ConnectProtocol: "tcp",
+		User: cfg.User, Password: cfg.Password, ConnectAttributes: map[string]string{"sslmode": "disable"},
+		MaxConns: 20, MaxIdleConns: 20, MaxConnLifetime: time.Hour,
+	}
+	port := strconv.Itoa(int(cfg.Port))
+	if strings.HasPrefix(cfg.Host, "/") {
+		sql.ConnectProtocol = "unix"
+		sql.ConnectAttributes["host"], sql.ConnectAttributes["port"] = cfg.Host, port
+	} else {
+		sql.ConnectAddr = net.JoinHostPort(cfg.Host, port)
+	}
+	if mode := u.Query().Get("sslmode"); mode != "" {
+		sql.ConnectAttributes["sslmode"] = mode
+	}
+	return sql, nil
+}
+
 // postgresStore keeps the server's state in two databases of pg's server, creating them and
 // their schema (or bringing the schema up to date) with the server module's own schema files
 // and tools, as temporal-sql-tool's setup-schema and update-schema do.
 func postgresStore(pg TemporalPostgres) (temporalStore, error) {
 	st := temporalStore{name: TemporalStorePostgres, defaultStore: "postgres", visibilityStore: "postgres-visibility", persisted: true}
-	u, err := url.Parse(pg.AdminURL)
+	base, err := postgresSQLConfig(pg.AdminURL)
 	if err != nil {
 		return st, fmt.Errorf("temporal on postgres: %w", err)
-	}
-	base := temporalconfig.SQL{
-		PluginName: postgresql.PluginNamePGX, ConnectAddr: u.Host, ConnectProtocol: "tcp",
-		User: u.User.Username(), ConnectAttributes: map[string]string{"sslmode": "disable"},
-		MaxConns: 20, MaxIdleConns: 20, MaxConnLifetime: time.Hour,
-	}
-	base.Password, _ = u.User.Password()
-	if mode := u.Query().Get("sslmode"); mode != "" {
-		base.ConnectAttributes["sslmode"] = mode
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -96,6 +96,10 @@ func (c *Cluster) URL(database string) string {
 // Port returns the TCP port the server listens on.
 func (c *Cluster) Port() int { return c.port }
 
+// SocketDir returns the folder of the server's Unix socket (.s.PGSQL.<port>): a client on
+// this machine reaches it there with host=<SocketDir> and port=<Port>.
+func (c *Cluster) SocketDir() string { return c.socketDir }
+
 // Dir returns the data directory.
 func (c *Cluster) Dir() string { return c.dir }
 
