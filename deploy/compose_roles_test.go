@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
+	"github.com/medreq/pyxis/db/pgcluster/pgclustertest"
 )
 
 // initScripts are the postgres service's init scripts, in the order the image runs them.
@@ -140,16 +140,7 @@ func TestInitScriptsAgainstPostgres(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "pyxis-deploy-pg-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755)) // the server may run as the postgres OS user
-	cluster, err := pgcluster.Start(ctx, filepath.Join(dir, "data"), 0)
-	if errors.Is(err, pgcluster.ErrNoPostgres) {
-		t.Skip("no PostgreSQL binaries")
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cluster.Stop(context.Background()) })
+	cluster := pgclustertest.Start(t)
 
 	p := loadCompose(t, composeEnv)
 	env := append(os.Environ(), "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(cluster.Port()),

@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/medreq/pyxis/db/pgcluster"
+	"github.com/medreq/pyxis/db/pgcluster/pgclustertest"
 	"github.com/medreq/pyxis/service"
 )
 
@@ -73,16 +72,7 @@ func TestTemporalPostgresStoreThroughAUnixSocket(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "pyxis-devstack-pg-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755)) // the server may run as the postgres OS user
-	cl, err := pgcluster.Start(ctx, filepath.Join(dir, "data"), 0)
-	if errors.Is(err, pgcluster.ErrNoPostgres) {
-		t.Skip("no PostgreSQL binaries")
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+	cl := pgclustertest.Start(t)
 
 	admin := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", cl.SocketDir(), cl.Port())
 	sys, err := withDatabase(admin, "pyxis_dev")
