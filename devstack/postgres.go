@@ -23,8 +23,11 @@ const localPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disab
 // database is the database dev mode runs on, and how to let go of it.
 type database struct {
 	url string
-	// adminURL reaches the server's postgres database, to create more databases there.
+	// adminURL reaches the server's postgres database, to create more databases there;
+	// adminErr says why there is none (a DATABASE_URL in the key=value form), which matters
+	// only to what makes more databases: Temporal's store on Postgres.
 	adminURL string
+	adminErr error
 	stop     func()
 }
 
@@ -36,12 +39,12 @@ func findPostgres(ctx context.Context, databaseURL string, o Options) (database,
 	if databaseURL != "" {
 		adminURL, err := withDatabase(databaseURL, "postgres")
 		if err != nil {
-			return database{}, fmt.Errorf("DATABASE_URL: %w", err)
+			err = fmt.Errorf("DATABASE_URL: %w", err)
 		}
 		// Dev mode migrates it and adds demo data: whoever exported it for something else
 		// should know.
 		slog.Info("using DATABASE_URL from the environment: dev mode migrates it and adds its demo data", "database", service.MaskURL(databaseURL))
-		return database{url: databaseURL, adminURL: adminURL, stop: func() {}}, nil
+		return database{url: databaseURL, adminURL: adminURL, adminErr: err, stop: func() {}}, nil
 	}
 	name := "pyxis_dev"
 	if o.ThrowawayDB {

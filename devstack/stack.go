@@ -138,6 +138,10 @@ func Start(ctx context.Context, cfg service.Config, o Options) (_ *Stack, err er
 		return nil, err
 	}
 	s.cleanups = append(s.cleanups, pg.stop)
+	if cfg.TemporalAddress == "" && o.TemporalStore == TemporalStorePostgres && pg.adminErr != nil {
+		// Said before the database is migrated: Temporal's databases are named after it.
+		return nil, fmt.Errorf("--temporal-store postgres: %w; or use --temporal-store sqlite", pg.adminErr)
+	}
 	cfg.DatabaseURL, s.DatabaseURL = pg.url, pg.url
 	pool, err := service.OpenDatabase(ctx, pg.url)
 	if err != nil {
