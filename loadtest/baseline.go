@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -20,25 +21,56 @@ import (
 const (
 	BaselineTaskQueue    = "pyxis-loadtest-baseline"
 	BaselineWorkflowName = "PyxisLoadtestBaseline"
+	BaselineStepName     = "PyxisLoadtestBaselineStep"
 	BaselineApprove      = "approve"
 	BaselineWithdrawn    = "withdrawn"
 )
+
+// MaxBaselineActivities is how many steps a bare workflow can take as activities: the three a
+// dispensed request takes (the approval's record, the cabinet order, the withdrawal's record).
+const MaxBaselineActivities = 3
 
 // baselineTimeout bounds one baseline workflow; none should come near it.
 const baselineTimeout = 10 * time.Minute
 
 // BaselineWorkflow is a medication request with nothing but its shape: it waits for an
-// approval Update, then for a withdrawal Update, and completes. No activities, no database:
-// what it costs is what Temporal itself costs for a lifecycle.
-func BaselineWorkflow(ctx workflow.Context) error {
-	var approved, withdrawn bool
-	if err := workflow.SetUpdateHandler(ctx, BaselineApprove, func(workflow.Context) error {
+// approval Update, then for a withdrawal Update, and completes. With no activities (the
+// baseline the ratio is judged against) there is no database either: what it costs is what
+// Temporal itself costs for a lifecycle.
+//
+// activities (0 to MaxBaselineActivities) gives it the steps a dispensed request takes, as
+// no-op activities at the same points: the approval answered once a step after its acceptance
+// has run, then the cabinet order, then the withdrawal answered the same way. Three is the
+// real lifecycle's shape of workflow tasks and activities, priced in Temporal alone. A
+// history written without the argument decodes it as 0, the bare shape it ran.
+func BaselineWorkflow(ctx workflow.Context, activities int) error {
+	// An update handler's context is its own, so each step sets its options.
+	step := func(ctx workflow.Context, n int) error {
+		if activities < n {
+			return nil
+		}
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute})
+		return workflow.ExecuteActivity(ctx, BaselineStepName).Get(ctx, nil)
+	}
+	var approved, ordered, withdrawn bool
+	if err := workflow.SetUpdateHandler(ctx, BaselineApprove, func(ctx workflow.Context) error {
+		if err := step(ctx, 1); err != nil {
+			return err
+		}
 		approved = true
 		return nil
 	}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, BaselineWithdrawn, func(workflow.Context) error {
+	// A withdrawal that overtakes the order waits for it, where the real lifecycle's nurse waits
+	// for the order before she withdraws: either way one workflow task takes the order's result.
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, BaselineWithdrawn, func(ctx workflow.Context) error {
+		if err := workflow.Await(ctx, func() bool { return ordered }); err != nil {
+			return err
+		}
+		if err := step(ctx, 3); err != nil {
+			return err
+		}
 		withdrawn = true
 		return nil
 	}, workflow.UpdateHandlerOptions{Validator: func() error {
@@ -49,17 +81,28 @@ func BaselineWorkflow(ctx workflow.Context) error {
 	}}); err != nil {
 		return err
 	}
-	if err := workflow.Await(ctx, func() bool { return approved && withdrawn }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return approved }); err != nil {
+		return err
+	}
+	if err := step(ctx, 2); err != nil {
+		return err
+	}
+	ordered = true
+	if err := workflow.Await(ctx, func() bool { return withdrawn }); err != nil {
 		return err
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }
 
+// BaselineStep is the bare workflow's step: an activity that does nothing, so what it costs
+// is the task's round trip through Temporal.
+func BaselineStep(context.Context) error { return nil }
+
 // baseline runs n bare workflows of the lifecycle's shape with the given concurrency (closed
 // model): start, approve, wait WithdrawAfter, withdraw, wait for completion.
 func (r *runner) baseline(ctx context.Context, n, concurrency int) (*BaselineReport, error) {
 	rep := &BaselineReport{
-		TaskQueue: BaselineTaskQueue, Workflows: n, Concurrency: concurrency,
+		TaskQueue: BaselineTaskQueue, Workflows: n, Concurrency: concurrency, Activities: r.cfg.BaselineActivities,
 		WithdrawAfterMs: float64(r.cfg.WithdrawAfter.Milliseconds()), ErrorExamples: []string{},
 	}
 	if n == 0 {
@@ -73,6 +116,7 @@ func (r *runner) baseline(ctx context.Context, n, concurrency int) (*BaselineRep
 	defer tc.Close()
 	w := worker.New(tc, BaselineTaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(BaselineWorkflow, workflow.RegisterOptions{Name: BaselineWorkflowName})
+	w.RegisterActivityWithOptions(BaselineStep, activity.RegisterOptions{Name: BaselineStepName})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start the baseline worker: %w", err)
 	}
@@ -151,7 +195,7 @@ func (r *runner) baselineOnly(ctx context.Context, rep *Report) error {
 func (r *runner) bareLifecycle(ctx context.Context, tc client.Client, id string) error {
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: BaselineTaskQueue, WorkflowExecutionTimeout: baselineTimeout,
-	}, BaselineWorkflowName)
+	}, BaselineWorkflowName, r.cfg.BaselineActivities)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

@@ -100,6 +100,10 @@ type Config struct {
 	// open-model runs (closed-model runs use Users).
 	Baseline      bool
 	BaselineUsers int
+	// BaselineActivities prices the lifecycle's shape in Temporal alone: the baseline
+	// scenario's bare workflows take that many of a dispensed request's steps as no-op
+	// activities (BaselineWorkflow). The ratio is judged against the bare shape, 0.
+	BaselineActivities int
 	// Backlog is how many requests the backlog scenario leaves awaiting approval.
 	Backlog int
 	// PocketStock is the hot-pocket scenario's on_hand.
@@ -160,6 +164,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RejectShare, "reject-share", c.RejectShare, "share of requests the pharmacists reject")
 	fs.BoolVar(&c.Baseline, "baseline", c.Baseline, "also run as many bare workflows of the same shape on the same Temporal server")
 	fs.IntVar(&c.BaselineUsers, "baseline-users", c.BaselineUsers, "concurrency of the baseline in open-model runs")
+	fs.IntVar(&c.BaselineActivities, "baseline-activities", c.BaselineActivities, fmt.Sprintf("baseline scenario: steps of a dispensed request each bare workflow takes as no-op activities, 0 to %d (3: the lifecycle's shape in Temporal alone)", MaxBaselineActivities))
 	fs.IntVar(&c.Backlog, "backlog", c.Backlog, "backlog scenario: requests left awaiting approval")
 	fs.IntVar(&c.PocketStock, "pocket-stock", c.PocketStock, "hot-pocket scenario: on_hand of the pocket")
 	fs.Int64Var(&c.MaxRSS, "max-rss", c.MaxRSS, "memory target of an in-process run, bytes (0: not judged)")
@@ -252,6 +257,13 @@ func (c Config) Validate() error {
 	}
 	if c.BaselineUsers < 1 || c.BaselineUsers > MaxUsers {
 		bad("--baseline-users %d: want 1 to %d", c.BaselineUsers, MaxUsers)
+	}
+	switch {
+	case c.BaselineActivities < 0 || c.BaselineActivities > MaxBaselineActivities:
+		bad("--baseline-activities %d: want 0 to %d", c.BaselineActivities, MaxBaselineActivities)
+	case c.BaselineActivities > 0 && c.Scenario != ScenarioBaseline:
+		// baseline_ratio is judged against the bare shape; another would move the target.
+		bad("--baseline-activities is for --scenario baseline: the lifecycle's baseline_ratio is judged against bare workflows")
 	}
 	if c.Scenario == ScenarioBacklog && (c.Backlog < 1 || c.Backlog > MaxRequests) {
 		bad("--backlog %d: want 1 to %d", c.Backlog, MaxRequests)

@@ -295,6 +295,8 @@ func TestFlagsAreValidated(t *testing.T) {
 		{[]string{"--scenario", "backlog", "--requests", "10"}, "give --rate"},
 		{[]string{"--scenario", "baseline", "--rate", "5", "--requests", "10"}, "not --rate"},
 		{[]string{"--scenario", "baseline", "--duration", "10s"}, "give --requests"},
+		{[]string{"--scenario", "baseline", "--requests", "10", "--baseline-activities", "4"}, "want 0 to 3"},
+		{[]string{"--requests", "10", "--baseline", "--baseline-activities", "3"}, "for --scenario baseline"},
 	} {
 		_, err := parse(bad.args...)
 		if assert.Error(t, err, bad.args) {

@@ -32,7 +32,9 @@ const SchemaVersion = "pyxis-loadtest/1"
 //     requests over the server-side span from the first created_at to the last terminal
 //     transition), latency_ms (created → dispensed,
 //     server timestamps) and its histogram; null when the scenario has none.
-//   - baseline: the bare-Temporal run (workflows, completed, completed_per_second, latency_ms);
+//   - baseline: the bare-Temporal run (workflows, completed, completed_per_second, latency_ms,
+//     activities: the lifecycle's steps its workflows took as no-op activities, 0 but in the
+//     baseline scenario with --baseline-activities);
 //     baseline_ratio: lifecycle dispensed_per_second / baseline completed_per_second (only a
 //     dispensed request is a lifecycle done: a rejected one costs the system less). Both null
 //     without --baseline.
@@ -75,24 +77,25 @@ type RunInfo struct {
 	Mode string `json:"mode"`
 	API  string `json:"api"`
 	// TemporalStore is dev mode's Temporal store (sqlite or postgres); "" for api runs.
-	TemporalStore   string  `json:"temporal_store"`
-	Model           string  `json:"model"`
-	Rate            float64 `json:"rate"`
-	Users           int     `json:"users"`
-	Pharmacists     int     `json:"pharmacists"`
-	Requests        int     `json:"requests"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	WithdrawAfterMs float64 `json:"withdraw_after_ms"`
-	WithdrawVia     string  `json:"withdraw_via"`
-	PollIntervalMs  float64 `json:"poll_interval_ms"`
-	Follow          string  `json:"follow"`
-	ControlledShare float64 `json:"controlled_share"`
-	RejectShare     float64 `json:"reject_share"`
-	Baseline        bool    `json:"baseline"`
-	BaselineUsers   int     `json:"baseline_users"`
-	Backlog         int     `json:"backlog"`
-	PocketStock     int     `json:"pocket_stock"`
-	Seed            uint64  `json:"seed"`
+	TemporalStore      string  `json:"temporal_store"`
+	Model              string  `json:"model"`
+	Rate               float64 `json:"rate"`
+	Users              int     `json:"users"`
+	Pharmacists        int     `json:"pharmacists"`
+	Requests           int     `json:"requests"`
+	DurationSeconds    float64 `json:"duration_seconds"`
+	WithdrawAfterMs    float64 `json:"withdraw_after_ms"`
+	WithdrawVia        string  `json:"withdraw_via"`
+	PollIntervalMs     float64 `json:"poll_interval_ms"`
+	Follow             string  `json:"follow"`
+	ControlledShare    float64 `json:"controlled_share"`
+	RejectShare        float64 `json:"reject_share"`
+	Baseline           bool    `json:"baseline"`
+	BaselineUsers      int     `json:"baseline_users"`
+	BaselineActivities int     `json:"baseline_activities"`
+	Backlog            int     `json:"backlog"`
+	PocketStock        int     `json:"pocket_stock"`
+	Seed               uint64  `json:"seed"`
 }
 
 // Environment is where the run ran.
@@ -187,6 +190,7 @@ type BaselineReport struct {
 	Completed          int      `json:"completed"`
 	Failed             int      `json:"failed"`
 	Concurrency        int      `json:"concurrency"`
+	Activities         int      `json:"activities"`
 	WithdrawAfterMs    float64  `json:"withdraw_after_ms"`
 	SpanSeconds        float64  `json:"span_seconds"`
 	CompletedPerSecond float64  `json:"completed_per_second"`

@@ -170,7 +170,7 @@ func (r *runner) runInfo() RunInfo {
 		DurationSeconds: c.Duration.Seconds(), WithdrawAfterMs: float64(c.WithdrawAfter.Milliseconds()),
 		WithdrawVia: c.WithdrawVia, PollIntervalMs: float64(c.PollInterval.Milliseconds()), Follow: c.Follow,
 		ControlledShare: c.ControlledShare, RejectShare: c.RejectShare, Baseline: c.Baseline,
-		BaselineUsers: c.BaselineUsers, Backlog: c.Backlog, PocketStock: c.PocketStock, Seed: r.seed,
+		BaselineUsers: c.BaselineUsers, BaselineActivities: c.BaselineActivities, Backlog: c.Backlog, PocketStock: c.PocketStock, Seed: r.seed,
 	}
 }
 

@@ -82,7 +82,11 @@ func (r *Report) writeOutcomes(sb *strings.Builder) {
 		fmt.Fprintf(sb, "  created → dispensed ms: %s\n", latencyString(lc.Latency))
 	}
 	if b := r.Baseline; b != nil {
-		fmt.Fprintf(sb, "\nBaseline (bare workflows of the same shape, same Temporal server, task queue %s)\n", b.TaskQueue)
+		shape := "bare workflows of the same shape"
+		if b.Activities > 0 {
+			shape = fmt.Sprintf("workflows of the same shape with %d no-op activities", b.Activities)
+		}
+		fmt.Fprintf(sb, "\nBaseline (%s, same Temporal server, task queue %s)\n", shape, b.TaskQueue)
 		fmt.Fprintf(sb, "  %d workflows, %d concurrent, withdrawal after %.0fms: completed %d, failed %d, %.2f/s over %.1fs\n",
 			b.Workflows, b.Concurrency, b.WithdrawAfterMs, b.Completed, b.Failed, b.CompletedPerSecond, b.SpanSeconds)
 		fmt.Fprintf(sb, "  start → complete ms: %s\n", latencyString(b.Latency))
