@@ -114,6 +114,19 @@ func shortLoadtest(t *testing.T, store string) {
 		assert.Contains(t, string(page), `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="`+kind+`"`)
 	}
 
+	// The baseline scenario with the lifecycle's steps as activities, on the same server: each
+	// bare workflow runs all three (a missing step's options or registration fails them).
+	shape, err := loadtest.ParseCommand([]string{"--dev", "--scenario", "baseline", "--requests", "4", "--users", "2",
+		"--withdraw-after", "10ms", "--baseline-activities", "3", "--temporal-store", store},
+		func(string) string { return "" }, loadtest.Choices{TemporalStores: TemporalStores()})
+	require.NoError(t, err)
+	shape.API = stack.APIURL
+	shapeRun, err := loadtest.Run(ctx, shape.Config, stack.LoadEnv(store))
+	require.NoError(t, err)
+	require.NotNil(t, shapeRun.Baseline)
+	assert.Equal(t, 3, shapeRun.Baseline.Activities)
+	assert.Equal(t, 4, shapeRun.Baseline.Completed, "%v", shapeRun.Baseline.ErrorExamples)
+
 	// Nothing of the throw-away system stays on the server: its database, and on the Postgres
 	// store its Temporal's two beside it.
 	throwaway := databaseName(stack.Config.DatabaseURL)
