@@ -8,7 +8,9 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,4 +42,17 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("db: ping %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	return pool, nil
+}
+
+// WithDatabase is serverURL with its database replaced by name: the same server, role and
+// parameters (a Unix socket's host among them), for whoever makes databases beside the one it
+// was given (dev mode, the tests). Only the URL form has a place for another database's name,
+// so the key=value form is refused. The error never echoes the URL: it may hold a password.
+func WithDatabase(serverURL, name string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", errors.New("want a postgres:// URL")
+	}
+	u.Path, u.RawPath = "/"+name, ""
+	return u.String(), nil
 }

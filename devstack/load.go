@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/loadtest"
 	"github.com/medreq/pyxis/service"
 )
@@ -79,9 +80,9 @@ func throwawayDatabase(ctx context.Context, databaseURL string) (string, func(),
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	name := "pyxis_loadtest_" + hex.EncodeToString(b[:])
-	dbURL, err := withDatabase(databaseURL, name)
+	dbURL, err := db.WithDatabase(databaseURL, name)
 	if err != nil {
-		return "", nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return "", nil, fmt.Errorf("DATABASE_URL: %w (a load test names its database after it)", err)
 	}
 	admin, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {

@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster"
 	"github.com/medreq/pyxis/service"
 )
@@ -37,9 +36,9 @@ type database struct {
 // dropped on exit.
 func findPostgres(ctx context.Context, databaseURL string, o Options) (database, error) {
 	if databaseURL != "" {
-		adminURL, err := withDatabase(databaseURL, "postgres")
+		adminURL, err := db.WithDatabase(databaseURL, "postgres")
 		if err != nil {
-			err = fmt.Errorf("DATABASE_URL: %w", err)
+			err = fmt.Errorf("DATABASE_URL: %w (dev mode names its other databases after it)", err)
 		}
 		// Dev mode migrates it and adds demo data: whoever exported it for something else
 		// should know.
@@ -117,22 +116,7 @@ func ensureDatabase(ctx context.Context, admin *pgx.Conn, adminURL, name string)
 			return "", fmt.Errorf("create database %s: %w", name, err)
 		}
 	}
-	return withDatabase(adminURL, name)
-}
-
-// withDatabase is serverURL with its database replaced by name: the same server, role and
-// parameters (a Unix socket's host among them). Dev mode makes databases beside the one it is
-// given, so it takes the URL form only, where the API and the worker also take key=value.
-func withDatabase(serverURL, name string) (string, error) {
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return "", err
-	}
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return "", errors.New("want a postgres:// URL (dev mode names its other databases after it)")
-	}
-	u.Path, u.RawPath = "/"+name, ""
-	return u.String(), nil
+	return db.WithDatabase(adminURL, name)
 }
 
 // dropDatabase drops a database dev mode made to throw away (a load test's, and its Temporal's

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/medreq/pyxis/db"
 	"github.com/medreq/pyxis/db/pgcluster/pgclustertest"
 	"github.com/medreq/pyxis/service"
 )
@@ -75,11 +76,11 @@ func TestTemporalPostgresStoreThroughAUnixSocket(t *testing.T) {
 	cl := pgclustertest.Start(t)
 
 	admin := fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", cl.SocketDir(), cl.Port())
-	sys, err := withDatabase(admin, "pyxis_dev")
+	sys, err := db.WithDatabase(admin, "pyxis_dev")
 	require.NoError(t, err)
 	assert.Equal(t, fmt.Sprintf("postgres://postgres@/pyxis_dev?host=%s&port=%d&sslmode=disable", cl.SocketDir(), cl.Port()), sys,
 		"the system's database is on the same socket")
-	_, err = withDatabase("host="+cl.SocketDir()+" dbname=postgres", "pyxis_dev")
+	_, err = db.WithDatabase("host="+cl.SocketDir()+" dbname=postgres", "pyxis_dev")
 	assert.ErrorContains(t, err, "want a postgres:// URL", "the key=value form names no place for another database")
 
 	st, err := postgresStore(TemporalPostgres{AdminURL: admin, Database: "pyxis_dev_temporal", Visibility: "pyxis_dev_temporal_visibility"})

@@ -68,9 +68,9 @@ func URL(t testing.TB) string {
 		t.Fatalf("dbtest: create database %s: %v", name, err)
 	}
 	dropAtEnd(t, adminURL, name)
-	dbURL, err := withDatabase(adminURL, name)
+	dbURL, err := db.WithDatabase(adminURL, name)
 	if err != nil {
-		t.Fatalf("dbtest: %v", err)
+		t.Fatalf("dbtest: the test database server must be given as a postgres:// URL: %v", err)
 	}
 	pool, err := db.Open(ctx, dbURL)
 	if err != nil {
@@ -258,17 +258,6 @@ func execAdmin(ctx context.Context, adminURL, sql string) error {
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(ctx, sql)
 	return err
-}
-
-// withDatabase returns adminURL with its database replaced by name.
-func withDatabase(adminURL, name string) (string, error) {
-	u, err := url.Parse(adminURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		// The URL is not echoed: it may hold a password.
-		return "", errors.New("the test database server must be given as a postgres:// URL")
-	}
-	u.Path = "/" + name
-	return u.String(), nil
 }
 
 // randomHex returns n random bytes in hex.
